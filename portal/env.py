@@ -1,0 +1,129 @@
+"""Strict readers for settings that come from environment variables.
+
+Each reader refuses junk with ImproperlyConfigured and a message naming the
+variable, so a typo in a unit file fails at start instead of at 3 a.m.
+Secrets can also be read from ``<NAME>_FILE`` (systemd credentials, Docker
+secrets), which keeps them out of ``/proc/<pid>/environ`` listings.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from django.core.exceptions import ImproperlyConfigured
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def env_str(name: str, default: str | None = None, *, secret: bool = False) -> str | None:
+    """A string; for ``secret=True`` also ``<NAME>_FILE`` (the file's content, stripped)."""
+    value = os.environ.get(name)
+    if secret:
+        file_name = os.environ.get(f"{name}_FILE")
+        if file_name and value:
+            raise ImproperlyConfigured(f"Set {name} or {name}_FILE, not both.")
+        if file_name:
+            try:
+                value = Path(file_name).read_text(encoding="utf-8").rstrip("\r\n")
+            except OSError as exc:
+                raise ImproperlyConfigured(f"{name}_FILE: cannot read {file_name!r}: {exc.strerror}") from None
+    if value is None or value == "":
+        return default
+    if any(ord(ch) < 32 for ch in value):
+        raise ImproperlyConfigured(f"{name} must not contain control characters.")
+    return value
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    lowered = value.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ImproperlyConfigured(f"{name} must be one of true/false/1/0/yes/no/on/off, not {value!r}.")
+
+
+def env_int(name: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        number = int(value.strip(), 10)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a whole number, not {value!r}.") from None
+    if minimum is not None and number < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}, not {number}.")
+    if maximum is not None and number > maximum:
+        raise ImproperlyConfigured(f"{name} must be at most {maximum}, not {number}.")
+    return number
+
+
+def env_float(name: str, default: float, *, minimum: float = 0.0) -> float:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        number = float(value.strip())
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, not {value!r}.") from None
+    if number != number or number < minimum:  # NaN compares unequal to itself
+        raise ImproperlyConfigured(f"{name} must be a number of at least {minimum}, not {value!r}.")
+    return number
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        return list(default)
+    items = [item.strip() for item in value.split(",")]
+    if any(not item for item in items):
+        raise ImproperlyConfigured(f"{name} is a comma-separated list without empty items, not {value!r}.")
+    return items
+
+
+def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}, not {value!r}.")
+    return value
+
+
+def parse_database_url(name: str, url: str) -> dict:
+    """``sqlite:///relative.db``, ``sqlite:////abs/path.db`` or ``postgres://user:pass@host:port/db``."""
+    parts = urlsplit(url)
+    if parts.scheme == "sqlite":
+        path = unquote(parts.path)
+        if path.startswith("/"):
+            path = path[1:]  # sqlite:///db.sqlite3 is relative, sqlite:////abs is absolute
+        if not path:
+            raise ImproperlyConfigured(f"{name}: a sqlite URL needs a file name, as in sqlite:///db.sqlite3.")
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": path}
+    if parts.scheme in ("postgres", "postgresql", "pgsql"):
+        db_name = unquote(parts.path.lstrip("/"))
+        if not db_name:
+            raise ImproperlyConfigured(f"{name}: a postgres URL needs a database name, as in postgres://host/db.")
+        try:
+            port = parts.port
+        except ValueError:
+            raise ImproperlyConfigured(f"{name}: the port is not a number.") from None
+        options = {key: values[-1] for key, values in parse_qs(parts.query).items()}
+        config = {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": db_name,
+            "USER": unquote(parts.username or ""),
+            "PASSWORD": unquote(parts.password or ""),
+            "HOST": parts.hostname or "",
+            "PORT": str(port or ""),
+        }
+        if options:
+            config["OPTIONS"] = options
+        return config
+    raise ImproperlyConfigured(f"{name} must start with sqlite:// or postgres://, not {parts.scheme or url!r}.")

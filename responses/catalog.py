@@ -1,0 +1,582 @@
+"""The nine EDR Threat Response task types, declared once as data.
+
+spec/edr-responses.md is the source. Forms, the REST API's serializers and JSON
+Schema, validation and the KSC payload are all derived from the declarations
+below; nothing else in the project lists a task's fields.
+
+Decisions where the product document is silent (also in README.md):
+
+- A file task (getFile, deleteFile, quarantineFile, terminateProcess) must name
+  the file by at least one of md5hash, sha256hash or path: a request naming no
+  file cannot do anything.
+- md5hash, sha256hash and path of those tasks may be left out; they are then
+  sent as empty strings, because KSC's types declare them as always present.
+- preventExecution needs its md5 ``hash``; its ``path`` may be empty.
+- Optional strings (startProcess's arguments and workingFolder) that are empty
+  are left out of the payload, as if never given.
+- Every string is refused when it holds a control character (tabs and line
+  breaks included): none of these fields has a legitimate use for one, and
+  they hide text from the people who approve it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import re
+import unicodedata
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.utils.translation import gettext_lazy as _
+
+MAX_STRING = 4096
+MAX_HOST_ID = 256
+MAX_SCAN_OBJECTS = 16
+MAX_IOC_ZIP_BYTES = 10 * 1024 * 1024
+# Refuse archives that claim to unpack to more than this: KES unpacks them on
+# the endpoint, and a small zip bomb would also stall our own check.
+MAX_IOC_UNPACKED_BYTES = 100 * 1024 * 1024
+
+_MD5 = re.compile(r"[0-9a-fA-F]{32}")
+_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
+
+# KES's ScanObjectType, spec/edr-responses.md.
+SCAN_OBJECT_TYPES: dict[int, Any] = {
+    14: _("System memory"),
+    15: _("Startup objects and running processes"),
+    16: _("Disk boot sectors"),
+    17: _("System backup storage"),
+    18: _("Email"),
+    22: _("Folder"),
+    23: _("All removable drives"),
+    24: _("All network drives"),
+    25: _("All fixed drives"),
+}
+SCAN_TYPE_FOLDER = 22
+
+ISOLATION_ACTIONS: dict[int, Any] = {0: _("Turn network isolation off"), 1: _("Turn network isolation on")}
+
+
+class ParamErrors(Exception):
+    """Validation failures keyed by field path ("md5hash", "[2].path"; "" for the whole)."""
+
+    def __init__(self, errors: dict[str, list[str]]):
+        super().__init__("; ".join(f"{key or 'params'}: {' '.join(msgs)}" for key, msgs in errors.items()))
+        self.errors = errors
+
+
+# Field kinds.
+STRING = "string"
+PATH = "path"
+MD5 = "md5"
+SHA256 = "sha256"
+BOOL = "bool"
+CHOICE = "choice"
+IOC_ZIP = "ioc_zip"
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    kind: str
+    label: Any
+    help_text: Any
+    # required: the key must be present. optional fields may be absent and are then not sent.
+    required: bool = True
+    # default: sent when the key is absent (then the key is not required of the caller).
+    default: Any = None
+    allow_empty: bool = False
+    choices: dict[int, Any] | None = None
+
+    @property
+    def must_be_given(self) -> bool:
+        return self.required and self.default is None
+
+
+@dataclass(frozen=True)
+class TaskType:
+    name: str
+    label: Any
+    summary: Any  # one line: what it does to the endpoint
+    fields: tuple[Field, ...]
+    changes_endpoint: Callable[[Any], bool]
+    describe: Callable[[Any], str]  # the action in plain words, for approvers
+    list_params: bool = False  # onDemandScan: params is an array of objects
+    checks: tuple[Callable[[dict], dict[str, list[str]]], ...] = ()
+
+    def field(self, name: str) -> Field:
+        for item in self.fields:
+            if item.name == name:
+                return item
+        raise KeyError(name)
+
+
+def _md5_field(what: Any) -> Field:
+    return Field("md5hash", MD5, _("MD5 hash"), what, default="", allow_empty=True)
+
+
+def _sha256_field(what: Any) -> Field:
+    return Field("sha256hash", SHA256, _("SHA-256 hash"), what, default="", allow_empty=True)
+
+
+def _path_field(what: Any) -> Field:
+    return Field("path", PATH, _("File path"), what, default="", allow_empty=True)
+
+
+def _names_a_file(params: dict) -> dict[str, list[str]]:
+    if params.get("md5hash") or params.get("sha256hash") or params.get("path"):
+        return {}
+    return {"": [str(_("Name the file by at least one of md5hash, sha256hash or path."))]}
+
+
+def _file_words(params: dict) -> str:
+    parts = []
+    if params.get("path"):
+        parts.append(params["path"])
+    if params.get("sha256hash"):
+        parts.append(f"sha256 {params['sha256hash']}")
+    if params.get("md5hash"):
+        parts.append(f"md5 {params['md5hash']}")
+    return ", ".join(parts)
+
+
+def _always(_params: Any) -> bool:
+    return True
+
+
+def _never(_params: Any) -> bool:
+    return False
+
+
+FILE_FIELDS_HELP = {
+    "md5": _("Empty, or the file's MD5 hash (32 hexadecimal digits)."),
+    "sha256": _("Empty, or the file's SHA-256 hash (64 hexadecimal digits)."),
+}
+
+TASKS: dict[str, TaskType] = {
+    task.name: task
+    for task in (
+        TaskType(
+            name="getFile",
+            label=_("Get file"),
+            summary=_("Fetches a copy of a file from the host; the host is not changed."),
+            fields=(
+                _md5_field(FILE_FIELDS_HELP["md5"]),
+                _sha256_field(FILE_FIELDS_HELP["sha256"]),
+                _path_field(_("Path of the file to fetch.")),
+            ),
+            changes_endpoint=_never,
+            describe=lambda p: str(_("Fetch the file %(file)s")) % {"file": _file_words(p)},
+            checks=(_names_a_file,),
+        ),
+        TaskType(
+            name="deleteFile",
+            label=_("Delete file"),
+            summary=_("Deletes a file on the host."),
+            fields=(
+                _md5_field(FILE_FIELDS_HELP["md5"]),
+                _sha256_field(FILE_FIELDS_HELP["sha256"]),
+                _path_field(_("Path of the file to delete.")),
+                Field(
+                    "searchInSubfolders",
+                    BOOL,
+                    _("Search in subfolders"),
+                    _("Look for the file in subfolders of the path, recursively."),
+                    required=False,
+                ),
+            ),
+            changes_endpoint=_always,
+            describe=lambda p: str(_("Delete the file %(file)s")) % {"file": _file_words(p)},
+            checks=(_names_a_file,),
+        ),
+        TaskType(
+            name="quarantineFile",
+            label=_("Quarantine file"),
+            summary=_("Moves a file on the host into quarantine."),
+            fields=(
+                _md5_field(FILE_FIELDS_HELP["md5"]),
+                _sha256_field(FILE_FIELDS_HELP["sha256"]),
+                _path_field(_("Path of the file to quarantine.")),
+            ),
+            changes_endpoint=_always,
+            describe=lambda p: str(_("Quarantine the file %(file)s")) % {"file": _file_words(p)},
+            checks=(_names_a_file,),
+        ),
+        TaskType(
+            name="iocScan",
+            label=_("IOC scan"),
+            summary=_("Scans the host with indicators of compromise; can isolate the host or remove what it finds."),
+            fields=(
+                Field(
+                    "ioc",
+                    IOC_ZIP,
+                    _("IOC archive"),
+                    _("A ZIP archive of IOC files, base64-encoded (at most 10 MiB)."),
+                ),
+                Field(
+                    "isolateHost",
+                    BOOL,
+                    _("Isolate host on detection"),
+                    _("Isolate the host from the network when an IOC is found."),
+                ),
+                Field(
+                    "scanCriticalAreas",
+                    BOOL,
+                    _("Scan critical areas on detection"),
+                    _("Run a critical areas scan when an IOC is found."),
+                ),
+                Field(
+                    "quarantineObject",
+                    BOOL,
+                    _("Remove detected objects"),
+                    _("Delete the malicious object when an IOC is found; a backup copy goes to quarantine."),
+                ),
+            ),
+            changes_endpoint=lambda p: bool(p.get("isolateHost") or p.get("quarantineObject")),
+            describe=lambda p: (
+                str(_("Scan for IOCs%(then)s"))
+                % {
+                    "then": "".join(
+                        [
+                            str(_(", then isolate the host")) if p.get("isolateHost") else "",
+                            str(_(", then remove what is found")) if p.get("quarantineObject") else "",
+                            str(_(", then scan critical areas")) if p.get("scanCriticalAreas") else "",
+                        ]
+                    )
+                }
+            ),
+        ),
+        TaskType(
+            name="startProcess",
+            label=_("Start process"),
+            summary=_("Starts a program on the host."),
+            fields=(
+                Field(
+                    "executablePath",
+                    PATH,
+                    _("Executable path"),
+                    _("Path of the executable to start."),
+                ),
+                Field(
+                    "arguments",
+                    STRING,
+                    _("Arguments"),
+                    _("Command-line arguments (optional)."),
+                    required=False,
+                    allow_empty=True,
+                ),
+                Field(
+                    "workingFolder",
+                    PATH,
+                    _("Working folder"),
+                    _("The process's working folder (optional)."),
+                    required=False,
+                    allow_empty=True,
+                ),
+            ),
+            changes_endpoint=_always,
+            describe=lambda p: (
+                str(_("Start %(exe)s %(args)s")) % {"exe": p["executablePath"], "args": p.get("arguments", "")}
+            ),
+        ),
+        TaskType(
+            name="terminateProcess",
+            label=_("Terminate process"),
+            summary=_("Ends a running process on the host."),
+            fields=(
+                _md5_field(FILE_FIELDS_HELP["md5"]),
+                _sha256_field(FILE_FIELDS_HELP["sha256"]),
+                _path_field(_("Path of the process's executable file.")),
+                Field(
+                    "caseSensitive",
+                    BOOL,
+                    _("Case-sensitive"),
+                    _("Match the file name case-sensitively."),
+                ),
+            ),
+            changes_endpoint=_always,
+            describe=lambda p: str(_("End the process of %(file)s")) % {"file": _file_words(p)},
+            checks=(_names_a_file,),
+        ),
+        TaskType(
+            name="isolateHost",
+            label=_("Network isolation"),
+            summary=_("Cuts the host off the network (or releases it); it stays reachable by KSC only."),
+            fields=(
+                Field(
+                    "action",
+                    CHOICE,
+                    _("Action"),
+                    _("1 turns network isolation on, 0 turns it off."),
+                    choices=ISOLATION_ACTIONS,
+                ),
+            ),
+            changes_endpoint=_always,
+            describe=lambda p: str(
+                _("Isolate the host from the network")
+                if p["action"] == 1
+                else _("Release the host's network isolation")
+            ),
+        ),
+        TaskType(
+            name="preventExecution",
+            label=_("Prevent execution"),
+            summary=_("Blocks a file from running on the host."),
+            fields=(
+                Field("hash", MD5, _("MD5 hash"), _("The file's MD5 hash (32 hexadecimal digits).")),
+                Field(
+                    "path",
+                    PATH,
+                    _("File path"),
+                    _("Path of the file (may be empty)."),
+                    default="",
+                    allow_empty=True,
+                ),
+                Field(
+                    "caseSensitive",
+                    BOOL,
+                    _("Case-sensitive"),
+                    _("Match the file name case-sensitively."),
+                ),
+            ),
+            changes_endpoint=_always,
+            describe=lambda p: (
+                str(_("Block the file md5 %(hash)s %(path)s from running"))
+                % {"hash": p["hash"], "path": p.get("path", "")}
+            ),
+        ),
+        TaskType(
+            name="onDemandScan",
+            label=_("Malware scan"),
+            summary=_("Scans the host for malware; the host is not changed by the request itself."),
+            fields=(
+                Field("enabled", BOOL, _("Enabled"), _("Scan this object.")),
+                Field(
+                    "path",
+                    STRING,
+                    _("Path"),
+                    _("Empty, or a space-separated list of files and folders to scan; required for Folder."),
+                    allow_empty=True,
+                ),
+                Field("recursive", BOOL, _("Recursive"), _("Scan subfolders too.")),
+                Field("type", CHOICE, _("Scan object"), _("What to scan."), choices=SCAN_OBJECT_TYPES),
+            ),
+            changes_endpoint=_never,
+            describe=lambda p: (
+                str(_("Scan for malware: %(objects)s"))
+                % {
+                    "objects": ", ".join(
+                        f"{SCAN_OBJECT_TYPES[o['type']]}{' ' + o['path'] if o['path'] else ''}"
+                        for o in p
+                        if o["enabled"]
+                    )
+                    or str(_("nothing enabled"))
+                }
+            ),
+            list_params=True,
+        ),
+    )
+}
+
+TASK_NAMES: tuple[str, ...] = tuple(TASKS)
+
+
+def get_task(name: Any) -> TaskType:
+    if not isinstance(name, str) or name not in TASKS:
+        raise ParamErrors({"task": [str(_("Unknown task type; use one of: %s.")) % ", ".join(TASK_NAMES)]})
+    return TASKS[name]
+
+
+def _control_chars(value: str) -> bool:
+    return any(unicodedata.category(ch) == "Cc" for ch in value)
+
+
+def _clean_ioc(name: str, value: str) -> str:
+    # base64 of 10 MiB is at most 4 * ceil(10 MiB / 3) characters: refuse larger before decoding.
+    if len(value) > 4 * ((MAX_IOC_ZIP_BYTES + 2) // 3):
+        raise ValueError(_("%(field)s is larger than 10 MiB.") % {"field": name})
+    try:
+        data = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError(_("%(field)s must be base64-encoded.") % {"field": name}) from None
+    if len(data) > MAX_IOC_ZIP_BYTES:
+        raise ValueError(_("%(field)s is larger than 10 MiB.") % {"field": name})
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            members = [info for info in archive.infolist() if not info.is_dir()]
+            if not members:
+                raise ValueError(_("%(field)s is an empty ZIP archive.") % {"field": name})
+            if sum(info.file_size for info in members) > MAX_IOC_UNPACKED_BYTES:
+                raise ValueError(_("%(field)s unpacks to more than 100 MiB.") % {"field": name})
+            if archive.testzip() is not None:
+                raise ValueError(_("%(field)s is a damaged ZIP archive.") % {"field": name})
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError, RuntimeError):
+        raise ValueError(_("%(field)s is not a readable ZIP archive.") % {"field": name}) from None
+    return value
+
+
+def clean_value(spec: Field, value: Any) -> Any:
+    """One field's value, normalised; ValueError with a message naming the field."""
+    name = spec.name
+    if spec.kind == BOOL:
+        if type(value) is not bool:
+            raise ValueError(_("%(field)s must be true or false.") % {"field": name})
+        return value
+    if spec.kind == CHOICE:
+        if type(value) is not int or value not in spec.choices:
+            allowed = ", ".join(str(key) for key in spec.choices)
+            raise ValueError(_("%(field)s must be one of %(allowed)s.") % {"field": name, "allowed": allowed})
+        return value
+    if not isinstance(value, str):
+        raise ValueError(_("%(field)s must be a string.") % {"field": name})
+    if _control_chars(value):
+        raise ValueError(_("%(field)s must not contain control characters.") % {"field": name})
+    if value.strip() == "":
+        if not spec.allow_empty:
+            raise ValueError(_("%(field)s is required and must not be empty.") % {"field": name})
+        return ""
+    if spec.kind == MD5:
+        if not _MD5.fullmatch(value):
+            raise ValueError(_("%(field)s must be an MD5 hash: 32 hexadecimal digits.") % {"field": name})
+        return value.lower()
+    if spec.kind == SHA256:
+        if not _SHA256.fullmatch(value):
+            raise ValueError(_("%(field)s must be a SHA-256 hash: 64 hexadecimal digits.") % {"field": name})
+        return value.lower()
+    if spec.kind == IOC_ZIP:
+        return _clean_ioc(name, value)
+    if len(value) > MAX_STRING:
+        raise ValueError(_("%(field)s is longer than %(max)d characters.") % {"field": name, "max": MAX_STRING})
+    return value
+
+
+def _clean_object(task: TaskType, raw: Any, prefix: str) -> tuple[dict, dict[str, list[str]]]:
+    errors: dict[str, list[str]] = {}
+    if not isinstance(raw, dict):
+        return {}, {prefix: [str(_("Expected a JSON object of the task's fields."))]}
+    known = {spec.name for spec in task.fields}
+    for key in raw:
+        if key not in known:
+            errors[f"{prefix}{key}"] = [
+                str(_("Unknown field %(field)s; %(task)s takes: %(known)s."))
+                % {"field": key, "task": task.name, "known": ", ".join(spec.name for spec in task.fields)}
+            ]
+    cleaned: dict[str, Any] = {}
+    for spec in task.fields:
+        if spec.name not in raw:
+            if spec.default is not None:
+                cleaned[spec.name] = spec.default
+            elif spec.required:
+                errors[f"{prefix}{spec.name}"] = [str(_("%(field)s is required.") % {"field": spec.name})]
+            continue
+        try:
+            value = clean_value(spec, raw[spec.name])
+        except ValueError as exc:
+            errors[f"{prefix}{spec.name}"] = [str(exc)]
+            continue
+        if not spec.required and value == "":
+            continue  # an empty optional string is as if never given
+        cleaned[spec.name] = value
+    if not errors:
+        for check in task.checks:
+            for key, messages in check(cleaned).items():
+                errors.setdefault(f"{prefix}{key}" if key else prefix, []).extend(messages)
+    return cleaned, errors
+
+
+def _check_scan_object(obj: dict, prefix: str) -> dict[str, list[str]]:
+    if obj["type"] == SCAN_TYPE_FOLDER and not obj["path"]:
+        return {f"{prefix}path": [str(_("path is required when the scan object is a Folder (22)."))]}
+    return {}
+
+
+def clean_params(task_name: Any, raw: Any) -> Any:
+    """Validate and normalise a task's params; raises ParamErrors naming each bad field."""
+    task = get_task(task_name)
+    if task.list_params:
+        if not isinstance(raw, list):
+            raise ParamErrors({"": [str(_("onDemandScan takes a JSON array of scan objects."))]})
+        if not raw:
+            raise ParamErrors({"": [str(_("Give at least one scan object."))]})
+        if len(raw) > MAX_SCAN_OBJECTS:
+            raise ParamErrors({"": [str(_("Give at most %d scan objects.")) % MAX_SCAN_OBJECTS]})
+        cleaned_list, errors = [], {}
+        for index, item in enumerate(raw):
+            cleaned, item_errors = _clean_object(task, item, f"[{index}].")
+            if not item_errors:
+                item_errors = _check_scan_object(cleaned, f"[{index}].")
+            errors.update({key.rstrip("."): msgs for key, msgs in item_errors.items()})
+            cleaned_list.append(cleaned)
+        if errors:
+            raise ParamErrors(errors)
+        return cleaned_list
+    cleaned, errors = _clean_object(task, raw, "")
+    if errors:
+        raise ParamErrors(errors)
+    return cleaned
+
+
+def clean_target_host(value: Any) -> str:
+    """The KSC internal host id (KLHST_WKS_HOSTNAME); ValueError with a message."""
+    if not isinstance(value, str) or value.strip() == "":
+        raise ValueError(_("target host is required: the KSC host id (KLHST_WKS_HOSTNAME)."))
+    if _control_chars(value):
+        raise ValueError(_("target host must not contain control characters."))
+    if value != value.strip():
+        raise ValueError(_("target host must not start or end with spaces."))
+    if len(value) > MAX_HOST_ID:
+        raise ValueError(_("target host is longer than %d characters.") % MAX_HOST_ID)
+    return value
+
+
+def approvals_required(task_name: str, params: Any) -> int:
+    """How many approvers, besides the requester, a request of this task needs.
+
+    APPROVALS_REQUIRED_<TASK> overrides it for every request of the task type;
+    otherwise APPROVALS_REQUIRED for requests that change the endpoint, 0 for the rest.
+    """
+    from django.conf import settings
+
+    task = get_task(task_name)
+    if task.name in settings.APPROVALS_REQUIRED_BY_TASK:
+        return settings.APPROVALS_REQUIRED_BY_TASK[task.name]
+    return settings.APPROVALS_REQUIRED if task.changes_endpoint(params) else 0
+
+
+def _field_schema(spec: Field) -> dict:
+    schema: dict[str, Any] = {"description": str(spec.help_text)}
+    if spec.kind == BOOL:
+        schema["type"] = "boolean"
+    elif spec.kind == CHOICE:
+        schema.update(type="integer", enum=list(spec.choices))
+    else:
+        schema["type"] = "string"
+        if spec.kind == MD5:
+            schema["pattern"] = "^[0-9a-fA-F]{32}$" if not spec.allow_empty else "^([0-9a-fA-F]{32})?$"
+        elif spec.kind == SHA256:
+            schema["pattern"] = "^([0-9a-fA-F]{64})?$"
+        elif spec.kind == IOC_ZIP:
+            schema.update(contentEncoding="base64", contentMediaType="application/zip")
+        else:
+            schema["maxLength"] = MAX_STRING
+        if not spec.allow_empty:
+            schema["minLength"] = 1
+    return schema
+
+
+def params_json_schema(task_name: str) -> dict:
+    """The JSON Schema of a task's params, derived from its fields (for the API's catalog)."""
+    task = get_task(task_name)
+    obj = {
+        "type": "object",
+        "properties": {spec.name: _field_schema(spec) for spec in task.fields},
+        "required": [spec.name for spec in task.fields if spec.must_be_given],
+        "additionalProperties": False,
+    }
+    if task.list_params:
+        return {"type": "array", "items": obj, "minItems": 1, "maxItems": MAX_SCAN_OBJECTS}
+    return obj

@@ -1,0 +1,1 @@
+"""Everything that talks to Kaspersky Security Center: wire values, payloads, client, simulator."""

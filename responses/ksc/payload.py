@@ -1,0 +1,55 @@
+"""What the portal sends to KSC for one response request (spec/edr-responses.md).
+
+The envelope goes, serialised with ``json.dumps`` as Kaspersky's sample does,
+into ``KLINCDT_BODY`` of ``HostGroup.AddIncident``; ``UpdateIncident`` then
+marks the incident unhandled so that KSC creates the ``[Response]`` task.
+Values here are Python values (``KLINCDT_ADDED`` is a datetime); the client
+encodes them for the wire (responses.ksc.wire).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from django.conf import settings
+
+INCIDENT_SEVERITY = 2
+
+
+def build_envelope(task: str, host_id: str, params: Any) -> dict[str, Any]:
+    """The response envelope; params must already be cleaned by responses.catalog.clean_params."""
+    return {
+        "targetHost": host_id,
+        "task": task,
+        "params": params,
+        "responseEventIncident": True,
+        "responseEventIncidentArea": settings.RESPONSE_EVENT_INCIDENT_AREA,
+    }
+
+
+def build_body(task: str, host_id: str, params: Any) -> str:
+    # Default separators and ASCII escaping, exactly as the product document's json.dumps(data).
+    return json.dumps(build_envelope(task, host_id, params))
+
+
+def incident_time(now: dt.datetime | None = None) -> dt.datetime:
+    """KLINCDT_ADDED: aware UTC, whole seconds (KSC's datetime has no fraction)."""
+    now = now or dt.datetime.now(dt.UTC)
+    return now.astimezone(dt.UTC).replace(microsecond=0)
+
+
+def add_incident_data(task: str, host_id: str, params: Any, added: dt.datetime) -> dict[str, Any]:
+    """pData of HostGroup.AddIncident."""
+    return {
+        "KLINCDT_SEVERITY": INCIDENT_SEVERITY,
+        "KLINCDT_ADDED": incident_time(added),
+        "KLINCDT_BODY": build_body(task, host_id, params),
+        "KLHST_WKS_HOSTNAME": host_id,
+    }
+
+
+def update_incident_data(host_id: str) -> dict[str, Any]:
+    """pData of HostGroup.UpdateIncident: KSC wants the host id present in every update."""
+    return {"KLINCDT_IS_HANDLED": False, "KLHST_WKS_HOSTNAME": host_id}

@@ -1,0 +1,1 @@
+"""Models of the response workflow (see DESIGN.md, "The life of a request")."""

@@ -1,0 +1,12 @@
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from responses import catalog
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    return render(request, "responses/home.html", {"tasks": catalog.TASKS.values()})

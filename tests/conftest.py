@@ -1,0 +1,66 @@
+"""Shared fixtures: the personas of every test, and database helpers.
+
+alice analyst, frank another analyst, bob and carol approvers, dave auditor,
+mallory a logged-in user with no role, root a superuser.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import Group, User
+from django.db import connection
+
+from responses import roles
+
+
+def _user(username: str, *groups: str, superuser: bool = False) -> User:
+    user = User.objects.create_user(username, f"{username}@example.test", f"{username}-password-1234")
+    if superuser:
+        user.is_staff = user.is_superuser = True
+        user.save()
+    for name in groups:
+        user.groups.add(Group.objects.get(name=name))
+    return user
+
+
+@pytest.fixture
+def alice(db) -> User:
+    return _user("alice", roles.ANALYSTS)
+
+
+@pytest.fixture
+def frank(db) -> User:
+    return _user("frank", roles.ANALYSTS)
+
+
+@pytest.fixture
+def bob(db) -> User:
+    return _user("bob", roles.APPROVERS)
+
+
+@pytest.fixture
+def carol(db) -> User:
+    return _user("carol", roles.APPROVERS)
+
+
+@pytest.fixture
+def dave(db) -> User:
+    return _user("dave", roles.AUDITORS)
+
+
+@pytest.fixture
+def mallory(db) -> User:
+    return _user("mallory")
+
+
+@pytest.fixture
+def root(db) -> User:
+    return _user("root", superuser=True)
+
+
+@pytest.fixture
+def postgres(db):
+    """Skip, with the reason printed, where the database is not PostgreSQL."""
+    if connection.vendor != "postgresql":
+        pytest.skip(f"needs PostgreSQL (row locks, triggers); DATABASE_URL is {connection.vendor}")
+    return connection

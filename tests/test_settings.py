@@ -1,0 +1,136 @@
+"""Settings come only from the environment, and junk is refused with a clear message."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from portal import env
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _settings_in_subprocess(extra: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    # Start from the shell's environment less what tests/settings.py filled in for the suite.
+    environment = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("KSC_", "APPROVALS_REQUIRED", "SECURE_", "SECRET_KEY", "DEBUG", "ALLOWED_HOSTS"))
+    }
+    environment.pop("DJANGO_SETTINGS_MODULE", None)
+    environment.update(extra)
+    return subprocess.run(
+        [sys.executable, "manage.py", *(args or ("check",))],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+class TestReaders:
+    def test_booleans_refuse_junk(self, monkeypatch):
+        monkeypatch.setenv("X_FLAG", "maybe")
+        with pytest.raises(ImproperlyConfigured, match="X_FLAG must be one of"):
+            env.env_bool("X_FLAG", False)
+        monkeypatch.setenv("X_FLAG", "Yes")
+        assert env.env_bool("X_FLAG", False) is True
+
+    def test_ints_refuse_junk_and_bounds(self, monkeypatch):
+        monkeypatch.setenv("X_PORT", "13299x")
+        with pytest.raises(ImproperlyConfigured, match="X_PORT must be a whole number"):
+            env.env_int("X_PORT", 1)
+        monkeypatch.setenv("X_PORT", "70000")
+        with pytest.raises(ImproperlyConfigured, match="at most 65535"):
+            env.env_int("X_PORT", 1, maximum=65535)
+
+    def test_secrets_come_from_a_file_too(self, monkeypatch, tmp_path):
+        secret = tmp_path / "password"
+        secret.write_text("s3cret\n")
+        monkeypatch.delenv("X_PASSWORD", raising=False)
+        monkeypatch.setenv("X_PASSWORD_FILE", str(secret))
+        assert env.env_str("X_PASSWORD", secret=True) == "s3cret"
+        monkeypatch.setenv("X_PASSWORD", "other")
+        with pytest.raises(ImproperlyConfigured, match="not both"):
+            env.env_str("X_PASSWORD", secret=True)
+
+    def test_a_missing_secret_file_is_named(self, monkeypatch, tmp_path):
+        monkeypatch.delenv("X_PASSWORD", raising=False)
+        monkeypatch.setenv("X_PASSWORD_FILE", str(tmp_path / "absent"))
+        with pytest.raises(ImproperlyConfigured, match="X_PASSWORD_FILE: cannot read"):
+            env.env_str("X_PASSWORD", secret=True)
+
+    @pytest.mark.parametrize(
+        ("url", "expected"),
+        [
+            ("sqlite:///db.sqlite3", {"ENGINE": "django.db.backends.sqlite3", "NAME": "db.sqlite3"}),
+            ("sqlite:////var/lib/portal.db", {"ENGINE": "django.db.backends.sqlite3", "NAME": "/var/lib/portal.db"}),
+            (
+                "postgres://portal:p%40ss@db.internal:5433/edr",
+                {
+                    "ENGINE": "django.db.backends.postgresql",
+                    "NAME": "edr",
+                    "USER": "portal",
+                    "PASSWORD": "p@ss",
+                    "HOST": "db.internal",
+                    "PORT": "5433",
+                },
+            ),
+        ],
+    )
+    def test_database_urls(self, url, expected):
+        assert env.parse_database_url("DATABASE_URL", url) == expected
+
+    @pytest.mark.parametrize("url", ["mysql://x/y", "postgres://host", "sqlite://", "nonsense"])
+    def test_bad_database_urls(self, url):
+        with pytest.raises(ImproperlyConfigured, match="DATABASE_URL"):
+            env.parse_database_url("DATABASE_URL", url)
+
+
+class TestStartup:
+    def test_it_refuses_to_start_without_a_secret_key_in_production(self):
+        result = _settings_in_subprocess({"DEBUG": "false", "SECRET_KEY": ""})
+        assert result.returncode != 0
+        assert "SECRET_KEY (or SECRET_KEY_FILE) is required" in result.stderr
+
+    def test_it_refuses_a_bad_ksc_port(self):
+        result = _settings_in_subprocess({"DEBUG": "true", "KSC_PORT": "http"})
+        assert result.returncode != 0
+        assert "KSC_PORT must be a whole number" in result.stderr
+
+    def test_it_refuses_a_missing_ksc_certificate_file(self):
+        result = _settings_in_subprocess({"DEBUG": "true", "KSC_CERT": "/nonexistent/ksc.pem"})
+        assert result.returncode != 0
+        assert "KSC_CERT: no certificate file" in result.stderr
+
+    def test_it_refuses_an_override_for_an_unknown_task(self):
+        result = _settings_in_subprocess({"DEBUG": "true", "APPROVALS_REQUIRED_FORMATDISK": "1"})
+        assert result.returncode != 0
+        assert "APPROVALS_REQUIRED_FORMATDISK: no such task type" in result.stderr
+
+    def test_ksc_host_needs_credentials(self):
+        result = _settings_in_subprocess({"DEBUG": "true", "KSC_HOST": "ksc.example.test"})
+        assert result.returncode != 0
+        assert "KSC_USER and KSC_PASSWORD" in result.stderr
+
+    def test_check_deploy_is_clean_in_production(self, tmp_path):
+        result = _settings_in_subprocess(
+            {
+                "DEBUG": "false",
+                "SECRET_KEY": "a-real-secret-9f8e7d6c5b4a39281706f5e4d3c2b1a0-zyxwvutsrqponm",
+                "ALLOWED_HOSTS": "edr.example.test",
+                "DATABASE_URL": f"sqlite:///{tmp_path}/deploy.db",
+            },
+            "check",
+            "--deploy",
+            "--fail-level",
+            "WARNING",
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "System check identified no issues (0 silenced)." in result.stdout
