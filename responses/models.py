@@ -1,1 +1,208 @@
-"""Models of the response workflow (see DESIGN.md, "The life of a request")."""
+"""Models of the response workflow (see DESIGN.md, "The life of a request").
+
+Only responses.workflow changes a request's status; everything else reads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from responses import catalog
+
+
+class Status(models.TextChoices):
+    PENDING_APPROVAL = "pending_approval", _("Pending approval")
+    APPROVED = "approved", _("Approved")
+    QUEUED = "queued", _("Queued")
+    SUBMITTING = "submitting", _("Submitting")
+    SUBMITTED = "submitted", _("Submitted")
+    FAILED = "failed", _("Failed")
+    REJECTED = "rejected", _("Rejected")
+    CANCELLED = "cancelled", _("Cancelled")
+    EXPIRED = "expired", _("Expired")
+
+
+# Requests still on their way to KSC (the reconciler and the "in flight" views use this).
+IN_FLIGHT = (Status.APPROVED, Status.QUEUED, Status.SUBMITTING)
+OPEN = (Status.PENDING_APPROVAL, *IN_FLIGHT)
+TERMINAL = (Status.SUBMITTED, Status.REJECTED, Status.CANCELLED, Status.EXPIRED)
+# FAILED is neither: an approver may retry it.
+STATUS_COLORS = {
+    Status.PENDING_APPROVAL: "amber",
+    Status.APPROVED: "blue",
+    Status.QUEUED: "blue",
+    Status.SUBMITTING: "blue",
+    Status.SUBMITTED: "green",
+    Status.FAILED: "red",
+    Status.REJECTED: "grey",
+    Status.CANCELLED: "grey",
+    Status.EXPIRED: "grey",
+}
+
+
+class Source(models.TextChoices):
+    WEB = "web", _("Web")
+    API = "api", _("API")
+
+
+def payload_fingerprint(task: str, target_host: str, params) -> str:
+    """sha256 of exactly what is approved: task, host and params, canonically serialised."""
+    canonical = json.dumps([task, target_host, params], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+class ResponseRequest(models.Model):
+    # Public identifier (URLs, API, RQ job id); the integer key never leaves the server.
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    task = models.CharField(max_length=32, choices=[(name, task.label) for name, task in catalog.TASKS.items()])
+    target_host = models.CharField(max_length=catalog.MAX_HOST_ID, help_text="KSC internal host id")
+    target_host_name = models.CharField(max_length=255, blank=True, help_text="display name when filed")
+    params = models.JSONField()
+    justification = models.TextField()
+    external_ref = models.CharField(max_length=255, blank=True)
+    fingerprint = models.CharField(max_length=64, editable=False)
+    requester = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="response_requests"
+    )
+    requester_username = models.CharField(max_length=150)  # survives user deletion
+    source = models.CharField(max_length=8, choices=Source.choices, default=Source.WEB)
+    status = models.CharField(max_length=20, choices=Status.choices)
+    approvals_required = models.PositiveSmallIntegerField()  # fixed when filed
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True)  # end of the approval window
+    approved_at = models.DateTimeField(null=True, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)  # approved, rejected, cancelled or expired
+    queued_at = models.DateTimeField(null=True, blank=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)  # submitted or failed
+    updated_at = models.DateTimeField(auto_now=True)
+
+    # KLINCDT_ADDED, fixed before the first attempt so that a re-attempt can find
+    # an incident that KSC stored but never confirmed (exactly-once).
+    ksc_added = models.DateTimeField(null=True, blank=True)
+    ksc_incident_id = models.BigIntegerField(null=True, blank=True, unique=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # approval queue (oldest first), reconciler and expiry sweeps filter on status
+            models.Index(fields=["status", "created_at"], name="rr_status_created_idx"),
+            # "My requests"
+            models.Index(fields=["requester", "-created_at"], name="rr_requester_created_idx"),
+            # auditors' host filter and search
+            models.Index(fields=["target_host"], name="rr_target_host_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.task} on {self.target_host_name or self.target_host} ({self.uuid})"
+
+    @property
+    def task_type(self) -> catalog.TaskType:
+        return catalog.TASKS[self.task]
+
+    @property
+    def status_color(self) -> str:
+        return STATUS_COLORS[Status(self.status)]
+
+    def describe(self) -> str:
+        return self.task_type.describe(self.params)
+
+
+class Decision(models.TextChoices):
+    APPROVE = "approve", _("Approve")
+    REJECT = "reject", _("Reject")
+
+
+class Approval(models.Model):
+    request = models.ForeignKey(ResponseRequest, on_delete=models.PROTECT, related_name="approvals")
+    approver = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    approver_username = models.CharField(max_length=150)
+    decision = models.CharField(max_length=8, choices=Decision.choices)
+    comment = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    fingerprint = models.CharField(max_length=64)  # of the task, host and params decided on
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            # one decision per person per request: the same approver twice counts once
+            models.UniqueConstraint(fields=["request", "approver_username"], name="approval_once_per_person"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.decision} by {self.approver_username}"
+
+
+class EventKind(models.TextChoices):
+    FILED = "filed", _("Filed")
+    APPROVED = "approved", _("Approved")
+    APPROVAL_ADDED = "approval_added", _("Approval added")
+    REJECTED = "rejected", _("Rejected")
+    CANCELLED = "cancelled", _("Cancelled")
+    EXPIRED = "expired", _("Expired")
+    QUEUED = "queued", _("Queued")
+    ENQUEUE_FAILED = "enqueue_failed", _("Could not queue")
+    ATTEMPT = "attempt", _("Submission attempt")
+    SUBMITTED = "submitted", _("Submitted")
+    FAILED = "failed", _("Failed")
+    RETRIED = "retried", _("Retried")
+    REQUEUED = "requeued", _("Re-queued")
+
+
+class RequestEvent(models.Model):
+    """The domain audit trail: who did what to a request, when, why, before and after.
+
+    Append-only: nothing in the UI, admin or API changes or deletes a row.
+    """
+
+    request = models.ForeignKey(ResponseRequest, on_delete=models.PROTECT, related_name="events")
+    kind = models.CharField(max_length=20, choices=EventKind.choices)
+    actor_username = models.CharField(max_length=150)  # text, so it survives user deletion; "system" for jobs
+    status_before = models.CharField(max_length=20, blank=True)
+    status_after = models.CharField(max_length=20, blank=True)
+    message = models.TextField(blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["request", "created_at"], name="event_request_created_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} by {self.actor_username}"
+
+
+class AttemptOutcome(models.TextChoices):
+    SUBMITTED = "submitted", _("Submitted")
+    ADOPTED = "adopted", _("Adopted an incident KSC already had")
+    RETRYING = "retrying", _("Failed, will retry")
+    FAILED = "failed", _("Failed")
+
+
+class SubmissionAttempt(models.Model):
+    """One try at AddIncident + UpdateIncident, for the request's timeline."""
+
+    request = models.ForeignKey(ResponseRequest, on_delete=models.PROTECT, related_name="submission_attempts")
+    number = models.PositiveIntegerField()
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=12, choices=AttemptOutcome.choices, blank=True)
+    ksc_incident_id = models.BigIntegerField(null=True, blank=True)
+    error_code = models.IntegerField(null=True, blank=True)  # KSC's PxgError code
+    error_message = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["request", "number"]
+        constraints = [models.UniqueConstraint(fields=["request", "number"], name="attempt_number_once")]
+
+    def __str__(self) -> str:
+        return f"attempt {self.number}: {self.outcome}"
