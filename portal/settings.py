@@ -133,9 +133,11 @@ SESSION_SAVE_EVERY_REQUEST = True  # the age above is then an inactivity timeout
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 if not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
     raise ImproperlyConfigured("REDIS_URL must start with redis://, rediss:// or unix://.")
+# A dead Redis must fail fast at approval time (the request then waits, APPROVED, for the reconciler).
+_redis_connection = {"socket_connect_timeout": 5}
 RQ_QUEUES = {
-    "default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 300},
-    "ksc": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 300},
+    "default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 300, "CONNECTION_KWARGS": _redis_connection},
+    "ksc": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 300, "CONNECTION_KWARGS": _redis_connection},
 }
 RQ_SHOW_ADMIN_LINK = False
 

@@ -206,3 +206,19 @@ class SubmissionAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"attempt {self.number}: {self.outcome}"
+
+
+# django-auditlog keeps field-level diffs beside the domain events. Password
+# hashes and login times are never logged; sessions are not registered at all.
+def _register_auditlog() -> None:
+    from auditlog.registry import auditlog
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+
+    auditlog.register(ResponseRequest)
+    auditlog.register(Approval)
+    auditlog.register(get_user_model(), exclude_fields=["password", "last_login"], m2m_fields={"groups"})
+    auditlog.register(Group, m2m_fields={"permissions"})
+
+
+_register_auditlog()

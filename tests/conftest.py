@@ -19,7 +19,8 @@ def _user(username: str, *groups: str, superuser: bool = False) -> User:
         user.is_staff = user.is_superuser = True
         user.save()
     for name in groups:
-        user.groups.add(Group.objects.get(name=name))
+        # get_or_create: transactional tests flush the rows the roles migration made
+        user.groups.add(Group.objects.get_or_create(name=name)[0])
     return user
 
 
@@ -64,3 +65,14 @@ def postgres(db):
     if connection.vendor != "postgresql":
         pytest.skip(f"needs PostgreSQL (row locks, triggers); DATABASE_URL is {connection.vendor}")
     return connection
+
+
+@pytest.fixture
+def ksc_queue(settings):
+    """The real `ksc` RQ queue on the test Redis, emptied before and after the test."""
+    import django_rq
+
+    queue = django_rq.get_queue("ksc")
+    queue.connection.flushdb()
+    yield queue
+    queue.connection.flushdb()

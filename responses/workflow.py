@@ -1,0 +1,537 @@
+"""Every status change of a response request, and who may make it.
+
+DESIGN.md's diagram, in code. Each transition runs in one transaction, takes a
+row lock on the request (or makes a conditional UPDATE that must affect exactly
+one row), and writes its domain event in the same transaction. Nothing outside
+this module changes ``ResponseRequest.status``.
+
+``permission()`` is the one function that decides whether a user may do
+something to a request; the web views, the API and the jobs all call it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import unicodedata
+import uuid as uuid_module
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from auditlog.context import set_actor
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from responses import catalog, roles
+from responses.models import (
+    Approval,
+    Decision,
+    EventKind,
+    RequestEvent,
+    ResponseRequest,
+    Source,
+    Status,
+    payload_fingerprint,
+)
+
+log = logging.getLogger(__name__)
+
+SYSTEM = "system"  # actor of transitions made by jobs
+MAX_JUSTIFICATION = 4000
+MAX_COMMENT = 4000
+MAX_EXTERNAL_REF = 255
+
+# Actions a user may take on a request.
+FILE = "file"
+VIEW = "view"
+APPROVE = "approve"
+REJECT = "reject"
+CANCEL = "cancel"
+RETRY = "retry"
+ACTIONS = (APPROVE, REJECT, CANCEL, RETRY)
+
+
+class WorkflowError(Exception):
+    """A refused action; the message says why, in words an analyst understands."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class NotAllowed(WorkflowError):
+    """This user may not do this (HTTP 403)."""
+
+
+class WrongStatus(WorkflowError):
+    """The request's status (or this user's earlier decision) does not allow it (HTTP 409)."""
+
+
+class InvalidRequest(WorkflowError):
+    """What was filed is refused; ``errors`` maps field names to messages (HTTP 400)."""
+
+    def __init__(self, errors: dict[str, Any]):
+        super().__init__("; ".join(f"{key}: {value}" for key, value in errors.items()))
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class Permission:
+    allowed: bool
+    reason: str = ""
+    # True when the refusal is about the request's state rather than the user (409, not 403).
+    conflict: bool = False
+
+    def __bool__(self) -> bool:
+        return self.allowed
+
+    def enforce(self) -> None:
+        if not self.allowed:
+            raise (WrongStatus if self.conflict else NotAllowed)(self.reason)
+
+
+ALLOWED = Permission(True)
+
+
+def _refuse(reason: str) -> Permission:
+    return Permission(False, reason)
+
+
+def _conflict(reason: str) -> Permission:
+    return Permission(False, reason, conflict=True)
+
+
+def can_view_all(user) -> bool:
+    """Approvers, auditors and superusers see every request; analysts see their own."""
+    return bool(
+        user.is_authenticated
+        and user.is_active
+        and (user.is_superuser or roles.has_role(user, roles.APPROVERS) or roles.has_role(user, roles.AUDITORS))
+    )
+
+
+def visible_requests(user) -> QuerySet[ResponseRequest]:
+    if not (user.is_authenticated and user.is_active):
+        return ResponseRequest.objects.none()
+    if can_view_all(user):
+        return ResponseRequest.objects.all()
+    return ResponseRequest.objects.filter(requester=user)
+
+
+def _is_requester(user, request: ResponseRequest) -> bool:
+    return request.requester_id is not None and request.requester_id == user.pk
+
+
+def permission(user, action: str, request: ResponseRequest | None = None) -> Permission:
+    """Whether ``user`` may take ``action`` (on ``request``), and if not, why.
+
+    Who-may checks come before status checks, so that somebody without the
+    role learns nothing about the request's state. Superusers get no bypass:
+    they administer users; the two-person rule binds them like anyone else.
+    """
+    if user is None or not user.is_authenticated:
+        return _refuse(_("Log in first."))
+    if not user.is_active:
+        return _refuse(_("This account is disabled."))
+    if action == FILE:
+        if not roles.has_role(user, roles.ANALYSTS):
+            return _refuse(_("Only members of Analysts can file response requests."))
+        return ALLOWED
+    if request is None:
+        raise ValueError(f"action {action!r} needs a request")
+    if action == VIEW:
+        if _is_requester(user, request) or can_view_all(user):
+            return ALLOWED
+        return _refuse(_("You can only see your own requests."))
+    if action in (APPROVE, REJECT):
+        if not roles.has_role(user, roles.APPROVERS):
+            return _refuse(_("Only members of Approvers can approve or reject requests."))
+        if _is_requester(user, request) or user.get_username() == request.requester_username:
+            return _refuse(_("Nobody can approve or reject their own request: another approver must decide."))
+        if request.status != Status.PENDING_APPROVAL:
+            return _conflict(
+                _("This request is %(status)s; only requests pending approval can be approved or rejected.")
+                % {"status": request.get_status_display().lower()}
+            )
+        if any(approval.approver_username == user.get_username() for approval in request.approvals.all()):
+            return _conflict(_("You have already approved this request; another approver must decide."))
+        return ALLOWED
+    if action == CANCEL:
+        if not _is_requester(user, request):
+            return _refuse(_("Only the requester can cancel a request."))
+        if request.status != Status.PENDING_APPROVAL:
+            return _conflict(
+                _("This request is %(status)s; only requests pending approval can be cancelled.")
+                % {"status": request.get_status_display().lower()}
+            )
+        return ALLOWED
+    if action == RETRY:
+        if not roles.has_role(user, roles.APPROVERS):
+            return _refuse(_("Only members of Approvers can retry a failed request."))
+        if _is_requester(user, request):
+            return _refuse(_("Another approver must retry your own request."))
+        if request.status != Status.FAILED:
+            return _conflict(
+                _("This request is %(status)s; only failed requests can be retried.")
+                % {"status": request.get_status_display().lower()}
+            )
+        return ALLOWED
+    raise ValueError(f"unknown action {action!r}")
+
+
+def allowed_actions(user, request: ResponseRequest) -> list[str]:
+    """The actions the UI should offer this user on this request."""
+    return [action for action in ACTIONS if permission(user, action, request)]
+
+
+# --- Filing -------------------------------------------------------------------------------
+
+
+def _clean_text(field: str, value: Any, *, required: bool, max_length: int, multiline: bool) -> str:
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise ValueError(_("%(field)s must be text.") % {"field": field})
+    allowed = {"\n", "\r", "\t"} if multiline else set()
+    if any(unicodedata.category(ch) == "Cc" and ch not in allowed for ch in value):
+        raise ValueError(_("%(field)s must not contain control characters.") % {"field": field})
+    value = value.strip()
+    if required and not value:
+        raise ValueError(_("%(field)s is required.") % {"field": field})
+    if len(value) > max_length:
+        raise ValueError(_("%(field)s is longer than %(max)d characters.") % {"field": field, "max": max_length})
+    return value
+
+
+def _event(
+    request: ResponseRequest,
+    kind: str,
+    actor: str,
+    before: str,
+    message: str = "",
+    detail: dict | None = None,
+) -> RequestEvent:
+    return RequestEvent.objects.create(
+        request=request,
+        kind=kind,
+        actor_username=actor,
+        status_before=before,
+        status_after=request.status,
+        message=message,
+        detail=detail or {},
+    )
+
+
+def _username(user) -> str:
+    return user.get_username() if user is not None else SYSTEM
+
+
+def file_request(
+    *,
+    user,
+    task: Any,
+    target_host: Any,
+    params: Any,
+    justification: Any,
+    external_ref: Any = "",
+    target_host_name: Any = "",
+    source: str = Source.WEB,
+) -> ResponseRequest:
+    """File a request: validated against the catalog, then pending approval or approved at once."""
+    permission(user, FILE).enforce()
+    errors: dict[str, Any] = {}
+    try:
+        task_type = catalog.get_task(task)
+    except catalog.ParamErrors as exc:
+        errors["task"] = exc.errors["task"]
+        task_type = None
+    try:
+        host = catalog.clean_target_host(target_host)
+    except ValueError as exc:
+        errors["target_host"] = [str(exc)]
+    if task_type is not None:
+        try:
+            cleaned = catalog.clean_params(task_type.name, params)
+        except catalog.ParamErrors as exc:
+            errors["params"] = exc.errors
+    texts = {}
+    for field, value, required, max_length, multiline in (
+        ("justification", justification, True, MAX_JUSTIFICATION, True),
+        ("external_ref", external_ref, False, MAX_EXTERNAL_REF, False),
+        ("target_host_name", target_host_name, False, 255, False),
+    ):
+        try:
+            texts[field] = _clean_text(field, value, required=required, max_length=max_length, multiline=multiline)
+        except ValueError as exc:
+            errors[field] = [str(exc)]
+    if source not in Source.values:
+        errors["source"] = [f"unknown source {source!r}"]
+    if errors:
+        raise InvalidRequest(errors)
+
+    required = catalog.approvals_required(task_type.name, cleaned)
+    now = timezone.now()
+    with transaction.atomic(), set_actor(user):
+        request = ResponseRequest.objects.create(
+            task=task_type.name,
+            target_host=host,
+            target_host_name=texts["target_host_name"],
+            params=cleaned,
+            justification=texts["justification"],
+            external_ref=texts["external_ref"],
+            fingerprint=payload_fingerprint(task_type.name, host, cleaned),
+            requester=user,
+            requester_username=user.get_username(),
+            source=source,
+            status=Status.PENDING_APPROVAL if required else Status.APPROVED,
+            approvals_required=required,
+            expires_at=now + dt.timedelta(seconds=settings.APPROVAL_TTL) if required else None,
+        )
+        _event(
+            request,
+            EventKind.FILED,
+            user.get_username(),
+            "",
+            request.justification,
+            {"task": request.task, "target_host": host, "approvals_required": required, "source": source},
+        )
+        if not required:
+            request.approved_at = request.decided_at = now
+            request.save(update_fields=["approved_at", "decided_at", "updated_at"])
+            _event(
+                request,
+                EventKind.APPROVED,
+                SYSTEM,
+                "",
+                _("This task needs no approval."),
+            )
+            _enqueue_after_commit(request)
+    log.info("request %s filed by %s: %s on %s", request.uuid, request.requester_username, request.task, host)
+    return request
+
+
+# --- Decisions ------------------------------------------------------------------------------
+
+
+def _locked(request: ResponseRequest | uuid_module.UUID | str) -> ResponseRequest:
+    key = request.uuid if isinstance(request, ResponseRequest) else request
+    return ResponseRequest.objects.select_for_update().get(uuid=key)
+
+
+def _expire_if_overdue(request: ResponseRequest | uuid_module.UUID | str) -> bool:
+    """Expire a pending request whose approval window has passed; True if it did (or was already)."""
+    with transaction.atomic():
+        locked = _locked(request)
+        if locked.status == Status.EXPIRED:
+            return True
+        if locked.status != Status.PENDING_APPROVAL or locked.expires_at is None or locked.expires_at > timezone.now():
+            return False
+        _expire_locked(locked)
+        return True
+
+
+def _expire_locked(request: ResponseRequest) -> None:
+    before = request.status
+    with set_actor(None):
+        request.status = Status.EXPIRED
+        request.decided_at = timezone.now()
+        request.save(update_fields=["status", "decided_at", "updated_at"])
+    _event(
+        request,
+        EventKind.EXPIRED,
+        SYSTEM,
+        before,
+        _("Nobody decided within the approval window (%(hours)s hours).")
+        % {"hours": f"{settings.APPROVAL_TTL / 3600:g}"},
+    )
+
+
+def _decide(
+    request: ResponseRequest | uuid_module.UUID | str,
+    user,
+    action: str,
+    comment: Any,
+    body: Callable[[ResponseRequest, str], None],
+) -> ResponseRequest:
+    try:
+        comment = _clean_text("comment", comment, required=action == REJECT, max_length=MAX_COMMENT, multiline=True)
+    except ValueError as exc:
+        raise InvalidRequest({"comment": [str(exc)]}) from None
+    # Expiry is committed on its own: the refusal below must not roll it back.
+    _expire_if_overdue(request)
+    try:
+        with transaction.atomic(), set_actor(user):
+            locked = _locked(request)
+            permission(user, action, locked).enforce()
+            body(locked, comment)
+    except IntegrityError:
+        # The unique (request, approver) constraint: a double click that raced past the check.
+        raise WrongStatus(_("You have already decided on this request.")) from None
+    locked.refresh_from_db()
+    return locked
+
+
+def approve(request: ResponseRequest | uuid_module.UUID | str, *, user, comment: Any = "") -> ResponseRequest:
+    """Add this approver's approval; the request is APPROVED once it has the required number."""
+
+    def body(locked: ResponseRequest, text: str) -> None:
+        if locked.fingerprint != payload_fingerprint(locked.task, locked.target_host, locked.params):
+            # The row changed after filing (by hand, in the database): never approve what was not filed.
+            raise NotAllowed(_("This request's content changed after it was filed; it cannot be approved."))
+        Approval.objects.create(
+            request=locked,
+            approver=user,
+            approver_username=user.get_username(),
+            decision=Decision.APPROVE,
+            comment=text,
+            fingerprint=locked.fingerprint,
+        )
+        approvers = set(
+            locked.approvals.filter(decision=Decision.APPROVE)
+            .exclude(approver_username=locked.requester_username)
+            .values_list("approver_username", flat=True)
+        )
+        before = locked.status
+        if len(approvers) >= locked.approvals_required:
+            now = timezone.now()
+            locked.status = Status.APPROVED
+            locked.approved_at = locked.decided_at = now
+            locked.save(update_fields=["status", "approved_at", "decided_at", "updated_at"])
+            _event(locked, EventKind.APPROVED, user.get_username(), before, text, {"approvers": sorted(approvers)})
+            _enqueue_after_commit(locked)
+        else:
+            _event(
+                locked,
+                EventKind.APPROVAL_ADDED,
+                user.get_username(),
+                before,
+                text,
+                {"approvals": len(approvers), "approvals_required": locked.approvals_required},
+            )
+
+    return _decide(request, user, APPROVE, comment, body)
+
+
+def reject(request: ResponseRequest | uuid_module.UUID | str, *, user, comment: Any) -> ResponseRequest:
+    """One rejection rejects the request; the comment (why) is required."""
+
+    def body(locked: ResponseRequest, text: str) -> None:
+        Approval.objects.create(
+            request=locked,
+            approver=user,
+            approver_username=user.get_username(),
+            decision=Decision.REJECT,
+            comment=text,
+            fingerprint=locked.fingerprint,
+        )
+        before = locked.status
+        locked.status = Status.REJECTED
+        locked.decided_at = timezone.now()
+        locked.save(update_fields=["status", "decided_at", "updated_at"])
+        _event(locked, EventKind.REJECTED, user.get_username(), before, text)
+
+    return _decide(request, user, REJECT, comment, body)
+
+
+def cancel(request: ResponseRequest | uuid_module.UUID | str, *, user, comment: Any = "") -> ResponseRequest:
+    """The requester withdraws a request that is still pending approval."""
+
+    def body(locked: ResponseRequest, text: str) -> None:
+        before = locked.status
+        locked.status = Status.CANCELLED
+        locked.decided_at = timezone.now()
+        locked.save(update_fields=["status", "decided_at", "updated_at"])
+        _event(locked, EventKind.CANCELLED, user.get_username(), before, text)
+
+    return _decide(request, user, CANCEL, comment, body)
+
+
+def retry(request: ResponseRequest | uuid_module.UUID | str, *, user, comment: Any = "") -> ResponseRequest:
+    """An approver sends a FAILED request to KSC again.
+
+    It passes through APPROVED (not straight to QUEUED as DESIGN.md draws it) so
+    that, when Redis is down, the reconciler finds it like any approved request.
+    The next attempt first looks for an incident the failed ones may have left
+    in KSC, so a retry never creates a second incident.
+    """
+
+    def body(locked: ResponseRequest, text: str) -> None:
+        before = locked.status
+        locked.status = Status.APPROVED
+        locked.last_error = ""
+        locked.finished_at = None
+        locked.save(update_fields=["status", "last_error", "finished_at", "updated_at"])
+        _event(locked, EventKind.RETRIED, user.get_username(), before, text)
+        _enqueue_after_commit(locked)
+
+    return _decide(request, user, RETRY, comment, body)
+
+
+def expire_overdue(now: dt.datetime | None = None) -> int:
+    """Expire every pending request past its approval window (the periodic sweep). Returns the count."""
+    now = now or timezone.now()
+    expired = 0
+    candidates = ResponseRequest.objects.filter(status=Status.PENDING_APPROVAL, expires_at__lte=now).values_list(
+        "uuid", flat=True
+    )
+    for key in list(candidates):
+        if _expire_if_overdue(key):
+            expired += 1
+    return expired
+
+
+def get_for_user(user, key: uuid_module.UUID | str) -> ResponseRequest:
+    """A request by its public id, if this user may see it (ResponseRequest.DoesNotExist otherwise).
+
+    Reading a request also expires it when its approval window has passed.
+    """
+    request = visible_requests(user).get(uuid=key)
+    if request.status == Status.PENDING_APPROVAL and request.expires_at and request.expires_at <= timezone.now():
+        _expire_if_overdue(request)
+        request.refresh_from_db()
+    return request
+
+
+# --- Queueing (the submission job's own transitions live below, too) ------------------------
+
+
+def _enqueue_after_commit(request: ResponseRequest) -> None:
+    key = request.uuid
+
+    def push() -> None:
+        from responses import jobs  # jobs imports workflow: import here, at call time
+
+        jobs.enqueue_submission(key)
+
+    transaction.on_commit(push)
+
+
+def mark_queued(key: uuid_module.UUID | str) -> bool:
+    """APPROVED → QUEUED once the job is in Redis. False when the job already moved it on."""
+    with transaction.atomic():
+        updated = ResponseRequest.objects.filter(uuid=key, status=Status.APPROVED).update(
+            status=Status.QUEUED, queued_at=timezone.now(), updated_at=timezone.now()
+        )
+        if updated != 1:
+            return False
+        request = ResponseRequest.objects.get(uuid=key)
+        _event(request, EventKind.QUEUED, SYSTEM, Status.APPROVED, detail={"job_id": str(key)})
+    return True
+
+
+def record_enqueue_failure(key: uuid_module.UUID | str, error: str) -> None:
+    """Redis refused the job: the request stays APPROVED; the reconciler will queue it later."""
+    with transaction.atomic():
+        request = ResponseRequest.objects.get(uuid=key)
+        _event(
+            request,
+            EventKind.ENQUEUE_FAILED,
+            SYSTEM,
+            request.status,
+            _("Could not queue the submission (%(error)s); it will be queued when the queue is back.")
+            % {"error": error},
+        )
