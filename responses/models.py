@@ -101,6 +101,11 @@ class ResponseRequest(models.Model):
             # auditors' host filter and search
             models.Index(fields=["target_host"], name="rr_target_host_idx"),
         ]
+        constraints = [
+            # A re-attempt recognises its own incident in KSC by host, KLINCDT_ADDED and body:
+            # two requests with the same task, host and params must never share that time.
+            models.UniqueConstraint(fields=["fingerprint", "ksc_added"], name="rr_fingerprint_added_once"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.task} on {self.target_host_name or self.target_host} ({self.uuid})"

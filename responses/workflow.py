@@ -29,12 +29,14 @@ from django.utils.translation import gettext as _
 from responses import catalog, roles
 from responses.models import (
     Approval,
+    AttemptOutcome,
     Decision,
     EventKind,
     RequestEvent,
     ResponseRequest,
     Source,
     Status,
+    SubmissionAttempt,
     payload_fingerprint,
 )
 
@@ -535,3 +537,136 @@ def record_enqueue_failure(key: uuid_module.UUID | str, error: str) -> None:
             _("Could not queue the submission (%(error)s); it will be queued when the queue is back.")
             % {"error": error},
         )
+
+
+# --- The submission job's transitions (responses.jobs.submit_to_ksc) --------------------------
+
+
+def claim_for_submission(key: uuid_module.UUID | str) -> tuple[ResponseRequest, SubmissionAttempt] | None:
+    """APPROVED or QUEUED → SUBMITTING for exactly one job; None when another got there first.
+
+    Also fixes KLINCDT_ADDED before the first attempt, unique per (task, host, params):
+    a later attempt recognises the incident an earlier one may have left in KSC by
+    host, time and body, so two identical requests must never share a time.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        request = ResponseRequest.objects.select_for_update().filter(uuid=key).first()
+        if request is None or request.status not in (Status.APPROVED, Status.QUEUED):
+            return None
+        before = request.status
+        request.status = Status.SUBMITTING
+        if request.ksc_added is None:
+            candidate = now.replace(microsecond=0)
+            while ResponseRequest.objects.filter(fingerprint=request.fingerprint, ksc_added=candidate).exists():
+                candidate += dt.timedelta(seconds=1)
+            request.ksc_added = candidate
+        request.attempts += 1
+        # (fingerprint, ksc_added) is unique: a racing twin makes this fail and the job run again.
+        request.save(update_fields=["status", "ksc_added", "attempts", "updated_at"])
+        attempt = SubmissionAttempt.objects.create(request=request, number=request.attempts, started_at=now)
+        _event(request, EventKind.ATTEMPT, SYSTEM, before, detail={"attempt": attempt.number})
+    return request, attempt
+
+
+def record_incident(key: uuid_module.UUID | str, incident_id: int, *, adopted: bool = False) -> None:
+    """Keep the KSC incident id the moment we know it, in its own transaction."""
+    with transaction.atomic():
+        updated = ResponseRequest.objects.filter(
+            uuid=key, status=Status.SUBMITTING, ksc_incident_id__isnull=True
+        ).update(ksc_incident_id=incident_id, updated_at=timezone.now())
+        if updated != 1:
+            raise WrongStatus(f"request {key} is not submitting without an incident id")
+        if adopted:
+            request = ResponseRequest.objects.get(uuid=key)
+            _event(
+                request,
+                EventKind.ATTEMPT,
+                SYSTEM,
+                request.status,
+                _("KSC already had incident %(id)s for this request (an earlier attempt was cut off); adopted it.")
+                % {"id": incident_id},
+                {"incident_id": incident_id, "adopted": True},
+            )
+
+
+def submission_succeeded(
+    key: uuid_module.UUID | str, attempt: SubmissionAttempt, incident_id: int, *, adopted: bool
+) -> None:
+    """SUBMITTING → SUBMITTED with the incident id."""
+    now = timezone.now()
+    with transaction.atomic():
+        updated = ResponseRequest.objects.filter(uuid=key, status=Status.SUBMITTING).update(
+            status=Status.SUBMITTED, submitted_at=now, finished_at=now, last_error="", updated_at=now
+        )
+        if updated != 1:
+            raise WrongStatus(f"request {key} was not submitting")
+        request = ResponseRequest.objects.get(uuid=key)
+        attempt.finished_at = now
+        attempt.outcome = AttemptOutcome.ADOPTED if adopted else AttemptOutcome.SUBMITTED
+        attempt.ksc_incident_id = incident_id
+        attempt.save(update_fields=["finished_at", "outcome", "ksc_incident_id"])
+        _event(
+            request,
+            EventKind.SUBMITTED,
+            SYSTEM,
+            Status.SUBMITTING,
+            _("KSC incident %(id)s created; KSC now creates the response task.") % {"id": incident_id},
+            {"incident_id": incident_id, "attempt": attempt.number},
+        )
+
+
+def submission_failed(
+    key: uuid_module.UUID | str,
+    attempt: SubmissionAttempt,
+    message: str,
+    *,
+    will_retry: bool,
+    code: int | None = None,
+    retry_in: int | None = None,
+) -> None:
+    """SUBMITTING → QUEUED (a retry follows) or FAILED, keeping KSC's code and message."""
+    now = timezone.now()
+    after = Status.QUEUED if will_retry else Status.FAILED
+    with transaction.atomic():
+        changes = {"status": after, "last_error": message, "updated_at": now}
+        if not will_retry:
+            changes["finished_at"] = now
+        updated = ResponseRequest.objects.filter(uuid=key, status=Status.SUBMITTING).update(**changes)
+        attempt.finished_at = now
+        attempt.outcome = AttemptOutcome.RETRYING if will_retry else AttemptOutcome.FAILED
+        attempt.error_code = code
+        attempt.error_message = message
+        attempt.save(update_fields=["finished_at", "outcome", "error_code", "error_message"])
+        if updated != 1:
+            return
+        request = ResponseRequest.objects.get(uuid=key)
+        detail = {"attempt": attempt.number, "error_code": code}
+        if will_retry:
+            detail["retry_in_seconds"] = retry_in
+        _event(
+            request,
+            EventKind.ATTEMPT if will_retry else EventKind.FAILED,
+            SYSTEM,
+            Status.SUBMITTING,
+            message,
+            detail,
+        )
+
+
+def requeue(key: uuid_module.UUID | str, reason: str) -> bool:
+    """A request whose job died (worker killed, Redis lost the job): back to QUEUED for a new job.
+
+    SUBMITTING ones go back too: the next attempt first looks in KSC for an
+    incident the dead one may have created, and adopts it.
+    """
+    with transaction.atomic():
+        request = ResponseRequest.objects.select_for_update().get(uuid=key)
+        if request.status not in (Status.APPROVED, Status.QUEUED, Status.SUBMITTING):
+            return False
+        before = request.status
+        request.status = Status.QUEUED
+        request.queued_at = request.queued_at or timezone.now()
+        request.save(update_fields=["status", "queued_at", "updated_at"])
+        _event(request, EventKind.REQUEUED, SYSTEM, before, reason)
+    return True
