@@ -11,6 +11,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from responses import catalog
@@ -176,11 +177,48 @@ class RequestEvent(models.Model):
     status_after = models.CharField(max_length=20, blank=True)
     message = models.TextField(blank=True)
     detail = models.JSONField(default=dict, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    # The tamper-evident chain over every event of every request (verify_audit walks it):
+    # seq numbers events without gaps, hash = sha256(prev_hash + this event's canonical content).
+    seq = models.PositiveBigIntegerField(unique=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64)
 
     class Meta:
         ordering = ["created_at", "id"]
         indexes = [models.Index(fields=["request", "created_at"], name="event_request_created_idx")]
+
+    def canonical(self, request_uuid: str) -> str:
+        """What the chain hash covers, serialised the same way every time."""
+        return json.dumps(
+            {
+                "seq": self.seq,
+                "request": request_uuid,
+                "kind": self.kind,
+                "actor": self.actor_username,
+                "before": self.status_before,
+                "after": self.status_after,
+                "message": self.message,
+                "detail": self.detail,
+                "at": self.created_at.isoformat(),
+            },
+            sort_keys=True,
+            separators=(",", ":"),
+            ensure_ascii=False,
+        )
+
+    def compute_hash(self, request_uuid: str) -> str:
+        return hashlib.sha256((self.prev_hash + self.canonical(request_uuid)).encode("utf-8")).hexdigest()
+
+
+class AuditChainHead(models.Model):
+    """One row: the last event of the chain. Locking it orders concurrent writers of events."""
+
+    last_seq = models.PositiveBigIntegerField(default=0)
+    last_hash = models.CharField(max_length=64, default="0" * 64)
+
+    def __str__(self) -> str:
+        return f"audit chain at {self.last_seq}"
 
     def __str__(self) -> str:
         return f"{self.kind} by {self.actor_username}"

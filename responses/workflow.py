@@ -29,6 +29,7 @@ from django.utils.translation import gettext as _
 from responses import catalog, roles
 from responses.models import (
     Approval,
+    AuditChainHead,
     AttemptOutcome,
     Decision,
     EventKind,
@@ -217,7 +218,11 @@ def _event(
     message: str = "",
     detail: dict | None = None,
 ) -> RequestEvent:
-    return RequestEvent.objects.create(
+    """Append one event to the request's trail and to the hash chain, in the caller's transaction."""
+    # The head row's lock makes concurrent transactions append one after the other,
+    # so the chain never forks; it is held until the caller's transaction ends.
+    head, _created = AuditChainHead.objects.select_for_update().get_or_create(pk=1)
+    event = RequestEvent(
         request=request,
         kind=kind,
         actor_username=actor,
@@ -225,7 +230,15 @@ def _event(
         status_after=request.status,
         message=message,
         detail=detail or {},
+        created_at=timezone.now(),
+        seq=head.last_seq + 1,
+        prev_hash=head.last_hash,
     )
+    event.hash = event.compute_hash(str(request.uuid))
+    event.save()
+    head.last_seq, head.last_hash = event.seq, event.hash
+    head.save(update_fields=["last_seq", "last_hash"])
+    return event
 
 
 def _username(user) -> str:
