@@ -45,6 +45,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_rq",
     "auditlog",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files served from here: SOC networks are often offline
     "responses",
 ]
 
@@ -188,6 +191,41 @@ if _unknown_overrides:
         f"{', '.join(_unknown_overrides)}: no such task type; use one of "
         + ", ".join(f"APPROVALS_REQUIRED_{name.upper()}" for name in TASK_NAMES)
     )
+
+# --- The REST API (/api/v1/, responses/api/) ---
+REST_FRAMEWORK = {
+    # Tokens only: no session cookies, so no CSRF to worry about (the schema view adds sessions, read-only).
+    "DEFAULT_AUTHENTICATION_CLASSES": ["responses.api.authentication.ApiTokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "responses.api.errors.exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "EDR response portal API",
+    "DESCRIPTION": (
+        "File Kaspersky EDR Threat Response requests through the portal's approvals, and follow them. "
+        "Authenticate with `Authorization: Token <key>` (`manage.py create_api_token <username>`)."
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "responses.api.schema.add_new_request_body",
+    ],
+    # The schema and docs: a token, or a logged-in portal session (GET only, so no CSRF concern).
+    "SERVE_AUTHENTICATION": [
+        "responses.api.authentication.ApiTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {"RequestStatus": "responses.models.Status"},
+}
 
 LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"))
 LOGGING = {

@@ -547,6 +547,30 @@ def approvals_required(task_name: str, params: Any) -> int:
     return settings.APPROVALS_REQUIRED if task.changes_endpoint(params) else 0
 
 
+# How approval_policy() words whether a task type needs approval.
+ALWAYS = "always"
+NEVER = "never"
+DEPENDS_ON_PARAMS = "depends_on_params"
+
+
+def approval_policy(task_name: str) -> tuple[str, int]:
+    """Whether requests of a task type need approval (ALWAYS, NEVER, DEPENDS_ON_PARAMS), and from how many.
+
+    The same rule as approvals_required(), told without params (for the API's catalog).
+    The count is that of approvers a request needs when it needs approval at all.
+    """
+    from django.conf import settings
+
+    task = get_task(task_name)
+    if task.name in settings.APPROVALS_REQUIRED_BY_TASK:
+        count = settings.APPROVALS_REQUIRED_BY_TASK[task.name]
+        return (ALWAYS if count else NEVER), count
+    count = settings.APPROVALS_REQUIRED
+    if task.changes_endpoint is _never or not count:
+        return NEVER, 0
+    return (ALWAYS if task.changes_endpoint is _always else DEPENDS_ON_PARAMS), count
+
+
 def _field_schema(spec: Field) -> dict:
     schema: dict[str, Any] = {"description": str(spec.help_text)}
     if spec.kind == BOOL:

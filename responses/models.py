@@ -265,3 +265,68 @@ def _register_auditlog() -> None:
 
 
 _register_auditlog()
+
+
+# --- The REST API (responses/api/) ----------------------------------------------------------
+
+
+class ApiToken(models.Model):
+    """A key a SIEM or script authenticates to the API with (``Authorization: Token <key>``).
+
+    Only the key's sha256 is stored: the key itself is shown once, when issued
+    (``manage.py create_api_token``), and cannot be read back from the database.
+    The key is 256 random bits, so a plain (unsalted, fast) hash is enough.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100, blank=True, help_text="what the token is for, e.g. the SIEM's name")
+    # The key's first characters, so that people can tell their tokens apart without the key.
+    key_prefix = models.CharField(max_length=16)
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["user", "-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.key_prefix}… of {self.user}" + (f" ({self.name})" if self.name else "")
+
+
+class IdempotencyKey(models.Model):
+    """The first answer to a POST that carried an ``Idempotency-Key`` header, kept 24 hours.
+
+    A retried POST with the same key gets this answer back instead of acting
+    twice. The row is written in the same transaction as the action, so either
+    both are kept or neither; the unique constraint makes a concurrent twin wait
+    for the first and then replay its answer.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64)  # sha256 of the method, path and JSON body
+    response_status = models.PositiveSmallIntegerField(null=True)
+    response_body = models.JSONField(null=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "key"], name="idempotency_key_once_per_user")]
+        indexes = [
+            # the purge of a user's expired keys before each keyed POST
+            models.Index(fields=["user", "created_at"], name="idempotency_user_created_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key} of {self.user_id}"
+
+
+def _register_api_auditlog() -> None:
+    from auditlog.registry import auditlog
+
+    # Who issued or revoked which token is audited; the hash and the use stamp are not.
+    auditlog.register(ApiToken, exclude_fields=["key_hash", "last_used_at"])
+
+
+_register_api_auditlog()

@@ -1,0 +1,185 @@
+"""What the API shows, and the shapes of what it accepts (for parsing and the OpenAPI schema).
+
+Requests are shown by their UUID (``id``); integer keys never leave the server.
+Validation of what is filed is the workflow's and the catalog's, not these
+serializers': the input serializers here describe the body for the schema and
+the interactive docs, and the filters parse query strings.
+"""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from responses import catalog, workflow
+from responses.models import (
+    Approval,
+    RequestEvent,
+    ResponseRequest,
+    Status,
+    SubmissionAttempt,
+)
+
+ACTION_CHOICES = [(action, action) for action in workflow.ACTIONS]
+
+
+class ApprovalSerializer(serializers.ModelSerializer):
+    approver = serializers.CharField(source="approver_username", read_only=True)
+
+    class Meta:
+        model = Approval
+        fields = ["approver", "decision", "comment", "created_at"]
+        read_only_fields = fields
+
+
+class ResponseRequestSerializer(serializers.ModelSerializer):
+    id = serializers.UUIDField(source="uuid", read_only=True, help_text="The request's public id.")
+    requester = serializers.CharField(source="requester_username", read_only=True)
+    approvals = ApprovalSerializer(many=True, read_only=True)
+    actions = serializers.SerializerMethodField(
+        help_text="What the calling user may do to this request now: approve, reject, cancel, retry."
+    )
+    description = serializers.CharField(source="describe", read_only=True, help_text="The action in plain words.")
+
+    class Meta:
+        model = ResponseRequest
+        fields = [
+            "id",
+            "status",
+            "task",
+            "description",
+            "target_host",
+            "target_host_name",
+            "params",
+            "justification",
+            "external_ref",
+            "source",
+            "requester",
+            "approvals_required",
+            "approvals",
+            "actions",
+            "ksc_incident_id",
+            "last_error",
+            "created_at",
+            "updated_at",
+            "expires_at",
+            "approved_at",
+            "decided_at",
+            "queued_at",
+            "submitted_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.ListField(child=serializers.ChoiceField(choices=ACTION_CHOICES)))
+    def get_actions(self, request: ResponseRequest) -> list[str]:
+        return workflow.allowed_actions(self.context["request"].user, request)
+
+
+class RequestEventSerializer(serializers.ModelSerializer):
+    actor = serializers.CharField(source="actor_username", read_only=True, help_text='"system" for jobs.')
+
+    class Meta:
+        model = RequestEvent
+        fields = ["kind", "actor", "status_before", "status_after", "message", "detail", "created_at"]
+        read_only_fields = fields
+
+
+class SubmissionAttemptSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = SubmissionAttempt
+        fields = ["number", "started_at", "finished_at", "outcome", "ksc_incident_id", "error_code", "error_message"]
+        read_only_fields = fields
+
+
+class ResponseRequestDetailSerializer(ResponseRequestSerializer):
+    events = RequestEventSerializer(many=True, read_only=True, help_text="The request's timeline, oldest first.")
+    attempts = SubmissionAttemptSerializer(
+        source="submission_attempts", many=True, read_only=True, help_text="Each try at submitting it to KSC."
+    )
+
+    class Meta(ResponseRequestSerializer.Meta):
+        fields = [*ResponseRequestSerializer.Meta.fields, "events", "attempts"]
+        read_only_fields = fields
+
+
+# --- Input: documentation of the bodies; the view parses them and the workflow validates ---------
+
+
+class NewResponseRequestSerializer(serializers.Serializer):
+    """The body of POST /requests/. Its schema is derived from the catalog (see schema.py)."""
+
+    task = serializers.ChoiceField(choices=catalog.TASK_NAMES)
+    target_host = serializers.CharField(help_text=_("The KSC host id (KLHST_WKS_HOSTNAME)."))
+    params = serializers.JSONField(help_text=_("The task's params; GET /api/v1/tasks/ gives each task's schema."))
+    justification = serializers.CharField(help_text=_("Why: approvers read this."))
+    external_ref = serializers.CharField(
+        required=False, allow_blank=True, help_text=_("The SIEM's alert or incident id, to find the request by.")
+    )
+
+    FIELDS = ("task", "target_host", "params", "justification", "external_ref")
+
+
+class DecisionSerializer(serializers.Serializer):
+    comment = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=workflow.MAX_COMMENT,
+        help_text=_("Why; required to reject."),
+    )
+
+    FIELDS = ("comment",)
+
+
+class RequestFilterSerializer(serializers.Serializer):
+    """The list's query filters; anything else in the query string is ignored."""
+
+    status = serializers.ChoiceField(choices=Status.choices, required=False)
+    task = serializers.ChoiceField(choices=catalog.TASK_NAMES, required=False)
+    requester = serializers.CharField(required=False, max_length=150, help_text=_("The requester's username."))
+    host = serializers.CharField(
+        required=False,
+        max_length=catalog.MAX_HOST_ID,
+        help_text=_("A KSC host id (exact), or part of the host's name as it was when filed."),
+    )
+    since = serializers.DateTimeField(required=False, help_text=_("Filed at or after (ISO 8601)."))
+    until = serializers.DateTimeField(required=False, help_text=_("Filed before (ISO 8601)."))
+    external_ref = serializers.CharField(required=False, max_length=255, help_text=_("The SIEM's reference (exact)."))
+
+    def validate(self, attrs: dict) -> dict:
+        if "since" in attrs and "until" in attrs and attrs["since"] >= attrs["until"]:
+            raise serializers.ValidationError({"until": [_("until must be later than since.")]})
+        return attrs
+
+
+# --- The task catalog -------------------------------------------------------------------------
+
+
+class TaskTypeSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    label = serializers.CharField()
+    summary = serializers.CharField(help_text=_("What the task does to the endpoint."))
+    needs_approval = serializers.ChoiceField(
+        choices=[catalog.ALWAYS, catalog.NEVER, catalog.DEPENDS_ON_PARAMS],
+        help_text=_(
+            "always, never, or depends_on_params (iocScan needs approval when it isolates the host or removes "
+            "what it finds)."
+        ),
+    )
+    approvals_required = serializers.IntegerField(
+        min_value=0, help_text=_("How many approvers (besides the requester) a request needs when it needs approval.")
+    )
+    params_schema = serializers.JSONField(help_text=_("The JSON Schema of the task's params."))
+
+    @staticmethod
+    def describe(task: catalog.TaskType) -> dict:
+        needs, count = catalog.approval_policy(task.name)
+        return {
+            "name": task.name,
+            "label": str(task.label),
+            "summary": str(task.summary),
+            "needs_approval": needs,
+            "approvals_required": count,
+            "params_schema": catalog.params_json_schema(task.name),
+        }

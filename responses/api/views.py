@@ -1,0 +1,260 @@
+"""The REST API's views: parse, authorize with workflow.permission, call the workflow, render.
+
+No rule about who may do what lives here: filing, approving, rejecting,
+cancelling and retrying are decided by workflow.permission (the same function
+as the web UI's), and a request the user may not see is a 404, never a 403,
+so that its existence is not revealed.
+"""
+
+from __future__ import annotations
+
+import uuid as uuid_module
+from collections.abc import Callable
+from typing import Any
+
+from django.db.models import Q
+from django.utils.translation import gettext as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from responses import catalog, workflow
+from responses.api import idempotency
+from responses.api.errors import NON_FIELD
+from responses.api.serializers import (
+    DecisionSerializer,
+    NewResponseRequestSerializer,
+    RequestFilterSerializer,
+    ResponseRequestDetailSerializer,
+    ResponseRequestSerializer,
+    TaskTypeSerializer,
+)
+from responses.models import ResponseRequest, Source
+
+
+class ErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField(help_text="Why, in words a SOC analyst understands.")
+    code = serializers.CharField(help_text="What kind of error: invalid, not_authenticated, permission_denied...")
+    errors = serializers.DictField(
+        child=serializers.JSONField(),
+        required=False,
+        help_text="On 400: each refused field's messages; a task's params nested under params.",
+    )
+
+
+def _errors(*codes: int) -> dict[int, OpenApiResponse]:
+    described = {
+        400: "Bad input: the detail says why, errors says which field.",
+        401: "No valid token: send Authorization: Token <key>.",
+        403: "This user may not do this; the detail says why.",
+        404: "No such request, or not one this user may see.",
+        409: "The request's status does not allow this; the detail says why.",
+        422: "This Idempotency-Key was used for a different request.",
+        503: "KSC could not be reached.",
+    }
+    return {code: OpenApiResponse(ErrorSerializer, description=described[code]) for code in codes}
+
+
+IDEMPOTENCY_KEY = OpenApiParameter(
+    idempotency.HEADER,
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    required=False,
+    description=(
+        "Any unique string (a UUID is a good key). A retried call with the same key within 24 hours "
+        "returns the first call's answer instead of acting twice."
+    ),
+)
+REQUEST_ID = OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The request's id.")
+
+
+def parse_object(request: Request, fields: tuple[str, ...]) -> dict[str, Any]:
+    """The JSON body as a dict; anything but an object, or a field not in ``fields``, is a 400."""
+    data = request.data
+    if not isinstance(data, dict):
+        raise serializers.ValidationError({NON_FIELD: [_("Send a JSON object.")]})
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        message = _("Unknown field; this endpoint takes: %(fields)s.") % {"fields": ", ".join(fields)}
+        raise serializers.ValidationError({name: [message] for name in unknown})
+    return data
+
+
+class RequestPagination(PageNumberPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List requests",
+        description="Analysts see their own requests; approvers and auditors see every request. Newest first.",
+        parameters=[RequestFilterSerializer],
+        responses={200: ResponseRequestSerializer(many=True), **_errors(400, 401, 404)},
+    ),
+    create=extend_schema(
+        summary="File a request",
+        description=(
+            "Validated against the task catalog (GET /api/v1/tasks/). A task that needs approval waits for "
+            "approvers (status pending_approval); one that does not is approved and queued for KSC at once."
+        ),
+        request=NewResponseRequestSerializer,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={201: ResponseRequestDetailSerializer, **_errors(400, 401, 403, 422)},
+    ),
+    retrieve=extend_schema(
+        summary="A request, with its timeline and submission attempts",
+        parameters=[REQUEST_ID],
+        responses={200: ResponseRequestDetailSerializer, **_errors(401, 404)},
+    ),
+)
+class ResponseRequestViewSet(viewsets.GenericViewSet):
+    lookup_url_kwarg = "id"
+    lookup_value_regex = "[^/]+"  # any text: what is not a UUID is a JSON 404, not Django's HTML one
+    serializer_class = ResponseRequestSerializer
+    pagination_class = RequestPagination
+    queryset = ResponseRequest.objects.none()  # for the schema; get_queryset() is what users get
+
+    def get_queryset(self):
+        return workflow.visible_requests(self.request.user).prefetch_related("approvals")
+
+    def _guarded(self, act: Callable[[], Response]) -> Callable[[], Response]:
+        # An idempotent call keeps its answer, errors included: turn them into responses here.
+        def run() -> Response:
+            try:
+                return act()
+            except Exception as exc:  # handle_exception re-raises what is not ours to answer (a 500)
+                return self.handle_exception(exc)
+
+        return run
+
+    def _get(self, key: Any) -> ResponseRequest:
+        try:
+            key = uuid_module.UUID(str(key))
+        except ValueError:
+            raise ResponseRequest.DoesNotExist from None
+        return workflow.get_for_user(self.request.user, key)
+
+    def _detail(self, request: ResponseRequest) -> dict:
+        request = (
+            ResponseRequest.objects.filter(pk=request.pk)
+            .prefetch_related("approvals", "events", "submission_attempts")
+            .get()
+        )
+        return ResponseRequestDetailSerializer(request, context=self.get_serializer_context()).data
+
+    def list(self, request: Request) -> Response:
+        filters = RequestFilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        given = filters.validated_data
+        requests = self.get_queryset()
+        if "status" in given:
+            requests = requests.filter(status=given["status"])
+        if "task" in given:
+            requests = requests.filter(task=given["task"])
+        if "requester" in given:
+            requests = requests.filter(requester_username=given["requester"])
+        if "host" in given:
+            requests = requests.filter(Q(target_host=given["host"]) | Q(target_host_name__icontains=given["host"]))
+        if "external_ref" in given:
+            requests = requests.filter(external_ref=given["external_ref"])
+        if "since" in given:
+            requests = requests.filter(created_at__gte=given["since"])
+        if "until" in given:
+            requests = requests.filter(created_at__lt=given["until"])
+        page = self.paginate_queryset(requests)
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+    def create(self, request: Request) -> Response:
+        def act() -> Response:
+            workflow.permission(request.user, workflow.FILE).enforce()
+            data = parse_object(request, NewResponseRequestSerializer.FIELDS)
+            filed = workflow.file_request(
+                user=request.user,
+                task=data.get("task"),
+                target_host=data.get("target_host"),
+                params=data.get("params"),
+                justification=data.get("justification"),
+                external_ref=data.get("external_ref", ""),
+                source=Source.API,
+            )
+            return Response(self._detail(filed), status=status.HTTP_201_CREATED)
+
+        return idempotency.run_once(request, self._guarded(act))
+
+    def retrieve(self, request: Request, id: str) -> Response:
+        return Response(self._detail(self._get(id)))
+
+    def _decide(self, request: Request, key: str, what: str, transition: Callable[..., ResponseRequest]) -> Response:
+        target = self._get(key)  # 404 first: who may not see the request learns nothing about it
+
+        def act() -> Response:
+            # Checked here (and again by the workflow, under the row lock) so that who may not
+            # act is told so before anything about the body.
+            workflow.permission(request.user, what, target).enforce()
+            data = parse_object(request, DecisionSerializer.FIELDS)
+            decided = transition(target, user=request.user, comment=data.get("comment", ""))
+            return Response(self._detail(decided))
+
+        # A replayed key answers what the first call answered, even though the status has moved on.
+        return idempotency.run_once(request, self._guarded(act))
+
+    @extend_schema(
+        summary="Approve a request",
+        description="Another approver's approval; the request is approved once it has as many as it needs.",
+        request=DecisionSerializer,
+        parameters=[REQUEST_ID, IDEMPOTENCY_KEY],
+        responses={200: ResponseRequestDetailSerializer, **_errors(400, 401, 403, 404, 409, 422)},
+    )
+    @action(detail=True, methods=["post"])
+    def approve(self, request: Request, id: str) -> Response:
+        return self._decide(request, id, workflow.APPROVE, workflow.approve)
+
+    @extend_schema(
+        summary="Reject a request",
+        description="One rejection rejects the request; the comment (why) is required.",
+        request=DecisionSerializer,
+        parameters=[REQUEST_ID, IDEMPOTENCY_KEY],
+        responses={200: ResponseRequestDetailSerializer, **_errors(400, 401, 403, 404, 409, 422)},
+    )
+    @action(detail=True, methods=["post"])
+    def reject(self, request: Request, id: str) -> Response:
+        return self._decide(request, id, workflow.REJECT, workflow.reject)
+
+    @extend_schema(
+        summary="Cancel your own request",
+        description="The requester withdraws a request that is still pending approval.",
+        request=DecisionSerializer,
+        parameters=[REQUEST_ID, IDEMPOTENCY_KEY],
+        responses={200: ResponseRequestDetailSerializer, **_errors(400, 401, 403, 404, 409, 422)},
+    )
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, id: str) -> Response:
+        return self._decide(request, id, workflow.CANCEL, workflow.cancel)
+
+    @extend_schema(
+        summary="Retry a failed request",
+        description="An approver (not the requester) sends a failed request to KSC again.",
+        request=DecisionSerializer,
+        parameters=[REQUEST_ID, IDEMPOTENCY_KEY],
+        responses={200: ResponseRequestDetailSerializer, **_errors(400, 401, 403, 404, 409, 422)},
+    )
+    @action(detail=True, methods=["post"])
+    def retry(self, request: Request, id: str) -> Response:
+        return self._decide(request, id, workflow.RETRY, workflow.retry)
+
+
+class TaskCatalogView(APIView):
+    @extend_schema(
+        summary="The task catalog",
+        description="Every task type: its params as JSON Schema, whether it needs approval and from how many.",
+        responses={200: TaskTypeSerializer(many=True), **_errors(401)},
+    )
+    def get(self, request: Request) -> Response:
+        return Response([TaskTypeSerializer.describe(task) for task in catalog.TASKS.values()])
