@@ -1,0 +1,224 @@
+"""KSC search filters: user text placed in them stays text, and the simulator reads them as KSC would."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from responses.ksc import filters
+from responses.ksc.filters import (
+    AllOf,
+    AnyOf,
+    BitTest,
+    Comparison,
+    FilterSyntaxError,
+    FilterValueError,
+    Literal,
+    Not,
+    Present,
+)
+
+NOW = dt.datetime(2026, 11, 27, 8, 30, 5, tzinfo=dt.UTC)
+SCHEMA = {
+    "NAME": filters.STRING,
+    "COUNT": filters.NUMBER,
+    "WHEN": filters.TIME,
+    "DONE": filters.BOOL,
+    "BODY": filters.FULLTEXT,
+}
+
+
+def holds(text: str, **row) -> bool:
+    node = filters.parse(text)
+    filters.check(node, SCHEMA)
+    return filters.matches(node, row, SCHEMA, NOW)
+
+
+# --- writing ---
+
+
+def test_quote_doubles_inner_quotes():
+    assert filters.quote('say "hi"') == '"say ""hi"""'
+    assert filters.quote("") == '""'
+
+
+@pytest.mark.parametrize("text", ["tab\there", "line\nbreak", "nul\x00", "del\x7f"])
+def test_control_characters_are_refused(text):
+    with pytest.raises(FilterValueError):
+        filters.quote(text)
+    with pytest.raises(FilterValueError):
+        filters.starts_with("NAME", text)
+
+
+def test_wildcards_are_bracketed_for_prefix_searches():
+    assert filters.escape_wildcards("a*b?c[d]") == "a[*]b[?]c[[]d]"
+    assert filters.starts_with("KLHST_WKS_DN", 'x"*') == '(KLHST_WKS_DN = "x""[*]*")'
+
+
+def test_an_exact_match_refuses_wildcards_instead_of_widening():
+    assert filters.equals("KLHST_WKS_HOSTNAME", "5f0c-01") == '(KLHST_WKS_HOSTNAME = "5f0c-01")'
+    for value in ("ab*", "a?", "[a]"):
+        with pytest.raises(FilterValueError, match="exact match"):
+            filters.equals("KLHST_WKS_HOSTNAME", value)
+
+
+def test_numbers_booleans_and_times_are_written_unquoted():
+    assert filters.equals("KLINCDT_ID", 42) == "(KLINCDT_ID = 42)"
+    assert filters.equals("KLINCDT_IS_HANDLED", False) == "(KLINCDT_IS_HANDLED = 0)"
+    tokyo = dt.timezone(dt.timedelta(hours=9))
+    # Times go as UTC whatever zone they come in.
+    assert filters.compare("KLINCDT_ADDED", ">", dt.datetime(2026, 11, 27, 17, 30, 5, tzinfo=tokyo)) == (
+        '(KLINCDT_ADDED > T"2026-11-27 08:30:05")'
+    )
+    with pytest.raises(FilterValueError):
+        filters.compare("KLINCDT_ADDED", ">=", 5)
+    with pytest.raises(FilterValueError):
+        filters.compare("KLINCDT_ID", "=", "5")
+
+
+def test_attribute_names_are_checked():
+    with pytest.raises(FilterValueError):
+        filters.equals("NAME)(|(X", "a")
+
+
+def test_combinators():
+    assert filters.all_of("(A)") == "(A)"
+    assert filters.all_of("(A)", "(B)") == "(&(A)(B))"
+    assert filters.any_of("(A)", "(B)") == "(|(A)(B))"
+    assert filters.negate("(A)") == "(!(A))"
+
+
+NASTY = [
+    '")(|(NAME=*',
+    "*",
+    "?",
+    "[",
+    "]",
+    "[^a]",
+    '"',
+    '""',
+    "a)(b",
+    "(&)",
+    "\\",
+    "x*y?z[0-9]",
+    "東京-PC",
+    " leading and trailing ",
+]
+
+
+@pytest.mark.parametrize("text", NASTY)
+def test_user_text_in_a_prefix_search_stays_one_literal_comparison(text):
+    node = filters.parse(filters.any_of(filters.starts_with("NAME", text), filters.equals("COUNT", 1)))
+
+    assert isinstance(node, AnyOf) and len(node.items) == 2
+    comparison = node.items[0]
+    assert comparison == Comparison("NAME", "=", Literal("string", filters.escape_wildcards(text) + "*"))
+    assert holds(filters.starts_with("NAME", text), NAME=text)
+    assert holds(filters.starts_with("NAME", text), NAME=text.upper() + " and more")
+    assert not holds(filters.starts_with("NAME", text), NAME="z" + text)
+
+
+@pytest.mark.parametrize("text", [t for t in NASTY if not filters.has_wildcards(t)])
+def test_user_text_in_an_exact_match_matches_only_itself(text):
+    assert holds(filters.equals("NAME", text), NAME=text)
+    assert not holds(filters.equals("NAME", text), NAME=text + "x")
+
+
+# --- reading ---
+
+
+def test_it_parses_the_whole_language():
+    text = '(&(NAME = "a""b*")(|(COUNT > 3)(COUNT <> -1))(!(DONE = 1))(COUNT & 6 = 2)(WHEN < CURTIME(-60))(NAME))'
+
+    assert filters.parse(text) == AllOf(
+        (
+            Comparison("NAME", "=", Literal("string", 'a"b*')),
+            AnyOf((Comparison("COUNT", ">", Literal("number", 3)), Comparison("COUNT", "<>", Literal("number", -1)))),
+            Not(Comparison("DONE", "=", Literal("number", 1))),
+            BitTest("COUNT", 6, 2),
+            Comparison("WHEN", "<", Literal("curtime", -60)),
+            Present("NAME"),
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "   ",
+        "(",
+        "(NAME",
+        '(NAME = "open',
+        "(NAME = 1))",
+        "(NAME >= 1)",
+        "(NAME ~ 1)",
+        "(&)",
+        "(!)",
+        "(COUNT & x = 1)",
+        '(WHEN > T"yesterday")',
+        "(= 1)",
+        '(NAME = "a")(NAME = "b")',
+    ],
+)
+def test_malformed_filters_are_refused(text):
+    with pytest.raises(FilterSyntaxError):
+        filters.parse(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['(MISSING = "a")', '(COUNT = "3")', "(NAME = 3)", "(WHEN = 5)", '(BODY <> "x")', "(DONE > 0)", "(NAME & 1 = 1)"],
+)
+def test_filters_that_do_not_fit_the_attributes_are_refused(text):
+    with pytest.raises(FilterSyntaxError):
+        filters.check(filters.parse(text), SCHEMA)
+
+
+def test_an_unclosed_character_class_is_refused():
+    with pytest.raises(FilterSyntaxError, match="unclosed"):
+        filters.check(filters.parse('(NAME = "ab[c")'), SCHEMA)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "name", "expected"),
+    [
+        ("tky-ws-*", "TKY-WS-0101", True),  # case does not matter
+        ("TKY-??-0101", "TKY-WS-0101", True),
+        ("TKY-?-0101", "TKY-WS-0101", False),
+        ("DC0[1-2]", "DC02", True),
+        ("DC0[^1-2]", "DC02", False),
+        ("DC0[^1-2]", "DC03", True),
+        ("[*]*", "*star", True),
+        ("[*]*", "star", False),
+        ("[]]x", "]x", True),
+        ("a.b", "axb", False),  # regex characters are plain
+        ("50%", "50%", True),
+    ],
+)
+def test_patterns(pattern, name, expected):
+    assert holds(f"(NAME = {filters.quote(pattern)})", NAME=name) is expected
+
+
+def test_comparisons_of_each_kind():
+    assert holds('(NAME <> "dc*")', NAME="DC01")  # <> compares literally
+    assert not holds('(NAME <> "dc01")', NAME="DC01")
+    assert holds("(COUNT > 3)", COUNT=4) and not holds("(COUNT > 3)", COUNT=3)
+    assert holds('(WHEN < T"2026-11-27 08:30:06")', WHEN=NOW)
+    assert holds('(WHEN = T"2026-11-27 08:30:05")', WHEN=NOW)
+    assert holds("(WHEN > CURTIME(-1))", WHEN=NOW) and not holds("(WHEN > CURTIME(+1))", WHEN=NOW)
+    assert holds("(DONE = true)", DONE=True) and holds("(DONE = 0)", DONE=False) and holds("DONE=1", DONE=True)
+    assert holds("(COUNT & 12 = 4)", COUNT=5) and not holds("(COUNT & 12 = 4)", COUNT=12)
+    assert holds("(NAME)", NAME="x") and not holds("(NAME)", NAME="") and not holds("(NAME)")
+    assert not holds('(NAME = "*")')  # an absent value matches nothing, not even *
+    assert holds('(!(NAME = "x"))', NAME="y")
+
+
+def test_full_text_matches_whole_words():
+    body = '{"targetHost": "h-1", "task": "isolateHost", "params": {"action": 1}}'
+
+    assert holds('(BODY = "isolateHost action")', BODY=body)
+    assert holds('(BODY = "isolate*")', BODY=body)
+    assert not holds('(BODY = "isolate")', BODY=body)
+    assert not holds('(BODY = "action deleteFile")', BODY=body)
