@@ -5,3 +5,9 @@ class ResponsesConfig(AppConfig):
     name = "responses"
     verbose_name = "EDR responses"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        # KSC_CERT=false is allowed (Kaspersky's sample does it) but must not go unnoticed.
+        from responses.ksc.client import warn_if_tls_verification_disabled
+
+        warn_if_tls_verification_disabled()

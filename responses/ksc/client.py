@@ -1,0 +1,502 @@
+"""The portal's KSC Open API client: one interface, two backends, one cached client per process.
+
+``get_client()`` returns the process's client, built from the KSC_* settings:
+Kaspersky's KlAkOAPI when it is importable (``KSC_CLIENT=auto``, the default)
+or asked for (``klakoapi``), otherwise the project's own client of the same
+wire protocol (``builtin``). Both log in lazily on the first call, keep that
+login for every later call (the RQ worker reuses it across jobs), log in
+again once when KSC refuses the session, and then give up with KscAuthError.
+
+Values go out through responses.ksc.wire and come back decoded by it:
+datetimes are aware UTC, ``long`` values are ints.
+
+The KSC password lives only in KscConfig (hidden from its repr) and in the
+Authorization header of the login request; it is never logged or raised.
+"""
+
+from __future__ import annotations
+
+import abc
+import base64
+import datetime as dt
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+from responses.ksc import filters, wire
+from responses.ksc.errors import KscAuthError, KscError, KscProtocolError
+from responses.ksc.hosts import (
+    DISPLAY_NAME,
+    DNS_NAME,
+    FQDN,
+    HOST_FIELDS,
+    HOST_ID,
+    IP_LONG,
+    NETBIOS_NAME,
+    Host,
+    ip_to_long,
+    parse_ipv4,
+)
+from responses.ksc.transport import SessionRefused
+
+__all__ = [
+    "Host",
+    "KscClient",
+    "KscConfig",
+    "build_client",
+    "get_client",
+    "reset_client",
+    "resolve_backend",
+    "tls_verification_disabled",
+    "warn_if_tls_verification_disabled",
+]
+
+logger = logging.getLogger("responses.ksc")
+
+INCIDENT_ID = "KLINCDT_ID"
+INCIDENT_ADDED = "KLINCDT_ADDED"
+INCIDENT_BODY = "KLINCDT_BODY"
+INCIDENT_HOST = "KLHST_WKS_HOSTNAME"
+
+
+@dataclass(frozen=True)
+class KscConfig:
+    """Where KSC is and how to log in. ``verify``: True (system CA store), False, or a certificate file."""
+
+    host: str
+    port: int = 13299
+    user: str = ""
+    password: str = field(default="", repr=False)
+    domain: str = ""
+    internal: bool = True
+    vserver: str = ""
+    verify: bool | str = True
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+
+    def __post_init__(self):
+        # The domain travels as plain text inside a quoted header parameter.
+        if any(ch == '"' or ord(ch) < 32 for ch in self.domain):
+            raise ImproperlyConfigured("KSC_DOMAIN must not contain double quotes or control characters.")
+
+    @classmethod
+    def from_settings(cls) -> KscConfig:
+        if not settings.KSC_HOST:
+            raise ImproperlyConfigured("KSC_HOST is not set: the portal does not know where KSC is.")
+        return cls(
+            host=settings.KSC_HOST,
+            port=settings.KSC_PORT,
+            user=settings.KSC_USER or "",
+            password=settings.KSC_PASSWORD or "",
+            domain=settings.KSC_DOMAIN or "",
+            internal=settings.KSC_INTERNAL_USER,
+            vserver=settings.KSC_VSERVER or "",
+            verify=settings.KSC_VERIFY,
+            connect_timeout=settings.KSC_CONNECT_TIMEOUT,
+            read_timeout=settings.KSC_READ_TIMEOUT,
+        )
+
+    @property
+    def base_url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host and not self.host.startswith("[") else self.host
+        return f"https://{host}:{self.port}"
+
+    def authorization_header(self) -> str:
+        """``KSCBasic`` exactly as KlAkOAPI writes it. A secret: never log it."""
+        user = base64.b64encode(self.user.encode("utf-8")).decode("ascii")
+        password = base64.b64encode(self.password.encode("utf-8")).decode("ascii")
+        return f'KSCBasic user="{user}", pass="{password}", domain="{self.domain}", internal="{int(self.internal)}"'
+
+    def vserver_header(self) -> str:
+        # KlAkOAPI sends the header empty when there is no virtual server.
+        return base64.b64encode(self.vserver.encode("utf-8")).decode("ascii")
+
+
+class KscClient(abc.ABC):
+    """The calls the portal makes. Backends implement _login, _send and _logout.
+
+    Thread-safe: calls are serialised, since KSC binds a login to one connection.
+    """
+
+    backend: ClassVar[str]
+    # Seconds KSC keeps a search result (accessor) alive; the portal pages through it at once.
+    ACCESSOR_LIFETIME: ClassVar[int] = 300
+
+    def __init__(self, config: KscConfig):
+        self.config = config
+        self._lock = threading.RLock()
+        self._authenticated = False
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.config.base_url} user={self.config.user!r}>"
+
+    def __enter__(self) -> KscClient:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    # --- what a backend provides ---
+
+    @abc.abstractmethod
+    def _login(self) -> None:
+        """Authenticate; KscAuthError when KSC refuses the account."""
+
+    @abc.abstractmethod
+    def _send(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
+        """One call; the answer's JSON object. SessionRefused on 401/403, KscError otherwise."""
+
+    @abc.abstractmethod
+    def _logout(self) -> None:
+        """End the session and drop the connection; never raises."""
+
+    # --- the call discipline shared by both backends ---
+
+    def call(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
+        """Call ``Class.Method`` with wire-encoded arguments; the raw answer object.
+
+        Logs in first when needed; when KSC refuses the session, logs in again
+        once and repeats the call (it was refused, so it did not run).
+        """
+        with self._lock:
+            if not self._authenticated:
+                self._authenticate()
+            try:
+                return self._timed(method, args)
+            except SessionRefused as refused:
+                logger.info("KSC refused the session during %s (HTTP %s); logging in again", method, refused.status)
+            self._authenticated = False
+            self._authenticate()
+            try:
+                return self._timed(method, args)
+            except SessionRefused as refused:
+                self._authenticated = False
+                raise KscAuthError(
+                    f"KSC refused {method} (HTTP {refused.status}) right after a fresh login of user "
+                    f"{self.config.user!r}; the account may lack the rights for it.",
+                    method=method,
+                    status=refused.status,
+                ) from None
+
+    def _authenticate(self) -> None:
+        started = time.monotonic()
+        try:
+            self._login()
+        except KscError as error:
+            logger.warning("Login to KSC at %s failed: %s", self.config.base_url, error)
+            raise
+        self._authenticated = True
+        logger.info(
+            "Logged in to KSC at %s as %r (%s client, %.0f ms)",
+            self.config.base_url,
+            self.config.user,
+            self.backend,
+            (time.monotonic() - started) * 1000,
+        )
+
+    def _timed(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
+        started = time.monotonic()
+        try:
+            return self._send(method, args)
+        except KscError as error:
+            logger.warning("KSC %s failed: %s", method, error)
+            raise
+        finally:
+            logger.debug("KSC %s took %.0f ms", method, (time.monotonic() - started) * 1000)
+
+    def close(self) -> None:
+        """End the session (best effort) and close the connection. The client may be used again."""
+        with self._lock:
+            if self._authenticated:
+                self._logout()
+            self._authenticated = False
+
+    # --- incidents ---
+
+    def add_incident(self, pdata: Mapping[str, Any]) -> int:
+        """``HostGroup.AddIncident``: the new incident's id. pdata holds Python values (payload.add_incident_data)."""
+        method = "HostGroup.AddIncident"
+        answer = self.call(method, {"pData": wire.encode_params(dict(pdata))})
+        return _integer(answer, "PxgRetVal", method)
+
+    def update_incident(self, incident_id: int, pdata: Mapping[str, Any]) -> None:
+        """``HostGroup.UpdateIncident``; pdata must name the host (payload.update_incident_data)."""
+        self.call("HostGroup.UpdateIncident", {"nId": int(incident_id), "pData": wire.encode_params(dict(pdata))})
+
+    def find_incidents(
+        self,
+        filter: str,
+        fields: Sequence[str],
+        order: Sequence[tuple[str, bool]] | None = None,
+        *,
+        chunk_size: int = 100,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """``HostGroup.FindIncidents``, paged through its accessor, which is then released.
+
+        ``filter`` must be built with responses.ksc.filters; ``order`` is
+        ``[(attribute, ascending)]`` over KLINCDT_ID/SEVERITY/ADDED/IS_HANDLED.
+        """
+        method = "HostGroup.FindIncidents"
+        answer = self.call(
+            method,
+            {
+                "strFilter": filter,
+                "pFieldsToReturn": list(fields),
+                "pFieldsToOrder": _order(order),
+                "lMaxLifeTime": self.ACCESSOR_LIFETIME,
+            },
+        )
+        return self._read_accessor(answer, method, chunk_size=chunk_size, limit=limit)
+
+    def find_incident(self, host_id: str, added: dt.datetime, body: str | None = None) -> int | None:
+        """The id of the incident this portal added for ``host_id`` at ``added`` (with ``body``), or None.
+
+        The submission job's exactly-once recovery: after a lost answer it asks
+        whether its AddIncident went through before adding again. KSC is asked
+        for the host's incidents within a second of ``added``; the exact time
+        and body are compared here, so no full-text query is involved. When
+        several match (duplicates made before this check existed), the oldest wins.
+        """
+        if added.tzinfo is None:
+            added = added.replace(tzinfo=dt.UTC)  # naive means UTC, as in wire.format_datetime
+        added = added.astimezone(dt.UTC).replace(microsecond=0)
+        second = dt.timedelta(seconds=1)
+        rows = self.find_incidents(
+            filters.all_of(
+                filters.equals(INCIDENT_HOST, host_id),
+                filters.compare(INCIDENT_ADDED, ">", added - second),
+                filters.compare(INCIDENT_ADDED, "<", added + second),
+            ),
+            [INCIDENT_ID, INCIDENT_ADDED, INCIDENT_BODY, INCIDENT_HOST],
+            order=[(INCIDENT_ID, True)],
+        )
+        found = [
+            row
+            for row in rows
+            if row.get(INCIDENT_ADDED) == added
+            and row.get(INCIDENT_HOST) == host_id
+            and (body is None or _same_body(row.get(INCIDENT_BODY), body))
+            and isinstance(row.get(INCIDENT_ID), int)
+        ]
+        if len(found) > 1:
+            logger.warning(
+                "KSC holds %d identical incidents for host %s at %s: ids %s",
+                len(found),
+                host_id,
+                wire.format_datetime(added),
+                ", ".join(str(row[INCIDENT_ID]) for row in found),
+            )
+        return int(found[0][INCIDENT_ID]) if found else None
+
+    # --- hosts ---
+
+    def find_hosts(self, query: str, *, limit: int = 50) -> list[Host]:
+        """Hosts whose display name, FQDN, DNS or NetBIOS name starts with ``query``, whose IPv4
+        address is ``query``, or whose KSC id is ``query``; ordered by display name.
+
+        The text is matched literally: quotes, parentheses and wildcards in it are escaped.
+        """
+        text = query.strip()
+        if not text:
+            return []
+        clauses = [filters.starts_with(name, text) for name in (DISPLAY_NAME, FQDN, DNS_NAME, NETBIOS_NAME)]
+        if not filters.has_wildcards(text):
+            clauses.append(filters.equals(HOST_ID, text))
+        ip = parse_ipv4(text)
+        if ip is not None:
+            clauses.append(filters.compare(IP_LONG, "=", ip_to_long(ip)))
+        rows = self._find_hosts(filters.any_of(*clauses), limit=limit)
+        return [Host.from_attributes(row) for row in rows]
+
+    def get_host(self, host_id: str) -> Host | None:
+        """The host with this KSC id, or None when KSC does not know it."""
+        rows = self._find_hosts(filters.equals(HOST_ID, host_id), limit=2)
+        return Host.from_attributes(rows[0]) if rows else None
+
+    def get_host_info(self, host_id: str, fields: Sequence[str]) -> dict[str, Any]:
+        """``HostGroup.GetHostInfo``: the host's attributes, decoded. KscCallError for an unknown host."""
+        method = "HostGroup.GetHostInfo"
+        answer = self.call(method, {"strHostName": host_id, "pFields2Return": list(fields)})
+        info = wire.decode_value(answer.get("PxgRetVal"))
+        if not isinstance(info, dict):
+            raise KscProtocolError(f"KSC's answer to {method} holds no host attributes.", method=method)
+        return info
+
+    def _find_hosts(self, filter: str, *, limit: int) -> list[dict[str, Any]]:
+        method = "HostGroup.FindHosts"
+        answer = self.call(
+            method,
+            {
+                "wstrFilter": filter,
+                "vecFieldsToReturn": list(HOST_FIELDS),
+                "vecFieldsToOrder": _order([(DISPLAY_NAME, True)]),
+                "pParams": {"KLGRP_FIND_FROM_CUR_VS_ONLY": True},
+                "lMaxLifeTime": self.ACCESSOR_LIFETIME,
+            },
+        )
+        return self._read_accessor(answer, method, chunk_size=min(limit, 100), limit=limit)
+
+    # --- accessors ---
+
+    def _read_accessor(
+        self, answer: dict[str, Any], method: str, *, chunk_size: int, limit: int | None
+    ) -> list[dict[str, Any]]:
+        count = _integer(answer, "PxgRetVal", method)
+        accessor = answer.get("strAccessor")
+        if not isinstance(accessor, str) or not accessor:
+            raise KscProtocolError(f"KSC's answer to {method} holds no result accessor.", method=method)
+        wanted = count if limit is None else min(count, limit)
+        rows: list[dict[str, Any]] = []
+        try:
+            while len(rows) < wanted:
+                chunk_method = "ChunkAccessor.GetItemsChunk"
+                chunk = self.call(
+                    chunk_method,
+                    {"strAccessor": accessor, "nStart": len(rows), "nCount": min(chunk_size, wanted - len(rows))},
+                )
+                items = _chunk_items(chunk, chunk_method)
+                if not items:
+                    break  # fewer than announced: the result changed under us
+                rows.extend(items)
+        finally:
+            self._release(accessor)
+        return rows[:wanted]
+
+    def _release(self, accessor: str) -> None:
+        # KSC frees an accessor after its lifetime anyway: a failed release must not mask the result.
+        try:
+            self.call("ChunkAccessor.Release", {"strAccessor": accessor})
+        except KscError as error:
+            logger.info("Could not release a KSC result accessor: %s", error)
+
+
+def _order(order: Sequence[tuple[str, bool]] | None) -> list[Any]:
+    return [wire.encode_value({"Name": name, "Asc": bool(ascending)}) for name, ascending in (order or [])]
+
+
+def _integer(answer: dict[str, Any], key: str, method: str) -> int:
+    value = wire.decode_value(answer.get(key))
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise KscProtocolError(f"KSC's answer to {method} has no integer {key}.", method=method)
+    return int(value)
+
+
+def _chunk_items(answer: dict[str, Any], method: str) -> list[dict[str, Any]]:
+    chunk = wire.decode_value(answer.get("pChunk"))
+    items = chunk.get("KLCSP_ITERATOR_ARRAY") if isinstance(chunk, dict) else None
+    if items is None and isinstance(chunk, dict) and not chunk:
+        return []
+    if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+        raise KscProtocolError(f"KSC's answer to {method} holds no KLCSP_ITERATOR_ARRAY of records.", method=method)
+    return items
+
+
+def _same_body(found: Any, body: str) -> bool:
+    if found == body:
+        return True
+    # KSC may store the JSON re-serialised; the same envelope is the same request.
+    try:
+        return isinstance(found, str) and json.loads(found) == json.loads(body)
+    except ValueError:
+        return False
+
+
+# --- the process's client ---------------------------------------------------------------------
+
+_cache_lock = threading.Lock()
+_cached: KscClient | None = None
+_cached_pid: int | None = None
+
+
+def klakoapi_importable() -> bool:
+    try:
+        import KlAkOAPI.AdmServer  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def resolve_backend(choice: str) -> str:
+    """``auto`` -> ``klakoapi`` when importable, else ``builtin``; ImproperlyConfigured for a missing KlAkOAPI."""
+    if choice == "auto":
+        return "klakoapi" if klakoapi_importable() else "builtin"
+    if choice == "klakoapi" and not klakoapi_importable():
+        raise ImproperlyConfigured(
+            "KSC_CLIENT=klakoapi, but KlAkOAPI cannot be imported: install Kaspersky's KlAkOAPI package "
+            "from your KSC distribution, or set KSC_CLIENT=builtin."
+        )
+    if choice not in ("klakoapi", "builtin"):
+        raise ImproperlyConfigured(f"KSC_CLIENT must be auto, klakoapi or builtin, not {choice!r}.")
+    return choice
+
+
+def build_client(config: KscConfig | None = None, backend: str | None = None) -> KscClient:
+    """A new client (not cached): from the settings unless given a config and a backend choice."""
+    config = config or KscConfig.from_settings()
+    chosen = resolve_backend(backend or settings.KSC_CLIENT)
+    if chosen == "klakoapi":
+        from responses.ksc.klakoapi import KlAkOApiKscClient
+
+        return KlAkOApiKscClient(config)
+    from responses.ksc.builtin import BuiltinKscClient
+
+    return BuiltinKscClient(config)
+
+
+def get_client() -> KscClient:
+    """The process's client, built from the settings on first use and reused by every later caller."""
+    global _cached, _cached_pid
+    with _cache_lock:
+        # A client inherited through fork() shares its parent's TLS connection: never use it in the child.
+        if _cached is None or _cached_pid != os.getpid():
+            _cached, _cached_pid = build_client(), os.getpid()
+        return _cached
+
+
+def reset_client() -> None:
+    """Close and forget the process's client (after a settings change, in tests)."""
+    global _cached, _cached_pid
+    with _cache_lock:
+        client = _cached if _cached_pid == os.getpid() else None
+        _cached, _cached_pid = None, None
+    if client is not None:
+        client.close()
+
+
+@receiver(setting_changed)
+def _forget_client_on_ksc_setting_change(*, setting: str, **kwargs: Any) -> None:
+    if setting.startswith("KSC_"):
+        reset_client()
+
+
+def tls_verification_disabled() -> bool:
+    """True when KSC_CERT=false: the portal then warns at start, and shows administrators a warning."""
+    return getattr(settings, "KSC_VERIFY", True) is False
+
+
+_warned = False
+
+
+def warn_if_tls_verification_disabled() -> None:
+    """Log, once per process, that KSC's certificate is not checked."""
+    global _warned
+    if _warned or not tls_verification_disabled():
+        return
+    _warned = True
+    where = f" at {settings.KSC_HOST}:{settings.KSC_PORT}" if settings.KSC_HOST else ""
+    logger.warning(
+        "TLS verification of KSC%s is OFF (KSC_CERT=false): anyone on the network path can pose as KSC and "
+        "capture the KSC account's password. Set KSC_CERT to KSC's certificate file.",
+        where,
+    )

@@ -1,0 +1,84 @@
+"""KSC's managed hosts as the portal sees them: the Host record, the attributes read, the IPv4 encoding.
+
+``KLHST_WKS_IP_LONG`` is the IPv4 address as an unsigned 32-bit integer with
+the first octet most significant: 10.99.101.200 is 174286280. KSC's SDK
+headers describe it as "host byte order", and tools that read KSC's
+inventory decode it as ``ipaddress.IPv4Address(n)``; the spec leaves it open,
+so this is our decision, and the simulator stores it the same way.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+from dataclasses import dataclass
+from typing import Any
+
+HOST_ID = "KLHST_WKS_HOSTNAME"
+DISPLAY_NAME = "KLHST_WKS_DN"
+FQDN = "KLHST_WKS_FQDN"
+DNS_NAME = "KLHST_WKS_DNSNAME"
+DNS_DOMAIN = "KLHST_WKS_DNSDOMAIN"
+NETBIOS_NAME = "KLHST_WKS_WINHOSTNAME"
+IP_LONG = "KLHST_WKS_IP_LONG"
+GROUP_ID = "KLHST_WKS_GROUPID"
+GROUP_NAME = "name"
+LAST_SEEN = "KLHST_WKS_LAST_NAGENT_CONNECTED"
+
+# What find_hosts and get_host ask KSC for.
+HOST_FIELDS: tuple[str, ...] = (HOST_ID, DISPLAY_NAME, FQDN, IP_LONG, GROUP_ID, GROUP_NAME, LAST_SEEN)
+
+
+def ip_to_long(ip: str) -> int:
+    """``"10.99.101.200"`` -> ``174286280``; ValueError when not an IPv4 address."""
+    return int(ipaddress.IPv4Address(ip))
+
+
+def long_to_ip(value: int) -> str:
+    """The inverse of ip_to_long; ValueError when out of range."""
+    return str(ipaddress.IPv4Address(value))
+
+
+def parse_ipv4(text: str) -> str | None:
+    """The address when ``text`` is a dotted IPv4 literal, else None."""
+    try:
+        return str(ipaddress.IPv4Address(text.strip()))
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class Host:
+    """One managed host. ``id`` is what AddIncident and the envelope's targetHost want."""
+
+    id: str
+    display_name: str
+    fqdn: str
+    ip: str
+    group_name: str
+    last_seen: dt.datetime | None
+
+    @classmethod
+    def from_attributes(cls, attrs: dict[str, Any]) -> Host:
+        """From decoded FindHosts/GetHostInfo attributes; absent values become "" or None."""
+        ip_value = attrs.get(IP_LONG)
+        try:
+            ip = long_to_ip(int(ip_value)) if isinstance(ip_value, int) and ip_value else ""
+        except ValueError:
+            ip = ""
+        last_seen = attrs.get(LAST_SEEN)
+        return cls(
+            id=str(attrs.get(HOST_ID) or ""),
+            display_name=str(attrs.get(DISPLAY_NAME) or ""),
+            fqdn=str(attrs.get(FQDN) or ""),
+            ip=ip,
+            group_name=str(attrs.get(GROUP_NAME) or ""),
+            last_seen=last_seen if isinstance(last_seen, dt.datetime) else None,
+        )
+
+    @property
+    def label(self) -> str:
+        """How people recognise the host: "TKY-WS-0142 (tky-ws-0142.corp.example, 10.10.1.42)"."""
+        extras = [part for part in (self.fqdn, self.ip) if part and part != self.display_name]
+        name = self.display_name or self.fqdn or self.id
+        return f"{name} ({', '.join(extras)})" if extras else name
