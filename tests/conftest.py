@@ -12,6 +12,8 @@ from django.db import connection
 
 from responses import roles
 
+pytest_plugins = ["tests.ksc_fixtures"]
+
 
 def _user(username: str, *groups: str, superuser: bool = False) -> User:
     user = User.objects.create_user(username, f"{username}@example.test", f"{username}-password-1234")
