@@ -308,7 +308,9 @@ class IdempotencyKey(models.Model):
     key = models.CharField(max_length=255)
     fingerprint = models.CharField(max_length=64)  # sha256 of the method, path and JSON body
     response_status = models.PositiveSmallIntegerField(null=True)
-    response_body = models.JSONField(null=True)
+    # The answer as JSON text, not jsonb: an answer may quote what the client sent, and
+    # PostgreSQL's jsonb refuses a \u0000 that JSON text carries as six harmless characters.
+    response_body = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

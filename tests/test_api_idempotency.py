@@ -125,6 +125,15 @@ class TestMisuse:
         assert "Idempotency-Key" in response.json()["errors"]
         assert counts() == (0, 0, 0)
 
+    def test_an_answer_quoting_a_nul_character_is_kept(self, api, alice):
+        # PostgreSQL's jsonb refuses \u0000; the answer is kept as JSON text, which carries it.
+        client = api(alice)
+        first = keyed(client, REQUESTS, body(**{"a\x00": 1}), "nul-1")
+        again = keyed(client, REQUESTS, body(**{"a\x00": 1}), "nul-1")
+        assert (first.status_code, again.status_code) == (400, 400)
+        assert again.json() == first.json() and "a\x00" in again.json()["errors"]
+        assert again["Idempotent-Replayed"] == "true"
+
     def test_a_server_error_keeps_nothing_so_the_retry_acts(self, api, alice, monkeypatch):
         client = api(alice)
         client.raise_request_exception = False

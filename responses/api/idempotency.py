@@ -56,7 +56,7 @@ def _replay(stored: IdempotencyKey, fingerprint: str) -> Response:
             ),
             "idempotency_key_reused",
         )
-    return Response(stored.response_body, status=stored.response_status, headers={REPLAYED_HEADER: "true"})
+    return Response(json.loads(stored.response_body), status=stored.response_status, headers={REPLAYED_HEADER: "true"})
 
 
 def run_once(request: Request, action: Callable[[], Response]) -> Response:
@@ -87,7 +87,7 @@ def run_once(request: Request, action: Callable[[], Response]) -> Response:
             transaction.set_rollback(True)
             return response
         record.response_status = response.status_code
-        # Stored as the JSON the client received, so that the replay is byte-for-byte the same data.
-        record.response_body = json.loads(json.dumps(response.data, cls=JSONEncoder))
+        # Stored as the JSON the client received, so that the replay is the same data.
+        record.response_body = json.dumps(response.data, cls=JSONEncoder)
         record.save(update_fields=["response_status", "response_body"])
     return response
