@@ -77,12 +77,17 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "responses.context_processors.portal",
             ],
         },
     },
 ]
 
 WSGI_APPLICATION = "portal.wsgi.application"
+
+# The new-request page carries an IOC archive (at most 10 MiB, so 14 MB of base64) from its
+# preview to filing inside a signed form field; Django's default of 2.5 MB would refuse that POST.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 16 * 1024 * 1024
 
 DATABASES = {"default": parse_database_url("DATABASE_URL", env_str("DATABASE_URL", "sqlite:///db.sqlite3"))}
 if DATABASES["default"]["ENGINE"].endswith("sqlite3") and not Path(DATABASES["default"]["NAME"]).is_absolute():

@@ -1,8 +1,21 @@
+from __future__ import annotations
+
 from django.urls import path
 
-from responses import views
+from responses import views, workflow
 
 app_name = "responses"
 urlpatterns = [
     path("", views.home, name="home"),
+    path("requests/new/", views.new_request, name="new"),
+    path("requests/mine/", views.my_requests, name="mine"),
+    path("requests/", views.all_requests, name="all"),
+    path("requests/export.csv", views.export_csv, name="export"),
+    path("requests/<uuid:key>/", views.request_detail, name="detail"),
+    path("requests/<uuid:key>/approve/", views.act, {"action": workflow.APPROVE}, name="approve"),
+    path("requests/<uuid:key>/reject/", views.act, {"action": workflow.REJECT}, name="reject"),
+    path("requests/<uuid:key>/cancel/", views.act, {"action": workflow.CANCEL}, name="cancel"),
+    path("requests/<uuid:key>/retry/", views.act, {"action": workflow.RETRY}, name="retry"),
+    path("approvals/", views.approval_queue, name="queue"),
+    path("hosts/search", views.host_search, name="host_search"),
 ]

@@ -1,0 +1,534 @@
+"""Web forms, derived from the task catalog: no task has a hand-written form.
+
+A task's params become a Django form built from ``TaskType.fields`` (a formset
+of rows for onDemandScan's array); the catalog then validates what the form
+collected, and its errors are put back next to the fields they name. Nothing
+here decides who may do what: that is responses.workflow.permission's job.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from django import forms
+from django.core import signing
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from responses import catalog, workflow
+from responses.ksc import payload, wire
+from responses.models import Approval, ResponseRequest, Status
+
+PARAMS_PREFIX = "params"
+SCAN_PREFIX = "scan"
+# The hidden field that keeps an uploaded IOC archive (base64) across a redisplay of the form:
+# a browser never refills a file input, and nobody should have to attach the archive twice.
+CARRIED_SUFFIX = "__carried"
+
+PREVIEW_SALT = "responses.new-request.preview"
+# A preview older than this is refused at filing: what was checked may no longer be what the analyst meant.
+PREVIEW_MAX_AGE = 60 * 60
+
+# Longer JSON than this is cut in the preview page; a 10 MiB IOC archive is 14 MB of base64.
+PREVIEW_DISPLAY_LIMIT = 64 * 1024
+
+
+def _form_field(spec: catalog.Field, *, in_row: bool = False) -> forms.Field:
+    """The Django form field for one catalog field. Checks beyond the field's type are the catalog's."""
+    common: dict[str, Any] = {"label": spec.label, "help_text": spec.help_text}
+    if spec.kind == catalog.BOOL:
+        return forms.BooleanField(required=False, **common)
+    if spec.kind == catalog.CHOICE:
+        # An explicit "choose" entry: a select that starts on a real value (isolation off!)
+        # would let an analyst file the opposite of what they meant without noticing.
+        choices = [("", _("— choose —")), *spec.choices.items()]
+        return forms.TypedChoiceField(
+            choices=choices, coerce=int, empty_value=None, required=spec.must_be_given and not in_row, **common
+        )
+    if spec.kind == catalog.IOC_ZIP:
+        common["help_text"] = _("A ZIP archive of IOC files, at most 10 MiB; the portal encodes it for KSC.")
+        return forms.FileField(required=False, **common)
+    widget = forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"})
+    required = spec.must_be_given and not spec.allow_empty and not in_row
+    return forms.CharField(required=required, max_length=catalog.MAX_STRING, widget=widget, **common)
+
+
+def _raw_value(spec: catalog.Field, value: Any) -> tuple[bool, Any]:
+    """(present, value) as the catalog expects it from a form's cleaned value."""
+    if spec.kind == catalog.BOOL:
+        return True, bool(value)
+    if spec.kind == catalog.CHOICE:
+        return (value is not None), value
+    return True, value if value is not None else ""
+
+
+def _is_empty_row(cleaned: dict[str, Any]) -> bool:
+    return not any(value not in (None, "", False) for value in cleaned.values())
+
+
+def params_form_class(task: catalog.TaskType) -> type[forms.Form]:
+    fields: dict[str, forms.Field] = {}
+    for spec in task.fields:
+        fields[spec.name] = _form_field(spec)
+        if spec.kind == catalog.IOC_ZIP:
+            fields[spec.name + CARRIED_SUFFIX] = forms.CharField(required=False, widget=forms.HiddenInput)
+    return type(f"{task.name}ParamsForm", (forms.Form,), fields)
+
+
+def scan_formset_class(task: catalog.TaskType) -> type[forms.BaseFormSet]:
+    """onDemandScan's array as a fixed number of rows; rows left empty are ignored (no JS needed)."""
+    row = type(
+        f"{task.name}RowForm", (forms.Form,), {spec.name: _form_field(spec, in_row=True) for spec in task.fields}
+    )
+    return forms.formset_factory(
+        row,
+        extra=catalog.MAX_SCAN_OBJECTS,
+        max_num=catalog.MAX_SCAN_OBJECTS,
+        absolute_max=catalog.MAX_SCAN_OBJECTS,
+        validate_max=True,
+    )
+
+
+class RequestForm(forms.Form):
+    """What every request has besides its params: the target host, why, and an external reference."""
+
+    target_host = forms.CharField(
+        label=_("KSC host id"),
+        max_length=catalog.MAX_HOST_ID,
+        help_text=_("KSC's internal id of the host (KLHST_WKS_HOSTNAME). Find the host above, or type its id."),
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+    # Filled by the host search from KSC's answer; shown to approvers beside the id.
+    target_host_name = forms.CharField(required=False, max_length=255, widget=forms.HiddenInput)
+    justification = forms.CharField(
+        label=_("Justification"),
+        max_length=workflow.MAX_JUSTIFICATION,
+        help_text=_("Why this response is needed: approvers and auditors read it."),
+        widget=forms.Textarea(attrs={"rows": 4}),
+    )
+    external_ref = forms.CharField(
+        label=_("External reference"),
+        required=False,
+        max_length=workflow.MAX_EXTERNAL_REF,
+        help_text=_("Optional: a ticket or SIEM alert id."),
+    )
+
+    def clean_target_host(self) -> str:
+        try:
+            return catalog.clean_target_host(self.cleaned_data["target_host"])
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from None
+
+
+@dataclass
+class Filing:
+    """A validated new request, as it will be given to workflow.file_request."""
+
+    task: str
+    target_host: str
+    target_host_name: str
+    params: Any
+    justification: str
+    external_ref: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "task": self.task,
+            "target_host": self.target_host,
+            "target_host_name": self.target_host_name,
+            "params": self.params,
+            "justification": self.justification,
+            "external_ref": self.external_ref,
+        }
+
+
+class NewRequestForm:
+    """The new-request page for one task: the common fields, then the task's params.
+
+    ``is_valid()`` runs the Django forms, then the catalog; ``filing`` is then what
+    will be filed. Errors from the catalog and the workflow land next to their fields.
+    """
+
+    def __init__(
+        self,
+        task: catalog.TaskType,
+        data: Any = None,
+        files: Any = None,
+        *,
+        initial: dict[str, Any] | None = None,
+        params_initial: Any = None,
+    ):
+        self.task = task
+        self.common = RequestForm(data, initial=initial)
+        self.params_errors: list[str] = []  # about the params as a whole
+        self.filing: Filing | None = None
+        self._rows: list[int] = []  # catalog list index -> formset row
+        if task.list_params:
+            self.params = scan_formset_class(task)(data, prefix=SCAN_PREFIX, initial=params_initial)
+        else:
+            self.params = params_form_class(task)(data, files, prefix=PARAMS_PREFIX, initial=params_initial)
+
+    @property
+    def is_bound(self) -> bool:
+        return self.common.is_bound
+
+    @property
+    def ioc_fields(self) -> list[str]:
+        return [spec.name for spec in self.task.fields if spec.kind == catalog.IOC_ZIP]
+
+    @property
+    def carried(self) -> list[dict[str, Any]]:
+        return [{"name": name, **info} for name in self.ioc_fields if (info := self.carried_ioc(name))]
+
+    def carried_ioc(self, name: str) -> dict[str, Any] | None:
+        """Size and digest of an IOC archive carried across a redisplay, for the page to say so."""
+        form = self.params
+        key = f"{name}{CARRIED_SUFFIX}"
+        value = form[key].value() if form.is_bound else form.initial.get(key)
+        if not value:
+            return None
+        try:
+            data = base64.b64decode(value, validate=True)
+        except ValueError:
+            return None
+        return {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+    def is_valid(self) -> bool:
+        common_ok = self.common.is_valid()
+        params_ok = self.params.is_valid()
+        raw = self._raw_params() if params_ok else None
+        if raw is None:
+            return False
+        try:
+            cleaned = catalog.clean_params(self.task.name, raw)
+        except catalog.ParamErrors as exc:
+            self.add_param_errors(exc.errors)
+            return False
+        if not common_ok:
+            return False
+        data = self.common.cleaned_data
+        self.filing = Filing(
+            task=self.task.name,
+            target_host=data["target_host"],
+            target_host_name=data.get("target_host_name", ""),
+            params=cleaned,
+            justification=data["justification"],
+            external_ref=data.get("external_ref", ""),
+        )
+        return True
+
+    def _raw_params(self) -> Any:
+        """What the form collected, in the shape the catalog validates; None after a form error."""
+        if self.task.list_params:
+            self._rows = []
+            items = []
+            for index, row in enumerate(self.params.forms):
+                if _is_empty_row(row.cleaned_data):
+                    continue
+                item = {}
+                for spec in self.task.fields:
+                    present, value = _raw_value(spec, row.cleaned_data.get(spec.name))
+                    if present:
+                        item[spec.name] = value
+                items.append(item)
+                self._rows.append(index)
+            return items
+        raw: dict[str, Any] = {}
+        ok = True
+        for spec in self.task.fields:
+            value = self.params.cleaned_data.get(spec.name)
+            if spec.kind == catalog.IOC_ZIP:
+                value = self._ioc_value(spec.name, value)
+                if value is None:
+                    ok = ok and spec.name not in self.params.errors
+                    continue
+            present, value = _raw_value(spec, value)
+            if present:
+                raw[spec.name] = value
+        return raw if ok else None
+
+    def _ioc_value(self, name: str, upload: Any) -> str | None:
+        """The uploaded ZIP, base64-encoded for KSC; or the one carried from before; or None."""
+        carried_key = f"{self.params.prefix}-{name}{CARRIED_SUFFIX}"
+        if upload is None:
+            return self.params.cleaned_data.get(name + CARRIED_SUFFIX) or None
+        if upload.size > catalog.MAX_IOC_ZIP_BYTES:
+            self.params.add_error(name, _("The archive is larger than 10 MiB."))
+            return None
+        encoded = base64.b64encode(upload.read()).decode("ascii")
+        # Keep it for a redisplay of the form (a later error elsewhere must not lose the upload).
+        self.params.data = self.params.data.copy()
+        self.params.data[carried_key] = encoded
+        return encoded
+
+    def add_param_errors(self, errors: dict[str, list[str]]) -> None:
+        """The catalog's ParamErrors (keys "md5hash", "[2].path", "[2]", "") next to their fields."""
+        for key, messages in errors.items():
+            if self.task.list_params:
+                match = re.fullmatch(r"\[(\d+)\](?:\.(\w+))?", key)
+                if match and int(match.group(1)) < len(self._rows):
+                    row = self.params.forms[self._rows[int(match.group(1))]]
+                    field = match.group(2) if match.group(2) in row.fields else None
+                    for message in messages:
+                        row.add_error(field, message)
+                    continue
+            elif key in self.params.fields:
+                for message in messages:
+                    self.params.add_error(key, message)
+                continue
+            self.params_errors.extend(messages)
+
+    def add_workflow_errors(self, errors: dict[str, Any]) -> None:
+        """workflow.InvalidRequest.errors: params nested under "params", the rest by field name."""
+        for key, value in errors.items():
+            if key == "params" and isinstance(value, dict):
+                self.add_param_errors(value)
+            elif key in self.common.fields:
+                for message in value:
+                    self.common.add_error(key, message)
+            else:
+                self.params_errors.extend(str(message) for message in value)
+
+    @classmethod
+    def from_filing(cls, task: catalog.TaskType, filing: dict[str, Any]) -> NewRequestForm:
+        """An unbound form showing what was previewed, to change it."""
+        common = {key: filing.get(key, "") for key in RequestForm.base_fields}
+        params = filing.get("params")
+        if task.list_params:
+            return cls(task, initial=common, params_initial=params if isinstance(params, list) else None)
+        params_initial = dict(params) if isinstance(params, dict) else {}
+        for name in [spec.name for spec in task.fields if spec.kind == catalog.IOC_ZIP]:
+            if name in params_initial:
+                params_initial[name + CARRIED_SUFFIX] = params_initial.pop(name)
+        return cls(task, initial=common, params_initial=params_initial)
+
+    @classmethod
+    def bound_to_filing(cls, task: catalog.TaskType, filing: dict[str, Any]) -> NewRequestForm:
+        """A bound form holding what was previewed, so that errors found at filing can sit next to fields."""
+        data: dict[str, Any] = {key: filing.get(key, "") for key in RequestForm.base_fields}
+        params = filing.get("params")
+        if task.list_params:
+            objects = params if isinstance(params, list) else []
+            data.update(
+                {
+                    f"{SCAN_PREFIX}-TOTAL_FORMS": str(catalog.MAX_SCAN_OBJECTS),
+                    f"{SCAN_PREFIX}-INITIAL_FORMS": "0",
+                }
+            )
+            for index, item in enumerate(objects[: catalog.MAX_SCAN_OBJECTS]):
+                data.update(_field_data(task, item, f"{SCAN_PREFIX}-{index}-"))
+        elif isinstance(params, dict):
+            data.update(_field_data(task, params, f"{PARAMS_PREFIX}-"))
+        form = cls(task, data, {})
+        form.is_valid()
+        return form
+
+    @classmethod
+    def from_query(cls, task: catalog.TaskType, query: Any) -> NewRequestForm:
+        """An unbound form prefilled from a link (host search, "Release isolation"): initial values only."""
+        common = {key: query[key] for key in ("target_host", "target_host_name", "external_ref") if query.get(key)}
+        params: dict[str, Any] = {}
+        if not task.list_params:
+            for spec in task.fields:
+                value = query.get(f"{PARAMS_PREFIX}-{spec.name}")
+                if value is not None and spec.kind != catalog.IOC_ZIP:
+                    params[spec.name] = value
+        return cls(task, initial=common, params_initial=params or None)
+
+
+def _field_data(task: catalog.TaskType, values: dict[str, Any], prefix: str) -> dict[str, str]:
+    """Cleaned params as the form fields would post them (the inverse of _raw_value)."""
+    data: dict[str, str] = {}
+    for spec in task.fields:
+        if spec.name not in values:
+            continue
+        value = values[spec.name]
+        if spec.kind == catalog.BOOL:
+            if value:
+                data[prefix + spec.name] = "on"
+        elif spec.kind == catalog.IOC_ZIP:
+            data[prefix + spec.name + CARRIED_SUFFIX] = str(value)
+        else:
+            data[prefix + spec.name] = str(value)
+    return data
+
+
+# --- The preview and what carries it to filing ------------------------------------------------
+
+
+def seal(user, filing: Filing) -> str:
+    """The previewed request, signed, so that "File request" files exactly what was previewed."""
+    data = {"user": user.pk, "sealed_at": timezone.now().isoformat(), **filing.as_dict()}
+    return signing.dumps(data, salt=PREVIEW_SALT, compress=True)
+
+
+def unseal(user, token: str) -> tuple[dict[str, Any], dt.datetime]:
+    """(the filing's fields, when it was previewed); signing.BadSignature when forged, expired or someone else's."""
+    data = signing.loads(token, salt=PREVIEW_SALT, max_age=PREVIEW_MAX_AGE)
+    if not isinstance(data, dict) or data.pop("user", None) != user.pk:
+        raise signing.BadSignature("not this user's preview")
+    sealed_at = dt.datetime.fromisoformat(data.pop("sealed_at"))
+    if data.get("task") not in catalog.TASKS:
+        raise signing.BadSignature("unknown task")
+    return data, sealed_at
+
+
+def _display(text: str) -> tuple[str, int]:
+    if len(text) <= PREVIEW_DISPLAY_LIMIT:
+        return text, 0
+    return text[:PREVIEW_DISPLAY_LIMIT], len(text) - PREVIEW_DISPLAY_LIMIT
+
+
+@dataclass(frozen=True)
+class Preview:
+    add_incident: str  # the AddIncident call's arguments as the Open API encodes them
+    add_incident_hidden: int  # characters not shown
+    envelope: str  # KLINCDT_BODY decoded, for reading
+    envelope_hidden: int
+    update_incident: str
+    description: str
+    approvals_required: int
+    changes_endpoint: bool
+
+
+def preview(filing: Filing, now: dt.datetime | None = None) -> Preview:
+    """Exactly what the submission job sends for this request (KLINCDT_ADDED is set when it runs)."""
+    task = catalog.TASKS[filing.task]
+    data = payload.add_incident_data(filing.task, filing.target_host, filing.params, payload.incident_time(now))
+    add_incident, add_hidden = _display(json.dumps({"pData": wire.encode_params(data)}, indent=2, ensure_ascii=False))
+    envelope, envelope_hidden = _display(
+        json.dumps(payload.build_envelope(filing.task, filing.target_host, filing.params), indent=2, ensure_ascii=False)
+    )
+    update = json.dumps(
+        {"nId": "<incident id>", "pData": wire.encode_params(payload.update_incident_data(filing.target_host))},
+        indent=2,
+        ensure_ascii=False,
+    )
+    return Preview(
+        add_incident=add_incident,
+        add_incident_hidden=add_hidden,
+        envelope=envelope,
+        envelope_hidden=envelope_hidden,
+        update_incident=update,
+        description=task.describe(filing.params),
+        approvals_required=catalog.approvals_required(filing.task, filing.params),
+        changes_endpoint=task.changes_endpoint(filing.params),
+    )
+
+
+# --- What the task chooser says about approval ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class ApprovalRule:
+    """Whether a task type needs approval: always, never, or when some of its options are chosen."""
+
+    always: bool
+    never: bool
+    approvals: int
+    when: tuple[Any, ...] = ()  # labels of the options that make it need approval
+
+
+def approval_rule(task: catalog.TaskType) -> ApprovalRule:
+    """catalog.approval_policy, plus which options make a "depends" task need approval.
+
+    The options are found by asking catalog.approvals_required about each switch
+    in turn, so that no task's rule is written a second time here.
+    """
+    policy, count = catalog.approval_policy(task.name)
+    if policy == catalog.ALWAYS:
+        return ApprovalRule(always=True, never=False, approvals=count)
+    if policy == catalog.NEVER:
+        return ApprovalRule(always=False, never=True, approvals=0)
+
+    def needs_approval(switch: str) -> bool:
+        values: dict[str, Any] = {}
+        for spec in task.fields:
+            if spec.kind == catalog.BOOL:
+                values[spec.name] = spec.name == switch
+            elif spec.kind == catalog.CHOICE:
+                values[spec.name] = next(iter(spec.choices))
+            else:
+                values[spec.name] = ""
+        return bool(catalog.approvals_required(task.name, [values] if task.list_params else values))
+
+    when = tuple(spec.label for spec in task.fields if spec.kind == catalog.BOOL and needs_approval(spec.name))
+    return ApprovalRule(always=False, never=False, approvals=count, when=when)
+
+
+# --- Filters of the "All requests" list and its CSV export ----------------------------------
+
+
+class RequestFilterForm(forms.Form):
+    status = forms.ChoiceField(label=_("Status"), required=False)
+    task = forms.ChoiceField(label=_("Task type"), required=False)
+    requester = forms.CharField(label=_("Requester"), required=False, max_length=150)
+    approver = forms.CharField(
+        label=_("Decided by"), required=False, max_length=150, help_text=_("Username of an approver.")
+    )
+    host = forms.CharField(label=_("Host"), required=False, max_length=catalog.MAX_HOST_ID)
+    created_from = forms.DateField(
+        label=_("Filed from"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    created_to = forms.DateField(label=_("Filed to"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    q = forms.CharField(
+        label=_("Search"),
+        required=False,
+        max_length=200,
+        help_text=_("Words in the host's name or id, the justification or the external reference."),
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.fields["status"].choices = [("", _("Any status")), *Status.choices]
+        self.fields["task"].choices = [("", _("Any task type")), *((n, t.label) for n, t in catalog.TASKS.items())]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if data.get("created_from") and data.get("created_to") and data["created_from"] > data["created_to"]:
+            self.add_error("created_to", _("The end of the date range is before its start."))
+        return data
+
+    def apply(self, requests: QuerySet[ResponseRequest]) -> QuerySet[ResponseRequest]:
+        """The filtered requests; none at all while the filters have an error (never a silently wider list)."""
+        if not self.is_valid():
+            return requests.none()
+        data = self.cleaned_data
+        if data["status"]:
+            requests = requests.filter(status=data["status"])
+        if data["task"]:
+            requests = requests.filter(task=data["task"])
+        if data["requester"]:
+            requests = requests.filter(requester_username__iexact=data["requester"].strip())
+        if data["approver"]:
+            # Exists, not a join: a request decided by two matching rows must still appear once.
+            decided = Approval.objects.filter(
+                request=OuterRef("pk"), approver_username__iexact=data["approver"].strip()
+            )
+            requests = requests.filter(Exists(decided))
+        if data["host"]:
+            host = data["host"].strip()
+            requests = requests.filter(Q(target_host__icontains=host) | Q(target_host_name__icontains=host))
+        tz = timezone.get_current_timezone()
+        if data["created_from"]:
+            start = dt.datetime.combine(data["created_from"], dt.time.min, tzinfo=tz)
+            requests = requests.filter(created_at__gte=start)
+        if data["created_to"]:
+            end = dt.datetime.combine(data["created_to"] + dt.timedelta(days=1), dt.time.min, tzinfo=tz)
+            requests = requests.filter(created_at__lt=end)
+        if data["q"]:
+            for word in data["q"].split():
+                requests = requests.filter(
+                    Q(target_host__icontains=word)
+                    | Q(target_host_name__icontains=word)
+                    | Q(justification__icontains=word)
+                    | Q(external_ref__icontains=word)
+                )
+        return requests

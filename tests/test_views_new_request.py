@@ -1,0 +1,364 @@
+"""The "New response" page: task chooser, the catalog-built form, the preview, and filing."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import io
+import json
+import time
+import zipfile
+from unittest import mock
+
+import pytest
+from django.core import signing
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from responses import catalog, forms
+from responses.ksc import payload, wire
+from responses.models import EventKind, ResponseRequest, Status
+
+NEW = "/requests/new/"
+HOST = "0f3b2a4c-1d2e-4f50-9a6b-7c8d9e0f1a2b"
+MD5 = "0123456789abcdef0123456789abcdef"
+
+
+def ioc_zip() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("rule.ioc", "<ioc>evil</ioc>")
+    return buffer.getvalue()
+
+
+def isolate(**extra) -> dict:
+    return {
+        "task": "isolateHost",
+        "target_host": HOST,
+        "target_host_name": "TKY-WS-0142",
+        "params-action": "1",
+        "justification": "Beaconing to a known C2 address",
+        **extra,
+    }
+
+
+def preview_of(client, data: dict, **kwargs):
+    response = client.post(NEW, data, **kwargs)
+    assert response.status_code == 200, response.content.decode()[-2000:]
+    return response
+
+
+@pytest.fixture
+def analyst(client, alice):
+    client.force_login(alice)
+    return client
+
+
+def test_it_lists_every_task_with_what_it_does_and_whether_it_needs_approval(analyst):
+    response = analyst.get(NEW)
+
+    page = response.content.decode()
+    for task in catalog.TASKS.values():
+        assert f'value="{task.name}"' in page
+        assert str(task.summary) in page
+    assert "No approval needed" in page  # getFile, onDemandScan
+    assert "Needs approval by 1 other person" in page  # isolateHost and the other destructive ones
+    assert "Needs approval when any of these is chosen: Isolate host on detection, Remove detected objects" in page
+
+
+@pytest.mark.parametrize("task_name", catalog.TASK_NAMES)
+def test_it_builds_each_tasks_form_from_the_catalog(analyst, task_name):
+    response = analyst.get(NEW, {"task": task_name})
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    task = catalog.TASKS[task_name]
+    prefix = forms.SCAN_PREFIX + "-0" if task.list_params else forms.PARAMS_PREFIX
+    for spec in task.fields:
+        name = f"{prefix}-{spec.name}"
+        widget = {
+            catalog.BOOL: f'<input type="checkbox" name="{name}"',
+            catalog.CHOICE: f'<select name="{name}"',
+            catalog.IOC_ZIP: f'<input type="file" name="{name}"',
+        }.get(spec.kind, f'<input type="text" name="{name}"')
+        assert widget in page, name
+        assert str(spec.label) in page
+    assert 'name="justification"' in page and 'name="external_ref"' in page
+
+
+def test_it_previews_exactly_what_will_be_sent_without_filing(analyst):
+    response = preview_of(analyst, isolate())
+
+    assert ResponseRequest.objects.count() == 0
+    shown = json.loads(response.context["preview"].add_incident)
+    expected = wire.encode_params(
+        payload.add_incident_data("isolateHost", HOST, {"action": 1}, dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
+    )
+    # KLINCDT_ADDED is the only value that depends on when it is sent.
+    assert shown["pData"].pop("KLINCDT_ADDED")["type"] == "datetime"
+    expected.pop("KLINCDT_ADDED")
+    assert shown["pData"] == expected
+    page = response.content.decode()
+    assert "Isolate the host from the network" in page
+    assert "Needs approval by 1 approver other than you" in page
+
+
+def test_it_files_the_previewed_request_and_shows_it(analyst, alice):
+    sealed = preview_of(analyst, isolate(external_ref="INC-42")).context["sealed"]
+
+    response = analyst.post(NEW, {"step": "file", "sealed": sealed})
+
+    filed = ResponseRequest.objects.get()
+    assert response.status_code == 302 and response["Location"] == f"/requests/{filed.uuid}/"
+    assert (filed.task, filed.target_host, filed.target_host_name, filed.params) == (
+        "isolateHost",
+        HOST,
+        "TKY-WS-0142",
+        {"action": 1},
+    )
+    assert (filed.requester, filed.external_ref, filed.source) == (alice, "INC-42", "web")
+    assert filed.status == Status.PENDING_APPROVAL
+    assert list(filed.events.values_list("kind", flat=True)) == [EventKind.FILED]
+    assert "Request filed. It now waits for approval." in analyst.get(response["Location"]).content.decode()
+
+
+def test_it_sends_a_task_that_needs_no_approval_to_the_queue_at_once(
+    analyst, ksc_queue, django_capture_on_commit_callbacks
+):
+    data = {
+        "task": "getFile",
+        "target_host": HOST,
+        "params-path": r"C:\Users\Public\evil.exe",
+        "justification": "Need a sample",
+    }
+    sealed = preview_of(analyst, data).context["sealed"]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        analyst.post(NEW, {"step": "file", "sealed": sealed})
+
+    filed = ResponseRequest.objects.get()
+    assert filed.status == Status.QUEUED
+    assert ksc_queue.job_ids == [str(filed.uuid)]
+
+
+def test_it_files_a_double_clicked_preview_once(analyst):
+    sealed = preview_of(analyst, isolate()).context["sealed"]
+
+    first = analyst.post(NEW, {"step": "file", "sealed": sealed})
+    second = analyst.post(NEW, {"step": "file", "sealed": sealed})
+
+    # One request: a second identical click lands on the request the first one filed.
+    assert ResponseRequest.objects.count() == 1
+    assert second.status_code == 302 and second["Location"] == first["Location"]
+
+
+def test_it_files_the_same_request_again_from_a_new_preview(analyst):
+    analyst.post(NEW, {"step": "file", "sealed": preview_of(analyst, isolate()).context["sealed"]})
+
+    analyst.post(NEW, {"step": "file", "sealed": preview_of(analyst, isolate()).context["sealed"]})
+
+    assert ResponseRequest.objects.count() == 2
+
+
+def test_it_refuses_a_forged_or_someone_elses_preview(analyst, client, frank):
+    sealed = preview_of(analyst, isolate()).context["sealed"]
+    forged = signing.dumps({"user": 1, "task": "isolateHost"}, salt="another salt")
+
+    assert analyst.post(NEW, {"step": "file", "sealed": forged}).status_code == 400
+    client.force_login(frank)
+    response = client.post(NEW, {"step": "file", "sealed": sealed})
+
+    assert response.status_code == 400
+    assert "This preview has expired or is not valid" in response.content.decode()
+    assert ResponseRequest.objects.count() == 0
+
+
+def test_it_refuses_a_preview_older_than_an_hour(analyst, alice):
+    filing = forms.Filing("isolateHost", HOST, "", {"action": 1}, "why", "")
+    with mock.patch("django.core.signing.time.time", return_value=time.time() - 2 * 3600):
+        stale = forms.seal(alice, filing)
+
+    response = analyst.post(NEW, {"step": "file", "sealed": stale})
+
+    assert response.status_code == 400
+    assert ResponseRequest.objects.count() == 0
+
+
+def test_it_goes_back_to_the_form_with_what_was_previewed(analyst):
+    sealed = preview_of(analyst, isolate(external_ref="INC-7")).context["sealed"]
+
+    response = analyst.post(NEW, {"step": "edit", "sealed": sealed})
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert f'value="{HOST}"' in page and 'value="INC-7"' in page
+    assert '<option value="1" selected>' in page
+    assert "Beaconing to a known C2 address</textarea>" in page
+
+
+def test_it_puts_catalog_errors_next_to_their_fields(analyst):
+    data = {"task": "deleteFile", "target_host": HOST, "params-md5hash": "not-a-hash", "justification": "x"}
+
+    response = analyst.post(NEW, data)
+
+    assert response.status_code == 400
+    page = response.content.decode()
+    # The message sits in the field's error list, which the input points at for screen readers.
+    assert 'id="id_params-md5hash_error"' in page
+    assert "md5hash must be an MD5 hash" in page
+    assert 'aria-describedby="id_params-md5hash_helptext id_params-md5hash_error"' in page
+    assert 'aria-invalid="true"' in page
+    assert ResponseRequest.objects.count() == 0
+
+
+def test_it_says_when_a_file_task_names_no_file(analyst):
+    response = analyst.post(NEW, {"task": "quarantineFile", "target_host": HOST, "justification": "x"})
+
+    assert response.status_code == 400
+    assert "Name the file by at least one of md5hash, sha256hash or path." in response.content.decode()
+
+
+def test_it_requires_a_host_and_a_justification(analyst):
+    response = analyst.post(NEW, {"task": "isolateHost", "params-action": "1"})
+
+    assert response.status_code == 400
+    assert set(response.context["form"].common.errors) == {"target_host", "justification"}
+
+
+def test_it_asks_which_way_to_isolate_instead_of_assuming(analyst):
+    response = analyst.post(NEW, isolate(**{"params-action": ""}))
+
+    assert response.status_code == 400
+    assert "action" in response.context["form"].params.errors
+
+
+def scan_rows(*rows: dict) -> dict:
+    data = {
+        "scan-TOTAL_FORMS": str(catalog.MAX_SCAN_OBJECTS),
+        "scan-INITIAL_FORMS": "0",
+        "scan-MIN_NUM_FORMS": "0",
+        "scan-MAX_NUM_FORMS": str(catalog.MAX_SCAN_OBJECTS),
+    }
+    for index, row in rows:
+        for key, value in row.items():
+            data[f"scan-{index}-{key}"] = value
+    return data
+
+
+def test_it_collects_scan_objects_from_rows_and_ignores_empty_rows(analyst):
+    data = {
+        "task": "onDemandScan",
+        "target_host": HOST,
+        "justification": "Routine check",
+        **scan_rows(
+            (0, {"enabled": "on", "type": "14"}),
+            (3, {"enabled": "on", "type": "22", "path": r"C:\Temp", "recursive": "on"}),
+            (5, {"type": "25"}),  # chosen but not enabled: sent as a disabled object
+        ),
+    }
+
+    response = preview_of(analyst, data)
+
+    assert response.context["filing"].params == [
+        {"enabled": True, "path": "", "recursive": False, "type": 14},
+        {"enabled": True, "path": r"C:\Temp", "recursive": True, "type": 22},
+        {"enabled": False, "path": "", "recursive": False, "type": 25},
+    ]
+
+
+def test_it_puts_a_scan_object_error_on_its_row(analyst):
+    data = {
+        "task": "onDemandScan",
+        "target_host": HOST,
+        "justification": "Routine check",
+        **scan_rows((0, {"enabled": "on", "type": "14"}), (4, {"enabled": "on", "type": "22"})),
+    }
+
+    response = analyst.post(NEW, data)
+
+    assert response.status_code == 400
+    rows = response.context["form"].params.forms
+    assert "path is required when the scan object is a Folder (22)." in rows[4].errors["path"]
+    assert not rows[0].errors
+
+
+def test_it_refuses_a_scan_with_no_object(analyst):
+    data = {"task": "onDemandScan", "target_host": HOST, "justification": "x", **scan_rows()}
+
+    response = analyst.post(NEW, data)
+
+    assert response.status_code == 400
+    assert "Give at least one scan object." in response.content.decode()
+
+
+def ioc_data(**extra) -> dict:
+    return {
+        "task": "iocScan",
+        "target_host": HOST,
+        "justification": "Hunt for the campaign's IOCs",
+        "params-scanCriticalAreas": "on",
+        **extra,
+    }
+
+
+def test_it_encodes_an_uploaded_ioc_archive_for_ksc(analyst):
+    archive = ioc_zip()
+
+    response = preview_of(analyst, {**ioc_data(), "params-ioc": SimpleUploadedFile("iocs.zip", archive)})
+
+    params = response.context["filing"].params
+    assert base64.b64decode(params["ioc"]) == archive
+    assert params == {"ioc": params["ioc"], "isolateHost": False, "scanCriticalAreas": True, "quarantineObject": False}
+    assert response.context["preview"].approvals_required == 0
+
+
+def test_it_keeps_an_uploaded_archive_when_another_field_is_wrong(analyst):
+    archive = ioc_zip()
+
+    response = analyst.post(NEW, {**ioc_data(justification=""), "params-ioc": SimpleUploadedFile("iocs.zip", archive)})
+
+    assert response.status_code == 400
+    carried = base64.b64encode(archive).decode()
+    assert f'value="{carried}"' in response.content.decode()
+    assert "An archive is attached" in response.content.decode()
+    # Sent again with the carried archive and no new upload, it is accepted.
+    again = preview_of(analyst, {**ioc_data(), "params-ioc__carried": carried})
+    assert again.context["filing"].params["ioc"] == carried
+
+
+def test_it_refuses_an_ioc_file_that_is_not_a_zip(analyst):
+    response = analyst.post(NEW, {**ioc_data(), "params-ioc": SimpleUploadedFile("iocs.zip", b"not a zip")})
+
+    assert response.status_code == 400
+    assert "ioc is not a readable ZIP archive." in response.context["form"].params.errors["ioc"]
+
+
+def test_it_requires_the_ioc_archive(analyst):
+    response = analyst.post(NEW, ioc_data())
+
+    assert response.status_code == 400
+    assert "ioc is required." in response.context["form"].params.errors["ioc"]
+
+
+def test_it_reports_what_the_workflow_refuses_at_filing_next_to_the_field(analyst, alice):
+    # A bell character passes the form (it is no null byte) but not the workflow's text rules.
+    filing = forms.Filing("isolateHost", HOST, "", {"action": 1}, "ring \x07 the bell", "")
+
+    response = analyst.post(NEW, {"step": "file", "sealed": forms.seal(alice, filing)})
+
+    assert response.status_code == 400
+    assert (
+        "justification must not contain control characters." in response.context["form"].common.errors["justification"]
+    )
+    assert ResponseRequest.objects.count() == 0
+
+
+def test_it_prefills_the_form_from_a_link(analyst):
+    response = analyst.get(
+        NEW,
+        {"task": "isolateHost", "target_host": HOST, "target_host_name": "TKY-WS-0142", "params-action": "0"},
+    )
+
+    page = response.content.decode()
+    assert f'value="{HOST}"' in page
+    assert "Chosen host: TKY-WS-0142" in page
+    assert '<option value="0" selected>' in page

@@ -1,0 +1,105 @@
+"""Every list costs the same number of SQL queries with 100 rows as with 1,000, whatever the page size."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from responses.models import Approval, Decision, ResponseRequest, Status, payload_fingerprint
+
+# Session, user, the user's groups, COUNT, the page (with its subquery), the queue's prefetch of
+# decisions, and the session's save (SESSION_SAVE_EVERY_REQUEST; an UPDATE in a savepoint here).
+CEILING = 9
+
+
+def add_requests(requester, approver, count: int) -> None:
+    """``count`` requests of ``requester``: a third pending, a third approved by ``approver``, a third rejected."""
+    statuses = (Status.PENDING_APPROVAL, Status.APPROVED, Status.REJECTED)
+    start = ResponseRequest.objects.count()
+    rows = []
+    for index in range(start, start + count):
+        params = {"action": index % 2}
+        rows.append(
+            ResponseRequest(
+                task="isolateHost",
+                target_host=f"host-{index}",
+                target_host_name=f"WS-{index:05d}",
+                params=params,
+                justification=f"Row {index}",
+                fingerprint=payload_fingerprint("isolateHost", f"host-{index}", params),
+                requester=requester,
+                requester_username=requester.username,
+                status=statuses[index % 3],
+                approvals_required=1,
+            )
+        )
+    created = ResponseRequest.objects.bulk_create(rows)
+    Approval.objects.bulk_create(
+        Approval(
+            request=rr,
+            approver=approver,
+            approver_username=approver.username,
+            decision=Decision.APPROVE if rr.status == Status.APPROVED else Decision.REJECT,
+            fingerprint=rr.fingerprint,
+        )
+        for rr in created
+        if rr.status != Status.PENDING_APPROVAL
+    )
+
+
+def queries(client, url: str, params: dict) -> int:
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(url, params)
+        if response.streaming:
+            b"".join(response.streaming_content)
+    assert response.status_code == 200
+    return len(captured)
+
+
+LISTS = [
+    ("alice", "/requests/mine/", {}),
+    ("alice", "/requests/mine/", {"status": "approved"}),
+    ("dave", "/requests/", {}),
+    ("dave", "/requests/", {"approver": "bob", "q": "row", "host": "ws"}),
+    ("bob", "/requests/", {"status": "rejected"}),
+    ("bob", "/approvals/", {}),
+    ("dave", "/approvals/", {}),
+    ("dave", "/requests/export.csv", {}),
+    ("alice", "/", {}),
+    ("bob", "/", {}),
+]
+
+
+@pytest.mark.parametrize(("username", "url", "params"), LISTS)
+def test_it_issues_as_many_queries_for_1000_rows_as_for_100(client, alice, bob, dave, username, url, params):
+    user = {"alice": alice, "bob": bob, "dave": dave}[username]
+    client.force_login(user)
+    add_requests(alice, bob, 100)
+    client.get(url, params)  # warm up: the session's first write, content types
+
+    at_100 = {size: queries(client, url, {**params, "per_page": size}) for size in (25, 100)}
+    add_requests(alice, bob, 900)
+    at_1000 = {size: queries(client, url, {**params, "per_page": size}) for size in (25, 100)}
+
+    print(f"{username} {url} {params}: {at_100[25]} queries")
+    assert at_100 == at_1000
+    assert len(set(at_1000.values())) == 1  # the page size changes nothing either
+    assert at_1000[25] <= CEILING
+
+
+def test_the_request_page_costs_the_same_with_a_long_history(client, alice, bob, carol):
+    """A request's page prefetches its trail: more events or decisions mean no more queries."""
+    from responses import workflow
+
+    short = workflow.file_request(
+        user=alice, task="isolateHost", target_host="h", params={"action": 1}, justification="one"
+    )
+    long = workflow.file_request(
+        user=alice, task="isolateHost", target_host="h", params={"action": 1}, justification="two"
+    )
+    workflow.reject(long, user=carol, comment="no")
+    client.force_login(alice)
+    client.get(f"/requests/{short.uuid}/")
+
+    assert queries(client, f"/requests/{short.uuid}/", {}) == queries(client, f"/requests/{long.uuid}/", {})
