@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test lint install clean
+.PHONY: run test lint install clean messages
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,6 +16,12 @@ install: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(PY) -m ruff check .
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The Japanese catalog: extract every translatable string, translate the new ones in
+# locale/ja/LC_MESSAGES/django.po, then run this again to compile it; commit the .po and the .mo.
+messages: $(VENV)/.installed
+	DEBUG=1 $(PY) manage.py makemessages -l ja --no-obsolete
+	DEBUG=1 $(PY) manage.py compilemessages -l ja --ignore=.venv
 
 lint: $(VENV)/.installed
 	$(PY) -m ruff check .
