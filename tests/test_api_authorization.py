@@ -41,6 +41,16 @@ MATRIX: dict[str, dict[str, int]] = {
         "mallory": 200,
         "root": 200,
     },
+    "hosts": {
+        "anonymous": 401,
+        "alice": 200,
+        "frank": 200,
+        "bob": 403,
+        "carol": 403,
+        "dave": 403,
+        "mallory": 403,
+        "root": 403,
+    },
     "file": {
         "anonymous": 401,
         "alice": 201,
@@ -126,6 +136,9 @@ def test_the_matrix(request, api, alice, frank, bob, carol, dave, mallory, root,
         response = client.get(REQUESTS)
     elif endpoint == "tasks":
         response = client.get("/api/v1/tasks/")
+    elif endpoint == "hosts":
+        request.getfixturevalue("ksc_settings")  # the KSC simulator
+        response = client.get("/api/v1/hosts/", {"q": "TKY-WS"})
     elif endpoint == "file":
         response = client.post(REQUESTS, NEW, format="json")
     elif endpoint == "read":

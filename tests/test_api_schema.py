@@ -60,8 +60,8 @@ def in_process_requests() -> Iterator[None]:
 
 
 @pytest.fixture
-def world(db, alice, frank, bob, carol):
-    """Requests in several states, and a token for each persona under test."""
+def world(db, alice, frank, bob, carol, ksc_settings):
+    """Requests in several states, a token for each persona under test, and KSC (simulated) for host search."""
     with in_process_requests():
         ids = [
             str(file(alice).uuid),  # alice may cancel it, bob may approve or reject it

@@ -6,7 +6,7 @@ task's params nested under ``params`` and keyed by param name.
 
 The workflow's exceptions map to HTTP here, once: InvalidRequest → 400,
 NotAllowed → 403, WrongStatus → 409, a request that does not exist or may not
-be seen → 404.
+be seen → 404; KSC's: unreachable → 503, refusing or garbled → 502.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from responses import workflow
+from responses.ksc.errors import KscError, KscUnavailable
 from responses.models import ResponseRequest
 
 NON_FIELD = "non_field_errors"
@@ -74,6 +75,11 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         return error_response(status.HTTP_403_FORBIDDEN, exc.message, "permission_denied")
     if isinstance(exc, workflow.WrongStatus):
         return error_response(status.HTTP_409_CONFLICT, exc.message, "wrong_status")
+    if isinstance(exc, KscUnavailable):
+        return error_response(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc), "ksc_unavailable")
+    if isinstance(exc, KscError):
+        # KSC answered but refused us (account, TLS) or answered nonsense: not the client's fault, not ours.
+        return error_response(status.HTTP_502_BAD_GATEWAY, str(exc), f"ksc_{exc.kind}")
     if isinstance(exc, ResponseRequest.DoesNotExist):
         return error_response(
             status.HTTP_404_NOT_FOUND, _("No request with this id, or not one you may see."), "not_found"

@@ -8,6 +8,8 @@ the interactive docs, and the filters parse query strings.
 
 from __future__ import annotations
 
+import unicodedata
+
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -22,6 +24,10 @@ from responses.models import (
 )
 
 ACTION_CHOICES = [(action, action) for action in workflow.ACTIONS]
+# One letter would list the whole estate (the web UI's host search has the same floor).
+MIN_HOST_QUERY = 2
+DEFAULT_HOST_RESULTS = 25
+MAX_HOST_RESULTS = 100
 
 
 class ApprovalSerializer(serializers.ModelSerializer):
@@ -151,6 +157,39 @@ class RequestFilterSerializer(serializers.Serializer):
         if "since" in attrs and "until" in attrs and attrs["since"] >= attrs["until"]:
             raise serializers.ValidationError({"until": [_("until must be later than since.")]})
         return attrs
+
+
+# --- Host search through KSC ----------------------------------------------------------------
+
+
+class HostQuerySerializer(serializers.Serializer):
+    q = serializers.CharField(
+        min_length=MIN_HOST_QUERY,
+        max_length=255,
+        help_text=_("The start of a host's name or FQDN, an IPv4 address, or a KSC host id (at least 2 characters)."),
+        error_messages={
+            "required": _("q is required: the start of a host name or FQDN, an IPv4 address or a KSC host id."),
+            "blank": _("q is required: the start of a host name or FQDN, an IPv4 address or a KSC host id."),
+            "min_length": _("Type at least %(min)d characters: fewer would list every host.") % {"min": MIN_HOST_QUERY},
+        },
+    )
+    limit = serializers.IntegerField(
+        min_value=1, max_value=MAX_HOST_RESULTS, default=DEFAULT_HOST_RESULTS, help_text=_("At most this many hosts.")
+    )
+
+    def validate_q(self, value: str) -> str:
+        if any(unicodedata.category(ch) == "Cc" for ch in value):
+            raise serializers.ValidationError(_("q must not contain control characters."))
+        return value
+
+
+class KscHostSerializer(serializers.Serializer):
+    id = serializers.CharField(help_text=_("The KSC host id (KLHST_WKS_HOSTNAME): what target_host takes."))
+    display_name = serializers.CharField()
+    fqdn = serializers.CharField()
+    ip = serializers.CharField(help_text=_("IPv4 address; empty when KSC does not know it."))
+    group_name = serializers.CharField(help_text=_("The host's administration group in KSC."))
+    last_seen = serializers.DateTimeField(allow_null=True, help_text=_("When its Network Agent last connected to KSC."))
 
 
 # --- The task catalog -------------------------------------------------------------------------

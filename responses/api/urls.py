@@ -15,6 +15,7 @@ router.register("requests", views.ResponseRequestViewSet, basename="request")
 urlpatterns = [
     *router.urls,
     path("tasks/", views.TaskCatalogView.as_view(), name="tasks"),
+    path("hosts/", views.HostSearchView.as_view(), name="hosts"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     # For people in a browser: log in to the portal first; "Authorize" takes a token for "Try it out".
     path("docs/", login_required(SpectacularSwaggerView.as_view(url_name="api:schema")), name="docs"),

@@ -12,6 +12,7 @@ import uuid as uuid_module
 from collections.abc import Callable
 from typing import Any
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db.models import Q
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
@@ -25,15 +26,18 @@ from rest_framework.views import APIView
 
 from responses import catalog, workflow
 from responses.api import idempotency
-from responses.api.errors import NON_FIELD
+from responses.api.errors import NON_FIELD, error_response
 from responses.api.serializers import (
     DecisionSerializer,
+    HostQuerySerializer,
+    KscHostSerializer,
     NewResponseRequestSerializer,
     RequestFilterSerializer,
     ResponseRequestDetailSerializer,
     ResponseRequestSerializer,
     TaskTypeSerializer,
 )
+from responses.ksc.client import get_client
 from responses.models import ResponseRequest, Source
 
 
@@ -55,7 +59,8 @@ def _errors(*codes: int) -> dict[int, OpenApiResponse]:
         404: "No such request, or not one this user may see.",
         409: "The request's status does not allow this; the detail says why.",
         422: "This Idempotency-Key was used for a different request.",
-        503: "KSC could not be reached.",
+        502: "KSC answered, but refused the portal or answered something unusable; the detail says what.",
+        503: "KSC could not be reached (or is not configured); try again later.",
     }
     return {code: OpenApiResponse(ErrorSerializer, description=described[code]) for code in codes}
 
@@ -248,6 +253,33 @@ class ResponseRequestViewSet(viewsets.GenericViewSet):
     @action(detail=True, methods=["post"])
     def retry(self, request: Request, id: str) -> Response:
         return self._decide(request, id, workflow.RETRY, workflow.retry)
+
+
+class HostSearchView(APIView):
+    @extend_schema(
+        summary="Find hosts in KSC",
+        description=(
+            "Hosts whose display name, FQDN, DNS or NetBIOS name starts with q, whose IPv4 address is q, or whose "
+            "KSC id is q, ordered by display name. A host's id is what target_host takes. For those who may file."
+        ),
+        parameters=[HostQuerySerializer],
+        responses={200: KscHostSerializer(many=True), **_errors(400, 401, 403, 502, 503)},
+    )
+    def get(self, request: Request) -> Response:
+        workflow.permission(request.user, workflow.FILE).enforce()  # who may file may look hosts up
+        query = HostQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        try:
+            client = get_client()
+        except ImproperlyConfigured as exc:
+            return error_response(
+                status.HTTP_503_SERVICE_UNAVAILABLE,
+                _("KSC is not configured, so hosts cannot be looked up: %(why)s") % {"why": exc},
+                "ksc_not_configured",
+            )
+        # KscError (unreachable: 503; refused, TLS, protocol: 502) is answered by errors.exception_handler.
+        hosts = client.find_hosts(query.validated_data["q"], limit=query.validated_data["limit"])
+        return Response(KscHostSerializer(hosts, many=True).data)
 
 
 class TaskCatalogView(APIView):
