@@ -16,10 +16,6 @@ from collections.abc import Iterator
 
 import pytest
 
-# Playwright's sync API runs an asyncio loop in this thread; the ORM calls the tests make
-# between browser steps are still plain synchronous calls.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -40,7 +36,11 @@ def browser() -> Iterator:
         pytest.skip(f"{CHROMIUM} is missing: `apt-get install chromium` (.ci/run does it)")
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright:
+    # Playwright's sync API runs an asyncio loop in this thread; the ORM calls the tests make
+    # between browser steps are still plain synchronous calls. Only while these tests run: the
+    # variable must not leak into other tests (`check --deploy` in a subprocess refuses it).
+    with pytest.MonkeyPatch.context() as patch, sync_playwright() as playwright:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
