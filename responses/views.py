@@ -166,16 +166,36 @@ def _new_request_post(request: HttpRequest) -> HttpResponse:
     form = NewRequestForm(task, request.POST, request.FILES)
     if not form.is_valid():
         return _render_form(request, form, status=400)
+    host, host_error = _check_host(form.filing.target_host)
+    if host is None and not host_error:
+        form.common.add_error("target_host", _("KSC knows no host with this id. Find the host above."))
+        return _render_form(request, form, status=400)
+    # Approvers read the host's name beside its id: it must be KSC's name for that id, never
+    # what the browser sent (an analyst could otherwise show them a harmless name).
+    form.filing.target_host_name = host.display_name if host is not None else ""
     return render(
         request,
         "responses/new_preview.html",
         {
             "filing": form.filing,
             "task": task,
+            "host": host,
+            "host_error": host_error,
             "preview": preview(form.filing),
             "sealed": seal(request.user, form.filing),
         },
     )
+
+
+def _check_host(host_id: str) -> tuple[Host | None, str]:
+    """(KSC's record of the host, "") or (None, why KSC could not be asked); (None, "") when KSC has no such host."""
+    try:
+        return get_client().get_host(host_id), ""
+    except ImproperlyConfigured:
+        return None, _("KSC is not configured (KSC_HOST), so the host id could not be checked.")
+    except KscError as exc:
+        log.warning("checking host %r in KSC failed: %s", host_id, exc)
+        return None, str(exc)
 
 
 def _file(request: HttpRequest, task: catalog.TaskType, sealed: dict[str, Any], sealed_at: Any) -> HttpResponse:

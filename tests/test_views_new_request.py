@@ -102,8 +102,9 @@ def test_it_previews_exactly_what_will_be_sent_without_filing(analyst):
     assert "Needs approval by 1 approver other than you" in page
 
 
-def test_it_files_the_previewed_request_and_shows_it(analyst, alice):
-    sealed = preview_of(analyst, isolate(external_ref="INC-42")).context["sealed"]
+def test_it_files_the_previewed_request_and_shows_it(analyst, alice, ksc_settings):
+    host_id = ksc_settings.host_id("TKY-WS-0111")
+    sealed = preview_of(analyst, isolate(target_host=host_id, external_ref="INC-42")).context["sealed"]
 
     response = analyst.post(NEW, {"step": "file", "sealed": sealed})
 
@@ -111,14 +112,44 @@ def test_it_files_the_previewed_request_and_shows_it(analyst, alice):
     assert response.status_code == 302 and response["Location"] == f"/requests/{filed.uuid}/"
     assert (filed.task, filed.target_host, filed.target_host_name, filed.params) == (
         "isolateHost",
-        HOST,
-        "TKY-WS-0142",
+        host_id,
+        "TKY-WS-0111",
         {"action": 1},
     )
     assert (filed.requester, filed.external_ref, filed.source) == (alice, "INC-42", "web")
     assert filed.status == Status.PENDING_APPROVAL
     assert list(filed.events.values_list("kind", flat=True)) == [EventKind.FILED]
     assert "Request filed. It now waits for approval." in analyst.get(response["Location"]).content.decode()
+
+
+def test_it_names_the_host_as_ksc_does_whatever_the_browser_sent(analyst, ksc_settings):
+    host_id = ksc_settings.host_id("SRV-SQL-01")
+
+    response = preview_of(analyst, isolate(target_host=host_id, target_host_name="harmless-test-vm"))
+
+    # Approvers read this name beside the id: it is KSC's, never the analyst's.
+    assert response.context["filing"].target_host_name == "SRV-SQL-01"
+    page = response.content.decode()
+    assert "harmless-test-vm" not in page
+    assert "srv-sql-01.corp.example.co.jp" in page and "Servers" in page
+
+
+def test_it_refuses_a_host_id_that_ksc_does_not_know(analyst, ksc_settings):
+    response = analyst.post(NEW, isolate(target_host="no-such-host-id"))
+
+    assert response.status_code == 400
+    assert "KSC knows no host with this id." in response.context["form"].common.errors["target_host"][0]
+
+
+def test_it_files_by_id_alone_when_ksc_cannot_check_the_host(analyst, settings):
+    settings.KSC_HOST = None  # KSC unreachable or not configured: the analyst may still type the id
+
+    response = preview_of(analyst, isolate(target_host_name="harmless-test-vm"))
+
+    assert response.context["filing"].target_host_name == ""
+    assert "The host id could not be checked with KSC" in response.content.decode()
+    analyst.post(NEW, {"step": "file", "sealed": response.context["sealed"]})
+    assert ResponseRequest.objects.get().target_host_name == ""
 
 
 def test_it_sends_a_task_that_needs_no_approval_to_the_queue_at_once(
