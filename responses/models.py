@@ -188,6 +188,9 @@ class RequestEvent(models.Model):
         ordering = ["created_at", "id"]
         indexes = [models.Index(fields=["request", "created_at"], name="event_request_created_idx")]
 
+    def __str__(self) -> str:
+        return f"{self.kind} by {self.actor_username}"
+
     def canonical(self, request_uuid: str) -> str:
         """What the chain hash covers, serialised the same way every time."""
         return json.dumps(
@@ -219,9 +222,6 @@ class AuditChainHead(models.Model):
 
     def __str__(self) -> str:
         return f"audit chain at {self.last_seq}"
-
-    def __str__(self) -> str:
-        return f"{self.kind} by {self.actor_username}"
 
 
 class AttemptOutcome(models.TextChoices):

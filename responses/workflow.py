@@ -29,8 +29,8 @@ from django.utils.translation import gettext as _
 from responses import catalog, roles
 from responses.models import (
     Approval,
-    AuditChainHead,
     AttemptOutcome,
+    AuditChainHead,
     Decision,
     EventKind,
     RequestEvent,
