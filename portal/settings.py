@@ -92,6 +92,14 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 16 * 1024 * 1024
 DATABASES = {"default": parse_database_url("DATABASE_URL", env_str("DATABASE_URL", "sqlite:///db.sqlite3"))}
 if DATABASES["default"]["ENGINE"].endswith("sqlite3") and not Path(DATABASES["default"]["NAME"]).is_absolute():
     DATABASES["default"]["NAME"] = str(BASE_DIR / DATABASES["default"]["NAME"])
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # The web server and the worker are separate processes: take the write lock at BEGIN
+    # (no lock-upgrade deadlocks), wait for it rather than fail, and let readers run beside a writer.
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL;",
+    }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["CONN_MAX_AGE"] = env_int("DATABASE_CONN_MAX_AGE", 0, minimum=0)
 
@@ -141,13 +149,25 @@ SESSION_SAVE_EVERY_REQUEST = True  # the age above is then an inactivity timeout
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 if not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
     raise ImproperlyConfigured("REDIS_URL must start with redis://, rediss:// or unix://.")
-# A dead Redis must fail fast at approval time (the request then waits, APPROVED, for the reconciler).
-_redis_connection = {"socket_connect_timeout": 5}
+# An unreachable Redis must fail fast at approval time (the request then waits, APPROVED, for the
+# reconciler). django-rq ignores CONNECTION_KWARGS beside a URL, so the timeout rides in the URL.
+_rq_url = (
+    REDIS_URL
+    if "socket_connect_timeout" in REDIS_URL
+    else (REDIS_URL + ("&" if "?" in REDIS_URL else "?") + "socket_connect_timeout=5")
+)
 RQ_QUEUES = {
-    "default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 300, "CONNECTION_KWARGS": _redis_connection},
-    "ksc": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 300, "CONNECTION_KWARGS": _redis_connection},
+    "default": {"URL": _rq_url, "DEFAULT_TIMEOUT": 300},
+    "ksc": {"URL": _rq_url, "DEFAULT_TIMEOUT": 300},
 }
 RQ_SHOW_ADMIN_LINK = False
+# A worker that runs jobs in its own process, so that one KSC session serves every job.
+RQ = {"WORKER_CLASS": "responses.jobs.PortalWorker"}
+KSC_SUBMIT_TRIES = env_int("KSC_SUBMIT_TRIES", 5, minimum=1, maximum=50)  # tries when KSC is unreachable
+KSC_SUBMIT_BACKOFF = env_int("KSC_SUBMIT_BACKOFF", 30, minimum=0)  # seconds before the 2nd try, doubling
+RECONCILE_INTERVAL = env_int("RECONCILE_INTERVAL", 60, minimum=5)  # seconds between reconciler runs
+WORKER_HEARTBEAT_TTL = env_int("WORKER_HEARTBEAT_TTL", 60, minimum=1)  # a killed worker counts as dead after this
+RECONCILE_GRACE = env_int("RECONCILE_GRACE", 30, minimum=0)  # a request this fresh is left to its job
 
 # --- Kaspersky Security Center (names after the product document's kscHost, kscPort...) ---
 KSC_HOST = env_str("KSC_HOST")

@@ -1,22 +1,68 @@
-"""RQ jobs: submitting approved requests to KSC, and keeping the queue honest.
+"""RQ jobs: submitting approved requests to KSC exactly once, and keeping the queue honest.
 
 The request row is the source of truth; its UUID is the RQ job id, and the
-worker reloads everything from the row (STYLE.md, after NetBox).
+worker reloads everything from the row (STYLE.md, after NetBox). What makes
+"one request, at most one KSC incident" hold:
+
+1. ``workflow.claim_for_submission`` lets exactly one job move a request to
+   SUBMITTING (row lock), and fixes KLINCDT_ADDED before the first attempt.
+2. The incident id is stored the moment AddIncident answers.
+3. Any later attempt first asks KSC (FindIncidents) for an incident with the
+   same host, KLINCDT_ADDED and body, and adopts it instead of adding another.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import threading
 import uuid as uuid_module
 
 import django_rq
+from django.conf import settings
+from django.db import close_old_connections
 from redis.exceptions import RedisError
+from rq import Retry, SimpleWorker, get_current_job
+from rq.job import Job, JobStatus
+from rq.registry import ScheduledJobRegistry
+from rq.worker import Worker
 
 from responses import workflow
+from responses.ksc import payload
+from responses.ksc.client import get_client
+from responses.ksc.errors import KscError, KscUnavailable
+from responses.models import IN_FLIGHT, ResponseRequest, Status
 
 log = logging.getLogger(__name__)
 
 QUEUE = "ksc"
+RECONCILE_JOB_ID = "portal-reconcile-requests"
+
+
+def retry_intervals() -> list[int]:
+    """Seconds between tries: KSC_SUBMIT_BACKOFF doubling, KSC_SUBMIT_TRIES - 1 of them."""
+    base = settings.KSC_SUBMIT_BACKOFF
+    return [base * 2**index for index in range(settings.KSC_SUBMIT_TRIES - 1)]
+
+
+def _push_job(key: uuid_module.UUID | str) -> RedisError | None:
+    """Put the submission job for a request in Redis; the error when Redis refused."""
+    job_id = str(key)
+    tries = settings.KSC_SUBMIT_TRIES
+    try:
+        django_rq.get_queue(QUEUE).enqueue_call(
+            submit_to_ksc,
+            args=(job_id,),
+            job_id=job_id,
+            retry=Retry(max=tries - 1, interval=retry_intervals()) if tries > 1 else None,
+            # the row, not Redis, keeps the outcome
+            result_ttl=24 * 3600,
+            failure_ttl=7 * 24 * 3600,
+        )
+    except RedisError as exc:
+        log.warning("request %s: could not queue the submission: %s", job_id, exc)
+        return exc
+    return None
 
 
 def enqueue_submission(key: uuid_module.UUID | str) -> bool:
@@ -26,16 +72,189 @@ def enqueue_submission(key: uuid_module.UUID | str) -> bool:
     request stays APPROVED, the failure is written to its trail, and the
     reconciler queues it once Redis answers again: nothing is lost.
     """
-    job_id = str(key)
-    try:
-        django_rq.get_queue(QUEUE).enqueue_call(submit_to_ksc, args=(job_id,), job_id=job_id)
-    except RedisError as exc:
-        log.warning("request %s: could not queue the submission: %s", job_id, exc)
-        workflow.record_enqueue_failure(key, str(exc) or exc.__class__.__name__)
+    error = _push_job(key)
+    if error is not None:
+        workflow.record_enqueue_failure(key, str(error) or error.__class__.__name__)
         return False
     workflow.mark_queued(key)
     return True
 
 
-def submit_to_ksc(key: str) -> None:
-    raise NotImplementedError("the submission job is built in the next step")
+def _is_last_try() -> bool:
+    job = get_current_job()
+    return job is None or not job.retries_left
+
+
+def _next_interval() -> int | None:
+    job = get_current_job()
+    if job is None or not job.retries_left:
+        return None
+    return job.get_retry_interval()
+
+
+def submit_to_ksc(key: str) -> str:
+    """Submit one approved request: AddIncident, keep the id, UpdateIncident, mark SUBMITTED."""
+    claim = workflow.claim_for_submission(key)
+    if claim is None:
+        # Another job holds it, or it is already submitted/cancelled: nothing to do, by design.
+        log.info("request %s: not claimable, skipped", key)
+        return "skipped"
+    request, attempt = claim
+    last_try = _is_last_try()
+    adopted = False
+    try:
+        client = get_client()
+        body = payload.build_body(request.task, request.target_host, request.params)
+        incident_id = request.ksc_incident_id
+        if incident_id is None and request.attempts > 1:
+            # An earlier attempt may have reached KSC and been cut off before we kept the id.
+            incident_id = client.find_incident(request.target_host, request.ksc_added, body)
+            if incident_id is not None:
+                adopted = True
+                workflow.record_incident(key, incident_id, adopted=True)
+        if incident_id is None:
+            data = payload.add_incident_data(request.task, request.target_host, request.params, request.ksc_added)
+            incident_id = client.add_incident(data)
+            workflow.record_incident(key, incident_id)
+        client.update_incident(incident_id, payload.update_incident_data(request.target_host))
+    except KscError as exc:
+        retry = isinstance(exc, KscUnavailable) and not last_try
+        workflow.submission_failed(
+            key,
+            attempt,
+            str(exc),
+            will_retry=retry,
+            code=getattr(exc, "code", None),
+            retry_in=_next_interval() if retry else None,
+        )
+        log.warning("request %s: attempt %d failed: %s", key, attempt.number, exc)
+        if retry:
+            raise  # RQ's Retry runs the job again after the backoff
+        return "failed"
+    except Exception as exc:
+        # A bug or a database fault: never leave the request stuck in SUBMITTING.
+        workflow.submission_failed(
+            key,
+            attempt,
+            f"internal error: {exc.__class__.__name__}",
+            will_retry=not last_try,
+            retry_in=_next_interval(),
+        )
+        raise
+    workflow.submission_succeeded(key, attempt, incident_id, adopted=adopted)
+    log.info("request %s: submitted as KSC incident %s", key, incident_id)
+    return "submitted"
+
+
+# --- Reconciliation -----------------------------------------------------------------------
+
+
+def _job_is_alive(job_id: str, connection) -> bool:
+    """Whether an RQ job will still run (queued, scheduled, or started on a living worker)."""
+    try:
+        job = Job.fetch(job_id, connection=connection)
+    except Exception:  # NoSuchJobError and unreadable jobs alike
+        return False
+    status = job.get_status(refresh=False)
+    if status in (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED):
+        return True
+    if status == JobStatus.STARTED:
+        worker_name = job.worker_name
+        if not worker_name:
+            return False
+        worker = Worker.find_by_key(Worker.redis_worker_namespace_prefix + worker_name, connection=connection)
+        return worker is not None
+    return False
+
+
+def reconcile(grace_seconds: int | None = None) -> dict[str, int]:
+    """Queue every in-flight request that has no live job; expire overdue approvals.
+
+    APPROVED with no job (Redis was down at approval): enqueue. QUEUED or
+    SUBMITTING whose job is gone or whose worker died: back to QUEUED with a
+    new job; its next attempt adopts any incident the dead one created.
+    """
+    grace = settings.RECONCILE_GRACE if grace_seconds is None else grace_seconds
+    counts = {"expired": workflow.expire_overdue(), "enqueued": 0, "requeued": 0}
+    queue = django_rq.get_queue(QUEUE)
+    cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=grace)
+    stale = ResponseRequest.objects.filter(status__in=IN_FLIGHT, updated_at__lte=cutoff).values_list("uuid", "status")
+    for key, status in list(stale):
+        if _job_is_alive(str(key), queue.connection):
+            continue
+        if status == Status.APPROVED:
+            if enqueue_submission(key):
+                counts["enqueued"] += 1
+        elif workflow.requeue(key, "The submission job was lost (worker stopped or queue emptied); queued again."):
+            if _push_job(key) is None:
+                counts["requeued"] += 1
+    return counts
+
+
+def reconcile_periodically() -> dict[str, int]:
+    """The scheduled reconciler: one run, then schedule the next (RECONCILE_INTERVAL)."""
+    try:
+        return reconcile()
+    finally:
+        schedule_reconciler(force=True)
+
+
+def schedule_reconciler(force: bool = False) -> bool:
+    """Make sure the periodic reconciler is in the worker's schedule (idempotent)."""
+    queue = django_rq.get_queue(QUEUE)
+    if not force:
+        if RECONCILE_JOB_ID in ScheduledJobRegistry(queue=queue).get_job_ids():
+            return False
+        if RECONCILE_JOB_ID in queue.job_ids:
+            return False
+    queue.enqueue_in(
+        dt.timedelta(seconds=settings.RECONCILE_INTERVAL),
+        reconcile_periodically,
+        job_id=RECONCILE_JOB_ID,
+        result_ttl=settings.RECONCILE_INTERVAL * 2,
+    )
+    return True
+
+
+class PortalWorker(SimpleWorker):
+    """The `ksc` worker: runs jobs in its own process, so one KSC session serves every job.
+
+    RQ 3's default worker starts a fresh Python process per job; that would log
+    in to KSC for every request. Database connections are checked between jobs
+    as Django's request cycle would.
+
+    While a job runs, a heartbeat thread keeps the worker's Redis key alive for
+    WORKER_HEARTBEAT_TTL seconds at a time: when the process is killed, the key
+    expires that soon, and the reconciler knows the job is dead. (RQ alone keeps
+    it for the whole job timeout plus a minute.)
+    """
+
+    def bootstrap(self, *args, **kwargs):
+        super().bootstrap(*args, **kwargs)
+        try:
+            schedule_reconciler()
+        except RedisError as exc:  # Redis went away between birth and here
+            log.warning("could not schedule the reconciler: %s", exc)
+
+    def execute_job(self, job, queue):
+        close_old_connections()
+        ttl = settings.WORKER_HEARTBEAT_TTL
+        stop = threading.Event()
+
+        def beat() -> None:
+            while True:
+                try:
+                    self.heartbeat(ttl)
+                except RedisError as exc:
+                    log.warning("worker heartbeat failed: %s", exc)
+                if stop.wait(max(ttl / 3, 0.2)):
+                    return
+
+        heart = threading.Thread(target=beat, name="portal-worker-heartbeat", daemon=True)
+        heart.start()
+        try:
+            return super().execute_job(job, queue)
+        finally:
+            stop.set()
+            heart.join(timeout=5)
+            close_old_connections()

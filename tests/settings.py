@@ -22,6 +22,15 @@ if not local_redis.reachable(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379
     atexit.register(_redis_process.terminate)
 
 from portal.settings import *  # noqa: E402,F403
+from portal.settings import DATABASES  # noqa: E402
+
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # A file, not memory: workers started as subprocesses by the tests must see the test database.
+    import tempfile
+
+    DATABASES["default"]["TEST"] = {
+        "NAME": os.path.join(tempfile.gettempdir(), f"edr-portal-test-{os.getpid()}.sqlite3")
+    }
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast test logins only
 STORAGES = {
