@@ -21,6 +21,7 @@ def _settings_in_subprocess(extra: dict[str, str], *args: str) -> subprocess.Com
         k: v
         for k, v in os.environ.items()
         if not k.startswith(("KSC_", "APPROVALS_REQUIRED", "SECURE_", "SECRET_KEY", "DEBUG", "ALLOWED_HOSTS"))
+        and k != "DJANGO_ALLOW_ASYNC_UNSAFE"  # set by the browser tests for Playwright's event loop
     }
     environment.pop("DJANGO_SETTINGS_MODULE", None)
     environment.update(extra)
