@@ -13,6 +13,10 @@ $(VENV)/.installed: requirements.txt
 
 install: $(VENV)/.installed
 
+# Redis, the KSC simulator, a worker and the web server, with demo users; Ctrl-C stops them all.
+run: $(VENV)/.installed
+	$(PY) -m portal.launcher
+
 test: $(VENV)/.installed
 	$(PY) -m ruff check .
 	$(PY) -m pytest $(PYTEST_ARGS)

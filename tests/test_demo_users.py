@@ -1,0 +1,47 @@
+"""`manage.py create_demo_users`: one user per role, passwords printed once, kept on a second run."""
+
+from __future__ import annotations
+
+import io
+import re
+
+from django.contrib.auth import authenticate
+from django.contrib.auth.models import User
+from django.core.management import call_command
+
+from responses import roles
+
+
+def run(*args: str) -> str:
+    out = io.StringIO()
+    call_command("create_demo_users", *args, stdout=out)
+    return out.getvalue()
+
+
+def test_it_creates_one_user_per_role_with_printed_passwords(db):
+    output = run()
+    passwords = dict(re.findall(r"^\s+(\w+)\s.*: password (\S+)$", output, re.MULTILINE))
+    assert set(passwords) == {"alice", "bob", "carol", "dave", "admin"}
+    assert len(set(passwords.values())) == 5  # generated, not shared
+    for username, password in passwords.items():
+        assert authenticate(username=username, password=password) is not None
+    assert roles.has_role(User.objects.get(username="alice"), roles.ANALYSTS)
+    assert roles.has_role(User.objects.get(username="bob"), roles.APPROVERS)
+    assert roles.has_role(User.objects.get(username="dave"), roles.AUDITORS)
+    admin = User.objects.get(username="admin")
+    assert admin.is_superuser and not roles.has_role(admin, roles.APPROVERS)
+
+
+def test_a_second_run_keeps_users_and_passwords(db):
+    first = dict(re.findall(r"^\s+(\w+)\s.*: password (\S+)$", run(), re.MULTILINE))
+    second = run()
+    assert "password" not in second.replace("password unchanged", "").replace("passwords are shown", "")
+    assert authenticate(username="alice", password=first["alice"]) is not None
+    assert User.objects.filter(username__in=first).count() == 5
+
+
+def test_reset_passwords_gives_new_ones(db):
+    first = dict(re.findall(r"^\s+(\w+)\s.*: password (\S+)$", run(), re.MULTILINE))
+    second = dict(re.findall(r"^\s+(\w+)\s.*: password (\S+)$", run("--reset-passwords"), re.MULTILINE))
+    assert authenticate(username="bob", password=first["bob"]) is None
+    assert authenticate(username="bob", password=second["bob"]) is not None

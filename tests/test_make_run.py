@@ -1,0 +1,161 @@
+"""`make run`'s launcher, end to end, as a person would use it.
+
+The launcher runs as a subprocess on free ports with its own state directory:
+it starts Redis, the KSC simulator, a worker and gunicorn. Over plain HTTP the
+test logs in as alice and files an isolateHost request, logs in as bob and
+approves it, watches the incident id appear, then sends SIGTERM and checks
+that no process the launcher started is left.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import requests
+
+from portal.local_redis import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie (exited, not yet reaped by its parent) is not running
+    status = Path(f"/proc/{pid}/status")
+    return not (status.exists() and "State:\tZ" in status.read_text())
+
+
+class Portal:
+    def __init__(self, tmp_path: Path):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("KSC_", "DJANGO_SETTINGS_MODULE", "DJANGO_ALLOW_ASYNC_UNSAFE"))
+        }
+        for name in ("REDIS_URL", "DATABASE_URL", "SECRET_KEY", "DEBUG", "SECURE_SSL_REDIRECT", "ALLOWED_HOSTS"):
+            env.pop(name, None)  # a fresh machine: the launcher brings its own Redis and SQLite
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "portal.launcher", "--port", str(self.port), "--state-dir", str(tmp_path / "run")],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.output: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            self.output.append(line)
+            self.lines.put(line)
+
+    def wait_for_line(self, pattern: str, timeout: float = 180) -> re.Match:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=1)
+            except queue.Empty:
+                if self.process.poll() is not None:
+                    break
+                continue
+            match = re.search(pattern, line)
+            if match:
+                return match
+        raise AssertionError(f"no line matching {pattern!r}; output:\n{''.join(self.output)[-4000:]}")
+
+    def text(self) -> str:
+        return "".join(self.output)
+
+
+def login(url: str, username: str, password: str) -> requests.Session:
+    session = requests.Session()
+    session.trust_env = False
+    session.get(f"{url}/accounts/login/", timeout=10)
+    response = session.post(
+        f"{url}/accounts/login/",
+        data={"username": username, "password": password, "csrfmiddlewaretoken": session.cookies["csrftoken"]},
+        headers={"Referer": f"{url}/accounts/login/"},
+        timeout=10,
+    )
+    assert response.url.rstrip("/") == url, f"{username} could not log in"
+    return session
+
+
+def post(session: requests.Session, url: str, data: dict) -> requests.Response:
+    return session.post(
+        url, data={**data, "csrfmiddlewaretoken": session.cookies["csrftoken"]}, headers={"Referer": url}, timeout=30
+    )
+
+
+def test_make_run_serves_the_whole_flow_and_stops_cleanly(tmp_path):
+    portal = Portal(tmp_path)
+    try:
+        portal.wait_for_line(r"The portal is running at")
+        text = portal.text()
+        passwords = dict(re.findall(r"^\s+(\w+)\s+\w.*?: password (\S+)$", text, re.MULTILINE))
+        assert set(passwords) == {"alice", "bob", "carol", "dave", "admin"}
+        ksc = re.search(r"KSC: SIMULATED at (https://127\.0\.0\.1:\d+)", text).group(1)
+        cert = next((tmp_path / "run" / "ksc-simulator").glob("*.pem"))
+
+        # A host from the simulated KSC's inventory.
+        hosts = requests.get(f"{ksc}/_simulator/hosts", verify=str(cert), timeout=10).json()
+        host_id = hosts[0]["KLHST_WKS_HOSTNAME"]
+
+        alice = login(portal.url, "alice", passwords["alice"])
+        page = alice.get(f"{portal.url}/requests/new/?task=isolateHost", timeout=10).text
+        assert "SIMULATED KSC: nothing reaches real endpoints" in page
+        preview = post(
+            alice,
+            f"{portal.url}/requests/new/",
+            {
+                "task": "isolateHost",
+                "target_host": host_id,
+                "params-action": "1",
+                "justification": "make run smoke test",
+                "step": "preview",
+            },
+        )
+        assert preview.status_code == 200, preview.text[-2000:]
+        sealed = re.search(r'name="sealed" value="([^"]+)"', preview.text).group(1)
+        filed = post(alice, f"{portal.url}/requests/new/", {"step": "file", "sealed": sealed})
+        key = re.search(r"/requests/([0-9a-f-]{36})/$", filed.url).group(1)
+        assert "Pending approval" in filed.text
+
+        bob = login(portal.url, "bob", passwords["bob"])
+        approved = post(bob, f"{portal.url}/requests/{key}/approve/", {"comment": "approved in the smoke test"})
+        assert approved.status_code == 200
+
+        deadline = time.monotonic() + 60
+        incident = None
+        while time.monotonic() < deadline and incident is None:
+            page = alice.get(f"{portal.url}/requests/{key}/", timeout=10).text
+            incident = re.search(r'<dd id="ksc-incident"><strong>(\d+)</strong>', page)
+            time.sleep(0.5)
+        assert incident is not None, page[-3000:]
+        incidents = requests.get(f"{ksc}/_simulator/incidents", verify=str(cert), timeout=10).json()
+        assert [item["id"] for item in incidents] == [int(incident.group(1))]
+    finally:
+        portal.process.send_signal(signal.SIGTERM)
+        portal.process.wait(timeout=60)
+
+    text = portal.text()
+    pids = [int(pid) for pid in re.findall(r"\(pid (\d+)\)", text.split("stopped:")[-1])]
+    assert len(pids) == 4, text[-2000:]  # redis, simulator, worker, web
+    time.sleep(1)
+    assert [pid for pid in pids if _alive(pid)] == []
+    assert portal.process.returncode == 0
