@@ -10,8 +10,11 @@ import json
 import uuid
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from responses import workflow
 from responses.models import (
     Approval,
     EventKind,
@@ -247,6 +250,22 @@ class TestListing:
         response = api(dave).get(REQUESTS + query)
         assert response.status_code == 400
         assert field in response.json()["errors"]
+
+    def test_it_issues_as_many_queries_for_50_rows_as_for_5(self, api, alice, bob):
+        # Approvals are prefetched and each row's actions are worked out from them: no query per row.
+        client = api(bob)
+        client.get(REQUESTS)  # the token's first use is stamped once; not part of what is measured
+
+        def queries_listing(rows: int) -> int:
+            while ResponseRequest.objects.count() < rows:
+                request = file(alice)
+                if ResponseRequest.objects.count() % 2:
+                    workflow.approve(request, user=bob)
+            with CaptureQueriesContext(connection) as captured:
+                assert client.get(REQUESTS).json()["count"] == rows
+            return len(captured)
+
+        assert queries_listing(5) == queries_listing(50)
 
     def test_it_pages(self, api, alice):
         for _ in range(3):
