@@ -40,7 +40,13 @@ from responses.ksc.errors import (
     KscUnavailable,
 )
 from responses.ksc.hosts import ip_to_long, long_to_ip
-from responses.ksc.simulator import ERR_BAD_PARAM, ERR_NOT_FOUND, certificate_names, generate_certificate
+from responses.ksc.simulator import (
+    ERR_BAD_PARAM,
+    ERR_NOT_FOUND,
+    KscSimulator,
+    certificate_names,
+    generate_certificate,
+)
 
 NO_KLAKOAPI = (
     "KlAkOAPI is not installed: Kaspersky's package ships with KSC and is installed by hand "
@@ -287,6 +293,33 @@ def test_a_refused_session_is_renewed_once_and_the_call_repeated(ksc, ksc_simula
 
     assert ksc_simulator.stats()["logins"] == 2
     assert [incident["id"] for incident in ksc_simulator.incidents()] == [incident_id]
+
+
+def test_an_idle_connection_closed_by_ksc_costs_at_most_one_login(backend, ksc_certificate):
+    cert_path, key_path = ksc_certificate
+    simulator = KscSimulator(
+        user="edr-portal", password="pw-idle-1", port=0, cert_path=cert_path, key_path=key_path, idle_timeout=0.2
+    ).start()
+    try:
+        config = KscConfig(
+            host="127.0.0.1",
+            port=simulator.port,
+            user="edr-portal",
+            password="pw-idle-1",
+            verify=str(cert_path),
+            connect_timeout=2.0,
+            read_timeout=5.0,
+        )
+        client = build_client(config, backend)
+        client.find_hosts("DC")
+        time.sleep(0.4)  # KSC closes the idle connection, and a connection-bound login with it
+
+        assert [host.display_name for host in client.find_hosts("DC01")] == ["DC01"]
+        # KlAkOAPI's login lived on the closed connection; the built-in session token did not.
+        assert simulator.state.stats["logins"] == (2 if backend == "klakoapi" else 1)
+        client.close()
+    finally:
+        simulator.stop()
 
 
 def test_it_gives_up_when_the_new_login_is_refused(ksc, ksc_simulator):
