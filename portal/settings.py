@@ -252,6 +252,14 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {"RequestStatus": "responses.models.Status"},
 }
 
+# Limits on the blast radius.
+REQUEST_RATE_LIMIT = env_int("REQUEST_RATE_LIMIT", 30, minimum=0)  # requests one user may file per window; 0: none
+REQUEST_RATE_WINDOW = env_int("REQUEST_RATE_WINDOW", 3600, minimum=60)  # seconds
+KSC_SUBMIT_HOURLY_CAP = env_int("KSC_SUBMIT_HOURLY_CAP", 300, minimum=0)  # submissions to KSC per hour; 0: none
+# KES keeps at most 100 response tasks per endpoint: approvers are warned above this many for one host.
+HOST_TASKS_WARNING = env_int("HOST_TASKS_WARNING", 80, minimum=1)
+HOST_TASKS_WINDOW = env_int("HOST_TASKS_WINDOW", 24 * 3600, minimum=60)  # how long a submitted task counts
+
 LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"))
 LOGGING = {
     "version": 1,

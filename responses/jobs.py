@@ -21,6 +21,7 @@ import uuid as uuid_module
 import django_rq
 from django.conf import settings
 from django.db import close_old_connections
+from django.utils.translation import gettext as _
 from redis.exceptions import RedisError
 from rq import Retry, SimpleWorker, get_current_job
 from rq.job import Job, JobStatus
@@ -92,8 +93,23 @@ def _next_interval() -> int | None:
     return job.get_retry_interval()
 
 
+def _over_hourly_cap() -> bool:
+    cap = settings.KSC_SUBMIT_HOURLY_CAP
+    return bool(cap) and workflow.submissions_last_hour() >= cap
+
+
 def submit_to_ksc(key: str) -> str:
     """Submit one approved request: AddIncident, keep the id, UpdateIncident, mark SUBMITTED."""
+    if _over_hourly_cap():
+        # Bounding the blast radius: the request waits, QUEUED, and the reconciler sends it
+        # on once the last hour's submissions are under the cap again.
+        workflow.hold(
+            key,
+            _("Held back: %(cap)d requests were submitted to KSC in the last hour (KSC_SUBMIT_HOURLY_CAP).")
+            % {"cap": settings.KSC_SUBMIT_HOURLY_CAP},
+        )
+        log.warning("request %s: held back by the hourly cap", key)
+        return "held"
     claim = workflow.claim_for_submission(key)
     if claim is None:
         # Another job holds it, or it is already submitted/cancelled: nothing to do, by design.
@@ -175,7 +191,7 @@ def reconcile(grace_seconds: int | None = None) -> dict[str, int]:
     new job; its next attempt adopts any incident the dead one created.
     """
     grace = settings.RECONCILE_GRACE if grace_seconds is None else grace_seconds
-    counts = {"expired": workflow.expire_overdue(), "enqueued": 0, "requeued": 0}
+    counts = {"expired": workflow.expire_overdue(), "enqueued": 0, "requeued": 0, "released": 0}
     queue = django_rq.get_queue(QUEUE)
     cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=grace)
     stale = ResponseRequest.objects.filter(status__in=IN_FLIGHT, updated_at__lte=cutoff).values_list("uuid", "status")
@@ -185,6 +201,10 @@ def reconcile(grace_seconds: int | None = None) -> dict[str, int]:
         if status == Status.APPROVED:
             if enqueue_submission(key):
                 counts["enqueued"] += 1
+        elif status == Status.QUEUED and workflow.is_held(key):
+            # Held by the hourly cap: a new job when there is room again, without a line per minute.
+            if not _over_hourly_cap() and _push_job(key) is None:
+                counts["released"] += 1
         elif workflow.requeue(key, "The submission job was lost (worker stopped or queue emptied); queued again."):
             if _push_job(key) is None:
                 counts["requeued"] += 1

@@ -162,6 +162,7 @@ class EventKind(models.TextChoices):
     FAILED = "failed", _("Failed")
     RETRIED = "retried", _("Retried")
     REQUEUED = "requeued", _("Re-queued")
+    HELD = "held", _("Held back")
 
 
 class RequestEvent(models.Model):

@@ -21,7 +21,7 @@ from typing import Any
 
 from auditlog.context import set_actor
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -68,6 +68,10 @@ class WorkflowError(Exception):
 
 class NotAllowed(WorkflowError):
     """This user may not do this (HTTP 403)."""
+
+
+class RateLimited(NotAllowed):
+    """Over a limit that bounds the blast radius (HTTP 429); the message says when it lifts."""
 
 
 class WrongStatus(WorkflowError):
@@ -291,6 +295,7 @@ def file_request(
     required = catalog.approvals_required(task_type.name, cleaned)
     now = timezone.now()
     with transaction.atomic(), set_actor(user):
+        _enforce_filing_limit(user, now)
         request = ResponseRequest.objects.create(
             task=task_type.name,
             target_host=host,
@@ -327,6 +332,31 @@ def file_request(
             _enqueue_after_commit(request)
     log.info("request %s filed by %s: %s on %s", request.uuid, request.requester_username, request.task, host)
     return request
+
+
+def _enforce_filing_limit(user, now: dt.datetime) -> None:
+    """At most REQUEST_RATE_LIMIT requests per requester per REQUEST_RATE_WINDOW seconds.
+
+    A compromised account or a SIEM rule in a loop must not flood the approvers
+    (or, for tasks that need no approval, KSC). The user's row lock makes
+    concurrent filings by one user count one after the other.
+    """
+    limit = settings.REQUEST_RATE_LIMIT
+    if not limit:
+        return
+    type(user).objects.select_for_update().filter(pk=user.pk).exists()
+    since = now - dt.timedelta(seconds=settings.REQUEST_RATE_WINDOW)
+    recent = ResponseRequest.objects.filter(requester=user, created_at__gte=since)
+    if recent.count() >= limit:
+        oldest = recent.order_by("created_at").values_list("created_at", flat=True).first()
+        wait = max(int((oldest - since).total_seconds()) + 1, 1)
+        raise RateLimited(
+            _(
+                "You have filed %(limit)d requests in the last %(window)d minutes, the most allowed "
+                "(REQUEST_RATE_LIMIT); try again in %(wait)d seconds."
+            )
+            % {"limit": limit, "window": settings.REQUEST_RATE_WINDOW // 60, "wait": wait}
+        )
 
 
 # --- Decisions ------------------------------------------------------------------------------
@@ -683,3 +713,46 @@ def requeue(key: uuid_module.UUID | str, reason: str) -> bool:
         request.save(update_fields=["status", "queued_at", "updated_at"])
         _event(request, EventKind.REQUEUED, SYSTEM, before, reason)
     return True
+
+
+def hold(key: uuid_module.UUID | str, reason: str) -> None:
+    """A QUEUED request waits (the hourly cap on submissions is reached); its trail says so once."""
+    with transaction.atomic():
+        request = ResponseRequest.objects.select_for_update().filter(uuid=key, status=Status.QUEUED).first()
+        if request is None:
+            return
+        last = request.events.order_by("-seq").values_list("kind", flat=True).first()
+        if last != EventKind.HELD:
+            _event(request, EventKind.HELD, SYSTEM, request.status, reason)
+
+
+def is_held(key: uuid_module.UUID | str) -> bool:
+    """Whether the request's latest event is a hold by the hourly cap."""
+    latest = RequestEvent.objects.filter(request__uuid=key).order_by("-seq").values_list("kind", flat=True).first()
+    return latest == EventKind.HELD
+
+
+def submissions_last_hour(now: dt.datetime | None = None) -> int:
+    """Requests submitted to KSC in the last hour, plus those being submitted now."""
+    since = (now or timezone.now()) - dt.timedelta(hours=1)
+    return ResponseRequest.objects.filter(
+        models.Q(submitted_at__gte=since) | models.Q(status=Status.SUBMITTING)
+    ).count()
+
+
+def host_task_load(host_ids, now: dt.datetime | None = None) -> dict[str, int]:
+    """Per host: response tasks KES may still hold for it (in flight, or submitted within HOST_TASKS_WINDOW).
+
+    KES keeps at most 100 response tasks; the portal cannot see when KES finishes
+    one, so a task counts for HOST_TASKS_WINDOW seconds after its submission.
+    """
+    since = (now or timezone.now()) - dt.timedelta(seconds=settings.HOST_TASKS_WINDOW)
+    rows = (
+        ResponseRequest.objects.filter(target_host__in=list(host_ids))
+        .filter(
+            models.Q(status__in=[Status.APPROVED, Status.QUEUED, Status.SUBMITTING]) | models.Q(submitted_at__gte=since)
+        )
+        .values("target_host")
+        .annotate(count=models.Count("id"))
+    )
+    return {row["target_host"]: row["count"] for row in rows}

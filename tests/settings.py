@@ -12,6 +12,9 @@ os.environ.setdefault("SECRET_KEY", "tests-only-secret-key-0123456789-abcdefghij
 os.environ.setdefault("DEBUG", "false")
 os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
 os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
+# The blast-radius limits are off unless a test turns them on (tests/test_limits.py does).
+os.environ.setdefault("REQUEST_RATE_LIMIT", "0")
+os.environ.setdefault("KSC_SUBMIT_HOURLY_CAP", "0")
 
 from portal import local_redis  # noqa: E402
 

@@ -312,7 +312,7 @@ class TestRedisDown:
         ksc_queue.connection.flushdb()
         out = StringIO()
         call_command("reconcile_requests", "--grace", "0", "--schedule", stdout=out)
-        assert out.getvalue().strip() == "expired 0, enqueued 0, re-queued 1"
+        assert out.getvalue().strip() == "expired 0, enqueued 0, re-queued 1, released 0"
         assert jobs.RECONCILE_JOB_ID in django_rq.get_queue(jobs.QUEUE).scheduled_job_registry.get_job_ids()
 
     def test_the_reconcile_command_refuses_a_negative_grace(self, db):

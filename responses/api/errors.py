@@ -71,6 +71,8 @@ def invalid(errors: dict[str, Any]) -> Response:
 def exception_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, workflow.InvalidRequest):
         return invalid(exc.errors)
+    if isinstance(exc, workflow.RateLimited):
+        return error_response(status.HTTP_429_TOO_MANY_REQUESTS, exc.message, "rate_limited")
     if isinstance(exc, workflow.NotAllowed):
         return error_response(status.HTTP_403_FORBIDDEN, exc.message, "permission_denied")
     if isinstance(exc, workflow.WrongStatus):

@@ -34,5 +34,6 @@ class Command(BaseCommand):
         except RedisError as exc:
             raise CommandError(f"Redis is not reachable ({exc}); nothing was queued.", returncode=1) from None
         self.stdout.write(
-            f"expired {counts['expired']}, enqueued {counts['enqueued']}, re-queued {counts['requeued']}"
+            f"expired {counts['expired']}, enqueued {counts['enqueued']}, re-queued {counts['requeued']}, "
+            f"released {counts['released']}"
         )
