@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import hashlib
 import io
 import json
+import os
 import time
 import zipfile
 from unittest import mock
@@ -393,3 +395,50 @@ def test_it_prefills_the_form_from_a_link(analyst):
     assert f'value="{HOST}"' in page
     assert "Chosen host: TKY-WS-0142" in page
     assert '<option value="0" selected>' in page
+
+
+def test_it_refuses_an_archive_over_10_mib_before_reading_it(analyst, monkeypatch):
+    monkeypatch.setattr(catalog, "MAX_IOC_ZIP_BYTES", 100)
+
+    response = analyst.post(NEW, {**ioc_data(), "params-ioc": SimpleUploadedFile("iocs.zip", ioc_zip() + b"x" * 200)})
+
+    assert response.status_code == 400
+    assert "The archive is larger than 10 MiB." in response.context["form"].params.errors["ioc"]
+
+
+def test_a_long_payload_is_cut_in_the_page_but_sent_whole(analyst):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("big.ioc", os.urandom(80 * 1024))
+    big = buffer.getvalue()
+
+    response = preview_of(analyst, {**ioc_data(), "params-ioc": SimpleUploadedFile("iocs.zip", big)})
+
+    shown = response.context["preview"]
+    assert len(shown.add_incident) == forms.PREVIEW_DISPLAY_LIMIT and shown.add_incident_hidden > 0
+    assert "more characters are sent but not shown." in response.content.decode()
+    # What is filed is the whole archive.
+    assert base64.b64decode(response.context["filing"].params["ioc"]) == big
+
+
+def test_the_request_page_shows_an_archive_by_size_and_digest(analyst, alice):
+    from responses import workflow
+
+    archive = ioc_zip()
+    filed = workflow.file_request(
+        user=alice,
+        task="iocScan",
+        target_host=HOST,
+        params={
+            "ioc": base64.b64encode(archive).decode(),
+            "isolateHost": False,
+            "scanCriticalAreas": True,
+            "quarantineObject": False,
+        },
+        justification="hunt",
+    )
+
+    html = analyst.get(f"/requests/{filed.uuid}/").content.decode()
+
+    assert f"SHA-256 {hashlib.sha256(archive).hexdigest()}" in html
+    assert base64.b64encode(archive).decode() not in html
