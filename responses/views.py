@@ -14,6 +14,7 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
@@ -199,13 +200,13 @@ def _check_host(host_id: str) -> tuple[Host | None, str]:
 
 
 def _file(request: HttpRequest, task: catalog.TaskType, sealed: dict[str, Any], sealed_at: Any) -> HttpResponse:
-    user = request.user
     try:
         with transaction.atomic():
             # A double click on "File request" must not file the same request twice. Holding the
             # user's row lock, look for a request this user filed from this same preview: same
             # content (fingerprint), same justification, filed after the preview was made.
-            list(get_user_model().objects.select_for_update().filter(pk=user.pk).values_list("pk", flat=True))
+            # (The locked row is also a plain User, where request.user is a lazy proxy.)
+            user = get_user_model().objects.select_for_update().get(pk=request.user.pk)
             duplicate = (
                 workflow.visible_requests(user)
                 .filter(
@@ -220,6 +221,8 @@ def _file(request: HttpRequest, task: catalog.TaskType, sealed: dict[str, Any], 
                 messages.info(request, _("This request was already filed."))
                 return redirect("responses:detail", key=duplicate.uuid)
             filed = workflow.file_request(user=user, source=Source.WEB, **sealed)
+    except workflow.RateLimited as exc:
+        return _refused(request, exc.message, status=429)
     except workflow.NotAllowed as exc:
         return _refused(request, exc.message)
     except workflow.InvalidRequest as exc:
@@ -301,8 +304,12 @@ def _detail_context(request: HttpRequest, rr: ResponseRequest) -> dict[str, Any]
             query["external_ref"] = rr.external_ref
         release_url = f"{reverse('responses:new')}?{urlencode(query)}"
     task = rr.task_type
+    host_tasks = 0
+    if rr.status == Status.PENDING_APPROVAL and (workflow.APPROVE in actions or workflow.REJECT in actions):
+        host_tasks = _host_tasks_warning(workflow.host_task_load([rr.target_host]).get(rr.target_host, 0))
     return {
         "rr": rr,
+        "host_tasks": host_tasks,
         "task": task,
         "fields": [(spec, _param_value(spec, rr.params)) for spec in task.fields] if not task.list_params else [],
         "scan_objects": _scan_objects(rr.params) if task.list_params else [],
@@ -464,6 +471,11 @@ def all_requests(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _host_tasks_warning(count: int) -> int:
+    """The count worth warning approvers about (KES keeps at most 100 response tasks per host), else 0."""
+    return count if count >= settings.HOST_TASKS_WARNING else 0
+
+
 def _approval_queue(user) -> QuerySet[ResponseRequest]:
     # Requests past their approval window are left out: they can only expire now.
     return (
@@ -484,9 +496,12 @@ def approval_queue(request: HttpRequest) -> HttpResponse:
     # Prefetched approvals: workflow.permission reads them for each entry without a query.
     requests = _approval_queue(user).prefetch_related(Prefetch("approvals", queryset=Approval.objects.order_by("id")))
     page = _paginate(request, requests)
+    # One query for the whole page: how many response tasks KES may already hold per host.
+    load = workflow.host_task_load({rr.target_host for rr in page})
     entries = [
         {
             "rr": rr,
+            "host_tasks": _host_tasks_warning(load.get(rr.target_host, 0)),
             "actions": workflow.allowed_actions(user, rr),
             "changes_endpoint": rr.task_type.changes_endpoint(rr.params),
             "approvals_given": sum(1 for a in rr.approvals.all() if a.decision == Decision.APPROVE),

@@ -442,3 +442,14 @@ def test_the_request_page_shows_an_archive_by_size_and_digest(analyst, alice):
 
     assert f"SHA-256 {hashlib.sha256(archive).hexdigest()}" in html
     assert base64.b64encode(archive).decode() not in html
+
+
+def test_it_says_when_the_filing_rate_limit_is_reached(analyst, settings):
+    settings.REQUEST_RATE_LIMIT = 1
+    analyst.post(NEW, {"step": "file", "sealed": preview_of(analyst, isolate()).context["sealed"]})
+
+    response = analyst.post(NEW, {"step": "file", "sealed": preview_of(analyst, isolate()).context["sealed"]})
+
+    assert response.status_code == 429
+    assert "REQUEST_RATE_LIMIT" in response.content.decode()
+    assert ResponseRequest.objects.count() == 1

@@ -274,6 +274,23 @@ def test_an_auditor_sees_the_queue_without_any_button(client, alice, dave):
     assert '<form method="post" action="/requests/' not in html
 
 
+def test_approvers_are_warned_when_kes_may_hold_too_many_tasks_for_the_host(client, settings, alice, bob):
+    settings.HOST_TASKS_WARNING = 3
+    for _ in range(3):
+        set_status(file(alice, task="getFile", params={"path": r"C:\x"}), Status.SUBMITTED, submitted_at=timezone.now())
+    busy = file(alice)
+    quiet = file(alice, target_host="another-host")
+    client.force_login(bob)
+
+    queue = page(client.get("/approvals/"))
+    detail = page(client.get(f"/requests/{busy.uuid}/"))
+
+    warning = "KES may already hold 3 response tasks for this host"
+    assert queue.count(warning) == 1  # the busy host's entry only
+    assert warning in detail
+    assert "KES may already hold" not in page(client.get(f"/requests/{quiet.uuid}/"))
+
+
 # --- Lists, filters and the CSV export -----------------------------------------------------
 
 
