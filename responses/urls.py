@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from responses import views, workflow
+from responses import audit, views, workflow
 
 app_name = "responses"
 urlpatterns = [
@@ -18,4 +18,5 @@ urlpatterns = [
     path("requests/<uuid:key>/retry/", views.act, {"action": workflow.RETRY}, name="retry"),
     path("approvals/", views.approval_queue, name="queue"),
     path("hosts/search", views.host_search, name="host_search"),
+    path("audit/export.jsonl", audit.export_jsonl, name="audit_export"),
 ]
