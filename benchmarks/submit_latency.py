@@ -39,6 +39,9 @@ def configure_environment() -> list:
     os.environ.setdefault("SECRET_KEY", "benchmark-only-" + secrets.token_urlsafe(40))
     os.environ.setdefault("DEBUG", "false")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
+    # The blast-radius limits would stop a benchmark that files 2,000 requests as one user.
+    os.environ.setdefault("REQUEST_RATE_LIMIT", "0")
+    os.environ.setdefault("KSC_SUBMIT_HOURLY_CAP", "0")
     if "DATABASE_URL" not in os.environ:
         os.environ["DATABASE_URL"] = f"sqlite:///{tempfile.mkdtemp(prefix='edr-bench-')}/bench.sqlite3"
     url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
