@@ -11,6 +11,7 @@ import pytest
 from django.conf import settings
 from django.core.management import call_command
 from django.test import override_settings
+from django.utils import translation
 
 from responses import workflow
 
@@ -19,6 +20,14 @@ PO = LOCALE / "ja" / "LC_MESSAGES" / "django.po"
 MO = LOCALE / "ja" / "LC_MESSAGES" / "django.mo"
 # The UI's own sources: a string added to any of them must arrive translated.
 UI_SOURCES = ("templates", "responses/views.py", "responses/forms.py", "responses/context_processors.py")
+
+
+@pytest.fixture(autouse=True)
+def _language_reset_afterwards():
+    """LocaleMiddleware activates Japanese in this thread and nothing deactivates it after the
+    response: without this, the tests that run next would get Japanese messages."""
+    yield
+    translation.deactivate()
 
 
 def read_po(path: Path) -> list[dict]:
