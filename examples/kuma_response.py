@@ -20,7 +20,7 @@ Prints "<request id> <status>" (e.g. "7d6245ad-... pending_approval") and exits 
 once the portal has the request. On failure prints the portal's message on
 stderr and exits: 2 input refused (usage, --params, the portal's 400/422),
 3 not allowed (bad token 401, no permission 403), 4 portal unreachable or
-failing (after --retries), 1 anything else.
+failing (after --retries) or over its filing rate limit (429), 1 anything else.
 
 Retries are safe: every call carries an Idempotency-Key, so a retried call can
 never file twice. With --external-ref the key is derived from the alert (task,
@@ -173,6 +173,9 @@ def file_request(args: argparse.Namespace) -> dict:
                 raise Failure(message, EXIT_INPUT) from None
             if exc.code in (401, 403):
                 raise Failure(message, EXIT_NOT_ALLOWED) from None
+            if exc.code == 429:
+                # Over the portal's filing rate limit: retrying now would not help; the message says when.
+                raise Failure(message, EXIT_UNAVAILABLE) from None
             if exc.code < 500:
                 raise Failure(message, EXIT_OTHER) from None
             last = Failure(message, EXIT_UNAVAILABLE)

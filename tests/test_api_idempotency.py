@@ -134,6 +134,16 @@ class TestMisuse:
         assert again.json() == first.json() and "a\x00" in again.json()["errors"]
         assert again["Idempotent-Replayed"] == "true"
 
+    def test_a_rate_limit_refusal_is_not_kept_so_the_retry_acts_once_it_lifts(self, settings, api, alice):
+        settings.REQUEST_RATE_LIMIT = 1
+        client = api(alice)
+        keyed(client, REQUESTS, NEW, "first-alert")
+        assert keyed(client, REQUESTS, NEW, "second-alert").status_code == 429
+        settings.REQUEST_RATE_LIMIT = 0  # the window has passed
+        response = keyed(client, REQUESTS, NEW, "second-alert")
+        assert response.status_code == 201 and "Idempotent-Replayed" not in response
+        assert ResponseRequest.objects.count() == 2
+
     def test_a_server_error_keeps_nothing_so_the_retry_acts(self, api, alice, monkeypatch):
         client = api(alice)
         client.raise_request_exception = False

@@ -109,6 +109,15 @@ def test_a_user_who_may_not_file_exits_3(live_server, mallory):
     assert "Only members of Analysts can file response requests." in result.stderr
 
 
+def test_over_the_filing_rate_limit_exits_4_saying_when(portal, settings):
+    settings.REQUEST_RATE_LIMIT = 1  # the live server runs in this process: it sees this setting
+    assert run(*isolate("--external-ref", "KUMA-1"), env=portal).returncode == 0
+    result = run(*isolate("--external-ref", "KUMA-2"), env=portal)
+    assert result.returncode == 4
+    assert "the portal answered 429" in result.stderr and "try again in" in result.stderr
+    assert ResponseRequest.objects.count() == 1
+
+
 def test_an_unreachable_portal_exits_4(db):
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))

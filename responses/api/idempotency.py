@@ -5,7 +5,7 @@ was filed; it retries with the same key and gets the original answer (and the
 original request id), not a second request.
 
 The key's row is written in the same transaction as the action and its answer,
-so either both are kept or neither (a 5xx keeps nothing: the retry acts anew).
+so either both are kept or neither (a 5xx or a 429 keeps nothing: the retry acts anew).
 The unique (user, key) constraint makes a concurrent twin wait for the first
 transaction; it then fails to insert and replays the first answer. Keys are
 kept 24 hours per user; older ones are ignored and purged.
@@ -33,6 +33,8 @@ HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 MAX_KEY_LENGTH = 255
 KEEP = dt.timedelta(hours=24)
+# Answers not kept: the refusal lifts by itself (the filing rate limit), like a 5xx.
+TRANSIENT = {status.HTTP_429_TOO_MANY_REQUESTS}
 
 
 def _valid_key(key: str) -> bool:
@@ -83,7 +85,8 @@ def run_once(request: Request, action: Callable[[], Response]) -> Response:
             # this insert wait for it): answer as the first call did.
             return _replay(IdempotencyKey.objects.get(user=user, key=key), fingerprint)
         response = action()
-        if response.status_code >= 500:
+        if response.status_code in TRANSIENT or response.status_code >= 500:
+            # Nothing was done and trying again later may work: keep nothing, so that the retry acts.
             transaction.set_rollback(True)
             return response
         record.response_status = response.status_code

@@ -59,6 +59,7 @@ def _errors(*codes: int) -> dict[int, OpenApiResponse]:
         404: "No such request, or not one this user may see.",
         409: "The request's status does not allow this; the detail says why.",
         422: "This Idempotency-Key was used for a different request.",
+        429: "Over the filing rate limit (REQUEST_RATE_LIMIT); the detail says when to try again.",
         502: "KSC answered, but refused the portal or answered something unusable; the detail says what.",
         503: "KSC could not be reached (or is not configured); try again later.",
     }
@@ -111,7 +112,7 @@ class RequestPagination(PageNumberPagination):
         ),
         request=NewResponseRequestSerializer,
         parameters=[IDEMPOTENCY_KEY],
-        responses={201: ResponseRequestDetailSerializer, **_errors(400, 401, 403, 422)},
+        responses={201: ResponseRequestDetailSerializer, **_errors(400, 401, 403, 422, 429)},
     ),
     retrieve=extend_schema(
         summary="A request, with its timeline and submission attempts",
