@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.utils import translation
 
 from responses import jobs, workflow
 from responses.models import EventKind, ResponseRequest, Status
@@ -23,7 +24,7 @@ class TestFilingRate:
         settings.REQUEST_RATE_LIMIT = 3
         for _ in range(3):
             file(alice)
-        with pytest.raises(workflow.RateLimited) as refused:
+        with pytest.raises(workflow.RateLimited) as refused, translation.override("en"):
             file(alice)
         assert "You have filed 3 requests in the last 60 minutes" in refused.value.message
         assert "try again in" in refused.value.message
