@@ -6,6 +6,7 @@ with ImproperlyConfigured, naming the variable.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from pathlib import Path
 
@@ -45,6 +46,10 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_rq",
     "auditlog",
+    "axes",  # login lockout after repeated failures
+    "django_otp",  # two-factor authentication: TOTP apps, and recovery codes
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI's files served from here: SOC networks are often offline
@@ -53,15 +58,19 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "portal.security.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",  # request.user.is_verified(): this session passed the second factor
+    "responses.twofactor.TwoFactorMiddleware",  # nothing else until the second factor is done (or set up)
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "auditlog.middleware.AuditlogMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes asks: turns a lockout into the lockout page
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -111,6 +120,36 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# Argon2 for new and changed passwords; a password hashed otherwise is rehashed at its next login.
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+]
+# django-axes first: a locked-out login is refused before the password is even checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+
+# --- Login lockout (django-axes): failed passwords and second-factor codes of one user from one address ---
+LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1, maximum=100)
+LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 15 * 60, minimum=60)
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = dt.timedelta(seconds=LOGIN_LOCKOUT_SECONDS)
+# Keyed on the pair: a guesser is stopped without letting anyone lock a colleague out from elsewhere.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_ENABLE_ACCESS_FAILURE_LOG = True  # AccessFailureLog: every failure and whether it locked, for auditors
+AXES_LOCKOUT_CALLABLE = "responses.accounts.locked_out"
+# Masked in what django-axes stores and logs (it masks "password" itself).
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "code", "stepup_code", "stepup_password", "csrfmiddlewaretoken"]
+
+# --- Two-factor authentication (django-otp; responses/twofactor.py) and step-up (responses/stepup.py) ---
+OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", "EDR response portal")  # the account's name in authenticator apps
+STEP_UP_SECONDS = env_int("STEP_UP_SECONDS", 10 * 60, minimum=30)  # a decision needs a proof of identity this fresh
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"

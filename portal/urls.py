@@ -2,9 +2,17 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from responses import accounts
+
 urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/verify/", accounts.verify, name="two_factor_verify"),
+    path("account/", accounts.account, name="account"),
+    path("account/two-factor/", accounts.setup, name="two_factor_setup"),
+    path("account/two-factor/recovery-codes/", accounts.recovery_codes, name="two_factor_recovery_codes"),
+    path("account/two-factor/remove/", accounts.remove_two_factor, name="two_factor_remove"),
+    path("account/tokens/revoke/", accounts.revoke_token, name="revoke_token"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("responses.api.urls")),

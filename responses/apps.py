@@ -11,3 +11,9 @@ class ResponsesConfig(AppConfig):
         from responses.ksc.client import warn_if_tls_verification_disabled
 
         warn_if_tls_verification_disabled()
+
+        # Two-factor authentication and the login lockout: signal receivers, and the audit of enrolments.
+        from responses import accounts, twofactor
+
+        accounts.connect_signals()
+        twofactor.register_auditlog()

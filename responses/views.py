@@ -33,7 +33,7 @@ from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from responses import catalog, roles, workflow
+from responses import catalog, roles, stepup, workflow
 from responses.forms import (
     NewRequestForm,
     RequestFilterForm,
@@ -382,6 +382,8 @@ def _action_message(action: str, rr: ResponseRequest) -> str:
 
 @login_required
 @require_POST
+# A decision in the browser needs a fresh proof of identity (cancelling one's own request does not).
+@stepup.require_step_up(actions=(workflow.APPROVE, workflow.REJECT, workflow.RETRY))
 def act(request: HttpRequest, key: Any, action: str) -> HttpResponse:
     """Approve, reject, cancel or retry one request; the workflow decides who may."""
     rr = _visible_or_404(request.user, key)

@@ -2,15 +2,28 @@
 
 alice analyst, frank another analyst, bob and carol approvers, dave auditor,
 mallory a logged-in user with no role, root a superuser.
+
+Two-factor authentication: in tests, ``client.force_login(user)`` stands for a whole
+login, password and second factor. A user who must use 2FA (approvers, superusers,
+staff), or who has an authenticator, gets one (``enrol_totp``) and the session is
+marked verified by it, as if the code had been typed; logging in also makes the
+step-up fresh, as a real login does. Tests of the login itself go through
+/accounts/login/ and type codes made with ``totp_code`` (tests/test_security_*.py).
 """
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from django.contrib.auth.models import Group, User
 from django.db import connection
+from django.test import Client
+from django_otp import DEVICE_ID_SESSION_KEY, user_has_device
+from django_otp.oath import TOTP
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from responses import roles
+from responses import roles, twofactor
 
 pytest_plugins = ["tests.ksc_fixtures"]
 
@@ -24,6 +37,34 @@ def _user(username: str, *groups: str, superuser: bool = False) -> User:
         # get_or_create: transactional tests flush the rows the roles migration made
         user.groups.add(Group.objects.get_or_create(name=name)[0])
     return user
+
+
+def enrol_totp(user: User) -> TOTPDevice:
+    """The user's confirmed authenticator, set up now if they have none."""
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+    return device or TOTPDevice.objects.create(user=user, name="test authenticator", confirmed=True)
+
+
+def totp_code(device: TOTPDevice, *, steps_ahead: int = 0) -> str:
+    """The code the user's app shows now (or ``steps_ahead`` periods later: a device takes each code once)."""
+    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    totp.time = time.time() + steps_ahead * device.step
+    return f"{totp.token():0{device.digits}d}"
+
+
+@pytest.fixture(autouse=True)
+def _force_login_passes_the_second_factor(monkeypatch):
+    original = Client.force_login
+
+    def force_login(self, user, backend=None):
+        original(self, user, backend)
+        fresh = User.objects.get(pk=user.pk)  # not the caller's object: its cached roles stay as they were
+        if twofactor.required(fresh) or user_has_device(fresh, confirmed=True):
+            session = self.session
+            session[DEVICE_ID_SESSION_KEY] = enrol_totp(fresh).persistent_id
+            session.save()
+
+    monkeypatch.setattr(Client, "force_login", force_login)
 
 
 @pytest.fixture

@@ -16,6 +16,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from responses import twofactor
+from tests.conftest import enrol_totp, totp_code
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -62,10 +65,16 @@ def log_in(browser, portal):
         context.set_default_timeout(TIMEOUT_MS)
         contexts.append(context)
         page = context.new_page()
+        # Approvers must use two-factor authentication: they have an authenticator, and type its code.
+        device = enrol_totp(user) if twofactor.required(user) else None
         page.goto("/accounts/login/")
         page.fill("#id_username", user.get_username())
         page.fill("#id_password", f"{user.get_username()}-password-1234")
         page.click("main button[type=submit]")
+        if device is not None:
+            page.wait_for_url(re.compile(r"/accounts/verify/"))
+            page.fill("#id_code", totp_code(device))
+            page.click("main button[type=submit]")
         page.wait_for_url(re.compile(r"/$"))
         return page
 

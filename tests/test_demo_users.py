@@ -5,11 +5,17 @@ from __future__ import annotations
 import io
 import re
 
-from django.contrib.auth import authenticate
+from django.contrib.auth import authenticate as django_authenticate
 from django.contrib.auth.models import User
 from django.core.management import call_command
+from django.test import RequestFactory
 
 from responses import roles
+
+
+def authenticate(username: str, password: str):
+    # As the login page does: django-axes (the lockout) needs the request.
+    return django_authenticate(RequestFactory().post("/accounts/login/"), username=username, password=password)
 
 
 def run(*args: str) -> str:
@@ -45,3 +51,19 @@ def test_reset_passwords_gives_new_ones(db):
     second = dict(re.findall(r"^\s+(\w+)\s.*: password (\S+)$", run("--reset-passwords"), re.MULTILINE))
     assert authenticate(username="bob", password=first["bob"]) is None
     assert authenticate(username="bob", password=second["bob"]) is not None
+
+
+def test_approvers_and_the_admin_get_an_authenticator_key_printed_once(db):
+    import base64
+
+    from django_otp.oath import TOTP
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    output = run()
+    keys = dict(re.findall(r"^\s+(\w+)\s.*: password \S+\n\s+authenticator key .*: ([A-Z2-7]+)$", output, re.M))
+    assert set(keys) == {"bob", "carol", "admin"}  # two-factor authentication is required of them
+    for username, secret in keys.items():
+        device = TOTPDevice.objects.get(user__username=username, confirmed=True)
+        assert base64.b32decode(secret) == device.bin_key
+        assert device.verify_token(TOTP(device.bin_key).token())
+    assert not re.search(r"authenticator key .*: [A-Z2-7]+$", run(), re.M)  # a second run prints no key

@@ -3,12 +3,13 @@
 The launcher runs as a subprocess on free ports with its own state directory:
 it starts Redis, the KSC simulator, a worker and gunicorn. Over plain HTTP the
 test logs in as alice and files an isolateHost request, logs in as bob and
-approves it, watches the incident id appear, then sends SIGTERM and checks
+approves it (with the code of the authenticator key it printed), watches the incident id appear, then sends SIGTERM and checks
 that no process the launcher started is left.
 """
 
 from __future__ import annotations
 
+import base64
 import os
 import queue
 import re
@@ -82,7 +83,14 @@ class Portal:
         return "".join(self.output)
 
 
-def login(url: str, username: str, password: str) -> requests.Session:
+def totp(secret: str) -> str:
+    """The code an authenticator app shows now for this key."""
+    from django_otp.oath import totp as hotp_totp
+
+    return f"{hotp_totp(base64.b32decode(secret)):06d}"
+
+
+def login(url: str, username: str, password: str, totp_secret: str | None = None) -> requests.Session:
     session = requests.Session()
     session.trust_env = False
     session.get(f"{url}/accounts/login/", timeout=10)
@@ -92,6 +100,15 @@ def login(url: str, username: str, password: str) -> requests.Session:
         headers={"Referer": f"{url}/accounts/login/"},
         timeout=10,
     )
+    if totp_secret is not None:
+        # Approvers must use two-factor authentication: the password leads to the code page.
+        assert "/accounts/verify/" in response.url, f"{username} was not asked for a code"
+        response = session.post(
+            response.url,
+            data={"code": totp(totp_secret), "csrfmiddlewaretoken": session.cookies["csrftoken"]},
+            headers={"Referer": response.url},
+            timeout=10,
+        )
     assert response.url.rstrip("/") == url, f"{username} could not log in"
     return session
 
@@ -109,6 +126,8 @@ def test_make_run_serves_the_whole_flow_and_stops_cleanly(tmp_path):
         text = portal.text()
         passwords = dict(re.findall(r"^\s+(\w+)\s+\w.*?: password (\S+)$", text, re.MULTILINE))
         assert set(passwords) == {"alice", "bob", "carol", "dave", "admin"}
+        keys = dict(re.findall(r"^\s+(\w+)\s+\w.*?: password \S+\n\s+authenticator key .*: ([A-Z2-7]+)$", text, re.M))
+        assert set(keys) == {"bob", "carol", "admin"}
         ksc = re.search(r"KSC: SIMULATED at (https://127\.0\.0\.1:\d+)", text).group(1)
         cert = next((tmp_path / "run" / "ksc-simulator").glob("*.pem"))
 
@@ -136,7 +155,7 @@ def test_make_run_serves_the_whole_flow_and_stops_cleanly(tmp_path):
         key = re.search(r"/requests/([0-9a-f-]{36})/$", filed.url).group(1)
         assert "Pending approval" in filed.text
 
-        bob = login(portal.url, "bob", passwords["bob"])
+        bob = login(portal.url, "bob", passwords["bob"], keys["bob"])
         approved = post(bob, f"{portal.url}/requests/{key}/approve/", {"comment": "approved in the smoke test"})
         assert approved.status_code == 200
 

@@ -1,4 +1,9 @@
-"""Demo users for `make run`: one per role, with generated passwords printed once."""
+"""Demo users for `make run`: one per role, with generated passwords printed once.
+
+Approvers and the administrator must use two-factor authentication, in the demo too:
+they get an authenticator key, printed once beside the password, to add to an
+authenticator app (or to compute codes with, as tests/test_make_run.py does).
+"""
 
 from __future__ import annotations
 
@@ -8,8 +13,9 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from responses import roles
+from responses import roles, twofactor
 
 DEMO_USERS = [
     # (username, role or None for the administrator, description)
@@ -24,12 +30,15 @@ DEMO_USERS = [
 class Command(BaseCommand):
     help = (
         "Create the demo users alice (analyst), bob and carol (approvers), dave (auditor) and admin "
-        "(superuser) with generated passwords, printed once. Existing users are kept as they are."
+        "(superuser) with generated passwords, printed once, and authenticator (TOTP) keys for the approvers "
+        "and admin, printed once too. Existing users are kept as they are."
     )
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "--reset-passwords", action="store_true", help="give the existing demo users new passwords, printed once"
+            "--reset-passwords",
+            action="store_true",
+            help="give the existing demo users new passwords and authenticator keys, printed once",
         )
 
     def handle(self, *args, **options):
@@ -51,4 +60,13 @@ class Command(BaseCommand):
                 if role is not None:
                     user.groups.add(Group.objects.get_or_create(name=role)[0])
                 lines.append(f"  {username:<6} {description}: password {password}")
-        self.stdout.write("Demo users (passwords are shown only now):\n" + "\n".join(lines))
+                user = User.objects.get(pk=user.pk)  # its roles as they are now
+                if twofactor.required(user):
+                    twofactor.remove_devices(user)
+                    device = TOTPDevice.objects.create(user=user, name=twofactor.TOTP_NAME, confirmed=True)
+                    secret = twofactor.format_secret(device).replace(" ", "")
+                    lines.append(f"  {'':<6} authenticator key (TOTP, 6 digits, 30 s): {secret}")
+        self.stdout.write(
+            "Demo users (passwords are shown only now; so are the keys that approvers and admin add to an "
+            "authenticator app, for the code that logging in asks for):\n" + "\n".join(lines)
+        )
