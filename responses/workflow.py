@@ -21,9 +21,10 @@ from typing import Any
 
 from auditlog.context import set_actor
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import IntegrityError, models, transaction
 from django.db.models import QuerySet
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from responses import catalog, roles
@@ -245,6 +246,16 @@ def _event(
     return event
 
 
+def _in_english(message: Callable[[], str]) -> str:
+    """The system's own words in the trail are written in English, whoever's request triggered them.
+
+    The trail is evidence: its text must not depend on the language of the page that
+    happened to cause a transition (and the hash chain fixes it for ever).
+    """
+    with translation.override("en"):
+        return message()
+
+
 def _username(user) -> str:
     return user.get_username() if user is not None else SYSTEM
 
@@ -327,7 +338,7 @@ def file_request(
                 EventKind.APPROVED,
                 SYSTEM,
                 "",
-                _("This task needs no approval."),
+                _in_english(lambda: _("This task needs no approval.")),
             )
             _enqueue_after_commit(request)
     log.info("request %s filed by %s: %s on %s", request.uuid, request.requester_username, request.task, host)
@@ -344,7 +355,7 @@ def _enforce_filing_limit(user, now: dt.datetime) -> None:
     limit = settings.REQUEST_RATE_LIMIT
     if not limit:
         return
-    type(user).objects.select_for_update().filter(pk=user.pk).exists()
+    get_user_model().objects.select_for_update().filter(pk=user.pk).exists()
     since = now - dt.timedelta(seconds=settings.REQUEST_RATE_WINDOW)
     recent = ResponseRequest.objects.filter(requester=user, created_at__gte=since)
     if recent.count() >= limit:
@@ -390,8 +401,12 @@ def _expire_locked(request: ResponseRequest) -> None:
         EventKind.EXPIRED,
         SYSTEM,
         before,
-        _("Nobody decided within the approval window (%(hours)s hours).")
-        % {"hours": f"{settings.APPROVAL_TTL / 3600:g}"},
+        _in_english(
+            lambda: (
+                _("Nobody decided within the approval window (%(hours)s hours).")
+                % {"hours": f"{settings.APPROVAL_TTL / 3600:g}"}
+            )
+        ),
     )
 
 
@@ -577,8 +592,12 @@ def record_enqueue_failure(key: uuid_module.UUID | str, error: str) -> None:
             EventKind.ENQUEUE_FAILED,
             SYSTEM,
             request.status,
-            _("Could not queue the submission (%(error)s); it will be queued when the queue is back.")
-            % {"error": error},
+            _in_english(
+                lambda: (
+                    _("Could not queue the submission (%(error)s); it will be queued when the queue is back.")
+                    % {"error": error}
+                )
+            ),
         )
 
 

@@ -95,3 +95,14 @@ class TestHostTaskLoad:
         workflow.approve(file(alice, b), user=bob)
         assert pending.status == Status.PENDING_APPROVAL
         assert workflow.host_task_load([a, b, "host-c"]) == {a: 1, b: 1}
+
+
+def test_the_limit_works_with_the_web_s_lazy_user(settings, alice):
+    from django.utils.functional import SimpleLazyObject
+
+    settings.REQUEST_RATE_LIMIT = 1
+    lazy = SimpleLazyObject(lambda: alice)  # what request.user is in a view
+    file(lazy)
+    with pytest.raises(workflow.RateLimited):
+        file(lazy)
+    assert ResponseRequest.objects.count() == 1

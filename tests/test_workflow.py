@@ -347,3 +347,12 @@ class TestAuditTrail:
         request = file(alice)
         SubmissionAttempt.objects.create(request=request, number=1, started_at=timezone.now(), outcome="retrying")
         assert request.submission_attempts.count() == 1
+
+
+def test_the_system_writes_the_trail_in_english_whatever_the_page_language(alice):
+    from django.utils import translation
+
+    with translation.override("ja"):
+        request = file(alice, "getFile", {"path": "C:\\evidence.bin"})
+    approved = request.events.get(kind=EventKind.APPROVED)
+    assert approved.message == "This task needs no approval."
