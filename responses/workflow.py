@@ -391,23 +391,28 @@ def _expire_if_overdue(request: ResponseRequest | uuid_module.UUID | str) -> boo
 
 
 def _expire_locked(request: ResponseRequest) -> None:
-    before = request.status
     with set_actor(None):
-        request.status = Status.EXPIRED
-        request.decided_at = timezone.now()
-        request.save(update_fields=["status", "decided_at", "updated_at"])
-    _event(
-        request,
-        EventKind.EXPIRED,
-        SYSTEM,
-        before,
-        _in_english(
-            lambda: (
-                _("Nobody decided within the approval window (%(hours)s hours).")
-                % {"hours": f"{settings.APPROVAL_TTL / 3600:g}"}
-            )
-        ),
-    )
+        _close(
+            request,
+            Status.EXPIRED,
+            EventKind.EXPIRED,
+            SYSTEM,
+            _in_english(
+                lambda: (
+                    _("Nobody decided within the approval window (%(hours)s hours).")
+                    % {"hours": f"{settings.APPROVAL_TTL / 3600:g}"}
+                )
+            ),
+        )
+
+
+def _close(request: ResponseRequest, status: str, kind: str, actor: str, message: str) -> None:
+    """A locked pending request ends (rejected, cancelled, expired): status, decision time, event."""
+    before = request.status
+    request.status = status
+    request.decided_at = timezone.now()
+    request.save(update_fields=["status", "decided_at", "updated_at"])
+    _event(request, kind, actor, before, message)
 
 
 def _decide(
@@ -488,11 +493,7 @@ def reject(request: ResponseRequest | uuid_module.UUID | str, *, user, comment: 
             comment=text,
             fingerprint=locked.fingerprint,
         )
-        before = locked.status
-        locked.status = Status.REJECTED
-        locked.decided_at = timezone.now()
-        locked.save(update_fields=["status", "decided_at", "updated_at"])
-        _event(locked, EventKind.REJECTED, user.get_username(), before, text)
+        _close(locked, Status.REJECTED, EventKind.REJECTED, user.get_username(), text)
 
     return _decide(request, user, REJECT, comment, body)
 
@@ -501,11 +502,7 @@ def cancel(request: ResponseRequest | uuid_module.UUID | str, *, user, comment: 
     """The requester withdraws a request that is still pending approval."""
 
     def body(locked: ResponseRequest, text: str) -> None:
-        before = locked.status
-        locked.status = Status.CANCELLED
-        locked.decided_at = timezone.now()
-        locked.save(update_fields=["status", "decided_at", "updated_at"])
-        _event(locked, EventKind.CANCELLED, user.get_username(), before, text)
+        _close(locked, Status.CANCELLED, EventKind.CANCELLED, user.get_username(), text)
 
     return _decide(request, user, CANCEL, comment, body)
 
