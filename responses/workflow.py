@@ -737,8 +737,7 @@ def hold(key: uuid_module.UUID | str, reason: str) -> None:
         request = ResponseRequest.objects.select_for_update().filter(uuid=key, status=Status.QUEUED).first()
         if request is None:
             return
-        last = request.events.order_by("-seq").values_list("kind", flat=True).first()
-        if last != EventKind.HELD:
+        if not is_held(key):
             _event(request, EventKind.HELD, SYSTEM, request.status, reason)
 
 
