@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from portal.local_redis import free_port
+
 SLAPD = "/usr/sbin/slapd"
 BASE = "dc=corp,dc=example"
 PEOPLE = f"ou=People,{BASE}"
@@ -86,12 +88,6 @@ def _ldif() -> str:
             + "".join(f"member: {dn}\n" for dn in dns)
         )
     return "\n".join(entries)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
@@ -167,7 +163,7 @@ def slapd_server(tmp_path_factory):
     )
     if loaded.returncode != 0:
         pytest.fail(f"slapadd failed: {loaded.stderr}")
-    port = _free_port()
+    port = free_port()
     uri = f"ldap://127.0.0.1:{port}"
     process = subprocess.Popen(
         [SLAPD, "-f", str(conf), "-h", f"{uri}/", "-d", "0"],
