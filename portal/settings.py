@@ -7,7 +7,6 @@ with ImproperlyConfigured, naming the variable.
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 import os
 from pathlib import Path
 
@@ -194,11 +193,14 @@ if LDAP_SERVER_URI:
         raise ImproperlyConfigured(f"LDAP_CA_FILE: no certificate file at {LDAP_CA_FILE!r}.")
     if not ROLE_GROUPS:
         raise ImproperlyConfigured("LDAP_SERVER_URI is set: ROLE_GROUPS must map directory groups to roles.")
-    if not (importlib.util.find_spec("django_auth_ldap") and importlib.util.find_spec("ldap")):
+    try:
+        import django_auth_ldap  # noqa: F401
+        import ldap  # noqa: F401
+    except ImportError as exc:
         raise ImproperlyConfigured(
-            "LDAP_SERVER_URI is set but django-auth-ldap/python-ldap is not installed: "
+            f"LDAP_SERVER_URI is set but django-auth-ldap/python-ldap is not installed ({exc}): "
             "pip install -r requirements-ldap.txt (python-ldap builds against libldap2-dev and libsasl2-dev)."
-        )
+        ) from None
     AUTHENTICATION_BACKENDS.append("accounts.ldap.DirectoryLDAPBackend")
 
 OIDC_ISSUER = env_str("OIDC_ISSUER", "")

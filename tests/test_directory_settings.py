@@ -22,17 +22,14 @@ LDAP = {
     "ROLE_GROUPS": json.dumps({"Analysts": ["CN=SOC Analysts,OU=Groups,DC=corp,DC=example"]}),
 }
 # Makes `import ldap` and `import django_auth_ldap` fail, as on a machine where python-ldap did not build.
-WITHOUT_LDAP = (
-    "import sys, importlib.abc\n"
-    "class Block(importlib.abc.MetaPathFinder):\n"
-    "    def find_spec(self, name, path=None, target=None):\n"
-    "        if name.split('.')[0] in ('ldap', 'django_auth_ldap'):\n"
-    "            raise ImportError('No module named ' + repr(name))\n"
-    "sys.meta_path.insert(0, Block())\n"
-    "import importlib.util\n"
-    "importlib.util.find_spec = lambda name, *a: None if name.split('.')[0] in ('ldap', 'django_auth_ldap') else "
-    "importlib.util._find_spec_orig(name, *a)\n"
-)
+WITHOUT_LDAP = """
+import sys, importlib.abc
+class NotBuilt(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("ldap", "django_auth_ldap"):
+            raise ImportError(f"No module named {name!r}")
+sys.meta_path.insert(0, NotBuilt())
+"""
 
 
 def _manage(extra: dict[str, str], *args: str, without_ldap: bool = False) -> subprocess.CompletedProcess:
@@ -42,10 +39,9 @@ def _manage(extra: dict[str, str], *args: str, without_ldap: bool = False) -> su
         if not k.startswith(("KSC_", "LDAP_", "OIDC_", "ROLE_GROUPS", "SECRET_KEY", "DEBUG", "DJANGO_SETTINGS_MODULE"))
     }
     environment.update({"DEBUG": "true", **extra})
-    prelude = ""
-    if without_ldap:
-        prelude = "import importlib.util; importlib.util._find_spec_orig = importlib.util.find_spec\n" + WITHOUT_LDAP
-    code = prelude + "import sys; from django.core.management import execute_from_command_line\n"
+    code = (
+        WITHOUT_LDAP if without_ldap else ""
+    ) + "import sys; from django.core.management import execute_from_command_line\n"
     code += f"sys.argv = ['manage.py', *{list(args or ('check',))!r}]\n"
     code += "import os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'portal.settings'); execute_from_command_line(sys.argv)"
     return subprocess.run(
