@@ -5,10 +5,13 @@ PY := $(VENV)/bin/python
 
 .PHONY: run test lint install clean messages
 
-$(VENV)/.installed: requirements.txt
+$(VENV)/.installed: requirements.txt requirements-ldap.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
+	@# Optional: python-ldap compiles against libldap2-dev and libsasl2-dev; without them, no LDAP sign-in.
+	$(PY) -m pip install --quiet -r requirements-ldap.txt || \
+		echo "django-auth-ldap/python-ldap not installed (needs libldap2-dev libsasl2-dev): LDAP sign-in is off, its tests skip"
 	touch $@
 
 install: $(VENV)/.installed

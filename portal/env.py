@@ -8,6 +8,7 @@ secrets), which keeps them out of ``/proc/<pid>/environ`` listings.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -127,3 +128,14 @@ def parse_database_url(name: str, url: str) -> dict:
             config["OPTIONS"] = options
         return config
     raise ImproperlyConfigured(f"{name} must start with sqlite:// or postgres://, not {parts.scheme or url!r}.")
+
+
+def is_loopback_url(url: str) -> bool:
+    """Whether the URL's host is this machine (plain http or ldap is acceptable only there)."""
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

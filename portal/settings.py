@@ -12,6 +12,7 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
+from accounts.role_groups import parse_role_groups
 from portal.env import (
     env_bool,
     env_choice,
@@ -19,6 +20,7 @@ from portal.env import (
     env_int,
     env_list,
     env_str,
+    is_loopback_url,
     parse_database_url,
 )
 from responses.catalog import TASK_NAMES
@@ -54,6 +56,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI's files served from here: SOC networks are often offline
     "responses",
+    "accounts",  # sign-in through the directory (LDAP / Active Directory, OpenID Connect)
 ]
 
 MIDDLEWARE = [
@@ -150,6 +153,82 @@ AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "code", "stepup_code", "s
 # --- Two-factor authentication (django-otp; responses/twofactor.py) and step-up (responses/stepup.py) ---
 OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", "EDR response portal")  # the account's name in authenticator apps
 STEP_UP_SECONDS = env_int("STEP_UP_SECONDS", 10 * 60, minimum=30)  # a decision needs a proof of identity this fresh
+
+# --- Sign-in through the directory (accounts/): LDAP / Active Directory and OpenID Connect ---
+# Which directory groups make which portal role; roles are set from the directory at every login.
+ROLE_GROUPS = parse_role_groups("ROLE_GROUPS", env_str("ROLE_GROUPS"))
+# true: the username/password form signs in local superusers only (break-glass), besides LDAP users.
+LOCAL_LOGIN_SUPERUSERS_ONLY = env_bool("LOCAL_LOGIN_SUPERUSERS_ONLY", False)
+DIRECTORY_SYNC_INTERVAL = env_int("DIRECTORY_SYNC_INTERVAL", 3600, minimum=60)  # seconds between sync_directory_roles
+
+LDAP_SERVER_URI = env_str("LDAP_SERVER_URI", "")
+LDAP_BIND_DN = env_str("LDAP_BIND_DN", "")
+LDAP_BIND_PASSWORD = env_str("LDAP_BIND_PASSWORD", "", secret=True)
+LDAP_USER_SEARCH_BASE = env_str("LDAP_USER_SEARCH_BASE", "")
+LDAP_USER_FILTER = env_str("LDAP_USER_FILTER", "(sAMAccountName=%(user)s)")
+LDAP_GROUP_SEARCH_BASE = env_str("LDAP_GROUP_SEARCH_BASE", "")
+LDAP_START_TLS = env_bool("LDAP_START_TLS", False)
+LDAP_CA_FILE = env_str("LDAP_CA_FILE", "")
+LDAP_TIMEOUT = env_float("LDAP_TIMEOUT", 5.0, minimum=0.5)
+if LDAP_SERVER_URI:
+    _ldap_problems = [
+        name
+        for name, value in (
+            ("LDAP_USER_SEARCH_BASE", LDAP_USER_SEARCH_BASE),
+            ("LDAP_GROUP_SEARCH_BASE", LDAP_GROUP_SEARCH_BASE),
+        )
+        if not value
+    ]
+    if _ldap_problems:
+        raise ImproperlyConfigured(f"LDAP_SERVER_URI is set: {' and '.join(_ldap_problems)} must be set too.")
+    if not LDAP_SERVER_URI.startswith(("ldap://", "ldaps://")):
+        raise ImproperlyConfigured(f"LDAP_SERVER_URI must start with ldap:// or ldaps://, not {LDAP_SERVER_URI!r}.")
+    if LDAP_SERVER_URI.startswith("ldap://") and not LDAP_START_TLS and not is_loopback_url(LDAP_SERVER_URI):
+        raise ImproperlyConfigured(
+            "LDAP_SERVER_URI: ldap:// would send passwords in clear; use ldaps:// or set LDAP_START_TLS=true."
+        )
+    if "%(user)s" not in LDAP_USER_FILTER:
+        raise ImproperlyConfigured("LDAP_USER_FILTER must contain %(user)s, as in (sAMAccountName=%(user)s).")
+    if LDAP_CA_FILE and not Path(LDAP_CA_FILE).is_file():
+        raise ImproperlyConfigured(f"LDAP_CA_FILE: no certificate file at {LDAP_CA_FILE!r}.")
+    if not ROLE_GROUPS:
+        raise ImproperlyConfigured("LDAP_SERVER_URI is set: ROLE_GROUPS must map directory groups to roles.")
+    try:
+        import django_auth_ldap  # noqa: F401
+        import ldap  # noqa: F401
+    except ImportError as exc:
+        raise ImproperlyConfigured(
+            f"LDAP_SERVER_URI is set but django-auth-ldap/python-ldap is not installed ({exc}): "
+            "pip install -r requirements-ldap.txt (python-ldap builds against libldap2-dev and libsasl2-dev)."
+        ) from None
+    AUTHENTICATION_BACKENDS.append("accounts.ldap.DirectoryLDAPBackend")
+
+OIDC_ISSUER = env_str("OIDC_ISSUER", "")
+OIDC_PROVIDER_NAME = env_str("OIDC_PROVIDER_NAME", "your identity provider")  # "Sign in with <this>"
+OIDC_CLIENT_ID = env_str("OIDC_CLIENT_ID", "")
+OIDC_CLIENT_SECRET = env_str("OIDC_CLIENT_SECRET", "", secret=True)
+OIDC_SCOPES = env_str("OIDC_SCOPES", "openid profile email")
+OIDC_USERNAME_CLAIM = env_str("OIDC_USERNAME_CLAIM", "preferred_username")
+OIDC_GROUPS_CLAIM = env_str("OIDC_GROUPS_CLAIM", "groups")
+OIDC_MFA_ACR = env_list("OIDC_MFA_ACR", [])  # acr values that mean "multi-factor" at this provider
+OIDC_SIGN_ALGORITHMS = env_list("OIDC_SIGN_ALGORITHMS", ["RS256"])
+OIDC_TIMEOUT = env_float("OIDC_TIMEOUT", 10.0, minimum=0.5)
+if OIDC_ISSUER:
+    if not (OIDC_CLIENT_ID and OIDC_CLIENT_SECRET):
+        raise ImproperlyConfigured(
+            "OIDC_ISSUER is set: OIDC_CLIENT_ID and OIDC_CLIENT_SECRET (or _FILE) are required too."
+        )
+    if not (OIDC_ISSUER.startswith("https://") or (OIDC_ISSUER.startswith("http://") and is_loopback_url(OIDC_ISSUER))):
+        raise ImproperlyConfigured(f"OIDC_ISSUER must be an https:// URL, not {OIDC_ISSUER!r}.")
+    if "openid" not in OIDC_SCOPES.split():
+        raise ImproperlyConfigured(f"OIDC_SCOPES must include openid, not {OIDC_SCOPES!r}.")
+    if not ROLE_GROUPS:
+        raise ImproperlyConfigured("OIDC_ISSUER is set: ROLE_GROUPS must map the provider's groups to roles.")
+    if _unsafe := [name for name in OIDC_SIGN_ALGORITHMS if not name.startswith(("RS", "ES", "PS"))]:
+        raise ImproperlyConfigured(
+            f"OIDC_SIGN_ALGORITHMS: {', '.join(_unsafe)} is not allowed; use the provider's RS256 or ES256 keys."
+        )
+    AUTHENTICATION_BACKENDS.append("accounts.oidc.DirectoryOIDCBackend")
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"

@@ -1,12 +1,16 @@
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from accounts import oidc
+from accounts import views as directory_views
 from responses import accounts
 
 urlpatterns = [
-    path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
-    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/login/", directory_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", oidc.logout, name="logout"),
+    path("oidc/authenticate/", oidc.AuthenticationRequestView.as_view(), name="oidc_authenticate"),
+    path("oidc/callback/", oidc.CallbackView.as_view(), name="oidc_callback"),
+    path("oidc/step-up/", oidc.start_step_up, name="oidc_step_up"),
     path("accounts/verify/", accounts.verify, name="two_factor_verify"),
     path("account/", accounts.account, name="account"),
     path("account/two-factor/", accounts.setup, name="two_factor_setup"),

@@ -221,18 +221,21 @@ def reconcile_periodically() -> dict[str, int]:
 
 def schedule_reconciler(force: bool = False) -> bool:
     """Make sure the periodic reconciler is in the worker's schedule (idempotent)."""
+    return schedule_periodic(RECONCILE_JOB_ID, reconcile_periodically, settings.RECONCILE_INTERVAL, force=force)
+
+
+def schedule_periodic(job_id: str, func, seconds: int, *, force: bool = False) -> bool:
+    """Put ``func`` in the worker's schedule ``seconds`` from now under ``job_id``, unless it is there already.
+
+    ``force``: schedule anyway (the periodic job itself, rescheduling its next run).
+    """
     queue = django_rq.get_queue(QUEUE)
     if not force:
-        if RECONCILE_JOB_ID in ScheduledJobRegistry(queue=queue).get_job_ids():
+        if job_id in ScheduledJobRegistry(queue=queue).get_job_ids():
             return False
-        if RECONCILE_JOB_ID in queue.job_ids:
+        if job_id in queue.job_ids:
             return False
-    queue.enqueue_in(
-        dt.timedelta(seconds=settings.RECONCILE_INTERVAL),
-        reconcile_periodically,
-        job_id=RECONCILE_JOB_ID,
-        result_ttl=settings.RECONCILE_INTERVAL * 2,
-    )
+    queue.enqueue_in(dt.timedelta(seconds=seconds), func, job_id=job_id, result_ttl=seconds * 2)
     return True
 
 
@@ -265,6 +268,9 @@ class PortalWorker(SimpleWorker):
         super().bootstrap(*args, **kwargs)
         try:
             schedule_reconciler()
+            from accounts.sync import schedule_sync
+
+            schedule_sync()  # sync_directory_roles, when LDAP is configured
         except RedisError as exc:  # Redis went away between birth and here
             log.warning("could not schedule the reconciler: %s", exc)
 

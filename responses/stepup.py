@@ -30,6 +30,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from accounts import oidc
 from responses import twofactor
 
 log = logging.getLogger(__name__)
@@ -125,6 +126,8 @@ def _form(request: HttpRequest, kwargs: dict, purpose: str, error: str) -> HttpR
         "back_url": back_url,
         "uses_code": twofactor.confirmed_totp(request.user) is not None
         or twofactor.recovery_device(request.user) is not None,
+        # Signed in with the identity provider and no portal code: a fresh login there instead.
+        "provider_url": oidc.step_up_url(request, back_url),
         "error": error,
         "minutes": max(1, settings.STEP_UP_SECONDS // 60),
         "code_field": CODE_FIELD,

@@ -35,6 +35,7 @@ from django_otp.models import Device
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from accounts import directory
 from responses import roles
 
 log = logging.getLogger(__name__)
@@ -61,7 +62,7 @@ def required(user) -> bool:
 def pending_step(request: HttpRequest) -> str | None:
     """VERIFY (enter a code), ENROL (set up an authenticator) or None (nothing stands in the way)."""
     user = request.user
-    if not user.is_authenticated or user.is_verified():
+    if not user.is_authenticated or user.is_verified() or directory.login_carried_mfa(request):
         return None
     needed = required(user)
     if not needed and not request.session.get(PENDING_SESSION_KEY):

@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+from django.contrib import admin
+
+from accounts.models import DirectoryAccount, DirectoryEvent
+
+
+@admin.register(DirectoryEvent)
+class DirectoryEventAdmin(admin.ModelAdmin):
+    """The directory's changes to accounts, read-only: nobody edits the audit trail."""
+
+    list_display = ("at", "actor", "username", "source", "action", "detail")
+    list_filter = ("action", "source")
+    search_fields = ("username",)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(DirectoryAccount)
+class DirectoryAccountAdmin(admin.ModelAdmin):
+    list_display = ("user", "source", "subject", "deactivated_by_directory", "synced_at")
+    search_fields = ("user__username", "subject")
+    readonly_fields = ("user", "source", "subject", "deactivated_by_directory", "synced_at")
+
+    def has_add_permission(self, request):
+        return False

@@ -1,0 +1,30 @@
+"""The username/password form: local accounts and LDAP, with the directory's own refusals shown as they are."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth.forms import AuthenticationForm
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
+
+from accounts import directory
+
+
+class LoginForm(AuthenticationForm):
+    def clean(self):
+        try:
+            return super().clean()
+        except ValidationError:
+            # "Wrong username or password" would hide what the directory said (unreachable, no role...).
+            refusal = getattr(self.request, "directory_refusal", None)
+            if refusal:
+                raise ValidationError(refusal, code="directory") from None
+            raise
+
+    def confirm_login_allowed(self, user) -> None:
+        super().confirm_login_allowed(user)
+        if settings.LOCAL_LOGIN_SUPERUSERS_ONLY and not user.is_superuser and not directory.is_directory_user(user):
+            raise ValidationError(
+                _("Local accounts are for break-glass superusers only here. Sign in with your directory account."),
+                code="local_login_disabled",
+            )

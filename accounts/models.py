@@ -1,0 +1,56 @@
+"""Who came from the directory, and what the directory changed (its own audit events)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class Source(models.TextChoices):
+    LDAP = "ldap", "LDAP / Active Directory"
+    OIDC = "oidc", "OpenID Connect"
+
+
+class DirectoryAccount(models.Model):
+    """Marks a user as the directory's: its roles follow the directory, it has no local password.
+
+    A local account (no row here) is never taken over by a directory user of the same name.
+    """
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="directory_account")
+    source = models.CharField(max_length=8, choices=Source.choices)
+    # The LDAP DN, or the provider's "sub": what the directory calls this person.
+    subject = models.CharField(max_length=512)
+    # Only a deactivation by the directory is undone by the directory: an administrator's stays.
+    deactivated_by_directory = models.BooleanField(default=False)
+    synced_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.source})"
+
+
+class DirectoryEvent(models.Model):
+    """A change the directory made to a portal account; the actor is always the directory, never a person."""
+
+    class Action(models.TextChoices):
+        CREATED = "created", "account created"
+        ROLE_ADDED = "role_added", "role added"
+        ROLE_REMOVED = "role_removed", "role removed"
+        DEACTIVATED = "deactivated", "deactivated"
+        REACTIVATED = "reactivated", "reactivated"
+
+    at = models.DateTimeField(auto_now_add=True)
+    actor = models.CharField(max_length=32, default="directory")
+    # Text, not a foreign key: the trail outlives the account.
+    username = models.CharField(max_length=150)
+    source = models.CharField(max_length=16)  # ldap or oidc (at a login), sync (sync_directory_roles)
+    action = models.CharField(max_length=16, choices=Action.choices)
+    detail = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        # The admin's list and an auditor's "what did the directory do to this person".
+        indexes = [models.Index(fields=["username", "at"], name="directory_event_user_at")]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.actor}: {self.username} {self.action} {self.detail}"

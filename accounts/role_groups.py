@@ -1,0 +1,60 @@
+"""ROLE_GROUPS: which directory groups make a portal role. Read by portal/settings.py, so no models here.
+
+The value is a JSON object from role to groups, for example
+``{"Approvers": ["CN=SOC Approvers,OU=Groups,DC=corp,DC=example"], "Analysts": "CN=SOC,OU=Groups,DC=corp,DC=example"}``.
+A group is an LDAP distinguished name, or the value an OpenID Connect provider puts in
+its groups claim (Entra ID: the group's object id; Keycloak: the group path).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+
+from django.core.exceptions import ImproperlyConfigured
+
+from responses.roles import ALL_ROLES
+
+_UNESCAPED_COMMA = re.compile(r"(?<!\\),")
+
+
+def normalise_group(value: str) -> str:
+    """One spelling per group: AD compares DNs without case and ignores spaces around ``,`` and ``=``."""
+    value = value.strip()
+    if "=" in value:
+        parts = []
+        for rdn in _UNESCAPED_COMMA.split(value):
+            name, _sep, rest = rdn.partition("=")
+            parts.append(f"{name.strip()}={rest.strip()}")
+        value = ",".join(parts)
+    return value.casefold()
+
+
+def parse_role_groups(name: str, raw: str | None) -> dict[str, tuple[str, ...]]:
+    """``{role: (normalised group, ...)}`` from the JSON in variable ``name``; ImproperlyConfigured on junk."""
+    if raw is None or not raw.strip():
+        return {}
+    example = '{"Approvers": ["CN=SOC Approvers,OU=Groups,DC=corp,DC=example"]}'
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} must be a JSON object such as {example}: {exc}.") from None
+    if not isinstance(data, dict):
+        raise ImproperlyConfigured(f"{name} must be a JSON object such as {example}.")
+    mapping: dict[str, tuple[str, ...]] = {}
+    for role, groups in data.items():
+        if role not in ALL_ROLES:
+            raise ImproperlyConfigured(f"{name}: {role!r} is not a role; use {', '.join(ALL_ROLES)}.")
+        if isinstance(groups, str):
+            groups = [groups]
+        if not isinstance(groups, list) or not groups or any(not isinstance(g, str) or not g.strip() for g in groups):
+            raise ImproperlyConfigured(f"{name}: the groups of {role} must be a non-empty list of group names or DNs.")
+        mapping[role] = tuple(normalise_group(group) for group in groups)
+    return mapping
+
+
+def roles_for(groups: Iterable[str], role_groups: Mapping[str, Iterable[str]]) -> set[str]:
+    """The portal roles that these directory groups (a user's, nested ones included) give."""
+    held = {normalise_group(group) for group in groups if isinstance(group, str)}
+    return {role for role, mapped in role_groups.items() if held.intersection(mapped)}

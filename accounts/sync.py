@@ -1,0 +1,88 @@
+"""sync_directory_roles: every LDAP account's roles from the directory now, not at its next login.
+
+Everything is read from the directory first and changed only then: a directory that
+stops answering halfway changes nothing (it must never read as "everyone left").
+Accounts from OpenID Connect are checked at their next login only: a provider offers
+no standard way to ask about a person who is not signing in.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+
+from accounts import directory
+from accounts.models import DirectoryAccount, Source
+from accounts.role_groups import roles_for
+from responses.roles import ALL_ROLES
+
+log = logging.getLogger(__name__)
+
+SYNC_JOB_ID = "portal-sync-directory-roles"
+
+
+class SyncError(Exception):
+    """The directory could not be read; nothing was changed."""
+
+
+def plan() -> list[tuple[DirectoryAccount, set[str], str]]:
+    """(account, the roles the directory gives now, the DN) for every LDAP account; reads only."""
+    from accounts import ldap as directory_ldap
+
+    try:
+        conn = directory_ldap.connect()
+    except directory_ldap.DirectoryUnavailable as exc:
+        raise SyncError(str(exc)) from None
+    planned = []
+    try:
+        for account in DirectoryAccount.objects.filter(source=Source.LDAP).select_related("user").order_by("id"):
+            found = directory_ldap.find_user(conn, account.user.get_username())
+            if found is None or directory_ldap.is_disabled(found[1]):
+                planned.append((account, set(), account.subject))  # deleted or disabled in the directory
+                continue
+            dn = found[0]
+            roles = roles_for(directory_ldap.group_dns(conn, dn), settings.ROLE_GROUPS)
+            planned.append((account, roles, dn))
+    except directory_ldap.ldap.LDAPError as exc:
+        raise SyncError(f"{settings.LDAP_SERVER_URI}: {directory_ldap._ldap_message(exc)}") from None
+    finally:
+        conn.unbind_s()
+    return planned
+
+
+def sync(*, dry_run: bool = False) -> dict[str, list[str]]:
+    """Apply the directory's roles to every LDAP account; {username: changes} of those that changed."""
+    if not settings.LDAP_SERVER_URI:
+        raise SyncError("LDAP_SERVER_URI is not set: there is no directory to synchronise with.")
+    changed: dict[str, list[str]] = {}
+    for account, roles, dn in plan():
+        if dry_run:
+            held = set(account.user.groups.filter(name__in=ALL_ROLES).values_list("name", flat=True))
+            if held != roles or (not roles and account.user.is_active):
+                changed[account.user.get_username()] = [f"roles would be {', '.join(sorted(roles)) or 'none'}"]
+            continue
+        changes = directory.follow_directory(account.user, roles, source=Source.LDAP, subject=dn, origin="sync")
+        if changes:
+            changed[account.user.get_username()] = changes
+    return changed
+
+
+def sync_periodically() -> dict[str, list[str]]:
+    """The scheduled run (DIRECTORY_SYNC_INTERVAL), rescheduling itself; a failed read waits for the next."""
+    try:
+        return sync()
+    except SyncError as exc:
+        log.error("sync_directory_roles: %s; nothing was changed", exc)
+        return {}
+    finally:
+        schedule_sync(force=True)
+
+
+def schedule_sync(force: bool = False) -> bool:
+    """Make sure the periodic sync is in the worker's schedule when LDAP is configured (idempotent)."""
+    if not settings.LDAP_SERVER_URI:
+        return False
+    from responses.jobs import schedule_periodic
+
+    return schedule_periodic(SYNC_JOB_ID, sync_periodically, settings.DIRECTORY_SYNC_INTERVAL, force=force)
