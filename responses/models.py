@@ -131,7 +131,7 @@ class Decision(models.TextChoices):
 class Approval(models.Model):
     request = models.ForeignKey(ResponseRequest, on_delete=models.PROTECT, related_name="approvals")
     approver = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
-    approver_username = models.CharField(max_length=150)
+    approver_username = models.CharField(max_length=150)  # as at the decision: for display, and after deletion
     decision = models.CharField(max_length=8, choices=Decision.choices)
     comment = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -140,8 +140,10 @@ class Approval(models.Model):
     class Meta:
         ordering = ["created_at", "id"]
         constraints = [
-            # one decision per person per request: the same approver twice counts once
-            models.UniqueConstraint(fields=["request", "approver_username"], name="approval_once_per_person"),
+            # One decision per person per request, by user id: a username can be changed (an
+            # admin renaming an approver must not let them approve twice) and a deleted user's
+            # rows (approver NULL, the username kept for display) never collide with anyone's.
+            models.UniqueConstraint(fields=["request", "approver"], name="approval_once_per_user"),
         ]
 
     def __str__(self) -> str:

@@ -158,14 +158,18 @@ def permission(user, action: str, request: ResponseRequest | None = None) -> Per
     if action in (APPROVE, REJECT):
         if not roles.has_role(user, roles.APPROVERS):
             return _refuse(_("Only members of Approvers can approve or reject requests."))
-        if _is_requester(user, request) or user.get_username() == request.requester_username:
+        if _is_requester(user, request) or (
+            # The requester's account was deleted: the username is all that is left of them.
+            request.requester_id is None and user.get_username() == request.requester_username
+        ):
             return _refuse(_("Nobody can approve or reject their own request: another approver must decide."))
         if request.status != Status.PENDING_APPROVAL:
             return _conflict(
                 _("This request is %(status)s; only requests pending approval can be approved or rejected.")
                 % {"status": request.get_status_display().lower()}
             )
-        if any(approval.approver_username == user.get_username() for approval in request.approvals.all()):
+        # By id, not username: renaming an approver does not make them a second person.
+        if any(approval.approver_id == user.pk for approval in request.approvals.all()):
             return _conflict(_("You have already approved this request; another approver must decide."))
         return ALLOWED
     if action == CANCEL:
@@ -440,6 +444,23 @@ def _decide(
     return locked
 
 
+def _approving_people(request: ResponseRequest) -> dict[tuple[str, int | str], str]:
+    """The distinct people who approved ``request`` (never its requester), each with a username to show.
+
+    Counted by user id: the same person under a new username is still one person. An
+    approval whose user was deleted has only its username left and counts once by it.
+    """
+    people: dict[tuple[str, int | str], str] = {}
+    rows = request.approvals.filter(decision=Decision.APPROVE).values_list("approver_id", "approver_username")
+    for approver_id, username in rows:
+        if approver_id is not None:
+            if approver_id != request.requester_id:
+                people[("user", approver_id)] = username
+        elif request.requester_id is not None or username != request.requester_username:
+            people[("deleted user", username)] = username
+    return people
+
+
 def approve(request: ResponseRequest | uuid_module.UUID | str, *, user, comment: Any = "") -> ResponseRequest:
     """Add this approver's approval; the request is APPROVED once it has the required number."""
 
@@ -455,18 +476,15 @@ def approve(request: ResponseRequest | uuid_module.UUID | str, *, user, comment:
             comment=text,
             fingerprint=locked.fingerprint,
         )
-        approvers = set(
-            locked.approvals.filter(decision=Decision.APPROVE)
-            .exclude(approver_username=locked.requester_username)
-            .values_list("approver_username", flat=True)
-        )
+        approvers = _approving_people(locked)
         before = locked.status
         if len(approvers) >= locked.approvals_required:
             now = timezone.now()
             locked.status = Status.APPROVED
             locked.approved_at = locked.decided_at = now
             locked.save(update_fields=["status", "approved_at", "decided_at", "updated_at"])
-            _event(locked, EventKind.APPROVED, user.get_username(), before, text, {"approvers": sorted(approvers)})
+            names = sorted(approvers.values())
+            _event(locked, EventKind.APPROVED, user.get_username(), before, text, {"approvers": names})
             _enqueue_after_commit(locked)
         else:
             _event(
