@@ -273,6 +273,17 @@ _register_auditlog()
 # --- The REST API (responses/api/) ----------------------------------------------------------
 
 
+class TokenScope(models.TextChoices):
+    """What an API token may do beyond what its user's roles allow.
+
+    A SIEM files and reads; a decision (approve, reject, retry) through the API skips
+    the browser's second factor and step-up, so only a token issued for it may decide.
+    """
+
+    FILE = "file", _("File and read")
+    DECISIONS = "decisions", _("File, read and decide (approve, reject, retry)")
+
+
 class ApiToken(models.Model):
     """A key a SIEM or script authenticates to the API with (``Authorization: Token <key>``).
 
@@ -290,6 +301,7 @@ class ApiToken(models.Model):
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
+    scope = models.CharField(max_length=16, choices=TokenScope.choices, default=TokenScope.FILE)
 
     class Meta:
         ordering = ["user", "-created_at"]

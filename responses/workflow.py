@@ -29,6 +29,7 @@ from django.utils.translation import gettext as _
 
 from responses import catalog, roles
 from responses.models import (
+    ApiToken,
     Approval,
     AttemptOutcome,
     AuditChainHead,
@@ -39,6 +40,7 @@ from responses.models import (
     Source,
     Status,
     SubmissionAttempt,
+    TokenScope,
     payload_fingerprint,
 )
 
@@ -134,8 +136,18 @@ def _is_requester(user, request: ResponseRequest) -> bool:
     return request.requester_id is not None and request.requester_id == user.pk
 
 
-def permission(user, action: str, request: ResponseRequest | None = None) -> Permission:
+# What only an API token issued with TokenScope.DECISIONS may do through the API.
+DECISIONS = frozenset({APPROVE, REJECT, RETRY})
+
+
+def permission(
+    user, action: str, request: ResponseRequest | None = None, *, token: ApiToken | None = None
+) -> Permission:
     """Whether ``user`` may take ``action`` (on ``request``), and if not, why.
+
+    ``token``: the API token the call was authenticated with (None: a web session,
+    which passed the second factor and, for decisions, the step-up). A token decides
+    (approves, rejects, retries) only when it was issued for decisions explicitly.
 
     Who-may checks come before status checks, so that somebody without the
     role learns nothing about the request's state. Superusers get no bypass:
@@ -145,6 +157,13 @@ def permission(user, action: str, request: ResponseRequest | None = None) -> Per
         return _refuse(_("Log in first."))
     if not user.is_active:
         return _refuse(_("This account is disabled."))
+    if token is not None and action in DECISIONS and token.scope != TokenScope.DECISIONS:
+        return _refuse(
+            _(
+                "This API token may file and read, not approve, reject or retry: an administrator "
+                "issues a token for decisions with 'create_api_token --scope decisions'."
+            )
+        )
     if action == FILE:
         if not roles.has_role(user, roles.ANALYSTS):
             return _refuse(_("Only members of Analysts can file response requests."))
@@ -195,9 +214,9 @@ def permission(user, action: str, request: ResponseRequest | None = None) -> Per
     raise ValueError(f"unknown action {action!r}")
 
 
-def allowed_actions(user, request: ResponseRequest) -> list[str]:
-    """The actions the UI should offer this user on this request."""
-    return [action for action in ACTIONS if permission(user, action, request)]
+def allowed_actions(user, request: ResponseRequest, *, token: ApiToken | None = None) -> list[str]:
+    """The actions the UI (or, with the call's ``token``, the API) should offer this user on this request."""
+    return [action for action in ACTIONS if permission(user, action, request, token=token)]
 
 
 # --- Filing -------------------------------------------------------------------------------

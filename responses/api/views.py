@@ -203,7 +203,7 @@ class ResponseRequestViewSet(viewsets.GenericViewSet):
         def act() -> Response:
             # Checked here (and again by the workflow, under the row lock) so that who may not
             # act is told so before anything about the body.
-            workflow.permission(request.user, what, target).enforce()
+            workflow.permission(request.user, what, target, token=request.auth).enforce()
             data = parse_object(request, DecisionSerializer.FIELDS)
             decided = transition(target, user=request.user, comment=data.get("comment", ""))
             return Response(self._detail(decided))
