@@ -339,6 +339,12 @@ class CallbackView(OIDCAuthenticationCallbackView):
         response = super().login_success()
         self.request.session[directory.PROVIDER_MFA_SESSION_KEY] = bool(details.get("mfa"))
         self.request.session[directory.SIGNED_IN_WITH_SESSION_KEY] = "oidc"
+        if details.get("mfa"):
+            from responses import stepup
+
+            # The provider's multi-factor login is the whole proof: the step-up clock starts
+            # now (the gate popped it at user_logged_in, before the claim was known).
+            stepup.mark_fresh(self.request)
         return response
 
     def _confirm_step_up(self, details: dict) -> HttpResponse:

@@ -152,6 +152,9 @@ AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "code", "stepup_code", "s
 
 # --- Two-factor authentication (django-otp; responses/twofactor.py) and step-up (responses/stepup.py) ---
 OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", "EDR response portal")  # the account's name in authenticator apps
+# No TOTP keys, QR codes or recovery codes in the admin: whoever reaches the admin must not be
+# able to clone anyone's authenticator. Fixed, not a setting: there is no good reason to show them.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 STEP_UP_SECONDS = env_int("STEP_UP_SECONDS", 10 * 60, minimum=30)  # a decision needs a proof of identity this fresh
 
 # --- Sign-in through the directory (accounts/): LDAP / Active Directory and OpenID Connect ---
@@ -340,7 +343,7 @@ REST_FRAMEWORK = {
     # Tokens only: no session cookies, so no CSRF to worry about (the schema view adds sessions, read-only).
     "DEFAULT_AUTHENTICATION_CLASSES": ["responses.api.authentication.ApiTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["responses.api.parsers.BoundedJSONParser"],  # JSON, nested 32 levels at most
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "responses.api.errors.exception_handler",

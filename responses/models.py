@@ -131,7 +131,7 @@ class Decision(models.TextChoices):
 class Approval(models.Model):
     request = models.ForeignKey(ResponseRequest, on_delete=models.PROTECT, related_name="approvals")
     approver = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
-    approver_username = models.CharField(max_length=150)
+    approver_username = models.CharField(max_length=150)  # as at the decision: for display, and after deletion
     decision = models.CharField(max_length=8, choices=Decision.choices)
     comment = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -140,8 +140,10 @@ class Approval(models.Model):
     class Meta:
         ordering = ["created_at", "id"]
         constraints = [
-            # one decision per person per request: the same approver twice counts once
-            models.UniqueConstraint(fields=["request", "approver_username"], name="approval_once_per_person"),
+            # One decision per person per request, by user id: a username can be changed (an
+            # admin renaming an approver must not let them approve twice) and a deleted user's
+            # rows (approver NULL, the username kept for display) never collide with anyone's.
+            models.UniqueConstraint(fields=["request", "approver"], name="approval_once_per_user"),
         ]
 
     def __str__(self) -> str:
@@ -271,6 +273,17 @@ _register_auditlog()
 # --- The REST API (responses/api/) ----------------------------------------------------------
 
 
+class TokenScope(models.TextChoices):
+    """What an API token may do beyond what its user's roles allow.
+
+    A SIEM files and reads; a decision (approve, reject, retry) through the API skips
+    the browser's second factor and step-up, so only a token issued for it may decide.
+    """
+
+    FILE = "file", _("File and read")
+    DECISIONS = "decisions", _("File, read and decide (approve, reject, retry)")
+
+
 class ApiToken(models.Model):
     """A key a SIEM or script authenticates to the API with (``Authorization: Token <key>``).
 
@@ -288,6 +301,7 @@ class ApiToken(models.Model):
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
+    scope = models.CharField(max_length=16, choices=TokenScope.choices, default=TokenScope.FILE)
 
     class Meta:
         ordering = ["user", "-created_at"]

@@ -5,7 +5,8 @@ enough to approve the isolation of a server. So approving, rejecting and retryin
 in the browser (and the account page's changes to the second factor) first ask the
 user to prove again who they are when their last proof is older than STEP_UP_SECONDS
 (10 minutes): the code from their authenticator app when they have one, else their
-password. Logging in counts as such a proof.
+password. Logging in counts as such a proof: the code after the password for a
+user who has a second factor (or must set one up), the password for anyone else.
 
 As Healthchecks' ``require_sudo_mode`` does, the decorated view answers the stale POST
 with the confirmation form, which posts back to the same URL with everything the
@@ -50,7 +51,12 @@ ACTION_LABELS = {
 
 
 def mark_fresh(request: HttpRequest) -> None:
-    request.session[SESSION_KEY] = int(time.time())
+    mark_fresh_session(request.session)
+
+
+def mark_fresh_session(session) -> None:
+    """The user proved who they are just now (the second factor, or the password of a user without one)."""
+    session[SESSION_KEY] = int(time.time())
 
 
 def is_fresh(request: HttpRequest) -> bool:

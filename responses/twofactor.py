@@ -27,13 +27,15 @@ from django.db import transaction
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
-from django.urls import reverse
+from django.urls import Resolver404, resolve, reverse
 from django.utils.translation import gettext as _
 from django_otp import devices_for_user, user_has_device
 from django_otp import verify_token as otp_verify_token
 from django_otp.models import Device
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.views import APIView
 
 from accounts import directory
 from responses import roles
@@ -151,25 +153,47 @@ def _open_paths(step: str) -> set[str]:
     return common | ({reverse("two_factor_verify")} if step == VERIFY else {reverse("two_factor_setup")})
 
 
-def _carries_api_token(request: HttpRequest) -> bool:
-    # The API authenticates by token alone and never looks at the session (README, "API").
-    return request.META.get("HTTP_AUTHORIZATION", "").lower().startswith("token ")
+def ignores_the_session(path: str) -> bool:
+    """Whether the view ``path`` leads to never looks at the session (the token-only API).
+
+    Decided by the view, never by the request: an ``Authorization`` header is the
+    client's word and proves nothing until DRF checks the token, which happens in
+    the view. A DRF view that authenticates by ``ApiTokenAuthentication`` alone sets
+    ``request.user`` to the token's user (or AnonymousUser), so a half-logged-in
+    session beside it grants nothing there. Views that accept the session (the API
+    schema, its docs, every page) stay behind the gate, whatever the headers say.
+    """
+    try:
+        view = resolve(path).func
+    except Resolver404:
+        return False  # the 404 page is a page like any other
+    view_class = getattr(view, "cls", None)
+    if not (isinstance(view_class, type) and issubclass(view_class, APIView)):
+        return False
+    initkwargs = getattr(view, "initkwargs", None) or {}
+    authenticators = initkwargs.get("authentication_classes", view_class.authentication_classes)
+    return bool(authenticators) and not any(
+        not isinstance(authenticator, type) or issubclass(authenticator, SessionAuthentication)
+        for authenticator in authenticators
+    )
 
 
 class TwoFactorMiddleware:
     """Sends a logged-in user who still owes a second factor to the code page or to enrolment.
 
     Goes after django_otp's OTPMiddleware. Only logging out, switching the language and
-    the page of the step itself stay open meanwhile.
+    the page of the step itself stay open meanwhile, and the token-only API (which
+    ignores the session). The request's headers play no part: a client cannot talk
+    its way past the gate.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if not request.path.startswith("/" + settings.STATIC_URL.lstrip("/")) and not _carries_api_token(request):
+        if not request.path.startswith("/" + settings.STATIC_URL.lstrip("/")):
             step = pending_step(request)
-            if step is not None and request.path not in _open_paths(step):
+            if step is not None and request.path not in _open_paths(step) and not ignores_the_session(request.path_info):
                 target = reverse("two_factor_verify" if step == VERIFY else "two_factor_setup")
                 return redirect(f"{target}?{urlencode({'next': request.get_full_path()})}")
         return self.get_response(request)
@@ -181,11 +205,17 @@ def _on_login(sender, request: HttpRequest | None, user, **kwargs) -> None:
 
     if request is None or not hasattr(request, "session"):
         return
-    if user_has_device(user, confirmed=True):
+    enrolled = user_has_device(user, confirmed=True)
+    if enrolled:
         request.session[PENDING_SESSION_KEY] = True
-    # Having just typed the password counts as a fresh authentication (and, for an
-    # enrolled user, the code follows at once before anything else is allowed).
-    stepup.mark_fresh(request)
+    if enrolled or required(user):
+        # The password alone is half a proof: the step-up clock starts when the code is
+        # verified or the authenticator confirmed (accounts._after_second_factor), so a
+        # session that never got past the password is never "fresh" for a decision.
+        request.session.pop(stepup.SESSION_KEY, None)
+    else:
+        # For a user without a second factor the password is the whole proof.
+        stepup.mark_fresh(request)
 
 
 def register_auditlog() -> None:

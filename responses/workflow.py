@@ -29,6 +29,7 @@ from django.utils.translation import gettext as _
 
 from responses import catalog, roles
 from responses.models import (
+    ApiToken,
     Approval,
     AttemptOutcome,
     AuditChainHead,
@@ -39,6 +40,7 @@ from responses.models import (
     Source,
     Status,
     SubmissionAttempt,
+    TokenScope,
     payload_fingerprint,
 )
 
@@ -134,8 +136,18 @@ def _is_requester(user, request: ResponseRequest) -> bool:
     return request.requester_id is not None and request.requester_id == user.pk
 
 
-def permission(user, action: str, request: ResponseRequest | None = None) -> Permission:
+# What only an API token issued with TokenScope.DECISIONS may do through the API.
+DECISIONS = frozenset({APPROVE, REJECT, RETRY})
+
+
+def permission(
+    user, action: str, request: ResponseRequest | None = None, *, token: ApiToken | None = None
+) -> Permission:
     """Whether ``user`` may take ``action`` (on ``request``), and if not, why.
+
+    ``token``: the API token the call was authenticated with (None: a web session,
+    which passed the second factor and, for decisions, the step-up). A token decides
+    (approves, rejects, retries) only when it was issued for decisions explicitly.
 
     Who-may checks come before status checks, so that somebody without the
     role learns nothing about the request's state. Superusers get no bypass:
@@ -145,6 +157,13 @@ def permission(user, action: str, request: ResponseRequest | None = None) -> Per
         return _refuse(_("Log in first."))
     if not user.is_active:
         return _refuse(_("This account is disabled."))
+    if token is not None and action in DECISIONS and token.scope != TokenScope.DECISIONS:
+        return _refuse(
+            _(
+                "This API token may file and read, not approve, reject or retry: an administrator "
+                "issues a token for decisions with 'create_api_token --scope decisions'."
+            )
+        )
     if action == FILE:
         if not roles.has_role(user, roles.ANALYSTS):
             return _refuse(_("Only members of Analysts can file response requests."))
@@ -158,14 +177,18 @@ def permission(user, action: str, request: ResponseRequest | None = None) -> Per
     if action in (APPROVE, REJECT):
         if not roles.has_role(user, roles.APPROVERS):
             return _refuse(_("Only members of Approvers can approve or reject requests."))
-        if _is_requester(user, request) or user.get_username() == request.requester_username:
+        if _is_requester(user, request) or (
+            # The requester's account was deleted: the username is all that is left of them.
+            request.requester_id is None and user.get_username() == request.requester_username
+        ):
             return _refuse(_("Nobody can approve or reject their own request: another approver must decide."))
         if request.status != Status.PENDING_APPROVAL:
             return _conflict(
                 _("This request is %(status)s; only requests pending approval can be approved or rejected.")
                 % {"status": request.get_status_display().lower()}
             )
-        if any(approval.approver_username == user.get_username() for approval in request.approvals.all()):
+        # By id, not username: renaming an approver does not make them a second person.
+        if any(approval.approver_id == user.pk for approval in request.approvals.all()):
             return _conflict(_("You have already approved this request; another approver must decide."))
         return ALLOWED
     if action == CANCEL:
@@ -191,9 +214,9 @@ def permission(user, action: str, request: ResponseRequest | None = None) -> Per
     raise ValueError(f"unknown action {action!r}")
 
 
-def allowed_actions(user, request: ResponseRequest) -> list[str]:
-    """The actions the UI should offer this user on this request."""
-    return [action for action in ACTIONS if permission(user, action, request)]
+def allowed_actions(user, request: ResponseRequest, *, token: ApiToken | None = None) -> list[str]:
+    """The actions the UI (or, with the call's ``token``, the API) should offer this user on this request."""
+    return [action for action in ACTIONS if permission(user, action, request, token=token)]
 
 
 # --- Filing -------------------------------------------------------------------------------
@@ -440,6 +463,23 @@ def _decide(
     return locked
 
 
+def _approving_people(request: ResponseRequest) -> dict[tuple[str, int | str], str]:
+    """The distinct people who approved ``request`` (never its requester), each with a username to show.
+
+    Counted by user id: the same person under a new username is still one person. An
+    approval whose user was deleted has only its username left and counts once by it.
+    """
+    people: dict[tuple[str, int | str], str] = {}
+    rows = request.approvals.filter(decision=Decision.APPROVE).values_list("approver_id", "approver_username")
+    for approver_id, username in rows:
+        if approver_id is not None:
+            if approver_id != request.requester_id:
+                people[("user", approver_id)] = username
+        elif request.requester_id is not None or username != request.requester_username:
+            people[("deleted user", username)] = username
+    return people
+
+
 def approve(request: ResponseRequest | uuid_module.UUID | str, *, user, comment: Any = "") -> ResponseRequest:
     """Add this approver's approval; the request is APPROVED once it has the required number."""
 
@@ -455,18 +495,15 @@ def approve(request: ResponseRequest | uuid_module.UUID | str, *, user, comment:
             comment=text,
             fingerprint=locked.fingerprint,
         )
-        approvers = set(
-            locked.approvals.filter(decision=Decision.APPROVE)
-            .exclude(approver_username=locked.requester_username)
-            .values_list("approver_username", flat=True)
-        )
+        approvers = _approving_people(locked)
         before = locked.status
         if len(approvers) >= locked.approvals_required:
             now = timezone.now()
             locked.status = Status.APPROVED
             locked.approved_at = locked.decided_at = now
             locked.save(update_fields=["status", "approved_at", "decided_at", "updated_at"])
-            _event(locked, EventKind.APPROVED, user.get_username(), before, text, {"approvers": sorted(approvers)})
+            names = sorted(approvers.values())
+            _event(locked, EventKind.APPROVED, user.get_username(), before, text, {"approvers": names})
             _enqueue_after_commit(locked)
         else:
             _event(

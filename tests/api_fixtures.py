@@ -14,7 +14,7 @@ from rest_framework.test import APIClient
 
 from responses import workflow
 from responses.api.authentication import issue_token
-from responses.models import ResponseRequest
+from responses.models import ResponseRequest, TokenScope
 
 HOST = "0f3b2a4c-1d2e-4f50-9a6b-7c8d9e0f1a2b"
 REQUESTS = "/api/v1/requests/"
@@ -49,12 +49,17 @@ def client_with_token(key: str | None) -> APIClient:
 
 @pytest.fixture(name="api")
 def api_fixture(db) -> Callable[..., APIClient]:
-    """``api(alice)``: a client with a fresh token of alice's; ``api(None)``: no token at all."""
+    """``api(alice)``: a client with a fresh token of alice's; ``api(None)``: no token at all.
 
-    def client_for(user=None) -> APIClient:
+    The token may decide (``--scope decisions``) unless ``scope`` says otherwise, so that
+    these tests reach the role and status rules; tests/test_api_token_scope.py holds the
+    default scope's refusals.
+    """
+
+    def client_for(user=None, *, scope: str = TokenScope.DECISIONS) -> APIClient:
         if user is None:
             return client_with_token(None)
-        return client_with_token(issue_token(user)[1])
+        return client_with_token(issue_token(user, scope=scope)[1])
 
     return client_for
 

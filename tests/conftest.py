@@ -6,8 +6,8 @@ mallory a logged-in user with no role, root a superuser.
 Two-factor authentication: in tests, ``client.force_login(user)`` stands for a whole
 login, password and second factor. A user who must use 2FA (approvers, superusers,
 staff), or who has an authenticator, gets one (``enrol_totp``) and the session is
-marked verified by it, as if the code had been typed; logging in also makes the
-step-up fresh, as a real login does. Tests of the login itself go through
+marked verified by it, as if the code had been typed, and the step-up is fresh, as
+after a real code (or, for a user without a second factor, after the password). Tests of the login itself go through
 /accounts/login/ and type codes made with ``totp_code`` (tests/test_security_*.py).
 """
 
@@ -23,7 +23,7 @@ from django_otp import DEVICE_ID_SESSION_KEY, user_has_device
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from responses import roles, twofactor
+from responses import roles, stepup, twofactor
 
 pytest_plugins = ["tests.ksc_fixtures", "tests.ldap_fixtures", "tests.oidc_fixtures"]
 
@@ -62,6 +62,7 @@ def _force_login_passes_the_second_factor(monkeypatch):
         if twofactor.required(fresh) or user_has_device(fresh, confirmed=True):
             session = self.session
             session[DEVICE_ID_SESSION_KEY] = enrol_totp(fresh).persistent_id
+            stepup.mark_fresh_session(session)  # as typing the code does (accounts._after_second_factor)
             session.save()
 
     monkeypatch.setattr(Client, "force_login", force_login)

@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed
 
-from responses.models import ApiToken
+from responses.models import ApiToken, TokenScope
 
 KEYWORD = "Token"
 # A recognisable prefix lets secret scanners (and people) spot a leaked key.
@@ -29,8 +29,15 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
-def issue_token(user, *, name: str = "", expires_at: dt.datetime | None = None) -> tuple[ApiToken, str]:
-    """A new token for ``user``; returns the row and the key, which is never available again."""
+def issue_token(
+    user, *, name: str = "", expires_at: dt.datetime | None = None, scope: str = TokenScope.FILE
+) -> tuple[ApiToken, str]:
+    """A new token for ``user``; returns the row and the key, which is never available again.
+
+    ``scope``: TokenScope.FILE (file and read) unless decisions through the API are meant.
+    """
+    if scope not in TokenScope.values:
+        raise ValueError(f"unknown token scope {scope!r}; one of: {', '.join(TokenScope.values)}")
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken.objects.create(
         user=user,
@@ -38,6 +45,7 @@ def issue_token(user, *, name: str = "", expires_at: dt.datetime | None = None) 
         key_prefix=key[:SHOWN_PREFIX_LENGTH],
         key_hash=hash_key(key),
         expires_at=expires_at,
+        scope=scope,
     )
     return token, key
 

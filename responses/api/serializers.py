@@ -80,7 +80,8 @@ class ResponseRequestSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(serializers.ListField(child=serializers.ChoiceField(choices=ACTION_CHOICES)))
     def get_actions(self, request: ResponseRequest) -> list[str]:
-        return workflow.allowed_actions(self.context["request"].user, request)
+        call = self.context["request"]
+        return workflow.allowed_actions(call.user, request, token=getattr(call, "auth", None))
 
 
 class RequestEventSerializer(serializers.ModelSerializer):

@@ -203,7 +203,7 @@ class ResponseRequestViewSet(viewsets.GenericViewSet):
         def act() -> Response:
             # Checked here (and again by the workflow, under the row lock) so that who may not
             # act is told so before anything about the body.
-            workflow.permission(request.user, what, target).enforce()
+            workflow.permission(request.user, what, target, token=request.auth).enforce()
             data = parse_object(request, DecisionSerializer.FIELDS)
             decided = transition(target, user=request.user, comment=data.get("comment", ""))
             return Response(self._detail(decided))
@@ -213,7 +213,10 @@ class ResponseRequestViewSet(viewsets.GenericViewSet):
 
     @extend_schema(
         summary="Approve a request",
-        description="Another approver's approval; the request is approved once it has as many as it needs.",
+        description=(
+            "Another approver's approval; the request is approved once it has as many as it needs. "
+            "Needs a token issued for decisions (create_api_token --scope decisions)."
+        ),
         request=DecisionSerializer,
         parameters=[REQUEST_ID, IDEMPOTENCY_KEY],
         responses={200: ResponseRequestDetailSerializer, **_errors(400, 401, 403, 404, 409, 422)},
@@ -224,7 +227,10 @@ class ResponseRequestViewSet(viewsets.GenericViewSet):
 
     @extend_schema(
         summary="Reject a request",
-        description="One rejection rejects the request; the comment (why) is required.",
+        description=(
+            "One rejection rejects the request; the comment (why) is required. "
+            "Needs a token issued for decisions (create_api_token --scope decisions)."
+        ),
         request=DecisionSerializer,
         parameters=[REQUEST_ID, IDEMPOTENCY_KEY],
         responses={200: ResponseRequestDetailSerializer, **_errors(400, 401, 403, 404, 409, 422)},
@@ -246,7 +252,10 @@ class ResponseRequestViewSet(viewsets.GenericViewSet):
 
     @extend_schema(
         summary="Retry a failed request",
-        description="An approver (not the requester) sends a failed request to KSC again.",
+        description=(
+            "An approver (not the requester) sends a failed request to KSC again. "
+            "Needs a token issued for decisions (create_api_token --scope decisions)."
+        ),
         request=DecisionSerializer,
         parameters=[REQUEST_ID, IDEMPOTENCY_KEY],
         responses={200: ResponseRequestDetailSerializer, **_errors(400, 401, 403, 404, 409, 422)},

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from responses import roles
 from responses.api.authentication import issue_token
+from responses.models import TokenScope
 
 MAX_DAYS = 3650
 
@@ -34,6 +35,15 @@ class Command(BaseCommand):
             help=f"the token stops working after N days (1 to {MAX_DAYS}); default: no expiry",
         )
         parser.add_argument("--name", default="", help="what the token is for, e.g. 'KUMA production'")
+        parser.add_argument(
+            "--scope",
+            choices=TokenScope.values,
+            default=TokenScope.FILE,
+            help=(
+                "file (default): file requests and read them; decisions: also approve, reject and retry "
+                "through the API, without the browser's second factor: only for an automation that must decide"
+            ),
+        )
 
     def handle(self, *args, **options):
         User = get_user_model()
@@ -52,12 +62,24 @@ class Command(BaseCommand):
         if len(name) > 100 or any(ord(ch) < 32 for ch in name):
             raise CommandError("--name must be at most 100 characters, without control characters.")
         expires_at = timezone.now() + dt.timedelta(days=days) if days else None
-        token, key = issue_token(user, name=name, expires_at=expires_at)
+        token, key = issue_token(user, name=name, expires_at=expires_at, scope=options["scope"])
         held = [role for role in roles.ALL_ROLES if roles.has_role(user, role)]
         if not held:
             self.stderr.write(f"Warning: {user.get_username()} has no role; the token can authenticate but do nothing.")
+        if roles.has_role(user, roles.APPROVERS):
+            # A token needs no second factor: whoever holds the key acts as this approver.
+            self.stderr.write(
+                f"Warning: {user.get_username()} is an approver; this token works without the second factor. "
+                + (
+                    "With --scope decisions it can approve, reject and retry: keep the key as you would the "
+                    "approver's password and code together."
+                    if token.scope == TokenScope.DECISIONS
+                    else "It cannot decide (scope: file and read); a SIEM is better served by its own user in Analysts."
+                )
+            )
         self.stderr.write(
             f"Token {token.key_prefix}… for {user.get_username()} ({', '.join(held) or 'no role'}), "
+            f"scope {token.scope} ({token.get_scope_display()}), "
             + (f"expires {expires_at:%Y-%m-%d %H:%M} UTC" if expires_at else "no expiry")
             + ". The key below is shown only now; store it in the SIEM's secret store."
         )
