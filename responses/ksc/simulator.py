@@ -22,6 +22,13 @@ Choices where KSC's behaviour is not documented (the spec marks them unknown):
   at most 7200), however often it is read.
 - A ``delay_ms`` fault delays before the call is carried out: an AddIncident
   whose client gave up still creates its incident, as a slow KSC would.
+  ``add_delay_ms`` does the same to AddIncident alone (a KSC slow to create
+  incidents while its other calls answer at once).
+- With ``state_file`` (``manage.py ksc_simulator --state FILE``) the incidents
+  and the id counter are loaded from the file at start and written to it
+  (atomically: a temporary file renamed over it) after every change, so a
+  simulator killed and started again keeps them. Sessions, accessors, faults
+  and the clock are not kept: a restarted KSC loses those too.
 
 Outside the Open API, for tests and demos (no authentication: bind it to loopback):
 
@@ -32,6 +39,8 @@ Outside the Open API, for tests and demos (no authentication: bind it to loopbac
 - ``POST /_simulator/faults`` with a JSON object, merged into the current faults
   (``{}`` clears them all): ``{"fail_next": N, "status": 503}`` the next N calls
   answer that status; ``{"delay_ms": D}`` every call waits D ms;
+  ``{"add_delay_ms": D}`` every AddIncident waits D ms, then stores its
+  incident even when the client has given up by then;
   ``{"drop_after_add": N}`` the next N AddIncident calls store the incident,
   then close the connection unanswered; ``{"reject_login": true}`` every login
   gets 401; ``{"malformed_next": N}`` the next N calls answer 200 with HTML;
@@ -50,6 +59,7 @@ import gzip
 import ipaddress
 import json
 import logging
+import os
 import re
 import secrets
 import socket
@@ -244,6 +254,21 @@ class Incident:
             "deleted": self.deleted,
         }
 
+    def saved(self) -> dict[str, Any]:
+        """What the state file keeps: as_json plus the current values, wire-encoded."""
+        return {**self.as_json(), "attrs": wire.encode_params(self.attrs)}
+
+    @classmethod
+    def from_saved(cls, item: dict[str, Any]) -> Incident:
+        return cls(
+            id=int(item["id"]),
+            pdata=item["pData"],
+            received=wire.parse_datetime(item["received"]),
+            attrs=wire.decode_params(item["attrs"]),
+            updates=list(item.get("updates", [])),
+            deleted=bool(item.get("deleted", False)),
+        )
+
 
 @dataclass
 class Accessor:
@@ -262,6 +287,7 @@ class Faults:
     fail_next: int = 0
     status: int = 503
     delay_ms: int = 0
+    add_delay_ms: int = 0  # AddIncident only: waits, then stores the incident even if the client gave up
     drop_after_add: int = 0
     reject_login: bool = False
     malformed_next: int = 0
@@ -274,7 +300,16 @@ class Faults:
 class SimulatorState:
     """Everything the simulated KSC holds; one lock guards it all."""
 
-    def __init__(self, *, user: str, password: str, domain: str, hosts: list[SimulatedHost], session_ttl: float):
+    def __init__(
+        self,
+        *,
+        user: str,
+        password: str,
+        domain: str,
+        hosts: list[SimulatedHost],
+        session_ttl: float,
+        state_file: str | Path | None = None,
+    ):
         self.user, self._password, self.domain = user, password, domain
         self.session_ttl = session_ttl
         self.lock = threading.RLock()
@@ -289,6 +324,38 @@ class SimulatorState:
         self.accessors: dict[str, Accessor] = {}
         self.faults = Faults()
         self.stats: dict[str, Any] = {"logins": 0, "refused_logins": 0, "sessions_started": 0, "calls": {}}
+        self.state_file = Path(state_file) if state_file is not None else None
+        if self.state_file is not None:
+            if self.state_file.exists():
+                self._load()
+            self.save()  # an unwritable place fails now, not on the first incident
+
+    def _load(self) -> None:
+        """The incidents and the id counter a previous run saved; ValueError naming what is wrong."""
+        try:
+            saved = json.loads(self.state_file.read_text(encoding="utf-8"))
+            incidents = [Incident.from_saved(item) for item in saved["incidents"]]
+            next_id = int(saved["next_incident_id"])
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise ValueError(f"cannot read the simulator state from {self.state_file}: {error}") from None
+        self.incidents = {incident.id: incident for incident in incidents}
+        self.next_incident_id = max([next_id, *(incident.id + 1 for incident in incidents)])
+
+    def save(self) -> None:
+        """Write the incidents to the state file, if any: a temporary file renamed over it (atomic)."""
+        if self.state_file is None:
+            return
+        with self.lock:
+            data = {
+                "next_incident_id": self.next_incident_id,
+                "incidents": [self.incidents[key].saved() for key in sorted(self.incidents)],
+            }
+            temporary = self.state_file.with_name(f".{self.state_file.name}.{os.getpid()}.tmp")
+            with open(temporary, "w", encoding="utf-8") as file:
+                json.dump(data, file)
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(temporary, self.state_file)
 
     def __repr__(self) -> str:
         return f"<SimulatorState user={self.user!r} hosts={len(self.hosts)} incidents={len(self.incidents)}>"
@@ -537,6 +604,7 @@ class OpenApi:
             self.state.incidents[incident_id] = Incident(
                 id=incident_id, pdata=pdata, received=self.state.now(), attrs=attrs
             )
+            self.state.save()
         if self.state.take_fault("drop_after_add"):
             raise _DropConnection()
         return {"PxgRetVal": incident_id}
@@ -561,6 +629,7 @@ class OpenApi:
                 raise bad_param(f"pData.KLHST_WKS_HOSTNAME: incident {incident_id} belongs to another host")
             incident.attrs.update(values)
             incident.updates.append({"pData": pdata, "received": wire.format_datetime(self.state.now())})
+            self.state.save()
         return {}
 
     def delete_incident(self, args: dict[str, Any], connection: _Handler) -> dict[str, Any]:
@@ -571,6 +640,7 @@ class OpenApi:
             if incident is None or incident.deleted:
                 raise PxgError(ERR_NOT_FOUND, f"Incident {incident_id} not found")
             incident.deleted = True
+            self.state.save()
         return {}
 
     def _incident_values(self, pdata: dict[str, Any], host_id: str) -> dict[str, Any]:
@@ -874,6 +944,8 @@ class _Handler(BaseHTTPRequestHandler):
         method = call if call == "login" else ".".join(call.split(".")[-2:])
         state.count_call(method)
         delay = state.faults.delay_ms
+        if method == "HostGroup.AddIncident":
+            delay += state.faults.add_delay_ms
         if delay:
             time.sleep(delay / 1000)
         if state.take_fault("fail_next", method):
@@ -1000,13 +1072,19 @@ class KscSimulator:
         session_ttl: float = 1800,
         idle_timeout: float = 120,
         verbose: bool = False,
+        state_file: str | Path | None = None,
     ):
         if not user or not password:
             raise ValueError("the simulator needs a user and a password")
         if (cert_path is None) != (key_path is None):
             raise ValueError("give both a certificate and its key, or neither")
         self.state = SimulatorState(
-            user=user, password=password, domain=domain, hosts=hosts or default_hosts(), session_ttl=session_ttl
+            user=user,
+            password=password,
+            domain=domain,
+            hosts=hosts or default_hosts(),
+            session_ttl=session_ttl,
+            state_file=state_file,
         )
         self.bind, self.idle_timeout, self.verbose = bind, idle_timeout, verbose
         if cert_path is None:
