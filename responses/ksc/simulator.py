@@ -35,7 +35,8 @@ Outside the Open API, for tests and demos (no authentication: bind it to loopbac
 - ``GET /_simulator/incidents``: every incident, ``{id, pData (as received),
   updates: [{pData, received}], received, deleted}``.
 - ``GET /_simulator/hosts``: the inventory; ``GET /_simulator/stats``: logins,
-  sessions, calls per method, open accessors.
+  sessions, calls per method, open accessors, calls being carried out now
+  (``in_progress``, per method: a slow AddIncident shows there until it is stored).
 - ``POST /_simulator/faults`` with a JSON object, merged into the current faults
   (``{}`` clears them all): ``{"fail_next": N, "status": 503}`` the next N calls
   answer that status; ``{"delay_ms": D}`` every call waits D ms;
@@ -54,6 +55,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import datetime as dt
 import gzip
 import ipaddress
@@ -67,6 +69,7 @@ import ssl
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -324,6 +327,7 @@ class SimulatorState:
         self.accessors: dict[str, Accessor] = {}
         self.faults = Faults()
         self.stats: dict[str, Any] = {"logins": 0, "refused_logins": 0, "sessions_started": 0, "calls": {}}
+        self.in_progress: dict[str, int] = {}
         self.state_file = Path(state_file) if state_file is not None else None
         if self.state_file is not None:
             if self.state_file.exists():
@@ -415,6 +419,17 @@ class SimulatorState:
             self.sessions.clear()
             self.generation += 1
 
+    @contextlib.contextmanager
+    def working(self, method: str) -> Iterator[None]:
+        """Counts the calls being carried out now (stats ``in_progress``): a test can wait for a slow one."""
+        with self.lock:
+            self.in_progress[method] = self.in_progress.get(method, 0) + 1
+        try:
+            yield
+        finally:
+            with self.lock:
+                self.in_progress[method] -= 1
+
     def count_call(self, method: str) -> None:
         with self.lock:
             self.stats["calls"][method] = self.stats["calls"].get(method, 0) + 1
@@ -427,6 +442,7 @@ class SimulatorState:
                 "open_accessors": sum(1 for accessor in self.accessors.values() if accessor.expires > now),
                 "live_sessions": sum(1 for session in self.sessions.values() if self._session_alive(session, now)),
                 "incidents": len(self.incidents),
+                "in_progress": {method: count for method, count in self.in_progress.items() if count},
                 "clock_offset": self.clock_offset,
             }
 
@@ -944,8 +960,6 @@ class _Handler(BaseHTTPRequestHandler):
         method = call if call == "login" else ".".join(call.split(".")[-2:])
         state.count_call(method)
         delay = state.faults.delay_ms
-        if method == "HostGroup.AddIncident":
-            delay += state.faults.add_delay_ms
         if delay:
             time.sleep(delay / 1000)
         if state.take_fault("fail_next", method):
@@ -971,7 +985,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, bad_param("the request body must be a JSON object of the method's parameters").answer())
             return
         try:
-            answer = OpenApi(state).dispatch(method, args, self)
+            with state.working(method):
+                if method == "HostGroup.AddIncident" and state.faults.add_delay_ms:
+                    # Slow at the work itself, after the login was checked (a refused call answers at once).
+                    time.sleep(state.faults.add_delay_ms / 1000)
+                answer = OpenApi(state).dispatch(method, args, self)
         except PxgError as error:
             answer = error.answer()
         self._send(200, answer)
