@@ -18,6 +18,7 @@ from responses import jobs, workflow
 from responses.ksc import payload
 from responses.ksc.client import build_client
 from responses.models import AttemptOutcome, EventKind, ResponseRequest, Status
+from tests.api_fixtures import api_fixture, url  # noqa: F401  (the api fixture)
 from tests.test_submission import approved, free_port, outcomes, run_worker, wait_for
 
 UNKNOWN = "KSC may have created this incident; the portal keeps checking."
@@ -194,7 +195,7 @@ def failed_with_unknown_outcome(simulator, settings, alice, bob) -> ResponseRequ
 
 class TestUnknownOutcome:
     def test_timeouts_past_the_tries_leave_the_outcome_unknown_and_the_reconciler_adopts(
-        self, slow_ksc, settings, alice, bob, client
+        self, slow_ksc, settings, alice, bob, client, api
     ):
         """Issue 13, point 4: FAILED after timeouts, yet KSC carries the incident out; the portal finds it."""
         request = failed_with_unknown_outcome(slow_ksc, settings, alice, bob)
@@ -208,6 +209,9 @@ class TestUnknownOutcome:
         client.force_login(bob)
         html = client.get(f"/requests/{request.uuid}/").content.decode()
         assert 'id="outcome-unknown"' in html and UNKNOWN in html
+        shown = api(bob).get(url(request)).json()
+        assert (shown["status"], shown["ksc_outcome_unknown"]) == ("failed", True)
+        assert shown["last_error"].endswith(UNKNOWN)
 
         wait_for(lambda: all_adds_done(slow_ksc), "KSC to finish the AddIncident")
         slow_ksc.clear_faults()
@@ -223,6 +227,7 @@ class TestUnknownOutcome:
         assert outcomes(request) == [AttemptOutcome.FAILED, AttemptOutcome.ADOPTED]
         assert request.events.get(kind=EventKind.FOUND_IN_KSC).detail == {"incident_id": incident["id"]}
         assert 'id="outcome-unknown"' not in client.get(f"/requests/{request.uuid}/").content.decode()
+        assert api(bob).get(url(request)).json()["ksc_outcome_unknown"] is False
 
     def test_a_call_that_surely_did_not_reach_ksc_leaves_nothing_unknown(self, slow_ksc, settings, alice, bob):
         settings.KSC_SUBMIT_TRIES = 1
