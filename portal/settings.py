@@ -312,6 +312,13 @@ KSC_VSERVER = env_str("KSC_VSERVER", "")
 KSC_CLIENT = env_choice("KSC_CLIENT", "auto", ("auto", "klakoapi", "builtin"))
 KSC_CONNECT_TIMEOUT = env_float("KSC_CONNECT_TIMEOUT", 10.0, minimum=0.1)
 KSC_READ_TIMEOUT = env_float("KSC_READ_TIMEOUT", 60.0, minimum=0.1)
+# After an AddIncident whose outcome is unknown (timeout, dropped connection), no new AddIncident for
+# that request until this many seconds have passed: a slow KSC may still be creating the first one.
+# Default: 2 x KSC_READ_TIMEOUT.
+KSC_ADD_SETTLE = env_float("KSC_ADD_SETTLE", 2 * KSC_READ_TIMEOUT)
+# How long the reconciler keeps looking in KSC for the incident of a request that FAILED with an
+# unknown outcome (seconds after it failed); found, it is adopted.
+KSC_UNKNOWN_OUTCOME_SEARCH = env_int("KSC_UNKNOWN_OUTCOME_SEARCH", 24 * 3600, minimum=0)
 KSC_SIMULATED = env_bool("KSC_SIMULATED", False)  # set by `make run` when it starts the simulator
 if KSC_HOST and not (KSC_USER and KSC_PASSWORD):
     raise ImproperlyConfigured("KSC_HOST is set: KSC_USER and KSC_PASSWORD (or KSC_PASSWORD_FILE) are required too.")

@@ -9,6 +9,14 @@ worker reloads everything from the row (STYLE.md, after NetBox). What makes
 2. The incident id is stored the moment AddIncident answers.
 3. Any later attempt first asks KSC (FindIncidents) for an incident with the
    same host, KLINCDT_ADDED and body, and adopts it instead of adding another.
+4. A slow KSC may carry out an AddIncident after the portal gave up on it. After
+   such an outcome-unknown failure, no new AddIncident goes out until
+   KSC_ADD_SETTLE has passed since the failure (then: look, adopt or add); and a
+   settle period after the request's success, check_late_duplicates() looks once
+   more and deletes any late copy (DeleteIncident), saying so in the trail.
+5. A request that FAILED while KSC may hold its incident says so, and the
+   reconciler looks for it (search_unknown_outcomes) for KSC_UNKNOWN_OUTCOME_SEARCH
+   and adopts it when it shows up.
 """
 
 from __future__ import annotations
@@ -16,11 +24,14 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+import time
 import uuid as uuid_module
 
 import django_rq
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connections
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from redis.exceptions import RedisError
 from rq import Retry, SimpleWorker, get_current_job
@@ -93,6 +104,19 @@ def _next_interval() -> int | None:
     return job.get_retry_interval()
 
 
+def add_settle_seconds() -> float:
+    """KSC_ADD_SETTLE: how long an outcome-unknown AddIncident may still be carried out by KSC."""
+    return float(settings.KSC_ADD_SETTLE)
+
+
+def _settle_remaining(request: ResponseRequest) -> float:
+    """Seconds until KSC has had KSC_ADD_SETTLE since this request's last outcome-unknown failure."""
+    if request.ksc_unknown_since is None:
+        return 0.0
+    settled_at = request.ksc_unknown_since + dt.timedelta(seconds=add_settle_seconds())
+    return max((settled_at - timezone.now()).total_seconds(), 0.0)
+
+
 def _over_hourly_cap() -> bool:
     cap = settings.KSC_SUBMIT_HOURLY_CAP
     return bool(cap) and workflow.submissions_last_hour() >= cap
@@ -118,6 +142,9 @@ def submit_to_ksc(key: str) -> str:
     request, attempt = claim
     last_try = _is_last_try()
     adopted = False
+    # Set while an AddIncident has gone out whose incident id is not yet kept: a failure
+    # then leaves the outcome unknown (KSC may create the incident all the same).
+    add_pending = False
     try:
         client = get_client()
         body = payload.build_body(request.task, request.target_host, request.params)
@@ -125,13 +152,22 @@ def submit_to_ksc(key: str) -> str:
         if incident_id is None and request.attempts > 1:
             # An earlier attempt may have reached KSC and been cut off before we kept the id.
             incident_id = client.find_incident(request.target_host, request.ksc_added, body)
+            wait = _settle_remaining(request) if incident_id is None else 0.0
+            if wait > 0:
+                # A slow KSC may still be creating the incident an earlier attempt asked for:
+                # give it KSC_ADD_SETTLE since that failure, then look again before adding.
+                log.info("request %s: waiting %.1f s for KSC to settle before adding again", key, wait)
+                time.sleep(wait)
+                incident_id = client.find_incident(request.target_host, request.ksc_added, body)
             if incident_id is not None:
                 adopted = True
                 workflow.record_incident(key, incident_id, adopted=True)
         if incident_id is None:
             data = payload.add_incident_data(request.task, request.target_host, request.params, request.ksc_added)
+            add_pending = True
             incident_id = client.add_incident(data)
             workflow.record_incident(key, incident_id)
+            add_pending = False
         client.update_incident(incident_id, payload.update_incident_data(request.target_host))
     except KscError as exc:
         retry = isinstance(exc, KscUnavailable) and not last_try
@@ -142,6 +178,7 @@ def submit_to_ksc(key: str) -> str:
             will_retry=retry,
             code=getattr(exc, "code", None),
             retry_in=_next_interval() if retry else None,
+            outcome_unknown=add_pending and exc.outcome_unknown,
         )
         log.warning("request %s: attempt %d failed: %s", key, attempt.number, exc)
         if retry:
@@ -155,6 +192,8 @@ def submit_to_ksc(key: str) -> str:
             f"internal error: {exc.__class__.__name__}",
             will_retry=not last_try,
             retry_in=_next_interval(),
+            # e.g. the database failed after AddIncident answered: KSC has an incident we did not keep
+            outcome_unknown=add_pending,
         )
         raise
     workflow.submission_succeeded(key, attempt, incident_id, adopted=adopted)
@@ -192,6 +231,8 @@ def reconcile(grace_seconds: int | None = None) -> dict[str, int]:
     """
     grace = settings.RECONCILE_GRACE if grace_seconds is None else grace_seconds
     counts = {"expired": workflow.expire_overdue(), "enqueued": 0, "requeued": 0, "released": 0}
+    counts["found"] = search_unknown_outcomes()
+    counts["duplicates_removed"] = check_late_duplicates()["removed"]
     queue = django_rq.get_queue(QUEUE)
     cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=grace)
     stale = ResponseRequest.objects.filter(status__in=IN_FLIGHT, updated_at__lte=cutoff).values_list("uuid", "status")
@@ -208,6 +249,121 @@ def reconcile(grace_seconds: int | None = None) -> dict[str, int]:
         elif workflow.requeue(key, "The submission job was lost (worker stopped or queue emptied); queued again."):
             if _push_job(key) is None:
                 counts["requeued"] += 1
+    return counts
+
+
+def _ksc_client_or_none():
+    """The process's KSC client, or None (logged) when KSC is not configured: the sweeps then wait."""
+    try:
+        return get_client()
+    except ImproperlyConfigured as exc:
+        log.warning("cannot look in KSC: %s", exc)
+        return None
+
+
+def search_unknown_outcomes(now: dt.datetime | None = None) -> int:
+    """Look in KSC for the incident of every request that FAILED with an unknown outcome.
+
+    Found: the request goes on to adopt it (workflow.found_in_ksc). Past
+    KSC_UNKNOWN_OUTCOME_SEARCH seconds after it failed, the search ends and the
+    trail says so. Returns how many were found.
+    """
+    now = now or timezone.now()
+    window = dt.timedelta(seconds=settings.KSC_UNKNOWN_OUTCOME_SEARCH)
+    candidates = list(
+        ResponseRequest.objects.filter(
+            status=Status.FAILED, ksc_incident_id__isnull=True, ksc_unknown_since__isnull=False
+        ).order_by("finished_at")
+    )
+    if not candidates:
+        return 0
+    client = None
+    found = 0
+    for request in candidates:
+        failed_at = request.finished_at or request.ksc_unknown_since
+        if failed_at + window <= now:
+            workflow.stop_searching(request.uuid, window.total_seconds() / 3600)
+            continue
+        client = client or _ksc_client_or_none()
+        if client is None:
+            return found
+        body = payload.build_body(request.task, request.target_host, request.params)
+        try:
+            incident_id = client.find_incident(request.target_host, request.ksc_added, body)
+        except KscError as exc:
+            log.warning("request %s: could not look for its incident in KSC: %s", request.uuid, exc)
+            continue
+        if incident_id is not None and ResponseRequest.objects.filter(ksc_incident_id=incident_id).exists():
+            # KSC handed out an id the portal already keeps for another request (a KSC that lost
+            # its state): adopting it would fail on the same constraint again and again.
+            log.error(
+                "request %s: KSC holds its incident as %s, an id already kept for another request; "
+                "not adopted, check KSC by hand",
+                request.uuid,
+                incident_id,
+            )
+            continue
+        if incident_id is not None and workflow.found_in_ksc(request.uuid, incident_id):
+            found += 1
+            log.warning("request %s: KSC holds incident %s after all; adopting it", request.uuid, incident_id)
+    return found
+
+
+def check_late_duplicates(now: dt.datetime | None = None) -> dict[str, int]:
+    """Look once more in KSC for requests whose duplicate check is due, and remove late copies.
+
+    A request that succeeded after an outcome-unknown failure gets this check a
+    settle period later (ResponseRequest.ksc_recheck_at): a slow KSC may have
+    carried out the earlier AddIncident after all. The incident the portal
+    recorded is kept; every other incident with the request's host,
+    KLINCDT_ADDED and body is deleted (HostGroup.DeleteIncident). Every id and
+    the outcome go to the request's trail; a failed deletion is an error there
+    and in the log. When KSC cannot be asked, the check is due again a settle
+    period later.
+
+    Independent of the reconciler (which calls it on every run): any sweep may call it.
+    Returns counts: checked, removed (incidents deleted), failed (deletions refused).
+    """
+    now = now or timezone.now()
+    counts = {"checked": 0, "removed": 0, "failed": 0}
+    due = list(
+        ResponseRequest.objects.filter(ksc_recheck_at__lte=now, ksc_incident_id__isnull=False).values_list(
+            "uuid", flat=True
+        )
+    )
+    if not due:
+        return counts
+    client = _ksc_client_or_none()
+    if client is None:
+        return counts
+    for key in due:
+        if not workflow.take_duplicate_check(key, now):
+            continue  # another sweep took it
+        request = ResponseRequest.objects.get(uuid=key)
+        body = payload.build_body(request.task, request.target_host, request.params)
+        try:
+            found = client.matching_incidents(request.target_host, request.ksc_added, body)
+        except KscError as exc:
+            log.warning("request %s: the duplicate check could not ask KSC (%s); trying again later", key, exc)
+            workflow.postpone_duplicate_check(key, timezone.now() + dt.timedelta(seconds=add_settle_seconds()))
+            continue
+        kept = request.ksc_incident_id
+        removed: list[int] = []
+        failed: dict[int, str] = {}
+        if kept in found:  # never delete anything when KSC does not show the incident we recorded
+            for incident_id in found:
+                if incident_id == kept:
+                    continue
+                try:
+                    client.delete_incident(incident_id)
+                except KscError as exc:
+                    failed[incident_id] = str(exc)
+                else:
+                    removed.append(incident_id)
+        workflow.record_duplicate_check(key, found=found, kept=kept, removed=removed, failed=failed)
+        counts["checked"] += 1
+        counts["removed"] += len(removed)
+        counts["failed"] += len(failed)
     return counts
 
 

@@ -89,6 +89,15 @@ class ResponseRequest(models.Model):
     # an incident that KSC stored but never confirmed (exactly-once).
     ksc_added = models.DateTimeField(null=True, blank=True)
     ksc_incident_id = models.BigIntegerField(null=True, blank=True, unique=True)
+    # When an attempt last ended without knowing whether KSC carried out its AddIncident
+    # (a read timeout, a connection dropped after sending, a fault after sending, an attempt
+    # whose end was never recorded); None while nothing is unknown. A re-attempt does not
+    # add again until KSC_ADD_SETTLE has passed since; a FAILED request with it set is
+    # looked for in KSC for KSC_UNKNOWN_OUTCOME_SEARCH after it failed.
+    ksc_unknown_since = models.DateTimeField(null=True, blank=True)
+    # When to look in KSC once more for late copies of this request's incident (set on
+    # success after an outcome-unknown failure; None when no check is due).
+    ksc_recheck_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
 
@@ -121,6 +130,11 @@ class ResponseRequest(models.Model):
 
     def describe(self) -> str:
         return self.task_type.describe(self.params)
+
+    @property
+    def ksc_outcome_unknown(self) -> bool:
+        """FAILED, but KSC may have created the incident: the reconciler keeps looking for it."""
+        return self.status == Status.FAILED and self.ksc_incident_id is None and self.ksc_unknown_since is not None
 
 
 class Decision(models.TextChoices):
@@ -165,6 +179,11 @@ class EventKind(models.TextChoices):
     RETRIED = "retried", _("Retried")
     REQUEUED = "requeued", _("Re-queued")
     HELD = "held", _("Held back")
+    DUPLICATE_CHECK = "duplicate_check", _("Checked KSC for duplicates")
+    DUPLICATE_REMOVED = "duplicate_removed", _("Duplicate removed")
+    DUPLICATE_KEPT = "duplicate_kept", _("Duplicate NOT removed")
+    FOUND_IN_KSC = "found_in_ksc", _("Found in KSC")
+    SEARCH_ENDED = "search_ended", _("Stopped looking in KSC")
 
 
 class RequestEvent(models.Model):
@@ -232,6 +251,8 @@ class AttemptOutcome(models.TextChoices):
     ADOPTED = "adopted", _("Adopted an incident KSC already had")
     RETRYING = "retrying", _("Failed, will retry")
     FAILED = "failed", _("Failed")
+    # Its end was never recorded (the database or the worker failed first); closed at the next chance.
+    INTERRUPTED = "interrupted", _("Interrupted; KSC may have created the incident")
 
 
 class SubmissionAttempt(models.Model):

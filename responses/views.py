@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import datetime as dt
 import hashlib
 import logging
 from collections.abc import Iterator
@@ -45,7 +46,16 @@ from responses.forms import (
 from responses.ksc.client import get_client
 from responses.ksc.errors import KscError
 from responses.ksc.hosts import Host
-from responses.models import IN_FLIGHT, Approval, Decision, ResponseRequest, Source, Status, payload_fingerprint
+from responses.models import (
+    IN_FLIGHT,
+    Approval,
+    Decision,
+    EventKind,
+    ResponseRequest,
+    Source,
+    Status,
+    payload_fingerprint,
+)
 
 log = logging.getLogger(__name__)
 
@@ -304,6 +314,7 @@ def _detail_context(request: HttpRequest, rr: ResponseRequest) -> dict[str, Any]
             query["external_ref"] = rr.external_ref
         release_url = f"{reverse('responses:new')}?{urlencode(query)}"
     task = rr.task_type
+    events = list(rr.events.all())
     host_tasks = 0
     if rr.status == Status.PENDING_APPROVAL and (workflow.APPROVE in actions or workflow.REJECT in actions):
         host_tasks = _host_tasks_warning(workflow.host_task_load([rr.target_host]).get(rr.target_host, 0))
@@ -315,8 +326,17 @@ def _detail_context(request: HttpRequest, rr: ResponseRequest) -> dict[str, Any]
         "scan_objects": _scan_objects(rr.params) if task.list_params else [],
         "timeline": [
             {"event": event, "before": _status_label(event.status_before), "after": _status_label(event.status_after)}
-            for event in rr.events.all()
+            for event in events
         ],
+        # Late duplicates a slow KSC made: each removal, and loudly each that failed.
+        "duplicate_events": [
+            event for event in events if event.kind in (EventKind.DUPLICATE_REMOVED, EventKind.DUPLICATE_KEPT)
+        ],
+        "unknown_search_until": (
+            rr.finished_at + dt.timedelta(seconds=settings.KSC_UNKNOWN_OUTCOME_SEARCH)
+            if rr.ksc_outcome_unknown and rr.finished_at
+            else None
+        ),
         "actions": actions,
         "release_url": release_url,
         "in_flight": rr.status in IN_FLIGHT,

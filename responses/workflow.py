@@ -554,15 +554,20 @@ def retry(request: ResponseRequest | uuid_module.UUID | str, *, user, comment: A
     """
 
     def body(locked: ResponseRequest, text: str) -> None:
-        before = locked.status
-        locked.status = Status.APPROVED
-        locked.last_error = ""
-        locked.finished_at = None
-        locked.save(update_fields=["status", "last_error", "finished_at", "updated_at"])
-        _event(locked, EventKind.RETRIED, user.get_username(), before, text)
-        _enqueue_after_commit(locked)
+        _send_again(locked, EventKind.RETRIED, user.get_username(), text)
 
     return _decide(request, user, RETRY, comment, body)
+
+
+def _send_again(request: ResponseRequest, kind: str, actor: str, message: str, detail: dict | None = None) -> None:
+    """FAILED → APPROVED and queued after commit; the next attempt looks in KSC before adding."""
+    before = request.status
+    request.status = Status.APPROVED
+    request.last_error = ""
+    request.finished_at = None
+    request.save(update_fields=["status", "last_error", "finished_at", "updated_at"])
+    _event(request, kind, actor, before, message, detail)
+    _enqueue_after_commit(request)
 
 
 def expire_overdue(now: dt.datetime | None = None) -> int:
@@ -658,11 +663,38 @@ def claim_for_submission(key: uuid_module.UUID | str) -> tuple[ResponseRequest, 
                 candidate += dt.timedelta(seconds=1)
             request.ksc_added = candidate
         request.attempts += 1
+        interrupted = _close_interrupted_attempts(request, now)
         # (fingerprint, ksc_added) is unique: a racing twin makes this fail and the job run again.
-        request.save(update_fields=["status", "ksc_added", "attempts", "updated_at"])
+        request.save(update_fields=["status", "ksc_added", "attempts", "ksc_unknown_since", "updated_at"])
         attempt = SubmissionAttempt.objects.create(request=request, number=request.attempts, started_at=now)
-        _event(request, EventKind.ATTEMPT, SYSTEM, before, detail={"attempt": attempt.number})
+        detail: dict[str, Any] = {"attempt": attempt.number}
+        if interrupted:
+            detail["interrupted_attempts"] = interrupted
+        _event(request, EventKind.ATTEMPT, SYSTEM, before, detail=detail)
     return request, attempt
+
+
+def _close_interrupted_attempts(request: ResponseRequest, now: dt.datetime) -> list[int]:
+    """End every attempt whose outcome was never recorded (the database or its worker failed first).
+
+    Such an attempt may have sent AddIncident: without an incident id the request's
+    outcome is unknown from now on, so the next attempt lets KSC settle before adding.
+    The caller holds the request's row lock and saves ``ksc_unknown_since``.
+    """
+    open_attempts = list(request.submission_attempts.filter(finished_at__isnull=True).order_by("number"))
+    for attempt in open_attempts:
+        attempt.finished_at = now
+        attempt.outcome = AttemptOutcome.INTERRUPTED
+        attempt.error_message = attempt.error_message or _in_english(
+            lambda: _(
+                "This attempt ended without its outcome being recorded (the worker or the database failed); "
+                "KSC may have created the incident."
+            )
+        )
+        attempt.save(update_fields=["finished_at", "outcome", "error_message"])
+    if open_attempts and request.ksc_incident_id is None:
+        request.ksc_unknown_since = now
+    return [attempt.number for attempt in open_attempts]
 
 
 def record_incident(key: uuid_module.UUID | str, incident_id: int, *, adopted: bool = False) -> None:
@@ -689,15 +721,36 @@ def record_incident(key: uuid_module.UUID | str, incident_id: int, *, adopted: b
 def submission_succeeded(
     key: uuid_module.UUID | str, attempt: SubmissionAttempt, incident_id: int, *, adopted: bool
 ) -> None:
-    """SUBMITTING → SUBMITTED with the incident id."""
+    """SUBMITTING → SUBMITTED with the incident id.
+
+    When an earlier attempt's outcome was unknown, KSC may still carry out that
+    AddIncident after this success: the late duplicate check is due a settle
+    period from now (responses.jobs.check_late_duplicates).
+    """
+    from responses.jobs import add_settle_seconds  # jobs imports workflow
+
     now = timezone.now()
     with transaction.atomic():
-        updated = ResponseRequest.objects.filter(uuid=key, status=Status.SUBMITTING).update(
-            status=Status.SUBMITTED, submitted_at=now, finished_at=now, last_error="", updated_at=now
-        )
-        if updated != 1:
+        request = ResponseRequest.objects.select_for_update().filter(uuid=key, status=Status.SUBMITTING).first()
+        if request is None:
             raise WrongStatus(f"request {key} was not submitting")
-        request = ResponseRequest.objects.get(uuid=key)
+        request.status = Status.SUBMITTED
+        request.submitted_at = request.finished_at = now
+        request.last_error = ""
+        if request.ksc_unknown_since is not None:
+            request.ksc_recheck_at = now + dt.timedelta(seconds=add_settle_seconds())
+            request.ksc_unknown_since = None
+        request.save(
+            update_fields=[
+                "status",
+                "submitted_at",
+                "finished_at",
+                "last_error",
+                "ksc_recheck_at",
+                "ksc_unknown_since",
+                "updated_at",
+            ]
+        )
         attempt.finished_at = now
         attempt.outcome = AttemptOutcome.ADOPTED if adopted else AttemptOutcome.SUBMITTED
         attempt.ksc_incident_id = incident_id
@@ -708,7 +761,11 @@ def submission_succeeded(
             SYSTEM,
             Status.SUBMITTING,
             _("KSC incident %(id)s created; KSC now creates the response task.") % {"id": incident_id},
-            {"incident_id": incident_id, "attempt": attempt.number},
+            {
+                "incident_id": incident_id,
+                "attempt": attempt.number,
+                "duplicate_check_at": request.ksc_recheck_at.isoformat() if request.ksc_recheck_at else None,
+            },
         )
 
 
@@ -720,24 +777,41 @@ def submission_failed(
     will_retry: bool,
     code: int | None = None,
     retry_in: int | None = None,
+    outcome_unknown: bool = False,
 ) -> None:
-    """SUBMITTING → QUEUED (a retry follows) or FAILED, keeping KSC's code and message."""
+    """SUBMITTING → QUEUED (a retry follows) or FAILED, keeping KSC's code and message.
+
+    ``outcome_unknown``: this attempt sent AddIncident and never learnt whether KSC
+    carried it out. The next attempt then waits KSC_ADD_SETTLE before adding; a
+    request that FAILED while any attempt's outcome is unknown says that KSC may
+    have created the incident, and the reconciler keeps looking for it.
+    """
     now = timezone.now()
     after = Status.QUEUED if will_retry else Status.FAILED
     with transaction.atomic():
-        changes = {"status": after, "last_error": message, "updated_at": now}
-        if not will_retry:
-            changes["finished_at"] = now
-        updated = ResponseRequest.objects.filter(uuid=key, status=Status.SUBMITTING).update(**changes)
+        request = ResponseRequest.objects.select_for_update().filter(uuid=key, status=Status.SUBMITTING).first()
+        if outcome_unknown and request is not None and request.ksc_incident_id is None:
+            request.ksc_unknown_since = now
+        unknown = request is not None and request.ksc_incident_id is None and request.ksc_unknown_since is not None
+        if unknown and not will_retry:
+            message = _in_english(
+                lambda: (
+                    _("%(error)s — KSC may have created this incident; the portal keeps checking.") % {"error": message}
+                )
+            )
         attempt.finished_at = now
         attempt.outcome = AttemptOutcome.RETRYING if will_retry else AttemptOutcome.FAILED
         attempt.error_code = code
         attempt.error_message = message
         attempt.save(update_fields=["finished_at", "outcome", "error_code", "error_message"])
-        if updated != 1:
+        if request is None:
             return
-        request = ResponseRequest.objects.get(uuid=key)
-        detail = {"attempt": attempt.number, "error_code": code}
+        request.status = after
+        request.last_error = message
+        if not will_retry:
+            request.finished_at = now
+        request.save(update_fields=["status", "last_error", "finished_at", "ksc_unknown_since", "updated_at"])
+        detail = {"attempt": attempt.number, "error_code": code, "outcome_unknown": unknown}
         if will_retry:
             detail["retry_in_seconds"] = retry_in
         _event(
@@ -761,11 +835,151 @@ def requeue(key: uuid_module.UUID | str, reason: str) -> bool:
         if request.status not in (Status.APPROVED, Status.QUEUED, Status.SUBMITTING):
             return False
         before = request.status
+        now = timezone.now()
         request.status = Status.QUEUED
-        request.queued_at = request.queued_at or timezone.now()
-        request.save(update_fields=["status", "queued_at", "updated_at"])
-        _event(request, EventKind.REQUEUED, SYSTEM, before, reason)
+        request.queued_at = request.queued_at or now
+        interrupted = _close_interrupted_attempts(request, now)
+        request.save(update_fields=["status", "queued_at", "ksc_unknown_since", "updated_at"])
+        _event(
+            request,
+            EventKind.REQUEUED,
+            SYSTEM,
+            before,
+            reason,
+            {"interrupted_attempts": interrupted} if interrupted else None,
+        )
     return True
+
+
+# --- After the outcome was unknown: finding the incident later, removing late copies ----------
+
+
+def found_in_ksc(key: uuid_module.UUID | str, incident_id: int) -> bool:
+    """A request that FAILED with an unknown outcome turns out to be in KSC: send it on to adopt it.
+
+    FAILED → APPROVED (and queued after commit, like an approver's retry): the job
+    finds the incident again, adopts it and marks it unhandled, so KSC creates the
+    response task. False when the request is no longer such a failure.
+    """
+    with transaction.atomic():
+        request = ResponseRequest.objects.select_for_update().filter(uuid=key).first()
+        if request is None or not request.ksc_outcome_unknown:
+            return False
+        message = _in_english(
+            lambda: (
+                _("KSC holds incident %(id)s for this request after all; sending it on to adopt it.")
+                % {"id": incident_id}
+            )
+        )
+        _send_again(request, EventKind.FOUND_IN_KSC, SYSTEM, message, {"incident_id": incident_id})
+    return True
+
+
+def stop_searching(key: uuid_module.UUID | str, hours: float) -> bool:
+    """The search window of a FAILED request with an unknown outcome has passed without a find."""
+    with transaction.atomic():
+        request = ResponseRequest.objects.select_for_update().filter(uuid=key).first()
+        if request is None or not request.ksc_outcome_unknown:
+            return False
+        request.ksc_unknown_since = None
+        request.save(update_fields=["ksc_unknown_since", "updated_at"])
+        _event(
+            request,
+            EventKind.SEARCH_ENDED,
+            SYSTEM,
+            request.status,
+            _in_english(
+                lambda: (
+                    _(
+                        "KSC showed no incident for this request within %(hours)s hours after it failed; "
+                        "the portal stopped looking. An approver can retry it."
+                    )
+                    % {"hours": f"{hours:g}"}
+                )
+            ),
+        )
+    return True
+
+
+def take_duplicate_check(key: uuid_module.UUID | str, now: dt.datetime) -> bool:
+    """Claim a due late duplicate check, so that two reconcilers never both delete (True: ours)."""
+    return (
+        ResponseRequest.objects.filter(uuid=key, ksc_recheck_at__lte=now, ksc_incident_id__isnull=False).update(
+            ksc_recheck_at=None
+        )
+        == 1
+    )
+
+
+def postpone_duplicate_check(key: uuid_module.UUID | str, at: dt.datetime) -> None:
+    """KSC could not be asked: the check is due again at ``at``."""
+    ResponseRequest.objects.filter(uuid=key, ksc_recheck_at__isnull=True).update(ksc_recheck_at=at)
+
+
+def record_duplicate_check(
+    key: uuid_module.UUID | str, *, found: list[int], kept: int, removed: list[int], failed: dict[int, str]
+) -> None:
+    """The late duplicate check's outcome in the trail: every id KSC held, what was removed, what was not."""
+    detail = {"found": found, "kept": kept, "removed": removed, "not_removed": {str(k): v for k, v in failed.items()}}
+    with transaction.atomic():
+        request = ResponseRequest.objects.select_for_update().get(uuid=key)
+        ids = ", ".join(str(incident_id) for incident_id in found) or "none"
+        if kept not in found:
+            kind = EventKind.DUPLICATE_KEPT
+            message = _in_english(
+                lambda: (
+                    _(
+                        "Looked in KSC again: it does not show the recorded incident %(kept)s, but holds %(ids)s "
+                        "for this request. Nothing was removed; check the incidents in KSC by hand."
+                    )
+                    % {"kept": kept, "ids": ids}
+                )
+            )
+        elif failed:
+            kind = EventKind.DUPLICATE_KEPT
+            message = _in_english(
+                lambda: (
+                    _(
+                        "DUPLICATE NOT REMOVED: KSC holds incidents %(ids)s for this one request; kept %(kept)s, "
+                        "but could not delete %(failed)s (%(errors)s). Delete them in KSC by hand, or KES may "
+                        "carry out this response twice."
+                    )
+                    % {
+                        "ids": ids,
+                        "kept": kept,
+                        "failed": ", ".join(str(incident_id) for incident_id in failed),
+                        "errors": "; ".join(failed.values()),
+                    }
+                )
+            )
+            if removed:
+                message += " " + _in_english(
+                    lambda: _("Removed: %(removed)s.") % {"removed": ", ".join(map(str, removed))}
+                )
+        elif removed:
+            kind = EventKind.DUPLICATE_REMOVED
+            message = _in_english(
+                lambda: (
+                    _(
+                        "KSC held incidents %(ids)s for this one request (a slow KSC carried out an earlier "
+                        "AddIncident late); kept %(kept)s, deleted the duplicate %(removed)s with DeleteIncident."
+                    )
+                    % {"ids": ids, "kept": kept, "removed": ", ".join(map(str, removed))}
+                )
+            )
+        else:
+            kind = EventKind.DUPLICATE_CHECK
+            message = _in_english(
+                lambda: (
+                    _("Looked in KSC again after the settle period: only incident %(kept)s holds this request.")
+                    % {"kept": kept}
+                )
+            )
+        _event(request, kind, SYSTEM, request.status, message, detail)
+    if kind == EventKind.DUPLICATE_KEPT:
+        log.error("request %s: %s", key, message)
+    elif removed:
+        log.warning("request %s: %s", key, message)
 
 
 def hold(key: uuid_module.UUID | str, reason: str) -> None:

@@ -41,6 +41,7 @@ DETAIL_FIELDS = {
     "approvals",
     "actions",
     "ksc_incident_id",
+    "ksc_outcome_unknown",
     "last_error",
     "created_at",
     "updated_at",
@@ -302,6 +303,7 @@ class TestReading:
         [attempt] = data["attempts"]
         assert (attempt["number"], attempt["outcome"], attempt["error_code"]) == (1, "failed", 1182)
         assert data["last_error"] == "KSC refused the incident (code 1182)."
+        assert data["ksc_outcome_unknown"] is False  # KSC answered: surely no incident
 
     def test_another_analysts_request_is_a_404_not_a_403(self, api, alice, frank, mallory):
         request = file(alice)

@@ -193,6 +193,36 @@ def test_find_incident_answers_none_when_nothing_was_added(ksc, ksc_simulator):
     assert ksc.find_incident(host, ADDED, isolate(host)["KLINCDT_BODY"]) is None
 
 
+def test_matching_incidents_lists_every_copy_of_one_request_oldest_first(ksc, ksc_simulator):
+    host = ksc_simulator.host_id("TKY-WS-0102")
+    data = isolate(host)
+    first = ksc.add_incident(data)
+    ksc.add_incident(isolate(host, action=0))  # same host and time, another request
+    second = ksc.add_incident(data)  # a late copy of the first
+
+    assert ksc.matching_incidents(host, ADDED, data["KLINCDT_BODY"]) == [first, second]
+    assert ksc.find_incident(host, ADDED, data["KLINCDT_BODY"]) == first
+
+
+def test_delete_incident_removes_it_from_ksc(ksc, ksc_simulator):
+    host = ksc_simulator.host_id("TKY-WS-0102")
+    data = isolate(host)
+    keep, duplicate = ksc.add_incident(data), ksc.add_incident(data)
+
+    ksc.delete_incident(duplicate)
+
+    assert ksc.matching_incidents(host, ADDED, data["KLINCDT_BODY"]) == [keep]
+    assert [(i["id"], i["deleted"]) for i in ksc_simulator.incidents()] == [(keep, False), (duplicate, True)]
+    assert ksc_simulator.stats()["calls"]["HostGroup.DeleteIncident"] == 1
+
+
+def test_deleting_an_unknown_incident_is_a_ksc_error(ksc, ksc_simulator):
+    with pytest.raises(KscCallError) as caught:
+        ksc.delete_incident(424242)
+    assert caught.value.code == 1183
+    assert "424242" in str(caught.value)
+
+
 # --- hosts ---
 
 

@@ -599,6 +599,28 @@ def test_drop_after_add_stores_the_incident_and_hangs_up(ksc_simulator, wire_to)
     assert len(ksc_simulator.incidents()) == 1
 
 
+def test_add_delay_stores_the_incident_after_the_client_gave_up(ksc_simulator, wire_to):
+    connection = wire_to()
+    host = ksc_simulator.host_id("DC01")
+    pdata = {"pData": wire.encode_params(payload.add_incident_data("isolateHost", host, {"action": 1}, ADDED))}
+    ksc_simulator.set_faults({"add_delay_ms": 1200})
+
+    started = time.monotonic()
+    assert connection.post("Session.Ping").status_code == 200  # other calls are not delayed
+    assert time.monotonic() - started < 1.0
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        connection.http.post(
+            f"{ksc_simulator.url}/api/v1.0/HostGroup.AddIncident", data=json.dumps(pdata).encode(), timeout=(5, 0.4)
+        )
+    assert ksc_simulator.incidents() == []  # KSC is still "processing" it
+
+    deadline = time.monotonic() + 5
+    while not ksc_simulator.incidents() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    (incident,) = ksc_simulator.incidents()
+    assert incident["pData"]["KLHST_WKS_HOSTNAME"] == host and not incident["deleted"]
+
+
 def test_reject_login_refuses_even_the_right_password(ksc_simulator, wire_to):
     ksc_simulator.set_faults({"reject_login": True})
 
@@ -608,7 +630,16 @@ def test_reject_login_refuses_even_the_right_password(ksc_simulator, wire_to):
 
 
 @pytest.mark.parametrize(
-    "faults", [{"fail_next": -1}, {"status": 42}, {"reject_login": 1}, {"explode": True}, {"methods": "AddIncident"}]
+    "faults",
+    [
+        {"fail_next": -1},
+        {"status": 42},
+        {"reject_login": 1},
+        {"explode": True},
+        {"methods": "AddIncident"},
+        {"add_delay_ms": -5},
+        {"add_delay_ms": "slow"},
+    ],
 )
 def test_nonsense_faults_are_refused(ksc_simulator, faults):
     with pytest.raises(requests.HTTPError) as caught:
@@ -653,32 +684,33 @@ def test_a_bad_hosts_file_is_refused_naming_the_entry(data, words):
         parse_hosts(data)
 
 
+def _start_command(*extra: str) -> tuple[subprocess.Popen, str, list[str]]:
+    """`manage.py ksc_simulator` as a real process; its URL and output once it says it is ready."""
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "PYTHONUNBUFFERED": "1"}
+    command = [sys.executable, "manage.py", "ksc_simulator", "--port", "0", "--user", "u", "--password", "p-123"]
+    process = subprocess.Popen(
+        [*command, *extra], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    lines = []
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        lines.append(line.strip())
+        if line.startswith("KSC simulator ready on "):
+            return process, line.strip().removeprefix("KSC simulator ready on "), lines
+    process.kill()
+    raise AssertionError(f"the simulator did not start: {lines}")
+
+
 def test_the_command_serves_a_hosts_file_and_says_when_ready(tmp_path):
     hosts_file = tmp_path / "hosts.json"
     hosts_file.write_text(
         json.dumps([{"id": "0a1b", "display_name": "ONLY-ONE", "ip": "192.0.2.7", "group": "Test", "fqdn": "one.test"}])
     )
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "PYTHONUNBUFFERED": "1"}
-    command = [sys.executable, "manage.py", "ksc_simulator", "--port", "0", "--user", "u", "--password", "p-123"]
-    process = subprocess.Popen(
-        [*command, "--hosts", str(hosts_file), "--cert-dir", str(tmp_path / "tls")],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process, url, lines = _start_command("--hosts", str(hosts_file), "--cert-dir", str(tmp_path / "tls"))
     try:
-        lines = []
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            line = process.stdout.readline()
-            if not line:
-                break
-            lines.append(line.strip())
-            if line.startswith("KSC simulator ready on "):
-                break
-        url = lines[-1].removeprefix("KSC simulator ready on ")
         assert url.startswith("https://127.0.0.1:"), lines
         assert f"certificate: {tmp_path / 'tls' / 'ksc-simulator.pem'} (self-signed, generated now)" in lines
         assert not any("p-123" in line for line in lines)
@@ -696,18 +728,87 @@ def test_the_command_serves_a_hosts_file_and_says_when_ready(tmp_path):
     assert "KSC simulator stopped" in output
 
 
+def _run_command(*args: str) -> subprocess.CompletedProcess:
+    """`manage.py ksc_simulator` with these arguments, expected to stop on its own (a refusal)."""
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"}
+    command = [sys.executable, "manage.py", "ksc_simulator", "--user", "u", "--password", "p", *args]
+    return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=30)
+
+
 def test_the_command_refuses_a_bad_hosts_file(tmp_path):
     hosts_file = tmp_path / "hosts.json"
     hosts_file.write_text("[{]")
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"}
-    result = subprocess.run(
-        [sys.executable, "manage.py", "ksc_simulator", "--user", "u", "--password", "p", "--hosts", str(hosts_file)],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    result = _run_command("--hosts", str(hosts_file))
 
     assert result.returncode != 0
     assert "--hosts" in result.stderr and "not JSON" in result.stderr
+
+
+def test_a_killed_simulator_started_again_with_state_keeps_its_incidents(tmp_path):
+    from types import SimpleNamespace
+
+    state = tmp_path / "ksc-state.json"
+    tls = tmp_path / "tls"
+    first, url, _ = _start_command("--state", str(state), "--cert-dir", str(tls))
+    try:
+        ksc = SimpleNamespace(url=url, user="u", password="p-123", cert_path=tls / "ksc-simulator.pem")
+        connection = Wire(ksc)
+        assert connection.login().status_code == 200
+        host = default_hosts()[0].id
+        kept = add(connection, payload.add_incident_data("isolateHost", host, {"action": 1}, ADDED))["PxgRetVal"]
+        removed = add(connection, payload.add_incident_data("isolateHost", host, {"action": 0}, ADDED))["PxgRetVal"]
+        update = {"KLINCDT_IS_HANDLED": False, "KLHST_WKS_HOSTNAME": host}
+        connection.call("HostGroup.UpdateIncident", {"nId": kept, "pData": update})
+        connection.call("HostGroup.DeleteIncident", {"nId": removed})
+        connection.http.close()
+    finally:
+        first.kill()  # SIGKILL: no chance to save anything on the way out
+        first.communicate(timeout=10)
+
+    second, url, _ = _start_command(
+        "--state",
+        str(state),
+        "--cert",
+        str(tls / "ksc-simulator.pem"),
+        "--key",
+        str(tls / "ksc-simulator.key"),
+    )
+    try:
+        ksc = SimpleNamespace(url=url, user="u", password="p-123", cert_path=tls / "ksc-simulator.pem")
+        connection = Wire(ksc)
+        incidents = connection.http.get(f"{url}/_simulator/incidents", timeout=5).json()
+        assert [(i["id"], i["deleted"], len(i["updates"])) for i in incidents] == [(kept, False, 1), (removed, True, 0)]
+        assert connection.login().status_code == 200
+        found = connection.call(
+            "HostGroup.FindIncidents",
+            {"strFilter": f'(KLHST_WKS_HOSTNAME = "{host}")', "pFieldsToReturn": ["KLINCDT_ID", "KLINCDT_ADDED"]},
+        )
+        assert found["PxgRetVal"] == 1  # the kept one, with its decoded time; the deleted one stays deleted
+        # the id counter survived too: no id is given out twice
+        new = add(connection, payload.add_incident_data("isolateHost", host, {"action": 1}, ADDED))["PxgRetVal"]
+        assert new == removed + 1
+        connection.http.close()
+    finally:
+        second.send_signal(signal.SIGTERM)
+        second.communicate(timeout=10)
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [("{not json", "cannot read the simulator state"), ('{"x": 1}', "cannot read the simulator state")],
+)
+def test_the_command_refuses_an_unreadable_state_file(tmp_path, content, words):
+    state = tmp_path / "state.json"
+    state.write_text(content)
+    result = _run_command("--state", str(state))
+
+    assert result.returncode != 0
+    assert words in result.stderr
+    assert state.read_text() == content  # left as it was
+
+
+def test_the_command_refuses_a_state_file_it_cannot_write(tmp_path):
+    result = _run_command("--port", "0", "--state", str(tmp_path / "no-such-dir" / "state.json"))
+
+    assert result.returncode != 0
+    assert "cannot start the KSC simulator" in result.stderr

@@ -115,6 +115,26 @@ class TestStartup:
         assert result.returncode != 0
         assert "APPROVALS_REQUIRED_FORMATDISK: no such task type" in result.stderr
 
+    @pytest.mark.parametrize(
+        ("name", "value", "words"),
+        [
+            ("KSC_ADD_SETTLE", "two minutes", "KSC_ADD_SETTLE must be a number"),
+            ("KSC_ADD_SETTLE", "-1", "KSC_ADD_SETTLE must be a number of at least 0.0"),
+            ("KSC_UNKNOWN_OUTCOME_SEARCH", "1d", "KSC_UNKNOWN_OUTCOME_SEARCH must be a whole number"),
+            ("KSC_UNKNOWN_OUTCOME_SEARCH", "-5", "KSC_UNKNOWN_OUTCOME_SEARCH must be at least 0"),
+        ],
+    )
+    def test_it_refuses_bad_slow_ksc_settings(self, name, value, words):
+        result = _settings_in_subprocess({"DEBUG": "true", name: value})
+        assert result.returncode != 0
+        assert words in result.stderr
+
+    def test_ksc_add_settle_defaults_to_twice_the_read_timeout(self):
+        show = "from django.conf import settings; print(settings.KSC_ADD_SETTLE)"
+        result = _settings_in_subprocess({"DEBUG": "true", "KSC_READ_TIMEOUT": "7.5"}, "shell", "-c", show)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip().splitlines()[-1] == "15.0"
+
     def test_ksc_host_needs_credentials(self):
         result = _settings_in_subprocess({"DEBUG": "true", "KSC_HOST": "ksc.example.test"})
         assert result.returncode != 0

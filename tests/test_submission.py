@@ -31,6 +31,7 @@ def submission(transactional_db, ksc_settings, ksc_queue, settings):
     """Real commits (the enqueue runs on commit), KSC pointed at the simulator, no backoff waits."""
     settings.KSC_SUBMIT_TRIES = 3
     settings.KSC_SUBMIT_BACKOFF = 0
+    settings.KSC_ADD_SETTLE = 0.2  # after an outcome-unknown failure, a short wait before adding again
     return ksc_settings
 
 
@@ -314,7 +315,9 @@ class TestRedisDown:
         ksc_queue.connection.flushdb()
         out = StringIO()
         call_command("reconcile_requests", "--grace", "0", "--schedule", stdout=out)
-        assert out.getvalue().strip() == "expired 0, enqueued 0, re-queued 1, released 0"
+        assert out.getvalue().strip() == (
+            "expired 0, enqueued 0, re-queued 1, released 0, found in KSC 0, duplicates removed 0"
+        )
         assert jobs.RECONCILE_JOB_ID in django_rq.get_queue(jobs.QUEUE).scheduled_job_registry.get_job_ids()
 
     def test_the_reconcile_command_refuses_a_negative_grace(self, db):

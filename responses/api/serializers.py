@@ -47,6 +47,13 @@ class ResponseRequestSerializer(serializers.ModelSerializer):
         help_text="What the calling user may do to this request now: approve, reject, cancel, retry."
     )
     description = serializers.CharField(source="describe", read_only=True, help_text="The action in plain words.")
+    ksc_outcome_unknown = serializers.BooleanField(
+        read_only=True,
+        help_text=(
+            "FAILED, but KSC may have created the incident (an AddIncident whose answer never came): the "
+            "portal keeps looking for it in KSC and adopts it when found (status SUBMITTED then)."
+        ),
+    )
 
     class Meta:
         model = ResponseRequest
@@ -66,6 +73,7 @@ class ResponseRequestSerializer(serializers.ModelSerializer):
             "approvals",
             "actions",
             "ksc_incident_id",
+            "ksc_outcome_unknown",
             "last_error",
             "created_at",
             "updated_at",

@@ -259,14 +259,18 @@ class KscClient(abc.ABC):
         )
         return self._read_accessor(answer, method, chunk_size=chunk_size, limit=limit)
 
-    def find_incident(self, host_id: str, added: dt.datetime, body: str | None = None) -> int | None:
-        """The id of the incident this portal added for ``host_id`` at ``added`` (with ``body``), or None.
+    def delete_incident(self, incident_id: int) -> None:
+        """``HostGroup.DeleteIncident``: remove an incident (a duplicate a slow KSC created late)."""
+        self.call("HostGroup.DeleteIncident", {"nId": int(incident_id)})
 
-        The submission job's exactly-once recovery: after a lost answer it asks
-        whether its AddIncident went through before adding again. KSC is asked
-        for the host's incidents within a second of ``added``; the exact time
-        and body are compared here, so no full-text query is involved. When
-        several match (duplicates made before this check existed), the oldest wins.
+    def matching_incidents(self, host_id: str, added: dt.datetime, body: str | None = None) -> list[int]:
+        """Ids of every incident for ``host_id`` added at ``added`` (with ``body``), oldest first.
+
+        The portal fixes KLINCDT_ADDED per request before its first attempt, so
+        more than one id means KSC carried out more than one AddIncident of the
+        same request. KSC is asked for the host's incidents within a second of
+        ``added``; the exact time and body are compared here, so no full-text
+        query is involved.
         """
         if added.tzinfo is None:
             added = added.replace(tzinfo=dt.UTC)  # naive means UTC, as in wire.format_datetime
@@ -281,23 +285,33 @@ class KscClient(abc.ABC):
             [INCIDENT_ID, INCIDENT_ADDED, INCIDENT_BODY, INCIDENT_HOST],
             order=[(INCIDENT_ID, True)],
         )
-        found = [
-            row
+        return [
+            int(row[INCIDENT_ID])
             for row in rows
             if row.get(INCIDENT_ADDED) == added
             and row.get(INCIDENT_HOST) == host_id
             and (body is None or _same_body(row.get(INCIDENT_BODY), body))
             and isinstance(row.get(INCIDENT_ID), int)
         ]
+
+    def find_incident(self, host_id: str, added: dt.datetime, body: str | None = None) -> int | None:
+        """The id of the incident this portal added for ``host_id`` at ``added`` (with ``body``), or None.
+
+        The submission job's exactly-once recovery: after a lost answer it asks
+        whether its AddIncident went through before adding again. When several
+        match (KSC carried out a late AddIncident too), the oldest wins; the late
+        duplicate check (responses.duplicates) removes the others.
+        """
+        found = self.matching_incidents(host_id, added, body)
         if len(found) > 1:
             logger.warning(
                 "KSC holds %d identical incidents for host %s at %s: ids %s",
                 len(found),
                 host_id,
-                wire.format_datetime(added),
-                ", ".join(str(row[INCIDENT_ID]) for row in found),
+                wire.format_datetime(added if added.tzinfo else added.replace(tzinfo=dt.UTC)),
+                ", ".join(str(incident_id) for incident_id in found),
             )
-        return int(found[0][INCIDENT_ID]) if found else None
+        return found[0] if found else None
 
     # --- hosts ---
 

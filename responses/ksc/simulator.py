@@ -22,16 +22,26 @@ Choices where KSC's behaviour is not documented (the spec marks them unknown):
   at most 7200), however often it is read.
 - A ``delay_ms`` fault delays before the call is carried out: an AddIncident
   whose client gave up still creates its incident, as a slow KSC would.
+  ``add_delay_ms`` does the same to AddIncident alone (a KSC slow to create
+  incidents while its other calls answer at once).
+- With ``state_file`` (``manage.py ksc_simulator --state FILE``) the incidents
+  and the id counter are loaded from the file at start and written to it
+  (atomically: a temporary file renamed over it) after every change, so a
+  simulator killed and started again keeps them. Sessions, accessors, faults
+  and the clock are not kept: a restarted KSC loses those too.
 
 Outside the Open API, for tests and demos (no authentication: bind it to loopback):
 
 - ``GET /_simulator/incidents``: every incident, ``{id, pData (as received),
   updates: [{pData, received}], received, deleted}``.
 - ``GET /_simulator/hosts``: the inventory; ``GET /_simulator/stats``: logins,
-  sessions, calls per method, open accessors.
+  sessions, calls per method, open accessors, calls being carried out now
+  (``in_progress``, per method: a slow AddIncident shows there until it is stored).
 - ``POST /_simulator/faults`` with a JSON object, merged into the current faults
   (``{}`` clears them all): ``{"fail_next": N, "status": 503}`` the next N calls
   answer that status; ``{"delay_ms": D}`` every call waits D ms;
+  ``{"add_delay_ms": D}`` every AddIncident waits D ms, then stores its
+  incident even when the client has given up by then;
   ``{"drop_after_add": N}`` the next N AddIncident calls store the incident,
   then close the connection unanswered; ``{"reject_login": true}`` every login
   gets 401; ``{"malformed_next": N}`` the next N calls answer 200 with HTML;
@@ -45,11 +55,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import datetime as dt
 import gzip
 import ipaddress
 import json
 import logging
+import os
 import re
 import secrets
 import socket
@@ -57,6 +69,7 @@ import ssl
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -244,6 +257,21 @@ class Incident:
             "deleted": self.deleted,
         }
 
+    def saved(self) -> dict[str, Any]:
+        """What the state file keeps: as_json plus the current values, wire-encoded."""
+        return {**self.as_json(), "attrs": wire.encode_params(self.attrs)}
+
+    @classmethod
+    def from_saved(cls, item: dict[str, Any]) -> Incident:
+        return cls(
+            id=int(item["id"]),
+            pdata=item["pData"],
+            received=wire.parse_datetime(item["received"]),
+            attrs=wire.decode_params(item["attrs"]),
+            updates=list(item.get("updates", [])),
+            deleted=bool(item.get("deleted", False)),
+        )
+
 
 @dataclass
 class Accessor:
@@ -262,6 +290,7 @@ class Faults:
     fail_next: int = 0
     status: int = 503
     delay_ms: int = 0
+    add_delay_ms: int = 0  # AddIncident only: waits, then stores the incident even if the client gave up
     drop_after_add: int = 0
     reject_login: bool = False
     malformed_next: int = 0
@@ -274,7 +303,16 @@ class Faults:
 class SimulatorState:
     """Everything the simulated KSC holds; one lock guards it all."""
 
-    def __init__(self, *, user: str, password: str, domain: str, hosts: list[SimulatedHost], session_ttl: float):
+    def __init__(
+        self,
+        *,
+        user: str,
+        password: str,
+        domain: str,
+        hosts: list[SimulatedHost],
+        session_ttl: float,
+        state_file: str | Path | None = None,
+    ):
         self.user, self._password, self.domain = user, password, domain
         self.session_ttl = session_ttl
         self.lock = threading.RLock()
@@ -289,6 +327,39 @@ class SimulatorState:
         self.accessors: dict[str, Accessor] = {}
         self.faults = Faults()
         self.stats: dict[str, Any] = {"logins": 0, "refused_logins": 0, "sessions_started": 0, "calls": {}}
+        self.in_progress: dict[str, int] = {}
+        self.state_file = Path(state_file) if state_file is not None else None
+        if self.state_file is not None:
+            if self.state_file.exists():
+                self._load()
+            self.save()  # an unwritable place fails now, not on the first incident
+
+    def _load(self) -> None:
+        """The incidents and the id counter a previous run saved; ValueError naming what is wrong."""
+        try:
+            saved = json.loads(self.state_file.read_text(encoding="utf-8"))
+            incidents = [Incident.from_saved(item) for item in saved["incidents"]]
+            next_id = int(saved["next_incident_id"])
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise ValueError(f"cannot read the simulator state from {self.state_file}: {error}") from None
+        self.incidents = {incident.id: incident for incident in incidents}
+        self.next_incident_id = max([next_id, *(incident.id + 1 for incident in incidents)])
+
+    def save(self) -> None:
+        """Write the incidents to the state file, if any: a temporary file renamed over it (atomic)."""
+        if self.state_file is None:
+            return
+        with self.lock:
+            data = {
+                "next_incident_id": self.next_incident_id,
+                "incidents": [self.incidents[key].saved() for key in sorted(self.incidents)],
+            }
+            temporary = self.state_file.with_name(f".{self.state_file.name}.{os.getpid()}.tmp")
+            with open(temporary, "w", encoding="utf-8") as file:
+                json.dump(data, file)
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(temporary, self.state_file)
 
     def __repr__(self) -> str:
         return f"<SimulatorState user={self.user!r} hosts={len(self.hosts)} incidents={len(self.incidents)}>"
@@ -348,6 +419,17 @@ class SimulatorState:
             self.sessions.clear()
             self.generation += 1
 
+    @contextlib.contextmanager
+    def working(self, method: str) -> Iterator[None]:
+        """Counts the calls being carried out now (stats ``in_progress``): a test can wait for a slow one."""
+        with self.lock:
+            self.in_progress[method] = self.in_progress.get(method, 0) + 1
+        try:
+            yield
+        finally:
+            with self.lock:
+                self.in_progress[method] -= 1
+
     def count_call(self, method: str) -> None:
         with self.lock:
             self.stats["calls"][method] = self.stats["calls"].get(method, 0) + 1
@@ -360,6 +442,7 @@ class SimulatorState:
                 "open_accessors": sum(1 for accessor in self.accessors.values() if accessor.expires > now),
                 "live_sessions": sum(1 for session in self.sessions.values() if self._session_alive(session, now)),
                 "incidents": len(self.incidents),
+                "in_progress": {method: count for method, count in self.in_progress.items() if count},
                 "clock_offset": self.clock_offset,
             }
 
@@ -537,6 +620,7 @@ class OpenApi:
             self.state.incidents[incident_id] = Incident(
                 id=incident_id, pdata=pdata, received=self.state.now(), attrs=attrs
             )
+            self.state.save()
         if self.state.take_fault("drop_after_add"):
             raise _DropConnection()
         return {"PxgRetVal": incident_id}
@@ -561,6 +645,7 @@ class OpenApi:
                 raise bad_param(f"pData.KLHST_WKS_HOSTNAME: incident {incident_id} belongs to another host")
             incident.attrs.update(values)
             incident.updates.append({"pData": pdata, "received": wire.format_datetime(self.state.now())})
+            self.state.save()
         return {}
 
     def delete_incident(self, args: dict[str, Any], connection: _Handler) -> dict[str, Any]:
@@ -571,6 +656,7 @@ class OpenApi:
             if incident is None or incident.deleted:
                 raise PxgError(ERR_NOT_FOUND, f"Incident {incident_id} not found")
             incident.deleted = True
+            self.state.save()
         return {}
 
     def _incident_values(self, pdata: dict[str, Any], host_id: str) -> dict[str, Any]:
@@ -899,7 +985,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, bad_param("the request body must be a JSON object of the method's parameters").answer())
             return
         try:
-            answer = OpenApi(state).dispatch(method, args, self)
+            with state.working(method):
+                if method == "HostGroup.AddIncident" and state.faults.add_delay_ms:
+                    # Slow at the work itself, after the login was checked (a refused call answers at once).
+                    time.sleep(state.faults.add_delay_ms / 1000)
+                answer = OpenApi(state).dispatch(method, args, self)
         except PxgError as error:
             answer = error.answer()
         self._send(200, answer)
@@ -1000,13 +1090,19 @@ class KscSimulator:
         session_ttl: float = 1800,
         idle_timeout: float = 120,
         verbose: bool = False,
+        state_file: str | Path | None = None,
     ):
         if not user or not password:
             raise ValueError("the simulator needs a user and a password")
         if (cert_path is None) != (key_path is None):
             raise ValueError("give both a certificate and its key, or neither")
         self.state = SimulatorState(
-            user=user, password=password, domain=domain, hosts=hosts or default_hosts(), session_ttl=session_ttl
+            user=user,
+            password=password,
+            domain=domain,
+            hosts=hosts or default_hosts(),
+            session_ttl=session_ttl,
+            state_file=state_file,
         )
         self.bind, self.idle_timeout, self.verbose = bind, idle_timeout, verbose
         if cert_path is None:

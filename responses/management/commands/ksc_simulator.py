@@ -38,6 +38,11 @@ class Command(BaseCommand):
         parser.add_argument("--session-ttl", type=float, default=1800, help="seconds an unused session lives")
         parser.add_argument("--idle-timeout", type=float, default=120, help="seconds an idle connection stays open")
         parser.add_argument("--verbose", action="store_true", help="log every request line (never headers)")
+        parser.add_argument(
+            "--state",
+            metavar="FILE",
+            help="keep the incidents in FILE: loaded at start if it exists, saved after every change",
+        )
 
     def handle(self, *args, **options):
         user = options["user"] or settings.KSC_USER
@@ -66,6 +71,7 @@ class Command(BaseCommand):
                 session_ttl=options["session_ttl"],
                 idle_timeout=options["idle_timeout"],
                 verbose=options["verbose"],
+                state_file=options["state"],
             )
         except (OSError, ValueError) as error:
             raise CommandError(f"cannot start the KSC simulator: {error}") from None
@@ -76,6 +82,9 @@ class Command(BaseCommand):
         generated = " (self-signed, generated now)" if simulator.generated_certificate else ""
         out.write(f"certificate: {simulator.cert_path}{generated}")
         out.write(f"incidents received: {simulator.url}/_simulator/incidents")
+        if options["state"]:
+            count = len(simulator.state.incidents)
+            out.write(f"incidents kept in {options['state']} ({count} loaded)")
         out.write(f"KSC simulator ready on {simulator.url}")
         out.flush()
         sys.stdout.flush()

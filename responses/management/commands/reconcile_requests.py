@@ -11,7 +11,8 @@ from responses import jobs
 class Command(BaseCommand):
     help = (
         "Enqueue every APPROVED or QUEUED request without a live job, re-queue SUBMITTING ones whose "
-        "job died, and expire requests past their approval window. The worker also runs this every "
+        "job died, expire requests past their approval window, look in KSC for requests that failed "
+        "with an unknown outcome, and remove late duplicate incidents. The worker also runs this every "
         "RECONCILE_INTERVAL seconds; this command is for operators and cron."
     )
 
@@ -35,5 +36,6 @@ class Command(BaseCommand):
             raise CommandError(f"Redis is not reachable ({exc}); nothing was queued.", returncode=1) from None
         self.stdout.write(
             f"expired {counts['expired']}, enqueued {counts['enqueued']}, re-queued {counts['requeued']}, "
-            f"released {counts['released']}"
+            f"released {counts['released']}, found in KSC {counts['found']}, "
+            f"duplicates removed {counts['duplicates_removed']}"
         )
