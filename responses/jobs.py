@@ -110,7 +110,12 @@ def submit_to_ksc(key: str) -> str:
         )
         log.warning("request %s: held back by the hourly cap", key)
         return "held"
-    claim = workflow.claim_for_submission(key)
+    try:
+        claim = workflow.claim_for_submission(key)
+    except workflow.ContentChanged as exc:
+        # FAILED already, with the reason in its trail; never sent, never retried by RQ.
+        log.error("request %s: refused: %s", key, exc)
+        return "refused"
     if claim is None:
         # Another job holds it, or it is already submitted/cancelled: nothing to do, by design.
         log.info("request %s: not claimable, skipped", key)

@@ -79,6 +79,14 @@ class WrongStatus(WorkflowError):
     """The request's status (or this user's earlier decision) does not allow it (HTTP 409)."""
 
 
+class ContentChanged(WrongStatus):
+    """The task, host or parameters in the row are not what was approved (HTTP 409).
+
+    Somebody changed the request in the database after the decision; sending it
+    would act on something nobody approved. The request is FAILED instead.
+    """
+
+
 class InvalidRequest(WorkflowError):
     """What was filed is refused; ``errors`` maps field names to messages (HTTP 400)."""
 
@@ -328,7 +336,14 @@ def file_request(
             user.get_username(),
             "",
             request.justification,
-            {"task": request.task, "target_host": host, "approvals_required": required, "source": source},
+            {
+                "task": request.task,
+                "target_host": host,
+                "approvals_required": required,
+                "source": source,
+                # ties what was filed into the keyed audit chain: verify_audit compares it with the row
+                "fingerprint": request.fingerprint,
+            },
         )
         if not required:
             request.approved_at = request.decided_at = now
@@ -516,7 +531,13 @@ def retry(request: ResponseRequest | uuid_module.UUID | str, *, user, comment: A
     in KSC, so a retry never creates a second incident.
     """
 
+    changed = False
+
     def body(locked: ResponseRequest, text: str) -> None:
+        nonlocal changed
+        if _fail_if_content_changed(locked, user.get_username()):
+            changed = True
+            return
         before = locked.status
         locked.status = Status.APPROVED
         locked.last_error = ""
@@ -525,7 +546,11 @@ def retry(request: ResponseRequest | uuid_module.UUID | str, *, user, comment: A
         _event(locked, EventKind.RETRIED, user.get_username(), before, text)
         _enqueue_after_commit(locked)
 
-    return _decide(request, user, RETRY, comment, body)
+    retried = _decide(request, user, RETRY, comment, body)
+    if changed:
+        # Raised after the transaction committed, so that the FAILED event stays in the trail.
+        raise ContentChanged(CONTENT_CHANGED_MESSAGE())
+    return retried
 
 
 def expire_overdue(now: dt.datetime | None = None) -> int:
@@ -601,8 +626,61 @@ def record_enqueue_failure(key: uuid_module.UUID | str, error: str) -> None:
 # --- The submission job's transitions (responses.jobs.submit_to_ksc) --------------------------
 
 
+def CONTENT_CHANGED_MESSAGE() -> str:  # noqa: N802 - a message, read like a constant
+    return _in_english(
+        lambda: _(
+            "The task, host or parameters of this request changed after it was approved; it was not sent to "
+            "KSC. File a new request for what should be done, and have the database changes investigated."
+        )
+    )
+
+
+def approved_fingerprints(request: ResponseRequest) -> set[str]:
+    """Every fingerprint this request was filed or approved with (the row's own, each approval's, the trail's)."""
+    approved = {request.fingerprint}
+    approved.update(
+        request.approvals.filter(decision=Decision.APPROVE).values_list("fingerprint", flat=True)
+    )
+    filed = request.events.filter(kind=EventKind.FILED).values_list("detail", flat=True).first()
+    if isinstance(filed, dict) and filed.get("fingerprint"):
+        approved.add(filed["fingerprint"])
+    return approved
+
+
+def _fail_if_content_changed(request: ResponseRequest, actor: str) -> bool:
+    """FAILED, with an event, when the locked row is not what was approved; True if so.
+
+    A row edited in the database (an UPDATE of target_host or params, or of the
+    fingerprint too) must never reach KSC: the approvals and the FILED event keep
+    the fingerprint that was decided on, and neither can be rewritten silently.
+    """
+    current = payload_fingerprint(request.task, request.target_host, request.params)
+    approved = approved_fingerprints(request)
+    if approved == {current}:
+        return False
+    before = request.status
+    now = timezone.now()
+    request.status = Status.FAILED
+    request.last_error = CONTENT_CHANGED_MESSAGE()
+    request.finished_at = now
+    request.save(update_fields=["status", "last_error", "finished_at", "updated_at"])
+    _event(
+        request,
+        EventKind.FAILED,
+        actor,
+        before,
+        request.last_error,
+        {"content_changed": True, "approved_fingerprints": sorted(approved), "current_fingerprint": current},
+    )
+    log.error("request %s: content changed after approval; refused to submit", request.uuid)
+    return True
+
+
 def claim_for_submission(key: uuid_module.UUID | str) -> tuple[ResponseRequest, SubmissionAttempt] | None:
     """APPROVED or QUEUED → SUBMITTING for exactly one job; None when another got there first.
+
+    Raises ContentChanged (after making the request FAILED) when the row's task,
+    host or parameters are not what was approved.
 
     Also fixes KLINCDT_ADDED before the first attempt, unique per (task, host, params):
     a later attempt recognises the incident an earlier one may have left in KSC by
@@ -613,18 +691,24 @@ def claim_for_submission(key: uuid_module.UUID | str) -> tuple[ResponseRequest, 
         request = ResponseRequest.objects.select_for_update().filter(uuid=key).first()
         if request is None or request.status not in (Status.APPROVED, Status.QUEUED):
             return None
-        before = request.status
-        request.status = Status.SUBMITTING
-        if request.ksc_added is None:
-            candidate = now.replace(microsecond=0)
-            while ResponseRequest.objects.filter(fingerprint=request.fingerprint, ksc_added=candidate).exists():
-                candidate += dt.timedelta(seconds=1)
-            request.ksc_added = candidate
-        request.attempts += 1
-        # (fingerprint, ksc_added) is unique: a racing twin makes this fail and the job run again.
-        request.save(update_fields=["status", "ksc_added", "attempts", "updated_at"])
-        attempt = SubmissionAttempt.objects.create(request=request, number=request.attempts, started_at=now)
-        _event(request, EventKind.ATTEMPT, SYSTEM, before, detail={"attempt": attempt.number})
+        if _fail_if_content_changed(request, SYSTEM):
+            attempt = None
+        else:
+            before = request.status
+            request.status = Status.SUBMITTING
+            if request.ksc_added is None:
+                candidate = now.replace(microsecond=0)
+                while ResponseRequest.objects.filter(fingerprint=request.fingerprint, ksc_added=candidate).exists():
+                    candidate += dt.timedelta(seconds=1)
+                request.ksc_added = candidate
+            request.attempts += 1
+            # (fingerprint, ksc_added) is unique: a racing twin makes this fail and the job run again.
+            request.save(update_fields=["status", "ksc_added", "attempts", "updated_at"])
+            attempt = SubmissionAttempt.objects.create(request=request, number=request.attempts, started_at=now)
+            _event(request, EventKind.ATTEMPT, SYSTEM, before, detail={"attempt": attempt.number})
+    if attempt is None:
+        # Raised after the transaction committed, so that FAILED and its event are kept.
+        raise ContentChanged(CONTENT_CHANGED_MESSAGE())
     return request, attempt
 
 

@@ -7,10 +7,11 @@ import io
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, transaction
 
 from responses import workflow
 from responses.models import Approval, RequestEvent
+from tests.tampering import tamper_event
 
 
 @pytest.fixture
@@ -52,20 +53,9 @@ def test_each_event_links_to_the_one_before(trail):
         assert after.prev_hash == before.hash
 
 
-def _tamper(sql: str, params: list) -> None:
-    """Change a row behind the application's back (on PostgreSQL the trigger must be lifted first)."""
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # flush deferred FK checks before ALTER TABLE
-            cursor.execute("ALTER TABLE responses_requestevent DISABLE TRIGGER portal_audit_immutable")
-        cursor.execute(sql, params)
-        if connection.vendor == "postgresql":
-            cursor.execute("ALTER TABLE responses_requestevent ENABLE TRIGGER portal_audit_immutable")
-
-
 def test_a_tampered_event_is_detected(trail):
     victim = RequestEvent.objects.get(kind="rejected")
-    _tamper("UPDATE responses_requestevent SET actor_username = %s WHERE id = %s", ["carol", victim.pk])
+    tamper_event("UPDATE responses_requestevent SET actor_username = %s WHERE id = %s", ["carol", victim.pk])
     with pytest.raises(CommandError) as broken:
         verify()
     assert broken.value.returncode == 1
@@ -75,14 +65,14 @@ def test_a_tampered_event_is_detected(trail):
 
 def test_a_deleted_event_is_detected(trail):
     victim = RequestEvent.objects.order_by("seq")[2]
-    _tamper("DELETE FROM responses_requestevent WHERE id = %s", [victim.pk])
+    tamper_event("DELETE FROM responses_requestevent WHERE id = %s", [victim.pk])
     with pytest.raises(CommandError, match=f"expected seq {victim.seq}; events before it were deleted"):
         verify()
 
 
 def test_deleting_the_latest_events_is_detected(trail):
     last = RequestEvent.objects.order_by("-seq").first()
-    _tamper("DELETE FROM responses_requestevent WHERE id = %s", [last.pk])
+    tamper_event("DELETE FROM responses_requestevent WHERE id = %s", [last.pk])
     with pytest.raises(CommandError, match="the latest events were deleted"):
         verify()
 
