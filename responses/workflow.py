@@ -27,11 +27,10 @@ from django.db.models import QuerySet
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from responses import catalog, roles
+from responses import audit_chain, catalog, roles
 from responses.models import (
     Approval,
     AttemptOutcome,
-    AuditChainHead,
     Decision,
     EventKind,
     RequestEvent,
@@ -231,10 +230,7 @@ def _event(
     message: str = "",
     detail: dict | None = None,
 ) -> RequestEvent:
-    """Append one event to the request's trail and to the hash chain, in the caller's transaction."""
-    # The head row's lock makes concurrent transactions append one after the other,
-    # so the chain never forks; it is held until the caller's transaction ends.
-    head, _created = AuditChainHead.objects.select_for_update().get_or_create(pk=1)
+    """Append one event to the request's trail, its keyed hash chain, in the caller's transaction."""
     event = RequestEvent(
         request=request,
         kind=kind,
@@ -244,14 +240,8 @@ def _event(
         message=message,
         detail=detail or {},
         created_at=timezone.now(),
-        seq=head.last_seq + 1,
-        prev_hash=head.last_hash,
     )
-    event.hash = event.compute_hash(str(request.uuid))
-    event.save()
-    head.last_seq, head.last_hash = event.seq, event.hash
-    head.save(update_fields=["last_seq", "last_hash"])
-    return event
+    return audit_chain.append_request_event(event)
 
 
 def _in_english(message: Callable[[], str]) -> str:
