@@ -46,6 +46,8 @@ elif len(AUDIT_CHAIN_KEY) < 32:
 # Events may commit this long after they were written; each anchor re-reads the chains
 # touched since the previous anchor minus this overlap, so that none is left out.
 AUDIT_ANCHOR_OVERLAP = env_int("AUDIT_ANCHOR_OVERLAP", 600, minimum=60)
+# Seconds between the anchors the worker takes (at its reconciler beat); 0: only manage.py anchor_audit.
+AUDIT_ANCHOR_INTERVAL = env_int("AUDIT_ANCHOR_INTERVAL", 300, minimum=0)
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])

@@ -126,6 +126,18 @@ def take_anchor(now: dt.datetime | None = None) -> AuditAnchor:
     return anchor
 
 
+def anchor_if_due(now: dt.datetime | None = None) -> AuditAnchor | None:
+    """Take an anchor when the latest is AUDIT_ANCHOR_INTERVAL old (the worker's reconciler beat calls this)."""
+    interval = settings.AUDIT_ANCHOR_INTERVAL
+    if not interval:
+        return None
+    now = now or timezone.now()
+    latest = AuditAnchor.objects.order_by("-seq").values_list("created_at", flat=True).first()
+    if latest is not None and latest > now - dt.timedelta(seconds=interval):
+        return None
+    return take_anchor(now)
+
+
 # --- Verification ------------------------------------------------------------------------------
 
 

@@ -13,7 +13,7 @@ from django.core.management.base import CommandError
 from django.db import DatabaseError, connection, connections, transaction
 
 from responses import audit_chain, workflow
-from responses.models import AccountEvent, Approval, RequestEvent, ResponseRequest
+from responses.models import AccountEvent, Approval, AuditAnchor, RequestEvent, ResponseRequest
 from tests.tampering import tamper, tamper_event, tamper_request
 
 
@@ -131,6 +131,20 @@ def test_events_newer_than_the_latest_anchor_are_counted(trail, alice, bob):
     assert "1 chains with events newer than it" in verify()
     anchor = audit_chain.take_anchor()
     assert len(anchor.heads) >= 1  # the new request's chain, at least, is in the second anchor
+
+
+def test_the_workers_beat_anchors_when_one_is_due(trail, settings, ksc_queue):
+    from responses import jobs
+
+    settings.AUDIT_ANCHOR_INTERVAL = 300
+    jobs.reconcile_periodically()
+    first = AuditAnchor.objects.get()
+    assert set(first.heads) == {str(request.uuid) for request in trail} | {"accounts"}
+    jobs.reconcile_periodically()
+    assert AuditAnchor.objects.count() == 1  # not due yet
+    assert audit_chain.anchor_if_due(first.created_at + dt.timedelta(seconds=301)).seq == 2
+    settings.AUDIT_ANCHOR_INTERVAL = 0
+    assert audit_chain.anchor_if_due(first.created_at + dt.timedelta(days=1)) is None
 
 
 def test_an_edited_anchor_is_detected(trail):
