@@ -214,6 +214,10 @@ def _clean_text(field: str, value: Any, *, required: bool, max_length: int, mult
     allowed = {"\n", "\r", "\t"} if multiline else set()
     if any(unicodedata.category(ch) == "Cc" and ch not in allowed for ch in value):
         raise ValueError(_("%(field)s must not contain control characters.") % {"field": field})
+    if not multiline:
+        # An identifier or a name has no use for invisible characters. Free text (a justification,
+        # a comment) may need a joiner (emoji, Persian); approval pages show those visibly instead.
+        catalog.refuse_invisible(field, value)
     value = value.strip()
     if required and not value:
         raise ValueError(_("%(field)s is required.") % {"field": field})
@@ -271,6 +275,8 @@ def file_request(
 ) -> ResponseRequest:
     """File a request: validated against the catalog, then pending approval or approved at once."""
     permission(user, FILE).enforce()
+    # The limit first: a flood of requests must not get its IOC archives unpacked and tested.
+    check_filing_limit(user)
     errors: dict[str, Any] = {}
     try:
         task_type = catalog.get_task(task)
@@ -350,7 +356,15 @@ def file_request(
     return request
 
 
-def _enforce_filing_limit(user, now: dt.datetime) -> None:
+def check_filing_limit(user) -> None:
+    """RateLimited when this user is at the filing limit now (before any costly validation).
+
+    Unlocked, so cheap: file_request checks again under the user's row lock.
+    """
+    _enforce_filing_limit(user, timezone.now(), lock=False)
+
+
+def _enforce_filing_limit(user, now: dt.datetime, *, lock: bool = True) -> None:
     """At most REQUEST_RATE_LIMIT requests per requester per REQUEST_RATE_WINDOW seconds.
 
     A compromised account or a SIEM rule in a loop must not flood the approvers
@@ -360,7 +374,8 @@ def _enforce_filing_limit(user, now: dt.datetime) -> None:
     limit = settings.REQUEST_RATE_LIMIT
     if not limit:
         return
-    get_user_model().objects.select_for_update().filter(pk=user.pk).exists()
+    if lock:
+        get_user_model().objects.select_for_update().filter(pk=user.pk).exists()
     since = now - dt.timedelta(seconds=settings.REQUEST_RATE_WINDOW)
     recent = ResponseRequest.objects.filter(requester=user, created_at__gte=since)
     if recent.count() >= limit:

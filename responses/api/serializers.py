@@ -9,6 +9,7 @@ the interactive docs, and the filters parse query strings.
 from __future__ import annotations
 
 import unicodedata
+from typing import Any
 
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
@@ -47,6 +48,12 @@ class ResponseRequestSerializer(serializers.ModelSerializer):
         help_text="What the calling user may do to this request now: approve, reject, cancel, retry."
     )
     description = serializers.CharField(source="describe", read_only=True, help_text="The action in plain words.")
+    params = serializers.SerializerMethodField(
+        help_text=(
+            "The task's params. In lists an IOC archive is given as {size, sha256}, never the archive "
+            "itself; GET /api/v1/requests/{id}/ returns it whole."
+        )
+    )
 
     class Meta:
         model = ResponseRequest
@@ -78,6 +85,10 @@ class ResponseRequestSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
+    @extend_schema_field(serializers.JSONField())
+    def get_params(self, request: ResponseRequest) -> Any:
+        return catalog.params_for_listing(request.task, request.params)
+
     @extend_schema_field(serializers.ListField(child=serializers.ChoiceField(choices=ACTION_CHOICES)))
     def get_actions(self, request: ResponseRequest) -> list[str]:
         return workflow.allowed_actions(self.context["request"].user, request)
@@ -100,6 +111,7 @@ class SubmissionAttemptSerializer(serializers.ModelSerializer):
 
 
 class ResponseRequestDetailSerializer(ResponseRequestSerializer):
+    params = serializers.JSONField(read_only=True, help_text="The task's params, as filed.")
     events = RequestEventSerializer(many=True, read_only=True, help_text="The request's timeline, oldest first.")
     attempts = SubmissionAttemptSerializer(
         source="submission_attempts", many=True, read_only=True, help_text="Each try at submitting it to KSC."
