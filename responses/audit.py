@@ -94,7 +94,8 @@ def _chunked(rows, key: str) -> Iterator:
 
 def event_lines(since=None) -> Iterator[str]:
     """Every record (at or after ``since``): request events, account events, anchors, a chunk at a time."""
-    events = RequestEvent.objects.select_related("request")
+    # Not the request's params: an IOC archive would be read again for every one of its events.
+    events = RequestEvent.objects.select_related("request").defer("request__params")
     accounts = AccountEvent.objects.all()
     anchors = AuditAnchor.objects.all()
     if since is not None:

@@ -215,7 +215,8 @@ def _request_chains() -> Iterator[tuple[ResponseRequest, list[RequestEvent]]]:
     """Every request with its events in seq order, a few hundred requests at a time."""
     after = 0
     while True:
-        batch = list(ResponseRequest.objects.filter(pk__gt=after).order_by("pk")[:500])
+        # A few hundred at a time: params may hold a 10 MiB IOC archive each.
+        batch = list(ResponseRequest.objects.filter(pk__gt=after).order_by("pk")[:200])
         if not batch:
             return
         events: dict[int, list[RequestEvent]] = {request.pk: [] for request in batch}

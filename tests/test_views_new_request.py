@@ -446,7 +446,8 @@ def test_the_request_page_shows_an_archive_by_size_and_digest(analyst, alice):
 
 def test_it_says_when_the_filing_rate_limit_is_reached(analyst, settings):
     settings.REQUEST_RATE_LIMIT = 1
-    first, second = (preview_of(analyst, isolate()).context["sealed"] for _ in range(2))
+    # Two different requests previewed before either is filed (the same twice would be a double click).
+    first, second = (preview_of(analyst, isolate(justification=why)).context["sealed"] for why in ("one", "two"))
     analyst.post(NEW, {"step": "file", "sealed": first})
 
     response = analyst.post(NEW, {"step": "file", "sealed": second})
