@@ -78,7 +78,7 @@ def main() -> None:
         for count in (1, 2, 4):
             requests = [
                 workflow.file_request(
-                    user=analyst, task="getFile", target_host=f"bench-{n}", params={"path": "C:\\x"}, justification="b"
+                    user=analyst, task="isolateHost", target_host=f"bench-{n}", params={"action": 1}, justification="b"
                 ).pk
                 for n in range(count)
             ]
