@@ -206,7 +206,9 @@ def allowed_actions(user, request: ResponseRequest) -> list[str]:
 # --- Filing -------------------------------------------------------------------------------
 
 
-def _clean_text(field: str, value: Any, *, required: bool, max_length: int, multiline: bool) -> str:
+def _clean_text(
+    field: str, value: Any, *, required: bool, max_length: int, multiline: bool, identifier: bool = False
+) -> str:
     if value is None:
         value = ""
     if not isinstance(value, str):
@@ -214,9 +216,10 @@ def _clean_text(field: str, value: Any, *, required: bool, max_length: int, mult
     allowed = {"\n", "\r", "\t"} if multiline else set()
     if any(unicodedata.category(ch) == "Cc" and ch not in allowed for ch in value):
         raise ValueError(_("%(field)s must not contain control characters.") % {"field": field})
-    if not multiline:
-        # An identifier or a name has no use for invisible characters. Free text (a justification,
-        # a comment) may need a joiner (emoji, Persian); approval pages show those visibly instead.
+    if identifier:
+        # An identifier (a ticket reference) has no use for invisible characters. Free text (a
+        # justification, a comment) may need a joiner (emoji, Persian), and a host's name is what
+        # KSC calls it: approval pages show those characters visibly instead.
         catalog.refuse_invisible(field, value)
     value = value.strip()
     if required and not value:
@@ -299,7 +302,14 @@ def file_request(
         ("target_host_name", target_host_name, False, 255, False),
     ):
         try:
-            texts[field] = _clean_text(field, value, required=required, max_length=max_length, multiline=multiline)
+            texts[field] = _clean_text(
+                field,
+                value,
+                required=required,
+                max_length=max_length,
+                multiline=multiline,
+                identifier=field == "external_ref",
+            )
         except ValueError as exc:
             errors[field] = [str(exc)]
     if source not in Source.values:

@@ -102,6 +102,7 @@ class TestInvisibleCharacters:
             user=alice,
             task="deleteFile",
             target_host="h-1",
+            target_host_name="WS\u00ad0142",  # KSC's name for the host, soft hyphen and all
             params={"path": "C:\\Program\u00a0Files\\evil.exe"},  # a no-break space: allowed, but shown
             justification="family emoji \U0001f468\u200d\U0001f469 and\u3000wide space",
         )
@@ -111,6 +112,7 @@ class TestInvisibleCharacters:
             assert '<span class="unusual" title="U+00A0 NO-BREAK SPACE">[U+00A0]</span>' in text, page
             assert '<span class="unusual" title="U+200D ZERO WIDTH JOINER">[U+200D]</span>' in text, page
             assert '<span class="unusual" title="U+3000 IDEOGRAPHIC SPACE">[U+3000]</span>' in text, page
+            assert 'WS<span class="unusual" title="U+00AD SOFT HYPHEN">[U+00AD]</span>0142' in text, page
 
     def test_ordinary_text_is_shown_as_it_is_and_escaped(self, client, alice, bob):
         request = workflow.file_request(
