@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from responses.models import Approval, RequestEvent, ResponseRequest, SubmissionAttempt
+from responses.models import AccountEvent, Approval, AuditAnchor, RequestEvent, ResponseRequest, SubmissionAttempt
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -54,3 +54,15 @@ class RequestEventAdmin(ReadOnlyAdmin):
 @admin.register(SubmissionAttempt)
 class SubmissionAttemptAdmin(ReadOnlyAdmin):
     list_display = ["request", "number", "started_at", "outcome", "ksc_incident_id", "error_code"]
+
+
+@admin.register(AccountEvent)
+class AccountEventAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "kind", "subject_username", "actor_username"]
+    list_filter = ["kind"]
+    search_fields = ["subject_username", "actor_username"]
+
+
+@admin.register(AuditAnchor)
+class AuditAnchorAdmin(ReadOnlyAdmin):
+    list_display = ["seq", "created_at"]

@@ -101,3 +101,12 @@ def test_auditors_see_account_changes_and_nobody_else_does(client, root, dave, a
         client.force_login(outsider)
         assert client.get("/audit/accounts/").status_code == 403
         assert "Account changes" not in client.get("/").content.decode()
+
+
+def test_the_admin_lists_account_events_and_anchors_read_only(client, root, mallory):
+    client.force_login(root)
+    listing = client.get("/admin/responses/accountevent/")
+    assert listing.status_code == 200
+    assert "mallory" in listing.content.decode()
+    assert client.get("/admin/responses/accountevent/add/").status_code == 403
+    assert client.get("/admin/responses/auditanchor/").status_code == 200
