@@ -37,6 +37,7 @@ def configure_environment() -> list:
 
     started = []
     os.environ.setdefault("SECRET_KEY", "benchmark-only-" + secrets.token_urlsafe(40))
+    os.environ.setdefault("AUDIT_CHAIN_KEY", "benchmark-only-" + secrets.token_urlsafe(40))
     os.environ.setdefault("DEBUG", "false")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     # The blast-radius limits would stop a benchmark that files 2,000 requests as one user.

@@ -7,7 +7,7 @@ Starts, and stops together on Ctrl-C or SIGTERM:
 - the web server (gunicorn) on 127.0.0.1:PORT (default 8000).
 
 State lives in .run/ (the SQLite database unless DATABASE_URL is set, the generated
-SECRET_KEY, the simulator's certificate); a second run reuses it and keeps the demo
+SECRET_KEY and AUDIT_CHAIN_KEY, the simulator's certificate); a second run reuses it and keeps the demo
 users, whose passwords are printed once, when they are created.
 
     python -m portal.launcher [--port 8000] [--state-dir .run]
@@ -50,6 +50,13 @@ class Launcher:
         env = self.env
         if "SECRET_KEY" not in env:
             env["SECRET_KEY_FILE"] = str(secret)
+        # The audit chain's HMAC key: a file in .run/, never in the database (docs/audit-chain.md).
+        chain_key = self.state / "audit_chain_key"
+        if not chain_key.exists():
+            chain_key.write_text(secrets.token_urlsafe(48))
+            chain_key.chmod(0o600)
+        if "AUDIT_CHAIN_KEY" not in env and "AUDIT_CHAIN_KEY_FILE" not in env:
+            env["AUDIT_CHAIN_KEY_FILE"] = str(chain_key)
         env.setdefault("DATABASE_URL", f"sqlite:///{self.state.resolve() / 'portal.sqlite3'}")
         # Plain HTTP on loopback: the production defaults (HTTPS only, secure cookies) are relaxed
         # here and only here; DEBUG stays off so that pages look as they will in production.

@@ -36,6 +36,21 @@ if not SECRET_KEY:
     # Only for a developer's own machine: DEBUG is on, nothing here is production.
     SECRET_KEY = "insecure-development-key-only-used-with-DEBUG-on-do-not-deploy"
 
+# The HMAC key of the audit chains (docs/audit-chain.md). Kept out of the database on
+# purpose: whoever can rewrite the tables cannot recompute a chain that verify_audit accepts.
+AUDIT_CHAIN_KEY = env_str("AUDIT_CHAIN_KEY", secret=True)
+if not AUDIT_CHAIN_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("AUDIT_CHAIN_KEY (or AUDIT_CHAIN_KEY_FILE) is required when DEBUG is off.")
+    AUDIT_CHAIN_KEY = "insecure-development-audit-key-only-used-with-DEBUG-on"
+elif len(AUDIT_CHAIN_KEY) < 32:
+    raise ImproperlyConfigured("AUDIT_CHAIN_KEY must be at least 32 characters (e.g. openssl rand -base64 48).")
+# Events may commit this long after they were written; each anchor re-reads the chains
+# touched since the previous anchor minus this overlap, so that none is left out.
+AUDIT_ANCHOR_OVERLAP = env_int("AUDIT_ANCHOR_OVERLAP", 600, minimum=60)
+# Seconds between the anchors the worker takes (at its reconciler beat); 0: only manage.py anchor_audit.
+AUDIT_ANCHOR_INTERVAL = env_int("AUDIT_ANCHOR_INTERVAL", 300, minimum=0)
+
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
@@ -73,6 +88,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "auditlog.middleware.AuditlogMiddleware",
+    "responses.account_trail.AccountActorMiddleware",  # who granted a role or reset a 2FA device
     "axes.middleware.AxesMiddleware",  # last, as django-axes asks: turns a lockout into the lockout page
 ]
 

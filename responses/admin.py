@@ -8,7 +8,15 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from responses.models import ApiToken, Approval, RequestEvent, ResponseRequest, SubmissionAttempt
+from responses.models import (
+    AccountEvent,
+    ApiToken,
+    Approval,
+    AuditAnchor,
+    RequestEvent,
+    ResponseRequest,
+    SubmissionAttempt,
+)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -68,3 +76,15 @@ class ApiTokenAdmin(ReadOnlyAdmin):
     search_fields = ["key_prefix", "user__username", "name"]
     fields = ["key_prefix", "user", "name", "scope", "created_at", "expires_at", "revoked_at", "last_used_at"]
     readonly_fields = fields
+
+
+@admin.register(AccountEvent)
+class AccountEventAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "kind", "subject_username", "actor_username"]
+    list_filter = ["kind"]
+    search_fields = ["subject_username", "actor_username"]
+
+
+@admin.register(AuditAnchor)
+class AuditAnchorAdmin(ReadOnlyAdmin):
+    list_display = ["seq", "created_at"]

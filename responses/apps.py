@@ -13,7 +13,9 @@ class ResponsesConfig(AppConfig):
         warn_if_tls_verification_disabled()
 
         # Two-factor authentication and the login lockout: signal receivers, and the audit of enrolments.
-        from responses import accounts, twofactor
+        from responses import account_trail, accounts, twofactor
 
         accounts.connect_signals()
+        # Who grants roles and resets 2FA, in the keyed "accounts" audit chain.
+        account_trail.connect_signals()
         twofactor.register_auditlog()

@@ -1,86 +1,180 @@
-"""The domain audit trail as JSON lines, for auditors and SIEMs.
+"""The audit trail as JSON lines, for auditors and SIEMs (docs/audit-chain.md).
 
-One line per event, in chain order, with its seq, hash and prev_hash so that the
-receiving side can check the chain too. ``after_seq`` lets a SIEM pull only what
-is new since its last pull. Used by the auditors' download and `manage.py export_audit`.
+One line per record: every request event (``"record": "event"``), every account
+event (``"account_event"``) and every anchor (``"anchor"``), each with its chain,
+seq, prev_hash and hash. A SIEM keeps the lines; ``verify_audit --against FILE``
+later compares them with the database, which catches a rewrite even by someone
+who holds AUDIT_CHAIN_KEY. ``since`` pulls only newer records: pull with an
+overlap (records are unique by record, chain and seq) because a transaction may
+commit an event a little after its time stamp.
+Used by the auditors' download and `manage.py export_audit`.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import render
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from responses import roles
-from responses.models import RequestEvent
+from responses.models import AccountEvent, AuditAnchor, RequestEvent
 
 CHUNK = 2000
 
 
-def event_line(event: RequestEvent) -> str:
-    request = event.request
+def _line(record: str, row, **fields) -> str:
     return json.dumps(
         {
-            "seq": event.seq,
-            "at": event.created_at.isoformat(),
-            "request": str(request.uuid),
-            "task": request.task,
-            "target_host": request.target_host,
-            "target_host_name": request.target_host_name,
-            "kind": event.kind,
-            "actor": event.actor_username,
-            "status_before": event.status_before,
-            "status_after": event.status_after,
-            "message": event.message,
-            "detail": event.detail,
-            "prev_hash": event.prev_hash,
-            "hash": event.hash,
+            "record": record,
+            "chain": row.chain,
+            "seq": row.seq,
+            "at": row.created_at.isoformat(),
+            **fields,
+            "prev_hash": row.prev_hash,
+            "hash": row.hash,
         },
         ensure_ascii=False,
         sort_keys=True,
     )
 
 
-def event_lines(after_seq: int = 0, since=None) -> Iterator[str]:
-    """Every event after ``after_seq`` (and at or after ``since``), a chunk at a time, in chain order."""
+def event_line(event: RequestEvent) -> str:
+    request = event.request
+    return _line(
+        "event",
+        event,
+        request=str(request.uuid),
+        task=request.task,
+        target_host=request.target_host,
+        target_host_name=request.target_host_name,
+        kind=event.kind,
+        actor=event.actor_username,
+        status_before=event.status_before,
+        status_after=event.status_after,
+        message=event.message,
+        detail=event.detail,
+    )
+
+
+def account_event_line(event: AccountEvent) -> str:
+    return _line(
+        "account_event",
+        event,
+        kind=event.kind,
+        actor=event.actor_username,
+        subject=event.subject_username,
+        detail=event.detail,
+    )
+
+
+def anchor_line(anchor: AuditAnchor) -> str:
+    return _line("anchor", anchor, heads=anchor.heads)
+
+
+def _chunked(rows, key: str) -> Iterator:
+    """Keyset paging over ``rows`` by the unique ``key``: no cursor held across the stream."""
+    after = None
     while True:
-        events = RequestEvent.objects.select_related("request").filter(seq__gt=after_seq).order_by("seq")
-        if since is not None:
-            events = events.filter(created_at__gte=since)
-        batch = list(events[:CHUNK])
-        for event in batch:
-            yield event_line(event) + "\n"
+        page = rows if after is None else rows.filter(**{f"{key}__gt": after})
+        batch = list(page.order_by(key)[:CHUNK])
+        yield from batch
         if len(batch) < CHUNK:
             return
-        after_seq = batch[-1].seq
+        after = getattr(batch[-1], key)
+
+
+def event_lines(since=None) -> Iterator[str]:
+    """Every record (at or after ``since``): request events, account events, anchors, a chunk at a time."""
+    # Not the request's params: an IOC archive would be read again for every one of its events.
+    events = RequestEvent.objects.select_related("request").defer("request__params")
+    accounts = AccountEvent.objects.all()
+    anchors = AuditAnchor.objects.all()
+    if since is not None:
+        events = events.filter(created_at__gte=since)
+        accounts = accounts.filter(created_at__gte=since)
+        anchors = anchors.filter(created_at__gte=since)
+    for event in _chunked(events, "id"):
+        yield event_line(event) + "\n"
+    for account_event in _chunked(accounts, "seq"):
+        yield account_event_line(account_event) + "\n"
+    for anchor in _chunked(anchors, "seq"):
+        yield anchor_line(anchor) + "\n"
+
+
+def compare_with_export(lines: list[dict]) -> list[str]:
+    """Every exported record the database no longer has, or has with another hash."""
+    kept: dict[tuple[str, str, int], str] = {}
+    for number, line in enumerate(lines, 1):
+        try:
+            kept[(line["record"], str(line["chain"]), int(line["seq"]))] = line["hash"]
+        except (KeyError, TypeError, ValueError):
+            return [f"line {number} of the export: not a record written by export_audit"]
+    stored: dict[tuple[str, str, int], str] = {}
+    request_chains = sorted({chain for record, chain, _seq in kept if record == "event"})
+    for start in range(0, len(request_chains), 500):
+        rows = RequestEvent.objects.filter(request__uuid__in=request_chains[start : start + 500])
+        for chain, seq, digest in rows.values_list("request__uuid", "seq", "hash"):
+            stored[("event", str(chain), seq)] = digest
+    for seq, digest in AccountEvent.objects.values_list("seq", "hash"):
+        stored[("account_event", AccountEvent.CHAIN, seq)] = digest
+    for seq, digest in AuditAnchor.objects.values_list("seq", "hash"):
+        stored[("anchor", AuditAnchor.CHAIN, seq)] = digest
+    problems = []
+    for (record, chain, seq), digest in kept.items():
+        if (record, chain, seq) not in stored:
+            problems.append(f"{record} seq {seq} of chain {chain}: in the export, but deleted from the database")
+        elif stored[(record, chain, seq)] != digest:
+            problems.append(f"{record} seq {seq} of chain {chain}: the database's differs from the export's")
+    return problems
 
 
 def may_export(user) -> bool:
     return bool(user.is_active and (user.is_superuser or roles.has_role(user, roles.AUDITORS)))
 
 
+ACCOUNT_EVENTS_PAGE = 50
+
+
+@login_required
+@require_GET
+def account_events(request: HttpRequest) -> HttpResponse:
+    """GET /audit/accounts/: who granted whom which role or reset whose 2FA, newest first (auditors)."""
+    if not may_export(request.user):
+        return render(
+            request, "responses/refused.html", {"reason": _("Only auditors see account changes.")}, status=403
+        )
+    events = AccountEvent.objects.order_by("-seq")
+    subject = request.GET.get("user", "").strip()
+    if subject:
+        events = events.filter(Q(subject_username=subject) | Q(actor_username=subject))
+    page = Paginator(events, ACCOUNT_EVENTS_PAGE).get_page(request.GET.get("page"))
+    query = urlencode({"user": subject}) if subject else ""
+    return render(request, "responses/account_events.html", {"page": page, "subject": subject, "query": query})
+
+
 @login_required
 @require_GET
 def export_jsonl(request: HttpRequest) -> HttpResponse:
-    """GET /audit/export.jsonl?after_seq=N&since=ISO: the trail as JSON lines (auditors and superusers)."""
+    """GET /audit/export.jsonl?since=ISO: the trail as JSON lines (auditors and superusers)."""
     if not may_export(request.user):
         return HttpResponse(_("Only auditors can export the audit trail."), status=403, content_type="text/plain")
     errors = []
-    after_raw = request.GET.get("after_seq", "0") or "0"
-    if not after_raw.isdigit():
-        errors.append(_("after_seq must be a whole number of 0 or more."))
     since_raw = request.GET.get("since", "")
     since = parse_datetime(since_raw) if since_raw else None
     if since_raw and since is None:
         errors.append(_("since must be a date and time such as 2026-11-27T08:00:00Z."))
     if errors:
         return HttpResponse(" ".join(errors), status=400, content_type="text/plain")
-    response = StreamingHttpResponse(event_lines(int(after_raw), since), content_type="application/x-ndjson")
+    response = StreamingHttpResponse(event_lines(since), content_type="application/x-ndjson")
     response["Content-Disposition"] = 'attachment; filename="edr-portal-audit.jsonl"'
     response["Cache-Control"] = "no-store"
     return response

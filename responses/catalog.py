@@ -16,13 +16,17 @@ Decisions where the product document is silent (also in README.md):
   are left out of the payload, as if never given.
 - Every string is refused when it holds a control character (tabs and line
   breaks included): none of these fields has a legitimate use for one, and
-  they hide text from the people who approve it.
+  they hide text from the people who approve it. The same goes for invisible
+  characters: Unicode format characters (bidi overrides, zero-width spaces and
+  joiners, the BOM), line and paragraph separators and blank fillers, which can
+  make a path read differently on the approval page than what KES receives.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import io
 import re
 import unicodedata
@@ -40,6 +44,8 @@ MAX_IOC_ZIP_BYTES = 10 * 1024 * 1024
 # Refuse archives that claim to unpack to more than this: KES unpacks them on
 # the endpoint, and a small zip bomb would also stall our own check.
 MAX_IOC_UNPACKED_BYTES = 100 * 1024 * 1024
+# An IOC archive holds a few IOC files; thousands of entries only cost the parser and KES time.
+MAX_IOC_ENTRIES = 1000
 
 _MD5 = re.compile(r"[0-9a-fA-F]{32}")
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
@@ -395,6 +401,63 @@ def _control_chars(value: str) -> bool:
     return any(unicodedata.category(ch) == "Cc" for ch in value)
 
 
+# Characters that draw as nothing (or as a plain space) but are not one, outside the
+# categories refused as a whole: Hangul and braille fillers, joiners that are marks.
+INVISIBLE_FILLERS = frozenset("\u034f\u115f\u1160\u17b4\u17b5\u2800\u3164\uffa0")
+# Cf: format (bidi overrides and isolates, zero-width space/joiners, BOM, soft hyphen);
+# Zl/Zp: line and paragraph separators; Co/Cs: private use and lone surrogates.
+INVISIBLE_CATEGORIES = frozenset({"Cf", "Zl", "Zp", "Co", "Cs"})
+
+
+def char_name(ch: str) -> str:
+    """``U+202E RIGHT-TO-LEFT OVERRIDE``: how a page or a message names a character nobody can see."""
+    return f"U+{ord(ch):04X} {unicodedata.name(ch, 'unnamed character')}"
+
+
+def invisible_char(value: str) -> str | None:
+    """The first invisible character in ``value`` (see INVISIBLE_CATEGORIES), or None."""
+    for ch in value:
+        if ch in INVISIBLE_FILLERS or unicodedata.category(ch) in INVISIBLE_CATEGORIES:
+            return ch
+    return None
+
+
+def refuse_invisible(field: str, value: str) -> None:
+    """ValueError naming the field and the character when ``value`` holds an invisible one."""
+    ch = invisible_char(value)
+    if ch is not None:
+        raise ValueError(
+            _("%(field)s must not contain invisible or direction-changing characters (%(char)s).")
+            % {"field": field, "char": char_name(ch)}
+        )
+
+
+def _zip_entry_count(data: bytes) -> int | None:
+    """The entry count the archive's end record claims, read before any parsing (None: not found)."""
+    end = data.rfind(b"PK\x05\x06", max(0, len(data) - 65557))
+    if end < 0 or end + 12 > len(data):
+        return None
+    return int.from_bytes(data[end + 10 : end + 12], "little")
+
+
+def ioc_archive_summary(value: str) -> dict[str, Any]:
+    """An IOC archive as lists show it: its size and SHA-256, never the archive itself."""
+    data = base64.b64decode(value)
+    return {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def params_for_listing(task_name: str, params: Any) -> Any:
+    """Params with each IOC archive replaced by its size and SHA-256 (API lists, CSV)."""
+    task = TASKS.get(task_name)
+    if task is None or not isinstance(params, dict):
+        return params
+    archives = {spec.name for spec in task.fields if spec.kind == IOC_ZIP}
+    return {
+        key: ioc_archive_summary(value) if key in archives and isinstance(value, str) else value
+        for key, value in params.items()
+    }
+
+
 def _clean_ioc(name: str, value: str) -> str:
     # base64 of 10 MiB is at most 4 * ceil(10 MiB / 3) characters: refuse larger before decoding.
     if len(value) > 4 * ((MAX_IOC_ZIP_BYTES + 2) // 3):
@@ -405,8 +468,14 @@ def _clean_ioc(name: str, value: str) -> str:
         raise ValueError(_("%(field)s must be base64-encoded.") % {"field": name}) from None
     if len(data) > MAX_IOC_ZIP_BYTES:
         raise ValueError(_("%(field)s is larger than 10 MiB.") % {"field": name})
+    too_many = _("%(field)s holds more than %(max)d entries.") % {"field": name, "max": MAX_IOC_ENTRIES}
+    claimed = _zip_entry_count(data)
+    if claimed is not None and MAX_IOC_ENTRIES < claimed < 0xFFFF:  # 0xFFFF: a ZIP64 archive counts elsewhere
+        raise ValueError(too_many)  # before zipfile reads every entry of the central directory
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            if len(archive.infolist()) > MAX_IOC_ENTRIES:
+                raise ValueError(too_many)
             members = [info for info in archive.infolist() if not info.is_dir()]
             if not members:
                 raise ValueError(_("%(field)s is an empty ZIP archive.") % {"field": name})
@@ -435,6 +504,7 @@ def clean_value(spec: Field, value: Any) -> Any:
         raise ValueError(_("%(field)s must be a string.") % {"field": name})
     if _control_chars(value):
         raise ValueError(_("%(field)s must not contain control characters.") % {"field": name})
+    refuse_invisible(name, value)
     if value.strip() == "":
         if not spec.allow_empty:
             raise ValueError(_("%(field)s is required and must not be empty.") % {"field": name})
@@ -526,6 +596,7 @@ def clean_target_host(value: Any) -> str:
         raise ValueError(_("target host is required: the KSC host id (KLHST_WKS_HOSTNAME)."))
     if _control_chars(value):
         raise ValueError(_("target host must not contain control characters."))
+    refuse_invisible(str(_("target host")), value)
     if value != value.strip():
         raise ValueError(_("target host must not start or end with spaces."))
     if len(value) > MAX_HOST_ID:

@@ -12,13 +12,14 @@ from django.conf import settings
 from django.http import HttpRequest
 from django.utils.functional import SimpleLazyObject
 
-from responses import roles, workflow
+from responses import audit, roles, workflow
 
 
 class _Menu:
     def __init__(self, user):
         self.can_file = bool(workflow.permission(user, workflow.FILE))
         self.can_view_all = workflow.can_view_all(user)
+        self.can_audit = audit.may_export(user) if user.is_authenticated else False
         # Whoever decides on requests or administers the portal must know that KSC's identity is unchecked.
         self.sees_tls_warning = bool(
             user.is_authenticated and (user.is_superuser or roles.has_role(user, roles.APPROVERS))

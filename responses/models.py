@@ -200,50 +200,113 @@ class RequestEvent(models.Model):
     message = models.TextField(blank=True)
     detail = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
-    # The tamper-evident chain over every event of every request (verify_audit walks it):
-    # seq numbers events without gaps, hash = sha256(prev_hash + this event's canonical content).
-    seq = models.PositiveBigIntegerField(unique=True)
+    # Each request's events form their own keyed hash chain (docs/audit-chain.md):
+    # seq numbers them 1, 2, 3... without gaps, hash = HMAC(AUDIT_CHAIN_KEY, prev_hash + canonical).
+    # One chain per request lets workers and web processes append to different requests in parallel.
+    seq = models.PositiveIntegerField()
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64)
 
     class Meta:
         ordering = ["created_at", "id"]
         indexes = [models.Index(fields=["request", "created_at"], name="event_request_created_idx")]
+        constraints = [
+            # the chain never forks: a second writer with the same seq fails instead of branching
+            models.UniqueConstraint(fields=["request", "seq"], name="event_seq_once_per_request"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} by {self.actor_username}"
 
-    def canonical(self, request_uuid: str) -> str:
-        """What the chain hash covers, serialised the same way every time."""
-        return json.dumps(
-            {
-                "seq": self.seq,
-                "request": request_uuid,
-                "kind": self.kind,
-                "actor": self.actor_username,
-                "before": self.status_before,
-                "after": self.status_after,
-                "message": self.message,
-                "detail": self.detail,
-                "at": self.created_at.isoformat(),
-            },
-            sort_keys=True,
-            separators=(",", ":"),
-            ensure_ascii=False,
-        )
+    @property
+    def chain(self) -> str:
+        return str(self.request.uuid)
 
-    def compute_hash(self, request_uuid: str) -> str:
-        return hashlib.sha256((self.prev_hash + self.canonical(request_uuid)).encode("utf-8")).hexdigest()
+    def content(self) -> dict:
+        """What the chain's HMAC covers, besides the chain name, seq and prev_hash."""
+        return {
+            "kind": self.kind,
+            "actor": self.actor_username,
+            "before": self.status_before,
+            "after": self.status_after,
+            "message": self.message,
+            "detail": self.detail,
+            "at": self.created_at.isoformat(),
+        }
 
 
-class AuditChainHead(models.Model):
-    """One row: the last event of the chain. Locking it orders concurrent writers of events."""
+class AccountEventKind(models.TextChoices):
+    USER_CREATED = "user_created", _("Account created")
+    USER_CHANGED = "user_changed", _("Account changed")
+    USER_DELETED = "user_deleted", _("Account deleted")
+    GROUPS_CHANGED = "groups_changed", _("Groups changed")
+    DEVICE_ADDED = "device_added", _("2FA device added")
+    DEVICE_REMOVED = "device_removed", _("2FA device removed")
 
-    last_seq = models.PositiveBigIntegerField(default=0)
-    last_hash = models.CharField(max_length=64, default="0" * 64)
+
+class SingleChainRecord(models.Model):
+    """A link of a chain that is one sequence for the whole portal (the accounts, the anchors)."""
+
+    created_at = models.DateTimeField(default=timezone.now)
+    seq = models.PositiveBigIntegerField(unique=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64)
+
+    CHAIN = ""
+
+    class Meta:
+        abstract = True
+        ordering = ["-seq"]
+
+    @property
+    def chain(self) -> str:
+        return self.CHAIN
+
+
+class AccountEvent(SingleChainRecord):
+    """Who granted whom which role (groups, superuser, staff, active) and who reset whose 2FA.
+
+    "No superuser bypass" holds only while somebody watches who creates approvers:
+    these events are the trail for that, in their own keyed chain named "accounts".
+    """
+
+    CHAIN = "accounts"
+
+    kind = models.CharField(max_length=20, choices=AccountEventKind.choices)
+    actor_username = models.CharField(max_length=150)  # "system" when no logged-in user acted (a command)
+    subject_username = models.CharField(max_length=150)
+    detail = models.JSONField(default=dict, blank=True)  # before/after of what changed
 
     def __str__(self) -> str:
-        return f"audit chain at {self.last_seq}"
+        return f"{self.kind} of {self.subject_username} by {self.actor_username}"
+
+    def content(self) -> dict:
+        return {
+            "kind": self.kind,
+            "actor": self.actor_username,
+            "subject": self.subject_username,
+            "detail": self.detail,
+            "at": self.created_at.isoformat(),
+        }
+
+
+class AuditAnchor(SingleChainRecord):
+    """A signed snapshot of chain heads, taken periodically (manage.py anchor_audit).
+
+    ``heads`` maps each chain that moved since the previous anchor (less an overlap)
+    to its last [seq, hash]; anchors form their own keyed chain. Deleting the last
+    events of a chain is then caught: the anchor remembers they existed.
+    """
+
+    CHAIN = "anchors"
+
+    heads = models.JSONField(default=dict)
+
+    def __str__(self) -> str:
+        return f"audit anchor {self.seq} ({len(self.heads)} chains)"
+
+    def content(self) -> dict:
+        return {"heads": self.heads, "at": self.created_at.isoformat()}
 
 
 class AttemptOutcome(models.TextChoices):

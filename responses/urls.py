@@ -19,4 +19,5 @@ urlpatterns = [
     path("approvals/", views.approval_queue, name="queue"),
     path("hosts/search", views.host_search, name="host_search"),
     path("audit/export.jsonl", audit.export_jsonl, name="audit_export"),
+    path("audit/accounts/", audit.account_events, name="account_events"),
 ]

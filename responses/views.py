@@ -7,10 +7,10 @@ renders. GET never changes anything; every action is a POST with a CSRF token.
 
 from __future__ import annotations
 
-import base64
 import csv
 import datetime as dt
 import hashlib
+import json
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -174,6 +174,11 @@ def _new_request_post(request: HttpRequest) -> HttpResponse:
     task = catalog.TASKS.get(request.POST.get("task", ""))
     if task is None:
         return _render_choose(request, status=400, error=_("Choose a task type."))
+    try:
+        # Before the form unpacks and tests an IOC archive: over the limit, nothing is looked at.
+        workflow.check_filing_limit(request.user)
+    except workflow.RateLimited as exc:
+        return _refused(request, exc.message, status=429)
     form = NewRequestForm(task, request.POST, request.FILES)
     if not form.is_valid():
         return _render_form(request, form, status=400)
@@ -365,10 +370,10 @@ def _param_value(spec: catalog.Field, params: Any) -> Any:
         return f"{spec.choices[value]} ({value})"
     if spec.kind == catalog.IOC_ZIP and isinstance(value, str):
         # The archive is shown by its size and digest, not as megabytes of base64.
-        data = base64.b64decode(value)
+        summary = catalog.ioc_archive_summary(value)
         return _("ZIP archive of %(size)s, SHA-256 %(digest)s") % {
-            "size": filesizeformat(len(data)),
-            "digest": hashlib.sha256(data).hexdigest(),
+            "size": filesizeformat(summary["size"]),
+            "digest": summary["sha256"],
         }
     return value
 
@@ -564,6 +569,7 @@ CSV_COLUMNS = (
     "last_error",
     "external_ref",
     "justification",
+    "params",  # JSON; an IOC archive as its size and SHA-256, never the archive itself
 )
 EXPORT_CHUNK = 1000
 
@@ -607,6 +613,7 @@ def _csv_rows(requests: QuerySet[ResponseRequest]) -> Iterator[list[str]]:
                 rr.last_error,
                 rr.external_ref,
                 rr.justification,
+                json.dumps(catalog.params_for_listing(rr.task, rr.params), ensure_ascii=False, sort_keys=True),
             )
         ]
 

@@ -27,12 +27,11 @@ from django.db.models import QuerySet
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from responses import catalog, roles
+from responses import audit_chain, catalog, roles
 from responses.models import (
     ApiToken,
     Approval,
     AttemptOutcome,
-    AuditChainHead,
     Decision,
     EventKind,
     RequestEvent,
@@ -79,6 +78,14 @@ class RateLimited(NotAllowed):
 
 class WrongStatus(WorkflowError):
     """The request's status (or this user's earlier decision) does not allow it (HTTP 409)."""
+
+
+class ContentChanged(WrongStatus):
+    """The task, host or parameters in the row are not what was approved (HTTP 409).
+
+    Somebody changed the request in the database after the decision; sending it
+    would act on something nobody approved. The request is FAILED instead.
+    """
 
 
 class InvalidRequest(WorkflowError):
@@ -222,7 +229,9 @@ def allowed_actions(user, request: ResponseRequest, *, token: ApiToken | None = 
 # --- Filing -------------------------------------------------------------------------------
 
 
-def _clean_text(field: str, value: Any, *, required: bool, max_length: int, multiline: bool) -> str:
+def _clean_text(
+    field: str, value: Any, *, required: bool, max_length: int, multiline: bool, identifier: bool = False
+) -> str:
     if value is None:
         value = ""
     if not isinstance(value, str):
@@ -230,6 +239,11 @@ def _clean_text(field: str, value: Any, *, required: bool, max_length: int, mult
     allowed = {"\n", "\r", "\t"} if multiline else set()
     if any(unicodedata.category(ch) == "Cc" and ch not in allowed for ch in value):
         raise ValueError(_("%(field)s must not contain control characters.") % {"field": field})
+    if identifier:
+        # An identifier (a ticket reference) has no use for invisible characters. Free text (a
+        # justification, a comment) may need a joiner (emoji, Persian), and a host's name is what
+        # KSC calls it: approval pages show those characters visibly instead.
+        catalog.refuse_invisible(field, value)
     value = value.strip()
     if required and not value:
         raise ValueError(_("%(field)s is required.") % {"field": field})
@@ -246,10 +260,7 @@ def _event(
     message: str = "",
     detail: dict | None = None,
 ) -> RequestEvent:
-    """Append one event to the request's trail and to the hash chain, in the caller's transaction."""
-    # The head row's lock makes concurrent transactions append one after the other,
-    # so the chain never forks; it is held until the caller's transaction ends.
-    head, _created = AuditChainHead.objects.select_for_update().get_or_create(pk=1)
+    """Append one event to the request's trail, its keyed hash chain, in the caller's transaction."""
     event = RequestEvent(
         request=request,
         kind=kind,
@@ -259,14 +270,8 @@ def _event(
         message=message,
         detail=detail or {},
         created_at=timezone.now(),
-        seq=head.last_seq + 1,
-        prev_hash=head.last_hash,
     )
-    event.hash = event.compute_hash(str(request.uuid))
-    event.save()
-    head.last_seq, head.last_hash = event.seq, event.hash
-    head.save(update_fields=["last_seq", "last_hash"])
-    return event
+    return audit_chain.append_request_event(event)
 
 
 def _in_english(message: Callable[[], str]) -> str:
@@ -296,6 +301,8 @@ def file_request(
 ) -> ResponseRequest:
     """File a request: validated against the catalog, then pending approval or approved at once."""
     permission(user, FILE).enforce()
+    # The limit first: a flood of requests must not get its IOC archives unpacked and tested.
+    check_filing_limit(user)
     errors: dict[str, Any] = {}
     try:
         task_type = catalog.get_task(task)
@@ -318,7 +325,14 @@ def file_request(
         ("target_host_name", target_host_name, False, 255, False),
     ):
         try:
-            texts[field] = _clean_text(field, value, required=required, max_length=max_length, multiline=multiline)
+            texts[field] = _clean_text(
+                field,
+                value,
+                required=required,
+                max_length=max_length,
+                multiline=multiline,
+                identifier=field == "external_ref",
+            )
         except ValueError as exc:
             errors[field] = [str(exc)]
     if source not in Source.values:
@@ -351,7 +365,14 @@ def file_request(
             user.get_username(),
             "",
             request.justification,
-            {"task": request.task, "target_host": host, "approvals_required": required, "source": source},
+            {
+                "task": request.task,
+                "target_host": host,
+                "approvals_required": required,
+                "source": source,
+                # ties what was filed into the keyed audit chain: verify_audit compares it with the row
+                "fingerprint": request.fingerprint,
+            },
         )
         if not required:
             request.approved_at = request.decided_at = now
@@ -368,7 +389,15 @@ def file_request(
     return request
 
 
-def _enforce_filing_limit(user, now: dt.datetime) -> None:
+def check_filing_limit(user) -> None:
+    """RateLimited when this user is at the filing limit now (before any costly validation).
+
+    Unlocked, so cheap: file_request checks again under the user's row lock.
+    """
+    _enforce_filing_limit(user, timezone.now(), lock=False)
+
+
+def _enforce_filing_limit(user, now: dt.datetime, *, lock: bool = True) -> None:
     """At most REQUEST_RATE_LIMIT requests per requester per REQUEST_RATE_WINDOW seconds.
 
     A compromised account or a SIEM rule in a loop must not flood the approvers
@@ -378,7 +407,8 @@ def _enforce_filing_limit(user, now: dt.datetime) -> None:
     limit = settings.REQUEST_RATE_LIMIT
     if not limit:
         return
-    get_user_model().objects.select_for_update().filter(pk=user.pk).exists()
+    if lock:
+        get_user_model().objects.select_for_update().filter(pk=user.pk).exists()
     since = now - dt.timedelta(seconds=settings.REQUEST_RATE_WINDOW)
     recent = ResponseRequest.objects.filter(requester=user, created_at__gte=since)
     if recent.count() >= limit:
@@ -553,10 +583,20 @@ def retry(request: ResponseRequest | uuid_module.UUID | str, *, user, comment: A
     in KSC, so a retry never creates a second incident.
     """
 
+    changed = False
+
     def body(locked: ResponseRequest, text: str) -> None:
+        nonlocal changed
+        if _fail_if_content_changed(locked, user.get_username()):
+            changed = True
+            return
         _send_again(locked, EventKind.RETRIED, user.get_username(), text)
 
-    return _decide(request, user, RETRY, comment, body)
+    retried = _decide(request, user, RETRY, comment, body)
+    if changed:
+        # Raised after the transaction committed, so that the FAILED event stays in the trail.
+        raise ContentChanged(CONTENT_CHANGED_MESSAGE())
+    return retried
 
 
 def _send_again(request: ResponseRequest, kind: str, actor: str, message: str, detail: dict | None = None) -> None:
@@ -643,8 +683,61 @@ def record_enqueue_failure(key: uuid_module.UUID | str, error: str) -> None:
 # --- The submission job's transitions (responses.jobs.submit_to_ksc) --------------------------
 
 
+def CONTENT_CHANGED_MESSAGE() -> str:  # noqa: N802 - a message, read like a constant
+    return _in_english(
+        lambda: _(
+            "The task, host or parameters of this request changed after it was approved; it was not sent to "
+            "KSC. File a new request for what should be done, and have the database changes investigated."
+        )
+    )
+
+
+def approved_fingerprints(request: ResponseRequest) -> set[str]:
+    """Every fingerprint this request was filed or approved with (the row's own, each approval's, the trail's)."""
+    approved = {request.fingerprint}
+    approved.update(
+        request.approvals.filter(decision=Decision.APPROVE).values_list("fingerprint", flat=True)
+    )
+    filed = request.events.filter(kind=EventKind.FILED).values_list("detail", flat=True).first()
+    if isinstance(filed, dict) and filed.get("fingerprint"):
+        approved.add(filed["fingerprint"])
+    return approved
+
+
+def _fail_if_content_changed(request: ResponseRequest, actor: str) -> bool:
+    """FAILED, with an event, when the locked row is not what was approved; True if so.
+
+    A row edited in the database (an UPDATE of target_host or params, or of the
+    fingerprint too) must never reach KSC: the approvals and the FILED event keep
+    the fingerprint that was decided on, and neither can be rewritten silently.
+    """
+    current = payload_fingerprint(request.task, request.target_host, request.params)
+    approved = approved_fingerprints(request)
+    if approved == {current}:
+        return False
+    before = request.status
+    now = timezone.now()
+    request.status = Status.FAILED
+    request.last_error = CONTENT_CHANGED_MESSAGE()
+    request.finished_at = now
+    request.save(update_fields=["status", "last_error", "finished_at", "updated_at"])
+    _event(
+        request,
+        EventKind.FAILED,
+        actor,
+        before,
+        request.last_error,
+        {"content_changed": True, "approved_fingerprints": sorted(approved), "current_fingerprint": current},
+    )
+    log.error("request %s: content changed after approval; refused to submit", request.uuid)
+    return True
+
+
 def claim_for_submission(key: uuid_module.UUID | str) -> tuple[ResponseRequest, SubmissionAttempt] | None:
     """APPROVED or QUEUED → SUBMITTING for exactly one job; None when another got there first.
+
+    Raises ContentChanged (after making the request FAILED) when the row's task,
+    host or parameters are not what was approved.
 
     Also fixes KLINCDT_ADDED before the first attempt, unique per (task, host, params):
     a later attempt recognises the incident an earlier one may have left in KSC by
@@ -655,22 +748,28 @@ def claim_for_submission(key: uuid_module.UUID | str) -> tuple[ResponseRequest, 
         request = ResponseRequest.objects.select_for_update().filter(uuid=key).first()
         if request is None or request.status not in (Status.APPROVED, Status.QUEUED):
             return None
-        before = request.status
-        request.status = Status.SUBMITTING
-        if request.ksc_added is None:
-            candidate = now.replace(microsecond=0)
-            while ResponseRequest.objects.filter(fingerprint=request.fingerprint, ksc_added=candidate).exists():
-                candidate += dt.timedelta(seconds=1)
-            request.ksc_added = candidate
-        request.attempts += 1
-        interrupted = _close_interrupted_attempts(request, now)
-        # (fingerprint, ksc_added) is unique: a racing twin makes this fail and the job run again.
-        request.save(update_fields=["status", "ksc_added", "attempts", "ksc_unknown_since", "updated_at"])
-        attempt = SubmissionAttempt.objects.create(request=request, number=request.attempts, started_at=now)
-        detail: dict[str, Any] = {"attempt": attempt.number}
-        if interrupted:
-            detail["interrupted_attempts"] = interrupted
-        _event(request, EventKind.ATTEMPT, SYSTEM, before, detail=detail)
+        if _fail_if_content_changed(request, SYSTEM):
+            attempt = None
+        else:
+            before = request.status
+            request.status = Status.SUBMITTING
+            if request.ksc_added is None:
+                candidate = now.replace(microsecond=0)
+                while ResponseRequest.objects.filter(fingerprint=request.fingerprint, ksc_added=candidate).exists():
+                    candidate += dt.timedelta(seconds=1)
+                request.ksc_added = candidate
+            request.attempts += 1
+            interrupted = _close_interrupted_attempts(request, now)
+            # (fingerprint, ksc_added) is unique: a racing twin makes this fail and the job run again.
+            request.save(update_fields=["status", "ksc_added", "attempts", "ksc_unknown_since", "updated_at"])
+            attempt = SubmissionAttempt.objects.create(request=request, number=request.attempts, started_at=now)
+            detail: dict[str, Any] = {"attempt": attempt.number}
+            if interrupted:
+                detail["interrupted_attempts"] = interrupted
+            _event(request, EventKind.ATTEMPT, SYSTEM, before, detail=detail)
+    if attempt is None:
+        # Raised after the transaction committed, so that FAILED and its event are kept.
+        raise ContentChanged(CONTENT_CHANGED_MESSAGE())
     return request, attempt
 
 

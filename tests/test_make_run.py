@@ -46,7 +46,9 @@ class Portal:
             for k, v in os.environ.items()
             if not k.startswith(("KSC_", "DJANGO_SETTINGS_MODULE", "DJANGO_ALLOW_ASYNC_UNSAFE"))
         }
-        for name in ("REDIS_URL", "DATABASE_URL", "SECRET_KEY", "DEBUG", "SECURE_SSL_REDIRECT", "ALLOWED_HOSTS"):
+        for name in (
+            "REDIS_URL", "DATABASE_URL", "SECRET_KEY", "AUDIT_CHAIN_KEY", "DEBUG", "SECURE_SSL_REDIRECT", "ALLOWED_HOSTS"
+        ):
             env.pop(name, None)  # a fresh machine: the launcher brings its own Redis and SQLite
         self.process = subprocess.Popen(
             [sys.executable, "-m", "portal.launcher", "--port", str(self.port), "--state-dir", str(tmp_path / "run")],

@@ -20,7 +20,9 @@ def _settings_in_subprocess(extra: dict[str, str], *args: str) -> subprocess.Com
     environment = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("KSC_", "APPROVALS_REQUIRED", "SECURE_", "SECRET_KEY", "DEBUG", "ALLOWED_HOSTS"))
+        if not k.startswith(
+            ("KSC_", "APPROVALS_REQUIRED", "SECURE_", "SECRET_KEY", "AUDIT_CHAIN_KEY", "DEBUG", "ALLOWED_HOSTS")
+        )
         and k != "DJANGO_ALLOW_ASYNC_UNSAFE"  # set by the browser tests for Playwright's event loop
     }
     environment.pop("DJANGO_SETTINGS_MODULE", None)
@@ -100,6 +102,23 @@ class TestStartup:
         assert result.returncode != 0
         assert "SECRET_KEY (or SECRET_KEY_FILE) is required" in result.stderr
 
+    def test_it_refuses_to_start_without_an_audit_chain_key_in_production(self, tmp_path):
+        secret = "a-real-secret-9f8e7d6c5b4a39281706f5e4d3c2b1a0-zyxwvutsrqponm"
+        result = _settings_in_subprocess({"DEBUG": "false", "SECRET_KEY": secret})
+        assert result.returncode != 0
+        assert "AUDIT_CHAIN_KEY (or AUDIT_CHAIN_KEY_FILE) is required" in result.stderr
+        short = _settings_in_subprocess({"DEBUG": "false", "SECRET_KEY": secret, "AUDIT_CHAIN_KEY": "short"})
+        assert "AUDIT_CHAIN_KEY must be at least 32 characters" in short.stderr
+        key_file = tmp_path / "chain.key"
+        key_file.write_text("k" * 40 + "\n")
+        from_file = _settings_in_subprocess(
+            {"DEBUG": "true", "SECRET_KEY": secret, "AUDIT_CHAIN_KEY_FILE": str(key_file)},
+            "shell",
+            "-c",
+            "from django.conf import settings; print(len(settings.AUDIT_CHAIN_KEY))",
+        )
+        assert from_file.stdout.strip().splitlines()[-1] == "40", from_file.stderr
+
     def test_it_refuses_a_bad_ksc_port(self):
         result = _settings_in_subprocess({"DEBUG": "true", "KSC_PORT": "http"})
         assert result.returncode != 0
@@ -145,6 +164,7 @@ class TestStartup:
             {
                 "DEBUG": "false",
                 "SECRET_KEY": "a-real-secret-9f8e7d6c5b4a39281706f5e4d3c2b1a0-zyxwvutsrqponm",
+                "AUDIT_CHAIN_KEY": "a-real-audit-key-0a1b2c3d4e5f60718293a4b5c6d7e8f9",
                 "ALLOWED_HOSTS": "edr.example.test",
                 "DATABASE_URL": f"sqlite:///{tmp_path}/deploy.db",
             },

@@ -446,10 +446,14 @@ def test_the_request_page_shows_an_archive_by_size_and_digest(analyst, alice):
 
 def test_it_says_when_the_filing_rate_limit_is_reached(analyst, settings):
     settings.REQUEST_RATE_LIMIT = 1
-    analyst.post(NEW, {"step": "file", "sealed": preview_of(analyst, isolate()).context["sealed"]})
+    # Two different requests previewed before either is filed (the same twice would be a double click).
+    first, second = (preview_of(analyst, isolate(justification=why)).context["sealed"] for why in ("one", "two"))
+    analyst.post(NEW, {"step": "file", "sealed": first})
 
-    response = analyst.post(NEW, {"step": "file", "sealed": preview_of(analyst, isolate()).context["sealed"]})
+    response = analyst.post(NEW, {"step": "file", "sealed": second})
 
     assert response.status_code == 429
     assert "REQUEST_RATE_LIMIT" in response.content.decode()
     assert ResponseRequest.objects.count() == 1
+    # A new preview is refused as well, before its form (and any IOC archive) is looked at.
+    assert analyst.post(NEW, isolate()).status_code == 429

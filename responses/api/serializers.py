@@ -9,6 +9,7 @@ the interactive docs, and the filters parse query strings.
 from __future__ import annotations
 
 import unicodedata
+from typing import Any
 
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
@@ -54,6 +55,12 @@ class ResponseRequestSerializer(serializers.ModelSerializer):
             "portal keeps looking for it in KSC and adopts it when found (status SUBMITTED then)."
         ),
     )
+    params = serializers.SerializerMethodField(
+        help_text=(
+            "The task's params. In lists an IOC archive is given as {size, sha256}, never the archive "
+            "itself; GET /api/v1/requests/{id}/ returns it whole."
+        )
+    )
 
     class Meta:
         model = ResponseRequest
@@ -86,6 +93,10 @@ class ResponseRequestSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
+    @extend_schema_field(serializers.JSONField())
+    def get_params(self, request: ResponseRequest) -> Any:
+        return catalog.params_for_listing(request.task, request.params)
+
     @extend_schema_field(serializers.ListField(child=serializers.ChoiceField(choices=ACTION_CHOICES)))
     def get_actions(self, request: ResponseRequest) -> list[str]:
         call = self.context["request"]
@@ -109,6 +120,7 @@ class SubmissionAttemptSerializer(serializers.ModelSerializer):
 
 
 class ResponseRequestDetailSerializer(ResponseRequestSerializer):
+    params = serializers.JSONField(read_only=True, help_text="The task's params, as filed.")
     events = RequestEventSerializer(many=True, read_only=True, help_text="The request's timeline, oldest first.")
     attempts = SubmissionAttemptSerializer(
         source="submission_attempts", many=True, read_only=True, help_text="Each try at submitting it to KSC."

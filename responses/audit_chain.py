@@ -1,0 +1,279 @@
+"""The keyed audit chains: appending, anchoring, verifying (docs/audit-chain.md).
+
+- One chain per request (its RequestEvents), one for accounts (AccountEvents),
+  one of anchors. Each link is HMAC-SHA256(AUDIT_CHAIN_KEY, prev_hash + canonical
+  content), so whoever can write the tables but does not hold the key cannot
+  recompute a chain that verification accepts.
+- Appending to a request's chain locks only that request's row: writers on
+  different requests never wait for each other.
+- An anchor periodically signs the heads of the chains that moved; it remembers
+  how long each chain was, so deleting a chain's last events is caught.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from responses.models import (
+    AccountEvent,
+    AuditAnchor,
+    RequestEvent,
+    ResponseRequest,
+    payload_fingerprint,
+)
+
+GENESIS = "0" * 64
+# pg_advisory_xact_lock keys of the two chains that have no row of their own to lock.
+_ACCOUNTS_LOCK = 0x45445241  # "EDRA"
+_ANCHORS_LOCK = 0x4544524E  # "EDRN"
+
+
+def canonical(chain: str, seq: int, content: dict) -> str:
+    """What a link's HMAC covers, serialised the same way every time."""
+    return json.dumps(
+        {"chain": chain, "seq": seq, **content}, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+
+
+def link_hash(prev_hash: str, chain: str, seq: int, content: dict, key: str | None = None) -> str:
+    secret = (key if key is not None else settings.AUDIT_CHAIN_KEY).encode("utf-8")
+    message = (prev_hash + canonical(chain, seq, content)).encode("utf-8")
+    return hmac.new(secret, message, hashlib.sha256).hexdigest()
+
+
+def _plain_hash(prev_hash: str, chain: str, seq: int, content: dict) -> str:
+    """The unkeyed sha256 a forger without the key would compute; verification names it."""
+    return hashlib.sha256((prev_hash + canonical(chain, seq, content)).encode("utf-8")).hexdigest()
+
+
+def _seal(row, prev_hash: str, seq: int) -> None:
+    row.seq, row.prev_hash = seq, prev_hash
+    row.hash = link_hash(prev_hash, row.chain, seq, row.content())
+    row.save()
+
+
+def _advisory_lock(key: int) -> None:
+    """Serialise the appenders of a chain with no row of its own; SQLite serialises all writers anyway."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
+
+
+def append_request_event(event: RequestEvent) -> RequestEvent:
+    """Seal and save a new event at the end of its request's chain, in the caller's transaction."""
+    # The request's row lock (most callers hold it already) orders the writers of this one chain.
+    ResponseRequest.objects.select_for_update().filter(pk=event.request_id).values_list("pk").first()
+    last = (
+        RequestEvent.objects.filter(request_id=event.request_id).order_by("-seq").values_list("seq", "hash").first()
+    )
+    seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
+    _seal(event, prev, seq)
+    return event
+
+
+def append_account_event(event: AccountEvent) -> AccountEvent:
+    """Seal and save a new event at the end of the accounts chain, in the caller's transaction."""
+    with transaction.atomic():
+        _advisory_lock(_ACCOUNTS_LOCK)
+        last = AccountEvent.objects.order_by("-seq").values_list("seq", "hash").first()
+        seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
+        _seal(event, prev, seq)
+    return event
+
+
+def _heads_of(request_ids: list[int]) -> dict[str, list]:
+    """{request uuid: [last seq, last hash]} for these requests."""
+    heads: dict[str, list] = {}
+    for start in range(0, len(request_ids), 500):
+        rows = (
+            RequestEvent.objects.filter(request_id__in=request_ids[start : start + 500])
+            .order_by("request_id", "seq")
+            .values_list("request__uuid", "seq", "hash")
+        )
+        for key, seq, digest in rows:
+            heads[str(key)] = [seq, digest]
+    return heads
+
+
+def take_anchor(now: dt.datetime | None = None) -> AuditAnchor:
+    """Sign the heads of every chain that moved since the previous anchor (the periodic job).
+
+    Chains touched since the previous anchor *less AUDIT_ANCHOR_OVERLAP* are read again,
+    so that an event written before the previous anchor but committed after it is covered.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        _advisory_lock(_ANCHORS_LOCK)
+        previous = AuditAnchor.objects.order_by("-seq").first()
+        events = RequestEvent.objects.all()
+        if previous is not None:
+            events = events.filter(created_at__gte=previous.created_at - dt.timedelta(seconds=settings.AUDIT_ANCHOR_OVERLAP))
+        heads = _heads_of(sorted(set(events.values_list("request_id", flat=True))))
+        accounts = AccountEvent.objects.order_by("-seq").values_list("seq", "hash").first()
+        if accounts:
+            heads[AccountEvent.CHAIN] = list(accounts)
+        anchor = AuditAnchor(created_at=now, heads=heads)
+        _seal(anchor, previous.hash if previous else GENESIS, previous.seq + 1 if previous else 1)
+    return anchor
+
+
+def anchor_if_due(now: dt.datetime | None = None) -> AuditAnchor | None:
+    """Take an anchor when the latest is AUDIT_ANCHOR_INTERVAL old (the worker's reconciler beat calls this)."""
+    interval = settings.AUDIT_ANCHOR_INTERVAL
+    if not interval:
+        return None
+    now = now or timezone.now()
+    latest = AuditAnchor.objects.order_by("-seq").values_list("created_at", flat=True).first()
+    if latest is not None and latest > now - dt.timedelta(seconds=interval):
+        return None
+    return take_anchor(now)
+
+
+# --- Verification ------------------------------------------------------------------------------
+
+
+@dataclass
+class Report:
+    """What verify() found: counts, and every problem (the first per chain) in words an auditor reads."""
+
+    events: int = 0
+    request_chains: int = 0
+    account_events: int = 0
+    anchors: int = 0
+    latest_anchor: dt.datetime | None = None
+    unanchored: int = 0  # request chains whose newest events no anchor covers yet
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def intact(self) -> bool:
+        return not self.problems
+
+
+def _link_problem(row, where: str, expected_seq: int, prev_hash: str) -> str | None:
+    if row.seq != expected_seq:
+        return f"{where}: expected seq {expected_seq}; events before it were deleted"
+    if row.prev_hash != prev_hash:
+        return f"{where}: it does not link to the event before it"
+    content = row.content()
+    if hmac.compare_digest(row.hash, link_hash(row.prev_hash, row.chain, row.seq, content)):
+        return None
+    if row.hash == _plain_hash(row.prev_hash, row.chain, row.seq, content):
+        return f"{where}: its hash is a plain sha256, not keyed with AUDIT_CHAIN_KEY: the chain was recomputed"
+    return f"{where}: its content was changed after it was written (or it was hashed with another key)"
+
+
+def _walk(rows, chain_name: str, describe, anchored: tuple[int, str] | None) -> tuple[int, str | None]:
+    """Check one chain in seq order; (events seen, first problem)."""
+    expected, prev, seen = 1, GENESIS, 0
+    for row in rows:
+        seen += 1
+        problem = _link_problem(row, describe(row), expected, prev)
+        if problem:
+            return seen, problem
+        if anchored and row.seq == anchored[0] and row.hash != anchored[1]:
+            return seen, f"{describe(row)}: it differs from the event anchor {anchored[0]} signed"
+        expected, prev = expected + 1, row.hash
+    if anchored and expected - 1 < anchored[0]:
+        return seen, (
+            f"chain {chain_name}: ends at seq {expected - 1}, but an anchor signed it with {anchored[0]} events; "
+            f"events {expected}..{anchored[0]} were deleted"
+        )
+    return seen, None
+
+
+def _anchors(report: Report) -> dict[str, tuple[int, str]]:
+    """Verify the anchors' own chain; the latest anchored head of every chain."""
+    anchored: dict[str, tuple[int, str]] = {}
+    expected, prev = 1, GENESIS
+    for anchor in AuditAnchor.objects.order_by("seq").iterator(chunk_size=200):
+        where = f"anchor {anchor.seq} ({anchor.created_at.isoformat()})"
+        problem = _link_problem(anchor, where, expected, prev)
+        if problem:
+            report.problems.append(problem)
+            return anchored
+        for chain, (seq, digest) in anchor.heads.items():
+            earlier = anchored.get(chain)
+            if earlier and seq < earlier[0]:
+                report.problems.append(f"{where}: chain {chain} went back from seq {earlier[0]} to {seq}")
+            anchored[chain] = (seq, digest)
+        expected, prev = expected + 1, anchor.hash
+        report.anchors += 1
+        report.latest_anchor = anchor.created_at
+    return anchored
+
+
+def _request_chains() -> Iterator[tuple[ResponseRequest, list[RequestEvent]]]:
+    """Every request with its events in seq order, a few hundred requests at a time."""
+    after = 0
+    while True:
+        # A few hundred at a time: params may hold a 10 MiB IOC archive each.
+        batch = list(ResponseRequest.objects.filter(pk__gt=after).order_by("pk")[:200])
+        if not batch:
+            return
+        events: dict[int, list[RequestEvent]] = {request.pk: [] for request in batch}
+        for event in RequestEvent.objects.filter(request_id__in=events).order_by("request_id", "seq"):
+            events[event.request_id].append(event)
+        for request in batch:
+            for event in events[request.pk]:
+                event.request = request  # the chain name without a query per event
+            yield request, events[request.pk]
+        after = batch[-1].pk
+
+
+def _filed_content_problem(request: ResponseRequest, events: list[RequestEvent]) -> str | None:
+    """The row's task, host and params must still be what the (chained) FILED event recorded."""
+    filed = next((event for event in events if event.kind == "filed"), None)
+    if filed is None:
+        return f"request {request.uuid}: its trail has no 'filed' event; events were deleted"
+    recorded = filed.detail.get("fingerprint")
+    current = payload_fingerprint(request.task, request.target_host, request.params)
+    if recorded and (recorded != current or request.fingerprint != current):
+        return f"request {request.uuid}: its task, host or params were changed after it was filed"
+    return None
+
+
+def verify() -> Report:
+    """Walk every chain and the anchors; report the first problem of each chain."""
+    report = Report()
+    anchored = _anchors(report)
+    seen_chains = set()
+    for request, events in _request_chains():
+        chain = str(request.uuid)
+        seen_chains.add(chain)
+        count, problem = _walk(
+            events,
+            chain,
+            lambda event: f"event seq {event.seq} (id {event.pk}, request {event.request.uuid}, {event.kind})",
+            anchored.get(chain),
+        )
+        report.events += count
+        report.request_chains += 1
+        problem = problem or _filed_content_problem(request, events)
+        if problem:
+            report.problems.append(problem)
+        if events and (chain not in anchored or anchored[chain][0] < events[-1].seq):
+            report.unanchored += 1
+    count, problem = _walk(
+        AccountEvent.objects.order_by("seq").iterator(chunk_size=2000),
+        AccountEvent.CHAIN,
+        lambda event: f"account event seq {event.seq} (id {event.pk}, {event.kind} of {event.subject_username})",
+        anchored.get(AccountEvent.CHAIN),
+    )
+    report.account_events = count
+    if problem:
+        report.problems.append(problem)
+    for chain in sorted(set(anchored) - seen_chains - {AccountEvent.CHAIN}):
+        report.problems.append(
+            f"chain {chain}: an anchor signed it with {anchored[chain][0]} events, but its request and "
+            "events are gone (deleted)"
+        )
+    return report
