@@ -221,18 +221,18 @@ def reconcile_periodically() -> dict[str, int]:
 
 def schedule_reconciler(force: bool = False) -> bool:
     """Make sure the periodic reconciler is in the worker's schedule (idempotent)."""
+    return schedule_periodic(reconcile_periodically, RECONCILE_JOB_ID, settings.RECONCILE_INTERVAL, force=force)
+
+
+def schedule_periodic(function, job_id: str, interval: int, *, force: bool = False) -> bool:
+    """Schedule ``function`` in ``interval`` seconds under a fixed job id, unless it is already there."""
     queue = django_rq.get_queue(QUEUE)
     if not force:
-        if RECONCILE_JOB_ID in ScheduledJobRegistry(queue=queue).get_job_ids():
+        if job_id in ScheduledJobRegistry(queue=queue).get_job_ids():
             return False
-        if RECONCILE_JOB_ID in queue.job_ids:
+        if job_id in queue.job_ids:
             return False
-    queue.enqueue_in(
-        dt.timedelta(seconds=settings.RECONCILE_INTERVAL),
-        reconcile_periodically,
-        job_id=RECONCILE_JOB_ID,
-        result_ttl=settings.RECONCILE_INTERVAL * 2,
-    )
+    queue.enqueue_in(dt.timedelta(seconds=interval), function, job_id=job_id, result_ttl=interval * 2)
     return True
 
 
@@ -267,6 +267,12 @@ class PortalWorker(SimpleWorker):
             schedule_reconciler()
         except RedisError as exc:  # Redis went away between birth and here
             log.warning("could not schedule the reconciler: %s", exc)
+        try:
+            from responses.outcomes import schedule_outcome_sweep
+
+            schedule_outcome_sweep()
+        except RedisError as exc:
+            log.warning("could not schedule the outcome sweep: %s", exc)
 
     def execute_job(self, job, queue):
         _drop_unusable_connections()

@@ -163,6 +163,7 @@ class EventKind(models.TextChoices):
     RETRIED = "retried", _("Retried")
     REQUEUED = "requeued", _("Re-queued")
     HELD = "held", _("Held back")
+    OUTCOME = "outcome", _("Outcome on the host")
 
 
 class RequestEvent(models.Model):
@@ -250,6 +251,75 @@ class SubmissionAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"attempt {self.number}: {self.outcome}"
+
+
+class OutcomeState(models.TextChoices):
+    """What happened on the endpoint after SUBMITTED, as KSC's ``[Response]`` task tells it (ksc-tasks.md)."""
+
+    WAITING = "waiting", _("Waiting for the KSC task")
+    PENDING = "pending", _("Pending on the host")
+    RUNNING = "running", _("Running")
+    COMPLETED = "completed", _("Completed")
+    WARNING = "warning", _("Completed with warning")
+    FAILED = "failed", _("Failed")
+    NO_TASK = "no_task", _("No task appeared")
+    GONE = "gone", _("Task gone")
+    UNKNOWN = "unknown", _("Unknown (KSC unreachable)")
+
+
+# Outcomes after which the request page stops refreshing. NO_TASK is final for people,
+# but the sweep still adopts a task that appears late, until tracking ends.
+OUTCOME_FINAL = (OutcomeState.COMPLETED, OutcomeState.WARNING, OutcomeState.FAILED, OutcomeState.NO_TASK, OutcomeState.GONE)
+OUTCOME_COLORS = {
+    OutcomeState.WAITING: "blue",
+    OutcomeState.PENDING: "blue",
+    OutcomeState.RUNNING: "blue",
+    OutcomeState.COMPLETED: "green",
+    OutcomeState.WARNING: "amber",
+    OutcomeState.FAILED: "red",
+    OutcomeState.NO_TASK: "red",
+    OutcomeState.GONE: "grey",
+    OutcomeState.UNKNOWN: "amber",
+}
+
+
+class ResponseOutcome(models.Model):
+    """The endpoint's outcome of a submitted request: the ``[Response]`` task the portal follows.
+
+    Written only by responses.outcomes (the sweep); one row per SUBMITTED request.
+    """
+
+    request = models.OneToOneField(ResponseRequest, on_delete=models.PROTECT, related_name="outcome")
+    state = models.CharField(max_length=12, choices=OutcomeState.choices, default=OutcomeState.WAITING)
+    since = models.DateTimeField(default=timezone.now)  # when the state last changed
+    # KSC's task id (a decimal string); unique, so two requests can never claim one task.
+    ksc_task_id = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    ksc_task_name = models.CharField(max_length=255, blank=True)
+    ksc_task_created = models.DateTimeField(null=True, blank=True)
+    matched_by = models.CharField(max_length=255, blank=True)  # how the task was recognised as this request's
+    reason = models.TextField(blank=True)  # KSC's reason for a failure or warning, or why tracking stopped
+    checked_at = models.DateTimeField(null=True, blank=True)
+    next_check_at = models.DateTimeField(default=timezone.now)
+    closed_at = models.DateTimeField(null=True, blank=True)  # tracking ended (final state, or 30 days passed)
+
+    class Meta:
+        indexes = [
+            # the sweep: open outcomes due for a check, soonest first
+            models.Index(fields=["closed_at", "next_check_at"], name="outcome_open_due_idx"),
+            # list filters by outcome
+            models.Index(fields=["state"], name="outcome_state_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_state_display()} ({self.request_id})"
+
+    @property
+    def color(self) -> str:
+        return OUTCOME_COLORS[OutcomeState(self.state)]
+
+    @property
+    def is_final(self) -> bool:
+        return self.state in OUTCOME_FINAL or self.closed_at is not None
 
 
 # django-auditlog keeps field-level diffs beside the domain events. Password
