@@ -22,6 +22,7 @@ event in the request's trail with what KSC said.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import re
 import time
@@ -34,6 +35,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from responses import catalog
 from responses.ksc import tasks as ksc_tasks
 from responses.ksc.client import KscClient, get_client
 from responses.ksc.errors import KscAuthError, KscError, KscUnavailable
@@ -194,20 +196,17 @@ def parse_task_name(name: str) -> ResponseTaskName | None:
 
 def _task_type_matches(request: ResponseRequest, named: str | None) -> bool:
     # The name may carry the catalog name (isolateHost) or a label (Network isolation): the spec is silent.
-    if named is None:
-        return True
-    wanted = {_normalise(request.task), _normalise(str(request.task_type.label))}
-    with_english_label = _english_label(request)
-    if with_english_label:
-        wanted.add(_normalise(with_english_label))
-    return _normalise(named) in wanted
+    return named is None or _normalise(named) in _names_of_task(request.task)
 
 
-def _english_label(request: ResponseRequest) -> str:
+@functools.cache
+def _names_of_task(task: str) -> frozenset[str]:
+    """The catalog name and the English label of a task type, normalised (cached: the sweep asks often)."""
     from django.utils import translation
 
     with translation.override("en"):
-        return str(request.task_type.label)
+        label = str(catalog.TASKS[task].label)
+    return frozenset({_normalise(task), _normalise(label)})
 
 
 # --- the sweep ---------------------------------------------------------------------------------
