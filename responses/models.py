@@ -39,7 +39,8 @@ STATUS_COLORS = {
     Status.APPROVED: "blue",
     Status.QUEUED: "blue",
     Status.SUBMITTING: "blue",
-    Status.SUBMITTED: "green",
+    # Blue, not green: "submitted" is not "done"; only the outcome on the host turns green.
+    Status.SUBMITTED: "blue",
     Status.FAILED: "red",
     Status.REJECTED: "grey",
     Status.CANCELLED: "grey",
@@ -121,6 +122,13 @@ class ResponseRequest(models.Model):
 
     def describe(self) -> str:
         return self.task_type.describe(self.params)
+
+    @property
+    def outcome_view(self):
+        """The outcome on the host for pages (responses.outcomes.outcome_of); None before SUBMITTED."""
+        from responses.outcomes import outcome_of
+
+        return outcome_of(self)
 
 
 class Decision(models.TextChoices):
@@ -269,7 +277,13 @@ class OutcomeState(models.TextChoices):
 
 # Outcomes after which the request page stops refreshing. NO_TASK is final for people,
 # but the sweep still adopts a task that appears late, until tracking ends.
-OUTCOME_FINAL = (OutcomeState.COMPLETED, OutcomeState.WARNING, OutcomeState.FAILED, OutcomeState.NO_TASK, OutcomeState.GONE)
+OUTCOME_FINAL = (
+    OutcomeState.COMPLETED,
+    OutcomeState.WARNING,
+    OutcomeState.FAILED,
+    OutcomeState.NO_TASK,
+    OutcomeState.GONE,
+)
 OUTCOME_COLORS = {
     OutcomeState.WAITING: "blue",
     OutcomeState.PENDING: "blue",

@@ -33,6 +33,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from responses import catalog
@@ -156,6 +157,14 @@ def outcome_of(request: ResponseRequest) -> OutcomeView | None:
         final=outcome.is_final,
         tracking=outcome.closed_at is None,
     )
+
+
+def with_outcome(state: str) -> Q:
+    """A filter on requests by outcome; a submitted request without a row yet counts as waiting."""
+    condition = Q(outcome__state=state)
+    if state == OutcomeState.WAITING:
+        condition |= Q(status=Status.SUBMITTED, outcome__isnull=True)
+    return condition
 
 
 def _has_outcome_row(request: ResponseRequest) -> bool:

@@ -53,6 +53,7 @@ PAGE_SIZES = (25, 50, 100)
 DEFAULT_PAGE_SIZE = 50
 # A page in flight reloads itself this often (no JavaScript needed).
 REFRESH_SECONDS = 5
+OUTCOME_REFRESH_SECONDS = 15  # the outcome sweep runs every OUTCOME_SWEEP_INTERVAL (30 s) by default
 # Shortest query the host search sends to KSC: one letter would list the whole estate.
 MIN_HOST_QUERY = 2
 HOST_RESULTS = 25
@@ -320,6 +321,10 @@ def _detail_context(request: HttpRequest, rr: ResponseRequest) -> dict[str, Any]
         "actions": actions,
         "release_url": release_url,
         "in_flight": rr.status in IN_FLIGHT,
+        "outcome": (outcome := rr.outcome_view),
+        # The page follows the outcome too, until the host's outcome is final.
+        "following_outcome": outcome is not None and not outcome.final and outcome.tracking,
+        "outcome_refresh_seconds": OUTCOME_REFRESH_SECONDS,
         "refresh_seconds": REFRESH_SECONDS,
         "approvals_given": sum(1 for a in rr.approvals.all() if a.decision == Decision.APPROVE),
     }
@@ -425,7 +430,11 @@ def _list_rows(requests: QuerySet[ResponseRequest]) -> QuerySet[ResponseRequest]
         .annotate(n=Count("id"))
         .values("n")
     )
-    return requests.annotate(approvals_given=Coalesce(Subquery(given), 0)).order_by("-created_at", "-id")
+    return (
+        requests.select_related("outcome")
+        .annotate(approvals_given=Coalesce(Subquery(given), 0))
+        .order_by("-created_at", "-id")
+    )
 
 
 @login_required

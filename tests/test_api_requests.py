@@ -41,6 +41,7 @@ DETAIL_FIELDS = {
     "approvals",
     "actions",
     "ksc_incident_id",
+    "outcome",
     "last_error",
     "created_at",
     "updated_at",

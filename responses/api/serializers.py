@@ -17,11 +17,13 @@ from rest_framework import serializers
 from responses import catalog, workflow
 from responses.models import (
     Approval,
+    OutcomeState,
     RequestEvent,
     ResponseRequest,
     Status,
     SubmissionAttempt,
 )
+from responses.outcomes import outcome_of
 
 ACTION_CHOICES = [(action, action) for action in workflow.ACTIONS]
 # One letter would list the whole estate (the web UI's host search has the same floor).
@@ -39,6 +41,20 @@ class ApprovalSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class OutcomeSerializer(serializers.Serializer):
+    """What happened on the endpoint (responses.outcomes): never "done" before KSC's task says so."""
+
+    state = serializers.ChoiceField(choices=OutcomeState.choices, help_text=_("The outcome on the host."))
+    label = serializers.CharField(help_text=_("The state in words."))
+    since = serializers.DateTimeField(allow_null=True, help_text=_("When the outcome last changed."))
+    ksc_task_id = serializers.CharField(allow_null=True, help_text=_("KSC's [Response] task id, once matched."))
+    ksc_task_name = serializers.CharField(help_text=_("The task's name in KSC."))
+    reason = serializers.CharField(help_text=_("KSC's reason for a failure or warning, or why tracking stopped."))
+    matched_by = serializers.CharField(help_text=_("How the task was recognised as this request's."))
+    final = serializers.BooleanField(help_text=_("True when the outcome will not change any more."))
+    tracking = serializers.BooleanField(help_text=_("True while the portal still asks KSC."))
+
+
 class ResponseRequestSerializer(serializers.ModelSerializer):
     id = serializers.UUIDField(source="uuid", read_only=True, help_text="The request's public id.")
     requester = serializers.CharField(source="requester_username", read_only=True)
@@ -47,6 +63,9 @@ class ResponseRequestSerializer(serializers.ModelSerializer):
         help_text="What the calling user may do to this request now: approve, reject, cancel, retry."
     )
     description = serializers.CharField(source="describe", read_only=True, help_text="The action in plain words.")
+    outcome = serializers.SerializerMethodField(
+        help_text="The outcome on the host once submitted (null before): follows KSC's [Response] task."
+    )
 
     class Meta:
         model = ResponseRequest
@@ -66,6 +85,7 @@ class ResponseRequestSerializer(serializers.ModelSerializer):
             "approvals",
             "actions",
             "ksc_incident_id",
+            "outcome",
             "last_error",
             "created_at",
             "updated_at",
@@ -81,6 +101,11 @@ class ResponseRequestSerializer(serializers.ModelSerializer):
     @extend_schema_field(serializers.ListField(child=serializers.ChoiceField(choices=ACTION_CHOICES)))
     def get_actions(self, request: ResponseRequest) -> list[str]:
         return workflow.allowed_actions(self.context["request"].user, request)
+
+    @extend_schema_field(OutcomeSerializer(allow_null=True))
+    def get_outcome(self, request: ResponseRequest) -> dict | None:
+        view = outcome_of(request)
+        return None if view is None else OutcomeSerializer(view.__dict__).data
 
 
 class RequestEventSerializer(serializers.ModelSerializer):
@@ -142,6 +167,9 @@ class RequestFilterSerializer(serializers.Serializer):
     """The list's query filters; anything else in the query string is ignored."""
 
     status = serializers.ChoiceField(choices=Status.choices, required=False)
+    outcome = serializers.ChoiceField(
+        choices=OutcomeState.choices, required=False, help_text=_("The outcome on the host.")
+    )
     task = serializers.ChoiceField(choices=catalog.TASK_NAMES, required=False)
     requester = serializers.CharField(required=False, max_length=150, help_text=_("The requester's username."))
     host = serializers.CharField(
