@@ -42,10 +42,11 @@ from responses.forms import (
     seal,
     unseal,
 )
+from responses.host_state import facts_of, ksc_facts, portal_isolation, portal_isolations
 from responses.ksc.client import get_client
 from responses.ksc.errors import KscError
 from responses.ksc.hosts import Host
-from responses.models import IN_FLIGHT, Approval, Decision, ResponseRequest, Source, Status, payload_fingerprint
+from responses.models import IN_FLIGHT, OPEN, Approval, Decision, ResponseRequest, Source, Status, payload_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -261,7 +262,16 @@ def host_search(request: HttpRequest) -> HttpResponse:
             log.warning("host search for %r failed: %s", query, exc)
             context["error"] = str(exc)
         else:
-            context["hosts"] = [{"host": host, "use_url": _use_host_url(host, task)} for host in hosts]
+            isolations = portal_isolations([host.id for host in hosts])
+            context["hosts"] = [
+                {
+                    "host": host,
+                    "facts": facts_of(host),
+                    "isolation": isolations.get(host.id),
+                    "use_url": _use_host_url(host, task),
+                }
+                for host in hosts
+            ]
     fragment = request.GET.get("fragment") == "1"
     template = "responses/_host_results.html" if fragment else "responses/host_search.html"
     return render(request, template, context)
@@ -308,8 +318,13 @@ def _detail_context(request: HttpRequest, rr: ResponseRequest) -> dict[str, Any]
     host_tasks = 0
     if rr.status == Status.PENDING_APPROVAL and (workflow.APPROVE in actions or workflow.REJECT in actions):
         host_tasks = _host_tasks_warning(workflow.host_task_load([rr.target_host]).get(rr.target_host, 0))
+    # KSC is asked about the host only while acting on it still lies ahead (pending or in flight).
+    host_facts, host_facts_error = ksc_facts(rr.target_host) if rr.status in OPEN else (None, "")
     return {
         "rr": rr,
+        "host_facts": host_facts,
+        "host_facts_error": host_facts_error,
+        "isolation": portal_isolation(rr.target_host),
         "host_tasks": host_tasks,
         "task": task,
         "fields": [(spec, _param_value(spec, rr.params)) for spec in task.fields] if not task.list_params else [],
@@ -509,10 +524,12 @@ def approval_queue(request: HttpRequest) -> HttpResponse:
     page = _paginate(request, requests)
     # One query for the whole page: how many response tasks KES may already hold per host.
     load = workflow.host_task_load({rr.target_host for rr in page})
+    isolations = portal_isolations(list({rr.target_host for rr in page}))
     entries = [
         {
             "rr": rr,
             "host_tasks": _host_tasks_warning(load.get(rr.target_host, 0)),
+            "isolation": isolations.get(rr.target_host),
             "actions": workflow.allowed_actions(user, rr),
             "changes_endpoint": rr.task_type.changes_endpoint(rr.params),
             "approvals_given": sum(1 for a in rr.approvals.all() if a.decision == Decision.APPROVE),
