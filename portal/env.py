@@ -107,9 +107,7 @@ def env_regex(name: str, default: str, *, groups: tuple[str, ...] = (), flags: i
         raise ImproperlyConfigured(f"{name} is not a valid regular expression: {exc}.") from None
     unknown = sorted(set(pattern.groupindex) - set(groups))
     if groups and unknown:
-        raise ImproperlyConfigured(
-            f"{name}: unknown named groups {', '.join(unknown)}; use only {', '.join(groups)}."
-        )
+        raise ImproperlyConfigured(f"{name}: unknown named groups {', '.join(unknown)}; use only {', '.join(groups)}.")
     return pattern
 
 
