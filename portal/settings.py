@@ -238,6 +238,16 @@ if KSC_HOST and not (KSC_USER and KSC_PASSWORD):
 
 # --- The response workflow ---
 RESPONSE_EVENT_INCIDENT_AREA = env_str("RESPONSE_EVENT_INCIDENT_AREA", "Kuma")
+# The area goes into the task's DisplayName ("[Response][<area>] ...", at most 100 characters)
+# and the outcome tracking reads it back from there: short, and without brackets.
+if len(RESPONSE_EVENT_INCIDENT_AREA) > 16 or any(ch in RESPONSE_EVENT_INCIDENT_AREA for ch in "[]"):
+    raise ImproperlyConfigured(
+        "RESPONSE_EVENT_INCIDENT_AREA must be at most 16 characters without [ or ] (KSC puts it in the "
+        f"[Response] task's name), not {RESPONSE_EVENT_INCIDENT_AREA!r}."
+    )
+# How iocScan's ioc travels: the ZIP archive in base64 (default), or a path on the host to the
+# archive. Kaspersky's document says both; choose what your KES accepts.
+KSC_IOC_FORMAT = env_choice("KSC_IOC_FORMAT", "zip-base64", ("zip-base64", "path"))
 
 # --- Outcome tracking: the [Response] task KES creates for each incident (docs/outcomes.md) ---
 # Seconds after submission before "no task appeared" (KSC creates tasks only with the Web

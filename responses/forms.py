@@ -52,7 +52,7 @@ def _form_field(spec: catalog.Field, *, in_row: bool = False) -> forms.Field:
         return forms.TypedChoiceField(
             choices=choices, coerce=int, empty_value=None, required=spec.must_be_given and not in_row, **common
         )
-    if spec.kind == catalog.IOC_ZIP:
+    if catalog.field_kind(spec) == catalog.IOC_ZIP:
         common["help_text"] = _("A ZIP archive of IOC files, at most 10 MiB; the portal encodes it for KSC.")
         return forms.FileField(required=False, **common)
     widget = forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"})
@@ -77,7 +77,7 @@ def params_form_class(task: catalog.TaskType) -> type[forms.Form]:
     fields: dict[str, forms.Field] = {}
     for spec in task.fields:
         fields[spec.name] = _form_field(spec)
-        if spec.kind == catalog.IOC_ZIP:
+        if catalog.field_kind(spec) == catalog.IOC_ZIP:
             fields[spec.name + CARRIED_SUFFIX] = forms.CharField(required=False, widget=forms.HiddenInput)
     return type(f"{task.name}ParamsForm", (forms.Form,), fields)
 
@@ -181,7 +181,7 @@ class NewRequestForm:
 
     @property
     def ioc_fields(self) -> list[str]:
-        return [spec.name for spec in self.task.fields if spec.kind == catalog.IOC_ZIP]
+        return [spec.name for spec in self.task.fields if catalog.field_kind(spec) == catalog.IOC_ZIP]
 
     @property
     def carried(self) -> list[dict[str, Any]]:
@@ -244,7 +244,7 @@ class NewRequestForm:
         ok = True
         for spec in self.task.fields:
             value = self.params.cleaned_data.get(spec.name)
-            if spec.kind == catalog.IOC_ZIP:
+            if catalog.field_kind(spec) == catalog.IOC_ZIP:
                 value = self._ioc_value(spec.name, value)
                 if value is None:
                     ok = ok and spec.name not in self.params.errors
@@ -304,7 +304,7 @@ class NewRequestForm:
         if task.list_params:
             return cls(task, initial=common, params_initial=params if isinstance(params, list) else None)
         params_initial = dict(params) if isinstance(params, dict) else {}
-        for name in [spec.name for spec in task.fields if spec.kind == catalog.IOC_ZIP]:
+        for name in [spec.name for spec in task.fields if catalog.field_kind(spec) == catalog.IOC_ZIP]:
             if name in params_initial:
                 params_initial[name + CARRIED_SUFFIX] = params_initial.pop(name)
         return cls(task, initial=common, params_initial=params_initial)
@@ -338,7 +338,7 @@ class NewRequestForm:
         if not task.list_params:
             for spec in task.fields:
                 value = query.get(f"{PARAMS_PREFIX}-{spec.name}")
-                if value is not None and spec.kind != catalog.IOC_ZIP:
+                if value is not None and catalog.field_kind(spec) != catalog.IOC_ZIP:
                     params[spec.name] = value
         return cls(task, initial=common, params_initial=params or None)
 
@@ -353,7 +353,7 @@ def _field_data(task: catalog.TaskType, values: dict[str, Any], prefix: str) -> 
         if spec.kind == catalog.BOOL:
             if value:
                 data[prefix + spec.name] = "on"
-        elif spec.kind == catalog.IOC_ZIP:
+        elif catalog.field_kind(spec) == catalog.IOC_ZIP:
             data[prefix + spec.name + CARRIED_SUFFIX] = str(value)
         else:
             data[prefix + spec.name] = str(value)

@@ -184,6 +184,8 @@ def _new_request_post(request: HttpRequest) -> HttpResponse:
             "task": task,
             "host": host,
             "host_error": host_error,
+            "host_facts": facts_of(host) if host is not None else None,
+            "isolation": portal_isolation(form.filing.target_host),
             "preview": preview(form.filing),
             "sealed": seal(request.user, form.filing),
         },
@@ -363,7 +365,7 @@ def _param_value(spec: catalog.Field, params: Any) -> Any:
     value = params[spec.name]
     if spec.kind == catalog.CHOICE and spec.choices and value in spec.choices:
         return f"{spec.choices[value]} ({value})"
-    if spec.kind == catalog.IOC_ZIP and isinstance(value, str):
+    if catalog.field_kind(spec) == catalog.IOC_ZIP and isinstance(value, str):
         # The archive is shown by its size and digest, not as megabytes of base64.
         data = base64.b64decode(value)
         return _("ZIP archive of %(size)s, SHA-256 %(digest)s") % {

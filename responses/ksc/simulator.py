@@ -683,7 +683,8 @@ class OpenApi:
         if start < 0 or count < 0:
             raise bad_param("nStart and nCount must not be negative")
         rows = self._live_accessor(args).rows[start : start + count]
-        return {"pChunk": {"KLCSP_ITERATOR_ARRAY": [wire.encode_value(row) for row in rows]}}
+        # As real servers do, PxgRetVal counts the items in this chunk (ksc-tasks.md).
+        return {"PxgRetVal": len(rows), "pChunk": {"KLCSP_ITERATOR_ARRAY": [wire.encode_value(row) for row in rows]}}
 
     def release(self, args: dict[str, Any], connection: _Handler) -> dict[str, Any]:
         _only(args, ("strAccessor",))
