@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -517,7 +518,14 @@ def sweep(client: KscClient | None = None, *, now: dt.datetime | None = None) ->
     if not due:
         result.seconds = time.monotonic() - started
         return result
-    client = client or get_client()
+    if client is None:
+        try:
+            client = get_client()
+        except ImproperlyConfigured as error:
+            # No KSC configured: nothing can be followed; the outcomes wait as they are.
+            result.unreachable = str(error)
+            result.seconds = time.monotonic() - started
+            return result
     work = _Sweep(client, now, result)
     unmatched = [outcome for outcome in due if not outcome.ksc_task_id]
     done: set[int] = set()

@@ -43,6 +43,16 @@ def submitted(alice, bob, simulator, *, host: int = 0, task="isolateHost", param
     return request
 
 
+def file_submitted_without_ksc(alice) -> ResponseRequest:
+    request = workflow.file_request(
+        user=alice, task="isolateHost", target_host="h-1", params={"action": 1}, justification="C2 (ALERT-7)"
+    )
+    ResponseRequest.objects.filter(pk=request.pk).update(
+        status=Status.SUBMITTED, ksc_incident_id=99, submitted_at=timezone.now(), ksc_added=timezone.now()
+    )
+    return request
+
+
 def outcome(request: ResponseRequest) -> ResponseOutcome:
     return ResponseOutcome.objects.get(request=request)
 
@@ -256,6 +266,18 @@ class TestScale:
 
 
 class TestCommand:
+    def test_without_ksc_configured_it_says_so_and_changes_nothing(self, alice, settings):
+        from responses.ksc.client import reset_client
+
+        reset_client()
+        settings.KSC_HOST = None
+        request = file_submitted_without_ksc(alice)
+        with pytest.raises(CommandError) as raised:
+            call_command("sweep_outcomes")
+        assert "KSC_HOST is not set" in str(raised.value)
+        assert outcome(request).state == OutcomeState.WAITING
+
+
     def test_it_prints_what_one_sweep_did(self, tracking, alice, bob, capsys):
         submitted(alice, bob, tracking)
         call_command("sweep_outcomes")
