@@ -332,13 +332,19 @@ class _Sweep:
 
     def match(self, unmatched: list[ResponseOutcome]) -> None:
         """Find the ``[Response]`` task of each unmatched outcome: one walk, one task list per host."""
-        candidates: list[tuple[ksc_tasks.KscTask, ResponseTaskName]] = []
-        claimed = set(ResponseOutcome.objects.filter(ksc_task_id__isnull=False).values_list("ksc_task_id", flat=True))
+        named: list[tuple[ksc_tasks.KscTask, ResponseTaskName]] = []
         for task in ksc_tasks.iterate_tasks(self.calls):
             self.result.tasks_walked += 1
             parsed = parse_task_name(task.name)
-            if parsed is not None and task.id not in claimed:
-                candidates.append((task, parsed))
+            if parsed is not None:
+                named.append((task, parsed))
+        # Tasks another request already follows are never offered again (KES keeps at most 100 of them).
+        claimed = set(
+            ResponseOutcome.objects.filter(ksc_task_id__in=[task.id for task, _parsed in named]).values_list(
+                "ksc_task_id", flat=True
+            )
+        )
+        candidates = [(task, parsed) for task, parsed in named if task.id not in claimed]
         if not candidates:
             return
         named_ids = {parsed.incident_id for _task, parsed in candidates if parsed.incident_id is not None}
