@@ -24,7 +24,8 @@ from django.utils.translation import gettext_lazy as _
 
 from responses import catalog, workflow
 from responses.ksc import payload, wire
-from responses.models import Approval, ResponseRequest, Status
+from responses.models import Approval, OutcomeState, ResponseRequest, Status
+from responses.outcomes import with_outcome
 
 PARAMS_PREFIX = "params"
 SCAN_PREFIX = "scan"
@@ -468,6 +469,7 @@ def approval_rule(task: catalog.TaskType) -> ApprovalRule:
 
 class RequestFilterForm(forms.Form):
     status = forms.ChoiceField(label=_("Status"), required=False)
+    outcome = forms.ChoiceField(label=_("Outcome on the host"), required=False)
     task = forms.ChoiceField(label=_("Task type"), required=False)
     requester = forms.CharField(label=_("Requester"), required=False, max_length=150)
     approver = forms.CharField(
@@ -488,6 +490,7 @@ class RequestFilterForm(forms.Form):
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.fields["status"].choices = [("", _("Any status")), *Status.choices]
+        self.fields["outcome"].choices = [("", _("Any outcome")), *OutcomeState.choices]
         self.fields["task"].choices = [("", _("Any task type")), *((n, t.label) for n, t in catalog.TASKS.items())]
 
     def clean(self) -> dict[str, Any]:
@@ -503,6 +506,8 @@ class RequestFilterForm(forms.Form):
         data = self.cleaned_data
         if data["status"]:
             requests = requests.filter(status=data["status"])
+        if data["outcome"]:
+            requests = requests.filter(with_outcome(data["outcome"]))
         if data["task"]:
             requests = requests.filter(task=data["task"])
         if data["requester"]:

@@ -94,3 +94,15 @@ class TestPages:
         client.force_login(alice)
         html = page(client.get("/requests/mine/"))
         assert f'badge badge-{color}" data-outcome="{state}"' in html
+
+
+def test_all_requests_filters_by_outcome(client, alice, dave):
+    done = submitted(alice, 1)
+    with_outcome(done, OutcomeState.COMPLETED)
+    failed = submitted(alice, 2)
+    with_outcome(failed, OutcomeState.FAILED)
+    client.force_login(dave)
+    html = page(client.get("/requests/", {"outcome": "failed"}))
+    assert f"/requests/{failed.uuid}/" in html and f"/requests/{done.uuid}/" not in html
+    refused = page(client.get("/requests/", {"outcome": "done"}))
+    assert "Select a valid choice" in refused and f"/requests/{failed.uuid}/" not in refused

@@ -126,7 +126,7 @@ class TestEachOutcome:
         outcomes.sweep(now=timezone.now() + dt.timedelta(minutes=16))
         assert outcome(request).state == OutcomeState.NO_TASK
         tracking.advance_clock(1201)
-        outcome(request).__class__.objects.filter(request=request).update(next_check_at=timezone.now())
+        ResponseOutcome.objects.filter(request=request).update(next_check_at=timezone.now())
         outcomes.sweep(now=timezone.now() + dt.timedelta(minutes=21))
         assert outcome(request).state == OutcomeState.COMPLETED
 
@@ -276,7 +276,6 @@ class TestCommand:
             call_command("sweep_outcomes")
         assert "KSC_HOST is not set" in str(raised.value)
         assert outcome(request).state == OutcomeState.WAITING
-
 
     def test_it_prints_what_one_sweep_did(self, tracking, alice, bob, capsys):
         submitted(alice, bob, tracking)
