@@ -45,7 +45,7 @@ def main() -> None:
     django.setup()
     from django.conf import settings
     from django.core.management import call_command
-    from django.db import connection
+    from django.db import connection, models
     from django.utils import timezone
 
     from responses import catalog, outcomes
@@ -63,6 +63,20 @@ def main() -> None:
         state = simulator.state
         hosts = sorted(state.hosts)
         book = simulator_tasks.task_book(state)
+        # A KSC never reuses a task id: continue after the ids this database already holds (an
+        # earlier run), and close the outcomes an earlier run left open, so that only this run's count.
+        from django.db.models import Max
+        from django.db.models.functions import Cast
+
+        from responses.models import ResponseOutcome
+
+        numeric = ResponseOutcome.objects.filter(ksc_task_id__regex=r"^[0-9]+$").annotate(
+            number=Cast("ksc_task_id", models.BigIntegerField())
+        )
+        book.next_id = max(book.next_id, (numeric.aggregate(top=Max("number"))["top"] or 0) + 1)
+        ResponseOutcome.objects.filter(closed_at__isnull=True, request__requester_username="bench").update(
+            closed_at=timezone.now()
+        )
         failing = {
             host: simulator_tasks.Plan(outcome="fail", reason="Access denied to the file") for host in hosts[::10]
         }
