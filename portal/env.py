@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -95,6 +96,20 @@ def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
     if value not in choices:
         raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}, not {value!r}.")
     return value
+
+
+def env_regex(name: str, default: str, *, groups: tuple[str, ...] = (), flags: int = 0) -> re.Pattern[str]:
+    """A regular expression, compiled; its named groups limited to ``groups``."""
+    value = os.environ.get(name)
+    text = default if value is None or value == "" else value
+    try:
+        pattern = re.compile(text, flags)
+    except re.error as exc:
+        raise ImproperlyConfigured(f"{name} is not a valid regular expression: {exc}.") from None
+    unknown = sorted(set(pattern.groupindex) - set(groups))
+    if groups and unknown:
+        raise ImproperlyConfigured(f"{name}: unknown named groups {', '.join(unknown)}; use only {', '.join(groups)}.")
+    return pattern
 
 
 def parse_database_url(name: str, url: str) -> dict:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -19,6 +20,7 @@ from portal.env import (
     env_float,
     env_int,
     env_list,
+    env_regex,
     env_str,
     is_loopback_url,
     parse_database_url,
@@ -341,6 +343,32 @@ if KSC_HOST and not (KSC_USER and KSC_PASSWORD):
 
 # --- The response workflow ---
 RESPONSE_EVENT_INCIDENT_AREA = env_str("RESPONSE_EVENT_INCIDENT_AREA", "Kuma")
+# The area goes into the task's DisplayName ("[Response][<area>] ...", at most 100 characters)
+# and the outcome tracking reads it back from there: short, and without brackets.
+if len(RESPONSE_EVENT_INCIDENT_AREA) > 16 or any(ch in RESPONSE_EVENT_INCIDENT_AREA for ch in "[]"):
+    raise ImproperlyConfigured(
+        "RESPONSE_EVENT_INCIDENT_AREA must be at most 16 characters without [ or ] (KSC puts it in the "
+        f"[Response] task's name), not {RESPONSE_EVENT_INCIDENT_AREA!r}."
+    )
+# How iocScan's ioc travels: the ZIP archive in base64 (default), or a path on the host to the
+# archive. Kaspersky's document says both; choose what your KES accepts.
+KSC_IOC_FORMAT = env_choice("KSC_IOC_FORMAT", "zip-base64", ("zip-base64", "path"))
+
+# --- Outcome tracking: the [Response] task KES creates for each incident (docs/outcomes.md) ---
+# Seconds after submission before "no task appeared" (KSC creates tasks only with the Web
+# Console's background connection, and only for KES for Windows 12.9+).
+KSC_TASK_APPEAR_TIMEOUT = env_int("KSC_TASK_APPEAR_TIMEOUT", 900, minimum=30)
+# How the task's DisplayName reads; named groups area, task and id (the documented format).
+KSC_RESPONSE_TASK_PATTERN = env_regex(
+    "KSC_RESPONSE_TASK_PATTERN",
+    r"^\[Response\]\[(?P<area>[^\]]*)\]\s*(?P<task>.+?)\s+-\s+.*?(?:\s+-\s+(?P<id>\d+))?\s*$",
+    groups=("area", "task", "id"),
+    flags=re.IGNORECASE,
+)
+OUTCOME_SWEEP_INTERVAL = env_int("OUTCOME_SWEEP_INTERVAL", 30, minimum=5)  # seconds between outcome sweeps
+OUTCOME_SWEEP_MAX_CALLS = env_int("OUTCOME_SWEEP_MAX_CALLS", 1000, minimum=10)  # KSC calls one sweep may make
+OUTCOME_TRACKING_DAYS = env_int("OUTCOME_TRACKING_DAYS", 30, minimum=1, maximum=365)  # KES' task lifespan
+HOST_STALE_AFTER = env_int("HOST_STALE_AFTER", 3600, minimum=60)  # seconds unseen before the host picker warns
 APPROVAL_TTL = env_int("APPROVAL_TTL", 24 * 3600, minimum=60)  # seconds a request may wait for approval
 APPROVALS_REQUIRED = env_int("APPROVALS_REQUIRED", 1, minimum=0, maximum=10)
 # Per-task override, e.g. APPROVALS_REQUIRED_ISOLATEHOST=2; applies to every request of that task type.

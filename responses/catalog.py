@@ -35,6 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 MAX_STRING = 4096
@@ -113,6 +114,8 @@ class TaskType:
     describe: Callable[[Any], str]  # the action in plain words, for approvers
     list_params: bool = False  # onDemandScan: params is an array of objects
     checks: tuple[Callable[[dict], dict[str, list[str]]], ...] = ()
+    # What must be true on the endpoint for the task to do anything; shown wherever it is filed or decided.
+    caveat: Any = ""
 
     def field(self, name: str) -> Field:
         for item in self.fields:
@@ -221,7 +224,10 @@ TASKS: dict[str, TaskType] = {
                     "ioc",
                     IOC_ZIP,
                     _("IOC archive"),
-                    _("A ZIP archive of IOC files, base64-encoded (at most 10 MiB)."),
+                    _(
+                        "A ZIP archive of OpenIOC 1.0/1.1 files (.ioc or .xml, at most 2 MiB each, 10 MiB in all, "
+                        "unique ids), base64-encoded; a path to the archive when KSC_IOC_FORMAT=path."
+                    ),
                 ),
                 Field(
                     "isolateHost",
@@ -350,6 +356,10 @@ TASKS: dict[str, TaskType] = {
                 ),
             ),
             changes_endpoint=_always,
+            caveat=_(
+                "Prevent execution does nothing unless Execution Prevention is on in the KES policy "
+                "(Detection and Response > Endpoint Detection and Response)."
+            ),
             describe=lambda p: (
                 str(_("Block the file md5 %(hash)s %(path)s from running"))
                 % {"hash": p["hash"], "path": p.get("path", "")}
@@ -395,6 +405,17 @@ def get_task(name: Any) -> TaskType:
     if not isinstance(name, str) or name not in TASKS:
         raise ParamErrors({"task": [str(_("Unknown task type; use one of: %s.")) % ", ".join(TASK_NAMES)]})
     return TASKS[name]
+
+
+def field_kind(spec: Field) -> str:
+    """The field's kind as the portal takes it now: iocScan's ioc is a path when KSC_IOC_FORMAT=path.
+
+    Kaspersky's document calls ioc both "the path of the ZIP archive" and "the zip archive in
+    base64"; the operator chooses what their KES accepts (ksc-tasks.md).
+    """
+    if spec.kind == IOC_ZIP and getattr(settings, "KSC_IOC_FORMAT", "zip-base64") == "path":
+        return PATH
+    return spec.kind
 
 
 def _control_chars(value: str) -> bool:
@@ -483,9 +504,48 @@ def _clean_ioc(name: str, value: str) -> str:
                 raise ValueError(_("%(field)s unpacks to more than 100 MiB.") % {"field": name})
             if archive.testzip() is not None:
                 raise ValueError(_("%(field)s is a damaged ZIP archive.") % {"field": name})
+            _check_openioc(name, archive, members)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError, RuntimeError):
         raise ValueError(_("%(field)s is not a readable ZIP archive.") % {"field": name}) from None
     return value
+
+
+# KES reads OpenIOC 1.0 and 1.1 documents (ksc-tasks.md): these are their namespaces.
+OPENIOC_NAMESPACES = ("http://schemas.mandiant.com/2010/ioc", "http://openioc.org/schemas/OpenIOC_1.1")
+MAX_IOC_FILE_BYTES = 2 * 1024 * 1024
+MAX_IOC_FILES_BYTES = 10 * 1024 * 1024
+
+
+def _check_openioc(name: str, archive: zipfile.ZipFile, members: list[zipfile.ZipInfo]) -> None:
+    """Each file an OpenIOC 1.0/1.1 document (.ioc or .xml, at most 2 MiB), 10 MiB in all, ids unique."""
+    from xml.etree import ElementTree
+
+    if sum(info.file_size for info in members) > MAX_IOC_FILES_BYTES:
+        raise ValueError(_("%(field)s: the IOC files add up to more than 10 MiB.") % {"field": name})
+    seen: dict[str, str] = {}
+    for info in members:
+        where = {"field": name, "file": info.filename}
+        if not info.filename.lower().endswith((".ioc", ".xml")):
+            raise ValueError(_("%(field)s: %(file)s is not an OpenIOC file (.ioc or .xml).") % where)
+        if info.file_size > MAX_IOC_FILE_BYTES:
+            raise ValueError(_("%(field)s: %(file)s is larger than 2 MiB.") % where)
+        data = archive.read(info)
+        # No document type declarations: entities are not part of OpenIOC, and they can blow up a parser.
+        if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
+            raise ValueError(_("%(field)s: %(file)s declares a DOCTYPE or entities.") % where)
+        try:
+            root = ElementTree.fromstring(data)
+        except ElementTree.ParseError:
+            raise ValueError(_("%(field)s: %(file)s is not well-formed XML.") % where) from None
+        namespace, _sep, local = root.tag[1:].partition("}") if root.tag.startswith("{") else ("", "", root.tag)
+        if local != "ioc" or namespace not in OPENIOC_NAMESPACES:
+            raise ValueError(_("%(field)s: %(file)s is not an OpenIOC 1.0 or 1.1 document.") % where)
+        ioc_id = (root.get("id") or "").strip()
+        if not ioc_id:
+            raise ValueError(_("%(field)s: %(file)s has no id.") % where)
+        if ioc_id in seen:
+            raise ValueError(_("%(field)s: %(file)s has the same id as %(other)s.") % {**where, "other": seen[ioc_id]})
+        seen[ioc_id] = info.filename
 
 
 def clean_value(spec: Field, value: Any) -> Any:
@@ -517,7 +577,7 @@ def clean_value(spec: Field, value: Any) -> Any:
         if not _SHA256.fullmatch(value):
             raise ValueError(_("%(field)s must be a SHA-256 hash: 64 hexadecimal digits.") % {"field": name})
         return value.lower()
-    if spec.kind == IOC_ZIP:
+    if field_kind(spec) == IOC_ZIP:
         return _clean_ioc(name, value)
     if len(value) > MAX_STRING:
         raise ValueError(_("%(field)s is longer than %(max)d characters.") % {"field": name, "max": MAX_STRING})
@@ -654,7 +714,7 @@ def _field_schema(spec: Field) -> dict:
             schema["pattern"] = "^[0-9a-fA-F]{32}$" if not spec.allow_empty else "^([0-9a-fA-F]{32})?$"
         elif spec.kind == SHA256:
             schema["pattern"] = "^([0-9a-fA-F]{64})?$"
-        elif spec.kind == IOC_ZIP:
+        elif field_kind(spec) == IOC_ZIP:
             schema.update(contentEncoding="base64", contentMediaType="application/zip")
         else:
             schema["maxLength"] = MAX_STRING

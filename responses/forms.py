@@ -24,7 +24,8 @@ from django.utils.translation import gettext_lazy as _
 
 from responses import catalog, workflow
 from responses.ksc import payload, wire
-from responses.models import Approval, ResponseRequest, Status
+from responses.models import Approval, OutcomeState, ResponseRequest, Status
+from responses.outcomes import with_outcome
 
 PARAMS_PREFIX = "params"
 SCAN_PREFIX = "scan"
@@ -52,7 +53,7 @@ def _form_field(spec: catalog.Field, *, in_row: bool = False) -> forms.Field:
         return forms.TypedChoiceField(
             choices=choices, coerce=int, empty_value=None, required=spec.must_be_given and not in_row, **common
         )
-    if spec.kind == catalog.IOC_ZIP:
+    if catalog.field_kind(spec) == catalog.IOC_ZIP:
         common["help_text"] = _("A ZIP archive of IOC files, at most 10 MiB; the portal encodes it for KSC.")
         return forms.FileField(required=False, **common)
     widget = forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"})
@@ -77,7 +78,7 @@ def params_form_class(task: catalog.TaskType) -> type[forms.Form]:
     fields: dict[str, forms.Field] = {}
     for spec in task.fields:
         fields[spec.name] = _form_field(spec)
-        if spec.kind == catalog.IOC_ZIP:
+        if catalog.field_kind(spec) == catalog.IOC_ZIP:
             fields[spec.name + CARRIED_SUFFIX] = forms.CharField(required=False, widget=forms.HiddenInput)
     return type(f"{task.name}ParamsForm", (forms.Form,), fields)
 
@@ -181,7 +182,7 @@ class NewRequestForm:
 
     @property
     def ioc_fields(self) -> list[str]:
-        return [spec.name for spec in self.task.fields if spec.kind == catalog.IOC_ZIP]
+        return [spec.name for spec in self.task.fields if catalog.field_kind(spec) == catalog.IOC_ZIP]
 
     @property
     def carried(self) -> list[dict[str, Any]]:
@@ -244,7 +245,7 @@ class NewRequestForm:
         ok = True
         for spec in self.task.fields:
             value = self.params.cleaned_data.get(spec.name)
-            if spec.kind == catalog.IOC_ZIP:
+            if catalog.field_kind(spec) == catalog.IOC_ZIP:
                 value = self._ioc_value(spec.name, value)
                 if value is None:
                     ok = ok and spec.name not in self.params.errors
@@ -304,7 +305,7 @@ class NewRequestForm:
         if task.list_params:
             return cls(task, initial=common, params_initial=params if isinstance(params, list) else None)
         params_initial = dict(params) if isinstance(params, dict) else {}
-        for name in [spec.name for spec in task.fields if spec.kind == catalog.IOC_ZIP]:
+        for name in [spec.name for spec in task.fields if catalog.field_kind(spec) == catalog.IOC_ZIP]:
             if name in params_initial:
                 params_initial[name + CARRIED_SUFFIX] = params_initial.pop(name)
         return cls(task, initial=common, params_initial=params_initial)
@@ -338,7 +339,7 @@ class NewRequestForm:
         if not task.list_params:
             for spec in task.fields:
                 value = query.get(f"{PARAMS_PREFIX}-{spec.name}")
-                if value is not None and spec.kind != catalog.IOC_ZIP:
+                if value is not None and catalog.field_kind(spec) != catalog.IOC_ZIP:
                     params[spec.name] = value
         return cls(task, initial=common, params_initial=params or None)
 
@@ -353,7 +354,7 @@ def _field_data(task: catalog.TaskType, values: dict[str, Any], prefix: str) -> 
         if spec.kind == catalog.BOOL:
             if value:
                 data[prefix + spec.name] = "on"
-        elif spec.kind == catalog.IOC_ZIP:
+        elif catalog.field_kind(spec) == catalog.IOC_ZIP:
             data[prefix + spec.name + CARRIED_SUFFIX] = str(value)
         else:
             data[prefix + spec.name] = str(value)
@@ -468,6 +469,7 @@ def approval_rule(task: catalog.TaskType) -> ApprovalRule:
 
 class RequestFilterForm(forms.Form):
     status = forms.ChoiceField(label=_("Status"), required=False)
+    outcome = forms.ChoiceField(label=_("Outcome on the host"), required=False)
     task = forms.ChoiceField(label=_("Task type"), required=False)
     requester = forms.CharField(label=_("Requester"), required=False, max_length=150)
     approver = forms.CharField(
@@ -488,6 +490,7 @@ class RequestFilterForm(forms.Form):
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.fields["status"].choices = [("", _("Any status")), *Status.choices]
+        self.fields["outcome"].choices = [("", _("Any outcome")), *OutcomeState.choices]
         self.fields["task"].choices = [("", _("Any task type")), *((n, t.label) for n, t in catalog.TASKS.items())]
 
     def clean(self) -> dict[str, Any]:
@@ -503,6 +506,8 @@ class RequestFilterForm(forms.Form):
         data = self.cleaned_data
         if data["status"]:
             requests = requests.filter(status=data["status"])
+        if data["outcome"]:
+            requests = requests.filter(with_outcome(data["outcome"]))
         if data["task"]:
             requests = requests.filter(task=data["task"])
         if data["requester"]:

@@ -442,6 +442,12 @@ class PortalWorker(SimpleWorker):
             schedule_sync()  # sync_directory_roles, when LDAP is configured
         except RedisError as exc:  # Redis went away between birth and here
             log.warning("could not schedule the reconciler: %s", exc)
+        try:
+            from responses.outcomes import schedule_outcome_sweep
+
+            schedule_outcome_sweep()
+        except RedisError as exc:
+            log.warning("could not schedule the outcome sweep: %s", exc)
 
     def execute_job(self, job, queue):
         _drop_unusable_connections()

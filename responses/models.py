@@ -39,7 +39,8 @@ STATUS_COLORS = {
     Status.APPROVED: "blue",
     Status.QUEUED: "blue",
     Status.SUBMITTING: "blue",
-    Status.SUBMITTED: "green",
+    # Blue, not green: "submitted" is not "done"; only the outcome on the host turns green.
+    Status.SUBMITTED: "blue",
     Status.FAILED: "red",
     Status.REJECTED: "grey",
     Status.CANCELLED: "grey",
@@ -136,6 +137,12 @@ class ResponseRequest(models.Model):
         """FAILED, but KSC may have created the incident: the reconciler keeps looking for it."""
         return self.status == Status.FAILED and self.ksc_incident_id is None and self.ksc_unknown_since is not None
 
+    def outcome_view(self):
+        """The outcome on the host for pages (responses.outcomes.outcome_of); None before SUBMITTED."""
+        from responses.outcomes import outcome_of
+
+        return outcome_of(self)
+
 
 class Decision(models.TextChoices):
     APPROVE = "approve", _("Approve")
@@ -184,6 +191,7 @@ class EventKind(models.TextChoices):
     DUPLICATE_KEPT = "duplicate_kept", _("Duplicate NOT removed")
     FOUND_IN_KSC = "found_in_ksc", _("Found in KSC")
     SEARCH_ENDED = "search_ended", _("Stopped looking in KSC")
+    OUTCOME = "outcome", _("Outcome on the host")
 
 
 class RequestEvent(models.Model):
@@ -336,6 +344,81 @@ class SubmissionAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"attempt {self.number}: {self.outcome}"
+
+
+class OutcomeState(models.TextChoices):
+    """What happened on the endpoint after SUBMITTED, as KSC's ``[Response]`` task tells it (ksc-tasks.md)."""
+
+    WAITING = "waiting", _("Waiting for the KSC task")
+    PENDING = "pending", _("Pending on the host")
+    RUNNING = "running", _("Running")
+    COMPLETED = "completed", _("Completed")
+    WARNING = "warning", _("Completed with warning")
+    FAILED = "failed", _("Failed")
+    NO_TASK = "no_task", _("No task appeared")
+    GONE = "gone", _("Task gone")
+    UNKNOWN = "unknown", _("Unknown (KSC unreachable)")
+
+
+# Outcomes after which the request page stops refreshing. NO_TASK is final for people,
+# but the sweep still adopts a task that appears late, until tracking ends.
+OUTCOME_FINAL = (
+    OutcomeState.COMPLETED,
+    OutcomeState.WARNING,
+    OutcomeState.FAILED,
+    OutcomeState.NO_TASK,
+    OutcomeState.GONE,
+)
+OUTCOME_COLORS = {
+    OutcomeState.WAITING: "blue",
+    OutcomeState.PENDING: "blue",
+    OutcomeState.RUNNING: "blue",
+    OutcomeState.COMPLETED: "green",
+    OutcomeState.WARNING: "amber",
+    OutcomeState.FAILED: "red",
+    OutcomeState.NO_TASK: "red",
+    OutcomeState.GONE: "grey",
+    OutcomeState.UNKNOWN: "amber",
+}
+
+
+class ResponseOutcome(models.Model):
+    """The endpoint's outcome of a submitted request: the ``[Response]`` task the portal follows.
+
+    Written only by responses.outcomes (the sweep); one row per SUBMITTED request.
+    """
+
+    request = models.OneToOneField(ResponseRequest, on_delete=models.PROTECT, related_name="outcome")
+    state = models.CharField(max_length=12, choices=OutcomeState.choices, default=OutcomeState.WAITING)
+    since = models.DateTimeField(default=timezone.now)  # when the state last changed
+    # KSC's task id (a decimal string); unique, so two requests can never claim one task.
+    ksc_task_id = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    ksc_task_name = models.CharField(max_length=255, blank=True)
+    ksc_task_created = models.DateTimeField(null=True, blank=True)
+    matched_by = models.CharField(max_length=255, blank=True)  # how the task was recognised as this request's
+    reason = models.TextField(blank=True)  # KSC's reason for a failure or warning, or why tracking stopped
+    checked_at = models.DateTimeField(null=True, blank=True)
+    next_check_at = models.DateTimeField(default=timezone.now)
+    closed_at = models.DateTimeField(null=True, blank=True)  # tracking ended (final state, or 30 days passed)
+
+    class Meta:
+        indexes = [
+            # the sweep: open outcomes due for a check, soonest first
+            models.Index(fields=["closed_at", "next_check_at"], name="outcome_open_due_idx"),
+            # list filters by outcome
+            models.Index(fields=["state"], name="outcome_state_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_state_display()} ({self.request_id})"
+
+    @property
+    def color(self) -> str:
+        return OUTCOME_COLORS[OutcomeState(self.state)]
+
+    @property
+    def is_final(self) -> bool:
+        return self.state in OUTCOME_FINAL or self.closed_at is not None
 
 
 # django-auditlog keeps field-level diffs beside the domain events. Password

@@ -42,11 +42,13 @@ from responses.forms import (
     seal,
     unseal,
 )
+from responses.host_state import facts_of, ksc_facts, portal_isolation, portal_isolations
 from responses.ksc.client import get_client
 from responses.ksc.errors import KscError
 from responses.ksc.hosts import Host
 from responses.models import (
     IN_FLIGHT,
+    OPEN,
     Approval,
     Decision,
     EventKind,
@@ -62,6 +64,7 @@ PAGE_SIZES = (25, 50, 100)
 DEFAULT_PAGE_SIZE = 50
 # A page in flight reloads itself this often (no JavaScript needed).
 REFRESH_SECONDS = 5
+OUTCOME_REFRESH_SECONDS = 15  # the outcome sweep runs every OUTCOME_SWEEP_INTERVAL (30 s) by default
 # Shortest query the host search sends to KSC: one letter would list the whole estate.
 MIN_HOST_QUERY = 2
 HOST_RESULTS = 25
@@ -196,6 +199,8 @@ def _new_request_post(request: HttpRequest) -> HttpResponse:
             "task": task,
             "host": host,
             "host_error": host_error,
+            "host_facts": facts_of(host) if host is not None else None,
+            "isolation": portal_isolation(form.filing.target_host),
             "preview": preview(form.filing),
             "sealed": seal(request.user, form.filing),
         },
@@ -274,7 +279,16 @@ def host_search(request: HttpRequest) -> HttpResponse:
             log.warning("host search for %r failed: %s", query, exc)
             context["error"] = str(exc)
         else:
-            context["hosts"] = [{"host": host, "use_url": _use_host_url(host, task)} for host in hosts]
+            isolations = portal_isolations([host.id for host in hosts])
+            context["hosts"] = [
+                {
+                    "host": host,
+                    "facts": facts_of(host),
+                    "isolation": isolations.get(host.id),
+                    "use_url": _use_host_url(host, task),
+                }
+                for host in hosts
+            ]
     fragment = request.GET.get("fragment") == "1"
     template = "responses/_host_results.html" if fragment else "responses/host_search.html"
     return render(request, template, context)
@@ -322,8 +336,13 @@ def _detail_context(request: HttpRequest, rr: ResponseRequest) -> dict[str, Any]
     host_tasks = 0
     if rr.status == Status.PENDING_APPROVAL and (workflow.APPROVE in actions or workflow.REJECT in actions):
         host_tasks = _host_tasks_warning(workflow.host_task_load([rr.target_host]).get(rr.target_host, 0))
+    # KSC is asked about the host only while acting on it still lies ahead (pending or in flight).
+    host_facts, host_facts_error = ksc_facts(rr.target_host) if rr.status in OPEN else (None, "")
     return {
         "rr": rr,
+        "host_facts": host_facts,
+        "host_facts_error": host_facts_error,
+        "isolation": portal_isolation(rr.target_host),
         "host_tasks": host_tasks,
         "task": task,
         "fields": [(spec, _param_value(spec, rr.params)) for spec in task.fields] if not task.list_params else [],
@@ -344,6 +363,10 @@ def _detail_context(request: HttpRequest, rr: ResponseRequest) -> dict[str, Any]
         "actions": actions,
         "release_url": release_url,
         "in_flight": rr.status in IN_FLIGHT,
+        "outcome": (outcome := rr.outcome_view),
+        # The page follows the outcome too, until the host's outcome is final.
+        "following_outcome": outcome is not None and not outcome.final and outcome.tracking,
+        "outcome_refresh_seconds": OUTCOME_REFRESH_SECONDS,
         "refresh_seconds": REFRESH_SECONDS,
         "approvals_given": sum(1 for a in rr.approvals.all() if a.decision == Decision.APPROVE),
     }
@@ -367,7 +390,7 @@ def _param_value(spec: catalog.Field, params: Any) -> Any:
     value = params[spec.name]
     if spec.kind == catalog.CHOICE and spec.choices and value in spec.choices:
         return f"{spec.choices[value]} ({value})"
-    if spec.kind == catalog.IOC_ZIP and isinstance(value, str):
+    if catalog.field_kind(spec) == catalog.IOC_ZIP and isinstance(value, str):
         # The archive is shown by its size and digest, not as megabytes of base64.
         summary = catalog.ioc_archive_summary(value)
         return _("ZIP archive of %(size)s, SHA-256 %(digest)s") % {
@@ -449,7 +472,11 @@ def _list_rows(requests: QuerySet[ResponseRequest]) -> QuerySet[ResponseRequest]
         .annotate(n=Count("id"))
         .values("n")
     )
-    return requests.annotate(approvals_given=Coalesce(Subquery(given), 0)).order_by("-created_at", "-id")
+    return (
+        requests.select_related("outcome")
+        .annotate(approvals_given=Coalesce(Subquery(given), 0))
+        .order_by("-created_at", "-id")
+    )
 
 
 @login_required
@@ -524,10 +551,12 @@ def approval_queue(request: HttpRequest) -> HttpResponse:
     page = _paginate(request, requests)
     # One query for the whole page: how many response tasks KES may already hold per host.
     load = workflow.host_task_load({rr.target_host for rr in page})
+    isolations = portal_isolations(list({rr.target_host for rr in page}))
     entries = [
         {
             "rr": rr,
             "host_tasks": _host_tasks_warning(load.get(rr.target_host, 0)),
+            "isolation": isolations.get(rr.target_host),
             "actions": workflow.allowed_actions(user, rr),
             "changes_endpoint": rr.task_type.changes_endpoint(rr.params),
             "approvals_given": sum(1 for a in rr.approvals.all() if a.decision == Decision.APPROVE),

@@ -96,6 +96,14 @@ class RunningSimulator:
         """Move the simulator's clock forward (session and accessor expiry) without waiting."""
         self._request("POST", "clock", {"advance_seconds": seconds})
 
+    def tasks(self) -> dict[str, Any]:
+        """The tasks side (responses.ksc.simulator_tasks): config, every task with its state, removed ids."""
+        return self._request("GET", "tasks")
+
+    def configure_tasks(self, config: dict[str, Any]) -> dict[str, Any]:
+        """Merge a tasks config (outcome, reason, delay_s, pending_s, run_s, hosts, id_mode...); {} resets."""
+        return self._request("POST", "tasks", config)
+
     def close(self) -> None:
         self._http.close()
 

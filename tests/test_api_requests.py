@@ -42,6 +42,7 @@ DETAIL_FIELDS = {
     "actions",
     "ksc_incident_id",
     "ksc_outcome_unknown",
+    "outcome",
     "last_error",
     "created_at",
     "updated_at",

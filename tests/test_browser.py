@@ -147,6 +147,14 @@ def test_an_isolation_is_filed_approved_submitted_and_shown_in_english_and_japan
     expect(analyst.locator(".status-line .badge")).to_have_text("Submitted", timeout=TIMEOUT_MS)
     expect(analyst.locator("#ksc-incident")).to_have_text(incident_id)
     expect(analyst.locator(".timeline")).to_contain_text("Confirmed with the host owner")
+    # Submitted is not done: the outcome on the host waits for KSC's task, then the sweep follows it.
+    expect(analyst.locator(".outcome-line .badge")).to_have_text("Waiting for the KSC task")
+    from responses import outcomes
+
+    outcomes.sweep()
+    analyst.reload()
+    expect(analyst.locator(".outcome-line .badge")).to_have_text("Completed")
+    expect(analyst.locator("#outcome")).to_contain_text("[Response][Kuma] isolateHost")
 
     # The same page, in Japanese, through the switch in the header.
     analyst.select_option("#lang-select", "ja")

@@ -252,8 +252,11 @@ def test_a_found_host_carries_what_the_portal_shows(ksc, ksc_simulator):
         ip="10.10.1.22",
         group_name="Servers",
         last_seen=host.last_seen,
+        os_name="Microsoft Windows Server 2022 Standard",
+        last_visible=host.last_visible,
     )
     assert host.last_seen is not None and host.last_seen.tzinfo is not None
+    assert host.last_visible is not None and host.last_visible.tzinfo is not None
 
 
 def test_it_finds_a_host_by_its_ksc_id(ksc, ksc_simulator):

@@ -23,13 +23,12 @@ import requests
 from responses.ksc import payload, wire
 from responses.ksc.inventory import InventoryError, default_hosts, parse_hosts
 from responses.ksc.simulator import ERR_BAD_PARAM, ERR_NO_METHOD, ERR_NOT_FOUND, parse_kscbasic
+from tests.openioc import ioc_zip_b64
 
 ADDED = dt.datetime(2026, 11, 27, 8, 30, 5, tzinfo=dt.UTC)
 REPO = Path(__file__).resolve().parent.parent
-IOC_ZIP = (
-    "UEsDBBQAAAAAANGNe13iPnvgCgAAAAoAAAAIAAAAcnVsZS5pb2M8T3BlbklPQy8+UEsBAhQDFAAAAAAA0Y17XeI+e+AKAAAACgAAAAgAAAAA"
-    "AAAAAAAAAIABAAAAAHJ1bGUuaW9jUEsFBgAAAAABAAEANgAAADAAAAAAAA=="
-)
+# A real ZIP archive holding one OpenIOC 1.0 document.
+IOC_ZIP = ioc_zip_b64()
 MD5 = "d41d8cd98f00b204e9800998ecf8427e"
 
 

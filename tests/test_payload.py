@@ -14,14 +14,12 @@ import pytest
 
 from responses import catalog
 from responses.ksc import payload, wire
+from tests.openioc import ioc_zip_b64
 
 HOST = "0f3b2a4c-1d2e-4f50-9a6b-7c8d9e0f1a2b"
 ADDED = dt.datetime(2026, 11, 27, 8, 30, 5, 123456, tzinfo=dt.UTC)
-# A real ZIP archive holding rule.ioc = "<OpenIOC/>".
-IOC_ZIP = (
-    "UEsDBBQAAAAAANGNe13iPnvgCgAAAAoAAAAIAAAAcnVsZS5pb2M8T3BlbklPQy8+UEsBAhQDFAAAAAAA0Y17XeI+e+AKAAAACgAAAAgAAAAA"
-    "AAAAAAAAAIABAAAAAHJ1bGUuaW9jUEsFBgAAAAABAAEANgAAADAAAAAAAA=="
-)
+# A real ZIP archive holding one OpenIOC 1.0 document.
+IOC_ZIP = ioc_zip_b64()
 
 GOLDEN = [
     (

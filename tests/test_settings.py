@@ -154,6 +154,27 @@ class TestStartup:
         assert result.returncode == 0, result.stderr
         assert result.stdout.strip().splitlines()[-1] == "15.0"
 
+    @pytest.mark.parametrize("area", ["Kuma-SOC-Automation", "[Kuma]", "Ku]ma"])
+    def test_it_refuses_an_incident_area_that_is_long_or_has_brackets(self, area):
+        result = _settings_in_subprocess({"DEBUG": "true", "RESPONSE_EVENT_INCIDENT_AREA": area})
+        assert result.returncode != 0
+        assert "RESPONSE_EVENT_INCIDENT_AREA must be at most 16 characters without [ or ]" in result.stderr
+
+    @pytest.mark.parametrize(
+        "name,value,message",
+        [
+            ("KSC_RESPONSE_TASK_PATTERN", "[Response", "not a valid regular expression"),
+            ("KSC_RESPONSE_TASK_PATTERN", r"(?P<incident>\d+)", "unknown named groups incident"),
+            ("KSC_IOC_FORMAT", "url", "KSC_IOC_FORMAT must be one of zip-base64, path"),
+            ("KSC_TASK_APPEAR_TIMEOUT", "5", "KSC_TASK_APPEAR_TIMEOUT must be at least 30"),
+            ("OUTCOME_SWEEP_MAX_CALLS", "many", "OUTCOME_SWEEP_MAX_CALLS must be a whole number"),
+        ],
+    )
+    def test_it_refuses_bad_outcome_settings(self, name, value, message):
+        result = _settings_in_subprocess({"DEBUG": "true", name: value})
+        assert result.returncode != 0
+        assert message in result.stderr
+
     def test_ksc_host_needs_credentials(self):
         result = _settings_in_subprocess({"DEBUG": "true", "KSC_HOST": "ksc.example.test"})
         assert result.returncode != 0

@@ -19,6 +19,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from responses import catalog, forms
 from responses.ksc import payload, wire
 from responses.models import EventKind, ResponseRequest, Status
+from tests.openioc import ioc_zip_bytes, openioc
 
 NEW = "/requests/new/"
 HOST = "0f3b2a4c-1d2e-4f50-9a6b-7c8d9e0f1a2b"
@@ -26,10 +27,7 @@ MD5 = "0123456789abcdef0123456789abcdef"
 
 
 def ioc_zip() -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("rule.ioc", "<ioc>evil</ioc>")
-    return buffer.getvalue()
+    return ioc_zip_bytes()
 
 
 def isolate(**extra) -> dict:
@@ -409,7 +407,8 @@ def test_it_refuses_an_archive_over_10_mib_before_reading_it(analyst, monkeypatc
 def test_a_long_payload_is_cut_in_the_page_but_sent_whole(analyst):
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
-        archive.writestr("big.ioc", os.urandom(80 * 1024))
+        # A valid OpenIOC document whose description is 80 KiB of incompressible text.
+        archive.writestr("big.ioc", openioc(description=base64.b64encode(os.urandom(60 * 1024)).decode()))
     big = buffer.getvalue()
 
     response = preview_of(analyst, {**ioc_data(), "params-ioc": SimpleUploadedFile("iocs.zip", big)})

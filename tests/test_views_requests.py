@@ -80,7 +80,9 @@ def test_it_shows_the_ksc_incident_id_and_the_attempts_once_submitted(client, al
 
     assert '<dd id="ksc-incident"><strong>4242</strong></dd>' in html
     assert 'data-status="submitted">Submitted</span>' in html
-    assert "http-equiv" not in html
+    # No longer on its way to KSC; the page now follows the outcome on the host instead.
+    assert '<meta http-equiv="refresh" content="5">' not in html
+    assert '<meta http-equiv="refresh" content="15">' in html
 
 
 def test_it_lets_the_requester_cancel_while_pending(client, alice):

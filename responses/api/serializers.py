@@ -18,11 +18,13 @@ from rest_framework import serializers
 from responses import catalog, workflow
 from responses.models import (
     Approval,
+    OutcomeState,
     RequestEvent,
     ResponseRequest,
     Status,
     SubmissionAttempt,
 )
+from responses.outcomes import outcome_of
 
 ACTION_CHOICES = [(action, action) for action in workflow.ACTIONS]
 # One letter would list the whole estate (the web UI's host search has the same floor).
@@ -38,6 +40,20 @@ class ApprovalSerializer(serializers.ModelSerializer):
         model = Approval
         fields = ["approver", "decision", "comment", "created_at"]
         read_only_fields = fields
+
+
+class OutcomeSerializer(serializers.Serializer):
+    """What happened on the endpoint (responses.outcomes): never "done" before KSC's task says so."""
+
+    state = serializers.ChoiceField(choices=OutcomeState.choices, help_text=_("The outcome on the host."))
+    label = serializers.CharField(help_text=_("The state in words."))
+    since = serializers.DateTimeField(allow_null=True, help_text=_("When the outcome last changed."))
+    ksc_task_id = serializers.CharField(allow_null=True, help_text=_("KSC's [Response] task id, once matched."))
+    ksc_task_name = serializers.CharField(help_text=_("The task's name in KSC."))
+    reason = serializers.CharField(help_text=_("KSC's reason for a failure or warning, or why tracking stopped."))
+    matched_by = serializers.CharField(help_text=_("How the task was recognised as this request's."))
+    final = serializers.BooleanField(help_text=_("True when the outcome will not change any more."))
+    tracking = serializers.BooleanField(help_text=_("True while the portal still asks KSC."))
 
 
 class ResponseRequestSerializer(serializers.ModelSerializer):
@@ -61,6 +77,9 @@ class ResponseRequestSerializer(serializers.ModelSerializer):
             "itself; GET /api/v1/requests/{id}/ returns it whole."
         )
     )
+    outcome = serializers.SerializerMethodField(
+        help_text="The outcome on the host once submitted (null before): follows KSC's [Response] task."
+    )
 
     class Meta:
         model = ResponseRequest
@@ -81,6 +100,7 @@ class ResponseRequestSerializer(serializers.ModelSerializer):
             "actions",
             "ksc_incident_id",
             "ksc_outcome_unknown",
+            "outcome",
             "last_error",
             "created_at",
             "updated_at",
@@ -101,6 +121,11 @@ class ResponseRequestSerializer(serializers.ModelSerializer):
     def get_actions(self, request: ResponseRequest) -> list[str]:
         call = self.context["request"]
         return workflow.allowed_actions(call.user, request, token=getattr(call, "auth", None))
+
+    @extend_schema_field(OutcomeSerializer(allow_null=True))
+    def get_outcome(self, request: ResponseRequest) -> dict | None:
+        view = outcome_of(request)
+        return None if view is None else OutcomeSerializer(view.__dict__).data
 
 
 class RequestEventSerializer(serializers.ModelSerializer):
@@ -163,6 +188,9 @@ class RequestFilterSerializer(serializers.Serializer):
     """The list's query filters; anything else in the query string is ignored."""
 
     status = serializers.ChoiceField(choices=Status.choices, required=False)
+    outcome = serializers.ChoiceField(
+        choices=OutcomeState.choices, required=False, help_text=_("The outcome on the host.")
+    )
     task = serializers.ChoiceField(choices=catalog.TASK_NAMES, required=False)
     requester = serializers.CharField(required=False, max_length=150, help_text=_("The requester's username."))
     host = serializers.CharField(

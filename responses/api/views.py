@@ -39,6 +39,7 @@ from responses.api.serializers import (
 )
 from responses.ksc.client import get_client
 from responses.models import ResponseRequest, Source
+from responses.outcomes import with_outcome
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -128,7 +129,7 @@ class ResponseRequestViewSet(viewsets.GenericViewSet):
     queryset = ResponseRequest.objects.none()  # for the schema; get_queryset() is what users get
 
     def get_queryset(self):
-        return workflow.visible_requests(self.request.user).prefetch_related("approvals")
+        return workflow.visible_requests(self.request.user).select_related("outcome").prefetch_related("approvals")
 
     def _guarded(self, act: Callable[[], Response]) -> Callable[[], Response]:
         # An idempotent call keeps its answer, errors included: turn them into responses here.
@@ -150,6 +151,7 @@ class ResponseRequestViewSet(viewsets.GenericViewSet):
     def _detail(self, request: ResponseRequest) -> dict:
         request = (
             ResponseRequest.objects.filter(pk=request.pk)
+            .select_related("outcome")
             .prefetch_related("approvals", "events", "submission_attempts")
             .get()
         )
@@ -162,6 +164,8 @@ class ResponseRequestViewSet(viewsets.GenericViewSet):
         requests = self.get_queryset()
         if "status" in given:
             requests = requests.filter(status=given["status"])
+        if "outcome" in given:
+            requests = requests.filter(with_outcome(given["outcome"]))
         if "task" in given:
             requests = requests.filter(task=given["task"])
         if "requester" in given:

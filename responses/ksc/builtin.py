@@ -70,7 +70,11 @@ class BuiltinKscClient(KscClient):
             answer = read_answer(method, response.status_code, response.text)
         except SessionRefused as refused:
             raise refused_login(
-                refused.status, user=self.config.user, base_url=self.config.base_url, method=method
+                refused.status,
+                user=self.config.user,
+                base_url=self.config.base_url,
+                method=method,
+                headers=self._http.last_headers,
             ) from None
         token = answer.get("PxgRetVal")
         if not isinstance(token, str) or not token:

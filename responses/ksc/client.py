@@ -214,6 +214,12 @@ class KscClient(abc.ABC):
         finally:
             logger.debug("KSC %s took %.0f ms", method, (time.monotonic() - started) * 1000)
 
+    def login(self) -> None:
+        """Log in now (``manage.py ksc_check``); calls log in by themselves when needed."""
+        with self._lock:
+            self._authenticated = False
+            self._authenticate()
+
     def close(self) -> None:
         """End the session (best effort) and close the connection. The client may be used again."""
         with self._lock:

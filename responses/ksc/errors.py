@@ -96,6 +96,12 @@ class KscAuthError(KscError):
         return {**super().details(), "status": self.status}
 
 
+class KscMfaRequired(KscAuthError):
+    """KSC requires two-factor authentication of the portal's account (401 ``WWW-Authenticate: KSCMFA``)."""
+
+    kind = "mfa"
+
+
 class KscCallError(KscError):
     """KSC carried out the call and refused it with a ``PxgError``; its code and text are kept."""
 

@@ -24,9 +24,21 @@ IP_LONG = "KLHST_WKS_IP_LONG"
 GROUP_ID = "KLHST_WKS_GROUPID"
 GROUP_NAME = "name"
 LAST_SEEN = "KLHST_WKS_LAST_NAGENT_CONNECTED"
+OS_NAME = "KLHST_WKS_OS_NAME"
+LAST_VISIBLE = "KLHST_WKS_LAST_VISIBLE"
 
 # What find_hosts and get_host ask KSC for.
-HOST_FIELDS: tuple[str, ...] = (HOST_ID, DISPLAY_NAME, FQDN, IP_LONG, GROUP_ID, GROUP_NAME, LAST_SEEN)
+HOST_FIELDS: tuple[str, ...] = (
+    HOST_ID,
+    DISPLAY_NAME,
+    FQDN,
+    IP_LONG,
+    GROUP_ID,
+    GROUP_NAME,
+    LAST_SEEN,
+    OS_NAME,
+    LAST_VISIBLE,
+)
 
 
 def ip_to_long(ip: str) -> int:
@@ -57,6 +69,9 @@ class Host:
     ip: str
     group_name: str
     last_seen: dt.datetime | None
+    # What the host picker shows before acting (responses.host_state).
+    os_name: str = ""
+    last_visible: dt.datetime | None = None
 
     @classmethod
     def from_attributes(cls, attrs: dict[str, Any]) -> Host:
@@ -67,6 +82,7 @@ class Host:
         except ValueError:
             ip = ""
         last_seen = attrs.get(LAST_SEEN)
+        last_visible = attrs.get(LAST_VISIBLE)
         return cls(
             id=str(attrs.get(HOST_ID) or ""),
             display_name=str(attrs.get(DISPLAY_NAME) or ""),
@@ -74,6 +90,8 @@ class Host:
             ip=ip,
             group_name=str(attrs.get(GROUP_NAME) or ""),
             last_seen=last_seen if isinstance(last_seen, dt.datetime) else None,
+            os_name=str(attrs.get(OS_NAME) or ""),
+            last_visible=last_visible if isinstance(last_visible, dt.datetime) else None,
         )
 
     @property

@@ -97,7 +97,13 @@ class KlAkOApiKscClient(KscClient):
             session.close()
             status = session.last_status
             if status is None or status in (401, 403):
-                raise refused_login(status or 401, user=config.user, base_url=config.base_url, method=method) from None
+                raise refused_login(
+                    status or 401,
+                    user=config.user,
+                    base_url=config.base_url,
+                    method=method,
+                    headers=session.last_headers,
+                ) from None
             read_answer(method, status, _text(error.data))  # raises the error the status calls for
             raise KscProtocolError(f"KSC refused the login with HTTP {status}.", method=method) from None
         except KlAkError as error:

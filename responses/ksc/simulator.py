@@ -76,7 +76,7 @@ from pathlib import Path
 from typing import Any
 
 from responses import catalog
-from responses.ksc import filters, wire
+from responses.ksc import filters, simulator_tasks, wire
 from responses.ksc.inventory import SimulatedHost, default_hosts
 
 logger = logging.getLogger("responses.ksc.simulator")
@@ -155,6 +155,14 @@ class _HttpRefusal(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
+
+
+class _LoginRefusal(_HttpRefusal):
+    """A refused login as KSC answers it: 401 with a plain-text body, not JSON (ksc-tasks.md)."""
+
+    def __init__(self, message: str, *, scheme: str = "KSCBasic"):
+        super().__init__(401, message)
+        self.scheme = scheme
 
 
 class _DropConnection(Exception):
@@ -569,6 +577,8 @@ class OpenApi:
 
     def dispatch(self, method: str, args: dict[str, Any], connection: _Handler) -> dict[str, Any]:
         handler = self.METHODS.get(method)
+        if handler is None and simulator_tasks.handles(method):
+            return simulator_tasks.dispatch(self.state, method, args)
         if handler is None:
             raise PxgError(ERR_NO_METHOD, f"Method {method} is not implemented")
         return handler(self, args, connection)
@@ -620,6 +630,7 @@ class OpenApi:
             self.state.incidents[incident_id] = Incident(
                 id=incident_id, pdata=pdata, received=self.state.now(), attrs=attrs
             )
+            simulator_tasks.incident_added(self.state, self.state.incidents[incident_id])
             self.state.save()
         if self.state.take_fault("drop_after_add"):
             raise _DropConnection()
@@ -758,7 +769,8 @@ class OpenApi:
         if start < 0 or count < 0:
             raise bad_param("nStart and nCount must not be negative")
         rows = self._live_accessor(args).rows[start : start + count]
-        return {"pChunk": {"KLCSP_ITERATOR_ARRAY": [wire.encode_value(row) for row in rows]}}
+        # As real servers do, PxgRetVal counts the items in this chunk (ksc-tasks.md).
+        return {"PxgRetVal": len(rows), "pChunk": {"KLCSP_ITERATOR_ARRAY": [wire.encode_value(row) for row in rows]}}
 
     def release(self, args: dict[str, Any], connection: _Handler) -> dict[str, Any]:
         _only(args, ("strAccessor",))
@@ -907,6 +919,15 @@ class _Handler(BaseHTTPRequestHandler):
                 self._open_api(path.removeprefix("/api/v1.0/"))
             else:
                 self._send(404, {"error": f"no such endpoint: {verb} {path}"})
+        except _LoginRefusal as refusal:
+            body = refusal.message.encode("utf-8")
+            self.send_response(401)
+            self.send_header("Content-Type", "text/plain; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("WWW-Authenticate", refusal.scheme)
+            self.send_header("X-KSC-ErrorMsg", refusal.message)
+            self.end_headers()
+            self.wfile.write(body)
         except _HttpRefusal as refusal:
             self._send(refusal.status, {"error": refusal.message})
         except _DropConnection:
@@ -950,7 +971,7 @@ class _Handler(BaseHTTPRequestHandler):
             with state.lock:
                 state.clock_offset += seconds
             self._send(200, {"clock_offset": state.clock_offset})
-        else:
+        elif not simulator_tasks.control(self, verb, name):
             self._send(404, {"error": f"no such simulator endpoint: {verb} /_simulator/{name}"})
 
     def _open_api(self, call: str) -> None:
@@ -1018,7 +1039,10 @@ class _Handler(BaseHTTPRequestHandler):
         with state.lock:
             state.stats["refused_logins" if refused else "logins"] += 1
         if refused:
-            raise _HttpRefusal(401, "authentication failed")
+            raise _LoginRefusal("Authentication failure")
+        if simulator_tasks.mfa_required(state):
+            # Two-factor authentication required for every user, and this account is not exempt.
+            raise _LoginRefusal("Two-step verification is required for this account", scheme="KSCMFA")
 
     def _require_login(self) -> None:
         state = self.state

@@ -28,6 +28,7 @@ from responses.ksc.errors import (
     KscAuthError,
     KscCallError,
     KscError,
+    KscMfaRequired,
     KscProtocolError,
     KscTlsError,
     KscUnavailable,
@@ -48,14 +49,19 @@ class KscHttpSession(requests.Session):
         # The status of the last answer: KlAkOAPI raises with the body only, and
         # telling a refused session (401/403) from a failure needs the status.
         self.last_status: int | None = None
+        # What a refused login said beside its plain-text body (WWW-Authenticate, X-KSC-ErrorMsg).
+        self.last_headers: dict[str, str] = {}
         adapter = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=1, max_retries=0)
         self.mount("https://", adapter)
 
     def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:
         kwargs.setdefault("timeout", self.timeouts)
-        self.last_status = None
+        self.last_status, self.last_headers = None, {}
         response = super().request(method, url, *args, **kwargs)
         self.last_status = response.status_code
+        self.last_headers = {
+            name: response.headers[name] for name in ("WWW-Authenticate", "X-KSC-ErrorMsg") if name in response.headers
+        }
         return response
 
 
@@ -199,10 +205,29 @@ def read_answer(method: str, status: int, text: str) -> dict[str, Any]:
     return answer
 
 
-def refused_login(status: int, *, user: str, base_url: str, method: str) -> KscAuthError:
+def refused_login(
+    status: int, *, user: str, base_url: str, method: str, headers: dict[str, str] | None = None
+) -> KscAuthError:
+    """The error for a refused login; ``headers`` of the refusal tell two-factor from bad credentials.
+
+    KSC answers a failed login with a plain-text body; 401 with ``WWW-Authenticate: KSCMFA``
+    means KSC requires two-factor authentication of every user and the API account is not
+    exempt. KSC 16 may explain itself in ``X-KSC-ErrorMsg``.
+    """
+    headers = headers or {}
+    said = excerpt(headers.get("X-KSC-ErrorMsg", ""), 200)
+    said = f" KSC said: {said}" if said else ""
+    if "KSCMFA" in headers.get("WWW-Authenticate", ""):
+        return KscMfaRequired(
+            f"KSC at {base_url} requires two-factor authentication for user {user!r}: an API account cannot "
+            "answer it. In KSC, add this account to the exceptions of the two-step verification requirement "
+            f"(exempt the API account from KSC's two-factor requirement).{said}",
+            method=method,
+            status=status,
+        )
     return KscAuthError(
         f"KSC at {base_url} refused the login of user {user!r} (HTTP {status}); "
-        "check KSC_USER, KSC_PASSWORD, KSC_DOMAIN and KSC_INTERNAL_USER, and that the account is not locked.",
+        "check KSC_USER, KSC_PASSWORD, KSC_DOMAIN and KSC_INTERNAL_USER, and that the account is not locked." + said,
         method=method,
         status=status,
     )

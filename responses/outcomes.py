@@ -1,0 +1,608 @@
+"""What happened on the endpoint: following KSC's ``[Response]`` task after SUBMITTED (docs/outcomes.md).
+
+An incident id is no proof that anything happened: KES for Windows 12.9+
+turns the incident into a task named ``[Response][<area>] <task type> - <date>
+<time> - <ID>``, only while KSC has its Web Console background connection, and
+keeps at most 100 of them for at most 30 days. So every submitted request gets
+a ResponseOutcome that one periodic sweep (``sweep()``) moves along::
+
+    waiting ─(task found)─> pending ─> running ─> completed | warning | failed
+       │                        └──────(task deleted or rotated away)──> gone
+       └─(KSC_TASK_APPEAR_TIMEOUT)─> no_task   (a task appearing later is still adopted)
+    any open state ─(KSC unreachable)─> unknown ─(KSC back)─> the state KSC then shows
+
+The sweep walks KSC's tasks once (not once per request), asks each host with
+unmatched requests for its task list once, reads the statistics of each
+followed task, and stops at OUTCOME_SWEEP_MAX_CALLS calls; what it did not
+reach comes first next time. Old requests are checked less often, and tracking
+ends after OUTCOME_TRACKING_DAYS. Every change of state is an ``outcome``
+event in the request's trail with what KSC said.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import logging
+import re
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from responses import catalog
+from responses.ksc import tasks as ksc_tasks
+from responses.ksc.client import KscClient, get_client
+from responses.ksc.errors import KscAuthError, KscError, KscUnavailable
+from responses.models import (
+    OUTCOME_FINAL,
+    EventKind,
+    OutcomeState,
+    ResponseOutcome,
+    ResponseRequest,
+    Status,
+)
+
+log = logging.getLogger(__name__)
+
+# Final states end the tracking at once; NO_TASK does not (a late task is still adopted).
+CLOSING = (OutcomeState.COMPLETED, OutcomeState.WARNING, OutcomeState.FAILED, OutcomeState.GONE)
+# KLINCDT_ADDED is the portal's clock, the task's creation time KSC's; and two identical
+# requests get KLINCDT_ADDED a second apart, possibly ahead of the AddIncident call. A task
+# created this much before KLINCDT_ADDED still counts as created after it.
+CLOCK_SKEW = dt.timedelta(seconds=60)
+# Outcomes due in one sweep, at most: a bound on the database work as the call budget is on KSC's.
+SWEEP_BATCH = 20000
+
+NO_TASK_REASON = (
+    "KSC created no [Response] task for this incident within {minutes} minutes. KSC creates these tasks only "
+    "while the Administration Server has its background connection to the Web Console, and only for hosts "
+    "with Kaspersky Endpoint Security for Windows 12.9 or later. The portal keeps looking for a late task."
+)
+GONE_REASON = (
+    "KSC no longer has the task, and it had not finished: it was deleted, or rotated away (KES keeps at most "
+    "100 response tasks)."
+)
+
+
+class BudgetSpent(Exception):
+    """The sweep made OUTCOME_SWEEP_MAX_CALLS calls; the rest waits for the next sweep."""
+
+
+class BudgetedCalls:
+    """The client's ``call`` with a count and a hard bound (responses.ksc.tasks takes any ``call``)."""
+
+    def __init__(self, client: KscClient, limit: int):
+        self.client, self.limit, self.calls = client, limit, 0
+
+    def call(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
+        if self.calls >= self.limit:
+            raise BudgetSpent(method)
+        self.calls += 1
+        return self.client.call(method, args)
+
+
+# --- the late duplicate check -----------------------------------------------------------------
+
+
+def run_late_duplicate_check() -> Any:
+    """Every sweep also runs the slow-KSC fix's late duplicate check (responses.jobs.check_late_duplicates).
+
+    It removes the extra incidents a slow KSC made after an outcome-unknown failure, a
+    settle period after the request's success; the reconciler runs it too and the
+    check claims each request once, so the two never both delete. It never breaks a sweep.
+    """
+    from responses.jobs import check_late_duplicates  # jobs schedules the sweep: imported late
+
+    try:
+        return check_late_duplicates()
+    except KscError as error:
+        log.warning("the late duplicate check could not finish: %s", error)
+        return None
+
+
+# --- reading outcomes --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OutcomeView:
+    """An outcome as pages and the API show it; a submitted request without a row yet reads as waiting."""
+
+    state: str
+    label: str
+    color: str
+    since: dt.datetime | None
+    ksc_task_id: str | None
+    ksc_task_name: str
+    reason: str
+    matched_by: str
+    final: bool
+    tracking: bool
+
+
+def outcome_of(request: ResponseRequest) -> OutcomeView | None:
+    """The request's outcome, or None before it reached KSC (only SUBMITTED requests have one)."""
+    outcome = getattr(request, "outcome", None) if _has_outcome_row(request) else None
+    if outcome is None:
+        if request.status != Status.SUBMITTED:
+            return None
+        state = OutcomeState.WAITING
+        return OutcomeView(
+            state=state.value,
+            label=str(state.label),
+            color="blue",
+            since=request.submitted_at,
+            ksc_task_id=None,
+            ksc_task_name="",
+            reason="",
+            matched_by="",
+            final=False,
+            tracking=True,
+        )
+    return OutcomeView(
+        state=outcome.state,
+        label=str(OutcomeState(outcome.state).label),
+        color=outcome.color,
+        since=outcome.since,
+        ksc_task_id=outcome.ksc_task_id,
+        ksc_task_name=outcome.ksc_task_name,
+        reason=outcome.reason,
+        matched_by=outcome.matched_by,
+        final=outcome.is_final,
+        tracking=outcome.closed_at is None,
+    )
+
+
+def with_outcome(state: str) -> Q:
+    """A filter on requests by outcome; a submitted request without a row yet counts as waiting."""
+    condition = Q(outcome__state=state)
+    if state == OutcomeState.WAITING:
+        condition |= Q(status=Status.SUBMITTED, outcome__isnull=True)
+    return condition
+
+
+def _has_outcome_row(request: ResponseRequest) -> bool:
+    try:
+        request.outcome  # noqa: B018 - the reverse one-to-one raises when there is no row
+    except ResponseOutcome.DoesNotExist:
+        return False
+    return True
+
+
+# --- the task name -----------------------------------------------------------------------------
+
+
+def _normalise(text: str) -> str:
+    return re.sub(r"[^0-9a-z]", "", text.casefold())
+
+
+@dataclass(frozen=True)
+class ResponseTaskName:
+    area: str | None
+    task: str | None
+    incident_id: int | None
+
+
+def parse_task_name(name: str) -> ResponseTaskName | None:
+    """The parts of a ``[Response]`` task's DisplayName, or None when it is not one (KSC_RESPONSE_TASK_PATTERN)."""
+    match = settings.KSC_RESPONSE_TASK_PATTERN.match(name or "")
+    if match is None:
+        return None
+    parts = match.groupdict()
+    number = parts.get("id")
+    return ResponseTaskName(
+        area=parts.get("area"),
+        task=parts.get("task"),
+        incident_id=int(number) if number and number.isdigit() else None,
+    )
+
+
+def _task_type_matches(request: ResponseRequest, named: str | None) -> bool:
+    # The name may carry the catalog name (isolateHost) or a label (Network isolation): the spec is silent.
+    return named is None or _normalise(named) in _names_of_task(request.task)
+
+
+@functools.cache
+def _names_of_task(task: str) -> frozenset[str]:
+    """The catalog name and the English label of a task type, normalised (cached: the sweep asks often)."""
+    from django.utils import translation
+
+    with translation.override("en"):
+        label = str(catalog.TASKS[task].label)
+    return frozenset({_normalise(task), _normalise(label)})
+
+
+# --- the sweep ---------------------------------------------------------------------------------
+
+
+@dataclass
+class SweepResult:
+    due: int = 0
+    created: int = 0
+    matched: int = 0
+    changed: int = 0
+    closed: int = 0
+    tasks_walked: int = 0
+    calls: int = 0
+    budget_spent: bool = False
+    unreachable: str = ""
+    seconds: float = 0.0
+    changes: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def check_interval(age: dt.timedelta) -> dt.timedelta:
+    """How long an open outcome waits between checks: every sweep while fresh, rarer as it ages."""
+    if age < dt.timedelta(hours=1):
+        return dt.timedelta(0)
+    if age < dt.timedelta(days=1):
+        return dt.timedelta(minutes=5)
+    if age < dt.timedelta(days=7):
+        return dt.timedelta(minutes=30)
+    return dt.timedelta(hours=2)
+
+
+def open_missing_outcomes(now: dt.datetime) -> int:
+    """A waiting outcome for every SUBMITTED request within the tracking window that has none."""
+    window = now - dt.timedelta(days=settings.OUTCOME_TRACKING_DAYS)
+    missing = ResponseRequest.objects.filter(
+        status=Status.SUBMITTED, outcome__isnull=True, submitted_at__gte=window
+    ).values_list("pk", "submitted_at")
+    rows = [
+        ResponseOutcome(request_id=pk, state=OutcomeState.WAITING, since=submitted or now, next_check_at=now)
+        for pk, submitted in missing
+    ]
+    # ignore_conflicts: a concurrent sweep may have opened some of them.
+    ResponseOutcome.objects.bulk_create(rows, batch_size=1000, ignore_conflicts=True)
+    return len(rows)
+
+
+def _change(
+    outcome: ResponseOutcome,
+    state: str,
+    message: str,
+    said: dict[str, Any],
+    now: dt.datetime,
+    **fields: Any,
+) -> bool:
+    """Move one outcome to ``state`` (conditional on its current state) and write the event; False if raced."""
+    from responses.workflow import SYSTEM, _event
+
+    before = outcome.state
+    values = {"state": state, "since": now, "checked_at": now, **fields}
+    if state in CLOSING:
+        values["closed_at"] = now
+    with transaction.atomic():
+        updated = ResponseOutcome.objects.filter(pk=outcome.pk, state=before, closed_at__isnull=True).update(**values)
+        if updated != 1:
+            return False
+        for name, value in values.items():
+            setattr(outcome, name, value)
+        request = outcome.request
+        _event(
+            request,
+            EventKind.OUTCOME,
+            SYSTEM,
+            request.status,
+            message,
+            {"outcome_before": before, "outcome_after": state, "ksc_task_id": outcome.ksc_task_id, "ksc": said},
+        )
+    return True
+
+
+def _state_from_statistics(stats: dict[str, int]) -> str:
+    """The host's state from GetTaskStatistics: the response task covers one host."""
+    if stats.get(ksc_tasks.STATE_FAILED, 0) > 0:
+        return OutcomeState.FAILED
+    if stats.get(ksc_tasks.STATE_WARNING, 0) > 0:
+        return OutcomeState.WARNING
+    if stats.get(ksc_tasks.STATE_COMPLETED, 0) > 0:
+        return OutcomeState.COMPLETED
+    if stats.get(ksc_tasks.STATE_RUNNING, 0) > 0:
+        return OutcomeState.RUNNING
+    return OutcomeState.PENDING
+
+
+_MESSAGES = {
+    OutcomeState.PENDING: "KSC's task {name} (id {id}) waits for the host to connect.",
+    OutcomeState.RUNNING: "KSC's task {name} (id {id}) is running on the host.",
+    OutcomeState.COMPLETED: "KSC's task {name} (id {id}) completed on the host.",
+    OutcomeState.WARNING: "KSC's task {name} (id {id}) completed on the host with a warning{reason}.",
+    OutcomeState.FAILED: "KSC's task {name} (id {id}) failed on the host{reason}.",
+}
+
+
+class _Sweep:
+    def __init__(self, client: KscClient, now: dt.datetime, result: SweepResult):
+        self.client = client
+        self.calls = BudgetedCalls(client, settings.OUTCOME_SWEEP_MAX_CALLS)
+        self.now = now
+        self.result = result
+
+    # matching
+
+    def match(self, unmatched: list[ResponseOutcome]) -> None:
+        """Find the ``[Response]`` task of each unmatched outcome: one walk, one task list per host."""
+        named: list[tuple[ksc_tasks.KscTask, ResponseTaskName]] = []
+        for task in ksc_tasks.iterate_tasks(self.calls):
+            self.result.tasks_walked += 1
+            parsed = parse_task_name(task.name)
+            if parsed is not None:
+                named.append((task, parsed))
+        # Tasks another request already follows are never offered again (KES keeps at most 100 of them).
+        claimed = set(
+            ResponseOutcome.objects.filter(ksc_task_id__in=[task.id for task, _parsed in named]).values_list(
+                "ksc_task_id", flat=True
+            )
+        )
+        candidates = [(task, parsed) for task, parsed in named if task.id not in claimed]
+        if not candidates:
+            return
+        named_ids = {parsed.incident_id for _task, parsed in candidates if parsed.incident_id is not None}
+        owners = dict(
+            ResponseRequest.objects.filter(ksc_incident_id__in=named_ids).values_list("ksc_incident_id", "pk")
+        )
+        host_tasks: dict[str, set[str]] = {}
+        # The oldest request first: with no id in the name, it takes the earliest task after its incident.
+        unmatched.sort(key=lambda outcome: (outcome.request.ksc_added or outcome.request.submitted_at, outcome.pk))
+        strong = [o for o in unmatched if o.request.ksc_incident_id in named_ids]
+        weak = [o for o in unmatched if o.request.ksc_incident_id not in named_ids]
+        taken: set[str] = set()
+        for outcome in strong + weak:
+            request = outcome.request
+            fitting = []
+            for task, parsed in candidates:
+                if task.id in taken:
+                    continue
+                owner = owners.get(parsed.incident_id) if parsed.incident_id is not None else None
+                if parsed.incident_id is not None and parsed.incident_id == request.ksc_incident_id:
+                    fitting.append((task, parsed, True))
+                elif owner is not None and owner != request.pk:
+                    continue  # the name carries another request's incident id
+                elif self._fits(request, task, parsed):
+                    fitting.append((task, parsed, False))
+            if not fitting:
+                continue
+            if request.target_host not in host_tasks:
+                host_tasks[request.target_host] = ksc_tasks.tasks_of_host(self.calls, request.target_host)
+            on_host = [item for item in fitting if item[0].id in host_tasks[request.target_host]]
+            if not on_host:
+                continue
+            by_id = [item for item in on_host if item[2]]
+            chosen = by_id or sorted(on_host, key=lambda item: (item[0].created or self.now, int_or_zero(item[0].id)))
+            task, parsed, by_incident = chosen[0]
+            if self._claim(outcome, task, parsed, by_incident=by_incident, rivals=len(on_host) - 1):
+                taken.add(task.id)
+
+    def _fits(self, request: ResponseRequest, task: ksc_tasks.KscTask, parsed: ResponseTaskName) -> bool:
+        added = request.ksc_added or request.submitted_at
+        if task.created is None or added is None or task.created < added.replace(microsecond=0) - CLOCK_SKEW:
+            return False  # KES creates the task after the incident: an older task is someone else's
+        if parsed.area is not None and parsed.area.casefold() != settings.RESPONSE_EVENT_INCIDENT_AREA.casefold():
+            return False
+        return _task_type_matches(request, parsed.task)
+
+    def _claim(
+        self,
+        outcome: ResponseOutcome,
+        task: ksc_tasks.KscTask,
+        parsed: ResponseTaskName,
+        *,
+        by_incident: bool,
+        rivals: int,
+    ) -> bool:
+        how = ["[Response] name", f"host's task list ({outcome.request.target_host})"]
+        if by_incident:
+            how.insert(1, f"incident id {parsed.incident_id} in the name")
+        else:
+            how.insert(1, f"task type {parsed.task or '(not in the name)'}")
+            how.insert(2, "created after KLINCDT_ADDED")
+            if parsed.incident_id is None:
+                how.append("no incident id in the name")
+            if rivals:
+                how.append(f"earliest of {rivals + 1} fitting tasks")
+        matched_by = ", ".join(how)[:255]
+        try:
+            with transaction.atomic():
+                updated = ResponseOutcome.objects.filter(pk=outcome.pk, ksc_task_id__isnull=True).update(
+                    ksc_task_id=task.id,
+                    ksc_task_name=task.name[:255],
+                    ksc_task_created=task.created,
+                    matched_by=matched_by,
+                )
+        except IntegrityError:
+            return False  # another request claimed this task first: never two requests on one task
+        if updated != 1:
+            return False
+        outcome.ksc_task_id, outcome.ksc_task_name = task.id, task.name[:255]
+        outcome.ksc_task_created, outcome.matched_by = task.created, matched_by
+        self.result.matched += 1
+        return True
+
+    # following
+
+    def follow(self, outcome: ResponseOutcome) -> None:
+        stats = ksc_tasks.task_statistics(self.calls, outcome.ksc_task_id)
+        said: dict[str, Any] = {"task": outcome.ksc_task_name, "statistics": stats}
+        if stats is None:
+            self._set(outcome, OutcomeState.GONE, GONE_REASON, said, reason=GONE_REASON)
+            return
+        state = _state_from_statistics(stats)
+        reason = ""
+        if state in (OutcomeState.FAILED, OutcomeState.WARNING) and state != outcome.state:
+            history = ksc_tasks.task_history(self.calls, outcome.ksc_task_id, outcome.request.target_host)
+            reason = ksc_tasks.failure_reason(history)
+            said["history"] = [_jsonable(record) for record in history[:5]]
+        message = _MESSAGES[state].format(
+            name=outcome.ksc_task_name, id=outcome.ksc_task_id, reason=f": {reason}" if reason else ""
+        )
+        self._set(outcome, state, message, said, reason=reason)
+
+    def _set(self, outcome: ResponseOutcome, state: str, message: str, said: dict[str, Any], **fields: Any) -> None:
+        if outcome.state == state:
+            return
+        if _change(outcome, state, message, said, self.now, **fields):
+            self.result.changed += 1
+            self.result.changes[state] = self.result.changes.get(state, 0) + 1
+            if state in CLOSING:
+                self.result.closed += 1
+
+    def unmatched_state(self, outcome: ResponseOutcome) -> None:
+        """No task (yet): waiting, or no_task once KSC_TASK_APPEAR_TIMEOUT has passed."""
+        submitted = outcome.request.submitted_at or outcome.since
+        timeout = settings.KSC_TASK_APPEAR_TIMEOUT
+        if self.now - submitted >= dt.timedelta(seconds=timeout):
+            reason = NO_TASK_REASON.format(minutes=max(1, timeout // 60))
+            self._set(outcome, OutcomeState.NO_TASK, reason, {"tasks_walked": self.result.tasks_walked}, reason=reason)
+        elif outcome.state != OutcomeState.WAITING:
+            self._set(outcome, OutcomeState.WAITING, "KSC answers again; waiting for the [Response] task.", {})
+
+    def unreachable(self, outcomes: Iterable[ResponseOutcome], error: KscError) -> None:
+        said = {"error": str(error), "kind": error.kind}
+        for outcome in outcomes:
+            if outcome.state != OutcomeState.UNKNOWN:
+                self._set(
+                    outcome,
+                    OutcomeState.UNKNOWN,
+                    f"KSC cannot be asked about this request's task right now; the portal keeps trying. {error}",
+                    said,
+                )
+
+
+def int_or_zero(text: str) -> int:
+    return int(text) if text.isdigit() else 0
+
+
+def _jsonable(record: dict[str, Any]) -> dict[str, Any]:
+    return {key: value.isoformat() if isinstance(value, dt.datetime) else value for key, value in record.items()}
+
+
+def _close_expired(now: dt.datetime) -> int:
+    """End tracking after OUTCOME_TRACKING_DAYS (KES' task lifespan); the state stays as last seen."""
+    from responses.workflow import SYSTEM, _event
+
+    days = settings.OUTCOME_TRACKING_DAYS
+    cutoff = now - dt.timedelta(days=days)
+    closed = 0
+    expired = ResponseOutcome.objects.filter(closed_at__isnull=True, request__submitted_at__lt=cutoff).select_related(
+        "request"
+    )
+    for outcome in expired:
+        reason = f"Tracking stopped after {days} days (a KSC task lives at most 30 days); last seen: {outcome.get_state_display()}."
+        with transaction.atomic():
+            if ResponseOutcome.objects.filter(pk=outcome.pk, closed_at__isnull=True).update(
+                closed_at=now, reason=outcome.reason or reason
+            ):
+                request = outcome.request
+                _event(request, EventKind.OUTCOME, SYSTEM, request.status, reason, {"outcome_after": outcome.state})
+                closed += 1
+    return closed
+
+
+def sweep(client: KscClient | None = None, *, now: dt.datetime | None = None) -> SweepResult:
+    """One pass over every open outcome that is due; never raises for KSC trouble (it shows as ``unknown``)."""
+    started = time.monotonic()
+    now = now or timezone.now()
+    result = SweepResult()
+    result.created = open_missing_outcomes(now)
+    result.closed += _close_expired(now)
+    due = list(
+        ResponseOutcome.objects.filter(closed_at__isnull=True, next_check_at__lte=now)
+        .select_related("request")
+        .order_by("next_check_at", "pk")[:SWEEP_BATCH]
+    )
+    result.due = len(due)
+    if not due:
+        result.seconds = time.monotonic() - started
+        return result
+    if client is None:
+        try:
+            client = get_client()
+        except ImproperlyConfigured as error:
+            # No KSC configured: nothing can be followed; the outcomes wait as they are.
+            result.unreachable = str(error)
+            result.seconds = time.monotonic() - started
+            return result
+    work = _Sweep(client, now, result)
+    unmatched = [outcome for outcome in due if not outcome.ksc_task_id]
+    done: set[int] = set()
+    try:
+        if unmatched:
+            work.match(unmatched)
+        for outcome in due:
+            if outcome.ksc_task_id:
+                work.follow(outcome)
+            else:
+                work.unmatched_state(outcome)
+            done.add(outcome.pk)
+        run_late_duplicate_check()
+    except BudgetSpent:
+        result.budget_spent = True
+        log.info("outcome sweep: call budget of %d spent; %d outcomes wait", work.calls.limit, len(due) - len(done))
+    except (KscUnavailable, KscAuthError) as error:
+        result.unreachable = str(error)
+        log.warning("outcome sweep: KSC unreachable: %s", error)
+        work.unreachable([outcome for outcome in due if outcome.pk not in done], error)
+        done.update(outcome.pk for outcome in due)
+    except KscError as error:
+        # A refused or malformed call: the outcomes stay as they were and are tried again.
+        result.unreachable = str(error)
+        log.warning("outcome sweep stopped: %s", error)
+    _reschedule([outcome for outcome in due if outcome.pk in done], now)
+    result.calls = work.calls.calls
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _reschedule(outcomes: list[ResponseOutcome], now: dt.datetime) -> None:
+    """The next check of each outcome looked at: one UPDATE per interval, not one per row."""
+    groups: dict[dt.timedelta, list[int]] = defaultdict(list)
+    for outcome in outcomes:
+        if outcome.state in CLOSING:
+            continue
+        age = now - (outcome.request.submitted_at or outcome.since)
+        groups[check_interval(age)].append(outcome.pk)
+    for interval, pks in groups.items():
+        for start in range(0, len(pks), 1000):
+            ResponseOutcome.objects.filter(pk__in=pks[start : start + 1000]).update(
+                checked_at=now, next_check_at=now + interval
+            )
+
+
+def host_outcomes(host_id: str) -> list[tuple[ResponseRequest, OutcomeView | None]]:
+    """Every request for a host with its outcome, newest first (the host page)."""
+    requests = ResponseRequest.objects.filter(target_host=host_id).select_related("outcome").order_by("-created_at")
+    return [(request, outcome_of(request)) for request in requests]
+
+
+# For tests and the API: the states whose page refreshes itself.
+FINAL_STATES = tuple(state.value for state in OUTCOME_FINAL)
+
+
+# --- scheduling, as the reconciler is scheduled (responses.jobs) --------------------------------
+
+SWEEP_JOB_ID = "portal-outcome-sweep"
+
+
+def sweep_periodically() -> dict[str, Any]:
+    """The scheduled sweep: one run, then schedule the next (OUTCOME_SWEEP_INTERVAL)."""
+    try:
+        return sweep().as_dict()
+    finally:
+        schedule_outcome_sweep(force=True)
+
+
+def schedule_outcome_sweep(force: bool = False) -> bool:
+    """Make sure the periodic outcome sweep is in the worker's schedule (idempotent)."""
+    from responses.jobs import schedule_periodic
+
+    return schedule_periodic(SWEEP_JOB_ID, sweep_periodically, settings.OUTCOME_SWEEP_INTERVAL, force=force)
