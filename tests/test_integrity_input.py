@@ -23,6 +23,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from responses import catalog, workflow
 from responses.models import ResponseRequest
 from tests.api_fixtures import REQUESTS, api_fixture, body, url  # noqa: F401 - the api fixture
+from tests.openioc import openioc
 from tests.test_views_new_request import NEW, ioc_data
 from tests.test_views_requests import read_csv
 
@@ -44,7 +45,8 @@ def archive(entries: int) -> str:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as zipped:
         for number in range(entries):
-            zipped.writestr(f"rule-{number}.ioc", "<ioc/>")
+            # Real OpenIOC documents with ids of their own: only the count may be wrong.
+            zipped.writestr(f"rule-{number}.ioc", openioc(ioc_id=f"6d2a1b2c-0000-4000-8000-{number:012d}"))
     return base64.b64encode(buffer.getvalue()).decode()
 
 

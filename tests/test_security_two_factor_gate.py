@@ -64,6 +64,7 @@ def every_path(request: ResponseRequest, device_pk: int) -> list[str]:
         "key": str(request.uuid),
         "id": str(request.uuid),
         "object_id": str(request.pk),
+        "host_id": request.target_host,
         "pk": str(device_pk),
         "content_type_id": "1",
         "app_label": "otp_totp",
