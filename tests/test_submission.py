@@ -313,9 +313,8 @@ class TestRedisDown:
         approved(alice, bob, submission)
         ksc_queue.connection.flushdb()
         out = StringIO()
-        call_command("reconcile_requests", "--grace", "0", "--schedule", stdout=out)
+        call_command("reconcile_requests", "--grace", "0", stdout=out)
         assert out.getvalue().strip() == "expired 0, enqueued 0, re-queued 1, released 0"
-        assert jobs.RECONCILE_JOB_ID in django_rq.get_queue(jobs.QUEUE).scheduled_job_registry.get_job_ids()
 
     def test_the_reconcile_command_refuses_a_negative_grace(self, db):
         from django.core.management import call_command
@@ -324,6 +323,8 @@ class TestRedisDown:
         with pytest.raises(CommandError) as refused:
             call_command("reconcile_requests", "--grace", "-1")
         assert refused.value.returncode == 2
+        with pytest.raises(CommandError, match="single run"):
+            call_command("reconcile_requests", "--loop", "--grace", "5")
 
 
 # --- helpers ---------------------------------------------------------------------------------
