@@ -324,13 +324,18 @@ def settle_timeout() -> float:
     return 20 * (2 * _setting("WORKER_HEARTBEAT_TTL") + _setting("RECONCILE_INTERVAL")) + 60
 
 
+def begin(stand: Stand, title: str, workers: int = 2) -> tuple[Row, set]:
+    """A scenario's opening: its row, the incidents KSC held before it, and `workers` running workers."""
+    known = known_incident_ids(stand)
+    while len(stand.living_workers()) < workers:
+        stand.start_worker()
+    return Row(title), known
+
+
 def sigkill_burst(stand: Stand, approve: Approver, requests: int = 200, workers: int = 2) -> Row:
     """Workers SIGKILLed at random every 1-4 s while they drain the requests; each comes back 1 s later."""
-    row = Row("worker SIGKILL burst")
-    known = known_incident_ids(stand)
+    row, known = begin(stand, "worker SIGKILL burst", workers)
     stand.set_faults({"delay_ms": 40})  # each KSC call takes a while, so kills land mid-job
-    for _ in range(workers):
-        stand.start_worker()
     keys = [approve(index) for index in range(requests)]
     kills, last_fault = 0, time.monotonic()
     while in_flight(keys) and kills < 25:
@@ -353,10 +358,7 @@ def sigkill_recovery(stand: Stand, approve: Approver, rounds: int = 5) -> Row:
     from responses.models import ResponseRequest
 
     ttl, interval = _setting("WORKER_HEARTBEAT_TTL"), _setting("RECONCILE_INTERVAL")
-    row = Row("SIGKILL recovery time")
-    known = known_incident_ids(stand)
-    while len(stand.living_workers()) < 2:
-        stand.start_worker()
+    row, known = begin(stand, "SIGKILL recovery time")
     keys, worst = [], 0.0
     for index in range(rounds):
         stand.set_faults({"delay_ms": 1500})  # AddIncident and UpdateIncident each take 1.5 s
@@ -391,15 +393,15 @@ def scheduler_killed(stand: Stand, approve: Approver, requests: int = 5) -> Row:
     from responses.models import AttemptOutcome, SubmissionAttempt
 
     backoff, interval = _setting("KSC_SUBMIT_BACKOFF"), _setting("RECONCILE_INTERVAL")
-    row = Row("worker killed holding the scheduler")
-    known = known_incident_ids(stand)
-    while len(stand.living_workers()) < 2:
-        stand.start_worker()
+    row, known = begin(stand, "worker killed holding the scheduler")
     wait_until(lambda: stand.worker_by_pid(schedule_holder_pid()) is not None, 30)
     stand.set_faults({"fail_next": requests, "status": 503, "methods": ["HostGroup.AddIncident"]})
     keys = [approve(index) for index in range(requests)]
     wait_until(
-        lambda: SubmissionAttempt.objects.filter(request__uuid__in=keys, outcome=AttemptOutcome.RETRYING).count() >= requests,
+        lambda: (
+            SubmissionAttempt.objects.filter(request__uuid__in=keys, outcome=AttemptOutcome.RETRYING).count()
+            >= requests
+        ),
         60,
     )
     holder = stand.worker_by_pid(schedule_holder_pid())
@@ -428,11 +430,8 @@ def redis_killed(stand: Stand, approve: Approver, requests: int = 90, outage: fl
     from responses.models import ResponseRequest
 
     interval = _setting("RECONCILE_INTERVAL")
-    row = Row("Redis killed during approvals")
-    known = known_incident_ids(stand)
+    row, known = begin(stand, "Redis killed during approvals")
     stand.set_faults({"delay_ms": 20})
-    while len(stand.living_workers()) < 2:
-        stand.start_worker()
     keys, during = [], []
     third = requests // 3
     for index in range(third):
@@ -468,11 +467,8 @@ def redis_flushed(stand: Stand, approve: Approver, requests: int = 60) -> Row:
     """Redis is flushed (FLUSHDB) halfway through: queued jobs, leases and the schedule all vanish."""
     import django_rq
 
-    row = Row("Redis flushed")
-    known = known_incident_ids(stand)
+    row, known = begin(stand, "Redis flushed")
     stand.set_faults({"delay_ms": 30})
-    while len(stand.living_workers()) < 2:
-        stand.start_worker()
     keys = [approve(index) for index in range(requests // 2)]
     django_rq.get_queue("ksc").connection.flushdb()
     flushed = time.monotonic()
@@ -484,10 +480,7 @@ def redis_flushed(stand: Stand, approve: Approver, requests: int = 60) -> Row:
 
 def slow_ksc(stand: Stand, approve: Approver, requests: int = 10) -> Row:
     """KSC stores each incident after the client gave up waiting (read timeout)."""
-    row = Row(SLOW_KSC)
-    known = known_incident_ids(stand)
-    while len(stand.living_workers()) < 2:
-        stand.start_worker()
+    row, known = begin(stand, SLOW_KSC)
     stand.set_faults({"add_delay_ms": (_setting("KSC_READ_TIMEOUT") + 1) * 1000})
     keys = [approve(index) for index in range(requests)]
     wait_until(lambda: in_flight(keys) == 0 or len(known_incident_ids(stand) - known) >= requests, 120)
@@ -499,14 +492,11 @@ def slow_ksc(stand: Stand, approve: Approver, requests: int = 10) -> Row:
 
 def simulator_restart(stand: Stand, approve: Approver, requests: int = 60, downtime: float = 3.0) -> Row:
     """KSC (the simulator, keeping its incidents in a state file) is SIGKILLed mid-run and restarted."""
-    row = Row(SIMULATOR_RESTART)
     state = stand.workdir / "simulator-state.json"
     stand.kill_simulator()
     stand.start_simulator(state=state)  # NotSupported when the simulator lacks --state
-    known = known_incident_ids(stand)
+    row, known = begin(stand, SIMULATOR_RESTART)
     stand.set_faults({"delay_ms": 30})
-    while len(stand.living_workers()) < 2:
-        stand.start_worker()
     keys = [approve(index) for index in range(requests)]
     wait_until(lambda: in_flight(keys) <= requests // 2, 60)
     stand.kill_simulator()
@@ -652,25 +642,25 @@ def demo_approver() -> Approver:
     approver, _ = User.objects.get_or_create(username="fault-run-approver")
     analyst.groups.add(analysts)
     approver.groups.add(approvers)
-    return approver_for(analyst, approver, [host.id for host in default_hosts()])
+    file_and_approve = approver_for(analyst, approver, [host.id for host in default_hosts()])
+    return lambda index: file_and_approve(index).uuid
 
 
-def approver_for(analyst, approver, hosts: list[str]) -> Approver:
+def approver_for(analyst, approver, hosts: list[str], label: str = "fault run"):
+    """A function that files request number i (isolateHost, hosts in turn) and approves it; returns it."""
     from responses import workflow
 
-    run = secrets.token_hex(3)
-
-    def approve(index: int):
+    def file_and_approve(index: int):
         request = workflow.file_request(
             user=analyst,
             task="isolateHost",
             target_host=hosts[index % len(hosts)],
             params={"action": index % 2},
-            justification=f"fault run {run} #{index}",
+            justification=f"{label} #{index}",
         )
-        return workflow.approve(request, user=approver).uuid
+        return workflow.approve(request, user=approver)
 
-    return approve
+    return file_and_approve
 
 
 if __name__ == "__main__":
