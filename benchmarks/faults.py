@@ -141,7 +141,8 @@ class Stand:
         """Start `manage.py ksc_simulator` on the run's port; NotSupported when it refuses --state."""
         command = [
             sys.executable, "manage.py", "ksc_simulator", "--bind", "127.0.0.1", "--port", str(self.ksc_port),
-            "--user", self.user, "--password", self.password, "--cert", str(self.cert), "--key", str(self.key),
+            # --password=: a generated password may start with "-"
+            "--user", self.user, f"--password={self.password}", "--cert", str(self.cert), "--key", str(self.key),
         ]  # fmt: skip
         if state is not None:
             command += ["--state", str(state)]
@@ -329,14 +330,29 @@ def begin(stand: Stand, title: str, workers: int = 2) -> tuple[Row, set]:
     known = known_incident_ids(stand)
     while len(stand.living_workers()) < workers:
         stand.start_worker()
+    # Faults start once the workers listen: one that cannot reach Redis at birth exits (systemd restarts it).
+    wait_until(lambda: {worker.pid for worker in stand.living_workers()} <= registered_worker_pids(), 120)
     return Row(title), known
+
+
+def registered_worker_pids() -> set[int]:
+    """Pids of the workers registered in Redis."""
+    import django_rq
+    from rq.worker import Worker
+
+    connection = django_rq.get_queue("ksc").connection
+    pids = (connection.hget(key, "pid") for key in Worker.all_keys(connection=connection))
+    return {int(pid) for pid in pids if pid}
 
 
 def sigkill_burst(stand: Stand, approve: Approver, requests: int = 200, workers: int = 2) -> Row:
     """Workers SIGKILLed at random every 1-4 s while they drain the requests; each comes back 1 s later."""
-    row, known = begin(stand, "worker SIGKILL burst", workers)
-    stand.set_faults({"delay_ms": 40})  # each KSC call takes a while, so kills land mid-job
-    keys = [approve(index) for index in range(requests)]
+    stand.stop_workers()
+    row, known = begin(stand, "worker SIGKILL burst", workers=0)
+    stand.set_faults({"delay_ms": 80})  # each KSC call takes a while, so kills land mid-job
+    keys = [approve(index) for index in range(requests)]  # all waiting before the workers start
+    for _ in range(workers):
+        stand.start_worker()
     kills, last_fault = 0, time.monotonic()
     while in_flight(keys) and kills < 25:
         time.sleep(random.uniform(1, 4))
@@ -359,7 +375,7 @@ def sigkill_recovery(stand: Stand, approve: Approver, rounds: int = 5) -> Row:
 
     ttl, interval = _setting("WORKER_HEARTBEAT_TTL"), _setting("RECONCILE_INTERVAL")
     row, known = begin(stand, "SIGKILL recovery time")
-    keys, worst = [], 0.0
+    keys, worst = [], None
     for index in range(rounds):
         stand.set_faults({"delay_ms": 1500})  # AddIncident and UpdateIncident each take 1.5 s
         key = approve(index)
@@ -380,10 +396,15 @@ def sigkill_recovery(stand: Stand, approve: Approver, rounds: int = 5) -> Row:
             ),
             settle_timeout(),
         )
-        worst = max(worst, time.monotonic() - killed)
+        worst = max(worst or 0.0, time.monotonic() - killed)
         row.settle = wait_settled([key], killed, settle_timeout())
         stand.start_worker()
-    row.note = f"running again ≤ {worst:.1f} s after the kill (target 2×TTL+INTERVAL = {2 * ttl + interval} s)"
+    target = 2 * ttl + interval
+    row.note = (
+        f"running again ≤ {worst:.1f} s after the kill (target 2×TTL+INTERVAL = {target} s)"
+        if worst is not None
+        else "every job finished before its kill came"
+    )
     row.recovery = worst
     return tally(row, stand, keys, known)
 
@@ -409,17 +430,17 @@ def scheduler_killed(stand: Stand, approve: Approver, requests: int = 5) -> Row:
         stand.kill_worker(holder)
     killed = time.monotonic()
     row.settle = wait_settled(keys, killed, settle_timeout())
-    late = 0.0
+    late = None
     for key in keys:
         attempts = list(SubmissionAttempt.objects.filter(request__uuid=key).order_by("number"))
         if len(attempts) >= 2 and attempts[0].finished_at:
             due = attempts[0].finished_at + dt.timedelta(seconds=backoff)
-            late = max(late, (attempts[1].started_at - due).total_seconds())
+            late = max(late or 0.0, (attempts[1].started_at - due).total_seconds())
     row.note = (
-        f"{'holder killed' if holder else 'no holder found'}; retries ran ≤ {late:.1f} s after their backoff "
-        f"(target ≤ RECONCILE_INTERVAL = {interval} s)"
+        f"{'holder killed' if holder else 'no holder found'}; retries ran ≤ {late or 0.0:.1f} s after their "
+        f"backoff (target ≤ RECONCILE_INTERVAL = {interval} s)"
     )
-    row.recovery = late
+    row.recovery = late if holder else None
     while len(stand.living_workers()) < 2:
         stand.start_worker()
     return tally(row, stand, keys, known)
