@@ -10,6 +10,9 @@ not speed goals (benchmarks/faults.py prints the times).
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 import time
 
 import django_rq
@@ -123,3 +126,27 @@ class TestRedisLoss:
         statuses = set(ResponseRequest.objects.values_list("status", flat=True))
         assert statuses == {Status.SUBMITTED}
         assert len(stand.incidents()) == 2
+
+
+class TestKeeperProcess:
+    def test_reconcile_requests_loop_queues_what_an_outage_left_and_stops_on_sigterm(self, stand, approve):
+        stand.kill_redis()
+        key = approve(0)  # Redis refused the job: the request stays APPROVED
+        stand.start_redis()
+        keeper = subprocess.Popen(
+            [sys.executable, "manage.py", "reconcile_requests", "--loop"],
+            cwd=faults.ROOT,
+            env=stand.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            queued = faults.wait_until(lambda: ResponseRequest.objects.get(uuid=key).status == Status.QUEUED, 120)
+        finally:
+            keeper.send_signal(signal.SIGTERM)
+            output = keeper.communicate(timeout=30)[0]
+        assert queued, output[-3000:]
+        assert keeper.returncode == 0
+        assert "keeper stopped" in output
+        assert django_rq.get_queue(jobs.QUEUE).job_ids == [str(key)]

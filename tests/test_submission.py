@@ -305,6 +305,22 @@ class TestRedisDown:
         assert request.status == Status.SUBMITTED
         assert len(submission.incidents()) == 1
 
+    def test_a_job_taken_by_a_worker_that_died_before_starting_it_is_queued_again(
+        self, submission, alice, bob, ksc_queue
+    ):
+        """RQ moves a job to its intermediate list, then marks it started; a SIGKILL in between strands it."""
+        from rq.intermediate_queue import IntermediateQueue
+
+        request = approved(alice, bob, submission)
+        intermediate = IntermediateQueue(ksc_queue.key, connection=ksc_queue.connection)
+        ksc_queue.connection.lmove(ksc_queue.key, intermediate.key)  # what a worker's dequeue does
+        assert jobs.reconcile(grace_seconds=0)["requeued"] == 1
+        assert intermediate.get_job_ids() == []  # it cannot run a second time from there
+        run_worker()
+        request.refresh_from_db()
+        assert request.status == Status.SUBMITTED
+        assert len(submission.incidents()) == 1
+
     def test_the_reconcile_command(self, submission, alice, bob, ksc_queue):
         from io import StringIO
 
