@@ -176,7 +176,7 @@ def submit_to_ksc(key: str) -> str:
 # --- Reconciliation -----------------------------------------------------------------------
 
 
-def _queued_job_is_stranded(job_id: str, queue) -> bool:
+def _queued_job_is_stranded(job_id: str, queue, queued: set[str]) -> bool:
     """A QUEUED job that is in no queue list: a worker took it and died before starting it.
 
     RQ moves a job from the queue to its intermediate list, then marks it
@@ -184,19 +184,16 @@ def _queued_job_is_stranded(job_id: str, queue) -> bool:
     living worker takes far less than a second for that step, so the job is
     only called stranded when it is still out of the queue a second later.
     """
-    connection = queue.connection
-    for look in range(2):
-        if connection.lpos(queue.key, job_id) is not None:
-            return False
-        if look == 0:
-            time.sleep(1.0)
-            job = Job.fetch(job_id, connection=connection)
-            if job.get_status(refresh=False) != JobStatus.QUEUED:
-                return False
-    return True
+    if job_id in queued:  # the queue's ids, read once per reconciler run
+        return False
+    time.sleep(1.0)
+    job = Job.fetch(job_id, connection=queue.connection)
+    if job.get_status(refresh=False) != JobStatus.QUEUED:
+        return False
+    return queue.connection.lpos(queue.key, job_id) is None
 
 
-def _job_is_alive(job_id: str, queue) -> bool:
+def _job_is_alive(job_id: str, queue, queued: set[str]) -> bool:
     """Whether an RQ job will still run (waiting in the queue, scheduled, or started on a living worker)."""
     connection = queue.connection
     try:
@@ -206,7 +203,7 @@ def _job_is_alive(job_id: str, queue) -> bool:
     status = job.get_status(refresh=False)
     if status == JobStatus.QUEUED:
         try:
-            return not _queued_job_is_stranded(job_id, queue)
+            return not _queued_job_is_stranded(job_id, queue, queued)
         except Exception:
             return False
     if status == JobStatus.SCHEDULED:
@@ -243,8 +240,10 @@ def reconcile(grace_seconds: int | None = None) -> dict[str, int]:
         .filter(Q(updated_at__lte=cutoff) | Q(status=Status.APPROVED) & Exists(enqueue_failed))
         .values_list("uuid", "status")
     )
-    for key, status in list(stale):
-        if _job_is_alive(str(key), queue):
+    stale = list(stale)
+    queued = set(queue.get_job_ids()) if stale else set()
+    for key, status in stale:
+        if _job_is_alive(str(key), queue, queued):
             continue
         # A job a dead worker left in RQ's intermediate list must not run a second time from there.
         queue.connection.lrem(IntermediateQueue(queue.key, connection=queue.connection).key, 0, str(key))

@@ -115,7 +115,9 @@ class TestRedisLoss:
         first = approve(0)
         assert faults.wait_until(lambda: faults.started(first), 60), "the worker never claimed the request"
         stand.kill_redis()
-        time.sleep(2)  # the job ends while Redis is away: RQ cannot record it
+        # The job ends while Redis is away (the row says so), and RQ cannot record it.
+        assert faults.wait_until(lambda: not faults.in_flight([first]), 60)
+        time.sleep(1.5)
         stand.start_redis()
         stand.set_faults({})
         assert faults.wait_settled([first], time.monotonic(), 120) is not None
