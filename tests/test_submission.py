@@ -329,8 +329,10 @@ class TestRedisDown:
         approved(alice, bob, submission)
         ksc_queue.connection.flushdb()
         out = StringIO()
-        call_command("reconcile_requests", "--grace", "0", stdout=out)
+        err = StringIO()
+        call_command("reconcile_requests", "--grace", "0", "--schedule", stdout=out, stderr=err)
         assert out.getvalue().strip() == "expired 0, enqueued 0, re-queued 1, released 0"
+        assert "no longer needed" in err.getvalue()  # an old cron line still works
 
     def test_the_reconcile_command_refuses_a_negative_grace(self, db):
         from django.core.management import call_command

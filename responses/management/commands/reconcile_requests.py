@@ -7,6 +7,7 @@ systemd unit runs beside the workers.
 
 from __future__ import annotations
 
+import argparse
 import signal
 import threading
 
@@ -37,7 +38,13 @@ class Command(BaseCommand):
             "surviving Redis outages, until SIGTERM or Ctrl-C",
         )
 
+        # Earlier versions scheduled the periodic run with --schedule; the keeper needs no scheduling
+        # now, and a cron line that still passes it keeps working.
+        parser.add_argument("--schedule", action="store_true", help=argparse.SUPPRESS)
+
     def handle(self, *args, **options):
+        if options["schedule"]:
+            self.stderr.write("--schedule is no longer needed: every worker's keeper runs the reconciler")
         if options["grace"] is not None and options["grace"] < 0:
             raise CommandError("--grace must be 0 or more seconds", returncode=2)
         if options["loop"]:
