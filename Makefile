@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test lint install clean messages
+.PHONY: run test lint install clean messages faults
 
 $(VENV)/.installed: requirements.txt requirements-ldap.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,3 +35,8 @@ lint: $(VENV)/.installed
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache
+
+# The fault-injection run (benchmarks/faults.py): workers SIGKILLed, Redis killed and flushed, KSC
+# slow or restarted, against the simulator and a private redis-server; prints the fault table.
+faults: $(VENV)/.installed
+	$(PY) benchmarks/faults.py $(FAULTS_ARGS)

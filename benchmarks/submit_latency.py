@@ -80,11 +80,11 @@ def main() -> None:
     from django.core.management import call_command
     from django.db import connection
 
-    from responses import jobs, roles, workflow
+    from benchmarks.faults import approver_for
+    from responses import jobs, roles
     from responses.ksc.client import build_client, reset_client
     from responses.ksc.inventory import default_hosts
     from responses.ksc.simulator import KscSimulator
-    from responses.models import ResponseRequest
 
     call_command("migrate", verbosity=0)
     queue = django_rq.get_queue(jobs.QUEUE)
@@ -113,15 +113,7 @@ def main() -> None:
     bob.groups.add(approvers)
     hosts = [host.id for host in default_hosts()]
 
-    def file_and_approve(index: int) -> ResponseRequest:
-        request = workflow.file_request(
-            user=alice,
-            task="isolateHost",
-            target_host=hosts[index % len(hosts)],
-            params={"action": index % 2},
-            justification=f"benchmark {index}",
-        )
-        return workflow.approve(request, user=bob)
+    file_and_approve = approver_for(alice, bob, hosts, "benchmark")
 
     def start_workers(count: int) -> list[subprocess.Popen]:
         env = {**os.environ, "DATABASE_URL": os.environ["DATABASE_URL"]}

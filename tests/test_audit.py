@@ -137,10 +137,10 @@ def test_the_workers_beat_anchors_when_one_is_due(trail, settings, ksc_queue):
     from responses import jobs
 
     settings.AUDIT_ANCHOR_INTERVAL = 300
-    jobs.reconcile_periodically()
+    jobs.keeper_beat()
     first = AuditAnchor.objects.get()
     assert set(first.heads) == {str(request.uuid) for request in trail} | {"accounts"}
-    jobs.reconcile_periodically()
+    jobs.keeper_beat()
     assert AuditAnchor.objects.count() == 1  # not due yet
     assert audit_chain.anchor_if_due(first.created_at + dt.timedelta(seconds=301)).seq == 2
     settings.AUDIT_ANCHOR_INTERVAL = 0

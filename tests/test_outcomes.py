@@ -291,3 +291,11 @@ class TestCommand:
         with pytest.raises(CommandError) as raised:
             call_command("sweep_outcomes")
         assert "KSC could not be asked" in str(raised.value)
+
+
+def test_the_keepers_beat_puts_the_sweep_back_after_redis_lost_it(db, ksc_queue):
+    # The sweep reschedules itself in Redis; a flushed Redis loses it, and the keeper's beat
+    # (every RECONCILE_INTERVAL, in whichever worker wins the lease) must bring it back.
+    ksc_queue.connection.flushdb()
+    jobs.keeper_beat()
+    assert outcomes.SWEEP_JOB_ID in ksc_queue.scheduled_job_registry.get_job_ids()

@@ -306,6 +306,22 @@ class TestRedisDown:
         assert request.status == Status.SUBMITTED
         assert len(submission.incidents()) == 1
 
+    def test_a_job_taken_by_a_worker_that_died_before_starting_it_is_queued_again(
+        self, submission, alice, bob, ksc_queue
+    ):
+        """RQ moves a job to its intermediate list, then marks it started; a SIGKILL in between strands it."""
+        from rq.intermediate_queue import IntermediateQueue
+
+        request = approved(alice, bob, submission)
+        intermediate = IntermediateQueue(ksc_queue.key, connection=ksc_queue.connection)
+        ksc_queue.connection.lmove(ksc_queue.key, intermediate.key)  # what a worker's dequeue does
+        assert jobs.reconcile(grace_seconds=0)["requeued"] == 1
+        assert intermediate.get_job_ids() == []  # it cannot run a second time from there
+        run_worker()
+        request.refresh_from_db()
+        assert request.status == Status.SUBMITTED
+        assert len(submission.incidents()) == 1
+
     def test_the_reconcile_command(self, submission, alice, bob, ksc_queue):
         from io import StringIO
 
@@ -314,11 +330,12 @@ class TestRedisDown:
         approved(alice, bob, submission)
         ksc_queue.connection.flushdb()
         out = StringIO()
-        call_command("reconcile_requests", "--grace", "0", "--schedule", stdout=out)
+        err = StringIO()
+        call_command("reconcile_requests", "--grace", "0", "--schedule", stdout=out, stderr=err)
         assert out.getvalue().strip() == (
             "expired 0, enqueued 0, re-queued 1, released 0, found in KSC 0, duplicates removed 0"
         )
-        assert jobs.RECONCILE_JOB_ID in django_rq.get_queue(jobs.QUEUE).scheduled_job_registry.get_job_ids()
+        assert "no longer needed" in err.getvalue()  # an old cron line still works
 
     def test_the_reconcile_command_refuses_a_negative_grace(self, db):
         from django.core.management import call_command
@@ -327,6 +344,8 @@ class TestRedisDown:
         with pytest.raises(CommandError) as refused:
             call_command("reconcile_requests", "--grace", "-1")
         assert refused.value.returncode == 2
+        with pytest.raises(CommandError, match="single run"):
+            call_command("reconcile_requests", "--loop", "--grace", "5")
 
 
 # --- helpers ---------------------------------------------------------------------------------

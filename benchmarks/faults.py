@@ -1,0 +1,691 @@
+"""The fault-injection run: real workers, the KSC simulator and a private Redis, broken on purpose.
+
+    .venv/bin/python benchmarks/faults.py [--requests 200] [--only NAME ...]      (or `make faults`)
+
+Starts a private redis-server on loopback, the KSC simulator (`manage.py
+ksc_simulator`, over HTTPS) and real `manage.py rqworker ksc` processes, then,
+scenario by scenario, files and approves requests and breaks things: workers
+SIGKILLed at random, the worker holding the schedule killed, Redis killed or
+flushed, KSC slow or killed. Each scenario waits for every request to settle and
+prints one row: requests, incidents KSC holds for them, duplicates (incidents no
+request owns), lost (requests that ended without their incident), stuck (still in
+flight at the deadline), and the time to settle after the last fault, beside the
+recovery target the settings promise (docs/reliability.md).
+
+Short settings make a run take minutes: WORKER_HEARTBEAT_TTL=3, RECONCILE_INTERVAL=5,
+RECONCILE_GRACE=3 (override them in the environment). Works in a fresh database made
+beside DATABASE_URL's (`<name>_faults`, dropped at the end; a temporary SQLite file
+when DATABASE_URL is not set).
+The fast scenarios also run in `make test` (tests/test_faults.py) with smaller counts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import logging
+import os
+import random
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+# The settings of a fault run, for this process and every worker (the environment wins).
+RUN_SETTINGS = {
+    "WORKER_HEARTBEAT_TTL": "3",
+    "RECONCILE_INTERVAL": "5",
+    "RECONCILE_GRACE": "3",
+    "KSC_SUBMIT_TRIES": "6",
+    "KSC_SUBMIT_BACKOFF": "2",
+    "KSC_CONNECT_TIMEOUT": "2",
+    "KSC_READ_TIMEOUT": "3",
+    "REQUEST_RATE_LIMIT": "0",
+    "KSC_SUBMIT_HOURLY_CAP": "0",
+    "LOG_LEVEL": "WARNING",
+}
+
+SLOW_KSC = "slow KSC (AddIncident completes after the client's read timeout)"
+SIMULATOR_RESTART = "simulator killed and restarted"
+
+
+@dataclass
+class Row:
+    scenario: str
+    requests: int = 0
+    incidents: int = 0
+    duplicates: int = 0
+    lost: int = 0
+    stuck: int = 0
+    settle: float | None = None  # seconds from the last fault to the last request settled
+    note: str = ""
+    not_run: str = ""
+    recovery: float | None = None  # the scenario's own recovery time, compared with its target in note
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.not_run) or (self.duplicates == 0 and self.lost == 0 and self.stuck == 0)
+
+
+class NotSupported(Exception):
+    """The running simulator lacks a fault this scenario needs."""
+
+
+def _setting(name: str) -> int:
+    return int(os.environ.get(name, RUN_SETTINGS[name]))
+
+
+class Stand:
+    """The processes of a fault run: a private redis-server, the simulator, workers.
+
+    ``env`` is the environment of every process (database, Redis and the run's
+    settings); the KSC_* variables are added once the simulator runs.
+    """
+
+    def __init__(self, env: dict[str, str], redis_port: int, workdir: Path):
+        from responses.ksc.simulator import certificate_names, generate_certificate
+
+        self.env = dict(env)
+        self.redis_port = redis_port
+        self.workdir = workdir
+        self.redis: subprocess.Popen | None = None
+        self.simulator: subprocess.Popen | None = None
+        self.workers: list[subprocess.Popen] = []
+        self.user, self.password = "fault-run", secrets.token_urlsafe(16)
+        self.cert, self.key = generate_certificate(workdir, certificate_names("127.0.0.1"))
+        from portal.local_redis import free_port
+
+        self.ksc_port = free_port()
+        self.env.update(
+            KSC_HOST="127.0.0.1",
+            KSC_PORT=str(self.ksc_port),
+            KSC_CERT=str(self.cert),
+            KSC_USER=self.user,
+            KSC_PASSWORD=self.password,
+            KSC_CLIENT="builtin",
+            KSC_SIMULATED="true",
+        )
+        import requests
+
+        self.http = requests.Session()
+        self.http.trust_env = False
+        self.http.verify = str(self.cert)
+
+    # --- Redis -------------------------------------------------------------------------------
+
+    @property
+    def redis_url(self) -> str:
+        return f"redis://127.0.0.1:{self.redis_port}/0"
+
+    def start_redis(self) -> None:
+        from portal import local_redis
+
+        self.redis, _url = local_redis.start(self.redis_port)
+
+    def kill_redis(self) -> None:
+        if self.redis is not None and self.redis.poll() is None:
+            self.redis.kill()
+            self.redis.wait(timeout=10)
+
+    # --- the simulator ----------------------------------------------------------------------
+
+    def start_simulator(self, state: Path | None = None) -> None:
+        """Start `manage.py ksc_simulator` on the run's port; NotSupported when it refuses --state."""
+        command = [
+            sys.executable, "manage.py", "ksc_simulator", "--bind", "127.0.0.1", "--port", str(self.ksc_port),
+            # --password=: a generated password may start with "-"
+            "--user", self.user, f"--password={self.password}", "--cert", str(self.cert), "--key", str(self.key),
+        ]  # fmt: skip
+        if state is not None:
+            command += ["--state", str(state)]
+        log = open(self.workdir / "simulator.log", "a")  # noqa: SIM115 - the child keeps it
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                if state is not None and process.returncode == 2:
+                    raise NotSupported("simulator lacks --state")
+                raise RuntimeError(f"the simulator exited with {process.returncode}; see {log.name}")
+            try:
+                self.http.get(f"https://127.0.0.1:{self.ksc_port}/_simulator/stats", timeout=1).raise_for_status()
+                self.simulator = process
+                return
+            except Exception:
+                time.sleep(0.2)
+        process.kill()
+        raise RuntimeError("the simulator did not start within 30 s")
+
+    def kill_simulator(self) -> None:
+        if self.simulator is not None and self.simulator.poll() is None:
+            _kill_group(self.simulator)
+
+    def simulator_call(self, verb: str, name: str, payload=None):
+        response = self.http.request(
+            verb, f"https://127.0.0.1:{self.ksc_port}/_simulator/{name}", json=payload, timeout=10
+        )
+        if response.status_code == 400 and "unknown fault" in response.text:
+            raise NotSupported("simulator lacks " + ", ".join(payload or {}))
+        response.raise_for_status()
+        return response.json()
+
+    def set_faults(self, faults: dict) -> None:
+        self.simulator_call("POST", "faults", faults)
+
+    def incidents(self) -> list[dict]:
+        return self.simulator_call("GET", "incidents")
+
+    # --- workers -----------------------------------------------------------------------------
+
+    def start_worker(self) -> subprocess.Popen:
+        log = open(self.workdir / "workers.log", "a")  # noqa: SIM115 - the child keeps it
+        worker = subprocess.Popen(
+            [sys.executable, "manage.py", "rqworker", "ksc"],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.workers.append(worker)
+        return worker
+
+    def living_workers(self) -> list[subprocess.Popen]:
+        return [worker for worker in self.workers if worker.poll() is None]
+
+    def kill_worker(self, worker: subprocess.Popen) -> None:
+        _kill_group(worker)
+
+    def worker_by_pid(self, pid: int | None) -> subprocess.Popen | None:
+        return next((worker for worker in self.living_workers() if worker.pid == pid), None)
+
+    def stop_workers(self) -> None:
+        for worker in self.living_workers():
+            worker.send_signal(signal.SIGTERM)
+        for worker in self.workers:
+            try:
+                worker.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                _kill_group(worker)
+        self.workers = []
+
+    def stop(self) -> None:
+        for worker in self.living_workers():
+            _kill_group(worker)
+        self.kill_simulator()
+        self.kill_redis()
+        self.http.close()
+
+
+def _kill_group(process: subprocess.Popen) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait(timeout=10)
+
+
+# --- What the portal's database says ----------------------------------------------------------
+
+
+def in_flight(keys) -> int:
+    from responses.models import IN_FLIGHT, ResponseRequest
+
+    return ResponseRequest.objects.filter(uuid__in=keys, status__in=IN_FLIGHT).count()
+
+
+def wait_settled(keys, since: float, timeout: float) -> float | None:
+    """Seconds from since until no request of keys is in flight; None past the timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if in_flight(keys) == 0:
+            return time.monotonic() - since
+        time.sleep(0.2)
+    return None
+
+
+def tally(row: Row, stand: Stand, keys, known_incidents: set) -> Row:
+    """Fill in incidents, duplicates, lost and stuck for the requests keys."""
+    from responses.models import IN_FLIGHT, ResponseRequest, Status
+
+    incidents = {
+        incident["id"]
+        for incident in stand.incidents()
+        if incident["id"] not in known_incidents and not incident.get("deleted")
+    }
+    requests = list(ResponseRequest.objects.filter(uuid__in=keys).values_list("status", "ksc_incident_id"))
+    owned = [incident for status, incident in requests if status == Status.SUBMITTED and incident is not None]
+    row.requests = len(requests)
+    row.incidents = len(incidents)
+    row.duplicates = len(incidents - set(owned))
+    row.stuck = sum(1 for status, _ in requests if status in IN_FLIGHT)
+    settled = [(status, incident) for status, incident in requests if status not in IN_FLIGHT]
+    row.lost = sum(1 for status, incident in settled if status != Status.SUBMITTED or incident not in incidents)
+    row.lost += len(owned) - len(set(owned))  # two requests sharing one incident: one of them has none
+    return row
+
+
+def known_incident_ids(stand: Stand) -> set:
+    return {incident["id"] for incident in stand.incidents()}
+
+
+def started(key) -> bool:
+    from responses.models import ResponseRequest, Status
+
+    return ResponseRequest.objects.filter(uuid=key, status=Status.SUBMITTING).exists()
+
+
+def job_worker_pid(stand: Stand, key) -> int | None:
+    """The pid of the worker running the request's job, from RQ's own records."""
+    import django_rq
+
+    connection = django_rq.get_queue("ksc").connection
+    name = connection.hget(f"rq:job:{key}", "worker_name")
+    pid = connection.hget(f"rq:worker:{name.decode()}", "pid") if name else None
+    return int(pid) if pid else None
+
+
+def schedule_holder_pid() -> int | None:
+    """The pid of the process whose keeper holds the `ksc` schedule (portal-keeper:host:pid:tag)."""
+    import django_rq
+    from rq.scheduler import RQScheduler
+
+    holder = django_rq.get_queue("ksc").connection.get(RQScheduler.get_locking_key("ksc"))
+    if not holder:
+        return None
+    parts = holder.decode().split(":")
+    return int(parts[2]) if len(parts) == 4 and parts[0] == "portal-keeper" else None
+
+
+def wait_until(condition: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+# --- The scenarios ----------------------------------------------------------------------------
+
+Approver = Callable[[int], object]  # files and approves request number i; returns its uuid (the job id)
+
+
+def settle_timeout() -> float:
+    """A correctness bound, not a speed goal: far beyond any target below."""
+    return 20 * (2 * _setting("WORKER_HEARTBEAT_TTL") + _setting("RECONCILE_INTERVAL")) + 60
+
+
+def begin(stand: Stand, title: str, workers: int = 2) -> tuple[Row, set]:
+    """A scenario's opening: its row, the incidents KSC held before it, and `workers` running workers."""
+    known = known_incident_ids(stand)
+    while len(stand.living_workers()) < workers:
+        stand.start_worker()
+    # Faults start once the workers listen: one that cannot reach Redis at birth exits (systemd restarts it).
+    wait_until(lambda: {worker.pid for worker in stand.living_workers()} <= registered_worker_pids(), 120)
+    return Row(title), known
+
+
+def registered_worker_pids() -> set[int]:
+    """Pids of the workers registered in Redis."""
+    import django_rq
+    from rq.worker import Worker
+
+    connection = django_rq.get_queue("ksc").connection
+    pids = (connection.hget(key, "pid") for key in Worker.all_keys(connection=connection))
+    return {int(pid) for pid in pids if pid}
+
+
+def sigkill_burst(stand: Stand, approve: Approver, requests: int = 200, workers: int = 2) -> Row:
+    """Workers SIGKILLed at random every 1-4 s while they drain the requests; each comes back 1 s later."""
+    stand.stop_workers()
+    row, known = begin(stand, "worker SIGKILL burst", workers=0)
+    stand.set_faults({"delay_ms": 80})  # each KSC call takes a while, so kills land mid-job
+    keys = [approve(index) for index in range(requests)]  # all waiting before the workers start
+    for _ in range(workers):
+        stand.start_worker()
+    kills, last_fault = 0, time.monotonic()
+    while in_flight(keys) and kills < 25:
+        time.sleep(random.uniform(1, 4))
+        victims = stand.living_workers()
+        if not victims or not in_flight(keys):
+            break
+        stand.kill_worker(random.choice(victims))
+        kills, last_fault = kills + 1, time.monotonic()
+        time.sleep(1)  # systemd's RestartSec
+        stand.start_worker()
+    row.settle = wait_settled(keys, last_fault, settle_timeout())
+    stand.set_faults({})
+    row.note = f"{kills} kills, {workers} workers"
+    return tally(row, stand, keys, known)
+
+
+def sigkill_recovery(stand: Stand, approve: Approver, rounds: int = 5) -> Row:
+    """The worker running a request is SIGKILLed at a random moment; the other worker must take it up."""
+    from responses.models import ResponseRequest
+
+    ttl, interval = _setting("WORKER_HEARTBEAT_TTL"), _setting("RECONCILE_INTERVAL")
+    row, known = begin(stand, "SIGKILL recovery time")
+    keys, worst = [], None
+    for index in range(rounds):
+        stand.set_faults({"delay_ms": 1500})  # AddIncident and UpdateIncident each take 1.5 s
+        key = approve(index)
+        keys.append(key)
+        wait_until(lambda key=key: started(key), 30)
+        time.sleep(random.uniform(0, 2.5))  # claimed, in AddIncident, or in UpdateIncident
+        victim = stand.worker_by_pid(job_worker_pid(stand, key))
+        if victim is None:  # it finished first: nothing to kill this round
+            wait_settled([key], time.monotonic(), settle_timeout())
+            continue
+        stand.kill_worker(victim)
+        killed = time.monotonic()
+        stand.set_faults({})
+        attempts = ResponseRequest.objects.get(uuid=key).attempts
+        wait_until(
+            lambda key=key, attempts=attempts: (
+                ResponseRequest.objects.get(uuid=key).attempts > attempts or not in_flight([key])
+            ),
+            settle_timeout(),
+        )
+        worst = max(worst or 0.0, time.monotonic() - killed)
+        row.settle = wait_settled([key], killed, settle_timeout())
+        stand.start_worker()
+    target = 2 * ttl + interval
+    row.note = (
+        f"running again ≤ {worst:.1f} s after the kill (target 2×TTL+INTERVAL = {target} s)"
+        if worst is not None
+        else "every job finished before its kill came"
+    )
+    row.recovery = worst
+    return tally(row, stand, keys, known)
+
+
+def scheduler_killed(stand: Stand, approve: Approver, requests: int = 5) -> Row:
+    """Retries wait out their backoff; the worker whose keeper holds the schedule is killed meanwhile."""
+    from responses.models import AttemptOutcome, SubmissionAttempt
+
+    backoff, interval = _setting("KSC_SUBMIT_BACKOFF"), _setting("RECONCILE_INTERVAL")
+    row, known = begin(stand, "worker killed holding the scheduler")
+    wait_until(lambda: stand.worker_by_pid(schedule_holder_pid()) is not None, 30)
+    stand.set_faults({"fail_next": requests, "status": 503, "methods": ["HostGroup.AddIncident"]})
+    keys = [approve(index) for index in range(requests)]
+    wait_until(
+        lambda: (
+            SubmissionAttempt.objects.filter(request__uuid__in=keys, outcome=AttemptOutcome.RETRYING).count()
+            >= requests
+        ),
+        60,
+    )
+    holder = stand.worker_by_pid(schedule_holder_pid())
+    if holder is not None:
+        stand.kill_worker(holder)
+    killed = time.monotonic()
+    row.settle = wait_settled(keys, killed, settle_timeout())
+    late = None
+    for key in keys:
+        attempts = list(SubmissionAttempt.objects.filter(request__uuid=key).order_by("number"))
+        if len(attempts) >= 2 and attempts[0].finished_at:
+            due = attempts[0].finished_at + dt.timedelta(seconds=backoff)
+            late = max(late or 0.0, (attempts[1].started_at - due).total_seconds())
+    row.note = (
+        f"{'holder killed' if holder else 'no holder found'}; retries ran ≤ {late or 0.0:.1f} s after their "
+        f"backoff (target ≤ RECONCILE_INTERVAL = {interval} s)"
+    )
+    row.recovery = late if holder else None
+    while len(stand.living_workers()) < 2:
+        stand.start_worker()
+    return tally(row, stand, keys, known)
+
+
+def redis_killed(stand: Stand, approve: Approver, requests: int = 90, outage: float = 4.0) -> Row:
+    """Redis is SIGKILLed a third of the way through the approvals and comes back empty `outage` s later."""
+    from responses.models import ResponseRequest
+
+    interval = _setting("RECONCILE_INTERVAL")
+    row, known = begin(stand, "Redis killed during approvals")
+    stand.set_faults({"delay_ms": 20})
+    keys, during = [], []
+    third = requests // 3
+    for index in range(third):
+        keys.append(approve(index))
+    stand.kill_redis()
+    down = time.monotonic()
+    for index in range(third, 2 * third):
+        key = approve(index)
+        keys.append(key)
+        during.append(key)
+        time.sleep(max(0.0, outage / third - 0.01))
+    time.sleep(max(0.0, down + outage - time.monotonic()))
+    stand.start_redis()
+    back = time.monotonic()
+    back_at = dt.datetime.now(dt.UTC)
+    for index in range(2 * third, requests):
+        keys.append(approve(index))
+    row.settle = wait_settled(keys, back, settle_timeout())
+    stand.set_faults({})
+    submitted = ResponseRequest.objects.filter(uuid__in=during, submitted_at__isnull=False).values_list(
+        "submitted_at", flat=True
+    )
+    worst = max(((at - back_at).total_seconds() for at in submitted), default=0.0)
+    row.note = (
+        f"{len(during)} approved while Redis was down, submitted ≤ {worst:.1f} s after it came back "
+        f"(target RECONCILE_INTERVAL+10 = {interval + 10} s); workers alive: {len(stand.living_workers())}/2"
+    )
+    row.recovery = worst
+    return tally(row, stand, keys, known)
+
+
+def redis_flushed(stand: Stand, approve: Approver, requests: int = 60) -> Row:
+    """Redis is flushed (FLUSHDB) halfway through: queued jobs, leases and the schedule all vanish."""
+    import django_rq
+
+    row, known = begin(stand, "Redis flushed")
+    stand.set_faults({"delay_ms": 30})
+    keys = [approve(index) for index in range(requests // 2)]
+    django_rq.get_queue("ksc").connection.flushdb()
+    flushed = time.monotonic()
+    keys += [approve(index) for index in range(requests // 2, requests)]
+    row.settle = wait_settled(keys, flushed, settle_timeout())
+    stand.set_faults({})
+    return tally(row, stand, keys, known)
+
+
+def slow_ksc(stand: Stand, approve: Approver, requests: int = 10) -> Row:
+    """KSC stores each incident after the client gave up waiting (read timeout)."""
+    row, known = begin(stand, SLOW_KSC)
+    stand.set_faults({"add_delay_ms": (_setting("KSC_READ_TIMEOUT") + 1) * 1000})
+    keys = [approve(index) for index in range(requests)]
+    wait_until(lambda: in_flight(keys) == 0 or len(known_incident_ids(stand) - known) >= requests, 120)
+    stand.set_faults({})
+    cleared = time.monotonic()
+    row.settle = wait_settled(keys, cleared, settle_timeout())
+    return tally(row, stand, keys, known)
+
+
+def simulator_restart(stand: Stand, approve: Approver, requests: int = 60, downtime: float = 3.0) -> Row:
+    """KSC (the simulator, keeping its incidents in a state file) is SIGKILLed mid-run and restarted."""
+    state = stand.workdir / "simulator-state.json"
+    stand.kill_simulator()
+    stand.start_simulator(state=state)  # NotSupported when the simulator lacks --state
+    row, known = begin(stand, SIMULATOR_RESTART)
+    stand.set_faults({"delay_ms": 30})
+    keys = [approve(index) for index in range(requests)]
+    wait_until(lambda: in_flight(keys) <= requests // 2, 60)
+    stand.kill_simulator()
+    time.sleep(downtime)
+    stand.start_simulator(state=state)
+    back = time.monotonic()
+    row.settle = wait_settled(keys, back, settle_timeout())
+    return tally(row, stand, keys, known)
+
+
+SCENARIOS: dict[str, Callable[..., Row]] = {
+    "burst": sigkill_burst,
+    "recovery": sigkill_recovery,
+    "scheduler": scheduler_killed,
+    "redis-killed": redis_killed,
+    "redis-flushed": redis_flushed,
+    "slow-ksc": slow_ksc,
+    "simulator-restart": simulator_restart,
+}
+
+
+def run_scenario(name: str, stand: Stand, approve: Approver, **sizes) -> Row:
+    """One scenario; a row that says "not run" when the simulator lacks what it needs."""
+    function = SCENARIOS[name]
+    try:
+        return function(stand, approve, **sizes)
+    except NotSupported as missing:
+        title = {"slow-ksc": SLOW_KSC, "simulator-restart": SIMULATOR_RESTART}.get(name, name)
+        if stand.simulator is None or stand.simulator.poll() is not None:
+            stand.start_simulator()
+        with contextlib.suppress(Exception):
+            stand.set_faults({})
+        return Row(title, not_run=f"not run: {missing}")
+
+
+def table(rows: list[Row]) -> str:
+    head = ("scenario", "requests", "incidents", "duplicates", "lost", "stuck", "time to settle")
+    lines = [head]
+    for row in rows:
+        if row.not_run:
+            lines.append((row.scenario, row.not_run, "", "", "", "", ""))
+            continue
+        settle = f"{row.settle:.1f} s" if row.settle is not None else "never"
+        lines.append(
+            (row.scenario, str(row.requests), str(row.incidents), str(row.duplicates), str(row.lost),
+             str(row.stuck), settle)
+        )  # fmt: skip
+    widths = [max(len(line[i]) for line in lines if not (line[1].startswith("not run") and i == 1)) for i in range(7)]
+    out = []
+    for line in lines:
+        if line[1].startswith("not run"):
+            out.append(f"{line[0]:<{widths[0]}}  {line[1]}")
+        else:
+            out.append("  ".join(cell.ljust(width) if i == 0 else cell.rjust(width) for i, (cell, width) in
+                                 enumerate(zip(line, widths, strict=True))))  # fmt: skip
+    notes = [f"- {row.scenario}: {row.note}" for row in rows if row.note and not row.not_run]
+    return "\n".join(out + ([""] + notes if notes else []))
+
+
+# --- The command line ---------------------------------------------------------------------------
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=200, help="requests in the SIGKILL burst (default 200)")
+    parser.add_argument("--only", nargs="*", choices=sorted(SCENARIOS), help="run only these scenarios")
+    args = parser.parse_args()
+    if args.requests < 1:
+        parser.error("--requests must be 1 or more")
+
+    from portal.local_redis import free_port
+
+    workdir = Path(tempfile.mkdtemp(prefix="edr-faults-"))
+    for name, value in RUN_SETTINGS.items():
+        os.environ.setdefault(name, value)
+    os.environ.setdefault("SECRET_KEY", "fault-run-only-" + secrets.token_urlsafe(40))
+    os.environ.setdefault("DEBUG", "false")
+    os.environ.setdefault("DATABASE_URL", f"sqlite:///{workdir / 'faults.sqlite3'}")
+    os.environ["DJANGO_SETTINGS_MODULE"] = "portal.settings"
+    redis_port = free_port()
+    os.environ["REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
+
+    stand = Stand(dict(os.environ), redis_port, workdir)
+    stand.start_redis()
+    import django
+
+    django.setup()
+    from django.db import connection
+
+    # A database of its own, made afresh: the simulator numbers incidents from 1 at each start,
+    # and a real KSC never reuses an id that requests from an earlier run already hold.
+    test_settings = connection.settings_dict.setdefault("TEST", {})
+    if connection.vendor == "sqlite":
+        test_settings["NAME"] = str(workdir / "faults.sqlite3")
+    else:
+        test_settings["NAME"] = f"{connection.settings_dict['NAME']}_faults"
+    original_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
+    stand.env["DATABASE_URL"] = database_url(connection.settings_dict)
+    approve = demo_approver()
+    # This process's own approvals while Redis is killed fail to queue by design; one line each is noise.
+    logging.getLogger("responses.jobs").setLevel(logging.ERROR)
+    rows = []
+    try:
+        stand.start_simulator()
+        for name in args.only or list(SCENARIOS):
+            sizes = {"requests": args.requests} if name == "burst" else {}
+            print(f"running: {name} ...", file=sys.stderr, flush=True)
+            rows.append(run_scenario(name, stand, approve, **sizes))
+            stand.stop_workers()
+    finally:
+        stand.stop()
+        connection.creation.destroy_test_db(original_name, verbosity=0)
+    print(
+        f"fault run: {connection.vendor}, private redis-server, simulator on 127.0.0.1; "
+        + ", ".join(f"{name}={os.environ[name]}" for name in ("WORKER_HEARTBEAT_TTL", "RECONCILE_INTERVAL",
+                                                             "RECONCILE_GRACE", "KSC_SUBMIT_BACKOFF"))
+    )  # fmt: skip
+    print(table(rows))
+    print(f"logs: {workdir}")
+    return 0 if all(row.ok for row in rows) else 1
+
+
+def database_url(settings_dict: dict) -> str:
+    """DATABASE_URL for worker processes that must share this process's database."""
+    from urllib.parse import quote
+
+    if settings_dict["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{settings_dict['NAME']}"
+    user = quote(settings_dict.get("USER") or "", safe="")
+    password = settings_dict.get("PASSWORD")
+    credentials = f"{user}:{quote(password, safe='')}@" if password else (f"{user}@" if user else "")
+    host, port = settings_dict.get("HOST") or "127.0.0.1", settings_dict.get("PORT") or 5432
+    return f"postgres://{credentials}{host}:{port}/{settings_dict['NAME']}"
+
+
+def demo_approver() -> Approver:
+    """Files and approves isolateHost requests as two users made for the run."""
+    from django.contrib.auth.models import Group, User
+
+    from responses import roles
+    from responses.ksc.inventory import default_hosts
+
+    analysts, approvers = (Group.objects.get_or_create(name=name)[0] for name in (roles.ANALYSTS, roles.APPROVERS))
+    analyst, _ = User.objects.get_or_create(username="fault-run-analyst")
+    approver, _ = User.objects.get_or_create(username="fault-run-approver")
+    analyst.groups.add(analysts)
+    approver.groups.add(approvers)
+    file_and_approve = approver_for(analyst, approver, [host.id for host in default_hosts()])
+    return lambda index: file_and_approve(index).uuid
+
+
+def approver_for(analyst, approver, hosts: list[str], label: str = "fault run"):
+    """A function that files request number i (isolateHost, hosts in turn) and approves it; returns it."""
+    from responses import workflow
+
+    def file_and_approve(index: int):
+        request = workflow.file_request(
+            user=analyst,
+            task="isolateHost",
+            target_host=hosts[index % len(hosts)],
+            params={"action": index % 2},
+            justification=f"{label} #{index}",
+        )
+        return workflow.approve(request, user=approver)
+
+    return file_and_approve
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,154 @@
+"""The fast scenarios of the fault run (benchmarks/faults.py), with short settings.
+
+Real parts: `manage.py rqworker ksc` processes (the portal's PortalWorker with its
+keeper), the KSC simulator as its own process over HTTPS, and a private
+redis-server that these tests kill, restart and flush. What is asserted is that
+every request recovers, exactly once in KSC; the deadlines are correctness bounds,
+not speed goals (benchmarks/faults.py prints the times).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import django_rq
+import pytest
+from django.db import connection
+
+from benchmarks import faults
+from portal.local_redis import free_port
+from responses import jobs
+from responses.ksc.inventory import default_hosts
+from responses.models import AttemptOutcome, EventKind, ResponseRequest, Status
+
+SHORT = {"WORKER_HEARTBEAT_TTL": "2", "RECONCILE_INTERVAL": "3", "RECONCILE_GRACE": "1"}
+
+
+@pytest.fixture
+def stand(transactional_db, settings, tmp_path, monkeypatch):
+    """A private redis-server, the simulator as a process, and room for workers; RQ here points there."""
+    for name, value in {**faults.RUN_SETTINGS, **SHORT}.items():
+        monkeypatch.setenv(name, value)
+    port = free_port()
+    env = {name: value for name, value in os.environ.items() if not name.startswith("KSC_")}
+    env.update(
+        DATABASE_URL=faults.database_url(connection.settings_dict),
+        REDIS_URL=f"redis://127.0.0.1:{port}/0",
+        DJANGO_SETTINGS_MODULE="portal.settings",
+    )
+    stand = faults.Stand(env, port, tmp_path)
+    stand.start_redis()
+    settings.RQ_QUEUES = {name: {**config, "URL": stand.redis_url} for name, config in settings.RQ_QUEUES.items()}
+    try:
+        stand.start_simulator()
+        yield stand
+    finally:
+        stand.stop()
+        print((tmp_path / "workers.log").read_text()[-4000:] if (tmp_path / "workers.log").exists() else "")
+
+
+@pytest.fixture
+def approve(alice, bob):
+    file_and_approve = faults.approver_for(alice, bob, [host.id for host in default_hosts()])
+    return lambda index: file_and_approve(index).uuid
+
+
+def assert_clean(row: faults.Row) -> None:
+    assert (row.duplicates, row.lost, row.stuck) == (0, 0, 0), faults.table([row])
+    assert row.incidents == row.requests
+
+
+class TestSigkill:
+    def test_a_request_whose_worker_was_sigkilled_runs_again(self, stand, approve):
+        row = faults.sigkill_recovery(stand, approve, rounds=2)
+        assert_clean(row)
+        assert row.recovery is not None, "no worker was killed while it held a request"
+        requeued = ResponseRequest.objects.filter(events__kind=EventKind.REQUEUED).distinct().count()
+        assert requeued >= 1  # the survivor's keeper found the dead worker's request and queued it again
+
+    def test_retries_still_run_when_the_worker_holding_the_schedule_is_killed(self, stand, approve):
+        row = faults.scheduler_killed(stand, approve, requests=3)
+        assert_clean(row)
+        assert row.recovery is not None, "no keeper held the schedule"
+        for request in ResponseRequest.objects.all():
+            outcomes = list(request.submission_attempts.order_by("number").values_list("outcome", flat=True))
+            assert outcomes[0] == AttemptOutcome.RETRYING
+            assert outcomes[-1] == AttemptOutcome.SUBMITTED
+
+    def test_every_heartbeat_during_a_job_is_short(self, stand, settings):
+        """RQ's prepare_job_execution used to reset the worker key to the job timeout + 60 s."""
+        settings.WORKER_HEARTBEAT_TTL = 2
+        queue = django_rq.get_queue(jobs.QUEUE)
+        job = queue.enqueue(worker_key_ttl)
+        jobs.PortalWorker([queue], connection=queue.connection).work(burst=True, with_scheduler=False)
+        job.refresh()
+        assert 0 < job.return_value() <= 2
+
+
+def worker_key_ttl() -> int:
+    """A job that reports how long its worker's key will live (the first thing a job can see)."""
+    from rq import get_current_job
+
+    job = get_current_job()
+    return job.connection.ttl(f"rq:worker:{job.worker_name}")
+
+
+class TestRedisLoss:
+    def test_a_flush_loses_nothing_and_the_keeper_comes_back_by_itself(self, stand, approve):
+        row = faults.redis_flushed(stand, approve, requests=10)
+        assert_clean(row)
+        # Nobody ran reconcile_requests: the workers' keepers queued again what the flush lost.
+
+    def test_approvals_while_redis_is_down_are_submitted_once_it_is_back(self, stand, approve):
+        row = faults.redis_killed(stand, approve, requests=12, outage=3)
+        assert_clean(row)
+        assert len(stand.living_workers()) == 2
+        assert ResponseRequest.objects.filter(events__kind=EventKind.ENQUEUE_FAILED).exists()
+
+    def test_a_worker_survives_redis_dying_mid_job(self, stand, approve):
+        worker = stand.start_worker()
+        stand.set_faults({"delay_ms": 1500})
+        first = approve(0)
+        assert faults.wait_until(lambda: faults.started(first), 60), "the worker never claimed the request"
+        stand.kill_redis()
+        # The job ends while Redis is away (the row says so), and RQ cannot record it.
+        assert faults.wait_until(lambda: not faults.in_flight([first]), 60)
+        time.sleep(1.5)
+        stand.start_redis()
+        stand.set_faults({})
+        assert faults.wait_settled([first], time.monotonic(), 120) is not None
+        assert worker.poll() is None, "the worker exited when Redis went away"
+        second = approve(1)  # the same worker, reconnected, takes the next one
+        assert faults.wait_settled([second], time.monotonic(), 120) is not None
+        assert worker.poll() is None
+        statuses = set(ResponseRequest.objects.values_list("status", flat=True))
+        assert statuses == {Status.SUBMITTED}
+        assert len(stand.incidents()) == 2
+
+
+class TestKeeperProcess:
+    def test_reconcile_requests_loop_queues_what_an_outage_left_and_stops_on_sigterm(self, stand, approve):
+        stand.kill_redis()
+        key = approve(0)  # Redis refused the job: the request stays APPROVED
+        stand.start_redis()
+        keeper = subprocess.Popen(
+            [sys.executable, "manage.py", "reconcile_requests", "--loop"],
+            cwd=faults.ROOT,
+            env=stand.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            queued = faults.wait_until(lambda: ResponseRequest.objects.get(uuid=key).status == Status.QUEUED, 120)
+        finally:
+            keeper.send_signal(signal.SIGTERM)
+            output = keeper.communicate(timeout=30)[0]
+        assert queued, output[-3000:]
+        assert keeper.returncode == 0
+        assert "keeper stopped" in output
+        assert django_rq.get_queue(jobs.QUEUE).job_ids == [str(key)]
