@@ -15,6 +15,22 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+HOST = "0f3b2a4c-1d2e-4f50-9a6b-7c8d9e0f1a2b"
+
+
+def file(user, justification: str = "Ransomware beacon from PAYROLL-01 (KUMA alert 4711)", **extra):
+    """Alice's usual request: isolate PAYROLL-01 (it waits for approval); ``extra`` changes task, params, host name."""
+    from responses import workflow
+
+    return workflow.file_request(
+        user=user,
+        task=extra.pop("task", "isolateHost"),
+        target_host=HOST,
+        target_host_name=extra.pop("host_name", "PAYROLL-01"),
+        params=extra.pop("params", {"action": 1}),
+        justification=justification,
+    )
+
 
 def free_port() -> int:
     with socket.socket() as sock:

@@ -21,22 +21,10 @@ from notifications import jobs
 from notifications.models import DeliveryStatus, Notification, NotificationKind, NotificationPreference
 from responses import workflow
 from responses.models import EventKind, ResponseRequest, Status
-from tests.notification_fixtures import run_notify_worker
+from tests.notification_fixtures import HOST, file, run_notify_worker
 
-HOST = "0f3b2a4c-1d2e-4f50-9a6b-7c8d9e0f1a2b"
 # A phrase of every message, and its Japanese: proof of the language each recipient got.
 OPEN = {"en": "Open the request", "ja": "依頼を開く"}
-
-
-def file(user, justification="Ransomware beacon from PAYROLL-01 (KUMA alert 4711)") -> ResponseRequest:
-    return workflow.file_request(
-        user=user,
-        task="isolateHost",
-        target_host=HOST,
-        target_host_name="PAYROLL-01",
-        params={"action": 1},
-        justification=justification,
-    )
 
 
 @pytest.fixture

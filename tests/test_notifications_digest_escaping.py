@@ -15,21 +15,9 @@ from django.utils import timezone
 from notifications import jobs, markup
 from notifications.models import DeliveryStatus, Notification, NotificationKind
 from responses import workflow
-from tests.notification_fixtures import run_notify_worker
+from tests.notification_fixtures import file, run_notify_worker
 
-HOST = "0f3b2a4c-1d2e-4f50-9a6b-7c8d9e0f1a2b"
 EVIL = "Urgent [reset your password](https://evil.example.com/login) @channel <!here> <b>bold</b> www.evil.com"
-
-
-def file(user, justification="Beacon", **extra):
-    return workflow.file_request(
-        user=user,
-        task=extra.pop("task", "isolateHost"),
-        target_host=HOST,
-        target_host_name=extra.pop("host_name", "PAYROLL-01"),
-        params=extra.pop("params", {"action": 1}),
-        justification=justification,
-    )
 
 
 class TestDigest:
