@@ -118,12 +118,8 @@ def approvers_of(request: ResponseRequest) -> list:
     return [user for user in users if workflow.permission(user, workflow.APPROVE, request)]
 
 
-def _email_recipient(user, kind: str) -> Recipient | None:
-    if not (channels.email_enabled() and user.email):
-        return None
-    prefs = preference(user)
-    if not prefs.wants_email(kind):
-        return None
+def email_recipient(user) -> Recipient:
+    """A user's e-mail as a destination, in their language (whether they want this kind is asked apart)."""
     return Recipient(
         channel=Channel.EMAIL,
         destination=f"user:{user.get_username()}",
@@ -131,6 +127,14 @@ def _email_recipient(user, kind: str) -> Recipient | None:
         language=user_language(user),
         address=user.email,
     )
+
+
+def _email_recipient(user, kind: str) -> Recipient | None:
+    if not (channels.email_enabled() and user.email):
+        return None
+    if not preference(user).wants_email(kind):
+        return None
+    return email_recipient(user)
 
 
 def chat_recipients() -> list[Recipient]:
@@ -183,10 +187,11 @@ def _open_digest(recipient: Recipient, now: dt.datetime) -> tuple[Notification, 
     )
     if digest is not None:
         return digest, False
-    return _row(NotificationKind.DIGEST, recipient, None, None, now), True
+    return record(NotificationKind.DIGEST, recipient, None, None, now), True
 
 
-def _row(kind: str, recipient: Recipient, request, event, now: dt.datetime, **fields) -> Notification:
+def record(kind: str, recipient: Recipient, request, event, now: dt.datetime, **fields) -> Notification:
+    """The row of one message to one recipient (written before it is sent)."""
     return Notification.objects.create(
         request=request,
         event=event,
@@ -222,9 +227,9 @@ def plan(kind: str, request: ResponseRequest, event: RequestEvent | None = None)
                 digest, new = _open_digest(recipient, now)
                 if new:
                     result.new_digests.append(digest)
-                _row(kind, recipient, request, event, now, status=DeliveryStatus.IN_DIGEST, digest=digest, **fields)
+                record(kind, recipient, request, event, now, status=DeliveryStatus.IN_DIGEST, digest=digest, **fields)
             else:
-                result.to_send.append(_row(kind, recipient, request, event, now, **fields))
+                result.to_send.append(record(kind, recipient, request, event, now, **fields))
     return result
 
 
