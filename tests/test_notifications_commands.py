@@ -148,3 +148,14 @@ class TestSettings:
         )
         assert result.returncode == 0, result.stderr
         assert result.stdout.split() == ["s3cret", "2", "https://edr.example.com", "3600"]
+
+
+def test_readme_documents_every_setting():
+    """Every variable portal/settings.py reads is in README's table (issue 16: "README documents every setting")."""
+    import re
+
+    source = (ROOT / "portal" / "settings.py").read_text(encoding="utf-8")
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    names = set(re.findall(r'env_\w+\(\s*"([A-Z_]+)"', source))
+    assert {"EMAIL_HOST", "NOTIFY_URLS", "PORTAL_BASE_URL", "APPROVAL_REMIND_AFTER"} <= names
+    assert sorted(name for name in names if f"`{name}`" not in readme) == []
