@@ -211,16 +211,25 @@ def catch_up(now: dt.datetime | None = None) -> int:
 
 
 def requeue_lost(now: dt.datetime | None = None) -> int:
-    """Messages still waiting whose job Redis lost: queue them again."""
+    """Messages whose job is gone (Redis lost it, or the worker died mid-send): queue them again.
+
+    A message cut off while sending may have left; sending it again risks a
+    duplicate, which beats a lost "approval needed".
+    """
     now = now or timezone.now()
     queue = _queue()
     stale = Notification.objects.filter(
-        status=DeliveryStatus.PENDING,
+        status__in=[DeliveryStatus.PENDING, DeliveryStatus.SENDING, DeliveryStatus.RETRYING],
         created_at__lte=now - SWEEP_GRACE - dt.timedelta(seconds=settings.NOTIFY_BURST_WINDOW),
     )
     requeued = 0
     for note in stale:
-        if not _job_is_alive(str(note.uuid), queue.connection) and push_delivery(note):
+        if _job_is_alive(str(note.uuid), queue.connection):
+            continue
+        # Conditional: a job that finished meanwhile has moved the row on.
+        if Notification.objects.filter(pk=note.pk, status=note.status).update(status=DeliveryStatus.PENDING) != 1:
+            continue
+        if push_delivery(note):
             requeued += 1
     return requeued
 

@@ -4,7 +4,6 @@
 (function () {
   "use strict";
 
-  var POLL_MS = 15000;
 
   function typing() {
     var active = document.activeElement;
@@ -67,6 +66,7 @@
   document.addEventListener("DOMContentLoaded", function () {
     var box = document.getElementById("live-updates");
     if (!box) { return; }
-    window.setInterval(function () { if (!document.hidden) { poll(box); } }, POLL_MS);
+    var seconds = parseInt(box.getAttribute("data-interval"), 10) || 15;
+    window.setInterval(function () { if (!document.hidden) { poll(box); } }, seconds * 1000);
   });
 })();

@@ -299,3 +299,18 @@ def test_nothing_configured_sends_nothing(transactional_db, settings, notify_que
     assert notify_queue.count == 0
     assert not Notification.objects.filter(request=rr).exists()
     assert jobs.sweep() == {"reminded": 0, "caught_up": 0, "requeued": 0}
+
+
+def test_a_message_whose_job_was_lost_is_sent_by_the_sweep(notifying, smtp_server, notify_queue, alice, bob):
+    rr = file(alice)
+    # The dispatch ran, then Redis lost the delivery jobs; say a worker also died mid-send of one.
+    notify_queue.empty()
+    jobs.dispatch_event(rr.events.get(kind=EventKind.FILED).pk)
+    notify_queue.empty()
+    Notification.objects.filter(request=rr, channel="chat").update(status=DeliveryStatus.SENDING)
+    later = timezone.now() + dt.timedelta(minutes=5)
+    assert jobs.requeue_lost(later) == 2
+    run_notify_worker(notify_queue)
+    assert set(Notification.objects.filter(request=rr).values_list("status", flat=True)) == {DeliveryStatus.DELIVERED}
+    assert [m["To"] for m in smtp_server.mails] == ["bob@example.test"]
+    assert jobs.requeue_lost(later) == 0

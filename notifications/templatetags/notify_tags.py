@@ -15,6 +15,9 @@ from responses.models import Status
 
 register = template.Library()
 
+# How often the self-refreshing pages poll: often enough for a queue, rare enough to cost nothing.
+POLL_SECONDS = 15
+
 
 def _chat_labels() -> list[str]:
     try:
@@ -80,6 +83,7 @@ def live_updates(context, requests=(), queue: bool = False, single=None) -> dict
     watch_queue = bool(queue and workflow.can_view_all(user))
     return {
         "url": reverse("notifications:live"),
+        "interval": POLL_SECONDS,
         "stamps": json.dumps(stamps),
         "queue_stamp": queue_stamp(pending_for(context["request"])) if watch_queue else "",
         "watch_queue": watch_queue,
