@@ -18,7 +18,7 @@ def quick_polls(monkeypatch):
     monkeypatch.setattr(notify_tags, "POLL_SECONDS", 1)
 
 
-def test_the_queue_refreshes_itself_but_not_while_an_approver_types(quick_polls, log_in, alice, frank, bob):
+def test_the_queue_refreshes_itself_but_not_while_an_approver_types(quick_polls, log_in, alice, frank, bob):  # noqa: F811
     page = log_in(bob)
     errors = []
     page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
