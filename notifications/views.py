@@ -49,6 +49,26 @@ def set_language(request: HttpRequest) -> HttpResponse:
     return response
 
 
+def _leaves_the_session_alone(view):
+    """A poll is not activity: it must not push back the session's inactivity timeout.
+
+    SESSION_SAVE_EVERY_REQUEST makes every response save the session and extend its
+    expiry; a page left open on the queue would then never log out. The poll's own
+    session object does not save (nothing it does changes the session).
+    """
+
+    def wrapped(request: HttpRequest, *args, **kwargs):
+        session = getattr(request, "session", None)
+        if session is not None:
+            session.save = lambda *save_args, **save_kwargs: None
+        return view(request, *args, **kwargs)
+
+    wrapped.__name__ = view.__name__
+    wrapped.__doc__ = view.__doc__
+    return wrapped
+
+
+@_leaves_the_session_alone
 @never_cache
 @login_required
 @require_GET

@@ -212,3 +212,20 @@ class TestMailbox:
         sink.KSC_SIMULATED = False
         client.force_login(root)
         assert client.get(reverse("notifications:mailbox")).status_code == 404
+
+
+def test_polling_does_not_keep_an_idle_session_alive(client, bob):
+    """A queue page left open must still log out after SESSION_COOKIE_AGE of inactivity."""
+    import datetime as dt
+
+    from django.contrib.sessions.models import Session
+    from django.utils import timezone
+
+    client.force_login(bob)
+    key = client.cookies["sessionid"].value
+    soon = timezone.now() + dt.timedelta(seconds=60)
+    Session.objects.filter(session_key=key).update(expire_date=soon)
+    assert client.get(reverse("notifications:live")).status_code == 200
+    assert Session.objects.get(session_key=key).expire_date == soon  # not pushed back
+    client.get("/requests/")  # a page someone opens is activity
+    assert Session.objects.get(session_key=key).expire_date > soon
