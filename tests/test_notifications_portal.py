@@ -229,3 +229,27 @@ def test_polling_does_not_keep_an_idle_session_alive(client, bob):
     assert Session.objects.get(session_key=key).expire_date == soon  # not pushed back
     client.get("/requests/")  # a page someone opens is activity
     assert Session.objects.get(session_key=key).expire_date > soon
+
+
+def test_the_admin_lists_messages_read_only(client, root, alice, bob, settings):
+    from notifications.models import Channel, NotificationKind
+
+    rr = file(alice)
+    note = Notification.objects.create(
+        request=rr,
+        kind=NotificationKind.APPROVAL_NEEDED,
+        channel=Channel.CHAT,
+        destination="chat:0",
+        label="Slack",
+        language="en",
+        status=DeliveryStatus.FAILED,
+        last_error="HTTP 403",
+        attempts=5,
+    )
+    client.force_login(root)
+    listing = client.get("/admin/notifications/notification/?status=failed").content.decode()
+    assert "Slack" in listing and "HTTP 403" in listing
+    assert client.get(f"/admin/notifications/notification/{note.pk}/change/").status_code == 200
+    assert client.get("/admin/notifications/notification/add/").status_code == 403
+    assert client.post(f"/admin/notifications/notification/{note.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert Notification.objects.filter(pk=note.pk).exists()
