@@ -147,10 +147,12 @@ def deliver(key: str) -> str:
     last_try = job is None or not job.retries_left
     try:
         send(note)
-    except channels.DeliveryFailed as exc:
+    except Exception as exc:
+        # A channel's refusal, or a bug of ours: either way the row says why and the next try can claim it.
+        reason = str(exc) if isinstance(exc, channels.DeliveryFailed) else f"internal error: {exc.__class__.__name__}"
         status = DeliveryStatus.FAILED if last_try else DeliveryStatus.RETRYING
-        Notification.objects.filter(pk=note.pk).update(status=status, last_error=str(exc))
-        log.warning("notification %s (%s to %s): try %d failed: %s", key, note.kind, note.label, note.attempts, exc)
+        Notification.objects.filter(pk=note.pk).update(status=status, last_error=reason)
+        log.warning("notification %s (%s to %s): try %d failed: %s", key, note.kind, note.label, note.attempts, reason)
         if not last_try:
             raise  # RQ's Retry runs it again after the backoff
         return "failed"

@@ -314,3 +314,25 @@ def test_a_message_whose_job_was_lost_is_sent_by_the_sweep(notifying, smtp_serve
     assert set(Notification.objects.filter(request=rr).values_list("status", flat=True)) == {DeliveryStatus.DELIVERED}
     assert [m["To"] for m in smtp_server.mails] == ["bob@example.test"]
     assert jobs.requeue_lost(later) == 0
+
+
+def test_a_bug_while_sending_is_recorded_and_retried_like_a_refusal(
+    notifying, smtp_server, notify_queue, alice, bob, monkeypatch
+):
+    from notifications import channels
+
+    real, calls = channels.send_email, []
+
+    def flaky(*args):
+        calls.append(args)
+        if len(calls) == 1:
+            raise KeyError("a bug")
+        return real(*args)
+
+    monkeypatch.setattr(channels, "send_email", flaky)
+    notifying.NOTIFY_URLS = []
+    rr = file(alice)
+    run_notify_worker(notify_queue)
+    note = Notification.objects.get(request=rr)
+    assert (note.status, note.attempts) == (DeliveryStatus.DELIVERED, 2)
+    assert len(smtp_server.mails) == 1
