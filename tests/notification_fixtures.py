@@ -151,8 +151,11 @@ def notifying(transactional_db, settings, smtp_server, webhook, notify_queue):
     return settings
 
 
-def run_notify_worker(queue) -> None:
-    """One burst of the portal's worker on the `notify` queue, in this process (it shares the test database)."""
+def run_notify_worker(queue, *, scheduler: bool = False) -> None:
+    """One burst of the portal's worker on the `notify` queue, in this process (it shares the test database).
+
+    ``scheduler``: first move the scheduled jobs that are due (a digest whose window ended) to the queue.
+    """
     from notifications.jobs import NotifyWorker
 
-    NotifyWorker([queue], connection=queue.connection).work(burst=True, with_scheduler=False)
+    NotifyWorker([queue], connection=queue.connection).work(burst=True, with_scheduler=scheduler)

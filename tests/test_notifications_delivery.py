@@ -191,9 +191,9 @@ class TestWhoHearsWhat:
         run_notify_worker(notify_queue)
         smtp_server.mails.clear(), webhook.posts.clear()
 
-        assert jobs.remind_overdue(timezone.now() + dt.timedelta(seconds=599)) == 0
-        assert jobs.remind_overdue(timezone.now() + dt.timedelta(seconds=601)) == 1
-        assert jobs.remind_overdue(timezone.now() + dt.timedelta(seconds=900)) == 0  # one, not one a minute
+        assert jobs.remind_overdue(rr.created_at + dt.timedelta(seconds=599)) == 0
+        assert jobs.remind_overdue(rr.created_at + dt.timedelta(seconds=601)) == 1
+        assert jobs.remind_overdue(rr.created_at + dt.timedelta(seconds=900)) == 0  # one, not one a minute
         run_notify_worker(notify_queue)
 
         [mail] = smtp_server.mails

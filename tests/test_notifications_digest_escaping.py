@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import io
+import time
 import zipfile
 
 import pytest
@@ -54,6 +55,17 @@ class TestDigest:
         assert str(filed[9].uuid) not in body  # sent on its own already
         assert len(webhook.posts) == 11 and "alert 12" in webhook.posts[-1]["message"]
         assert jobs.deliver(str(digests[0].uuid)) == "skipped"  # once
+
+    def test_the_digest_goes_out_by_itself_when_the_window_ends(self, notifying, smtp_server, notify_queue, alice, bob):
+        notifying.NOTIFY_BURST_LIMIT, notifying.NOTIFY_BURST_WINDOW, notifying.NOTIFY_URLS = 1, 1, []
+        for n in range(3):
+            file(alice, justification=f"alert {n}")
+        run_notify_worker(notify_queue)
+        assert len(smtp_server.mails) == 1
+        time.sleep(1.5)  # the window ends; the worker's scheduler queues the digest
+        run_notify_worker(notify_queue, scheduler=True)
+        assert len(smtp_server.mails) == 2
+        assert "2 more requests wait for approval" in smtp_server.mails[1]["Subject"]
 
     def test_below_the_limit_every_request_has_its_own_message(self, notifying, smtp_server, notify_queue, alice, bob):
         notifying.NOTIFY_BURST_LIMIT = 3
