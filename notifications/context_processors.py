@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Prefetch, Q
 from django.http import HttpRequest
 from django.utils import timezone
@@ -52,4 +53,8 @@ def pending_for(request: HttpRequest) -> list[ResponseRequest]:
 
 def waiting(request: HttpRequest) -> dict[str, Any]:
     user = getattr(request, "user", None)
-    return {"waiting_count": SimpleLazyObject(lambda: len(waiting_for(user, pending_for(request))))}
+    return {
+        "waiting_count": SimpleLazyObject(lambda: len(waiting_for(user, pending_for(request)))),
+        # `make run`'s mail sink: superusers get a link to the demo's mails beside the simulation banner.
+        "demo_mailbox": bool(settings.KSC_SIMULATED and settings.MAIL_SINK_DIR and user and user.is_superuser),
+    }

@@ -205,10 +205,12 @@ class TestMailbox:
         client.force_login(root)
         html = client.get(reverse("notifications:mailbox")).content.decode()
         assert "Approval needed: Network isolation on PAYROLL-01" in html and "alice asks for an approval." in html
+        assert 'href="/notifications/mailbox/">The demo\'s mails</a>' in client.get("/").content.decode()
 
     def test_nobody_else_and_never_outside_simulated_mode(self, client, root, bob, sink):
         client.force_login(bob)
         assert client.get(reverse("notifications:mailbox")).status_code == 404
+        assert "/notifications/mailbox/" not in client.get("/").content.decode()
         sink.KSC_SIMULATED = False
         client.force_login(root)
         assert client.get(reverse("notifications:mailbox")).status_code == 404
