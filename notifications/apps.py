@@ -1,0 +1,22 @@
+from django.apps import AppConfig
+
+
+class NotificationsConfig(AppConfig):
+    name = "notifications"
+    verbose_name = "Notifications"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from django.conf import settings
+
+        from notifications import channels, signals
+
+        # A NOTIFY_URLS entry Apprise does not understand is refused at start, not at 3 a.m.
+        channels.check_notify_urls(settings.NOTIFY_URLS)
+        signals.connect()
+
+        # The sweep (reminders, lost jobs) reschedules itself in Redis; the workers' keeper puts it back.
+        from notifications import jobs as notification_jobs
+        from responses import jobs
+
+        jobs.keep_scheduled(notification_jobs.schedule_sweep)

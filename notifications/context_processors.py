@@ -1,0 +1,60 @@
+"""The menu's count of requests that wait for this user's decision (lazy: evaluated only where shown)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Prefetch, Q
+from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.functional import SimpleLazyObject
+
+from responses import workflow
+from responses.models import Approval, ResponseRequest, Status
+
+
+def pending_requests() -> list[ResponseRequest]:
+    """Every request pending approval and not past its window, oldest first, with its approvals: two queries.
+
+    The list is short (requests expire, and REQUEST_RATE_LIMIT bounds filing), and
+    only the columns workflow.permission reads are loaded.
+    """
+    now = timezone.now()
+    return list(
+        ResponseRequest.objects.filter(status=Status.PENDING_APPROVAL)
+        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+        .only("id", "uuid", "status", "requester_id", "requester_username", "updated_at", "created_at")
+        .prefetch_related(Prefetch("approvals", queryset=Approval.objects.only("request_id", "approver_username")))
+        .order_by("created_at", "id")
+    )
+
+
+def waiting_for(user, pending: list[ResponseRequest]) -> list[ResponseRequest]:
+    """The pending requests this user may decide now, as workflow.permission answers (no self-approval...)."""
+    if not (user and user.is_authenticated):
+        return []
+    return [rr for rr in pending if workflow.permission(user, workflow.APPROVE, rr)]
+
+
+def queue_stamp(pending: list[ResponseRequest]) -> str:
+    """Changes whenever a request enters or leaves the queue, or one in it changes (an approval added)."""
+    latest = max((rr.updated_at for rr in pending), default=None)
+    return f"{len(pending)}:{latest.isoformat() if latest else ''}"
+
+
+def pending_for(request: HttpRequest) -> list[ResponseRequest]:
+    """The pending list, loaded once per HTTP request (the menu, the queue's stamp and the live JSON share it)."""
+    cached = getattr(request, "_portal_pending", None)
+    if cached is None:
+        cached = request._portal_pending = pending_requests()
+    return cached
+
+
+def waiting(request: HttpRequest) -> dict[str, Any]:
+    user = getattr(request, "user", None)
+    return {
+        "waiting_count": SimpleLazyObject(lambda: len(waiting_for(user, pending_for(request)))),
+        # `make run`'s mail sink: superusers get a link to the demo's mails beside the simulation banner.
+        "demo_mailbox": bool(settings.KSC_SIMULATED and settings.MAIL_SINK_DIR and user and user.is_superuser),
+    }

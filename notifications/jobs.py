@@ -1,0 +1,265 @@
+"""The `notify` queue: dispatching audit events into messages, delivering them, the periodic sweep.
+
+Runs beside the `ksc` queue (``manage.py rqworker ksc notify``; the worker's keeper moves its retries and keeps its sweep scheduled).
+Nothing here touches a request: a message that cannot be delivered is retried
+with backoff (NOTIFY_TRIES, NOTIFY_BACKOFF doubling) and then recorded as
+failed; the workflow step that caused it committed long before.
+
+What keeps it honest when Redis or a worker is lost: the dispatch of an event
+is marked by an EventDispatch row (so it happens once), and the sweep
+(every NOTIFY_SWEEP_INTERVAL) dispatches events of the last hour that have
+none, sends messages whose job is gone, and sends the one reminder.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+import django_rq
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+from redis.exceptions import RedisError
+from rq import Retry, get_current_job
+from rq.registry import ScheduledJobRegistry
+
+from notifications import channels, messages, routing
+from notifications.models import Channel, DeliveryStatus, EventDispatch, Notification, NotificationKind
+from responses.jobs import _job_is_alive
+from responses.models import RequestEvent, ResponseRequest, Status
+
+log = logging.getLogger(__name__)
+
+QUEUE = "notify"
+SWEEP_JOB_ID = "portal-notifications-sweep"
+# Events older than this are not dispatched late by the sweep: a day-old "approval needed" is noise.
+CATCH_UP = dt.timedelta(hours=1)
+# The sweep leaves events and messages this fresh to the jobs queued for them.
+SWEEP_GRACE = dt.timedelta(seconds=30)
+
+
+def backoff() -> list[int]:
+    """Seconds between a message's tries: NOTIFY_BACKOFF doubling, NOTIFY_TRIES - 1 of them."""
+    return [settings.NOTIFY_BACKOFF * 2**index for index in range(settings.NOTIFY_TRIES - 1)]
+
+
+def _queue():
+    return django_rq.get_queue(QUEUE)
+
+
+def enqueue_dispatch(event_id: int) -> None:
+    """After the commit of a transition: queue the dispatch of its event. Never raises."""
+    try:
+        _queue().enqueue_call(
+            dispatch_event, args=(event_id,), job_id=f"notify-event-{event_id}", result_ttl=3600, failure_ttl=86400
+        )
+    except Exception as exc:  # Redis down: the sweep dispatches it when the worker runs again
+        log.warning("event %s: could not queue its notifications: %s", event_id, exc.__class__.__name__)
+
+
+def push_delivery(note: Notification, delay: int = 0) -> bool:
+    """Queue the delivery of one message (its UUID is the job id); False when Redis refused."""
+    tries = settings.NOTIFY_TRIES
+    options = {
+        "args": (str(note.uuid),),
+        "job_id": str(note.uuid),
+        "retry": Retry(max=tries - 1, interval=backoff()) if tries > 1 else None,
+        "result_ttl": 3600,
+        "failure_ttl": 7 * 86400,
+    }
+    try:
+        if delay:
+            _queue().enqueue_in(dt.timedelta(seconds=delay), deliver, **options)
+        else:
+            _queue().enqueue_call(deliver, **options)
+    except RedisError as exc:
+        log.warning("notification %s: could not queue it: %s", note.uuid, exc)
+        return False
+    return True
+
+
+def send_plan(plan: routing.Plan) -> None:
+    for note in plan.to_send:
+        push_delivery(note)
+    for digest in plan.new_digests:
+        push_delivery(digest, delay=settings.NOTIFY_BURST_WINDOW)
+
+
+def dispatch_event(event_id: int) -> int:
+    """Plan and queue the messages one audit event causes, once. Returns how many were planned."""
+    event = RequestEvent.objects.select_related("request", "request__requester").filter(pk=event_id).first()
+    kind = routing.kind_for(event) if event is not None else None
+    if kind is None or not channels.enabled():
+        return 0
+    try:
+        with transaction.atomic():
+            EventDispatch.objects.create(event=event)
+            plan = routing.plan(kind, event.request, event=event)
+    except IntegrityError:
+        return 0  # dispatched already (the job ran twice, or the sweep got there first)
+    send_plan(plan)
+    return len(plan.to_send) + len(plan.new_digests)
+
+
+# --- Delivery ---------------------------------------------------------------------------------
+
+
+def _claim(key: str) -> Notification | None:
+    updated = Notification.objects.filter(
+        uuid=key, status__in=[DeliveryStatus.PENDING, DeliveryStatus.RETRYING]
+    ).update(status=DeliveryStatus.SENDING, attempts=F("attempts") + 1)
+    return Notification.objects.select_related("request").get(uuid=key) if updated == 1 else None
+
+
+def _fill_digest(digest: Notification) -> None:
+    """A digest's words are written when it goes out: by then its parts are fixed (they join only while pending)."""
+    if digest.body:
+        return
+    parts = list(digest.parts.select_related("request").order_by("created_at", "id"))
+    composed = messages.compose_digest(
+        [part.request for part in parts], language=digest.language, fmt=digest.body_format
+    )
+    digest.subject, digest.body = composed.subject, composed.body
+    digest.save(update_fields=["subject", "body"])
+
+
+def send(note: Notification) -> None:
+    """Send one message now through its channel; raises channels.DeliveryFailed."""
+    if note.channel == Channel.EMAIL:
+        channels.send_email(note.address, note.subject, note.body, note.language)
+    else:
+        index = int(note.destination.removeprefix("chat:"))
+        channels.send_chat(
+            index, note.channel_key, note.subject, note.body, note.body_format, routing.notify_type(note.kind)
+        )
+
+
+def deliver(key: str) -> str:
+    """The job: send one message, record the result; RQ retries it with backoff while tries are left."""
+    note = _claim(key)
+    if note is None:
+        return "skipped"  # delivered already, or sent in a digest
+    if note.kind == NotificationKind.DIGEST:
+        _fill_digest(note)
+    job = get_current_job()
+    last_try = job is None or not job.retries_left
+    try:
+        send(note)
+    except Exception as exc:
+        # A channel's refusal, or a bug of ours: either way the row says why and the next try can claim it.
+        reason = str(exc) if isinstance(exc, channels.DeliveryFailed) else f"internal error: {exc.__class__.__name__}"
+        status = DeliveryStatus.FAILED if last_try else DeliveryStatus.RETRYING
+        Notification.objects.filter(pk=note.pk).update(status=status, last_error=reason)
+        log.warning("notification %s (%s to %s): try %d failed: %s", key, note.kind, note.label, note.attempts, reason)
+        if not last_try:
+            raise  # RQ's Retry runs it again after the backoff
+        return "failed"
+    Notification.objects.filter(pk=note.pk).update(
+        status=DeliveryStatus.DELIVERED, sent_at=timezone.now(), last_error=""
+    )
+    if note.kind == NotificationKind.DIGEST:
+        note.parts.update(sent_at=timezone.now())
+    return "delivered"
+
+
+# --- The sweep: one reminder, late dispatch, lost jobs --------------------------------------
+
+
+def remind_after(request: ResponseRequest) -> dt.timedelta | None:
+    """How long a request waits before its reminder: APPROVAL_REMIND_AFTER, or half its window."""
+    if settings.APPROVAL_REMIND_AFTER == 0 or request.expires_at is None:
+        return None
+    if settings.APPROVAL_REMIND_AFTER is not None:
+        return dt.timedelta(seconds=settings.APPROVAL_REMIND_AFTER)
+    return (request.expires_at - request.created_at) / 2
+
+
+def remind_overdue(now: dt.datetime | None = None) -> int:
+    """One reminder to approvers and channels for each request still pending past its reminder time."""
+    now = now or timezone.now()
+    waiting = (
+        ResponseRequest.objects.filter(status=Status.PENDING_APPROVAL, expires_at__gt=now)
+        .exclude(notifications__kind=NotificationKind.REMINDER)
+        .select_related("requester")
+        .order_by("created_at")
+    )
+    reminded = 0
+    for request in waiting:
+        after = remind_after(request)
+        if after is None or request.created_at + after > now:
+            continue
+        try:
+            plan = routing.plan(NotificationKind.REMINDER, request)
+        except IntegrityError:
+            continue  # another sweep reminded it meanwhile
+        send_plan(plan)
+        reminded += 1 if plan.to_send or plan.new_digests else 0
+    return reminded
+
+
+def catch_up(now: dt.datetime | None = None) -> int:
+    """Dispatch the last hour's events whose job never ran (Redis was down at the commit)."""
+    now = now or timezone.now()
+    missed = (
+        RequestEvent.objects.filter(
+            kind__in=list(routing.EVENT_KINDS), created_at__gte=now - CATCH_UP, created_at__lte=now - SWEEP_GRACE
+        )
+        .exclude(pk__in=EventDispatch.objects.values("event_id"))
+        .values_list("pk", flat=True)
+    )
+    return sum(1 for event_id in list(missed) if dispatch_event(event_id))
+
+
+def requeue_lost(now: dt.datetime | None = None) -> int:
+    """Messages whose job is gone (Redis lost it, or the worker died mid-send): queue them again.
+
+    A message cut off while sending may have left; sending it again risks a
+    duplicate, which beats a lost "approval needed".
+    """
+    now = now or timezone.now()
+    queue = _queue()
+    stale = Notification.objects.filter(
+        status__in=[DeliveryStatus.PENDING, DeliveryStatus.SENDING, DeliveryStatus.RETRYING],
+        created_at__lte=now - SWEEP_GRACE - dt.timedelta(seconds=settings.NOTIFY_BURST_WINDOW),
+    )
+    requeued = 0
+    stale = list(stale)
+    queued = set(queue.get_job_ids()) if stale else set()
+    for note in stale:
+        if _job_is_alive(str(note.uuid), queue, queued):
+            continue
+        # Conditional: a job that finished meanwhile has moved the row on.
+        if Notification.objects.filter(pk=note.pk, status=note.status).update(status=DeliveryStatus.PENDING) != 1:
+            continue
+        if push_delivery(note):
+            requeued += 1
+    return requeued
+
+
+def sweep(now: dt.datetime | None = None) -> dict[str, int]:
+    if not channels.enabled():
+        return {"reminded": 0, "caught_up": 0, "requeued": 0}
+    return {"reminded": remind_overdue(now), "caught_up": catch_up(now), "requeued": requeue_lost(now)}
+
+
+def sweep_periodically() -> dict[str, int]:
+    try:
+        return sweep()
+    finally:
+        schedule_sweep(force=True)
+
+
+def schedule_sweep(force: bool = False) -> bool:
+    """Keep the periodic sweep in the scheduler (idempotent unless ``force``)."""
+    queue = _queue()
+    if not force and (SWEEP_JOB_ID in ScheduledJobRegistry(queue=queue).get_job_ids() or SWEEP_JOB_ID in queue.job_ids):
+        return False
+    queue.enqueue_in(
+        dt.timedelta(seconds=settings.NOTIFY_SWEEP_INTERVAL),
+        sweep_periodically,
+        job_id=SWEEP_JOB_ID,
+        result_ttl=settings.NOTIFY_SWEEP_INTERVAL * 2,
+    )
+    return True

@@ -1,0 +1,237 @@
+"""Who hears what (issue 16, "Who hears what"), driven by the audit trail's events.
+
+A request that waits for approval: every approver who may decide it (by
+e-mail, asked of ``workflow.permission``, never a group test of our own) and
+the chat channels. Approved, rejected, expired, failed, and (from the outcome
+tracking) completed or failed on the host: its requester by e-mail; failures
+also the chat channels. One reminder for a request still pending after
+APPROVAL_REMIND_AFTER goes to approvers and channels (notifications/jobs.py).
+
+New event kinds need only an entry in EVENT_KINDS: the outcome tracking writes
+``outcome_completed`` and ``outcome_failed`` events, mapped here already.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.db.models import prefetch_related_objects
+from django.utils import timezone
+
+from notifications import channels, markup, messages
+from notifications.models import (
+    Channel,
+    DeliveryStatus,
+    Notification,
+    NotificationKind,
+    NotificationPreference,
+)
+from responses import workflow
+from responses.models import EventKind, RequestEvent, ResponseRequest, Status
+
+# The audit trail's event kinds that cause messages, and the message kind each causes.
+EVENT_KINDS: dict[str, str] = {
+    EventKind.FILED: NotificationKind.APPROVAL_NEEDED,  # only when it waits for approval (kind_for)
+    EventKind.APPROVED: NotificationKind.APPROVED,
+    EventKind.REJECTED: NotificationKind.REJECTED,
+    EventKind.EXPIRED: NotificationKind.EXPIRED,
+    EventKind.FAILED: NotificationKind.FAILED,
+    # Written by the outcome tracking (KSC's [Response] task finished on the endpoint).
+    "outcome_completed": NotificationKind.OUTCOME_COMPLETED,
+    "outcome_failed": NotificationKind.OUTCOME_FAILED,
+}
+TO_APPROVERS = (NotificationKind.APPROVAL_NEEDED, NotificationKind.REMINDER)
+TO_CHANNELS = (
+    NotificationKind.APPROVAL_NEEDED,
+    NotificationKind.REMINDER,
+    NotificationKind.FAILED,
+    NotificationKind.OUTCOME_FAILED,
+)
+TO_REQUESTER = (
+    NotificationKind.APPROVED,
+    NotificationKind.REJECTED,
+    NotificationKind.EXPIRED,
+    NotificationKind.FAILED,
+    NotificationKind.OUTCOME_COMPLETED,
+    NotificationKind.OUTCOME_FAILED,
+)
+# Kinds a burst folds into a digest (a SIEM rule in a loop files dozens of requests a minute).
+BURSTY = (NotificationKind.APPROVAL_NEEDED, NotificationKind.REMINDER)
+NOTIFY_TYPES = {NotificationKind.FAILED: "failure", NotificationKind.OUTCOME_FAILED: "failure"}
+
+
+def kind_for(event: RequestEvent) -> str | None:
+    """The message kind an audit event causes, or None."""
+    kind = EVENT_KINDS.get(event.kind)
+    if kind == NotificationKind.APPROVAL_NEEDED and event.status_after != Status.PENDING_APPROVAL:
+        return None  # filed a task that needs no approval: nobody must act
+    if kind == NotificationKind.APPROVED and not event.status_before:
+        return None  # approved at filing because it needs no approval: the requester just filed it
+    return kind
+
+
+@dataclass(frozen=True)
+class Recipient:
+    channel: str
+    destination: str
+    label: str
+    language: str
+    body_format: str = markup.TEXT
+    address: str = ""
+    channel_key: str = ""
+
+
+def preference(user) -> NotificationPreference:
+    try:
+        return user.notification_preference  # loaded with the user where approvers_of() loads them
+    except NotificationPreference.DoesNotExist:
+        return NotificationPreference(user=user)
+
+
+def user_language(user) -> str:
+    language = preference(user).language
+    return language if language in dict(settings.LANGUAGES) else settings.LANGUAGE_CODE
+
+
+def approvers_of(request: ResponseRequest) -> list:
+    """Every user who may decide this request now, as workflow.permission answers it.
+
+    Every active user is asked rather than a group's members: the policy decides
+    (no self-approval, the role, one decision each), not a second rule here. A
+    query per user in a background job; portals have hundreds of users, not millions.
+    """
+    prefetch_related_objects([request], "approvals")  # permission() reads them for every user
+    users = list(
+        get_user_model()
+        .objects.filter(is_active=True)
+        .select_related("notification_preference")
+        .prefetch_related("groups")
+        .order_by("username")
+    )
+    for user in users:
+        # roles.has_role()'s own per-user cache, filled from the prefetch: three queries in all, not one per user.
+        user._portal_roles = {group.name for group in user.groups.all()}
+    return [user for user in users if workflow.permission(user, workflow.APPROVE, request)]
+
+
+def email_recipient(user) -> Recipient:
+    """A user's e-mail as a destination, in their language (whether they want this kind is asked apart)."""
+    return Recipient(
+        channel=Channel.EMAIL,
+        destination=f"user:{user.get_username()}",
+        label=user.get_username(),
+        language=user_language(user),
+        address=user.email,
+    )
+
+
+def _email_recipient(user, kind: str) -> Recipient | None:
+    if not (channels.email_enabled() and user.email):
+        return None
+    if not preference(user).wants_email(kind):
+        return None
+    return email_recipient(user)
+
+
+def chat_recipients() -> list[Recipient]:
+    return [
+        Recipient(
+            channel=Channel.CHAT,
+            destination=chat.destination,
+            label=chat.label,
+            language=settings.NOTIFY_LANGUAGE,
+            body_format=chat.body_format,
+            channel_key=chat.key,
+        )
+        for chat in channels.chat_channels()
+    ]
+
+
+def recipients(kind: str, request: ResponseRequest) -> list[Recipient]:
+    people = []
+    if kind in TO_APPROVERS:
+        people = approvers_of(request)
+    elif kind in TO_REQUESTER and request.requester is not None:
+        if workflow.permission(request.requester, workflow.VIEW, request):  # a disabled account hears nothing
+            people = [request.requester]
+    found = [r for r in (_email_recipient(user, kind) for user in people) if r is not None]
+    if kind in TO_CHANNELS:
+        found += chat_recipients()
+    return found
+
+
+@dataclass
+class Plan:
+    to_send: list[Notification]
+    new_digests: list[Notification]
+
+
+def _over_burst(destination: str, now: dt.datetime) -> bool:
+    since = now - dt.timedelta(seconds=settings.NOTIFY_BURST_WINDOW)
+    sent = Notification.objects.filter(
+        destination=destination, kind__in=BURSTY, created_at__gte=since, digest__isnull=True
+    ).count()
+    return sent >= settings.NOTIFY_BURST_LIMIT
+
+
+def _open_digest(recipient: Recipient, now: dt.datetime) -> tuple[Notification, bool]:
+    """The destination's digest still waiting to go out, or a new one (True)."""
+    digest = (
+        Notification.objects.select_for_update()
+        .filter(destination=recipient.destination, kind=NotificationKind.DIGEST, status=DeliveryStatus.PENDING)
+        .first()
+    )
+    if digest is not None:
+        return digest, False
+    return record(NotificationKind.DIGEST, recipient, None, None, now), True
+
+
+def record(kind: str, recipient: Recipient, request, event, now: dt.datetime, **fields) -> Notification:
+    """The row of one message to one recipient (written before it is sent)."""
+    return Notification.objects.create(
+        request=request,
+        event=event,
+        kind=kind,
+        channel=recipient.channel,
+        destination=recipient.destination,
+        label=recipient.label,
+        address=recipient.address,
+        channel_key=recipient.channel_key,
+        language=recipient.language,
+        body_format=recipient.body_format,
+        created_at=now,
+        **fields,
+    )
+
+
+def plan(kind: str, request: ResponseRequest, event: RequestEvent | None = None) -> Plan:
+    """Write the messages of ``kind`` about ``request``, one per recipient; the caller sends them.
+
+    Past NOTIFY_BURST_LIMIT approval messages to one destination within
+    NOTIFY_BURST_WINDOW seconds, the rest wait in one digest per destination,
+    sent when the window ends.
+    """
+    now = timezone.now()
+    result = Plan([], [])
+    with transaction.atomic():
+        for recipient in recipients(kind, request):
+            composed = messages.compose(
+                kind, request, language=recipient.language, fmt=recipient.body_format, event=event
+            )
+            fields = {"subject": composed.subject, "body": composed.body}
+            if kind in BURSTY and _over_burst(recipient.destination, now):
+                digest, new = _open_digest(recipient, now)
+                if new:
+                    result.new_digests.append(digest)
+                record(kind, recipient, request, event, now, status=DeliveryStatus.IN_DIGEST, digest=digest, **fields)
+            else:
+                result.to_send.append(record(kind, recipient, request, event, now, **fields))
+    return result
+
+
+def notify_type(kind: str) -> str:
+    return NOTIFY_TYPES.get(kind, "warning" if kind in BURSTY or kind == NotificationKind.DIGEST else "info")

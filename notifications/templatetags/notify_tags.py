@@ -1,0 +1,90 @@
+"""Template pieces the existing pages include: account settings, the request's messages, live polling."""
+
+from __future__ import annotations
+
+import json
+
+from django import template
+from django.urls import reverse
+
+from notifications import channels, routing
+from notifications.context_processors import pending_for, queue_stamp
+from notifications.models import USER_CHOICES, Channel, Notification, NotificationKind
+from responses import workflow
+from responses.models import Status
+
+register = template.Library()
+
+# How often the self-refreshing pages poll: often enough for a queue, rare enough to cost nothing.
+POLL_SECONDS = 15
+
+
+def _chat_labels() -> list[str]:
+    try:
+        return [chat.label for chat in channels.chat_channels()]
+    except Exception:  # a URL refused at start never gets here; a page must not fail on it anyway
+        return []
+
+
+@register.inclusion_tag("notifications/_account.html", takes_context=True)
+def notification_settings(context) -> dict:
+    user = context["request"].user
+    prefs = routing.preference(user)
+    return {
+        "request": context["request"],
+        "csrf_token": context.get("csrf_token"),
+        "enabled": channels.enabled(),
+        "email_enabled": channels.email_enabled(),
+        "chats": _chat_labels(),
+        "address": user.email,
+        "language": routing.user_language(user),
+        "kinds": [(str(kind), kind.label, prefs.wants_email(kind)) for kind in USER_CHOICES],
+    }
+
+
+@register.inclusion_tag("notifications/_request.html", takes_context=True)
+def request_notifications(context, rr) -> dict:
+    """Beside a request's trail: what was sent to whom (auditors, approvers) and, while pending, who can approve."""
+    user = context["request"].user
+    sees_all = workflow.can_view_all(user)
+    notes = list(Notification.objects.filter(request=rr).order_by("created_at", "id")) if sees_all else []
+    deciders = []
+    if rr.status == Status.PENDING_APPROVAL and (sees_all or rr.requester_id == user.pk):
+        told = {
+            note.label: note
+            for note in Notification.objects.filter(
+                request=rr,
+                channel=Channel.EMAIL,
+                kind__in=[NotificationKind.APPROVAL_NEEDED, NotificationKind.REMINDER],
+            )
+        }
+        for approver in routing.approvers_of(rr):
+            name = approver.get_username()
+            wants = bool(approver.email) and routing.preference(approver).wants_email(NotificationKind.APPROVAL_NEEDED)
+            deciders.append({"name": name, "emailed": wants and channels.email_enabled(), "note": told.get(name)})
+    return {
+        "rr": rr,
+        "notes": notes,
+        "sees_all": sees_all,
+        "pending": rr.status == Status.PENDING_APPROVAL,
+        "deciders": deciders,
+        "chats": _chat_labels() if rr.status == Status.PENDING_APPROVAL else [],
+        "enabled": channels.enabled(),
+    }
+
+
+@register.inclusion_tag("notifications/_live.html", takes_context=True)
+def live_updates(context, requests=(), queue: bool = False, single=None) -> dict:
+    """A hidden element static/notifications.js reads: what to poll, and the states the page shows now."""
+    user = context["request"].user
+    if single is not None:
+        requests = [single]
+    stamps = {str(rr.uuid): f"{rr.status}:{rr.updated_at.isoformat()}" for rr in requests}
+    watch_queue = bool(queue and workflow.can_view_all(user))
+    return {
+        "url": reverse("notifications:live"),
+        "interval": POLL_SECONDS,
+        "stamps": json.dumps(stamps),
+        "queue_stamp": queue_stamp(pending_for(context["request"])) if watch_queue else "",
+        "watch_queue": watch_queue,
+    }
