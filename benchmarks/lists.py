@@ -11,7 +11,8 @@ decision per decided request) and kept between runs: a second run with the same
 
 Each list is requested through Django's test client as an auditor (the whole view:
 queries, template or serializer), --repeat times after one warm-up; the median and
-the worst are printed with the number of SQL queries. Nothing is asserted.
+the worst are printed, with the median time spent in SQL and the number of queries.
+Nothing is asserted.
 """
 
 from __future__ import annotations
@@ -177,12 +178,13 @@ def measure(repeat: int) -> list[dict]:
         response = client.get(url, params)  # warm-up
         if response.status_code != 200:
             raise SystemExit(f"{url} {params}: HTTP {response.status_code}")
-        timings = []
+        timings, sql = [], []
         for _ in range(repeat):
             with CaptureQueriesContext(connection) as captured:
                 begin = time.perf_counter()
                 client.get(url, params)
                 timings.append(time.perf_counter() - begin)
+            sql.append(sum(float(query["time"]) for query in captured.captured_queries))
         results.append(
             {
                 "name": name,
@@ -190,6 +192,7 @@ def measure(repeat: int) -> list[dict]:
                 "params": params,
                 "median_ms": statistics.median(timings) * 1000,
                 "max_ms": max(timings) * 1000,
+                "sql_ms": statistics.median(sql) * 1000,
                 "queries": len(captured),
             }
         )
@@ -223,7 +226,10 @@ def main() -> None:
     made = "reused" if result["generation_s"] is None else f"generated in {result['generation_s']:.0f} s"
     print(f"{result['rows']:,} requests ({made})")
     for row in result["lists"]:
-        print(f"{row['name']:<32} median {row['median_ms']:7.1f} ms  worst {row['max_ms']:7.1f} ms  {row['queries']} queries")
+        print(
+            f"{row['name']:<32} median {row['median_ms']:7.1f} ms  worst {row['max_ms']:7.1f} ms  "
+            f"SQL {row['sql_ms']:6.1f} ms in {row['queries']} queries"
+        )
 
 
 if __name__ == "__main__":

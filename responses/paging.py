@@ -26,8 +26,9 @@ class BoundedPaginator(Paginator):
     def count(self) -> int:
         rows = self.object_list
         if hasattr(rows, "values"):
-            # Count keys only: the list's annotations (per-row subqueries) are left out of the count.
-            rows = rows.values("pk")
+            # Count keys only, in no order: the list's annotations (per-row subqueries) and its sort
+            # are left out of the count, which is the same in any order.
+            rows = rows.values("pk").order_by()
         counted = rows[: self.count_limit + 1].count() if hasattr(rows, "count") else len(rows)
         self._exact = counted <= self.count_limit
         return min(counted, self.count_limit)
