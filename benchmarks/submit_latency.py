@@ -269,12 +269,18 @@ def measure(args, rows, figures, running, start_workers, stop, file_and_approve,
         keys = [file_and_approve(index).pk for index in range(args.drain)]
         workers = start_workers(count)
         running.extend(workers)
-        begin = time.perf_counter()
-        while ResponseRequest.objects.filter(pk__in=keys, status=Status.SUBMITTED).count() < len(keys):
+        begin = progress_at = time.perf_counter()
+        done = 0
+        while done < len(keys):
             failed = ResponseRequest.objects.filter(pk__in=keys, status=Status.FAILED).count()
             if failed:
                 raise SystemExit(f"{failed} requests failed; see the request timelines")
+            if time.perf_counter() - progress_at > 120:
+                raise SystemExit(f"the drain stalled at {done} of {len(keys)} (jobs lost from Redis?)")
             time.sleep(0.05)
+            now_done = ResponseRequest.objects.filter(pk__in=keys, status=Status.SUBMITTED).count()
+            if now_done > done:
+                done, progress_at = now_done, time.perf_counter()
         elapsed = time.perf_counter() - begin
         memory.extend(resident_mb(worker.pid) for worker in workers)
         stop(workers)

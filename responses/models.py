@@ -113,6 +113,8 @@ class ResponseRequest(models.Model):
             # the API's exact host and SIEM-reference filters
             models.Index(fields=["target_host"], name="rr_target_host_idx"),
             models.Index(fields=["external_ref"], name="rr_external_ref_idx"),
+            # the hourly cap counts the last hour's submissions before every job
+            models.Index(fields=["submitted_at"], name="rr_submitted_at_idx"),
         ]
         constraints = [
             # A re-attempt recognises its own incident in KSC by host, KLINCDT_ADDED and body:

@@ -89,5 +89,9 @@ class Migration(migrations.Migration):
             model_name='responserequest',
             index=models.Index(fields=['external_ref'], name='rr_external_ref_idx'),
         ),
+        migrations.AddIndex(
+            model_name='responserequest',
+            index=models.Index(fields=['submitted_at'], name='rr_submitted_at_idx'),
+        ),
         migrations.RunPython(create_trigram_indexes, drop_trigram_indexes),
     ]
