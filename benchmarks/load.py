@@ -17,8 +17,8 @@ HTTP session:
 
 Prints requests/s, p50/p99 per endpoint, errors (any answer other than the one the step
 expects, or no answer), the most PostgreSQL connections seen at once, and each
-process's resident memory after the run. Uses DATABASE_URL (PostgreSQL for fair numbers;
-the database is migrated) and REDIS_URL's server, database BENCH_REDIS_DB (default 14),
+process's resident memory after the run. Uses a fresh database beside DATABASE_URL's
+(``<name>_load_bench``, made again each run; PostgreSQL for fair numbers) and REDIS_URL's server, database BENCH_REDIS_DB (default 14),
 which it flushes. The blast-radius limits are off. Nothing is asserted.
 """
 
@@ -239,7 +239,7 @@ def wait_for(url: str, timeout: float = 60) -> None:
 def run(users: int, seconds: int, web_workers: int, rq_workers: int) -> dict:
     from benchmarks.submit_latency import configure_environment
 
-    started = configure_environment()
+    started = configure_environment("load_bench")
     static = tempfile.mkdtemp(prefix="edr-load-static-")
     os.environ.update(
         STATIC_ROOT=static,
