@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test lint install clean messages faults
+.PHONY: run test lint install clean messages faults bench
 
 $(VENV)/.installed: requirements.txt requirements-ldap.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,11 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(PY) -m ruff check .
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Every benchmark (benchmarks/run_all.py), then one table of figures beside their targets.
+# Minutes long; PostgreSQL (DATABASE_URL) for the million-row lists. Never part of `make test`.
+bench: $(VENV)/.installed
+	$(PY) benchmarks/run_all.py $(BENCH_ARGS)
 
 # The Japanese catalog: extract every translatable string, translate the new ones in
 # locale/ja/LC_MESSAGES/django.po, then run this again to compile it; commit the .po and the .mo.

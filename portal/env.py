@@ -12,6 +12,7 @@ import ipaddress
 import os
 import re
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
@@ -154,3 +155,48 @@ def is_loopback_url(url: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def parse_sentinels(name: str, items: list[str]) -> list[tuple[str, int]]:
+    """``host:port`` items (REDIS_SENTINELS) as (host, port) pairs; a missing port is Sentinel's 26379."""
+    sentinels = []
+    for item in items:
+        host, _sep, port = item.rpartition(":") if ":" in item else (item, "", "26379")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ImproperlyConfigured(f"{name}: {item!r} is not host:port (e.g. redis-a.example:26379).")
+        sentinels.append((host.strip("[]"), int(port)))
+    return sentinels
+
+
+def redis_connection_config(
+    redis_url: str, sentinels: list[tuple[str, int]], master: str, sentinel_password: str | None
+) -> dict[str, Any]:
+    """django-rq's connection settings: REDIS_URL alone, or through Sentinel (REDIS_SENTINELS).
+
+    With Sentinel, the master is whichever server the sentinels name for ``master``;
+    REDIS_URL then only gives the database number and the master's credentials.
+    Connecting fails within 5 s, so that an approval never hangs on a dead Redis.
+    """
+    if not sentinels:
+        # django-rq ignores CONNECTION_KWARGS beside a URL, so the timeout rides in the URL.
+        if "socket_connect_timeout" not in redis_url:
+            redis_url += ("&" if "?" in redis_url else "?") + "socket_connect_timeout=5"
+        return {"URL": redis_url}
+    if not master:
+        raise ImproperlyConfigured("REDIS_SENTINEL_MASTER is required with REDIS_SENTINELS: the name of the master.")
+    parts = urlsplit(redis_url)
+    path = parts.path.lstrip("/") or "0"
+    if not path.isdigit():
+        raise ImproperlyConfigured(f"REDIS_URL: the database number must be a whole number, not {path!r}.")
+    sentinel_kwargs: dict[str, Any] = {"socket_connect_timeout": 2, "socket_timeout": 2}
+    if sentinel_password:
+        sentinel_kwargs["password"] = sentinel_password
+    return {
+        "SENTINELS": sentinels,
+        "MASTER_NAME": master,
+        "DB": int(path),
+        "USERNAME": unquote(parts.username) if parts.username else None,
+        "PASSWORD": unquote(parts.password) if parts.password else None,
+        "CONNECTION_KWARGS": {"socket_connect_timeout": 5},
+        "SENTINEL_KWARGS": sentinel_kwargs,
+    }

@@ -73,7 +73,10 @@ class Launcher:
         env["DJANGO_SETTINGS_MODULE"] = "portal.settings"
 
         redis_url = env.get("REDIS_URL")
-        if redis_url and local_redis.reachable(redis_url):
+        if env.get("REDIS_SENTINELS"):
+            # A Redis that fails over: the sentinels name the master; nothing local to start.
+            print(f"Redis: master {env.get('REDIS_SENTINEL_MASTER', '')!r} through Sentinel {env['REDIS_SENTINELS']}")
+        elif redis_url and local_redis.reachable(redis_url):
             print(f"Redis: {redis_url} (from REDIS_URL)")
         else:
             if redis_url:

@@ -24,6 +24,8 @@ from portal.env import (
     env_str,
     is_loopback_url,
     parse_database_url,
+    parse_sentinels,
+    redis_connection_config,
 )
 from responses.catalog import TASK_NAMES
 
@@ -290,17 +292,18 @@ SESSION_SAVE_EVERY_REQUEST = True  # the age above is then an inactivity timeout
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 if not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
     raise ImproperlyConfigured("REDIS_URL must start with redis://, rediss:// or unix://.")
-# An unreachable Redis must fail fast at approval time (the request then waits, APPROVED, for the
-# reconciler). django-rq ignores CONNECTION_KWARGS beside a URL, so the timeout rides in the URL.
-_rq_url = (
-    REDIS_URL
-    if "socket_connect_timeout" in REDIS_URL
-    else (REDIS_URL + ("&" if "?" in REDIS_URL else "?") + "socket_connect_timeout=5")
+# Redis Sentinel for a Redis that fails over (README, "Production"): the queues find the
+# current master through the sentinels. An unreachable Redis fails fast at approval time
+# (the request then waits, APPROVED, for the reconciler): see env.redis_connection_config.
+REDIS_SENTINELS = parse_sentinels("REDIS_SENTINELS", env_list("REDIS_SENTINELS", []))
+REDIS_SENTINEL_MASTER = env_str("REDIS_SENTINEL_MASTER", "")
+REDIS_CONNECTION = redis_connection_config(
+    REDIS_URL, REDIS_SENTINELS, REDIS_SENTINEL_MASTER, env_str("REDIS_SENTINEL_PASSWORD", secret=True)
 )
 RQ_QUEUES = {
-    "default": {"URL": _rq_url, "DEFAULT_TIMEOUT": 300},
-    "ksc": {"URL": _rq_url, "DEFAULT_TIMEOUT": 300},
-    "notify": {"URL": _rq_url, "DEFAULT_TIMEOUT": 120},  # notifications/jobs.py
+    "default": {**REDIS_CONNECTION, "DEFAULT_TIMEOUT": 300},
+    "ksc": {**REDIS_CONNECTION, "DEFAULT_TIMEOUT": 300},
+    "notify": {**REDIS_CONNECTION, "DEFAULT_TIMEOUT": 120},  # notifications/jobs.py
 }
 RQ_SHOW_ADMIN_LINK = False
 # A worker that runs jobs in its own process, so that one KSC session serves every job.

@@ -20,7 +20,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core import signing
 from django.core.exceptions import ImproperlyConfigured
-from django.core.paginator import Page, Paginator
+from django.core.paginator import Page
 from django.db import transaction
 from django.db.models import Count, OuterRef, Prefetch, Q, QuerySet, Subquery, prefetch_related_objects
 from django.db.models.functions import Coalesce
@@ -57,6 +57,7 @@ from responses.models import (
     Status,
     payload_fingerprint,
 )
+from responses.paging import BoundedPaginator
 
 log = logging.getLogger(__name__)
 
@@ -75,14 +76,14 @@ def _refused(request: HttpRequest, reason: str, status: int = 403) -> HttpRespon
 
 
 def _paginate(request: HttpRequest, requests: QuerySet[ResponseRequest]) -> Page:
-    """One page of a list: a COUNT and one SELECT (plus prefetches), whatever the page size."""
+    """One page of a list: a bounded COUNT and one SELECT (plus prefetches), whatever the page size."""
     try:
         per_page = int(request.GET.get("per_page", DEFAULT_PAGE_SIZE))
     except ValueError:
         per_page = DEFAULT_PAGE_SIZE
     if per_page not in PAGE_SIZES:
         per_page = DEFAULT_PAGE_SIZE
-    return Paginator(requests, per_page).get_page(request.GET.get("page"))
+    return BoundedPaginator(requests, per_page).get_page(request.GET.get("page"))
 
 
 def _query_without_page(request: HttpRequest) -> str:

@@ -733,6 +733,43 @@ def _fail_if_content_changed(request: ResponseRequest, actor: str) -> bool:
     return True
 
 
+# How far back KLINCDT_ADDED may go for a request whose identical twins took the seconds since.
+ADDED_LOOKBACK = dt.timedelta(hours=1)
+
+
+def incident_second(request: ResponseRequest, now: dt.datetime) -> dt.datetime:
+    """KLINCDT_ADDED for a request's first attempt: a whole second no identical request holds.
+
+    KSC keeps whole seconds, and a re-attempt recognises its own incident by host,
+    time and body, so identical requests (same fingerprint) need distinct seconds.
+    The time stays honest: the latest free second between the request's approval
+    (at most ADDED_LOOKBACK ago) and now, when the request existed and was approved;
+    only when every one of those is taken, the first free second after now, which is
+    then at most as far ahead as there are identical requests in flight. One query
+    reads the seconds taken, where probing second by second took one per second.
+    """
+    current = now.replace(microsecond=0)
+    since = max(request.approved_at or request.created_at or now, now - ADDED_LOOKBACK)
+    earliest = since.replace(microsecond=0)
+    if earliest < since:
+        earliest += dt.timedelta(seconds=1)  # never before the approval itself
+    taken = set(
+        ResponseRequest.objects.filter(fingerprint=request.fingerprint, ksc_added__gte=earliest)
+        .exclude(pk=request.pk)
+        .values_list("ksc_added", flat=True)
+    )
+    second = dt.timedelta(seconds=1)
+    candidate = current
+    while candidate >= earliest:
+        if candidate not in taken:
+            return candidate
+        candidate -= second
+    candidate = current + second
+    while candidate in taken:
+        candidate += second
+    return candidate
+
+
 def claim_for_submission(key: uuid_module.UUID | str) -> tuple[ResponseRequest, SubmissionAttempt] | None:
     """APPROVED or QUEUED → SUBMITTING for exactly one job; None when another got there first.
 
@@ -754,10 +791,7 @@ def claim_for_submission(key: uuid_module.UUID | str) -> tuple[ResponseRequest, 
             before = request.status
             request.status = Status.SUBMITTING
             if request.ksc_added is None:
-                candidate = now.replace(microsecond=0)
-                while ResponseRequest.objects.filter(fingerprint=request.fingerprint, ksc_added=candidate).exists():
-                    candidate += dt.timedelta(seconds=1)
-                request.ksc_added = candidate
+                request.ksc_added = incident_second(request, now)
             request.attempts += 1
             interrupted = _close_interrupted_attempts(request, now)
             # (fingerprint, ksc_added) is unique: a racing twin makes this fail and the job run again.

@@ -40,6 +40,7 @@ from responses.api.serializers import (
 from responses.ksc.client import get_client
 from responses.models import ResponseRequest, Source
 from responses.outcomes import with_outcome
+from responses.paging import COUNT_LIMIT, BoundedPaginator
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -93,9 +94,27 @@ def parse_object(request: Request, fields: tuple[str, ...]) -> dict[str, Any]:
 
 
 class RequestPagination(PageNumberPagination):
+    """Pages whose count stops at paging.COUNT_LIMIT: ``count_is_exact`` is false when more match."""
+
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200
+    django_paginator_class = BoundedPaginator
+
+    def get_paginated_response(self, data) -> Response:
+        response = super().get_paginated_response(data)
+        response.data["count_is_exact"] = self.page.paginator.count_is_exact
+        return response
+
+    def get_paginated_response_schema(self, schema: dict) -> dict:
+        described = super().get_paginated_response_schema(schema)
+        described["properties"]["count"]["description"] = (
+            f"Matching requests, counted up to {COUNT_LIMIT:,}; past that, count stays at {COUNT_LIMIT:,} "
+            "and count_is_exact is false (narrow the filters, e.g. since/until, to reach older requests)."
+        )
+        described["properties"]["count_is_exact"] = {"type": "boolean", "example": True}
+        described["required"].append("count_is_exact")
+        return described
 
 
 @extend_schema_view(

@@ -1,0 +1,236 @@
+"""The request lists at a million rows: server time and queries per page, on PostgreSQL.
+
+    .venv/bin/python benchmarks/lists.py [--rows 1000000] [--repeat 15] [--json]
+
+Works in its own database, never the tests' or the portal's: BENCH_DATABASE_URL, or
+DATABASE_URL's server with the database name ``<name>_lists_bench`` (created when
+missing; PostgreSQL only). The rows are made by PostgreSQL itself (INSERT ... SELECT
+over generate_series: requests spread over a year, 5,000 hosts, 40 requesters, one
+decision per decided request) and kept between runs: a second run with the same
+--rows reuses them. How long generation took is printed.
+
+Each list is requested through Django's test client as an auditor (the whole view:
+queries, template or serializer), --repeat times after one warm-up; the median and
+the worst are printed, with the median time spent in SQL and the number of queries.
+Nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import statistics
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+HOSTS = 5000
+REQUESTERS = 40
+
+
+def bench_database_url() -> str:
+    explicit = os.environ.get("BENCH_DATABASE_URL")
+    if explicit:
+        return explicit
+    base = os.environ.get("DATABASE_URL", "")
+    if not base.startswith(("postgres://", "postgresql://")):
+        raise SystemExit("benchmarks/lists.py needs PostgreSQL: set DATABASE_URL or BENCH_DATABASE_URL to a postgres:// URL")
+    parts = urlsplit(base)
+    name = (parts.path.lstrip("/") or "portal") + "_lists_bench"
+    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+
+
+def ensure_database(url: str) -> None:
+    """Create the benchmark database when it does not exist (on the same server, as the same role)."""
+    import psycopg
+    from psycopg import sql
+
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    admin = urlunsplit((parts.scheme, parts.netloc, "/postgres", parts.query, ""))
+    with psycopg.connect(admin, autocommit=True) as connection:
+        if connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is None:
+            connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def configure(url: str) -> None:
+    os.environ["DATABASE_URL"] = url
+    os.environ.setdefault("SECRET_KEY", "benchmark-only-" + secrets.token_urlsafe(40))
+    os.environ.setdefault("DEBUG", "false")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    os.environ.setdefault("ALLOWED_HOSTS", "testserver")
+    os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
+    os.environ["DJANGO_SETTINGS_MODULE"] = "portal.settings"
+
+
+GENERATE_REQUESTS = """
+INSERT INTO responses_responserequest (
+    uuid, task, target_host, target_host_name, params, justification, external_ref, fingerprint,
+    requester_id, requester_username, source, status, approvals_required, created_at, updated_at,
+    approved_at, decided_at, submitted_at, finished_at, ksc_added, ksc_incident_id, attempts, last_error
+)
+SELECT
+    gen_random_uuid(),
+    'isolateHost',
+    'host-' || lpad((i %% %(hosts)s)::text, 5, '0') || '-7f2c9a1e',
+    'WS-' || lpad((i %% %(hosts)s)::text, 5, '0') || '.corp.example',
+    jsonb_build_object('action', i %% 2),
+    'Alert ' || i || ': beacon to ' || md5(i::text) || ' seen from this host',
+    CASE WHEN i %% 3 = 0 THEN 'SIEM-' || i ELSE '' END,
+    encode(sha256(i::text::bytea), 'hex'),
+    %(first_user)s + (i %% %(requesters)s),
+    'bench-analyst-' || (i %% %(requesters)s),
+    CASE WHEN i %% 3 = 0 THEN 'api' ELSE 'web' END,
+    CASE WHEN i > %(rows)s - 100 THEN 'pending_approval' WHEN i %% 50 = 0 THEN 'rejected' ELSE 'submitted' END,
+    1,
+    at, at,
+    CASE WHEN i > %(rows)s - 100 OR i %% 50 = 0 THEN NULL ELSE at + interval '2 minutes' END,
+    CASE WHEN i > %(rows)s - 100 THEN NULL ELSE at + interval '2 minutes' END,
+    CASE WHEN i > %(rows)s - 100 OR i %% 50 = 0 THEN NULL ELSE at + interval '3 minutes' END,
+    CASE WHEN i > %(rows)s - 100 OR i %% 50 = 0 THEN NULL ELSE at + interval '3 minutes' END,
+    CASE WHEN i > %(rows)s - 100 OR i %% 50 = 0 THEN NULL ELSE date_trunc('second', at + interval '3 minutes') END,
+    CASE WHEN i > %(rows)s - 100 OR i %% 50 = 0 THEN NULL ELSE i END,
+    CASE WHEN i > %(rows)s - 100 OR i %% 50 = 0 THEN 0 ELSE 1 END,
+    ''
+FROM (
+    SELECT i, now() - interval '365 days' + (i * interval '365 days' / %(rows)s) AS at
+    FROM generate_series(1, %(rows)s) AS i
+) AS series
+"""
+
+GENERATE_DECISIONS = """
+INSERT INTO responses_approval (request_id, approver_id, approver_username, decision, comment, created_at, fingerprint)
+SELECT id, NULL, 'bench-approver-' || (id % 7),
+       CASE WHEN status = 'rejected' THEN 'reject' ELSE 'approve' END, '', decided_at, fingerprint
+FROM responses_responserequest WHERE decided_at IS NOT NULL
+"""
+
+
+def generate(rows: int) -> float | None:
+    """Make ``rows`` requests (and their decisions) unless the database already has them; seconds taken."""
+    from django.contrib.auth.models import Group, User
+    from django.db import connection, transaction
+
+    from responses import roles
+    from responses.models import ResponseRequest
+
+    if ResponseRequest.objects.count() == rows:
+        return None
+    begin = time.perf_counter()
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("TRUNCATE responses_approval, responses_responserequest RESTART IDENTITY CASCADE")
+        users = [User.objects.get_or_create(username=f"bench-analyst-{n}")[0] for n in range(REQUESTERS)]
+        analysts = Group.objects.get_or_create(name=roles.ANALYSTS)[0]
+        for user in users:
+            user.groups.add(analysts)
+        first = min(user.pk for user in users)
+        if [user.pk for user in users] != list(range(first, first + REQUESTERS)):
+            raise SystemExit("the benchmark's analysts do not have consecutive ids; drop the benchmark database")
+        with connection.cursor() as cursor:
+            cursor.execute(
+                GENERATE_REQUESTS, {"hosts": HOSTS, "requesters": REQUESTERS, "rows": rows, "first_user": first}
+            )
+            cursor.execute(GENERATE_DECISIONS)
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE responses_responserequest")
+        cursor.execute("VACUUM ANALYZE responses_approval")
+    return time.perf_counter() - begin
+
+
+def measure(repeat: int) -> list[dict]:
+    from django.contrib.auth.models import Group, User
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+    from rest_framework.test import APIClient
+
+    from responses import roles
+
+    auditor = User.objects.get_or_create(username="bench-auditor")[0]
+    auditor.groups.add(Group.objects.get_or_create(name=roles.AUDITORS)[0])
+    analyst = User.objects.get(username="bench-analyst-7")
+    web, own, api = Client(), Client(), APIClient()
+    web.force_login(auditor)
+    own.force_login(analyst)
+    api.force_authenticate(auditor)
+    cases = [
+        ("auditors' list, newest first", web, "/requests/", {}),
+        ("auditors' list, page 150", web, "/requests/", {"page": 150}),
+        ("search by host name", web, "/requests/", {"host": "WS-04217"}),
+        ("search by word (q)", web, "/requests/", {"q": "a1b2c"}),
+        ("filter by requester", web, "/requests/", {"requester": "bench-analyst-3"}),
+        ("filter by status (rejected)", web, "/requests/", {"status": "rejected"}),
+        ("filter by approver", web, "/requests/", {"approver": "bench-approver-2"}),
+        ("approval queue", web, "/approvals/", {}),
+        ("my requests (25,000 rows)", own, "/requests/mine/", {}),
+        ("API list", api, "/api/v1/requests/", {}),
+        ("API list, host filter", api, "/api/v1/requests/", {"host": "WS-04217"}),
+    ]
+    results = []
+    for name, client, url, params in cases:
+        response = client.get(url, params)  # warm-up
+        if response.status_code != 200:
+            raise SystemExit(f"{url} {params}: HTTP {response.status_code}")
+        timings, sql = [], []
+        for _ in range(repeat):
+            with CaptureQueriesContext(connection) as captured:
+                begin = time.perf_counter()
+                client.get(url, params)
+                timings.append(time.perf_counter() - begin)
+            sql.append(sum(float(query["time"]) for query in captured.captured_queries))
+        results.append(
+            {
+                "name": name,
+                "url": url,
+                "params": params,
+                "median_ms": statistics.median(timings) * 1000,
+                "max_ms": max(timings) * 1000,
+                "sql_ms": statistics.median(sql) * 1000,
+                "queries": len(captured),
+            }
+        )
+    return results
+
+
+def run(rows: int, repeat: int) -> dict:
+    url = bench_database_url()
+    ensure_database(url)
+    configure(url)
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    generated = generate(rows)
+    return {"rows": rows, "generation_s": generated, "lists": measure(repeat)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000, help="requests in the benchmark database")
+    parser.add_argument("--repeat", type=int, default=15, help="timed requests per list (after one warm-up)")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON (for make bench)")
+    args = parser.parse_args()
+    result = run(args.rows, args.repeat)
+    if args.json:
+        print(json.dumps(result))
+        return
+    made = "reused" if result["generation_s"] is None else f"generated in {result['generation_s']:.0f} s"
+    print(f"{result['rows']:,} requests ({made})")
+    for row in result["lists"]:
+        print(
+            f"{row['name']:<32} median {row['median_ms']:7.1f} ms  worst {row['max_ms']:7.1f} ms  "
+            f"SQL {row['sql_ms']:6.1f} ms in {row['queries']} queries"
+        )
+
+
+if __name__ == "__main__":
+    main()

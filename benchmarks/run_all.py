@@ -1,0 +1,143 @@
+"""`make bench`: every benchmark, then one table of each figure beside its floor or target.
+
+    .venv/bin/python benchmarks/run_all.py [--quick]
+
+Runs, one after the other (each in its own process, so that none warms another):
+benchmarks/submit_latency.py (latency beside the no-op job; drains with 1, 2 and 4 workers
+beside the plain loop), benchmarks/lists.py (a million rows; PostgreSQL only),
+benchmarks/load.py (50 users, 60 s), and benchmarks/outcome_sweep.py when it exists.
+--quick makes every run small, to check that the pipeline works; its figures mean little.
+
+The targets are issue 19's. "ratio" is measured / target for ceilings (at most 1 is met)
+and target / measured for floors (at most 1 is met, too): above 1 is how far off it is.
+The machine's load average is printed beside the table: the figures are only as quiet
+as the machine was. Nothing here is a test: `make test` never runs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_json(script: str, *args: str) -> dict | str:
+    """The JSON a benchmark prints last, or why there is none."""
+    begin = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, f"benchmarks/{script}", *args, "--json"], cwd=ROOT, capture_output=True, text=True
+    )
+    print(f"  {script} {' '.join(args)}: {time.perf_counter() - begin:.0f} s, exit {done.returncode}", flush=True)
+    for line in reversed(done.stdout.strip().splitlines()):
+        if line.startswith("{"):
+            return json.loads(line)
+    return (done.stderr.strip().splitlines() or ["no output"])[-1]
+
+
+def row(name: str, measured: float | None, target: float | None, unit: str, *, ceiling: bool) -> list[str]:
+    if measured is None or target is None:
+        return [name, "n/a", "n/a", "", ""]
+    if ceiling:
+        ratio = measured / target if target else float("inf")
+        bound = f"≤ {target:.1f} {unit}"
+    else:
+        ratio = target / measured if measured else float("inf")
+        bound = f"≥ {target:.1f} {unit}"
+    return [name, f"{measured:.1f} {unit}", bound, f"{ratio:.2f}", "met" if ratio <= 1 else "NOT MET"]
+
+
+def table(submit: dict | str, lists: dict | str, load: dict | str) -> list[list[str]]:
+    rows = []
+    if isinstance(submit, dict):
+        pair_ms = 1000 / submit["plain_rps"]
+        drains = {int(count): rate for count, rate in submit["drain_rps"].items()}
+        rows.append(
+            row(
+                "approval → incident id p99, 1 worker",
+                submit["latency_p99_ms"],
+                2 * (submit["noop_p99_ms"] + pair_ms),
+                "ms",
+                ceiling=True,
+            )
+        )
+        rows.append(["  (no-op RQ job p99; one KSC pair)", f"{submit['noop_p99_ms']:.1f} ms; {pair_ms:.1f} ms", "", "", ""])
+        rows.append(row("drain 1,000, 2 workers", drains.get(2), 0.5 * submit["plain_rps"], "req/s", ceiling=False))
+        rows.append(["  (plain client loop)", f"{submit['plain_rps']:.0f} req/s", "", "", ""])
+        for count in sorted(drains):
+            rows.append([f"  drain with {count} worker(s)", f"{drains[count]:.0f} req/s", "", "", ""])
+        counts = sorted(drains)
+        for smaller, larger in zip(counts, counts[1:], strict=False):
+            # Grows with workers, until KSC (the plain loop) is the limit.
+            floor = min(drains[smaller], 0.9 * submit["plain_rps"])
+            rows.append(row(f"drain grows {smaller} → {larger} workers", drains[larger], floor, "req/s", ceiling=False))
+        rows.append(row("per-job cost beyond the KSC pair, 1 worker", submit["per_job_beyond_ms"], 5.0, "ms", ceiling=True))
+        rows.append(["  (one PostgreSQL commit here; a job makes 3)", f"{submit['commit_ms']:.1f} ms", "", "", ""])
+    else:
+        rows.append(["submission benchmarks", f"failed: {submit}", "", "", ""])
+    if isinstance(lists, dict):
+        by_name = {item["name"]: item for item in lists["lists"]}
+        scale = f"{lists['rows']:,}"
+        auditors = by_name["auditors' list, newest first"]
+        host = by_name["search by host name"]
+        rows.append(row(f"auditors' list at {scale}, server time", auditors["median_ms"], 50.0, "ms", ceiling=True))
+        rows.append(row(f"search by host name at {scale}", host["median_ms"], 100.0, "ms", ceiling=True))
+        queries = sorted({item["queries"] for item in lists["lists"] if item["url"].startswith("/requests")})
+        rows.append(["  (queries per web list page)", ", ".join(map(str, queries)), "constant", "", ""])
+        if lists.get("generation_s"):
+            rows.append([f"  (generating {scale} rows)", f"{lists['generation_s']:.0f} s", "", "", ""])
+    else:
+        rows.append(["lists at 1,000,000", f"skipped: {lists}", "", "", ""])
+    if isinstance(load, dict):
+        rows.append(row(f"load: {load['users']} users, errors", float(load["errors"]), 0.0, "", ceiling=True))
+        rows[-1][3] = "" if load["errors"] == 0 else str(load["errors"])
+        rows[-1][4] = "met" if load["errors"] == 0 else "NOT MET"
+        rows.append(["  (load: requests/s; DB connections at most)", f"{load['requests_per_s']:.1f}; {load['peak_db_connections']}", "", "", ""])
+        rows.append(row("rq worker memory after the load", load["rq_worker_mb"], 120.0, "MB", ceiling=True))
+        rows.append(row("web (gunicorn worker) memory after the load", load["web_worker_mb"], 150.0, "MB", ceiling=True))
+    else:
+        rows.append(["load", f"failed: {load}", "", "", ""])
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small runs, to check the pipeline")
+    args = parser.parse_args()
+    print("running the benchmarks (several minutes; the first lists run generates a million rows)", flush=True)
+    quick = args.quick
+    submit = run_json("submit_latency.py", *(["--latency", "30", "--drain", "100"] if quick else []))
+    if os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")) or os.environ.get(
+        "BENCH_DATABASE_URL"
+    ):
+        lists = run_json("lists.py", *(["--rows", "20000", "--repeat", "3"] if quick else []))
+    else:
+        lists = "needs PostgreSQL (DATABASE_URL=postgres://...)"
+    load = run_json("load.py", *(["--users", "10", "--seconds", "10"] if quick else []))
+    sweep = ROOT / "benchmarks" / "outcome_sweep.py"
+    if sweep.exists():
+        begin = time.perf_counter()
+        done = subprocess.run([sys.executable, str(sweep)], cwd=ROOT, capture_output=True, text=True)
+        print(f"  outcome_sweep.py: {time.perf_counter() - begin:.0f} s, exit {done.returncode}")
+        print("\n".join("    " + line for line in done.stdout.strip().splitlines()[-15:]))
+    rows = [["figure", "measured", "target", "ratio", ""], *table(submit, lists, load)]
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    print()
+    for index, cells in enumerate(rows):
+        print("  ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=True)).rstrip())
+        if index == 0:
+            print("  ".join("-" * width for width in widths))
+    print(f"\nload average during the run (1, 5, 15 min): {', '.join(f'{x:.1f}' for x in os.getloadavg())}; cores: {os.cpu_count()}")
+    if isinstance(load, dict):
+        print("\nload, per endpoint:")
+        for name, item in load["endpoints"].items():
+            print(f"  {name:<42} {item['count']:>6}  p50 {item['p50_ms']:8.1f} ms  p99 {item['p99_ms']:8.1f} ms  errors {item['errors']}")
+
+
+if __name__ == "__main__":
+    main()
