@@ -18,7 +18,7 @@ from notifications.models import DeliveryStatus, Notification, NotificationKind
 from tests.notification_fixtures import free_port
 from tests.test_settings import ROOT, _settings_in_subprocess
 
-DEMO = {"SECRET_KEY": "x" * 50, "DATABASE_URL": "sqlite:///:memory:"}
+DEMO = {"SECRET_KEY": "x" * 50, "AUDIT_CHAIN_KEY": "k" * 40, "DATABASE_URL": "sqlite:///:memory:"}
 
 
 def run(*args) -> str:

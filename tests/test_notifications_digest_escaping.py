@@ -5,10 +5,7 @@ Through the same real SMTP and HTTP servers as tests/test_notifications_delivery
 
 from __future__ import annotations
 
-import base64
-import io
 import time
-import zipfile
 
 import pytest
 from django.utils import timezone
@@ -17,6 +14,7 @@ from notifications import jobs, markup
 from notifications.models import DeliveryStatus, Notification, NotificationKind
 from responses import workflow
 from tests.notification_fixtures import file, run_notify_worker
+from tests.openioc import ioc_zip_b64
 
 EVIL = "Urgent [reset your password](https://evil.example.com/login) @channel <!here> <b>bold</b> www.evil.com"
 
@@ -127,10 +125,7 @@ class TestEscaping:
     def test_no_ioc_archive_or_parameters_beyond_the_description_reach_a_message(
         self, notifying, smtp_server, webhook, notify_queue, alice, bob
     ):
-        buffer = io.BytesIO()
-        with zipfile.ZipFile(buffer, "w") as archive:
-            archive.writestr("ioc.xml", "<OpenIOC/>" * 10)
-        ioc = base64.b64encode(buffer.getvalue()).decode()
+        ioc = ioc_zip_b64()  # a real OpenIOC archive, as the catalog accepts
         rr = file(
             alice,
             task="iocScan",
