@@ -34,7 +34,13 @@ def stand(transactional_db, settings, tmp_path, monkeypatch):
     for name, value in {**faults.RUN_SETTINGS, **SHORT}.items():
         monkeypatch.setenv(name, value)
     port = free_port()
-    env = {name: value for name, value in os.environ.items() if not name.startswith("KSC_")}
+    # The developer's KSC_* settings stay out (the stand's simulator is the KSC), but the run's own
+    # KSC_* settings go in: the workers' read timeout, and with it KSC_ADD_SETTLE, must be the short ones.
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith("KSC_") or name in faults.RUN_SETTINGS or name in SHORT
+    }
     env.update(
         DATABASE_URL=faults.database_url(connection.settings_dict),
         REDIS_URL=f"redis://127.0.0.1:{port}/0",
