@@ -27,7 +27,8 @@ from django.db.models import QuerySet
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from responses import audit_chain, catalog, roles
+from accounts import roles
+from responses import audit_chain, catalog
 from responses.models import (
     ApiToken,
     Approval,

@@ -23,7 +23,7 @@ from django_otp import DEVICE_ID_SESSION_KEY, user_has_device
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from responses import roles, stepup, twofactor
+from accounts import roles, stepup, twofactor
 
 pytest_plugins = ["tests.ksc_fixtures", "tests.ldap_fixtures", "tests.oidc_fixtures", "tests.notification_fixtures"]
 
@@ -62,7 +62,7 @@ def _force_login_passes_the_second_factor(monkeypatch):
         if twofactor.required(fresh) or user_has_device(fresh, confirmed=True):
             session = self.session
             session[DEVICE_ID_SESSION_KEY] = enrol_totp(fresh).persistent_id
-            stepup.mark_fresh_session(session)  # as typing the code does (accounts._after_second_factor)
+            stepup.mark_fresh_session(session)  # as typing the code does (account_views._after_second_factor)
             session.save()
 
     monkeypatch.setattr(Client, "force_login", force_login)

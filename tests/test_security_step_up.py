@@ -16,7 +16,8 @@ import time
 import pytest
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from responses import stepup, workflow
+from accounts import stepup
+from responses import workflow
 from responses.models import Approval, ResponseRequest, Status
 from tests.api_fixtures import client_with_token
 from tests.conftest import totp_code

@@ -13,7 +13,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from responses import roles
+from accounts import roles
 from responses.api.authentication import issue_token
 from responses.models import TokenScope
 
