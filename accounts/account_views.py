@@ -30,7 +30,7 @@ from django_otp import login as otp_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts import roles, stepup, twofactor
-from responses.models import ApiToken
+from accounts.models import ApiToken
 
 log = logging.getLogger(__name__)
 

@@ -28,9 +28,9 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from accounts import roles
+from accounts.models import ApiToken, TokenScope
 from responses import audit_chain, catalog
 from responses.models import (
-    ApiToken,
     Approval,
     AttemptOutcome,
     Decision,
@@ -40,7 +40,6 @@ from responses.models import (
     Source,
     Status,
     SubmissionAttempt,
-    TokenScope,
     payload_fingerprint,
 )
 

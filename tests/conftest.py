@@ -25,7 +25,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts import roles, stepup, twofactor
 
-pytest_plugins = ["tests.ksc_fixtures", "tests.ldap_fixtures", "tests.oidc_fixtures", "tests.notification_fixtures"]
+pytest_plugins = ["tests.ksc_fixtures", "tests.ldap_fixtures", "tests.oidc_fixtures", "tests.notification_fixtures", "tests.schema_fixtures"]
 
 
 def _user(username: str, *groups: str, superuser: bool = False) -> User:

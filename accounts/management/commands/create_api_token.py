@@ -14,8 +14,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from accounts import roles
+from accounts.models import TokenScope
 from responses.api.authentication import issue_token
-from responses.models import TokenScope
 
 MAX_DAYS = 3650
 
