@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from accounts.models import DirectoryAccount, DirectoryEvent
+from accounts.models import ApiToken, DirectoryAccount, DirectoryEvent
+from responses.admin import ReadOnlyAdmin
 
 
 @admin.register(DirectoryEvent)
@@ -31,3 +32,17 @@ class DirectoryAccountAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(ReadOnlyAdmin):
+    """Who holds which token and what it may do (the scope); keys are issued by create_api_token only.
+
+    The key's hash is left out: it is no secret, but nobody needs it here.
+    """
+
+    list_display = ["key_prefix", "user", "name", "scope", "created_at", "expires_at", "revoked_at", "last_used_at"]
+    list_filter = ["scope"]
+    search_fields = ["key_prefix", "user__username", "name"]
+    fields = ["key_prefix", "user", "name", "scope", "created_at", "expires_at", "revoked_at", "last_used_at"]
+    readonly_fields = fields

@@ -4,13 +4,23 @@ from django.apps import AppConfig
 
 
 class AccountsConfig(AppConfig):
-    """Sign-in: for now the directory (LDAP / Active Directory and OpenID Connect) and its roles."""
+    """Who people are and what they may prove: login, two-factor, step-up, roles, API tokens, directory sign-in."""
 
     name = "accounts"
     verbose_name = "Accounts"
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
+        # Two-factor authentication, step-up and the login lockout: signal receivers, and the audit of enrolments.
+        from accounts import account_trail, account_views, stepup, twofactor
+
+        account_views.connect_signals()
+        twofactor.connect_signals()
+        stepup.connect_signals()
+        # Who grants roles and resets 2FA, in the keyed "accounts" audit chain.
+        account_trail.connect_signals()
+        twofactor.register_auditlog()
+
         # The directory sync reschedules itself in Redis; the workers' keeper puts it back when Redis lost it.
         from accounts import sync
         from responses import jobs

@@ -22,7 +22,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import DirectoryAccount, DirectoryEvent
 from accounts.role_groups import roles_for
-from responses.roles import ALL_ROLES
+from accounts.roles import ALL_ROLES
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ class DirectoryRefusal(PermissionDenied):
 def login_carried_mfa(request: HttpRequest) -> bool:
     """Whether this session's login already carried multi-factor authentication from the identity provider.
 
-    The 2FA gate (responses/twofactor.py) then does not ask for the portal's own code.
+    The 2FA gate (accounts/twofactor.py) then does not ask for the portal's own code.
     """
     session = getattr(request, "session", None)
     return bool(session is not None and session.get(PROVIDER_MFA_SESSION_KEY) is True)

@@ -1,9 +1,10 @@
-"""Who came from the directory, and what the directory changed (its own audit events)."""
+"""Who came from the directory, what the directory changed (its own audit events), and the API tokens."""
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class Source(models.TextChoices):
@@ -54,3 +55,52 @@ class DirectoryEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.actor}: {self.username} {self.action} {self.detail}"
+
+
+class TokenScope(models.TextChoices):
+    """What an API token may do beyond what its user's roles allow.
+
+    A SIEM files and reads; a decision (approve, reject, retry) through the API skips
+    the browser's second factor and step-up, so only a token issued for it may decide.
+    """
+
+    FILE = "file", _("File and read")
+    DECISIONS = "decisions", _("File, read and decide (approve, reject, retry)")
+
+
+class ApiToken(models.Model):
+    """A key a SIEM or script authenticates to the API with (``Authorization: Token <key>``).
+
+    Only the key's sha256 is stored: the key itself is shown once, when issued
+    (``manage.py create_api_token``), and cannot be read back from the database.
+    The key is 256 random bits, so a plain (unsalted, fast) hash is enough.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100, blank=True, help_text="what the token is for, e.g. the SIEM's name")
+    # The key's first characters, so that people can tell their tokens apart without the key.
+    key_prefix = models.CharField(max_length=16)
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    scope = models.CharField(max_length=16, choices=TokenScope.choices, default=TokenScope.FILE)
+
+    class Meta:
+        # The table kept its name when the model moved here from responses (migration 0002).
+        db_table = "responses_apitoken"
+        ordering = ["user", "-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.key_prefix}… of {self.user}" + (f" ({self.name})" if self.name else "")
+
+
+def _register_api_auditlog() -> None:
+    from auditlog.registry import auditlog
+
+    # Who issued or revoked which token is audited; the hash and the use stamp are not.
+    auditlog.register(ApiToken, exclude_fields=["key_hash", "last_used_at"])
+
+
+_register_api_auditlog()

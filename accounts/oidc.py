@@ -25,7 +25,6 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import SuspiciousOperation
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, resolve_url
-from django.urls import reverse
 from django.utils.crypto import constant_time_compare
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
@@ -35,7 +34,7 @@ from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 from mozilla_django_oidc.utils import import_from_settings
 from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
 
-from accounts import directory
+from accounts import directory, stepup
 from accounts.models import DirectoryAccount, Source
 
 log = logging.getLogger(__name__)
@@ -340,16 +339,12 @@ class CallbackView(OIDCAuthenticationCallbackView):
         self.request.session[directory.PROVIDER_MFA_SESSION_KEY] = bool(details.get("mfa"))
         self.request.session[directory.SIGNED_IN_WITH_SESSION_KEY] = "oidc"
         if details.get("mfa"):
-            from responses import stepup
-
             # The provider's multi-factor login is the whole proof: the step-up clock starts
             # now (the gate popped it at user_logged_in, before the claim was known).
             stepup.mark_fresh(self.request)
         return response
 
     def _confirm_step_up(self, details: dict) -> HttpResponse:
-        from responses import stepup
-
         request, pending = self.request, self.step_up
         back = pending.get("next") or "/"
         if not request.user.is_authenticated or request.user.pk != self.user.pk or pending.get("user") != self.user.pk:
@@ -374,13 +369,6 @@ def _again() -> str:
 
 def _no_answer(exc: requests.RequestException) -> bool:
     return isinstance(exc, (requests.ConnectionError, requests.Timeout))
-
-
-def step_up_url(request: HttpRequest, back: str) -> str:
-    """Where a step-up goes for a user signed in with the provider ("" for anyone else)."""
-    if not (settings.OIDC_ISSUER and directory.signed_in_with_provider(request)):
-        return ""
-    return f"{reverse('oidc_step_up')}?{urlencode({'next': back})}"
 
 
 @require_GET

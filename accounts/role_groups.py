@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 
 from django.core.exceptions import ImproperlyConfigured
 
-from responses.roles import ALL_ROLES
+from accounts.roles import ALL_ROLES
 
 _UNESCAPED_COMMA = re.compile(r"(?<!\\),")
 

@@ -15,7 +15,7 @@ from django.conf import settings
 from accounts import directory
 from accounts.models import DirectoryAccount, Source
 from accounts.role_groups import roles_for
-from responses.roles import ALL_ROLES
+from accounts.roles import ALL_ROLES
 
 log = logging.getLogger(__name__)
 

@@ -48,7 +48,8 @@ def main() -> None:
     from django.core.management import call_command
     from django.db import connection, connections, transaction
 
-    from responses import roles, workflow
+    from accounts import roles
+    from responses import workflow
     from responses.models import ResponseRequest
 
     call_command("migrate", verbosity=0)

@@ -658,7 +658,7 @@ def demo_approver() -> Approver:
     """Files and approves isolateHost requests as two users made for the run."""
     from django.contrib.auth.models import Group, User
 
-    from responses import roles
+    from accounts import roles
     from responses.ksc.inventory import default_hosts
 
     analysts, approvers = (Group.objects.get_or_create(name=name)[0] for name in (roles.ANALYSTS, roles.APPROVERS))

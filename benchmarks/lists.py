@@ -117,7 +117,7 @@ def generate(rows: int) -> float | None:
     from django.contrib.auth.models import Group, User
     from django.db import connection, transaction
 
-    from responses import roles
+    from accounts import roles
     from responses.models import ResponseRequest
 
     if ResponseRequest.objects.count() == rows:
@@ -151,7 +151,7 @@ def measure(repeat: int) -> list[dict]:
     from django.test.utils import CaptureQueriesContext
     from rest_framework.test import APIClient
 
-    from responses import roles
+    from accounts import roles
 
     auditor = User.objects.get_or_create(username="bench-auditor")[0]
     auditor.groups.add(Group.objects.get_or_create(name=roles.AUDITORS)[0])

@@ -256,8 +256,9 @@ def run(users: int, seconds: int, web_workers: int, rq_workers: int) -> dict:
     from django.contrib.auth.models import Group, User
     from django.core.management import call_command
 
+    from accounts import roles
     from portal import local_redis
-    from responses import jobs, roles
+    from responses import jobs
     from responses.api.authentication import issue_token
     from responses.ksc.inventory import default_hosts
     from responses.ksc.simulator import KscSimulator

@@ -106,8 +106,9 @@ def main() -> None:
     from django.contrib.auth.models import Group, User
     from django.core.management import call_command
 
+    from accounts import roles
     from notifications.context_processors import pending_requests, waiting_for
-    from responses import roles, workflow
+    from responses import workflow
     from responses.models import ResponseRequest
 
     call_command("migrate", verbosity=0)

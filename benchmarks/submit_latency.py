@@ -116,8 +116,9 @@ def main() -> None:
     from django.core.management import call_command
     from django.db import connection
 
+    from accounts import roles
     from benchmarks.faults import approver_for
-    from responses import jobs, roles
+    from responses import jobs
     from responses.ksc.client import build_client, reset_client
     from responses.ksc.inventory import default_hosts
     from responses.ksc.simulator import KscSimulator

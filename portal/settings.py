@@ -89,11 +89,11 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",  # request.user.is_verified(): this session passed the second factor
-    "responses.twofactor.TwoFactorMiddleware",  # nothing else until the second factor is done (or set up)
+    "accounts.twofactor.TwoFactorMiddleware",  # nothing else until the second factor is done (or set up)
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "auditlog.middleware.AuditlogMiddleware",
-    "responses.account_trail.AccountActorMiddleware",  # who granted a role or reset a 2FA device
+    "accounts.account_trail.AccountActorMiddleware",  # who granted a role or reset a 2FA device
     "axes.middleware.AxesMiddleware",  # last, as django-axes asks: turns a lockout into the lockout page
 ]
 
@@ -168,11 +168,11 @@ AXES_COOLOFF_TIME = dt.timedelta(seconds=LOGIN_LOCKOUT_SECONDS)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_ENABLE_ACCESS_FAILURE_LOG = True  # AccessFailureLog: every failure and whether it locked, for auditors
-AXES_LOCKOUT_CALLABLE = "responses.accounts.locked_out"
+AXES_LOCKOUT_CALLABLE = "accounts.account_views.locked_out"
 # Masked in what django-axes stores and logs (it masks "password" itself).
 AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "code", "stepup_code", "stepup_password", "csrfmiddlewaretoken"]
 
-# --- Two-factor authentication (django-otp; responses/twofactor.py) and step-up (responses/stepup.py) ---
+# --- Two-factor authentication (django-otp; accounts/twofactor.py) and step-up (accounts/stepup.py) ---
 OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", "EDR response portal")  # the account's name in authenticator apps
 # No TOTP keys, QR codes or recovery codes in the admin: whoever reaches the admin must not be
 # able to clone anyone's authenticator. Fixed, not a setting: there is no good reason to show them.
@@ -484,6 +484,7 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
         "responses": {"level": LOG_LEVEL},
+        "accounts": {"level": LOG_LEVEL},
         "portal": {"level": LOG_LEVEL},
         "notifications": {"level": LOG_LEVEL},
         # urllib3 at DEBUG prints request lines; never let it print KSC headers.

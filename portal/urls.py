@@ -1,10 +1,9 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from accounts import oidc
+from accounts import account_views, oidc
 from accounts import views as directory_views
 from notifications import views as notification_views
-from responses import accounts
 
 urlpatterns = [
     path("accounts/login/", directory_views.LoginView.as_view(), name="login"),
@@ -12,12 +11,12 @@ urlpatterns = [
     path("oidc/authenticate/", oidc.AuthenticationRequestView.as_view(), name="oidc_authenticate"),
     path("oidc/callback/", oidc.CallbackView.as_view(), name="oidc_callback"),
     path("oidc/step-up/", oidc.start_step_up, name="oidc_step_up"),
-    path("accounts/verify/", accounts.verify, name="two_factor_verify"),
-    path("account/", accounts.account, name="account"),
-    path("account/two-factor/", accounts.setup, name="two_factor_setup"),
-    path("account/two-factor/recovery-codes/", accounts.recovery_codes, name="two_factor_recovery_codes"),
-    path("account/two-factor/remove/", accounts.remove_two_factor, name="two_factor_remove"),
-    path("account/tokens/revoke/", accounts.revoke_token, name="revoke_token"),
+    path("accounts/verify/", account_views.verify, name="two_factor_verify"),
+    path("account/", account_views.account, name="account"),
+    path("account/two-factor/", account_views.setup, name="two_factor_setup"),
+    path("account/two-factor/recovery-codes/", account_views.recovery_codes, name="two_factor_recovery_codes"),
+    path("account/two-factor/remove/", account_views.remove_two_factor, name="two_factor_remove"),
+    path("account/tokens/revoke/", account_views.revoke_token, name="revoke_token"),
     # Django's set_language, which also keeps the choice for the user's notifications.
     path("i18n/setlang/", notification_views.set_language, name="set_language"),
     path("notifications/", include("notifications.urls")),

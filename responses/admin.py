@@ -10,7 +10,6 @@ from django.contrib import admin
 
 from responses.models import (
     AccountEvent,
-    ApiToken,
     Approval,
     AuditAnchor,
     RequestEvent,
@@ -62,20 +61,6 @@ class RequestEventAdmin(ReadOnlyAdmin):
 @admin.register(SubmissionAttempt)
 class SubmissionAttemptAdmin(ReadOnlyAdmin):
     list_display = ["request", "number", "started_at", "outcome", "ksc_incident_id", "error_code"]
-
-
-@admin.register(ApiToken)
-class ApiTokenAdmin(ReadOnlyAdmin):
-    """Who holds which token and what it may do (the scope); keys are issued by create_api_token only.
-
-    The key's hash is left out: it is no secret, but nobody needs it here.
-    """
-
-    list_display = ["key_prefix", "user", "name", "scope", "created_at", "expires_at", "revoked_at", "last_used_at"]
-    list_filter = ["scope"]
-    search_fields = ["key_prefix", "user__username", "name"]
-    fields = ["key_prefix", "user", "name", "scope", "created_at", "expires_at", "revoked_at", "last_used_at"]
-    readonly_fields = fields
 
 
 @admin.register(AccountEvent)

@@ -12,14 +12,6 @@ class ResponsesConfig(AppConfig):
 
         warn_if_tls_verification_disabled()
 
-        # Two-factor authentication and the login lockout: signal receivers, and the audit of enrolments.
-        from responses import account_trail, accounts, twofactor
-
-        accounts.connect_signals()
-        # Who grants roles and resets 2FA, in the keyed "accounts" audit chain.
-        account_trail.connect_signals()
-        twofactor.register_auditlog()
-
         # The outcome sweep reschedules itself in Redis; the workers' keeper puts it back when Redis lost it.
         from responses import jobs, outcomes
 

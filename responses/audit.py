@@ -25,7 +25,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
-from responses import roles
+from accounts import roles
 from responses.models import AccountEvent, AuditAnchor, RequestEvent
 
 CHUNK = 2000

@@ -12,7 +12,8 @@ from django.conf import settings
 from django.http import HttpRequest
 from django.utils.functional import SimpleLazyObject
 
-from responses import audit, roles, workflow
+from accounts import roles
+from responses import audit, workflow
 
 
 class _Menu:

@@ -33,7 +33,8 @@ from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from responses import catalog, roles, stepup, workflow
+from accounts import roles, stepup
+from responses import catalog, workflow
 from responses.forms import (
     NewRequestForm,
     RequestFilterForm,

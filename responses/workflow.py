@@ -27,9 +27,10 @@ from django.db.models import QuerySet
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from responses import audit_chain, catalog, roles
+from accounts import roles
+from accounts.models import ApiToken, TokenScope
+from responses import audit_chain, catalog
 from responses.models import (
-    ApiToken,
     Approval,
     AttemptOutcome,
     Decision,
@@ -39,7 +40,6 @@ from responses.models import (
     Source,
     Status,
     SubmissionAttempt,
-    TokenScope,
     payload_fingerprint,
 )
 

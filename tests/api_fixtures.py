@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 from rest_framework.test import APIClient
 
+from accounts.models import TokenScope
 from responses import workflow
 from responses.api.authentication import issue_token
-from responses.models import ResponseRequest, TokenScope
+from responses.models import ResponseRequest
 
 HOST = "0f3b2a4c-1d2e-4f50-9a6b-7c8d9e0f1a2b"
 REQUESTS = "/api/v1/requests/"

@@ -19,13 +19,13 @@ import pytest
 from django.contrib.auth.models import Group, User
 from django.db import connection
 from django.test import Client
-from django_otp import DEVICE_ID_SESSION_KEY, user_has_device
+from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from responses import roles, stepup, twofactor
+from accounts import roles, stepup, twofactor
 
-pytest_plugins = ["tests.ksc_fixtures", "tests.ldap_fixtures", "tests.oidc_fixtures", "tests.notification_fixtures"]
+pytest_plugins = ["tests.ksc_fixtures", "tests.ldap_fixtures", "tests.oidc_fixtures", "tests.notification_fixtures", "tests.schema_fixtures"]
 
 
 def _user(username: str, *groups: str, superuser: bool = False) -> User:
@@ -59,10 +59,10 @@ def _force_login_passes_the_second_factor(monkeypatch):
     def force_login(self, user, backend=None):
         original(self, user, backend)
         fresh = User.objects.get(pk=user.pk)  # not the caller's object: its cached roles stay as they were
-        if twofactor.required(fresh) or user_has_device(fresh, confirmed=True):
+        if twofactor.owes_code_at_login(fresh):
             session = self.session
             session[DEVICE_ID_SESSION_KEY] = enrol_totp(fresh).persistent_id
-            stepup.mark_fresh_session(session)  # as typing the code does (accounts._after_second_factor)
+            stepup.mark_fresh_session(session)  # as typing the code does (account_views._after_second_factor)
             session.save()
 
     monkeypatch.setattr(Client, "force_login", force_login)

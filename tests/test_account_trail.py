@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from django.contrib.auth.models import Group, User
 
-from responses import roles
-from responses.account_trail import acting_as
+from accounts import roles
+from accounts.account_trail import acting_as
 from responses.models import AccountEvent, AccountEventKind
 from tests.conftest import enrol_totp
 

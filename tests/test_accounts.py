@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import Group
 
-from responses import roles
+from accounts import roles
 
 
 @pytest.mark.django_db

@@ -12,7 +12,8 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import Group, User
 
-from responses import roles, workflow
+from accounts import roles
+from responses import workflow
 from responses.models import Approval, RequestEvent, ResponseRequest, Status
 from tests.api_fixtures import NEW, REQUESTS, api_fixture, failed, file, url  # noqa: F401  (the api fixture)
 

@@ -6,10 +6,11 @@ import json
 
 import pytest
 
+from accounts.models import TokenScope
 from responses import workflow
 from responses.api.authentication import issue_token
 from responses.api.parsers import MAX_DEPTH
-from responses.models import Status, TokenScope
+from responses.models import Status
 from tests.api_fixtures import REQUESTS, api_fixture, body, client_with_token, url  # noqa: F401  (fixture)
 
 DEPTH = 100_000

@@ -15,7 +15,8 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from responses.models import ApiToken, Status, TokenScope
+from accounts.models import ApiToken, TokenScope
+from responses.models import Status
 from tests.api_fixtures import NEW, REQUESTS, api_fixture, failed, file, url  # noqa: F401  (the api fixture)
 from tests.conftest import enrol_totp
 
@@ -100,8 +101,8 @@ def test_the_admin_lists_tokens_with_their_scope_and_no_hash(client, root, bob):
     token = ApiToken.objects.get()
     client.force_login(root)
 
-    listing = client.get("/admin/responses/apitoken/").content.decode()
-    detail = client.get(f"/admin/responses/apitoken/{token.pk}/change/").content.decode()
+    listing = client.get("/admin/accounts/apitoken/").content.decode()
+    detail = client.get(f"/admin/accounts/apitoken/{token.pk}/change/").content.decode()
 
     assert token.key_prefix in listing and "File, read and decide" in listing
     assert token.key_hash not in listing and token.key_hash not in detail

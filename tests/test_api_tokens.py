@@ -15,8 +15,9 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
+from accounts.models import ApiToken
 from responses.api.authentication import issue_token
-from responses.models import ApiToken, ResponseRequest
+from responses.models import ResponseRequest
 from tests.api_fixtures import NEW, REQUESTS, api_fixture, client_with_token  # noqa: F401  (the api fixture)
 
 

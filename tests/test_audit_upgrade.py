@@ -16,32 +16,17 @@ import uuid
 import pytest
 from django.core.management import call_command
 from django.db import DatabaseError, connection, transaction
-from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
 from responses import workflow
+from tests.schema_fixtures import migrate_to
 from tests.tampering import tamper_event
 
 BEFORE = [("responses", "0012_integrity_frozen_content")]
 AFTER = [("responses", "0013_integrity_keyed_chains")]
 
 
-@pytest.fixture(autouse=True)
-def _back_to_the_latest_schema(request):
-    # These tests migrate the database back and forth; the rest of the suite needs every migration
-    # applied (later migrations depend on the ones these tests undo).
-    yield
-    if request.node.get_closest_marker("django_db") is None:
-        return  # this test never migrated
-    executor = MigrationExecutor(connection)
-    executor.migrate(executor.loader.graph.leaf_nodes())
-
-
-def _migrate(targets):
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(targets)
-    return executor.loader.project_state(targets).apps
+pytestmark = pytest.mark.usefixtures("latest_schema_afterwards")
 
 
 def _old_chain(apps, *, break_at: int | None = None) -> list:
@@ -83,9 +68,9 @@ def _old_chain(apps, *, break_at: int | None = None) -> list:
 
 @pytest.mark.django_db(transaction=True)
 def test_the_upgrade_reseals_the_old_chain_per_request_with_the_key():
-    old = _migrate(BEFORE)
+    old = migrate_to(BEFORE)
     requests = _old_chain(old)
-    new = _migrate(AFTER)
+    new = migrate_to(AFTER)
     Event = new.get_model("responses", "RequestEvent")
     for request in requests:
         assert list(Event.objects.filter(request_id=request.pk).order_by("seq").values_list("seq", flat=True)) == [1, 2]
@@ -96,15 +81,15 @@ def test_the_upgrade_reseals_the_old_chain_per_request_with_the_key():
 
 @pytest.mark.django_db(transaction=True)
 def test_the_upgrade_refuses_a_broken_old_chain_and_changes_nothing():
-    old = _migrate(BEFORE)
+    old = migrate_to(BEFORE)
     _old_chain(old, break_at=4)
     with pytest.raises(RuntimeError, match="the audit chain is broken at event seq 4"):
-        _migrate(AFTER)
+        migrate_to(AFTER)
     Event = old.get_model("responses", "RequestEvent")
     assert sorted(Event.objects.values_list("seq", flat=True)) == [1, 2, 3, 4, 5, 6]
     # leave the database as the other tests expect it: the broken rows go, the schema comes back
     tamper_event("DELETE FROM responses_requestevent", [])
-    _migrate(AFTER)
+    migrate_to(AFTER)
 
 
 def test_a_role_that_does_not_own_the_tables_cannot_switch_the_triggers_off(postgres, alice):

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from responses import twofactor
+from accounts import twofactor
 from tests.conftest import enrol_totp, totp_code
 
 CHROMIUM = "/usr/bin/chromium"

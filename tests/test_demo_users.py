@@ -10,7 +10,7 @@ from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.test import RequestFactory
 
-from responses import roles
+from accounts import roles
 
 
 def authenticate(username: str, password: str):

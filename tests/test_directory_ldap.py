@@ -11,8 +11,8 @@ from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from accounts import roles
 from accounts.models import DirectoryAccount, DirectoryEvent
-from responses import roles
 from tests.ldap_fixtures import USERS, group_dn, user_dn
 
 LOGIN = "/accounts/login/"

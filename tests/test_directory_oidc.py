@@ -13,10 +13,9 @@ import pytest
 import requests
 from django.contrib.auth.models import User
 
-from accounts import directory
+from accounts import directory, roles
 from accounts.models import DirectoryEvent
 from accounts.oidc import DirectoryOIDCBackend, TokenRejected
-from responses import roles
 
 pytestmark = pytest.mark.django_db
 

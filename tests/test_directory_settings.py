@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
+from accounts import roles
 from accounts.role_groups import parse_role_groups
-from responses import roles
 
 ROOT = Path(__file__).resolve().parent.parent
 LDAP = {

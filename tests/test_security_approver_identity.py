@@ -12,7 +12,8 @@ import pytest
 from django.contrib.auth.models import Group, User
 from django.db import IntegrityError, transaction
 
-from responses import roles, workflow
+from accounts import roles
+from responses import workflow
 from responses.models import Approval, Decision, EventKind, ResponseRequest, Status
 from tests.conftest import _user
 

@@ -35,7 +35,7 @@ def test_it_locks_the_user_out_from_that_address_after_the_limit(client, alice, 
     for _ in range(LIMIT - 1):
         assert attempt(client, "alice", "wrong").status_code == 200  # the form again, with its error
 
-    with caplog.at_level(logging.WARNING, logger="responses.accounts"):
+    with caplog.at_level(logging.WARNING, logger="accounts.account_views"):
         locked = attempt(client, "alice", "wrong-again-secret")
 
     assert locked.status_code == 429
@@ -48,11 +48,11 @@ def test_it_locks_the_user_out_from_that_address_after_the_limit(client, alice, 
 
 
 def test_the_lockout_is_logged_without_the_password(client, alice, caplog):
-    with caplog.at_level(logging.WARNING, logger="responses.accounts"):
+    with caplog.at_level(logging.WARNING, logger="accounts.account_views"):
         for index in range(LIMIT):
             attempt(client, "alice", f"guess-{index}-hunter2")
 
-    lines = [record.getMessage() for record in caplog.records if record.name == "responses.accounts"]
+    lines = [record.getMessage() for record in caplog.records if record.name == "accounts.account_views"]
     assert len(lines) == 1
     assert "locked out" in lines[0] and "'alice'" in lines[0] and "127.0.0.1" in lines[0]
     assert "hunter2" not in caplog.text  # no password in any log line

@@ -16,7 +16,8 @@ import time
 import pytest
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from responses import stepup, workflow
+from accounts import stepup
+from responses import workflow
 from responses.models import Approval, ResponseRequest, Status
 from tests.api_fixtures import client_with_token
 from tests.conftest import totp_code
@@ -160,8 +161,8 @@ def test_without_an_authenticator_the_password_is_the_proof(client, dave, pendin
 
 
 def test_the_api_is_token_based_and_out_of_scope(bob, pending):
+    from accounts.models import TokenScope
     from responses.api.authentication import issue_token
-    from responses.models import TokenScope
 
     _, key = issue_token(bob, scope=TokenScope.DECISIONS)
     response = client_with_token(key).post(

@@ -11,8 +11,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
+from accounts.models import ApiToken
 from responses.api.authentication import issue_token
-from responses.models import ApiToken
 from tests.api_fixtures import REQUESTS, client_with_token
 
 

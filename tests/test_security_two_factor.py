@@ -16,7 +16,7 @@ from django.contrib.auth.models import Group
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from responses import roles
+from accounts import roles
 from responses.api.authentication import issue_token
 from tests.conftest import enrol_totp, totp_code
 

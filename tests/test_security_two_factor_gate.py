@@ -22,7 +22,8 @@ import pytest
 from django.contrib.auth.models import User
 from django.urls import URLPattern, URLResolver, get_resolver, resolve
 
-from responses import stepup, twofactor, workflow
+from accounts import stepup, twofactor
+from responses import workflow
 from responses.api.authentication import issue_token
 from responses.models import ResponseRequest, Status
 from tests.conftest import enrol_totp, totp_code

@@ -14,7 +14,8 @@ from django.contrib.auth.models import Group
 from django.test import Client
 from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
 
-from responses import roles, workflow
+from accounts import roles
+from responses import workflow
 from responses.models import RequestEvent, ResponseRequest, Status
 
 HOST = "0f3b2a4c-1d2e-4f50-9a6b-7c8d9e0f1a2b"

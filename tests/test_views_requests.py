@@ -254,7 +254,7 @@ def test_the_queue_leaves_out_requests_past_their_approval_window(client, alice,
 def test_the_queue_offers_no_decision_on_your_own_request(client, bob):
     from django.contrib.auth.models import Group
 
-    from responses import roles
+    from accounts import roles
 
     bob.groups.add(Group.objects.get(name=roles.ANALYSTS))
     rr = file(bob)

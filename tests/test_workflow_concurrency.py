@@ -13,7 +13,8 @@ import pytest
 from django.contrib.auth.models import Group, User
 from django.db import connection, connections
 
-from responses import roles, workflow
+from accounts import roles
+from responses import workflow
 from responses.models import Approval, EventKind, ResponseRequest, Status
 
 HOST = "0f3b2a4c-1d2e-4f50-9a6b-7c8d9e0f1a2b"

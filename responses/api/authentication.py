@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed
 
-from responses.models import ApiToken, TokenScope
+from accounts.models import ApiToken, TokenScope
 
 KEYWORD = "Token"
 # A recognisable prefix lets secret scanners (and people) spot a leaked key.

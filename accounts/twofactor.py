@@ -24,7 +24,6 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.db import transaction
-from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import Resolver404, resolve, reverse
@@ -37,8 +36,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.views import APIView
 
-from accounts import directory
-from responses import roles
+from accounts import directory, roles
 
 log = logging.getLogger(__name__)
 
@@ -199,23 +197,21 @@ class TwoFactorMiddleware:
         return self.get_response(request)
 
 
-@receiver(user_logged_in, dispatch_uid="responses.twofactor.on_login")
-def _on_login(sender, request: HttpRequest | None, user, **kwargs) -> None:
-    from responses import stepup
+def owes_code_at_login(user) -> bool:
+    """Whether a password is only half of this user's proof: they enrolled, or their role requires a code."""
+    return user_has_device(user, confirmed=True) or required(user)
 
+
+def _on_login(sender, request: HttpRequest | None, user, **kwargs) -> None:
     if request is None or not hasattr(request, "session"):
         return
-    enrolled = user_has_device(user, confirmed=True)
-    if enrolled:
+    if user_has_device(user, confirmed=True):
         request.session[PENDING_SESSION_KEY] = True
-    if enrolled or required(user):
-        # The password alone is half a proof: the step-up clock starts when the code is
-        # verified or the authenticator confirmed (accounts._after_second_factor), so a
-        # session that never got past the password is never "fresh" for a decision.
-        request.session.pop(stepup.SESSION_KEY, None)
-    else:
-        # For a user without a second factor the password is the whole proof.
-        stepup.mark_fresh(request)
+
+
+def connect_signals() -> None:
+    # The step-up clock at login is stepup's own receiver: stepup needs this module, not the reverse.
+    user_logged_in.connect(_on_login, dispatch_uid="accounts.twofactor.on_login")
 
 
 def register_auditlog() -> None:

@@ -15,7 +15,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from responses import roles, twofactor
+from accounts import roles, twofactor
 
 DEMO_USERS = [
     # (username, role or None for the administrator, description)

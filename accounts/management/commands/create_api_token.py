@@ -13,9 +13,9 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from responses import roles
+from accounts import roles
+from accounts.models import TokenScope
 from responses.api.authentication import issue_token
-from responses.models import TokenScope
 
 MAX_DAYS = 3650
 

@@ -1,7 +1,7 @@
 """The account pages: the second factor (verify, enrol, recovery codes, remove) and the user's own API tokens.
 
 Also what django-axes shows and logs when it locks a login out. The policy (who
-needs 2FA, the gate) is in responses/twofactor.py; step-up in responses/stepup.py.
+needs 2FA, the gate) is in accounts/twofactor.py; step-up in accounts/stepup.py.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 from django_otp import login as otp_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from responses import roles, stepup, twofactor
-from responses.models import ApiToken
+from accounts import roles, stepup, twofactor
+from accounts.models import ApiToken
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ def verify(request: HttpRequest) -> HttpResponse:
             return redirect(_next_url(request))
         if getattr(request, "axes_locked_out", False):
             logout(request)  # django-axes answers with the lockout page
-    return render(request, "registration/verify.html", {"error": error, "next": _next_url(request, "")})
+    return render(request, "accounts/verify.html", {"error": error, "next": _next_url(request, "")})
 
 
 # --- The account page ---------------------------------------------------------------------------
@@ -103,7 +103,7 @@ def account(request: HttpRequest) -> HttpResponse:
         "now": timezone.now(),
         "step_up_minutes": max(1, settings.STEP_UP_SECONDS // 60),
     }
-    return render(request, "account/account.html", context)
+    return render(request, "accounts/account.html", context)
 
 
 def _qr_svg(uri: str) -> str:
@@ -140,7 +140,7 @@ def setup(request: HttpRequest) -> HttpResponse:
             _after_second_factor(request, device)
             log.info("user %s set up two-factor authentication", user.get_username())
             return _shown_once(
-                render(request, "account/recovery_codes.html", {"codes": codes, "next": _next_url(request, "")})
+                render(request, "accounts/recovery_codes.html", {"codes": codes, "next": _next_url(request, "")})
             )
         else:
             error = _("That code is not valid. Check the time on your phone, and enter the code it shows now.")
@@ -152,7 +152,7 @@ def setup(request: HttpRequest) -> HttpResponse:
         "required": twofactor.required(user),
         "next": _next_url(request, ""),
     }
-    return _shown_once(render(request, "account/setup.html", context))
+    return _shown_once(render(request, "accounts/setup.html", context))
 
 
 @login_required
@@ -164,7 +164,7 @@ def recovery_codes(request: HttpRequest) -> HttpResponse:
         return redirect("two_factor_setup")
     codes = twofactor.new_recovery_codes(user)
     log.info("user %s made new recovery codes", user.get_username())
-    return _shown_once(render(request, "account/recovery_codes.html", {"codes": codes, "next": ""}))
+    return _shown_once(render(request, "accounts/recovery_codes.html", {"codes": codes, "next": ""}))
 
 
 @login_required
@@ -206,7 +206,7 @@ def revoke_token(request: HttpRequest) -> HttpResponse:
 def locked_out(request: HttpRequest, original_response: HttpResponse | None = None, credentials=None) -> HttpResponse:
     """AXES_LOCKOUT_CALLABLE: the lockout page, in the user's language, with 429."""
     minutes = max(1, settings.LOGIN_LOCKOUT_SECONDS // 60)
-    response = render(request, "registration/locked_out.html", {"minutes": minutes}, status=429)
+    response = render(request, "accounts/locked_out.html", {"minutes": minutes}, status=429)
     response["Retry-After"] = str(settings.LOGIN_LOCKOUT_SECONDS)
     return response
 
@@ -226,4 +226,4 @@ def _on_locked_out(sender, request=None, username=None, ip_address=None, **kwarg
 def connect_signals() -> None:
     from axes.signals import user_locked_out
 
-    receiver(user_locked_out, dispatch_uid="responses.accounts.on_locked_out")(_on_locked_out)
+    receiver(user_locked_out, dispatch_uid="accounts.account_views.on_locked_out")(_on_locked_out)

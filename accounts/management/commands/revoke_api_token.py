@@ -10,8 +10,8 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from accounts.models import ApiToken
 from responses.api.authentication import KEY_PREFIX, SHOWN_PREFIX_LENGTH, hash_key
-from responses.models import ApiToken
 
 
 class Command(BaseCommand):

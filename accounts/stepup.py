@@ -21,9 +21,11 @@ import functools
 import logging
 import time
 from collections.abc import Callable, Iterable
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib.auth import authenticate, logout
+from django.contrib.auth.signals import user_logged_in
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -31,8 +33,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from accounts import oidc
-from responses import twofactor
+from accounts import directory, twofactor
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,23 @@ def mark_fresh(request: HttpRequest) -> None:
 def mark_fresh_session(session) -> None:
     """The user proved who they are just now (the second factor, or the password of a user without one)."""
     session[SESSION_KEY] = int(time.time())
+
+
+def _on_login(sender, request: HttpRequest | None, user, **kwargs) -> None:
+    if request is None or not hasattr(request, "session"):
+        return
+    if twofactor.owes_code_at_login(user):
+        # The password alone is half a proof: the step-up clock starts when the code is
+        # verified or the authenticator confirmed (account_views._after_second_factor), so a
+        # session that never got past the password is never "fresh" for a decision.
+        request.session.pop(SESSION_KEY, None)
+    else:
+        # For a user without a second factor the password is the whole proof.
+        mark_fresh(request)
+
+
+def connect_signals() -> None:
+    user_logged_in.connect(_on_login, dispatch_uid="accounts.stepup.on_login")
 
 
 def is_fresh(request: HttpRequest) -> bool:
@@ -133,13 +151,20 @@ def _form(request: HttpRequest, kwargs: dict, purpose: str, error: str) -> HttpR
         "uses_code": twofactor.confirmed_totp(request.user) is not None
         or twofactor.recovery_device(request.user) is not None,
         # Signed in with the identity provider and no portal code: a fresh login there instead.
-        "provider_url": oidc.step_up_url(request, back_url),
+        "provider_url": provider_step_up_url(request, back_url),
         "error": error,
         "minutes": max(1, settings.STEP_UP_SECONDS // 60),
         "code_field": CODE_FIELD,
         "password_field": PASSWORD_FIELD,
     }
     # 403: what was asked is not done (yet); the page says how to do it.
-    response = render(request, "registration/step_up.html", context, status=403)
+    response = render(request, "accounts/step_up.html", context, status=403)
     response["Cache-Control"] = "no-store"
     return response
+
+
+def provider_step_up_url(request: HttpRequest, back: str) -> str:
+    """Where a step-up goes for a user signed in with the OpenID Connect provider ("" for anyone else)."""
+    if not (settings.OIDC_ISSUER and directory.signed_in_with_provider(request)):
+        return ""
+    return f"{reverse('oidc_step_up')}?{urlencode({'next': back})}"
