@@ -595,6 +595,7 @@ def main() -> int:
     for name, value in RUN_SETTINGS.items():
         os.environ.setdefault(name, value)
     os.environ.setdefault("SECRET_KEY", "fault-run-only-" + secrets.token_urlsafe(40))
+    os.environ.setdefault("AUDIT_CHAIN_KEY", "fault-run-only-" + secrets.token_urlsafe(40))
     os.environ.setdefault("DEBUG", "false")
     os.environ.setdefault("DATABASE_URL", f"sqlite:///{workdir / 'faults.sqlite3'}")
     os.environ["DJANGO_SETTINGS_MODULE"] = "portal.settings"

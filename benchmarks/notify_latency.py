@@ -37,6 +37,7 @@ def configure_environment(smtp_port: int) -> list:
 
     started = []
     os.environ.setdefault("SECRET_KEY", "benchmark-only-" + secrets.token_urlsafe(40))
+    os.environ.setdefault("AUDIT_CHAIN_KEY", "benchmark-only-" + secrets.token_urlsafe(40))
     os.environ.setdefault("DEBUG", "false")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     os.environ.setdefault("REQUEST_RATE_LIMIT", "0")
