@@ -117,10 +117,10 @@ def main() -> None:
     from django.db import connection
 
     from benchmarks.faults import approver_for
+    from ksc_simulator.inventory import default_hosts
+    from ksc_simulator.server import KscSimulator
     from responses import jobs, roles
     from responses.ksc.client import build_client, reset_client
-    from responses.ksc.inventory import default_hosts
-    from responses.ksc.simulator import KscSimulator
 
     call_command("migrate", verbosity=0)
     queue = django_rq.get_queue(jobs.QUEUE)

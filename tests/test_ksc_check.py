@@ -6,7 +6,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from responses.ksc.simulator import generate_certificate
+from ksc_simulator.server import generate_certificate
 
 
 @pytest.fixture(params=["builtin", "klakoapi"])

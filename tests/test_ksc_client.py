@@ -18,6 +18,13 @@ import time
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
+from ksc_simulator.server import (
+    ERR_BAD_PARAM,
+    ERR_NOT_FOUND,
+    KscSimulator,
+    certificate_names,
+    generate_certificate,
+)
 from responses.ksc import filters, payload, wire
 from responses.ksc.builtin import BuiltinKscClient
 from responses.ksc.client import (
@@ -40,13 +47,6 @@ from responses.ksc.errors import (
     KscUnavailable,
 )
 from responses.ksc.hosts import ip_to_long, long_to_ip
-from responses.ksc.simulator import (
-    ERR_BAD_PARAM,
-    ERR_NOT_FOUND,
-    KscSimulator,
-    certificate_names,
-    generate_certificate,
-)
 
 NO_KLAKOAPI = (
     "KlAkOAPI is not installed: Kaspersky's package ships with KSC and is installed by hand "
