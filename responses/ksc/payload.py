@@ -15,6 +15,8 @@ from typing import Any
 
 from django.conf import settings
 
+from responses.ksc import wire
+
 INCIDENT_SEVERITY = 2
 
 
@@ -53,3 +55,16 @@ def add_incident_data(task: str, host_id: str, params: Any, added: dt.datetime) 
 def update_incident_data(host_id: str) -> dict[str, Any]:
     """pData of HostGroup.UpdateIncident: KSC wants the host id present in every update."""
     return {"KLINCDT_IS_HANDLED": False, "KLHST_WKS_HOSTNAME": host_id}
+
+
+def calls_json(task: str, host_id: str, params: Any, added: dt.datetime) -> dict[str, Any]:
+    """The two calls' arguments exactly as they go on the wire, for people to read.
+
+    One function for the filing preview and ``manage.py ksc_payload``, so what a person is shown
+    before filing is what the command prints and what the submission job sends. The incident id
+    is KSC's answer to AddIncident, so UpdateIncident's ``nId`` is a placeholder here.
+    """
+    return {
+        "AddIncident": {"pData": wire.encode_params(add_incident_data(task, host_id, params, added))},
+        "UpdateIncident": {"nId": "<incident id>", "pData": wire.encode_params(update_incident_data(host_id))},
+    }
