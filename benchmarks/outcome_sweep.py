@@ -52,7 +52,7 @@ def main() -> None:
     from ksc_simulator.server import Incident, KscSimulator
     from responses import catalog, outcomes
     from responses.ksc import payload
-    from responses.ksc.client import build_client
+    from responses.ksc.factory import build_client
     from responses.models import ResponseRequest, Status, payload_fingerprint
 
     call_command("migrate", verbosity=0)

@@ -120,7 +120,7 @@ def main() -> None:
     from ksc_simulator.inventory import default_hosts
     from ksc_simulator.server import KscSimulator
     from responses import jobs, roles
-    from responses.ksc.client import build_client, reset_client
+    from responses.ksc.factory import build_client, reset_client
 
     call_command("migrate", verbosity=0)
     queue = django_rq.get_queue(jobs.QUEUE)

@@ -10,7 +10,7 @@
 - ``ksc_settings``: Django's KSC_* settings pointed at that simulator
   (verification against its certificate, 2 s connect / 5 s read timeouts),
   with the process's cached client reset before and after, so that
-  ``responses.ksc.client.get_client()`` talks to it. Yields the simulator.
+  ``responses.ksc.factory.get_client()`` talks to it. Yields the simulator.
 - ``ksc_certificate``: the session's certificate and key (generating one per
   test would cost more than the test).
 
@@ -29,7 +29,7 @@ import requests
 
 from ksc_simulator.server import KscSimulator, certificate_names, generate_certificate
 from responses.ksc import wire
-from responses.ksc.client import reset_client
+from responses.ksc.factory import reset_client
 
 
 @dataclass

@@ -27,17 +27,7 @@ from ksc_simulator.server import (
 )
 from responses.ksc import filters, payload, wire
 from responses.ksc.builtin import BuiltinKscClient
-from responses.ksc.client import (
-    Host,
-    KscConfig,
-    build_client,
-    get_client,
-    klakoapi_importable,
-    reset_client,
-    resolve_backend,
-    tls_verification_disabled,
-    warn_if_tls_verification_disabled,
-)
+from responses.ksc.client import Host, KscConfig, tls_verification_disabled, warn_if_tls_verification_disabled
 from responses.ksc.errors import (
     KscAuthError,
     KscCallError,
@@ -46,6 +36,7 @@ from responses.ksc.errors import (
     KscTlsError,
     KscUnavailable,
 )
+from responses.ksc.factory import build_client, get_client, klakoapi_importable, reset_client, resolve_backend
 from responses.ksc.hosts import ip_to_long, long_to_ip
 
 NO_KLAKOAPI = (

@@ -13,8 +13,8 @@ import pytest
 import requests
 
 from responses import catalog
-from responses.ksc.client import build_client
 from responses.ksc.errors import KscAuthError, KscMfaRequired
+from responses.ksc.factory import build_client
 from tests.openioc import OPENIOC_11, ioc_zip_b64, openioc
 from tests.test_ksc_client import backend, config_for  # noqa: F401 - the contract suite's backend fixture
 

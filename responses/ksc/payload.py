@@ -16,8 +16,15 @@ from typing import Any
 from django.conf import settings
 
 from responses.ksc import wire
+from responses.ksc.attributes import (
+    INCIDENT_ADDED,
+    INCIDENT_BODY,
+    INCIDENT_HOST,
+    INCIDENT_IS_HANDLED,
+    INCIDENT_SEVERITY,
+)
 
-INCIDENT_SEVERITY = 2
+SEVERITY = 2  # the value of KLINCDT_SEVERITY that the product document prescribes
 
 
 def build_envelope(task: str, host_id: str, params: Any) -> dict[str, Any]:
@@ -45,16 +52,16 @@ def incident_time(now: dt.datetime | None = None) -> dt.datetime:
 def add_incident_data(task: str, host_id: str, params: Any, added: dt.datetime) -> dict[str, Any]:
     """pData of HostGroup.AddIncident."""
     return {
-        "KLINCDT_SEVERITY": INCIDENT_SEVERITY,
-        "KLINCDT_ADDED": incident_time(added),
-        "KLINCDT_BODY": build_body(task, host_id, params),
-        "KLHST_WKS_HOSTNAME": host_id,
+        INCIDENT_SEVERITY: SEVERITY,
+        INCIDENT_ADDED: incident_time(added),
+        INCIDENT_BODY: build_body(task, host_id, params),
+        INCIDENT_HOST: host_id,
     }
 
 
 def update_incident_data(host_id: str) -> dict[str, Any]:
     """pData of HostGroup.UpdateIncident: KSC wants the host id present in every update."""
-    return {"KLINCDT_IS_HANDLED": False, "KLHST_WKS_HOSTNAME": host_id}
+    return {INCIDENT_IS_HANDLED: False, INCIDENT_HOST: host_id}
 
 
 def calls_json(task: str, host_id: str, params: Any, added: dt.datetime) -> dict[str, Any]:
