@@ -1,4 +1,4 @@
-"""KSC as it really answers (ksc-tasks.md, "Transport details learned since"), and what the portal sends for it.
+"""KSC as it really answers (docs/ksc-wire.md, sections 3, 5 and 8), and what the portal sends for it.
 
 Login failures in plain text, 401 KSCMFA, X-KSC-ErrorMsg, PxgRetVal beside a chunk,
 the lenient forms real servers accept; iocScan's OpenIOC checks and KSC_IOC_FORMAT;

@@ -1,8 +1,8 @@
 """The KSC simulator, spoken to in raw HTTPS the way KSC's wire protocol is written down.
 
 Nothing here goes through the portal's client: these tests pin the protocol
-the simulator answers (spec/ksc-openapi.md) and the strictness with which it
-checks what the portal sends (spec/edr-responses.md).
+the simulator answers (docs/ksc-wire.md, sections 2-8) and the strictness with which it
+checks what the portal sends (docs/ksc-wire.md, section 1).
 """
 
 from __future__ import annotations

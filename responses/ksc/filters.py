@@ -1,6 +1,6 @@
 """KSC's LDAP-like search filters as the portal writes them (the simulator's reader is ksc_simulator/filters.py).
 
-Syntax (spec/ksc-openapi.md, "Filter syntax"): ``(attr op value)``,
+Syntax (docs/ksc-wire.md, section 8): ``(attr op value)``,
 ``(&(...)(...))``, ``(|(...)(...))``, ``(!(...))``; operators ``=``, ``<>``,
 ``>``, ``<``; bit tests ``(attr & mask = bits)``; ``(attr)`` tests not-null.
 Strings are double-quoted with an inner ``"`` doubled. With ``=`` a string is

@@ -1,4 +1,4 @@
-"""What the portal sends to KSC for one response request (spec/edr-responses.md).
+"""What the portal sends to KSC for one response request (docs/ksc-wire.md, section 1).
 
 The envelope goes, serialised with ``json.dumps`` as Kaspersky's sample does,
 into ``KLINCDT_BODY`` of ``HostGroup.AddIncident``; ``UpdateIncident`` then

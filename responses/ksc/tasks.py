@@ -1,4 +1,5 @@
-"""The KSC calls that follow the ``[Response]`` task KES creates for an incident (ksc-tasks.md).
+"""The KSC calls that follow the ``[Response]`` task KES creates for an incident (docs/ksc-wire.md, section 9;
+docs/outcomes.md for what the portal makes of them).
 
 Each function takes anything with the client's ``call(method, args)`` (a
 KscClient, or the sweep's budgeted wrapper around one), sends KlAkOAPI's
@@ -151,7 +152,7 @@ def task_statistics(client: Caller, task_id: str) -> dict[str, int] | None:
     value = wire.decode_value(answer.get("PxgRetVal"))
     if not isinstance(value, dict):
         raise KscProtocolError("KSC's answer to Tasks.GetTaskStatistics holds no statistics.")
-    # Other keys may appear (ksc-tasks.md): keep only counts.
+    # Other keys may appear (docs/ksc-wire.md, section 9): keep only counts.
     return {
         str(key): int(count) for key, count in value.items() if isinstance(count, int) and not isinstance(count, bool)
     }

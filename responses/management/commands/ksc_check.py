@@ -137,7 +137,7 @@ class Command(BaseCommand):
         return f"logged in as {client.config.user!r}"
 
     def check_host(self, client) -> tuple[str, str]:
-        rows = client._find_hosts("", limit=1)  # an empty filter selects every host (ksc-tasks.md)
+        rows = client._find_hosts("", limit=1)  # an empty filter selects every host (docs/ksc-wire.md, section 8)
         if not rows:
             raise StepFailed("KSC lists no managed host to this account: check the account's rights on the groups.")
         host_id = str(rows[0].get(HOST_ID) or "")
