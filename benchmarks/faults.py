@@ -92,7 +92,7 @@ class Stand:
     """
 
     def __init__(self, env: dict[str, str], redis_port: int, workdir: Path):
-        from responses.ksc.simulator import certificate_names, generate_certificate
+        from ksc_simulator.server import certificate_names, generate_certificate
 
         self.env = dict(env)
         self.redis_port = redis_port
@@ -660,7 +660,7 @@ def demo_approver() -> Approver:
     from django.contrib.auth.models import Group, User
 
     from accounts import roles
-    from responses.ksc.inventory import default_hosts
+    from ksc_simulator.inventory import default_hosts
 
     analysts, approvers = (Group.objects.get_or_create(name=name)[0] for name in (roles.ANALYSTS, roles.APPROVERS))
     analyst, _ = User.objects.get_or_create(username="fault-run-analyst")

@@ -48,10 +48,11 @@ def main() -> None:
     from django.db import connection, models
     from django.utils import timezone
 
+    from ksc_simulator import tasks as simulator_tasks
+    from ksc_simulator.server import Incident, KscSimulator
     from responses import catalog, outcomes
-    from responses.ksc import payload, simulator_tasks
-    from responses.ksc.client import build_client
-    from responses.ksc.simulator import Incident, KscSimulator
+    from responses.ksc import payload
+    from responses.ksc.factory import build_client
     from responses.models import ResponseRequest, Status, payload_fingerprint
 
     call_command("migrate", verbosity=0)

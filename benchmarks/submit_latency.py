@@ -118,10 +118,10 @@ def main() -> None:
 
     from accounts import roles
     from benchmarks.faults import approver_for
+    from ksc_simulator.inventory import default_hosts
+    from ksc_simulator.server import KscSimulator
     from responses import jobs
-    from responses.ksc.client import build_client, reset_client
-    from responses.ksc.inventory import default_hosts
-    from responses.ksc.simulator import KscSimulator
+    from responses.ksc.factory import build_client, reset_client
 
     call_command("migrate", verbosity=0)
     queue = django_rq.get_queue(jobs.QUEUE)

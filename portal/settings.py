@@ -77,6 +77,9 @@ INSTALLED_APPS = [
     "responses",
     "accounts",  # sign-in through the directory (LDAP / Active Directory, OpenID Connect)
     "notifications",  # e-mail and chat messages about requests, driven by the audit trail
+    # The KSC stand-in for demos and tests (`manage.py ksc_simulator`): no models, no URLs, nothing
+    # runs unless that command is started; installed always so `make run` needs no extra setting.
+    "ksc_simulator",
 ]
 
 MIDDLEWARE = [

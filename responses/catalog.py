@@ -1,6 +1,6 @@
 """The nine EDR Threat Response task types, declared once as data.
 
-spec/edr-responses.md is the source. Forms, the REST API's serializers and JSON
+docs/ksc-wire.md, section 1, is the source. Forms, the REST API's serializers and JSON
 Schema, validation and the KSC payload are all derived from the declarations
 below; nothing else in the project lists a task's fields.
 
@@ -51,7 +51,7 @@ MAX_IOC_ENTRIES = 1000
 _MD5 = re.compile(r"[0-9a-fA-F]{32}")
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 
-# KES's ScanObjectType, spec/edr-responses.md.
+# KES's ScanObjectType (docs/ksc-wire.md, section 1).
 SCAN_OBJECT_TYPES: dict[int, Any] = {
     14: _("System memory"),
     15: _("Startup objects and running processes"),
@@ -411,7 +411,7 @@ def field_kind(spec: Field) -> str:
     """The field's kind as the portal takes it now: iocScan's ioc is a path when KSC_IOC_FORMAT=path.
 
     Kaspersky's document calls ioc both "the path of the ZIP archive" and "the zip archive in
-    base64"; the operator chooses what their KES accepts (ksc-tasks.md).
+    base64"; the operator chooses what their KES accepts (docs/ksc-wire.md, section 1).
     """
     if spec.kind == IOC_ZIP and getattr(settings, "KSC_IOC_FORMAT", "zip-base64") == "path":
         return PATH
@@ -510,7 +510,7 @@ def _clean_ioc(name: str, value: str) -> str:
     return value
 
 
-# KES reads OpenIOC 1.0 and 1.1 documents (ksc-tasks.md): these are their namespaces.
+# KES reads OpenIOC 1.0 and 1.1 documents (docs/ksc-wire.md, section 1): these are their namespaces.
 OPENIOC_NAMESPACES = ("http://schemas.mandiant.com/2010/ioc", "http://openioc.org/schemas/OpenIOC_1.1")
 MAX_IOC_FILE_BYTES = 2 * 1024 * 1024
 MAX_IOC_FILES_BYTES = 10 * 1024 * 1024

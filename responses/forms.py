@@ -23,7 +23,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from responses import catalog, workflow
-from responses.ksc import payload, wire
+from responses.ksc import payload
 from responses.models import Approval, OutcomeState, ResponseRequest, Status
 from responses.outcomes import with_outcome
 
@@ -402,16 +402,12 @@ class Preview:
 def preview(filing: Filing, now: dt.datetime | None = None) -> Preview:
     """Exactly what the submission job sends for this request (KLINCDT_ADDED is set when it runs)."""
     task = catalog.TASKS[filing.task]
-    data = payload.add_incident_data(filing.task, filing.target_host, filing.params, payload.incident_time(now))
-    add_incident, add_hidden = _display(json.dumps({"pData": wire.encode_params(data)}, indent=2, ensure_ascii=False))
+    calls = payload.calls_json(filing.task, filing.target_host, filing.params, payload.incident_time(now))
+    add_incident, add_hidden = _display(json.dumps(calls["AddIncident"], indent=2, ensure_ascii=False))
     envelope, envelope_hidden = _display(
         json.dumps(payload.build_envelope(filing.task, filing.target_host, filing.params), indent=2, ensure_ascii=False)
     )
-    update = json.dumps(
-        {"nId": "<incident id>", "pData": wire.encode_params(payload.update_incident_data(filing.target_host))},
-        indent=2,
-        ensure_ascii=False,
-    )
+    update = json.dumps(calls["UpdateIncident"], indent=2, ensure_ascii=False)
     return Preview(
         add_incident=add_incident,
         add_incident_hidden=add_hidden,

@@ -21,7 +21,7 @@ from django.core.cache import cache
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from responses.ksc.client import get_client
+from responses.ksc.factory import get_client
 from responses.ksc.hosts import Host
 from responses.models import OutcomeState, ResponseRequest, Status
 

@@ -52,8 +52,8 @@ from rq.worker import Worker, WorkerStatus
 
 from responses import audit_chain, workflow
 from responses.ksc import payload
-from responses.ksc.client import get_client
 from responses.ksc.errors import KscError, KscUnavailable
+from responses.ksc.factory import get_client
 from responses.models import IN_FLIGHT, EventKind, RequestEvent, ResponseRequest, Status
 
 log = logging.getLogger(__name__)

@@ -366,7 +366,7 @@ class SubmissionAttempt(models.Model):
 
 
 class OutcomeState(models.TextChoices):
-    """What happened on the endpoint after SUBMITTED, as KSC's ``[Response]`` task tells it (ksc-tasks.md)."""
+    """What happened on the endpoint after SUBMITTED, as KSC's ``[Response]`` task tells it (docs/outcomes.md)."""
 
     WAITING = "waiting", _("Waiting for the KSC task")
     PENDING = "pending", _("Pending on the host")

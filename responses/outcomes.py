@@ -39,8 +39,9 @@ from django.utils import timezone
 
 from responses import catalog
 from responses.ksc import tasks as ksc_tasks
-from responses.ksc.client import KscClient, get_client
+from responses.ksc.client import KscClient
 from responses.ksc.errors import KscAuthError, KscError, KscUnavailable
+from responses.ksc.factory import get_client
 from responses.models import (
     OUTCOME_FINAL,
     EventKind,

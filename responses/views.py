@@ -44,8 +44,8 @@ from responses.forms import (
     unseal,
 )
 from responses.host_state import facts_of, ksc_facts, portal_isolation, portal_isolations
-from responses.ksc.client import get_client
 from responses.ksc.errors import KscError
+from responses.ksc.factory import get_client
 from responses.ksc.hosts import Host
 from responses.models import (
     IN_FLIGHT,

@@ -1,6 +1,6 @@
 """Fixtures for everything that talks to KSC: a real simulated KSC over HTTPS on loopback.
 
-- ``ksc_simulator``: a fresh responses.ksc.simulator per test, on a free
+- ``ksc_simulator``: a fresh ksc_simulator.server per test, on a free
   127.0.0.1 port, with its own self-signed certificate. The object it yields
   has ``url``, ``host``, ``port``, ``cert_path``, ``user``, ``password``,
   ``simulator`` (the in-process server), and talks to the simulator's own
@@ -10,7 +10,7 @@
 - ``ksc_settings``: Django's KSC_* settings pointed at that simulator
   (verification against its certificate, 2 s connect / 5 s read timeouts),
   with the process's cached client reset before and after, so that
-  ``responses.ksc.client.get_client()`` talks to it. Yields the simulator.
+  ``responses.ksc.factory.get_client()`` talks to it. Yields the simulator.
 - ``ksc_certificate``: the session's certificate and key (generating one per
   test would cost more than the test).
 
@@ -27,9 +27,9 @@ from typing import Any
 import pytest
 import requests
 
+from ksc_simulator.server import KscSimulator, certificate_names, generate_certificate
 from responses.ksc import wire
-from responses.ksc.client import reset_client
-from responses.ksc.simulator import KscSimulator, certificate_names, generate_certificate
+from responses.ksc.factory import reset_client
 
 
 @dataclass
@@ -97,7 +97,7 @@ class RunningSimulator:
         self._request("POST", "clock", {"advance_seconds": seconds})
 
     def tasks(self) -> dict[str, Any]:
-        """The tasks side (responses.ksc.simulator_tasks): config, every task with its state, removed ids."""
+        """The tasks side (ksc_simulator.tasks): config, every task with its state, removed ids."""
         return self._request("GET", "tasks")
 
     def configure_tasks(self, config: dict[str, Any]) -> dict[str, Any]:

@@ -20,9 +20,9 @@ import pytest
 from django.db import connection
 
 from benchmarks import faults
+from ksc_simulator.inventory import default_hosts
 from portal.local_redis import free_port
 from responses import jobs
-from responses.ksc.inventory import default_hosts
 from responses.models import AttemptOutcome, EventKind, ResponseRequest, Status
 
 SHORT = {"WORKER_HEARTBEAT_TTL": "2", "RECONCILE_INTERVAL": "3", "RECONCILE_GRACE": "1"}

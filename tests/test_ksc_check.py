@@ -6,13 +6,13 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from responses.ksc.simulator import generate_certificate
+from ksc_simulator.server import generate_certificate
 
 
 @pytest.fixture(params=["builtin", "klakoapi"])
 def client_choice(request, settings):
     """The doctor runs with the portal's configured client: both must tell failures apart."""
-    from responses.ksc.client import klakoapi_importable
+    from responses.ksc.factory import klakoapi_importable
 
     if request.param == "klakoapi" and not klakoapi_importable():
         pytest.skip("KlAkOAPI is not installed: Kaspersky's package ships with KSC and is installed by hand")

@@ -18,19 +18,16 @@ import time
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
+from ksc_simulator.server import (
+    ERR_BAD_PARAM,
+    ERR_NOT_FOUND,
+    KscSimulator,
+    certificate_names,
+    generate_certificate,
+)
 from responses.ksc import filters, payload, wire
 from responses.ksc.builtin import BuiltinKscClient
-from responses.ksc.client import (
-    Host,
-    KscConfig,
-    build_client,
-    get_client,
-    klakoapi_importable,
-    reset_client,
-    resolve_backend,
-    tls_verification_disabled,
-    warn_if_tls_verification_disabled,
-)
+from responses.ksc.client import Host, KscConfig, tls_verification_disabled, warn_if_tls_verification_disabled
 from responses.ksc.errors import (
     KscAuthError,
     KscCallError,
@@ -39,14 +36,8 @@ from responses.ksc.errors import (
     KscTlsError,
     KscUnavailable,
 )
+from responses.ksc.factory import build_client, get_client, klakoapi_importable, reset_client, resolve_backend
 from responses.ksc.hosts import ip_to_long, long_to_ip
-from responses.ksc.simulator import (
-    ERR_BAD_PARAM,
-    ERR_NOT_FOUND,
-    KscSimulator,
-    certificate_names,
-    generate_certificate,
-)
 
 NO_KLAKOAPI = (
     "KlAkOAPI is not installed: Kaspersky's package ships with KSC and is installed by hand "

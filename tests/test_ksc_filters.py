@@ -6,33 +6,34 @@ import datetime as dt
 
 import pytest
 
-from responses.ksc import filters
-from responses.ksc.filters import (
+from ksc_simulator import filters as reader
+from ksc_simulator.filters import (
     AllOf,
     AnyOf,
     BitTest,
     Comparison,
     FilterSyntaxError,
-    FilterValueError,
     Literal,
     Not,
     Present,
 )
+from responses.ksc import filters
+from responses.ksc.filters import FilterValueError
 
 NOW = dt.datetime(2026, 11, 27, 8, 30, 5, tzinfo=dt.UTC)
 SCHEMA = {
-    "NAME": filters.STRING,
-    "COUNT": filters.NUMBER,
-    "WHEN": filters.TIME,
-    "DONE": filters.BOOL,
-    "BODY": filters.FULLTEXT,
+    "NAME": reader.STRING,
+    "COUNT": reader.NUMBER,
+    "WHEN": reader.TIME,
+    "DONE": reader.BOOL,
+    "BODY": reader.FULLTEXT,
 }
 
 
 def holds(text: str, **row) -> bool:
-    node = filters.parse(text)
-    filters.check(node, SCHEMA)
-    return filters.matches(node, row, SCHEMA, NOW)
+    node = reader.parse(text)
+    reader.check(node, SCHEMA)
+    return reader.matches(node, row, SCHEMA, NOW)
 
 
 # --- writing ---
@@ -109,7 +110,7 @@ NASTY = [
 
 @pytest.mark.parametrize("text", NASTY)
 def test_user_text_in_a_prefix_search_stays_one_literal_comparison(text):
-    node = filters.parse(filters.any_of(filters.starts_with("NAME", text), filters.equals("COUNT", 1)))
+    node = reader.parse(filters.any_of(filters.starts_with("NAME", text), filters.equals("COUNT", 1)))
 
     assert isinstance(node, AnyOf) and len(node.items) == 2
     comparison = node.items[0]
@@ -131,7 +132,7 @@ def test_user_text_in_an_exact_match_matches_only_itself(text):
 def test_it_parses_the_whole_language():
     text = '(&(NAME = "a""b*")(|(COUNT > 3)(COUNT <> -1))(!(DONE = 1))(COUNT & 6 = 2)(WHEN < CURTIME(-60))(NAME))'
 
-    assert filters.parse(text) == AllOf(
+    assert reader.parse(text) == AllOf(
         (
             Comparison("NAME", "=", Literal("string", 'a"b*')),
             AnyOf((Comparison("COUNT", ">", Literal("number", 3)), Comparison("COUNT", "<>", Literal("number", -1)))),
@@ -164,7 +165,7 @@ def test_it_parses_the_whole_language():
 )
 def test_malformed_filters_are_refused(text):
     with pytest.raises(FilterSyntaxError):
-        filters.parse(text)
+        reader.parse(text)
 
 
 @pytest.mark.parametrize(
@@ -173,12 +174,12 @@ def test_malformed_filters_are_refused(text):
 )
 def test_filters_that_do_not_fit_the_attributes_are_refused(text):
     with pytest.raises(FilterSyntaxError):
-        filters.check(filters.parse(text), SCHEMA)
+        reader.check(reader.parse(text), SCHEMA)
 
 
 def test_an_unclosed_character_class_is_refused():
     with pytest.raises(FilterSyntaxError, match="unclosed"):
-        filters.check(filters.parse('(NAME = "ab[c")'), SCHEMA)
+        reader.check(reader.parse('(NAME = "ab[c")'), SCHEMA)
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 
@@ -9,6 +10,8 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from responses import catalog
+from responses.forms import Filing, preview
 from tests.test_catalog import REFUSED, VALID
 from tests.test_payload import GOLDEN, HOST
 
@@ -68,3 +71,17 @@ def test_it_refuses_bad_arguments_with_exit_2(args, fragment):
 def test_all_valid_examples_pass():
     for task, params in VALID.items():
         assert _run(task, params)["KLHST_WKS_HOSTNAME"] == HOST
+
+
+@pytest.mark.parametrize(("task", "params", "body"), GOLDEN, ids=[g[0] for g in GOLDEN])
+def test_the_command_and_the_filing_preview_show_the_same_calls(task, params, body):
+    # One function (payload.calls_json) builds "the calls as JSON" for both: they cannot drift apart.
+    added = dt.datetime(2026, 11, 27, 8, 30, 5, tzinfo=dt.UTC)
+    printed = _run(task, params, HOST, "--added", "2026-11-27T08:30:05Z", "--update")
+    filing = Filing(task, HOST, "DC01", catalog.clean_params(task, params), "why", "")
+    shown = preview(filing, now=added)
+
+    assert printed["AddIncident"]["pData"]["KLINCDT_BODY"] == body
+    if not shown.add_incident_hidden:
+        assert json.loads(shown.add_incident) == printed["AddIncident"]
+    assert json.loads(shown.update_incident) == printed["UpdateIncident"]

@@ -1,4 +1,4 @@
-"""KSC as it really answers (ksc-tasks.md, "Transport details learned since"), and what the portal sends for it.
+"""KSC as it really answers (docs/ksc-wire.md, sections 3, 5 and 8), and what the portal sends for it.
 
 Login failures in plain text, 401 KSCMFA, X-KSC-ErrorMsg, PxgRetVal beside a chunk,
 the lenient forms real servers accept; iocScan's OpenIOC checks and KSC_IOC_FORMAT;
@@ -13,8 +13,8 @@ import pytest
 import requests
 
 from responses import catalog
-from responses.ksc.client import build_client
 from responses.ksc.errors import KscAuthError, KscMfaRequired
+from responses.ksc.factory import build_client
 from tests.openioc import OPENIOC_11, ioc_zip_b64, openioc
 from tests.test_ksc_client import backend, config_for  # noqa: F401 - the contract suite's backend fixture
 

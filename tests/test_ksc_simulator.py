@@ -1,8 +1,8 @@
 """The KSC simulator, spoken to in raw HTTPS the way KSC's wire protocol is written down.
 
 Nothing here goes through the portal's client: these tests pin the protocol
-the simulator answers (spec/ksc-openapi.md) and the strictness with which it
-checks what the portal sends (spec/edr-responses.md).
+the simulator answers (docs/ksc-wire.md, sections 2-8) and the strictness with which it
+checks what the portal sends (docs/ksc-wire.md, section 1).
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 import requests
 
+from ksc_simulator.inventory import InventoryError, default_hosts, parse_hosts
+from ksc_simulator.server import ERR_BAD_PARAM, ERR_NO_METHOD, ERR_NOT_FOUND, parse_kscbasic
 from responses.ksc import payload, wire
-from responses.ksc.inventory import InventoryError, default_hosts, parse_hosts
-from responses.ksc.simulator import ERR_BAD_PARAM, ERR_NO_METHOD, ERR_NOT_FOUND, parse_kscbasic
 from tests.openioc import ioc_zip_b64
 
 ADDED = dt.datetime(2026, 11, 27, 8, 30, 5, tzinfo=dt.UTC)

@@ -10,10 +10,10 @@ import datetime as dt
 
 import pytest
 
+from ksc_simulator.tasks import ERR_ACCESS_DENIED
 from responses.ksc import payload
 from responses.ksc import tasks as ksc_tasks
 from responses.ksc.errors import KscCallError
-from responses.ksc.simulator_tasks import ERR_ACCESS_DENIED
 from tests.test_ksc_client import backend, ksc  # noqa: F401 - the contract suite's parametrised fixtures
 
 

@@ -20,9 +20,12 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 import requests
 
 from portal.local_redis import free_port
+
+pytestmark = pytest.mark.launcher
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -1,6 +1,6 @@
 """Golden payloads: what KSC receives for each task type, byte for byte.
 
-The expected bodies are literal strings written from spec/edr-responses.md, not
+The expected bodies are literal strings written from docs/ksc-wire.md (section 1), not
 computed by the code under test, so a change to key order, separators, escaping
 or the envelope shows up here.
 """

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from responses import jobs, workflow
 from responses.ksc import payload
-from responses.ksc.client import build_client
+from responses.ksc.factory import build_client
 from responses.models import AttemptOutcome, EventKind, ResponseRequest, Status
 from tests.api_fixtures import api_fixture, url  # noqa: F401  (the api fixture)
 from tests.test_submission import approved, free_port, outcomes, run_worker, wait_for

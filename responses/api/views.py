@@ -37,7 +37,7 @@ from responses.api.serializers import (
     ResponseRequestSerializer,
     TaskTypeSerializer,
 )
-from responses.ksc.client import get_client
+from responses.ksc.factory import get_client
 from responses.models import ResponseRequest, Source
 from responses.outcomes import with_outcome
 from responses.paging import COUNT_LIMIT, BoundedPaginator

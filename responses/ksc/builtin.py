@@ -1,6 +1,6 @@
 """The project's own KSC Open API client, for when Kaspersky's KlAkOAPI is not installed.
 
-It speaks the same wire protocol (spec/ksc-openapi.md) but authenticates with a
+It speaks the same wire protocol (docs/ksc-wire.md, sections 2-5) but authenticates with a
 connection-independent session: ``Session.StartSession`` with the KSCBasic
 Authorization header returns a token, and every later call carries
 ``X-KSC-Session: <token>``. A dropped connection therefore does not lose the

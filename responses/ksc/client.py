@@ -1,9 +1,9 @@
-"""The portal's KSC Open API client: one interface, two backends, one cached client per process.
+"""The portal's KSC Open API client: the interface both backends implement, and its configuration.
 
-``get_client()`` returns the process's client, built from the KSC_* settings:
-Kaspersky's KlAkOAPI when it is importable (``KSC_CLIENT=auto``, the default)
-or asked for (``klakoapi``), otherwise the project's own client of the same
-wire protocol (``builtin``). Both log in lazily on the first call, keep that
+The backends are responses.ksc.builtin (the project's own client of the wire
+protocol) and responses.ksc.klakoapi (Kaspersky's KlAkOAPI); responses.ksc.factory
+chooses one from the KSC_* settings and keeps one client per process, so this
+module imports neither backend (they import it). Both log in lazily on the first call, keep that
 login for every later call (the RQ worker reuses it across jobs), log in
 again once when KSC refuses the session, and then give up with KscAuthError.
 
@@ -21,7 +21,6 @@ import base64
 import datetime as dt
 import json
 import logging
-import os
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -30,43 +29,35 @@ from typing import Any, ClassVar
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.core.signals import setting_changed
-from django.dispatch import receiver
 
 from responses.ksc import filters, wire
-from responses.ksc.errors import KscAuthError, KscError, KscProtocolError
-from responses.ksc.hosts import (
+from responses.ksc.attributes import (
+    CHUNK_ITEMS,
     DISPLAY_NAME,
     DNS_NAME,
     FQDN,
-    HOST_FIELDS,
     HOST_ID,
+    INCIDENT_ADDED,
+    INCIDENT_BODY,
+    INCIDENT_HOST,
+    INCIDENT_ID,
     IP_LONG,
     NETBIOS_NAME,
-    Host,
-    ip_to_long,
-    parse_ipv4,
 )
+from responses.ksc.errors import KscAuthError, KscError, KscProtocolError
+from responses.ksc.hosts import HOST_FIELDS, Host, ip_to_long, parse_ipv4
 from responses.ksc.transport import SessionRefused
 
 __all__ = [
     "Host",
     "KscClient",
     "KscConfig",
-    "build_client",
-    "get_client",
-    "reset_client",
-    "resolve_backend",
     "tls_verification_disabled",
     "warn_if_tls_verification_disabled",
 ]
 
 logger = logging.getLogger("responses.ksc")
 
-INCIDENT_ID = "KLINCDT_ID"
-INCIDENT_ADDED = "KLINCDT_ADDED"
-INCIDENT_BODY = "KLINCDT_BODY"
-INCIDENT_HOST = "KLHST_WKS_HOSTNAME"
 
 
 @dataclass(frozen=True)
@@ -414,11 +405,11 @@ def _integer(answer: dict[str, Any], key: str, method: str) -> int:
 
 def _chunk_items(answer: dict[str, Any], method: str) -> list[dict[str, Any]]:
     chunk = wire.decode_value(answer.get("pChunk"))
-    items = chunk.get("KLCSP_ITERATOR_ARRAY") if isinstance(chunk, dict) else None
+    items = chunk.get(CHUNK_ITEMS) if isinstance(chunk, dict) else None
     if items is None and isinstance(chunk, dict) and not chunk:
         return []
     if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
-        raise KscProtocolError(f"KSC's answer to {method} holds no KLCSP_ITERATOR_ARRAY of records.", method=method)
+        raise KscProtocolError(f"KSC's answer to {method} holds no {CHUNK_ITEMS} of records.", method=method)
     return items
 
 
@@ -433,72 +424,6 @@ def _same_body(found: Any, body: str) -> bool:
 
 
 # --- the process's client ---------------------------------------------------------------------
-
-_cache_lock = threading.Lock()
-_cached: KscClient | None = None
-_cached_pid: int | None = None
-
-
-def klakoapi_importable() -> bool:
-    try:
-        import KlAkOAPI.AdmServer  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def resolve_backend(choice: str) -> str:
-    """``auto`` -> ``klakoapi`` when importable, else ``builtin``; ImproperlyConfigured for a missing KlAkOAPI."""
-    if choice == "auto":
-        return "klakoapi" if klakoapi_importable() else "builtin"
-    if choice == "klakoapi" and not klakoapi_importable():
-        raise ImproperlyConfigured(
-            "KSC_CLIENT=klakoapi, but KlAkOAPI cannot be imported: install Kaspersky's KlAkOAPI package "
-            "from your KSC distribution, or set KSC_CLIENT=builtin."
-        )
-    if choice not in ("klakoapi", "builtin"):
-        raise ImproperlyConfigured(f"KSC_CLIENT must be auto, klakoapi or builtin, not {choice!r}.")
-    return choice
-
-
-def build_client(config: KscConfig | None = None, backend: str | None = None) -> KscClient:
-    """A new client (not cached): from the settings unless given a config and a backend choice."""
-    config = config or KscConfig.from_settings()
-    chosen = resolve_backend(backend or settings.KSC_CLIENT)
-    if chosen == "klakoapi":
-        from responses.ksc.klakoapi import KlAkOApiKscClient
-
-        return KlAkOApiKscClient(config)
-    from responses.ksc.builtin import BuiltinKscClient
-
-    return BuiltinKscClient(config)
-
-
-def get_client() -> KscClient:
-    """The process's client, built from the settings on first use and reused by every later caller."""
-    global _cached, _cached_pid
-    with _cache_lock:
-        # A client inherited through fork() shares its parent's TLS connection: never use it in the child.
-        if _cached is None or _cached_pid != os.getpid():
-            _cached, _cached_pid = build_client(), os.getpid()
-        return _cached
-
-
-def reset_client() -> None:
-    """Close and forget the process's client (after a settings change, in tests)."""
-    global _cached, _cached_pid
-    with _cache_lock:
-        client = _cached if _cached_pid == os.getpid() else None
-        _cached, _cached_pid = None, None
-    if client is not None:
-        client.close()
-
-
-@receiver(setting_changed)
-def _forget_client_on_ksc_setting_change(*, setting: str, **kwargs: Any) -> None:
-    if setting.startswith("KSC_"):
-        reset_client()
-
 
 def tls_verification_disabled() -> bool:
     """True when KSC_CERT=false: the portal then warns at start, and shows administrators a warning."""

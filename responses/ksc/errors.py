@@ -129,7 +129,7 @@ class KscCallError(KscError):
 
     @classmethod
     def from_pxg_error(cls, method: str, pxg: Any) -> KscCallError:
-        """From the ``PxgError`` object of an answer (spec/ksc-openapi.md, "Answers and errors")."""
+        """From the ``PxgError`` object of an answer (docs/ksc-wire.md, section 5)."""
         if not isinstance(pxg, dict):
             return cls(f"KSC refused {method}: {excerpt(str(pxg))}", method=method, ksc_message=str(pxg))
         code = pxg.get("code") if isinstance(pxg.get("code"), int) else None

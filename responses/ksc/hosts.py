@@ -14,18 +14,17 @@ import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
-HOST_ID = "KLHST_WKS_HOSTNAME"
-DISPLAY_NAME = "KLHST_WKS_DN"
-FQDN = "KLHST_WKS_FQDN"
-DNS_NAME = "KLHST_WKS_DNSNAME"
-DNS_DOMAIN = "KLHST_WKS_DNSDOMAIN"
-NETBIOS_NAME = "KLHST_WKS_WINHOSTNAME"
-IP_LONG = "KLHST_WKS_IP_LONG"
-GROUP_ID = "KLHST_WKS_GROUPID"
-GROUP_NAME = "name"
-LAST_SEEN = "KLHST_WKS_LAST_NAGENT_CONNECTED"
-OS_NAME = "KLHST_WKS_OS_NAME"
-LAST_VISIBLE = "KLHST_WKS_LAST_VISIBLE"
+from responses.ksc.attributes import (
+    DISPLAY_NAME,
+    FQDN,
+    GROUP_ID,
+    GROUP_NAME,
+    HOST_ID,
+    IP_LONG,
+    LAST_SEEN,
+    LAST_VISIBLE,
+    OS_NAME,
+)
 
 # What find_hosts and get_host ask KSC for.
 HOST_FIELDS: tuple[str, ...] = (

@@ -2,7 +2,7 @@
 
 KlAkOAPI builds and sends every call (``KlAkHostGroup``, ``KlAkChunkAccessor``);
 this adapter only gives it a sound connection and types its failures.
-KlAkOAPI 15.1's pitfalls (spec/ksc-openapi.md) and what is done about them:
+KlAkOAPI 15.1's pitfalls (docs/ksc-wire.md, section 10) and what is done about them:
 
 - It logs in with ``login`` bound to one kept-alive connection and never logs
   in again: on a 401/403 this adapter builds a new server object (a new login).

@@ -1,4 +1,4 @@
-"""What the portal sends to KSC for one response request (spec/edr-responses.md).
+"""What the portal sends to KSC for one response request (docs/ksc-wire.md, section 1).
 
 The envelope goes, serialised with ``json.dumps`` as Kaspersky's sample does,
 into ``KLINCDT_BODY`` of ``HostGroup.AddIncident``; ``UpdateIncident`` then
@@ -15,7 +15,16 @@ from typing import Any
 
 from django.conf import settings
 
-INCIDENT_SEVERITY = 2
+from responses.ksc import wire
+from responses.ksc.attributes import (
+    INCIDENT_ADDED,
+    INCIDENT_BODY,
+    INCIDENT_HOST,
+    INCIDENT_IS_HANDLED,
+    INCIDENT_SEVERITY,
+)
+
+SEVERITY = 2  # the value of KLINCDT_SEVERITY that the product document prescribes
 
 
 def build_envelope(task: str, host_id: str, params: Any) -> dict[str, Any]:
@@ -43,13 +52,26 @@ def incident_time(now: dt.datetime | None = None) -> dt.datetime:
 def add_incident_data(task: str, host_id: str, params: Any, added: dt.datetime) -> dict[str, Any]:
     """pData of HostGroup.AddIncident."""
     return {
-        "KLINCDT_SEVERITY": INCIDENT_SEVERITY,
-        "KLINCDT_ADDED": incident_time(added),
-        "KLINCDT_BODY": build_body(task, host_id, params),
-        "KLHST_WKS_HOSTNAME": host_id,
+        INCIDENT_SEVERITY: SEVERITY,
+        INCIDENT_ADDED: incident_time(added),
+        INCIDENT_BODY: build_body(task, host_id, params),
+        INCIDENT_HOST: host_id,
     }
 
 
 def update_incident_data(host_id: str) -> dict[str, Any]:
     """pData of HostGroup.UpdateIncident: KSC wants the host id present in every update."""
-    return {"KLINCDT_IS_HANDLED": False, "KLHST_WKS_HOSTNAME": host_id}
+    return {INCIDENT_IS_HANDLED: False, INCIDENT_HOST: host_id}
+
+
+def calls_json(task: str, host_id: str, params: Any, added: dt.datetime) -> dict[str, Any]:
+    """The two calls' arguments exactly as they go on the wire, for people to read.
+
+    One function for the filing preview and ``manage.py ksc_payload``, so what a person is shown
+    before filing is what the command prints and what the submission job sends. The incident id
+    is KSC's answer to AddIncident, so UpdateIncident's ``nId`` is a placeholder here.
+    """
+    return {
+        "AddIncident": {"pData": wire.encode_params(add_incident_data(task, host_id, params, added))},
+        "UpdateIncident": {"nId": "<incident id>", "pData": wire.encode_params(update_incident_data(host_id))},
+    }

@@ -1,4 +1,5 @@
-"""The KSC calls that follow the ``[Response]`` task KES creates for an incident (ksc-tasks.md).
+"""The KSC calls that follow the ``[Response]`` task KES creates for an incident (docs/ksc-wire.md, section 9;
+docs/outcomes.md for what the portal makes of them).
 
 Each function takes anything with the client's ``call(method, args)`` (a
 KscClient, or the sweep's budgeted wrapper around one), sends KlAkOAPI's
@@ -15,12 +16,15 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from responses.ksc import wire
+from responses.ksc.attributes import (
+    EVENT_RANGE,
+    HISTORY_FIELDS,
+    TASK_CREATION_DATE,
+    TASK_DISPLAY_NAME,
+    TASK_ID,
+    TASK_INFO,
+)
 from responses.ksc.errors import KscCallError, KscProtocolError
-
-TASK_ID = "TASK_UNIQUE_ID"
-TASK_INFO = "TASK_INFO_PARAMS"
-DISPLAY_NAME = "DisplayName"
-CREATION_DATE = "PRTS_TASK_CREATION_DATE"
 
 # GetTaskStatistics keys: host counts per state bit (as strings).
 STATE_PENDING = "1"
@@ -34,7 +38,6 @@ STATE_PAUSED = "64"
 # task_new_state values of KLPRCI_TaskState events.
 EVENT_RUNNING, EVENT_SUSPENDED, EVENT_FAILED, EVENT_COMPLETED = 1, 2, 3, 4
 
-HISTORY_FIELDS = ("event_type", "task_new_state", "event_id", "rise_time", "state_descr", "hostname")
 # KSC's "object not found" code (the spec's example); a task rotated away answers it.
 ERR_NOT_FOUND = 1183
 
@@ -54,8 +57,8 @@ class KscTask:
 
 def _task_from_info(task_id: str, info: Any) -> KscTask:
     info = info if isinstance(info, dict) else {}
-    name = info.get(DISPLAY_NAME)
-    created = info.get(CREATION_DATE)
+    name = info.get(TASK_DISPLAY_NAME)
+    created = info.get(TASK_CREATION_DATE)
     return KscTask(
         id=task_id,
         name=name if isinstance(name, str) else "",
@@ -149,7 +152,7 @@ def task_statistics(client: Caller, task_id: str) -> dict[str, int] | None:
     value = wire.decode_value(answer.get("PxgRetVal"))
     if not isinstance(value, dict):
         raise KscProtocolError("KSC's answer to Tasks.GetTaskStatistics holds no statistics.")
-    # Other keys may appear (ksc-tasks.md): keep only counts.
+    # Other keys may appear (docs/ksc-wire.md, section 9): keep only counts.
     return {
         str(key): int(count) for key, count in value.items() if isinstance(count, int) and not isinstance(count, bool)
     }
@@ -187,7 +190,7 @@ def task_history(client: Caller, task_id: str, host_id: str = "", *, limit: int 
             client.call("EventProcessing.ReleaseIterator", {"strIteratorId": iterator})
         except Exception:  # as for the task iterator: never hide the answer
             pass
-    records = events.get("KLEVP_EVENT_RANGE_ARRAY") if isinstance(events, dict) else None
+    records = events.get(EVENT_RANGE) if isinstance(events, dict) else None
     if not isinstance(records, list):
         return []
     return [record for record in records if isinstance(record, dict)]

@@ -1,6 +1,6 @@
 """The HTTPS layer both KSC backends share: one kept-alive connection, timeouts, TLS, error typing.
 
-Why a session of our own, even under KlAkOAPI (spec/ksc-openapi.md, "Pitfalls"):
+Why a session of our own, even under KlAkOAPI (docs/ksc-wire.md, section 10):
 
 - KSC binds a ``login`` to the TCP/TLS connection, so one connection is kept
   and calls on it are strictly sequential (a one-connection pool).

@@ -1,4 +1,4 @@
-"""KSC Open API value encoding (spec/ksc-openapi.md, "Values").
+"""KSC Open API value encoding (docs/ksc-wire.md, section 4).
 
 Plain JSON carries strings, 32-bit ints and booleans. Anything else travels as
 ``{"type": T, "value": V}``. A top-level params argument (pData) is a plain

@@ -25,11 +25,13 @@ from django.core.management.base import BaseCommand, CommandError
 
 from responses.ksc import filters
 from responses.ksc import tasks as ksc_tasks
-from responses.ksc.client import INCIDENT_ID, KscConfig, build_client
+from responses.ksc.attributes import DISPLAY_NAME, GROUP_ID, HOST_ID, INCIDENT_ID, LAST_VISIBLE, OS_NAME
+from responses.ksc.client import KscConfig
 from responses.ksc.errors import KscAuthError, KscCallError, KscError, KscMfaRequired, KscTlsError
+from responses.ksc.factory import build_client
 from responses.ksc.transport import requests_verify
 
-HOST_DETAILS = ("KLHST_WKS_DN", "KLHST_WKS_OS_NAME", "KLHST_WKS_LAST_VISIBLE", "KLHST_WKS_GROUPID")
+HOST_DETAILS = (DISPLAY_NAME, OS_NAME, LAST_VISIBLE, GROUP_ID)
 
 
 class StepFailed(Exception):
@@ -135,12 +137,12 @@ class Command(BaseCommand):
         return f"logged in as {client.config.user!r}"
 
     def check_host(self, client) -> tuple[str, str]:
-        rows = client._find_hosts("", limit=1)  # an empty filter selects every host (ksc-tasks.md)
+        rows = client._find_hosts("", limit=1)  # an empty filter selects every host (docs/ksc-wire.md, section 8)
         if not rows:
             raise StepFailed("KSC lists no managed host to this account: check the account's rights on the groups.")
-        host_id = str(rows[0].get("KLHST_WKS_HOSTNAME") or "")
+        host_id = str(rows[0].get(HOST_ID) or "")
         info = client.get_host_info(host_id, list(HOST_DETAILS))
-        seen = info.get("KLHST_WKS_LAST_VISIBLE")
+        seen = info.get(LAST_VISIBLE)
         seen_text = seen.strftime("%Y-%m-%d %H:%M UTC") if isinstance(seen, dt.datetime) else "never"
         return (
             host_id,

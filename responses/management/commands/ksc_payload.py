@@ -51,11 +51,6 @@ class Command(BaseCommand):
                 errors.append("--added: expected YYYY-MM-DDTHH:MM:SSZ")
         if errors:
             raise CommandError("refused:\n  " + "\n  ".join(errors), returncode=2)
-        data = payload.add_incident_data(options["task"], host, params, added=payload.incident_time(added))
-        output = {"AddIncident": {"pData": wire.encode_params(data)}} if options["update"] else wire.encode_params(data)
-        if options["update"]:
-            output["UpdateIncident"] = {
-                "nId": "<incident id>",
-                "pData": wire.encode_params(payload.update_incident_data(host)),
-            }
+        calls = payload.calls_json(options["task"], host, params, payload.incident_time(added))
+        output = calls if options["update"] else calls["AddIncident"]["pData"]
         self.stdout.write(json.dumps(output, indent=2, ensure_ascii=False))

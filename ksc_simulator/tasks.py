@@ -1,8 +1,7 @@
-"""The simulator's tasks side: the ``[Response]`` task KES would create after AddIncident (ksc-tasks.md).
+"""The simulator's tasks side: the ``[Response]`` task KES would create after AddIncident (docs/ksc-wire.md, section 9).
 
-Plugged into responses.ksc.simulator's dispatch; its state hangs off the
-SimulatorState (``task_book(state)``), so simulator.py stays as it was but
-for three call sites.
+Plugged into ksc_simulator/server.py's dispatch; its state hangs off the
+SimulatorState (``task_book(state)``), so the server needs only three call sites.
 
 What it does, each part configurable where the spec says *unknown*:
 
@@ -41,7 +40,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from responses.ksc import wire
+from ksc_simulator import wire
 
 ERR_ACCESS_DENIED = 1164
 LIFESPAN = dt.timedelta(days=30)
@@ -318,9 +317,9 @@ def control(handler: Any, verb: str, name: str) -> bool:
 
 
 def _simulator():
-    from responses.ksc import simulator  # late: simulator.py imports this module's hooks
+    from ksc_simulator import server  # late: server.py imports this module's hooks
 
-    return simulator
+    return server
 
 
 def _task_arg(args: dict[str, Any], book: TaskBook) -> SimTask:

@@ -8,8 +8,8 @@ import sys
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from responses.ksc.inventory import InventoryError, default_hosts, load_hosts
-from responses.ksc.simulator import KscSimulator
+from ksc_simulator.inventory import InventoryError, default_hosts, load_hosts
+from ksc_simulator.server import KscSimulator
 
 
 def _stop_on_sigterm(signum, frame):
@@ -33,7 +33,7 @@ class Command(BaseCommand):
         parser.add_argument("--key", help="the certificate's private key (PEM)")
         parser.add_argument("--cert-dir", help="where to write the generated certificate (default: a temp dir)")
         parser.add_argument(
-            "--hosts", help="JSON file of hosts (see responses/ksc/inventory.py); default: 53 demo hosts"
+            "--hosts", help="JSON file of hosts (see ksc_simulator/inventory.py); default: 53 demo hosts"
         )
         parser.add_argument("--session-ttl", type=float, default=1800, help="seconds an unused session lives")
         parser.add_argument("--idle-timeout", type=float, default=120, help="seconds an idle connection stays open")

@@ -22,8 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from responses.ksc import wire
-from responses.ksc.hosts import ip_to_long
+from ksc_simulator import wire
 
 _NAMESPACE = uuid.UUID("1b0d2a2e-7f6c-4c39-9d0e-4b1f0a3c5e77")
 ROOT_GROUP = "Managed devices"
@@ -58,7 +57,7 @@ class SimulatedHost:
             "KLHST_WKS_OS_NAME": self.os,
         }
         if self.ip:
-            attrs["KLHST_WKS_IP_LONG"] = wire.Long(ip_to_long(self.ip))
+            attrs["KLHST_WKS_IP_LONG"] = wire.Long(int(ipaddress.IPv4Address(self.ip)))
         if self.last_seen is not None:
             attrs["KLHST_WKS_LAST_NAGENT_CONNECTED"] = self.last_seen
             attrs["KLHST_WKS_LAST_VISIBLE"] = self.last_seen

@@ -1,4 +1,4 @@
-"""A KSC Administration Server stand-in speaking the Open API over HTTPS (spec/ksc-openapi.md).
+"""A KSC Administration Server stand-in speaking the Open API over HTTPS (docs/ksc-wire.md).
 
 Both of the portal's clients, and Kaspersky's KlAkOAPI unchanged, work against
 it: ``login`` bound to the connection (HTTP/1.1 keep-alive), Session tokens,
@@ -7,9 +7,11 @@ HostGroup incident and host calls, ChunkAccessor paging, PxgError answers,
 
 It is strict where a real KSC would be and the portal could be wrong: every
 AddIncident is validated (required pData fields with their wire types, a
-KLINCDT_BODY envelope with a known task and params that
-responses.catalog.clean_params accepts, a host that exists), and filters are
-parsed by responses.ksc.filters, a malformed one refused.
+KLINCDT_BODY envelope with a known task and params KES can carry out
+(ksc_simulator/envelope.py), a host that exists), and filters are parsed by
+ksc_simulator/filters.py, a malformed one refused. It imports nothing of the
+portal (the ``responses`` package): it stands in for KSC, and it must not share
+the portal's mistakes.
 
 Choices where KSC's behaviour is not documented (the spec marks them unknown):
 
@@ -55,13 +57,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import datetime as dt
 import gzip
-import ipaddress
 import json
 import logging
-import os
 import re
 import secrets
 import socket
@@ -69,17 +68,17 @@ import ssl
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from responses import catalog
-from responses.ksc import filters, simulator_tasks, wire
-from responses.ksc.inventory import SimulatedHost, default_hosts
+from ksc_simulator import filters, tasks, wire
+from ksc_simulator.certificates import certificate_names, generate_certificate
+from ksc_simulator.envelope import EnvelopeError, check_envelope
+from ksc_simulator.inventory import SimulatedHost, default_hosts
+from ksc_simulator.state import Accessor, Incident, Session, SimulatorState
 
-logger = logging.getLogger("responses.ksc.simulator")
+logger = logging.getLogger("ksc_simulator")
 
 ERR_BAD_PARAM = 1170
 ERR_NO_METHOD = 1172
@@ -116,7 +115,6 @@ INCIDENT_SCHEMA = {
 # Returnable but not filterable.
 INCIDENT_FIELDS = {*INCIDENT_SCHEMA, "KLHSTUSER_ID", "GNRL_EXTRA_PARAMS"}
 INCIDENT_ORDERABLE = {"KLINCDT_ID", "KLINCDT_SEVERITY", "KLINCDT_ADDED", "KLINCDT_IS_HANDLED"}
-ENVELOPE_KEYS = ("targetHost", "task", "params", "responseEventIncident", "responseEventIncidentArea")
 
 
 class PxgError(Exception):
@@ -158,7 +156,7 @@ class _HttpRefusal(Exception):
 
 
 class _LoginRefusal(_HttpRefusal):
-    """A refused login as KSC answers it: 401 with a plain-text body, not JSON (ksc-tasks.md)."""
+    """A refused login as KSC answers it: 401 with a plain-text body, not JSON (docs/ksc-wire.md, section 3)."""
 
     def __init__(self, message: str, *, scheme: str = "KSCBasic"):
         super().__init__(401, message)
@@ -167,295 +165,6 @@ class _LoginRefusal(_HttpRefusal):
 
 class _DropConnection(Exception):
     """Close the connection without answering (the drop_after_add fault)."""
-
-
-# --- TLS certificate ----------------------------------------------------------------------------
-
-
-def generate_certificate(directory: str | Path, names: list[str]) -> tuple[Path, Path]:
-    """A self-signed certificate and key for ``names`` (DNS names or IP addresses), as PEM files.
-
-    The certificate is its own CA (basicConstraints CA, keyCertSign), so a
-    client given its file as the trust anchor verifies it under OpenSSL's
-    strict checks, as with KSC's own klserver.cer.
-    """
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "KSC simulator")])
-    alt_names: list[x509.GeneralName] = []
-    for name in dict.fromkeys(names):
-        try:
-            alt_names.append(x509.IPAddress(ipaddress.ip_address(name)))
-        except ValueError:
-            alt_names.append(x509.DNSName(name))
-    now = dt.datetime.now(dt.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=365))
-        .add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(key.public_key()), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "ksc-simulator.pem", directory / "ksc-simulator.key"
-    key_path.touch(mode=0o600)
-    key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    return cert_path, key_path
-
-
-def certificate_names(bind: str) -> list[str]:
-    names = ["localhost", "127.0.0.1", "::1"]
-    try:
-        names.append(socket.gethostname())
-    except OSError:
-        pass
-    if bind not in ("", "0.0.0.0", "::"):
-        names.append(bind)
-    return names
-
-
-# --- state ---------------------------------------------------------------------------------------
-
-
-@dataclass
-class Incident:
-    id: int
-    pdata: dict[str, Any]  # as received, wire form
-    received: dt.datetime
-    attrs: dict[str, Any]  # current values, decoded
-    updates: list[dict[str, Any]] = field(default_factory=list)
-    deleted: bool = False
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "pData": self.pdata,
-            "updates": self.updates,
-            "received": wire.format_datetime(self.received),
-            "deleted": self.deleted,
-        }
-
-    def saved(self) -> dict[str, Any]:
-        """What the state file keeps: as_json plus the current values, wire-encoded."""
-        return {**self.as_json(), "attrs": wire.encode_params(self.attrs)}
-
-    @classmethod
-    def from_saved(cls, item: dict[str, Any]) -> Incident:
-        return cls(
-            id=int(item["id"]),
-            pdata=item["pData"],
-            received=wire.parse_datetime(item["received"]),
-            attrs=wire.decode_params(item["attrs"]),
-            updates=list(item.get("updates", [])),
-            deleted=bool(item.get("deleted", False)),
-        )
-
-
-@dataclass
-class Accessor:
-    rows: list[dict[str, Any]]
-    expires: float
-
-
-@dataclass
-class Session:
-    user: str
-    last_used: float
-
-
-@dataclass
-class Faults:
-    fail_next: int = 0
-    status: int = 503
-    delay_ms: int = 0
-    add_delay_ms: int = 0  # AddIncident only: waits, then stores the incident even if the client gave up
-    drop_after_add: int = 0
-    reject_login: bool = False
-    malformed_next: int = 0
-    methods: list[str] | None = None  # fail_next and malformed_next only count calls of these methods
-
-    def as_json(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-
-class SimulatorState:
-    """Everything the simulated KSC holds; one lock guards it all."""
-
-    def __init__(
-        self,
-        *,
-        user: str,
-        password: str,
-        domain: str,
-        hosts: list[SimulatedHost],
-        session_ttl: float,
-        state_file: str | Path | None = None,
-    ):
-        self.user, self._password, self.domain = user, password, domain
-        self.session_ttl = session_ttl
-        self.lock = threading.RLock()
-        self.clock_offset = 0.0
-        self.generation = 0  # bumped by expire-sessions: every connection login made before dies
-        self.hosts: dict[str, SimulatedHost] = {host.id: host for host in hosts}
-        groups = ["Managed devices", *sorted({host.group for host in hosts} - {"Managed devices"})]
-        self.group_ids = {name: index for index, name in enumerate(groups)}
-        self.incidents: dict[int, Incident] = {}
-        self.next_incident_id = 1
-        self.sessions: dict[str, Session] = {}
-        self.accessors: dict[str, Accessor] = {}
-        self.faults = Faults()
-        self.stats: dict[str, Any] = {"logins": 0, "refused_logins": 0, "sessions_started": 0, "calls": {}}
-        self.in_progress: dict[str, int] = {}
-        self.state_file = Path(state_file) if state_file is not None else None
-        if self.state_file is not None:
-            if self.state_file.exists():
-                self._load()
-            self.save()  # an unwritable place fails now, not on the first incident
-
-    def _load(self) -> None:
-        """The incidents and the id counter a previous run saved; ValueError naming what is wrong."""
-        try:
-            saved = json.loads(self.state_file.read_text(encoding="utf-8"))
-            incidents = [Incident.from_saved(item) for item in saved["incidents"]]
-            next_id = int(saved["next_incident_id"])
-        except (OSError, ValueError, KeyError, TypeError) as error:
-            raise ValueError(f"cannot read the simulator state from {self.state_file}: {error}") from None
-        self.incidents = {incident.id: incident for incident in incidents}
-        self.next_incident_id = max([next_id, *(incident.id + 1 for incident in incidents)])
-
-    def save(self) -> None:
-        """Write the incidents to the state file, if any: a temporary file renamed over it (atomic)."""
-        if self.state_file is None:
-            return
-        with self.lock:
-            data = {
-                "next_incident_id": self.next_incident_id,
-                "incidents": [self.incidents[key].saved() for key in sorted(self.incidents)],
-            }
-            temporary = self.state_file.with_name(f".{self.state_file.name}.{os.getpid()}.tmp")
-            with open(temporary, "w", encoding="utf-8") as file:
-                json.dump(data, file)
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(temporary, self.state_file)
-
-    def __repr__(self) -> str:
-        return f"<SimulatorState user={self.user!r} hosts={len(self.hosts)} incidents={len(self.incidents)}>"
-
-    def time(self) -> float:
-        return time.time() + self.clock_offset
-
-    def now(self) -> dt.datetime:
-        return dt.datetime.fromtimestamp(self.time(), dt.UTC)
-
-    def credentials_match(self, user: str, password: str, domain: str) -> bool:
-        return (
-            secrets.compare_digest(user.encode(), self.user.encode())
-            and secrets.compare_digest(password.encode(), self._password.encode())
-            and domain == self.domain
-        )
-
-    def host_attributes(self, host: SimulatedHost) -> dict[str, Any]:
-        return host.attributes(self.group_ids)
-
-    def take_fault(self, name: str, method: str | None = None) -> bool:
-        """Use up one of a counted fault; True when it applies to this call."""
-        with self.lock:
-            scope = self.faults.methods
-            if method is not None and scope is not None and method not in scope:
-                return False
-            remaining = getattr(self.faults, name)
-            if remaining > 0:
-                setattr(self.faults, name, remaining - 1)
-                return True
-            return False
-
-    def set_faults(self, spec: Any) -> Faults:
-        if not isinstance(spec, dict):
-            raise ValueError("faults must be a JSON object")
-        known = set(Faults().__dict__)
-        unknown = set(spec) - known
-        if unknown:
-            raise ValueError(f"unknown faults: {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
-        for name, value in spec.items():
-            if name == "reject_login":
-                if type(value) is not bool:
-                    raise ValueError("reject_login must be true or false")
-            elif name == "methods":
-                if value is not None and not (isinstance(value, list) and all(isinstance(m, str) for m in value)):
-                    raise ValueError("methods must be a list of method names such as HostGroup.AddIncident")
-            elif type(value) is not int or value < 0:
-                raise ValueError(f"{name} must be a non-negative integer")
-            elif name == "status" and not 100 <= value <= 599:
-                raise ValueError("status must be an HTTP status code")
-        with self.lock:
-            self.faults = Faults() if not spec else Faults(**{**self.faults.as_json(), **spec})
-            return self.faults
-
-    def expire_sessions(self) -> None:
-        with self.lock:
-            self.sessions.clear()
-            self.generation += 1
-
-    @contextlib.contextmanager
-    def working(self, method: str) -> Iterator[None]:
-        """Counts the calls being carried out now (stats ``in_progress``): a test can wait for a slow one."""
-        with self.lock:
-            self.in_progress[method] = self.in_progress.get(method, 0) + 1
-        try:
-            yield
-        finally:
-            with self.lock:
-                self.in_progress[method] -= 1
-
-    def count_call(self, method: str) -> None:
-        with self.lock:
-            self.stats["calls"][method] = self.stats["calls"].get(method, 0) + 1
-
-    def stats_json(self) -> dict[str, Any]:
-        with self.lock:
-            now = self.time()
-            return {
-                **json.loads(json.dumps(self.stats)),
-                "open_accessors": sum(1 for accessor in self.accessors.values() if accessor.expires > now),
-                "live_sessions": sum(1 for session in self.sessions.values() if self._session_alive(session, now)),
-                "incidents": len(self.incidents),
-                "in_progress": {method: count for method, count in self.in_progress.items() if count},
-                "clock_offset": self.clock_offset,
-            }
-
-    def _session_alive(self, session: Session, now: float) -> bool:
-        return now - session.last_used <= self.session_ttl
 
 
 # --- value checks ------------------------------------------------------------------------------
@@ -577,8 +286,8 @@ class OpenApi:
 
     def dispatch(self, method: str, args: dict[str, Any], connection: _Handler) -> dict[str, Any]:
         handler = self.METHODS.get(method)
-        if handler is None and simulator_tasks.handles(method):
-            return simulator_tasks.dispatch(self.state, method, args)
+        if handler is None and tasks.handles(method):
+            return tasks.dispatch(self.state, method, args)
         if handler is None:
             raise PxgError(ERR_NO_METHOD, f"Method {method} is not implemented")
         return handler(self, args, connection)
@@ -630,7 +339,7 @@ class OpenApi:
             self.state.incidents[incident_id] = Incident(
                 id=incident_id, pdata=pdata, received=self.state.now(), attrs=attrs
             )
-            simulator_tasks.incident_added(self.state, self.state.incidents[incident_id])
+            tasks.incident_added(self.state, self.state.incidents[incident_id])
             self.state.save()
         if self.state.take_fault("drop_after_add"):
             raise _DropConnection()
@@ -688,7 +397,10 @@ class OpenApi:
             values["KLHSTUSER_ID"] = _int(pdata["KLHSTUSER_ID"], "pData.KLHSTUSER_ID", long_ok=False)
         if "KLINCDT_BODY" in pdata:
             body = _str(pdata["KLINCDT_BODY"], "pData.KLINCDT_BODY")
-            check_envelope(body, host_id)
+            try:
+                check_envelope(body, host_id)
+            except EnvelopeError as error:
+                raise bad_param(str(error)) from None
             values["KLINCDT_BODY"] = body
         return values
 
@@ -769,7 +481,7 @@ class OpenApi:
         if start < 0 or count < 0:
             raise bad_param("nStart and nCount must not be negative")
         rows = self._live_accessor(args).rows[start : start + count]
-        # As real servers do, PxgRetVal counts the items in this chunk (ksc-tasks.md).
+        # As real servers do, PxgRetVal counts the items in this chunk (docs/ksc-wire.md, section 10).
         return {"PxgRetVal": len(rows), "pChunk": {"KLCSP_ITERATOR_ARRAY": [wire.encode_value(row) for row in rows]}}
 
     def release(self, args: dict[str, Any], connection: _Handler) -> dict[str, Any]:
@@ -793,34 +505,6 @@ class OpenApi:
         "ChunkAccessor.GetItemsChunk": items_chunk,
         "ChunkAccessor.Release": release,
     }
-
-
-def check_envelope(body: str, host_id: str) -> dict[str, Any]:
-    """KLINCDT_BODY as spec/edr-responses.md describes it; PxgError naming what is wrong."""
-    try:
-        envelope = json.loads(body)
-    except ValueError:
-        raise bad_param("pData.KLINCDT_BODY is not JSON") from None
-    if not isinstance(envelope, dict):
-        raise bad_param("pData.KLINCDT_BODY must be a JSON object (the response envelope)")
-    missing = [key for key in ENVELOPE_KEYS if key not in envelope]
-    if missing:
-        raise bad_param(f"KLINCDT_BODY: missing {', '.join(missing)}")
-    unknown = sorted(set(envelope) - set(ENVELOPE_KEYS))
-    if unknown:
-        raise bad_param(f"KLINCDT_BODY: unexpected {', '.join(unknown)}")
-    if envelope["targetHost"] != host_id:
-        raise bad_param("KLINCDT_BODY: targetHost must be the incident's KLHST_WKS_HOSTNAME")
-    if envelope["responseEventIncident"] is not True:
-        raise bad_param("KLINCDT_BODY: responseEventIncident must be true")
-    area = envelope["responseEventIncidentArea"]
-    if not isinstance(area, str) or not area.strip():
-        raise bad_param("KLINCDT_BODY: responseEventIncidentArea must be a non-empty string")
-    try:
-        catalog.clean_params(envelope["task"], envelope["params"])
-    except catalog.ParamErrors as errors:
-        raise bad_param(f"KLINCDT_BODY: {errors}") from None
-    return envelope
 
 
 # --- HTTP ------------------------------------------------------------------------------------------
@@ -971,7 +655,7 @@ class _Handler(BaseHTTPRequestHandler):
             with state.lock:
                 state.clock_offset += seconds
             self._send(200, {"clock_offset": state.clock_offset})
-        elif not simulator_tasks.control(self, verb, name):
+        elif not tasks.control(self, verb, name):
             self._send(404, {"error": f"no such simulator endpoint: {verb} /_simulator/{name}"})
 
     def _open_api(self, call: str) -> None:
@@ -1040,7 +724,7 @@ class _Handler(BaseHTTPRequestHandler):
             state.stats["refused_logins" if refused else "logins"] += 1
         if refused:
             raise _LoginRefusal("Authentication failure")
-        if simulator_tasks.mfa_required(state):
+        if tasks.mfa_required(state):
             # Two-factor authentication required for every user, and this account is not exempt.
             raise _LoginRefusal("Two-step verification is required for this account", scheme="KSCMFA")
 
