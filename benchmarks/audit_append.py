@@ -48,7 +48,7 @@ def main() -> None:
     from django.core.management import call_command
     from django.db import connection, connections, transaction
 
-    from responses import roles, workflow
+    from responses import roles, trail, workflow
     from responses.models import ResponseRequest
 
     call_command("migrate", verbosity=0)
@@ -66,7 +66,7 @@ def main() -> None:
                     if shared:
                         with connection.cursor() as cursor:
                             cursor.execute("SELECT id FROM bench_shared_head WHERE id = 1 FOR UPDATE")
-                    workflow._event(request, "held", "system", request.status, "benchmark")
+                    trail.append(request, "held", "system", request.status, "benchmark")
                     time.sleep(args.hold_ms / 1000)
         except BaseException as exc:
             errors.append(exc)

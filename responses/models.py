@@ -5,9 +5,11 @@ Only responses.workflow changes a request's status; everything else reads.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import uuid
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import models
@@ -153,9 +155,7 @@ class ResponseRequest(models.Model):
 
     @property
     def outcome_view(self):
-        """The outcome on the host for pages (responses.outcomes.outcome_of); None before SUBMITTED."""
-        from responses.outcomes import outcome_of
-
+        """The outcome on the host for pages (outcome_of below); None before SUBMITTED."""
         return outcome_of(self)
 
 
@@ -533,3 +533,63 @@ def _register_api_auditlog() -> None:
 
 
 _register_api_auditlog()
+
+
+# --- reading outcomes (responses.outcomes follows them in KSC) --------------------------------
+
+
+@dataclass(frozen=True)
+class OutcomeView:
+    """An outcome as pages and the API show it; a submitted request without a row yet reads as waiting."""
+
+    state: str
+    label: str
+    color: str
+    since: dt.datetime | None
+    ksc_task_id: str | None
+    ksc_task_name: str
+    reason: str
+    matched_by: str
+    final: bool
+    tracking: bool
+
+
+def outcome_of(request: ResponseRequest) -> OutcomeView | None:
+    """The request's outcome, or None before it reached KSC (only SUBMITTED requests have one)."""
+    outcome = getattr(request, "outcome", None) if _has_outcome_row(request) else None
+    if outcome is None:
+        if request.status != Status.SUBMITTED:
+            return None
+        state = OutcomeState.WAITING
+        return OutcomeView(
+            state=state.value,
+            label=str(state.label),
+            color="blue",
+            since=request.submitted_at,
+            ksc_task_id=None,
+            ksc_task_name="",
+            reason="",
+            matched_by="",
+            final=False,
+            tracking=True,
+        )
+    return OutcomeView(
+        state=outcome.state,
+        label=str(OutcomeState(outcome.state).label),
+        color=outcome.color,
+        since=outcome.since,
+        ksc_task_id=outcome.ksc_task_id,
+        ksc_task_name=outcome.ksc_task_name,
+        reason=outcome.reason,
+        matched_by=outcome.matched_by,
+        final=outcome.is_final,
+        tracking=outcome.closed_at is None,
+    )
+
+
+def _has_outcome_row(request: ResponseRequest) -> bool:
+    try:
+        request.outcome  # noqa: B018 - the reverse one-to-one raises when there is no row
+    except ResponseOutcome.DoesNotExist:
+        return False
+    return True

@@ -37,7 +37,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from responses import catalog
+from responses import catalog, trail
+from responses.jobs import check_late_duplicates, schedule_periodic
 from responses.ksc import tasks as ksc_tasks
 from responses.ksc.client import KscClient, get_client
 from responses.ksc.errors import KscAuthError, KscError, KscUnavailable
@@ -45,9 +46,11 @@ from responses.models import (
     OUTCOME_FINAL,
     EventKind,
     OutcomeState,
+    OutcomeView,
     ResponseOutcome,
     ResponseRequest,
     Status,
+    outcome_of,
 )
 
 log = logging.getLogger(__name__)
@@ -99,8 +102,6 @@ def run_late_duplicate_check() -> Any:
     settle period after the request's success; the reconciler runs it too and the
     check claims each request once, so the two never both delete. It never breaks a sweep.
     """
-    from responses.jobs import check_late_duplicates  # jobs schedules the sweep: imported late
-
     try:
         return check_late_duplicates()
     except KscError as error:
@@ -111,69 +112,12 @@ def run_late_duplicate_check() -> Any:
 # --- reading outcomes --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class OutcomeView:
-    """An outcome as pages and the API show it; a submitted request without a row yet reads as waiting."""
-
-    state: str
-    label: str
-    color: str
-    since: dt.datetime | None
-    ksc_task_id: str | None
-    ksc_task_name: str
-    reason: str
-    matched_by: str
-    final: bool
-    tracking: bool
-
-
-def outcome_of(request: ResponseRequest) -> OutcomeView | None:
-    """The request's outcome, or None before it reached KSC (only SUBMITTED requests have one)."""
-    outcome = getattr(request, "outcome", None) if _has_outcome_row(request) else None
-    if outcome is None:
-        if request.status != Status.SUBMITTED:
-            return None
-        state = OutcomeState.WAITING
-        return OutcomeView(
-            state=state.value,
-            label=str(state.label),
-            color="blue",
-            since=request.submitted_at,
-            ksc_task_id=None,
-            ksc_task_name="",
-            reason="",
-            matched_by="",
-            final=False,
-            tracking=True,
-        )
-    return OutcomeView(
-        state=outcome.state,
-        label=str(OutcomeState(outcome.state).label),
-        color=outcome.color,
-        since=outcome.since,
-        ksc_task_id=outcome.ksc_task_id,
-        ksc_task_name=outcome.ksc_task_name,
-        reason=outcome.reason,
-        matched_by=outcome.matched_by,
-        final=outcome.is_final,
-        tracking=outcome.closed_at is None,
-    )
-
-
 def with_outcome(state: str) -> Q:
     """A filter on requests by outcome; a submitted request without a row yet counts as waiting."""
     condition = Q(outcome__state=state)
     if state == OutcomeState.WAITING:
         condition |= Q(status=Status.SUBMITTED, outcome__isnull=True)
     return condition
-
-
-def _has_outcome_row(request: ResponseRequest) -> bool:
-    try:
-        request.outcome  # noqa: B018 - the reverse one-to-one raises when there is no row
-    except ResponseOutcome.DoesNotExist:
-        return False
-    return True
 
 
 # --- the task name -----------------------------------------------------------------------------
@@ -275,8 +219,6 @@ def _change(
     **fields: Any,
 ) -> bool:
     """Move one outcome to ``state`` (conditional on its current state) and write the event; False if raced."""
-    from responses.workflow import SYSTEM, _event
-
     before = outcome.state
     values = {"state": state, "since": now, "checked_at": now, **fields}
     if state in CLOSING:
@@ -288,10 +230,10 @@ def _change(
         for name, value in values.items():
             setattr(outcome, name, value)
         request = outcome.request
-        _event(
+        trail.append(
             request,
             EventKind.OUTCOME,
-            SYSTEM,
+            trail.SYSTEM,
             request.status,
             message,
             {"outcome_before": before, "outcome_after": state, "ksc_task_id": outcome.ksc_task_id, "ksc": said},
@@ -488,8 +430,6 @@ def _jsonable(record: dict[str, Any]) -> dict[str, Any]:
 
 def _close_expired(now: dt.datetime) -> int:
     """End tracking after OUTCOME_TRACKING_DAYS (KES' task lifespan); the state stays as last seen."""
-    from responses.workflow import SYSTEM, _event
-
     days = settings.OUTCOME_TRACKING_DAYS
     cutoff = now - dt.timedelta(days=days)
     closed = 0
@@ -503,7 +443,7 @@ def _close_expired(now: dt.datetime) -> int:
                 closed_at=now, reason=outcome.reason or reason
             ):
                 request = outcome.request
-                _event(request, EventKind.OUTCOME, SYSTEM, request.status, reason, {"outcome_after": outcome.state})
+                trail.append(request, EventKind.OUTCOME, trail.SYSTEM, request.status, reason, {"outcome_after": outcome.state})
                 closed += 1
     return closed
 
@@ -603,6 +543,4 @@ def sweep_periodically() -> dict[str, Any]:
 
 def schedule_outcome_sweep(force: bool = False) -> bool:
     """Make sure the periodic outcome sweep is in the worker's schedule (idempotent)."""
-    from responses.jobs import schedule_periodic
-
     return schedule_periodic(SWEEP_JOB_ID, sweep_periodically, settings.OUTCOME_SWEEP_INTERVAL, force=force)

@@ -33,7 +33,7 @@ from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from responses import catalog, roles, stepup, workflow
+from responses import catalog, queueing, roles, stepup, workflow
 from responses.forms import (
     NewRequestForm,
     RequestFilterForm,
@@ -336,7 +336,7 @@ def _detail_context(request: HttpRequest, rr: ResponseRequest) -> dict[str, Any]
     events = list(rr.events.all())
     host_tasks = 0
     if rr.status == Status.PENDING_APPROVAL and (workflow.APPROVE in actions or workflow.REJECT in actions):
-        host_tasks = _host_tasks_warning(workflow.host_task_load([rr.target_host]).get(rr.target_host, 0))
+        host_tasks = _host_tasks_warning(queueing.host_task_load([rr.target_host]).get(rr.target_host, 0))
     # KSC is asked about the host only while acting on it still lies ahead (pending or in flight).
     host_facts, host_facts_error = ksc_facts(rr.target_host) if rr.status in OPEN else (None, "")
     return {
@@ -551,7 +551,7 @@ def approval_queue(request: HttpRequest) -> HttpResponse:
     requests = _approval_queue(user).prefetch_related(Prefetch("approvals", queryset=Approval.objects.order_by("id")))
     page = _paginate(request, requests)
     # One query for the whole page: how many response tasks KES may already hold per host.
-    load = workflow.host_task_load({rr.target_host for rr in page})
+    load = queueing.host_task_load({rr.target_host for rr in page})
     isolations = portal_isolations(list({rr.target_host for rr in page}))
     entries = [
         {

@@ -13,6 +13,7 @@ from django.core.management.base import CommandError
 from django.db import DatabaseError, connection, connections, transaction
 
 from responses import audit_chain, workflow
+from responses import trail as request_trail
 from responses.models import AccountEvent, Approval, AuditAnchor, RequestEvent, ResponseRequest
 from tests.tampering import tamper, tamper_event, tamper_request
 
@@ -207,7 +208,7 @@ def test_writers_on_different_requests_do_not_wait_for_each_other(postgres, alic
     def slow_writer() -> None:
         try:
             with transaction.atomic():
-                workflow._event(ResponseRequest.objects.get(pk=first.pk), "held", "system", "pending_approval", "slow")
+                request_trail.append(ResponseRequest.objects.get(pk=first.pk), "held", "system", "pending_approval", "slow")
                 holding.set()
                 release.wait(10)
         except BaseException as exc:  # reported by the main thread
@@ -224,7 +225,7 @@ def test_writers_on_different_requests_do_not_wait_for_each_other(postgres, alic
             with connection.cursor() as cursor:
                 # The old single head row would make this wait for the slow writer: fail fast instead.
                 cursor.execute("SET LOCAL lock_timeout = '2s'")
-            workflow._event(ResponseRequest.objects.get(pk=second.pk), "held", "system", "pending_approval", "fast")
+            request_trail.append(ResponseRequest.objects.get(pk=second.pk), "held", "system", "pending_approval", "fast")
         assert second.events.filter(message="fast").exists()  # committed while the other is still open
         assert not first.events.filter(message="slow").exists()
     finally:

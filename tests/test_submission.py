@@ -20,7 +20,7 @@ import django_rq
 import pytest
 from django.db import connection
 
-from responses import jobs, workflow
+from responses import jobs, queueing, workflow
 from responses.models import AttemptOutcome, EventKind, ResponseRequest, Status
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -119,7 +119,7 @@ class TestExactlyOnce:
         assert jobs.submit_to_ksc(str(request.uuid)) == "submitted"
         assert jobs.submit_to_ksc(str(request.uuid)) == "skipped"
         # and a duplicate job in Redis (a reconciler racing the original) does nothing either
-        jobs._push_job(request.uuid)
+        queueing.push_job(request.uuid)
         run_worker()
         assert len(submission.incidents()) == 1
         request.refresh_from_db()

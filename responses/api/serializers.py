@@ -23,8 +23,8 @@ from responses.models import (
     ResponseRequest,
     Status,
     SubmissionAttempt,
+    outcome_of,
 )
-from responses.outcomes import outcome_of
 
 ACTION_CHOICES = [(action, action) for action in workflow.ACTIONS]
 # One letter would list the whole estate (the web UI's host search has the same floor).
