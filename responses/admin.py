@@ -11,8 +11,8 @@ from django.contrib import admin
 from responses.models import (
     AccountEvent,
     ApiToken,
-    Approval,
     AuditAnchor,
+    Decision,
     RequestEvent,
     ResponseRequest,
     SubmissionAttempt,
@@ -31,7 +31,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 class ApprovalInline(admin.TabularInline):
-    model = Approval
+    model = Decision
     extra = 0
     can_delete = False
     fields = ["approver_username", "decision", "comment", "created_at"]

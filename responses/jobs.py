@@ -74,11 +74,11 @@ def _next_interval() -> int | None:
     return job.get_retry_interval()
 
 
-def _settle_remaining(request: ResponseRequest) -> float:
+def _settle_remaining(rr: ResponseRequest) -> float:
     """Seconds until KSC has had KSC_ADD_SETTLE since this request's last outcome-unknown failure."""
-    if request.ksc_unknown_since is None:
+    if rr.ksc_unknown_since is None:
         return 0.0
-    settled_at = request.ksc_unknown_since + dt.timedelta(seconds=submission.add_settle_seconds())
+    settled_at = rr.ksc_unknown_since + dt.timedelta(seconds=submission.add_settle_seconds())
     return max((settled_at - timezone.now()).total_seconds(), 0.0)
 
 
@@ -109,7 +109,7 @@ def submit_to_ksc(key: str) -> str:
         # Another job holds it, or it is already submitted/cancelled: nothing to do, by design.
         log.info("request %s: not claimable, skipped", key)
         return "skipped"
-    request, attempt = claim
+    rr, attempt = claim
     last_try = _is_last_try()
     adopted = False
     # Set while an AddIncident has gone out whose incident id is not yet kept: a failure
@@ -117,28 +117,28 @@ def submit_to_ksc(key: str) -> str:
     add_pending = False
     try:
         client = get_client()
-        body = payload.build_body(request.task, request.target_host, request.params)
-        incident_id = request.ksc_incident_id
-        if incident_id is None and request.attempts > 1:
+        body = payload.build_body(rr.task, rr.target_host, rr.params)
+        incident_id = rr.ksc_incident_id
+        if incident_id is None and rr.attempts > 1:
             # An earlier attempt may have reached KSC and been cut off before we kept the id.
-            incident_id = client.find_incident(request.target_host, request.ksc_added, body)
-            wait = _settle_remaining(request) if incident_id is None else 0.0
+            incident_id = client.find_incident(rr.target_host, rr.ksc_added, body)
+            wait = _settle_remaining(rr) if incident_id is None else 0.0
             if wait > 0:
                 # A slow KSC may still be creating the incident an earlier attempt asked for:
                 # give it KSC_ADD_SETTLE since that failure, then look again before adding.
                 log.info("request %s: waiting %.1f s for KSC to settle before adding again", key, wait)
                 time.sleep(wait)
-                incident_id = client.find_incident(request.target_host, request.ksc_added, body)
+                incident_id = client.find_incident(rr.target_host, rr.ksc_added, body)
             if incident_id is not None:
                 adopted = True
                 submission.record_incident(key, incident_id, adopted=True)
         if incident_id is None:
-            data = payload.add_incident_data(request.task, request.target_host, request.params, request.ksc_added)
+            data = payload.add_incident_data(rr.task, rr.target_host, rr.params, rr.ksc_added)
             add_pending = True
             incident_id = client.add_incident(data)
             submission.record_incident(key, incident_id)
             add_pending = False
-        client.update_incident(incident_id, payload.update_incident_data(request.target_host))
+        client.update_incident(incident_id, payload.update_incident_data(rr.target_host))
     except KscError as exc:
         retry = isinstance(exc, KscUnavailable) and not last_try
         submission.submission_failed(
@@ -287,19 +287,19 @@ def search_unknown_outcomes(now: dt.datetime | None = None) -> int:
         return 0
     client = None
     found = 0
-    for request in candidates:
-        failed_at = request.finished_at or request.ksc_unknown_since
+    for rr in candidates:
+        failed_at = rr.finished_at or rr.ksc_unknown_since
         if failed_at + window <= now:
-            submission.stop_searching(request.uuid, window.total_seconds() / 3600)
+            submission.stop_searching(rr.uuid, window.total_seconds() / 3600)
             continue
         client = client or _ksc_client_or_none()
         if client is None:
             return found
-        body = payload.build_body(request.task, request.target_host, request.params)
+        body = payload.build_body(rr.task, rr.target_host, rr.params)
         try:
-            incident_id = client.find_incident(request.target_host, request.ksc_added, body)
+            incident_id = client.find_incident(rr.target_host, rr.ksc_added, body)
         except KscError as exc:
-            log.warning("request %s: could not look for its incident in KSC: %s", request.uuid, exc)
+            log.warning("request %s: could not look for its incident in KSC: %s", rr.uuid, exc)
             continue
         if incident_id is not None and ResponseRequest.objects.filter(ksc_incident_id=incident_id).exists():
             # KSC handed out an id the portal already keeps for another request (a KSC that lost
@@ -307,13 +307,13 @@ def search_unknown_outcomes(now: dt.datetime | None = None) -> int:
             log.error(
                 "request %s: KSC holds its incident as %s, an id already kept for another request; "
                 "not adopted, check KSC by hand",
-                request.uuid,
+                rr.uuid,
                 incident_id,
             )
             continue
-        if incident_id is not None and submission.found_in_ksc(request.uuid, incident_id):
+        if incident_id is not None and submission.found_in_ksc(rr.uuid, incident_id):
             found += 1
-            log.warning("request %s: KSC holds incident %s after all; adopting it", request.uuid, incident_id)
+            log.warning("request %s: KSC holds incident %s after all; adopting it", rr.uuid, incident_id)
     return found
 
 
@@ -347,15 +347,15 @@ def check_late_duplicates(now: dt.datetime | None = None) -> dict[str, int]:
     for key in due:
         if not submission.take_duplicate_check(key, now):
             continue  # another sweep took it
-        request = ResponseRequest.objects.get(uuid=key)
-        body = payload.build_body(request.task, request.target_host, request.params)
+        rr = ResponseRequest.objects.get(uuid=key)
+        body = payload.build_body(rr.task, rr.target_host, rr.params)
         try:
-            found = client.matching_incidents(request.target_host, request.ksc_added, body)
+            found = client.matching_incidents(rr.target_host, rr.ksc_added, body)
         except KscError as exc:
             log.warning("request %s: the duplicate check could not ask KSC (%s); trying again later", key, exc)
             submission.postpone_duplicate_check(key, timezone.now() + dt.timedelta(seconds=submission.add_settle_seconds()))
             continue
-        kept = request.ksc_incident_id
+        kept = rr.ksc_incident_id
         removed: list[int] = []
         failed: dict[int, str] = {}
         if kept in found:  # never delete anything when KSC does not show the incident we recorded

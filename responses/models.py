@@ -159,21 +159,30 @@ class ResponseRequest(models.Model):
         return outcome_of(self)
 
 
-class Decision(models.TextChoices):
+class DecisionKind(models.TextChoices):
+    """What an approver decided: approve or reject."""
+
     APPROVE = "approve", _("Approve")
     REJECT = "reject", _("Reject")
 
 
-class Approval(models.Model):
+class Decision(models.Model):
+    """One approver's decision on a request: an approval or a rejection (``kind`` of it in ``decision``).
+
+    Called Approval before 0016; the table keeps its name (responses_approval), so the
+    append-only triggers of 0005 and the audit history stay attached to it.
+    """
+
     request = models.ForeignKey(ResponseRequest, on_delete=models.PROTECT, related_name="approvals")
     approver = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     approver_username = models.CharField(max_length=150)  # as at the decision: for display, and after deletion
-    decision = models.CharField(max_length=8, choices=Decision.choices)
+    decision = models.CharField(max_length=8, choices=DecisionKind.choices)
     comment = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     fingerprint = models.CharField(max_length=64)  # of the task, host and params decided on
 
     class Meta:
+        db_table = "responses_approval"
         ordering = ["created_at", "id"]
         indexes = [
             # the auditors' "Decided by" filter compares case-insensitively
@@ -199,7 +208,12 @@ class EventKind(models.TextChoices):
     EXPIRED = "expired", _("Expired")
     QUEUED = "queued", _("Queued")
     ENQUEUE_FAILED = "enqueue_failed", _("Could not queue")
+    # Before the split into claimed, adopted and retry_scheduled: kept so that older rows stay readable
+    # (the audit chain hashes rows as written: they are never rewritten). Nothing writes it now.
     ATTEMPT = "attempt", _("Submission attempt")
+    CLAIMED = "claimed", _("Submission attempt started")
+    ADOPTED = "adopted", _("Incident found in KSC adopted")
+    RETRY_SCHEDULED = "retry_scheduled", _("Retry scheduled")
     SUBMITTED = "submitted", _("Submitted")
     FAILED = "failed", _("Failed")
     RETRIED = "retried", _("Retried")
@@ -448,7 +462,7 @@ def _register_auditlog() -> None:
     from django.contrib.auth.models import Group
 
     auditlog.register(ResponseRequest)
-    auditlog.register(Approval)
+    auditlog.register(Decision)
     auditlog.register(get_user_model(), exclude_fields=["password", "last_login"], m2m_fields={"groups"})
     auditlog.register(Group, m2m_fields={"permissions"})
 

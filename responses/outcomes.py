@@ -148,9 +148,9 @@ def parse_task_name(name: str) -> ResponseTaskName | None:
     )
 
 
-def _task_type_matches(request: ResponseRequest, named: str | None) -> bool:
+def _task_type_matches(rr: ResponseRequest, named: str | None) -> bool:
     # The name may carry the catalog name (isolateHost) or a label (Network isolation): the spec is silent.
-    return named is None or _normalise(named) in _names_of_task(request.task)
+    return named is None or _normalise(named) in _names_of_task(rr.task)
 
 
 @functools.cache
@@ -229,12 +229,12 @@ def _change(
             return False
         for name, value in values.items():
             setattr(outcome, name, value)
-        request = outcome.request
+        rr = outcome.request
         trail.append(
-            request,
+            rr,
             EventKind.OUTCOME,
             trail.SYSTEM,
-            request.status,
+            rr.status,
             message,
             {"outcome_before": before, "outcome_after": state, "ksc_task_id": outcome.ksc_task_id, "ksc": said},
         )
@@ -300,23 +300,23 @@ class _Sweep:
         weak = [o for o in unmatched if o.request.ksc_incident_id not in named_ids]
         taken: set[str] = set()
         for outcome in strong + weak:
-            request = outcome.request
+            rr = outcome.request
             fitting = []
             for task, parsed in candidates:
                 if task.id in taken:
                     continue
                 owner = owners.get(parsed.incident_id) if parsed.incident_id is not None else None
-                if parsed.incident_id is not None and parsed.incident_id == request.ksc_incident_id:
+                if parsed.incident_id is not None and parsed.incident_id == rr.ksc_incident_id:
                     fitting.append((task, parsed, True))
-                elif owner is not None and owner != request.pk:
+                elif owner is not None and owner != rr.pk:
                     continue  # the name carries another request's incident id
-                elif self._fits(request, task, parsed):
+                elif self._fits(rr, task, parsed):
                     fitting.append((task, parsed, False))
             if not fitting:
                 continue
-            if request.target_host not in host_tasks:
-                host_tasks[request.target_host] = ksc_tasks.tasks_of_host(self.calls, request.target_host)
-            on_host = [item for item in fitting if item[0].id in host_tasks[request.target_host]]
+            if rr.target_host not in host_tasks:
+                host_tasks[rr.target_host] = ksc_tasks.tasks_of_host(self.calls, rr.target_host)
+            on_host = [item for item in fitting if item[0].id in host_tasks[rr.target_host]]
             if not on_host:
                 continue
             by_id = [item for item in on_host if item[2]]
@@ -325,13 +325,13 @@ class _Sweep:
             if self._claim(outcome, task, parsed, by_incident=by_incident, rivals=len(on_host) - 1):
                 taken.add(task.id)
 
-    def _fits(self, request: ResponseRequest, task: ksc_tasks.KscTask, parsed: ResponseTaskName) -> bool:
-        added = request.ksc_added or request.submitted_at
+    def _fits(self, rr: ResponseRequest, task: ksc_tasks.KscTask, parsed: ResponseTaskName) -> bool:
+        added = rr.ksc_added or rr.submitted_at
         if task.created is None or added is None or task.created < added.replace(microsecond=0) - CLOCK_SKEW:
             return False  # KES creates the task after the incident: an older task is someone else's
         if parsed.area is not None and parsed.area.casefold() != settings.RESPONSE_EVENT_INCIDENT_AREA.casefold():
             return False
-        return _task_type_matches(request, parsed.task)
+        return _task_type_matches(rr, parsed.task)
 
     def _claim(
         self,
@@ -442,8 +442,8 @@ def _close_expired(now: dt.datetime) -> int:
             if ResponseOutcome.objects.filter(pk=outcome.pk, closed_at__isnull=True).update(
                 closed_at=now, reason=outcome.reason or reason
             ):
-                request = outcome.request
-                trail.append(request, EventKind.OUTCOME, trail.SYSTEM, request.status, reason, {"outcome_after": outcome.state})
+                rr = outcome.request
+                trail.append(rr, EventKind.OUTCOME, trail.SYSTEM, rr.status, reason, {"outcome_after": outcome.state})
                 closed += 1
     return closed
 
@@ -521,7 +521,7 @@ def _reschedule(outcomes: list[ResponseOutcome], now: dt.datetime) -> None:
 def host_outcomes(host_id: str) -> list[tuple[ResponseRequest, OutcomeView | None]]:
     """Every request for a host with its outcome, newest first (the host page)."""
     requests = ResponseRequest.objects.filter(target_host=host_id).select_related("outcome").order_by("-created_at")
-    return [(request, outcome_of(request)) for request in requests]
+    return [(rr, outcome_of(rr)) for rr in requests]
 
 
 # For tests and the API: the states whose page refreshes itself.

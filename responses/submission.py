@@ -142,7 +142,7 @@ def record_incident(key: uuid_module.UUID | str, incident_id: int, *, adopted: b
             rr = ResponseRequest.objects.get(uuid=key)
             trail.append(
                 rr,
-                EventKind.ATTEMPT,
+                EventKind.ADOPTED,
                 trail.SYSTEM,
                 rr.status,
                 _("KSC already had incident %(id)s for this request (an earlier attempt was cut off); adopted it.")

@@ -32,8 +32,8 @@ from django.utils.translation import gettext as _
 from responses import catalog, roles, trail
 from responses.models import (
     ApiToken,
-    Approval,
     Decision,
+    DecisionKind,
     EventKind,
     RequestEvent,
     ResponseRequest,
@@ -97,7 +97,9 @@ class InvalidRequest(WorkflowError):
 
 
 @dataclass(frozen=True)
-class Permission:
+class Verdict:
+    """The answer to "may this user do this?": truthy when allowed, else the reason (403, or 409 for state)."""
+
     allowed: bool
     reason: str = ""
     # True when the refusal is about the request's state rather than the user (409, not 403).
@@ -111,15 +113,18 @@ class Permission:
             raise (WrongStatus if self.conflict else NotAllowed)(self.reason)
 
 
-ALLOWED = Permission(True)
+# The old name clashed with django.contrib.auth's Permission. Kept until policy.py (R2) is merged.
+Permission = Verdict
+
+ALLOWED = Verdict(True)
 
 
-def _refuse(reason: str) -> Permission:
-    return Permission(False, reason)
+def _refuse(reason: str) -> Verdict:
+    return Verdict(False, reason)
 
 
-def _conflict(reason: str) -> Permission:
-    return Permission(False, reason, conflict=True)
+def _conflict(reason: str) -> Verdict:
+    return Verdict(False, reason, conflict=True)
 
 
 def can_view_all(user) -> bool:
@@ -433,9 +438,9 @@ EVENT_OF: dict[str, str] = {
     EXPIRE: EventKind.EXPIRED,
     QUEUE: EventKind.QUEUED,
     REQUEUE: EventKind.REQUEUED,
-    CLAIM: EventKind.ATTEMPT,
+    CLAIM: EventKind.CLAIMED,
     SUCCEED: EventKind.SUBMITTED,
-    SCHEDULE_RETRY: EventKind.ATTEMPT,
+    SCHEDULE_RETRY: EventKind.RETRY_SCHEDULED,
     FAIL: EventKind.FAILED,
     REFUSE_CHANGED: EventKind.FAILED,
     RETRY: EventKind.RETRIED,
@@ -547,7 +552,7 @@ def _approving_people(rr: ResponseRequest) -> dict[tuple[str, int | str], str]:
     approval whose user was deleted has only its username left and counts once by it.
     """
     people: dict[tuple[str, int | str], str] = {}
-    rows = rr.approvals.filter(decision=Decision.APPROVE).values_list("approver_id", "approver_username")
+    rows = rr.approvals.filter(decision=DecisionKind.APPROVE).values_list("approver_id", "approver_username")
     for approver_id, username in rows:
         if approver_id is not None:
             if approver_id != rr.requester_id:
@@ -564,11 +569,11 @@ def approve(rr: ResponseRequest | uuid_module.UUID | str, *, user, comment: Any 
         if locked.fingerprint != payload_fingerprint(locked.task, locked.target_host, locked.params):
             # The row changed after filing (by hand, in the database): never approve what was not filed.
             raise NotAllowed(_("This request's content changed after it was filed; it cannot be approved."))
-        Approval.objects.create(
+        Decision.objects.create(
             request=locked,
             approver=user,
             approver_username=user.get_username(),
-            decision=Decision.APPROVE,
+            decision=DecisionKind.APPROVE,
             comment=text,
             fingerprint=locked.fingerprint,
         )
@@ -600,11 +605,11 @@ def reject(rr: ResponseRequest | uuid_module.UUID | str, *, user, comment: Any) 
     """One rejection rejects the request; the comment (why) is required."""
 
     def body(locked: ResponseRequest, text: str) -> None:
-        Approval.objects.create(
+        Decision.objects.create(
             request=locked,
             approver=user,
             approver_username=user.get_username(),
-            decision=Decision.REJECT,
+            decision=DecisionKind.REJECT,
             comment=text,
             fingerprint=locked.fingerprint,
         )
@@ -694,7 +699,7 @@ def CONTENT_CHANGED_MESSAGE() -> str:  # noqa: N802 - a message, read like a con
 def approved_fingerprints(rr: ResponseRequest) -> set[str]:
     """Every fingerprint this request was filed or approved with (the row's own, each approval's, the trail's)."""
     approved = {rr.fingerprint}
-    approved.update(rr.approvals.filter(decision=Decision.APPROVE).values_list("fingerprint", flat=True))
+    approved.update(rr.approvals.filter(decision=DecisionKind.APPROVE).values_list("fingerprint", flat=True))
     filed = rr.events.filter(kind=EventKind.FILED).values_list("detail", flat=True).first()
     if isinstance(filed, dict) and filed.get("fingerprint"):
         approved.add(filed["fingerprint"])

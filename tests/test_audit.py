@@ -14,7 +14,7 @@ from django.db import DatabaseError, connection, connections, transaction
 
 from responses import audit_chain, workflow
 from responses import trail as request_trail
-from responses.models import AccountEvent, Approval, AuditAnchor, RequestEvent, ResponseRequest
+from responses.models import AccountEvent, AuditAnchor, Decision, RequestEvent, ResponseRequest
 from tests.tampering import tamper, tamper_event, tamper_request
 
 
@@ -253,14 +253,14 @@ class TestPostgresRefusesChanges:
         from auditlog.models import LogEntry
 
         with pytest.raises(DatabaseError), transaction.atomic():
-            Approval.objects.update(comment="approved, honest")
+            Decision.objects.update(comment="approved, honest")
         with pytest.raises(DatabaseError), transaction.atomic():
             LogEntry.objects.all().delete()
         assert LogEntry.objects.count() > 0
 
     def test_deleting_a_user_still_works_and_keeps_their_name(self, postgres, trail, bob):
         bob.delete()  # clears approver_id / actor_id: the one update the triggers allow
-        approval = Approval.objects.filter(approver_username="bob").first()
+        approval = Decision.objects.filter(approver_username="bob").first()
         assert approval is not None and approval.approver_id is None
         assert "audit chain intact" in verify()
 

@@ -87,7 +87,7 @@ class TestHappyPath:
         }
         assert outcomes(request) == [AttemptOutcome.SUBMITTED]
         kinds = list(request.events.values_list("kind", flat=True))
-        assert kinds[-2:] == [EventKind.ATTEMPT, EventKind.SUBMITTED]
+        assert kinds[-2:] == [EventKind.CLAIMED, EventKind.SUBMITTED]
         submitted = request.events.get(kind=EventKind.SUBMITTED)
         assert submitted.detail["incident_id"] == request.ksc_incident_id
 
@@ -135,7 +135,7 @@ class TestExactlyOnce:
         assert request.status == Status.SUBMITTED
         assert request.ksc_incident_id == incidents[0]["id"]
         assert outcomes(request) == [AttemptOutcome.RETRYING, AttemptOutcome.ADOPTED]
-        assert request.events.filter(kind=EventKind.ATTEMPT, detail__adopted=True).exists()
+        assert request.events.filter(kind=EventKind.ADOPTED, detail__adopted=True).exists()
 
     def test_an_approver_retry_after_failure_adopts_instead_of_adding(self, submission, settings, alice, bob, carol):
         settings.KSC_SUBMIT_TRIES = 1

@@ -17,7 +17,7 @@ from rest_framework import serializers
 
 from responses import catalog, workflow
 from responses.models import (
-    Approval,
+    Decision,
     OutcomeState,
     RequestEvent,
     ResponseRequest,
@@ -37,7 +37,7 @@ class ApprovalSerializer(serializers.ModelSerializer):
     approver = serializers.CharField(source="approver_username", read_only=True)
 
     class Meta:
-        model = Approval
+        model = Decision
         fields = ["approver", "decision", "comment", "created_at"]
         read_only_fields = fields
 
