@@ -49,7 +49,7 @@ def main() -> None:
     from django.db import connection, connections, transaction
 
     from accounts import roles
-    from responses import workflow
+    from responses import trail, workflow
     from responses.models import ResponseRequest
 
     call_command("migrate", verbosity=0)
@@ -67,7 +67,7 @@ def main() -> None:
                     if shared:
                         with connection.cursor() as cursor:
                             cursor.execute("SELECT id FROM bench_shared_head WHERE id = 1 FOR UPDATE")
-                    workflow._event(request, "held", "system", request.status, "benchmark")
+                    trail.append(request, "held", "system", request.status, "benchmark")
                     time.sleep(args.hold_ms / 1000)
         except BaseException as exc:
             errors.append(exc)

@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
 
 from responses import workflow
-from responses.models import Approval, ResponseRequest, Status
+from responses.models import Decision, ResponseRequest, Status
 
 
 def pending_requests() -> list[ResponseRequest]:
@@ -25,7 +25,7 @@ def pending_requests() -> list[ResponseRequest]:
         ResponseRequest.objects.filter(status=Status.PENDING_APPROVAL)
         .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
         .only("id", "uuid", "status", "requester_id", "requester_username", "updated_at", "created_at")
-        .prefetch_related(Prefetch("approvals", queryset=Approval.objects.only("request_id", "approver_username")))
+        .prefetch_related(Prefetch("approvals", queryset=Decision.objects.only("request_id", "approver_username")))
         .order_by("created_at", "id")
     )
 

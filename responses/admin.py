@@ -10,8 +10,8 @@ from django.contrib import admin
 
 from responses.models import (
     AccountEvent,
-    Approval,
     AuditAnchor,
+    Decision,
     RequestEvent,
     ResponseRequest,
     SubmissionAttempt,
@@ -30,7 +30,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 class ApprovalInline(admin.TabularInline):
-    model = Approval
+    model = Decision
     extra = 0
     can_delete = False
     fields = ["approver_username", "decision", "comment", "created_at"]

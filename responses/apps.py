@@ -12,7 +12,12 @@ class ResponsesConfig(AppConfig):
 
         warn_if_tls_verification_disabled()
 
+        # Queueing receives workflow.entered_approved: every approved request is queued after commit.
         # The outcome sweep reschedules itself in Redis; the workers' keeper puts it back when Redis lost it.
-        from responses import jobs, outcomes
+        from responses import (
+            jobs,
+            outcomes,
+            queueing,  # noqa: F401
+        )
 
         jobs.keep_scheduled(outcomes.schedule_outcome_sweep)

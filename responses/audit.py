@@ -27,6 +27,7 @@ from django.views.decorators.http import require_GET
 
 from accounts import roles
 from responses.models import AccountEvent, AuditAnchor, RequestEvent
+from responses.paging import keyset_batches
 
 CHUNK = 2000
 
@@ -81,15 +82,9 @@ def anchor_line(anchor: AuditAnchor) -> str:
 
 
 def _chunked(rows, key: str) -> Iterator:
-    """Keyset paging over ``rows`` by the unique ``key``: no cursor held across the stream."""
-    after = None
-    while True:
-        page = rows if after is None else rows.filter(**{f"{key}__gt": after})
-        batch = list(page.order_by(key)[:CHUNK])
+    """Every row of ``rows`` by the unique ``key``, CHUNK at a time: no cursor held across the stream."""
+    for batch in keyset_batches(rows, key, CHUNK):
         yield from batch
-        if len(batch) < CHUNK:
-            return
-        after = getattr(batch[-1], key)
 
 
 def event_lines(since=None) -> Iterator[str]:

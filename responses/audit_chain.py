@@ -30,6 +30,7 @@ from responses.models import (
     ResponseRequest,
     payload_fingerprint,
 )
+from responses.paging import keyset_batches
 
 GENESIS = "0" * 64
 # pg_advisory_xact_lock keys of the two chains that have no row of their own to lock.
@@ -213,12 +214,8 @@ def _anchors(report: Report) -> dict[str, tuple[int, str]]:
 
 def _request_chains() -> Iterator[tuple[ResponseRequest, list[RequestEvent]]]:
     """Every request with its events in seq order, a few hundred requests at a time."""
-    after = 0
-    while True:
-        # A few hundred at a time: params may hold a 10 MiB IOC archive each.
-        batch = list(ResponseRequest.objects.filter(pk__gt=after).order_by("pk")[:200])
-        if not batch:
-            return
+    # A few hundred at a time: params may hold a 10 MiB IOC archive each.
+    for batch in keyset_batches(ResponseRequest.objects.all(), "pk", 200):
         events: dict[int, list[RequestEvent]] = {request.pk: [] for request in batch}
         for event in RequestEvent.objects.filter(request_id__in=events).order_by("request_id", "seq"):
             events[event.request_id].append(event)
@@ -226,7 +223,6 @@ def _request_chains() -> Iterator[tuple[ResponseRequest, list[RequestEvent]]]:
             for event in events[request.pk]:
                 event.request = request  # the chain name without a query per event
             yield request, events[request.pk]
-        after = batch[-1].pk
 
 
 def _filed_content_problem(request: ResponseRequest, events: list[RequestEvent]) -> str | None:

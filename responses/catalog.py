@@ -104,18 +104,46 @@ class Field:
         return self.required and self.default is None
 
 
+# Whether a task type's requests need approval, declared on each TaskType (APPROVALS_REQUIRED, or
+# APPROVALS_REQUIRED_<TASK>, says by how many approvers).
+ALWAYS = "always"  # every request changes the endpoint
+NEVER = "never"  # no request changes it
+DEPENDS_ON_PARAMS = "depends_on_params"  # a request changes it when one of the task's approval_when switches is on
+APPROVAL_RULES = (ALWAYS, NEVER, DEPENDS_ON_PARAMS)
+
+
 @dataclass(frozen=True)
 class TaskType:
     name: str
     label: Any
     summary: Any  # one line: what it does to the endpoint
     fields: tuple[Field, ...]
-    changes_endpoint: Callable[[Any], bool]
+    approval: str  # ALWAYS, NEVER or DEPENDS_ON_PARAMS
     describe: Callable[[Any], str]  # the action in plain words, for approvers
     list_params: bool = False  # onDemandScan: params is an array of objects
     checks: tuple[Callable[[dict], dict[str, list[str]]], ...] = ()
     # What must be true on the endpoint for the task to do anything; shown wherever it is filed or decided.
     caveat: Any = ""
+    # DEPENDS_ON_PARAMS: the boolean params that make a request change the endpoint (any one of them).
+    approval_when: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        # A mistake in the catalog must stop the portal at start-up, not let a destructive task through.
+        if self.approval not in APPROVAL_RULES:
+            raise ValueError(f"{self.name}: approval must be one of {APPROVAL_RULES}, not {self.approval!r}")
+        if (self.approval == DEPENDS_ON_PARAMS) != bool(self.approval_when):
+            raise ValueError(
+                f"{self.name}: approval_when names the switches of a DEPENDS_ON_PARAMS task, and only those"
+            )
+        for name in self.approval_when:
+            if self.field(name).kind != BOOL:
+                raise ValueError(f"{self.name}: approval_when names {name!r}, which is not a yes/no field")
+
+    def changes_endpoint(self, params: Any) -> bool:
+        """Whether a request with these (cleaned) params changes the endpoint, so needs approval."""
+        if self.approval == DEPENDS_ON_PARAMS:
+            return any(bool(params.get(name)) for name in self.approval_when)
+        return self.approval == ALWAYS
 
     def field(self, name: str) -> Field:
         for item in self.fields:
@@ -153,43 +181,54 @@ def _file_words(params: dict) -> str:
     return ", ".join(parts)
 
 
-def _always(_params: Any) -> bool:
-    return True
-
-
-def _never(_params: Any) -> bool:
-    return False
-
-
 FILE_FIELDS_HELP = {
     "md5": _("Empty, or the file's MD5 hash (32 hexadecimal digits)."),
     "sha256": _("Empty, or the file's SHA-256 hash (64 hexadecimal digits)."),
 }
 
+
+def _file_task(
+    name: str, label: Any, summary: Any, path_help: Any, action: Any, *, approval: str, extra: tuple[Field, ...] = ()
+) -> TaskType:
+    """getFile, deleteFile, quarantineFile, terminateProcess: a file named by MD5, SHA-256 and/or path.
+
+    ``action`` words the task for approvers, with ``%(file)s`` where the file goes.
+    """
+    return TaskType(
+        name=name,
+        label=label,
+        summary=summary,
+        fields=(
+            _md5_field(FILE_FIELDS_HELP["md5"]),
+            _sha256_field(FILE_FIELDS_HELP["sha256"]),
+            _path_field(path_help),
+            *extra,
+        ),
+        approval=approval,
+        describe=lambda p: str(action) % {"file": _file_words(p)},
+        checks=(_names_a_file,),
+    )
+
+
 TASKS: dict[str, TaskType] = {
     task.name: task
     for task in (
-        TaskType(
-            name="getFile",
-            label=_("Get file"),
-            summary=_("Fetches a copy of a file from the host; the host is not changed."),
-            fields=(
-                _md5_field(FILE_FIELDS_HELP["md5"]),
-                _sha256_field(FILE_FIELDS_HELP["sha256"]),
-                _path_field(_("Path of the file to fetch.")),
-            ),
-            changes_endpoint=_never,
-            describe=lambda p: str(_("Fetch the file %(file)s")) % {"file": _file_words(p)},
-            checks=(_names_a_file,),
+        _file_task(
+            "getFile",
+            _("Get file"),
+            _("Fetches a copy of a file from the host; the host is not changed."),
+            _("Path of the file to fetch."),
+            _("Fetch the file %(file)s"),
+            approval=NEVER,
         ),
-        TaskType(
-            name="deleteFile",
-            label=_("Delete file"),
-            summary=_("Deletes a file on the host."),
-            fields=(
-                _md5_field(FILE_FIELDS_HELP["md5"]),
-                _sha256_field(FILE_FIELDS_HELP["sha256"]),
-                _path_field(_("Path of the file to delete.")),
+        _file_task(
+            "deleteFile",
+            _("Delete file"),
+            _("Deletes a file on the host."),
+            _("Path of the file to delete."),
+            _("Delete the file %(file)s"),
+            approval=ALWAYS,
+            extra=(
                 Field(
                     "searchInSubfolders",
                     BOOL,
@@ -198,22 +237,14 @@ TASKS: dict[str, TaskType] = {
                     required=False,
                 ),
             ),
-            changes_endpoint=_always,
-            describe=lambda p: str(_("Delete the file %(file)s")) % {"file": _file_words(p)},
-            checks=(_names_a_file,),
         ),
-        TaskType(
-            name="quarantineFile",
-            label=_("Quarantine file"),
-            summary=_("Moves a file on the host into quarantine."),
-            fields=(
-                _md5_field(FILE_FIELDS_HELP["md5"]),
-                _sha256_field(FILE_FIELDS_HELP["sha256"]),
-                _path_field(_("Path of the file to quarantine.")),
-            ),
-            changes_endpoint=_always,
-            describe=lambda p: str(_("Quarantine the file %(file)s")) % {"file": _file_words(p)},
-            checks=(_names_a_file,),
+        _file_task(
+            "quarantineFile",
+            _("Quarantine file"),
+            _("Moves a file on the host into quarantine."),
+            _("Path of the file to quarantine."),
+            _("Quarantine the file %(file)s"),
+            approval=ALWAYS,
         ),
         TaskType(
             name="iocScan",
@@ -248,7 +279,8 @@ TASKS: dict[str, TaskType] = {
                     _("Delete the malicious object when an IOC is found; a backup copy goes to quarantine."),
                 ),
             ),
-            changes_endpoint=lambda p: bool(p.get("isolateHost") or p.get("quarantineObject")),
+            approval=DEPENDS_ON_PARAMS,
+            approval_when=("isolateHost", "quarantineObject"),
             describe=lambda p: (
                 str(_("Scan for IOCs%(then)s"))
                 % {
@@ -290,19 +322,19 @@ TASKS: dict[str, TaskType] = {
                     allow_empty=True,
                 ),
             ),
-            changes_endpoint=_always,
+            approval=ALWAYS,
             describe=lambda p: (
                 str(_("Start %(exe)s %(args)s")) % {"exe": p["executablePath"], "args": p.get("arguments", "")}
             ),
         ),
-        TaskType(
-            name="terminateProcess",
-            label=_("Terminate process"),
-            summary=_("Ends a running process on the host."),
-            fields=(
-                _md5_field(FILE_FIELDS_HELP["md5"]),
-                _sha256_field(FILE_FIELDS_HELP["sha256"]),
-                _path_field(_("Path of the process's executable file.")),
+        _file_task(
+            "terminateProcess",
+            _("Terminate process"),
+            _("Ends a running process on the host."),
+            _("Path of the process's executable file."),
+            _("End the process of %(file)s"),
+            approval=ALWAYS,
+            extra=(
                 Field(
                     "caseSensitive",
                     BOOL,
@@ -310,9 +342,6 @@ TASKS: dict[str, TaskType] = {
                     _("Match the file name case-sensitively."),
                 ),
             ),
-            changes_endpoint=_always,
-            describe=lambda p: str(_("End the process of %(file)s")) % {"file": _file_words(p)},
-            checks=(_names_a_file,),
         ),
         TaskType(
             name="isolateHost",
@@ -327,7 +356,7 @@ TASKS: dict[str, TaskType] = {
                     choices=ISOLATION_ACTIONS,
                 ),
             ),
-            changes_endpoint=_always,
+            approval=ALWAYS,
             describe=lambda p: str(
                 _("Isolate the host from the network")
                 if p["action"] == 1
@@ -355,7 +384,7 @@ TASKS: dict[str, TaskType] = {
                     _("Match the file name case-sensitively."),
                 ),
             ),
-            changes_endpoint=_always,
+            approval=ALWAYS,
             caveat=_(
                 "Prevent execution does nothing unless Execution Prevention is on in the KES policy "
                 "(Detection and Response > Endpoint Detection and Response)."
@@ -381,7 +410,7 @@ TASKS: dict[str, TaskType] = {
                 Field("recursive", BOOL, _("Recursive"), _("Scan subfolders too.")),
                 Field("type", CHOICE, _("Scan object"), _("What to scan."), choices=SCAN_OBJECT_TYPES),
             ),
-            changes_endpoint=_never,
+            approval=NEVER,
             describe=lambda p: (
                 str(_("Scan for malware: %(objects)s"))
                 % {
@@ -678,12 +707,6 @@ def approvals_required(task_name: str, params: Any) -> int:
     return settings.APPROVALS_REQUIRED if task.changes_endpoint(params) else 0
 
 
-# How approval_policy() words whether a task type needs approval.
-ALWAYS = "always"
-NEVER = "never"
-DEPENDS_ON_PARAMS = "depends_on_params"
-
-
 def approval_policy(task_name: str) -> tuple[str, int]:
     """Whether requests of a task type need approval (ALWAYS, NEVER, DEPENDS_ON_PARAMS), and from how many.
 
@@ -697,9 +720,9 @@ def approval_policy(task_name: str) -> tuple[str, int]:
         count = settings.APPROVALS_REQUIRED_BY_TASK[task.name]
         return (ALWAYS if count else NEVER), count
     count = settings.APPROVALS_REQUIRED
-    if task.changes_endpoint is _never or not count:
+    if task.approval == NEVER or not count:
         return NEVER, 0
-    return (ALWAYS if task.changes_endpoint is _always else DEPENDS_ON_PARAMS), count
+    return task.approval, count
 
 
 def _field_schema(spec: Field) -> dict:

@@ -24,7 +24,7 @@ from django.utils.translation import gettext_lazy as _
 
 from responses import catalog, workflow
 from responses.ksc import payload
-from responses.models import Approval, OutcomeState, ResponseRequest, Status
+from responses.models import Decision, OutcomeState, ResponseRequest, Status
 from responses.outcomes import with_outcome
 
 PARAMS_PREFIX = "params"
@@ -510,7 +510,7 @@ class RequestFilterForm(forms.Form):
             requests = requests.filter(requester_username__iexact=data["requester"].strip())
         if data["approver"]:
             # Exists, not a join: a request decided by two matching rows must still appear once.
-            decided = Approval.objects.filter(
+            decided = Decision.objects.filter(
                 request=OuterRef("pk"), approver_username__iexact=data["approver"].strip()
             )
             requests = requests.filter(Exists(decided))

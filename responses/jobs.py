@@ -4,7 +4,7 @@ The request row is the source of truth; its UUID is the RQ job id, and the
 worker reloads everything from the row (STYLE.md, after NetBox). What makes
 "one request, at most one KSC incident" hold:
 
-1. ``workflow.claim_for_submission`` lets exactly one job move a request to
+1. ``submission.claim_for_submission`` lets exactly one job move a request to
    SUBMITTING (row lock), and fixes KLINCDT_ADDED before the first attempt.
 2. The incident id is stored the moment AddIncident answers.
 3. Any later attempt first asks KSC (FindIncidents) for an incident with the
@@ -41,7 +41,7 @@ from django.utils.translation import gettext as _
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from rq import Retry, SimpleWorker, get_current_job
+from rq import SimpleWorker, get_current_job
 from rq.exceptions import NoSuchJobError, StopRequested
 from rq.executions import Execution
 from rq.intermediate_queue import IntermediateQueue
@@ -50,7 +50,7 @@ from rq.scheduler import RQScheduler
 from rq.scripts import acquire_or_refresh_lock, release_lock
 from rq.worker import Worker, WorkerStatus
 
-from responses import audit_chain, workflow
+from responses import audit_chain, queueing, submission, workflow
 from responses.ksc import payload
 from responses.ksc.errors import KscError, KscUnavailable
 from responses.ksc.factory import get_client
@@ -58,49 +58,8 @@ from responses.models import IN_FLIGHT, EventKind, RequestEvent, ResponseRequest
 
 log = logging.getLogger(__name__)
 
-QUEUE = "ksc"
+QUEUE = queueing.QUEUE
 LEGACY_RECONCILE_JOB_ID = "portal-reconcile-requests"  # the scheduled job of earlier versions
-
-
-def retry_intervals() -> list[int]:
-    """Seconds between tries: KSC_SUBMIT_BACKOFF doubling, KSC_SUBMIT_TRIES - 1 of them."""
-    base = settings.KSC_SUBMIT_BACKOFF
-    return [base * 2**index for index in range(settings.KSC_SUBMIT_TRIES - 1)]
-
-
-def _push_job(key: uuid_module.UUID | str) -> RedisError | None:
-    """Put the submission job for a request in Redis; the error when Redis refused."""
-    job_id = str(key)
-    tries = settings.KSC_SUBMIT_TRIES
-    try:
-        django_rq.get_queue(QUEUE).enqueue_call(
-            submit_to_ksc,
-            args=(job_id,),
-            job_id=job_id,
-            retry=Retry(max=tries - 1, interval=retry_intervals()) if tries > 1 else None,
-            # the row, not Redis, keeps the outcome
-            result_ttl=24 * 3600,
-            failure_ttl=7 * 24 * 3600,
-        )
-    except RedisError as exc:
-        log.warning("request %s: could not queue the submission: %s", job_id, exc)
-        return exc
-    return None
-
-
-def enqueue_submission(key: uuid_module.UUID | str) -> bool:
-    """Put the submission job in Redis, then mark the request QUEUED.
-
-    Called after the approving transaction commits. When Redis is down the
-    request stays APPROVED, the failure is written to its trail, and the
-    reconciler queues it once Redis answers again: nothing is lost.
-    """
-    error = _push_job(key)
-    if error is not None:
-        workflow.record_enqueue_failure(key, str(error) or error.__class__.__name__)
-        return False
-    workflow.mark_queued(key)
-    return True
 
 
 def _is_last_try() -> bool:
@@ -115,22 +74,17 @@ def _next_interval() -> int | None:
     return job.get_retry_interval()
 
 
-def add_settle_seconds() -> float:
-    """KSC_ADD_SETTLE: how long an outcome-unknown AddIncident may still be carried out by KSC."""
-    return float(settings.KSC_ADD_SETTLE)
-
-
-def _settle_remaining(request: ResponseRequest) -> float:
+def _settle_remaining(rr: ResponseRequest) -> float:
     """Seconds until KSC has had KSC_ADD_SETTLE since this request's last outcome-unknown failure."""
-    if request.ksc_unknown_since is None:
+    if rr.ksc_unknown_since is None:
         return 0.0
-    settled_at = request.ksc_unknown_since + dt.timedelta(seconds=add_settle_seconds())
+    settled_at = rr.ksc_unknown_since + dt.timedelta(seconds=submission.add_settle_seconds())
     return max((settled_at - timezone.now()).total_seconds(), 0.0)
 
 
 def _over_hourly_cap() -> bool:
     cap = settings.KSC_SUBMIT_HOURLY_CAP
-    return bool(cap) and workflow.submissions_last_hour() >= cap
+    return bool(cap) and queueing.submissions_last_hour() >= cap
 
 
 def submit_to_ksc(key: str) -> str:
@@ -138,7 +92,7 @@ def submit_to_ksc(key: str) -> str:
     if _over_hourly_cap():
         # Bounding the blast radius: the request waits, QUEUED, and the reconciler sends it
         # on once the last hour's submissions are under the cap again.
-        workflow.hold(
+        queueing.hold(
             key,
             _("Held back: %(cap)d requests were submitted to KSC in the last hour (KSC_SUBMIT_HOURLY_CAP).")
             % {"cap": settings.KSC_SUBMIT_HOURLY_CAP},
@@ -146,7 +100,7 @@ def submit_to_ksc(key: str) -> str:
         log.warning("request %s: held back by the hourly cap", key)
         return "held"
     try:
-        claim = workflow.claim_for_submission(key)
+        claim = submission.claim_for_submission(key)
     except workflow.ContentChanged as exc:
         # FAILED already, with the reason in its trail; never sent, never retried by RQ.
         log.error("request %s: refused: %s", key, exc)
@@ -155,7 +109,7 @@ def submit_to_ksc(key: str) -> str:
         # Another job holds it, or it is already submitted/cancelled: nothing to do, by design.
         log.info("request %s: not claimable, skipped", key)
         return "skipped"
-    request, attempt = claim
+    rr, attempt = claim
     last_try = _is_last_try()
     adopted = False
     # Set while an AddIncident has gone out whose incident id is not yet kept: a failure
@@ -163,31 +117,31 @@ def submit_to_ksc(key: str) -> str:
     add_pending = False
     try:
         client = get_client()
-        body = payload.build_body(request.task, request.target_host, request.params)
-        incident_id = request.ksc_incident_id
-        if incident_id is None and request.attempts > 1:
+        body = payload.build_body(rr.task, rr.target_host, rr.params)
+        incident_id = rr.ksc_incident_id
+        if incident_id is None and rr.attempts > 1:
             # An earlier attempt may have reached KSC and been cut off before we kept the id.
-            incident_id = client.find_incident(request.target_host, request.ksc_added, body)
-            wait = _settle_remaining(request) if incident_id is None else 0.0
+            incident_id = client.find_incident(rr.target_host, rr.ksc_added, body)
+            wait = _settle_remaining(rr) if incident_id is None else 0.0
             if wait > 0:
                 # A slow KSC may still be creating the incident an earlier attempt asked for:
                 # give it KSC_ADD_SETTLE since that failure, then look again before adding.
                 log.info("request %s: waiting %.1f s for KSC to settle before adding again", key, wait)
                 time.sleep(wait)
-                incident_id = client.find_incident(request.target_host, request.ksc_added, body)
+                incident_id = client.find_incident(rr.target_host, rr.ksc_added, body)
             if incident_id is not None:
                 adopted = True
-                workflow.record_incident(key, incident_id, adopted=True)
+                submission.record_incident(key, incident_id, adopted=True)
         if incident_id is None:
-            data = payload.add_incident_data(request.task, request.target_host, request.params, request.ksc_added)
+            data = payload.add_incident_data(rr.task, rr.target_host, rr.params, rr.ksc_added)
             add_pending = True
             incident_id = client.add_incident(data)
-            workflow.record_incident(key, incident_id)
+            submission.record_incident(key, incident_id)
             add_pending = False
-        client.update_incident(incident_id, payload.update_incident_data(request.target_host))
+        client.update_incident(incident_id, payload.update_incident_data(rr.target_host))
     except KscError as exc:
         retry = isinstance(exc, KscUnavailable) and not last_try
-        workflow.submission_failed(
+        submission.submission_failed(
             key,
             attempt,
             str(exc),
@@ -202,7 +156,7 @@ def submit_to_ksc(key: str) -> str:
         return "failed"
     except Exception as exc:
         # A bug or a database fault: never leave the request stuck in SUBMITTING.
-        workflow.submission_failed(
+        submission.submission_failed(
             key,
             attempt,
             f"internal error: {exc.__class__.__name__}",
@@ -212,7 +166,7 @@ def submit_to_ksc(key: str) -> str:
             outcome_unknown=add_pending,
         )
         raise
-    workflow.submission_succeeded(key, attempt, incident_id, adopted=adopted)
+    submission.submission_succeeded(key, attempt, incident_id, adopted=adopted)
     log.info("request %s: submitted as KSC incident %s", key, incident_id)
     return "submitted"
 
@@ -294,14 +248,14 @@ def reconcile(grace_seconds: int | None = None) -> dict[str, int]:
         # A job a dead worker left in RQ's intermediate list must not run a second time from there.
         queue.connection.lrem(IntermediateQueue(queue.key, connection=queue.connection).key, 0, str(key))
         if status == Status.APPROVED:
-            if enqueue_submission(key):
+            if queueing.enqueue_submission(key):
                 counts["enqueued"] += 1
-        elif status == Status.QUEUED and workflow.is_held(key):
+        elif status == Status.QUEUED and queueing.is_held(key):
             # Held by the hourly cap: a new job when there is room again, without a line per minute.
-            if not _over_hourly_cap() and _push_job(key) is None:
+            if not _over_hourly_cap() and queueing.push_job(key) is None:
                 counts["released"] += 1
-        elif workflow.requeue(key, "The submission job was lost (worker stopped or queue emptied); queued again."):
-            if _push_job(key) is None:
+        elif queueing.requeue(key, "The submission job was lost (worker stopped or queue emptied); queued again."):
+            if queueing.push_job(key) is None:
                 counts["requeued"] += 1
     return counts
 
@@ -318,7 +272,7 @@ def _ksc_client_or_none():
 def search_unknown_outcomes(now: dt.datetime | None = None) -> int:
     """Look in KSC for the incident of every request that FAILED with an unknown outcome.
 
-    Found: the request goes on to adopt it (workflow.found_in_ksc). Past
+    Found: the request goes on to adopt it (submission.found_in_ksc). Past
     KSC_UNKNOWN_OUTCOME_SEARCH seconds after it failed, the search ends and the
     trail says so. Returns how many were found.
     """
@@ -333,19 +287,19 @@ def search_unknown_outcomes(now: dt.datetime | None = None) -> int:
         return 0
     client = None
     found = 0
-    for request in candidates:
-        failed_at = request.finished_at or request.ksc_unknown_since
+    for rr in candidates:
+        failed_at = rr.finished_at or rr.ksc_unknown_since
         if failed_at + window <= now:
-            workflow.stop_searching(request.uuid, window.total_seconds() / 3600)
+            submission.stop_searching(rr.uuid, window.total_seconds() / 3600)
             continue
         client = client or _ksc_client_or_none()
         if client is None:
             return found
-        body = payload.build_body(request.task, request.target_host, request.params)
+        body = payload.build_body(rr.task, rr.target_host, rr.params)
         try:
-            incident_id = client.find_incident(request.target_host, request.ksc_added, body)
+            incident_id = client.find_incident(rr.target_host, rr.ksc_added, body)
         except KscError as exc:
-            log.warning("request %s: could not look for its incident in KSC: %s", request.uuid, exc)
+            log.warning("request %s: could not look for its incident in KSC: %s", rr.uuid, exc)
             continue
         if incident_id is not None and ResponseRequest.objects.filter(ksc_incident_id=incident_id).exists():
             # KSC handed out an id the portal already keeps for another request (a KSC that lost
@@ -353,13 +307,13 @@ def search_unknown_outcomes(now: dt.datetime | None = None) -> int:
             log.error(
                 "request %s: KSC holds its incident as %s, an id already kept for another request; "
                 "not adopted, check KSC by hand",
-                request.uuid,
+                rr.uuid,
                 incident_id,
             )
             continue
-        if incident_id is not None and workflow.found_in_ksc(request.uuid, incident_id):
+        if incident_id is not None and submission.found_in_ksc(rr.uuid, incident_id):
             found += 1
-            log.warning("request %s: KSC holds incident %s after all; adopting it", request.uuid, incident_id)
+            log.warning("request %s: KSC holds incident %s after all; adopting it", rr.uuid, incident_id)
     return found
 
 
@@ -391,17 +345,17 @@ def check_late_duplicates(now: dt.datetime | None = None) -> dict[str, int]:
     if client is None:
         return counts
     for key in due:
-        if not workflow.take_duplicate_check(key, now):
+        if not submission.take_duplicate_check(key, now):
             continue  # another sweep took it
-        request = ResponseRequest.objects.get(uuid=key)
-        body = payload.build_body(request.task, request.target_host, request.params)
+        rr = ResponseRequest.objects.get(uuid=key)
+        body = payload.build_body(rr.task, rr.target_host, rr.params)
         try:
-            found = client.matching_incidents(request.target_host, request.ksc_added, body)
+            found = client.matching_incidents(rr.target_host, rr.ksc_added, body)
         except KscError as exc:
             log.warning("request %s: the duplicate check could not ask KSC (%s); trying again later", key, exc)
-            workflow.postpone_duplicate_check(key, timezone.now() + dt.timedelta(seconds=add_settle_seconds()))
+            submission.postpone_duplicate_check(key, timezone.now() + dt.timedelta(seconds=submission.add_settle_seconds()))
             continue
-        kept = request.ksc_incident_id
+        kept = rr.ksc_incident_id
         removed: list[int] = []
         failed: dict[int, str] = {}
         if kept in found:  # never delete anything when KSC does not show the incident we recorded
@@ -414,7 +368,7 @@ def check_late_duplicates(now: dt.datetime | None = None) -> dict[str, int]:
                     failed[incident_id] = str(exc)
                 else:
                     removed.append(incident_id)
-        workflow.record_duplicate_check(key, found=found, kept=kept, removed=removed, failed=failed)
+        submission.record_duplicate_check(key, found=found, kept=kept, removed=removed, failed=failed)
         counts["checked"] += 1
         counts["removed"] += len(removed)
         counts["failed"] += len(failed)

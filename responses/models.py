@@ -5,9 +5,11 @@ Only responses.workflow changes a request's status; everything else reads.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import uuid
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import models
@@ -153,27 +155,34 @@ class ResponseRequest(models.Model):
 
     @property
     def outcome_view(self):
-        """The outcome on the host for pages (responses.outcomes.outcome_of); None before SUBMITTED."""
-        from responses.outcomes import outcome_of
-
+        """The outcome on the host for pages (outcome_of below); None before SUBMITTED."""
         return outcome_of(self)
 
 
-class Decision(models.TextChoices):
+class DecisionKind(models.TextChoices):
+    """What an approver decided: approve or reject."""
+
     APPROVE = "approve", _("Approve")
     REJECT = "reject", _("Reject")
 
 
-class Approval(models.Model):
+class Decision(models.Model):
+    """One approver's decision on a request: an approval or a rejection (``kind`` of it in ``decision``).
+
+    Called Approval before 0017; the table keeps its name (responses_approval), so the
+    append-only triggers of 0005 and the audit history stay attached to it.
+    """
+
     request = models.ForeignKey(ResponseRequest, on_delete=models.PROTECT, related_name="approvals")
     approver = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     approver_username = models.CharField(max_length=150)  # as at the decision: for display, and after deletion
-    decision = models.CharField(max_length=8, choices=Decision.choices)
+    decision = models.CharField(max_length=8, choices=DecisionKind.choices)
     comment = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     fingerprint = models.CharField(max_length=64)  # of the task, host and params decided on
 
     class Meta:
+        db_table = "responses_approval"
         ordering = ["created_at", "id"]
         indexes = [
             # the auditors' "Decided by" filter compares case-insensitively
@@ -199,7 +208,12 @@ class EventKind(models.TextChoices):
     EXPIRED = "expired", _("Expired")
     QUEUED = "queued", _("Queued")
     ENQUEUE_FAILED = "enqueue_failed", _("Could not queue")
+    # Before the split into claimed, adopted and retry_scheduled: kept so that older rows stay readable
+    # (the audit chain hashes rows as written: they are never rewritten). Nothing writes it now.
     ATTEMPT = "attempt", _("Submission attempt")
+    CLAIMED = "claimed", _("Submission attempt started")
+    ADOPTED = "adopted", _("Incident found in KSC adopted")
+    RETRY_SCHEDULED = "retry_scheduled", _("Retry scheduled")
     SUBMITTED = "submitted", _("Submitted")
     FAILED = "failed", _("Failed")
     RETRIED = "retried", _("Retried")
@@ -448,7 +462,7 @@ def _register_auditlog() -> None:
     from django.contrib.auth.models import Group
 
     auditlog.register(ResponseRequest)
-    auditlog.register(Approval)
+    auditlog.register(Decision)
     auditlog.register(get_user_model(), exclude_fields=["password", "last_login"], m2m_fields={"groups"})
     auditlog.register(Group, m2m_fields={"permissions"})
 
@@ -486,3 +500,63 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} of {self.user_id}"
+
+
+# --- reading outcomes (responses.outcomes follows them in KSC) --------------------------------
+
+
+@dataclass(frozen=True)
+class OutcomeView:
+    """An outcome as pages and the API show it; a submitted request without a row yet reads as waiting."""
+
+    state: str
+    label: str
+    color: str
+    since: dt.datetime | None
+    ksc_task_id: str | None
+    ksc_task_name: str
+    reason: str
+    matched_by: str
+    final: bool
+    tracking: bool
+
+
+def outcome_of(request: ResponseRequest) -> OutcomeView | None:
+    """The request's outcome, or None before it reached KSC (only SUBMITTED requests have one)."""
+    outcome = getattr(request, "outcome", None) if _has_outcome_row(request) else None
+    if outcome is None:
+        if request.status != Status.SUBMITTED:
+            return None
+        state = OutcomeState.WAITING
+        return OutcomeView(
+            state=state.value,
+            label=str(state.label),
+            color="blue",
+            since=request.submitted_at,
+            ksc_task_id=None,
+            ksc_task_name="",
+            reason="",
+            matched_by="",
+            final=False,
+            tracking=True,
+        )
+    return OutcomeView(
+        state=outcome.state,
+        label=str(OutcomeState(outcome.state).label),
+        color=outcome.color,
+        since=outcome.since,
+        ksc_task_id=outcome.ksc_task_id,
+        ksc_task_name=outcome.ksc_task_name,
+        reason=outcome.reason,
+        matched_by=outcome.matched_by,
+        final=outcome.is_final,
+        tracking=outcome.closed_at is None,
+    )
+
+
+def _has_outcome_row(request: ResponseRequest) -> bool:
+    try:
+        request.outcome  # noqa: B018 - the reverse one-to-one raises when there is no row
+    except ResponseOutcome.DoesNotExist:
+        return False
+    return True

@@ -37,7 +37,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from responses import catalog
+from responses import catalog, trail
+from responses.jobs import check_late_duplicates, schedule_periodic
 from responses.ksc import tasks as ksc_tasks
 from responses.ksc.client import KscClient
 from responses.ksc.errors import KscAuthError, KscError, KscUnavailable
@@ -46,9 +47,11 @@ from responses.models import (
     OUTCOME_FINAL,
     EventKind,
     OutcomeState,
+    OutcomeView,
     ResponseOutcome,
     ResponseRequest,
     Status,
+    outcome_of,
 )
 
 log = logging.getLogger(__name__)
@@ -100,8 +103,6 @@ def run_late_duplicate_check() -> Any:
     settle period after the request's success; the reconciler runs it too and the
     check claims each request once, so the two never both delete. It never breaks a sweep.
     """
-    from responses.jobs import check_late_duplicates  # jobs schedules the sweep: imported late
-
     try:
         return check_late_duplicates()
     except KscError as error:
@@ -112,69 +113,12 @@ def run_late_duplicate_check() -> Any:
 # --- reading outcomes --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class OutcomeView:
-    """An outcome as pages and the API show it; a submitted request without a row yet reads as waiting."""
-
-    state: str
-    label: str
-    color: str
-    since: dt.datetime | None
-    ksc_task_id: str | None
-    ksc_task_name: str
-    reason: str
-    matched_by: str
-    final: bool
-    tracking: bool
-
-
-def outcome_of(request: ResponseRequest) -> OutcomeView | None:
-    """The request's outcome, or None before it reached KSC (only SUBMITTED requests have one)."""
-    outcome = getattr(request, "outcome", None) if _has_outcome_row(request) else None
-    if outcome is None:
-        if request.status != Status.SUBMITTED:
-            return None
-        state = OutcomeState.WAITING
-        return OutcomeView(
-            state=state.value,
-            label=str(state.label),
-            color="blue",
-            since=request.submitted_at,
-            ksc_task_id=None,
-            ksc_task_name="",
-            reason="",
-            matched_by="",
-            final=False,
-            tracking=True,
-        )
-    return OutcomeView(
-        state=outcome.state,
-        label=str(OutcomeState(outcome.state).label),
-        color=outcome.color,
-        since=outcome.since,
-        ksc_task_id=outcome.ksc_task_id,
-        ksc_task_name=outcome.ksc_task_name,
-        reason=outcome.reason,
-        matched_by=outcome.matched_by,
-        final=outcome.is_final,
-        tracking=outcome.closed_at is None,
-    )
-
-
 def with_outcome(state: str) -> Q:
     """A filter on requests by outcome; a submitted request without a row yet counts as waiting."""
     condition = Q(outcome__state=state)
     if state == OutcomeState.WAITING:
         condition |= Q(status=Status.SUBMITTED, outcome__isnull=True)
     return condition
-
-
-def _has_outcome_row(request: ResponseRequest) -> bool:
-    try:
-        request.outcome  # noqa: B018 - the reverse one-to-one raises when there is no row
-    except ResponseOutcome.DoesNotExist:
-        return False
-    return True
 
 
 # --- the task name -----------------------------------------------------------------------------
@@ -205,9 +149,9 @@ def parse_task_name(name: str) -> ResponseTaskName | None:
     )
 
 
-def _task_type_matches(request: ResponseRequest, named: str | None) -> bool:
+def _task_type_matches(rr: ResponseRequest, named: str | None) -> bool:
     # The name may carry the catalog name (isolateHost) or a label (Network isolation): the spec is silent.
-    return named is None or _normalise(named) in _names_of_task(request.task)
+    return named is None or _normalise(named) in _names_of_task(rr.task)
 
 
 @functools.cache
@@ -276,8 +220,6 @@ def _change(
     **fields: Any,
 ) -> bool:
     """Move one outcome to ``state`` (conditional on its current state) and write the event; False if raced."""
-    from responses.workflow import SYSTEM, _event
-
     before = outcome.state
     values = {"state": state, "since": now, "checked_at": now, **fields}
     if state in CLOSING:
@@ -288,12 +230,12 @@ def _change(
             return False
         for name, value in values.items():
             setattr(outcome, name, value)
-        request = outcome.request
-        _event(
-            request,
+        rr = outcome.request
+        trail.append(
+            rr,
             EventKind.OUTCOME,
-            SYSTEM,
-            request.status,
+            trail.SYSTEM,
+            rr.status,
             message,
             {"outcome_before": before, "outcome_after": state, "ksc_task_id": outcome.ksc_task_id, "ksc": said},
         )
@@ -359,23 +301,23 @@ class _Sweep:
         weak = [o for o in unmatched if o.request.ksc_incident_id not in named_ids]
         taken: set[str] = set()
         for outcome in strong + weak:
-            request = outcome.request
+            rr = outcome.request
             fitting = []
             for task, parsed in candidates:
                 if task.id in taken:
                     continue
                 owner = owners.get(parsed.incident_id) if parsed.incident_id is not None else None
-                if parsed.incident_id is not None and parsed.incident_id == request.ksc_incident_id:
+                if parsed.incident_id is not None and parsed.incident_id == rr.ksc_incident_id:
                     fitting.append((task, parsed, True))
-                elif owner is not None and owner != request.pk:
+                elif owner is not None and owner != rr.pk:
                     continue  # the name carries another request's incident id
-                elif self._fits(request, task, parsed):
+                elif self._fits(rr, task, parsed):
                     fitting.append((task, parsed, False))
             if not fitting:
                 continue
-            if request.target_host not in host_tasks:
-                host_tasks[request.target_host] = ksc_tasks.tasks_of_host(self.calls, request.target_host)
-            on_host = [item for item in fitting if item[0].id in host_tasks[request.target_host]]
+            if rr.target_host not in host_tasks:
+                host_tasks[rr.target_host] = ksc_tasks.tasks_of_host(self.calls, rr.target_host)
+            on_host = [item for item in fitting if item[0].id in host_tasks[rr.target_host]]
             if not on_host:
                 continue
             by_id = [item for item in on_host if item[2]]
@@ -384,13 +326,13 @@ class _Sweep:
             if self._claim(outcome, task, parsed, by_incident=by_incident, rivals=len(on_host) - 1):
                 taken.add(task.id)
 
-    def _fits(self, request: ResponseRequest, task: ksc_tasks.KscTask, parsed: ResponseTaskName) -> bool:
-        added = request.ksc_added or request.submitted_at
+    def _fits(self, rr: ResponseRequest, task: ksc_tasks.KscTask, parsed: ResponseTaskName) -> bool:
+        added = rr.ksc_added or rr.submitted_at
         if task.created is None or added is None or task.created < added.replace(microsecond=0) - CLOCK_SKEW:
             return False  # KES creates the task after the incident: an older task is someone else's
         if parsed.area is not None and parsed.area.casefold() != settings.RESPONSE_EVENT_INCIDENT_AREA.casefold():
             return False
-        return _task_type_matches(request, parsed.task)
+        return _task_type_matches(rr, parsed.task)
 
     def _claim(
         self,
@@ -489,8 +431,6 @@ def _jsonable(record: dict[str, Any]) -> dict[str, Any]:
 
 def _close_expired(now: dt.datetime) -> int:
     """End tracking after OUTCOME_TRACKING_DAYS (KES' task lifespan); the state stays as last seen."""
-    from responses.workflow import SYSTEM, _event
-
     days = settings.OUTCOME_TRACKING_DAYS
     cutoff = now - dt.timedelta(days=days)
     closed = 0
@@ -503,8 +443,8 @@ def _close_expired(now: dt.datetime) -> int:
             if ResponseOutcome.objects.filter(pk=outcome.pk, closed_at__isnull=True).update(
                 closed_at=now, reason=outcome.reason or reason
             ):
-                request = outcome.request
-                _event(request, EventKind.OUTCOME, SYSTEM, request.status, reason, {"outcome_after": outcome.state})
+                rr = outcome.request
+                trail.append(rr, EventKind.OUTCOME, trail.SYSTEM, rr.status, reason, {"outcome_after": outcome.state})
                 closed += 1
     return closed
 
@@ -582,7 +522,7 @@ def _reschedule(outcomes: list[ResponseOutcome], now: dt.datetime) -> None:
 def host_outcomes(host_id: str) -> list[tuple[ResponseRequest, OutcomeView | None]]:
     """Every request for a host with its outcome, newest first (the host page)."""
     requests = ResponseRequest.objects.filter(target_host=host_id).select_related("outcome").order_by("-created_at")
-    return [(request, outcome_of(request)) for request in requests]
+    return [(rr, outcome_of(rr)) for rr in requests]
 
 
 # For tests and the API: the states whose page refreshes itself.
@@ -604,6 +544,4 @@ def sweep_periodically() -> dict[str, Any]:
 
 def schedule_outcome_sweep(force: bool = False) -> bool:
     """Make sure the periodic outcome sweep is in the worker's schedule (idempotent)."""
-    from responses.jobs import schedule_periodic
-
     return schedule_periodic(SWEEP_JOB_ID, sweep_periodically, settings.OUTCOME_SWEEP_INTERVAL, force=force)

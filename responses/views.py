@@ -34,7 +34,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import roles, stepup
-from responses import catalog, workflow
+from responses import catalog, queueing, workflow
 from responses.forms import (
     NewRequestForm,
     RequestFilterForm,
@@ -50,8 +50,8 @@ from responses.ksc.hosts import Host
 from responses.models import (
     IN_FLIGHT,
     OPEN,
-    Approval,
     Decision,
+    DecisionKind,
     EventKind,
     ResponseRequest,
     Source,
@@ -337,7 +337,7 @@ def _detail_context(request: HttpRequest, rr: ResponseRequest) -> dict[str, Any]
     events = list(rr.events.all())
     host_tasks = 0
     if rr.status == Status.PENDING_APPROVAL and (workflow.APPROVE in actions or workflow.REJECT in actions):
-        host_tasks = _host_tasks_warning(workflow.host_task_load([rr.target_host]).get(rr.target_host, 0))
+        host_tasks = _host_tasks_warning(queueing.host_task_load([rr.target_host]).get(rr.target_host, 0))
     # KSC is asked about the host only while acting on it still lies ahead (pending or in flight).
     host_facts, host_facts_error = ksc_facts(rr.target_host) if rr.status in OPEN else (None, "")
     return {
@@ -370,7 +370,7 @@ def _detail_context(request: HttpRequest, rr: ResponseRequest) -> dict[str, Any]
         "following_outcome": outcome is not None and not outcome.final and outcome.tracking,
         "outcome_refresh_seconds": OUTCOME_REFRESH_SECONDS,
         "refresh_seconds": REFRESH_SECONDS,
-        "approvals_given": sum(1 for a in rr.approvals.all() if a.decision == Decision.APPROVE),
+        "approvals_given": sum(1 for a in rr.approvals.all() if a.decision == DecisionKind.APPROVE),
     }
 
 
@@ -468,7 +468,7 @@ def _list_rows(requests: QuerySet[ResponseRequest]) -> QuerySet[ResponseRequest]
     # A correlated subquery rather than a JOIN + GROUP BY: the database computes it for the
     # rows of the page only, after sorting and LIMIT, and the COUNT leaves it out.
     given = (
-        Approval.objects.filter(request=OuterRef("pk"), decision=Decision.APPROVE)
+        Decision.objects.filter(request=OuterRef("pk"), decision=DecisionKind.APPROVE)
         .order_by()
         .values("request")
         .annotate(n=Count("id"))
@@ -549,10 +549,10 @@ def approval_queue(request: HttpRequest) -> HttpResponse:
     if not workflow.can_view_all(user):
         return _refused(request, _("Only approvers and auditors see the approval queue."))
     # Prefetched approvals: workflow.permission reads them for each entry without a query.
-    requests = _approval_queue(user).prefetch_related(Prefetch("approvals", queryset=Approval.objects.order_by("id")))
+    requests = _approval_queue(user).prefetch_related(Prefetch("approvals", queryset=Decision.objects.order_by("id")))
     page = _paginate(request, requests)
     # One query for the whole page: how many response tasks KES may already hold per host.
-    load = workflow.host_task_load({rr.target_host for rr in page})
+    load = queueing.host_task_load({rr.target_host for rr in page})
     isolations = portal_isolations(list({rr.target_host for rr in page}))
     entries = [
         {
@@ -561,7 +561,7 @@ def approval_queue(request: HttpRequest) -> HttpResponse:
             "isolation": isolations.get(rr.target_host),
             "actions": workflow.allowed_actions(user, rr),
             "changes_endpoint": rr.task_type.changes_endpoint(rr.params),
-            "approvals_given": sum(1 for a in rr.approvals.all() if a.decision == Decision.APPROVE),
+            "approvals_given": sum(1 for a in rr.approvals.all() if a.decision == DecisionKind.APPROVE),
             "refusal": workflow.permission(user, workflow.APPROVE, rr).reason,
         }
         for rr in page
@@ -658,7 +658,7 @@ def export_csv(request: HttpRequest) -> HttpResponse:
     if not filters.is_valid():
         return _refused(request, _("The filters are not valid; correct them on the list first."), status=400)
     requests = filters.apply(workflow.visible_requests(request.user)).prefetch_related(
-        Prefetch("approvals", queryset=Approval.objects.order_by("created_at", "id"))
+        Prefetch("approvals", queryset=Decision.objects.order_by("created_at", "id"))
     )
     writer = csv.writer(_Echo())
     response = StreamingHttpResponse(

@@ -13,7 +13,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from accounts.models import TokenScope
-from responses import workflow
+from responses import submission, workflow
 from responses.api.authentication import issue_token
 from responses.models import ResponseRequest
 
@@ -80,8 +80,8 @@ def file(user, task: str = "isolateHost", params: Any = None, **extra: Any) -> R
 def failed(requester, approver) -> ResponseRequest:
     """A request that was approved, tried once and refused by KSC: FAILED, with its attempt."""
     request = workflow.approve(file(requester), user=approver)
-    claimed, attempt = workflow.claim_for_submission(request.uuid)
-    workflow.submission_failed(
+    claimed, attempt = submission.claim_for_submission(request.uuid)
+    submission.submission_failed(
         request.uuid, attempt, "KSC refused the incident (code 1182).", will_retry=False, code=1182
     )
     request.refresh_from_db()

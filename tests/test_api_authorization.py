@@ -14,7 +14,7 @@ from django.contrib.auth.models import Group, User
 
 from accounts import roles
 from responses import workflow
-from responses.models import Approval, RequestEvent, ResponseRequest, Status
+from responses.models import Decision, RequestEvent, ResponseRequest, Status
 from tests.api_fixtures import NEW, REQUESTS, api_fixture, failed, file, url  # noqa: F401  (the api fixture)
 
 PERSONAS = ["anonymous", "alice", "frank", "bob", "carol", "dave", "mallory", "root"]
@@ -120,7 +120,7 @@ def trail() -> tuple[int, int, int, list[str]]:
     return (
         ResponseRequest.objects.count(),
         RequestEvent.objects.count(),
-        Approval.objects.count(),
+        Decision.objects.count(),
         sorted(ResponseRequest.objects.values_list("status", flat=True)),
     )
 
@@ -176,7 +176,7 @@ def test_nobody_approves_their_own_request(api, alice):
         assert "their own request" in response.json()["detail"]
     own.refresh_from_db()
     assert own.status == Status.PENDING_APPROVAL
-    assert Approval.objects.count() == 0
+    assert Decision.objects.count() == 0
 
 
 def test_a_superuser_with_every_role_still_cannot_approve_alone(api, root):

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from responses import workflow
 from responses.api.authentication import issue_token
-from responses.models import Approval, IdempotencyKey, RequestEvent, ResponseRequest
+from responses.models import Decision, IdempotencyKey, RequestEvent, ResponseRequest
 from tests.api_fixtures import NEW, REQUESTS, api_fixture, body, client_with_token, file, url  # noqa: F401  (the api fixture)
 
 
@@ -26,7 +26,7 @@ def keyed(client, path: str, data, key: str, **extra):
 
 
 def counts() -> tuple[int, int, int]:
-    return ResponseRequest.objects.count(), RequestEvent.objects.count(), Approval.objects.count()
+    return ResponseRequest.objects.count(), RequestEvent.objects.count(), Decision.objects.count()
 
 
 class TestReplay:
@@ -63,7 +63,7 @@ class TestReplay:
         again = keyed(client, url(request, "approve"), {"comment": "ok"}, "approve-1")
         assert (first.status_code, again.status_code) == (200, 200)
         assert again.json() == first.json()
-        assert Approval.objects.count() == 1
+        assert Decision.objects.count() == 1
         # without the key, the same call is refused: the request is no longer pending
         assert client.post(url(request, "approve"), {"comment": "ok"}, format="json").status_code == 409
 
@@ -116,7 +116,7 @@ class TestMisuse:
         assert response.status_code == 422
         second.refresh_from_db()
         assert second.status == "pending_approval"
-        assert Approval.objects.count() == 1
+        assert Decision.objects.count() == 1
 
     @pytest.mark.parametrize("key", ["", "x" * 256, "has space", "naïve"])
     def test_a_bad_key_is_a_400_and_acts_not(self, api, alice, key):

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from responses import workflow
 from responses.models import (
-    Approval,
+    Decision,
     EventKind,
     RequestEvent,
     ResponseRequest,
@@ -295,7 +295,7 @@ class TestReading:
         assert [(e["kind"], e["actor"]) for e in data["events"]] == [
             (EventKind.FILED, "alice"),
             (EventKind.APPROVED, "bob"),
-            (EventKind.ATTEMPT, "system"),
+            (EventKind.CLAIMED, "system"),
             (EventKind.FAILED, "system"),
         ]
         assert data["approvals"] == [
@@ -335,7 +335,7 @@ class TestDecisions:
         assert data["status"] == Status.APPROVED
         assert data["approvals"][0]["approver"] == "bob"
         assert data["events"][-1]["kind"] == EventKind.APPROVED
-        assert Approval.objects.get().comment == "Confirmed with the owner."
+        assert Decision.objects.get().comment == "Confirmed with the owner."
 
     def test_approve_needs_no_body(self, api, alice, bob):
         request = file(alice)
@@ -353,7 +353,7 @@ class TestDecisions:
         assert response.json()["errors"] == {"comment": ["comment is required."]}
         request.refresh_from_db()
         assert request.status == Status.PENDING_APPROVAL
-        assert Approval.objects.count() == 0
+        assert Decision.objects.count() == 0
 
     def test_the_requester_cancels(self, api, alice):
         request = file(alice)
@@ -415,7 +415,7 @@ class TestDecisions:
         response = client.post(url(request, "approve"), format="json")
         assert response.status_code == 409
         assert "already approved" in response.json()["detail"]
-        assert Approval.objects.count() == 1
+        assert Decision.objects.count() == 1
 
     @pytest.mark.parametrize("action", ["approve", "reject", "cancel", "retry"])
     def test_an_unknown_request_is_a_404(self, api, bob, action):

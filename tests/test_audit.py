@@ -13,7 +13,8 @@ from django.core.management.base import CommandError
 from django.db import DatabaseError, connection, connections, transaction
 
 from responses import audit_chain, workflow
-from responses.models import AccountEvent, Approval, AuditAnchor, RequestEvent, ResponseRequest
+from responses import trail as request_trail
+from responses.models import AccountEvent, AuditAnchor, Decision, RequestEvent, ResponseRequest
 from tests.tampering import tamper, tamper_event, tamper_request
 
 
@@ -207,7 +208,7 @@ def test_writers_on_different_requests_do_not_wait_for_each_other(postgres, alic
     def slow_writer() -> None:
         try:
             with transaction.atomic():
-                workflow._event(ResponseRequest.objects.get(pk=first.pk), "held", "system", "pending_approval", "slow")
+                request_trail.append(ResponseRequest.objects.get(pk=first.pk), "held", "system", "pending_approval", "slow")
                 holding.set()
                 release.wait(10)
         except BaseException as exc:  # reported by the main thread
@@ -224,7 +225,7 @@ def test_writers_on_different_requests_do_not_wait_for_each_other(postgres, alic
             with connection.cursor() as cursor:
                 # The old single head row would make this wait for the slow writer: fail fast instead.
                 cursor.execute("SET LOCAL lock_timeout = '2s'")
-            workflow._event(ResponseRequest.objects.get(pk=second.pk), "held", "system", "pending_approval", "fast")
+            request_trail.append(ResponseRequest.objects.get(pk=second.pk), "held", "system", "pending_approval", "fast")
         assert second.events.filter(message="fast").exists()  # committed while the other is still open
         assert not first.events.filter(message="slow").exists()
     finally:
@@ -252,14 +253,14 @@ class TestPostgresRefusesChanges:
         from auditlog.models import LogEntry
 
         with pytest.raises(DatabaseError), transaction.atomic():
-            Approval.objects.update(comment="approved, honest")
+            Decision.objects.update(comment="approved, honest")
         with pytest.raises(DatabaseError), transaction.atomic():
             LogEntry.objects.all().delete()
         assert LogEntry.objects.count() > 0
 
     def test_deleting_a_user_still_works_and_keeps_their_name(self, postgres, trail, bob):
         bob.delete()  # clears approver_id / actor_id: the one update the triggers allow
-        approval = Approval.objects.filter(approver_username="bob").first()
+        approval = Decision.objects.filter(approver_username="bob").first()
         assert approval is not None and approval.approver_id is None
         assert "audit chain intact" in verify()
 

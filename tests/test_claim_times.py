@@ -9,7 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from responses import workflow
+from responses import submission, workflow
 from responses.models import ResponseRequest
 
 HOST = "7f2c9a1e-0000-4000-8000-00000000c1a1"
@@ -31,7 +31,7 @@ def identical(alice, bob, count: int) -> list[ResponseRequest]:
 
 def claim_queries(key) -> int:
     with CaptureQueriesContext(connection) as captured:
-        assert workflow.claim_for_submission(key) is not None
+        assert submission.claim_for_submission(key) is not None
     return len(captured)
 
 
@@ -52,7 +52,7 @@ def test_requests_approved_a_while_ago_take_past_seconds_not_future_ones(alice, 
     approved = timezone.now() - dt.timedelta(minutes=10)
     ResponseRequest.objects.filter(pk__in=[r.pk for r in requests]).update(approved_at=approved)
     for request in requests:
-        workflow.claim_for_submission(request.uuid)
+        submission.claim_for_submission(request.uuid)
     now = timezone.now()
     added = sorted(ResponseRequest.objects.filter(pk__in=[r.pk for r in requests]).values_list("ksc_added", flat=True))
     assert len(set(added)) == 30
@@ -64,7 +64,7 @@ def test_requests_approved_a_while_ago_take_past_seconds_not_future_ones(alice, 
 def test_fresh_identical_requests_go_ahead_only_as_far_as_there_are_twins(alice, bob):
     requests = identical(alice, bob, 20)
     for request in requests:
-        workflow.claim_for_submission(request.uuid)
+        submission.claim_for_submission(request.uuid)
     now = timezone.now()
     added = sorted(ResponseRequest.objects.filter(pk__in=[r.pk for r in requests]).values_list("ksc_added", flat=True))
     assert len(set(added)) == 20

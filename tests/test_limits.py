@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.utils import translation
 
-from responses import jobs, workflow
+from responses import jobs, queueing, workflow
 from responses.models import EventKind, ResponseRequest, Status
 from tests.api_fixtures import REQUESTS, api_fixture, body  # noqa: F401 (api fixture)
 from tests.test_submission import run_worker
@@ -94,7 +94,7 @@ class TestHostTaskLoad:
         ResponseRequest.objects.filter(pk=approved.pk).update(status=Status.SUBMITTED, submitted_at=approved.created_at)
         workflow.approve(file(alice, b), user=bob)
         assert pending.status == Status.PENDING_APPROVAL
-        assert workflow.host_task_load([a, b, "host-c"]) == {a: 1, b: 1}
+        assert queueing.host_task_load([a, b, "host-c"]) == {a: 1, b: 1}
 
 
 def test_the_limit_works_with_the_web_s_lazy_user(settings, alice):

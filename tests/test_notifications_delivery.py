@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from notifications import jobs
 from notifications.models import DeliveryStatus, Notification, NotificationKind, NotificationPreference
-from responses import workflow
+from responses import submission, trail, workflow
 from responses.models import EventKind, ResponseRequest, Status
 from tests.notification_fixtures import HOST, file, run_notify_worker
 
@@ -133,9 +133,9 @@ class TestWhoHearsWhat:
                 justification="fetch the dropper",
             )
         )
-        claimed, attempt = workflow.claim_for_submission(rr.uuid)
+        claimed, attempt = submission.claim_for_submission(rr.uuid)
         commit(
-            lambda: workflow.submission_failed(
+            lambda: submission.submission_failed(
                 rr.uuid, attempt, "KSC refused the incident: access denied (PxgError 1142)", will_retry=False, code=1142
             )
         )
@@ -171,7 +171,7 @@ class TestWhoHearsWhat:
 
         def outcome():
             with transaction.atomic():
-                workflow._event(rr, event_kind, workflow.SYSTEM, rr.status, "Response task ended: access denied")
+                trail.append(rr, event_kind, trail.SYSTEM, rr.status, "Response task ended: access denied")
 
         commit(outcome)
         run_notify_worker(notify_queue)

@@ -72,3 +72,18 @@ def test_each_list_filter_and_order_has_an_index_on_postgresql(postgres, alice, 
         cursor.execute("EXPLAIN " + sql, params)
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert index in plan, plan
+
+
+def test_keyset_batches_walk_every_row_once_in_key_order(db):
+    from django.contrib.auth.models import User
+
+    from responses.paging import keyset_batches
+
+    for index in range(5):
+        User.objects.create(username=f"keyset-{index}")
+    rows = User.objects.filter(username__startswith="keyset-")
+    batches = list(keyset_batches(rows, "pk", 2))
+    assert [len(batch) for batch in batches] == [2, 2, 1]
+    assert [user.username for batch in batches for user in batch] == [f"keyset-{i}" for i in range(5)]
+    assert [len(batch) for batch in keyset_batches(rows.exclude(username="keyset-4"), "pk", 2)] == [2, 2]
+    assert list(keyset_batches(rows.none(), "pk", 2)) == []

@@ -14,7 +14,7 @@ from django.db import IntegrityError, transaction
 
 from accounts import roles
 from responses import workflow
-from responses.models import Approval, Decision, EventKind, ResponseRequest, Status
+from responses.models import Decision, DecisionKind, EventKind, ResponseRequest, Status
 from tests.conftest import _user
 
 HOST = "0f3b2a4c-1d2e-4f50-9a6b-7c8d9e0f1a2b"
@@ -66,11 +66,11 @@ def test_the_constraint_refuses_one_person_twice_on_postgresql(postgres, two_per
     workflow.approve(two_person, user=bob)
     bobby = rename(bob, "bobby")
     with pytest.raises(IntegrityError), transaction.atomic():
-        Approval.objects.create(
+        Decision.objects.create(
             request=two_person,
             approver=bobby,
             approver_username="bobby",
-            decision=Decision.APPROVE,
+            decision=DecisionKind.APPROVE,
             fingerprint=two_person.fingerprint,
         )
 

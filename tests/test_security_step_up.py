@@ -18,7 +18,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts import stepup
 from responses import workflow
-from responses.models import Approval, ResponseRequest, Status
+from responses.models import Decision, ResponseRequest, Status
 from tests.api_fixtures import client_with_token
 from tests.conftest import totp_code
 
@@ -60,7 +60,7 @@ def test_an_approval_with_a_stale_proof_asks_for_a_code_and_changes_nothing(clie
     assert f'action="/requests/{pending.uuid}/approve/"' in page  # posts back to the decision itself
     assert hidden_fields(page) == {"comment": COMMENT, "next": "/approvals/"}  # the comment is not lost
     pending.refresh_from_db()
-    assert pending.status == Status.PENDING_APPROVAL and not Approval.objects.exists()
+    assert pending.status == Status.PENDING_APPROVAL and not Decision.objects.exists()
 
 
 def test_with_a_good_code_the_decision_is_made_as_first_sent(client, bob, pending):
@@ -74,7 +74,7 @@ def test_with_a_good_code_the_decision_is_made_as_first_sent(client, bob, pendin
     assert response.status_code == 302 and response["Location"] == f"/requests/{pending.uuid}/"
     pending.refresh_from_db()
     assert pending.status == Status.APPROVED
-    assert Approval.objects.get().comment == COMMENT  # line break and all, as typed
+    assert Decision.objects.get().comment == COMMENT  # line break and all, as typed
     # ...and the proof is fresh again for the next decisions.
     assert client.session[stepup.SESSION_KEY] >= int(time.time()) - 5
 

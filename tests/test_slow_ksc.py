@@ -14,7 +14,7 @@ import logging
 import pytest
 from django.utils import timezone
 
-from responses import jobs, workflow
+from responses import jobs, submission, workflow
 from responses.ksc import payload
 from responses.ksc.factory import build_client
 from responses.models import AttemptOutcome, EventKind, ResponseRequest, Status
@@ -295,7 +295,7 @@ class TestUnknownOutcome:
     ):
         """The attempt's worker (or the database) failed before it could record anything."""
         request = approved(alice, bob, slow_ksc)
-        claimed = workflow.claim_for_submission(request.uuid)
+        claimed = submission.claim_for_submission(request.uuid)
         assert claimed is not None
         assert jobs.reconcile(grace_seconds=0)["requeued"] == 0  # its job is still queued: alive, left alone
         ksc_queue.connection.flushdb()  # the job is gone too

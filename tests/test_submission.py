@@ -20,7 +20,7 @@ import django_rq
 import pytest
 from django.db import connection
 
-from responses import jobs, workflow
+from responses import jobs, queueing, workflow
 from responses.models import AttemptOutcome, EventKind, ResponseRequest, Status
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -87,7 +87,7 @@ class TestHappyPath:
         }
         assert outcomes(request) == [AttemptOutcome.SUBMITTED]
         kinds = list(request.events.values_list("kind", flat=True))
-        assert kinds[-2:] == [EventKind.ATTEMPT, EventKind.SUBMITTED]
+        assert kinds[-2:] == [EventKind.CLAIMED, EventKind.SUBMITTED]
         submitted = request.events.get(kind=EventKind.SUBMITTED)
         assert submitted.detail["incident_id"] == request.ksc_incident_id
 
@@ -119,7 +119,7 @@ class TestExactlyOnce:
         assert jobs.submit_to_ksc(str(request.uuid)) == "submitted"
         assert jobs.submit_to_ksc(str(request.uuid)) == "skipped"
         # and a duplicate job in Redis (a reconciler racing the original) does nothing either
-        jobs._push_job(request.uuid)
+        queueing.push_job(request.uuid)
         run_worker()
         assert len(submission.incidents()) == 1
         request.refresh_from_db()
@@ -135,7 +135,7 @@ class TestExactlyOnce:
         assert request.status == Status.SUBMITTED
         assert request.ksc_incident_id == incidents[0]["id"]
         assert outcomes(request) == [AttemptOutcome.RETRYING, AttemptOutcome.ADOPTED]
-        assert request.events.filter(kind=EventKind.ATTEMPT, detail__adopted=True).exists()
+        assert request.events.filter(kind=EventKind.ADOPTED, detail__adopted=True).exists()
 
     def test_an_approver_retry_after_failure_adopts_instead_of_adding(self, submission, settings, alice, bob, carol):
         settings.KSC_SUBMIT_TRIES = 1

@@ -6,7 +6,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from responses.models import Approval, Decision, ResponseRequest, Status, payload_fingerprint
+from responses.models import Decision, DecisionKind, ResponseRequest, Status, payload_fingerprint
 
 # Session, user, the user's groups, COUNT, the page (with its subquery), the queue's prefetch of
 # decisions and its count of tasks per host, the session's save (SESSION_SAVE_EVERY_REQUEST;
@@ -39,12 +39,12 @@ def add_requests(requester, approver, count: int) -> None:
             )
         )
     created = ResponseRequest.objects.bulk_create(rows)
-    Approval.objects.bulk_create(
-        Approval(
+    Decision.objects.bulk_create(
+        Decision(
             request=rr,
             approver=approver,
             approver_username=approver.username,
-            decision=Decision.APPROVE if rr.status == Status.APPROVED else Decision.REJECT,
+            decision=DecisionKind.APPROVE if rr.status == Status.APPROVED else DecisionKind.REJECT,
             fingerprint=rr.fingerprint,
         )
         for rr in created

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from accounts import roles
 from responses import workflow
-from responses.models import Approval, EventKind, RequestEvent, ResponseRequest, Status, SubmissionAttempt
+from responses.models import Decision, EventKind, RequestEvent, ResponseRequest, Status, SubmissionAttempt
 
 HOST = "0f3b2a4c-1d2e-4f50-9a6b-7c8d9e0f1a2b"
 
@@ -103,7 +103,7 @@ class TestTwoPersonRule:
         request = workflow.approve(request, user=bob, comment="Confirmed with the host owner.")
         assert request.status == Status.QUEUED
         assert ksc_queue.job_ids == [str(request.uuid)]
-        approval = Approval.objects.get(request=request)
+        approval = Decision.objects.get(request=request)
         assert (approval.approver_username, approval.decision) == ("bob", "approve")
         assert approval.fingerprint == request.fingerprint
         events = list(request.events.all())
@@ -123,7 +123,7 @@ class TestTwoPersonRule:
             workflow.approve(request, user=alice)
         request.refresh_from_db()
         assert request.status == Status.PENDING_APPROVAL
-        assert Approval.objects.count() == 0
+        assert Decision.objects.count() == 0
         assert ksc_queue.count == 0
 
     def test_a_superuser_cannot_approve_alone(self, root, alice):
@@ -159,7 +159,7 @@ class TestTwoPersonRule:
         # the same approver twice counts once
         with pytest.raises(workflow.WrongStatus, match="already approved"):
             workflow.approve(request, user=bob)
-        assert Approval.objects.filter(request=request).count() == 1
+        assert Decision.objects.filter(request=request).count() == 1
         request = workflow.approve(request, user=carol)
         assert request.status == Status.QUEUED
         assert ksc_queue.count == 1
@@ -175,7 +175,7 @@ class TestTwoPersonRule:
         ResponseRequest.objects.filter(pk=request.pk).update(params={"action": 0})
         with pytest.raises(workflow.NotAllowed, match="changed after it was filed"):
             workflow.approve(request, user=bob)
-        assert Approval.objects.count() == 0
+        assert Decision.objects.count() == 0
 
 
 class TestRejectAndCancel:
@@ -283,7 +283,7 @@ class TestExpiry:
             workflow.approve(request, user=bob)
         request.refresh_from_db()
         assert request.status == Status.EXPIRED  # the expiry stays, though the approval was refused
-        assert Approval.objects.count() == 0
+        assert Decision.objects.count() == 0
         assert ksc_queue.count == 0
 
     def test_reading_an_overdue_request_expires_it(self, alice):
@@ -323,7 +323,7 @@ class TestAuditTrail:
         request.refresh_from_db()
         assert request.requester is None and request.requester_username == "alice"
         assert list(request.events.values_list("actor_username", flat=True)) == ["alice", "bob", "system"]
-        assert Approval.objects.get(request=request).approver_username == "bob"
+        assert Decision.objects.get(request=request).approver_username == "bob"
 
     def test_auditlog_records_field_changes_with_the_actor(self, alice, bob):
         from auditlog.models import LogEntry

@@ -15,7 +15,7 @@ from django.db import connection, connections
 
 from accounts import roles
 from responses import workflow
-from responses.models import Approval, EventKind, ResponseRequest, Status
+from responses.models import Decision, EventKind, ResponseRequest, Status
 
 HOST = "0f3b2a4c-1d2e-4f50-9a6b-7c8d9e0f1a2b"
 
@@ -80,7 +80,7 @@ def test_it_ends_in_one_state_with_one_enqueue(
         # approved: exactly the required approvals succeeded, one job in Redis, one QUEUED event
         assert tally["approve:ok"] == approvals_required
         assert tally["reject:ok"] == tally["cancel:ok"] == 0
-        assert Approval.objects.filter(request=request, decision="approve").count() == approvals_required
+        assert Decision.objects.filter(request=request, decision="approve").count() == approvals_required
         assert ksc_queue.job_ids == [str(request.uuid)]
         assert events[EventKind.APPROVED] == 1 and events[EventKind.QUEUED] == 1
     elif request.status == Status.REJECTED:

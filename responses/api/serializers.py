@@ -17,14 +17,14 @@ from rest_framework import serializers
 
 from responses import catalog, workflow
 from responses.models import (
-    Approval,
+    Decision,
     OutcomeState,
     RequestEvent,
     ResponseRequest,
     Status,
     SubmissionAttempt,
+    outcome_of,
 )
-from responses.outcomes import outcome_of
 
 ACTION_CHOICES = [(action, action) for action in workflow.ACTIONS]
 # One letter would list the whole estate (the web UI's host search has the same floor).
@@ -37,7 +37,7 @@ class ApprovalSerializer(serializers.ModelSerializer):
     approver = serializers.CharField(source="approver_username", read_only=True)
 
     class Meta:
-        model = Approval
+        model = Decision
         fields = ["approver", "decision", "comment", "created_at"]
         read_only_fields = fields
 

@@ -1,0 +1,178 @@
+"""Putting approved requests on the submission queue, and holding them there.
+
+Every request that enters APPROVED (workflow.entered_approved) gets its
+submission job pushed to Redis after the transaction commits, and is then marked
+QUEUED. When Redis refuses, the request stays APPROVED, the trail says why, and
+the reconciler (responses.jobs) queues it once Redis answers again.
+
+The job is named by its dotted path, so this module never imports the jobs that
+run it: responses.jobs imports this module, not the other way round.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid as uuid_module
+
+import django_rq
+from django.conf import settings
+from django.db import models, transaction
+from django.dispatch import receiver
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from redis.exceptions import RedisError
+from rq import Retry
+
+from responses import submission, trail, workflow
+from responses.models import EventKind, RequestEvent, ResponseRequest, Status
+
+log = logging.getLogger(__name__)
+
+QUEUE = "ksc"
+SUBMIT_JOB = "responses.jobs.submit_to_ksc"  # the RQ job that submits one request
+
+
+def retry_intervals() -> list[int]:
+    """Seconds between tries: KSC_SUBMIT_BACKOFF doubling, KSC_SUBMIT_TRIES - 1 of them."""
+    base = settings.KSC_SUBMIT_BACKOFF
+    return [base * 2**index for index in range(settings.KSC_SUBMIT_TRIES - 1)]
+
+
+def push_job(key: uuid_module.UUID | str) -> RedisError | None:
+    """Put the submission job for a request in Redis; the error when Redis refused."""
+    job_id = str(key)
+    tries = settings.KSC_SUBMIT_TRIES
+    try:
+        django_rq.get_queue(QUEUE).enqueue_call(
+            SUBMIT_JOB,
+            args=(job_id,),
+            job_id=job_id,
+            retry=Retry(max=tries - 1, interval=retry_intervals()) if tries > 1 else None,
+            # the row, not Redis, keeps the outcome
+            result_ttl=24 * 3600,
+            failure_ttl=7 * 24 * 3600,
+        )
+    except RedisError as exc:
+        log.warning("request %s: could not queue the submission: %s", job_id, exc)
+        return exc
+    return None
+
+
+def enqueue_submission(key: uuid_module.UUID | str) -> bool:
+    """Put the submission job in Redis, then mark the request QUEUED.
+
+    Called after the approving transaction commits. When Redis is down the
+    request stays APPROVED, the failure is written to its trail, and the
+    reconciler queues it once Redis answers again: nothing is lost.
+    """
+    error = push_job(key)
+    if error is not None:
+        record_enqueue_failure(key, str(error) or error.__class__.__name__)
+        return False
+    mark_queued(key)
+    return True
+
+
+@receiver(workflow.entered_approved, dispatch_uid="responses.queueing.enqueue_after_commit")
+def enqueue_after_commit(sender, rr: ResponseRequest, **kwargs) -> None:
+    """Queue the submission of a request that became APPROVED, once its transaction commits."""
+    key = rr.uuid
+    transaction.on_commit(lambda: enqueue_submission(key))
+
+
+def mark_queued(key: uuid_module.UUID | str) -> bool:
+    """APPROVED → QUEUED once the job is in Redis. False when the job already moved it on."""
+    with transaction.atomic():
+        rr = ResponseRequest.objects.select_for_update().filter(uuid=key, status=Status.APPROVED).first()
+        if rr is None:
+            return False
+        rr.queued_at = timezone.now()
+        workflow.transition(
+            rr, workflow.QUEUE, actor=trail.SYSTEM, detail={"job_id": str(key)}, save=("queued_at",)
+        )
+    return True
+
+
+def record_enqueue_failure(key: uuid_module.UUID | str, error: str) -> None:
+    """Redis refused the job: the request stays APPROVED; the reconciler will queue it later."""
+    with transaction.atomic():
+        rr = ResponseRequest.objects.get(uuid=key)
+        trail.append(
+            rr,
+            EventKind.ENQUEUE_FAILED,
+            trail.SYSTEM,
+            rr.status,
+            trail.in_english(
+                lambda: (
+                    _("Could not queue the submission (%(error)s); it will be queued when the queue is back.")
+                    % {"error": error}
+                )
+            ),
+        )
+
+
+def requeue(key: uuid_module.UUID | str, reason: str) -> bool:
+    """A request whose job died (worker killed, Redis lost the job): back to QUEUED for a new job.
+
+    SUBMITTING ones go back too: the next attempt first looks in KSC for an
+    incident the dead one may have created, and adopts it.
+    """
+    with transaction.atomic():
+        rr = ResponseRequest.objects.select_for_update().get(uuid=key)
+        if (rr.status, workflow.REQUEUE) not in workflow.TRANSITIONS:
+            return False
+        now = timezone.now()
+        rr.queued_at = rr.queued_at or now
+        interrupted = submission.close_interrupted_attempts(rr, now)
+        workflow.transition(
+            rr,
+            workflow.REQUEUE,
+            actor=trail.SYSTEM,
+            message=reason,
+            detail={"interrupted_attempts": interrupted} if interrupted else None,
+            save=("queued_at", "ksc_unknown_since"),
+        )
+    return True
+
+
+def hold(key: uuid_module.UUID | str, reason: str) -> None:
+    """A QUEUED request waits (the hourly cap on submissions is reached); its trail says so once."""
+    with transaction.atomic():
+        rr = ResponseRequest.objects.select_for_update().filter(uuid=key, status=Status.QUEUED).first()
+        if rr is None:
+            return
+        if not is_held(key):
+            trail.append(rr, EventKind.HELD, trail.SYSTEM, rr.status, reason)
+
+
+def is_held(key: uuid_module.UUID | str) -> bool:
+    """Whether the request's latest event is a hold by the hourly cap."""
+    latest = RequestEvent.objects.filter(request__uuid=key).order_by("-seq").values_list("kind", flat=True).first()
+    return latest == EventKind.HELD
+
+
+def submissions_last_hour(now: dt.datetime | None = None) -> int:
+    """Requests submitted to KSC in the last hour, plus those being submitted now."""
+    since = (now or timezone.now()) - dt.timedelta(hours=1)
+    return ResponseRequest.objects.filter(
+        models.Q(submitted_at__gte=since) | models.Q(status=Status.SUBMITTING)
+    ).count()
+
+
+def host_task_load(host_ids, now: dt.datetime | None = None) -> dict[str, int]:
+    """Per host: response tasks KES may still hold for it (in flight, or submitted within HOST_TASKS_WINDOW).
+
+    KES keeps at most 100 response tasks; the portal cannot see when KES finishes
+    one, so a task counts for HOST_TASKS_WINDOW seconds after its submission.
+    """
+    since = (now or timezone.now()) - dt.timedelta(seconds=settings.HOST_TASKS_WINDOW)
+    rows = (
+        ResponseRequest.objects.filter(target_host__in=list(host_ids))
+        .filter(
+            models.Q(status__in=[Status.APPROVED, Status.QUEUED, Status.SUBMITTING]) | models.Q(submitted_at__gte=since)
+        )
+        .values("target_host")
+        .annotate(count=models.Count("id"))
+    )
+    return {row["target_host"]: row["count"] for row in rows}

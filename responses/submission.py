@@ -1,0 +1,372 @@
+"""The submission's own transitions: what responses.jobs.submit_to_ksc and the sweeps record.
+
+Claiming a request for one attempt, keeping the KSC incident id the moment it is
+known, success, failure (with a retry to follow or not), attempts a dead worker
+left open, and what happens after an outcome was unknown: the request found in
+KSC later, the search given up, the late duplicate check. Each status change
+goes through workflow.transition(); the trail's text comes from responses.trail.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid as uuid_module
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from responses import trail, workflow
+from responses.models import AttemptOutcome, EventKind, ResponseRequest, Status, SubmissionAttempt
+
+log = logging.getLogger(__name__)
+
+# How far back KLINCDT_ADDED may go for a request whose identical twins took the seconds since.
+ADDED_LOOKBACK = dt.timedelta(hours=1)
+
+
+def add_settle_seconds() -> float:
+    """KSC_ADD_SETTLE: how long an outcome-unknown AddIncident may still be carried out by KSC."""
+    return float(settings.KSC_ADD_SETTLE)
+
+
+def incident_second(rr: ResponseRequest, now: dt.datetime) -> dt.datetime:
+    """KLINCDT_ADDED for a request's first attempt: a whole second no identical request holds.
+
+    KSC keeps whole seconds, and a re-attempt recognises its own incident by host,
+    time and body, so identical requests (same fingerprint) need distinct seconds.
+    The time stays honest: the latest free second between the request's approval
+    (at most ADDED_LOOKBACK ago) and now, when the request existed and was approved;
+    only when every one of those is taken, the first free second after now, which is
+    then at most as far ahead as there are identical requests in flight. One query
+    reads the seconds taken, where probing second by second took one per second.
+    """
+    current = now.replace(microsecond=0)
+    since = max(rr.approved_at or rr.created_at or now, now - ADDED_LOOKBACK)
+    earliest = since.replace(microsecond=0)
+    if earliest < since:
+        earliest += dt.timedelta(seconds=1)  # never before the approval itself
+    taken = set(
+        ResponseRequest.objects.filter(fingerprint=rr.fingerprint, ksc_added__gte=earliest)
+        .exclude(pk=rr.pk)
+        .values_list("ksc_added", flat=True)
+    )
+    second = dt.timedelta(seconds=1)
+    candidate = current
+    while candidate >= earliest:
+        if candidate not in taken:
+            return candidate
+        candidate -= second
+    candidate = current + second
+    while candidate in taken:
+        candidate += second
+    return candidate
+
+
+def claim_for_submission(key: uuid_module.UUID | str) -> tuple[ResponseRequest, SubmissionAttempt] | None:
+    """APPROVED or QUEUED → SUBMITTING for exactly one job; None when another got there first.
+
+    Raises ContentChanged (after making the request FAILED) when the row's task,
+    host or parameters are not what was approved.
+
+    Also fixes KLINCDT_ADDED before the first attempt, unique per (task, host, params):
+    a later attempt recognises the incident an earlier one may have left in KSC by
+    host, time and body, so two identical requests must never share a time.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        rr = ResponseRequest.objects.select_for_update().filter(uuid=key).first()
+        if rr is None or (rr.status, workflow.CLAIM) not in workflow.TRANSITIONS:
+            return None
+        if workflow.fail_if_content_changed(rr, trail.SYSTEM):
+            attempt = None
+        else:
+            if rr.ksc_added is None:
+                rr.ksc_added = incident_second(rr, now)
+            rr.attempts += 1
+            interrupted = close_interrupted_attempts(rr, now)
+            attempt = SubmissionAttempt(request=rr, number=rr.attempts, started_at=now)
+            detail: dict[str, Any] = {"attempt": attempt.number}
+            if interrupted:
+                detail["interrupted_attempts"] = interrupted
+            # (fingerprint, ksc_added) is unique: a racing twin makes this fail and the job run again.
+            workflow.transition(
+                rr,
+                workflow.CLAIM,
+                actor=trail.SYSTEM,
+                detail=detail,
+                save=("ksc_added", "attempts", "ksc_unknown_since"),
+            )
+            attempt.save()
+    if attempt is None:
+        # Raised after the transaction committed, so that FAILED and its event are kept.
+        raise workflow.ContentChanged(workflow.CONTENT_CHANGED_MESSAGE())
+    return rr, attempt
+
+
+def close_interrupted_attempts(rr: ResponseRequest, now: dt.datetime) -> list[int]:
+    """End every attempt whose outcome was never recorded (the database or its worker failed first).
+
+    Such an attempt may have sent AddIncident: without an incident id the request's
+    outcome is unknown from now on, so the next attempt lets KSC settle before adding.
+    The caller holds the request's row lock and saves ``ksc_unknown_since``.
+    """
+    open_attempts = list(rr.submission_attempts.filter(finished_at__isnull=True).order_by("number"))
+    for attempt in open_attempts:
+        attempt.finished_at = now
+        attempt.outcome = AttemptOutcome.INTERRUPTED
+        attempt.error_message = attempt.error_message or trail.in_english(
+            lambda: _(
+                "This attempt ended without its outcome being recorded (the worker or the database failed); "
+                "KSC may have created the incident."
+            )
+        )
+        attempt.save(update_fields=["finished_at", "outcome", "error_message"])
+    if open_attempts and rr.ksc_incident_id is None:
+        rr.ksc_unknown_since = now
+    return [attempt.number for attempt in open_attempts]
+
+
+def record_incident(key: uuid_module.UUID | str, incident_id: int, *, adopted: bool = False) -> None:
+    """Keep the KSC incident id the moment we know it, in its own transaction."""
+    with transaction.atomic():
+        updated = ResponseRequest.objects.filter(
+            uuid=key, status=Status.SUBMITTING, ksc_incident_id__isnull=True
+        ).update(ksc_incident_id=incident_id, updated_at=timezone.now())
+        if updated != 1:
+            raise workflow.WrongStatus(f"request {key} is not submitting without an incident id")
+        if adopted:
+            rr = ResponseRequest.objects.get(uuid=key)
+            trail.append(
+                rr,
+                EventKind.ADOPTED,
+                trail.SYSTEM,
+                rr.status,
+                _("KSC already had incident %(id)s for this request (an earlier attempt was cut off); adopted it.")
+                % {"id": incident_id},
+                {"incident_id": incident_id, "adopted": True},
+            )
+
+
+def submission_succeeded(
+    key: uuid_module.UUID | str, attempt: SubmissionAttempt, incident_id: int, *, adopted: bool
+) -> None:
+    """SUBMITTING → SUBMITTED with the incident id.
+
+    When an earlier attempt's outcome was unknown, KSC may still carry out that
+    AddIncident after this success: the late duplicate check is due a settle
+    period from now (responses.jobs.check_late_duplicates).
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        rr = ResponseRequest.objects.select_for_update().filter(uuid=key, status=Status.SUBMITTING).first()
+        if rr is None:
+            raise workflow.WrongStatus(f"request {key} was not submitting")
+        rr.submitted_at = rr.finished_at = now
+        rr.last_error = ""
+        if rr.ksc_unknown_since is not None:
+            rr.ksc_recheck_at = now + dt.timedelta(seconds=add_settle_seconds())
+            rr.ksc_unknown_since = None
+        attempt.finished_at = now
+        attempt.outcome = AttemptOutcome.ADOPTED if adopted else AttemptOutcome.SUBMITTED
+        attempt.ksc_incident_id = incident_id
+        workflow.transition(
+            rr,
+            workflow.SUCCEED,
+            actor=trail.SYSTEM,
+            message=_("KSC incident %(id)s created; KSC now creates the response task.") % {"id": incident_id},
+            detail={
+                "incident_id": incident_id,
+                "attempt": attempt.number,
+                "duplicate_check_at": rr.ksc_recheck_at.isoformat() if rr.ksc_recheck_at else None,
+            },
+            save=("submitted_at", "finished_at", "last_error", "ksc_recheck_at", "ksc_unknown_since"),
+        )
+        attempt.save(update_fields=["finished_at", "outcome", "ksc_incident_id"])
+
+
+def submission_failed(
+    key: uuid_module.UUID | str,
+    attempt: SubmissionAttempt,
+    message: str,
+    *,
+    will_retry: bool,
+    code: int | None = None,
+    retry_in: int | None = None,
+    outcome_unknown: bool = False,
+) -> None:
+    """SUBMITTING → QUEUED (a retry follows) or FAILED, keeping KSC's code and message.
+
+    ``outcome_unknown``: this attempt sent AddIncident and never learnt whether KSC
+    carried it out. The next attempt then waits KSC_ADD_SETTLE before adding; a
+    request that FAILED while any attempt's outcome is unknown says that KSC may
+    have created the incident, and the reconciler keeps looking for it.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        rr = ResponseRequest.objects.select_for_update().filter(uuid=key, status=Status.SUBMITTING).first()
+        if outcome_unknown and rr is not None and rr.ksc_incident_id is None:
+            rr.ksc_unknown_since = now
+        unknown = rr is not None and rr.ksc_incident_id is None and rr.ksc_unknown_since is not None
+        if unknown and not will_retry:
+            message = trail.in_english(
+                lambda: (
+                    _("%(error)s — KSC may have created this incident; the portal keeps checking.") % {"error": message}
+                )
+            )
+        attempt.finished_at = now
+        attempt.outcome = AttemptOutcome.RETRYING if will_retry else AttemptOutcome.FAILED
+        attempt.error_code = code
+        attempt.error_message = message
+        attempt.save(update_fields=["finished_at", "outcome", "error_code", "error_message"])
+        if rr is None:
+            return
+        rr.last_error = message
+        if not will_retry:
+            rr.finished_at = now
+        detail = {"attempt": attempt.number, "error_code": code, "outcome_unknown": unknown}
+        if will_retry:
+            detail["retry_in_seconds"] = retry_in
+        workflow.transition(
+            rr,
+            workflow.SCHEDULE_RETRY if will_retry else workflow.FAIL,
+            actor=trail.SYSTEM,
+            message=message,
+            detail=detail,
+            save=("last_error", "finished_at", "ksc_unknown_since"),
+        )
+
+
+# --- After the outcome was unknown: finding the incident later, removing late copies ----------
+
+
+def found_in_ksc(key: uuid_module.UUID | str, incident_id: int) -> bool:
+    """A request that FAILED with an unknown outcome turns out to be in KSC: send it on to adopt it.
+
+    FAILED → APPROVED (and queued after commit, like an approver's retry): the job
+    finds the incident again, adopts it and marks it unhandled, so KSC creates the
+    response task. False when the request is no longer such a failure.
+    """
+    with transaction.atomic():
+        rr = ResponseRequest.objects.select_for_update().filter(uuid=key).first()
+        if rr is None or not rr.ksc_outcome_unknown:
+            return False
+        message = trail.in_english(
+            lambda: (
+                _("KSC holds incident %(id)s for this request after all; sending it on to adopt it.")
+                % {"id": incident_id}
+            )
+        )
+        workflow.send_again(rr, workflow.FOUND_IN_KSC, trail.SYSTEM, message, {"incident_id": incident_id})
+    return True
+
+
+def stop_searching(key: uuid_module.UUID | str, hours: float) -> bool:
+    """The search window of a FAILED request with an unknown outcome has passed without a find."""
+    with transaction.atomic():
+        rr = ResponseRequest.objects.select_for_update().filter(uuid=key).first()
+        if rr is None or not rr.ksc_outcome_unknown:
+            return False
+        rr.ksc_unknown_since = None
+        rr.save(update_fields=["ksc_unknown_since", "updated_at"])
+        trail.append(
+            rr,
+            EventKind.SEARCH_ENDED,
+            trail.SYSTEM,
+            rr.status,
+            trail.in_english(
+                lambda: (
+                    _(
+                        "KSC showed no incident for this request within %(hours)s hours after it failed; "
+                        "the portal stopped looking. An approver can retry it."
+                    )
+                    % {"hours": f"{hours:g}"}
+                )
+            ),
+        )
+    return True
+
+
+def take_duplicate_check(key: uuid_module.UUID | str, now: dt.datetime) -> bool:
+    """Claim a due late duplicate check, so that two reconcilers never both delete (True: ours)."""
+    return (
+        ResponseRequest.objects.filter(uuid=key, ksc_recheck_at__lte=now, ksc_incident_id__isnull=False).update(
+            ksc_recheck_at=None
+        )
+        == 1
+    )
+
+
+def postpone_duplicate_check(key: uuid_module.UUID | str, at: dt.datetime) -> None:
+    """KSC could not be asked: the check is due again at ``at``."""
+    ResponseRequest.objects.filter(uuid=key, ksc_recheck_at__isnull=True).update(ksc_recheck_at=at)
+
+
+def record_duplicate_check(
+    key: uuid_module.UUID | str, *, found: list[int], kept: int, removed: list[int], failed: dict[int, str]
+) -> None:
+    """The late duplicate check's outcome in the trail: every id KSC held, what was removed, what was not."""
+    detail = {"found": found, "kept": kept, "removed": removed, "not_removed": {str(k): v for k, v in failed.items()}}
+    with transaction.atomic():
+        rr = ResponseRequest.objects.select_for_update().get(uuid=key)
+        ids = ", ".join(str(incident_id) for incident_id in found) or "none"
+        if kept not in found:
+            kind = EventKind.DUPLICATE_KEPT
+            message = trail.in_english(
+                lambda: (
+                    _(
+                        "Looked in KSC again: it does not show the recorded incident %(kept)s, but holds %(ids)s "
+                        "for this request. Nothing was removed; check the incidents in KSC by hand."
+                    )
+                    % {"kept": kept, "ids": ids}
+                )
+            )
+        elif failed:
+            kind = EventKind.DUPLICATE_KEPT
+            message = trail.in_english(
+                lambda: (
+                    _(
+                        "DUPLICATE NOT REMOVED: KSC holds incidents %(ids)s for this one request; kept %(kept)s, "
+                        "but could not delete %(failed)s (%(errors)s). Delete them in KSC by hand, or KES may "
+                        "carry out this response twice."
+                    )
+                    % {
+                        "ids": ids,
+                        "kept": kept,
+                        "failed": ", ".join(str(incident_id) for incident_id in failed),
+                        "errors": "; ".join(failed.values()),
+                    }
+                )
+            )
+            if removed:
+                message += " " + trail.in_english(
+                    lambda: _("Removed: %(removed)s.") % {"removed": ", ".join(map(str, removed))}
+                )
+        elif removed:
+            kind = EventKind.DUPLICATE_REMOVED
+            message = trail.in_english(
+                lambda: (
+                    _(
+                        "KSC held incidents %(ids)s for this one request (a slow KSC carried out an earlier "
+                        "AddIncident late); kept %(kept)s, deleted the duplicate %(removed)s with DeleteIncident."
+                    )
+                    % {"ids": ids, "kept": kept, "removed": ", ".join(map(str, removed))}
+                )
+            )
+        else:
+            kind = EventKind.DUPLICATE_CHECK
+            message = trail.in_english(
+                lambda: (
+                    _("Looked in KSC again after the settle period: only incident %(kept)s holds this request.")
+                    % {"kept": kept}
+                )
+            )
+        trail.append(rr, kind, trail.SYSTEM, rr.status, message, detail)
+    if kind == EventKind.DUPLICATE_KEPT:
+        log.error("request %s: %s", key, message)
+    elif removed:
+        log.warning("request %s: %s", key, message)
+

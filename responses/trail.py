@@ -1,0 +1,52 @@
+"""The audit trail of a response request: one place appends to it and words the system's messages.
+
+Every event goes through ``append()``, into the request's keyed hash chain
+(responses.audit_chain), in the caller's transaction. The system's own words are
+written in English (``in_english()``), whatever the language of the page that
+caused a transition. The JSON-lines export and its comparison stay in
+responses.audit, next to the views that serve them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.utils import timezone, translation
+
+from responses import audit_chain
+from responses.models import RequestEvent, ResponseRequest
+
+SYSTEM = "system"  # actor of transitions made by jobs
+
+
+def append(
+    rr: ResponseRequest,
+    kind: str,
+    actor: str,
+    before: str,
+    message: str = "",
+    detail: dict | None = None,
+) -> RequestEvent:
+    """Append one event to the request's trail, its keyed hash chain, in the caller's transaction."""
+    event = RequestEvent(
+        request=rr,
+        kind=kind,
+        actor_username=actor,
+        status_before=before,
+        status_after=rr.status,
+        message=message,
+        detail=detail or {},
+        created_at=timezone.now(),
+    )
+    return audit_chain.append_request_event(event)
+
+
+def in_english(message: Callable[[], str]) -> str:
+    """The system's own words in the trail are written in English, whoever's request triggered them.
+
+    The trail is evidence: its text must not depend on the language of the page that
+    happened to cause a transition (and the hash chain fixes it for ever).
+    """
+    with translation.override("en"):
+        return message()
+
