@@ -65,7 +65,8 @@ SCAN_OBJECT_TYPES: dict[int, Any] = {
 }
 SCAN_TYPE_FOLDER = 22
 
-ISOLATION_ACTIONS: dict[int, Any] = {0: _("Turn network isolation off"), 1: _("Turn network isolation on")}
+# Isolating comes first: the web form shows these as two plain choices in this order.
+ISOLATION_ACTIONS: dict[int, Any] = {1: _("Isolate from the network"), 0: _("End isolation")}
 
 
 class ParamErrors(Exception):
@@ -151,6 +152,20 @@ def _file_words(params: dict) -> str:
     if params.get("md5hash"):
         parts.append(f"md5 {params['md5hash']}")
     return ", ".join(parts)
+
+
+def _ioc_then(params: dict) -> str:
+    """What iocScan does after the scan: only if an IOC is found, never a promise that it will isolate."""
+    steps = [
+        str(text)
+        for key, text in (
+            ("isolateHost", _("isolate the host")),
+            ("quarantineObject", _("remove what is found")),
+            ("scanCriticalAreas", _("scan critical areas")),
+        )
+        if params.get(key)
+    ]
+    return str(_("; if any is found: ")) + str(_(", and ")).join(steps) if steps else ""
 
 
 def _always(_params: Any) -> bool:
@@ -250,16 +265,7 @@ TASKS: dict[str, TaskType] = {
             ),
             changes_endpoint=lambda p: bool(p.get("isolateHost") or p.get("quarantineObject")),
             describe=lambda p: (
-                str(_("Scan for IOCs%(then)s"))
-                % {
-                    "then": "".join(
-                        [
-                            str(_(", then isolate the host")) if p.get("isolateHost") else "",
-                            str(_(", then remove what is found")) if p.get("quarantineObject") else "",
-                            str(_(", then scan critical areas")) if p.get("scanCriticalAreas") else "",
-                        ]
-                    )
-                }
+                str(_("Scan for IOCs%(then)s")) % {"then": _ioc_then(p)}
             ),
         ),
         TaskType(
@@ -557,7 +563,7 @@ def clean_value(spec: Field, value: Any) -> Any:
         return value
     if spec.kind == CHOICE:
         if type(value) is not int or value not in spec.choices:
-            allowed = ", ".join(str(key) for key in spec.choices)
+            allowed = ", ".join(str(key) for key in sorted(spec.choices))
             raise ValueError(_("%(field)s must be one of %(allowed)s.") % {"field": name, "allowed": allowed})
         return value
     if not isinstance(value, str):
@@ -707,7 +713,7 @@ def _field_schema(spec: Field) -> dict:
     if spec.kind == BOOL:
         schema["type"] = "boolean"
     elif spec.kind == CHOICE:
-        schema.update(type="integer", enum=list(spec.choices))
+        schema.update(type="integer", enum=sorted(spec.choices))
     else:
         schema["type"] = "string"
         if spec.kind == MD5:

@@ -22,7 +22,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from responses import catalog, workflow
+from responses import catalog, consequences, workflow
 from responses.ksc import payload, wire
 from responses.models import Approval, OutcomeState, ResponseRequest, Status
 from responses.outcomes import with_outcome
@@ -49,10 +49,20 @@ def _form_field(spec: catalog.Field, *, in_row: bool = False) -> forms.Field:
     if spec.kind == catalog.CHOICE:
         # An explicit "choose" entry: a select that starts on a real value (isolation off!)
         # would let an analyst file the opposite of what they meant without noticing.
+        if not in_row:
+            # Outside a row, a few plain choices in words (isolate / end isolation), none preselected;
+            # the catalog's help text speaks in wire values (1/0) for the API, not here.
+            common["help_text"] = ""
+            return forms.TypedChoiceField(
+                choices=list(spec.choices.items()),
+                coerce=int,
+                empty_value=None,
+                required=spec.must_be_given,
+                widget=forms.RadioSelect,
+                **common,
+            )
         choices = [("", _("— choose —")), *spec.choices.items()]
-        return forms.TypedChoiceField(
-            choices=choices, coerce=int, empty_value=None, required=spec.must_be_given and not in_row, **common
-        )
+        return forms.TypedChoiceField(choices=choices, coerce=int, empty_value=None, required=False, **common)
     if catalog.field_kind(spec) == catalog.IOC_ZIP:
         common["help_text"] = _("A ZIP archive of IOC files, at most 10 MiB; the portal encodes it for KSC.")
         return forms.FileField(required=False, **common)
@@ -381,7 +391,10 @@ def unseal(user, token: str) -> tuple[dict[str, Any], dt.datetime]:
     return data, sealed_at
 
 
-def _display(text: str) -> tuple[str, int]:
+def _display(text: str, archives: list[dict[str, Any]] = ()) -> tuple[str, int]:
+    # An IOC archive is shown once, as its size and digest; its base64 would fill the page twice.
+    for archive in archives:
+        text = text.replace(archive["base64"], str(_("<the ZIP archive above, in base64>")))
     if len(text) <= PREVIEW_DISPLAY_LIMIT:
         return text, 0
     return text[:PREVIEW_DISPLAY_LIMIT], len(text) - PREVIEW_DISPLAY_LIMIT
@@ -397,15 +410,31 @@ class Preview:
     description: str
     approvals_required: int
     changes_endpoint: bool
+    consequence: str = ""  # one sentence: what happens to the host, in words
+    archives: tuple[dict[str, Any], ...] = ()  # IOC archives: field label, size, sha256
+
+
+def _archives(task: catalog.TaskType, params: Any) -> list[dict[str, Any]]:
+    found = []
+    for spec in task.fields:
+        value = params.get(spec.name) if isinstance(params, dict) else None
+        if catalog.field_kind(spec) == catalog.IOC_ZIP and isinstance(value, str) and value:
+            raw = base64.b64decode(value)
+            found.append({"label": spec.label, "size": len(raw), "sha256": hashlib.sha256(raw).hexdigest(), "base64": value})
+    return found
 
 
 def preview(filing: Filing, now: dt.datetime | None = None) -> Preview:
     """Exactly what the submission job sends for this request (KLINCDT_ADDED is set when it runs)."""
     task = catalog.TASKS[filing.task]
+    archives = _archives(task, filing.params)
     data = payload.add_incident_data(filing.task, filing.target_host, filing.params, payload.incident_time(now))
-    add_incident, add_hidden = _display(json.dumps({"pData": wire.encode_params(data)}, indent=2, ensure_ascii=False))
+    add_incident, add_hidden = _display(
+        json.dumps({"pData": wire.encode_params(data)}, indent=2, ensure_ascii=False), archives
+    )
     envelope, envelope_hidden = _display(
-        json.dumps(payload.build_envelope(filing.task, filing.target_host, filing.params), indent=2, ensure_ascii=False)
+        json.dumps(payload.build_envelope(filing.task, filing.target_host, filing.params), indent=2, ensure_ascii=False),
+        archives,
     )
     update = json.dumps(
         {"nId": "<incident id>", "pData": wire.encode_params(payload.update_incident_data(filing.target_host))},
@@ -421,6 +450,8 @@ def preview(filing: Filing, now: dt.datetime | None = None) -> Preview:
         description=task.describe(filing.params),
         approvals_required=catalog.approvals_required(filing.task, filing.params),
         changes_endpoint=task.changes_endpoint(filing.params),
+        consequence=consequences.sentence(filing.task, filing.params, filing.target_host_name or filing.target_host),
+        archives=tuple(archives),
     )
 
 

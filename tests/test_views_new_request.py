@@ -8,6 +8,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import time
 import zipfile
 from unittest import mock
@@ -77,7 +78,8 @@ def test_it_builds_each_tasks_form_from_the_catalog(analyst, task_name):
         name = f"{prefix}-{spec.name}"
         widget = {
             catalog.BOOL: f'<input type="checkbox" name="{name}"',
-            catalog.CHOICE: f'<select name="{name}"',
+            # A choice in a scan row is a select; alone (isolate / end isolation), plain radio buttons.
+            catalog.CHOICE: f'<select name="{name}"' if task.list_params else f'<input type="radio" name="{name}"',
             catalog.IOC_ZIP: f'<input type="file" name="{name}"',
         }.get(spec.kind, f'<input type="text" name="{name}"')
         assert widget in page, name
@@ -222,7 +224,7 @@ def test_it_goes_back_to_the_form_with_what_was_previewed(analyst):
     assert response.status_code == 200
     page = response.content.decode()
     assert f'value="{HOST}"' in page and 'value="INC-7"' in page
-    assert '<option value="1" selected>' in page
+    assert re.search(r'<input type="radio" name="params-action" value="1"[^>]* checked', page)
     assert "Beaconing to a known C2 address</textarea>" in page
 
 
@@ -392,7 +394,7 @@ def test_it_prefills_the_form_from_a_link(analyst):
     page = response.content.decode()
     assert f'value="{HOST}"' in page
     assert "Chosen host: TKY-WS-0142" in page
-    assert '<option value="0" selected>' in page
+    assert re.search(r'<input type="radio" name="params-action" value="0"[^>]* checked', page)
 
 
 def test_it_refuses_an_archive_over_10_mib_before_reading_it(analyst, monkeypatch):
@@ -404,7 +406,7 @@ def test_it_refuses_an_archive_over_10_mib_before_reading_it(analyst, monkeypatc
     assert "The archive is larger than 10 MiB." in response.context["form"].params.errors["ioc"]
 
 
-def test_a_long_payload_is_cut_in_the_page_but_sent_whole(analyst):
+def test_a_large_archive_is_shown_once_as_its_digest_and_sent_whole(analyst):
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
         # A valid OpenIOC document whose description is 80 KiB of incompressible text.
@@ -414,8 +416,11 @@ def test_a_long_payload_is_cut_in_the_page_but_sent_whole(analyst):
     response = preview_of(analyst, {**ioc_data(), "params-ioc": SimpleUploadedFile("iocs.zip", big)})
 
     shown = response.context["preview"]
-    assert len(shown.add_incident) == forms.PREVIEW_DISPLAY_LIMIT and shown.add_incident_hidden > 0
-    assert "more characters are sent but not shown." in response.content.decode()
+    page = response.content.decode()
+    # Issue 17, point 4: never twice as base64 (it filled the page), once as size and SHA-256.
+    assert base64.b64encode(big).decode() not in page
+    assert shown.add_incident_hidden == 0 and shown.envelope_hidden == 0
+    assert hashlib.sha256(big).hexdigest() in page and f"({len(big)} bytes)" in page
     # What is filed is the whole archive.
     assert base64.b64decode(response.context["filing"].params["ioc"]) == big
 

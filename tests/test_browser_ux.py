@@ -1,0 +1,200 @@
+"""Issue 17: the portal at 3 a.m., in Chromium, in English and Japanese, at 1440 px and on a 390 px phone.
+
+Each test is one point of the issue's walk-through (the number in its name). The phone run opens
+every page an analyst, an approver and an auditor reach and fails on any sideways scroll.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from responses import workflow
+from tests.test_browser import TIMEOUT_MS, browser, portal, sign_in  # noqa: F401  (fixtures)
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1440, "height": 900}
+LANGUAGES = ["en", "ja"]
+
+
+@pytest.fixture
+def open_as(browser, portal) -> Iterator:  # noqa: F811
+    """A logged-in page for a user, in a language and at a viewport size."""
+    contexts = []
+
+    def open_as(user, *, language: str = "en", viewport: dict | None = None, javascript: bool = True):
+        context = browser.new_context(
+            base_url=portal.url,
+            locale="ja-JP" if language == "ja" else "en-US",
+            viewport=viewport or DESKTOP,
+            java_script_enabled=javascript,
+        )
+        context.set_default_timeout(TIMEOUT_MS)
+        contexts.append(context)
+        page = context.new_page()
+        sign_in(page, user)
+        if language == "ja":
+            set_language(page, "ja")
+        return page
+
+    yield open_as
+    for context in contexts:
+        context.close()
+
+
+def set_language(page, language: str) -> None:
+    from playwright.sync_api import expect
+
+    page.select_option("#lang-select", language)
+    page.click(".lang-switch button")
+    expect(page.locator("html")).to_have_attribute("lang", language)
+
+
+def sideways_scroll(page) -> int:
+    """How many pixels the page is wider than the viewport (0: no sideways scroll)."""
+    return page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+
+
+def assert_fits(page, where: str) -> None:
+    overflow = sideways_scroll(page)
+    if overflow > 0:
+        wide = page.evaluate(
+            """() => { const w = document.documentElement.clientWidth;
+                return [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > w + 1)
+                  .slice(0, 5).map(e => e.tagName + '.' + e.className + '#' + e.id); }"""
+        )
+        raise AssertionError(f"{where} ({page.url}) scrolls sideways by {overflow}px at 390px; too wide: {wide}")
+
+
+def assert_header_reachable(page, where: str) -> None:
+    """The user's name and Log out are on screen, not pushed off it."""
+    for selector in (".whoami", ".logout button"):
+        box = page.locator(selector).bounding_box()
+        assert box is not None, f"{where}: {selector} is not shown"
+        assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], f"{where}: {selector} is off screen: {box}"
+
+
+def file_isolation(user, host_id: str, name: str = "TKY-WS-0105"):
+    return workflow.file_request(
+        user=user,
+        task="isolateHost",
+        target_host=host_id,
+        target_host_name=name,
+        params={"action": 1},
+        justification="Beaconing to a known C2 address",
+    )
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_2_no_page_scrolls_sideways_on_a_phone(open_as, alice, bob, dave, ksc_settings, language):
+    from playwright.sync_api import expect
+
+    host_id = ksc_settings.host_id("TKY-WS-0105")
+    pending = file_isolation(alice, host_id)
+
+    analyst = open_as(alice, language=language, viewport=PHONE)
+    for path in ("/", "/requests/new/", "/requests/mine/", f"/requests/{pending.uuid}/", "/account/",
+                 "/requests/new/?task=onDemandScan", "/requests/new/?task=iocScan",
+                 "/hosts/search?q=TKY-WS&task=isolateHost", f"/hosts/{host_id}/"):
+        analyst.goto(path)
+        assert_fits(analyst, path)
+        assert_header_reachable(analyst, path)
+    # Every step of a new request, up to the preview.
+    analyst.goto("/requests/new/?task=isolateHost")
+    analyst.fill("#host-q", "TKY-WS-0105")
+    analyst.locator("a.use-host").first.click()
+    analyst.check("#id_params-action_0")
+    analyst.fill("#id_justification", "Beaconing to a known C2 address " * 3)
+    analyst.click("#request-form button[name=step][value=preview]")
+    expect(analyst.locator("#file-request")).to_be_visible()
+    assert_fits(analyst, "preview")
+    assert_header_reachable(analyst, "preview")
+    # Tables become stacks: each cell says what it is.
+    analyst.goto("/requests/mine/")
+    label = analyst.locator("table.requests tbody td").first.evaluate("e => getComputedStyle(e, '::before').content")
+    assert label not in ("none", "normal", '""'), label
+
+    approver = open_as(bob, language=language, viewport=PHONE)
+    for path in ("/", "/approvals/", "/requests/", f"/requests/{pending.uuid}/", "/account/"):
+        approver.goto(path)
+        assert_fits(approver, path)
+        assert_header_reachable(approver, path)
+    # The approver decides from the phone.
+    approver.goto("/approvals/")
+    entry = approver.locator("article.queue-entry").first
+    entry.locator("button.primary").scroll_into_view_if_needed()
+    expect(entry.locator("button.primary")).to_be_in_viewport()
+
+    auditor = open_as(dave, language=language, viewport=PHONE)
+    for path in ("/", "/requests/", "/audit/accounts/", f"/requests/{pending.uuid}/"):
+        auditor.goto(path)
+        assert_fits(auditor, path)
+        assert_header_reachable(auditor, path)
+
+
+ISOLATE_WORDS = {"en": ("Isolate from the network", "End isolation"), "ja": ("ネットワークから分離する", "分離を終了する")}
+CUT_OFF = {"en": "TKY-WS-0105 will be cut off from the network except for KSC.", "ja": "TKY-WS-0105 は KSC との通信を除き、ネットワークから切り離されます。"}
+REJECTED_NEVER_SENT = {"en": "Rejected, never sent to KSC.", "ja": "却下されたため、KSC には送信されていません。"}
+NO_APPROVAL = {"en": "This task needs no approval: nobody decides on it.", "ja": "このタスクは承認不要のため、承認者の判断はありません。"}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_4_the_portal_says_what_will_happen_in_words(open_as, alice, carol, ksc_settings, tmp_path, language):
+    from playwright.sync_api import expect
+
+    from tests.openioc import ioc_zip_bytes
+
+    analyst = open_as(alice, language=language)
+    analyst.goto("/requests/new/?task=isolateHost")
+    # Two plain choices, in words; no select, no "1/0".
+    isolate, release = ISOLATE_WORDS[language]
+    expect(analyst.locator("label[for=id_params-action_0]")).to_have_text(isolate)
+    expect(analyst.locator("label[for=id_params-action_1]")).to_have_text(release)
+    expect(analyst.locator("select[name=params-action]")).to_have_count(0)
+    expect(analyst.locator("#request-form")).not_to_contain_text("1")
+    analyst.fill("#host-q", "TKY-WS-0105")
+    analyst.locator("a.use-host").first.click()
+    analyst.check("#id_params-action_0")
+    analyst.fill("#id_justification", "Beaconing")
+    analyst.click("#request-form button[name=step][value=preview]")
+    # The preview leads with the consequence; the File button is on screen at 1440 x 900; the raw calls are folded.
+    expect(analyst.locator("#consequence")).to_have_text(CUT_OFF[language])
+    expect(analyst.locator("#file-request")).to_be_in_viewport()
+    expect(analyst.locator("#raw-calls")).not_to_have_attribute("open", "")
+    expect(analyst.locator("#add-incident")).not_to_be_visible()
+    analyst.click("#raw-calls summary")
+    expect(analyst.locator("#add-incident")).to_be_visible()
+
+    # An IOC archive: shown once as size and SHA-256, never as base64; the summary says "only if found".
+    archive = ioc_zip_bytes()
+    import base64
+    import hashlib
+
+    analyst.goto("/requests/new/?task=iocScan")
+    analyst.fill("#id_target_host", ksc_settings.host_id("TKY-WS-0105"))
+    zip_path = tmp_path / "iocs.zip"
+    zip_path.write_bytes(archive)
+    analyst.set_input_files("#id_params-ioc", str(zip_path))
+    analyst.check("#id_params-isolateHost")
+    analyst.fill("#id_justification", "IOC sweep")
+    analyst.click("#request-form button[name=step][value=preview]")
+    expect(analyst.locator(".ioc-archive")).to_contain_text(hashlib.sha256(archive).hexdigest())
+    assert base64.b64encode(archive).decode() not in analyst.content()
+    expect(analyst.locator("#consequence")).to_contain_text("TKY-WS-0105")
+    only_if = {"en": "only if any is found", "ja": "見つかった場合のみ"}[language]
+    expect(analyst.locator("#consequence")).to_contain_text(only_if)
+
+    # A rejected request says it never went to KSC; a task without approval says nobody decides.
+    rejected = file_isolation(alice, ksc_settings.host_id("TKY-WS-0105"))
+    workflow.reject(rejected, user=carol, comment="Not this one")
+    analyst.goto(f"/requests/{rejected.uuid}/")
+    expect(analyst.locator("#attempts-none")).to_have_text(REJECTED_NEVER_SENT[language])
+    no_approval = workflow.file_request(
+        user=alice, task="getFile", target_host=ksc_settings.host_id("TKY-WS-0105"),
+        params={"path": r"C:\Temp\a.dll"}, justification="Sample",
+    )
+    analyst.goto(f"/requests/{no_approval.uuid}/")
+    expect(analyst.locator("#decisions-none")).to_have_text(NO_APPROVAL[language])
