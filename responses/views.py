@@ -38,6 +38,7 @@ from responses.forms import (
     NewRequestForm,
     RequestFilterForm,
     approval_rule,
+    in_words,
     preview,
     seal,
     unseal,
@@ -381,7 +382,8 @@ def _scan_objects(params: Any) -> list[dict[str, Any]]:
     objects = []
     for item in params if isinstance(params, list) else []:
         label = catalog.SCAN_OBJECT_TYPES.get(item.get("type"), "")
-        objects.append({**item, "type_label": f"{label} ({item.get('type')})"})
+        # The label alone: KSC's code (22) means nothing to the reader; the raw params keep it.
+        objects.append({**item, "type_label": label or item.get("type")})
     return objects
 
 
@@ -449,7 +451,8 @@ def act(request: HttpRequest, key: Any, action: str) -> HttpResponse:
         rr.refresh_from_db()
         context = _detail_context(request, rr)
         # The message goes next to the comment field of the form that was sent, with what was typed.
-        context.update(failed_action=action, failed_comment=comment, comment_errors=exc.errors.get("comment", []))
+        errors = [in_words(message, {"comment": _("Comment")}) for message in exc.errors.get("comment", [])]
+        context.update(failed_action=action, failed_comment=comment, comment_errors=errors)
         return render(request, "responses/detail.html", context, status=400)
     messages.success(request, _action_message(action, done))
     target = request.POST.get("next", "")

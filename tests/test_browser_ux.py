@@ -198,3 +198,60 @@ def test_4_the_portal_says_what_will_happen_in_words(open_as, alice, carol, ksc_
     )
     analyst.goto(f"/requests/{no_approval.uuid}/")
     expect(analyst.locator("#decisions-none")).to_have_text(NO_APPROVAL[language])
+
+
+WORDS = {
+    "en": {"md5": "MD5 hash", "ioc": "IOC archive", "justification": "Justification", "folder": "Folder"},
+    "ja": {"md5": "MD5 ハッシュ", "ioc": "IOC アーカイブ", "justification": "理由", "folder": "フォルダー"},
+}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_5_errors_are_in_words_all_at_once_with_a_summary_that_takes_focus(open_as, alice, ksc_settings, tmp_path, language):
+    from playwright.sync_api import expect
+
+    words = WORDS[language]
+    analyst = open_as(alice, language=language)
+    # Nothing filled in: the host, the justification and the file are all wrong, and all said at once.
+    analyst.goto("/requests/new/?task=getFile")
+    analyst.click("#request-form button[name=step][value=preview]")
+    summary = analyst.locator("#error-summary")
+    expect(summary).to_be_focused()
+    expect(summary.locator("li")).to_have_count(3)
+    expect(summary).to_contain_text(words["md5"])
+    expect(summary).to_contain_text(words["justification"])
+    for internal in ("md5hash", "sha256hash", "target_host", "justification"):
+        assert internal not in summary.inner_text(), internal
+    summary.locator("a[href='#id_justification']").click()
+    expect(analyst.locator("#id_justification")).to_be_focused()
+
+    # A bad ZIP is named by its label and is not shown as attached afterwards.
+    analyst.goto("/requests/new/?task=iocScan")
+    analyst.fill("#id_target_host", ksc_settings.host_id("TKY-WS-0105"))
+    bad = tmp_path / "iocs.zip"
+    bad.write_bytes(b"this is not a zip archive")
+    analyst.set_input_files("#id_params-ioc", str(bad))
+    analyst.fill("#id_justification", "IOC sweep")
+    analyst.click("#request-form button[name=step][value=preview]")
+    expect(analyst.locator("#error-summary")).to_contain_text(words["ioc"])
+    assert "ioc " not in analyst.locator("#error-summary").inner_text()
+    expect(analyst.locator("#carried-ioc")).to_have_count(0)
+
+    # onDemandScan: spare rows behind "add another"; a row with a type but no tick is an error;
+    # "Folder", never "Folder (22)".
+    analyst.goto("/requests/new/?task=onDemandScan")
+    expect(analyst.locator("tr.scan-row:visible")).to_have_count(1)
+    analyst.click("button.add-row")
+    expect(analyst.locator("tr.scan-row:visible")).to_have_count(2)
+    analyst.fill("#id_target_host", ksc_settings.host_id("TKY-WS-0105"))
+    analyst.select_option("#id_scan-0-type", "14")  # System memory, Enabled left unticked
+    analyst.check("#id_scan-1-enabled")
+    analyst.select_option("#id_scan-1-type", "22")  # Folder without a path
+    analyst.fill("#id_justification", "Scan")
+    analyst.click("#request-form button[name=step][value=preview]")
+    summary = analyst.locator("#error-summary")
+    expect(summary).to_be_focused()
+    expect(summary).to_contain_text(words["folder"])
+    assert "(22)" not in summary.inner_text() and "path " not in summary.inner_text()
+    expect(analyst.locator("#id_scan-0-enabled")).to_be_visible()
+    expect(summary.locator("a[href='#id_scan-0-enabled']")).to_have_count(1)

@@ -237,7 +237,7 @@ def test_it_puts_catalog_errors_next_to_their_fields(analyst):
     page = response.content.decode()
     # The message sits in the field's error list, which the input points at for screen readers.
     assert 'id="id_params-md5hash_error"' in page
-    assert "md5hash must be an MD5 hash" in page
+    assert "“MD5 hash” must be an MD5 hash" in page  # the label, not the internal name
     assert 'aria-describedby="id_params-md5hash_helptext id_params-md5hash_error"' in page
     assert 'aria-invalid="true"' in page
     assert ResponseRequest.objects.count() == 0
@@ -247,7 +247,7 @@ def test_it_says_when_a_file_task_names_no_file(analyst):
     response = analyst.post(NEW, {"task": "quarantineFile", "target_host": HOST, "justification": "x"})
 
     assert response.status_code == 400
-    assert "Name the file by at least one of md5hash, sha256hash or path." in response.content.decode()
+    assert "Name the file by at least one of “MD5 hash”, “SHA-256 hash” or “File path”." in response.content.decode()
 
 
 def test_it_requires_a_host_and_a_justification(analyst):
@@ -285,7 +285,6 @@ def test_it_collects_scan_objects_from_rows_and_ignores_empty_rows(analyst):
         **scan_rows(
             (0, {"enabled": "on", "type": "14"}),
             (3, {"enabled": "on", "type": "22", "path": r"C:\Temp", "recursive": "on"}),
-            (5, {"type": "25"}),  # chosen but not enabled: sent as a disabled object
         ),
     }
 
@@ -294,7 +293,6 @@ def test_it_collects_scan_objects_from_rows_and_ignores_empty_rows(analyst):
     assert response.context["filing"].params == [
         {"enabled": True, "path": "", "recursive": False, "type": 14},
         {"enabled": True, "path": r"C:\Temp", "recursive": True, "type": 22},
-        {"enabled": False, "path": "", "recursive": False, "type": 25},
     ]
 
 
@@ -303,15 +301,22 @@ def test_it_puts_a_scan_object_error_on_its_row(analyst):
         "task": "onDemandScan",
         "target_host": HOST,
         "justification": "Routine check",
-        **scan_rows((0, {"enabled": "on", "type": "14"}), (4, {"enabled": "on", "type": "22"})),
+        **scan_rows(
+            (0, {"enabled": "on", "type": "14"}),
+            (4, {"enabled": "on", "type": "22"}),
+            (5, {"type": "25"}),  # a type, Enabled unticked: a slip, not a disabled object to send
+        ),
     }
 
     response = analyst.post(NEW, data)
 
     assert response.status_code == 400
     rows = response.context["form"].params.forms
-    assert "path is required when the scan object is a Folder (22)." in rows[4].errors["path"]
+    # Both errors at once, each on its row, in the page's words.
+    assert "“Path” is required when the scan object is a “Folder”." in rows[4].errors["path"]
+    assert "Tick “Enabled” to scan this object, or clear the row." in rows[5].errors["enabled"]
     assert not rows[0].errors
+    assert ResponseRequest.objects.count() == 0
 
 
 def test_it_refuses_a_scan_with_no_object(analyst):
@@ -362,14 +367,16 @@ def test_it_refuses_an_ioc_file_that_is_not_a_zip(analyst):
     response = analyst.post(NEW, {**ioc_data(), "params-ioc": SimpleUploadedFile("iocs.zip", b"not a zip")})
 
     assert response.status_code == 400
-    assert "ioc is not a readable ZIP archive." in response.context["form"].params.errors["ioc"]
+    assert "“IOC archive” is not a readable ZIP archive." in response.context["form"].params.errors["ioc"]
+    # A refused archive is not carried to the next preview as if attached.
+    assert "An archive is attached" not in response.content.decode()
 
 
 def test_it_requires_the_ioc_archive(analyst):
     response = analyst.post(NEW, ioc_data())
 
     assert response.status_code == 400
-    assert "ioc is required." in response.context["form"].params.errors["ioc"]
+    assert "“IOC archive” is required." in response.context["form"].params.errors["ioc"]
 
 
 def test_it_reports_what_the_workflow_refuses_at_filing_next_to_the_field(analyst, alice):

@@ -135,7 +135,7 @@ def test_a_rejection_needs_a_comment_shown_next_to_the_field(client, alice, bob)
     assert response.status_code == 400
     html = page(response)
     assert f'aria-describedby="comment-reject-{rr.uuid}-error"' in html
-    assert "comment is required." in html
+    assert "“Comment” is required." in html  # the label, not the internal name
     rr.refresh_from_db()
     assert rr.status == Status.PENDING_APPROVAL
 
