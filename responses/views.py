@@ -239,7 +239,12 @@ def _file(request: HttpRequest, task: catalog.TaskType, sealed: dict[str, Any], 
                 .first()
             )
             if duplicate is not None:
-                messages.info(request, _("This request was already filed."))
+                # The double-submit guard: say so, and show the request that exists (issue 17, point 1).
+                messages.info(
+                    request,
+                    _("Already filed: %(request)s. This is that request; it was not filed twice.")
+                    % {"request": request_name(duplicate)},
+                )
                 return redirect("responses:detail", key=duplicate.uuid)
             filed = workflow.file_request(user=user, source=Source.WEB, **sealed)
     except workflow.RateLimited as exc:
@@ -250,10 +255,11 @@ def _file(request: HttpRequest, task: catalog.TaskType, sealed: dict[str, Any], 
         form = NewRequestForm.bound_to_filing(task, sealed)
         form.add_workflow_errors(exc.errors)
         return _render_form(request, form, status=400)
+    name = {"request": request_name(filed)}
     if filed.status == Status.PENDING_APPROVAL:
-        messages.success(request, _("Request filed. It now waits for approval."))
+        messages.success(request, _("Request filed: %(request)s. It now waits for approval.") % name)
     else:
-        messages.success(request, _("Request filed. It needs no approval and is on its way to KSC."))
+        messages.success(request, _("Request filed: %(request)s. It needs no approval and is on its way to KSC.") % name)
     return redirect("responses:detail", key=filed.uuid)
 
 
@@ -418,16 +424,22 @@ ACTIONS = {
 }
 
 
+def request_name(rr: ResponseRequest) -> str:
+    """How a message names a request: its task and host, so that a flash after a redirect says which."""
+    return _("%(task)s on %(host)s") % {"task": rr.get_task_display(), "host": rr.target_host_name or rr.target_host}
+
+
 def _action_message(action: str, rr: ResponseRequest) -> str:
+    name = {"request": request_name(rr)}
     if action == workflow.APPROVE:
         if rr.status == Status.PENDING_APPROVAL:
-            return _("Your approval is recorded; the request needs another approver.")
-        return _("Approved: the request is on its way to KSC.")
+            return _("Your approval of %(request)s is recorded; it needs another approver.") % name
+        return _("Approved: %(request)s is on its way to KSC.") % name
     return {
-        workflow.REJECT: _("Request rejected."),
-        workflow.CANCEL: _("Request cancelled."),
-        workflow.RETRY: _("The request will be sent to KSC again."),
-    }[action]
+        workflow.REJECT: _("Rejected: %(request)s."),
+        workflow.CANCEL: _("Cancelled: %(request)s."),
+        workflow.RETRY: _("%(request)s will be sent to KSC again."),
+    }[action] % name
 
 
 @login_required

@@ -140,7 +140,7 @@ def test_an_isolation_is_filed_approved_submitted_and_shown_in_english_and_japan
     expect(entry).to_contain_text("Changes the endpoint")
     entry.locator("textarea").fill("Confirmed with the host owner")
     entry.locator("button", has_text="Approve").click()
-    expect(approver.locator(".messages")).to_contain_text("Approved: the request is on its way to KSC.")
+    expect(approver.locator(".messages")).to_contain_text("Approved: Network isolation on TKY-WS-0111 is on its way to KSC.")
 
     # The analyst's page is in flight and refreshes itself; a worker submits it to KSC.
     analyst.goto(request_url)

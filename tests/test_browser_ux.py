@@ -6,6 +6,7 @@ every page an analyst, an approver and an auditor reach and fails on any sideway
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -255,3 +256,52 @@ def test_5_errors_are_in_words_all_at_once_with_a_summary_that_takes_focus(open_
     assert "(22)" not in summary.inner_text() and "path " not in summary.inner_text()
     expect(analyst.locator("#id_scan-0-enabled")).to_be_visible()
     expect(summary.locator("a[href='#id_scan-0-enabled']")).to_have_count(1)
+
+
+NOT_FOUND = {"en": "Page not found", "ja": "ページが見つかりません"}
+STEP_UP_TITLE = {"en": "Network isolation", "ja": "ネットワーク分離"}
+APPROVED_FLASH = {"en": "Approved: Network isolation on TKY-WS-0105 is on its way to KSC.",
+                  "ja": "承認しました：TKY-WS-0105 のネットワーク分離を KSC に送信します。"}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_9_skip_link_error_pages_favicon_step_up_and_flash_name_things(open_as, alice, bob, ksc_settings, settings, language):
+    from playwright.sync_api import expect
+
+    from responses.models import ResponseRequest
+    from tests.conftest import totp_code
+
+    pending = file_isolation(alice, ksc_settings.host_id("TKY-WS-0105"))
+    approver = open_as(bob, language=language)
+
+    # The first Tab reaches "Skip to content", which moves the focus to the page's content.
+    approver.goto("/")
+    approver.keyboard.press("Tab")
+    expect(approver.locator(".skip-link")).to_be_focused()
+    approver.keyboard.press("Enter")
+    expect(approver.locator("main")).to_be_focused()
+
+    # A favicon that is served.
+    icon = approver.locator("link[rel=icon]").get_attribute("href")
+    assert approver.request.get(icon).status == 200
+
+    # Not found: the portal's layout, the user still signed in, a way back.
+    response = approver.goto("/requests/00000000-0000-4000-8000-000000000000/")
+    assert response.status == 404
+    expect(approver.locator("h1")).to_have_text(NOT_FOUND[language])
+    expect(approver.locator(".whoami")).to_have_text("bob")
+    approver.click("#way-back")
+    expect(approver).to_have_url(re.compile(r"/$"))
+
+    # The step-up page names the request it guards; the flash after it names the request too.
+    settings.STEP_UP_SECONDS = 0
+    approver.goto(f"/requests/{pending.uuid}/")
+    approver.click("form.decision-approve button")
+    expect(approver.locator("#step-up-request")).to_contain_text(STEP_UP_TITLE[language])
+    expect(approver.locator("#step-up-request")).to_contain_text("TKY-WS-0105")
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    approver.fill("#id_stepup_code", totp_code(TOTPDevice.objects.get(user=bob), steps_ahead=1))
+    approver.click("main form button.primary")
+    expect(approver.locator(".messages")).to_contain_text(APPROVED_FLASH[language])
+    assert ResponseRequest.objects.get(pk=pending.pk).status != "pending_approval"

@@ -121,7 +121,10 @@ def test_it_files_the_previewed_request_and_shows_it(analyst, alice, ksc_setting
     assert (filed.requester, filed.external_ref, filed.source) == (alice, "INC-42", "web")
     assert filed.status == Status.PENDING_APPROVAL
     assert list(filed.events.values_list("kind", flat=True)) == [EventKind.FILED]
-    assert "Request filed. It now waits for approval." in analyst.get(response["Location"]).content.decode()
+    # The message names the request (issue 17, point 9).
+    assert "Request filed: Network isolation on TKY-WS-0111. It now waits for approval." in analyst.get(
+        response["Location"]
+    ).content.decode()
 
 
 def test_it_names_the_host_as_ksc_does_whatever_the_browser_sent(analyst, ksc_settings):
