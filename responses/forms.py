@@ -482,8 +482,7 @@ def _archives(task: catalog.TaskType, params: Any) -> list[dict[str, Any]]:
     for spec in task.fields:
         value = params.get(spec.name) if isinstance(params, dict) else None
         if catalog.field_kind(spec) == catalog.IOC_ZIP and isinstance(value, str) and value:
-            raw = base64.b64decode(value)
-            found.append({"label": spec.label, "size": len(raw), "sha256": hashlib.sha256(raw).hexdigest(), "base64": value})
+            found.append({"label": spec.label, **catalog.ioc_archive_summary(value), "base64": value})
     return found
 
 

@@ -398,7 +398,7 @@ def _param_value(spec: catalog.Field, params: Any) -> Any:
         return None
     value = params[spec.name]
     if spec.kind == catalog.CHOICE and spec.choices and value in spec.choices:
-        return f"{spec.choices[value]} ({value})"
+        return str(spec.choices[value])  # in words; the raw value is in the exports
     if catalog.field_kind(spec) == catalog.IOC_ZIP and isinstance(value, str):
         # The archive is shown by its size and digest, not as megabytes of base64.
         summary = catalog.ioc_archive_summary(value)

@@ -305,3 +305,63 @@ def test_9_skip_link_error_pages_favicon_step_up_and_flash_name_things(open_as, 
     approver.click("main form button.primary")
     expect(approver.locator(".messages")).to_contain_text(APPROVED_FLASH[language])
     assert ResponseRequest.objects.get(pk=pending.pk).status != "pending_approval"
+
+
+# ASCII words a Japanese page may show: names, ids and product terms, not English sentences.
+ALLOWED_ASCII = {"alice", "bob", "dave", "carol", "kuma", "response", "getfile", "isolatehost", "path", "windows",
+                 "temp", "dll", "sha", "json", "lines", "csv"}
+
+
+def english_words(text: str) -> set[str]:
+    """Lower-case ASCII words of 4+ letters: what is left of English on a Japanese page."""
+    return {word for word in re.findall(r"(?<![\w./\\-])[a-z]{4,}(?![\w./\\-])", text)} - ALLOWED_ASCII
+
+
+def test_8_japanese_pages_have_no_english_left_and_render_with_cjk_fonts(open_as, alice, bob, ksc_settings, tmp_path):
+    from playwright.sync_api import expect
+
+    host_id = ksc_settings.host_id("TKY-WS-0105")
+    no_approval = workflow.file_request(
+        user=alice, task="getFile", target_host=host_id, target_host_name="TKY-WS-0105",
+        params={"path": r"C:\Temp\a.dll"}, justification="サンドボックス用",
+    )
+    pending = workflow.file_request(
+        user=alice, task="isolateHost", target_host=host_id, target_host_name="TKY-WS-0105",
+        params={"action": 1}, justification="既知の C2 アドレスへのビーコン",
+    )
+
+    analyst = open_as(alice, language="ja")
+    # The language menu names English in English.
+    expect(analyst.locator("#lang-select option[value=en]")).to_have_text("English")
+    # The trail's system texts (stored in English) read in Japanese; the actor "system" too.
+    analyst.goto(f"/requests/{no_approval.uuid}/")
+    timeline = analyst.locator(".timeline")
+    expect(timeline).to_contain_text("このタスクは承認不要です。")
+    expect(timeline).to_contain_text("システム")
+    assert not english_words(timeline.inner_text()), english_words(timeline.inner_text())
+    # Counts read naturally; the list has no English left.
+    analyst.goto("/requests/mine/")
+    expect(analyst.locator("table.requests")).to_contain_text("承認 0/1")
+    assert not english_words(analyst.locator("main").inner_text()), english_words(analyst.locator("main").inner_text())
+    for path in ("/", f"/requests/{pending.uuid}/", "/account/"):
+        analyst.goto(path)
+        words = english_words(analyst.locator("body").inner_text())
+        assert not words, f"{path}: {words}"
+    # Role names in Japanese.
+    expect(analyst.locator("main")).to_contain_text("アナリスト")
+
+    # Real CJK glyphs in screenshots (Debian's fonts-noto-cjk), not boxes.
+    assert analyst.evaluate("document.fonts.check('16px \"Noto Sans CJK JP\"', '承認')")
+    analyst.goto(f"/requests/{pending.uuid}/")
+    width = analyst.evaluate(
+        """() => { const c = document.createElement('canvas').getContext('2d');
+            c.font = '16px "Noto Sans CJK JP"'; const cjk = c.measureText('承認').width;
+            c.font = '16px monospace'; return [cjk, c.measureText('承認').width]; }"""
+    )
+    assert width[0] > 20, width  # two full-width glyphs, not two narrow "tofu" boxes
+    analyst.screenshot(path=str(tmp_path / "request-ja.png"), full_page=True)
+
+    approver = open_as(bob, language="ja")
+    approver.goto("/approvals/")
+    words = english_words(approver.locator("body").inner_text())
+    assert not words, f"/approvals/: {words}"

@@ -134,7 +134,7 @@ def in_japanese(client) -> None:
 def test_the_language_switch_in_the_header_turns_the_pages_japanese(client, alice, rejected):
     client.force_login(alice)
     english = client.get(f"/requests/{rejected.uuid}/").content.decode()
-    assert 'action="/i18n/setlang/"' in english and '<option value="ja">日本語</option>' in english
+    assert 'action="/i18n/setlang/"' in english and '<option value="ja" lang="ja">日本語</option>' in english
 
     in_japanese(client)
     html = client.get(f"/requests/{rejected.uuid}/").content.decode()
