@@ -603,7 +603,8 @@ CSV_COLUMNS = (
     "target_host_name",
     "requester",
     "source",
-    "status",
+    "status",  # in words, in the exporting reader's language
+    "status_code",  # the code (pending_approval, submitted...), for scripts
     "approvals_required",
     "decisions",
     "decided_at",
@@ -647,6 +648,7 @@ def _csv_rows(requests: QuerySet[ResponseRequest]) -> Iterator[list[str]]:
                 rr.target_host_name,
                 rr.requester_username,
                 rr.source,
+                rr.get_status_display(),
                 rr.status,
                 rr.approvals_required,
                 decisions,

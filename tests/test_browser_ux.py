@@ -365,3 +365,38 @@ def test_8_japanese_pages_have_no_english_left_and_render_with_cjk_fonts(open_as
     approver.goto("/approvals/")
     words = english_words(approver.locator("body").inner_text())
     assert not words, f"/approvals/: {words}"
+
+
+INTACT = {"en": "Intact", "ja": "改ざんなし"}
+PENDING_WORDS = {"en": "Pending approval", "ja": "承認待ち"}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_7_auditors_reach_the_trail_export_and_the_chain_verification_and_read_csv_statuses(
+    open_as, alice, dave, ksc_settings, language
+):
+    import csv
+    import io
+    import json
+
+    from playwright.sync_api import expect
+
+    from responses.models import Status
+
+    pending = file_isolation(alice, ksc_settings.host_id("TKY-WS-0105"))
+    auditor = open_as(dave, language=language)
+    auditor.goto("/requests/")
+    # The JSON-lines export, from the page.
+    href = auditor.locator("#audit-export").get_attribute("href")
+    lines = [json.loads(line) for line in auditor.request.get(href).text().splitlines() if line.strip()]
+    assert any(line.get("request") == str(pending.uuid) for line in lines), lines[:2]
+    # The chain's verification, from the page.
+    auditor.click("#audit-chain")
+    auditor.click("#verify-now")
+    expect(auditor.locator("#chain-verdict")).to_have_text(INTACT[language])
+    # The CSV: the status in words (the reader's language), the code in its own column.
+    auditor.goto("/requests/")
+    csv_href = auditor.locator("a[href^='/requests/export.csv']").get_attribute("href")
+    rows = list(csv.DictReader(io.StringIO(auditor.request.get(csv_href).text().lstrip("\ufeff"))))
+    row = next(row for row in rows if row["uuid"] == str(pending.uuid))
+    assert (row["status"], row["status_code"]) == (PENDING_WORDS[language], Status.PENDING_APPROVAL)

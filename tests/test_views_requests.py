@@ -384,7 +384,9 @@ def test_the_csv_export_holds_the_filtered_list(client, dave, history):
     assert {row["uuid"] for row in rows} == {str(history["rejected"].uuid), str(history["pending"].uuid)}
     rejected = next(row for row in rows if row["uuid"] == str(history["rejected"].uuid))
     assert rejected["decisions"] == "carol:reject"
-    assert rejected["status"] == "rejected" and rejected["target_host_name"] == "OSK-SRV-01"
+    # The status in words, its code in its own column (issue 17, point 7).
+    assert (rejected["status"], rejected["status_code"]) == ("Rejected", "rejected")
+    assert rejected["target_host_name"] == "OSK-SRV-01"
 
 
 def test_the_csv_export_defuses_spreadsheet_formulas(client, alice, dave):
