@@ -407,7 +407,7 @@ class NewRequestForm:
     @classmethod
     def from_query(cls, task: catalog.TaskType, query: Any) -> NewRequestForm:
         """An unbound form prefilled from a link (host search, "Release isolation"): initial values only."""
-        common = {key: query[key] for key in ("target_host", "target_host_name", "external_ref") if query.get(key)}
+        common = {key: query[key] for key in ("target_host", "target_host_name", "justification", "external_ref") if query.get(key)}
         params: dict[str, Any] = {}
         if not task.list_params:
             for spec in task.fields:

@@ -53,9 +53,7 @@ def _patterns() -> tuple[tuple[re.Pattern[str], str], ...]:
     for msgid in msgids:
         parts = _PLACEHOLDER.split(msgid)
         # split() alternates literal text and placeholder names
-        regex = "".join(
-            re.escape(part) if index % 2 == 0 else f"(?P<{part}>.+?)" for index, part in enumerate(parts)
-        )
+        regex = "".join(re.escape(part) if index % 2 == 0 else f"(?P<{part}>.+?)" for index, part in enumerate(parts))
         if len(set(parts[1::2])) != len(parts[1::2]):
             continue  # a name used twice cannot be one named group; no trail text does that
         literal = sum(len(part) for part in parts[0::2])

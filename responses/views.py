@@ -33,7 +33,7 @@ from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from responses import catalog, roles, stepup, workflow
+from responses import catalog, filing_hints, roles, stepup, workflow
 from responses.forms import (
     NewRequestForm,
     RequestFilterForm,
@@ -370,6 +370,15 @@ def _detail_context(request: HttpRequest, rr: ResponseRequest) -> dict[str, Any]
         ),
         "actions": actions,
         "release_url": release_url,
+        # Ways out (issue 17, point 6): file again as a copy, the isolation a release ends, what to do.
+        "copy_url": filing_hints.copy_url(rr)
+        if rr.status in (Status.REJECTED, Status.FAILED, Status.CANCELLED, Status.EXPIRED)
+        and workflow.permission(user, workflow.FILE)
+        else "",
+        "ended_isolation": filing_hints.ended_isolation(rr, user),
+        "failure_advice": filing_hints.failure_advice(rr, may_retry=workflow.RETRY in actions),
+        "ksc_console_url": filing_hints.ksc_console_url(),
+        "external_ref_url": filing_hints.external_ref_url(rr.external_ref),
         "in_flight": rr.status in IN_FLIGHT,
         "outcome": (outcome := rr.outcome_view),
         # The page follows the outcome too, until the host's outcome is final.

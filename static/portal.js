@@ -61,6 +61,9 @@
   // A second click on a submit button does not send the form again (the server guards filing too).
   function submitOnce(form) {
     form.addEventListener("submit", function (event) {
+      // A form that asks first (cancelling a request): nothing is sent unless the user confirms.
+      var question = form.getAttribute("data-confirm");
+      if (question && !window.confirm(question)) { event.preventDefault(); return; }
       if (form.getAttribute("data-submitted")) { event.preventDefault(); return; }
       form.setAttribute("data-submitted", "1");
     });

@@ -400,3 +400,54 @@ def test_7_auditors_reach_the_trail_export_and_the_chain_verification_and_read_c
     rows = list(csv.DictReader(io.StringIO(auditor.request.get(csv_href).text().lstrip("\ufeff"))))
     row = next(row for row in rows if row["uuid"] == str(pending.uuid))
     assert (row["status"], row["status_code"]) == (PENDING_WORDS[language], Status.PENDING_APPROVAL)
+
+
+ADVICE_REQUESTER = {"en": "ask one of the Approvers", "ja": "承認者"}
+ADVICE_APPROVER = {"en": "retry the submission", "ja": "再試行"}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_6_no_dead_ends(open_as, alice, bob, ksc_settings, settings, language):
+    from playwright.sync_api import expect
+
+    from responses.models import ResponseRequest, Status
+
+    settings.KSC_CONSOLE_URL = "https://ksc.example.test:8080"
+    settings.EXTERNAL_REF_URL = "https://siem.example.test/alerts/{ref}"
+    host_id = ksc_settings.host_id("TKY-WS-0105")
+    failed = file_isolation(alice, host_id)
+    ResponseRequest.objects.filter(pk=failed.pk).update(
+        status=Status.FAILED, last_error="KSC refused the incident: the host is not in a group this account may manage"
+    )
+    analyst = open_as(alice, language=language)
+    # A failed request says what to do, and files again as a prefilled copy.
+    analyst.goto(f"/requests/{failed.uuid}/")
+    expect(analyst.locator("#failure-advice")).to_contain_text(ADVICE_REQUESTER[language])
+    analyst.click("#file-again")
+    expect(analyst.locator("#id_target_host")).to_have_value(host_id)
+    expect(analyst.locator("#id_params-action_0")).to_be_checked()
+    expect(analyst.locator("#id_justification")).to_have_value("Beaconing to a known C2 address")
+    approver = open_as(bob, language=language)
+    approver.goto(f"/requests/{failed.uuid}/")
+    expect(approver.locator("#failure-advice")).to_contain_text(ADVICE_APPROVER[language])
+
+    # A release links to the isolation it ends; the external reference and the KSC console link out.
+    isolation = file_isolation(alice, host_id)
+    release = workflow.file_request(
+        user=alice, task="isolateHost", target_host=host_id, target_host_name="TKY-WS-0105",
+        params={"action": 0}, justification="Cleaned", external_ref="INC 7/42",
+    )
+    ResponseRequest.objects.filter(pk=release.pk).update(ksc_incident_id=77)
+    analyst.goto(f"/requests/{release.uuid}/")
+    expect(analyst.locator("#ended-isolation")).to_have_attribute("href", f"/requests/{isolation.uuid}/")
+    expect(analyst.locator("#external-ref")).to_have_attribute("href", "https://siem.example.test/alerts/INC%207%2F42")
+    expect(analyst.locator("#ksc-console")).to_have_attribute("href", "https://ksc.example.test:8080")
+
+    # Cancelling asks first: dismissed, nothing happens; confirmed, the request is cancelled.
+    analyst.once("dialog", lambda dialog: dialog.dismiss())
+    analyst.click("form.decision-cancel button")
+    expect(analyst.locator(".status-line .badge")).to_have_attribute("data-status", Status.PENDING_APPROVAL)
+    assert ResponseRequest.objects.get(pk=release.pk).status == Status.PENDING_APPROVAL
+    analyst.once("dialog", lambda dialog: dialog.accept())
+    analyst.click("form.decision-cancel button")
+    expect(analyst.locator(".status-line .badge")).to_have_attribute("data-status", Status.CANCELLED)

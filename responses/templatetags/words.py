@@ -36,4 +36,6 @@ def actor_name(username: str) -> str:
 @register.filter
 def role_label(role: str) -> str:
     """A role's group name (Analysts, Approvers, Auditors) in the reader's language."""
-    return {roles.ANALYSTS: _("Analysts"), roles.APPROVERS: _("Approvers"), roles.AUDITORS: _("Auditors")}.get(role, role)
+    return {roles.ANALYSTS: _("Analysts"), roles.APPROVERS: _("Approvers"), roles.AUDITORS: _("Auditors")}.get(
+        role, role
+    )
