@@ -11,10 +11,11 @@ from urllib.parse import quote, urlencode
 
 from django.conf import settings
 from django.urls import reverse
+from django.utils.timesince import timesince
 from django.utils.translation import gettext as _
 
 from responses import catalog, workflow
-from responses.models import ResponseRequest, Status
+from responses.models import OPEN, ResponseRequest, Status, payload_fingerprint
 
 
 def copy_url(rr: ResponseRequest) -> str:
@@ -73,3 +74,27 @@ def external_ref_url(ref: str) -> str:
     """EXTERNAL_REF_URL with the reference put in (URL-quoted); empty when unset or no reference."""
     template = settings.EXTERNAL_REF_URL
     return template.replace("{ref}", quote(ref, safe="")) if template and ref else ""
+
+
+def same_pending(task: str, target_host: str, params: Any) -> list[ResponseRequest]:
+    """Open requests (pending or on their way) for the same task, host and params, newest first.
+
+    Filing such a request again is usually a second analyst on the same alert; the preview says
+    who filed it and when, and filing needs a confirmation (issue 17, point 6).
+    """
+    fingerprint = payload_fingerprint(task, target_host, params)
+    return list(
+        ResponseRequest.objects.filter(fingerprint=fingerprint, status__in=OPEN).order_by("-created_at")[:5]
+    )
+
+
+def same_pending_words(found: list[ResponseRequest]) -> str:
+    """ "bob filed the same 2 minutes ago" for the newest of them."""
+    if not found:
+        return ""
+    newest = found[0]
+    return _("%(who)s filed the same request %(ago)s ago; it is %(status)s.") % {
+        "who": newest.requester_username,
+        "ago": timesince(newest.created_at),
+        "status": newest.get_status_display().lower(),
+    }

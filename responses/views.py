@@ -205,6 +205,10 @@ def _new_request_post(request: HttpRequest) -> HttpResponse:
             "isolation": portal_isolation(form.filing.target_host),
             "preview": preview(form.filing),
             "sealed": seal(request.user, form.filing),
+            # Someone already asked for exactly this (issue 17, point 6): say who and when; filing asks to confirm.
+            "same_pending": filing_hints.same_pending_words(
+                filing_hints.same_pending(form.filing.task, form.filing.target_host, form.filing.params)
+            ),
         },
     )
 
@@ -238,6 +242,18 @@ def _file(request: HttpRequest, task: catalog.TaskType, sealed: dict[str, Any], 
                 )
                 .first()
             )
+            if duplicate is None and not request.POST.get("confirm_duplicate"):
+                # The same task, host and params already open (another analyst's, or an earlier one):
+                # filed only when the analyst confirms on the preview. The rate limit speaks first.
+                workflow.check_filing_limit(user)
+                same = filing_hints.same_pending(sealed["task"], sealed["target_host"], sealed["params"])
+                if same:
+                    form = NewRequestForm.bound_to_filing(task, sealed)
+                    form.params_errors.append(
+                        _("%(same)s Preview it again and tick “File it anyway” to file a second one.")
+                        % {"same": filing_hints.same_pending_words(same)}
+                    )
+                    return _render_form(form=form, request=request, status=409)
             if duplicate is not None:
                 # The double-submit guard: say so, and show the request that exists (issue 17, point 1).
                 messages.info(

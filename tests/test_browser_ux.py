@@ -451,3 +451,32 @@ def test_6_no_dead_ends(open_as, alice, bob, ksc_settings, settings, language):
     analyst.once("dialog", lambda dialog: dialog.accept())
     analyst.click("form.decision-cancel button")
     expect(analyst.locator(".status-line .badge")).to_have_attribute("data-status", Status.CANCELLED)
+
+
+SAME_PENDING = {"en": "frank filed the same request", "ja": "frank が同じ依頼を"}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_6_a_second_identical_pending_request_is_flagged_and_filed_only_on_confirmation(
+    open_as, alice, frank, ksc_settings, language
+):
+    from playwright.sync_api import expect
+
+    from responses.models import ResponseRequest
+
+    host_id = ksc_settings.host_id("TKY-WS-0105")
+    file_isolation(frank, host_id)
+    analyst = open_as(alice, language=language)
+    analyst.goto("/requests/new/?task=isolateHost")
+    analyst.fill("#id_target_host", host_id)
+    analyst.check("#id_params-action_0")
+    analyst.fill("#id_justification", "Same alert, second analyst")
+    analyst.click("#request-form button[name=step][value=preview]")
+    expect(analyst.locator("#same-pending")).to_contain_text(SAME_PENDING[language])
+    analyst.click("#file-request")  # not confirmed: nothing is filed
+    expect(analyst.locator("#same-pending")).to_be_visible()
+    assert ResponseRequest.objects.count() == 1
+    analyst.check("#confirm-duplicate")
+    analyst.click("#file-request")
+    expect(analyst.locator(".status-line .badge")).to_have_attribute("data-status", "pending_approval")
+    assert ResponseRequest.objects.count() == 2

@@ -190,7 +190,13 @@ def test_it_files_a_double_clicked_preview_once(analyst):
 def test_it_files_the_same_request_again_from_a_new_preview(analyst):
     analyst.post(NEW, {"step": "file", "sealed": preview_of(analyst, isolate()).context["sealed"]})
 
-    analyst.post(NEW, {"step": "file", "sealed": preview_of(analyst, isolate()).context["sealed"]})
+    # The same task, host and params still pending: the preview says so and filing asks to confirm
+    # (issue 17, point 6); confirmed, it is filed.
+    again = preview_of(analyst, isolate())
+    assert "alice filed the same request" in again.content.decode()
+    refused = analyst.post(NEW, {"step": "file", "sealed": again.context["sealed"]})
+    assert refused.status_code == 409 and ResponseRequest.objects.count() == 1
+    analyst.post(NEW, {"step": "file", "sealed": again.context["sealed"], "confirm_duplicate": "1"})
 
     assert ResponseRequest.objects.count() == 2
 
