@@ -466,6 +466,19 @@ if (EMAIL_HOST or NOTIFY_URLS) and not PORTAL_BASE_URL:
     )
 if PORTAL_BASE_URL and not re.fullmatch(r"https?://[^/?#\s]+(/[^?#\s]*)?", PORTAL_BASE_URL):
     raise ImproperlyConfigured(f"PORTAL_BASE_URL must be an http:// or https:// address, not {PORTAL_BASE_URL!r}.")
+# Links out of a request page (issue 17, point 6): the KSC Web Console, and the SIEM/ticket of the
+# external reference ("https://siem.example.com/alerts/{ref}"). Empty: plain text, no link.
+KSC_CONSOLE_URL = (env_str("KSC_CONSOLE_URL", "") or "").rstrip("/")
+if KSC_CONSOLE_URL and not re.fullmatch(r"https?://[^/?#\s]+(/[^?#\s]*)?", KSC_CONSOLE_URL):
+    raise ImproperlyConfigured(f"KSC_CONSOLE_URL must be an http:// or https:// address, not {KSC_CONSOLE_URL!r}.")
+EXTERNAL_REF_URL = env_str("EXTERNAL_REF_URL", "") or ""
+if EXTERNAL_REF_URL and not (
+    re.fullmatch(r"https?://[^/?#\s]+\S*", EXTERNAL_REF_URL) and EXTERNAL_REF_URL.count("{ref}") == 1
+):
+    raise ImproperlyConfigured(
+        "EXTERNAL_REF_URL must be an http:// or https:// address with {ref} once where the reference goes, "
+        f"not {EXTERNAL_REF_URL!r}."
+    )
 NOTIFY_LANGUAGE = env_choice("NOTIFY_LANGUAGE", "en", ("en", "ja"))  # the chat channels' language
 # Seconds a request waits before one reminder; unset: half its approval window; 0: no reminders.
 APPROVAL_REMIND_AFTER = (

@@ -21,11 +21,13 @@ from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts import roles
+from responses import audit_chain
 from responses.models import AccountEvent, AuditAnchor, RequestEvent
 from responses.paging import keyset_batches
 
@@ -154,6 +156,23 @@ def account_events(request: HttpRequest) -> HttpResponse:
     page = Paginator(events, ACCOUNT_EVENTS_PAGE).get_page(request.GET.get("page"))
     query = urlencode({"user": subject}) if subject else ""
     return render(request, "responses/account_events.html", {"page": page, "subject": subject, "query": query})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def chain_status(request: HttpRequest) -> HttpResponse:
+    """GET /audit/chain/: the newest signed anchor; POST: verify every chain now and show the report (auditors)."""
+    if not may_export(request.user):
+        return render(
+            request, "responses/refused.html", {"reason": _("Only auditors verify the audit chain.")}, status=403
+        )
+    latest = AuditAnchor.objects.order_by("-seq").first()
+    report = audit_chain.verify() if request.method == "POST" else None
+    return render(
+        request,
+        "responses/audit_chain.html",
+        {"latest_anchor": latest, "report": report, "verified_at": timezone.now() if report else None},
+    )
 
 
 @login_required

@@ -65,7 +65,8 @@ SCAN_OBJECT_TYPES: dict[int, Any] = {
 }
 SCAN_TYPE_FOLDER = 22
 
-ISOLATION_ACTIONS: dict[int, Any] = {0: _("Turn network isolation off"), 1: _("Turn network isolation on")}
+# Isolating comes first: the web form shows these as two plain choices in this order.
+ISOLATION_ACTIONS: dict[int, Any] = {1: _("Isolate from the network"), 0: _("End isolation")}
 
 
 class ParamErrors(Exception):
@@ -181,6 +182,20 @@ def _file_words(params: dict) -> str:
     return ", ".join(parts)
 
 
+def _ioc_then(params: dict) -> str:
+    """What iocScan does after the scan: only if an IOC is found, never a promise that it will isolate."""
+    steps = [
+        str(text)
+        for key, text in (
+            ("isolateHost", _("isolate the host")),
+            ("quarantineObject", _("remove what is found")),
+            ("scanCriticalAreas", _("scan critical areas")),
+        )
+        if params.get(key)
+    ]
+    return str(_("; if any is found: ")) + str(_(", and ")).join(steps) if steps else ""
+
+
 FILE_FIELDS_HELP = {
     "md5": _("Empty, or the file's MD5 hash (32 hexadecimal digits)."),
     "sha256": _("Empty, or the file's SHA-256 hash (64 hexadecimal digits)."),
@@ -282,16 +297,7 @@ TASKS: dict[str, TaskType] = {
             approval=DEPENDS_ON_PARAMS,
             approval_when=("isolateHost", "quarantineObject"),
             describe=lambda p: (
-                str(_("Scan for IOCs%(then)s"))
-                % {
-                    "then": "".join(
-                        [
-                            str(_(", then isolate the host")) if p.get("isolateHost") else "",
-                            str(_(", then remove what is found")) if p.get("quarantineObject") else "",
-                            str(_(", then scan critical areas")) if p.get("scanCriticalAreas") else "",
-                        ]
-                    )
-                }
+                str(_("Scan for IOCs%(then)s")) % {"then": _ioc_then(p)}
             ),
         ),
         TaskType(
@@ -586,7 +592,7 @@ def clean_value(spec: Field, value: Any) -> Any:
         return value
     if spec.kind == CHOICE:
         if type(value) is not int or value not in spec.choices:
-            allowed = ", ".join(str(key) for key in spec.choices)
+            allowed = ", ".join(str(key) for key in sorted(spec.choices))
             raise ValueError(_("%(field)s must be one of %(allowed)s.") % {"field": name, "allowed": allowed})
         return value
     if not isinstance(value, str):
@@ -730,7 +736,7 @@ def _field_schema(spec: Field) -> dict:
     if spec.kind == BOOL:
         schema["type"] = "boolean"
     elif spec.kind == CHOICE:
-        schema.update(type="integer", enum=list(spec.choices))
+        schema.update(type="integer", enum=sorted(spec.choices))
     else:
         schema["type"] = "string"
         if spec.kind == MD5:

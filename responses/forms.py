@@ -22,7 +22,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from responses import catalog, workflow
+from responses import catalog, consequences, workflow
 from responses.ksc import payload
 from responses.models import Decision, OutcomeState, ResponseRequest, Status
 from responses.outcomes import with_outcome
@@ -49,10 +49,20 @@ def _form_field(spec: catalog.Field, *, in_row: bool = False) -> forms.Field:
     if spec.kind == catalog.CHOICE:
         # An explicit "choose" entry: a select that starts on a real value (isolation off!)
         # would let an analyst file the opposite of what they meant without noticing.
+        if not in_row:
+            # Outside a row, a few plain choices in words (isolate / end isolation), none preselected;
+            # the catalog's help text speaks in wire values (1/0) for the API, not here.
+            common["help_text"] = ""
+            return forms.TypedChoiceField(
+                choices=list(spec.choices.items()),
+                coerce=int,
+                empty_value=None,
+                required=spec.must_be_given,
+                widget=forms.RadioSelect,
+                **common,
+            )
         choices = [("", _("— choose —")), *spec.choices.items()]
-        return forms.TypedChoiceField(
-            choices=choices, coerce=int, empty_value=None, required=spec.must_be_given and not in_row, **common
-        )
+        return forms.TypedChoiceField(choices=choices, coerce=int, empty_value=None, required=False, **common)
     if catalog.field_kind(spec) == catalog.IOC_ZIP:
         common["help_text"] = _("A ZIP archive of IOC files, at most 10 MiB; the portal encodes it for KSC.")
         return forms.FileField(required=False, **common)
@@ -68,6 +78,20 @@ def _raw_value(spec: catalog.Field, value: Any) -> tuple[bool, Any]:
     if spec.kind == catalog.CHOICE:
         return (value is not None), value
     return True, value if value is not None else ""
+
+
+def in_words(message: Any, labels: dict[str, Any]) -> str:
+    """A validation message with the internal names it quotes (md5hash, ioc, comment) as their labels.
+
+    The catalog and the workflow name fields as the API does; a person filling a web form knows
+    them by the labels on the page. Only whole names are replaced (not "path" in "workingFolderpath").
+    """
+    text = str(message)
+    for name in sorted(labels, key=len, reverse=True):
+        quoted = str(_("“%(label)s”") % {"label": labels[name]})  # 「」 in Japanese
+        pad = " ?" if quoted.startswith("「") else ""  # Japanese puts no space beside 「」
+        text = re.sub(rf"{pad}(?<![A-Za-z0-9_]){re.escape(name)}(?![A-Za-z0-9_]){pad}", lambda _m, q=quoted: q, text)
+    return text
 
 
 def _is_empty_row(cleaned: dict[str, Any]) -> bool:
@@ -171,6 +195,7 @@ class NewRequestForm:
         self.params_errors: list[str] = []  # about the params as a whole
         self.filing: Filing | None = None
         self._rows: list[int] = []  # catalog list index -> formset row
+        self._unticked = False  # an onDemandScan row with a type but Enabled unticked
         if task.list_params:
             self.params = scan_formset_class(task)(data, prefix=SCAN_PREFIX, initial=params_initial)
         else:
@@ -212,7 +237,7 @@ class NewRequestForm:
         except catalog.ParamErrors as exc:
             self.add_param_errors(exc.errors)
             return False
-        if not common_ok:
+        if not common_ok or self._unticked:
             return False
         data = self.common.cleaned_data
         self.filing = Filing(
@@ -230,8 +255,14 @@ class NewRequestForm:
         if self.task.list_params:
             self._rows = []
             items = []
+            unticked = False
             for index, row in enumerate(self.params.forms):
                 if _is_empty_row(row.cleaned_data):
+                    continue
+                if row.cleaned_data.get("type") is not None and not row.cleaned_data.get("enabled"):
+                    # A row with a type but no tick is a slip, not a wish to send it disabled.
+                    row.add_error("enabled", _("Tick “Enabled” to scan this object, or clear the row."))
+                    unticked = True
                     continue
                 item = {}
                 for spec in self.task.fields:
@@ -240,6 +271,7 @@ class NewRequestForm:
                         item[spec.name] = value
                 items.append(item)
                 self._rows.append(index)
+            self._unticked = unticked  # an error, but the other rows are still checked (all errors at once)
             return items
         raw: dict[str, Any] = {}
         ok = True
@@ -269,9 +301,22 @@ class NewRequestForm:
         self.params.data[carried_key] = encoded
         return encoded
 
+    @property
+    def labels(self) -> dict[str, Any]:
+        """Internal names the catalog's messages quote, and what the page calls them."""
+        labels: dict[str, Any] = {spec.name: spec.label for spec in self.task.fields}
+        if self.task.list_params:  # "a Folder (22)": the code is KSC's, the page says "Folder"
+            labels.update({f"{label} ({code})": label for code, label in catalog.SCAN_OBJECT_TYPES.items()})
+        return labels
+
     def add_param_errors(self, errors: dict[str, list[str]]) -> None:
-        """The catalog's ParamErrors (keys "md5hash", "[2].path", "[2]", "") next to their fields."""
-        for key, messages in errors.items():
+        """The catalog's ParamErrors (keys "md5hash", "[2].path", "[2]", "") next to their fields, in words."""
+        for key, raw_messages in errors.items():
+            messages = [in_words(message, self.labels) for message in raw_messages]
+            if key in self.ioc_fields and self.params.is_bound:
+                # A refused archive is not "attached": the next preview must not carry it silently.
+                self.params.data = self.params.data.copy()
+                self.params.data[f"{self.params.prefix}-{key}{CARRIED_SUFFIX}"] = ""
             if self.task.list_params:
                 match = re.fullmatch(r"\[(\d+)\](?:\.(\w+))?", key)
                 if match and int(match.group(1)) < len(self._rows):
@@ -285,6 +330,34 @@ class NewRequestForm:
                     self.params.add_error(key, message)
                 continue
             self.params_errors.extend(messages)
+
+    @property
+    def error_summary(self) -> list[dict[str, str]]:
+        """Every error of the form, each with the id of the field it is about, for the summary at the top."""
+        found: list[dict[str, str]] = []
+
+        def add(form: forms.Form, anchor_prefix: str = "", row: int | None = None) -> None:
+            for name, errors in form.errors.items():
+                field = form.fields.get(name)
+                label = str(field.label) if field is not None and field.label else ""
+                if row is not None and label:
+                    label = str(_("Row %(number)s: %(label)s") % {"number": row, "label": label})
+                anchor = form[name].auto_id if field is not None else anchor_prefix
+                if field is not None and isinstance(field.widget, forms.RadioSelect):
+                    anchor = f"{anchor}_0"
+                for message in errors:
+                    found.append({"anchor": anchor or "request-form", "label": label, "message": str(message)})
+
+        add(self.common)
+        if self.task.list_params:
+            for number, row in enumerate(self.params.forms, start=1):
+                add(row, row=number)
+            for message in self.params.non_form_errors():
+                found.append({"anchor": "scan-objects", "label": "", "message": str(message)})
+        else:
+            add(self.params, "params")
+        found.extend({"anchor": "params", "label": "", "message": str(message)} for message in self.params_errors)
+        return found
 
     def add_workflow_errors(self, errors: dict[str, Any]) -> None:
         """workflow.InvalidRequest.errors: params nested under "params", the rest by field name."""
@@ -334,7 +407,7 @@ class NewRequestForm:
     @classmethod
     def from_query(cls, task: catalog.TaskType, query: Any) -> NewRequestForm:
         """An unbound form prefilled from a link (host search, "Release isolation"): initial values only."""
-        common = {key: query[key] for key in ("target_host", "target_host_name", "external_ref") if query.get(key)}
+        common = {key: query[key] for key in ("target_host", "target_host_name", "justification", "external_ref") if query.get(key)}
         params: dict[str, Any] = {}
         if not task.list_params:
             for spec in task.fields:
@@ -381,7 +454,10 @@ def unseal(user, token: str) -> tuple[dict[str, Any], dt.datetime]:
     return data, sealed_at
 
 
-def _display(text: str) -> tuple[str, int]:
+def _display(text: str, archives: list[dict[str, Any]] = ()) -> tuple[str, int]:
+    # An IOC archive is shown once, as its size and digest; its base64 would fill the page twice.
+    for archive in archives:
+        text = text.replace(archive["base64"], str(_("<the ZIP archive above, in base64>")))
     if len(text) <= PREVIEW_DISPLAY_LIMIT:
         return text, 0
     return text[:PREVIEW_DISPLAY_LIMIT], len(text) - PREVIEW_DISPLAY_LIMIT
@@ -397,15 +473,28 @@ class Preview:
     description: str
     approvals_required: int
     changes_endpoint: bool
+    consequence: str = ""  # one sentence: what happens to the host, in words
+    archives: tuple[dict[str, Any], ...] = ()  # IOC archives: field label, size, sha256
+
+
+def _archives(task: catalog.TaskType, params: Any) -> list[dict[str, Any]]:
+    found = []
+    for spec in task.fields:
+        value = params.get(spec.name) if isinstance(params, dict) else None
+        if catalog.field_kind(spec) == catalog.IOC_ZIP and isinstance(value, str) and value:
+            found.append({"label": spec.label, **catalog.ioc_archive_summary(value), "base64": value})
+    return found
 
 
 def preview(filing: Filing, now: dt.datetime | None = None) -> Preview:
     """Exactly what the submission job sends for this request (KLINCDT_ADDED is set when it runs)."""
     task = catalog.TASKS[filing.task]
+    archives = _archives(task, filing.params)
     calls = payload.calls_json(filing.task, filing.target_host, filing.params, payload.incident_time(now))
-    add_incident, add_hidden = _display(json.dumps(calls["AddIncident"], indent=2, ensure_ascii=False))
+    add_incident, add_hidden = _display(json.dumps(calls["AddIncident"], indent=2, ensure_ascii=False), archives)
     envelope, envelope_hidden = _display(
-        json.dumps(payload.build_envelope(filing.task, filing.target_host, filing.params), indent=2, ensure_ascii=False)
+        json.dumps(payload.build_envelope(filing.task, filing.target_host, filing.params), indent=2, ensure_ascii=False),
+        archives,
     )
     update = json.dumps(calls["UpdateIncident"], indent=2, ensure_ascii=False)
     return Preview(
@@ -417,6 +506,8 @@ def preview(filing: Filing, now: dt.datetime | None = None) -> Preview:
         description=task.describe(filing.params),
         approvals_required=catalog.approvals_required(filing.task, filing.params),
         changes_endpoint=task.changes_endpoint(filing.params),
+        consequence=consequences.sentence(filing.task, filing.params, filing.target_host_name or filing.target_host),
+        archives=tuple(archives),
     )
 
 

@@ -21,4 +21,5 @@ urlpatterns = [
     path("hosts/<str:host_id>/", host_views.host_detail, name="host"),
     path("audit/export.jsonl", audit.export_jsonl, name="audit_export"),
     path("audit/accounts/", audit.account_events, name="account_events"),
+    path("audit/chain/", audit.chain_status, name="audit_chain"),
 ]

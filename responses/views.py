@@ -34,11 +34,12 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import roles, stepup
-from responses import catalog, queueing, workflow
+from responses import catalog, filing_hints, queueing, workflow
 from responses.forms import (
     NewRequestForm,
     RequestFilterForm,
     approval_rule,
+    in_words,
     preview,
     seal,
     unseal,
@@ -205,6 +206,10 @@ def _new_request_post(request: HttpRequest) -> HttpResponse:
             "isolation": portal_isolation(form.filing.target_host),
             "preview": preview(form.filing),
             "sealed": seal(request.user, form.filing),
+            # Someone already asked for exactly this (issue 17, point 6): say who and when; filing asks to confirm.
+            "same_pending": filing_hints.same_pending_words(
+                filing_hints.same_pending(form.filing.task, form.filing.target_host, form.filing.params)
+            ),
         },
     )
 
@@ -238,8 +243,25 @@ def _file(request: HttpRequest, task: catalog.TaskType, sealed: dict[str, Any], 
                 )
                 .first()
             )
+            if duplicate is None and not request.POST.get("confirm_duplicate"):
+                # The same task, host and params already open (another analyst's, or an earlier one):
+                # filed only when the analyst confirms on the preview. The rate limit speaks first.
+                workflow.check_filing_limit(user)
+                same = filing_hints.same_pending(sealed["task"], sealed["target_host"], sealed["params"])
+                if same:
+                    form = NewRequestForm.bound_to_filing(task, sealed)
+                    form.params_errors.append(
+                        _("%(same)s Preview it again and tick “File it anyway” to file a second one.")
+                        % {"same": filing_hints.same_pending_words(same)}
+                    )
+                    return _render_form(form=form, request=request, status=409)
             if duplicate is not None:
-                messages.info(request, _("This request was already filed."))
+                # The double-submit guard: say so, and show the request that exists (issue 17, point 1).
+                messages.info(
+                    request,
+                    _("Already filed: %(request)s. This is that request; it was not filed twice.")
+                    % {"request": request_name(duplicate)},
+                )
                 return redirect("responses:detail", key=duplicate.uuid)
             filed = workflow.file_request(user=user, source=Source.WEB, **sealed)
     except workflow.RateLimited as exc:
@@ -250,10 +272,11 @@ def _file(request: HttpRequest, task: catalog.TaskType, sealed: dict[str, Any], 
         form = NewRequestForm.bound_to_filing(task, sealed)
         form.add_workflow_errors(exc.errors)
         return _render_form(request, form, status=400)
+    name = {"request": request_name(filed)}
     if filed.status == Status.PENDING_APPROVAL:
-        messages.success(request, _("Request filed. It now waits for approval."))
+        messages.success(request, _("Request filed: %(request)s. It now waits for approval.") % name)
     else:
-        messages.success(request, _("Request filed. It needs no approval and is on its way to KSC."))
+        messages.success(request, _("Request filed: %(request)s. It needs no approval and is on its way to KSC.") % name)
     return redirect("responses:detail", key=filed.uuid)
 
 
@@ -364,6 +387,15 @@ def _detail_context(request: HttpRequest, rr: ResponseRequest) -> dict[str, Any]
         ),
         "actions": actions,
         "release_url": release_url,
+        # Ways out (issue 17, point 6): file again as a copy, the isolation a release ends, what to do.
+        "copy_url": filing_hints.copy_url(rr)
+        if rr.status in (Status.REJECTED, Status.FAILED, Status.CANCELLED, Status.EXPIRED)
+        and workflow.permission(user, workflow.FILE)
+        else "",
+        "ended_isolation": filing_hints.ended_isolation(rr, user),
+        "failure_advice": filing_hints.failure_advice(rr, may_retry=workflow.RETRY in actions),
+        "ksc_console_url": filing_hints.ksc_console_url(),
+        "external_ref_url": filing_hints.external_ref_url(rr.external_ref),
         "in_flight": rr.status in IN_FLIGHT,
         "outcome": (outcome := rr.outcome_view),
         # The page follows the outcome too, until the host's outcome is final.
@@ -382,7 +414,8 @@ def _scan_objects(params: Any) -> list[dict[str, Any]]:
     objects = []
     for item in params if isinstance(params, list) else []:
         label = catalog.SCAN_OBJECT_TYPES.get(item.get("type"), "")
-        objects.append({**item, "type_label": f"{label} ({item.get('type')})"})
+        # The label alone: KSC's code (22) means nothing to the reader; the raw params keep it.
+        objects.append({**item, "type_label": label or item.get("type")})
     return objects
 
 
@@ -391,7 +424,7 @@ def _param_value(spec: catalog.Field, params: Any) -> Any:
         return None
     value = params[spec.name]
     if spec.kind == catalog.CHOICE and spec.choices and value in spec.choices:
-        return f"{spec.choices[value]} ({value})"
+        return str(spec.choices[value])  # in words; the raw value is in the exports
     if catalog.field_kind(spec) == catalog.IOC_ZIP and isinstance(value, str):
         # The archive is shown by its size and digest, not as megabytes of base64.
         summary = catalog.ioc_archive_summary(value)
@@ -417,16 +450,22 @@ ACTIONS = {
 }
 
 
+def request_name(rr: ResponseRequest) -> str:
+    """How a message names a request: its task and host, so that a flash after a redirect says which."""
+    return _("%(task)s on %(host)s") % {"task": rr.get_task_display(), "host": rr.target_host_name or rr.target_host}
+
+
 def _action_message(action: str, rr: ResponseRequest) -> str:
+    name = {"request": request_name(rr)}
     if action == workflow.APPROVE:
         if rr.status == Status.PENDING_APPROVAL:
-            return _("Your approval is recorded; the request needs another approver.")
-        return _("Approved: the request is on its way to KSC.")
+            return _("Your approval of %(request)s is recorded; it needs another approver.") % name
+        return _("Approved: %(request)s is on its way to KSC.") % name
     return {
-        workflow.REJECT: _("Request rejected."),
-        workflow.CANCEL: _("Request cancelled."),
-        workflow.RETRY: _("The request will be sent to KSC again."),
-    }[action]
+        workflow.REJECT: _("Rejected: %(request)s."),
+        workflow.CANCEL: _("Cancelled: %(request)s."),
+        workflow.RETRY: _("%(request)s will be sent to KSC again."),
+    }[action] % name
 
 
 @login_required
@@ -450,7 +489,8 @@ def act(request: HttpRequest, key: Any, action: str) -> HttpResponse:
         rr.refresh_from_db()
         context = _detail_context(request, rr)
         # The message goes next to the comment field of the form that was sent, with what was typed.
-        context.update(failed_action=action, failed_comment=comment, comment_errors=exc.errors.get("comment", []))
+        errors = [in_words(message, {"comment": _("Comment")}) for message in exc.errors.get("comment", [])]
+        context.update(failed_action=action, failed_comment=comment, comment_errors=errors)
         return render(request, "responses/detail.html", context, status=400)
     messages.success(request, _action_message(action, done))
     target = request.POST.get("next", "")
@@ -589,7 +629,8 @@ CSV_COLUMNS = (
     "target_host_name",
     "requester",
     "source",
-    "status",
+    "status",  # in words, in the exporting reader's language
+    "status_code",  # the code (pending_approval, submitted...), for scripts
     "approvals_required",
     "decisions",
     "decided_at",
@@ -633,6 +674,7 @@ def _csv_rows(requests: QuerySet[ResponseRequest]) -> Iterator[list[str]]:
                 rr.target_host_name,
                 rr.requester_username,
                 rr.source,
+                rr.get_status_display(),
                 rr.status,
                 rr.approvals_required,
                 decisions,

@@ -61,12 +61,47 @@
   // A second click on a submit button does not send the form again (the server guards filing too).
   function submitOnce(form) {
     form.addEventListener("submit", function (event) {
+      // A form that asks first (cancelling a request): nothing is sent unless the user confirms.
+      var question = form.getAttribute("data-confirm");
+      if (question && !window.confirm(question)) { event.preventDefault(); return; }
       if (form.getAttribute("data-submitted")) { event.preventDefault(); return; }
       form.setAttribute("data-submitted", "1");
     });
   }
 
+  // onDemandScan's 16 rows: only the filled ones and one empty row show; "Add another" shows the next.
+  // Without this script every row shows (and empty rows are still ignored).
+  function spareRows(table) {
+    var button = table.parentNode.querySelector("button.add-row");
+    if (!button) { return; }
+    function isEmpty(row) {
+      return !Array.prototype.some.call(row.querySelectorAll("input, select"), function (field) {
+        if (field.type === "checkbox") { return field.checked; }
+        return field.type !== "hidden" && field.value !== "";
+      });
+    }
+    var rows = Array.prototype.slice.call(table.querySelectorAll("tr.scan-row"));
+    var shownEmpty = false;
+    rows.forEach(function (row) {
+      if (!isEmpty(row)) { return; }
+      if (shownEmpty) { row.hidden = true; } else { shownEmpty = true; }
+    });
+    function update() { button.hidden = !rows.some(function (row) { return row.hidden; }); }
+    button.addEventListener("click", function () {
+      var next = rows.filter(function (row) { return row.hidden; })[0];
+      if (!next) { return; }
+      next.hidden = false;
+      var first = next.querySelector("input:not([type=hidden]), select");
+      if (first) { first.focus(); }
+      update();
+    });
+    update();
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    var summary = document.getElementById("error-summary");
+    if (summary) { summary.focus(); }
+    document.querySelectorAll("table.scan-objects").forEach(spareRows);
     document.querySelectorAll("form[data-typeahead]").forEach(setupTypeahead);
     var requestForm = document.getElementById("request-form");
     if (requestForm) { forgetNameOnEdit(requestForm); }

@@ -65,22 +65,27 @@ def log_in(browser, portal):
         context.set_default_timeout(TIMEOUT_MS)
         contexts.append(context)
         page = context.new_page()
-        # Approvers must use two-factor authentication: they have an authenticator, and type its code.
-        device = enrol_totp(user) if twofactor.required(user) else None
-        page.goto("/accounts/login/")
-        page.fill("#id_username", user.get_username())
-        page.fill("#id_password", f"{user.get_username()}-password-1234")
-        page.click("main button[type=submit]")
-        if device is not None:
-            page.wait_for_url(re.compile(r"/accounts/verify/"))
-            page.fill("#id_code", totp_code(device))
-            page.click("main button[type=submit]")
-        page.wait_for_url(re.compile(r"/$"))
+        sign_in(page, user)
         return page
 
     yield open_as
     for context in contexts:
         context.close()
+
+
+def sign_in(page, user) -> None:
+    """The login form, then the second factor's code for those who must use one."""
+    # Approvers must use two-factor authentication: they have an authenticator, and type its code.
+    device = enrol_totp(user) if twofactor.required(user) else None
+    page.goto("/accounts/login/")
+    page.fill("#id_username", user.get_username())
+    page.fill("#id_password", f"{user.get_username()}-password-1234")
+    page.click("main button[type=submit]")
+    if device is not None:
+        page.wait_for_url(re.compile(r"/accounts/verify/"))
+        page.fill("#id_code", totp_code(device))
+        page.click("main button[type=submit]")
+    page.wait_for_url(re.compile(r"/$"))
 
 
 def run_ksc_worker() -> dict[str, str]:
@@ -118,7 +123,7 @@ def test_an_isolation_is_filed_approved_submitted_and_shown_in_english_and_japan
     analyst.click("a.use-host")
     expect(analyst.locator("#id_target_host")).to_have_value(host_id)
     expect(analyst.locator("#chosen-host")).to_contain_text("TKY-WS-0111")
-    analyst.select_option("#id_params-action", "1")
+    analyst.check("#id_params-action_0")  # "Isolate from the network"
     analyst.fill("#id_justification", "Beaconing to a known C2 address")
     analyst.click("text=Preview what will be sent")
     expect(analyst.locator("#add-incident")).to_contain_text(f'"KLHST_WKS_HOSTNAME": "{host_id}"')
@@ -135,7 +140,7 @@ def test_an_isolation_is_filed_approved_submitted_and_shown_in_english_and_japan
     expect(entry).to_contain_text("Changes the endpoint")
     entry.locator("textarea").fill("Confirmed with the host owner")
     entry.locator("button", has_text="Approve").click()
-    expect(approver.locator(".messages")).to_contain_text("Approved: the request is on its way to KSC.")
+    expect(approver.locator(".messages")).to_contain_text("Approved: Network isolation on TKY-WS-0111 is on its way to KSC.")
 
     # The analyst's page is in flight and refreshes itself; a worker submits it to KSC.
     analyst.goto(request_url)

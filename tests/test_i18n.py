@@ -134,7 +134,7 @@ def in_japanese(client) -> None:
 def test_the_language_switch_in_the_header_turns_the_pages_japanese(client, alice, rejected):
     client.force_login(alice)
     english = client.get(f"/requests/{rejected.uuid}/").content.decode()
-    assert 'action="/i18n/setlang/"' in english and '<option value="ja">日本語</option>' in english
+    assert 'action="/i18n/setlang/"' in english and '<option value="ja" lang="ja">日本語</option>' in english
 
     in_japanese(client)
     html = client.get(f"/requests/{rejected.uuid}/").content.decode()
@@ -187,7 +187,8 @@ def test_the_preview_and_its_errors_are_japanese(client, alice):
     errors = client.post("/requests/new/", {"task": "deleteFile", "target_host": HOST}).content.decode()
 
     assert "申請前にリクエストを確認" in preview and "申請する" in preview
-    assert "md5hash、sha256hash、path の少なくとも 1 つでファイルを指定してください。" in errors
+    # Field labels, never internal names (issue 17, point 5), in 「」.
+    assert "「MD5 ハッシュ」、「SHA-256 ハッシュ」、「ファイルパス」の少なくとも 1 つでファイルを指定してください。" in errors
     assert "この項目は必須です。" in errors  # Django's own catalog, for the missing justification
 
 

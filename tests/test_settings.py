@@ -196,3 +196,16 @@ class TestStartup:
         )
         assert result.returncode == 0, result.stdout + result.stderr
         assert "System check identified no issues (0 silenced)." in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("KSC_CONSOLE_URL", "ksc.example.test:8080", "KSC_CONSOLE_URL must be an http:// or https:// address"),
+        ("EXTERNAL_REF_URL", "https://siem.example.test/alerts/", "EXTERNAL_REF_URL must be an http:// or https://"),
+        ("EXTERNAL_REF_URL", "javascript:alert({ref})", "with {ref} once where the reference goes"),
+    ],
+)
+def test_link_out_settings_refuse_junk(name, value, message):
+    result = _settings_in_subprocess({"DEBUG": "true", name: value})
+    assert result.returncode != 0 and message in result.stderr, result.stderr[-500:]

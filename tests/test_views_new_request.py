@@ -8,6 +8,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import time
 import zipfile
 from unittest import mock
@@ -77,7 +78,8 @@ def test_it_builds_each_tasks_form_from_the_catalog(analyst, task_name):
         name = f"{prefix}-{spec.name}"
         widget = {
             catalog.BOOL: f'<input type="checkbox" name="{name}"',
-            catalog.CHOICE: f'<select name="{name}"',
+            # A choice in a scan row is a select; alone (isolate / end isolation), plain radio buttons.
+            catalog.CHOICE: f'<select name="{name}"' if task.list_params else f'<input type="radio" name="{name}"',
             catalog.IOC_ZIP: f'<input type="file" name="{name}"',
         }.get(spec.kind, f'<input type="text" name="{name}"')
         assert widget in page, name
@@ -119,7 +121,10 @@ def test_it_files_the_previewed_request_and_shows_it(analyst, alice, ksc_setting
     assert (filed.requester, filed.external_ref, filed.source) == (alice, "INC-42", "web")
     assert filed.status == Status.PENDING_APPROVAL
     assert list(filed.events.values_list("kind", flat=True)) == [EventKind.FILED]
-    assert "Request filed. It now waits for approval." in analyst.get(response["Location"]).content.decode()
+    # The message names the request (issue 17, point 9).
+    assert "Request filed: Network isolation on TKY-WS-0111. It now waits for approval." in analyst.get(
+        response["Location"]
+    ).content.decode()
 
 
 def test_it_names_the_host_as_ksc_does_whatever_the_browser_sent(analyst, ksc_settings):
@@ -185,7 +190,13 @@ def test_it_files_a_double_clicked_preview_once(analyst):
 def test_it_files_the_same_request_again_from_a_new_preview(analyst):
     analyst.post(NEW, {"step": "file", "sealed": preview_of(analyst, isolate()).context["sealed"]})
 
-    analyst.post(NEW, {"step": "file", "sealed": preview_of(analyst, isolate()).context["sealed"]})
+    # The same task, host and params still pending: the preview says so and filing asks to confirm
+    # (issue 17, point 6); confirmed, it is filed.
+    again = preview_of(analyst, isolate())
+    assert "alice filed the same request" in again.content.decode()
+    refused = analyst.post(NEW, {"step": "file", "sealed": again.context["sealed"]})
+    assert refused.status_code == 409 and ResponseRequest.objects.count() == 1
+    analyst.post(NEW, {"step": "file", "sealed": again.context["sealed"], "confirm_duplicate": "1"})
 
     assert ResponseRequest.objects.count() == 2
 
@@ -222,7 +233,7 @@ def test_it_goes_back_to_the_form_with_what_was_previewed(analyst):
     assert response.status_code == 200
     page = response.content.decode()
     assert f'value="{HOST}"' in page and 'value="INC-7"' in page
-    assert '<option value="1" selected>' in page
+    assert re.search(r'<input type="radio" name="params-action" value="1"[^>]* checked', page)
     assert "Beaconing to a known C2 address</textarea>" in page
 
 
@@ -235,7 +246,7 @@ def test_it_puts_catalog_errors_next_to_their_fields(analyst):
     page = response.content.decode()
     # The message sits in the field's error list, which the input points at for screen readers.
     assert 'id="id_params-md5hash_error"' in page
-    assert "md5hash must be an MD5 hash" in page
+    assert "“MD5 hash” must be an MD5 hash" in page  # the label, not the internal name
     assert 'aria-describedby="id_params-md5hash_helptext id_params-md5hash_error"' in page
     assert 'aria-invalid="true"' in page
     assert ResponseRequest.objects.count() == 0
@@ -245,7 +256,7 @@ def test_it_says_when_a_file_task_names_no_file(analyst):
     response = analyst.post(NEW, {"task": "quarantineFile", "target_host": HOST, "justification": "x"})
 
     assert response.status_code == 400
-    assert "Name the file by at least one of md5hash, sha256hash or path." in response.content.decode()
+    assert "Name the file by at least one of “MD5 hash”, “SHA-256 hash” or “File path”." in response.content.decode()
 
 
 def test_it_requires_a_host_and_a_justification(analyst):
@@ -283,7 +294,6 @@ def test_it_collects_scan_objects_from_rows_and_ignores_empty_rows(analyst):
         **scan_rows(
             (0, {"enabled": "on", "type": "14"}),
             (3, {"enabled": "on", "type": "22", "path": r"C:\Temp", "recursive": "on"}),
-            (5, {"type": "25"}),  # chosen but not enabled: sent as a disabled object
         ),
     }
 
@@ -292,7 +302,6 @@ def test_it_collects_scan_objects_from_rows_and_ignores_empty_rows(analyst):
     assert response.context["filing"].params == [
         {"enabled": True, "path": "", "recursive": False, "type": 14},
         {"enabled": True, "path": r"C:\Temp", "recursive": True, "type": 22},
-        {"enabled": False, "path": "", "recursive": False, "type": 25},
     ]
 
 
@@ -301,15 +310,22 @@ def test_it_puts_a_scan_object_error_on_its_row(analyst):
         "task": "onDemandScan",
         "target_host": HOST,
         "justification": "Routine check",
-        **scan_rows((0, {"enabled": "on", "type": "14"}), (4, {"enabled": "on", "type": "22"})),
+        **scan_rows(
+            (0, {"enabled": "on", "type": "14"}),
+            (4, {"enabled": "on", "type": "22"}),
+            (5, {"type": "25"}),  # a type, Enabled unticked: a slip, not a disabled object to send
+        ),
     }
 
     response = analyst.post(NEW, data)
 
     assert response.status_code == 400
     rows = response.context["form"].params.forms
-    assert "path is required when the scan object is a Folder (22)." in rows[4].errors["path"]
+    # Both errors at once, each on its row, in the page's words.
+    assert "“Path” is required when the scan object is a “Folder”." in rows[4].errors["path"]
+    assert "Tick “Enabled” to scan this object, or clear the row." in rows[5].errors["enabled"]
     assert not rows[0].errors
+    assert ResponseRequest.objects.count() == 0
 
 
 def test_it_refuses_a_scan_with_no_object(analyst):
@@ -360,14 +376,16 @@ def test_it_refuses_an_ioc_file_that_is_not_a_zip(analyst):
     response = analyst.post(NEW, {**ioc_data(), "params-ioc": SimpleUploadedFile("iocs.zip", b"not a zip")})
 
     assert response.status_code == 400
-    assert "ioc is not a readable ZIP archive." in response.context["form"].params.errors["ioc"]
+    assert "“IOC archive” is not a readable ZIP archive." in response.context["form"].params.errors["ioc"]
+    # A refused archive is not carried to the next preview as if attached.
+    assert "An archive is attached" not in response.content.decode()
 
 
 def test_it_requires_the_ioc_archive(analyst):
     response = analyst.post(NEW, ioc_data())
 
     assert response.status_code == 400
-    assert "ioc is required." in response.context["form"].params.errors["ioc"]
+    assert "“IOC archive” is required." in response.context["form"].params.errors["ioc"]
 
 
 def test_it_reports_what_the_workflow_refuses_at_filing_next_to_the_field(analyst, alice):
@@ -392,7 +410,7 @@ def test_it_prefills_the_form_from_a_link(analyst):
     page = response.content.decode()
     assert f'value="{HOST}"' in page
     assert "Chosen host: TKY-WS-0142" in page
-    assert '<option value="0" selected>' in page
+    assert re.search(r'<input type="radio" name="params-action" value="0"[^>]* checked', page)
 
 
 def test_it_refuses_an_archive_over_10_mib_before_reading_it(analyst, monkeypatch):
@@ -404,7 +422,7 @@ def test_it_refuses_an_archive_over_10_mib_before_reading_it(analyst, monkeypatc
     assert "The archive is larger than 10 MiB." in response.context["form"].params.errors["ioc"]
 
 
-def test_a_long_payload_is_cut_in_the_page_but_sent_whole(analyst):
+def test_a_large_archive_is_shown_once_as_its_digest_and_sent_whole(analyst):
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
         # A valid OpenIOC document whose description is 80 KiB of incompressible text.
@@ -414,8 +432,11 @@ def test_a_long_payload_is_cut_in_the_page_but_sent_whole(analyst):
     response = preview_of(analyst, {**ioc_data(), "params-ioc": SimpleUploadedFile("iocs.zip", big)})
 
     shown = response.context["preview"]
-    assert len(shown.add_incident) == forms.PREVIEW_DISPLAY_LIMIT and shown.add_incident_hidden > 0
-    assert "more characters are sent but not shown." in response.content.decode()
+    page = response.content.decode()
+    # Issue 17, point 4: never twice as base64 (it filled the page), once as size and SHA-256.
+    assert base64.b64encode(big).decode() not in page
+    assert shown.add_incident_hidden == 0 and shown.envelope_hidden == 0
+    assert hashlib.sha256(big).hexdigest() in page and f"({len(big)} bytes)" in page
     # What is filed is the whole archive.
     assert base64.b64decode(response.context["filing"].params["ioc"]) == big
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import re
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -134,7 +135,7 @@ def test_a_rejection_needs_a_comment_shown_next_to_the_field(client, alice, bob)
     assert response.status_code == 400
     html = page(response)
     assert f'aria-describedby="comment-reject-{rr.uuid}-error"' in html
-    assert "comment is required." in html
+    assert "“Comment” is required." in html  # the label, not the internal name
     rr.refresh_from_db()
     assert rr.status == Status.PENDING_APPROVAL
 
@@ -208,7 +209,7 @@ def test_a_submitted_isolation_offers_to_release_it_with_the_same_host(client, a
     }
     # The link opens the new-request form prefilled with the opposite action; filing it needs approval again.
     form = page(client.get(href))
-    assert '<option value="0" selected>' in form and f'value="{HOST}"' in form
+    assert re.search(r'<input type="radio" name="params-action" value="0"[^>]* checked', form) and f'value="{HOST}"' in form
 
 
 def test_release_is_not_offered_for_a_release_or_an_unsent_isolation(client, alice):
@@ -383,7 +384,9 @@ def test_the_csv_export_holds_the_filtered_list(client, dave, history):
     assert {row["uuid"] for row in rows} == {str(history["rejected"].uuid), str(history["pending"].uuid)}
     rejected = next(row for row in rows if row["uuid"] == str(history["rejected"].uuid))
     assert rejected["decisions"] == "carol:reject"
-    assert rejected["status"] == "rejected" and rejected["target_host_name"] == "OSK-SRV-01"
+    # The status in words, its code in its own column (issue 17, point 7).
+    assert (rejected["status"], rejected["status_code"]) == ("Rejected", "rejected")
+    assert rejected["target_host_name"] == "OSK-SRV-01"
 
 
 def test_the_csv_export_defuses_spreadsheet_formulas(client, alice, dave):

@@ -1,0 +1,41 @@
+"""Words on pages: a request named from its id (the step-up page), trail texts, actors and roles in the reader's language."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+from django.utils.translation import gettext as _
+
+from responses import roles, trail_text, workflow
+from responses.models import ResponseRequest
+
+register = template.Library()
+
+
+@register.simple_tag
+def visible_request(user: Any, key: Any) -> ResponseRequest | None:
+    """The request with this id if ``user`` may see it (workflow.visible_requests), else None."""
+    if not key or not getattr(user, "is_authenticated", False):
+        return None
+    return workflow.visible_requests(user).filter(uuid=key).first()
+
+
+@register.filter
+def in_reader_language(event: Any) -> str:
+    """A trail event's message, in the reader's language when the system wrote it (trail_text)."""
+    return trail_text.translate(event.message, event.detail if isinstance(event.detail, dict) else None)
+
+
+@register.filter
+def actor_name(username: str) -> str:
+    """The trail's actor; "system" (the portal's jobs) and "directory" in the reader's language."""
+    return {"system": _("system"), "directory": _("directory")}.get(username, username)
+
+
+@register.filter
+def role_label(role: str) -> str:
+    """A role's group name (Analysts, Approvers, Auditors) in the reader's language."""
+    return {roles.ANALYSTS: _("Analysts"), roles.APPROVERS: _("Approvers"), roles.AUDITORS: _("Auditors")}.get(
+        role, role
+    )
