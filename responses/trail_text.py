@@ -25,8 +25,8 @@ from typing import Any
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
-# The modules whose _("...") texts reach the trail (workflow._event / _in_english callers).
-WRITERS = ("workflow.py", "outcomes.py", "jobs.py")
+# The modules whose _("...") texts reach the trail (trail.append / trail.in_english callers).
+WRITERS = ("workflow.py", "submission.py", "queueing.py", "trail.py", "outcomes.py", "jobs.py")
 _PLACEHOLDER = re.compile(r"%\((\w+)\)[sd]")
 
 

@@ -11,7 +11,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from responses import catalog
-from responses.forms import Filing, preview
+from responses.forms import Filing, _archives, _display, preview
 from tests.test_catalog import REFUSED, VALID
 from tests.test_payload import GOLDEN, HOST
 
@@ -83,5 +83,11 @@ def test_the_command_and_the_filing_preview_show_the_same_calls(task, params, bo
 
     assert printed["AddIncident"]["pData"]["KLINCDT_BODY"] == body
     if not shown.add_incident_hidden:
-        assert json.loads(shown.add_incident) == printed["AddIncident"]
+        # The preview shows an IOC archive once, by size and sha256, and a placeholder for its base64.
+        as_shown = _display(json.dumps(printed["AddIncident"], indent=2, ensure_ascii=False), shown_archives(filing))
+        assert shown.add_incident == as_shown[0]
     assert json.loads(shown.update_incident) == printed["UpdateIncident"]
+
+
+def shown_archives(filing: Filing) -> list:
+    return _archives(catalog.TASKS[filing.task], filing.params)

@@ -7,7 +7,8 @@ from typing import Any
 from django import template
 from django.utils.translation import gettext as _
 
-from responses import roles, trail_text, workflow
+from accounts import roles
+from responses import trail_text, workflow
 from responses.models import ResponseRequest
 
 register = template.Library()
