@@ -127,8 +127,7 @@ class Launcher:
                 str(port),
                 "--user",
                 user,
-                "--password",
-                password,
+                f"--password={password}",  # a generated password may start with "-"
                 "--cert-dir",
                 str(cert_dir),
             ],
