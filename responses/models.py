@@ -15,20 +15,8 @@ from django.db.models.functions import Upper
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from responses import catalog
-
-
-class Status(models.TextChoices):
-    PENDING_APPROVAL = "pending_approval", _("Pending approval")
-    APPROVED = "approved", _("Approved")
-    QUEUED = "queued", _("Queued")
-    SUBMITTING = "submitting", _("Submitting")
-    SUBMITTED = "submitted", _("Submitted")
-    FAILED = "failed", _("Failed")
-    REJECTED = "rejected", _("Rejected")
-    CANCELLED = "cancelled", _("Cancelled")
-    EXPIRED = "expired", _("Expired")
-
+from responses import catalog, policy
+from responses.states import Status, TokenScope  # noqa: F401 (defined apart so that policy needs no models)
 
 # Requests still on their way to KSC (the reconciler and the "in flight" views use this).
 IN_FLIGHT = (Status.APPROVED, Status.QUEUED, Status.SUBMITTING)
@@ -58,6 +46,13 @@ def payload_fingerprint(task: str, target_host: str, params) -> str:
     """sha256 of exactly what is approved: task, host and params, canonically serialised."""
     canonical = json.dumps([task, target_host, params], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+class ResponseRequestQuerySet(models.QuerySet):
+    def visible_to(self, user) -> ResponseRequestQuerySet:
+        """The requests ``user`` may see, as responses.policy decides."""
+        rule = policy.visible_filter(user)
+        return self if rule is None else self.filter(rule)
 
 
 class ResponseRequest(models.Model):
@@ -102,6 +97,8 @@ class ResponseRequest(models.Model):
     ksc_recheck_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
+
+    objects = ResponseRequestQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -457,17 +454,6 @@ _register_auditlog()
 
 
 # --- The REST API (responses/api/) ----------------------------------------------------------
-
-
-class TokenScope(models.TextChoices):
-    """What an API token may do beyond what its user's roles allow.
-
-    A SIEM files and reads; a decision (approve, reject, retry) through the API skips
-    the browser's second factor and step-up, so only a token issued for it may decide.
-    """
-
-    FILE = "file", _("File and read")
-    DECISIONS = "decisions", _("File, read and decide (approve, reject, retry)")
 
 
 class ApiToken(models.Model):

@@ -38,7 +38,7 @@ from rest_framework.authentication import SessionAuthentication
 from rest_framework.views import APIView
 
 from accounts import directory
-from responses import roles
+from responses import policy
 
 log = logging.getLogger(__name__)
 
@@ -54,11 +54,7 @@ RECOVERY_NAME = "Recovery codes"
 
 def required(user) -> bool:
     """Whether this user must use two-factor authentication: approvers, and whoever reaches the admin."""
-    return bool(
-        user.is_authenticated
-        and user.is_active
-        and (user.is_superuser or user.is_staff or roles.has_role(user, roles.APPROVERS))
-    )
+    return policy.must_use_two_factor(user)
 
 
 def pending_step(request: HttpRequest) -> str | None:

@@ -1,6 +1,6 @@
 """The portal's pages: thin views over responses.catalog and responses.workflow.
 
-Each view parses, asks workflow.permission / visible_requests / get_for_user
+Each view parses, asks responses.policy / ResponseRequest.objects.visible_to / get_for_user
 whether the user may (never a rule of its own), calls the workflow, and
 renders. GET never changes anything; every action is a POST with a CSRF token.
 """
@@ -33,10 +33,10 @@ from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from responses import catalog, roles, stepup, workflow
+from responses import catalog, policy, stepup, workflow
+from responses.filtersets import RequestFilterSet
 from responses.forms import (
     NewRequestForm,
-    RequestFilterForm,
     approval_rule,
     preview,
     seal,
@@ -107,14 +107,14 @@ def _visible_or_404(user, key: Any) -> ResponseRequest:
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
     user = request.user
-    can_file = bool(workflow.permission(user, workflow.FILE))
+    can_file = bool(policy.may(user, policy.FILE))
     context: dict[str, Any] = {
         "can_file": can_file,
-        "can_view_all": workflow.can_view_all(user),
-        "is_approver": roles.has_role(user, roles.APPROVERS),
+        "can_view_all": policy.sees_all_requests(user),
+        "is_approver": policy.is_approver(user),
     }
     if can_file:
-        context["recent"] = list(workflow.visible_requests(user).filter(requester=user)[:5])
+        context["recent"] = list(ResponseRequest.objects.visible_to(user).filter(requester=user)[:5])
     if context["is_approver"]:
         context["pending_count"] = _approval_queue(user).count()
     return render(request, "responses/home.html", context)
@@ -150,7 +150,7 @@ def _render_choose(request: HttpRequest, status: int = 200, error: str = "") -> 
 @require_http_methods(["GET", "POST"])
 def new_request(request: HttpRequest) -> HttpResponse:
     """Step 1: choose a task, then fill its form. Step 2 (POST "preview"): see what KSC gets. Step 3: file it."""
-    allowed = workflow.permission(request.user, workflow.FILE)
+    allowed = policy.may(request.user, policy.FILE)
     if not allowed:
         return _refused(request, allowed.reason)
     if request.method == "POST":
@@ -228,7 +228,7 @@ def _file(request: HttpRequest, task: catalog.TaskType, sealed: dict[str, Any], 
             # (The locked row is also a plain User, where request.user is a lazy proxy.)
             user = get_user_model().objects.select_for_update().get(pk=request.user.pk)
             duplicate = (
-                workflow.visible_requests(user)
+                ResponseRequest.objects.visible_to(user)
                 .filter(
                     requester=user,
                     fingerprint=payload_fingerprint(sealed["task"], sealed["target_host"], sealed["params"]),
@@ -263,7 +263,7 @@ def _file(request: HttpRequest, task: catalog.TaskType, sealed: dict[str, Any], 
 @require_GET
 def host_search(request: HttpRequest) -> HttpResponse:
     """Find a host in KSC by display name, FQDN or IP. A page without JS; a fragment for the type-ahead."""
-    allowed = workflow.permission(request.user, workflow.FILE)
+    allowed = policy.may(request.user, policy.FILE)
     if not allowed:
         return _refused(request, allowed.reason)
     query = request.GET.get("q", "").strip()
@@ -313,14 +313,14 @@ def _use_host_url(host: Host, task: str) -> str:
 def _detail_context(request: HttpRequest, rr: ResponseRequest) -> dict[str, Any]:
     prefetch_related_objects([rr], "events", "approvals", "submission_attempts")
     user = request.user
-    actions = workflow.allowed_actions(user, rr)
+    actions = policy.allowed_actions(user, rr)
     release_url = ""
     if (
         rr.task == "isolateHost"
         and rr.status == Status.SUBMITTED
         and isinstance(rr.params, dict)
         and rr.params.get("action") == 1
-        and workflow.permission(user, workflow.FILE)
+        and policy.may(user, policy.FILE)
     ):
         # The opposite request, prefilled: it is a new request and passes the same approvals.
         query = {
@@ -335,7 +335,7 @@ def _detail_context(request: HttpRequest, rr: ResponseRequest) -> dict[str, Any]
     task = rr.task_type
     events = list(rr.events.all())
     host_tasks = 0
-    if rr.status == Status.PENDING_APPROVAL and (workflow.APPROVE in actions or workflow.REJECT in actions):
+    if rr.status == Status.PENDING_APPROVAL and (policy.APPROVE in actions or policy.REJECT in actions):
         host_tasks = _host_tasks_warning(workflow.host_task_load([rr.target_host]).get(rr.target_host, 0))
     # KSC is asked about the host only while acting on it still lies ahead (pending or in flight).
     host_facts, host_facts_error = ksc_facts(rr.target_host) if rr.status in OPEN else (None, "")
@@ -409,29 +409,29 @@ def request_detail(request: HttpRequest, key: Any) -> HttpResponse:
 
 
 ACTIONS = {
-    workflow.APPROVE: workflow.approve,
-    workflow.REJECT: workflow.reject,
-    workflow.CANCEL: workflow.cancel,
-    workflow.RETRY: workflow.retry,
+    policy.APPROVE: workflow.approve,
+    policy.REJECT: workflow.reject,
+    policy.CANCEL: workflow.cancel,
+    policy.RETRY: workflow.retry,
 }
 
 
 def _action_message(action: str, rr: ResponseRequest) -> str:
-    if action == workflow.APPROVE:
+    if action == policy.APPROVE:
         if rr.status == Status.PENDING_APPROVAL:
             return _("Your approval is recorded; the request needs another approver.")
         return _("Approved: the request is on its way to KSC.")
     return {
-        workflow.REJECT: _("Request rejected."),
-        workflow.CANCEL: _("Request cancelled."),
-        workflow.RETRY: _("The request will be sent to KSC again."),
+        policy.REJECT: _("Request rejected."),
+        policy.CANCEL: _("Request cancelled."),
+        policy.RETRY: _("The request will be sent to KSC again."),
     }[action]
 
 
 @login_required
 @require_POST
 # A decision in the browser needs a fresh proof of identity (cancelling one's own request does not).
-@stepup.require_step_up(actions=(workflow.APPROVE, workflow.REJECT, workflow.RETRY))
+@stepup.require_step_up(actions=(policy.APPROVE, policy.REJECT, policy.RETRY))
 def act(request: HttpRequest, key: Any, action: str) -> HttpResponse:
     """Approve, reject, cancel or retry one request; the workflow decides who may."""
     rr = _visible_or_404(request.user, key)
@@ -484,7 +484,7 @@ def _list_rows(requests: QuerySet[ResponseRequest]) -> QuerySet[ResponseRequest]
 @require_GET
 def my_requests(request: HttpRequest) -> HttpResponse:
     user = request.user
-    requests = workflow.visible_requests(user).filter(requester=user)
+    requests = ResponseRequest.objects.visible_to(user).filter(requester=user)
     status = request.GET.get("status", "")
     if status in Status.values:
         requests = requests.filter(status=status)
@@ -498,7 +498,7 @@ def my_requests(request: HttpRequest) -> HttpResponse:
             "status": status,
             "query": _query_without_page(request),
             "page_sizes": PAGE_SIZES,
-            "can_file": bool(workflow.permission(user, workflow.FILE)),
+            "can_file": bool(policy.may(user, policy.FILE)),
         },
     )
 
@@ -507,17 +507,17 @@ def my_requests(request: HttpRequest) -> HttpResponse:
 @require_GET
 def all_requests(request: HttpRequest) -> HttpResponse:
     """Every request (approvers, auditors, superusers), filtered and searchable; read-only."""
-    if not workflow.can_view_all(request.user):
+    if not policy.sees_all_requests(request.user):
         return _refused(request, _("Only approvers and auditors see every request."))
-    filters = RequestFilterForm(request.GET)
-    page = _paginate(request, _list_rows(filters.apply(workflow.visible_requests(request.user))))
+    filters = RequestFilterSet(request.GET, queryset=ResponseRequest.objects.visible_to(request.user))
+    page = _paginate(request, _list_rows(filters.rows()))
     query = _query_without_page(request)
     return render(
         request,
         "responses/all_requests.html",
         {
             "page": page,
-            "filters": filters,
+            "filters": filters.form,
             "query": query,
             "export_query": urlencode([(k, v) for k, v in request.GET.items() if k not in ("page", "per_page")]),
             "page_sizes": PAGE_SIZES,
@@ -533,7 +533,7 @@ def _host_tasks_warning(count: int) -> int:
 def _approval_queue(user) -> QuerySet[ResponseRequest]:
     # Requests past their approval window are left out: they can only expire now.
     return (
-        workflow.visible_requests(user)
+        ResponseRequest.objects.visible_to(user)
         .filter(status=Status.PENDING_APPROVAL)
         .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now()))
         .order_by("created_at", "id")
@@ -545,9 +545,9 @@ def _approval_queue(user) -> QuerySet[ResponseRequest]:
 def approval_queue(request: HttpRequest) -> HttpResponse:
     """Requests pending approval, oldest first; each decided on its own (no bulk approval)."""
     user = request.user
-    if not workflow.can_view_all(user):
+    if not policy.sees_all_requests(user):
         return _refused(request, _("Only approvers and auditors see the approval queue."))
-    # Prefetched approvals: workflow.permission reads them for each entry without a query.
+    # Prefetched approvals: policy.may reads them for each entry without a query.
     requests = _approval_queue(user).prefetch_related(Prefetch("approvals", queryset=Approval.objects.order_by("id")))
     page = _paginate(request, requests)
     # One query for the whole page: how many response tasks KES may already hold per host.
@@ -558,10 +558,10 @@ def approval_queue(request: HttpRequest) -> HttpResponse:
             "rr": rr,
             "host_tasks": _host_tasks_warning(load.get(rr.target_host, 0)),
             "isolation": isolations.get(rr.target_host),
-            "actions": workflow.allowed_actions(user, rr),
+            "actions": policy.allowed_actions(user, rr),
             "changes_endpoint": rr.task_type.changes_endpoint(rr.params),
             "approvals_given": sum(1 for a in rr.approvals.all() if a.decision == Decision.APPROVE),
-            "refusal": workflow.permission(user, workflow.APPROVE, rr).reason,
+            "refusal": policy.may(user, policy.APPROVE, rr).reason,
         }
         for rr in page
     ]
@@ -651,12 +651,12 @@ def _csv_rows(requests: QuerySet[ResponseRequest]) -> Iterator[list[str]]:
 @require_GET
 def export_csv(request: HttpRequest) -> HttpResponse:
     """The filtered "All requests" list as CSV (every matching row, not one page)."""
-    if not workflow.can_view_all(request.user):
+    if not policy.sees_all_requests(request.user):
         return _refused(request, _("Only approvers and auditors can export requests."))
-    filters = RequestFilterForm(request.GET)
+    filters = RequestFilterSet(request.GET, queryset=ResponseRequest.objects.visible_to(request.user))
     if not filters.is_valid():
         return _refused(request, _("The filters are not valid; correct them on the list first."), status=400)
-    requests = filters.apply(workflow.visible_requests(request.user)).prefetch_related(
+    requests = filters.rows().prefetch_related(
         Prefetch("approvals", queryset=Approval.objects.order_by("created_at", "id"))
     )
     writer = csv.writer(_Echo())

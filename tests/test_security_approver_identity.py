@@ -12,7 +12,7 @@ import pytest
 from django.contrib.auth.models import Group, User
 from django.db import IntegrityError, transaction
 
-from responses import roles, workflow
+from responses import policy, roles, workflow
 from responses.models import Approval, Decision, EventKind, ResponseRequest, Status
 from tests.conftest import _user
 
@@ -39,7 +39,7 @@ def test_a_renamed_approver_cannot_approve_a_second_time(two_person, bob):
     workflow.approve(two_person, user=bob, comment="ok")
     bobby = rename(bob, "bobby")
 
-    assert not workflow.permission(bobby, workflow.APPROVE, two_person)
+    assert not policy.may(bobby, workflow.APPROVE, two_person)
     with pytest.raises(workflow.WrongStatus, match="already approved"):
         workflow.approve(two_person, user=bobby, comment="ok again")
 
@@ -74,7 +74,7 @@ def test_the_constraint_refuses_one_person_twice_on_postgresql(postgres, two_per
         )
 
     # Through the workflow, with the check out of the way as a race would have it.
-    monkeypatch.setattr(workflow, "permission", lambda *args, **kwargs: workflow.ALLOWED)
+    monkeypatch.setattr(workflow, "may", lambda *args, **kwargs: policy.ALLOWED)
     with pytest.raises(workflow.WrongStatus, match="already decided"):
         workflow.approve(two_person, user=bobby)
     two_person.refresh_from_db()
