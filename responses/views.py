@@ -16,12 +16,10 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core import signing
 from django.core.exceptions import ImproperlyConfigured
 from django.core.paginator import Page
-from django.db import transaction
 from django.db.models import Count, OuterRef, Prefetch, Q, QuerySet, Subquery, prefetch_related_objects
 from django.db.models.functions import Coalesce
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
@@ -33,7 +31,7 @@ from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from responses import catalog, policy, stepup, workflow
+from responses import catalog, filing, policy, stepup, workflow
 from responses.filtersets import RequestFilterSet
 from responses.forms import (
     NewRequestForm,
@@ -55,7 +53,6 @@ from responses.models import (
     ResponseRequest,
     Source,
     Status,
-    payload_fingerprint,
 )
 from responses.paging import BoundedPaginator
 
@@ -185,13 +182,13 @@ def _new_request_post(request: HttpRequest) -> HttpResponse:
     form = NewRequestForm(task, request.POST, request.FILES)
     if not form.is_valid():
         return _render_form(request, form, status=400)
-    host, host_error = _check_host(form.filing.target_host)
-    if host is None and not host_error:
-        form.common.add_error("target_host", _("KSC knows no host with this id. Find the host above."))
+    check = filing.check_host(form.filing.target_host)
+    if check.unknown:
+        form.common.add_error("target_host", filing.unknown_host_message())
         return _render_form(request, form, status=400)
-    # Approvers read the host's name beside its id: it must be KSC's name for that id, never
-    # what the browser sent (an analyst could otherwise show them a harmless name).
-    form.filing.target_host_name = host.display_name if host is not None else ""
+    host, host_error = check.host, check.error
+    # The preview shows KSC's name; filing asks KSC again and stores its name then.
+    form.filing.target_host_name = check.display_name
     return render(
         request,
         "responses/new_preview.html",
@@ -208,39 +205,10 @@ def _new_request_post(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _check_host(host_id: str) -> tuple[Host | None, str]:
-    """(KSC's record of the host, "") or (None, why KSC could not be asked); (None, "") when KSC has no such host."""
-    try:
-        return get_client().get_host(host_id), ""
-    except ImproperlyConfigured:
-        return None, _("KSC is not configured (KSC_HOST), so the host id could not be checked.")
-    except KscError as exc:
-        log.warning("checking host %r in KSC failed: %s", host_id, exc)
-        return None, str(exc)
-
-
 def _file(request: HttpRequest, task: catalog.TaskType, sealed: dict[str, Any], sealed_at: Any) -> HttpResponse:
     try:
-        with transaction.atomic():
-            # A double click on "File request" must not file the same request twice. Holding the
-            # user's row lock, look for a request this user filed from this same preview: same
-            # content (fingerprint), same justification, filed after the preview was made.
-            # (The locked row is also a plain User, where request.user is a lazy proxy.)
-            user = get_user_model().objects.select_for_update().get(pk=request.user.pk)
-            duplicate = (
-                ResponseRequest.objects.visible_to(user)
-                .filter(
-                    requester=user,
-                    fingerprint=payload_fingerprint(sealed["task"], sealed["target_host"], sealed["params"]),
-                    justification=sealed["justification"].strip(),
-                    created_at__gte=sealed_at,
-                )
-                .first()
-            )
-            if duplicate is not None:
-                messages.info(request, _("This request was already filed."))
-                return redirect("responses:detail", key=duplicate.uuid)
-            filed = workflow.file_request(user=user, source=Source.WEB, **sealed)
+        fields = {key: value for key, value in sealed.items() if key != "target_host_name"}
+        filed = filing.file_request(user=request.user, source=Source.WEB, previewed_at=sealed_at, **fields)
     except workflow.RateLimited as exc:
         return _refused(request, exc.message, status=429)
     except workflow.NotAllowed as exc:
@@ -249,6 +217,10 @@ def _file(request: HttpRequest, task: catalog.TaskType, sealed: dict[str, Any], 
         form = NewRequestForm.bound_to_filing(task, sealed)
         form.add_workflow_errors(exc.errors)
         return _render_form(request, form, status=400)
+    if filed.duplicate:
+        messages.info(request, _("This request was already filed."))
+        return redirect("responses:detail", key=filed.request.uuid)
+    filed = filed.request
     if filed.status == Status.PENDING_APPROVAL:
         messages.success(request, _("Request filed. It now waits for approval."))
     else:
@@ -343,6 +315,7 @@ def _detail_context(request: HttpRequest, rr: ResponseRequest) -> dict[str, Any]
         "rr": rr,
         "host_facts": host_facts,
         "host_facts_error": host_facts_error,
+        "host_unchecked": filing.host_unchecked(rr, events),
         "isolation": portal_isolation(rr.target_host),
         "host_tasks": host_tasks,
         "task": task,

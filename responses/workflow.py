@@ -136,8 +136,14 @@ def file_request(
     external_ref: Any = "",
     target_host_name: Any = "",
     source: str = Source.WEB,
+    host_unchecked: str = "",
 ) -> ResponseRequest:
-    """File a request: validated against the catalog, then pending approval or approved at once."""
+    """File a request: validated against the catalog, then pending approval or approved at once.
+
+    Views and the API file through responses.filing, which checks the host with KSC first:
+    ``target_host_name`` is KSC's name for the host, and ``host_unchecked`` says why KSC
+    could not be asked (kept in the FILED event, shown to approvers).
+    """
     may(user, FILE).enforce()
     # The limit first: a flood of requests must not get its IOC archives unpacked and tested.
     check_filing_limit(user)
@@ -210,6 +216,7 @@ def file_request(
                 "source": source,
                 # ties what was filed into the keyed audit chain: verify_audit compares it with the row
                 "fingerprint": request.fingerprint,
+                **({"host_unchecked": host_unchecked} if host_unchecked else {}),
             },
         )
         if not required:

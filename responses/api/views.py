@@ -24,7 +24,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from responses import catalog, policy, workflow
+from responses import catalog, filing, policy, workflow
 from responses.api import idempotency
 from responses.api.errors import NON_FIELD, error_response
 from responses.api.serializers import (
@@ -126,7 +126,11 @@ class RequestPagination(PageNumberPagination):
         summary="File a request",
         description=(
             "Validated against the task catalog (GET /api/v1/tasks/). A task that needs approval waits for "
-            "approvers (status pending_approval); one that does not is approved and queued for KSC at once."
+            "approvers (status pending_approval); one that does not is approved and queued for KSC at once. "
+            "The host id is checked with KSC as the web form checks it: an id KSC does not know is a 400 "
+            "naming target_host, and the request keeps KSC's display name for the host. When KSC cannot be "
+            "asked, the request is filed with the host unchecked, and its filed event says why "
+            "(detail.host_unchecked): approvers are told so."
         ),
         request=NewResponseRequestSerializer,
         parameters=[IDEMPOTENCY_KEY],
@@ -186,7 +190,8 @@ class ResponseRequestViewSet(viewsets.GenericViewSet):
         def act() -> Response:
             policy.may(request.user, policy.FILE).enforce()
             data = parse_object(request, NewResponseRequestSerializer.FIELDS)
-            filed = workflow.file_request(
+            # The web form's path: the host checked with KSC (an unknown id is a 400), KSC's name kept.
+            filed = filing.file_request(
                 user=request.user,
                 task=data.get("task"),
                 target_host=data.get("target_host"),
@@ -194,7 +199,7 @@ class ResponseRequestViewSet(viewsets.GenericViewSet):
                 justification=data.get("justification"),
                 external_ref=data.get("external_ref", ""),
                 source=Source.API,
-            )
+            ).request
             return Response(self._detail(filed), status=status.HTTP_201_CREATED)
 
         return idempotency.run_once(request, self._guarded(act))
