@@ -148,13 +148,6 @@ class ResponseRequest(models.Model):
         """FAILED, but KSC may have created the incident: the reconciler keeps looking for it."""
         return self.status == Status.FAILED and self.ksc_incident_id is None and self.ksc_unknown_since is not None
 
-    @property
-    def outcome_view(self):
-        """The outcome on the host for pages (responses.outcomes.outcome_of); None before SUBMITTED."""
-        from responses.outcomes import outcome_of
-
-        return outcome_of(self)
-
 
 class Decision(models.TextChoices):
     APPROVE = "approve", _("Approve")

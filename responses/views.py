@@ -54,6 +54,7 @@ from responses.models import (
     Source,
     Status,
 )
+from responses.outcomes import outcome_of
 from responses.paging import BoundedPaginator
 
 log = logging.getLogger(__name__)
@@ -337,7 +338,7 @@ def _detail_context(request: HttpRequest, rr: ResponseRequest) -> dict[str, Any]
         "actions": actions,
         "release_url": release_url,
         "in_flight": rr.status in IN_FLIGHT,
-        "outcome": (outcome := rr.outcome_view),
+        "outcome": (outcome := outcome_of(rr)),
         # The page follows the outcome too, until the host's outcome is final.
         "following_outcome": outcome is not None and not outcome.final and outcome.tracking,
         "outcome_refresh_seconds": OUTCOME_REFRESH_SECONDS,
