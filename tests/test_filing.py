@@ -76,9 +76,8 @@ def test_with_ksc_answering_the_approval_page_has_no_unchecked_notice(api, alice
     assert "SRV-SQL-01" in page
 
 
-def test_with_ksc_faulted_at_filing_the_web_form_files_the_host_unchecked(client, alice, ksc_settings):
-    """The web form asks KSC again at filing, through the same path as the API."""
-    host_id = ksc_settings.host_id("SRV-SQL-01")
+def web_preview(client, alice, host_id: str):
+    """The web form's preview of an isolation of ``host_id``, as alice."""
     client.force_login(alice)
     data = {
         "task": "isolateHost",
@@ -87,7 +86,13 @@ def test_with_ksc_faulted_at_filing_the_web_form_files_the_host_unchecked(client
         "justification": "Beacon from this host (ALERT-7).",
         "step": "preview",
     }
-    preview = client.post(reverse("responses:new"), data)
+    return client.post(reverse("responses:new"), data)
+
+
+def test_with_ksc_faulted_at_filing_the_web_form_files_the_host_unchecked(client, alice, ksc_settings):
+    """The web form asks KSC again at filing, through the same path as the API."""
+    host_id = ksc_settings.host_id("SRV-SQL-01")
+    preview = web_preview(client, alice, host_id)
     assert preview.status_code == 200 and preview.context["filing"].target_host_name == "SRV-SQL-01"
     ksc_settings.set_faults({"fail_next": 50, "status": 503})
 
@@ -101,14 +106,7 @@ def test_with_ksc_faulted_at_filing_the_web_form_files_the_host_unchecked(client
 def test_the_web_form_refuses_at_filing_a_host_ksc_no_longer_knows(client, alice, ksc_settings):
     """Between preview and filing the host left KSC: filing refuses it, as the API does."""
     host_id = ksc_settings.host_id("SRV-SQL-01")
-    client.force_login(alice)
-    data = {
-        "task": "isolateHost",
-        "target_host": host_id,
-        "params-action": "1",
-        "justification": "Beacon from this host (ALERT-7).",
-    }
-    preview = client.post(reverse("responses:new"), data)
+    preview = web_preview(client, alice, host_id)
     assert preview.status_code == 200
     with ksc_settings.simulator.state.lock:
         del ksc_settings.simulator.state.hosts[host_id]  # an administrator removed it from KSC
