@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Prefetch, Q
+from django.db.models import Prefetch
 from django.http import HttpRequest
-from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
 
 from responses import policy
-from responses.models import Approval, ResponseRequest, Status
+from responses.models import Approval, ResponseRequest
 
 
 def pending_requests() -> list[ResponseRequest]:
@@ -19,13 +18,12 @@ def pending_requests() -> list[ResponseRequest]:
     The list is short (requests expire, and REQUEST_RATE_LIMIT bounds filing), and
     only the columns policy.may_decide reads are loaded.
     """
-    now = timezone.now()
     return list(
-        ResponseRequest.objects.filter(status=Status.PENDING_APPROVAL)
-        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+        ResponseRequest.objects.awaiting_decision()
         .only("id", "uuid", "status", "requester_id", "requester_username", "updated_at", "created_at")
-        .prefetch_related(Prefetch("approvals", queryset=Approval.objects.only("request_id", "approver_username")))
-        .order_by("created_at", "id")
+        .prefetch_related(
+            Prefetch("approvals", queryset=Approval.objects.only("request_id", "approver_id", "approver_username"))
+        )
     )
 
 

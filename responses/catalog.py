@@ -116,6 +116,12 @@ class TaskType:
     checks: tuple[Callable[[dict], dict[str, list[str]]], ...] = ()
     # What must be true on the endpoint for the task to do anything; shown wherever it is filed or decided.
     caveat: Any = ""
+    # The params of the same task that undo these (an isolation's release), or None: nothing to undo.
+    undo: Callable[[Any], dict | None] | None = None
+
+    def undo_params(self, params: Any) -> dict | None:
+        """The params of the request that undoes one with ``params``; None when there is none."""
+        return self.undo(params) if self.undo is not None and isinstance(params, dict) else None
 
     def field(self, name: str) -> Field:
         for item in self.fields:
@@ -328,6 +334,7 @@ TASKS: dict[str, TaskType] = {
                 ),
             ),
             changes_endpoint=_always,
+            undo=lambda p: {"action": 0} if p.get("action") == 1 else None,  # isolating is undone by releasing
             describe=lambda p: str(
                 _("Isolate the host from the network")
                 if p["action"] == 1

@@ -145,6 +145,17 @@ class RequestFilterSet(django_filters.FilterSet):
         fields: list[str] = []  # every filter is declared above
         form = RequestFilterForm
 
+    # The web list's earlier names for since/until: saved links must not turn into an unfiltered list.
+    RENAMED = {"created_from": "since", "created_to": "until"}
+
+    def __init__(self, data: Any = None, *args: Any, **kwargs: Any):
+        if data is not None and any(old in data for old in self.RENAMED):
+            data = data.copy()
+            for old, new in self.RENAMED.items():
+                if old in data and new not in data:
+                    data[new] = data[old]
+        super().__init__(data, *args, **kwargs)
+
     def filter_outcome(self, requests: QuerySet, name: str, value: str) -> QuerySet:
         return requests.filter(with_outcome(value))
 

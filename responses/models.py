@@ -54,6 +54,17 @@ class ResponseRequestQuerySet(models.QuerySet):
         rule = policy.visible_filter(user)
         return self if rule is None else self.filter(rule)
 
+    def awaiting_decision(self) -> ResponseRequestQuerySet:
+        """The approval queue: pending approval and still in their window, oldest first.
+
+        Requests past their approval window are left out: they can only expire now.
+        """
+        return (
+            self.filter(status=Status.PENDING_APPROVAL)
+            .filter(models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=timezone.now()))
+            .order_by("created_at", "id")
+        )
+
 
 class ResponseRequest(models.Model):
     # Public identifier (URLs, API, RQ job id); the integer key never leaves the server.
@@ -147,6 +158,13 @@ class ResponseRequest(models.Model):
     def ksc_outcome_unknown(self) -> bool:
         """FAILED, but KSC may have created the incident: the reconciler keeps looking for it."""
         return self.status == Status.FAILED and self.ksc_incident_id is None and self.ksc_unknown_since is not None
+
+    def approvals_given_so_far(self) -> int:
+        """How many approvals it has (read from prefetched approvals when there are): the "1 of 2" on pages.
+
+        Lists annotate the same count in SQL instead (responses.views._list_rows).
+        """
+        return sum(1 for approval in self.approvals.all() if approval.decision == Decision.APPROVE)
 
 
 class Decision(models.TextChoices):

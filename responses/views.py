@@ -20,7 +20,7 @@ from django.contrib.auth.decorators import login_required
 from django.core import signing
 from django.core.exceptions import ImproperlyConfigured
 from django.core.paginator import Page
-from django.db.models import Count, OuterRef, Prefetch, Q, QuerySet, Subquery, prefetch_related_objects
+from django.db.models import Count, OuterRef, Prefetch, QuerySet, Subquery, prefetch_related_objects
 from django.db.models.functions import Coalesce
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
@@ -288,19 +288,14 @@ def _detail_context(request: HttpRequest, rr: ResponseRequest) -> dict[str, Any]
     user = request.user
     actions = policy.allowed_actions(user, rr)
     release_url = ""
-    if (
-        rr.task == "isolateHost"
-        and rr.status == Status.SUBMITTED
-        and isinstance(rr.params, dict)
-        and rr.params.get("action") == 1
-        and policy.may(user, policy.FILE)
-    ):
-        # The opposite request, prefilled: it is a new request and passes the same approvals.
+    undo = rr.task_type.undo_params(rr.params) if rr.status == Status.SUBMITTED else None
+    if undo is not None and policy.may(user, policy.FILE):
+        # The opposite request (from the catalog), prefilled: a new request that passes the same approvals.
         query = {
-            "task": "isolateHost",
+            "task": rr.task,
             "target_host": rr.target_host,
             "target_host_name": rr.target_host_name,
-            "params-action": 0,
+            **{f"params-{name}": value for name, value in undo.items()},
         }
         if rr.external_ref:
             query["external_ref"] = rr.external_ref
@@ -343,7 +338,7 @@ def _detail_context(request: HttpRequest, rr: ResponseRequest) -> dict[str, Any]
         "following_outcome": outcome is not None and not outcome.final and outcome.tracking,
         "outcome_refresh_seconds": OUTCOME_REFRESH_SECONDS,
         "refresh_seconds": REFRESH_SECONDS,
-        "approvals_given": sum(1 for a in rr.approvals.all() if a.decision == Decision.APPROVE),
+        "approvals_given": rr.approvals_given_so_far(),
     }
 
 
@@ -505,13 +500,7 @@ def _host_tasks_warning(count: int) -> int:
 
 
 def _approval_queue(user) -> QuerySet[ResponseRequest]:
-    # Requests past their approval window are left out: they can only expire now.
-    return (
-        ResponseRequest.objects.visible_to(user)
-        .filter(status=Status.PENDING_APPROVAL)
-        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now()))
-        .order_by("created_at", "id")
-    )
+    return ResponseRequest.objects.visible_to(user).awaiting_decision()
 
 
 @login_required
@@ -534,7 +523,7 @@ def approval_queue(request: HttpRequest) -> HttpResponse:
             "isolation": isolations.get(rr.target_host),
             "actions": policy.allowed_actions(user, rr),
             "changes_endpoint": rr.task_type.changes_endpoint(rr.params),
-            "approvals_given": sum(1 for a in rr.approvals.all() if a.decision == Decision.APPROVE),
+            "approvals_given": rr.approvals_given_so_far(),
             "refusal": policy.may(user, policy.APPROVE, rr).reason,
         }
         for rr in page

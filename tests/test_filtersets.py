@@ -180,3 +180,12 @@ def test_today_is_a_whole_day_in_the_portal_time_zone(client, dave, alice, setti
     with timezone.override("Asia/Tokyo"):
         assert web_ids(client, "since=2026-03-03&until=2026-03-03") == {str(rr.uuid)}
         assert web_ids(client, "since=2026-03-04") == set()
+
+
+def test_saved_links_with_the_web_lists_earlier_date_names_still_filter(client, dave, requests_to_filter):
+    client.force_login(dave)
+
+    assert web_ids(client, "created_from=2026-03-12&created_to=2026-03-12") == web_ids(
+        client, "since=2026-03-12&until=2026-03-12"
+    )
+    assert len(web_ids(client, "created_to=2026-03-11")) == 2
