@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
-from django.utils.translation import gettext_lazy as _
+
+from responses.states import TokenScope  # noqa: F401 (one home: responses/states.py; re-exported here)
 
 
 class Source(models.TextChoices):
@@ -55,17 +56,6 @@ class DirectoryEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.actor}: {self.username} {self.action} {self.detail}"
-
-
-class TokenScope(models.TextChoices):
-    """What an API token may do beyond what its user's roles allow.
-
-    A SIEM files and reads; a decision (approve, reject, retry) through the API skips
-    the browser's second factor and step-up, so only a token issued for it may decide.
-    """
-
-    FILE = "file", _("File and read")
-    DECISIONS = "decisions", _("File, read and decide (approve, reject, retry)")
 
 
 class ApiToken(models.Model):

@@ -36,7 +36,8 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.views import APIView
 
-from accounts import directory, roles
+from accounts import directory
+from responses import policy
 
 log = logging.getLogger(__name__)
 
@@ -52,11 +53,7 @@ RECOVERY_NAME = "Recovery codes"
 
 def required(user) -> bool:
     """Whether this user must use two-factor authentication: approvers, and whoever reaches the admin."""
-    return bool(
-        user.is_authenticated
-        and user.is_active
-        and (user.is_superuser or user.is_staff or roles.has_role(user, roles.APPROVERS))
-    )
+    return policy.must_use_two_factor(user)
 
 
 def pending_step(request: HttpRequest) -> str | None:

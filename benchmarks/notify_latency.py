@@ -7,7 +7,7 @@ Prints:
   server (aiosmtpd in this process), through one real `manage.py rqworker notify` process:
   the post_save receiver, the dispatch job, the delivery job and Django's SMTP backend;
 - the time to compute an approver's count of waiting requests (notifications'
-  context processor: the pending list, its decisions, workflow.permission on each) with
+  context processor: the pending list, its decisions, policy.may on each) with
   N requests pending.
 
 Uses DATABASE_URL when set (it must exist; it is migrated), else a temporary SQLite file;

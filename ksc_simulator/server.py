@@ -73,16 +73,22 @@ from pathlib import Path
 from typing import Any
 
 from ksc_simulator import filters, tasks, wire
+from ksc_simulator.calls import (  # noqa: F401 (also read here by the tests as server.ERR_*)
+    ERR_BAD_PARAM,
+    ERR_NO_METHOD,
+    ERR_NOT_FOUND,
+    PxgError,
+    _int,
+    _only,
+    _str,
+    bad_param,
+)
 from ksc_simulator.certificates import certificate_names, generate_certificate
 from ksc_simulator.envelope import EnvelopeError, check_envelope
 from ksc_simulator.inventory import SimulatedHost, default_hosts
 from ksc_simulator.state import Accessor, Incident, Session, SimulatorState
 
 logger = logging.getLogger("ksc_simulator")
-
-ERR_BAD_PARAM = 1170
-ERR_NO_METHOD = 1172
-ERR_NOT_FOUND = 1183
 
 MAX_BODY_BYTES = 32 * 1024 * 1024  # an iocScan body carries up to 10 MiB of base64
 MAX_ACCESSOR_LIFETIME = 7200
@@ -117,35 +123,6 @@ INCIDENT_FIELDS = {*INCIDENT_SCHEMA, "KLHSTUSER_ID", "GNRL_EXTRA_PARAMS"}
 INCIDENT_ORDERABLE = {"KLINCDT_ID", "KLINCDT_SEVERITY", "KLINCDT_ADDED", "KLINCDT_IS_HANDLED"}
 
 
-class PxgError(Exception):
-    """A call refused the way KSC refuses it: HTTP 200 with a PxgError object."""
-
-    def __init__(self, code: int, message: str):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-    def answer(self) -> dict[str, Any]:
-        return {
-            "PxgError": {
-                "code": self.code,
-                "subcode": 0,
-                "module": "KLSTD",
-                "file": "ksc_simulator",
-                "line": 0,
-                "message": self.message,
-                "locdata": {
-                    "type": "params",
-                    "value": {"format-id": self.code, "format": "%1", "locmodule": "KLSTD", "args": [self.message]},
-                },
-            }
-        }
-
-
-def bad_param(message: str) -> PxgError:
-    return PxgError(ERR_BAD_PARAM, message)
-
-
 class _HttpRefusal(Exception):
     """Answer with this status (401/403 and the simulator's own errors)."""
 
@@ -168,21 +145,6 @@ class _DropConnection(Exception):
 
 
 # --- value checks ------------------------------------------------------------------------------
-
-
-def _int(value: Any, name: str, *, long_ok: bool = True) -> int:
-    """A plain JSON int, or (where KSC types it long) {"type": "long", "value": n}."""
-    if long_ok and isinstance(value, dict) and value.get("type") == "long" and set(value) == {"type", "value"}:
-        value = value["value"]
-    if type(value) is not int:
-        raise bad_param(f"{name} must be an integer")
-    return value
-
-
-def _str(value: Any, name: str) -> str:
-    if not isinstance(value, str):
-        raise bad_param(f"{name} must be a string")
-    return value
 
 
 def _params(value: Any, name: str) -> dict[str, Any]:
@@ -239,15 +201,6 @@ def _lifetime(args: dict[str, Any]) -> int:
     if not 1 <= lifetime <= MAX_ACCESSOR_LIFETIME:
         raise bad_param(f"lMaxLifeTime must be 1 to {MAX_ACCESSOR_LIFETIME} seconds")
     return lifetime
-
-
-def _only(args: dict[str, Any], required: tuple[str, ...], optional: tuple[str, ...] = ()) -> None:
-    missing = [name for name in required if name not in args]
-    if missing:
-        raise bad_param(f"missing parameter {', '.join(missing)}")
-    unknown = [name for name in args if name not in required and name not in optional]
-    if unknown:
-        raise bad_param(f"unexpected parameter {', '.join(unknown)}")
 
 
 def _filter(text: Any, name: str, schema: dict[str, str]) -> Any:

@@ -4,37 +4,35 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
-from django.db.models import Prefetch, Q
+from django.db.models import Prefetch
 from django.http import HttpRequest
-from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
 
-from responses import workflow
-from responses.models import Decision, ResponseRequest, Status
+from responses import policy
+from responses.models import Decision, ResponseRequest
 
 
 def pending_requests() -> list[ResponseRequest]:
     """Every request pending approval and not past its window, oldest first, with its approvals: two queries.
 
     The list is short (requests expire, and REQUEST_RATE_LIMIT bounds filing), and
-    only the columns workflow.permission reads are loaded.
+    only the columns policy.may_decide reads are loaded.
     """
-    now = timezone.now()
     return list(
-        ResponseRequest.objects.filter(status=Status.PENDING_APPROVAL)
-        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+        ResponseRequest.objects.awaiting_decision()
         .only("id", "uuid", "status", "requester_id", "requester_username", "updated_at", "created_at")
-        .prefetch_related(Prefetch("approvals", queryset=Decision.objects.only("request_id", "approver_username")))
+        .prefetch_related(
+            Prefetch("approvals", queryset=Decision.objects.only("request_id", "approver_id", "approver_username"))
+        )
         .order_by("created_at", "id")
     )
 
 
 def waiting_for(user, pending: list[ResponseRequest]) -> list[ResponseRequest]:
-    """The pending requests this user may decide now, as workflow.permission answers (no self-approval...)."""
+    """The pending requests this user may decide now, as policy.may_decide answers (no self-approval...)."""
     if not (user and user.is_authenticated):
         return []
-    return [rr for rr in pending if workflow.permission(user, workflow.APPROVE, rr)]
+    return [rr for rr in pending if policy.may_decide(user, rr)]
 
 
 def queue_stamp(pending: list[ResponseRequest]) -> str:
@@ -56,5 +54,5 @@ def waiting(request: HttpRequest) -> dict[str, Any]:
     return {
         "waiting_count": SimpleLazyObject(lambda: len(waiting_for(user, pending_for(request)))),
         # `make run`'s mail sink: superusers get a link to the demo's mails beside the simulation banner.
-        "demo_mailbox": bool(settings.KSC_SIMULATED and settings.MAIL_SINK_DIR and user and user.is_superuser),
+        "demo_mailbox": policy.may_read_demo_mailbox(user),
     }

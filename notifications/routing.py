@@ -1,7 +1,7 @@
 """Who hears what (issue 16, "Who hears what"), driven by the audit trail's events.
 
 A request that waits for approval: every approver who may decide it (by
-e-mail, asked of ``workflow.permission``, never a group test of our own) and
+e-mail, asked of ``policy.may_decide``, never a group test of our own) and
 the chat channels. Approved, rejected, expired, failed, and (from the outcome
 tracking) completed or failed on the host: its requester by e-mail; failures
 also the chat channels. One reminder for a request still pending after
@@ -30,7 +30,7 @@ from notifications.models import (
     NotificationKind,
     NotificationPreference,
 )
-from responses import workflow
+from responses import policy
 from responses.models import EventKind, RequestEvent, ResponseRequest, Status
 
 # The audit trail's event kinds that cause messages, and the message kind each causes.
@@ -98,13 +98,13 @@ def user_language(user) -> str:
 
 
 def approvers_of(request: ResponseRequest) -> list:
-    """Every user who may decide this request now, as workflow.permission answers it.
+    """Every user who may decide this request now, as policy.may_decide answers it.
 
     Every active user is asked rather than a group's members: the policy decides
     (no self-approval, the role, one decision each), not a second rule here. A
     query per user in a background job; portals have hundreds of users, not millions.
     """
-    prefetch_related_objects([request], "approvals")  # permission() reads them for every user
+    prefetch_related_objects([request], "approvals")  # policy.may_decide reads them for every user
     users = list(
         get_user_model()
         .objects.filter(is_active=True)
@@ -112,10 +112,8 @@ def approvers_of(request: ResponseRequest) -> list:
         .prefetch_related("groups")
         .order_by("username")
     )
-    for user in users:
-        # roles.has_role()'s own per-user cache, filled from the prefetch: three queries in all, not one per user.
-        user._portal_roles = {group.name for group in user.groups.all()}
-    return [user for user in users if workflow.permission(user, workflow.APPROVE, request)]
+    policy.prime_roles(users)  # from the prefetch: three queries in all, not one per user
+    return [user for user in users if policy.may_decide(user, request)]
 
 
 def email_recipient(user) -> Recipient:
@@ -156,7 +154,7 @@ def recipients(kind: str, request: ResponseRequest) -> list[Recipient]:
     if kind in TO_APPROVERS:
         people = approvers_of(request)
     elif kind in TO_REQUESTER and request.requester is not None:
-        if workflow.permission(request.requester, workflow.VIEW, request):  # a disabled account hears nothing
+        if policy.may(request.requester, policy.VIEW, request):  # a disabled account hears nothing
             people = [request.requester]
     found = [r for r in (_email_recipient(user, kind) for user in people) if r is not None]
     if kind in TO_CHANNELS:

@@ -19,7 +19,8 @@ from django.views.decorators.http import require_GET, require_POST
 
 from notifications.context_processors import pending_for, queue_stamp, waiting_for
 from notifications.models import USER_CHOICES, NotificationPreference
-from responses import workflow
+from responses import policy
+from responses.models import ResponseRequest
 
 MAX_POLLED = 100  # request ids one poll may ask about
 
@@ -87,10 +88,10 @@ def live(request: HttpRequest) -> JsonResponse:
             continue
     pending = pending_for(request)
     data: dict = {"waiting": len(waiting_for(user, pending)), "requests": {}}
-    if workflow.can_view_all(user):  # they see the whole queue
+    if policy.sees_all_requests(user):  # they see the whole queue
         data["queue"] = queue_stamp(pending)
     if keys:
-        rows = workflow.visible_requests(user).filter(uuid__in=keys).values_list("uuid", "status", "updated_at")
+        rows = ResponseRequest.objects.visible_to(user).filter(uuid__in=keys).values_list("uuid", "status", "updated_at")
         data["requests"] = {str(key): f"{status}:{updated.isoformat()}" for key, status, updated in rows}
     return JsonResponse(data)
 
@@ -113,7 +114,7 @@ def _text_of(message) -> str:
 @require_GET
 def mailbox_view(request: HttpRequest) -> HttpResponse:
     """The mails `make run`'s local SMTP sink received: superusers only, and only with the simulated KSC."""
-    if not (request.user.is_superuser and settings.KSC_SIMULATED and settings.MAIL_SINK_DIR):
+    if not policy.may_read_demo_mailbox(request.user):
         raise Http404
     box = mailbox.Maildir(Path(settings.MAIL_SINK_DIR), create=False) if Path(settings.MAIL_SINK_DIR).is_dir() else {}
     mails = []

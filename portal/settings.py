@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
     "rest_framework",
+    "django_filters",  # responses/filtersets.py: the request list's filters, web and API
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI's files served from here: SOC networks are often offline
     "responses",

@@ -26,8 +26,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
-from accounts import roles
-from responses import audit_chain
+from responses import audit_chain, policy
 from responses.models import AccountEvent, AuditAnchor, RequestEvent
 from responses.paging import keyset_batches
 
@@ -134,10 +133,6 @@ def compare_with_export(lines: list[dict]) -> list[str]:
     return problems
 
 
-def may_export(user) -> bool:
-    return bool(user.is_active and (user.is_superuser or roles.has_role(user, roles.AUDITORS)))
-
-
 ACCOUNT_EVENTS_PAGE = 50
 
 
@@ -145,7 +140,7 @@ ACCOUNT_EVENTS_PAGE = 50
 @require_GET
 def account_events(request: HttpRequest) -> HttpResponse:
     """GET /audit/accounts/: who granted whom which role or reset whose 2FA, newest first (auditors)."""
-    if not may_export(request.user):
+    if not policy.may_export_audit(request.user):
         return render(
             request, "responses/refused.html", {"reason": _("Only auditors see account changes.")}, status=403
         )
@@ -162,7 +157,7 @@ def account_events(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def chain_status(request: HttpRequest) -> HttpResponse:
     """GET /audit/chain/: the newest signed anchor; POST: verify every chain now and show the report (auditors)."""
-    if not may_export(request.user):
+    if not policy.may_export_audit(request.user):
         return render(
             request, "responses/refused.html", {"reason": _("Only auditors verify the audit chain.")}, status=403
         )
@@ -179,7 +174,7 @@ def chain_status(request: HttpRequest) -> HttpResponse:
 @require_GET
 def export_jsonl(request: HttpRequest) -> HttpResponse:
     """GET /audit/export.jsonl?since=ISO: the trail as JSON lines (auditors and superusers)."""
-    if not may_export(request.user):
+    if not policy.may_export_audit(request.user):
         return HttpResponse(_("Only auditors can export the audit trail."), status=403, content_type="text/plain")
     errors = []
     since_raw = request.GET.get("since", "")

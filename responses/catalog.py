@@ -146,6 +146,13 @@ class TaskType:
             return any(bool(params.get(name)) for name in self.approval_when)
         return self.approval == ALWAYS
 
+    # The params of the same task that undo these (an isolation's release), or None: nothing to undo.
+    undo: Callable[[Any], dict | None] | None = None
+
+    def undo_params(self, params: Any) -> dict | None:
+        """The params of the request that undoes one with ``params``; None when there is none."""
+        return self.undo(params) if self.undo is not None and isinstance(params, dict) else None
+
     def field(self, name: str) -> Field:
         for item in self.fields:
             if item.name == name:
@@ -363,6 +370,7 @@ TASKS: dict[str, TaskType] = {
                 ),
             ),
             approval=ALWAYS,
+            undo=lambda p: {"action": 0} if p.get("action") == 1 else None,  # isolating is undone by releasing
             describe=lambda p: str(
                 _("Isolate the host from the network")
                 if p["action"] == 1

@@ -1,6 +1,6 @@
 """What every page needs: the site-wide warnings and which parts of the menu this user gets.
 
-The menu asks the same functions the views ask (workflow.permission, can_view_all),
+The menu asks the same functions the views ask (responses.policy),
 so a link is shown exactly when its page would let the user in.
 """
 
@@ -12,19 +12,15 @@ from django.conf import settings
 from django.http import HttpRequest
 from django.utils.functional import SimpleLazyObject
 
-from accounts import roles
-from responses import audit, workflow
+from responses import policy
 
 
 class _Menu:
     def __init__(self, user):
-        self.can_file = bool(workflow.permission(user, workflow.FILE))
-        self.can_view_all = workflow.can_view_all(user)
-        self.can_audit = audit.may_export(user) if user.is_authenticated else False
-        # Whoever decides on requests or administers the portal must know that KSC's identity is unchecked.
-        self.sees_tls_warning = bool(
-            user.is_authenticated and (user.is_superuser or roles.has_role(user, roles.APPROVERS))
-        )
+        self.can_file = bool(policy.may(user, policy.FILE))
+        self.can_view_all = policy.sees_all_requests(user)
+        self.can_audit = policy.may_export_audit(user)
+        self.sees_tls_warning = policy.sees_ksc_warnings(user)
 
 
 def portal(request: HttpRequest) -> dict[str, Any]:

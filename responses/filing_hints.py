@@ -1,7 +1,7 @@
 """Ways out of a request page (issue 17, point 6): a copy to file again, the isolation a release
 ends, what to do about a failure, and links to the KSC Web Console and the external reference.
 
-Presentation helpers over the models; who may do what stays workflow.permission()'s to decide.
+Presentation helpers over the models; who may do what stays responses.policy's to decide.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils.timesince import timesince
 from django.utils.translation import gettext as _
 
-from responses import catalog, workflow
+from responses import catalog
 from responses.models import OPEN, ResponseRequest, Status, payload_fingerprint
 
 
@@ -43,7 +43,7 @@ def ended_isolation(rr: ResponseRequest, user: Any) -> ResponseRequest | None:
     if rr.task != "isolateHost" or not isinstance(rr.params, dict) or rr.params.get("action") != 0:
         return None
     return (
-        workflow.visible_requests(user)
+        ResponseRequest.objects.visible_to(user)
         .filter(task="isolateHost", target_host=rr.target_host, params__action=1, created_at__lt=rr.created_at)
         .order_by("-created_at")
         .first()

@@ -3,7 +3,7 @@
 A task's params become a Django form built from ``TaskType.fields`` (a formset
 of rows for onDemandScan's array); the catalog then validates what the form
 collected, and its errors are put back next to the fields they name. Nothing
-here decides who may do what: that is responses.workflow.permission's job.
+here decides who may do what: that is responses.policy's job.
 """
 
 from __future__ import annotations
@@ -18,14 +18,11 @@ from typing import Any
 
 from django import forms
 from django.core import signing
-from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from responses import catalog, consequences, workflow
 from responses.ksc import payload
-from responses.models import Decision, OutcomeState, ResponseRequest, Status
-from responses.outcomes import with_outcome
 
 PARAMS_PREFIX = "params"
 SCAN_PREFIX = "scan"
@@ -549,78 +546,3 @@ def approval_rule(task: catalog.TaskType) -> ApprovalRule:
 
     when = tuple(spec.label for spec in task.fields if spec.kind == catalog.BOOL and needs_approval(spec.name))
     return ApprovalRule(always=False, never=False, approvals=count, when=when)
-
-
-# --- Filters of the "All requests" list and its CSV export ----------------------------------
-
-
-class RequestFilterForm(forms.Form):
-    status = forms.ChoiceField(label=_("Status"), required=False)
-    outcome = forms.ChoiceField(label=_("Outcome on the host"), required=False)
-    task = forms.ChoiceField(label=_("Task type"), required=False)
-    requester = forms.CharField(label=_("Requester"), required=False, max_length=150)
-    approver = forms.CharField(
-        label=_("Decided by"), required=False, max_length=150, help_text=_("Username of an approver.")
-    )
-    host = forms.CharField(label=_("Host"), required=False, max_length=catalog.MAX_HOST_ID)
-    created_from = forms.DateField(
-        label=_("Filed from"), required=False, widget=forms.DateInput(attrs={"type": "date"})
-    )
-    created_to = forms.DateField(label=_("Filed to"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    q = forms.CharField(
-        label=_("Search"),
-        required=False,
-        max_length=200,
-        help_text=_("Words in the host's name or id, the justification or the external reference."),
-    )
-
-    def __init__(self, *args: Any, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        self.fields["status"].choices = [("", _("Any status")), *Status.choices]
-        self.fields["outcome"].choices = [("", _("Any outcome")), *OutcomeState.choices]
-        self.fields["task"].choices = [("", _("Any task type")), *((n, t.label) for n, t in catalog.TASKS.items())]
-
-    def clean(self) -> dict[str, Any]:
-        data = super().clean()
-        if data.get("created_from") and data.get("created_to") and data["created_from"] > data["created_to"]:
-            self.add_error("created_to", _("The end of the date range is before its start."))
-        return data
-
-    def apply(self, requests: QuerySet[ResponseRequest]) -> QuerySet[ResponseRequest]:
-        """The filtered requests; none at all while the filters have an error (never a silently wider list)."""
-        if not self.is_valid():
-            return requests.none()
-        data = self.cleaned_data
-        if data["status"]:
-            requests = requests.filter(status=data["status"])
-        if data["outcome"]:
-            requests = requests.filter(with_outcome(data["outcome"]))
-        if data["task"]:
-            requests = requests.filter(task=data["task"])
-        if data["requester"]:
-            requests = requests.filter(requester_username__iexact=data["requester"].strip())
-        if data["approver"]:
-            # Exists, not a join: a request decided by two matching rows must still appear once.
-            decided = Decision.objects.filter(
-                request=OuterRef("pk"), approver_username__iexact=data["approver"].strip()
-            )
-            requests = requests.filter(Exists(decided))
-        if data["host"]:
-            host = data["host"].strip()
-            requests = requests.filter(Q(target_host__icontains=host) | Q(target_host_name__icontains=host))
-        tz = timezone.get_current_timezone()
-        if data["created_from"]:
-            start = dt.datetime.combine(data["created_from"], dt.time.min, tzinfo=tz)
-            requests = requests.filter(created_at__gte=start)
-        if data["created_to"]:
-            end = dt.datetime.combine(data["created_to"] + dt.timedelta(days=1), dt.time.min, tzinfo=tz)
-            requests = requests.filter(created_at__lt=end)
-        if data["q"]:
-            for word in data["q"].split():
-                requests = requests.filter(
-                    Q(target_host__icontains=word)
-                    | Q(target_host_name__icontains=word)
-                    | Q(justification__icontains=word)
-                    | Q(external_ref__icontains=word)
-                )
-        return requests

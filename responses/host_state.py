@@ -24,6 +24,7 @@ from django.utils.translation import gettext as _
 from responses.ksc.factory import get_client
 from responses.ksc.hosts import Host
 from responses.models import OutcomeState, ResponseRequest, Status
+from responses.outcomes import outcome_of
 
 # KSC's answer about a host is kept this long for pages (the request page refreshes itself).
 HOST_CACHE_SECONDS = 60
@@ -117,7 +118,7 @@ def portal_isolations(host_ids: list[str]) -> dict[str, IsolationNote]:
         host = request.target_host
         if host in decided or not isinstance(request.params, dict):
             continue
-        outcome = request.outcome_view
+        outcome = outcome_of(request)
         state = outcome.state if outcome else OutcomeState.WAITING
         action = request.params.get("action")
         if action == 0 and state == OutcomeState.COMPLETED:

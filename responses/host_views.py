@@ -8,8 +8,9 @@ from django.shortcuts import render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
-from responses import catalog, workflow
+from responses import catalog, policy
 from responses.host_state import ksc_facts, portal_isolation
+from responses.models import ResponseRequest
 from responses.views import _list_rows, _paginate, _refused
 
 
@@ -18,13 +19,13 @@ from responses.views import _list_rows, _paginate, _refused
 def host_detail(request: HttpRequest, host_id: str) -> HttpResponse:
     """Every request for the host this user may see, with its outcome; KSC's state of the host beside."""
     user = request.user
-    if not (workflow.permission(user, workflow.FILE) or workflow.can_view_all(user)):
+    if not policy.may_see_hosts(user):
         return _refused(request, _("Only analysts, approvers and auditors see hosts."))
     try:
         host_id = catalog.clean_target_host(host_id)
     except ValueError as exc:
         raise Http404(str(exc)) from None
-    requests = workflow.visible_requests(user).filter(target_host=host_id)
+    requests = ResponseRequest.objects.visible_to(user).filter(target_host=host_id)
     page = _paginate(request, _list_rows(requests))
     facts, facts_error = ksc_facts(host_id)
     name = facts.host.display_name if facts else ""

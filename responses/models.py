@@ -17,20 +17,8 @@ from django.db.models.functions import Upper
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from responses import catalog
-
-
-class Status(models.TextChoices):
-    PENDING_APPROVAL = "pending_approval", _("Pending approval")
-    APPROVED = "approved", _("Approved")
-    QUEUED = "queued", _("Queued")
-    SUBMITTING = "submitting", _("Submitting")
-    SUBMITTED = "submitted", _("Submitted")
-    FAILED = "failed", _("Failed")
-    REJECTED = "rejected", _("Rejected")
-    CANCELLED = "cancelled", _("Cancelled")
-    EXPIRED = "expired", _("Expired")
-
+from responses import catalog, policy
+from responses.states import Status  # noqa: F401 (defined apart so that policy needs no models)
 
 # Requests still on their way to KSC (the reconciler and the "in flight" views use this).
 IN_FLIGHT = (Status.APPROVED, Status.QUEUED, Status.SUBMITTING)
@@ -60,6 +48,24 @@ def payload_fingerprint(task: str, target_host: str, params) -> str:
     """sha256 of exactly what is approved: task, host and params, canonically serialised."""
     canonical = json.dumps([task, target_host, params], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+class ResponseRequestQuerySet(models.QuerySet):
+    def visible_to(self, user) -> ResponseRequestQuerySet:
+        """The requests ``user`` may see, as responses.policy decides."""
+        rule = policy.visible_filter(user)
+        return self if rule is None else self.filter(rule)
+
+    def awaiting_decision(self) -> ResponseRequestQuerySet:
+        """The approval queue: pending approval and still in their window, oldest first.
+
+        Requests past their approval window are left out: they can only expire now.
+        """
+        return (
+            self.filter(status=Status.PENDING_APPROVAL)
+            .filter(models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=timezone.now()))
+            .order_by("created_at", "id")
+        )
 
 
 class ResponseRequest(models.Model):
@@ -104,6 +110,8 @@ class ResponseRequest(models.Model):
     ksc_recheck_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
+
+    objects = ResponseRequestQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -157,6 +165,13 @@ class ResponseRequest(models.Model):
     def outcome_view(self):
         """The outcome on the host for pages (outcome_of below); None before SUBMITTED."""
         return outcome_of(self)
+
+    def approvals_given_so_far(self) -> int:
+        """How many approvals it has (read from prefetched approvals when there are): the "1 of 2" on pages.
+
+        Lists annotate the same count in SQL instead (responses.views._list_rows).
+        """
+        return sum(1 for approval in self.approvals.all() if approval.decision == DecisionKind.APPROVE)
 
 
 class DecisionKind(models.TextChoices):

@@ -1,6 +1,6 @@
 """The portal's pages: thin views over responses.catalog and responses.workflow.
 
-Each view parses, asks workflow.permission / visible_requests / get_for_user
+Each view parses, asks responses.policy / ResponseRequest.objects.visible_to / get_for_user
 whether the user may (never a rule of its own), calls the workflow, and
 renders. GET never changes anything; every action is a POST with a CSRF token.
 """
@@ -16,13 +16,11 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core import signing
 from django.core.exceptions import ImproperlyConfigured
 from django.core.paginator import Page
-from django.db import transaction
-from django.db.models import Count, OuterRef, Prefetch, Q, QuerySet, Subquery, prefetch_related_objects
+from django.db.models import Count, OuterRef, Prefetch, QuerySet, Subquery, prefetch_related_objects
 from django.db.models.functions import Coalesce
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
@@ -33,11 +31,11 @@ from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts import roles, stepup
-from responses import catalog, filing_hints, queueing, workflow
+from accounts import stepup
+from responses import catalog, filing, filing_hints, policy, queueing, workflow
+from responses.filtersets import RequestFilterSet
 from responses.forms import (
     NewRequestForm,
-    RequestFilterForm,
     approval_rule,
     in_words,
     preview,
@@ -57,8 +55,8 @@ from responses.models import (
     ResponseRequest,
     Source,
     Status,
-    payload_fingerprint,
 )
+from responses.outcomes import outcome_of
 from responses.paging import BoundedPaginator
 
 log = logging.getLogger(__name__)
@@ -109,14 +107,14 @@ def _visible_or_404(user, key: Any) -> ResponseRequest:
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
     user = request.user
-    can_file = bool(workflow.permission(user, workflow.FILE))
+    can_file = bool(policy.may(user, policy.FILE))
     context: dict[str, Any] = {
         "can_file": can_file,
-        "can_view_all": workflow.can_view_all(user),
-        "is_approver": roles.has_role(user, roles.APPROVERS),
+        "can_view_all": policy.sees_all_requests(user),
+        "is_approver": policy.is_approver(user),
     }
     if can_file:
-        context["recent"] = list(workflow.visible_requests(user).filter(requester=user)[:5])
+        context["recent"] = list(ResponseRequest.objects.visible_to(user).filter(requester=user)[:5])
     if context["is_approver"]:
         context["pending_count"] = _approval_queue(user).count()
     return render(request, "responses/home.html", context)
@@ -152,7 +150,7 @@ def _render_choose(request: HttpRequest, status: int = 200, error: str = "") -> 
 @require_http_methods(["GET", "POST"])
 def new_request(request: HttpRequest) -> HttpResponse:
     """Step 1: choose a task, then fill its form. Step 2 (POST "preview"): see what KSC gets. Step 3: file it."""
-    allowed = workflow.permission(request.user, workflow.FILE)
+    allowed = policy.may(request.user, policy.FILE)
     if not allowed:
         return _refused(request, allowed.reason)
     if request.method == "POST":
@@ -187,13 +185,13 @@ def _new_request_post(request: HttpRequest) -> HttpResponse:
     form = NewRequestForm(task, request.POST, request.FILES)
     if not form.is_valid():
         return _render_form(request, form, status=400)
-    host, host_error = _check_host(form.filing.target_host)
-    if host is None and not host_error:
-        form.common.add_error("target_host", _("KSC knows no host with this id. Find the host above."))
+    check = filing.check_host(form.filing.target_host)
+    if check.unknown:
+        form.common.add_error("target_host", filing.unknown_host_message())
         return _render_form(request, form, status=400)
-    # Approvers read the host's name beside its id: it must be KSC's name for that id, never
-    # what the browser sent (an analyst could otherwise show them a harmless name).
-    form.filing.target_host_name = host.display_name if host is not None else ""
+    host, host_error = check.host, check.error
+    # The preview shows KSC's name; filing asks KSC again and stores its name then.
+    form.filing.target_host_name = check.display_name
     return render(
         request,
         "responses/new_preview.html",
@@ -214,56 +212,25 @@ def _new_request_post(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _check_host(host_id: str) -> tuple[Host | None, str]:
-    """(KSC's record of the host, "") or (None, why KSC could not be asked); (None, "") when KSC has no such host."""
-    try:
-        return get_client().get_host(host_id), ""
-    except ImproperlyConfigured:
-        return None, _("KSC is not configured (KSC_HOST), so the host id could not be checked.")
-    except KscError as exc:
-        log.warning("checking host %r in KSC failed: %s", host_id, exc)
-        return None, str(exc)
-
-
 def _file(request: HttpRequest, task: catalog.TaskType, sealed: dict[str, Any], sealed_at: Any) -> HttpResponse:
     try:
-        with transaction.atomic():
-            # A double click on "File request" must not file the same request twice. Holding the
-            # user's row lock, look for a request this user filed from this same preview: same
-            # content (fingerprint), same justification, filed after the preview was made.
-            # (The locked row is also a plain User, where request.user is a lazy proxy.)
-            user = get_user_model().objects.select_for_update().get(pk=request.user.pk)
-            duplicate = (
-                workflow.visible_requests(user)
-                .filter(
-                    requester=user,
-                    fingerprint=payload_fingerprint(sealed["task"], sealed["target_host"], sealed["params"]),
-                    justification=sealed["justification"].strip(),
-                    created_at__gte=sealed_at,
-                )
-                .first()
-            )
-            if duplicate is None and not request.POST.get("confirm_duplicate"):
-                # The same task, host and params already open (another analyst's, or an earlier one):
-                # filed only when the analyst confirms on the preview. The rate limit speaks first.
-                workflow.check_filing_limit(user)
-                same = filing_hints.same_pending(sealed["task"], sealed["target_host"], sealed["params"])
-                if same:
-                    form = NewRequestForm.bound_to_filing(task, sealed)
-                    form.params_errors.append(
-                        _("%(same)s Preview it again and tick “File it anyway” to file a second one.")
-                        % {"same": filing_hints.same_pending_words(same)}
-                    )
-                    return _render_form(form=form, request=request, status=409)
-            if duplicate is not None:
-                # The double-submit guard: say so, and show the request that exists (issue 17, point 1).
-                messages.info(
-                    request,
-                    _("Already filed: %(request)s. This is that request; it was not filed twice.")
-                    % {"request": request_name(duplicate)},
-                )
-                return redirect("responses:detail", key=duplicate.uuid)
-            filed = workflow.file_request(user=user, source=Source.WEB, **sealed)
+        fields = {key: value for key, value in sealed.items() if key != "target_host_name"}
+        filed = filing.file_request(
+            user=request.user,
+            source=Source.WEB,
+            previewed_at=sealed_at,
+            same_pending_ok=bool(request.POST.get("confirm_duplicate")),
+            **fields,
+        )
+    except filing.SamePending as same:
+        # The same task, host and params are already open (another analyst's, or an earlier one):
+        # filed only when the analyst confirms on the preview.
+        form = NewRequestForm.bound_to_filing(task, sealed)
+        form.params_errors.append(
+            _("%(same)s Preview it again and tick “File it anyway” to file a second one.")
+            % {"same": filing_hints.same_pending_words(same.found)}
+        )
+        return _render_form(form=form, request=request, status=409)
     except workflow.RateLimited as exc:
         return _refused(request, exc.message, status=429)
     except workflow.NotAllowed as exc:
@@ -272,6 +239,15 @@ def _file(request: HttpRequest, task: catalog.TaskType, sealed: dict[str, Any], 
         form = NewRequestForm.bound_to_filing(task, sealed)
         form.add_workflow_errors(exc.errors)
         return _render_form(request, form, status=400)
+    if filed.duplicate:
+        # The double-submit guard: say so, and show the request that exists (issue 17, point 1).
+        messages.info(
+            request,
+            _("Already filed: %(request)s. This is that request; it was not filed twice.")
+            % {"request": request_name(filed.request)},
+        )
+        return redirect("responses:detail", key=filed.request.uuid)
+    filed = filed.request
     name = {"request": request_name(filed)}
     if filed.status == Status.PENDING_APPROVAL:
         messages.success(request, _("Request filed: %(request)s. It now waits for approval.") % name)
@@ -287,7 +263,7 @@ def _file(request: HttpRequest, task: catalog.TaskType, sealed: dict[str, Any], 
 @require_GET
 def host_search(request: HttpRequest) -> HttpResponse:
     """Find a host in KSC by display name, FQDN or IP. A page without JS; a fragment for the type-ahead."""
-    allowed = workflow.permission(request.user, workflow.FILE)
+    allowed = policy.may(request.user, policy.FILE)
     if not allowed:
         return _refused(request, allowed.reason)
     query = request.GET.get("q", "").strip()
@@ -337,21 +313,16 @@ def _use_host_url(host: Host, task: str) -> str:
 def _detail_context(request: HttpRequest, rr: ResponseRequest) -> dict[str, Any]:
     prefetch_related_objects([rr], "events", "approvals", "submission_attempts")
     user = request.user
-    actions = workflow.allowed_actions(user, rr)
+    actions = policy.allowed_actions(user, rr)
     release_url = ""
-    if (
-        rr.task == "isolateHost"
-        and rr.status == Status.SUBMITTED
-        and isinstance(rr.params, dict)
-        and rr.params.get("action") == 1
-        and workflow.permission(user, workflow.FILE)
-    ):
-        # The opposite request, prefilled: it is a new request and passes the same approvals.
+    undo = rr.task_type.undo_params(rr.params) if rr.status == Status.SUBMITTED else None
+    if undo is not None and policy.may(user, policy.FILE):
+        # The opposite request (from the catalog), prefilled: a new request that passes the same approvals.
         query = {
-            "task": "isolateHost",
+            "task": rr.task,
             "target_host": rr.target_host,
             "target_host_name": rr.target_host_name,
-            "params-action": 0,
+            **{f"params-{name}": value for name, value in undo.items()},
         }
         if rr.external_ref:
             query["external_ref"] = rr.external_ref
@@ -359,7 +330,7 @@ def _detail_context(request: HttpRequest, rr: ResponseRequest) -> dict[str, Any]
     task = rr.task_type
     events = list(rr.events.all())
     host_tasks = 0
-    if rr.status == Status.PENDING_APPROVAL and (workflow.APPROVE in actions or workflow.REJECT in actions):
+    if rr.status == Status.PENDING_APPROVAL and (policy.APPROVE in actions or policy.REJECT in actions):
         host_tasks = _host_tasks_warning(queueing.host_task_load([rr.target_host]).get(rr.target_host, 0))
     # KSC is asked about the host only while acting on it still lies ahead (pending or in flight).
     host_facts, host_facts_error = ksc_facts(rr.target_host) if rr.status in OPEN else (None, "")
@@ -367,6 +338,7 @@ def _detail_context(request: HttpRequest, rr: ResponseRequest) -> dict[str, Any]
         "rr": rr,
         "host_facts": host_facts,
         "host_facts_error": host_facts_error,
+        "host_unchecked": filing.host_unchecked(rr, events),
         "isolation": portal_isolation(rr.target_host),
         "host_tasks": host_tasks,
         "task": task,
@@ -390,19 +362,19 @@ def _detail_context(request: HttpRequest, rr: ResponseRequest) -> dict[str, Any]
         # Ways out (issue 17, point 6): file again as a copy, the isolation a release ends, what to do.
         "copy_url": filing_hints.copy_url(rr)
         if rr.status in (Status.REJECTED, Status.FAILED, Status.CANCELLED, Status.EXPIRED)
-        and workflow.permission(user, workflow.FILE)
+        and policy.may(user, policy.FILE)
         else "",
         "ended_isolation": filing_hints.ended_isolation(rr, user),
-        "failure_advice": filing_hints.failure_advice(rr, may_retry=workflow.RETRY in actions),
+        "failure_advice": filing_hints.failure_advice(rr, may_retry=policy.RETRY in actions),
         "ksc_console_url": filing_hints.ksc_console_url(),
         "external_ref_url": filing_hints.external_ref_url(rr.external_ref),
         "in_flight": rr.status in IN_FLIGHT,
-        "outcome": (outcome := rr.outcome_view),
+        "outcome": (outcome := outcome_of(rr)),
         # The page follows the outcome too, until the host's outcome is final.
         "following_outcome": outcome is not None and not outcome.final and outcome.tracking,
         "outcome_refresh_seconds": OUTCOME_REFRESH_SECONDS,
         "refresh_seconds": REFRESH_SECONDS,
-        "approvals_given": sum(1 for a in rr.approvals.all() if a.decision == DecisionKind.APPROVE),
+        "approvals_given": rr.approvals_given_so_far(),
     }
 
 
@@ -443,10 +415,10 @@ def request_detail(request: HttpRequest, key: Any) -> HttpResponse:
 
 
 ACTIONS = {
-    workflow.APPROVE: workflow.approve,
-    workflow.REJECT: workflow.reject,
-    workflow.CANCEL: workflow.cancel,
-    workflow.RETRY: workflow.retry,
+    policy.APPROVE: workflow.approve,
+    policy.REJECT: workflow.reject,
+    policy.CANCEL: workflow.cancel,
+    policy.RETRY: workflow.retry,
 }
 
 
@@ -457,21 +429,21 @@ def request_name(rr: ResponseRequest) -> str:
 
 def _action_message(action: str, rr: ResponseRequest) -> str:
     name = {"request": request_name(rr)}
-    if action == workflow.APPROVE:
+    if action == policy.APPROVE:
         if rr.status == Status.PENDING_APPROVAL:
             return _("Your approval of %(request)s is recorded; it needs another approver.") % name
         return _("Approved: %(request)s is on its way to KSC.") % name
     return {
-        workflow.REJECT: _("Rejected: %(request)s."),
-        workflow.CANCEL: _("Cancelled: %(request)s."),
-        workflow.RETRY: _("%(request)s will be sent to KSC again."),
+        policy.REJECT: _("Rejected: %(request)s."),
+        policy.CANCEL: _("Cancelled: %(request)s."),
+        policy.RETRY: _("%(request)s will be sent to KSC again."),
     }[action] % name
 
 
 @login_required
 @require_POST
 # A decision in the browser needs a fresh proof of identity (cancelling one's own request does not).
-@stepup.require_step_up(actions=(workflow.APPROVE, workflow.REJECT, workflow.RETRY))
+@stepup.require_step_up(actions=(policy.APPROVE, policy.REJECT, policy.RETRY))
 def act(request: HttpRequest, key: Any, action: str) -> HttpResponse:
     """Approve, reject, cancel or retry one request; the workflow decides who may."""
     rr = _visible_or_404(request.user, key)
@@ -525,7 +497,7 @@ def _list_rows(requests: QuerySet[ResponseRequest]) -> QuerySet[ResponseRequest]
 @require_GET
 def my_requests(request: HttpRequest) -> HttpResponse:
     user = request.user
-    requests = workflow.visible_requests(user).filter(requester=user)
+    requests = ResponseRequest.objects.visible_to(user).filter(requester=user)
     status = request.GET.get("status", "")
     if status in Status.values:
         requests = requests.filter(status=status)
@@ -539,7 +511,7 @@ def my_requests(request: HttpRequest) -> HttpResponse:
             "status": status,
             "query": _query_without_page(request),
             "page_sizes": PAGE_SIZES,
-            "can_file": bool(workflow.permission(user, workflow.FILE)),
+            "can_file": bool(policy.may(user, policy.FILE)),
         },
     )
 
@@ -548,17 +520,17 @@ def my_requests(request: HttpRequest) -> HttpResponse:
 @require_GET
 def all_requests(request: HttpRequest) -> HttpResponse:
     """Every request (approvers, auditors, superusers), filtered and searchable; read-only."""
-    if not workflow.can_view_all(request.user):
+    if not policy.sees_all_requests(request.user):
         return _refused(request, _("Only approvers and auditors see every request."))
-    filters = RequestFilterForm(request.GET)
-    page = _paginate(request, _list_rows(filters.apply(workflow.visible_requests(request.user))))
+    filters = RequestFilterSet(request.GET, queryset=ResponseRequest.objects.visible_to(request.user))
+    page = _paginate(request, _list_rows(filters.rows()))
     query = _query_without_page(request)
     return render(
         request,
         "responses/all_requests.html",
         {
             "page": page,
-            "filters": filters,
+            "filters": filters.form,
             "query": query,
             "export_query": urlencode([(k, v) for k, v in request.GET.items() if k not in ("page", "per_page")]),
             "page_sizes": PAGE_SIZES,
@@ -572,13 +544,7 @@ def _host_tasks_warning(count: int) -> int:
 
 
 def _approval_queue(user) -> QuerySet[ResponseRequest]:
-    # Requests past their approval window are left out: they can only expire now.
-    return (
-        workflow.visible_requests(user)
-        .filter(status=Status.PENDING_APPROVAL)
-        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now()))
-        .order_by("created_at", "id")
-    )
+    return ResponseRequest.objects.visible_to(user).awaiting_decision()
 
 
 @login_required
@@ -586,9 +552,9 @@ def _approval_queue(user) -> QuerySet[ResponseRequest]:
 def approval_queue(request: HttpRequest) -> HttpResponse:
     """Requests pending approval, oldest first; each decided on its own (no bulk approval)."""
     user = request.user
-    if not workflow.can_view_all(user):
+    if not policy.sees_all_requests(user):
         return _refused(request, _("Only approvers and auditors see the approval queue."))
-    # Prefetched approvals: workflow.permission reads them for each entry without a query.
+    # Prefetched approvals: policy.may reads them for each entry without a query.
     requests = _approval_queue(user).prefetch_related(Prefetch("approvals", queryset=Decision.objects.order_by("id")))
     page = _paginate(request, requests)
     # One query for the whole page: how many response tasks KES may already hold per host.
@@ -599,10 +565,10 @@ def approval_queue(request: HttpRequest) -> HttpResponse:
             "rr": rr,
             "host_tasks": _host_tasks_warning(load.get(rr.target_host, 0)),
             "isolation": isolations.get(rr.target_host),
-            "actions": workflow.allowed_actions(user, rr),
+            "actions": policy.allowed_actions(user, rr),
             "changes_endpoint": rr.task_type.changes_endpoint(rr.params),
-            "approvals_given": sum(1 for a in rr.approvals.all() if a.decision == DecisionKind.APPROVE),
-            "refusal": workflow.permission(user, workflow.APPROVE, rr).reason,
+            "approvals_given": rr.approvals_given_so_far(),
+            "refusal": policy.may(user, policy.APPROVE, rr).reason,
         }
         for rr in page
     ]
@@ -694,12 +660,12 @@ def _csv_rows(requests: QuerySet[ResponseRequest]) -> Iterator[list[str]]:
 @require_GET
 def export_csv(request: HttpRequest) -> HttpResponse:
     """The filtered "All requests" list as CSV (every matching row, not one page)."""
-    if not workflow.can_view_all(request.user):
+    if not policy.sees_all_requests(request.user):
         return _refused(request, _("Only approvers and auditors can export requests."))
-    filters = RequestFilterForm(request.GET)
+    filters = RequestFilterSet(request.GET, queryset=ResponseRequest.objects.visible_to(request.user))
     if not filters.is_valid():
         return _refused(request, _("The filters are not valid; correct them on the list first."), status=400)
-    requests = filters.apply(workflow.visible_requests(request.user)).prefetch_related(
+    requests = filters.rows().prefetch_related(
         Prefetch("approvals", queryset=Decision.objects.order_by("created_at", "id"))
     )
     writer = csv.writer(_Echo())

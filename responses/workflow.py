@@ -6,8 +6,7 @@ caller's row lock and writes its event in the same transaction. Nothing else
 changes ``ResponseRequest.status``: the submission's own moves
 (responses.submission) and queueing (responses.queueing) call it too.
 
-``permission()`` is the one function that decides whether a user may do
-something to a request; the web views, the API and the jobs all call it.
+Who may do what is responses.policy's: every transition asks ``policy.may``.
 """
 
 from __future__ import annotations
@@ -17,21 +16,25 @@ import logging
 import unicodedata
 import uuid as uuid_module
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from auditlog.context import set_actor
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
-from django.db.models import QuerySet
 from django.dispatch import Signal
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accounts import roles
-from accounts.models import ApiToken, TokenScope
 from responses import catalog, trail
+from responses.errors import (  # noqa: F401 (re-exported: workflow.NotAllowed and friends)
+    ContentChanged,
+    InvalidRequest,
+    NotAllowed,
+    RateLimited,
+    WorkflowError,
+    WrongStatus,
+)
 from responses.models import (
     Decision,
     DecisionKind,
@@ -42,6 +45,17 @@ from responses.models import (
     Status,
     payload_fingerprint,
 )
+from responses.policy import (  # noqa: F401 (re-exported: the action names)
+    ACTIONS,
+    APPROVE,
+    CANCEL,
+    FILE,
+    REJECT,
+    RETRY,
+    VIEW,
+    Verdict,
+    may,
+)
 
 log = logging.getLogger(__name__)
 
@@ -49,187 +63,6 @@ SYSTEM = trail.SYSTEM  # actor of transitions made by jobs
 MAX_JUSTIFICATION = 4000
 MAX_COMMENT = 4000
 MAX_EXTERNAL_REF = 255
-
-# Actions a user may take on a request.
-FILE = "file"
-VIEW = "view"
-APPROVE = "approve"
-REJECT = "reject"
-CANCEL = "cancel"
-RETRY = "retry"
-ACTIONS = (APPROVE, REJECT, CANCEL, RETRY)
-
-
-class WorkflowError(Exception):
-    """A refused action; the message says why, in words an analyst understands."""
-
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
-
-
-class NotAllowed(WorkflowError):
-    """This user may not do this (HTTP 403)."""
-
-
-class RateLimited(NotAllowed):
-    """Over a limit that bounds the blast radius (HTTP 429); the message says when it lifts."""
-
-
-class WrongStatus(WorkflowError):
-    """The request's status (or this user's earlier decision) does not allow it (HTTP 409)."""
-
-
-class ContentChanged(WrongStatus):
-    """The task, host or parameters in the row are not what was approved (HTTP 409).
-
-    Somebody changed the request in the database after the decision; sending it
-    would act on something nobody approved. The request is FAILED instead.
-    """
-
-
-class InvalidRequest(WorkflowError):
-    """What was filed is refused; ``errors`` maps field names to messages (HTTP 400)."""
-
-    def __init__(self, errors: dict[str, Any]):
-        super().__init__("; ".join(f"{key}: {value}" for key, value in errors.items()))
-        self.errors = errors
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """The answer to "may this user do this?": truthy when allowed, else the reason (403, or 409 for state)."""
-
-    allowed: bool
-    reason: str = ""
-    # True when the refusal is about the request's state rather than the user (409, not 403).
-    conflict: bool = False
-
-    def __bool__(self) -> bool:
-        return self.allowed
-
-    def enforce(self) -> None:
-        if not self.allowed:
-            raise (WrongStatus if self.conflict else NotAllowed)(self.reason)
-
-
-# The old name clashed with django.contrib.auth's Permission. Kept until policy.py (R2) is merged.
-Permission = Verdict
-
-ALLOWED = Verdict(True)
-
-
-def _refuse(reason: str) -> Verdict:
-    return Verdict(False, reason)
-
-
-def _conflict(reason: str) -> Verdict:
-    return Verdict(False, reason, conflict=True)
-
-
-def can_view_all(user) -> bool:
-    """Approvers, auditors and superusers see every request; analysts see their own."""
-    return bool(
-        user.is_authenticated
-        and user.is_active
-        and (user.is_superuser or roles.has_role(user, roles.APPROVERS) or roles.has_role(user, roles.AUDITORS))
-    )
-
-
-def visible_requests(user) -> QuerySet[ResponseRequest]:
-    if not (user.is_authenticated and user.is_active):
-        return ResponseRequest.objects.none()
-    if can_view_all(user):
-        return ResponseRequest.objects.all()
-    return ResponseRequest.objects.filter(requester=user)
-
-
-def _is_requester(user, request: ResponseRequest) -> bool:
-    return request.requester_id is not None and request.requester_id == user.pk
-
-
-# What only an API token issued with TokenScope.DECISIONS may do through the API.
-DECISIONS = frozenset({APPROVE, REJECT, RETRY})
-
-
-def permission(
-    user, action: str, request: ResponseRequest | None = None, *, token: ApiToken | None = None
-) -> Permission:
-    """Whether ``user`` may take ``action`` (on ``request``), and if not, why.
-
-    ``token``: the API token the call was authenticated with (None: a web session,
-    which passed the second factor and, for decisions, the step-up). A token decides
-    (approves, rejects, retries) only when it was issued for decisions explicitly.
-
-    Who-may checks come before status checks, so that somebody without the
-    role learns nothing about the request's state. Superusers get no bypass:
-    they administer users; the two-person rule binds them like anyone else.
-    """
-    if user is None or not user.is_authenticated:
-        return _refuse(_("Log in first."))
-    if not user.is_active:
-        return _refuse(_("This account is disabled."))
-    if token is not None and action in DECISIONS and token.scope != TokenScope.DECISIONS:
-        return _refuse(
-            _(
-                "This API token may file and read, not approve, reject or retry: an administrator "
-                "issues a token for decisions with 'create_api_token --scope decisions'."
-            )
-        )
-    if action == FILE:
-        if not roles.has_role(user, roles.ANALYSTS):
-            return _refuse(_("Only members of Analysts can file response requests."))
-        return ALLOWED
-    if request is None:
-        raise ValueError(f"action {action!r} needs a request")
-    if action == VIEW:
-        if _is_requester(user, request) or can_view_all(user):
-            return ALLOWED
-        return _refuse(_("You can only see your own requests."))
-    if action in (APPROVE, REJECT):
-        if not roles.has_role(user, roles.APPROVERS):
-            return _refuse(_("Only members of Approvers can approve or reject requests."))
-        if _is_requester(user, request) or (
-            # The requester's account was deleted: the username is all that is left of them.
-            request.requester_id is None and user.get_username() == request.requester_username
-        ):
-            return _refuse(_("Nobody can approve or reject their own request: another approver must decide."))
-        if request.status != Status.PENDING_APPROVAL:
-            return _conflict(
-                _("This request is %(status)s; only requests pending approval can be approved or rejected.")
-                % {"status": request.get_status_display().lower()}
-            )
-        # By id, not username: renaming an approver does not make them a second person.
-        if any(approval.approver_id == user.pk for approval in request.approvals.all()):
-            return _conflict(_("You have already approved this request; another approver must decide."))
-        return ALLOWED
-    if action == CANCEL:
-        if not _is_requester(user, request):
-            return _refuse(_("Only the requester can cancel a request."))
-        if request.status != Status.PENDING_APPROVAL:
-            return _conflict(
-                _("This request is %(status)s; only requests pending approval can be cancelled.")
-                % {"status": request.get_status_display().lower()}
-            )
-        return ALLOWED
-    if action == RETRY:
-        if not roles.has_role(user, roles.APPROVERS):
-            return _refuse(_("Only members of Approvers can retry a failed request."))
-        if _is_requester(user, request):
-            return _refuse(_("Another approver must retry your own request."))
-        if request.status != Status.FAILED:
-            return _conflict(
-                _("This request is %(status)s; only failed requests can be retried.")
-                % {"status": request.get_status_display().lower()}
-            )
-        return ALLOWED
-    raise ValueError(f"unknown action {action!r}")
-
-
-def allowed_actions(user, request: ResponseRequest, *, token: ApiToken | None = None) -> list[str]:
-    """The actions the UI (or, with the call's ``token``, the API) should offer this user on this request."""
-    return [action for action in ACTIONS if permission(user, action, request, token=token)]
-
 
 # --- Filing -------------------------------------------------------------------------------
 
@@ -267,9 +100,15 @@ def file_request(
     external_ref: Any = "",
     target_host_name: Any = "",
     source: str = Source.WEB,
+    host_unchecked: str = "",
 ) -> ResponseRequest:
-    """File a request: validated against the catalog, then pending approval or approved at once."""
-    permission(user, FILE).enforce()
+    """File a request: validated against the catalog, then pending approval or approved at once.
+
+    Views and the API file through responses.filing, which checks the host with KSC first:
+    ``target_host_name`` is KSC's name for the host, and ``host_unchecked`` says why KSC
+    could not be asked (kept in the FILED event, shown to approvers).
+    """
+    may(user, FILE).enforce()
     # The limit first: a flood of requests must not get its IOC archives unpacked and tested.
     check_filing_limit(user)
     errors: dict[str, Any] = {}
@@ -341,6 +180,7 @@ def file_request(
                 "source": source,
                 # ties what was filed into the keyed audit chain: verify_audit compares it with the row
                 "fingerprint": request.fingerprint,
+                **({"host_unchecked": host_unchecked} if host_unchecked else {}),
             },
         )
         if not required:
@@ -536,7 +376,7 @@ def _decide(
     try:
         with transaction.atomic(), set_actor(user):
             locked = _locked(rr)
-            permission(user, action, locked).enforce()
+            may(user, action, locked).enforce()
             body(locked, comment)
     except IntegrityError:
         # The unique (request, approver) constraint: a double click that raced past the check.
@@ -677,7 +517,7 @@ def get_for_user(user, key: uuid_module.UUID | str) -> ResponseRequest:
 
     Reading a request also expires it when its approval window has passed.
     """
-    rr = visible_requests(user).get(uuid=key)
+    rr = ResponseRequest.objects.visible_to(user).get(uuid=key)
     if rr.status == Status.PENDING_APPROVAL and rr.expires_at and rr.expires_at <= timezone.now():
         _expire_if_overdue(rr)
         rr.refresh_from_db()

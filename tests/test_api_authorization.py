@@ -13,7 +13,7 @@ import pytest
 from django.contrib.auth.models import Group, User
 
 from accounts import roles
-from responses import workflow
+from responses import policy, workflow
 from responses.models import Decision, RequestEvent, ResponseRequest, Status
 from tests.api_fixtures import NEW, REQUESTS, api_fixture, failed, file, url  # noqa: F401  (the api fixture)
 
@@ -130,8 +130,8 @@ def test_the_matrix(request, api, alice, frank, bob, carol, dave, mallory, root,
     user = None if persona == "anonymous" else request.getfixturevalue(persona)
     target = failed(alice, bob) if endpoint == "retry" else file(alice)
     client = api(user)
-    # What the one rule (workflow.permission, which the web UI asks too) says, before acting.
-    rule = workflow.permission(user, endpoint, target) if endpoint in workflow.ACTIONS else None
+    # What the one rule (policy.may, which the web UI asks too) says, before acting.
+    rule = policy.may(user, endpoint, target) if endpoint in workflow.ACTIONS else None
     before = trail()
     if endpoint == "list":
         response = client.get(REQUESTS)

@@ -158,7 +158,7 @@ def test_the_language_switch_in_the_header_turns_the_pages_japanese(client, alic
         ("alice", "/hosts/search?q=x"),
         ("bob", "/approvals/"),
         ("dave", "/requests/"),
-        ("dave", "/requests/?created_from=2030-01-02&created_to=2030-01-01"),
+        ("dave", "/requests/?since=2030-01-02&until=2030-01-01"),
         ("mallory", "/"),
         ("mallory", "/requests/"),
     ],

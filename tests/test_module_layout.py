@@ -10,8 +10,9 @@ import ast
 from pathlib import Path
 
 import pytest
+from django.contrib.auth.models import AnonymousUser
 
-from responses import submission, workflow
+from responses import policy, submission, workflow
 from responses.models import Decision, EventKind, RequestEvent, ResponseRequest, Status
 from tests.api_fixtures import file
 
@@ -82,4 +83,6 @@ def test_rows_of_the_old_attempt_kind_stay_readable():
 
 def test_decisions_keep_the_table_the_triggers_guard():
     assert Decision._meta.db_table == "responses_approval"
-    assert workflow.Permission is workflow.Verdict  # the old name, until policy.py is merged
+    # The answer to "may this user do this?" no longer shares a name with django.contrib.auth's Permission.
+    assert not hasattr(policy, "Permission") and not hasattr(workflow, "Permission")
+    assert policy.may(AnonymousUser(), policy.FILE).__class__ is policy.Verdict

@@ -11,6 +11,7 @@ from django.urls import reverse
 
 from notifications.models import DeliveryStatus, Notification, NotificationPreference
 from responses import workflow
+from responses.models import ResponseRequest
 from tests.notification_fixtures import file, run_notify_worker
 
 
@@ -118,7 +119,7 @@ class TestLiveJson:
         client.get(reverse("notifications:live"))
         for n in range(30):
             file(alice, justification=f"alert {n}")
-        keys = ",".join(str(rr.uuid) for rr in workflow.visible_requests(bob))
+        keys = ",".join(str(rr.uuid) for rr in ResponseRequest.objects.visible_to(bob))
         # session, user, 2FA device, the pending list and its decisions, groups, the asked states,
         # and the session's save (an UPDATE between SAVEPOINT and RELEASE in tests)
         with django_assert_max_num_queries(10):

@@ -57,12 +57,12 @@ def test_each_list_filter_and_order_has_an_index_on_postgresql(postgres, alice, 
     """With sequential scans priced out, the list's own query must find the index made for it."""
     from django.http import QueryDict
 
-    from responses import workflow
-    from responses.forms import RequestFilterForm
+    from responses.filtersets import RequestFilterSet
+    from responses.models import ResponseRequest
     from responses.views import _list_rows
 
     add_requests(alice, bob, 30)
-    rows = _list_rows(RequestFilterForm(QueryDict(query)).apply(workflow.visible_requests(dave)))[:50]
+    rows = _list_rows(RequestFilterSet(QueryDict(query), queryset=ResponseRequest.objects.visible_to(dave)).rows())[:50]
     with postgres.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")
         # An order is served by an index when sorting is priced out; a substring search by a

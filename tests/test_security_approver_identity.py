@@ -13,7 +13,7 @@ from django.contrib.auth.models import Group, User
 from django.db import IntegrityError, transaction
 
 from accounts import roles
-from responses import workflow
+from responses import policy, workflow
 from responses.models import Decision, DecisionKind, EventKind, ResponseRequest, Status
 from tests.conftest import _user
 
@@ -40,7 +40,7 @@ def test_a_renamed_approver_cannot_approve_a_second_time(two_person, bob):
     workflow.approve(two_person, user=bob, comment="ok")
     bobby = rename(bob, "bobby")
 
-    assert not workflow.permission(bobby, workflow.APPROVE, two_person)
+    assert not policy.may(bobby, workflow.APPROVE, two_person)
     with pytest.raises(workflow.WrongStatus, match="already approved"):
         workflow.approve(two_person, user=bobby, comment="ok again")
 
@@ -75,7 +75,7 @@ def test_the_constraint_refuses_one_person_twice_on_postgresql(postgres, two_per
         )
 
     # Through the workflow, with the check out of the way as a race would have it.
-    monkeypatch.setattr(workflow, "permission", lambda *args, **kwargs: workflow.ALLOWED)
+    monkeypatch.setattr(workflow, "may", lambda *args, **kwargs: policy.ALLOWED)
     with pytest.raises(workflow.WrongStatus, match="already decided"):
         workflow.approve(two_person, user=bobby)
     two_person.refresh_from_db()

@@ -12,7 +12,7 @@ from django.contrib.auth.models import Group, User
 from django.utils import timezone
 
 from accounts import roles
-from responses import workflow
+from responses import policy, workflow
 from responses.models import Decision, EventKind, RequestEvent, ResponseRequest, Status, SubmissionAttempt
 
 HOST = "0f3b2a4c-1d2e-4f50-9a6b-7c8d9e0f1a2b"
@@ -301,18 +301,18 @@ class TestVisibility:
     def test_analysts_see_their_own_requests_only(self, alice, frank, bob, dave, mallory, root):
         mine = file(alice)
         file(frank)
-        assert list(workflow.visible_requests(alice)) == [mine]
-        assert workflow.visible_requests(mallory).count() == 0
+        assert list(ResponseRequest.objects.visible_to(alice)) == [mine]
+        assert ResponseRequest.objects.visible_to(mallory).count() == 0
         for user in (bob, dave, root):
-            assert workflow.visible_requests(user).count() == 2
+            assert ResponseRequest.objects.visible_to(user).count() == 2
         with pytest.raises(ResponseRequest.DoesNotExist):
             workflow.get_for_user(frank, mine.uuid)
 
     def test_allowed_actions_follow_the_permission_function(self, alice, bob, dave):
         request = file(alice)
-        assert workflow.allowed_actions(alice, request) == [workflow.CANCEL]
-        assert workflow.allowed_actions(bob, request) == [workflow.APPROVE, workflow.REJECT]
-        assert workflow.allowed_actions(dave, request) == []
+        assert policy.allowed_actions(alice, request) == [workflow.CANCEL]
+        assert policy.allowed_actions(bob, request) == [workflow.APPROVE, workflow.REJECT]
+        assert policy.allowed_actions(dave, request) == []
 
 
 class TestAuditTrail:

@@ -10,7 +10,7 @@ from django.urls import reverse
 from notifications import channels, routing
 from notifications.context_processors import pending_for, queue_stamp
 from notifications.models import USER_CHOICES, Channel, Notification, NotificationKind
-from responses import workflow
+from responses import policy
 from responses.models import Status
 
 register = template.Library()
@@ -46,7 +46,7 @@ def notification_settings(context) -> dict:
 def request_notifications(context, rr) -> dict:
     """Beside a request's trail: what was sent to whom (auditors, approvers) and, while pending, who can approve."""
     user = context["request"].user
-    sees_all = workflow.can_view_all(user)
+    sees_all = policy.sees_all_requests(user)
     notes = list(Notification.objects.filter(request=rr).order_by("created_at", "id")) if sees_all else []
     deciders = []
     if rr.status == Status.PENDING_APPROVAL and (sees_all or rr.requester_id == user.pk):
@@ -80,7 +80,7 @@ def live_updates(context, requests=(), queue: bool = False, single=None) -> dict
     if single is not None:
         requests = [single]
     stamps = {str(rr.uuid): f"{rr.status}:{rr.updated_at.isoformat()}" for rr in requests}
-    watch_queue = bool(queue and workflow.can_view_all(user))
+    watch_queue = bool(queue and policy.sees_all_requests(user))
     return {
         "url": reverse("notifications:live"),
         "interval": POLL_SECONDS,

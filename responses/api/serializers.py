@@ -15,18 +15,17 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from responses import catalog, workflow
+from responses import catalog, policy, workflow
 from responses.models import (
     Decision,
     OutcomeState,
     RequestEvent,
     ResponseRequest,
-    Status,
     SubmissionAttempt,
     outcome_of,
 )
 
-ACTION_CHOICES = [(action, action) for action in workflow.ACTIONS]
+ACTION_CHOICES = [(action, action) for action in policy.ACTIONS]
 # One letter would list the whole estate (the web UI's host search has the same floor).
 MIN_HOST_QUERY = 2
 DEFAULT_HOST_RESULTS = 25
@@ -120,7 +119,7 @@ class ResponseRequestSerializer(serializers.ModelSerializer):
     @extend_schema_field(serializers.ListField(child=serializers.ChoiceField(choices=ACTION_CHOICES)))
     def get_actions(self, request: ResponseRequest) -> list[str]:
         call = self.context["request"]
-        return workflow.allowed_actions(call.user, request, token=getattr(call, "auth", None))
+        return policy.allowed_actions(call.user, request, token=getattr(call, "auth", None))
 
     @extend_schema_field(OutcomeSerializer(allow_null=True))
     def get_outcome(self, request: ResponseRequest) -> dict | None:
@@ -182,30 +181,6 @@ class DecisionSerializer(serializers.Serializer):
     )
 
     FIELDS = ("comment",)
-
-
-class RequestFilterSerializer(serializers.Serializer):
-    """The list's query filters; anything else in the query string is ignored."""
-
-    status = serializers.ChoiceField(choices=Status.choices, required=False)
-    outcome = serializers.ChoiceField(
-        choices=OutcomeState.choices, required=False, help_text=_("The outcome on the host.")
-    )
-    task = serializers.ChoiceField(choices=catalog.TASK_NAMES, required=False)
-    requester = serializers.CharField(required=False, max_length=150, help_text=_("The requester's username."))
-    host = serializers.CharField(
-        required=False,
-        max_length=catalog.MAX_HOST_ID,
-        help_text=_("A KSC host id (exact), or part of the host's name as it was when filed."),
-    )
-    since = serializers.DateTimeField(required=False, help_text=_("Filed at or after (ISO 8601)."))
-    until = serializers.DateTimeField(required=False, help_text=_("Filed before (ISO 8601)."))
-    external_ref = serializers.CharField(required=False, max_length=255, help_text=_("The SIEM's reference (exact)."))
-
-    def validate(self, attrs: dict) -> dict:
-        if "since" in attrs and "until" in attrs and attrs["since"] >= attrs["until"]:
-            raise serializers.ValidationError({"until": [_("until must be later than since.")]})
-        return attrs
 
 
 # --- Host search through KSC ----------------------------------------------------------------

@@ -1,7 +1,7 @@
-"""The REST API's views: parse, authorize with workflow.permission, call the workflow, render.
+"""The REST API's views: parse, authorize with policy.may, call the workflow, render.
 
 No rule about who may do what lives here: filing, approving, rejecting,
-cancelling and retrying are decided by workflow.permission (the same function
+cancelling and retrying are decided by responses.policy (the same function
 as the web UI's), and a request the user may not see is a 404, never a 403,
 so that its existence is not revealed.
 """
@@ -13,8 +13,8 @@ from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
-from django.db.models import Q
 from django.utils.translation import gettext as _
+from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import serializers, status, viewsets
@@ -24,7 +24,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from responses import catalog, workflow
+from responses import catalog, filing, policy, workflow
 from responses.api import idempotency
 from responses.api.errors import NON_FIELD, error_response
 from responses.api.serializers import (
@@ -32,14 +32,13 @@ from responses.api.serializers import (
     HostQuerySerializer,
     KscHostSerializer,
     NewResponseRequestSerializer,
-    RequestFilterSerializer,
     ResponseRequestDetailSerializer,
     ResponseRequestSerializer,
     TaskTypeSerializer,
 )
+from responses.filtersets import RequestFilterSet
 from responses.ksc.factory import get_client
 from responses.models import ResponseRequest, Source
-from responses.outcomes import with_outcome
 from responses.paging import COUNT_LIMIT, BoundedPaginator
 
 
@@ -121,14 +120,17 @@ class RequestPagination(PageNumberPagination):
     list=extend_schema(
         summary="List requests",
         description="Analysts see their own requests; approvers and auditors see every request. Newest first.",
-        parameters=[RequestFilterSerializer],
         responses={200: ResponseRequestSerializer(many=True), **_errors(400, 401, 404)},
     ),
     create=extend_schema(
         summary="File a request",
         description=(
             "Validated against the task catalog (GET /api/v1/tasks/). A task that needs approval waits for "
-            "approvers (status pending_approval); one that does not is approved and queued for KSC at once."
+            "approvers (status pending_approval); one that does not is approved and queued for KSC at once. "
+            "The host id is checked with KSC as the web form checks it: an id KSC does not know is a 400 "
+            "naming target_host, and the request keeps KSC's display name for the host. When KSC cannot be "
+            "asked, the request is filed with the host unchecked, and its filed event says why "
+            "(detail.host_unchecked): approvers are told so."
         ),
         request=NewResponseRequestSerializer,
         parameters=[IDEMPOTENCY_KEY],
@@ -145,10 +147,13 @@ class ResponseRequestViewSet(viewsets.GenericViewSet):
     lookup_value_regex = "[^/]+"  # any text: what is not a UUID is a JSON 404, not Django's HTML one
     serializer_class = ResponseRequestSerializer
     pagination_class = RequestPagination
+    # The same filters as the web list and its CSV export (responses/filtersets.py), documented from there.
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = RequestFilterSet
     queryset = ResponseRequest.objects.none()  # for the schema; get_queryset() is what users get
 
     def get_queryset(self):
-        return workflow.visible_requests(self.request.user).select_related("outcome").prefetch_related("approvals")
+        return ResponseRequest.objects.visible_to(self.request.user).select_related("outcome").prefetch_related("approvals")
 
     def _guarded(self, act: Callable[[], Response]) -> Callable[[], Response]:
         # An idempotent call keeps its answer, errors included: turn them into responses here.
@@ -177,34 +182,16 @@ class ResponseRequestViewSet(viewsets.GenericViewSet):
         return ResponseRequestDetailSerializer(request, context=self.get_serializer_context()).data
 
     def list(self, request: Request) -> Response:
-        filters = RequestFilterSerializer(data=request.query_params)
-        filters.is_valid(raise_exception=True)
-        given = filters.validated_data
-        requests = self.get_queryset()
-        if "status" in given:
-            requests = requests.filter(status=given["status"])
-        if "outcome" in given:
-            requests = requests.filter(with_outcome(given["outcome"]))
-        if "task" in given:
-            requests = requests.filter(task=given["task"])
-        if "requester" in given:
-            requests = requests.filter(requester_username=given["requester"])
-        if "host" in given:
-            requests = requests.filter(Q(target_host=given["host"]) | Q(target_host_name__icontains=given["host"]))
-        if "external_ref" in given:
-            requests = requests.filter(external_ref=given["external_ref"])
-        if "since" in given:
-            requests = requests.filter(created_at__gte=given["since"])
-        if "until" in given:
-            requests = requests.filter(created_at__lt=given["until"])
+        requests = self.filter_queryset(self.get_queryset())
         page = self.paginate_queryset(requests)
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
     def create(self, request: Request) -> Response:
         def act() -> Response:
-            workflow.permission(request.user, workflow.FILE).enforce()
+            policy.may(request.user, policy.FILE).enforce()
             data = parse_object(request, NewResponseRequestSerializer.FIELDS)
-            filed = workflow.file_request(
+            # The web form's path: the host checked with KSC (an unknown id is a 400), KSC's name kept.
+            filed = filing.file_request(
                 user=request.user,
                 task=data.get("task"),
                 target_host=data.get("target_host"),
@@ -212,7 +199,7 @@ class ResponseRequestViewSet(viewsets.GenericViewSet):
                 justification=data.get("justification"),
                 external_ref=data.get("external_ref", ""),
                 source=Source.API,
-            )
+            ).request
             return Response(self._detail(filed), status=status.HTTP_201_CREATED)
 
         return idempotency.run_once(request, self._guarded(act))
@@ -226,7 +213,7 @@ class ResponseRequestViewSet(viewsets.GenericViewSet):
         def act() -> Response:
             # Checked here (and again by the workflow, under the row lock) so that who may not
             # act is told so before anything about the body.
-            workflow.permission(request.user, what, target, token=request.auth).enforce()
+            policy.may(request.user, what, target, token=request.auth).enforce()
             data = parse_object(request, DecisionSerializer.FIELDS)
             decided = transition(target, user=request.user, comment=data.get("comment", ""))
             return Response(self._detail(decided))
@@ -246,7 +233,7 @@ class ResponseRequestViewSet(viewsets.GenericViewSet):
     )
     @action(detail=True, methods=["post"])
     def approve(self, request: Request, id: str) -> Response:
-        return self._decide(request, id, workflow.APPROVE, workflow.approve)
+        return self._decide(request, id, policy.APPROVE, workflow.approve)
 
     @extend_schema(
         summary="Reject a request",
@@ -260,7 +247,7 @@ class ResponseRequestViewSet(viewsets.GenericViewSet):
     )
     @action(detail=True, methods=["post"])
     def reject(self, request: Request, id: str) -> Response:
-        return self._decide(request, id, workflow.REJECT, workflow.reject)
+        return self._decide(request, id, policy.REJECT, workflow.reject)
 
     @extend_schema(
         summary="Cancel your own request",
@@ -271,7 +258,7 @@ class ResponseRequestViewSet(viewsets.GenericViewSet):
     )
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, id: str) -> Response:
-        return self._decide(request, id, workflow.CANCEL, workflow.cancel)
+        return self._decide(request, id, policy.CANCEL, workflow.cancel)
 
     @extend_schema(
         summary="Retry a failed request",
@@ -285,7 +272,7 @@ class ResponseRequestViewSet(viewsets.GenericViewSet):
     )
     @action(detail=True, methods=["post"])
     def retry(self, request: Request, id: str) -> Response:
-        return self._decide(request, id, workflow.RETRY, workflow.retry)
+        return self._decide(request, id, policy.RETRY, workflow.retry)
 
 
 class HostSearchView(APIView):
@@ -299,7 +286,7 @@ class HostSearchView(APIView):
         responses={200: KscHostSerializer(many=True), **_errors(400, 401, 403, 502, 503)},
     )
     def get(self, request: Request) -> Response:
-        workflow.permission(request.user, workflow.FILE).enforce()  # who may file may look hosts up
+        policy.may(request.user, policy.FILE).enforce()  # who may file may look hosts up
         query = HostQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         try:

@@ -8,7 +8,7 @@ from django import template
 from django.utils.translation import gettext as _
 
 from accounts import roles
-from responses import trail_text, workflow
+from responses import trail_text
 from responses.models import ResponseRequest
 
 register = template.Library()
@@ -16,10 +16,10 @@ register = template.Library()
 
 @register.simple_tag
 def visible_request(user: Any, key: Any) -> ResponseRequest | None:
-    """The request with this id if ``user`` may see it (workflow.visible_requests), else None."""
+    """The request with this id if ``user`` may see it (ResponseRequest.objects.visible_to), else None."""
     if not key or not getattr(user, "is_authenticated", False):
         return None
-    return workflow.visible_requests(user).filter(uuid=key).first()
+    return ResponseRequest.objects.visible_to(user).filter(uuid=key).first()
 
 
 @register.filter
@@ -37,6 +37,4 @@ def actor_name(username: str) -> str:
 @register.filter
 def role_label(role: str) -> str:
     """A role's group name (Analysts, Approvers, Auditors) in the reader's language."""
-    return {roles.ANALYSTS: _("Analysts"), roles.APPROVERS: _("Approvers"), roles.AUDITORS: _("Auditors")}.get(
-        role, role
-    )
+    return roles.label(role)

@@ -1,0 +1,231 @@
+"""Who may do what: the one place the portal decides access.
+
+Views, the API, the admin, jobs, notifications, the menu and the context
+processors ask these functions; no other module tests group membership or
+treats ``is_superuser``/``is_staff`` as a permission (tests/test_policy_only.py
+greps for that). Roles are Django groups (accounts.roles).
+
+- ``may(user, action, rr)``: the per-request actions (file, view, approve,
+  reject, cancel, retry), with the reason for a refusal;
+- ``sees_all_requests``, ``may_export_audit``, ``sees_ksc_warnings``,
+  ``must_use_two_factor``, ``may_decide``: the portal-wide questions;
+- ``ResponseRequest.objects.visible_to(user)`` (responses.models) asks ``visible_filter``.
+
+Superusers get no bypass on requests: they administer users; the two-person
+rule binds them like anyone else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils.translation import gettext as _
+
+from accounts import roles
+from responses.errors import NotAllowed, WrongStatus
+from responses.states import Status, TokenScope
+
+if TYPE_CHECKING:  # annotations only: policy must not import the models (they ask policy)
+    from accounts.models import ApiToken
+    from responses.models import ResponseRequest
+
+# Actions a user may take on a request.
+FILE = "file"
+VIEW = "view"
+APPROVE = "approve"
+REJECT = "reject"
+CANCEL = "cancel"
+RETRY = "retry"
+ACTIONS = (APPROVE, REJECT, CANCEL, RETRY)  # what a request's page offers as buttons
+
+# What only an API token issued with TokenScope.DECISIONS may do through the API.
+DECISIONS = frozenset({APPROVE, REJECT, RETRY})
+
+
+@dataclass(frozen=True)
+class Verdict:
+    allowed: bool
+    reason: str = ""
+    # True when the refusal is about the request's state rather than the user (409, not 403).
+    conflict: bool = False
+
+    def __bool__(self) -> bool:
+        return self.allowed
+
+    def enforce(self) -> None:
+        if not self.allowed:
+            raise (WrongStatus if self.conflict else NotAllowed)(self.reason)
+
+
+ALLOWED = Verdict(True)
+
+
+def _refuse(reason: str) -> Verdict:
+    return Verdict(False, reason)
+
+
+def _conflict(reason: str) -> Verdict:
+    return Verdict(False, reason, conflict=True)
+
+
+def _active(user) -> bool:
+    return bool(user is not None and user.is_authenticated and user.is_active)
+
+
+def _is_requester(user, request: ResponseRequest) -> bool:
+    return request.requester_id is not None and request.requester_id == user.pk
+
+
+# --- Portal-wide questions ------------------------------------------------------------------
+
+
+def sees_all_requests(user) -> bool:
+    """Approvers, auditors and superusers see every request; analysts see their own."""
+    return _active(user) and (
+        user.is_superuser or roles.has_role(user, roles.APPROVERS) or roles.has_role(user, roles.AUDITORS)
+    )
+
+
+def visible_filter(user) -> Q | None:
+    """The rows this user may see as a filter: None for every row, ``Q(pk__in=[])`` for none."""
+    if not _active(user):
+        return Q(pk__in=[])
+    if sees_all_requests(user):
+        return None
+    return Q(requester=user)
+
+
+def may_export_audit(user) -> bool:
+    """Auditors (and superusers) export and verify the audit trail and read the account trail."""
+    return _active(user) and (user.is_superuser or roles.has_role(user, roles.AUDITORS))
+
+
+def sees_ksc_warnings(user) -> bool:
+    """Whoever decides on requests or administers the portal must know that KSC's identity is unchecked."""
+    return _active(user) and (user.is_superuser or roles.has_role(user, roles.APPROVERS))
+
+
+def must_use_two_factor(user) -> bool:
+    """Approvers, and whoever reaches the admin, must use two-factor authentication."""
+    return _active(user) and (user.is_superuser or user.is_staff or roles.has_role(user, roles.APPROVERS))
+
+
+def may_read_demo_mailbox(user) -> bool:
+    """`make run`'s local mail sink: superusers only, and only with the simulated KSC."""
+    return bool(
+        _active(user) and user.is_superuser and getattr(settings, "KSC_SIMULATED", False) and settings.MAIL_SINK_DIR
+    )
+
+
+def may_sign_in_locally(user, *, directory_user: bool) -> bool:
+    """With LOCAL_LOGIN_SUPERUSERS_ONLY, a local password signs in break-glass superusers only."""
+    return not settings.LOCAL_LOGIN_SUPERUSERS_ONLY or user.is_superuser or directory_user
+
+
+def may_see_hosts(user) -> bool:
+    """The host pages: analysts (who file for hosts) and whoever sees every request."""
+    return bool(may(user, FILE)) or sees_all_requests(user)
+
+
+def roles_of(user) -> list[str]:
+    """The portal roles this user holds, in the roles' order (for the account page and token warnings)."""
+    return [role for role in roles.ALL_ROLES if roles.has_role(user, role)]
+
+
+def is_approver(user) -> bool:
+    """Holds the Approvers role (the home page's queue link, create_api_token's warning)."""
+    return roles.has_role(user, roles.APPROVERS)
+
+
+def prime_roles(users: Iterable) -> None:
+    """Fill each user's role cache from a ``prefetch_related("groups")``: no query per user afterwards."""
+    for user in users:
+        user._portal_roles = {group.name for group in user.groups.all()}  # roles.has_role's cache
+
+
+# --- Per-request actions --------------------------------------------------------------------
+
+
+def may(user, action: str, rr: ResponseRequest | None = None, *, token: ApiToken | None = None) -> Verdict:
+    """Whether ``user`` may take ``action`` (on ``rr``), and if not, why.
+
+    ``token``: the API token the call was authenticated with (None: a web session,
+    which passed the second factor and, for decisions, the step-up). A token decides
+    (approves, rejects, retries) only when it was issued for decisions explicitly.
+
+    Who-may checks come before status checks, so that somebody without the
+    role learns nothing about the request's state.
+    """
+    if user is None or not user.is_authenticated:
+        return _refuse(_("Log in first."))
+    if not user.is_active:
+        return _refuse(_("This account is disabled."))
+    if token is not None and action in DECISIONS and token.scope != TokenScope.DECISIONS:
+        return _refuse(
+            _(
+                "This API token may file and read, not approve, reject or retry: an administrator "
+                "issues a token for decisions with 'create_api_token --scope decisions'."
+            )
+        )
+    if action == FILE:
+        if not roles.has_role(user, roles.ANALYSTS):
+            return _refuse(_("Only members of Analysts can file response requests."))
+        return ALLOWED
+    if rr is None:
+        raise ValueError(f"action {action!r} needs a request")
+    if action == VIEW:
+        if _is_requester(user, rr) or sees_all_requests(user):
+            return ALLOWED
+        return _refuse(_("You can only see your own requests."))
+    if action in (APPROVE, REJECT):
+        if not roles.has_role(user, roles.APPROVERS):
+            return _refuse(_("Only members of Approvers can approve or reject requests."))
+        if _is_requester(user, rr) or (
+            # The requester's account was deleted: the username is all that is left of them.
+            rr.requester_id is None and user.get_username() == rr.requester_username
+        ):
+            return _refuse(_("Nobody can approve or reject their own request: another approver must decide."))
+        if rr.status != Status.PENDING_APPROVAL:
+            return _conflict(
+                _("This request is %(status)s; only requests pending approval can be approved or rejected.")
+                % {"status": rr.get_status_display().lower()}
+            )
+        # By id, not username: renaming an approver does not make them a second person.
+        if any(approval.approver_id == user.pk for approval in rr.approvals.all()):
+            return _conflict(_("You have already approved this request; another approver must decide."))
+        return ALLOWED
+    if action == CANCEL:
+        if not _is_requester(user, rr):
+            return _refuse(_("Only the requester can cancel a request."))
+        if rr.status != Status.PENDING_APPROVAL:
+            return _conflict(
+                _("This request is %(status)s; only requests pending approval can be cancelled.")
+                % {"status": rr.get_status_display().lower()}
+            )
+        return ALLOWED
+    if action == RETRY:
+        if not roles.has_role(user, roles.APPROVERS):
+            return _refuse(_("Only members of Approvers can retry a failed request."))
+        if _is_requester(user, rr):
+            return _refuse(_("Another approver must retry your own request."))
+        if rr.status != Status.FAILED:
+            return _conflict(
+                _("This request is %(status)s; only failed requests can be retried.")
+                % {"status": rr.get_status_display().lower()}
+            )
+        return ALLOWED
+    raise ValueError(f"unknown action {action!r}")
+
+
+def allowed_actions(user, rr: ResponseRequest, *, token: ApiToken | None = None) -> list[str]:
+    """The actions the UI (or, with the call's ``token``, the API) should offer this user on this request."""
+    return [action for action in ACTIONS if may(user, action, rr, token=token)]
+
+
+def may_decide(user, rr: ResponseRequest) -> bool:
+    """Whether ``user`` may approve or reject ``rr`` now: who is told that a request waits for them."""
+    return bool(may(user, APPROVE, rr))
