@@ -21,14 +21,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("portal", "responses", "accounts", "notifications", "ksc_simulator")
 
-# Late imports that still close a cycle, each with the work that removes it (issue 14's
-# slices, merged one after the other). An entry must name an import that exists: when
-# the move lands, the test fails until the entry is deleted, so this list only shrinks.
-STILL_TO_UNTANGLE = {
-    ("responses.outcomes", "responses.jobs"): "R4: scheduling moves out of jobs",
-}
-
-
 def project_modules() -> dict[str, Path]:
     modules = {}
     for package in PACKAGES:
@@ -153,12 +145,7 @@ def _a_cycle_in(component: list[str], graph: dict[str, set[str]]) -> list[str]:
 
 
 def test_the_project_has_no_import_cycles():
-    graph = import_graph()
-    stale = [edge for edge in STILL_TO_UNTANGLE if edge[1] not in graph.get(edge[0], set())]
-    assert not stale, f"these imports are gone: delete them from STILL_TO_UNTANGLE: {stale}"
-    for importer, imported in STILL_TO_UNTANGLE:
-        graph[importer].discard(imported)
-    cycles = find_cycles(graph)
+    cycles = find_cycles(import_graph())
     assert not cycles, "import cycles:\n" + "\n".join(" -> ".join(cycle) for cycle in cycles)
 
 
