@@ -21,6 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("portal", "responses", "accounts", "notifications", "ksc_simulator")
 
+
 def project_modules() -> dict[str, Path]:
     modules = {}
     for package in PACKAGES:
