@@ -129,11 +129,13 @@ def _task_choices() -> list[dict[str, Any]]:
     return [{"task": task, "rule": approval_rule(task)} for task in catalog.TASKS.values()]
 
 
-def _render_form(request: HttpRequest, form: NewRequestForm, status: int = 200) -> HttpResponse:
+def _render_form(
+    request: HttpRequest, form: NewRequestForm, status: int = 200, host_suggestion: dict | None = None
+) -> HttpResponse:
     return render(
         request,
         "responses/new_form.html",
-        {"form": form, "task": form.task, "rule": approval_rule(form.task)},
+        {"form": form, "task": form.task, "rule": approval_rule(form.task), "host_suggestion": host_suggestion},
         status=status,
     )
 
@@ -189,6 +191,16 @@ def _new_request_post(request: HttpRequest) -> HttpResponse:
         return _render_form(request, form, status=400)
     host, host_error = _check_host(form.filing.target_host)
     if host is None and not host_error:
+        # A display name typed where the id goes: offer the one host of that name, never swap it in unseen.
+        named = _hosts_named(form.filing.target_host)
+        if len(named) == 1:
+            form.common.add_error(
+                "target_host",
+                _("This is not a KSC host id, but one host is named %(name)s. Did you mean it? Select it below.")
+                % {"name": named[0].display_name},
+            )
+            suggestion = {"host": named[0], "use_url": _use_host_url(named[0], task.name)}
+            return _render_form(request, form, status=400, host_suggestion=suggestion)
         form.common.add_error("target_host", _("KSC knows no host with this id. Find the host above."))
         return _render_form(request, form, status=400)
     # Approvers read the host's name beside its id: it must be KSC's name for that id, never
@@ -212,6 +224,14 @@ def _new_request_post(request: HttpRequest) -> HttpResponse:
             ),
         },
     )
+
+
+def _hosts_named(name: str) -> list[Host]:
+    """Up to two hosts with this display name; none when KSC cannot be asked (the id error stands)."""
+    try:
+        return get_client().hosts_named(name)
+    except (ImproperlyConfigured, KscError):
+        return []
 
 
 def _check_host(host_id: str) -> tuple[Host | None, str]:
