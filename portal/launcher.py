@@ -14,11 +14,13 @@ SECRET_KEY and AUDIT_CHAIN_KEY, the simulator's certificate); a second run reuse
 users, whose passwords are printed once, when they are created.
 
     python -m portal.launcher [--port 8000] [--state-dir .run]
+    python -m portal.launcher --demo-totp bob      (the running demo's current code for bob)
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import secrets
 import signal
@@ -216,9 +218,18 @@ class Launcher:
                 "2",
                 "--access-logfile",
                 "-",
+                # Its control socket would otherwise go to ~/.gunicorn: nothing of the demo lives in $HOME.
+                "--control-socket",
+                str(self.state.resolve() / "gunicorn.ctl"),
             )
             url = f"http://127.0.0.1:{self.port}/"
             self._wait(lambda: _answers(url + "accounts/login/"), "the web server", web)
+            self.save_env()
+            if self.env.get("KSC_SIMULATED") == "true":
+                print(
+                    "Approvers' codes: instead of an authenticator app, run `make demo-totp WHO=bob` "
+                    "(or carol, admin) in another terminal; it prints the current code (demo only)."
+                )
             print(f"\nThe portal is running at {url}  (Ctrl-C stops everything)\n", flush=True)
             while not self.stopping:
                 for name, process in self.children:
@@ -235,19 +246,28 @@ class Launcher:
         finally:
             self.stop()
 
+    def save_env(self) -> None:
+        """What this run set (database, keys, the simulated KSC), for `--demo-totp` in another terminal."""
+        own = {key: value for key, value in self.env.items() if os.environ.get(key) != value}
+        path = self.state / "run.env.json"
+        path.touch(mode=0o600)
+        path.write_text(json.dumps(own))
+
     def _on_signal(self, signum, frame) -> None:
         self.stopping = True
 
     def stop(self) -> None:
-        """SIGTERM to every process group we started, then SIGKILL to what is left after 10 s."""
+        """SIGTERM to each process group we started, newest first, each given 10 s before SIGKILL.
+
+        One at a time, not all at once: the web server and the worker go before Redis and the
+        simulator they talk to, so that nothing logs pages of "connection refused" while stopping.
+        """
         self.stopping = True
         for _name, process in reversed(self.children):
             if process.poll() is None:
                 _signal_group(process, signal.SIGTERM)
-        deadline = time.monotonic() + 10
-        for _name, process in reversed(self.children):
             try:
-                process.wait(timeout=max(deadline - time.monotonic(), 0.1))
+                process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 _signal_group(process, signal.SIGKILL)
                 process.wait(timeout=5)
@@ -295,10 +315,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Run the whole EDR response portal on this machine.")
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")), help="web port (8000)")
     parser.add_argument("--state-dir", default=str(ROOT / ".run"), help="where the database and keys live (.run)")
+    parser.add_argument(
+        "--demo-totp", metavar="USER", help="print USER's current authenticator code from the running demo, and exit"
+    )
     args = parser.parse_args()
     if not 1 <= args.port <= 65535:
         parser.error("--port must be 1 to 65535")
+    if args.demo_totp is not None:
+        sys.exit(demo_totp(Path(args.state_dir), args.demo_totp))
     sys.exit(Launcher(args.port, Path(args.state_dir)).run())
+
+
+def demo_totp(state: Path, username: str) -> int:
+    """`manage.py demo_totp USER` with the environment of the running `make run` (which it needs)."""
+    saved = state / "run.env.json"
+    if not saved.exists():
+        print(f"No demo is running from {state}: start it with `make run` first.", file=sys.stderr)
+        return 1
+    env = {**os.environ, **json.loads(saved.read_text())}
+    return subprocess.run([sys.executable, "manage.py", "demo_totp", username], cwd=ROOT, env=env).returncode
 
 
 if __name__ == "__main__":

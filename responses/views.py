@@ -127,11 +127,13 @@ def _task_choices() -> list[dict[str, Any]]:
     return [{"task": task, "rule": approval_rule(task)} for task in catalog.TASKS.values()]
 
 
-def _render_form(request: HttpRequest, form: NewRequestForm, status: int = 200) -> HttpResponse:
+def _render_form(
+    request: HttpRequest, form: NewRequestForm, status: int = 200, host_suggestion: dict | None = None
+) -> HttpResponse:
     return render(
         request,
         "responses/new_form.html",
-        {"form": form, "task": form.task, "rule": approval_rule(form.task)},
+        {"form": form, "task": form.task, "rule": approval_rule(form.task), "host_suggestion": host_suggestion},
         status=status,
     )
 
@@ -187,6 +189,16 @@ def _new_request_post(request: HttpRequest) -> HttpResponse:
         return _render_form(request, form, status=400)
     check = filing.check_host(form.filing.target_host)
     if check.unknown:
+        # A display name typed where the id goes: offer the one host of that name, never swap it in unseen.
+        named = _hosts_named(form.filing.target_host)
+        if len(named) == 1:
+            form.common.add_error(
+                "target_host",
+                _("This is not a KSC host id, but one host is named %(name)s. Did you mean it? Select it below.")
+                % {"name": named[0].display_name},
+            )
+            suggestion = {"host": named[0], "use_url": _use_host_url(named[0], task.name)}
+            return _render_form(request, form, status=400, host_suggestion=suggestion)
         form.common.add_error("target_host", filing.unknown_host_message())
         return _render_form(request, form, status=400)
     host, host_error = check.host, check.error
@@ -210,6 +222,14 @@ def _new_request_post(request: HttpRequest) -> HttpResponse:
             ),
         },
     )
+
+
+def _hosts_named(name: str) -> list[Host]:
+    """Up to two hosts with this display name; none when KSC cannot be asked (the id error stands)."""
+    try:
+        return get_client().hosts_named(name)
+    except (ImproperlyConfigured, KscError):
+        return []
 
 
 def _file(request: HttpRequest, task: catalog.TaskType, sealed: dict[str, Any], sealed_at: Any) -> HttpResponse:

@@ -37,12 +37,27 @@
       var link = event.target.closest("a[data-host-id]");
       if (!link || !requestForm) { return; }
       event.preventDefault();
-      requestForm.querySelector("[name=target_host]").value = link.getAttribute("data-host-id");
-      requestForm.querySelector("[name=target_host_name]").value = link.getAttribute("data-host-name");
-      var chosen = document.getElementById("chosen-host");
-      if (chosen) { chosen.textContent = link.textContent.trim(); }
+      chooseHost(requestForm, link);
       target.innerHTML = "";
-      requestForm.querySelector("[name=target_host]").focus();
+    });
+  }
+
+  // "Select" in the results, or "Did you mean ...?" under the host field: fill the request form in place.
+  function chooseHost(requestForm, link) {
+    requestForm.querySelector("[name=target_host]").value = link.getAttribute("data-host-id");
+    requestForm.querySelector("[name=target_host_name]").value = link.getAttribute("data-host-name");
+    var chosen = document.getElementById("chosen-host");
+    if (chosen) { chosen.textContent = link.getAttribute("data-host-name"); }
+    requestForm.querySelector("[name=target_host]").focus();
+  }
+
+  function setupSuggestion(requestForm) {
+    requestForm.addEventListener("click", function (event) {
+      var link = event.target.closest(".did-you-mean a[data-host-id]");
+      if (!link) { return; }
+      event.preventDefault();
+      chooseHost(requestForm, link);
+      link.closest(".did-you-mean").hidden = true;
     });
   }
 
@@ -104,7 +119,7 @@
     document.querySelectorAll("table.scan-objects").forEach(spareRows);
     document.querySelectorAll("form[data-typeahead]").forEach(setupTypeahead);
     var requestForm = document.getElementById("request-form");
-    if (requestForm) { forgetNameOnEdit(requestForm); }
+    if (requestForm) { forgetNameOnEdit(requestForm); setupSuggestion(requestForm); }
     document.querySelectorAll("form[data-submit-once]").forEach(submitOnce);
   });
 })();

@@ -480,3 +480,42 @@ def test_6_a_second_identical_pending_request_is_flagged_and_filed_only_on_confi
     analyst.click("#file-request")
     expect(analyst.locator(".status-line .badge")).to_have_attribute("data-status", "pending_approval")
     assert ResponseRequest.objects.count() == 2
+
+
+SELECT = {"en": "Select", "ja": "選択する"}
+DID_YOU_MEAN = {
+    "en": "This is not a KSC host id, but one host is named TKY-WS-0105. Did you mean it? Select it below.",
+    "ja": "これは KSC のホスト ID ではありませんが、TKY-WS-0105 という名前のホストが 1 台あります。このホストですか？下で選択してください。",
+}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_3_choosing_the_host(open_as, alice, ksc_settings, language):
+    from playwright.sync_api import expect
+
+    host_id = ksc_settings.host_id("TKY-WS-0105")
+    analyst = open_as(alice, language=language)
+    analyst.goto("/requests/new/?task=isolateHost")
+    # Any part of the name finds the host, not only its start.
+    analyst.fill("#host-q", "ws-0105")
+    row = analyst.locator(".host-results-inner table.hosts tbody tr")
+    expect(row).to_have_count(1)
+    # The row shows what tells two hosts apart at 3 a.m.: OS, last seen, group; the button reads "Select".
+    expect(row.locator("td").nth(1)).to_contain_text("tky-ws-0105")
+    expect(row.locator("td").nth(3)).not_to_have_text("—")  # group
+    expect(row.locator("td").nth(4)).to_contain_text("Windows")  # OS
+    expect(row.locator("td time")).to_have_count(1)
+    button = row.locator("a.use-host")
+    assert button.evaluate("e => e.innerText.trim()") == SELECT[language]
+    # A display name typed where the id goes is offered back, not refused with a bare error.
+    analyst.fill("#id_target_host", "TKY-WS-0105")
+    analyst.check("#id_params-action_0")
+    analyst.fill("#id_justification", "Beaconing")
+    analyst.click("#request-form button[name=step][value=preview]")
+    expect(analyst.locator("#request-form")).to_contain_text(DID_YOU_MEAN[language])
+    suggestion = analyst.locator(".did-you-mean a.use-host")
+    expect(suggestion).to_have_text("TKY-WS-0105")
+    suggestion.click()
+    expect(analyst.locator("#id_target_host")).to_have_value(host_id)
+    analyst.click("#request-form button[name=step][value=preview]")
+    expect(analyst.locator("#file-request")).to_be_visible()

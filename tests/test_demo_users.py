@@ -67,3 +67,39 @@ def test_approvers_and_the_admin_get_an_authenticator_key_printed_once(db):
         assert base64.b32decode(secret) == device.bin_key
         assert device.verify_token(TOTP(device.bin_key).token())
     assert not re.search(r"authenticator key .*: [A-Z2-7]+$", run(), re.M)  # a second run prints no key
+
+
+def demo_totp(username: str) -> str:
+    out = io.StringIO()
+    call_command("demo_totp", username, stdout=out)
+    return out.getvalue().strip()
+
+
+def test_demo_totp_prints_the_code_an_authenticator_app_shows_now(db, settings):
+    import base64
+
+    from django_otp.oath import totp
+
+    settings.KSC_SIMULATED, settings.KSC_HOST = True, "127.0.0.1"
+    keys = dict(re.findall(r"^\s+(\w+)\s.*: password \S+\n\s+authenticator key .*: ([A-Z2-7]+)$", run(), re.M))
+    before = f"{totp(base64.b32decode(keys['bob'])):06d}"
+    code = demo_totp("bob")
+    after = f"{totp(base64.b32decode(keys['bob'])):06d}"
+    assert re.fullmatch(r"\d{6}", code) and code in (before, after)
+
+
+def test_demo_totp_refuses_outside_the_simulated_demo(db, settings):
+    import pytest
+    from django.core.management.base import CommandError
+
+    run()
+    # A production portal: a real KSC, or KSC_SIMULATED set by mistake beside a real KSC's address.
+    for simulated, host in ((False, ""), (False, "127.0.0.1"), (True, "ksc.corp.example"), (True, "")):
+        settings.KSC_SIMULATED, settings.KSC_HOST = simulated, host
+        with pytest.raises(CommandError, match="works only in the demo"):
+            demo_totp("bob")
+    settings.KSC_SIMULATED, settings.KSC_HOST = True, "127.0.0.1"
+    with pytest.raises(CommandError, match="no authenticator key"):
+        demo_totp("alice")
+    with pytest.raises(CommandError, match="no user"):
+        demo_totp("mallory")

@@ -222,6 +222,8 @@ def test_deleting_an_unknown_incident_is_a_ksc_error(ksc, ksc_simulator):
     [
         ("TKY-WS-0105", ["TKY-WS-0105"]),
         ("tky-ws-010", [f"TKY-WS-010{n}" for n in range(1, 10)]),  # prefix, any case
+        ("ws-0105", ["TKY-WS-0105"]),  # any part of the name, not only its start
+        ("sql-01.corp", ["SRV-SQL-01"]),  # any part of the FQDN
         ("srv-sql-01.corp.example.co.jp", ["SRV-SQL-01"]),  # FQDN
         ("10.20.1.105", ["TKY-WS-0105"]),  # IPv4 via KLHST_WKS_IP_LONG
         ("  DC0  ", ["DC01", "DC02"]),
@@ -264,14 +266,22 @@ def test_it_finds_a_host_by_its_ksc_id(ksc, ksc_simulator):
         ('Reception "Front', ['Reception "Front Desk"']),  # a quote in the text cannot end the string
         ("LAB-KIOSK [", ["LAB-KIOSK [old]"]),  # nor can a bracket open a character class
         ("Spare PC *", ["Spare PC *do not use*"]),  # a literal star
-        ("*", []),  # a star is not "everything"
+        ("*", ["Spare PC *do not use*"]),  # a star is a literal star, not "everything"
+        ("C *", ["Spare PC *do not use*"]),
         ("?", []),
+        ("[old]", ["LAB-KIOSK [old]"]),
         ('")(|(KLHST_WKS_DN=*', []),  # an attempt to rewrite the filter finds nothing
         ("TKY-WS-0101*", []),
     ],
 )
 def test_host_search_takes_the_text_literally(ksc, query, expected):
     assert [host.display_name for host in ksc.find_hosts(query)] == expected
+
+
+def test_a_star_in_the_search_is_not_a_wildcard(ksc):
+    # "PC *do" as a pattern would match "PC xxdo"; taken literally it matches only the star.
+    assert [host.display_name for host in ksc.find_hosts("PC *do")] == ["Spare PC *do not use*"]
+    assert ksc.find_hosts("PC*use") == []
 
 
 def test_host_search_refuses_control_characters(ksc):

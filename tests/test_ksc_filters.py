@@ -120,6 +120,26 @@ def test_user_text_in_a_prefix_search_stays_one_literal_comparison(text):
     assert not holds(filters.starts_with("NAME", text), NAME="z" + text)
 
 
+@pytest.mark.parametrize("text", NASTY)
+def test_user_text_in_a_substring_search_matches_only_itself_anywhere(text):
+    clause = filters.contains("NAME", text)
+    assert reader.parse(clause) == Comparison("NAME", "=", Literal("string", "*" + filters.escape_wildcards(text) + "*"))
+    assert holds(clause, NAME=text)
+    assert holds(clause, NAME="before " + text.upper() + " after")
+    assert not holds(clause, NAME="z")
+
+
+def test_a_star_in_a_substring_search_is_literal_and_a_pattern_star_is_any_run():
+    # KSC's * is "any run of characters" (docs/ksc-wire.md, section 8); the simulator must read it so.
+    assert holds('(NAME = "*x*b*")', NAME="axxb")
+    assert holds('(NAME = "a*b")', NAME="axxb")
+    assert not holds(filters.contains("NAME", "a*b"), NAME="axxb")
+    assert holds(filters.contains("NAME", "a*b"), NAME="xa*bx")
+    assert not holds(filters.contains("NAME", "a?b"), NAME="axb")
+    assert not holds(filters.contains("NAME", "[ab]"), NAME="a")
+    assert holds(filters.contains("NAME", "[ab]"), NAME="x[ab]")
+
+
 @pytest.mark.parametrize("text", [t for t in NASTY if not filters.has_wildcards(t)])
 def test_user_text_in_an_exact_match_matches_only_itself(text):
     assert holds(filters.equals("NAME", text), NAME=text)

@@ -42,6 +42,10 @@ def _alive(pid: int) -> bool:
 
 class Portal:
     def __init__(self, tmp_path: Path):
+        self.state = tmp_path / "run"
+        # A home folder of its own that must stay empty: `make run` keeps everything in its state dir.
+        self.home = tmp_path / "home"
+        self.home.mkdir()
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {
@@ -53,8 +57,10 @@ class Portal:
             "REDIS_URL", "DATABASE_URL", "SECRET_KEY", "AUDIT_CHAIN_KEY", "DEBUG", "SECURE_SSL_REDIRECT", "ALLOWED_HOSTS"
         ):
             env.pop(name, None)  # a fresh machine: the launcher brings its own Redis and SQLite
+        env["HOME"] = str(self.home)
+        self.env = env
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "portal.launcher", "--port", str(self.port), "--state-dir", str(tmp_path / "run")],
+            [sys.executable, "-m", "portal.launcher", "--port", str(self.port), "--state-dir", str(self.state)],
             cwd=ROOT,
             env=env,
             stdout=subprocess.PIPE,
@@ -160,6 +166,16 @@ def test_make_run_serves_the_whole_flow_and_stops_cleanly(tmp_path):
         key = re.search(r"/requests/([0-9a-f-]{36})/$", filed.url).group(1)
         assert "Pending approval" in filed.text
 
+        # The demo says how to get an approver's code without an app, and that command gives it.
+        assert "Approvers' codes: instead of an authenticator app, run `make demo-totp WHO=bob`" in text
+        before = totp(keys["bob"])
+        shown = subprocess.run(
+            [sys.executable, "-m", "portal.launcher", "--demo-totp", "bob", "--state-dir", str(portal.state)],
+            cwd=ROOT, env=portal.env, capture_output=True, text=True, timeout=60,
+        )
+        assert shown.returncode == 0, shown.stderr
+        assert shown.stdout.strip() in (before, totp(keys["bob"]))
+
         bob = login(portal.url, "bob", passwords["bob"], keys["bob"])
         approved = post(bob, f"{portal.url}/requests/{key}/approve/", {"comment": "approved in the smoke test"})
         assert approved.status_code == 200
@@ -188,7 +204,7 @@ def test_make_run_serves_the_whole_flow_and_stops_cleanly(tmp_path):
         assert "To: bob@demo.invalid" in mailbox and "To: carol@demo.invalid" in mailbox, mailbox[-3000:]
         assert "To: alice@demo.invalid" in mailbox and f"/requests/{key}/" in mailbox
     finally:
-        portal.process.send_signal(signal.SIGTERM)
+        portal.process.send_signal(signal.SIGINT)  # Ctrl-C
         portal.process.wait(timeout=60)
 
     text = portal.text()
@@ -197,3 +213,24 @@ def test_make_run_serves_the_whole_flow_and_stops_cleanly(tmp_path):
     time.sleep(1)
     assert [pid for pid in pids if _alive(pid)] == []
     assert portal.process.returncode == 0
+    # Ctrl-C stops quietly: no tracebacks from a worker that lost Redis while stopping.
+    assert "Traceback" not in text and "ConnectionError" not in text, text[-4000:]
+    assert sorted(p.name for p in portal.home.rglob("*")) == []
+
+
+def test_make_passes_args_to_the_launcher():
+    # `make run ARGS="--port 8001"`: make -n prints the command it would run, without running it.
+    shown = subprocess.run(
+        ["make", "-n", "-o", ".venv/.installed", "run", 'ARGS=--port 8001'], cwd=ROOT, capture_output=True, text=True
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "-m portal.launcher --port 8001" in shown.stdout
+
+
+def test_demo_totp_without_a_running_demo_says_so(tmp_path):
+    shown = subprocess.run(
+        [sys.executable, "-m", "portal.launcher", "--demo-totp", "bob", "--state-dir", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )
+    assert shown.returncode == 1
+    assert "No demo is running" in shown.stderr

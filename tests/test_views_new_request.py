@@ -146,6 +146,20 @@ def test_it_refuses_a_host_id_that_ksc_does_not_know(analyst, ksc_settings):
     assert "KSC knows no host with this id." in response.context["form"].common.errors["target_host"][0]
 
 
+def test_a_display_name_in_the_id_field_is_offered_back_not_swapped_in(analyst, ksc_settings):
+    response = analyst.post(NEW, isolate(target_host="tky-ws-0105"))
+
+    # Offered (any case), never previewed or filed under the host it resembles.
+    assert response.status_code == 400
+    assert "Did you mean it?" in response.context["form"].common.errors["target_host"][0]
+    assert response.context["host_suggestion"]["host"].id == ksc_settings.host_id("TKY-WS-0105")
+    assert "sealed" not in response.content.decode()
+    # Part of a name is not a name: no offer, the plain error.
+    response = analyst.post(NEW, isolate(target_host="TKY-WS-010"))
+    assert response.context["host_suggestion"] is None
+    assert "KSC knows no host with this id." in response.context["form"].common.errors["target_host"][0]
+
+
 def test_it_files_by_id_alone_when_ksc_cannot_check_the_host(analyst, settings):
     settings.KSC_HOST = None  # KSC unreachable or not configured: the analyst may still type the id
 

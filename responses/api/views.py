@@ -279,8 +279,9 @@ class HostSearchView(APIView):
     @extend_schema(
         summary="Find hosts in KSC",
         description=(
-            "Hosts whose display name, FQDN, DNS or NetBIOS name starts with q, whose IPv4 address is q, or whose "
-            "KSC id is q, ordered by display name. A host's id is what target_host takes. For those who may file."
+            "Hosts whose display name, FQDN, DNS or NetBIOS name contains q (any case; * ? [ taken literally), whose "
+            "IPv4 address is q (a whole address; partial IPs find nothing), or whose KSC id is q, ordered by display "
+            "name. A host's id is what target_host takes. For those who may file."
         ),
         parameters=[HostQuerySerializer],
         responses={200: KscHostSerializer(many=True), **_errors(400, 401, 403, 502, 503)},

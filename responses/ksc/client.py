@@ -313,15 +313,16 @@ class KscClient(abc.ABC):
     # --- hosts ---
 
     def find_hosts(self, query: str, *, limit: int = 50) -> list[Host]:
-        """Hosts whose display name, FQDN, DNS or NetBIOS name starts with ``query``, whose IPv4
-        address is ``query``, or whose KSC id is ``query``; ordered by display name.
+        """Hosts whose display name, FQDN, DNS or NetBIOS name contains ``query`` (any part, any
+        case), whose IPv4 address is ``query`` (a whole address only: KSC keeps it as a number, so
+        a partial IP cannot be matched), or whose KSC id is ``query``; ordered by display name.
 
         The text is matched literally: quotes, parentheses and wildcards in it are escaped.
         """
         text = query.strip()
         if not text:
             return []
-        clauses = [filters.starts_with(name, text) for name in (DISPLAY_NAME, FQDN, DNS_NAME, NETBIOS_NAME)]
+        clauses = [filters.contains(name, text) for name in (DISPLAY_NAME, FQDN, DNS_NAME, NETBIOS_NAME)]
         if not filters.has_wildcards(text):
             clauses.append(filters.equals(HOST_ID, text))
         ip = parse_ipv4(text)
@@ -329,6 +330,13 @@ class KscClient(abc.ABC):
             clauses.append(filters.compare(IP_LONG, "=", ip_to_long(ip)))
         rows = self._find_hosts(filters.any_of(*clauses), limit=limit)
         return [Host.from_attributes(row) for row in rows]
+
+    def hosts_named(self, name: str, *, limit: int = 2) -> list[Host]:
+        """Hosts whose display name is ``name`` (whole, any case, taken literally), for "did you mean"."""
+        text = name.strip()
+        if not text:
+            return []
+        return [Host.from_attributes(row) for row in self._find_hosts(filters.same_text(DISPLAY_NAME, text), limit=limit)]
 
     def get_host(self, host_id: str) -> Host | None:
         """The host with this KSC id, or None when KSC does not know it."""

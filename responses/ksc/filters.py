@@ -8,7 +8,7 @@ a pattern: ``*`` any run, ``?`` one character, ``[a-f]``/``[^a-f]`` a class.
 Times are ``T"YYYY-MM-DD hh:mm:ss"`` (UTC) or ``CURTIME(<+-seconds>)``.
 
 User input reaches a filter only through the builders below, which quote it.
-For prefix searches a literal wildcard character is bracketed (``*`` ->
+For prefix and substring searches a literal wildcard character is bracketed (``*`` ->
 ``[*]``, ``?`` -> ``[?]``, ``[`` -> ``[[]``), the way a LIKE pattern escapes
 them; KSC documents no other escape. For exact matches the builders refuse
 wildcard characters instead, because a stray ``*`` there would silently widen
@@ -75,6 +75,16 @@ def equals(attribute: str, value: str | int | bool) -> str:
 def starts_with(attribute: str, text: str) -> str:
     """``(attr = "text*")`` with the user's text taken literally."""
     return f"({_attribute(attribute)} = {quote(escape_wildcards(text) + '*')})"
+
+
+def contains(attribute: str, text: str) -> str:
+    """``(attr = "*text*")``: the user's text anywhere in the value, taken literally."""
+    return f"({_attribute(attribute)} = {quote('*' + escape_wildcards(text) + '*')})"
+
+
+def same_text(attribute: str, text: str) -> str:
+    """``(attr = "text")`` for a whole value typed by a person (a display name): wildcards taken literally."""
+    return f"({_attribute(attribute)} = {quote(escape_wildcards(text))})"
 
 
 def compare(attribute: str, operator: str, value: int | dt.datetime) -> str:
