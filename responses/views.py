@@ -181,7 +181,8 @@ def _new_request_post(request: HttpRequest) -> HttpResponse:
     task = catalog.TASKS.get(request.POST.get("task", ""))
     if task is None:
         return _render_choose(request, status=400, error=_("Choose a task type."))
-    if step == "search" or "use_host" in request.POST:
+    # Enter in a field "clicks" the form's first button, Search: with nothing to search, it means Preview.
+    if (step == "search" and request.POST.get("q", "").strip()) or "use_host" in request.POST:
         return _search_in_form(request, task)
     try:
         # Before the form unpacks and tests an IOC archive: over the limit, nothing is looked at.

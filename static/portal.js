@@ -32,8 +32,15 @@
     if (requestForm) {
       // On the request form, Search submits that form (so that without JS nothing typed is lost); with JS, search in place.
       requestForm.addEventListener("submit", function (event) {
-        if (event.submitter && event.submitter.name === "step" && event.submitter.value === "search") {
-          event.preventDefault();
+        if (!event.submitter || event.submitter.name !== "step" || event.submitter.value !== "search") { return; }
+        event.preventDefault();
+        // Enter in another field of the form also "clicks" Search (it comes first): that one means Preview.
+        var field = document.activeElement;
+        var preview = requestForm.querySelector("button[name=step][value=preview]");
+        if (field && field.form === requestForm && field !== input && field !== event.submitter && preview) {
+          // Not from inside this submit event: the browser ignores a submission started while one is being fired.
+          window.setTimeout(function () { requestForm.requestSubmit(preview); }, 0);
+        } else {
           search();
         }
       });

@@ -119,6 +119,10 @@ def test_switching_language_mid_form_keeps_what_was_typed(open_as, alice, ksc_se
     expect(page).to_have_url(re.compile(r"/requests/new/\?task=isolateHost"))
     expect_isolation_kept(page, host_id)
     expect(page.locator("#draft-restored")).to_have_text(RESTORED[other])
+    # Enter in a field previews, even with a host search typed (Search is the form's first button).
+    page.fill("#host-q", "TKY")
+    page.press("#id_external_ref", "Enter")
+    expect(page.locator("#file-request")).to_be_visible()
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
@@ -172,7 +176,9 @@ def test_without_javascript_a_host_search_keeps_the_justification_and_params(ope
         {"en": "Type at least 2 characters.", "ja": "2 文字以上入力してください。"}[language]
     )
     expect_isolation_kept(page, host_id)
-    page.click("#request-form button[name=step][value=preview]")
+    # Enter in a field with no search typed previews.
+    page.fill("#host-q", "")
+    page.press("#id_external_ref", "Enter")
     expect(page.locator("#file-request")).to_be_visible()
     expect(page.locator("main")).to_contain_text(JUSTIFICATION)
 
