@@ -203,7 +203,15 @@
       form.addEventListener("submit", function () { dropDrafts(store, ""); });
     });
     var form = document.querySelector("form[data-draft]");
-    if (form) { keepDraft(form, store); }
+    if (form) {
+      // Someone else's draft left in this tab (their session ended without a logout) is dropped unread.
+      var user = form.getAttribute("data-draft").split(":")[0] + ":";
+      for (var i = store.length - 1; i >= 0; i--) {
+        var name = store.key(i);
+        if (name && name.indexOf(DRAFT_PREFIX) === 0 && name.indexOf(DRAFT_PREFIX + user) !== 0) { store.removeItem(name); }
+      }
+      keepDraft(form, store);
+    }
   }
 
   document.addEventListener("DOMContentLoaded", function () {

@@ -187,7 +187,8 @@ def test_drafts_are_per_user_and_task_and_go_at_logout(open_as, alice, ksc_setti
     from playwright.sync_api import expect
 
     page = open_as(alice)
-    fill_isolation(page, ksc_settings)
+    page.evaluate("sessionStorage.setItem('portal-draft:999999:isolateHost', '{\"fields\": {\"justification\": \"x\"}}')")
+    fill_isolation(page, ksc_settings)  # another user's draft in this tab is dropped, never shown
     keys = page.evaluate("Object.keys(sessionStorage)")
     assert keys == [f"portal-draft:{alice.pk}:isolateHost"], keys
     page.goto("/requests/new/?task=getFile")  # another task's form does not take this draft
