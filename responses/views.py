@@ -68,6 +68,8 @@ REFRESH_SECONDS = 5
 OUTCOME_REFRESH_SECONDS = 15  # the outcome sweep runs every OUTCOME_SWEEP_INTERVAL (30 s) by default
 # Shortest query the host search sends to KSC: one letter would list the whole estate.
 MIN_HOST_QUERY = 2
+# Session key: "<user pk>:<task>" of a form just filed, so its page tells the browser to drop that draft.
+DRAFT_FILED = "responses.draft_filed"
 HOST_RESULTS = 25
 
 
@@ -127,13 +129,11 @@ def _task_choices() -> list[dict[str, Any]]:
     return [{"task": task, "rule": approval_rule(task)} for task in catalog.TASKS.values()]
 
 
-def _render_form(
-    request: HttpRequest, form: NewRequestForm, status: int = 200, host_suggestion: dict | None = None
-) -> HttpResponse:
+def _render_form(request: HttpRequest, form: NewRequestForm, status: int = 200, **extra: Any) -> HttpResponse:
     return render(
         request,
         "responses/new_form.html",
-        {"form": form, "task": form.task, "rule": approval_rule(form.task), "host_suggestion": host_suggestion},
+        {"form": form, "task": form.task, "rule": approval_rule(form.task), **extra},
         status=status,
     )
 
@@ -179,6 +179,9 @@ def _new_request_post(request: HttpRequest) -> HttpResponse:
     task = catalog.TASKS.get(request.POST.get("task", ""))
     if task is None:
         return _render_choose(request, status=400, error=_("Choose a task type."))
+    # Enter in a field "clicks" the form's first button, Search: with nothing to search, it means Preview.
+    if (step == "search" and request.POST.get("q", "").strip()) or "use_host" in request.POST:
+        return _search_in_form(request, task)
     try:
         # Before the form unpacks and tests an IOC archive: over the limit, nothing is looked at.
         workflow.check_filing_limit(request.user)
@@ -224,6 +227,35 @@ def _new_request_post(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _search_in_form(request: HttpRequest, task: catalog.TaskType) -> HttpResponse:
+    """The host search without JavaScript (issue 17, point 1): the form posts itself, so what was typed stays.
+
+    "Search" lists KSC's hosts as buttons of the same form; "Use" puts the host in and keeps the rest.
+    Nothing is validated or filed here. A file chosen for an IOC archive is not kept (browsers never refill
+    a file input); the form asks for it again.
+    """
+    data = request.POST.copy()
+    extra: dict[str, Any] = {"q": data.get("q", "").strip()}
+    if "use_host" in data:
+        host_id = data["use_host"].strip()
+        host = filing.check_host(host_id).host  # the name shown is KSC's, never the browser's
+        data["target_host"] = host_id
+        data["target_host_name"] = (host.display_name or host.fqdn or host.id) if host is not None else ""
+    elif len(extra["q"]) >= MIN_HOST_QUERY:
+        try:
+            extra["host_hits"] = _find_hosts(extra["q"])
+        except ImproperlyConfigured:
+            extra["host_search_error"] = _("KSC is not configured (KSC_HOST), so hosts cannot be looked up.")
+        except KscError as exc:
+            log.warning("host search for %r failed: %s", extra["q"], exc)
+            extra["host_search_error"] = _("The host search in KSC failed: %(error)s") % {"error": exc}
+    else:
+        extra["host_search_error"] = _("Type at least 2 characters.")
+    takes_archive = any(catalog.field_kind(spec) == catalog.IOC_ZIP for spec in task.fields)
+    extra["file_again"] = takes_archive and bool(request.FILES)
+    return _render_form(request, NewRequestForm.from_query(task, data), **extra)
+
+
 def _hosts_named(name: str) -> list[Host]:
     """Up to two hosts with this display name; none when KSC cannot be asked (the id error stands)."""
     try:
@@ -266,8 +298,11 @@ def _file(request: HttpRequest, task: catalog.TaskType, sealed: dict[str, Any], 
             _("Already filed: %(request)s. This is that request; it was not filed twice.")
             % {"request": request_name(filed.request)},
         )
+        request.session[DRAFT_FILED] = f"{request.user.pk}:{task.name}"
         return redirect("responses:detail", key=filed.request.uuid)
     filed = filed.request
+    # The browser's draft of this form (static/portal.js) is cleared by the page that shows the filed request.
+    request.session[DRAFT_FILED] = f"{request.user.pk}:{task.name}"
     name = {"request": request_name(filed)}
     if filed.status == Status.PENDING_APPROVAL:
         messages.success(request, _("Request filed: %(request)s. It now waits for approval.") % name)
@@ -431,7 +466,9 @@ def _param_value(spec: catalog.Field, params: Any) -> Any:
 @require_GET
 def request_detail(request: HttpRequest, key: Any) -> HttpResponse:
     rr = _visible_or_404(request.user, key)
-    return render(request, "responses/detail.html", _detail_context(request, rr))
+    context = _detail_context(request, rr)
+    context["draft_filed"] = request.session.pop(DRAFT_FILED, "")
+    return render(request, "responses/detail.html", context)
 
 
 ACTIONS = {

@@ -16,6 +16,7 @@
       var query = input.value.trim();
       if (query.length < 2) { target.innerHTML = ""; return; }
       var params = new URLSearchParams(new FormData(form));
+      params.set("q", input.value);  // on the request form, the field belongs to that form (no-JS search)
       params.set("fragment", "1");
       var ticket = ++latest;
       fetch(form.action + "?" + params.toString(), { credentials: "same-origin", headers: { "X-Requested-With": "fetch" } })
@@ -28,6 +29,22 @@
       window.clearTimeout(timer);
       timer = window.setTimeout(search, 250);
     });
+    if (requestForm) {
+      // On the request form, Search submits that form (so that without JS nothing typed is lost); with JS, search in place.
+      requestForm.addEventListener("submit", function (event) {
+        if (!event.submitter || event.submitter.name !== "step" || event.submitter.value !== "search") { return; }
+        event.preventDefault();
+        // Enter in another field of the form also "clicks" Search (it comes first): that one means Preview.
+        var field = document.activeElement;
+        var preview = requestForm.querySelector("button[name=step][value=preview]");
+        if (field && field.form === requestForm && field !== input && field !== event.submitter && preview) {
+          // Not from inside this submit event: the browser ignores a submission started while one is being fired.
+          window.setTimeout(function () { requestForm.requestSubmit(preview); }, 0);
+        } else {
+          search();
+        }
+      });
+    }
     form.addEventListener("submit", function (event) {
       if (!requestForm) { return; }  // on the search page itself, submit normally
       event.preventDefault();
@@ -113,7 +130,107 @@
     update();
   }
 
+  // Work is never lost (issue 17, point 1): the request form's fields are kept in this tab's sessionStorage,
+  // per user and task, as they are typed; a fresh load of the same form (after a login that followed an
+  // expired session, or a change of language) puts back what is empty. A chosen file is never stored: the
+  // form says to attach it again. The draft goes when the request is filed and at logout.
+  var DRAFT_PREFIX = "portal-draft:";
+
+  function storage() {
+    try { return window.sessionStorage; } catch (error) { return null; }
+  }
+
+  function draftFields(form) {
+    return Array.prototype.filter.call(form.elements, function (field) {
+      if (!field.name || field.disabled) { return false; }
+      if (field.type === "submit" || field.type === "button" || field.type === "reset") { return false; }
+      if (field.type === "hidden") { return field.name === "target_host_name"; }
+      return field.name !== "csrfmiddlewaretoken" && field.name !== "q";
+    });
+  }
+
+  function keepDraft(form, store) {
+    var key = DRAFT_PREFIX + form.getAttribute("data-draft");
+    function save() {
+      var draft = { fields: {}, files: [] };
+      draftFields(form).forEach(function (field) {
+        if (field.type === "file") {
+          if (field.files && field.files.length) { draft.files.push(field.name); }
+        } else if (field.type === "checkbox") {
+          draft.fields[field.name] = field.checked ? "on" : "";
+        } else if (field.type === "radio") {
+          if (field.checked) { draft.fields[field.name] = field.value; }
+        } else {
+          draft.fields[field.name] = field.value;
+        }
+      });
+      store.setItem(key, JSON.stringify(draft));
+    }
+    form.addEventListener("input", save);
+    form.addEventListener("change", save);
+
+    if (!form.hasAttribute("data-draft-restore")) { return; }
+    var draft = null;
+    try { draft = JSON.parse(store.getItem(key) || "null"); } catch (error) { draft = null; }
+    if (!draft || !draft.fields) { return; }
+    var restored = false;
+    draftFields(form).forEach(function (field) {
+      if (!Object.prototype.hasOwnProperty.call(draft.fields, field.name) || field.type === "file") { return; }
+      var value = draft.fields[field.name];
+      if (field.type === "checkbox") {
+        if (value && !field.checked) { field.checked = true; restored = true; }
+      } else if (field.type === "radio") {
+        var group = form.querySelectorAll("input[type=radio][name='" + field.name + "']");
+        var any = Array.prototype.some.call(group, function (radio) { return radio.checked; });
+        if (!any && field.value === value) { field.checked = true; restored = true; }
+      } else if (field.value === "" && value) {
+        field.value = value;
+        restored = true;
+      }
+    });
+    var chosen = document.getElementById("chosen-host");
+    var name = form.querySelector("[name=target_host_name]");
+    if (chosen && name && name.value && !chosen.textContent.trim()) { chosen.textContent = name.value; }
+    if (restored) {
+      var notice = document.getElementById("draft-restored");
+      if (notice) { notice.hidden = false; }
+    }
+    if (draft.files && draft.files.length) {
+      var again = document.getElementById("file-again");
+      if (again) { again.hidden = false; }
+    }
+  }
+
+  function dropDrafts(store, key) {
+    for (var i = store.length - 1; i >= 0; i--) {
+      var name = store.key(i);
+      if (name && name.indexOf(DRAFT_PREFIX) === 0 && (!key || name === DRAFT_PREFIX + key)) { store.removeItem(name); }
+    }
+  }
+
+  function setupDrafts() {
+    var store = storage();
+    if (!store) { return; }
+    document.querySelectorAll("[data-draft-filed]").forEach(function (marker) {
+      dropDrafts(store, marker.getAttribute("data-draft-filed"));
+    });
+    document.querySelectorAll("form.logout").forEach(function (form) {
+      form.addEventListener("submit", function () { dropDrafts(store, ""); });
+    });
+    var form = document.querySelector("form[data-draft]");
+    if (form) {
+      // Someone else's draft left in this tab (their session ended without a logout) is dropped unread.
+      var user = form.getAttribute("data-draft").split(":")[0] + ":";
+      for (var i = store.length - 1; i >= 0; i--) {
+        var name = store.key(i);
+        if (name && name.indexOf(DRAFT_PREFIX) === 0 && name.indexOf(DRAFT_PREFIX + user) !== 0) { store.removeItem(name); }
+      }
+      keepDraft(form, store);
+    }
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    setupDrafts();
     var summary = document.getElementById("error-summary");
     if (summary) { summary.focus(); }
     document.querySelectorAll("table.scan-objects").forEach(spareRows);

@@ -209,9 +209,10 @@ def test_the_whole_filing_works_without_javascript(log_in, alice, ksc_settings):
     analyst = log_in(alice, javascript=False)
     analyst.goto("/requests/new/?task=getFile")
     analyst.fill("#host-q", "SRV-FILE-01")
-    analyst.click("form.host-search button")  # a full page of results, not a fragment
-    expect(analyst.locator("h1")).to_have_text("Find a host")
-    analyst.click("a.use-host")
+    # The form reloads with the hosts as buttons (issue 17, point 1: nothing typed is lost), not a fragment.
+    analyst.click("form.host-search button")
+    expect(analyst.locator("#host-hits")).to_contain_text("SRV-FILE-01")
+    analyst.click("#host-hits button[name=use_host]")
     expect(analyst.locator("#chosen-host")).to_contain_text("SRV-FILE-01")
     analyst.fill("#id_params-path", r"C:\Windows\Temp\dropper.dll")
     analyst.fill("#id_justification", "Sample for the sandbox")
