@@ -227,7 +227,7 @@ class Launcher:
             self.save_env()
             if self.env.get("KSC_SIMULATED") == "true":
                 print(
-                    "Approvers' codes: instead of an authenticator app, run `make demo-totp WHO=bob` "
+                    "The demo approvers' codes: instead of an authenticator app, run `make demo-totp WHO=bob` "
                     "(or carol, admin) in another terminal; it prints the current code (demo only)."
                 )
             print(f"\nThe portal is running at {url}  (Ctrl-C stops everything)\n", flush=True)

@@ -133,7 +133,7 @@ def _render_form(request: HttpRequest, form: NewRequestForm, status: int = 200, 
     return render(
         request,
         "responses/new_form.html",
-        {"form": form, "task": form.task, "rule": approval_rule(form.task), **extra},
+        {"form": form, "task": form.task, "rule": approval_rule(form.task), "host_suggestion": None, **extra},
         status=status,
     )
 

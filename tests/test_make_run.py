@@ -167,7 +167,7 @@ def test_make_run_serves_the_whole_flow_and_stops_cleanly(tmp_path):
         assert "Pending approval" in filed.text
 
         # The demo says how to get an approver's code without an app, and that command gives it.
-        assert "Approvers' codes: instead of an authenticator app, run `make demo-totp WHO=bob`" in text
+        assert "The demo approvers' codes: instead of an authenticator app, run `make demo-totp WHO=bob`" in text
         before = totp(keys["bob"])
         shown = subprocess.run(
             [sys.executable, "-m", "portal.launcher", "--demo-totp", "bob", "--state-dir", str(portal.state)],
