@@ -11,7 +11,7 @@ from django.contrib.auth.models import Group, User
 from accounts import roles
 from accounts.account_trail import acting_as
 from responses.models import AccountEvent, AccountEventKind
-from tests.conftest import enrol_totp
+from tests.fixtures.accounts import enrol_totp
 
 
 def latest(subject: str, kind: str) -> AccountEvent:

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import pytest
 
 from accounts import twofactor
-from tests.conftest import enrol_totp, totp_code
+from tests.fixtures.accounts import enrol_totp, totp_code
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

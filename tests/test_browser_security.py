@@ -13,7 +13,7 @@ import re
 import pytest
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from tests.conftest import totp_code
+from tests.fixtures.accounts import totp_code
 from tests.test_browser import TIMEOUT_MS, browser, log_in, portal  # noqa: F401  (fixtures)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

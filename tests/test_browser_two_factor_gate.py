@@ -17,7 +17,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts import twofactor
 from responses import workflow
-from tests.conftest import enrol_totp
+from tests.fixtures.accounts import enrol_totp
 from tests.test_browser import TIMEOUT_MS, browser, portal  # noqa: F401  (fixtures)
 from tests.test_security_two_factor_gate import HOST, JUNK_TOKEN, OPEN, SETUP, VERIFY, every_path
 

@@ -269,7 +269,7 @@ def test_9_skip_link_error_pages_favicon_step_up_and_flash_name_things(open_as, 
     from playwright.sync_api import expect
 
     from responses.models import ResponseRequest
-    from tests.conftest import totp_code
+    from tests.fixtures.accounts import totp_code
 
     pending = file_isolation(alice, ksc_settings.host_id("TKY-WS-0105"))
     approver = open_as(bob, language=language)

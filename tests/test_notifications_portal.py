@@ -173,7 +173,7 @@ class TestRequestPage:
     def test_a_pending_page_costs_the_same_whatever_the_number_of_users(
         self, client, alice, bob, django_assert_max_num_queries
     ):
-        from tests.conftest import _user
+        from tests.fixtures.accounts import make_user as _user
 
         rr = file(alice)
         client.force_login(alice)

@@ -15,7 +15,7 @@ from django.db import IntegrityError, transaction
 from accounts import roles
 from responses import policy, workflow
 from responses.models import Decision, DecisionKind, EventKind, ResponseRequest, Status
-from tests.conftest import _user
+from tests.fixtures.accounts import make_user as _user
 
 HOST = "0f3b2a4c-1d2e-4f50-9a6b-7c8d9e0f1a2b"
 

@@ -16,7 +16,7 @@ from django.contrib.auth.hashers import Argon2PasswordHasher, identify_hasher
 from django.contrib.auth.models import User
 from django.test import override_settings
 
-from tests.conftest import enrol_totp
+from tests.fixtures.accounts import enrol_totp
 
 LOGIN = "/accounts/login/"
 LIMIT = 3

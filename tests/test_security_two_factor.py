@@ -18,7 +18,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts import roles
 from responses.api.authentication import issue_token
-from tests.conftest import enrol_totp, totp_code
+from tests.fixtures.accounts import enrol_totp, totp_code
 
 LOGIN = "/accounts/login/"
 VERIFY = "/accounts/verify/"

@@ -26,7 +26,7 @@ from accounts import stepup, twofactor
 from responses import workflow
 from responses.api.authentication import issue_token
 from responses.models import ResponseRequest, Status
-from tests.conftest import enrol_totp, totp_code
+from tests.fixtures.accounts import enrol_totp, totp_code
 
 LOGIN = "/accounts/login/"
 VERIFY = "/accounts/verify/"
