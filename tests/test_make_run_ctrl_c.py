@@ -2,13 +2,15 @@
 
 A Ctrl-C at a keyboard is not a SIGINT to one process: the terminal driver sends SIGINT to the
 whole foreground process group, which holds make, the launcher and any child left in it. So
-this test runs `make run ARGS="--port P --state-dir D"` as the foreground group of a
-pseudo-terminal (``Terminal`` in tests/fixtures/launcher.py) and types Ctrl-C on it once the
-portal says it is running, while a job is in the worker's hands (an approved request whose
-AddIncident the simulated KSC makes last a few seconds): the moment when stopping Redis or the
-simulator before the worker shows, in pages of tracebacks.
+these tests run `make run ARGS="--port P --state-dir D"` as the foreground group of a
+pseudo-terminal (``Terminal`` in tests/fixtures/launcher.py) and type Ctrl-C on it:
 
-Then the terminal must show no traceback, warning or error, make no "make: ***" line, every
+- once the portal says it is running, while a job is in the worker's hands (an approved request
+  whose AddIncident the simulated KSC makes last a few seconds): the moment when stopping Redis
+  or the simulator before the worker shows, in pages of tracebacks;
+- while it is still starting (migrating its database).
+
+Each time the terminal must show no traceback, warning or error, make no "make: ***" line, every
 process must be gone within a bound, and the home folder must stay empty.
 """
 
@@ -164,3 +166,32 @@ def test_ctrl_c_in_a_terminal_stops_make_run_quietly(tmp_path):
             "SELECT status, ksc_incident_id FROM responses_responserequest WHERE uuid = ?", (key.replace("-", ""),)
         ).fetchone()
     assert row is not None and row[0] == "submitted" and row[1] is not None, row
+
+
+def test_ctrl_c_while_make_run_starts_stops_it_quietly(tmp_path):
+    # Ctrl-C once Redis is up, while the launcher migrates the new database (the longest step of a
+    # first run): the migration is stopped, Redis too, and the launcher says nothing more.
+    terminal = make_run(tmp_path, free_port())
+    try:
+        terminal.wait_for(r"Redis: redis://127\.0\.0\.1:\d+/0 \(local redis-server, pid \d+\)", timeout=120)
+        deadline = time.monotonic() + 10
+        while not any("migrate" in command for command in commands(descendants(terminal.process.pid))):
+            assert time.monotonic() < deadline, f"no migrate started:\n{terminal.text()[-3000:]}"
+            time.sleep(0.05)
+        took, leftover, after = press_ctrl_c_and_wait(terminal)
+    finally:
+        terminal.close()
+
+    assert_quiet(terminal, took, leftover, after, tmp_path / "home")
+    assert "The portal is running" not in after
+    assert re.search(r"^stopped: redis \(pid \d+\)$", after, re.MULTILINE), after[-4000:]
+
+
+def commands(pids: set[int]) -> list[str]:
+    found = []
+    for pid in pids:
+        try:
+            found.append(Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode())
+        except OSError:
+            pass
+    return found
