@@ -9,6 +9,12 @@ Starts, and stops together on Ctrl-C or SIGTERM:
   and schedules retries,
 - the web server (gunicorn) on 127.0.0.1:PORT (default 8000).
 
+Every child runs in a session of its own. A Ctrl-C typed in the terminal is a SIGINT to the whole
+foreground process group, which then holds only make and this launcher: the launcher stops the
+children one at a time, newest first (the web server and the worker before the simulator and Redis
+they use), and exits 0, so that nothing but the servers' goodbyes is printed, by make neither.
+Ctrl-C while it is still starting stops it as quietly.
+
 State lives in .run/ (the SQLite database unless DATABASE_URL is set, the generated
 SECRET_KEY and AUDIT_CHAIN_KEY, the simulator's certificate); a second run reuses it and keeps the demo
 users, whose passwords are printed once, when they are created.
@@ -32,6 +38,10 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+class Interrupted(Exception):
+    """Ctrl-C or SIGTERM came while starting: stop what was started, say nothing more, exit 0."""
 
 
 class Launcher:
@@ -105,8 +115,26 @@ class Launcher:
             self._wait(lambda: local_redis.reachable(env["REDIS_URL"]), "Redis", process)
             print(f"Redis: {env['REDIS_URL']} (local redis-server, pid {process.pid})")
 
-    def manage(self, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, check=True)
+    def manage(self, *args: str) -> None:
+        """manage.py ARGS, to its end unless Ctrl-C comes first.
+
+        In a session of its own, like every child: a Ctrl-C typed in the terminal reaches only make
+        and the launcher, and the launcher stops the command (SIGTERM: no KeyboardInterrupt traceback).
+        """
+        self._check()
+        process = subprocess.Popen(
+            [sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, start_new_session=True
+        )
+        while True:
+            try:
+                process.wait(timeout=0.2)
+                break
+            except subprocess.TimeoutExpired:
+                if self.stopping:
+                    _stop_group(process)
+                    raise Interrupted from None
+        if process.returncode != 0:
+            raise subprocess.CalledProcessError(process.returncode, process.args)
 
     def start_simulator(self) -> None:
         if self.env.get("KSC_HOST"):
@@ -118,6 +146,7 @@ class Launcher:
         user, password = "edr-portal", secrets.token_urlsafe(18)
         cert_dir = self.state / "ksc-simulator"
         cert_dir.mkdir(exist_ok=True)
+        self._check()
         process = subprocess.Popen(
             [
                 sys.executable,
@@ -146,6 +175,7 @@ class Launcher:
                 cert = line.split(": ", 1)[1].split(" (")[0].strip()
             if line.startswith("KSC simulator ready on"):
                 break
+        self._check()
         if cert is None or process.poll() is not None:
             raise SystemExit("the KSC simulator did not start")
         # Keep reading what it prints, or a full pipe would one day stop it.
@@ -188,6 +218,7 @@ class Launcher:
         )
 
     def start(self, name: str, *command: str) -> subprocess.Popen:
+        self._check()
         process = subprocess.Popen(command, cwd=ROOT, env=self.env, start_new_session=True)
         self.children.append((name, process))
         print(f"{name}: pid {process.pid}")
@@ -238,6 +269,8 @@ class Launcher:
                         return 1
                 time.sleep(0.5)
             return 0
+        except Interrupted:
+            return 0  # stopped while starting: stop() below says what it stopped, and that is all
         except (subprocess.CalledProcessError, SystemExit) as exc:
             print(f"make run failed: {exc}", file=sys.stderr)
             return 1
@@ -264,26 +297,37 @@ class Launcher:
         """
         self.stopping = True
         for _name, process in reversed(self.children):
-            if process.poll() is None:
-                _signal_group(process, signal.SIGTERM)
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                _signal_group(process, signal.SIGKILL)
-                process.wait(timeout=5)
+            _stop_group(process)
         for _name, process in self.children:
             _signal_group(process, signal.SIGKILL)  # anything its children left behind
-        print("stopped: " + ", ".join(f"{name} (pid {process.pid})" for name, process in self.children), flush=True)
+        if self.children:
+            print("stopped: " + ", ".join(f"{name} (pid {process.pid})" for name, process in self.children), flush=True)
+
+    def _check(self) -> None:
+        if self.stopping:
+            raise Interrupted
 
     def _wait(self, ready, what: str, process: subprocess.Popen, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and not self.stopping:
+        while time.monotonic() < deadline:
+            self._check()
             if ready():
                 return
             if process.poll() is not None:
                 raise SystemExit(f"{what} exited with status {process.returncode}")
             time.sleep(0.1)
         raise SystemExit(f"{what} did not start within {timeout:.0f} s")
+
+
+def _stop_group(process: subprocess.Popen) -> None:
+    """SIGTERM to process's group, then 10 s for it to end before SIGKILL."""
+    if process.poll() is None:
+        _signal_group(process, signal.SIGTERM)
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        _signal_group(process, signal.SIGKILL)
+        process.wait(timeout=5)
 
 
 def _signal_group(process: subprocess.Popen, signum: int) -> None:

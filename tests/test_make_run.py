@@ -9,8 +9,6 @@ that no process the launcher started is left.
 
 from __future__ import annotations
 
-import base64
-import os
 import queue
 import re
 import signal
@@ -24,20 +22,9 @@ import pytest
 import requests
 
 from portal.local_redis import free_port
+from tests.fixtures.launcher import ROOT, alive, demo_credentials, fresh_machine_env, login, post, totp
 
 pytestmark = pytest.mark.launcher
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # a zombie (exited, not yet reaped by its parent) is not running
-    status = Path(f"/proc/{pid}/status")
-    return not (status.exists() and "State:\tZ" in status.read_text())
 
 
 class Portal:
@@ -48,17 +35,8 @@ class Portal:
         self.home.mkdir()
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("KSC_", "DJANGO_SETTINGS_MODULE", "DJANGO_ALLOW_ASYNC_UNSAFE"))
-        }
-        for name in (
-            "REDIS_URL", "DATABASE_URL", "SECRET_KEY", "AUDIT_CHAIN_KEY", "DEBUG", "SECURE_SSL_REDIRECT", "ALLOWED_HOSTS"
-        ):
-            env.pop(name, None)  # a fresh machine: the launcher brings its own Redis and SQLite
-        env["HOME"] = str(self.home)
-        self.env = env
+        # A fresh machine: the launcher brings its own Redis and SQLite.
+        self.env = env = fresh_machine_env(self.home)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "portal.launcher", "--port", str(self.port), "--state-dir", str(self.state)],
             cwd=ROOT,
@@ -94,50 +72,13 @@ class Portal:
         return "".join(self.output)
 
 
-def totp(secret: str) -> str:
-    """The code an authenticator app shows now for this key."""
-    from django_otp.oath import totp as hotp_totp
-
-    return f"{hotp_totp(base64.b32decode(secret)):06d}"
-
-
-def login(url: str, username: str, password: str, totp_secret: str | None = None) -> requests.Session:
-    session = requests.Session()
-    session.trust_env = False
-    session.get(f"{url}/accounts/login/", timeout=10)
-    response = session.post(
-        f"{url}/accounts/login/",
-        data={"username": username, "password": password, "csrfmiddlewaretoken": session.cookies["csrftoken"]},
-        headers={"Referer": f"{url}/accounts/login/"},
-        timeout=10,
-    )
-    if totp_secret is not None:
-        # Approvers must use two-factor authentication: the password leads to the code page.
-        assert "/accounts/verify/" in response.url, f"{username} was not asked for a code"
-        response = session.post(
-            response.url,
-            data={"code": totp(totp_secret), "csrfmiddlewaretoken": session.cookies["csrftoken"]},
-            headers={"Referer": response.url},
-            timeout=10,
-        )
-    assert response.url.rstrip("/") == url, f"{username} could not log in"
-    return session
-
-
-def post(session: requests.Session, url: str, data: dict) -> requests.Response:
-    return session.post(
-        url, data={**data, "csrfmiddlewaretoken": session.cookies["csrftoken"]}, headers={"Referer": url}, timeout=30
-    )
-
-
 def test_make_run_serves_the_whole_flow_and_stops_cleanly(tmp_path):
     portal = Portal(tmp_path)
     try:
         portal.wait_for_line(r"The portal is running at")
         text = portal.text()
-        passwords = dict(re.findall(r"^\s+(\w+)\s+\w.*?: password (\S+)$", text, re.MULTILINE))
+        passwords, keys = demo_credentials(text)
         assert set(passwords) == {"alice", "bob", "carol", "dave", "admin"}
-        keys = dict(re.findall(r"^\s+(\w+)\s+\w.*?: password \S+\n\s+authenticator key .*: ([A-Z2-7]+)$", text, re.M))
         assert set(keys) == {"bob", "carol", "admin"}
         ksc = re.search(r"KSC: SIMULATED at (https://127\.0\.0\.1:\d+)", text).group(1)
         cert = next((tmp_path / "run" / "ksc-simulator").glob("*.pem"))
@@ -204,14 +145,15 @@ def test_make_run_serves_the_whole_flow_and_stops_cleanly(tmp_path):
         assert "To: bob@demo.invalid" in mailbox and "To: carol@demo.invalid" in mailbox, mailbox[-3000:]
         assert "To: alice@demo.invalid" in mailbox and f"/requests/{key}/" in mailbox
     finally:
-        portal.process.send_signal(signal.SIGINT)  # Ctrl-C
+        # SIGINT to the launcher alone; a Ctrl-C typed in a terminal: tests/test_make_run_ctrl_c.py.
+        portal.process.send_signal(signal.SIGINT)
         portal.process.wait(timeout=60)
 
     text = portal.text()
     pids = [int(pid) for pid in re.findall(r"\(pid (\d+)\)", text.split("stopped:")[-1])]
     assert len(pids) == 5, text[-2000:]  # redis, simulator, mail sink, worker, web
     time.sleep(1)
-    assert [pid for pid in pids if _alive(pid)] == []
+    assert [pid for pid in pids if alive(pid)] == []
     assert portal.process.returncode == 0
     # Ctrl-C stops quietly: no tracebacks from a worker that lost Redis while stopping.
     assert "Traceback" not in text and "ConnectionError" not in text, text[-4000:]
@@ -219,7 +161,8 @@ def test_make_run_serves_the_whole_flow_and_stops_cleanly(tmp_path):
 
 
 def test_make_passes_args_to_the_launcher():
-    # `make run ARGS="--port 8001"`: make -n prints the command it would run, without running it.
+    # `make run ARGS="--port 8001"`: make -n prints the command it would run, without running it
+    # (tests/test_make_run_ctrl_c.py runs it and fetches a page on the port given).
     shown = subprocess.run(
         ["make", "-n", "-o", ".venv/.installed", "run", 'ARGS=--port 8001'], cwd=ROOT, capture_output=True, text=True
     )
