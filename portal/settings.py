@@ -54,6 +54,14 @@ elif len(AUDIT_CHAIN_KEY) < 32:
 AUDIT_ANCHOR_OVERLAP = env_int("AUDIT_ANCHOR_OVERLAP", 600, minimum=60)
 # Seconds between the anchors the worker takes (at its reconciler beat); 0: only manage.py anchor_audit.
 AUDIT_ANCHOR_INTERVAL = env_int("AUDIT_ANCHOR_INTERVAL", 300, minimum=0)
+# Seconds between the scheduled verifications of every chain (a worker job, once across all workers);
+# 0: none, only "Verify now" and manage.py verify_audit. The chain page flags a last verification
+# older than twice this (docs/audit-chain.md, "Verifying").
+AUDIT_VERIFY_INTERVAL = env_int("AUDIT_VERIFY_INTERVAL", 86400, minimum=0)
+if 0 < AUDIT_VERIFY_INTERVAL < 60:
+    raise ImproperlyConfigured(
+        f"AUDIT_VERIFY_INTERVAL must be 0 (no scheduled check) or at least 60 seconds, not {AUDIT_VERIFY_INTERVAL}."
+    )
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])

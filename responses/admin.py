@@ -11,6 +11,7 @@ from django.contrib import admin
 from responses.models import (
     AccountEvent,
     AuditAnchor,
+    ChainVerification,
     Decision,
     RequestEvent,
     ResponseRequest,
@@ -73,3 +74,9 @@ class AccountEventAdmin(ReadOnlyAdmin):
 @admin.register(AuditAnchor)
 class AuditAnchorAdmin(ReadOnlyAdmin):
     list_display = ["seq", "created_at"]
+
+
+@admin.register(ChainVerification)
+class ChainVerificationAdmin(ReadOnlyAdmin):
+    list_display = ["finished_at", "source", "username", "intact", "events", "request_chains", "problem_count"]
+    list_filter = ["intact", "source"]

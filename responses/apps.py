@@ -13,11 +13,14 @@ class ResponsesConfig(AppConfig):
         warn_if_tls_verification_disabled()
 
         # Queueing receives workflow.entered_approved: every approved request is queued after commit.
-        # The outcome sweep reschedules itself in Redis; the workers' keeper puts it back when Redis lost it.
+        # The outcome sweep and the audit chains' scheduled verification reschedule themselves in
+        # Redis; the workers' keeper puts them back when Redis lost them.
         from responses import (
+            chain_verification,
             jobs,
             outcomes,
             queueing,  # noqa: F401
         )
 
         jobs.keep_scheduled(outcomes.schedule_outcome_sweep)
+        jobs.keep_scheduled(chain_verification.schedule_check)

@@ -20,14 +20,13 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
-from django.shortcuts import render
-from django.utils import timezone
+from django.shortcuts import redirect, render
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
-from responses import audit_chain, policy
-from responses.models import AccountEvent, AuditAnchor, RequestEvent
+from responses import chain_verification, policy
+from responses.models import AccountEvent, AuditAnchor, RequestEvent, VerificationSource
 from responses.paging import keyset_batches
 
 CHUNK = 2000
@@ -153,20 +152,42 @@ def account_events(request: HttpRequest) -> HttpResponse:
     return render(request, "responses/account_events.html", {"page": page, "subject": subject, "query": query})
 
 
+def _refuse_chain(request: HttpRequest) -> HttpResponse:
+    return render(request, "responses/refused.html", {"reason": _("Only auditors verify the audit chain.")}, status=403)
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def chain_status(request: HttpRequest) -> HttpResponse:
-    """GET /audit/chain/: the newest signed anchor; POST: verify every chain now and show the report (auditors)."""
+    """GET /audit/chain/: the last verification and the newest anchor; POST: verify every chain now (auditors).
+
+    The POST keeps the result (responses.chain_verification) and leads back to the page, which shows it.
+    """
     if not policy.may_export_audit(request.user):
-        return render(
-            request, "responses/refused.html", {"reason": _("Only auditors verify the audit chain.")}, status=403
-        )
-    latest = AuditAnchor.objects.order_by("-seq").first()
-    report = audit_chain.verify() if request.method == "POST" else None
+        return _refuse_chain(request)
+    if request.method == "POST":
+        chain_verification.verify_and_record(source=VerificationSource.USER, user=request.user)
+        return redirect("responses:audit_chain")
     return render(
         request,
         "responses/audit_chain.html",
-        {"latest_anchor": latest, "report": report, "verified_at": timezone.now() if report else None},
+        {
+            "latest_anchor": AuditAnchor.objects.order_by("-seq").first(),
+            "chain": chain_verification.standing(),
+        },
+    )
+
+
+@login_required
+@require_GET
+def chain_history(request: HttpRequest) -> HttpResponse:
+    """GET /audit/chain/history/: the last verifications, newest first (auditors)."""
+    if not policy.may_export_audit(request.user):
+        return _refuse_chain(request)
+    return render(
+        request,
+        "responses/audit_chain_history.html",
+        {"verifications": chain_verification.history(), "limit": chain_verification.HISTORY},
     )
 
 

@@ -408,10 +408,20 @@ def keeper_beat() -> dict[str, int]:
     return counts
 
 
-def schedule_periodic(job_id: str, func, seconds: int, *, force: bool = False) -> bool:
+def schedule_periodic(
+    job_id: str,
+    func,
+    seconds: int,
+    *,
+    force: bool = False,
+    result_ttl: int | None = None,
+    job_timeout: int | None = None,
+) -> bool:
     """Put ``func`` in the worker's schedule ``seconds`` from now under ``job_id``, unless it is there already.
 
     ``force``: schedule anyway (the periodic job itself, rescheduling its next run).
+    ``result_ttl`` (default: twice ``seconds``) must outlive the next run, which has the same id;
+    ``job_timeout``: the queue's default unless given.
     """
     queue = django_rq.get_queue(QUEUE)
     if not force:
@@ -419,8 +429,28 @@ def schedule_periodic(job_id: str, func, seconds: int, *, force: bool = False) -
             return False
         if job_id in queue.job_ids:
             return False
-    queue.enqueue_in(dt.timedelta(seconds=seconds), func, job_id=job_id, result_ttl=seconds * 2)
+    queue.enqueue_in(
+        dt.timedelta(seconds=seconds),
+        func,
+        job_id=job_id,
+        result_ttl=seconds * 2 if result_ttl is None else result_ttl,
+        job_timeout=job_timeout,
+    )
     return True
+
+
+def is_running(job_id: str) -> bool:
+    """Whether a living worker runs the job ``job_id`` now (a periodic job is then not scheduled again)."""
+    connection = django_rq.get_queue(QUEUE).connection
+    try:
+        job = Job.fetch(job_id, connection=connection)
+    except RedisError:
+        raise
+    except Exception:  # NoSuchJobError and unreadable jobs alike
+        return False
+    if job.get_status(refresh=False) != JobStatus.STARTED or not job.worker_name:
+        return False
+    return bool(connection.exists(Worker.redis_worker_namespace_prefix + job.worker_name))
 
 
 # --- The keeper: reconciler and scheduler, in every worker and in `reconcile_requests --loop` ------

@@ -22,4 +22,5 @@ urlpatterns = [
     path("audit/export.jsonl", audit.export_jsonl, name="audit_export"),
     path("audit/accounts/", audit.account_events, name="account_events"),
     path("audit/chain/", audit.chain_status, name="audit_chain"),
+    path("audit/chain/history/", audit.chain_history, name="audit_chain_history"),
 ]

@@ -32,7 +32,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import stepup
-from responses import catalog, filing, filing_hints, policy, queueing, workflow
+from responses import catalog, chain_verification, filing, filing_hints, policy, queueing, workflow
 from responses.filtersets import RequestFilterSet
 from responses.forms import (
     NewRequestForm,
@@ -119,6 +119,7 @@ def home(request: HttpRequest) -> HttpResponse:
         context["recent"] = list(ResponseRequest.objects.visible_to(user).filter(requester=user)[:5])
     if context["is_approver"]:
         context["pending_count"] = _approval_queue(user).count()
+    context["chain"] = chain_verification.standing_for(user)
     return render(request, "responses/home.html", context)
 
 
@@ -591,6 +592,7 @@ def all_requests(request: HttpRequest) -> HttpResponse:
             "query": query,
             "export_query": urlencode([(k, v) for k, v in request.GET.items() if k not in ("page", "per_page")]),
             "page_sizes": PAGE_SIZES,
+            "chain": chain_verification.standing_for(request.user),
         },
     )
 
