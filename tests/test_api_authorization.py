@@ -15,7 +15,7 @@ from django.contrib.auth.models import Group, User
 from accounts import roles
 from responses import policy, workflow
 from responses.models import Decision, RequestEvent, ResponseRequest, Status
-from tests.api_fixtures import NEW, REQUESTS, api_fixture, failed, file, url  # noqa: F401  (the api fixture)
+from tests.fixtures.api import NEW, REQUESTS, failed, file, url
 
 PERSONAS = ["anonymous", "alice", "frank", "bob", "carol", "dave", "mallory", "root"]
 

@@ -23,7 +23,7 @@ from responses.models import (
     Source,
     Status,
 )
-from tests.api_fixtures import HOST, NEW, REQUESTS, api_fixture, body, failed, file, url  # noqa: F401  (the api fixture)
+from tests.fixtures.api import HOST, NEW, REQUESTS, body, failed, file, url
 
 DETAIL_FIELDS = {
     "id",
@@ -465,7 +465,7 @@ class TestTasks:
         # The schema is derived from the catalog; a valid example of each task validates against it.
         import jsonschema
 
-        from tests.test_catalog import VALID
+        from tests.support.catalog_cases import VALID
 
         schemas = {task["name"]: task["params_schema"] for task in api(alice).get("/api/v1/tasks/").json()}
         for task, params in VALID.items():

@@ -34,7 +34,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from responses.api.authentication import issue_token
-from tests.api_fixtures import failed, file
+from tests.fixtures.api import failed, file
 
 MAX_EXAMPLES = 25
 CHECKS = [not_a_server_error, response_schema_conformance, status_code_conformance, content_type_conformance]

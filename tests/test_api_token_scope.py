@@ -17,8 +17,8 @@ from django.core.management.base import CommandError
 
 from accounts.models import ApiToken, TokenScope
 from responses.models import Status
-from tests.api_fixtures import NEW, REQUESTS, api_fixture, failed, file, url  # noqa: F401  (the api fixture)
 from tests.fixtures.accounts import enrol_totp
+from tests.fixtures.api import NEW, REQUESTS, failed, file, url
 
 
 def create_token(*args: str) -> tuple[str, str]:

@@ -18,7 +18,7 @@ from django.utils import timezone
 from accounts.models import ApiToken
 from responses.api.authentication import issue_token
 from responses.models import ResponseRequest
-from tests.api_fixtures import NEW, REQUESTS, api_fixture, client_with_token  # noqa: F401  (the api fixture)
+from tests.fixtures.api import NEW, REQUESTS, client_with_token
 
 
 def create_token(*args: str) -> tuple[str, str]:

@@ -15,7 +15,7 @@ from django.db import DatabaseError, connection, connections, transaction
 from responses import audit_chain, workflow
 from responses import trail as request_trail
 from responses.models import AccountEvent, AuditAnchor, Decision, RequestEvent, ResponseRequest
-from tests.tampering import tamper, tamper_event, tamper_request
+from tests.support.tampering import tamper, tamper_event, tamper_request
 
 
 @pytest.fixture

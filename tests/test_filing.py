@@ -11,7 +11,7 @@ from __future__ import annotations
 from django.urls import reverse
 
 from responses.models import EventKind, ResponseRequest, Source
-from tests.api_fixtures import REQUESTS, api_fixture, body  # noqa: F401  (the api fixture)
+from tests.fixtures.api import REQUESTS, body
 
 
 def test_the_api_refuses_a_host_id_that_ksc_does_not_know_and_files_nothing(api, alice, ksc_settings):

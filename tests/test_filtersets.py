@@ -19,7 +19,7 @@ from django.utils import timezone
 from accounts import roles
 from responses import workflow
 from responses.models import OutcomeState, ResponseOutcome, ResponseRequest, Status
-from tests.api_fixtures import REQUESTS, api_fixture  # noqa: F401  (the api fixture)
+from tests.fixtures.api import REQUESTS
 
 DAY = dt.datetime(2026, 3, 10, 12, 0, tzinfo=dt.UTC)
 

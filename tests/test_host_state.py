@@ -11,7 +11,7 @@ from django.utils import timezone
 from responses.host_state import facts_of, portal_isolation
 from responses.ksc.hosts import Host
 from responses.models import OutcomeState, ResponseOutcome, Status
-from tests.test_views_requests import file, page, set_status
+from tests.support.pages import file, page, set_status
 
 SEARCH = "/hosts/search"
 

@@ -22,10 +22,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from responses import catalog, workflow
 from responses.models import ResponseRequest
-from tests.api_fixtures import REQUESTS, api_fixture, body, url  # noqa: F401 - the api fixture
-from tests.openioc import openioc
-from tests.test_views_new_request import NEW, ioc_data
-from tests.test_views_requests import read_csv
+from tests.fixtures.api import REQUESTS, body, url
+from tests.support.openioc import openioc
+from tests.support.pages import NEW, ioc_data, read_csv
 
 INVISIBLE = [
     "\u202e",  # RIGHT-TO-LEFT OVERRIDE: "exe.txt" that reads "txt.exe"

@@ -21,7 +21,7 @@ from notifications import jobs
 from notifications.models import DeliveryStatus, Notification, NotificationKind, NotificationPreference
 from responses import submission, trail, workflow
 from responses.models import EventKind, ResponseRequest, Status
-from tests.notification_fixtures import HOST, file, run_notify_worker
+from tests.fixtures.notifications import HOST, file, run_notify_worker
 
 # A phrase of every message, and its Japanese: proof of the language each recipient got.
 OPEN = {"en": "Open the request", "ja": "依頼を開く"}

@@ -12,7 +12,7 @@ from django.urls import reverse
 from notifications.models import DeliveryStatus, Notification, NotificationPreference
 from responses import workflow
 from responses.models import ResponseRequest
-from tests.notification_fixtures import file, run_notify_worker
+from tests.fixtures.notifications import file, run_notify_worker
 
 
 class TestAccountPage:

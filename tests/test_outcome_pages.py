@@ -6,8 +6,8 @@ import pytest
 from django.utils import timezone
 
 from responses.models import OutcomeState, ResponseOutcome, Status
-from tests.api_fixtures import REQUESTS, api_fixture, file, url  # noqa: F401  (the api fixture)
-from tests.test_views_requests import page, set_status
+from tests.fixtures.api import REQUESTS, file, url
+from tests.support.pages import page, set_status
 
 
 def submitted(user, incident: int = 4242):

@@ -6,7 +6,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from responses.paging import BoundedPaginator
-from tests.test_views_queries import add_requests
+from tests.support.pages import add_requests
 
 
 @pytest.fixture

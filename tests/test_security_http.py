@@ -132,7 +132,7 @@ def test_the_api_docs_load_their_start_up_script_from_the_portal(client, bob):
 
 
 def test_api_answers_carry_the_policy_and_frame_denial_too(alice):
-    from tests.api_fixtures import client_with_token
+    from tests.fixtures.api import client_with_token
 
     response = client_with_token(issue_token(alice)[1]).get("/api/v1/requests/")
     assert response["Content-Security-Policy"] == CONTENT_SECURITY_POLICY

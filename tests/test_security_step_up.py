@@ -19,8 +19,8 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from accounts import stepup
 from responses import workflow
 from responses.models import Decision, ResponseRequest, Status
-from tests.api_fixtures import client_with_token
 from tests.fixtures.accounts import totp_code
+from tests.fixtures.api import client_with_token
 
 HOST = "0f3b2a4c-1d2e-4f50-9a6b-7c8d9e0f1a2b"
 COMMENT = "Confirmed with the host owner\nticket INC-42 <b>"

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from accounts.models import ApiToken
 from responses.api.authentication import issue_token
-from tests.api_fixtures import REQUESTS, client_with_token
+from tests.fixtures.api import REQUESTS, client_with_token
 
 
 def revoke(*args: str) -> str:

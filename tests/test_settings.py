@@ -2,39 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from portal import env
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _settings_in_subprocess(extra: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    # Start from the shell's environment less what tests/settings.py filled in for the suite.
-    environment = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(
-            ("KSC_", "APPROVALS_REQUIRED", "SECURE_", "SECRET_KEY", "AUDIT_CHAIN_KEY", "DEBUG", "ALLOWED_HOSTS")
-        )
-        and k != "DJANGO_ALLOW_ASYNC_UNSAFE"  # set by the browser tests for Playwright's event loop
-    }
-    environment.pop("DJANGO_SETTINGS_MODULE", None)
-    environment.update(extra)
-    return subprocess.run(
-        [sys.executable, "manage.py", *(args or ("check",))],
-        cwd=ROOT,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+from tests.support.subprocesses import settings_in_subprocess
 
 
 class TestReaders:
@@ -98,20 +70,20 @@ class TestReaders:
 
 class TestStartup:
     def test_it_refuses_to_start_without_a_secret_key_in_production(self):
-        result = _settings_in_subprocess({"DEBUG": "false", "SECRET_KEY": ""})
+        result = settings_in_subprocess({"DEBUG": "false", "SECRET_KEY": ""})
         assert result.returncode != 0
         assert "SECRET_KEY (or SECRET_KEY_FILE) is required" in result.stderr
 
     def test_it_refuses_to_start_without_an_audit_chain_key_in_production(self, tmp_path):
         secret = "a-real-secret-9f8e7d6c5b4a39281706f5e4d3c2b1a0-zyxwvutsrqponm"
-        result = _settings_in_subprocess({"DEBUG": "false", "SECRET_KEY": secret})
+        result = settings_in_subprocess({"DEBUG": "false", "SECRET_KEY": secret})
         assert result.returncode != 0
         assert "AUDIT_CHAIN_KEY (or AUDIT_CHAIN_KEY_FILE) is required" in result.stderr
-        short = _settings_in_subprocess({"DEBUG": "false", "SECRET_KEY": secret, "AUDIT_CHAIN_KEY": "short"})
+        short = settings_in_subprocess({"DEBUG": "false", "SECRET_KEY": secret, "AUDIT_CHAIN_KEY": "short"})
         assert "AUDIT_CHAIN_KEY must be at least 32 characters" in short.stderr
         key_file = tmp_path / "chain.key"
         key_file.write_text("k" * 40 + "\n")
-        from_file = _settings_in_subprocess(
+        from_file = settings_in_subprocess(
             {"DEBUG": "true", "SECRET_KEY": secret, "AUDIT_CHAIN_KEY_FILE": str(key_file)},
             "shell",
             "-c",
@@ -120,17 +92,17 @@ class TestStartup:
         assert from_file.stdout.strip().splitlines()[-1] == "40", from_file.stderr
 
     def test_it_refuses_a_bad_ksc_port(self):
-        result = _settings_in_subprocess({"DEBUG": "true", "KSC_PORT": "http"})
+        result = settings_in_subprocess({"DEBUG": "true", "KSC_PORT": "http"})
         assert result.returncode != 0
         assert "KSC_PORT must be a whole number" in result.stderr
 
     def test_it_refuses_a_missing_ksc_certificate_file(self):
-        result = _settings_in_subprocess({"DEBUG": "true", "KSC_CERT": "/nonexistent/ksc.pem"})
+        result = settings_in_subprocess({"DEBUG": "true", "KSC_CERT": "/nonexistent/ksc.pem"})
         assert result.returncode != 0
         assert "KSC_CERT: no certificate file" in result.stderr
 
     def test_it_refuses_an_override_for_an_unknown_task(self):
-        result = _settings_in_subprocess({"DEBUG": "true", "APPROVALS_REQUIRED_FORMATDISK": "1"})
+        result = settings_in_subprocess({"DEBUG": "true", "APPROVALS_REQUIRED_FORMATDISK": "1"})
         assert result.returncode != 0
         assert "APPROVALS_REQUIRED_FORMATDISK: no such task type" in result.stderr
 
@@ -144,19 +116,19 @@ class TestStartup:
         ],
     )
     def test_it_refuses_bad_slow_ksc_settings(self, name, value, words):
-        result = _settings_in_subprocess({"DEBUG": "true", name: value})
+        result = settings_in_subprocess({"DEBUG": "true", name: value})
         assert result.returncode != 0
         assert words in result.stderr
 
     def test_ksc_add_settle_defaults_to_twice_the_read_timeout(self):
         show = "from django.conf import settings; print(settings.KSC_ADD_SETTLE)"
-        result = _settings_in_subprocess({"DEBUG": "true", "KSC_READ_TIMEOUT": "7.5"}, "shell", "-c", show)
+        result = settings_in_subprocess({"DEBUG": "true", "KSC_READ_TIMEOUT": "7.5"}, "shell", "-c", show)
         assert result.returncode == 0, result.stderr
         assert result.stdout.strip().splitlines()[-1] == "15.0"
 
     @pytest.mark.parametrize("area", ["Kuma-SOC-Automation", "[Kuma]", "Ku]ma"])
     def test_it_refuses_an_incident_area_that_is_long_or_has_brackets(self, area):
-        result = _settings_in_subprocess({"DEBUG": "true", "RESPONSE_EVENT_INCIDENT_AREA": area})
+        result = settings_in_subprocess({"DEBUG": "true", "RESPONSE_EVENT_INCIDENT_AREA": area})
         assert result.returncode != 0
         assert "RESPONSE_EVENT_INCIDENT_AREA must be at most 16 characters without [ or ]" in result.stderr
 
@@ -171,17 +143,17 @@ class TestStartup:
         ],
     )
     def test_it_refuses_bad_outcome_settings(self, name, value, message):
-        result = _settings_in_subprocess({"DEBUG": "true", name: value})
+        result = settings_in_subprocess({"DEBUG": "true", name: value})
         assert result.returncode != 0
         assert message in result.stderr
 
     def test_ksc_host_needs_credentials(self):
-        result = _settings_in_subprocess({"DEBUG": "true", "KSC_HOST": "ksc.example.test"})
+        result = settings_in_subprocess({"DEBUG": "true", "KSC_HOST": "ksc.example.test"})
         assert result.returncode != 0
         assert "KSC_USER and KSC_PASSWORD" in result.stderr
 
     def test_check_deploy_is_clean_in_production(self, tmp_path):
-        result = _settings_in_subprocess(
+        result = settings_in_subprocess(
             {
                 "DEBUG": "false",
                 "SECRET_KEY": "a-real-secret-9f8e7d6c5b4a39281706f5e4d3c2b1a0-zyxwvutsrqponm",
@@ -207,5 +179,5 @@ class TestStartup:
     ],
 )
 def test_link_out_settings_refuse_junk(name, value, message):
-    result = _settings_in_subprocess({"DEBUG": "true", name: value})
+    result = settings_in_subprocess({"DEBUG": "true", name: value})
     assert result.returncode != 0 and message in result.stderr, result.stderr[-500:]

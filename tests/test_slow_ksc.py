@@ -14,12 +14,13 @@ import logging
 import pytest
 from django.utils import timezone
 
+from portal.local_redis import free_port
 from responses import jobs, submission, workflow
 from responses.ksc import payload
 from responses.ksc.factory import build_client
 from responses.models import AttemptOutcome, EventKind, ResponseRequest, Status
-from tests.api_fixtures import api_fixture, url  # noqa: F401  (the api fixture)
-from tests.test_submission import approved, free_port, outcomes, run_worker, wait_for
+from tests.fixtures.api import url
+from tests.fixtures.submission import approved, outcomes, run_worker, wait_for
 
 UNKNOWN = "KSC may have created this incident; the portal keeps checking."
 

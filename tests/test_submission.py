@@ -13,49 +13,18 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import django_rq
 import pytest
 from django.db import connection
 
+from portal.local_redis import free_port
 from responses import jobs, queueing, workflow
 from responses.models import AttemptOutcome, EventKind, ResponseRequest, Status
+from tests.fixtures.submission import approved, outcomes, run_worker, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def submission(transactional_db, ksc_settings, ksc_queue, settings):
-    """Real commits (the enqueue runs on commit), KSC pointed at the simulator, no backoff waits."""
-    settings.KSC_SUBMIT_TRIES = 3
-    settings.KSC_SUBMIT_BACKOFF = 0
-    settings.KSC_ADD_SETTLE = 0.2  # after an outcome-unknown failure, a short wait before adding again
-    return ksc_settings
-
-
-def run_worker() -> None:
-    """One burst of the portal's worker in this process (no fork: it shares the test database)."""
-    queue = django_rq.get_queue(jobs.QUEUE)
-    jobs.PortalWorker([queue], connection=queue.connection).work(burst=True, with_scheduler=False)
-
-
-def approved(alice, bob, simulator, action: int = 1) -> ResponseRequest:
-    host = simulator.hosts()[0]
-    request = workflow.file_request(
-        user=alice,
-        task="isolateHost",
-        target_host=host["KLHST_WKS_HOSTNAME"],
-        target_host_name=host["KLHST_WKS_DN"],
-        params={"action": action},
-        justification="C2 traffic (ALERT-7)",
-    )
-    return workflow.approve(request, user=bob, comment="go")
-
-
-def outcomes(request: ResponseRequest) -> list[str]:
-    return list(request.submission_attempts.order_by("number").values_list("outcome", flat=True))
 
 
 class TestHappyPath:
@@ -349,21 +318,6 @@ class TestRedisDown:
 
 
 # --- helpers ---------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    from portal.local_redis import free_port as port
-
-    return port()
-
-
-def wait_for(condition, what: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def worker_key_alive() -> bool:

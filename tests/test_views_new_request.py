@@ -20,9 +20,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from responses import catalog, forms
 from responses.ksc import payload, wire
 from responses.models import EventKind, ResponseRequest, Status
-from tests.openioc import ioc_zip_bytes, openioc
+from tests.support.openioc import ioc_zip_bytes, openioc
+from tests.support.pages import NEW, ioc_data
 
-NEW = "/requests/new/"
 HOST = "0f3b2a4c-1d2e-4f50-9a6b-7c8d9e0f1a2b"
 MD5 = "0123456789abcdef0123456789abcdef"
 
@@ -349,16 +349,6 @@ def test_it_refuses_a_scan_with_no_object(analyst):
 
     assert response.status_code == 400
     assert "Give at least one scan object." in response.content.decode()
-
-
-def ioc_data(**extra) -> dict:
-    return {
-        "task": "iocScan",
-        "target_host": HOST,
-        "justification": "Hunt for the campaign's IOCs",
-        "params-scanCriticalAreas": "on",
-        **extra,
-    }
 
 
 def test_it_encodes_an_uploaded_ioc_archive_for_ksc(analyst):

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import re
 from urllib.parse import parse_qs, urlsplit
 
@@ -13,32 +11,7 @@ from django.utils import timezone
 
 from responses import workflow
 from responses.models import EventKind, ResponseRequest, Status
-
-HOST = "0f3b2a4c-1d2e-4f50-9a6b-7c8d9e0f1a2b"
-
-
-def file(user, task: str = "isolateHost", params=None, **extra) -> ResponseRequest:
-    return workflow.file_request(
-        user=user,
-        task=task,
-        target_host=extra.pop("target_host", HOST),
-        target_host_name=extra.pop("target_host_name", "TKY-WS-0142"),
-        params={"action": 1} if params is None else params,
-        justification=extra.pop("justification", "Beaconing to a known C2 address"),
-        **extra,
-    )
-
-
-def set_status(rr: ResponseRequest, status: str, **fields) -> ResponseRequest:
-    # Tests only: the states the submission job would leave behind.
-    ResponseRequest.objects.filter(pk=rr.pk).update(status=status, **fields)
-    rr.refresh_from_db()
-    return rr
-
-
-def page(response) -> str:
-    return response.content.decode()
-
+from tests.support.pages import HOST, file, page, read_csv, set_status
 
 # --- The request's page ---------------------------------------------------------------------
 
@@ -366,12 +339,6 @@ def test_an_invalid_filter_shows_its_error_and_no_rows(client, dave, history):
 
     assert list(response.context["page"]) == []
     assert "until must be later than since." in page(response)
-
-
-def read_csv(response) -> list[dict]:
-    assert response["Content-Type"] == "text/csv; charset=utf-8"
-    assert response["Content-Disposition"].startswith('attachment; filename="edr-requests-')
-    return list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
 
 
 def test_the_csv_export_holds_the_filtered_list(client, dave, history):
