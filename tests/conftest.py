@@ -33,29 +33,6 @@ pytest_plugins = [
 
 
 @pytest.fixture(autouse=True)
-def _force_login_passes_the_second_factor(monkeypatch):
-    from django.contrib.auth.models import User
-    from django.test import Client
-    from django_otp import DEVICE_ID_SESSION_KEY
-
-    from accounts import stepup, twofactor
-    from tests.fixtures.accounts import enrol_totp
-
-    original = Client.force_login
-
-    def force_login(self, user, backend=None):
-        original(self, user, backend)
-        fresh = User.objects.get(pk=user.pk)
-        if twofactor.owes_code_at_login(fresh):
-            session = self.session
-            session[DEVICE_ID_SESSION_KEY] = enrol_totp(fresh).persistent_id
-            stepup.mark_fresh_session(session)
-            session.save()
-
-    monkeypatch.setattr(Client, "force_login", force_login)
-
-
-@pytest.fixture(autouse=True)
 def _default_language():
     """Each test starts in English: a request served in Japanese leaves Japanese active in its thread."""
     from django.utils import translation

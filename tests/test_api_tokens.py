@@ -113,9 +113,9 @@ class TestAuthentication:
         response = client.get(REQUESTS, HTTP_AUTHORIZATION="Basic YWxpY2U6YWxpY2UtcGFzc3dvcmQtMTIzNA==")
         assert response.status_code == 401
 
-    def test_a_portal_session_is_no_token(self, client, alice):
+    def test_a_portal_session_is_no_token(self, client, login, alice):
         # The API takes tokens only: a browser session would need CSRF protection on every POST.
-        client.force_login(alice)
+        login(client, alice)
         assert client.get(REQUESTS).status_code == 401
         assert client.post(REQUESTS, NEW, content_type="application/json").status_code == 401
         assert ResponseRequest.objects.count() == 0

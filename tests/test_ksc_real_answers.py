@@ -138,8 +138,8 @@ class TestOpenIoc:
             catalog.clean_params("iocScan", {**IOC, "ioc": ""})
 
 
-def test_prevent_execution_carries_its_caveat_wherever_it_is_filed(client, alice):
+def test_prevent_execution_carries_its_caveat_wherever_it_is_filed(client, login, alice):
     assert "Execution Prevention" in str(catalog.TASKS["preventExecution"].caveat)
-    client.force_login(alice)
+    login(client, alice)
     html = client.get("/requests/new/", {"task": "preventExecution"}).content.decode()
     assert "Execution Prevention is on in the KES policy" in html

@@ -9,7 +9,7 @@ the session, is outside it.
 
 Every URL pattern of the portal is walked (new pages are covered without editing this
 file), for each persona, with and without such a header, through the real login form
-(not ``force_login``, which stands for password and code elsewhere in the suite).
+(not the ``login`` fixture, which stands for password and code elsewhere in the suite).
 """
 
 from __future__ import annotations

@@ -103,7 +103,7 @@ class TestSettle:
 
 
 class TestLateDuplicates:
-    def test_a_duplicate_made_by_a_slow_ksc_is_removed(self, slow_ksc, settings, alice, bob, client):
+    def test_a_duplicate_made_by_a_slow_ksc_is_removed(self, slow_ksc, settings, alice, bob, client, login):
         """The settle period is too short for this KSC: duplicates happen, and the late check removes them."""
         settings.KSC_ADD_SETTLE = 0.5
         settings.KSC_SUBMIT_TRIES = 6
@@ -126,11 +126,11 @@ class TestLateDuplicates:
         assert removed.detail == {"found": copies, "kept": copies[0], "removed": copies[1:], "not_removed": {}}
         assert all(str(incident_id) in removed.message for incident_id in copies)
         assert "DeleteIncident" in removed.message
-        client.force_login(bob)
+        login(client, bob)
         html = client.get(f"/requests/{request.uuid}/").content.decode()
         assert "Duplicate removed" in html and removed.message in html
 
-    def test_a_failed_removal_is_said_loudly(self, slow_ksc, alice, bob, client, caplog):
+    def test_a_failed_removal_is_said_loudly(self, slow_ksc, alice, bob, client, login, caplog):
         request, duplicate = _submitted_with_a_late_copy(slow_ksc, alice, bob)
         slow_ksc.set_faults({"fail_next": 1, "status": 500, "methods": ["HostGroup.DeleteIncident"]})
 
@@ -145,7 +145,7 @@ class TestLateDuplicates:
         assert kept.message.startswith("DUPLICATE NOT REMOVED") and str(duplicate) in kept.message
         assert "by hand" in kept.message
         assert any("DUPLICATE NOT REMOVED" in record.getMessage() for record in caplog.records)
-        client.force_login(bob)
+        login(client, bob)
         html = client.get(f"/requests/{request.uuid}/").content.decode()
         assert 'class="errors duplicate-kept" role="alert"' in html and "DUPLICATE NOT REMOVED" in html
 
@@ -196,7 +196,7 @@ def failed_with_unknown_outcome(simulator, settings, alice, bob) -> ResponseRequ
 
 class TestUnknownOutcome:
     def test_timeouts_past_the_tries_leave_the_outcome_unknown_and_the_reconciler_adopts(
-        self, slow_ksc, settings, alice, bob, client, api
+        self, slow_ksc, settings, alice, bob, client, login, api
     ):
         """Issue 13, point 4: FAILED after timeouts, yet KSC carries the incident out; the portal finds it."""
         request = failed_with_unknown_outcome(slow_ksc, settings, alice, bob)
@@ -207,7 +207,7 @@ class TestUnknownOutcome:
         assert outcomes(request) == [AttemptOutcome.FAILED]
         failed = request.events.get(kind=EventKind.FAILED)
         assert failed.detail["outcome_unknown"] is True and UNKNOWN in failed.message
-        client.force_login(bob)
+        login(client, bob)
         html = client.get(f"/requests/{request.uuid}/").content.decode()
         assert 'id="outcome-unknown"' in html and UNKNOWN in html
         shown = api(bob).get(url(request)).json()

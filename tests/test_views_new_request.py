@@ -49,8 +49,8 @@ def preview_of(client, data: dict, **kwargs):
 
 
 @pytest.fixture
-def analyst(client, alice):
-    client.force_login(alice)
+def analyst(client, login, alice):
+    login(client, alice)
     return client
 
 
@@ -215,12 +215,12 @@ def test_it_files_the_same_request_again_from_a_new_preview(analyst):
     assert ResponseRequest.objects.count() == 2
 
 
-def test_it_refuses_a_forged_or_someone_elses_preview(analyst, client, frank):
+def test_it_refuses_a_forged_or_someone_elses_preview(analyst, client, login, frank):
     sealed = preview_of(analyst, isolate()).context["sealed"]
     forged = signing.dumps({"user": 1, "task": "isolateHost"}, salt="another salt")
 
     assert analyst.post(NEW, {"step": "file", "sealed": forged}).status_code == 400
-    client.force_login(frank)
+    login(client, frank)
     response = client.post(NEW, {"step": "file", "sealed": sealed})
 
     assert response.status_code == 400

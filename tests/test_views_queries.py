@@ -41,9 +41,9 @@ LISTS = [
 
 
 @pytest.mark.parametrize(("username", "url", "params"), LISTS)
-def test_it_issues_as_many_queries_for_1000_rows_as_for_100(client, alice, bob, dave, username, url, params):
+def test_it_issues_as_many_queries_for_1000_rows_as_for_100(client, login, alice, bob, dave, username, url, params):
     user = {"alice": alice, "bob": bob, "dave": dave}[username]
-    client.force_login(user)
+    login(client, user)
     add_requests(alice, bob, 100)
     client.get(url, params)  # warm up: the session's first write, content types
 
@@ -57,7 +57,7 @@ def test_it_issues_as_many_queries_for_1000_rows_as_for_100(client, alice, bob, 
     assert at_1000[25] <= CEILING
 
 
-def test_the_request_page_costs_the_same_with_a_long_history(client, alice, bob, carol):
+def test_the_request_page_costs_the_same_with_a_long_history(client, login, alice, bob, carol):
     """A request's page prefetches its trail: more events or decisions mean no more queries.
 
     Both requests are closed: a pending one's page also lists who can approve it.
@@ -72,7 +72,7 @@ def test_the_request_page_costs_the_same_with_a_long_history(client, alice, bob,
     )
     workflow.cancel(short, user=alice)
     workflow.reject(long, user=carol, comment="no")
-    client.force_login(alice)
+    login(client, alice)
     client.get(f"/requests/{short.uuid}/")
 
     assert queries(client, f"/requests/{short.uuid}/", {}) == queries(client, f"/requests/{long.uuid}/", {})
