@@ -111,17 +111,6 @@ def test_guessing_codes_at_the_step_up_locks_the_login_out(client, login, bob, p
     assert pending.status == Status.PENDING_APPROVAL
 
 
-def test_a_fresh_login_needs_no_second_proof(client, login, bob, pending):
-    login(client, bob)
-    stale(client, seconds=9 * 60)
-
-    response = client.post(f"/requests/{pending.uuid}/approve/", {"comment": "ok"})
-
-    assert response.status_code == 302
-    pending.refresh_from_db()
-    assert pending.status == Status.APPROVED
-
-
 def test_rejecting_and_retrying_need_it_too(client, login, bob, carol, pending):
     login(client, bob)
     stale(client)
@@ -134,13 +123,23 @@ def test_rejecting_and_retrying_need_it_too(client, login, bob, carol, pending):
     assert pending.status == Status.FAILED
 
 
-def test_cancelling_ones_own_request_needs_no_step_up(client, login, alice, pending):
-    login(client, alice)
-    stale(client)
+@pytest.mark.parametrize(
+    ("who", "proof_age", "action", "data", "status"),
+    [
+        ("bob", 9 * 60, "approve", {"comment": "ok"}, Status.APPROVED),
+        ("alice", 11 * 60, "cancel", {}, Status.CANCELLED),
+    ],
+    ids=["a decision within 10 minutes of the login", "cancelling one's own request, however old the proof"],
+)
+def test_no_step_up_is_asked(request, client, login, pending, who, proof_age, action, data, status):
+    login(client, request.getfixturevalue(who))
+    stale(client, seconds=proof_age)
 
-    assert client.post(f"/requests/{pending.uuid}/cancel/").status_code == 302
+    response = client.post(f"/requests/{pending.uuid}/{action}/", data)
+
+    assert response.status_code == 302
     pending.refresh_from_db()
-    assert pending.status == Status.CANCELLED
+    assert pending.status == status
 
 
 def test_without_an_authenticator_the_password_is_the_proof(client, login, dave, pending):

@@ -26,13 +26,11 @@ UNKNOWN = "KSC may have created this incident; the portal keeps checking."
 
 
 @pytest.fixture
-def slow_ksc(transactional_db, ksc_settings, ksc_queue, settings):
-    """KSC answers within half a second or the portal gives up; no backoff waits."""
+def slow_ksc(submission, settings):
+    """The ``submission`` set-up (3 tries, no backoff waits), but KSC answers within half a second or the portal gives up."""
     settings.KSC_READ_TIMEOUT = 0.5
-    settings.KSC_SUBMIT_TRIES = 3
-    settings.KSC_SUBMIT_BACKOFF = 0
     settings.KSC_ADD_SETTLE = 2.5
-    return ksc_settings
+    return submission
 
 
 def live(simulator) -> list[dict]:

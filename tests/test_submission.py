@@ -182,26 +182,26 @@ class TestExactlyOnce:
 
 
 class TestFaults:
-    def test_ksc_unavailable_is_retried_then_submitted(self, submission, alice, bob):
-        submission.set_faults({"fail_next": 2, "status": 503, "methods": ["HostGroup.AddIncident"]})
+    @pytest.mark.parametrize(
+        ("failures", "status", "attempts", "incidents"),
+        [
+            (2, Status.SUBMITTED, [AttemptOutcome.RETRYING, AttemptOutcome.RETRYING, AttemptOutcome.SUBMITTED], 1),
+            (10, Status.FAILED, [AttemptOutcome.RETRYING, AttemptOutcome.RETRYING, AttemptOutcome.FAILED], 0),
+        ],
+        ids=["twice: retried, then submitted", "past the tries: failed with the last error"],
+    )
+    def test_ksc_unavailable_is_retried_up_to_the_tries(self, submission, alice, bob, failures, status, attempts, incidents):
+        submission.set_faults({"fail_next": failures, "status": 503, "methods": ["HostGroup.AddIncident"]})
         request = approved(alice, bob, submission)
         run_worker()
         request.refresh_from_db()
-        assert request.status == Status.SUBMITTED
-        assert outcomes(request) == [AttemptOutcome.RETRYING, AttemptOutcome.RETRYING, AttemptOutcome.SUBMITTED]
-        assert len(submission.incidents()) == 1
-
-    def test_ksc_unavailable_past_the_tries_fails_with_the_last_error(self, submission, alice, bob):
-        submission.set_faults({"fail_next": 10, "status": 503, "methods": ["HostGroup.AddIncident"]})
-        request = approved(alice, bob, submission)
-        run_worker()
-        request.refresh_from_db()
-        assert request.status == Status.FAILED
-        assert request.attempts == 3
-        assert outcomes(request) == [AttemptOutcome.RETRYING, AttemptOutcome.RETRYING, AttemptOutcome.FAILED]
-        assert "503" in request.last_error
-        assert request.events.filter(kind=EventKind.FAILED).count() == 1
-        assert submission.incidents() == []
+        assert request.status == status
+        assert outcomes(request) == attempts and request.attempts == 3
+        assert len(submission.incidents()) == incidents
+        # Only a request that failed keeps KSC's last error, and has its FAILED event.
+        failed = status == Status.FAILED
+        assert ("503" in request.last_error) is failed
+        assert request.events.filter(kind=EventKind.FAILED).count() == int(failed)
 
     def test_ksc_unreachable_fails_after_the_tries(self, submission, settings, alice, bob):
         request = approved(alice, bob, submission)

@@ -287,8 +287,12 @@ def test_it_asks_which_way_to_isolate_instead_of_assuming(analyst):
     assert "action" in response.context["form"].params.errors
 
 
-def scan_rows(*rows: dict) -> dict:
+def scan_form(*rows: tuple[int, dict]) -> dict:
+    """The form of an onDemandScan of HOST, its scan objects in the numbered rows given (the others empty)."""
     data = {
+        "task": "onDemandScan",
+        "target_host": HOST,
+        "justification": "Routine check",
         "scan-TOTAL_FORMS": str(catalog.MAX_SCAN_OBJECTS),
         "scan-INITIAL_FORMS": "0",
         "scan-MIN_NUM_FORMS": "0",
@@ -301,15 +305,10 @@ def scan_rows(*rows: dict) -> dict:
 
 
 def test_it_collects_scan_objects_from_rows_and_ignores_empty_rows(analyst):
-    data = {
-        "task": "onDemandScan",
-        "target_host": HOST,
-        "justification": "Routine check",
-        **scan_rows(
-            (0, {"enabled": "on", "type": "14"}),
-            (3, {"enabled": "on", "type": "22", "path": r"C:\Temp", "recursive": "on"}),
-        ),
-    }
+    data = scan_form(
+        (0, {"enabled": "on", "type": "14"}),
+        (3, {"enabled": "on", "type": "22", "path": r"C:\Temp", "recursive": "on"}),
+    )
 
     response = preview_of(analyst, data)
 
@@ -320,16 +319,11 @@ def test_it_collects_scan_objects_from_rows_and_ignores_empty_rows(analyst):
 
 
 def test_it_puts_a_scan_object_error_on_its_row(analyst):
-    data = {
-        "task": "onDemandScan",
-        "target_host": HOST,
-        "justification": "Routine check",
-        **scan_rows(
-            (0, {"enabled": "on", "type": "14"}),
-            (4, {"enabled": "on", "type": "22"}),
-            (5, {"type": "25"}),  # a type, Enabled unticked: a slip, not a disabled object to send
-        ),
-    }
+    data = scan_form(
+        (0, {"enabled": "on", "type": "14"}),
+        (4, {"enabled": "on", "type": "22"}),
+        (5, {"type": "25"}),  # a type, Enabled unticked: a slip, not a disabled object to send
+    )
 
     response = analyst.post(NEW, data)
 
@@ -343,9 +337,7 @@ def test_it_puts_a_scan_object_error_on_its_row(analyst):
 
 
 def test_it_refuses_a_scan_with_no_object(analyst):
-    data = {"task": "onDemandScan", "target_host": HOST, "justification": "x", **scan_rows()}
-
-    response = analyst.post(NEW, data)
+    response = analyst.post(NEW, scan_form())
 
     assert response.status_code == 400
     assert "Give at least one scan object." in response.content.decode()
