@@ -37,9 +37,9 @@ def _admin_change_form(user: User, **changes) -> dict:
     return {key: value for key, value in data.items() if value != ""}
 
 
-def test_a_superuser_making_someone_an_approver_in_the_admin_is_recorded(client, root, mallory):
+def test_a_superuser_making_someone_an_approver_in_the_admin_is_recorded(client, login, root, mallory):
     approvers = Group.objects.get_or_create(name=roles.APPROVERS)[0]
-    client.force_login(root)
+    login(client, root)
     response = client.post(
         f"/admin/auth/user/{mallory.pk}/change/",
         _admin_change_form(mallory, groups=[str(approvers.pk)], is_superuser="on", is_staff="on"),
@@ -88,23 +88,23 @@ def test_a_login_records_nothing(client, alice):
     assert AccountEvent.objects.count() == before
 
 
-def test_auditors_see_account_changes_and_nobody_else_does(client, root, dave, alice, bob, mallory):
+def test_auditors_see_account_changes_and_nobody_else_does(client, login, root, dave, alice, bob, mallory):
     with acting_as(root):
         mallory.groups.add(Group.objects.get_or_create(name=roles.APPROVERS)[0])
-    client.force_login(dave)
+    login(client, dave)
     page = client.get("/audit/accounts/", {"user": "mallory"})
     assert page.status_code == 200
     text = page.content.decode()
     assert "Groups changed" in text and "root" in text and roles.APPROVERS in text
     assert "Account changes" in client.get("/").content.decode()  # in the auditors' menu
     for outsider in (alice, bob):
-        client.force_login(outsider)
+        login(client, outsider)
         assert client.get("/audit/accounts/").status_code == 403
         assert "Account changes" not in client.get("/").content.decode()
 
 
-def test_the_admin_lists_account_events_and_anchors_read_only(client, root, mallory):
-    client.force_login(root)
+def test_the_admin_lists_account_events_and_anchors_read_only(client, login, root, mallory):
+    login(client, root)
     listing = client.get("/admin/responses/accountevent/")
     assert listing.status_code == 200
     assert "mallory" in listing.content.decode()

@@ -15,16 +15,16 @@ def filed(alice):
     )
 
 
-def test_superusers_read_requests_and_events(client, root, filed):
-    client.force_login(root)
+def test_superusers_read_requests_and_events(client, login, root, filed):
+    login(client, root)
     assert client.get("/admin/responses/responserequest/").status_code == 200
     assert client.get(f"/admin/responses/responserequest/{filed.pk}/change/").status_code == 200
     assert client.get("/admin/responses/requestevent/").status_code == 200
 
 
 @pytest.mark.parametrize("model", ["responserequest", "requestevent", "submissionattempt", "approval"])
-def test_nobody_adds_changes_or_deletes_through_the_admin(client, root, filed, model):
-    client.force_login(root)
+def test_nobody_adds_changes_or_deletes_through_the_admin(client, login, root, filed, model):
+    login(client, root)
     event = RequestEvent.objects.first()
     pk = filed.pk if model == "responserequest" else event.pk
     assert client.get(f"/admin/responses/{model}/add/").status_code in (403, 404)
@@ -36,10 +36,10 @@ def test_nobody_adds_changes_or_deletes_through_the_admin(client, root, filed, m
     assert RequestEvent.objects.filter(pk=event.pk).exists()
 
 
-def test_the_audit_log_admin_is_read_only(client, root, filed):
+def test_the_audit_log_admin_is_read_only(client, login, root, filed):
     from auditlog.models import LogEntry
 
-    client.force_login(root)
+    login(client, root)
     entry = LogEntry.objects.first()
     assert client.post(f"/admin/auditlog/logentry/{entry.pk}/delete/", {"post": "yes"}).status_code == 403
     assert LogEntry.objects.filter(pk=entry.pk).exists()

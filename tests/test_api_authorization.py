@@ -15,105 +15,27 @@ from django.contrib.auth.models import Group, User
 from accounts import roles
 from responses import policy, workflow
 from responses.models import Decision, RequestEvent, ResponseRequest, Status
-from tests.api_fixtures import NEW, REQUESTS, api_fixture, failed, file, url  # noqa: F401  (the api fixture)
+from tests.fixtures.api import NEW, REQUESTS, failed, file, url
 
 PERSONAS = ["anonymous", "alice", "frank", "bob", "carol", "dave", "mallory", "root"]
 
-# persona -> expected status, per endpoint. "pending": alice's request pending approval;
-# "failed": alice's request that KSC refused (approved by bob).
-MATRIX: dict[str, dict[str, int]] = {
-    "list": {
-        "anonymous": 401,
-        "alice": 200,
-        "frank": 200,
-        "bob": 200,
-        "carol": 200,
-        "dave": 200,
-        "mallory": 200,
-        "root": 200,
-    },
-    "tasks": {
-        "anonymous": 401,
-        "alice": 200,
-        "frank": 200,
-        "bob": 200,
-        "carol": 200,
-        "dave": 200,
-        "mallory": 200,
-        "root": 200,
-    },
-    "hosts": {
-        "anonymous": 401,
-        "alice": 200,
-        "frank": 200,
-        "bob": 403,
-        "carol": 403,
-        "dave": 403,
-        "mallory": 403,
-        "root": 403,
-    },
-    "file": {
-        "anonymous": 401,
-        "alice": 201,
-        "frank": 201,
-        "bob": 403,
-        "carol": 403,
-        "dave": 403,
-        "mallory": 403,
-        "root": 403,
-    },
-    "read": {
-        "anonymous": 401,
-        "alice": 200,
-        "frank": 404,
-        "bob": 200,
-        "carol": 200,
-        "dave": 200,
-        "mallory": 404,
-        "root": 200,
-    },
-    "approve": {
-        "anonymous": 401,
-        "alice": 403,
-        "frank": 404,
-        "bob": 200,
-        "carol": 200,
-        "dave": 403,
-        "mallory": 404,
-        "root": 403,
-    },
-    "reject": {
-        "anonymous": 401,
-        "alice": 403,
-        "frank": 404,
-        "bob": 200,
-        "carol": 200,
-        "dave": 403,
-        "mallory": 404,
-        "root": 403,
-    },
-    "cancel": {
-        "anonymous": 401,
-        "alice": 200,
-        "frank": 404,
-        "bob": 403,
-        "carol": 403,
-        "dave": 403,
-        "mallory": 404,
-        "root": 403,
-    },
-    "retry": {
-        "anonymous": 401,
-        "alice": 403,
-        "frank": 404,
-        "bob": 200,
-        "carol": 200,
-        "dave": 403,
-        "mallory": 404,
-        "root": 403,
-    },
+# Expected status per endpoint (rows) and persona (columns). "read", "approve", "reject", "cancel":
+# alice's request pending approval; "retry": alice's request that KSC refused (approved by bob).
+# fmt: off
+MATRIX: dict[str, tuple[int, ...]] = {
+    #            anonymous  alice  frank  bob  carol  dave  mallory  root
+    "list":     (      401,   200,   200, 200,   200,  200,     200,  200),
+    "tasks":    (      401,   200,   200, 200,   200,  200,     200,  200),
+    "hosts":    (      401,   200,   200, 403,   403,  403,     403,  403),
+    "file":     (      401,   201,   201, 403,   403,  403,     403,  403),
+    "read":     (      401,   200,   404, 200,   200,  200,     404,  200),
+    "approve":  (      401,   403,   404, 200,   200,  403,     404,  403),
+    "reject":   (      401,   403,   404, 200,   200,  403,     404,  403),
+    "cancel":   (      401,   200,   404, 403,   403,  403,     404,  403),
+    "retry":    (      401,   403,   404, 200,   200,  403,     404,  403),
 }
-CASES = [(endpoint, persona, expected[persona]) for endpoint, expected in MATRIX.items() for persona in PERSONAS]
+# fmt: on
+CASES = [(endpoint, persona, status) for endpoint, row in MATRIX.items() for persona, status in zip(PERSONAS, row, strict=True)]
 
 
 def trail() -> tuple[int, int, int, list[str]]:

@@ -11,7 +11,7 @@ from responses import workflow
 from responses.api.authentication import issue_token
 from responses.api.parsers import MAX_DEPTH
 from responses.models import Status
-from tests.api_fixtures import REQUESTS, api_fixture, body, client_with_token, url  # noqa: F401  (fixture)
+from tests.fixtures.api import REQUESTS, body, client_with_token, url
 
 DEPTH = 100_000
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from responses.models import ResponseRequest
-from tests.api_fixtures import NEW, REQUESTS, api_fixture  # noqa: F401  (the api fixture)
+from tests.fixtures.api import NEW, REQUESTS
 
 HOSTS = "/api/v1/hosts/"
 

@@ -18,7 +18,7 @@ from django.utils import timezone
 from responses import workflow
 from responses.api.authentication import issue_token
 from responses.models import Decision, IdempotencyKey, RequestEvent, ResponseRequest
-from tests.api_fixtures import NEW, REQUESTS, api_fixture, body, client_with_token, file, url  # noqa: F401  (the api fixture)
+from tests.fixtures.api import NEW, REQUESTS, body, client_with_token, file, url
 
 
 def keyed(client, path: str, data, key: str, **extra):

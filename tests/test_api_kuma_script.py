@@ -17,7 +17,7 @@ import pytest
 
 from responses.api.authentication import issue_token
 from responses.models import ResponseRequest, Source, Status
-from tests.api_fixtures import HOST
+from tests.fixtures.api import HOST
 
 SCRIPT = Path(__file__).resolve().parent.parent / "examples" / "kuma_response.py"
 

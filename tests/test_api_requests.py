@@ -23,7 +23,7 @@ from responses.models import (
     Source,
     Status,
 )
-from tests.api_fixtures import HOST, NEW, REQUESTS, api_fixture, body, failed, file, url  # noqa: F401  (the api fixture)
+from tests.fixtures.api import HOST, NEW, REQUESTS, body, failed, file, url
 
 DETAIL_FIELDS = {
     "id",
@@ -465,7 +465,7 @@ class TestTasks:
         # The schema is derived from the catalog; a valid example of each task validates against it.
         import jsonschema
 
-        from tests.test_catalog import VALID
+        from tests.support.catalog_cases import VALID
 
         schemas = {task["name"]: task["params_schema"] for task in api(alice).get("/api/v1/tasks/").json()}
         for task, params in VALID.items():
@@ -490,15 +490,15 @@ class TestSchemaAndDocs:
         body_schema = schema["components"]["schemas"]["NewResponseRequest"]
         assert [branch["title"] for branch in body_schema["oneOf"]][:2] == ["getFile", "deleteFile"]
 
-    def test_the_schema_needs_a_token_or_a_session(self, api, client, alice):
+    def test_the_schema_needs_a_token_or_a_session(self, api, client, login, alice):
         assert api(None).get("/api/v1/schema/").status_code == 401
-        client.force_login(alice)
+        login(client, alice)
         assert client.get("/api/v1/schema/").status_code == 200
 
-    def test_the_docs_need_a_portal_login(self, client, alice):
+    def test_the_docs_need_a_portal_login(self, client, login, alice):
         response = client.get("/api/v1/docs/")
         assert response.status_code == 302 and "/accounts/login/" in response["Location"]
-        client.force_login(alice)
+        login(client, alice)
         response = client.get("/api/v1/docs/")
         assert response.status_code == 200
         assert b"swagger-ui" in response.content

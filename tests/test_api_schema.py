@@ -34,7 +34,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from responses.api.authentication import issue_token
-from tests.api_fixtures import failed, file
+from tests.fixtures.api import failed, file
 
 MAX_EXAMPLES = 25
 CHECKS = [not_a_server_error, response_schema_conformance, status_code_conformance, content_type_conformance]
@@ -110,7 +110,7 @@ def test_it_keeps_its_schema_for_an_approver(case, world):
     _call(case, world, "bob")
 
 
-def test_the_served_schema_is_the_one_tested(client, alice):
-    client.force_login(alice)
+def test_the_served_schema_is_the_one_tested(client, login, alice):
+    login(client, alice)
     served = client.get("/api/v1/schema/?format=json").json()
     assert served == json.loads(json.dumps(SchemaGenerator().get_schema(request=None, public=True)))

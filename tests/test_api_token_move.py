@@ -16,8 +16,8 @@ from django.contrib.contenttypes.models import ContentType
 
 from accounts import roles
 from accounts.models import ApiToken
-from tests.api_fixtures import REQUESTS, client_with_token
-from tests.schema_fixtures import migrate_to
+from tests.fixtures.api import REQUESTS, client_with_token
+from tests.fixtures.database import migrate_to
 
 BEFORE = [("responses", "0015_list_indexes"), ("accounts", "0001_directory")]
 AFTER = [("responses", "0016_api_token_to_accounts"), ("accounts", "0002_api_token_from_responses")]

@@ -17,8 +17,8 @@ from django.core.management.base import CommandError
 
 from accounts.models import ApiToken, TokenScope
 from responses.models import Status
-from tests.api_fixtures import NEW, REQUESTS, api_fixture, failed, file, url  # noqa: F401  (the api fixture)
 from tests.fixtures.accounts import enrol_totp
+from tests.fixtures.api import NEW, REQUESTS, failed, file, url
 
 
 def create_token(*args: str) -> tuple[str, str]:
@@ -85,10 +85,10 @@ class TestTheCommand:
         assert ApiToken.objects.count() == 0
 
 
-def test_the_account_page_shows_each_tokens_scope(client, bob):
+def test_the_account_page_shows_each_tokens_scope(client, login, bob):
     create_token("bob")
     create_token("bob", "--scope", "decisions")
-    client.force_login(bob)
+    login(client, bob)
 
     page = client.get("/account/").content.decode()
 
@@ -96,10 +96,10 @@ def test_the_account_page_shows_each_tokens_scope(client, bob):
     assert "File and read" in page and "File, read and decide (approve, reject, retry)" in page
 
 
-def test_the_admin_lists_tokens_with_their_scope_and_no_hash(client, root, bob):
+def test_the_admin_lists_tokens_with_their_scope_and_no_hash(client, login, root, bob):
     create_token("bob", "--scope", "decisions")
     token = ApiToken.objects.get()
-    client.force_login(root)
+    login(client, root)
 
     listing = client.get("/admin/accounts/apitoken/").content.decode()
     detail = client.get(f"/admin/accounts/apitoken/{token.pk}/change/").content.decode()
@@ -109,9 +109,9 @@ def test_the_admin_lists_tokens_with_their_scope_and_no_hash(client, root, bob):
 
 
 class TestTheAdminHidesSecondFactorSecrets:
-    def test_no_totp_key_and_no_qr_code(self, client, root, bob):
+    def test_no_totp_key_and_no_qr_code(self, client, login, root, bob):
         device = enrol_totp(bob)
-        client.force_login(root)
+        login(client, root)
 
         page = client.get(f"/admin/otp_totp/totpdevice/{device.pk}/change/")
 
@@ -121,12 +121,12 @@ class TestTheAdminHidesSecondFactorSecrets:
         assert client.get(f"/admin/otp_totp/totpdevice/{device.pk}/config/").status_code == 403
         assert client.get(f"/admin/otp_totp/totpdevice/{device.pk}/qrcode/").status_code == 403
 
-    def test_no_recovery_codes(self, client, root, bob):
+    def test_no_recovery_codes(self, client, login, root, bob):
         from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 
         device = StaticDevice.objects.create(user=bob, name="Recovery codes", confirmed=True)
         StaticToken.objects.create(device=device, token="abcd2345")
-        client.force_login(root)
+        login(client, root)
 
         page = client.get(f"/admin/otp_static/staticdevice/{device.pk}/change/")
 

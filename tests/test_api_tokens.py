@@ -18,7 +18,7 @@ from django.utils import timezone
 from accounts.models import ApiToken
 from responses.api.authentication import issue_token
 from responses.models import ResponseRequest
-from tests.api_fixtures import NEW, REQUESTS, api_fixture, client_with_token  # noqa: F401  (the api fixture)
+from tests.fixtures.api import NEW, REQUESTS, client_with_token
 
 
 def create_token(*args: str) -> tuple[str, str]:
@@ -113,9 +113,9 @@ class TestAuthentication:
         response = client.get(REQUESTS, HTTP_AUTHORIZATION="Basic YWxpY2U6YWxpY2UtcGFzc3dvcmQtMTIzNA==")
         assert response.status_code == 401
 
-    def test_a_portal_session_is_no_token(self, client, alice):
+    def test_a_portal_session_is_no_token(self, client, login, alice):
         # The API takes tokens only: a browser session would need CSRF protection on every POST.
-        client.force_login(alice)
+        login(client, alice)
         assert client.get(REQUESTS).status_code == 401
         assert client.post(REQUESTS, NEW, content_type="application/json").status_code == 401
         assert ResponseRequest.objects.count() == 0

@@ -15,7 +15,7 @@ from django.db import DatabaseError, connection, connections, transaction
 from responses import audit_chain, workflow
 from responses import trail as request_trail
 from responses.models import AccountEvent, AuditAnchor, Decision, RequestEvent, ResponseRequest
-from tests.tampering import tamper, tamper_event, tamper_request
+from tests.support.tampering import tamper, tamper_event, tamper_request
 
 
 @pytest.fixture
@@ -269,9 +269,9 @@ class TestExport:
     def _lines(self, response) -> list[dict]:
         return [json.loads(line) for line in b"".join(response.streaming_content).decode().splitlines()]
 
-    def test_auditors_download_the_trail_as_json_lines(self, client, dave, trail):
+    def test_auditors_download_the_trail_as_json_lines(self, client, login, dave, trail):
         audit_chain.take_anchor()
-        client.force_login(dave)
+        login(client, dave)
         response = client.get("/audit/export.jsonl")
         assert response.status_code == 200
         assert response["Content-Type"] == "application/x-ndjson"
@@ -288,8 +288,8 @@ class TestExport:
         anchor = next(line for line in lines if line["record"] == "anchor")
         assert anchor["heads"][str(trail[0].uuid)] == [first_chain[-1]["seq"], first_chain[-1]["hash"]]
 
-    def test_an_incremental_pull_returns_only_newer_records(self, client, dave, trail, alice):
-        client.force_login(dave)
+    def test_an_incremental_pull_returns_only_newer_records(self, client, login, dave, trail, alice):
+        login(client, dave)
         cut = RequestEvent.objects.order_by("-created_at").first().created_at
         newer = workflow.file_request(
             user=alice, task="isolateHost", target_host="h-7", params={"action": 1}, justification="later"
@@ -298,15 +298,15 @@ class TestExport:
         assert [line["chain"] for line in lines] == [str(newer.uuid)]
 
     @pytest.mark.parametrize("query", ["since=yesterday", "since=2026-13-01"])
-    def test_bad_filters_are_refused(self, client, dave, trail, query):
-        client.force_login(dave)
+    def test_bad_filters_are_refused(self, client, login, dave, trail, query):
+        login(client, dave)
         response = client.get(f"/audit/export.jsonl?{query}")
         assert response.status_code == 400
         assert b"must be" in response.content
 
-    def test_only_auditors_and_superusers_export(self, client, alice, bob, root, trail):
+    def test_only_auditors_and_superusers_export(self, client, login, alice, bob, root, trail):
         for user, expected in ((alice, 403), (bob, 403), (root, 200)):
-            client.force_login(user)
+            login(client, user)
             assert client.get("/audit/export.jsonl").status_code == expected
         client.logout()
         assert client.get("/audit/export.jsonl").status_code == 302

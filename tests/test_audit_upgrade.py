@@ -19,8 +19,8 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from responses import workflow
-from tests.schema_fixtures import migrate_to
-from tests.tampering import tamper_event
+from tests.fixtures.database import migrate_to
+from tests.support.tampering import tamper_event
 
 BEFORE = [("responses", "0012_integrity_frozen_content")]
 AFTER = [("responses", "0013_integrity_keyed_chains")]

@@ -49,10 +49,10 @@ def test_the_approvals_count_counts_approvals_only(alice, bob, carol, settings):
     assert ResponseRequest.objects.get(pk=rr.pk).approvals_given_so_far() == 1  # the rejection is not counted
 
 
-def test_a_submitted_isolation_offers_its_release_prefilled(client, alice):
+def test_a_submitted_isolation_offers_its_release_prefilled(client, login, alice):
     rr = file(alice, "isolate it")
     ResponseRequest.objects.filter(pk=rr.pk).update(status=Status.SUBMITTED)
-    client.force_login(alice)
+    login(client, alice)
 
     url = client.get(reverse("responses:detail", kwargs={"key": rr.uuid})).context["release_url"]
 

@@ -10,82 +10,11 @@ Playwright's own browser download is never used: .ci/run installs Debian's chrom
 
 from __future__ import annotations
 
-import os
-import re
-from collections.abc import Iterator
-
 import pytest
 
-from accounts import twofactor
-from tests.fixtures.accounts import enrol_totp, totp_code
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-TIMEOUT_MS = 15_000
+from tests.fixtures.browser import TIMEOUT_MS
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator:
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is missing: `apt-get install chromium` (.ci/run does it)")
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API runs an asyncio loop in this thread; the ORM calls the tests make
-    # between browser steps are still plain synchronous calls. Only while these tests run: the
-    # variable must not leak into other tests (`check --deploy` in a subprocess refuses it).
-    with pytest.MonkeyPatch.context() as patch, sync_playwright() as playwright:
-        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def portal(live_server, settings, ksc_settings, ksc_queue):
-    """The live portal over plain http on localhost, KSC simulated, the `ksc` queue empty."""
-    settings.SESSION_COOKIE_SECURE = settings.CSRF_COOKIE_SECURE = False
-    return live_server
-
-
-@pytest.fixture
-def log_in(browser, portal):
-    contexts = []
-
-    def open_as(user, *, javascript: bool = True):
-        context = browser.new_context(base_url=portal.url, locale="en-US", java_script_enabled=javascript)
-        context.set_default_timeout(TIMEOUT_MS)
-        contexts.append(context)
-        page = context.new_page()
-        sign_in(page, user)
-        return page
-
-    yield open_as
-    for context in contexts:
-        context.close()
-
-
-def sign_in(page, user) -> None:
-    """The login form, then the second factor's code for those who must use one."""
-    # Approvers must use two-factor authentication: they have an authenticator, and type its code.
-    device = enrol_totp(user) if twofactor.required(user) else None
-    page.goto("/accounts/login/")
-    page.fill("#id_username", user.get_username())
-    page.fill("#id_password", f"{user.get_username()}-password-1234")
-    page.click("main button[type=submit]")
-    if device is not None:
-        page.wait_for_url(re.compile(r"/accounts/verify/"))
-        page.fill("#id_code", totp_code(device))
-        page.click("main button[type=submit]")
-    page.wait_for_url(re.compile(r"/$"))
 
 
 def run_ksc_worker() -> dict[str, str]:

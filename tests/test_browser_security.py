@@ -14,7 +14,7 @@ import pytest
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from tests.fixtures.accounts import totp_code
-from tests.test_browser import TIMEOUT_MS, browser, log_in, portal  # noqa: F401  (fixtures)
+from tests.fixtures.browser import TIMEOUT_MS
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -27,7 +27,7 @@ def watch_console(page) -> list[str]:
     return refusals
 
 
-def test_swagger_ui_and_the_admin_run_under_the_policy(log_in, root, bob):  # noqa: F811
+def test_swagger_ui_and_the_admin_run_under_the_policy(log_in, root, bob):
     from playwright.sync_api import expect
 
     approver = log_in(bob)
@@ -46,7 +46,7 @@ def test_swagger_ui_and_the_admin_run_under_the_policy(log_in, root, bob):  # no
     assert refusals == []
 
 
-def test_an_approver_sets_up_two_factor_authentication_in_the_browser(browser, portal, carol):  # noqa: F811
+def test_an_approver_sets_up_two_factor_authentication_in_the_browser(browser, portal, carol):
     from playwright.sync_api import expect
 
     context = browser.new_context(base_url=portal.url, locale="en-US")

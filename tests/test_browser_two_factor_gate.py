@@ -18,8 +18,8 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from accounts import twofactor
 from responses import workflow
 from tests.fixtures.accounts import enrol_totp
-from tests.test_browser import TIMEOUT_MS, browser, portal  # noqa: F401  (fixtures)
-from tests.test_security_two_factor_gate import HOST, JUNK_TOKEN, OPEN, SETUP, VERIFY, every_path
+from tests.fixtures.browser import TIMEOUT_MS
+from tests.support.gate import HOST, JUNK_TOKEN, OPEN, SETUP, VERIFY, every_path
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -55,7 +55,7 @@ def pages(device: TOTPDevice) -> list[str]:
     ],
 )
 def test_a_password_only_session_reaches_no_page(
-    browser, portal, alice, bob, carol, dave, root, persona, username, enrolled, header  # noqa: F811
+    browser, portal, alice, bob, carol, dave, root, persona, username, enrolled, header
 ):
     from playwright.sync_api import Error as PlaywrightError
 

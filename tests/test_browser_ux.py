@@ -7,52 +7,13 @@ every page an analyst, an approver and an auditor reach and fails on any sideway
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import pytest
 
 from responses import workflow
-from tests.test_browser import TIMEOUT_MS, browser, portal, sign_in  # noqa: F401  (fixtures)
+from tests.fixtures.browser import LANGUAGES, PHONE
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-PHONE = {"width": 390, "height": 844}
-DESKTOP = {"width": 1440, "height": 900}
-LANGUAGES = ["en", "ja"]
-
-
-@pytest.fixture
-def open_as(browser, portal) -> Iterator:  # noqa: F811
-    """A logged-in page for a user, in a language and at a viewport size."""
-    contexts = []
-
-    def open_as(user, *, language: str = "en", viewport: dict | None = None, javascript: bool = True):
-        context = browser.new_context(
-            base_url=portal.url,
-            locale="ja-JP" if language == "ja" else "en-US",
-            viewport=viewport or DESKTOP,
-            java_script_enabled=javascript,
-        )
-        context.set_default_timeout(TIMEOUT_MS)
-        contexts.append(context)
-        page = context.new_page()
-        sign_in(page, user)
-        if language == "ja":
-            set_language(page, "ja")
-        return page
-
-    yield open_as
-    for context in contexts:
-        context.close()
-
-
-def set_language(page, language: str) -> None:
-    from playwright.sync_api import expect
-
-    page.select_option("#lang-select", language)
-    page.click(".lang-switch button")
-    expect(page.locator("html")).to_have_attribute("lang", language)
-
 
 def sideways_scroll(page) -> int:
     """How many pixels the page is wider than the viewport (0: no sideways scroll)."""
@@ -146,7 +107,7 @@ NO_APPROVAL = {"en": "This task needs no approval: nobody decides on it.", "ja":
 def test_4_the_portal_says_what_will_happen_in_words(open_as, alice, carol, ksc_settings, tmp_path, language):
     from playwright.sync_api import expect
 
-    from tests.openioc import ioc_zip_bytes
+    from tests.support.openioc import ioc_zip_bytes
 
     analyst = open_as(alice, language=language)
     analyst.goto("/requests/new/?task=isolateHost")

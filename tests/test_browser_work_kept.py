@@ -12,7 +12,7 @@ import re
 import pytest
 
 from responses.models import ResponseRequest
-from tests.test_browser_ux import DESKTOP, LANGUAGES, TIMEOUT_MS, browser, open_as, portal, set_language  # noqa: F401
+from tests.fixtures.browser import LANGUAGES, set_language
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -60,7 +60,7 @@ def expire_session(page) -> None:
 
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_a_session_that_timed_out_while_filing_comes_back_to_the_form_after_login(
-    open_as, alice, ksc_settings, language  # noqa: F811
+    open_as, alice, ksc_settings, language
 ):
     from playwright.sync_api import expect
 
@@ -90,7 +90,7 @@ def test_a_session_that_timed_out_while_filing_comes_back_to_the_form_after_logi
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
-def test_a_session_that_timed_out_on_the_preview_comes_back_to_the_form(open_as, alice, ksc_settings, language):  # noqa: F811
+def test_a_session_that_timed_out_on_the_preview_comes_back_to_the_form(open_as, alice, ksc_settings, language):
     from playwright.sync_api import expect
 
     page = open_as(alice, language=language)
@@ -109,7 +109,7 @@ def test_a_session_that_timed_out_on_the_preview_comes_back_to_the_form(open_as,
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
-def test_switching_language_mid_form_keeps_what_was_typed(open_as, alice, ksc_settings, language):  # noqa: F811
+def test_switching_language_mid_form_keeps_what_was_typed(open_as, alice, ksc_settings, language):
     from playwright.sync_api import expect
 
     page = open_as(alice, language=language)
@@ -127,11 +127,11 @@ def test_switching_language_mid_form_keeps_what_was_typed(open_as, alice, ksc_se
 
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_a_chosen_ioc_archive_is_not_kept_and_the_form_says_to_attach_it_again(
-    open_as, alice, ksc_settings, tmp_path, language  # noqa: F811
+    open_as, alice, ksc_settings, tmp_path, language
 ):
     from playwright.sync_api import expect
 
-    from tests.openioc import ioc_zip_bytes
+    from tests.support.openioc import ioc_zip_bytes
 
     page = open_as(alice, language=language)
     page.goto("/requests/new/?task=iocScan")
@@ -151,7 +151,7 @@ def test_a_chosen_ioc_archive_is_not_kept_and_the_form_says_to_attach_it_again(
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
-def test_without_javascript_a_host_search_keeps_the_justification_and_params(open_as, alice, ksc_settings, language):  # noqa: F811
+def test_without_javascript_a_host_search_keeps_the_justification_and_params(open_as, alice, ksc_settings, language):
     from playwright.sync_api import expect
 
     page = open_as(alice, language=language, javascript=False)
@@ -183,7 +183,7 @@ def test_without_javascript_a_host_search_keeps_the_justification_and_params(ope
     expect(page.locator("main")).to_contain_text(JUSTIFICATION)
 
 
-def test_drafts_are_per_user_and_task_and_go_at_logout(open_as, alice, ksc_settings):  # noqa: F811
+def test_drafts_are_per_user_and_task_and_go_at_logout(open_as, alice, ksc_settings):
     from playwright.sync_api import expect
 
     page = open_as(alice)

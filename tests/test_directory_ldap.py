@@ -1,4 +1,4 @@
-"""Sign-in against a real OpenLDAP slapd (tests/ldap_fixtures.py): roles follow the directory's nested groups.
+"""Sign-in against a real OpenLDAP slapd (tests/fixtures/ldap.py): roles follow the directory's nested groups.
 
 The portal talks to slapd over the network exactly as it would to Active Directory;
 the directory is changed between logins with real LDAP modifications.
@@ -13,7 +13,7 @@ from django.core.management.base import CommandError
 
 from accounts import roles
 from accounts.models import DirectoryAccount, DirectoryEvent
-from tests.ldap_fixtures import USERS, group_dn, user_dn
+from tests.fixtures.ldap import USERS, group_dn, user_dn
 
 LOGIN = "/accounts/login/"
 
@@ -178,7 +178,7 @@ def alice_local(frank):
 
 def test_role_groups_match_dns_whatever_their_spacing_and_case():
     from accounts.role_groups import roles_for
-    from tests.ldap_fixtures import role_groups
+    from tests.fixtures.ldap import role_groups
 
     assert roles_for([group_dn("soc analysts").upper().replace(",", " , ")], role_groups()) == {roles.ANALYSTS}
 

@@ -1,4 +1,4 @@
-"""Sign-in with a real OpenID Connect provider (django-oauth-toolkit in its own process, tests/oidc_fixtures.py).
+"""Sign-in with a real OpenID Connect provider (django-oauth-toolkit in its own process, tests/fixtures/oidc.py).
 
 The portal fetches discovery, keys, tokens and userinfo from the provider over HTTP;
 nothing of mozilla-django-oidc is mocked. A requests session plays the browser.
@@ -117,7 +117,7 @@ def _real_id_token(provider, username: str, *, nonce: str) -> str:
     import hashlib
     import secrets
 
-    from tests.oidc_fixtures import CALLBACK, CLIENT_ID, CLIENT_SECRET
+    from tests.fixtures.oidc import CALLBACK, CLIENT_ID, CLIENT_SECRET
 
     verifier = secrets.token_urlsafe(48)
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")

@@ -11,7 +11,8 @@ from __future__ import annotations
 from django.urls import reverse
 
 from responses.models import EventKind, ResponseRequest, Source
-from tests.api_fixtures import REQUESTS, api_fixture, body  # noqa: F401  (the api fixture)
+from tests.fixtures.accounts import sign_in
+from tests.fixtures.api import REQUESTS, body
 
 
 def test_the_api_refuses_a_host_id_that_ksc_does_not_know_and_files_nothing(api, alice, ksc_settings):
@@ -48,7 +49,7 @@ def test_the_api_refuses_a_host_name_sent_by_the_caller(api, alice, ksc_settings
 
 
 def test_with_ksc_unreachable_the_api_files_the_host_unchecked_and_approvers_are_told(
-    api, alice, bob, client, ksc_settings
+    api, alice, bob, client, login, ksc_settings
 ):
     host_id = ksc_settings.host_id("SRV-SQL-01")
     ksc_settings.simulator.stop()  # KSC is down: connection refused
@@ -60,17 +61,17 @@ def test_with_ksc_unreachable_the_api_files_the_host_unchecked_and_approvers_are
     assert filed.target_host_name == ""  # nobody's name: KSC could not give its own
     why = filed.events.get(kind=EventKind.FILED).detail["host_unchecked"]
     assert why
-    client.force_login(bob)
+    login(client, bob)
     page = client.get(reverse("responses:detail", kwargs={"key": filed.uuid})).content.decode()
     assert 'id="host-unchecked"' in page
     assert "the id is unchecked" in page
 
 
-def test_with_ksc_answering_the_approval_page_has_no_unchecked_notice(api, alice, bob, client, ksc_settings):
+def test_with_ksc_answering_the_approval_page_has_no_unchecked_notice(api, alice, bob, client, login, ksc_settings):
     response = api(alice).post(REQUESTS, body(target_host=ksc_settings.host_id("SRV-SQL-01")), format="json")
     assert response.status_code == 201
 
-    client.force_login(bob)
+    login(client, bob)
     page = client.get(reverse("responses:detail", kwargs={"key": response.json()["id"]})).content.decode()
     assert 'id="host-unchecked"' not in page
     assert "SRV-SQL-01" in page
@@ -78,7 +79,7 @@ def test_with_ksc_answering_the_approval_page_has_no_unchecked_notice(api, alice
 
 def web_preview(client, alice, host_id: str):
     """The web form's preview of an isolation of ``host_id``, as alice."""
-    client.force_login(alice)
+    sign_in(client, alice)
     data = {
         "task": "isolateHost",
         "target_host": host_id,

@@ -19,7 +19,7 @@ from django.utils import timezone
 from accounts import roles
 from responses import workflow
 from responses.models import OutcomeState, ResponseOutcome, ResponseRequest, Status
-from tests.api_fixtures import REQUESTS, api_fixture  # noqa: F401  (the api fixture)
+from tests.fixtures.api import REQUESTS
 
 DAY = dt.datetime(2026, 3, 10, 12, 0, tzinfo=dt.UTC)
 
@@ -102,8 +102,8 @@ def api_ids(api_client, query: str) -> set[str]:
 
 
 @pytest.mark.parametrize("query", QUERIES)
-def test_the_list_the_csv_and_the_api_give_the_same_rows(client, api, dave, requests_to_filter, query):
-    client.force_login(dave)
+def test_the_list_the_csv_and_the_api_give_the_same_rows(client, login, api, dave, requests_to_filter, query):
+    login(client, dave)
 
     web = web_ids(client, query)
 
@@ -112,8 +112,8 @@ def test_the_list_the_csv_and_the_api_give_the_same_rows(client, api, dave, requ
     assert 0 < len(web) < len(requests_to_filter), web
 
 
-def test_the_filters_mean_what_they_say(client, dave, requests_to_filter):
-    client.force_login(dave)
+def test_the_filters_mean_what_they_say(client, login, dave, requests_to_filter):
+    login(client, dave)
     rows = requests_to_filter
     ids = [str(rr.uuid) for rr in rows]
 
@@ -140,8 +140,8 @@ def test_the_filters_mean_what_they_say(client, dave, requests_to_filter):
         ("host=" + "x" * 300, "host"),
     ],
 )
-def test_bad_filters_give_no_rows_anywhere_and_say_which(client, api, dave, requests_to_filter, query, field):
-    client.force_login(dave)
+def test_bad_filters_give_no_rows_anywhere_and_say_which(client, login, api, dave, requests_to_filter, query, field):
+    login(client, dave)
 
     page = client.get(f"{reverse('responses:all')}?{query}")
     assert page.status_code == 200
@@ -170,21 +170,21 @@ def test_an_analyst_filters_only_their_own_requests(api, alice, requests_to_filt
     assert api_ids(api(alice), "requester=frank") == set()
 
 
-def test_today_is_a_whole_day_in_the_portal_time_zone(client, dave, alice, settings):
+def test_today_is_a_whole_day_in_the_portal_time_zone(client, login, dave, alice, settings):
     settings.TIME_ZONE = "Asia/Tokyo"
     rr = workflow.file_request(
         user=alice, task="isolateHost", target_host="h-1", params={"action": 1}, justification="late evening"
     )
     # 23:30 in Tokyo on 3 March is 14:30 UTC the same day.
     ResponseRequest.objects.filter(pk=rr.pk).update(created_at=dt.datetime(2026, 3, 3, 14, 30, tzinfo=dt.UTC))
-    client.force_login(dave)
+    login(client, dave)
     with timezone.override("Asia/Tokyo"):
         assert web_ids(client, "since=2026-03-03&until=2026-03-03") == {str(rr.uuid)}
         assert web_ids(client, "since=2026-03-04") == set()
 
 
-def test_saved_links_with_the_web_lists_earlier_date_names_still_filter(client, dave, requests_to_filter):
-    client.force_login(dave)
+def test_saved_links_with_the_web_lists_earlier_date_names_still_filter(client, login, dave, requests_to_filter):
+    login(client, dave)
 
     assert web_ids(client, "created_from=2026-03-12&created_to=2026-03-12") == web_ids(
         client, "since=2026-03-12&until=2026-03-12"

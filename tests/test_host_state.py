@@ -11,7 +11,7 @@ from django.utils import timezone
 from responses.host_state import facts_of, portal_isolation
 from responses.ksc.hosts import Host
 from responses.models import OutcomeState, ResponseOutcome, Status
-from tests.test_views_requests import file, page, set_status
+from tests.support.pages import file, page, set_status
 
 SEARCH = "/hosts/search"
 
@@ -58,8 +58,8 @@ class TestWarnings:
 
 
 class TestHostPicker:
-    def test_it_shows_os_last_seen_and_the_warnings(self, client, alice, ksc_settings):
-        client.force_login(alice)
+    def test_it_shows_os_last_seen_and_the_warnings(self, client, login, alice, ksc_settings):
+        login(client, alice)
         html = html_module.unescape(page(client.get(SEARCH, {"q": "web-dmz-01"})))
         assert "Red Hat Enterprise Linux 9" in html and "KES EDR responses cover only" in html
         html = html_module.unescape(page(client.get(SEARCH, {"q": "TKY-LT-0502"})))
@@ -67,10 +67,10 @@ class TestHostPicker:
         html = html_module.unescape(page(client.get(SEARCH, {"q": "DC01"})))
         assert "Microsoft Windows Server 2022 Standard" in html and "the task will wait" not in html
 
-    def test_it_shows_the_portals_isolation_note_labelled_as_such(self, client, alice, ksc_settings):
+    def test_it_shows_the_portals_isolation_note_labelled_as_such(self, client, login, alice, ksc_settings):
         host_id = ksc_settings.host_id("DC01")
         isolated = isolation(alice, host_id, 1, OutcomeState.COMPLETED, 1)
-        client.force_login(alice)
+        login(client, alice)
         html = html_module.unescape(page(client.get(SEARCH, {"q": "DC01"})))
         assert "The portal's own records, not KSC's: isolated by" in html
         assert f"/requests/{isolated.uuid}/" in html and "(completed)" in html
@@ -95,26 +95,26 @@ class TestIsolationNote:
 
 
 class TestPages:
-    def test_the_request_page_shows_ksc_facts_while_acting_lies_ahead(self, client, alice, ksc_settings):
+    def test_the_request_page_shows_ksc_facts_while_acting_lies_ahead(self, client, login, alice, ksc_settings):
         host_id = ksc_settings.host_id("web-dmz-02")
         request = file(alice, target_host=host_id, target_host_name="web-dmz-02")
-        client.force_login(alice)
+        login(client, alice)
         html = html_module.unescape(page(client.get(f"/requests/{request.uuid}/")))
         assert "From KSC:" in html and "Red Hat Enterprise Linux 9" in html and "DMZ" in html
         assert "KES EDR responses cover only" in html
 
-    def test_the_host_page_lists_every_request_with_its_outcome(self, client, alice, bob, ksc_settings):
+    def test_the_host_page_lists_every_request_with_its_outcome(self, client, login, alice, bob, ksc_settings):
         host_id = ksc_settings.host_id("DC02")
         done = isolation(alice, host_id, 1, OutcomeState.COMPLETED, 7)
         pending = file(alice, target_host=host_id)
         other = file(alice, target_host=ksc_settings.host_id("DC01"))
-        client.force_login(alice)
+        login(client, alice)
         html = html_module.unescape(page(client.get(f"/hosts/{host_id}/")))
         assert f"/requests/{done.uuid}/" in html and f"/requests/{pending.uuid}/" in html
         assert f"/requests/{other.uuid}/" not in html
         assert 'data-outcome="completed"' in html and "The portal's own records, not KSC's" in html
         assert "Microsoft Windows Server 2022 Standard" in html
 
-    def test_the_host_page_is_refused_to_a_user_without_a_role(self, client, mallory):
-        client.force_login(mallory)
+    def test_the_host_page_is_refused_to_a_user_without_a_role(self, client, login, mallory):
+        login(client, mallory)
         assert client.get("/hosts/some-host/").status_code == 403

@@ -131,8 +131,8 @@ def in_japanese(client) -> None:
     assert response.status_code == 302
 
 
-def test_the_language_switch_in_the_header_turns_the_pages_japanese(client, alice, rejected):
-    client.force_login(alice)
+def test_the_language_switch_in_the_header_turns_the_pages_japanese(client, login, alice, rejected):
+    login(client, alice)
     english = client.get(f"/requests/{rejected.uuid}/").content.decode()
     assert 'action="/i18n/setlang/"' in english and '<option value="ja" lang="ja">日本語</option>' in english
 
@@ -163,8 +163,8 @@ def test_the_language_switch_in_the_header_turns_the_pages_japanese(client, alic
         ("mallory", "/requests/"),
     ],
 )
-def test_each_page_renders_in_japanese(client, alice, bob, dave, mallory, rejected, username, url):
-    client.force_login({"alice": alice, "bob": bob, "dave": dave, "mallory": mallory}[username])
+def test_each_page_renders_in_japanese(client, login, alice, bob, dave, mallory, rejected, username, url):
+    login(client, {"alice": alice, "bob": bob, "dave": dave, "mallory": mallory}[username])
     in_japanese(client)
 
     html = client.get(url).content.decode()
@@ -176,8 +176,8 @@ def test_each_page_renders_in_japanese(client, alice, bob, dave, mallory, reject
         assert f">{english}<" not in html, english
 
 
-def test_the_preview_and_its_errors_are_japanese(client, alice):
-    client.force_login(alice)
+def test_the_preview_and_its_errors_are_japanese(client, login, alice):
+    login(client, alice)
     in_japanese(client)
 
     preview = client.post(

@@ -14,11 +14,8 @@ from django.db import DatabaseError, transaction
 
 from responses import workflow
 from responses.models import EventKind, ResponseRequest, Status, payload_fingerprint
-from tests import test_submission
-from tests.tampering import tamper_request
-from tests.test_submission import approved, run_worker
-
-submission = test_submission.submission  # the fixture: KSC simulator, real queue, real commits
+from tests.fixtures.submission import approved, run_worker
+from tests.support.tampering import tamper_request
 
 
 def _retarget(request: ResponseRequest, host: str, *, with_fingerprint: bool) -> None:

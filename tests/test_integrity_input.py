@@ -22,10 +22,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from responses import catalog, workflow
 from responses.models import ResponseRequest
-from tests.api_fixtures import REQUESTS, api_fixture, body, url  # noqa: F401 - the api fixture
-from tests.openioc import openioc
-from tests.test_views_new_request import NEW, ioc_data
-from tests.test_views_requests import read_csv
+from tests.fixtures.api import REQUESTS, body, url
+from tests.support.openioc import openioc
+from tests.support.pages import NEW, ioc_data, read_csv
 
 INVISIBLE = [
     "\u202e",  # RIGHT-TO-LEFT OVERRIDE: "exe.txt" that reads "txt.exe"
@@ -85,8 +84,8 @@ class TestInvisibleCharacters:
         assert "external_ref must not contain invisible" in " ".join(response.json()["errors"]["external_ref"])
         assert not ResponseRequest.objects.exists()
 
-    def test_the_web_form_refuses_them_too(self, client, alice):
-        client.force_login(alice)
+    def test_the_web_form_refuses_them_too(self, client, login, alice):
+        login(client, alice)
         response = client.post(
             NEW,
             {
@@ -99,7 +98,7 @@ class TestInvisibleCharacters:
         assert response.status_code == 400
         assert "U+202E RIGHT-TO-LEFT OVERRIDE" in response.content.decode()
 
-    def test_free_text_may_hold_a_joiner_and_the_page_shows_it(self, client, alice, bob):
+    def test_free_text_may_hold_a_joiner_and_the_page_shows_it(self, client, login, alice, bob):
         request = workflow.file_request(
             user=alice,
             task="deleteFile",
@@ -108,7 +107,7 @@ class TestInvisibleCharacters:
             params={"path": "C:\\Program\u00a0Files\\evil.exe"},  # a no-break space: allowed, but shown
             justification="family emoji \U0001f468\u200d\U0001f469 and\u3000wide space",
         )
-        client.force_login(bob)
+        login(client, bob)
         for page in (f"/requests/{request.uuid}/", "/approvals/"):
             text = client.get(page).content.decode()
             assert '<span class="unusual" title="U+00A0 NO-BREAK SPACE">[U+00A0]</span>' in text, page
@@ -116,7 +115,7 @@ class TestInvisibleCharacters:
             assert '<span class="unusual" title="U+3000 IDEOGRAPHIC SPACE">[U+3000]</span>' in text, page
             assert 'WS<span class="unusual" title="U+00AD SOFT HYPHEN">[U+00AD]</span>0142' in text, page
 
-    def test_ordinary_text_is_shown_as_it_is_and_escaped(self, client, alice, bob):
+    def test_ordinary_text_is_shown_as_it_is_and_escaped(self, client, login, alice, bob):
         request = workflow.file_request(
             user=alice,
             task="deleteFile",
@@ -124,7 +123,7 @@ class TestInvisibleCharacters:
             params={"path": "C:\\a b\\<script>.exe"},
             justification="line one\r\nline two",
         )
-        client.force_login(bob)
+        login(client, bob)
         text = client.get(f"/requests/{request.uuid}/").content.decode()
         assert "class=\"unusual\"" not in text
         assert "C:\\a b\\&lt;script&gt;.exe" in text
@@ -162,15 +161,15 @@ class TestIocArchives:
                 user=alice, task="iocScan", target_host="h", params=ioc_params("not-base64!"), justification="x"
             )
 
-    def test_the_limit_is_checked_before_the_archive_in_the_web_form(self, settings, client, alice):
+    def test_the_limit_is_checked_before_the_archive_in_the_web_form(self, settings, client, login, alice):
         settings.REQUEST_RATE_LIMIT = 1
         workflow.file_request(user=alice, task="isolateHost", target_host="h", params={"action": 1}, justification="x")
-        client.force_login(alice)
+        login(client, alice)
         response = client.post(NEW, {**ioc_data(), "params-ioc": SimpleUploadedFile("iocs.zip", b"not a zip")})
         assert response.status_code == 429
         assert "REQUEST_RATE_LIMIT" in response.content.decode()
 
-    def test_lists_carry_the_archives_size_and_digest_never_the_archive(self, client, api, alice, dave):
+    def test_lists_carry_the_archives_size_and_digest_never_the_archive(self, client, login, api, alice, dave):
         data = archive(3)
         raw = base64.b64decode(data)
         summary = {"size": len(raw), "sha256": hashlib.sha256(raw).hexdigest()}
@@ -182,7 +181,7 @@ class TestIocArchives:
         assert rows[0]["params"]["ioc"] == summary
         assert data not in json.dumps(listed)
         assert api(dave).get(url(request)).json()["params"]["ioc"] == data  # the detail has it whole
-        client.force_login(dave)
+        login(client, dave)
         row = read_csv(client.get("/requests/export.csv"))[0]
         assert json.loads(row["params"])["ioc"] == summary
         assert data not in json.dumps(row)

@@ -38,39 +38,9 @@ from responses.ksc.errors import (
 )
 from responses.ksc.factory import build_client, get_client, klakoapi_importable, reset_client, resolve_backend
 from responses.ksc.hosts import ip_to_long, long_to_ip
+from tests.fixtures.ksc import NO_KLAKOAPI, config_for
 
-NO_KLAKOAPI = (
-    "KlAkOAPI is not installed: Kaspersky's package ships with KSC and is installed by hand "
-    "(pip install KlAkOAPI.tar.gz from the KSC folder) to run the contract suite against it"
-)
 ADDED = dt.datetime(2026, 11, 27, 8, 30, 5, tzinfo=dt.UTC)
-
-
-@pytest.fixture(params=["builtin", "klakoapi"])
-def backend(request) -> str:
-    if request.param == "klakoapi" and not klakoapi_importable():
-        pytest.skip(NO_KLAKOAPI)
-    return request.param
-
-
-def config_for(simulator, **changes) -> KscConfig:
-    values = {
-        "host": simulator.host,
-        "port": simulator.port,
-        "user": simulator.user,
-        "password": simulator.password,
-        "verify": str(simulator.cert_path),
-        "connect_timeout": 2.0,
-        "read_timeout": 5.0,
-    }
-    return KscConfig(**{**values, **changes})
-
-
-@pytest.fixture
-def ksc(ksc_settings, backend):
-    client = build_client(backend=backend)
-    yield client
-    client.close()
 
 
 def isolate(host_id: str, added: dt.datetime = ADDED, action: int = 1) -> dict:

@@ -12,8 +12,8 @@ from django.core.management.base import CommandError
 
 from responses import catalog
 from responses.forms import Filing, _archives, _display, preview
-from tests.test_catalog import REFUSED, VALID
-from tests.test_payload import GOLDEN, HOST
+from tests.support.catalog_cases import REFUSED, VALID
+from tests.support.golden_payloads import GOLDEN, HOST
 
 
 def _run(task: str, params, host: str = HOST, *extra: str) -> dict:

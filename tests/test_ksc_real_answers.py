@@ -15,8 +15,8 @@ import requests
 from responses import catalog
 from responses.ksc.errors import KscAuthError, KscMfaRequired
 from responses.ksc.factory import build_client
-from tests.openioc import OPENIOC_11, ioc_zip_b64, openioc
-from tests.test_ksc_client import backend, config_for  # noqa: F401 - the contract suite's backend fixture
+from tests.fixtures.ksc import config_for
+from tests.support.openioc import OPENIOC_11, ioc_zip_b64, openioc
 
 IOC = {"isolateHost": False, "scanCriticalAreas": False, "quarantineObject": False}
 
@@ -73,7 +73,7 @@ class TestTheSimulatorAnswersAsKscDoes:
 
 
 class TestTheClientsUnderstandIt:
-    def test_kscmfa_says_to_exempt_the_api_account(self, ksc_simulator, backend):  # noqa: F811
+    def test_kscmfa_says_to_exempt_the_api_account(self, ksc_simulator, backend):
         ksc_simulator.configure_tasks({"require_mfa": True})
         with (
             build_client(config_for(ksc_simulator), backend=backend) as client,
@@ -83,7 +83,7 @@ class TestTheClientsUnderstandIt:
         assert "exempt the API account from KSC's two-factor requirement" in str(raised.value)
         assert not raised.value.retryable
 
-    def test_a_bad_password_quotes_x_ksc_errormsg_and_never_the_password(self, ksc_simulator, backend):  # noqa: F811
+    def test_a_bad_password_quotes_x_ksc_errormsg_and_never_the_password(self, ksc_simulator, backend):
         with build_client(config_for(ksc_simulator, password="hunter2-wrong"), backend=backend) as client:
             with pytest.raises(KscAuthError) as raised:
                 client.login()
@@ -138,8 +138,8 @@ class TestOpenIoc:
             catalog.clean_params("iocScan", {**IOC, "ioc": ""})
 
 
-def test_prevent_execution_carries_its_caveat_wherever_it_is_filed(client, alice):
+def test_prevent_execution_carries_its_caveat_wherever_it_is_filed(client, login, alice):
     assert "Execution Prevention" in str(catalog.TASKS["preventExecution"].caveat)
-    client.force_login(alice)
+    login(client, alice)
     html = client.get("/requests/new/", {"task": "preventExecution"}).content.decode()
     assert "Execution Prevention is on in the KES policy" in html

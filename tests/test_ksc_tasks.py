@@ -14,20 +14,19 @@ from ksc_simulator.tasks import ERR_ACCESS_DENIED
 from responses.ksc import payload
 from responses.ksc import tasks as ksc_tasks
 from responses.ksc.errors import KscCallError
-from tests.test_ksc_client import backend, ksc  # noqa: F401 - the contract suite's parametrised fixtures
 
 
-def add(ksc, host_id: str, task: str = "isolateHost", params=None) -> int:  # noqa: F811
+def add(ksc, host_id: str, task: str = "isolateHost", params=None) -> int:
     added = dt.datetime.now(dt.UTC).replace(microsecond=0)
     incident = ksc.add_incident(payload.add_incident_data(task, host_id, params or {"action": 1}, added))
     return incident
 
 
-def response_tasks(ksc) -> list[ksc_tasks.KscTask]:  # noqa: F811
+def response_tasks(ksc) -> list[ksc_tasks.KscTask]:
     return [task for task in ksc_tasks.iterate_tasks(ksc) if task.name.startswith("[Response]")]
 
 
-def test_the_walk_lists_the_response_task_named_as_documented(ksc, ksc_simulator):  # noqa: F811
+def test_the_walk_lists_the_response_task_named_as_documented(ksc, ksc_simulator):
     host = ksc_simulator.hosts()[0]["KLHST_WKS_HOSTNAME"]
     incident = add(ksc, host)
     walked = list(ksc_tasks.iterate_tasks(ksc))
@@ -42,7 +41,7 @@ def test_the_walk_lists_the_response_task_named_as_documented(ksc, ksc_simulator
     assert ksc_simulator.simulator.state.task_book.iterators == {}
 
 
-def test_the_host_task_list_holds_the_task_only_for_its_host(ksc, ksc_simulator):  # noqa: F811
+def test_the_host_task_list_holds_the_task_only_for_its_host(ksc, ksc_simulator):
     hosts = [host["KLHST_WKS_HOSTNAME"] for host in ksc_simulator.hosts()[:2]]
     add(ksc, hosts[0])
     task = response_tasks(ksc)[0]
@@ -50,7 +49,7 @@ def test_the_host_task_list_holds_the_task_only_for_its_host(ksc, ksc_simulator)
     assert task.id not in ksc_tasks.tasks_of_host(ksc, hosts[1])
 
 
-def test_statistics_and_history_carry_the_failure_and_ksc_reason(ksc, ksc_simulator):  # noqa: F811
+def test_statistics_and_history_carry_the_failure_and_ksc_reason(ksc, ksc_simulator):
     ksc_simulator.configure_tasks({"outcome": "fail", "reason": "The file is locked by another process"})
     host = ksc_simulator.hosts()[0]["KLHST_WKS_HOSTNAME"]
     add(ksc, host, "deleteFile", {"path": "C:\\Temp\\x.exe"})
@@ -63,14 +62,14 @@ def test_statistics_and_history_carry_the_failure_and_ksc_reason(ksc, ksc_simula
     assert ksc_simulator.simulator.state.task_book.histories == {}, "the event iterator was released"
 
 
-def test_a_pending_task_counts_as_pending(ksc, ksc_simulator):  # noqa: F811
+def test_a_pending_task_counts_as_pending(ksc, ksc_simulator):
     ksc_simulator.configure_tasks({"pending_s": 3600})
     add(ksc, ksc_simulator.hosts()[0]["KLHST_WKS_HOSTNAME"])
     stats = ksc_tasks.task_statistics(ksc, response_tasks(ksc)[0].id)
     assert stats[ksc_tasks.STATE_PENDING] == 1 and stats[ksc_tasks.STATE_RUNNING] == 0
 
 
-def test_a_rotated_task_is_gone_for_get_task_and_statistics(ksc, ksc_simulator):  # noqa: F811
+def test_a_rotated_task_is_gone_for_get_task_and_statistics(ksc, ksc_simulator):
     ksc_simulator.configure_tasks({"max_tasks": 1})
     host = ksc_simulator.hosts()[0]["KLHST_WKS_HOSTNAME"]
     add(ksc, host)
@@ -82,14 +81,14 @@ def test_a_rotated_task_is_gone_for_get_task_and_statistics(ksc, ksc_simulator):
     assert ksc_tasks.task_statistics(ksc, first.id) is None
 
 
-def test_a_never_created_task_does_not_appear(ksc, ksc_simulator):  # noqa: F811
+def test_a_never_created_task_does_not_appear(ksc, ksc_simulator):
     host = ksc_simulator.hosts()[0]["KLHST_WKS_HOSTNAME"]
     ksc_simulator.configure_tasks({"hosts": {host: {"outcome": "never"}}})
     add(ksc, host)
     assert response_tasks(ksc) == []
 
 
-def test_an_account_without_rights_to_tasks_gets_a_ksc_error(ksc, ksc_simulator):  # noqa: F811
+def test_an_account_without_rights_to_tasks_gets_a_ksc_error(ksc, ksc_simulator):
     ksc_simulator.configure_tasks({"deny_tasks": True})
     with pytest.raises(KscCallError) as raised:
         list(ksc_tasks.iterate_tasks(ksc))

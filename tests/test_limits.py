@@ -7,8 +7,8 @@ from django.utils import translation
 
 from responses import jobs, queueing, workflow
 from responses.models import EventKind, ResponseRequest, Status
-from tests.api_fixtures import REQUESTS, api_fixture, body  # noqa: F401 (api fixture)
-from tests.test_submission import run_worker
+from tests.fixtures.api import REQUESTS, body
+from tests.fixtures.submission import run_worker
 
 HOST = "0f3b2a4c-1d2e-4f50-9a6b-7c8d9e0f1a2b"
 

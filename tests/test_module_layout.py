@@ -14,7 +14,7 @@ from django.contrib.auth.models import AnonymousUser
 
 from responses import policy, submission, workflow
 from responses.models import Decision, EventKind, RequestEvent, ResponseRequest, Status
-from tests.api_fixtures import file
+from tests.fixtures.api import file
 
 ROOT = Path(__file__).resolve().parent.parent
 DOMAIN = ("models", "workflow", "submission", "queueing", "trail", "jobs", "outcomes", "audit_chain", "catalog")

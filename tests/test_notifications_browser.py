@@ -7,8 +7,7 @@ import re
 import pytest
 
 from notifications.templatetags import notify_tags
-from tests.notification_fixtures import file
-from tests.test_browser import browser, log_in, portal  # noqa: F401 (fixtures)
+from tests.fixtures.notifications import file
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -18,7 +17,7 @@ def quick_polls(monkeypatch):
     monkeypatch.setattr(notify_tags, "POLL_SECONDS", 1)
 
 
-def test_the_queue_refreshes_itself_but_not_while_an_approver_types(quick_polls, log_in, alice, frank, bob):  # noqa: F811
+def test_the_queue_refreshes_itself_but_not_while_an_approver_types(quick_polls, log_in, alice, frank, bob):
     page = log_in(bob)
     errors = []
     page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)

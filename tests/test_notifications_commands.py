@@ -15,8 +15,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from notifications.models import DeliveryStatus, Notification, NotificationKind
-from tests.notification_fixtures import free_port
-from tests.test_settings import ROOT, _settings_in_subprocess
+from portal.local_redis import free_port
+from tests.support.subprocesses import ROOT, settings_in_subprocess
 
 DEMO = {"SECRET_KEY": "x" * 50, "AUDIT_CHAIN_KEY": "k" * 40, "DATABASE_URL": "sqlite:///:memory:"}
 
@@ -106,21 +106,21 @@ def test_the_mail_sink_keeps_what_it_receives(tmp_path):
 
 class TestSettings:
     def test_a_channel_without_portal_base_url_is_refused(self):
-        result = _settings_in_subprocess({**DEMO, "EMAIL_HOST": "smtp.example.com"})
+        result = settings_in_subprocess({**DEMO, "EMAIL_HOST": "smtp.example.com"})
         assert result.returncode != 0 and "PORTAL_BASE_URL (e.g. https://edr.example.com) is required" in result.stderr
 
     def test_a_bad_portal_base_url_is_refused(self):
-        result = _settings_in_subprocess({**DEMO, "PORTAL_BASE_URL": "edr.example.com"})
+        result = settings_in_subprocess({**DEMO, "PORTAL_BASE_URL": "edr.example.com"})
         assert "PORTAL_BASE_URL must be an http:// or https:// address" in result.stderr
 
     def test_tls_and_ssl_together_are_refused(self):
-        result = _settings_in_subprocess({**DEMO, "EMAIL_USE_TLS": "true", "EMAIL_USE_SSL": "true"})
+        result = settings_in_subprocess({**DEMO, "EMAIL_USE_TLS": "true", "EMAIL_USE_SSL": "true"})
         assert "EMAIL_USE_TLS (STARTTLS) and EMAIL_USE_SSL (implicit TLS) exclude each other" in result.stderr
 
     def test_an_apprise_url_apprise_does_not_know_is_refused_without_showing_it(self, tmp_path):
         secret = tmp_path / "notify_urls"
         secret.write_text("json://127.0.0.1/hook,nosuchservice://token-123-secret@x\n")
-        result = _settings_in_subprocess(
+        result = settings_in_subprocess(
             {**DEMO, "NOTIFY_URLS_FILE": str(secret), "PORTAL_BASE_URL": "https://edr.example.com"}
         )
         assert "NOTIFY_URLS: entry 2 (scheme 'nosuchservice') is not an Apprise URL" in result.stderr
@@ -129,7 +129,7 @@ class TestSettings:
     def test_a_good_setup_passes_the_check(self, tmp_path):
         secret = tmp_path / "password"
         secret.write_text("s3cret\n")
-        result = _settings_in_subprocess(
+        result = settings_in_subprocess(
             {
                 **DEMO,
                 "EMAIL_HOST": "smtp.example.com",

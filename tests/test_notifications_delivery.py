@@ -21,7 +21,7 @@ from notifications import jobs
 from notifications.models import DeliveryStatus, Notification, NotificationKind, NotificationPreference
 from responses import submission, trail, workflow
 from responses.models import EventKind, ResponseRequest, Status
-from tests.notification_fixtures import HOST, file, run_notify_worker
+from tests.fixtures.notifications import file, run_notify_worker
 
 # A phrase of every message, and its Japanese: proof of the language each recipient got.
 OPEN = {"en": "Open the request", "ja": "依頼を開く"}
@@ -72,37 +72,27 @@ class TestWhoHearsWhat:
         ]
         assert {n.kind for n in rows} == {NotificationKind.APPROVAL_NEEDED}
 
-    def test_the_requester_learns_of_the_approval(
-        self, language, notifying, smtp_server, webhook, notify_queue, commit, alice, bob
+    @pytest.mark.parametrize(
+        ("decide", "comment"),
+        [(workflow.approve, "Go ahead"), (workflow.reject, "Wrong host: PAYROLL-02 beacons, not 01")],
+        ids=["approval", "rejection"],
+    )
+    def test_the_requester_learns_of_the_decision_with_the_comment(
+        self, language, notifying, smtp_server, webhook, notify_queue, commit, alice, bob, decide, comment
     ):
         speak(language, alice, bob, settings=notifying)
         rr = commit(lambda: file(alice))
         run_notify_worker(notify_queue)
         smtp_server.mails.clear(), webhook.posts.clear()
-        commit(lambda: workflow.approve(rr.uuid, user=bob, comment="Go ahead"))
-        run_notify_worker(notify_queue)
-
-        approved = [m for m in smtp_server.to("alice@example.test")]
-        assert len(approved) == 1
-        assert OPEN[language] in approved[0].get_content() and "Go ahead" in approved[0].get_content()
-        assert webhook.posts == []  # approvals are the requester's news, not the channel's
-
-    def test_the_requester_learns_of_a_rejection_with_the_comment(
-        self, language, notifying, smtp_server, webhook, notify_queue, commit, alice, bob
-    ):
-        speak(language, alice, bob, settings=notifying)
-        rr = commit(lambda: file(alice))
-        run_notify_worker(notify_queue)
-        smtp_server.mails.clear(), webhook.posts.clear()
-        commit(lambda: workflow.reject(rr.uuid, user=bob, comment="Wrong host: PAYROLL-02 beacons, not 01"))
+        commit(lambda: decide(rr.uuid, user=bob, comment=comment))
         run_notify_worker(notify_queue)
 
         [mail] = smtp_server.mails
         assert mail["To"] == "alice@example.test"
         body = mail.get_content()
-        assert "Wrong host: PAYROLL-02 beacons, not 01" in body and "bob" in body
+        assert comment in body and "bob" in body
         assert OPEN[language] in body
-        assert webhook.posts == []
+        assert webhook.posts == []  # decisions are the requester's news, not the channel's
 
     def test_the_requester_learns_of_an_expiry(
         self, language, notifying, smtp_server, webhook, notify_queue, commit, alice, bob
@@ -123,16 +113,7 @@ class TestWhoHearsWhat:
         self, language, notifying, smtp_server, webhook, notify_queue, commit, alice, frank
     ):
         speak(language, alice, settings=notifying)
-        rr = commit(
-            lambda: workflow.file_request(
-                user=alice,
-                task="getFile",
-                target_host=HOST,
-                target_host_name="PAYROLL-01",
-                params={"path": "C:\\evil.exe"},
-                justification="fetch the dropper",
-            )
-        )
+        rr = commit(lambda: file(alice, "fetch the dropper", task="getFile", params={"path": "C:\\evil.exe"}))
         claimed, attempt = submission.claim_for_submission(rr.uuid)
         commit(
             lambda: submission.submission_failed(
@@ -158,16 +139,7 @@ class TestWhoHearsWhat:
     ):
         # The outcome tracking (built elsewhere) writes these events; here they are written directly.
         speak(language, alice, settings=notifying)
-        rr = commit(
-            lambda: workflow.file_request(
-                user=alice,
-                task="getFile",
-                target_host=HOST,
-                target_host_name="PAYROLL-01",
-                params={"path": "C:\\evil.exe"},
-                justification="fetch the dropper",
-            )
-        )
+        rr = commit(lambda: file(alice, "fetch the dropper", task="getFile", params={"path": "C:\\evil.exe"}))
 
         def outcome():
             with transaction.atomic():

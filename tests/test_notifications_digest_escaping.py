@@ -13,8 +13,8 @@ from django.utils import timezone
 from notifications import jobs, markup
 from notifications.models import DeliveryStatus, Notification, NotificationKind
 from responses import workflow
-from tests.notification_fixtures import file, run_notify_worker
-from tests.openioc import ioc_zip_b64
+from tests.fixtures.notifications import file, run_notify_worker
+from tests.support.openioc import ioc_zip_b64
 
 EVIL = "Urgent [reset your password](https://evil.example.com/login) @channel <!here> <b>bold</b> www.evil.com"
 

@@ -12,19 +12,19 @@ from django.urls import reverse
 from notifications.models import DeliveryStatus, Notification, NotificationPreference
 from responses import workflow
 from responses.models import ResponseRequest
-from tests.notification_fixtures import file, run_notify_worker
+from tests.fixtures.notifications import file, run_notify_worker
 
 
 class TestAccountPage:
-    def test_it_says_when_nothing_is_configured(self, client, alice, settings):
+    def test_it_says_when_nothing_is_configured(self, client, login, alice, settings):
         settings.EMAIL_HOST, settings.NOTIFY_URLS = "", []
-        client.force_login(alice)
+        login(client, alice)
         html = client.get("/account/").content.decode()
         assert "This portal sends no notifications" in html
         assert 'name="email"' not in html
 
-    def test_a_user_turns_a_kind_of_mail_off(self, client, alice, notifying):
-        client.force_login(alice)
+    def test_a_user_turns_a_kind_of_mail_off(self, client, login, alice, notifying):
+        login(client, alice)
         html = client.get("/account/").content.decode()
         assert "alice@example.test" in html and 'value="rejected" checked' in html
         kept = [k for k in ("approved", "rejected", "expired", "failed", "outcome_completed", "outcome_failed")]
@@ -35,30 +35,30 @@ class TestAccountPage:
         assert set(prefs.email_off) == {"approved", "approval_needed", "reminder"}
         assert not prefs.wants_email("approved") and prefs.wants_email("rejected")
 
-    def test_an_unknown_kind_is_refused_and_changes_nothing(self, client, alice, notifying):
-        client.force_login(alice)
+    def test_an_unknown_kind_is_refused_and_changes_nothing(self, client, login, alice, notifying):
+        login(client, alice)
         response = client.post(reverse("notifications:preferences"), {"email": ["approved", "bogus"]}, follow=True)
         assert "Unknown kind of notification: bogus." in response.content.decode()
         assert not NotificationPreference.objects.filter(user=alice).exists()
 
-    def test_preferences_need_a_login_and_a_post(self, client, alice):
+    def test_preferences_need_a_login_and_a_post(self, client, login, alice):
         assert client.post(reverse("notifications:preferences"), {"email": []}).status_code == 302
         assert not NotificationPreference.objects.exists()
-        client.force_login(alice)
+        login(client, alice)
         assert client.get(reverse("notifications:preferences")).status_code == 405
 
 
 class TestLanguageSwitch:
-    def test_switching_keeps_the_language_for_the_users_messages(self, client, alice):
-        client.force_login(alice)
+    def test_switching_keeps_the_language_for_the_users_messages(self, client, login, alice):
+        login(client, alice)
         response = client.post("/i18n/setlang/", {"language": "ja", "next": "/"})
         assert response.status_code == 302
         assert NotificationPreference.objects.get(user=alice).language == "ja"
         client.post("/i18n/setlang/", {"language": "en", "next": "/"})
         assert NotificationPreference.objects.get(user=alice).language == "en"
 
-    def test_an_unknown_language_is_not_kept(self, client, alice):
-        client.force_login(alice)
+    def test_an_unknown_language_is_not_kept(self, client, login, alice):
+        login(client, alice)
         client.post("/i18n/setlang/", {"language": "xx", "next": "/"})
         assert not NotificationPreference.objects.filter(user=alice).exists()
 
@@ -68,25 +68,25 @@ class TestLanguageSwitch:
 
 
 class TestMenuCount:
-    def test_approvers_see_how_many_requests_wait_for_them(self, client, alice, frank, bob, dave):
+    def test_approvers_see_how_many_requests_wait_for_them(self, client, login, alice, frank, bob, dave):
         file(alice)
         file(frank)
-        client.force_login(bob)
+        login(client, bob)
         html = client.get("/requests/").content.decode()
         assert '<span id="waiting-count" class="badge badge-amber"' in html
         assert 'title="Requests waiting for your decision">2</span>' in html
 
-    def test_a_request_bob_already_approved_no_longer_counts_for_him(self, client, alice, bob, settings):
+    def test_a_request_bob_already_approved_no_longer_counts_for_him(self, client, login, alice, bob, settings):
         settings.APPROVALS_REQUIRED = 2  # it still waits for a second approver after bob's
         rr = file(alice)
         file(alice)
         workflow.approve(rr, user=bob)
-        client.force_login(bob)
+        login(client, bob)
         assert 'title="Requests waiting for your decision">1</span>' in client.get("/requests/").content.decode()
 
-    def test_auditors_decide_nothing_so_see_no_count(self, client, alice, dave):
+    def test_auditors_decide_nothing_so_see_no_count(self, client, login, alice, dave):
         file(alice)
-        client.force_login(dave)
+        login(client, dave)
         html = client.get("/requests/").content.decode()
         assert 'id="waiting-count"' in html and "hidden></span>" in html
 
@@ -96,14 +96,14 @@ class TestLiveJson:
         response = client.get(reverse("notifications:live"))
         assert response.status_code == 302 and "/accounts/login/" in response["Location"]
 
-    def test_it_answers_the_count_the_queue_and_the_states_this_user_may_see(self, client, alice, frank, bob):
+    def test_it_answers_the_count_the_queue_and_the_states_this_user_may_see(self, client, login, alice, frank, bob):
         mine, theirs = file(alice), file(frank)
-        client.force_login(alice)
+        login(client, alice)
         data = client.get(reverse("notifications:live"), {"requests": f"{mine.uuid},{theirs.uuid},junk"}).json()
         assert list(data["requests"]) == [str(mine.uuid)]  # frank's request is not alice's to see
         assert data["requests"][str(mine.uuid)].startswith("pending_approval:")
         assert data["waiting"] == 0 and "queue" not in data
-        client.force_login(bob)
+        login(client, bob)
         data = client.get(reverse("notifications:live")).json()
         assert data["waiting"] == 2 and data["queue"].startswith("2:")
         before = data["queue"]
@@ -114,8 +114,8 @@ class TestLiveJson:
             "queued:"
         )
 
-    def test_it_costs_the_same_few_queries_however_many_wait(self, client, alice, bob, django_assert_max_num_queries):
-        client.force_login(bob)
+    def test_it_costs_the_same_few_queries_however_many_wait(self, client, login, alice, bob, django_assert_max_num_queries):
+        login(client, bob)
         client.get(reverse("notifications:live"))
         for n in range(30):
             file(alice, justification=f"alert {n}")
@@ -126,26 +126,26 @@ class TestLiveJson:
             data = client.get(reverse("notifications:live"), {"requests": keys}).json()
         assert data["waiting"] == 30 and len(data["requests"]) == 30
 
-    def test_the_pages_that_refresh_themselves_carry_what_to_poll(self, client, alice, bob):
+    def test_the_pages_that_refresh_themselves_carry_what_to_poll(self, client, login, alice, bob):
         rr = file(alice)
-        client.force_login(alice)
+        login(client, alice)
         for url in ("/requests/mine/", f"/requests/{rr.uuid}/"):
             html = client.get(url).content.decode()
             assert (
                 'id="live-updates"' in html and str(rr.uuid) in html and 'data-url="/notifications/live.json"' in html
             )
-        client.force_login(bob)
+        login(client, bob)
         assert 'data-queue="1:' in client.get("/approvals/").content.decode()
 
 
 class TestRequestPage:
     def test_after_filing_the_requester_reads_who_can_approve_and_how_they_were_told(
-        self, client, notifying, smtp_server, webhook, notify_queue, alice, bob, carol
+        self, client, login, notifying, smtp_server, webhook, notify_queue, alice, bob, carol
     ):
         NotificationPreference.objects.create(user=carol, email_off=["approval_needed"])
         rr = file(alice)
         run_notify_worker(notify_queue)
-        client.force_login(alice)
+        login(client, alice)
         html = client.get(f"/requests/{rr.uuid}/").content.decode()
         assert "Who can approve" in html
         assert "bob: told by e-mail (delivered)" in html
@@ -154,29 +154,29 @@ class TestRequestPage:
         assert 'id="h-notifications"' not in html  # the delivery records are for auditors and approvers
 
     def test_auditors_read_every_message_and_its_result_beside_the_trail(
-        self, client, notifying, smtp_server, webhook, notify_queue, alice, bob, dave
+        self, client, login, notifying, smtp_server, webhook, notify_queue, alice, bob, dave
     ):
         webhook.statuses = [403, 403, 403]
         rr = file(alice)
         run_notify_worker(notify_queue)
-        client.force_login(dave)
+        login(client, dave)
         html = client.get(f"/requests/{rr.uuid}/").content.decode()
         assert "e-mail to bob" in html and "delivered" in html
         assert "failed: HTTP 403" in html
         assert Notification.objects.filter(request=rr, status=DeliveryStatus.FAILED).count() == 1
 
-    def test_nobody_can_approve_is_said_plainly(self, client, alice):
+    def test_nobody_can_approve_is_said_plainly(self, client, login, alice):
         rr = file(alice)
-        client.force_login(alice)
+        login(client, alice)
         assert "Nobody can approve this request now" in client.get(f"/requests/{rr.uuid}/").content.decode()
 
     def test_a_pending_page_costs_the_same_whatever_the_number_of_users(
-        self, client, alice, bob, django_assert_max_num_queries
+        self, client, login, alice, bob, django_assert_max_num_queries
     ):
         from tests.fixtures.accounts import make_user as _user
 
         rr = file(alice)
-        client.force_login(alice)
+        login(client, alice)
         client.get(f"/requests/{rr.uuid}/")
         from django.db import connection
         from django.test.utils import CaptureQueriesContext
@@ -202,29 +202,29 @@ class TestMailbox:
         settings.KSC_SIMULATED = True
         return settings
 
-    def test_superusers_read_the_demo_mails_in_simulated_mode(self, client, root, sink):
-        client.force_login(root)
+    def test_superusers_read_the_demo_mails_in_simulated_mode(self, client, login, root, sink):
+        login(client, root)
         html = client.get(reverse("notifications:mailbox")).content.decode()
         assert "Approval needed: Network isolation on PAYROLL-01" in html and "alice asks for an approval." in html
         assert 'href="/notifications/mailbox/">The demo\'s mails</a>' in client.get("/").content.decode()
 
-    def test_nobody_else_and_never_outside_simulated_mode(self, client, root, bob, sink):
-        client.force_login(bob)
+    def test_nobody_else_and_never_outside_simulated_mode(self, client, login, root, bob, sink):
+        login(client, bob)
         assert client.get(reverse("notifications:mailbox")).status_code == 404
         assert "/notifications/mailbox/" not in client.get("/").content.decode()
         sink.KSC_SIMULATED = False
-        client.force_login(root)
+        login(client, root)
         assert client.get(reverse("notifications:mailbox")).status_code == 404
 
 
-def test_polling_does_not_keep_an_idle_session_alive(client, bob):
+def test_polling_does_not_keep_an_idle_session_alive(client, login, bob):
     """A queue page left open must still log out after SESSION_COOKIE_AGE of inactivity."""
     import datetime as dt
 
     from django.contrib.sessions.models import Session
     from django.utils import timezone
 
-    client.force_login(bob)
+    login(client, bob)
     key = client.cookies["sessionid"].value
     soon = timezone.now() + dt.timedelta(seconds=60)
     Session.objects.filter(session_key=key).update(expire_date=soon)
@@ -234,7 +234,7 @@ def test_polling_does_not_keep_an_idle_session_alive(client, bob):
     assert Session.objects.get(session_key=key).expire_date > soon
 
 
-def test_the_admin_lists_messages_read_only(client, root, alice, bob, settings):
+def test_the_admin_lists_messages_read_only(client, login, root, alice, bob, settings):
     from notifications.models import Channel, NotificationKind
 
     rr = file(alice)
@@ -249,7 +249,7 @@ def test_the_admin_lists_messages_read_only(client, root, alice, bob, settings):
         last_error="HTTP 403",
         attempts=5,
     )
-    client.force_login(root)
+    login(client, root)
     listing = client.get("/admin/notifications/notification/?status=failed").content.decode()
     assert "Slack" in listing and "HTTP 403" in listing
     assert client.get(f"/admin/notifications/notification/{note.pk}/change/").status_code == 200

@@ -6,8 +6,8 @@ import pytest
 from django.utils import timezone
 
 from responses.models import OutcomeState, ResponseOutcome, Status
-from tests.api_fixtures import REQUESTS, api_fixture, file, url  # noqa: F401  (the api fixture)
-from tests.test_views_requests import page, set_status
+from tests.fixtures.api import REQUESTS, file, url
+from tests.support.pages import page, set_status
 
 
 def submitted(user, incident: int = 4242):
@@ -63,15 +63,15 @@ class TestApi:
 
 
 class TestPages:
-    def test_submitted_is_not_green_and_the_page_follows_the_outcome(self, client, alice):
+    def test_submitted_is_not_green_and_the_page_follows_the_outcome(self, client, login, alice):
         request = submitted(alice)
-        client.force_login(alice)
+        login(client, alice)
         html = page(client.get(f"/requests/{request.uuid}/"))
         assert 'class="badge badge-blue" data-status="submitted"' in html, "Submitted never reads as done"
         assert 'data-outcome="waiting"' in html and "Waiting for the KSC task" in html
         assert '<meta http-equiv="refresh" content="15">' in html
 
-    def test_a_final_outcome_stops_the_refresh_and_shows_kscs_words(self, client, alice):
+    def test_a_final_outcome_stops_the_refresh_and_shows_kscs_words(self, client, login, alice):
         request = submitted(alice)
         with_outcome(
             request,
@@ -81,27 +81,27 @@ class TestPages:
             reason="Some rules were not applied",
             matched_by="[Response] name, incident id 4242 in the name",
         )
-        client.force_login(alice)
+        login(client, alice)
         html = page(client.get(f"/requests/{request.uuid}/"))
         assert 'badge badge-amber" data-outcome="warning"' in html
         assert "Some rules were not applied" in html and "incident id 4242 in the name" in html
         assert 'http-equiv="refresh"' not in html
 
     @pytest.mark.parametrize("state,color", [("completed", "green"), ("no_task", "red"), ("unknown", "amber")])
-    def test_the_lists_show_the_outcome_badge(self, client, alice, state, color):
+    def test_the_lists_show_the_outcome_badge(self, client, login, alice, state, color):
         request = submitted(alice)
         with_outcome(request, state)
-        client.force_login(alice)
+        login(client, alice)
         html = page(client.get("/requests/mine/"))
         assert f'badge badge-{color}" data-outcome="{state}"' in html
 
 
-def test_all_requests_filters_by_outcome(client, alice, dave):
+def test_all_requests_filters_by_outcome(client, login, alice, dave):
     done = submitted(alice, 1)
     with_outcome(done, OutcomeState.COMPLETED)
     failed = submitted(alice, 2)
     with_outcome(failed, OutcomeState.FAILED)
-    client.force_login(dave)
+    login(client, dave)
     html = page(client.get("/requests/", {"outcome": "failed"}))
     assert f"/requests/{failed.uuid}/" in html and f"/requests/{done.uuid}/" not in html
     refused = page(client.get("/requests/", {"outcome": "done"}))

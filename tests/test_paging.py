@@ -6,7 +6,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from responses.paging import BoundedPaginator
-from tests.test_views_queries import add_requests
+from tests.support.pages import add_requests
 
 
 @pytest.fixture
@@ -14,18 +14,18 @@ def small_limit(monkeypatch):
     monkeypatch.setattr(BoundedPaginator, "count_limit", 5)
 
 
-def test_a_list_past_the_count_limit_says_more_than_and_still_pages(client, alice, bob, dave, small_limit):
+def test_a_list_past_the_count_limit_says_more_than_and_still_pages(client, login, alice, bob, dave, small_limit):
     add_requests(alice, bob, 12)
-    client.force_login(dave)
+    login(client, dave)
     page = client.get("/requests/", {"per_page": 25}).content.decode()
     assert "1–5 of more than 5" in page
     assert "narrow the filters" in page
     assert "Page 1 of" not in page  # the number of pages is not known, so it is not claimed
 
 
-def test_a_list_within_the_count_limit_counts_exactly(client, alice, bob, dave, small_limit):
+def test_a_list_within_the_count_limit_counts_exactly(client, login, alice, bob, dave, small_limit):
     add_requests(alice, bob, 4)
-    client.force_login(dave)
+    login(client, dave)
     page = client.get("/requests/").content.decode()
     assert "1–4 of 4" in page
     assert "more than" not in page

@@ -19,7 +19,7 @@ from django.core.exceptions import ImproperlyConfigured
 from portal import env, local_redis
 from responses import jobs
 from responses.models import ResponseRequest, Status
-from tests.test_submission import approved, run_worker
+from tests.fixtures.submission import approved, run_worker
 
 MASTER_NAME = "portal-queues"
 

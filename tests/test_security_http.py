@@ -83,11 +83,11 @@ def pages(pending, failed) -> dict[str, list[str]]:
     }
 
 
-def test_every_page_has_the_policy_and_nothing_inline(client, alice, bob, dave, root, requests_in_every_state):
+def test_every_page_has_the_policy_and_nothing_inline(client, login, alice, bob, dave, root, requests_in_every_state):
     everyone = {"alice": alice, "bob": bob, "dave": dave, "root": root}
     checked = 0
     for persona, urls in pages(*requests_in_every_state).items():
-        client.force_login(everyone[persona])
+        login(client, everyone[persona])
         for url in urls:
             response = client.get(url)
             assert response.status_code == 200, (persona, url, response.status_code)
@@ -97,17 +97,17 @@ def test_every_page_has_the_policy_and_nothing_inline(client, alice, bob, dave, 
     assert checked >= 20
 
 
-def test_the_login_code_enrolment_and_step_up_pages_have_nothing_inline(client, bob, requests_in_every_state):
+def test_the_login_code_enrolment_and_step_up_pages_have_nothing_inline(client, login, bob, requests_in_every_state):
     pending, _failed = requests_in_every_state
-    login = client.get("/accounts/login/")
-    assert login["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
-    assert inline_code(login.content.decode()) == []
+    login_page = client.get("/accounts/login/")
+    assert login_page["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
+    assert inline_code(login_page.content.decode()) == []
 
     client.post("/accounts/login/", {"username": "bob", "password": "bob-password-1234"})
     setup = client.get("/account/two-factor/")
     assert "<svg" in setup.content.decode() and inline_code(setup.content.decode()) == []
 
-    client.force_login(bob)
+    login(client, bob)
     session = client.session
     session["portal_authenticated_at"] = 0
     session.save()
@@ -122,8 +122,8 @@ def test_the_policy_is_strict():
     assert directives["frame-ancestors"] == "'none'" and directives["object-src"] == "'none'"
 
 
-def test_the_api_docs_load_their_start_up_script_from_the_portal(client, bob):
-    client.force_login(bob)
+def test_the_api_docs_load_their_start_up_script_from_the_portal(client, login, bob):
+    login(client, bob)
     page = client.get("/api/v1/docs/").content.decode()
     assert "/api/v1/docs/?script=" in page
     script = client.get("/api/v1/docs/?script=")
@@ -132,7 +132,7 @@ def test_the_api_docs_load_their_start_up_script_from_the_portal(client, bob):
 
 
 def test_api_answers_carry_the_policy_and_frame_denial_too(alice):
-    from tests.api_fixtures import client_with_token
+    from tests.fixtures.api import client_with_token
 
     response = client_with_token(issue_token(alice)[1]).get("/api/v1/requests/")
     assert response["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
@@ -146,8 +146,8 @@ def test_pages_deny_framing_and_keep_the_referrer_on_the_site(client):
     assert response["X-Content-Type-Options"] == "nosniff"
 
 
-def test_an_idle_session_is_logged_out(client, alice, settings):
-    client.force_login(alice)
+def test_an_idle_session_is_logged_out(client, login, alice, settings):
+    login(client, alice)
     assert client.get("/").status_code == 200
     idle = dt.timedelta(seconds=settings.SESSION_COOKIE_AGE)
     real_now = timezone.now

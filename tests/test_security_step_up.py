@@ -19,8 +19,8 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from accounts import stepup
 from responses import workflow
 from responses.models import Decision, ResponseRequest, Status
-from tests.api_fixtures import client_with_token
 from tests.fixtures.accounts import totp_code
+from tests.fixtures.api import client_with_token
 
 HOST = "0f3b2a4c-1d2e-4f50-9a6b-7c8d9e0f1a2b"
 COMMENT = "Confirmed with the host owner\nticket INC-42 <b>"
@@ -48,8 +48,8 @@ def hidden_fields(page: str) -> dict[str, str]:
     }
 
 
-def test_an_approval_with_a_stale_proof_asks_for_a_code_and_changes_nothing(client, bob, pending):
-    client.force_login(bob)
+def test_an_approval_with_a_stale_proof_asks_for_a_code_and_changes_nothing(client, login, bob, pending):
+    login(client, bob)
     stale(client)
 
     response = client.post(f"/requests/{pending.uuid}/approve/", {"comment": COMMENT, "next": "/approvals/"})
@@ -63,8 +63,8 @@ def test_an_approval_with_a_stale_proof_asks_for_a_code_and_changes_nothing(clie
     assert pending.status == Status.PENDING_APPROVAL and not Decision.objects.exists()
 
 
-def test_with_a_good_code_the_decision_is_made_as_first_sent(client, bob, pending):
-    client.force_login(bob)
+def test_with_a_good_code_the_decision_is_made_as_first_sent(client, login, bob, pending):
+    login(client, bob)
     stale(client)
     form = hidden_fields(client.post(f"/requests/{pending.uuid}/approve/", {"comment": COMMENT}).content.decode())
     device = TOTPDevice.objects.get(user=bob)
@@ -79,8 +79,8 @@ def test_with_a_good_code_the_decision_is_made_as_first_sent(client, bob, pendin
     assert client.session[stepup.SESSION_KEY] >= int(time.time()) - 5
 
 
-def test_a_wrong_code_is_refused_and_nothing_changes(client, bob, pending):
-    client.force_login(bob)
+def test_a_wrong_code_is_refused_and_nothing_changes(client, login, bob, pending):
+    login(client, bob)
     stale(client)
     device = TOTPDevice.objects.get(user=bob)
     wrong = "000000" if totp_code(device) != "000000" else "111111"
@@ -94,10 +94,10 @@ def test_a_wrong_code_is_refused_and_nothing_changes(client, bob, pending):
     assert pending.status == Status.PENDING_APPROVAL
 
 
-def test_guessing_codes_at_the_step_up_locks_the_login_out(client, bob, pending, settings):
+def test_guessing_codes_at_the_step_up_locks_the_login_out(client, login, bob, pending, settings):
     settings.AXES_FAILURE_LIMIT = 2
     settings.OTP_TOTP_THROTTLE_FACTOR = 0  # no waiting between guesses: only the lockout is under test
-    client.force_login(bob)
+    login(client, bob)
     stale(client)
     device = TOTPDevice.objects.get(user=bob)
     wrong = "000000" if totp_code(device) != "000000" else "111111"
@@ -111,19 +111,8 @@ def test_guessing_codes_at_the_step_up_locks_the_login_out(client, bob, pending,
     assert pending.status == Status.PENDING_APPROVAL
 
 
-def test_a_fresh_login_needs_no_second_proof(client, bob, pending):
-    client.force_login(bob)
-    stale(client, seconds=9 * 60)
-
-    response = client.post(f"/requests/{pending.uuid}/approve/", {"comment": "ok"})
-
-    assert response.status_code == 302
-    pending.refresh_from_db()
-    assert pending.status == Status.APPROVED
-
-
-def test_rejecting_and_retrying_need_it_too(client, bob, carol, pending):
-    client.force_login(bob)
+def test_rejecting_and_retrying_need_it_too(client, login, bob, carol, pending):
+    login(client, bob)
     stale(client)
     assert client.post(f"/requests/{pending.uuid}/reject/", {"comment": "no"}).status_code == 403
 
@@ -134,18 +123,28 @@ def test_rejecting_and_retrying_need_it_too(client, bob, carol, pending):
     assert pending.status == Status.FAILED
 
 
-def test_cancelling_ones_own_request_needs_no_step_up(client, alice, pending):
-    client.force_login(alice)
-    stale(client)
+@pytest.mark.parametrize(
+    ("who", "proof_age", "action", "data", "status"),
+    [
+        ("bob", 9 * 60, "approve", {"comment": "ok"}, Status.APPROVED),
+        ("alice", 11 * 60, "cancel", {}, Status.CANCELLED),
+    ],
+    ids=["a decision within 10 minutes of the login", "cancelling one's own request, however old the proof"],
+)
+def test_no_step_up_is_asked(request, client, login, pending, who, proof_age, action, data, status):
+    login(client, request.getfixturevalue(who))
+    stale(client, seconds=proof_age)
 
-    assert client.post(f"/requests/{pending.uuid}/cancel/").status_code == 302
+    response = client.post(f"/requests/{pending.uuid}/{action}/", data)
+
+    assert response.status_code == 302
     pending.refresh_from_db()
-    assert pending.status == Status.CANCELLED
+    assert pending.status == status
 
 
-def test_without_an_authenticator_the_password_is_the_proof(client, dave, pending):
+def test_without_an_authenticator_the_password_is_the_proof(client, login, dave, pending):
     # An auditor has no authenticator: the form asks for the password; the workflow then decides.
-    client.force_login(dave)
+    login(client, dave)
     stale(client)
     url = f"/requests/{pending.uuid}/reject/"
     page = client.post(url, {"comment": "no"}).content.decode()

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from accounts.models import ApiToken
 from responses.api.authentication import issue_token
-from tests.api_fixtures import REQUESTS, client_with_token
+from tests.fixtures.api import REQUESTS, client_with_token
 
 
 def revoke(*args: str) -> str:
@@ -96,10 +96,10 @@ class TestRevokeCommand:
 
 
 class TestAccountPage:
-    def test_it_lists_the_users_own_tokens_without_their_keys(self, client, alice, frank):
+    def test_it_lists_the_users_own_tokens_without_their_keys(self, client, login, alice, frank):
         token, key = issue_token(alice, name="my script", expires_at=timezone.now() + dt.timedelta(days=30))
         franks, _ = issue_token(frank, name="frank's")
-        client.force_login(alice)
+        login(client, alice)
 
         page = client.get("/account/").content.decode()
 
@@ -107,9 +107,9 @@ class TestAccountPage:
         assert key not in page and token.key_hash not in page
         assert franks.key_prefix not in page
 
-    def test_a_user_revokes_their_own_token(self, client, alice):
+    def test_a_user_revokes_their_own_token(self, client, login, alice):
         token, key = issue_token(alice)
-        client.force_login(alice)
+        login(client, alice)
 
         response = client.post("/account/tokens/revoke/", {"token": token.key_prefix})
 
@@ -117,9 +117,9 @@ class TestAccountPage:
         assert not works(key)
         assert "revoked" in client.get("/account/").content.decode()
 
-    def test_nobody_revokes_someone_elses_token(self, client, alice, frank):
+    def test_nobody_revokes_someone_elses_token(self, client, login, alice, frank):
         franks, key = issue_token(frank)
-        client.force_login(alice)
+        login(client, alice)
 
         client.post("/account/tokens/revoke/", {"token": franks.key_prefix})
 

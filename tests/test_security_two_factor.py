@@ -3,7 +3,7 @@
 After the password, a user who needs 2FA and has an authenticator enters its code (or
 a recovery code) before anything else; one who has none is sent to set it up and can
 do nothing else until it is confirmed. These tests log in through /accounts/login/,
-not force_login (which stands for a whole login elsewhere in the suite).
+not the ``login`` fixture (which stands for a whole login elsewhere in the suite).
 """
 
 from __future__ import annotations
@@ -184,8 +184,8 @@ def test_api_tokens_are_not_held_by_the_gate(client, bob):
     assert response.status_code == 200
 
 
-def test_removing_it_for_a_new_phone_sends_an_approver_back_to_enrolment(client, bob):
-    client.force_login(bob)
+def test_removing_it_for_a_new_phone_sends_an_approver_back_to_enrolment(client, login, bob):
+    login(client, bob)
     device = TOTPDevice.objects.get(user=bob)
 
     response = client.post("/account/two-factor/remove/", {"stepup_code": totp_code(device, steps_ahead=1)})
@@ -195,8 +195,8 @@ def test_removing_it_for_a_new_phone_sends_an_approver_back_to_enrolment(client,
     assert client.get("/approvals/")["Location"].startswith(SETUP)
 
 
-def test_new_recovery_codes_replace_the_old_ones(client, bob):
-    client.force_login(bob)
+def test_new_recovery_codes_replace_the_old_ones(client, login, bob):
+    login(client, bob)
     recovery_codes(TOTPDevice.objects.get(user=bob), "abcd2345")
 
     response = client.post("/account/two-factor/recovery-codes/")

@@ -9,74 +9,22 @@ the session, is outside it.
 
 Every URL pattern of the portal is walked (new pages are covered without editing this
 file), for each persona, with and without such a header, through the real login form
-(not ``force_login``, which stands for password and code elsewhere in the suite).
+(not the ``login`` fixture, which stands for password and code elsewhere in the suite).
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import pytest
 from django.contrib.auth.models import User
-from django.urls import URLPattern, URLResolver, get_resolver, resolve
 
 from accounts import stepup, twofactor
 from responses import workflow
 from responses.api.authentication import issue_token
 from responses.models import ResponseRequest, Status
 from tests.fixtures.accounts import enrol_totp, totp_code
-
-LOGIN = "/accounts/login/"
-VERIFY = "/accounts/verify/"
-SETUP = "/account/two-factor/"
-HOST = "0f3b2a4c-1d2e-4f50-9a6b-7c8d9e0f1a2b"
-JUNK_TOKEN = "Token junk"
-# Open to a session that still owes the second factor, by design: leaving, the language, the step itself.
-OPEN = {"/accounts/logout/", "/i18n/setlang/"}
-
-
-def walk(patterns=None, prefix: str = "") -> Iterator[str]:
-    """Every URL pattern of the portal as its route text ("requests/<uuid:key>/", "admin/^(?P<app_label>…)/$")."""
-    for pattern in get_resolver().url_patterns if patterns is None else patterns:
-        if isinstance(pattern, URLResolver):
-            yield from walk(pattern.url_patterns, prefix + str(pattern.pattern))
-        elif isinstance(pattern, URLPattern):
-            yield prefix + str(pattern.pattern)
-
-
-def concrete(route: str, samples: dict[str, str]) -> str:
-    """A path that the route matches, its arguments filled from ``samples`` by name."""
-
-    def sample(match: re.Match) -> str:
-        name = match.group("name")
-        assert name in samples, f"no sample value for <{name}> in {route}: add one to this test"
-        return samples[name]
-
-    path = route.replace("^", "").replace("$", "")
-    path = re.sub(r"\(\?P<(?P<name>\w+)>(?:[^()]|\([^()]*\))*\)", sample, path)
-    path = re.sub(r"<(?:\w+:)?(?P<name>\w+)>", sample, path)
-    return "/" + path
-
-
-def every_path(request: ResponseRequest, device_pk: int) -> list[str]:
-    samples = {
-        "key": str(request.uuid),
-        "id": str(request.uuid),
-        "object_id": str(request.pk),
-        "host_id": request.target_host,
-        "pk": str(device_pk),
-        "content_type_id": "1",
-        "app_label": "otp_totp",
-        "url": "no-such-page/",
-    }
-    paths = []
-    for route in walk():
-        path = concrete(route, samples)
-        resolve(urlsplit(path).path)  # raises if the sample does not fit the route
-        paths.append(path)
-    return sorted(set(paths))
+from tests.support.gate import HOST, JUNK_TOKEN, LOGIN, OPEN, SETUP, VERIFY, every_path
 
 
 def log_in_with_the_password(client, user: User) -> None:

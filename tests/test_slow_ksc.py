@@ -14,24 +14,23 @@ import logging
 import pytest
 from django.utils import timezone
 
+from portal.local_redis import free_port
 from responses import jobs, submission, workflow
 from responses.ksc import payload
 from responses.ksc.factory import build_client
 from responses.models import AttemptOutcome, EventKind, ResponseRequest, Status
-from tests.api_fixtures import api_fixture, url  # noqa: F401  (the api fixture)
-from tests.test_submission import approved, free_port, outcomes, run_worker, wait_for
+from tests.fixtures.api import url
+from tests.fixtures.submission import approved, outcomes, run_worker, wait_for
 
 UNKNOWN = "KSC may have created this incident; the portal keeps checking."
 
 
 @pytest.fixture
-def slow_ksc(transactional_db, ksc_settings, ksc_queue, settings):
-    """KSC answers within half a second or the portal gives up; no backoff waits."""
+def slow_ksc(submission, settings):
+    """The ``submission`` set-up (3 tries, no backoff waits), but KSC answers within half a second or the portal gives up."""
     settings.KSC_READ_TIMEOUT = 0.5
-    settings.KSC_SUBMIT_TRIES = 3
-    settings.KSC_SUBMIT_BACKOFF = 0
     settings.KSC_ADD_SETTLE = 2.5
-    return ksc_settings
+    return submission
 
 
 def live(simulator) -> list[dict]:
@@ -102,7 +101,7 @@ class TestSettle:
 
 
 class TestLateDuplicates:
-    def test_a_duplicate_made_by_a_slow_ksc_is_removed(self, slow_ksc, settings, alice, bob, client):
+    def test_a_duplicate_made_by_a_slow_ksc_is_removed(self, slow_ksc, settings, alice, bob, client, login):
         """The settle period is too short for this KSC: duplicates happen, and the late check removes them."""
         settings.KSC_ADD_SETTLE = 0.5
         settings.KSC_SUBMIT_TRIES = 6
@@ -125,11 +124,11 @@ class TestLateDuplicates:
         assert removed.detail == {"found": copies, "kept": copies[0], "removed": copies[1:], "not_removed": {}}
         assert all(str(incident_id) in removed.message for incident_id in copies)
         assert "DeleteIncident" in removed.message
-        client.force_login(bob)
+        login(client, bob)
         html = client.get(f"/requests/{request.uuid}/").content.decode()
         assert "Duplicate removed" in html and removed.message in html
 
-    def test_a_failed_removal_is_said_loudly(self, slow_ksc, alice, bob, client, caplog):
+    def test_a_failed_removal_is_said_loudly(self, slow_ksc, alice, bob, client, login, caplog):
         request, duplicate = _submitted_with_a_late_copy(slow_ksc, alice, bob)
         slow_ksc.set_faults({"fail_next": 1, "status": 500, "methods": ["HostGroup.DeleteIncident"]})
 
@@ -144,7 +143,7 @@ class TestLateDuplicates:
         assert kept.message.startswith("DUPLICATE NOT REMOVED") and str(duplicate) in kept.message
         assert "by hand" in kept.message
         assert any("DUPLICATE NOT REMOVED" in record.getMessage() for record in caplog.records)
-        client.force_login(bob)
+        login(client, bob)
         html = client.get(f"/requests/{request.uuid}/").content.decode()
         assert 'class="errors duplicate-kept" role="alert"' in html and "DUPLICATE NOT REMOVED" in html
 
@@ -195,7 +194,7 @@ def failed_with_unknown_outcome(simulator, settings, alice, bob) -> ResponseRequ
 
 class TestUnknownOutcome:
     def test_timeouts_past_the_tries_leave_the_outcome_unknown_and_the_reconciler_adopts(
-        self, slow_ksc, settings, alice, bob, client, api
+        self, slow_ksc, settings, alice, bob, client, login, api
     ):
         """Issue 13, point 4: FAILED after timeouts, yet KSC carries the incident out; the portal finds it."""
         request = failed_with_unknown_outcome(slow_ksc, settings, alice, bob)
@@ -206,7 +205,7 @@ class TestUnknownOutcome:
         assert outcomes(request) == [AttemptOutcome.FAILED]
         failed = request.events.get(kind=EventKind.FAILED)
         assert failed.detail["outcome_unknown"] is True and UNKNOWN in failed.message
-        client.force_login(bob)
+        login(client, bob)
         html = client.get(f"/requests/{request.uuid}/").content.decode()
         assert 'id="outcome-unknown"' in html and UNKNOWN in html
         shown = api(bob).get(url(request)).json()

@@ -13,49 +13,18 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import django_rq
 import pytest
 from django.db import connection
 
+from portal.local_redis import free_port
 from responses import jobs, queueing, workflow
 from responses.models import AttemptOutcome, EventKind, ResponseRequest, Status
+from tests.fixtures.submission import approved, outcomes, run_worker, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def submission(transactional_db, ksc_settings, ksc_queue, settings):
-    """Real commits (the enqueue runs on commit), KSC pointed at the simulator, no backoff waits."""
-    settings.KSC_SUBMIT_TRIES = 3
-    settings.KSC_SUBMIT_BACKOFF = 0
-    settings.KSC_ADD_SETTLE = 0.2  # after an outcome-unknown failure, a short wait before adding again
-    return ksc_settings
-
-
-def run_worker() -> None:
-    """One burst of the portal's worker in this process (no fork: it shares the test database)."""
-    queue = django_rq.get_queue(jobs.QUEUE)
-    jobs.PortalWorker([queue], connection=queue.connection).work(burst=True, with_scheduler=False)
-
-
-def approved(alice, bob, simulator, action: int = 1) -> ResponseRequest:
-    host = simulator.hosts()[0]
-    request = workflow.file_request(
-        user=alice,
-        task="isolateHost",
-        target_host=host["KLHST_WKS_HOSTNAME"],
-        target_host_name=host["KLHST_WKS_DN"],
-        params={"action": action},
-        justification="C2 traffic (ALERT-7)",
-    )
-    return workflow.approve(request, user=bob, comment="go")
-
-
-def outcomes(request: ResponseRequest) -> list[str]:
-    return list(request.submission_attempts.order_by("number").values_list("outcome", flat=True))
 
 
 class TestHappyPath:
@@ -213,26 +182,26 @@ class TestExactlyOnce:
 
 
 class TestFaults:
-    def test_ksc_unavailable_is_retried_then_submitted(self, submission, alice, bob):
-        submission.set_faults({"fail_next": 2, "status": 503, "methods": ["HostGroup.AddIncident"]})
+    @pytest.mark.parametrize(
+        ("failures", "status", "attempts", "incidents"),
+        [
+            (2, Status.SUBMITTED, [AttemptOutcome.RETRYING, AttemptOutcome.RETRYING, AttemptOutcome.SUBMITTED], 1),
+            (10, Status.FAILED, [AttemptOutcome.RETRYING, AttemptOutcome.RETRYING, AttemptOutcome.FAILED], 0),
+        ],
+        ids=["twice: retried, then submitted", "past the tries: failed with the last error"],
+    )
+    def test_ksc_unavailable_is_retried_up_to_the_tries(self, submission, alice, bob, failures, status, attempts, incidents):
+        submission.set_faults({"fail_next": failures, "status": 503, "methods": ["HostGroup.AddIncident"]})
         request = approved(alice, bob, submission)
         run_worker()
         request.refresh_from_db()
-        assert request.status == Status.SUBMITTED
-        assert outcomes(request) == [AttemptOutcome.RETRYING, AttemptOutcome.RETRYING, AttemptOutcome.SUBMITTED]
-        assert len(submission.incidents()) == 1
-
-    def test_ksc_unavailable_past_the_tries_fails_with_the_last_error(self, submission, alice, bob):
-        submission.set_faults({"fail_next": 10, "status": 503, "methods": ["HostGroup.AddIncident"]})
-        request = approved(alice, bob, submission)
-        run_worker()
-        request.refresh_from_db()
-        assert request.status == Status.FAILED
-        assert request.attempts == 3
-        assert outcomes(request) == [AttemptOutcome.RETRYING, AttemptOutcome.RETRYING, AttemptOutcome.FAILED]
-        assert "503" in request.last_error
-        assert request.events.filter(kind=EventKind.FAILED).count() == 1
-        assert submission.incidents() == []
+        assert request.status == status
+        assert outcomes(request) == attempts and request.attempts == 3
+        assert len(submission.incidents()) == incidents
+        # Only a request that failed keeps KSC's last error, and has its FAILED event.
+        failed = status == Status.FAILED
+        assert ("503" in request.last_error) is failed
+        assert request.events.filter(kind=EventKind.FAILED).count() == int(failed)
 
     def test_ksc_unreachable_fails_after_the_tries(self, submission, settings, alice, bob):
         request = approved(alice, bob, submission)
@@ -349,21 +318,6 @@ class TestRedisDown:
 
 
 # --- helpers ---------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    from portal.local_redis import free_port as port
-
-    return port()
-
-
-def wait_for(condition, what: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def worker_key_alive() -> bool:

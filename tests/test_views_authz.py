@@ -99,10 +99,10 @@ def filed_request(alice, carol, *, failed: bool) -> ResponseRequest:
 
 
 @pytest.mark.parametrize(("method", "url", "data", "persona", "expected"), CASES)
-def test_the_authorization_matrix(client, everyone, method, url, data, persona, expected):
+def test_the_authorization_matrix(client, login, everyone, method, url, data, persona, expected):
     rr = filed_request(everyone["alice"], everyone["carol"], failed=url.endswith("/retry/"))
     if persona != "anonymous":
-        client.force_login(everyone[persona])
+        login(client, everyone[persona])
     before = snapshot()
 
     response = client.generic(method, url.format(uuid=rr.uuid), **_body(data))
@@ -137,11 +137,11 @@ def erin(db):
 
 
 @pytest.mark.parametrize("action", ["approve", "reject"])
-def test_nobody_approves_or_rejects_their_own_request(client, erin, action):
+def test_nobody_approves_or_rejects_their_own_request(client, login, erin, action):
     rr = workflow.file_request(
         user=erin, task="isolateHost", target_host=HOST, params={"action": 1}, justification="mine"
     )
-    client.force_login(erin)
+    login(client, erin)
     before = snapshot()
 
     response = client.post(f"/requests/{rr.uuid}/{action}/", {"comment": "looks fine to me"})
@@ -151,33 +151,33 @@ def test_nobody_approves_or_rejects_their_own_request(client, erin, action):
     assert snapshot() == before
 
 
-def test_nobody_retries_their_own_failed_request(client, erin, carol):
+def test_nobody_retries_their_own_failed_request(client, login, erin, carol):
     rr = workflow.file_request(
         user=erin, task="isolateHost", target_host=HOST, params={"action": 1}, justification="mine"
     )
     workflow.approve(rr, user=carol)
     ResponseRequest.objects.filter(pk=rr.pk).update(status=Status.FAILED)
-    client.force_login(erin)
+    login(client, erin)
     before = snapshot()
 
     assert client.post(f"/requests/{rr.uuid}/retry/").status_code == 403
     assert snapshot() == before
 
 
-def test_an_analyst_who_approves_sees_every_request(client, alice, erin):
+def test_an_analyst_who_approves_sees_every_request(client, login, alice, erin):
     rr = workflow.file_request(
         user=alice, task="isolateHost", target_host=HOST, params={"action": 1}, justification="Beaconing"
     )
-    client.force_login(erin)
+    login(client, erin)
 
     assert client.get(f"/requests/{rr.uuid}/").status_code == 200
 
 
-def test_a_disabled_account_is_sent_to_log_in(client, alice):
+def test_a_disabled_account_is_sent_to_log_in(client, login, alice):
     rr = workflow.file_request(
         user=alice, task="isolateHost", target_host=HOST, params={"action": 1}, justification="Beaconing"
     )
-    client.force_login(alice)
+    login(client, alice)
     alice.is_active = False
     alice.save()
 
@@ -198,10 +198,10 @@ POSTS = [
 
 
 @pytest.mark.parametrize(("url", "data", "persona"), POSTS, ids=[url for url, _data, _persona in POSTS])
-def test_every_post_needs_a_csrf_token(everyone, url, data, persona):
+def test_every_post_needs_a_csrf_token(everyone, url, data, persona, login):
     rr = filed_request(everyone["alice"], everyone["carol"], failed=url.endswith("/retry/"))
     browser = Client(enforce_csrf_checks=True)
-    browser.force_login(everyone[persona])
+    login(browser, everyone[persona])
     before = snapshot()
 
     response = browser.post(url.format(uuid=rr.uuid), data)
@@ -212,12 +212,12 @@ def test_every_post_needs_a_csrf_token(everyone, url, data, persona):
     assert "_auth_user_id" in browser.session  # not even logged out
 
 
-def test_a_post_with_the_pages_csrf_token_goes_through(alice, bob):
+def test_a_post_with_the_pages_csrf_token_goes_through(alice, bob, login):
     rr = workflow.file_request(
         user=alice, task="isolateHost", target_host=HOST, params={"action": 1}, justification="Beaconing"
     )
     browser = Client(enforce_csrf_checks=True)
-    browser.force_login(bob)
+    login(browser, bob)
     page = browser.get(f"/requests/{rr.uuid}/")
     token = page.context["csrf_token"]
 

@@ -13,8 +13,8 @@ SEARCH = "/hosts/search"
 
 
 @pytest.fixture
-def analyst(client, alice):
-    client.force_login(alice)
+def analyst(client, login, alice):
+    login(client, alice)
     return client
 
 

@@ -20,9 +20,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from responses import catalog, forms
 from responses.ksc import payload, wire
 from responses.models import EventKind, ResponseRequest, Status
-from tests.openioc import ioc_zip_bytes, openioc
+from tests.support.openioc import ioc_zip_bytes, openioc
+from tests.support.pages import NEW, ioc_data
 
-NEW = "/requests/new/"
 HOST = "0f3b2a4c-1d2e-4f50-9a6b-7c8d9e0f1a2b"
 MD5 = "0123456789abcdef0123456789abcdef"
 
@@ -49,8 +49,8 @@ def preview_of(client, data: dict, **kwargs):
 
 
 @pytest.fixture
-def analyst(client, alice):
-    client.force_login(alice)
+def analyst(client, login, alice):
+    login(client, alice)
     return client
 
 
@@ -215,12 +215,12 @@ def test_it_files_the_same_request_again_from_a_new_preview(analyst):
     assert ResponseRequest.objects.count() == 2
 
 
-def test_it_refuses_a_forged_or_someone_elses_preview(analyst, client, frank):
+def test_it_refuses_a_forged_or_someone_elses_preview(analyst, client, login, frank):
     sealed = preview_of(analyst, isolate()).context["sealed"]
     forged = signing.dumps({"user": 1, "task": "isolateHost"}, salt="another salt")
 
     assert analyst.post(NEW, {"step": "file", "sealed": forged}).status_code == 400
-    client.force_login(frank)
+    login(client, frank)
     response = client.post(NEW, {"step": "file", "sealed": sealed})
 
     assert response.status_code == 400
@@ -287,8 +287,12 @@ def test_it_asks_which_way_to_isolate_instead_of_assuming(analyst):
     assert "action" in response.context["form"].params.errors
 
 
-def scan_rows(*rows: dict) -> dict:
+def scan_form(*rows: tuple[int, dict]) -> dict:
+    """The form of an onDemandScan of HOST, its scan objects in the numbered rows given (the others empty)."""
     data = {
+        "task": "onDemandScan",
+        "target_host": HOST,
+        "justification": "Routine check",
         "scan-TOTAL_FORMS": str(catalog.MAX_SCAN_OBJECTS),
         "scan-INITIAL_FORMS": "0",
         "scan-MIN_NUM_FORMS": "0",
@@ -301,15 +305,10 @@ def scan_rows(*rows: dict) -> dict:
 
 
 def test_it_collects_scan_objects_from_rows_and_ignores_empty_rows(analyst):
-    data = {
-        "task": "onDemandScan",
-        "target_host": HOST,
-        "justification": "Routine check",
-        **scan_rows(
-            (0, {"enabled": "on", "type": "14"}),
-            (3, {"enabled": "on", "type": "22", "path": r"C:\Temp", "recursive": "on"}),
-        ),
-    }
+    data = scan_form(
+        (0, {"enabled": "on", "type": "14"}),
+        (3, {"enabled": "on", "type": "22", "path": r"C:\Temp", "recursive": "on"}),
+    )
 
     response = preview_of(analyst, data)
 
@@ -320,16 +319,11 @@ def test_it_collects_scan_objects_from_rows_and_ignores_empty_rows(analyst):
 
 
 def test_it_puts_a_scan_object_error_on_its_row(analyst):
-    data = {
-        "task": "onDemandScan",
-        "target_host": HOST,
-        "justification": "Routine check",
-        **scan_rows(
-            (0, {"enabled": "on", "type": "14"}),
-            (4, {"enabled": "on", "type": "22"}),
-            (5, {"type": "25"}),  # a type, Enabled unticked: a slip, not a disabled object to send
-        ),
-    }
+    data = scan_form(
+        (0, {"enabled": "on", "type": "14"}),
+        (4, {"enabled": "on", "type": "22"}),
+        (5, {"type": "25"}),  # a type, Enabled unticked: a slip, not a disabled object to send
+    )
 
     response = analyst.post(NEW, data)
 
@@ -343,22 +337,10 @@ def test_it_puts_a_scan_object_error_on_its_row(analyst):
 
 
 def test_it_refuses_a_scan_with_no_object(analyst):
-    data = {"task": "onDemandScan", "target_host": HOST, "justification": "x", **scan_rows()}
-
-    response = analyst.post(NEW, data)
+    response = analyst.post(NEW, scan_form())
 
     assert response.status_code == 400
     assert "Give at least one scan object." in response.content.decode()
-
-
-def ioc_data(**extra) -> dict:
-    return {
-        "task": "iocScan",
-        "target_host": HOST,
-        "justification": "Hunt for the campaign's IOCs",
-        "params-scanCriticalAreas": "on",
-        **extra,
-    }
 
 
 def test_it_encodes_an_uploaded_ioc_archive_for_ksc(analyst):

@@ -5,13 +5,14 @@ from __future__ import annotations
 import pytest
 
 from responses import workflow
+from tests.fixtures.accounts import sign_in
 
 SIMULATED = "SIMULATED KSC: nothing reaches real endpoints."
 UNVERIFIED = "KSC's TLS certificate is not verified"
 
 
 def page(client, user, url: str = "/") -> str:
-    client.force_login(user)
+    sign_in(client, user)
     response = client.get(url)
     assert response.status_code == 200
     return response.content.decode()

@@ -6,7 +6,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from responses.models import Decision, DecisionKind, ResponseRequest, Status, payload_fingerprint
+from tests.support.pages import add_requests
 
 # Session, user, the user's groups, COUNT, the page (with its subquery), the queue's prefetch of
 # decisions and its count of tasks per host, the session's save (SESSION_SAVE_EVERY_REQUEST;
@@ -15,41 +15,6 @@ from responses.models import Decision, DecisionKind, ResponseRequest, Status, pa
 # portal's isolation notes, and the menu's count of requests waiting for this user's decision (the
 # pending list and its decisions, notifications/context_processors.py).
 CEILING = 14
-
-
-def add_requests(requester, approver, count: int) -> None:
-    """``count`` requests of ``requester``: a third pending, a third approved by ``approver``, a third rejected."""
-    statuses = (Status.PENDING_APPROVAL, Status.APPROVED, Status.REJECTED)
-    start = ResponseRequest.objects.count()
-    rows = []
-    for index in range(start, start + count):
-        params = {"action": index % 2}
-        rows.append(
-            ResponseRequest(
-                task="isolateHost",
-                target_host=f"host-{index}",
-                target_host_name=f"WS-{index:05d}",
-                params=params,
-                justification=f"Row {index}",
-                fingerprint=payload_fingerprint("isolateHost", f"host-{index}", params),
-                requester=requester,
-                requester_username=requester.username,
-                status=statuses[index % 3],
-                approvals_required=1,
-            )
-        )
-    created = ResponseRequest.objects.bulk_create(rows)
-    Decision.objects.bulk_create(
-        Decision(
-            request=rr,
-            approver=approver,
-            approver_username=approver.username,
-            decision=DecisionKind.APPROVE if rr.status == Status.APPROVED else DecisionKind.REJECT,
-            fingerprint=rr.fingerprint,
-        )
-        for rr in created
-        if rr.status != Status.PENDING_APPROVAL
-    )
 
 
 def queries(client, url: str, params: dict) -> int:
@@ -76,9 +41,9 @@ LISTS = [
 
 
 @pytest.mark.parametrize(("username", "url", "params"), LISTS)
-def test_it_issues_as_many_queries_for_1000_rows_as_for_100(client, alice, bob, dave, username, url, params):
+def test_it_issues_as_many_queries_for_1000_rows_as_for_100(client, login, alice, bob, dave, username, url, params):
     user = {"alice": alice, "bob": bob, "dave": dave}[username]
-    client.force_login(user)
+    login(client, user)
     add_requests(alice, bob, 100)
     client.get(url, params)  # warm up: the session's first write, content types
 
@@ -92,7 +57,7 @@ def test_it_issues_as_many_queries_for_1000_rows_as_for_100(client, alice, bob, 
     assert at_1000[25] <= CEILING
 
 
-def test_the_request_page_costs_the_same_with_a_long_history(client, alice, bob, carol):
+def test_the_request_page_costs_the_same_with_a_long_history(client, login, alice, bob, carol):
     """A request's page prefetches its trail: more events or decisions mean no more queries.
 
     Both requests are closed: a pending one's page also lists who can approve it.
@@ -107,7 +72,7 @@ def test_the_request_page_costs_the_same_with_a_long_history(client, alice, bob,
     )
     workflow.cancel(short, user=alice)
     workflow.reject(long, user=carol, comment="no")
-    client.force_login(alice)
+    login(client, alice)
     client.get(f"/requests/{short.uuid}/")
 
     assert queries(client, f"/requests/{short.uuid}/", {}) == queries(client, f"/requests/{long.uuid}/", {})

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import re
 from urllib.parse import parse_qs, urlsplit
 
@@ -13,39 +11,14 @@ from django.utils import timezone
 
 from responses import workflow
 from responses.models import EventKind, ResponseRequest, Status
-
-HOST = "0f3b2a4c-1d2e-4f50-9a6b-7c8d9e0f1a2b"
-
-
-def file(user, task: str = "isolateHost", params=None, **extra) -> ResponseRequest:
-    return workflow.file_request(
-        user=user,
-        task=task,
-        target_host=extra.pop("target_host", HOST),
-        target_host_name=extra.pop("target_host_name", "TKY-WS-0142"),
-        params={"action": 1} if params is None else params,
-        justification=extra.pop("justification", "Beaconing to a known C2 address"),
-        **extra,
-    )
-
-
-def set_status(rr: ResponseRequest, status: str, **fields) -> ResponseRequest:
-    # Tests only: the states the submission job would leave behind.
-    ResponseRequest.objects.filter(pk=rr.pk).update(status=status, **fields)
-    rr.refresh_from_db()
-    return rr
-
-
-def page(response) -> str:
-    return response.content.decode()
-
+from tests.support.pages import HOST, file, page, read_csv, set_status
 
 # --- The request's page ---------------------------------------------------------------------
 
 
-def test_it_shows_the_request_its_status_and_its_timeline(client, alice):
+def test_it_shows_the_request_its_status_and_its_timeline(client, login, alice):
     rr = file(alice, external_ref="INC-42")
-    client.force_login(alice)
+    login(client, alice)
 
     response = client.get(f"/requests/{rr.uuid}/")
 
@@ -59,23 +32,23 @@ def test_it_shows_the_request_its_status_and_its_timeline(client, alice):
     assert 'http-equiv="refresh"' not in html  # nothing moves while it waits for a person
 
 
-def test_it_refreshes_itself_while_the_request_is_in_flight(client, alice):
+def test_it_refreshes_itself_while_the_request_is_in_flight(client, login, alice):
     rr = set_status(file(alice), Status.QUEUED)
-    client.force_login(alice)
+    login(client, alice)
 
     html = page(client.get(f"/requests/{rr.uuid}/"))
 
     assert '<meta http-equiv="refresh" content="5">' in html
 
 
-def test_it_shows_the_ksc_incident_id_and_the_attempts_once_submitted(client, alice):
+def test_it_shows_the_ksc_incident_id_and_the_attempts_once_submitted(client, login, alice):
     from responses.models import AttemptOutcome, SubmissionAttempt
 
     rr = set_status(file(alice), Status.SUBMITTED, ksc_incident_id=4242, submitted_at=timezone.now(), attempts=1)
     SubmissionAttempt.objects.create(
         request=rr, number=1, started_at=timezone.now(), outcome=AttemptOutcome.SUBMITTED, ksc_incident_id=4242
     )
-    client.force_login(alice)
+    login(client, alice)
 
     html = page(client.get(f"/requests/{rr.uuid}/"))
 
@@ -86,9 +59,9 @@ def test_it_shows_the_ksc_incident_id_and_the_attempts_once_submitted(client, al
     assert '<meta http-equiv="refresh" content="15">' in html
 
 
-def test_it_lets_the_requester_cancel_while_pending(client, alice):
+def test_it_lets_the_requester_cancel_while_pending(client, login, alice):
     rr = file(alice)
-    client.force_login(alice)
+    login(client, alice)
     assert f'action="/requests/{rr.uuid}/cancel/"' in page(client.get(f"/requests/{rr.uuid}/"))
 
     response = client.post(f"/requests/{rr.uuid}/cancel/", {"comment": "Wrong host"})
@@ -99,10 +72,10 @@ def test_it_lets_the_requester_cancel_while_pending(client, alice):
     assert rr.events.last().message == "Wrong host"
 
 
-def test_it_offers_no_cancel_once_decided(client, alice, bob):
+def test_it_offers_no_cancel_once_decided(client, login, alice, bob):
     rr = file(alice)
     workflow.approve(rr, user=bob)
-    client.force_login(alice)
+    login(client, alice)
 
     html = page(client.get(f"/requests/{rr.uuid}/"))
     response = client.post(f"/requests/{rr.uuid}/cancel/")
@@ -112,9 +85,9 @@ def test_it_offers_no_cancel_once_decided(client, alice, bob):
     assert "only requests pending approval can be cancelled" in page(response)
 
 
-def test_an_approver_approves_with_a_comment(client, alice, bob, ksc_queue, django_capture_on_commit_callbacks):
+def test_an_approver_approves_with_a_comment(client, login, alice, bob, ksc_queue, django_capture_on_commit_callbacks):
     rr = file(alice)
-    client.force_login(bob)
+    login(client, bob)
 
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(f"/requests/{rr.uuid}/approve/", {"comment": "Confirmed with the SOC lead"})
@@ -126,9 +99,9 @@ def test_an_approver_approves_with_a_comment(client, alice, bob, ksc_queue, djan
     assert ksc_queue.job_ids == [str(rr.uuid)]
 
 
-def test_a_rejection_needs_a_comment_shown_next_to_the_field(client, alice, bob):
+def test_a_rejection_needs_a_comment_shown_next_to_the_field(client, login, alice, bob):
     rr = file(alice)
-    client.force_login(bob)
+    login(client, bob)
 
     response = client.post(f"/requests/{rr.uuid}/reject/", {"comment": "  "})
 
@@ -140,11 +113,11 @@ def test_a_rejection_needs_a_comment_shown_next_to_the_field(client, alice, bob)
     assert rr.status == Status.PENDING_APPROVAL
 
 
-def test_the_requester_reads_why_a_request_was_rejected(client, alice, bob):
+def test_the_requester_reads_why_a_request_was_rejected(client, login, alice, bob):
     rr = file(alice)
-    client.force_login(bob)
+    login(client, bob)
     client.post(f"/requests/{rr.uuid}/reject/", {"comment": "Host belongs to the CFO; call first"})
-    client.force_login(alice)
+    login(client, alice)
 
     html = page(client.get(f"/requests/{rr.uuid}/"))
 
@@ -152,10 +125,10 @@ def test_the_requester_reads_why_a_request_was_rejected(client, alice, bob):
     assert "Host belongs to the CFO; call first" in html
 
 
-def test_a_second_approval_of_a_decided_request_is_a_conflict(client, alice, bob, carol):
+def test_a_second_approval_of_a_decided_request_is_a_conflict(client, login, alice, bob, carol):
     rr = file(alice)
     workflow.reject(rr, user=carol, comment="no")
-    client.force_login(bob)
+    login(client, bob)
 
     response = client.post(f"/requests/{rr.uuid}/approve/")
 
@@ -164,11 +137,11 @@ def test_a_second_approval_of_a_decided_request_is_a_conflict(client, alice, bob
     assert rr.approvals.count() == 1
 
 
-def test_an_approver_retries_a_failed_request(client, alice, bob, carol, ksc_queue, django_capture_on_commit_callbacks):
+def test_an_approver_retries_a_failed_request(client, login, alice, bob, carol, ksc_queue, django_capture_on_commit_callbacks):
     rr = file(alice)
     workflow.approve(rr, user=bob)
     set_status(rr, Status.FAILED, last_error="KSC refused HostGroup.AddIncident: error 1183")
-    client.force_login(carol)
+    login(client, carol)
     assert "/retry/" in page(client.get(f"/requests/{rr.uuid}/"))
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -180,9 +153,9 @@ def test_an_approver_retries_a_failed_request(client, alice, bob, carol, ksc_que
     assert rr.events.filter(kind=EventKind.RETRIED, actor_username="carol").exists()
 
 
-def test_after_an_action_it_returns_to_a_local_page_only(client, alice, bob):
+def test_after_an_action_it_returns_to_a_local_page_only(client, login, alice, bob):
     first, second = file(alice), file(alice)
-    client.force_login(bob)
+    login(client, bob)
 
     local = client.post(f"/requests/{first.uuid}/approve/", {"next": "/approvals/"})
     foreign = client.post(f"/requests/{second.uuid}/approve/", {"next": "https://evil.example/"})
@@ -191,9 +164,9 @@ def test_after_an_action_it_returns_to_a_local_page_only(client, alice, bob):
     assert foreign["Location"] == f"/requests/{second.uuid}/"
 
 
-def test_a_submitted_isolation_offers_to_release_it_with_the_same_host(client, alice, bob):
+def test_a_submitted_isolation_offers_to_release_it_with_the_same_host(client, login, alice, bob):
     rr = set_status(file(alice, external_ref="INC-9"), Status.SUBMITTED, ksc_incident_id=7)
-    client.force_login(alice)
+    login(client, alice)
 
     html = page(client.get(f"/requests/{rr.uuid}/"))
 
@@ -212,10 +185,10 @@ def test_a_submitted_isolation_offers_to_release_it_with_the_same_host(client, a
     assert re.search(r'<input type="radio" name="params-action" value="0"[^>]* checked', form) and f'value="{HOST}"' in form
 
 
-def test_release_is_not_offered_for_a_release_or_an_unsent_isolation(client, alice):
+def test_release_is_not_offered_for_a_release_or_an_unsent_isolation(client, login, alice):
     release = set_status(file(alice, params={"action": 0}), Status.SUBMITTED, ksc_incident_id=8)
     pending = file(alice)
-    client.force_login(alice)
+    login(client, alice)
 
     assert "release-isolation" not in page(client.get(f"/requests/{release.uuid}/"))
     assert "release-isolation" not in page(client.get(f"/requests/{pending.uuid}/"))
@@ -224,12 +197,12 @@ def test_release_is_not_offered_for_a_release_or_an_unsent_isolation(client, ali
 # --- The approval queue --------------------------------------------------------------------
 
 
-def test_the_queue_lists_pending_requests_oldest_first_with_what_an_approver_needs(client, alice, frank, bob):
+def test_the_queue_lists_pending_requests_oldest_first_with_what_an_approver_needs(client, login, alice, frank, bob):
     older = file(alice, justification="First")
     newer = file(frank, task="deleteFile", params={"path": r"C:\evil.exe"}, justification="Second")
     file(alice, task="getFile", params={"path": r"C:\x"})  # needs no approval: never in the queue
     ResponseRequest.objects.filter(pk=older.pk).update(created_at=timezone.now() - dt.timedelta(hours=3))
-    client.force_login(bob)
+    login(client, bob)
 
     response = client.get("/approvals/")
 
@@ -244,22 +217,22 @@ def test_the_queue_lists_pending_requests_oldest_first_with_what_an_approver_nee
     assert 'type="checkbox"' not in html
 
 
-def test_the_queue_leaves_out_requests_past_their_approval_window(client, alice, bob):
+def test_the_queue_leaves_out_requests_past_their_approval_window(client, login, alice, bob):
     rr = file(alice)
     ResponseRequest.objects.filter(pk=rr.pk).update(expires_at=timezone.now() - dt.timedelta(minutes=1))
-    client.force_login(bob)
+    login(client, bob)
 
     assert list(client.get("/approvals/").context["entries"]) == []
 
 
-def test_the_queue_offers_no_decision_on_your_own_request(client, bob):
+def test_the_queue_offers_no_decision_on_your_own_request(client, login, bob):
     from django.contrib.auth.models import Group
 
     from accounts import roles
 
     bob.groups.add(Group.objects.get(name=roles.ANALYSTS))
     rr = file(bob)
-    client.force_login(bob)
+    login(client, bob)
 
     html = page(client.get("/approvals/"))
 
@@ -267,9 +240,9 @@ def test_the_queue_offers_no_decision_on_your_own_request(client, bob):
     assert "Nobody can approve or reject their own request" in html
 
 
-def test_an_auditor_sees_the_queue_without_any_button(client, alice, dave):
+def test_an_auditor_sees_the_queue_without_any_button(client, login, alice, dave):
     file(alice)
-    client.force_login(dave)
+    login(client, dave)
 
     html = page(client.get("/approvals/"))
 
@@ -277,13 +250,13 @@ def test_an_auditor_sees_the_queue_without_any_button(client, alice, dave):
     assert '<form method="post" action="/requests/' not in html
 
 
-def test_approvers_are_warned_when_kes_may_hold_too_many_tasks_for_the_host(client, settings, alice, bob):
+def test_approvers_are_warned_when_kes_may_hold_too_many_tasks_for_the_host(client, login, settings, alice, bob):
     settings.HOST_TASKS_WARNING = 3
     for _ in range(3):
         set_status(file(alice, task="getFile", params={"path": r"C:\x"}), Status.SUBMITTED, submitted_at=timezone.now())
     busy = file(alice)
     quiet = file(alice, target_host="another-host")
-    client.force_login(bob)
+    login(client, bob)
 
     queue = page(client.get("/approvals/"))
     detail = page(client.get(f"/requests/{busy.uuid}/"))
@@ -297,10 +270,10 @@ def test_approvers_are_warned_when_kes_may_hold_too_many_tasks_for_the_host(clie
 # --- Lists, filters and the CSV export -----------------------------------------------------
 
 
-def test_my_requests_lists_only_mine(client, alice, frank):
+def test_my_requests_lists_only_mine(client, login, alice, frank):
     mine = file(alice)
     theirs = file(frank)
-    client.force_login(alice)
+    login(client, alice)
 
     response = client.get("/requests/mine/")
 
@@ -308,10 +281,10 @@ def test_my_requests_lists_only_mine(client, alice, frank):
     assert str(theirs.uuid) not in page(response)
 
 
-def test_my_requests_filters_by_status(client, alice):
+def test_my_requests_filters_by_status(client, login, alice):
     pending = file(alice)
     cancelled = workflow.cancel(file(alice), user=alice)
-    client.force_login(alice)
+    login(client, alice)
 
     response = client.get("/requests/mine/", {"status": "cancelled"})
 
@@ -350,8 +323,8 @@ def history(alice, frank, bob, carol):
         ({"created_from": timezone.localdate().isoformat()}, {"rejected", "pending", "scan"}),
     ],
 )
-def test_all_requests_filters(client, dave, history, query, expected):
-    client.force_login(dave)
+def test_all_requests_filters(client, login, dave, history, query, expected):
+    login(client, dave)
 
     response = client.get("/requests/", query)
 
@@ -359,8 +332,8 @@ def test_all_requests_filters(client, dave, history, query, expected):
     assert {rr.uuid for rr in response.context["page"]} == {history[name].uuid for name in expected}
 
 
-def test_an_invalid_filter_shows_its_error_and_no_rows(client, dave, history):
-    client.force_login(dave)
+def test_an_invalid_filter_shows_its_error_and_no_rows(client, login, dave, history):
+    login(client, dave)
 
     response = client.get("/requests/", {"created_from": "2030-01-02", "created_to": "2030-01-01"})
 
@@ -368,14 +341,8 @@ def test_an_invalid_filter_shows_its_error_and_no_rows(client, dave, history):
     assert "until must be later than since." in page(response)
 
 
-def read_csv(response) -> list[dict]:
-    assert response["Content-Type"] == "text/csv; charset=utf-8"
-    assert response["Content-Disposition"].startswith('attachment; filename="edr-requests-')
-    return list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
-
-
-def test_the_csv_export_holds_the_filtered_list(client, dave, history):
-    client.force_login(dave)
+def test_the_csv_export_holds_the_filtered_list(client, login, dave, history):
+    login(client, dave)
     export_link = page(client.get("/requests/", {"requester": "frank", "per_page": "25"}))
     assert 'href="/requests/export.csv?requester=frank"' in export_link
 
@@ -389,19 +356,19 @@ def test_the_csv_export_holds_the_filtered_list(client, dave, history):
     assert rejected["target_host_name"] == "OSK-SRV-01"
 
 
-def test_the_csv_export_defuses_spreadsheet_formulas(client, alice, dave):
+def test_the_csv_export_defuses_spreadsheet_formulas(client, login, alice, dave):
     file(alice, justification='=HYPERLINK("https://evil.example")')
-    client.force_login(dave)
+    login(client, dave)
 
     rows = read_csv(client.get("/requests/export.csv"))
 
     assert rows[0]["justification"] == '\'=HYPERLINK("https://evil.example")'
 
 
-def test_the_lists_paginate(client, alice):
+def test_the_lists_paginate(client, login, alice):
     for _ in range(30):
         file(alice)
-    client.force_login(alice)
+    login(client, alice)
 
     first = client.get("/requests/mine/", {"per_page": "25"})
     second = client.get("/requests/mine/", {"per_page": "25", "page": "2"})

@@ -14,19 +14,7 @@ from django.utils import timezone
 from accounts import roles
 from responses import policy, workflow
 from responses.models import Decision, EventKind, RequestEvent, ResponseRequest, Status, SubmissionAttempt
-
-HOST = "0f3b2a4c-1d2e-4f50-9a6b-7c8d9e0f1a2b"
-
-
-def file(user, task="isolateHost", params=None, **extra) -> ResponseRequest:
-    return workflow.file_request(
-        user=user,
-        task=task,
-        target_host=extra.pop("target_host", HOST),
-        params={"action": 1} if params is None else params,
-        justification=extra.pop("justification", "Ransomware beacon seen from this host (ALERT-42)."),
-        **extra,
-    )
+from tests.fixtures.api import HOST, file
 
 
 def kinds(request: ResponseRequest) -> list[str]:
