@@ -14,8 +14,8 @@ import pytest
 
 from responses import chain_verification, workflow
 from responses.models import VerificationSource
-from tests.tampering import tamper_event
-from tests.test_browser_ux import LANGUAGES, PHONE, assert_fits, browser, open_as, portal  # noqa: F401
+from tests.fixtures.browser import LANGUAGES, PHONE, assert_fits
+from tests.support.tampering import tamper_event
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -47,7 +47,7 @@ def tamper_filed_message(request) -> None:
 
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_7_auditors_follow_the_line_to_the_last_verification_and_see_a_tampered_chain_broken(
-    open_as, alice, dave, postgres, language  # noqa: F811
+    open_as, alice, dave, postgres, language
 ):
     from playwright.sync_api import expect
 
@@ -94,7 +94,7 @@ def test_7_auditors_follow_the_line_to_the_last_verification_and_see_a_tampered_
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
-def test_7_the_chain_pages_fit_a_phone(open_as, alice, dave, postgres, language):  # noqa: F811
+def test_7_the_chain_pages_fit_a_phone(open_as, alice, dave, postgres, language):
     from playwright.sync_api import expect
 
     requests = [filed(alice, f"TKY-WS-{number:04d}") for number in range(3)]

@@ -12,7 +12,7 @@ import re
 import pytest
 
 from responses.models import ResponseRequest
-from tests.test_browser_ux import LANGUAGES, TIMEOUT_MS, browser, open_as, portal  # noqa: F401
+from tests.fixtures.browser import LANGUAGES
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -55,7 +55,7 @@ def send_the_preview_again(page, fields: dict[str, str]) -> None:
 @pytest.mark.parametrize("language", LANGUAGES)
 @pytest.mark.parametrize("javascript", [True, False], ids=["js", "no-js"])
 def test_the_preview_sent_twice_files_once_and_shows_the_request_that_exists(
-    open_as, alice, ksc_settings, language, javascript  # noqa: F811
+    open_as, alice, ksc_settings, language, javascript
 ):
     from playwright.sync_api import expect
 

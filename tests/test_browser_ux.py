@@ -11,25 +11,9 @@ import re
 import pytest
 
 from responses import workflow
-from tests.fixtures.browser import LANGUAGES, PHONE
+from tests.fixtures.browser import LANGUAGES, PHONE, assert_fits
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-def sideways_scroll(page) -> int:
-    """How many pixels the page is wider than the viewport (0: no sideways scroll)."""
-    return page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
-
-
-def assert_fits(page, where: str) -> None:
-    overflow = sideways_scroll(page)
-    if overflow > 0:
-        wide = page.evaluate(
-            """() => { const w = document.documentElement.clientWidth;
-                return [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > w + 1)
-                  .slice(0, 5).map(e => e.tagName + '.' + e.className + '#' + e.id); }"""
-        )
-        raise AssertionError(f"{where} ({page.url}) scrolls sideways by {overflow}px at 390px; too wide: {wide}")
-
 
 def assert_header_reachable(page, where: str) -> None:
     """The user's name and Log out are on screen, not pushed off it."""

@@ -35,7 +35,7 @@ from responses.models import (
     RequestEvent,
     VerificationSource,
 )
-from tests.tampering import tamper_event
+from tests.support.tampering import tamper_event
 
 ROOT = Path(__file__).resolve().parent.parent
 DAY = 86400

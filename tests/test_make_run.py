@@ -22,7 +22,7 @@ import pytest
 import requests
 
 from portal.local_redis import free_port
-from tests.fixtures.launcher import ROOT, alive, demo_credentials, fresh_machine_env, login, post, totp
+from tests.support.launcher import ROOT, alive, demo_credentials, fresh_machine_env, login, post, totp
 
 pytestmark = pytest.mark.launcher
 

@@ -3,7 +3,7 @@
 A Ctrl-C at a keyboard is not a SIGINT to one process: the terminal driver sends SIGINT to the
 whole foreground process group, which holds make, the launcher and any child left in it. So
 these tests run `make run ARGS="--port P --state-dir D"` as the foreground group of a
-pseudo-terminal (``Terminal`` in tests/fixtures/launcher.py) and type Ctrl-C on it:
+pseudo-terminal (``Terminal`` in tests/support/launcher.py) and type Ctrl-C on it:
 
 - once the portal says it is running, while a job is in the worker's hands (an approved request
   whose AddIncident the simulated KSC makes last a few seconds): the moment when stopping Redis
@@ -28,7 +28,7 @@ import pytest
 import requests
 
 from portal.local_redis import free_port
-from tests.fixtures.launcher import (
+from tests.support.launcher import (
     ROOT,
     Terminal,
     alive,
