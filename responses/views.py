@@ -24,7 +24,6 @@ from django.db.models import Count, OuterRef, Prefetch, QuerySet, Subquery, pref
 from django.db.models.functions import Coalesce
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
-from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
@@ -253,7 +252,7 @@ def _search_in_form(request: HttpRequest, task: catalog.TaskType) -> HttpRespons
         extra["host_search_error"] = _("Type at least 2 characters.")
     takes_archive = any(catalog.field_kind(spec) == catalog.IOC_ZIP for spec in task.fields)
     extra["file_again"] = takes_archive and bool(request.FILES)
-    return _render_form(request, NewRequestForm.from_query(task, data), **extra)
+    return _render_form(request, NewRequestForm.from_query(task, data, carried=True), **extra)
 
 
 def _hosts_named(name: str) -> list[Host]:
@@ -397,7 +396,9 @@ def _detail_context(request: HttpRequest, rr: ResponseRequest) -> dict[str, Any]
         "isolation": portal_isolation(rr.target_host),
         "host_tasks": host_tasks,
         "task": task,
-        "fields": [(spec, _param_value(spec, rr.params)) for spec in task.fields] if not task.list_params else [],
+        "fields": [(spec, _param_value(spec, rr.params, rr.archive_names)) for spec in task.fields]
+        if not task.list_params
+        else [],
         "scan_objects": _scan_objects(rr.params) if task.list_params else [],
         "timeline": [
             {"event": event, "before": _status_label(event.status_before), "after": _status_label(event.status_after)}
@@ -446,18 +447,20 @@ def _scan_objects(params: Any) -> list[dict[str, Any]]:
     return objects
 
 
-def _param_value(spec: catalog.Field, params: Any) -> Any:
+def _param_value(spec: catalog.Field, params: Any, archive_names: Any = None) -> Any:
     if not isinstance(params, dict) or spec.name not in params:
         return None
     value = params[spec.name]
     if spec.kind == catalog.CHOICE and spec.choices and value in spec.choices:
         return str(spec.choices[value])  # in words; the raw value is in the exports
     if catalog.field_kind(spec) == catalog.IOC_ZIP and isinstance(value, str):
-        # The archive is shown by its size and digest, not as megabytes of base64.
-        summary = catalog.ioc_archive_summary(value)
-        return _("ZIP archive of %(size)s, SHA-256 %(digest)s") % {
-            "size": filesizeformat(summary["size"]),
-            "digest": summary["sha256"],
+        # Shown as on the preview (responses/_ioc_archive.html): file name (web form only), size and digest,
+        # never megabytes of base64. A request from the API has no name, and none is made up.
+        names = archive_names if isinstance(archive_names, dict) else {}
+        return {
+            "ioc_archive": True,
+            "file_name": catalog.archive_file_name(names.get(spec.name)),
+            **catalog.ioc_archive_summary(value),
         }
     return value
 
