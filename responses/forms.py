@@ -416,23 +416,31 @@ class NewRequestForm:
     @classmethod
     def bound_to_filing(cls, task: catalog.TaskType, filing: dict[str, Any]) -> NewRequestForm:
         """A bound form holding what was previewed, so that errors found at filing can sit next to fields."""
-        data: dict[str, Any] = {key: filing.get(key, "") for key in RequestForm.base_fields}
-        params = filing.get("params")
+        data: dict[str, Any] = filing_as_form_data(task, filing)
         if task.list_params:
-            objects = params if isinstance(params, list) else []
             data.update(
                 {
                     f"{SCAN_PREFIX}-TOTAL_FORMS": str(catalog.MAX_SCAN_OBJECTS),
                     f"{SCAN_PREFIX}-INITIAL_FORMS": "0",
                 }
             )
-            for index, item in enumerate(objects[: catalog.MAX_SCAN_OBJECTS]):
-                data.update(_field_data(task, item, f"{SCAN_PREFIX}-{index}-"))
-        elif isinstance(params, dict):
-            data.update(_field_data(task, params, f"{PARAMS_PREFIX}-", _archive_names_of(filing)))
         form = cls(task, data, {})
         form.is_valid()
         return form
+
+    @classmethod
+    def from_draft(cls, task: catalog.TaskType, data: dict[str, str]) -> NewRequestForm:
+        """An unbound form showing a kept draft (responses.drafts) as initial values: what was typed, unjudged."""
+        if not task.list_params:
+            return cls.from_query(task, data)
+        common = {key: data[key] for key in RequestForm.base_fields if data.get(key)}
+        rows: list[dict[str, str]] = []
+        for index in range(catalog.MAX_SCAN_OBJECTS):
+            names = {spec.name: f"{SCAN_PREFIX}-{index}-{spec.name}" for spec in task.fields}
+            rows.append({name: data[key] for name, key in names.items() if data.get(key)})
+        while rows and not rows[-1]:
+            rows.pop()
+        return cls(task, initial=common, params_initial=rows or None)
 
     @classmethod
     def from_query(cls, task: catalog.TaskType, query: Any, *, carried: bool = False) -> NewRequestForm:
@@ -456,6 +464,20 @@ class NewRequestForm:
                 elif value is not None:
                     params[spec.name] = value
         return cls(task, initial=common, params_initial=params or None)
+
+
+def filing_as_form_data(task: catalog.TaskType, filing: dict[str, Any]) -> dict[str, str]:
+    """A filing (as sealed) as the new-request form posts it: the common fields, then each param's field."""
+    data: dict[str, str] = {key: str(filing.get(key) or "") for key in RequestForm.base_fields}
+    params = filing.get("params")
+    if task.list_params:
+        objects = params if isinstance(params, list) else []
+        for index, item in enumerate(objects[: catalog.MAX_SCAN_OBJECTS]):
+            if isinstance(item, dict):
+                data.update(_field_data(task, item, f"{SCAN_PREFIX}-{index}-"))
+    elif isinstance(params, dict):
+        data.update(_field_data(task, params, f"{PARAMS_PREFIX}-", _archive_names_of(filing)))
+    return data
 
 
 def _archive_names_of(filing: dict[str, Any]) -> dict[str, str]:

@@ -17,6 +17,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.core import signing
 from django.core.exceptions import ImproperlyConfigured
 from django.core.paginator import Page
@@ -31,7 +32,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import stepup
-from responses import catalog, filing, filing_hints, policy, queueing, workflow
+from responses import catalog, drafts, filing, filing_hints, policy, queueing, workflow
 from responses.filtersets import RequestFilterSet
 from responses.forms import (
     NewRequestForm,
@@ -129,12 +130,18 @@ def _task_choices() -> list[dict[str, Any]]:
 
 
 def _render_form(request: HttpRequest, form: NewRequestForm, status: int = 200, **extra: Any) -> HttpResponse:
-    return render(
-        request,
-        "responses/new_form.html",
-        {"form": form, "task": form.task, "rule": approval_rule(form.task), "host_suggestion": None, **extra},
-        status=status,
-    )
+    context = {
+        "form": form,
+        "task": form.task,
+        "rule": approval_rule(form.task),
+        "host_suggestion": None,
+        # Who the form is shown to, signed: a draft kept after the session ends goes back to this user only.
+        "owner": drafts.owner_token(request.user),
+        # The language switch posts this form, so that what was typed survives it without JavaScript.
+        "keep_form": "request-form",
+        **extra,
+    }
+    return render(request, "responses/new_form.html", context, status=status)
 
 
 def _render_choose(request: HttpRequest, status: int = 200, error: str = "") -> HttpResponse:
@@ -147,19 +154,40 @@ def _render_choose(request: HttpRequest, status: int = 200, error: str = "") -> 
     )
 
 
-@login_required
-@require_http_methods(["GET", "POST"])
 def new_request(request: HttpRequest) -> HttpResponse:
     """Step 1: choose a task, then fill its form. Step 2 (POST "preview"): see what KSC gets. Step 3: file it."""
+    if not request.user.is_authenticated:
+        # As login_required, but the session ended while filing: what was typed waits in the new session for
+        # its owner's login (responses/drafts.py); nothing is filed. Without a draft the login leads back as before.
+        kept = drafts.keep(request, drafts.SESSION_ENDED) if request.method == "POST" else None
+        return redirect_to_login(_form_url(kept) if kept else request.get_full_path())
+    return _new_request(request)
+
+
+@require_http_methods(["GET", "POST"])
+def _new_request(request: HttpRequest) -> HttpResponse:
     allowed = policy.may(request.user, policy.FILE)
     if not allowed:
         return _refused(request, allowed.reason)
     if request.method == "POST":
         return _new_request_post(request)
     task = catalog.TASKS.get(request.GET.get("task", ""))
+    draft = drafts.take(request)
+    if draft is not None and task in (None, draft.task):
+        return _render_form(
+            request,
+            NewRequestForm.from_draft(draft.task, draft.data),
+            q=draft.data.get("q", ""),
+            kept_draft=draft.reason,
+            file_again=draft.archive_dropped,
+        )
     if task is None:
         return _render_choose(request)
     return _render_form(request, NewRequestForm.from_query(task, request.GET))
+
+
+def _form_url(task_name: str) -> str:
+    return f"{reverse('responses:new')}?{urlencode({'task': task_name})}"
 
 
 def _new_request_post(request: HttpRequest) -> HttpResponse:
@@ -218,6 +246,7 @@ def _new_request_post(request: HttpRequest) -> HttpResponse:
             "isolation": portal_isolation(form.filing.target_host),
             "preview": preview(form.filing),
             "sealed": seal(request.user, form.filing),
+            "keep_form": "preview-form",
             # Someone already asked for exactly this (issue 17, point 6): say who and when; filing asks to confirm.
             "same_pending": filing_hints.same_pending_words(
                 filing_hints.same_pending(form.filing.task, form.filing.target_host, form.filing.params)
