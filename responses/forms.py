@@ -551,7 +551,8 @@ class Preview:
     archives: tuple[dict[str, Any], ...] = ()  # IOC archives: field label, file name, size, sha256
 
 
-def _archives(task: catalog.TaskType, params: Any, names: dict[str, str]) -> list[dict[str, Any]]:
+def _archives(task: catalog.TaskType, params: Any, names: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    names = names or {}
     found = []
     for spec in task.fields:
         value = params.get(spec.name) if isinstance(params, dict) else None
