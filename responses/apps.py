@@ -12,6 +12,11 @@ class ResponsesConfig(AppConfig):
 
         warn_if_tls_verification_disabled()
 
+        # A new-request draft kept across the end of a session is dropped when someone else logs in.
+        from responses import drafts
+
+        drafts.connect_signals()
+
         # Queueing receives workflow.entered_approved: every approved request is queued after commit.
         # The outcome sweep and the audit chains' scheduled verification reschedule themselves in
         # Redis; the workers' keeper puts them back when Redis lost them.

@@ -47,6 +47,8 @@ MAX_IOC_ZIP_BYTES = 10 * 1024 * 1024
 MAX_IOC_UNPACKED_BYTES = 100 * 1024 * 1024
 # An IOC archive holds a few IOC files; thousands of entries only cost the parser and KES time.
 MAX_IOC_ENTRIES = 1000
+# The uploaded archive's file name, as the preview and the request page show it (never sent to KSC).
+MAX_ARCHIVE_NAME = 120
 
 _MD5 = re.compile(r"[0-9a-fA-F]{32}")
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
@@ -508,6 +510,31 @@ def ioc_archive_summary(value: str) -> dict[str, Any]:
     """An IOC archive as lists show it: its size and SHA-256, never the archive itself."""
     data = base64.b64decode(value)
     return {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def archive_file_name(raw: Any) -> str:
+    """An uploaded archive's file name as the portal keeps and shows it; "" when nothing is left.
+
+    The browser's word, so: the base name only (no folders, whichever slash), no control or
+    invisible characters (a right-to-left override would make "zip.exe" read "exe.piz"),
+    at most MAX_ARCHIVE_NAME characters with the extension kept. Pages escape it as any text.
+    """
+    if not isinstance(raw, str):
+        return ""
+    name = re.split(r"[/\\]", raw)[-1]
+    name = "".join(
+        ch
+        for ch in name
+        if unicodedata.category(ch) != "Cc" and ch not in INVISIBLE_FILLERS
+        and unicodedata.category(ch) not in INVISIBLE_CATEGORIES
+    ).strip()
+    if name in (".", ".."):
+        return ""
+    if len(name) > MAX_ARCHIVE_NAME:
+        stem, dot, extension = name.rpartition(".")
+        extension = dot + extension if stem and len(extension) <= 10 else ""
+        name = name[: MAX_ARCHIVE_NAME - 1 - len(extension)].rstrip() + "…" + extension
+    return name
 
 
 def params_for_listing(task_name: str, params: Any) -> Any:

@@ -91,6 +91,7 @@ def file_request(
     source: str,
     previewed_at: dt.datetime | None = None,
     same_pending_ok: bool = True,
+    archive_names: Any = None,
 ) -> Filed:
     """Check the host with KSC, then file through workflow.file_request.
 
@@ -99,6 +100,7 @@ def file_request(
     (a double click): it is returned instead of a second one.
     ``same_pending_ok``: False (the web form, until the analyst confirms) raises SamePending
     when the same task, host and params are already open, filed by anyone.
+    ``archive_names``: the web form's file name of each IOC archive (workflow.file_request).
     """
     # Who may not file, or is over the limit, does not get KSC asked on their behalf.
     policy.may(user, policy.FILE).enforce()
@@ -121,6 +123,7 @@ def file_request(
         "target_host_name": check.display_name if check is not None else "",
         "source": source,
         "host_unchecked": check.error if check is not None else "",
+        "archive_names": archive_names,
     }
     if previewed_at is None:
         return Filed(workflow.file_request(user=user, **fields))

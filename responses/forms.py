@@ -9,6 +9,7 @@ here decides who may do what: that is responses.policy's job.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -29,6 +30,8 @@ SCAN_PREFIX = "scan"
 # The hidden field that keeps an uploaded IOC archive (base64) across a redisplay of the form:
 # a browser never refills a file input, and nobody should have to attach the archive twice.
 CARRIED_SUFFIX = "__carried"
+# Beside it, the uploaded file's name (catalog.archive_file_name), shown with the size and digest.
+CARRIED_NAME_SUFFIX = "__carried_name"
 
 PREVIEW_SALT = "responses.new-request.preview"
 # A preview older than this is refused at filing: what was checked may no longer be what the analyst meant.
@@ -101,6 +104,7 @@ def params_form_class(task: catalog.TaskType) -> type[forms.Form]:
         fields[spec.name] = _form_field(spec)
         if catalog.field_kind(spec) == catalog.IOC_ZIP:
             fields[spec.name + CARRIED_SUFFIX] = forms.CharField(required=False, widget=forms.HiddenInput)
+            fields[spec.name + CARRIED_NAME_SUFFIX] = forms.CharField(required=False, widget=forms.HiddenInput)
     return type(f"{task.name}ParamsForm", (forms.Form,), fields)
 
 
@@ -159,6 +163,8 @@ class Filing:
     params: Any
     justification: str
     external_ref: str
+    # Each IOC archive's file name by its field (only for archives in params); not part of what KSC gets.
+    archive_names: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -168,6 +174,7 @@ class Filing:
             "params": self.params,
             "justification": self.justification,
             "external_ref": self.external_ref,
+            "archive_names": dict(self.archive_names),
         }
 
 
@@ -193,6 +200,7 @@ class NewRequestForm:
         self.filing: Filing | None = None
         self._rows: list[int] = []  # catalog list index -> formset row
         self._unticked = False  # an onDemandScan row with a type but Enabled unticked
+        self._archive_names: dict[str, str] = {}  # field -> the archive's file name, as _ioc_value found it
         if task.list_params:
             self.params = scan_formset_class(task)(data, prefix=SCAN_PREFIX, initial=params_initial)
         else:
@@ -211,9 +219,10 @@ class NewRequestForm:
         return [{"name": name, **info} for name in self.ioc_fields if (info := self.carried_ioc(name))]
 
     def carried_ioc(self, name: str) -> dict[str, Any] | None:
-        """Size and digest of an IOC archive carried across a redisplay, for the page to say so."""
+        """File name, size and digest of an IOC archive carried across a redisplay, for the page to say so."""
         form = self.params
         key = f"{name}{CARRIED_SUFFIX}"
+        name_key = f"{name}{CARRIED_NAME_SUFFIX}"
         value = form[key].value() if form.is_bound else form.initial.get(key)
         if not value:
             return None
@@ -221,7 +230,12 @@ class NewRequestForm:
             data = base64.b64decode(value, validate=True)
         except ValueError:
             return None
-        return {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+        file_name = form[name_key].value() if form.is_bound else form.initial.get(name_key)
+        return {
+            "file_name": catalog.archive_file_name(file_name),
+            "size": len(data),
+            "sha256": hashlib.sha256(data).hexdigest(),
+        }
 
     def is_valid(self) -> bool:
         common_ok = self.common.is_valid()
@@ -244,6 +258,11 @@ class NewRequestForm:
             params=cleaned,
             justification=data["justification"],
             external_ref=data.get("external_ref", ""),
+            archive_names={
+                name: file_name
+                for name, file_name in self._archive_names.items()
+                if file_name and isinstance(cleaned, dict) and cleaned.get(name)
+            },
         )
         return True
 
@@ -285,17 +304,28 @@ class NewRequestForm:
         return raw if ok else None
 
     def _ioc_value(self, name: str, upload: Any) -> str | None:
-        """The uploaded ZIP, base64-encoded for KSC; or the one carried from before; or None."""
+        """The uploaded ZIP, base64-encoded for KSC; or the one carried from before; or None.
+
+        The file's name goes beside it (``_archive_names``, and the carried name field).
+        """
         carried_key = f"{self.params.prefix}-{name}{CARRIED_SUFFIX}"
         if upload is None:
-            return self.params.cleaned_data.get(name + CARRIED_SUFFIX) or None
+            carried = self.params.cleaned_data.get(name + CARRIED_SUFFIX) or None
+            if carried:
+                self._archive_names[name] = catalog.archive_file_name(
+                    self.params.cleaned_data.get(name + CARRIED_NAME_SUFFIX)
+                )
+            return carried
         if upload.size > catalog.MAX_IOC_ZIP_BYTES:
             self.params.add_error(name, _("The archive is larger than 10 MiB."))
             return None
         encoded = base64.b64encode(upload.read()).decode("ascii")
+        file_name = catalog.archive_file_name(upload.name)
+        self._archive_names[name] = file_name
         # Keep it for a redisplay of the form (a later error elsewhere must not lose the upload).
         self.params.data = self.params.data.copy()
         self.params.data[carried_key] = encoded
+        self.params.data[f"{self.params.prefix}-{name}{CARRIED_NAME_SUFFIX}"] = file_name
         return encoded
 
     @property
@@ -314,6 +344,7 @@ class NewRequestForm:
                 # A refused archive is not "attached": the next preview must not carry it silently.
                 self.params.data = self.params.data.copy()
                 self.params.data[f"{self.params.prefix}-{key}{CARRIED_SUFFIX}"] = ""
+                self.params.data[f"{self.params.prefix}-{key}{CARRIED_NAME_SUFFIX}"] = ""
             if self.task.list_params:
                 match = re.fullmatch(r"\[(\d+)\](?:\.(\w+))?", key)
                 if match and int(match.group(1)) < len(self._rows):
@@ -375,46 +406,91 @@ class NewRequestForm:
         if task.list_params:
             return cls(task, initial=common, params_initial=params if isinstance(params, list) else None)
         params_initial = dict(params) if isinstance(params, dict) else {}
+        names = _archive_names_of(filing)
         for name in [spec.name for spec in task.fields if catalog.field_kind(spec) == catalog.IOC_ZIP]:
             if name in params_initial:
                 params_initial[name + CARRIED_SUFFIX] = params_initial.pop(name)
+                params_initial[name + CARRIED_NAME_SUFFIX] = names.get(name, "")
         return cls(task, initial=common, params_initial=params_initial)
 
     @classmethod
     def bound_to_filing(cls, task: catalog.TaskType, filing: dict[str, Any]) -> NewRequestForm:
         """A bound form holding what was previewed, so that errors found at filing can sit next to fields."""
-        data: dict[str, Any] = {key: filing.get(key, "") for key in RequestForm.base_fields}
-        params = filing.get("params")
+        data: dict[str, Any] = filing_as_form_data(task, filing)
         if task.list_params:
-            objects = params if isinstance(params, list) else []
             data.update(
                 {
                     f"{SCAN_PREFIX}-TOTAL_FORMS": str(catalog.MAX_SCAN_OBJECTS),
                     f"{SCAN_PREFIX}-INITIAL_FORMS": "0",
                 }
             )
-            for index, item in enumerate(objects[: catalog.MAX_SCAN_OBJECTS]):
-                data.update(_field_data(task, item, f"{SCAN_PREFIX}-{index}-"))
-        elif isinstance(params, dict):
-            data.update(_field_data(task, params, f"{PARAMS_PREFIX}-"))
         form = cls(task, data, {})
         form.is_valid()
         return form
 
     @classmethod
-    def from_query(cls, task: catalog.TaskType, query: Any) -> NewRequestForm:
-        """An unbound form prefilled from a link (host search, "Release isolation"): initial values only."""
+    def from_draft(cls, task: catalog.TaskType, data: dict[str, str]) -> NewRequestForm:
+        """An unbound form showing a kept draft (responses.drafts) as initial values: what was typed, unjudged."""
+        if not task.list_params:
+            return cls.from_query(task, data)
+        common = {key: data[key] for key in RequestForm.base_fields if data.get(key)}
+        rows: list[dict[str, str]] = []
+        for index in range(catalog.MAX_SCAN_OBJECTS):
+            names = {spec.name: f"{SCAN_PREFIX}-{index}-{spec.name}" for spec in task.fields}
+            rows.append({name: data[key] for name, key in names.items() if data.get(key)})
+        while rows and not rows[-1]:
+            rows.pop()
+        return cls(task, initial=common, params_initial=rows or None)
+
+    @classmethod
+    def from_query(cls, task: catalog.TaskType, query: Any, *, carried: bool = False) -> NewRequestForm:
+        """An unbound form prefilled from a link (host search, "Release isolation"): initial values only.
+
+        ``carried``: the query is the form's own POST (the search without JavaScript): an IOC archive
+        carried across an earlier redisplay stays attached, with its file name.
+        """
         common = {key: query[key] for key in ("target_host", "target_host_name", "justification", "external_ref") if query.get(key)}
         params: dict[str, Any] = {}
         if not task.list_params:
             for spec in task.fields:
                 value = query.get(f"{PARAMS_PREFIX}-{spec.name}")
-                if value is not None and catalog.field_kind(spec) != catalog.IOC_ZIP:
+                if catalog.field_kind(spec) == catalog.IOC_ZIP:
+                    archive = query.get(f"{PARAMS_PREFIX}-{spec.name}{CARRIED_SUFFIX}")
+                    if carried and archive:
+                        params[spec.name + CARRIED_SUFFIX] = archive
+                        params[spec.name + CARRIED_NAME_SUFFIX] = catalog.archive_file_name(
+                            query.get(f"{PARAMS_PREFIX}-{spec.name}{CARRIED_NAME_SUFFIX}")
+                        )
+                elif value is not None:
                     params[spec.name] = value
         return cls(task, initial=common, params_initial=params or None)
 
 
-def _field_data(task: catalog.TaskType, values: dict[str, Any], prefix: str) -> dict[str, str]:
+def filing_as_form_data(task: catalog.TaskType, filing: dict[str, Any]) -> dict[str, str]:
+    """A filing (as sealed) as the new-request form posts it: the common fields, then each param's field."""
+    data: dict[str, str] = {key: str(filing.get(key) or "") for key in RequestForm.base_fields}
+    params = filing.get("params")
+    if task.list_params:
+        objects = params if isinstance(params, list) else []
+        for index, item in enumerate(objects[: catalog.MAX_SCAN_OBJECTS]):
+            if isinstance(item, dict):
+                data.update(_field_data(task, item, f"{SCAN_PREFIX}-{index}-"))
+    elif isinstance(params, dict):
+        data.update(_field_data(task, params, f"{PARAMS_PREFIX}-", _archive_names_of(filing)))
+    return data
+
+
+def _archive_names_of(filing: dict[str, Any]) -> dict[str, str]:
+    """A sealed filing's archive names (a preview sealed before names were kept has none)."""
+    names = filing.get("archive_names")
+    if not isinstance(names, dict):
+        return {}
+    return {key: catalog.archive_file_name(value) for key, value in names.items() if isinstance(key, str)}
+
+
+def _field_data(
+    task: catalog.TaskType, values: dict[str, Any], prefix: str, archive_names: dict[str, str] | None = None
+) -> dict[str, str]:
     """Cleaned params as the form fields would post them (the inverse of _raw_value)."""
     data: dict[str, str] = {}
     for spec in task.fields:
@@ -426,6 +502,7 @@ def _field_data(task: catalog.TaskType, values: dict[str, Any], prefix: str) -> 
                 data[prefix + spec.name] = "on"
         elif catalog.field_kind(spec) == catalog.IOC_ZIP:
             data[prefix + spec.name + CARRIED_SUFFIX] = str(value)
+            data[prefix + spec.name + CARRIED_NAME_SUFFIX] = (archive_names or {}).get(spec.name, "")
         else:
             data[prefix + spec.name] = str(value)
     return data
@@ -471,22 +548,30 @@ class Preview:
     approvals_required: int
     changes_endpoint: bool
     consequence: str = ""  # one sentence: what happens to the host, in words
-    archives: tuple[dict[str, Any], ...] = ()  # IOC archives: field label, size, sha256
+    archives: tuple[dict[str, Any], ...] = ()  # IOC archives: field label, file name, size, sha256
 
 
-def _archives(task: catalog.TaskType, params: Any) -> list[dict[str, Any]]:
+def _archives(task: catalog.TaskType, params: Any, names: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    names = names or {}
     found = []
     for spec in task.fields:
         value = params.get(spec.name) if isinstance(params, dict) else None
         if catalog.field_kind(spec) == catalog.IOC_ZIP and isinstance(value, str) and value:
-            found.append({"label": spec.label, **catalog.ioc_archive_summary(value), "base64": value})
+            found.append(
+                {
+                    "label": spec.label,
+                    "file_name": catalog.archive_file_name(names.get(spec.name, "")),
+                    **catalog.ioc_archive_summary(value),
+                    "base64": value,
+                }
+            )
     return found
 
 
 def preview(filing: Filing, now: dt.datetime | None = None) -> Preview:
     """Exactly what the submission job sends for this request (KLINCDT_ADDED is set when it runs)."""
     task = catalog.TASKS[filing.task]
-    archives = _archives(task, filing.params)
+    archives = _archives(task, filing.params, filing.archive_names)
     calls = payload.calls_json(filing.task, filing.target_host, filing.params, payload.incident_time(now))
     add_incident, add_hidden = _display(json.dumps(calls["AddIncident"], indent=2, ensure_ascii=False), archives)
     envelope, envelope_hidden = _display(

@@ -77,6 +77,9 @@ class ResponseRequest(models.Model):
     params = models.JSONField()
     justification = models.TextField()
     external_ref = models.CharField(max_length=255, blank=True)
+    # The uploaded file name of each IOC archive in params, by field ({"ioc": "iocs.zip"}): web form only,
+    # shown beside the archive's size and SHA-256; never sent to KSC, not part of the fingerprint.
+    archive_names = models.JSONField(default=dict, blank=True)
     fingerprint = models.CharField(max_length=64, editable=False)
     requester = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="response_requests"

@@ -17,6 +17,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.core import signing
 from django.core.exceptions import ImproperlyConfigured
 from django.core.paginator import Page
@@ -24,7 +25,6 @@ from django.db.models import Count, OuterRef, Prefetch, QuerySet, Subquery, pref
 from django.db.models.functions import Coalesce
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
-from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
@@ -32,7 +32,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import stepup
-from responses import catalog, chain_verification, filing, filing_hints, policy, queueing, workflow
+from responses import catalog, chain_verification, drafts, filing, filing_hints, policy, queueing, workflow
 from responses.filtersets import RequestFilterSet
 from responses.forms import (
     NewRequestForm,
@@ -131,12 +131,18 @@ def _task_choices() -> list[dict[str, Any]]:
 
 
 def _render_form(request: HttpRequest, form: NewRequestForm, status: int = 200, **extra: Any) -> HttpResponse:
-    return render(
-        request,
-        "responses/new_form.html",
-        {"form": form, "task": form.task, "rule": approval_rule(form.task), "host_suggestion": None, **extra},
-        status=status,
-    )
+    context = {
+        "form": form,
+        "task": form.task,
+        "rule": approval_rule(form.task),
+        "host_suggestion": None,
+        # Who the form is shown to, signed: a draft kept after the session ends goes back to this user only.
+        "owner": drafts.owner_token(request.user),
+        # The language switch posts this form, so that what was typed survives it without JavaScript.
+        "keep_form": "request-form",
+        **extra,
+    }
+    return render(request, "responses/new_form.html", context, status=status)
 
 
 def _render_choose(request: HttpRequest, status: int = 200, error: str = "") -> HttpResponse:
@@ -149,19 +155,40 @@ def _render_choose(request: HttpRequest, status: int = 200, error: str = "") -> 
     )
 
 
-@login_required
-@require_http_methods(["GET", "POST"])
 def new_request(request: HttpRequest) -> HttpResponse:
     """Step 1: choose a task, then fill its form. Step 2 (POST "preview"): see what KSC gets. Step 3: file it."""
+    if not request.user.is_authenticated:
+        # As login_required, but the session ended while filing: what was typed waits in the new session for
+        # its owner's login (responses/drafts.py); nothing is filed. Without a draft the login leads back as before.
+        kept = drafts.keep(request, drafts.SESSION_ENDED) if request.method == "POST" else None
+        return redirect_to_login(_form_url(kept) if kept else request.get_full_path())
+    return _new_request(request)
+
+
+@require_http_methods(["GET", "POST"])
+def _new_request(request: HttpRequest) -> HttpResponse:
     allowed = policy.may(request.user, policy.FILE)
     if not allowed:
         return _refused(request, allowed.reason)
     if request.method == "POST":
         return _new_request_post(request)
     task = catalog.TASKS.get(request.GET.get("task", ""))
+    draft = drafts.take(request)
+    if draft is not None and task in (None, draft.task):
+        return _render_form(
+            request,
+            NewRequestForm.from_draft(draft.task, draft.data),
+            q=draft.data.get("q", ""),
+            kept_draft=draft.reason,
+            file_again=draft.archive_dropped,
+        )
     if task is None:
         return _render_choose(request)
     return _render_form(request, NewRequestForm.from_query(task, request.GET))
+
+
+def _form_url(task_name: str) -> str:
+    return f"{reverse('responses:new')}?{urlencode({'task': task_name})}"
 
 
 def _new_request_post(request: HttpRequest) -> HttpResponse:
@@ -220,6 +247,7 @@ def _new_request_post(request: HttpRequest) -> HttpResponse:
             "isolation": portal_isolation(form.filing.target_host),
             "preview": preview(form.filing),
             "sealed": seal(request.user, form.filing),
+            "keep_form": "preview-form",
             # Someone already asked for exactly this (issue 17, point 6): say who and when; filing asks to confirm.
             "same_pending": filing_hints.same_pending_words(
                 filing_hints.same_pending(form.filing.task, form.filing.target_host, form.filing.params)
@@ -254,7 +282,7 @@ def _search_in_form(request: HttpRequest, task: catalog.TaskType) -> HttpRespons
         extra["host_search_error"] = _("Type at least 2 characters.")
     takes_archive = any(catalog.field_kind(spec) == catalog.IOC_ZIP for spec in task.fields)
     extra["file_again"] = takes_archive and bool(request.FILES)
-    return _render_form(request, NewRequestForm.from_query(task, data), **extra)
+    return _render_form(request, NewRequestForm.from_query(task, data, carried=True), **extra)
 
 
 def _hosts_named(name: str) -> list[Host]:
@@ -398,7 +426,9 @@ def _detail_context(request: HttpRequest, rr: ResponseRequest) -> dict[str, Any]
         "isolation": portal_isolation(rr.target_host),
         "host_tasks": host_tasks,
         "task": task,
-        "fields": [(spec, _param_value(spec, rr.params)) for spec in task.fields] if not task.list_params else [],
+        "fields": [(spec, _param_value(spec, rr.params, rr.archive_names)) for spec in task.fields]
+        if not task.list_params
+        else [],
         "scan_objects": _scan_objects(rr.params) if task.list_params else [],
         "timeline": [
             {"event": event, "before": _status_label(event.status_before), "after": _status_label(event.status_after)}
@@ -447,18 +477,20 @@ def _scan_objects(params: Any) -> list[dict[str, Any]]:
     return objects
 
 
-def _param_value(spec: catalog.Field, params: Any) -> Any:
+def _param_value(spec: catalog.Field, params: Any, archive_names: Any = None) -> Any:
     if not isinstance(params, dict) or spec.name not in params:
         return None
     value = params[spec.name]
     if spec.kind == catalog.CHOICE and spec.choices and value in spec.choices:
         return str(spec.choices[value])  # in words; the raw value is in the exports
     if catalog.field_kind(spec) == catalog.IOC_ZIP and isinstance(value, str):
-        # The archive is shown by its size and digest, not as megabytes of base64.
-        summary = catalog.ioc_archive_summary(value)
-        return _("ZIP archive of %(size)s, SHA-256 %(digest)s") % {
-            "size": filesizeformat(summary["size"]),
-            "digest": summary["sha256"],
+        # Shown as on the preview (responses/_ioc_archive.html): file name (web form only), size and digest,
+        # never megabytes of base64. A request from the API has no name, and none is made up.
+        names = archive_names if isinstance(archive_names, dict) else {}
+        return {
+            "ioc_archive": True,
+            "file_name": catalog.archive_file_name(names.get(spec.name)),
+            **catalog.ioc_archive_summary(value),
         }
     return value
 

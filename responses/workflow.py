@@ -90,6 +90,22 @@ def _clean_text(
     return value
 
 
+def _clean_archive_names(task_type: catalog.TaskType, params: Any, names: Any) -> dict[str, str]:
+    """{IOC field: file name} for archives that ``params`` holds, each name as catalog.archive_file_name keeps it."""
+    if not names:
+        return {}
+    if not isinstance(names, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in names.items()):
+        raise ValueError(_("archive_names must map each IOC archive's field to its file name."))
+    archives = {spec.name for spec in task_type.fields if catalog.field_kind(spec) == catalog.IOC_ZIP}
+    kept = {}
+    for key, value in names.items():
+        if key not in archives or not isinstance(params, dict) or not params.get(key):
+            raise ValueError(_("archive_names: %(field)s is not an IOC archive of this request.") % {"field": key})
+        if name := catalog.archive_file_name(value):
+            kept[key] = name
+    return kept
+
+
 def file_request(
     *,
     user,
@@ -101,12 +117,15 @@ def file_request(
     target_host_name: Any = "",
     source: str = Source.WEB,
     host_unchecked: str = "",
+    archive_names: Any = None,
 ) -> ResponseRequest:
     """File a request: validated against the catalog, then pending approval or approved at once.
 
     Views and the API file through responses.filing, which checks the host with KSC first:
     ``target_host_name`` is KSC's name for the host, and ``host_unchecked`` says why KSC
-    could not be asked (kept in the FILED event, shown to approvers).
+    could not be asked (kept in the FILED event, shown to approvers). ``archive_names``: the
+    web form's uploaded file name of each IOC archive in ``params`` (shown beside its size and
+    digest; not sent to KSC, not part of the fingerprint); the API sends none.
     """
     may(user, FILE).enforce()
     # The limit first: a flood of requests must not get its IOC archives unpacked and tested.
@@ -145,6 +164,11 @@ def file_request(
             errors[field] = [str(exc)]
     if source not in Source.values:
         errors["source"] = [f"unknown source {source!r}"]
+    if "params" not in errors and task_type is not None:
+        try:
+            names = _clean_archive_names(task_type, cleaned, archive_names)
+        except ValueError as exc:
+            errors["archive_names"] = [str(exc)]
     if errors:
         raise InvalidRequest(errors)
 
@@ -159,6 +183,7 @@ def file_request(
             params=cleaned,
             justification=texts["justification"],
             external_ref=texts["external_ref"],
+            archive_names=names,
             fingerprint=payload_fingerprint(task_type.name, host, cleaned),
             requester=user,
             requester_username=user.get_username(),
