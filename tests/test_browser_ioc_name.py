@@ -14,8 +14,8 @@ import re
 import pytest
 
 from responses.models import ResponseRequest
-from tests.openioc import ioc_zip_bytes, openioc
-from tests.test_browser_ux import LANGUAGES, browser, open_as, portal  # noqa: F401  (fixtures)
+from tests.fixtures.browser import LANGUAGES
+from tests.support.openioc import ioc_zip_bytes, openioc
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -25,7 +25,7 @@ SIZE = {"en": "({size} bytes)", "ja": "（{size} バイト）"}
 
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_the_archive_is_shown_once_as_name_size_and_digest_on_the_preview_and_the_request_page(
-    open_as, alice, ksc_settings, tmp_path, language  # noqa: F811
+    open_as, alice, ksc_settings, tmp_path, language
 ):
     from playwright.sync_api import expect
 

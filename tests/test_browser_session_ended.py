@@ -14,7 +14,7 @@ import pytest
 from django.contrib.sessions.models import Session
 
 from responses.models import RequestEvent, ResponseRequest
-from tests.test_browser_ux import LANGUAGES, browser, open_as, portal, set_language  # noqa: F401  (fixtures)
+from tests.fixtures.browser import LANGUAGES, set_language
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -69,7 +69,7 @@ def expect_isolation_kept(page, host_id: str) -> None:
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
-def test_the_form_comes_back_as_left_after_the_session_ended_and_a_login(open_as, alice, ksc_settings, language):  # noqa: F811
+def test_the_form_comes_back_as_left_after_the_session_ended_and_a_login(open_as, alice, ksc_settings, language):
     from playwright.sync_api import expect
 
     page = open_as(alice, language=language, javascript=False)
@@ -97,7 +97,7 @@ def test_the_form_comes_back_as_left_after_the_session_ended_and_a_login(open_as
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
-def test_file_request_pressed_after_the_session_ended_comes_back_to_the_form(open_as, alice, ksc_settings, language):  # noqa: F811
+def test_file_request_pressed_after_the_session_ended_comes_back_to_the_form(open_as, alice, ksc_settings, language):
     from playwright.sync_api import expect
 
     page = open_as(alice, language=language, javascript=False)
@@ -116,7 +116,7 @@ def test_file_request_pressed_after_the_session_ended_comes_back_to_the_form(ope
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
-def test_someone_else_logging_in_on_that_browser_sees_an_empty_form(open_as, alice, frank, ksc_settings, language):  # noqa: F811
+def test_someone_else_logging_in_on_that_browser_sees_an_empty_form(open_as, alice, frank, ksc_settings, language):
     from playwright.sync_api import expect
 
     page = open_as(alice, language=language, javascript=False)
@@ -141,7 +141,7 @@ def test_someone_else_logging_in_on_that_browser_sees_an_empty_form(open_as, ali
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
-def test_switching_language_mid_form_keeps_it(open_as, alice, ksc_settings, language):  # noqa: F811
+def test_switching_language_mid_form_keeps_it(open_as, alice, ksc_settings, language):
     from playwright.sync_api import expect
 
     page = open_as(alice, language=language, javascript=False)

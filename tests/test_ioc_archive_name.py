@@ -20,8 +20,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from responses import catalog, forms, workflow
 from responses.errors import InvalidRequest
 from responses.models import ResponseRequest, payload_fingerprint
-from tests.api_fixtures import REQUESTS, api_fixture  # noqa: F401  (the api fixture)
-from tests.openioc import ioc_zip_bytes, openioc
+from tests.fixtures.api import REQUESTS
+from tests.support.openioc import ioc_zip_bytes, openioc
 
 NEW = "/requests/new/"
 NAME = "campaign-2024-q3.zip"
@@ -258,7 +258,7 @@ def test_archive_file_name(raw, kept):
     assert catalog.archive_file_name(raw) == kept
 
 
-def test_a_request_from_the_api_has_no_name_and_its_page_shows_size_and_digest(api, client, login, alice, host_id):  # noqa: F811
+def test_a_request_from_the_api_has_no_name_and_its_page_shows_size_and_digest(api, client, login, alice, host_id):
     archive = ioc_zip_bytes()
     params = {"ioc": base64.b64encode(archive).decode(), "isolateHost": False, "scanCriticalAreas": True, "quarantineObject": False}
     body = {"task": "iocScan", "target_host": host_id, "params": params, "justification": "SIEM rule 4411"}

@@ -25,7 +25,7 @@ from accounts import roles
 from responses import drafts, forms
 from responses.models import RequestEvent, ResponseRequest
 from tests.fixtures.accounts import enrol_totp, make_user, totp_code
-from tests.openioc import ioc_zip_bytes
+from tests.support.openioc import ioc_zip_bytes
 
 NEW = "/requests/new/"
 LOGIN = "/accounts/login/"
