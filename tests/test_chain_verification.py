@@ -11,12 +11,9 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
-import os
 import re
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import django_rq
 import pytest
@@ -35,9 +32,9 @@ from responses.models import (
     RequestEvent,
     VerificationSource,
 )
+from tests.support.subprocesses import settings_in_subprocess as support_settings_in_subprocess
 from tests.support.tampering import tamper_event
 
-ROOT = Path(__file__).resolve().parent.parent
 DAY = 86400
 
 
@@ -450,22 +447,8 @@ def test_the_keeper_puts_the_check_back_after_redis_lost_it(trail, settings, ksc
 
 
 def settings_in_subprocess(extra: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    """manage.py in a fresh process with these variables (the settings are read at start)."""
-    environment = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("AUDIT_", "SECRET_KEY", "DEBUG", "ALLOWED_HOSTS")) and k != "DJANGO_ALLOW_ASYNC_UNSAFE"
-    }
-    environment.pop("DJANGO_SETTINGS_MODULE", None)
-    environment.update({"DEBUG": "true", **extra})
-    return subprocess.run(
-        [sys.executable, "manage.py", *(args or ("check",))],
-        cwd=ROOT,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    """manage.py in a fresh process with these variables, in DEBUG (no production secrets needed)."""
+    return support_settings_in_subprocess({"DEBUG": "true", **extra}, *args)
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ def settings_in_subprocess(extra: dict[str, str], *args: str) -> subprocess.Comp
         k: v
         for k, v in os.environ.items()
         if not k.startswith(
-            ("KSC_", "APPROVALS_REQUIRED", "SECURE_", "SECRET_KEY", "AUDIT_CHAIN_KEY", "DEBUG", "ALLOWED_HOSTS")
+            ("KSC_", "APPROVALS_REQUIRED", "SECURE_", "SECRET_KEY", "AUDIT_", "DEBUG", "ALLOWED_HOSTS")
         )
         and k != "DJANGO_ALLOW_ASYNC_UNSAFE"  # set by the browser tests for Playwright's event loop
     }
