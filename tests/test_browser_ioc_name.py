@@ -23,6 +23,18 @@ NAME = "campaign-2024-q3 フィッシング.zip"
 SIZE = {"en": "({size} bytes)", "ja": "（{size} バイト）"}
 
 
+def expect_archive_once(page, shown, *, size: str, digest: str, encoded: str) -> None:
+    """The archive shown once, as its name, size and SHA-256, and its base64 nowhere on the page."""
+    from playwright.sync_api import expect
+
+    expect(shown.locator(".archive-name")).to_have_text(NAME)
+    expect(shown).to_contain_text(size)
+    expect(shown.locator("code.sha256")).to_have_text(f"SHA-256 {digest}")
+    main = page.locator("main").inner_text()
+    assert main.count(NAME) == 1 and main.count(digest) == 1, main
+    assert encoded not in page.content()
+
+
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_the_archive_is_shown_once_as_name_size_and_digest_on_the_preview_and_the_request_page(
     open_as, alice, ksc_settings, tmp_path, language
@@ -46,14 +58,8 @@ def test_the_archive_is_shown_once_as_name_size_and_digest_on_the_preview_and_th
     page.fill("#id_justification", "IOC sweep after the phishing wave")
     page.click("#request-form button[name=step][value=preview]")
 
-    shown = page.locator("dd.ioc-archive")
-    expect(shown).to_have_count(1)
-    expect(shown.locator(".archive-name")).to_have_text(NAME)
-    expect(shown).to_contain_text(SIZE[language].format(size=len(archive)))
-    expect(shown.locator("code.sha256")).to_have_text(f"SHA-256 {digest}")
-    main = page.locator("main").inner_text()
-    assert main.count(NAME) == 1 and main.count(digest) == 1, main
-    assert encoded not in page.content()
+    expect(page.locator("dd.ioc-archive")).to_have_count(1)
+    expect_archive_once(page, page.locator("dd.ioc-archive"), size=SIZE[language].format(size=len(archive)), digest=digest, encoded=encoded)
     # The raw calls are folded away; opened, they hold a placeholder, never the base64, and no file name.
     expect(page.locator("#raw-calls")).not_to_have_attribute("open", "")
     page.click("#raw-calls summary")
@@ -65,10 +71,4 @@ def test_the_archive_is_shown_once_as_name_size_and_digest_on_the_preview_and_th
     page.wait_for_url(re.compile(r"/requests/[0-9a-f-]{36}/$"))
     filed = ResponseRequest.objects.get(requester=alice)
     assert filed.archive_names == {"ioc": NAME}
-    cell = page.locator("td.ioc-archive")
-    expect(cell.locator(".archive-name")).to_have_text(NAME)
-    expect(cell).to_contain_text(SIZE[language].format(size=len(archive)))
-    expect(cell.locator("code.sha256")).to_have_text(f"SHA-256 {digest}")
-    main = page.locator("main").inner_text()
-    assert main.count(NAME) == 1 and main.count(digest) == 1, main
-    assert encoded not in page.content()
+    expect_archive_once(page, page.locator("td.ioc-archive"), size=SIZE[language].format(size=len(archive)), digest=digest, encoded=encoded)
