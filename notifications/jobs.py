@@ -204,7 +204,7 @@ def catch_up(now: dt.datetime | None = None) -> int:
     now = now or timezone.now()
     missed = (
         RequestEvent.objects.filter(
-            kind__in=list(routing.EVENT_KINDS), created_at__gte=now - CATCH_UP, created_at__lte=now - SWEEP_GRACE
+            routing.may_cause_messages(), created_at__gte=now - CATCH_UP, created_at__lte=now - SWEEP_GRACE
         )
         .exclude(pk__in=EventDispatch.objects.values("event_id"))
         .values_list("pk", flat=True)

@@ -35,7 +35,10 @@ SUBJECTS = {
     NotificationKind.EXPIRED: gettext_lazy("Expired without a decision: %(task)s on %(host)s"),
     NotificationKind.FAILED: gettext_lazy("Could not be submitted to KSC: %(task)s on %(host)s"),
     NotificationKind.OUTCOME_COMPLETED: gettext_lazy("Completed on the host: %(task)s on %(host)s"),
+    NotificationKind.OUTCOME_WARNING: gettext_lazy("Completed with a warning: %(task)s on %(host)s"),
     NotificationKind.OUTCOME_FAILED: gettext_lazy("Failed on the host: %(task)s on %(host)s"),
+    NotificationKind.OUTCOME_NO_TASK: gettext_lazy("No KSC task appeared: %(task)s on %(host)s"),
+    NotificationKind.OUTCOME_GONE: gettext_lazy("KSC task gone: %(task)s on %(host)s"),
 }
 HEADLINES = {
     NotificationKind.APPROVAL_NEEDED: gettext_lazy("%(requester)s asks for an approval. Another approver must decide."),
@@ -47,11 +50,27 @@ HEADLINES = {
     NotificationKind.EXPIRED: gettext_lazy("Nobody decided within the approval window; the request expired."),
     NotificationKind.FAILED: gettext_lazy("The portal could not submit the request to KSC; an approver may retry it."),
     NotificationKind.OUTCOME_COMPLETED: gettext_lazy("KSC reports that the response task completed on the host."),
+    NotificationKind.OUTCOME_WARNING: gettext_lazy(
+        "KSC reports that the response task completed on the host with a warning."
+    ),
     NotificationKind.OUTCOME_FAILED: gettext_lazy("KSC reports that the response task failed on the host."),
+    NotificationKind.OUTCOME_NO_TASK: gettext_lazy(
+        "KSC shows no response task for this incident: the action may not have reached the host."
+    ),
+    NotificationKind.OUTCOME_GONE: gettext_lazy(
+        "The response task the portal followed is gone from KSC: the outcome on the host is not known."
+    ),
 }
 # The event's message is the approver's comment for these kinds, the error for those.
 COMMENT_KINDS = (NotificationKind.APPROVED, NotificationKind.REJECTED)
-ERROR_KINDS = (NotificationKind.FAILED, NotificationKind.OUTCOME_FAILED)
+ERROR_KINDS = (NotificationKind.FAILED,)
+# What KSC said of the outcome (the sweep's event message, with KSC's reason).
+OUTCOME_DETAIL_KINDS = (
+    NotificationKind.OUTCOME_WARNING,
+    NotificationKind.OUTCOME_FAILED,
+    NotificationKind.OUTCOME_NO_TASK,
+    NotificationKind.OUTCOME_GONE,
+)
 
 
 @dataclass(frozen=True)
@@ -110,6 +129,7 @@ def compose(
             "pending": kind in (NotificationKind.APPROVAL_NEEDED, NotificationKind.REMINDER),
             "comment": note if kind in COMMENT_KINDS else "",
             "error": (note or markup.user_text(request.last_error, fmt, COMMENT_LIMIT)) if kind in ERROR_KINDS else "",
+            "ksc_said": note if kind in OUTCOME_DETAIL_KINDS else "",
             "actor": actor,
         }
         subject = _subject(str(SUBJECTS[kind] % {"task": facts["task"], "host": facts["host"]}))

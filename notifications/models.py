@@ -27,7 +27,10 @@ class NotificationKind(models.TextChoices):
     EXPIRED = "expired", _("My request expired")
     FAILED = "failed", _("My request could not be submitted to KSC")
     OUTCOME_COMPLETED = "outcome_completed", _("My request completed on the host")
-    OUTCOME_FAILED = "outcome_failed", _("My request failed on the host")
+    OUTCOME_WARNING = "outcome_warning", _("My request completed on the host with a warning")
+    OUTCOME_FAILED = "outcome_failed", _("A request of mine, or one I approved, failed on the host")
+    OUTCOME_NO_TASK = "outcome_no_task", _("No KSC task appeared for a request of mine, or one I approved")
+    OUTCOME_GONE = "outcome_gone", _("The KSC task of my request vanished")
     DIGEST = "digest", _("Digest of waiting requests")
     TEST = "test", _("Test message")
 

@@ -27,7 +27,8 @@ class TestAccountPage:
         login(client, alice)
         html = client.get("/account/").content.decode()
         assert "alice@example.test" in html and 'value="rejected" checked' in html
-        kept = [k for k in ("approved", "rejected", "expired", "failed", "outcome_completed", "outcome_failed")]
+        kept = ["approved", "rejected", "expired", "failed", "outcome_completed", "outcome_warning"]
+        kept += ["outcome_failed", "outcome_no_task", "outcome_gone"]
         kept.remove("approved")
         response = client.post(reverse("notifications:preferences"), {"email": kept})
         assert response.status_code == 302
