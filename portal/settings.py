@@ -493,6 +493,8 @@ NOTIFY_LANGUAGE = env_choice("NOTIFY_LANGUAGE", "en", ("en", "ja"))  # the chat 
 APPROVAL_REMIND_AFTER = (
     env_int("APPROVAL_REMIND_AFTER", 0, minimum=0) if env_str("APPROVAL_REMIND_AFTER") is not None else None
 )
+# The "Needs attention" page looks back this many days for failures and rejections (issue 29).
+ATTENTION_DAYS = env_int("ATTENTION_DAYS", 7, minimum=1, maximum=90)
 NOTIFY_TRIES = env_int("NOTIFY_TRIES", 5, minimum=1, maximum=20)  # tries per message in all
 NOTIFY_BACKOFF = env_int("NOTIFY_BACKOFF", 30, minimum=0)  # seconds before the 2nd try, doubling
 NOTIFY_BURST_LIMIT = env_int("NOTIFY_BURST_LIMIT", 10, minimum=1)  # messages per channel per window, then a digest

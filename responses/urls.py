@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from responses import audit, host_views, views, workflow
+from responses import attention_views, audit, host_views, views, workflow
 
 app_name = "responses"
 urlpatterns = [
@@ -17,6 +17,7 @@ urlpatterns = [
     path("requests/<uuid:key>/cancel/", views.act, {"action": workflow.CANCEL}, name="cancel"),
     path("requests/<uuid:key>/retry/", views.act, {"action": workflow.RETRY}, name="retry"),
     path("approvals/", views.approval_queue, name="queue"),
+    path("attention/", attention_views.needs_attention, name="attention"),
     path("hosts/search", views.host_search, name="host_search"),
     path("hosts/<str:host_id>/", host_views.host_detail, name="host"),
     path("audit/export.jsonl", audit.export_jsonl, name="audit_export"),

@@ -32,7 +32,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import stepup
-from responses import catalog, chain_verification, drafts, filing, filing_hints, policy, queueing, workflow
+from responses import attention, catalog, chain_verification, drafts, filing, filing_hints, policy, queueing, workflow
 from responses.filtersets import RequestFilterSet
 from responses.forms import (
     NewRequestForm,
@@ -120,6 +120,9 @@ def home(request: HttpRequest) -> HttpResponse:
     if context["is_approver"]:
         context["pending_count"] = _approval_queue(user).count()
     context["chain"] = chain_verification.standing_for(user)
+    # The home page leads with what needs this user (responses/attention.py).
+    context["attention"] = attention.for_user(user)
+    context["attention_days"] = settings.ATTENTION_DAYS
     return render(request, "responses/home.html", context)
 
 
