@@ -17,6 +17,16 @@ os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
 os.environ.setdefault("REQUEST_RATE_LIMIT", "0")
 os.environ.setdefault("KSC_SUBMIT_HOURLY_CAP", "0")
 
+# The suite's own KSC client is the built-in one; the contract tests run both clients explicitly.
+os.environ.setdefault("KSC_CLIENT", "builtin")
+
+try:  # Kaspersky's KlAkOAPI when installed, else the suite's stand-in (tests/support/klakoapi_stand_in)
+    import KlAkOAPI  # noqa: F401
+except ImportError:
+    import sys
+
+    sys.path.append(os.path.join(os.path.dirname(__file__), "support", "klakoapi_stand_in"))
+
 from portal import local_redis  # noqa: E402
 
 if not local_redis.reachable(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")):
