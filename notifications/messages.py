@@ -34,6 +34,7 @@ SUBJECTS = {
     NotificationKind.REJECTED: gettext_lazy("Rejected: %(task)s on %(host)s"),
     NotificationKind.EXPIRED: gettext_lazy("Expired without a decision: %(task)s on %(host)s"),
     NotificationKind.FAILED: gettext_lazy("Could not be submitted to KSC: %(task)s on %(host)s"),
+    NotificationKind.COMMENT: gettext_lazy("A question or an answer: %(task)s on %(host)s"),
     NotificationKind.OUTCOME_COMPLETED: gettext_lazy("Completed on the host: %(task)s on %(host)s"),
     NotificationKind.OUTCOME_WARNING: gettext_lazy("Completed with a warning: %(task)s on %(host)s"),
     NotificationKind.OUTCOME_FAILED: gettext_lazy("Failed on the host: %(task)s on %(host)s"),
@@ -49,6 +50,9 @@ HEADLINES = {
     NotificationKind.REJECTED: gettext_lazy("The request was rejected by %(actor)s; it will not be sent to KSC."),
     NotificationKind.EXPIRED: gettext_lazy("Nobody decided within the approval window; the request expired."),
     NotificationKind.FAILED: gettext_lazy("The portal could not submit the request to KSC; an approver may retry it."),
+    NotificationKind.COMMENT: gettext_lazy(
+        "%(actor)s wrote on the request (no decision was made; answer on the request page):"
+    ),
     NotificationKind.OUTCOME_COMPLETED: gettext_lazy("KSC reports that the response task completed on the host."),
     NotificationKind.OUTCOME_WARNING: gettext_lazy(
         "KSC reports that the response task completed on the host with a warning."
@@ -62,7 +66,7 @@ HEADLINES = {
     ),
 }
 # The event's message is the approver's comment for these kinds, the error for those.
-COMMENT_KINDS = (NotificationKind.APPROVED, NotificationKind.REJECTED)
+COMMENT_KINDS = (NotificationKind.APPROVED, NotificationKind.REJECTED, NotificationKind.COMMENT)
 ERROR_KINDS = (NotificationKind.FAILED,)
 # What KSC said of the outcome (the sweep's event message, with KSC's reason).
 OUTCOME_DETAIL_KINDS = (

@@ -42,6 +42,8 @@ EVENT_KINDS: dict[str, str] = {
     EventKind.REJECTED: NotificationKind.REJECTED,
     EventKind.EXPIRED: NotificationKind.EXPIRED,
     EventKind.FAILED: NotificationKind.FAILED,
+    # A question of an approver goes to the requester; the requester's answer to those who asked.
+    EventKind.COMMENT: NotificationKind.COMMENT,
     # Written by the outcome sweep (responses/outcomes.py) when the [Response] task's state changes;
     # which message (if any) depends on the state it reached: outcome_kind() below.
     EventKind.OUTCOME: NotificationKind.OUTCOME_COMPLETED,
@@ -214,9 +216,26 @@ def chat_recipients() -> list[Recipient]:
     ]
 
 
-def recipients(kind: str, request: ResponseRequest) -> list[Recipient]:
+def askers_of(request: ResponseRequest) -> list:
+    """The active approvers who asked a question on this request and may still see it."""
+    names = set(
+        RequestEvent.objects.filter(request=request, kind=EventKind.COMMENT, detail__by="approver").values_list(
+            "actor_username", flat=True
+        )
+    )
+    users = get_user_model().objects.filter(username__in=names, is_active=True).select_related("notification_preference")
+    return [user for user in users.order_by("username") if policy.may(user, policy.VIEW, request)]
+
+
+def recipients(kind: str, request: ResponseRequest, event: RequestEvent | None = None) -> list[Recipient]:
     people = []
-    if kind in TO_APPROVERS:
+    if kind == NotificationKind.COMMENT:
+        if event is not None and (event.detail or {}).get("by") == "requester":
+            people = askers_of(request)
+        elif request.requester is not None and policy.may(request.requester, policy.VIEW, request):
+            people = [request.requester]
+        people = [user for user in people if user.get_username() != (event.actor_username if event else "")]
+    elif kind in TO_APPROVERS:
         people = approvers_of(request)
     elif kind in TO_REQUESTER and request.requester is not None:
         if policy.may(request.requester, policy.VIEW, request):  # a disabled account hears nothing
@@ -283,7 +302,7 @@ def plan(kind: str, request: ResponseRequest, event: RequestEvent | None = None)
     now = timezone.now()
     result = Plan([], [])
     with transaction.atomic():
-        for recipient in recipients(kind, request):
+        for recipient in recipients(kind, request, event):
             composed = messages.compose(
                 kind, request, language=recipient.language, fmt=recipient.body_format, event=event
             )

@@ -243,6 +243,8 @@ class EventKind(models.TextChoices):
     FOUND_IN_KSC = "found_in_ksc", _("Found in KSC")
     SEARCH_ENDED = "search_ended", _("Stopped looking in KSC")
     OUTCOME = "outcome", _("Outcome on the host")
+    # A question or an answer on a pending request, without deciding (responses/comments.py).
+    COMMENT = "comment", _("Comment")
 
 
 class RequestEvent(models.Model):

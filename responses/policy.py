@@ -229,3 +229,23 @@ def allowed_actions(user, rr: ResponseRequest, *, token: ApiToken | None = None)
 def may_decide(user, rr: ResponseRequest) -> bool:
     """Whether ``user`` may approve or reject ``rr`` now: who is told that a request waits for them."""
     return bool(may(user, APPROVE, rr))
+
+
+def may_comment(user, rr: ResponseRequest) -> Verdict:
+    """Whether ``user`` may ask or answer on ``rr`` without deciding (responses/comments.py).
+
+    While it waits for approval: approvers who may see it ask ("need more info"), its
+    requester answers. Nobody else writes in the thread; everyone who may see it reads it.
+    """
+    if user is None or not user.is_authenticated:
+        return _refuse(_("Log in first."))
+    if not user.is_active:
+        return _refuse(_("This account is disabled."))
+    if not (_is_requester(user, rr) or (is_approver(user) and may(user, VIEW, rr))):
+        return _refuse(_("Only the requester and approvers can write in a request's questions and answers."))
+    if rr.status != Status.PENDING_APPROVAL:
+        return _conflict(
+            _("This request is %(status)s; questions and answers are for requests pending approval.")
+            % {"status": rr.get_status_display().lower()}
+        )
+    return ALLOWED

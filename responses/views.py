@@ -423,6 +423,9 @@ def _detail_context(request: HttpRequest, rr: ResponseRequest) -> dict[str, Any]
     host_facts, host_facts_error = ksc_facts(rr.target_host) if rr.status in OPEN else (None, "")
     return {
         "rr": rr,
+        # Questions and answers without deciding (responses/comments.py)
+        "thread": [event for event in events if event.kind == EventKind.COMMENT],
+        "may_comment": bool(policy.may_comment(user, rr)),
         "host_facts": host_facts,
         "host_facts_error": host_facts_error,
         "host_unchecked": filing.host_unchecked(rr, events),
