@@ -5,13 +5,15 @@ login in the session and drops each after one use. What it leaves to the client 
 here: the endpoints from the issuer's discovery document (OIDC_ISSUER), the ID token's
 signature *and* issuer, audience, expiry and nonce (it checks the signature and nonce
 only), roles from the groups claim (accounts/directory.py), whether the provider did
-multi-factor authentication (``amr`` has "mfa", or ``acr`` is one of OIDC_MFA_ACR), a
+multi-factor authentication (the ID token's ``amr`` has "mfa", or its ``acr`` is one of
+OIDC_MFA_ACR; never the userinfo answer's), the e-mail only when verified, a
 step-up that asks the provider for a fresh login, and logout at the provider.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import time
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -22,7 +24,8 @@ from django.conf import settings
 from django.contrib import auth, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import SuspiciousOperation
+from django.core.exceptions import SuspiciousOperation, ValidationError
+from django.core.validators import validate_email
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, resolve_url
 from django.utils.crypto import constant_time_compare
@@ -131,6 +134,27 @@ def carried_mfa(claims: dict) -> bool:
     return isinstance(acr, str) and acr in settings.OIDC_MFA_ACR
 
 
+def verified_email(claims: dict) -> str:
+    """The ``email`` claim when the provider says it verified it and it is one plain address; else "".
+
+    The address reaches the notifications' recipients: an unverified one could be anybody's
+    (a self-service profile at the provider), and a list or a header line is no address.
+    """
+    email = claims.get("email")
+    if claims.get("email_verified") is not True or not isinstance(email, str):
+        return ""
+    if len(email) > 254 or _NOT_IN_ONE_ADDRESS.search(email):
+        return ""
+    try:
+        validate_email(email)
+    except ValidationError:
+        return ""
+    return email
+
+
+_NOT_IN_ONE_ADDRESS = re.compile(r'[\s,;:"<>()\[\]\\]|[^\x21-\x7e]')
+
+
 def unavailable_message() -> str:
     return _(
         "Sign-in with %(provider)s is not available right now: the provider did not answer. "
@@ -163,13 +187,12 @@ class DirectoryOIDCBackend(OIDCAuthenticationBackend):
 
     def verify_token(self, token, **kwargs):
         nonce = kwargs.get("nonce")
-        invalid = _("The sign-in answer from %(provider)s could not be verified. Sign in again.") % {
-            "provider": settings.OIDC_PROVIDER_NAME
-        }
+        invalid = _unverifiable()
         try:
-            algorithm = jwt.get_unverified_header(token).get("alg")
+            header = jwt.get_unverified_header(token)
         except jwt.InvalidTokenError as exc:
             raise TokenRejected(invalid, f"not a JWT: {exc}") from None
+        algorithm = header.get("alg")
         if algorithm not in settings.OIDC_SIGN_ALGORITHMS:
             raise TokenRejected(invalid, f"signed with {algorithm!r}, not one of OIDC_SIGN_ALGORITHMS")
         key = self.retrieve_matching_jwk(token)
@@ -198,6 +221,36 @@ class DirectoryOIDCBackend(OIDCAuthenticationBackend):
         if len(audiences) > 1 and claims.get("azp") != settings.OIDC_CLIENT_ID:
             raise TokenRejected(invalid, "the ID token was issued to another client (azp)")
         return claims
+
+    def retrieve_matching_jwk(self, token):
+        """The provider's key that the ID token's header names (``kid``); a token that names none is refused.
+
+        mozilla-django-oidc's own lookup indexes ``kid`` in the header and in every key of the
+        JWKS, so a token (or a key set) without one was an unauthenticated 500.
+        """
+        header = jwt.get_unverified_header(token)
+        kid, algorithm = header.get("kid"), header.get("alg")
+        if not isinstance(kid, str) or not kid:
+            raise TokenRejected(_unverifiable(), "the ID token's header names no signing key (kid)")
+        try:
+            response = requests.get(self.OIDC_OP_JWKS_ENDPOINT, timeout=settings.OIDC_TIMEOUT)
+            response.raise_for_status()
+            keys = response.json().get("keys")
+        except (requests.RequestException, ValueError, AttributeError) as exc:
+            raise ProviderUnavailable(f"{self.OIDC_OP_JWKS_ENDPOINT}: {exc}") from None
+        matching = [
+            candidate
+            for candidate in (keys if isinstance(keys, list) else [])
+            if isinstance(candidate, dict)
+            and candidate.get("kid") == kid
+            and candidate.get("alg", algorithm) == algorithm
+        ]
+        if len(matching) != 1:
+            raise TokenRejected(_unverifiable(), f"{len(matching)} keys of the provider's JWKS match kid {kid!r}")
+        try:
+            return jwt.PyJWK(matching[0], algorithm=algorithm)
+        except jwt.PyJWTError as exc:
+            raise TokenRejected(_unverifiable(), f"the provider's key {kid!r}: {exc}") from None
 
     def get_userinfo(self, access_token, id_token, payload):
         """The ID token's claims, with the userinfo endpoint's added (groups may come from either)."""
@@ -236,7 +289,7 @@ class DirectoryOIDCBackend(OIDCAuthenticationBackend):
                 )
         roles = directory.roles_or_refuse(request, username, _groups(claims))
         names = {
-            "email": str(claims.get("email") or "")[:254],
+            "email": verified_email(claims),
             "first_name": str(claims.get("given_name") or "")[:150],
             "last_name": str(claims.get("family_name") or "")[:150],
         }
@@ -252,7 +305,9 @@ class DirectoryOIDCBackend(OIDCAuthenticationBackend):
             raise directory.refuse(
                 request, _("Your portal account is deactivated. Ask your administrator."), f"{username!r} inactive"
             )
-        request.oidc_login = {"mfa": carried_mfa(claims), "auth_time": claims.get("auth_time")}
+        # What the login proved comes from the signed ID token alone: the userinfo answer is only
+        # as good as the access token that fetched it, and says nothing about how the login went.
+        request.oidc_login = {"mfa": carried_mfa(payload), "auth_time": payload.get("auth_time")}
         return user
 
 
@@ -361,6 +416,12 @@ class CallbackView(OIDCAuthenticationCallbackView):
         log.info("step-up: %s confirmed their identity at the provider", request.user.get_username())
         messages.success(request, _("Identity confirmed. Do what you were about to do again."))
         return redirect(back)
+
+
+def _unverifiable() -> str:
+    return _("The sign-in answer from %(provider)s could not be verified. Sign in again.") % {
+        "provider": settings.OIDC_PROVIDER_NAME
+    }
 
 
 def _again() -> str:
