@@ -360,9 +360,13 @@ class CallbackView(OIDCAuthenticationCallbackView):
     step_up: dict | None = None
 
     def get(self, request):
+        if not settings.OIDC_ISSUER:
+            raise Http404("OpenID Connect is not configured.")
         pending = request.session.get(STEP_UP_SESSION_KEY)
         if isinstance(pending, dict) and pending.get("state") == request.GET.get("state"):
             self.step_up = request.session.pop(STEP_UP_SESSION_KEY)
+        if request.GET.get("error"):
+            return self._provider_error(request)
         try:
             return super().get(request)
         except ProviderUnavailable as exc:
@@ -381,6 +385,39 @@ class CallbackView(OIDCAuthenticationCallbackView):
             # An unknown state: this answer was used already, or was meant for another browser.
             log.warning("OpenID Connect sign-in refused: %s", exc)
             return _login_page(request, _again(), 400)
+
+    def _provider_error(self, request: HttpRequest) -> HttpResponse:
+        """The provider answered ``error=...`` (RFC 6749 4.1.2.1): the person cancelled, or it refused.
+
+        Anyone can send a browser here with ``?error=...``: without this browser's own ``state``
+        the answer is not from a login it started, so it ends no session and only the error's
+        code (when it looks like one) is shown, never the link's free text. With the state of a
+        login, that login is over (mozilla-django-oidc's behaviour); with the state of a
+        step-up, only the step-up is.
+        """
+        state = request.GET.get("state", "")
+        states = request.session.get("oidc_states")
+        ours = isinstance(states, dict) and bool(state) and state in states
+        code = request.GET.get("error", "")
+        code = code if _ERROR_CODE.fullmatch(code) else "?"
+        if ours:
+            del states[state]
+            request.session.modified = True
+        log.warning(
+            "OpenID Connect provider answered error %r (%s)",
+            code,
+            "this login's" if ours else "no login of this browser",
+        )
+        if not ours:
+            return _login_page(request, _provider_said(code), 400)
+        description = request.GET.get("error_description", "")[:200]
+        message = _provider_said(code) + (f" ({description})" if description else "")
+        if self.step_up is not None:
+            messages.error(request, message)
+            return redirect(self.step_up.get("next") or "/")
+        if request.user.is_authenticated:
+            auth.logout(request)
+        return _login_page(request, message, 400)
 
     def login_failure(self):
         message = getattr(self.request, "directory_refusal", None) or _again()
@@ -416,6 +453,16 @@ class CallbackView(OIDCAuthenticationCallbackView):
         log.info("step-up: %s confirmed their identity at the provider", request.user.get_username())
         messages.success(request, _("Identity confirmed. Do what you were about to do again."))
         return redirect(back)
+
+
+_ERROR_CODE = re.compile(r"[a-z_]{1,64}")  # RFC 6749's error codes: access_denied, login_required...
+
+
+def _provider_said(code: str) -> str:
+    return _("Sign-in with %(provider)s did not complete: it answered %(error)s. Sign in again.") % {
+        "provider": settings.OIDC_PROVIDER_NAME,
+        "error": code,
+    }
 
 
 def _unverifiable() -> str:

@@ -94,3 +94,80 @@ def test_an_id_token_whose_header_names_no_key_is_refused_cleanly(client, oidc_p
     assert "could not be verified" in response.content.decode()
     assert not User.objects.filter(username="olaf").exists()
     assert "_auth_user_id" not in client.session
+
+
+# --- Point 13: ?error=... at the callback ----------------------------------------------------------
+
+
+def _signed_in(client) -> bool:
+    return "_auth_user_id" in client.session
+
+
+def _shown_error(response) -> str:
+    """The login page's message about the provider (the page elsewhere keeps its URL, escaped, to switch language)."""
+    import re
+
+    found = re.search(r'<div class="errors" role="alert" id="oidc-error">(.*?)</div>', response.content.decode(), re.S)
+    assert found, response.content.decode()[:2000]
+    return found.group(1)
+
+
+def test_the_callback_is_not_found_when_openid_connect_is_off(client, login, bob, settings):
+    settings.OIDC_ISSUER = ""
+    login(client, bob)
+    assert client.get("/oidc/callback/", {"error": "access_denied"}).status_code == 404
+    assert client.get("/oidc/callback/", {"code": "c", "state": "s"}).status_code == 404
+    assert _signed_in(client) and client.get("/").status_code == 200  # bob was not logged out
+
+
+@pytest.mark.parametrize("state", [None, "forged-state"])
+def test_an_error_without_this_browsers_state_is_shown_and_logs_nobody_out(client, login, bob, oidc_settings, state):
+    login(client, bob)
+    query = {"error": "access_denied", "error_description": "Your account is blocked, call +1 555 0100"}
+    if state:
+        query["state"] = state
+    response = client.get("/oidc/callback/", query)
+    assert response.status_code == 400
+    shown = _shown_error(response)
+    assert "did not complete: it answered access_denied" in shown
+    assert "555 0100" not in shown  # the link's own text is not put on the portal's page
+    assert _signed_in(client) and client.get("/").status_code == 200
+
+
+def test_an_error_code_that_is_no_error_code_is_not_shown(client, oidc_settings):
+    response = client.get("/oidc/callback/", {"error": "<b>Urgent</b>: call the helpdesk"})
+    assert response.status_code == 400
+    assert "Urgent" not in _shown_error(response) and "it answered ?" in _shown_error(response)
+
+
+def test_an_error_for_this_browsers_login_ends_that_login_attempt(client, oidc_provider, oidc_settings):
+    start = client.get("/oidc/authenticate/", {"next": "/"})
+    from urllib.parse import parse_qs, urlsplit
+
+    state = parse_qs(urlsplit(start["Location"]).query)["state"][0]
+    assert state in client.session["oidc_states"]
+    response = client.get(
+        "/oidc/callback/", {"error": "access_denied", "error_description": "The user cancelled", "state": state}
+    )
+    assert response.status_code == 400
+    assert "it answered access_denied. Sign in again. (The user cancelled)" in _shown_error(response)
+    assert state not in client.session["oidc_states"]  # the state is used up: a later answer for it is refused
+
+
+def test_a_cancelled_step_up_ends_the_step_up_only(client, oidc_provider, oidc_settings):
+    import time
+    from urllib.parse import parse_qs, urlsplit
+
+    assert sign_in(client, oidc_provider, "oscar").status_code == 302
+    session = client.session
+    session["portal_authenticated_at"] = int(time.time()) - 3600  # the login is an hour old
+    session.save()
+    start = client.get("/oidc/step-up/", {"next": "/approvals/"})
+    state = parse_qs(urlsplit(start["Location"]).query)["state"][0]
+
+    response = client.get("/oidc/callback/", {"error": "login_required", "state": state})
+
+    assert response.status_code == 302 and response["Location"] == "/approvals/"
+    assert _signed_in(client)  # still signed in, and still not stepped up
+    assert client.session["portal_authenticated_at"] < int(time.time()) - 3000
+    assert "accounts_oidc_step_up" not in client.session
