@@ -449,6 +449,18 @@ class CallbackView(OIDCAuthenticationCallbackView):
         if directory.login_carried_mfa(request) and not details.get("mfa"):
             messages.error(request, _("The confirmation did not use multi-factor authentication. Try again."))
             return redirect(back)
+        if stepup.has_code(request.user) and not details.get("mfa"):
+            # The provider's password alone is less than the portal asks of this user (their
+            # authenticator's code), whatever link they followed to get here.
+            messages.error(
+                request,
+                _(
+                    "The confirmation at %(provider)s did not use multi-factor authentication: "
+                    "enter the code of your authenticator app instead."
+                )
+                % {"provider": settings.OIDC_PROVIDER_NAME},
+            )
+            return redirect(back)
         stepup.mark_fresh(request)
         log.info("step-up: %s confirmed their identity at the provider", request.user.get_username())
         messages.success(request, _("Identity confirmed. Do what you were about to do again."))

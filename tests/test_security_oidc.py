@@ -171,3 +171,68 @@ def test_a_cancelled_step_up_ends_the_step_up_only(client, oidc_provider, oidc_s
     assert _signed_in(client)  # still signed in, and still not stepped up
     assert client.session["portal_authenticated_at"] < int(time.time()) - 3000
     assert "accounts_oidc_step_up" not in client.session
+
+
+# --- Point 8: the provider's step-up needs MFA there from a user who has the portal's code --------
+
+
+def _with_portal_code(client, username: str) -> None:
+    """The user set up the portal's authenticator and typed its code at login (as the 2FA gate asks)."""
+    from django_otp import DEVICE_ID_SESSION_KEY
+
+    from tests.fixtures.accounts import enrol_totp
+
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = enrol_totp(User.objects.get(username=username)).persistent_id
+    session.save()
+
+
+def _stale(client) -> None:
+    import time
+
+    session = client.session
+    session["portal_authenticated_at"] = int(time.time()) - 3600
+    session.save()
+
+
+def _provider_step_up(client, provider, username: str):
+    import time
+
+    start = client.get("/oidc/step-up/", {"next": "/account/"})
+    assert start.status_code == 302, start.content.decode()[:500]
+    time.sleep(1.1)  # the provider's auth_time is in whole seconds
+    return client.get(provider.authorize(start["Location"], username).removeprefix("http://testserver"))
+
+
+def test_the_provider_step_up_without_mfa_there_is_refused_to_a_user_with_the_portals_code(
+    client, oidc_provider, oidc_settings
+):
+    import time
+
+    assert sign_in(client, oidc_provider, "otto").status_code == 302  # an approver, password only at the provider
+    _with_portal_code(client, "otto")
+    assert client.get("/").status_code == 200
+    _stale(client)
+    page = client.post("/account/two-factor/remove/")
+    assert page.status_code == 403 and 'id="step-up-provider"' not in page.content.decode()  # the form asks the code
+
+    # The link the form does not offer, followed anyway: the provider's password alone.
+    response = _provider_step_up(client, oidc_provider, "otto")
+
+    assert response.status_code == 302 and response["Location"] == "/account/"
+    assert client.session["portal_authenticated_at"] < int(time.time()) - 3000  # not stepped up
+    assert "did not use multi-factor authentication" in client.get("/account/").content.decode()
+    assert client.post("/account/two-factor/remove/").status_code == 403  # and the device stays
+
+
+def test_the_provider_step_up_with_mfa_there_still_confirms_a_user_with_the_portals_code(
+    client, oidc_provider, oidc_settings
+):
+    import time
+
+    assert sign_in(client, oidc_provider, "oscar").status_code == 302  # MFA at the provider
+    _with_portal_code(client, "oscar")
+    _stale(client)
+    response = _provider_step_up(client, oidc_provider, "oscar")
+    assert response.status_code == 302
+    assert client.session["portal_authenticated_at"] >= int(time.time()) - 5
