@@ -20,6 +20,8 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import jwt
 import requests
+from axes.exceptions import AxesBackendPermissionDenied
+from axes.handlers.proxy import AxesProxyHandler
 from django.conf import settings
 from django.contrib import auth, messages
 from django.contrib.auth import get_user_model
@@ -37,7 +39,7 @@ from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 from mozilla_django_oidc.utils import import_from_settings
 from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
 
-from accounts import directory, stepup
+from accounts import directory, lockout, stepup
 from accounts.models import DirectoryAccount, Source
 
 log = logging.getLogger(__name__)
@@ -220,7 +222,23 @@ class DirectoryOIDCBackend(OIDCAuthenticationBackend):
         audiences = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
         if len(audiences) > 1 and claims.get("azp") != settings.OIDC_CLIENT_ID:
             raise TokenRejected(invalid, "the ID token was issued to another client (azp)")
+        self._count_failures_as(str(claims["sub"]))
         return claims
+
+    def _count_failures_as(self, subject: str) -> None:
+        """From here on this sign-in is the provider subject's for the lockout: its failures and its check.
+
+        Before the ID token was verified nobody was known, and nothing was counted
+        (accounts/lockout.py); a subject locked out is refused now, as a locked username is.
+        """
+        request = getattr(self, "request", None)
+        if request is None:
+            return
+        key = lockout.oidc_key(subject)
+        setattr(request, lockout.OIDC_ATTEMPT_ATTRIBUTE, key)
+        if not AxesProxyHandler.is_allowed(request, {"username": key}):
+            request.axes_locked_out = True  # AxesMiddleware answers with the lockout page (429)
+            raise AxesBackendPermissionDenied(f"{key} is locked out")
 
     def retrieve_matching_jwk(self, token):
         """The provider's key that the ID token's header names (``kid``); a token that names none is refused.

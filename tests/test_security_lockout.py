@@ -136,3 +136,18 @@ def test_a_username_of_the_longest_allowed_length_is_still_checked_as_usual(clie
     response = attempt(client, "u" * 150, "whatever-password")
     assert response.status_code == 200 and "at most 150 characters" not in response.content.decode()
     assert AccessFailureLog.objects.filter(username="u" * 150).count() == 1
+
+
+@pytest.mark.django_db
+def test_a_directory_refusal_is_no_password_failure_but_a_wrong_directory_password_still_counts(client, ldap_settings):
+    from tests.fixtures.ldap import USERS
+
+    # mallory's directory password is right; she is in no group that gives a role.
+    for _ in range(LIMIT + 1):
+        refused = attempt(client, "mallory", USERS["mallory"][0])
+        assert refused.status_code == 200 and "not in any group that gives a role" in refused.content.decode()
+    assert not AccessAttempt.objects.exists()
+    assert AccessFailureLog.objects.filter(username="mallory", locked_out=False).count() == LIMIT + 1
+
+    statuses = [attempt(client, "alice", "not-alices-directory-password").status_code for _ in range(LIMIT)]
+    assert statuses == [200] * (LIMIT - 1) + [429]

@@ -236,3 +236,92 @@ def test_the_provider_step_up_with_mfa_there_still_confirms_a_user_with_the_port
     response = _provider_step_up(client, oidc_provider, "oscar")
     assert response.status_code == 302
     assert client.session["portal_authenticated_at"] >= int(time.time()) - 5
+
+
+# --- Point 4: refused provider logins lock nobody else out ------------------------------------------
+
+LIMIT = 3
+
+
+def _subject_key(username: str) -> str:
+    from accounts.lockout import oidc_key
+    from accounts.models import DirectoryAccount
+
+    subject = DirectoryAccount.objects.get(user__username=username).subject
+    return oidc_key(subject.rpartition("#")[2])
+
+
+def test_a_flood_of_refused_provider_logins_from_one_address_locks_no_approver_out(
+    client, oidc_provider, oidc_settings, bob
+):
+    from axes.models import AccessAttempt, AccessFailureLog
+
+    from tests.fixtures.accounts import enrol_totp, totp_code
+
+    oidc_settings.AXES_FAILURE_LIMIT = LIMIT
+    # ozzy is in no SOC group at the provider: every one of his logins is refused, all from 127.0.0.1.
+    for _ in range(3 * LIMIT):
+        refused = sign_in(client, oidc_provider, "ozzy")
+        assert refused.status_code == 403, refused.status_code
+        assert "not in any group that gives a role" in refused.content.decode()
+    assert not AccessAttempt.objects.exists()  # "no mapped group" is no wrong password: nothing counts
+    assert AccessFailureLog.objects.filter(username__startswith="oidc:").count() == 3 * LIMIT  # but auditors see them
+
+    # An approver from the same address signs in with the provider...
+    assert sign_in(client, oidc_provider, "oscar").status_code == 302
+    assert client.get("/").status_code == 200
+    client.post("/accounts/logout/")
+    # ...and another with a password and the portal's code.
+    device = enrol_totp(bob)
+    assert client.post("/accounts/login/", {"username": "bob", "password": "bob-password-1234"}).status_code == 302
+    assert client.post("/accounts/verify/", {"code": totp_code(device)}).status_code == 302
+    assert client.get("/").status_code == 200
+
+
+def test_provider_failures_count_under_the_subject_and_lock_only_that_subject(client, oidc_provider, oidc_settings):
+    from axes.models import AccessAttempt
+    from django.utils import timezone
+
+    oidc_settings.AXES_FAILURE_LIMIT = LIMIT
+    assert sign_in(client, oidc_provider, "olivia").status_code == 302
+    client.post("/accounts/logout/")
+    key = _subject_key("olivia")
+    AccessAttempt.objects.create(  # as LIMIT counted failures of olivia's subject from this address leave it
+        username=key,
+        ip_address="127.0.0.1",
+        user_agent="",
+        get_data="",
+        post_data="",
+        http_accept="",
+        path_info="/oidc/callback/",
+        attempt_time=timezone.now(),
+        failures_since_start=LIMIT,
+    )
+
+    locked = sign_in(client, oidc_provider, "olivia")
+
+    assert locked.status_code == 429 and "_auth_user_id" not in client.session
+    assert sign_in(client, oidc_provider, "opal").status_code == 302  # someone else from the same address
+
+
+def test_a_provider_login_clears_its_subjects_count(client, oidc_provider, oidc_settings):
+    from axes.models import AccessAttempt
+    from django.utils import timezone
+
+    oidc_settings.AXES_FAILURE_LIMIT = LIMIT
+    assert sign_in(client, oidc_provider, "olivia").status_code == 302
+    client.post("/accounts/logout/")
+    key = _subject_key("olivia")
+    AccessAttempt.objects.create(
+        username=key,
+        ip_address="127.0.0.1",
+        user_agent="",
+        get_data="",
+        post_data="",
+        http_accept="",
+        path_info="/oidc/callback/",
+        attempt_time=timezone.now(),
+        failures_since_start=LIMIT - 1,
+    )
+    assert sign_in(client, oidc_provider, "olivia").status_code == 302
+    assert not AccessAttempt.objects.filter(username=key).exists()
