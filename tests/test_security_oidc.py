@@ -325,3 +325,16 @@ def test_a_provider_login_clears_its_subjects_count(client, oidc_provider, oidc_
     )
     assert sign_in(client, oidc_provider, "olivia").status_code == 302
     assert not AccessAttempt.objects.filter(username=key).exists()
+
+
+# --- Informational: group names compared exactly after lower() -------------------------------------
+
+
+def test_a_group_name_that_only_casefolds_to_a_mapped_one_gives_no_role():
+    from accounts import roles
+    from accounts.role_groups import parse_role_groups, roles_for
+
+    mapping = parse_role_groups("ROLE_GROUPS", '{"Approvers": ["SOC-Straße"], "Analysts": ["soc-ﬁrewall"]}')
+    assert roles_for(["soc-straße"], mapping) == {roles.APPROVERS}  # the same name in other case still matches
+    assert roles_for(["SOC-STRASSE"], mapping) == set()
+    assert roles_for(["soc-firewall"], mapping) == set()
