@@ -73,8 +73,7 @@ class LockoutHandler(AxesDatabaseHandler):
             return None
         return super().user_login_failed(sender, credentials, request=request, **kwargs)
 
-    @staticmethod
-    def _record_only(request: HttpRequest, username: str | None) -> None:
+    def _record_only(self, request: HttpRequest, username: str | None) -> None:
         with transaction.atomic():
             AccessFailureLog.objects.create(
                 username=username,
@@ -85,3 +84,5 @@ class LockoutHandler(AxesDatabaseHandler):
                 attempt_time=request.axes_attempt_time,
                 locked_out=False,
             )
+            if username:
+                self.remove_out_of_limit_failure_logs(username=username)  # django-axes' cap per name, as for others
