@@ -178,6 +178,10 @@ AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
 AXES_COOLOFF_TIME = dt.timedelta(seconds=LOGIN_LOCKOUT_SECONDS)
 # Keyed on the pair: a guesser is stopped without letting anyone lock a colleague out from elsewhere.
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# The name is the typed username, or for OpenID Connect the provider's subject (once its ID token is
+# verified); a failure with no name, or a refusal by the directory, is no guess and is not counted.
+AXES_USERNAME_CALLABLE = "accounts.lockout.attempted_username"
+AXES_HANDLER = "accounts.lockout.LockoutHandler"
 AXES_RESET_ON_SUCCESS = True
 AXES_ENABLE_ACCESS_FAILURE_LOG = True  # AccessFailureLog: every failure and whether it locked, for auditors
 AXES_LOCKOUT_CALLABLE = "accounts.account_views.locked_out"
