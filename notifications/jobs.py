@@ -130,9 +130,15 @@ def send(note: Notification) -> None:
     if note.channel == Channel.EMAIL:
         channels.send_email(note.address, note.subject, note.body, note.language)
     else:
-        index = int(note.destination.removeprefix("chat:"))
+        group, _, index = note.destination.partition(":")
         channels.send_chat(
-            index, note.channel_key, note.subject, note.body, note.body_format, routing.notify_type(note.kind)
+            int(index),
+            note.channel_key,
+            note.subject,
+            note.body,
+            note.body_format,
+            routing.notify_type(note.kind),
+            group=group,
         )
 
 
@@ -239,9 +245,16 @@ def requeue_lost(now: dt.datetime | None = None) -> int:
 
 
 def sweep(now: dt.datetime | None = None) -> dict[str, int]:
+    from notifications import escalation
+
     if not channels.enabled():
-        return {"reminded": 0, "caught_up": 0, "requeued": 0}
-    return {"reminded": remind_overdue(now), "caught_up": catch_up(now), "requeued": requeue_lost(now)}
+        return {"reminded": 0, "caught_up": 0, "requeued": 0, "escalated": 0}
+    return {
+        "reminded": remind_overdue(now),
+        "escalated": escalation.escalate_overdue(now),  # from the database: survives restarts and Redis flushes
+        "caught_up": catch_up(now),
+        "requeued": requeue_lost(now),
+    }
 
 
 def sweep_periodically() -> dict[str, int]:

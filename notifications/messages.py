@@ -35,6 +35,8 @@ SUBJECTS = {
     NotificationKind.EXPIRED: gettext_lazy("Expired without a decision: %(task)s on %(host)s"),
     NotificationKind.FAILED: gettext_lazy("Could not be submitted to KSC: %(task)s on %(host)s"),
     NotificationKind.COMMENT: gettext_lazy("A question or an answer: %(task)s on %(host)s"),
+    NotificationKind.ESCALATED: gettext_lazy("Escalated, still waiting for approval: %(task)s on %(host)s"),
+    NotificationKind.SLA_BREACHED: gettext_lazy("Approval SLA breached: %(task)s on %(host)s"),
     NotificationKind.OUTCOME_COMPLETED: gettext_lazy("Completed on the host: %(task)s on %(host)s"),
     NotificationKind.OUTCOME_WARNING: gettext_lazy("Completed with a warning: %(task)s on %(host)s"),
     NotificationKind.OUTCOME_FAILED: gettext_lazy("Failed on the host: %(task)s on %(host)s"),
@@ -52,6 +54,13 @@ HEADLINES = {
     NotificationKind.FAILED: gettext_lazy("The portal could not submit the request to KSC; an approver may retry it."),
     NotificationKind.COMMENT: gettext_lazy(
         "%(actor)s wrote on the request (no decision was made; answer on the request page):"
+    ),
+    NotificationKind.ESCALATED: gettext_lazy(
+        "Nobody decided this request within its approval SLA: it is escalated to you. "
+        "Its requester cannot approve it; another approver must."
+    ),
+    NotificationKind.SLA_BREACHED: gettext_lazy(
+        "The approval SLA of this request is breached: nobody decided it within twice its SLA."
     ),
     NotificationKind.OUTCOME_COMPLETED: gettext_lazy("KSC reports that the response task completed on the host."),
     NotificationKind.OUTCOME_WARNING: gettext_lazy(
@@ -130,7 +139,13 @@ def compose(
             **facts,
             "kind": kind,
             "headline": HEADLINES[kind] % {"requester": facts["requester"], "actor": actor},
-            "pending": kind in (NotificationKind.APPROVAL_NEEDED, NotificationKind.REMINDER),
+            "pending": kind
+            in (
+                NotificationKind.APPROVAL_NEEDED,
+                NotificationKind.REMINDER,
+                NotificationKind.ESCALATED,
+                NotificationKind.SLA_BREACHED,
+            ),
             "comment": note if kind in COMMENT_KINDS else "",
             "error": (note or markup.user_text(request.last_error, fmt, COMMENT_LIMIT)) if kind in ERROR_KINDS else "",
             "ksc_said": note if kind in OUTCOME_DETAIL_KINDS else "",

@@ -31,6 +31,8 @@ class NotificationKind(models.TextChoices):
     OUTCOME_FAILED = "outcome_failed", _("A request of mine, or one I approved, failed on the host")
     OUTCOME_NO_TASK = "outcome_no_task", _("No KSC task appeared for a request of mine, or one I approved")
     OUTCOME_GONE = "outcome_gone", _("The KSC task of my request vanished")
+    ESCALATED = "escalated", _("A request escalated to me (tier 2) because nobody approved it in time")
+    SLA_BREACHED = "sla_breached", _("An approval SLA was breached (for named managers)")
     COMMENT = "comment", _("A question about my request, or an answer to my question")
     DIGEST = "digest", _("Digest of waiting requests")
     TEST = "test", _("Test message")

@@ -44,6 +44,8 @@ EVENT_KINDS: dict[str, str] = {
     EventKind.FAILED: NotificationKind.FAILED,
     # A question of an approver goes to the requester; the requester's answer to those who asked.
     EventKind.COMMENT: NotificationKind.COMMENT,
+    # Nobody decided within the approval SLA (notifications/escalation.py): the tier decides the message.
+    EventKind.ESCALATED: NotificationKind.ESCALATED,
     # Written by the outcome sweep (responses/outcomes.py) when the [Response] task's state changes;
     # which message (if any) depends on the state it reached: outcome_kind() below.
     EventKind.OUTCOME: NotificationKind.OUTCOME_COMPLETED,
@@ -77,6 +79,8 @@ TO_REQUESTER = (
 # Kinds a burst folds into a digest (a SIEM rule in a loop files dozens of requests a minute).
 BURSTY = (NotificationKind.APPROVAL_NEEDED, NotificationKind.REMINDER)
 NOTIFY_TYPES = {
+    NotificationKind.ESCALATED: "warning",
+    NotificationKind.SLA_BREACHED: "failure",
     NotificationKind.FAILED: "failure",
     NotificationKind.OUTCOME_FAILED: "failure",
     NotificationKind.OUTCOME_NO_TASK: "failure",
@@ -119,6 +123,9 @@ def kind_for(event: RequestEvent) -> str | None:
     """The message kind an audit event causes, or None."""
     if event.kind == EventKind.OUTCOME:
         return outcome_kind(event)
+    if event.kind == EventKind.ESCALATED:
+        tier = (event.detail or {}).get("tier")
+        return {2: NotificationKind.ESCALATED, 3: NotificationKind.SLA_BREACHED}.get(tier)
     kind = EVENT_KINDS.get(event.kind)
     if kind == NotificationKind.APPROVAL_NEEDED and event.status_after != Status.PENDING_APPROVAL:
         return None  # filed a task that needs no approval: nobody must act
@@ -227,8 +234,45 @@ def askers_of(request: ResponseRequest) -> list:
     return [user for user in users.order_by("username") if policy.may(user, policy.VIEW, request)]
 
 
+def tier_two_of(request: ResponseRequest) -> list:
+    """ESCALATE_TO's members who may decide this request now (never its requester: policy.may_decide)."""
+    if not settings.ESCALATE_TO:
+        return []
+    return [user for user in approvers_of(request) if any(g.name == settings.ESCALATE_TO for g in user.groups.all())]
+
+
+def managers_of(request: ResponseRequest) -> list:
+    """SLA_BREACH_TO's active users who may see this request."""
+    users = (
+        get_user_model()
+        .objects.filter(username__in=settings.SLA_BREACH_TO, is_active=True)
+        .select_related("notification_preference")
+        .order_by("username")
+    )
+    return [user for user in users if policy.may(user, policy.VIEW, request)]
+
+
+def oncall_recipients() -> list[Recipient]:
+    return [
+        Recipient(
+            channel=Channel.CHAT,
+            destination=chat.destination,
+            label=f"on-call: {chat.label}",
+            language=settings.NOTIFY_LANGUAGE,
+            body_format=chat.body_format,
+            channel_key=chat.key,
+        )
+        for chat in channels.chat_channels("oncall")
+    ]
+
+
 def recipients(kind: str, request: ResponseRequest, event: RequestEvent | None = None) -> list[Recipient]:
     people = []
+    if kind == NotificationKind.ESCALATED:
+        found = [r for r in (_email_recipient(user, kind) for user in tier_two_of(request)) if r is not None]
+        return found + oncall_recipients()
+    if kind == NotificationKind.SLA_BREACHED:
+        return [r for r in (_email_recipient(user, kind) for user in managers_of(request)) if r is not None]
     if kind == NotificationKind.COMMENT:
         if event is not None and (event.detail or {}).get("by") == "requester":
             people = askers_of(request)

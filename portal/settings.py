@@ -411,6 +411,29 @@ if _unknown_overrides:
         + ", ".join(f"APPROVALS_REQUIRED_{name.upper()}" for name in TASK_NAMES)
     )
 
+# --- Escalation when nobody approves (notifications/escalation.py) ---
+# After its approval SLA a pending request goes to tier 2 (ESCALATE_TO's approvers) and pages on-call
+# (ESCALATE_URLS, Apprise); after twice its SLA, SLA_BREACH_TO's named managers are told.
+APPROVAL_SLA = env_int("APPROVAL_SLA", 3600, minimum=60, maximum=7 * 86400)  # seconds; per task below
+APPROVAL_SLA_BY_TASK = {
+    name: env_int(f"APPROVAL_SLA_{name.upper()}", APPROVAL_SLA, minimum=60, maximum=7 * 86400)
+    for name in TASK_NAMES
+    if env_str(f"APPROVAL_SLA_{name.upper()}") is not None
+}
+_unknown_slas = sorted(
+    key
+    for key in os.environ
+    if key.startswith("APPROVAL_SLA_") and key.removeprefix("APPROVAL_SLA_").lower() not in {n.lower() for n in TASK_NAMES}
+)
+if _unknown_slas:
+    raise ImproperlyConfigured(
+        f"{', '.join(_unknown_slas)}: no such task type; use one of "
+        + ", ".join(f"APPROVAL_SLA_{name.upper()}" for name in TASK_NAMES)
+    )
+ESCALATE_TO = (env_str("ESCALATE_TO", "") or "").strip()  # a group (local or mapped from the directory)
+ESCALATE_URLS = [url.strip() for url in (env_str("ESCALATE_URLS", "", secret=True) or "").split(",") if url.strip()]
+SLA_BREACH_TO = [name.strip() for name in (env_str("SLA_BREACH_TO", "") or "").split(",") if name.strip()]
+
 # --- The REST API (/api/v1/, responses/api/) ---
 REST_FRAMEWORK = {
     # Tokens only: no session cookies, so no CSRF to worry about (the schema view adds sessions, read-only).

@@ -245,6 +245,8 @@ class EventKind(models.TextChoices):
     OUTCOME = "outcome", _("Outcome on the host")
     # A question or an answer on a pending request, without deciding (responses/comments.py).
     COMMENT = "comment", _("Comment")
+    # Nobody decided within the approval SLA: told tier 2 and on-call, then named managers (notifications/escalation.py).
+    ESCALATED = "escalated", _("Escalated")
 
 
 class RequestEvent(models.Model):

@@ -425,6 +425,8 @@ def _detail_context(request: HttpRequest, rr: ResponseRequest) -> dict[str, Any]
         "rr": rr,
         # Questions and answers without deciding (responses/comments.py)
         "thread": [event for event in events if event.kind == EventKind.COMMENT],
+        # The escalation ladder (notifications/escalation.py writes these events): tier 2, then SLA breached.
+        "escalations": [event for event in events if event.kind == EventKind.ESCALATED],
         "may_comment": bool(policy.may_comment(user, rr)),
         "host_facts": host_facts,
         "host_facts_error": host_facts_error,

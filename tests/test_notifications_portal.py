@@ -28,7 +28,7 @@ class TestAccountPage:
         html = client.get("/account/").content.decode()
         assert "alice@example.test" in html and 'value="rejected" checked' in html
         kept = ["approved", "rejected", "expired", "failed", "outcome_completed", "outcome_warning"]
-        kept += ["outcome_failed", "outcome_no_task", "outcome_gone", "comment"]
+        kept += ["outcome_failed", "outcome_no_task", "outcome_gone", "comment", "escalated", "sla_breached"]
         kept.remove("approved")
         response = client.post(reverse("notifications:preferences"), {"email": kept})
         assert response.status_code == 302
