@@ -512,3 +512,49 @@ def test_pages_mark_hidden_characters_in_usernames(client, login, alice, dave):
     client.post("/accounts/logout/")
     client.force_login(sneaky)  # the password only: the header and the code page show the name
     assert f"bob{marked}" in client.get("/", follow=True).content.decode()
+
+
+# --- The directory's own events are append-only; the upgrade keeps old bindings ------------------------
+
+
+def test_directory_events_cannot_be_changed_or_deleted(db):
+    from django.db import DatabaseError, connection, transaction
+
+    event = DirectoryEvent.objects.create(username="zed", source="ldap", action="created", detail="from ldap")
+    with pytest.raises(DatabaseError, match="cannot be changed or deleted"), transaction.atomic():
+        DirectoryEvent.objects.filter(pk=event.pk).update(detail="nothing happened")
+    if connection.vendor == "postgresql":  # SQLite: UPDATE only (a DELETE trigger would stop the test flush)
+        with pytest.raises(DatabaseError, match="cannot be changed or deleted"), transaction.atomic():
+            DirectoryEvent.objects.filter(pk=event.pk).delete()
+    assert DirectoryEvent.objects.get(pk=event.pk).detail == "from ldap"
+
+
+def test_the_upgrade_keeps_ldap_bindings_as_dns_and_stops_on_two_accounts_of_one_subject(latest_schema_afterwards):
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    from tests.fixtures.database import migrate_to
+
+    before = [("accounts", "0002_api_token_from_responses")]
+    after = [("accounts", "0003_identity_binding")]
+    old = migrate_to(before)
+    OldUser, OldAccount = old.get_model("auth", "User"), old.get_model("accounts", "DirectoryAccount")
+    lee = OldUser.objects.create(username="lee")
+    OldAccount.objects.create(user=lee, source="ldap", subject="uid=Lee,ou=People,dc=corp,dc=example")
+    eve = OldUser.objects.create(username="eve")
+    OldAccount.objects.create(user=eve, source="oidc", subject="https://idp#7")
+    migrate_to(after)
+    assert DirectoryAccount.objects.get(user_id=lee.pk).subject == "dn:uid=lee,ou=people,dc=corp,dc=example"
+    assert DirectoryAccount.objects.get(user_id=eve.pk).subject == "https://idp#7"
+
+    old = migrate_to(before)
+    OldUser, OldAccount = old.get_model("auth", "User"), old.get_model("accounts", "DirectoryAccount")
+    assert OldAccount.objects.get(user_id=lee.pk).subject == "uid=lee,ou=people,dc=corp,dc=example"
+    twin = OldUser.objects.create(username="eve2")
+    OldAccount.objects.create(user=twin, source="oidc", subject="https://idp#7")
+    with pytest.raises(RuntimeError, match="'eve' and 'eve2' are bound to the same oidc subject"):
+        migrate_to(after)
+    OldAccount.objects.filter(user=twin).delete()
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    assert ("accounts", "0003_identity_binding") not in executor.loader.applied_migrations

@@ -20,6 +20,8 @@ BEGIN SELECT RAISE(ABORT, 'audit rows in accounts_directoryevent cannot be chang
 
 
 def legacy_subjects(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # no pending trigger events before ALTER TABLE
     Account = apps.get_model("accounts", "DirectoryAccount")
     seen: dict[tuple[str, str], str] = {}
     for account in Account.objects.select_related("user").order_by("id"):
