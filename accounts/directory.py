@@ -251,15 +251,6 @@ def person_or_refuse(request: HttpRequest | None, username: str, source: str, va
     return person
 
 
-def person_keys(user_ids: Iterable[int]) -> dict[int, str]:
-    """{user id: linked person} for the directory accounts among ``user_ids`` that have one."""
-    ids = {pk for pk in user_ids if pk is not None}
-    if not ids:
-        return {}
-    rows = DirectoryAccount.objects.filter(user_id__in=ids).exclude(person="").values_list("user_id", "person")
-    return dict(rows)
-
-
 def _event(user: User, source: str, action: str, detail: str = "") -> None:
     DirectoryEvent.objects.create(
         actor=ACTOR, username=user.get_username(), source=source, action=action, detail=detail[:255]

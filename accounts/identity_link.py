@@ -69,6 +69,16 @@ def ldap_text(name: str, raw: bytes) -> str:
     return text
 
 
+def linked_people(user_ids) -> dict[int, str]:
+    """{user id: linked person} for the directory accounts among ``user_ids`` that have one (one query)."""
+    from accounts.models import DirectoryAccount  # here, not at the top: settings import this module
+
+    ids = {pk for pk in user_ids if pk is not None}
+    if not ids:
+        return {}
+    return dict(DirectoryAccount.objects.filter(user_id__in=ids).exclude(person="").values_list("user_id", "person"))
+
+
 def link_value(value) -> str:
     """The normalised link value ("" for none): one spelling per person, whatever the source."""
     if isinstance(value, bytes):

@@ -102,11 +102,12 @@ def person_key(user) -> tuple[str, int | str]:
 
 
 def person_keys(user_ids: Iterable[int]) -> dict[int, tuple[str, int | str]]:
-    """{user id: person_key} for many users, in one query."""
-    from accounts.directory import person_keys as linked
+    """{user id: person_key} for many users, in one query (none when IDENTITY_LINK_ATTRIBUTE is not set)."""
+    from accounts.identity_link import linked_people
 
     ids = [pk for pk in user_ids if pk is not None]
-    people = linked(ids)
+    # Without a configured link every account is its own person (values left from an old setting are not read).
+    people = linked_people(ids) if settings.IDENTITY_LINK_ATTRIBUTE else {}
     return {pk: ("person", people[pk]) if pk in people else ("user", pk) for pk in ids}
 
 
@@ -191,9 +192,13 @@ def is_approver(user) -> bool:
 
 
 def prime_roles(users: Iterable) -> None:
-    """Fill each user's role cache from a ``prefetch_related("groups")``: no query per user afterwards."""
+    """Fill each user's role and person caches (the roles from a ``prefetch_related("groups")``): no query per user."""
+    users = list(users)
     for user in users:
         user._portal_roles = {group.name for group in user.groups.all()}  # roles.has_role's cache
+    keys = person_keys([user.pk for user in users])
+    for user in users:
+        user._portal_person = keys[user.pk]  # person_key's cache: one query for all (none without a link)
 
 
 # --- Per-request actions --------------------------------------------------------------------
