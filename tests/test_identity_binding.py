@@ -529,7 +529,7 @@ def test_directory_events_cannot_be_changed_or_deleted(db):
     assert DirectoryEvent.objects.get(pk=event.pk).detail == "from ldap"
 
 
-def test_the_upgrade_keeps_ldap_bindings_as_dns_and_stops_on_two_accounts_of_one_subject(latest_schema_afterwards):
+def test_the_upgrade_keeps_ldap_bindings_as_dns_and_stops_on_two_accounts_of_one_subject(postgres, latest_schema_afterwards):
     from django.db import connection
     from django.db.migrations.executor import MigrationExecutor
 
