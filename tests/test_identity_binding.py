@@ -578,3 +578,29 @@ def test_the_upgrade_keeps_ldap_bindings_as_dns_and_stops_on_two_accounts_of_one
     executor = MigrationExecutor(connection)
     executor.loader.build_graph()
     assert ("accounts", "0003_identity_binding") not in executor.loader.applied_migrations
+
+
+def test_manage_py_refuses_to_start_with_both_sources_giving_approvers_and_no_link():
+    """A real start: manage.py in a fresh process, from the environment an operator would write."""
+    import json
+
+    from tests.support.subprocesses import settings_in_subprocess
+
+    both_sources = {
+        "DEBUG": "true",
+        "LDAP_SERVER_URI": "ldaps://dc1.corp.example",
+        "LDAP_USER_SEARCH_BASE": "OU=Users,DC=corp,DC=example",
+        "LDAP_GROUP_SEARCH_BASE": "OU=Groups,DC=corp,DC=example",
+        "OIDC_ISSUER": "https://login.example.com/tenant/v2.0",
+        "OIDC_CLIENT_ID": "edr-portal",
+        "OIDC_CLIENT_SECRET": "not-a-real-secret",
+        "ROLE_GROUPS": json.dumps({"Analysts": ["soc-analysts"], "Approvers": ["CN=SOC Approvers,DC=corp"]}),
+        "IDENTITY_LINK_ATTRIBUTE": "",
+    }
+    refused = settings_in_subprocess(both_sources)
+    assert refused.returncode != 0
+    assert "accounts.E001" in refused.stderr and "IDENTITY_LINK_ATTRIBUTE is not set" in refused.stderr
+    started = settings_in_subprocess({**both_sources, "IDENTITY_LINK_ATTRIBUTE": "ldap:userPrincipalName oidc:upn"})
+    assert started.returncode == 0, started.stderr[-2000:]
+    bad = settings_in_subprocess({**both_sources, "IDENTITY_LINK_ATTRIBUTE": "saml:upn"})
+    assert bad.returncode != 0 and "IDENTITY_LINK_ATTRIBUTE: 'saml' is not a source" in bad.stderr
