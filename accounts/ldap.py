@@ -93,7 +93,7 @@ def find_user(conn, username: str) -> tuple[str, dict] | None:
 AUTO_ID_ATTRIBUTES = ("objectGUID", "entryUUID")  # AD's, then OpenLDAP's (an operational attribute: asked by name)
 
 
-def entry_subject(conn, dn: str) -> tuple[str, bytes | None]:
+def entry_subject(conn, dn: str) -> tuple[str, str | bytes | None]:
     """(the subject an account is bound to, the raw IDENTITY_LINK_ATTRIBUTE value) of the entry at ``dn``.
 
     The subject is "<attribute>:<value>" of LDAP_ID_ATTRIBUTE (empty: objectGUID, else
@@ -117,7 +117,7 @@ def entry_subject(conn, dn: str) -> tuple[str, bytes | None]:
     return ("dn:" + dn.lower())[:512], _first(attrs, link)
 
 
-def _first(attrs: dict, name: str) -> bytes | None:
+def _first(attrs: dict, name: str) -> str | bytes | None:
     values = attrs.get(name.lower()) if name else None
     if not values:
         return None

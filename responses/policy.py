@@ -9,7 +9,10 @@ greps for that). Roles are Django groups (accounts.roles).
   reject, cancel, retry), with the reason for a refusal;
 - ``sees_all_requests``, ``may_export_audit``, ``sees_ksc_warnings``,
   ``must_use_two_factor``, ``may_decide``: the portal-wide questions;
-- ``ResponseRequest.objects.visible_to(user)`` (responses.models) asks ``visible_filter``.
+- ``ResponseRequest.objects.visible_to(user)`` (responses.models) asks ``visible_filter``;
+- ``same_person(a, b)`` / ``person_key(user)``: who is one person for the two-person rule (the
+  same account, or directory accounts linked by IDENTITY_LINK_ATTRIBUTE); the approvals count
+  (responses.workflow) keys approvers by ``person_keys``.
 
 Superusers get no bypass on requests: they administer users; the two-person
 rule binds them like anyone else.
