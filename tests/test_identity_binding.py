@@ -162,11 +162,14 @@ def signed_in(client) -> bool:
 
 def test_an_idp_user_of_the_same_name_does_not_get_the_ldap_account(client, both, ldap_people, idp_people, oidc_provider):
     """The attack: IdP carol (an analyst, another person) signed in and got LDAP carol's approver account."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
     ldap_people("carol", ["SOC Approvers"])
     idp_people("carol", "carol-idp-pass", ["soc-analysts", "provider:mfa"])
     assert ldap_sign_in(client, "carol", "carol-directory-pass").status_code == 302
     carol = User.objects.get(username="carol")
     assert held_roles(carol) == {roles.APPROVERS}
+    TOTPDevice.objects.create(user=carol, name="carol's phone", confirmed=True)
     bound = DirectoryAccount.objects.get(user=carol)
     client.post("/accounts/logout/")
 
@@ -179,6 +182,7 @@ def test_an_idp_user_of_the_same_name_does_not_get_the_ldap_account(client, both
     assert not signed_in(other)
     carol.refresh_from_db()
     assert carol.is_active and held_roles(carol) == {roles.APPROVERS}  # her role stayed hers
+    assert TOTPDevice.objects.filter(user=carol, confirmed=True).count() == 1  # and her authenticator
     account = DirectoryAccount.objects.get(user=carol)
     assert (account.source, account.subject) == (bound.source, bound.subject) == (Source.LDAP, bound.subject)
     (refused,) = refusals("carol")
@@ -604,3 +608,12 @@ def test_manage_py_refuses_to_start_with_both_sources_giving_approvers_and_no_li
     assert started.returncode == 0, started.stderr[-2000:]
     bad = settings_in_subprocess({**both_sources, "IDENTITY_LINK_ATTRIBUTE": "saml:upn"})
     assert bad.returncode != 0 and "IDENTITY_LINK_ATTRIBUTE: 'saml' is not a source" in bad.stderr
+
+
+def test_the_admin_shows_bindings_read_only(client, login, root):
+    lee = User.objects.create(username="lee")
+    account = DirectoryAccount.objects.create(user=lee, source=Source.LDAP, subject="entryUUID:1", person="lee@corp")
+    login(client, root)
+    page = client.get(f"/admin/accounts/directoryaccount/{account.pk}/change/").content.decode()
+    assert "entryUUID:1" in page and "lee@corp" in page
+    assert 'name="subject"' not in page and 'name="person"' not in page
