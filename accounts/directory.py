@@ -107,13 +107,16 @@ def clean_username(request: HttpRequest | None, raw: str) -> str:
 
 def _record_refusal(username: str, source: str, subject: str, reason: str, **detail) -> None:
     """A refused directory sign-in, in the accounts chain and the directory's events (no secrets: ids only)."""
-    from accounts import account_trail
-    from responses.models import AccountEventKind
+    from responses import audit_chain
+    from responses.models import AccountEvent, AccountEventKind
 
-    account_trail.record(
-        AccountEventKind.SIGN_IN_REFUSED,
-        username,
-        {"source": source, "subject": subject, "reason": reason, **detail},
+    audit_chain.append_account_event(
+        AccountEvent(
+            kind=AccountEventKind.SIGN_IN_REFUSED,
+            actor_username=ACTOR,  # the directory refused, not a person (nobody is signed in)
+            subject_username=username[:150],
+            detail={"source": source, "subject": subject, "reason": reason, **detail},
+        )
     )
     DirectoryEvent.objects.create(
         actor=ACTOR, username=username[:150], source=source, action=DirectoryEvent.Action.REFUSED, detail=reason[:255]

@@ -186,6 +186,7 @@ def test_an_idp_user_of_the_same_name_does_not_get_the_ldap_account(client, both
     account = DirectoryAccount.objects.get(user=carol)
     assert (account.source, account.subject) == (bound.source, bound.subject) == (Source.LDAP, bound.subject)
     (refused,) = refusals("carol")
+    assert AccountEvent.objects.get(kind="sign_in_refused").actor_username == "directory"
     assert refused["source"] == "oidc" and refused["bound_to"] == "ldap"
     assert refused["subject"].startswith(oidc_provider.issuer + "#")
     assert DirectoryEvent.objects.filter(username="carol", action="refused").exists()
