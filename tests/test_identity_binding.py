@@ -435,6 +435,27 @@ def test_two_accounts_of_one_person_count_as_one_approval(client, linked, ldap_p
     assert rr.status == Status.PENDING_APPROVAL
 
 
+def test_the_approvals_count_keys_approvers_by_linked_person(linked, alice):
+    """Even rows written around the policy (by hand in the database) count one person once."""
+    from responses.models import Decision, DecisionKind
+
+    ldap_ann, idp_ann, bob_ldap = (User.objects.create(username=name) for name in ("ann", "ann@corp", "bo"))
+    for user, source, person in ((ldap_ann, Source.LDAP, "ann@corp"), (idp_ann, Source.OIDC, "ann@corp")):
+        DirectoryAccount.objects.create(user=user, source=source, subject=f"{source}-{user.pk}", person=person)
+    DirectoryAccount.objects.create(user=bob_ldap, source=Source.LDAP, subject="ldap-bo", person="bo@corp")
+    rr = workflow.file_request(user=alice, task="isolateHost", target_host=HOST, params={"action": 1}, justification="x")
+    for user in (ldap_ann, idp_ann):
+        Decision.objects.create(
+            request=rr, approver=user, approver_username=user.username, decision=DecisionKind.APPROVE,
+            fingerprint=rr.fingerprint,
+        )
+    assert len(workflow._approving_people(rr)) == 1
+    Decision.objects.create(
+        request=rr, approver=bob_ldap, approver_username="bo", decision=DecisionKind.APPROVE, fingerprint=rr.fingerprint
+    )
+    assert sorted(workflow._approving_people(rr).values()) in (["ann", "bo"], ["ann@corp", "bo"])
+
+
 def test_a_linked_sign_in_without_the_link_value_is_refused(client, linked, ldap_people):
     ldap_people("kim", ["SOC Analysts"])  # no mail
     response = ldap_sign_in(client, "kim", "kim-directory-pass")
