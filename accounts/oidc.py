@@ -40,7 +40,7 @@ from mozilla_django_oidc.utils import import_from_settings
 from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
 
 from accounts import directory, lockout, stepup
-from accounts.models import DirectoryAccount, Source
+from accounts.models import Source
 
 log = logging.getLogger(__name__)
 
@@ -292,20 +292,14 @@ class DirectoryOIDCBackend(OIDCAuthenticationBackend):
                 % {"provider": settings.OIDC_PROVIDER_NAME, "claim": settings.OIDC_USERNAME_CLAIM},
                 f"no usable {settings.OIDC_USERNAME_CLAIM} claim",
             )
-        username = username.strip().lower()
+        username = directory.clean_username(request, username)
         subject = f"{settings.OIDC_ISSUER}#{claims['sub']}"
-        user = directory.existing_user(request, username)
-        if user is not None:
-            account = DirectoryAccount.objects.get(user=user)
-            if account.source == Source.OIDC and account.subject != subject:
-                # preferred_username can be reassigned at the provider: never to someone else's portal account.
-                raise directory.refuse(
-                    request,
-                    _("Your provider account does not match the portal account %(username)s. Ask your administrator.")
-                    % {"username": username},
-                    f"{username!r} belongs to another subject than {subject!r}",
-                )
-        roles = directory.roles_or_refuse(request, username, _groups(claims))
+        # Bound to this issuer and sub, or refused: never an LDAP account, a local one or another subject's.
+        user = directory.bind(request, username, Source.OIDC, subject)
+        roles = directory.roles_or_refuse(
+            request, username, _groups(claims), user=user, source=Source.OIDC, subject=subject
+        )
+        person = directory.person_or_refuse(request, username, Source.OIDC, _link_claim(claims))
         names = {
             "email": verified_email(claims),
             "first_name": str(claims.get("given_name") or "")[:150],
@@ -317,7 +311,7 @@ class DirectoryOIDCBackend(OIDCAuthenticationBackend):
             user.save()
         else:
             self.UserModel.objects.filter(pk=user.pk).update(**names)
-        directory.follow_directory(user, roles, source=Source.OIDC, subject=subject, origin="oidc")
+        directory.follow_directory(user, roles, source=Source.OIDC, subject=subject, origin="oidc", person=person)
         user.refresh_from_db()
         if not user.is_active:
             raise directory.refuse(
@@ -327,6 +321,17 @@ class DirectoryOIDCBackend(OIDCAuthenticationBackend):
         # as good as the access token that fetched it, and says nothing about how the login went.
         request.oidc_login = {"mfa": carried_mfa(payload), "auth_time": payload.get("auth_time")}
         return user
+
+
+def _link_claim(claims: dict):
+    """The IDENTITY_LINK_ATTRIBUTE claim; an e-mail address only when the provider verified it."""
+    name = settings.IDENTITY_LINK_ATTRIBUTE.get("oidc")
+    if not name:
+        return None
+    if name == "email" and claims.get("email_verified") is not True:
+        return None
+    value = claims.get(name)
+    return value if isinstance(value, str) else None
 
 
 def _groups(claims: dict) -> list[str]:

@@ -238,7 +238,7 @@ def tier_two_of(request: ResponseRequest) -> list:
     """ESCALATE_TO's members who may decide this request now (never its requester: policy.may_decide)."""
     if not settings.ESCALATE_TO:
         return []
-    return [user for user in approvers_of(request) if any(g.name == settings.ESCALATE_TO for g in user.groups.all())]
+    return [user for user in approvers_of(request) if policy.in_escalation_tier(user)]
 
 
 def managers_of(request: ResponseRequest) -> list:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
+from accounts.identity_link import parse_id_attribute, parse_link_attribute
 from accounts.role_groups import parse_role_groups
 from portal.env import (
     env_bool,
@@ -201,6 +202,9 @@ ROLE_GROUPS = parse_role_groups("ROLE_GROUPS", env_str("ROLE_GROUPS"))
 # true: the username/password form signs in local superusers only (break-glass), besides LDAP users.
 LOCAL_LOGIN_SUPERUSERS_ONLY = env_bool("LOCAL_LOGIN_SUPERUSERS_ONLY", False)
 DIRECTORY_SYNC_INTERVAL = env_int("DIRECTORY_SYNC_INTERVAL", 3600, minimum=60)  # seconds between sync_directory_roles
+# One person, one identity across LDAP and OpenID Connect (accounts/identity_link.py): the attribute
+# (or "ldap:<attribute> oidc:<claim>") whose equal values make two directory accounts one person.
+IDENTITY_LINK_ATTRIBUTE = parse_link_attribute("IDENTITY_LINK_ATTRIBUTE", env_str("IDENTITY_LINK_ATTRIBUTE", ""))
 
 LDAP_SERVER_URI = env_str("LDAP_SERVER_URI", "")
 LDAP_BIND_DN = env_str("LDAP_BIND_DN", "")
@@ -211,6 +215,9 @@ LDAP_GROUP_SEARCH_BASE = env_str("LDAP_GROUP_SEARCH_BASE", "")
 LDAP_START_TLS = env_bool("LDAP_START_TLS", False)
 LDAP_CA_FILE = env_str("LDAP_CA_FILE", "")
 LDAP_TIMEOUT = env_float("LDAP_TIMEOUT", 5.0, minimum=0.5)
+# The entry's immutable id an LDAP account is bound to: empty for objectGUID (AD), else entryUUID
+# (OpenLDAP), else the DN; or an attribute name, or "dn" (accounts/ldap.py, entry_subject).
+LDAP_ID_ATTRIBUTE = parse_id_attribute("LDAP_ID_ATTRIBUTE", env_str("LDAP_ID_ATTRIBUTE", ""))
 if LDAP_SERVER_URI:
     _ldap_problems = [
         name

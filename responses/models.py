@@ -305,6 +305,8 @@ class AccountEventKind(models.TextChoices):
     GROUPS_CHANGED = "groups_changed", _("Groups changed")
     DEVICE_ADDED = "device_added", _("2FA device added")
     DEVICE_REMOVED = "device_removed", _("2FA device removed")
+    SIGN_IN_REFUSED = "sign_in_refused", _("Directory sign-in refused")
+    IDENTITY_RELINKED = "identity_relinked", _("Directory identity relinked")
 
 
 class SingleChainRecord(models.Model):

@@ -9,7 +9,10 @@ greps for that). Roles are Django groups (accounts.roles).
   reject, cancel, retry), with the reason for a refusal;
 - ``sees_all_requests``, ``may_export_audit``, ``sees_ksc_warnings``,
   ``must_use_two_factor``, ``may_decide``: the portal-wide questions;
-- ``ResponseRequest.objects.visible_to(user)`` (responses.models) asks ``visible_filter``.
+- ``ResponseRequest.objects.visible_to(user)`` (responses.models) asks ``visible_filter``;
+- ``same_person(a, b)`` / ``person_key(user)``: who is one person for the two-person rule (the
+  same account, or directory accounts linked by IDENTITY_LINK_ATTRIBUTE); the approvals count
+  (responses.workflow) keys approvers by ``person_keys``.
 
 Superusers get no bypass on requests: they administer users; the two-person
 rule binds them like anyone else.
@@ -80,6 +83,56 @@ def _is_requester(user, request: ResponseRequest) -> bool:
     return request.requester_id is not None and request.requester_id == user.pk
 
 
+# --- One person, one identity -----------------------------------------------------------------
+
+
+def person_key(user) -> tuple[str, int | str]:
+    """Who ``user`` (a user, or a user id) is as a person, for the two-person rule.
+
+    Accounts of one person in LDAP and OpenID Connect share the value of
+    IDENTITY_LINK_ATTRIBUTE (accounts/identity_link.py): ("person", that value). Any other
+    account is its own person: ("user", its id). A user's key is cached on the object.
+    """
+    if user is None:
+        raise ValueError("person_key needs a user or a user id")
+    if isinstance(user, int):
+        return person_keys([user])[user]
+    cached = getattr(user, "_portal_person", None)
+    if cached is None:
+        cached = person_keys([user.pk])[user.pk]
+        user._portal_person = cached
+    return cached
+
+
+def person_keys(user_ids: Iterable[int]) -> dict[int, tuple[str, int | str]]:
+    """{user id: person_key} for many users, in one query (none when IDENTITY_LINK_ATTRIBUTE is not set)."""
+    from accounts.identity_link import linked_people
+
+    ids = [pk for pk in user_ids if pk is not None]
+    # Without a configured link every account is its own person (values left from an old setting are not read).
+    people = linked_people(ids) if settings.IDENTITY_LINK_ATTRIBUTE else {}
+    return {pk: ("person", people[pk]) if pk in people else ("user", pk) for pk in ids}
+
+
+def same_person(user_a, user_b) -> bool:
+    """Whether two users (or user ids) are one person: the same account, or accounts linked across sources."""
+    if user_a is None or user_b is None:
+        return False
+    id_a = user_a if isinstance(user_a, int) else user_a.pk
+    id_b = user_b if isinstance(user_b, int) else user_b.pk
+    if id_a == id_b:
+        return True
+    key_a = person_key(user_a)
+    if key_a[0] == "user":
+        return False  # an unlinked account is nobody else
+    return key_a == person_key(user_b)
+
+
+def _is_requesting_person(user, request: ResponseRequest) -> bool:
+    """The requester, under this account or a linked one of the same person."""
+    return request.requester_id is not None and same_person(user, request.requester_id)
+
+
 # --- Portal-wide questions ------------------------------------------------------------------
 
 
@@ -142,9 +195,13 @@ def is_approver(user) -> bool:
 
 
 def prime_roles(users: Iterable) -> None:
-    """Fill each user's role cache from a ``prefetch_related("groups")``: no query per user afterwards."""
+    """Fill each user's role and person caches (the roles from a ``prefetch_related("groups")``): no query per user."""
+    users = list(users)
     for user in users:
         user._portal_roles = {group.name for group in user.groups.all()}  # roles.has_role's cache
+    keys = person_keys([user.pk for user in users])
+    for user in users:
+        user._portal_person = keys[user.pk]  # person_key's cache: one query for all (none without a link)
 
 
 # --- Per-request actions --------------------------------------------------------------------
@@ -184,7 +241,7 @@ def may(user, action: str, rr: ResponseRequest | None = None, *, token: ApiToken
     if action in (APPROVE, REJECT):
         if not roles.has_role(user, roles.APPROVERS):
             return _refuse(_("Only members of Approvers can approve or reject requests."))
-        if _is_requester(user, rr) or (
+        if _is_requesting_person(user, rr) or (
             # The requester's account was deleted: the username is all that is left of them.
             rr.requester_id is None and user.get_username() == rr.requester_username
         ):
@@ -194,8 +251,12 @@ def may(user, action: str, rr: ResponseRequest | None = None, *, token: ApiToken
                 _("This request is %(status)s; only requests pending approval can be approved or rejected.")
                 % {"status": rr.get_status_display().lower()}
             )
-        # By id, not username: renaming an approver does not make them a second person.
-        if any(approval.approver_id == user.pk for approval in rr.approvals.all()):
+        # By person, not username: renaming an approver, or approving again with a linked account of
+        # the other directory, does not make them a second person.
+        if any(
+            approval.approver_id is not None and same_person(user, approval.approver_id)
+            for approval in rr.approvals.all()
+        ):
             return _conflict(_("You have already approved this request; another approver must decide."))
         return ALLOWED
     if action == CANCEL:
@@ -210,7 +271,7 @@ def may(user, action: str, rr: ResponseRequest | None = None, *, token: ApiToken
     if action == RETRY:
         if not roles.has_role(user, roles.APPROVERS):
             return _refuse(_("Only members of Approvers can retry a failed request."))
-        if _is_requester(user, rr):
+        if _is_requesting_person(user, rr):
             return _refuse(_("Another approver must retry your own request."))
         if rr.status != Status.FAILED:
             return _conflict(
@@ -249,3 +310,8 @@ def may_comment(user, rr: ResponseRequest) -> Verdict:
             % {"status": rr.get_status_display().lower()}
         )
     return ALLOWED
+
+
+def in_escalation_tier(user) -> bool:
+    """Whether ``user`` belongs to ESCALATE_TO, the group an unapproved request escalates to."""
+    return bool(settings.ESCALATE_TO) and roles.has_role(user, settings.ESCALATE_TO)

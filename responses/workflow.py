@@ -26,7 +26,7 @@ from django.dispatch import Signal
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from responses import catalog, trail
+from responses import catalog, policy, trail
 from responses.errors import (  # noqa: F401 (re-exported: workflow.NotAllowed and friends)
     ContentChanged,
     InvalidRequest,
@@ -413,15 +413,18 @@ def _decide(
 def _approving_people(rr: ResponseRequest) -> dict[tuple[str, int | str], str]:
     """The distinct people who approved ``rr`` (never its requester), each with a username to show.
 
-    Counted by user id: the same person under a new username is still one person. An
-    approval whose user was deleted has only its username left and counts once by it.
+    Counted by person (policy.person_key): the same person under a new username, or with
+    a linked account of the other directory (IDENTITY_LINK_ATTRIBUTE), is still one person.
+    An approval whose user was deleted has only its username left and counts once by it.
     """
     people: dict[tuple[str, int | str], str] = {}
-    rows = rr.approvals.filter(decision=DecisionKind.APPROVE).values_list("approver_id", "approver_username")
+    rows = list(rr.approvals.filter(decision=DecisionKind.APPROVE).values_list("approver_id", "approver_username"))
+    keys = policy.person_keys([rr.requester_id, *(approver_id for approver_id, _name in rows)])
+    requester = keys.get(rr.requester_id)
     for approver_id, username in rows:
         if approver_id is not None:
-            if approver_id != rr.requester_id:
-                people[("user", approver_id)] = username
+            if keys[approver_id] != requester:
+                people[keys[approver_id]] = username
         elif rr.requester_id is not None or username != rr.requester_username:
             people[("deleted user", username)] = username
     return people
