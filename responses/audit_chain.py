@@ -23,14 +23,17 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from responses import approvals
 from responses.models import (
     AccountEvent,
     AuditAnchor,
+    Decision,
     RequestEvent,
     ResponseRequest,
     payload_fingerprint,
 )
 from responses.paging import keyset_batches
+from responses.states import TRANSITIONS, Status
 
 GENESIS = "0" * 64
 # pg_advisory_xact_lock keys of the two chains that have no row of their own to lock.
@@ -212,17 +215,20 @@ def _anchors(report: Report) -> dict[str, tuple[int, str]]:
     return anchored
 
 
-def _request_chains() -> Iterator[tuple[ResponseRequest, list[RequestEvent]]]:
-    """Every request with its events in seq order, a few hundred requests at a time."""
+def _request_chains() -> Iterator[tuple[ResponseRequest, list[RequestEvent], list[Decision]]]:
+    """Every request with its events in seq order and its decisions, a few hundred requests at a time."""
     # A few hundred at a time: params may hold a 10 MiB IOC archive each.
     for batch in keyset_batches(ResponseRequest.objects.all(), "pk", 200):
         events: dict[int, list[RequestEvent]] = {request.pk: [] for request in batch}
+        decisions: dict[int, list[Decision]] = {request.pk: [] for request in batch}
         for event in RequestEvent.objects.filter(request_id__in=events).order_by("request_id", "seq"):
             events[event.request_id].append(event)
+        for decision in Decision.objects.filter(request_id__in=events).order_by("request_id", "id"):
+            decisions[decision.request_id].append(decision)
         for request in batch:
             for event in events[request.pk]:
                 event.request = request  # the chain name without a query per event
-            yield request, events[request.pk]
+            yield request, events[request.pk], decisions[request.pk]
 
 
 def _filed_content_problem(request: ResponseRequest, events: list[RequestEvent]) -> str | None:
@@ -234,6 +240,83 @@ def _filed_content_problem(request: ResponseRequest, events: list[RequestEvent])
     current = payload_fingerprint(request.task, request.target_host, request.params)
     if recorded and (recorded != current or request.fingerprint != current):
         return f"request {request.uuid}: its task, host or params were changed after it was filed"
+    # What else the FILED event keeps of the row (PostgreSQL freezes these columns, 0020; the
+    # tables' owner can switch that off, but cannot rewrite the keyed event to match).
+    detail = filed.detail if isinstance(filed.detail, dict) else {}
+    differs = []
+    if request.requester_username != filed.actor_username or (
+        # NULL: the requester's account was deleted since
+        "requester_id" in detail and request.requester_id is not None and request.requester_id != detail["requester_id"]
+    ):
+        differs.append("requester")
+    if request.justification != filed.message:
+        differs.append("justification")
+    if "external_ref" in detail and request.external_ref != detail["external_ref"]:
+        differs.append("external_ref")
+    if "approvals_required" in detail and request.approvals_required != detail["approvals_required"]:
+        differs.append("approvals_required")
+    if differs:
+        return "; ".join(f"request {request.uuid}: its {name} differs from what was filed" for name in differs)
+    return None
+
+
+# Every (from, to) a trail event may record: the transitions, and events that change no status.
+_MOVES = {(before, after) for (before, _action), after in TRANSITIONS.items()}
+_APPROVED_OR_LATER = {Status.APPROVED, Status.QUEUED, Status.SUBMITTING, Status.SUBMITTED, Status.FAILED}
+
+
+def _status_path_problem(request: ResponseRequest, events: list[RequestEvent]) -> str | None:
+    """The trail's statuses must follow TRANSITIONS from the filing, and end where the row's status is.
+
+    A status set by hand (the portal's own role may UPDATE the table) has no event that leads to it.
+    """
+    current = None
+    for event in events:
+        before, after = event.status_before, event.status_after
+        where = f"request {request.uuid}, event seq {event.seq} ({event.kind})"
+        if current is None:
+            if event.kind != "filed" or after not in (Status.PENDING_APPROVAL, Status.APPROVED):
+                return f"{where}: a trail starts with its filing, pending approval or approved"
+        elif not before:
+            # The filing's own approval of a task that needs none names no status before it.
+            if after != current:
+                return f"{where}: it moves the request to {after} from {current} without saying so"
+        elif before != current:
+            return f"{where}: it starts from {before}, but the trail before it ends at {current}"
+        elif after != before and (before, after) not in _MOVES:
+            return f"{where}: {before} to {after} is no transition the portal makes"
+        current = after
+    if current is not None and request.status != current:
+        return (
+            f"request {request.uuid}: its status is {request.status} but its trail ends at {current}; "
+            "the status was changed outside the portal"
+        )
+    return None
+
+
+def _approvers_problem(request: ResponseRequest, events: list[RequestEvent], decisions: list[Decision]) -> str | None:
+    """An approved (or later) request must carry the approvals of as many people as it was filed needing."""
+    reached = request.status in _APPROVED_OR_LATER or any(event.status_after == Status.APPROVED for event in events)
+    if not reached:
+        return None
+    filed = next((event for event in events if event.kind == "filed"), None)
+    frozen = filed.detail.get("approvals_required") if filed is not None and isinstance(filed.detail, dict) else None
+    required = max(request.approvals_required, frozen if isinstance(frozen, int) else 0)
+    people = approvals.approving_people(request, decisions)
+    # An approver deleted since (approver NULL) still counts here, once, by the username kept on the
+    # decision, unless that name is already counted or is the requester's: the trail proved it then.
+    names = {name for name in people.values()} | {request.requester_username}
+    gone = {
+        decision.approver_username
+        for decision in decisions
+        if decision.approver_id is None
+        and decision.decision == approvals.APPROVED
+        and decision.fingerprint == request.fingerprint
+        and decision.approver_username not in names
+    }
+    given = len(people) + len(gone)
+    if given < required:
+        return f"request {request.uuid}: it was approved with {given} of the {required} approvals it needs"
     return None
 
 
@@ -242,7 +325,7 @@ def verify() -> Report:
     report = Report()
     anchored = _anchors(report)
     seen_chains = set()
-    for request, events in _request_chains():
+    for request, events, decisions in _request_chains():
         chain = str(request.uuid)
         seen_chains.add(chain)
         count, problem = _walk(
@@ -256,6 +339,10 @@ def verify() -> Report:
         problem = problem or _filed_content_problem(request, events)
         if problem:
             report.problems.append(problem)
+        else:
+            for check in (_status_path_problem(request, events), _approvers_problem(request, events, decisions)):
+                if check:
+                    report.problems.append(check)
         if events and (chain not in anchored or anchored[chain][0] < events[-1].seq):
             report.unanchored += 1
     count, problem = _walk(

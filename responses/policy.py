@@ -26,6 +26,7 @@ from django.db.models import Q
 from django.utils.translation import gettext as _
 
 from accounts import roles
+from responses import approvals, states
 from responses.errors import NotAllowed, WrongStatus
 from responses.states import Status, TokenScope
 
@@ -36,14 +37,14 @@ if TYPE_CHECKING:  # annotations only: policy must not import the models (they a
 # Actions a user may take on a request.
 FILE = "file"
 VIEW = "view"
-APPROVE = "approve"
-REJECT = "reject"
-CANCEL = "cancel"
-RETRY = "retry"
+APPROVE = states.APPROVE
+REJECT = states.REJECT
+CANCEL = states.CANCEL
+RETRY = states.RETRY
 ACTIONS = (APPROVE, REJECT, CANCEL, RETRY)  # what a request's page offers as buttons
 
 # What only an API token issued with TokenScope.DECISIONS may do through the API.
-DECISIONS = frozenset({APPROVE, REJECT, RETRY})
+DECISIONS = frozenset(approvals.STEP_UP_ACTIONS)
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ def _active(user) -> bool:
 
 
 def _is_requester(user, request: ResponseRequest) -> bool:
-    return request.requester_id is not None and request.requester_id == user.pk
+    return approvals.is_requester(user, request)
 
 
 # --- Portal-wide questions ------------------------------------------------------------------
@@ -184,18 +185,16 @@ def may(user, action: str, rr: ResponseRequest | None = None, *, token: ApiToken
     if action in (APPROVE, REJECT):
         if not roles.has_role(user, roles.APPROVERS):
             return _refuse(_("Only members of Approvers can approve or reject requests."))
-        if _is_requester(user, rr) or (
-            # The requester's account was deleted: the username is all that is left of them.
-            rr.requester_id is None and user.get_username() == rr.requester_username
-        ):
+        # The requester's account deleted: the username is all that is left of them.
+        if approvals.is_requester(user, rr, by_name_when_deleted=True):
             return _refuse(_("Nobody can approve or reject their own request: another approver must decide."))
         if rr.status != Status.PENDING_APPROVAL:
             return _conflict(
                 _("This request is %(status)s; only requests pending approval can be approved or rejected.")
                 % {"status": rr.get_status_display().lower()}
             )
-        # By id, not username: renaming an approver does not make them a second person.
-        if any(approval.approver_id == user.pk for approval in rr.approvals.all()):
+        # By person (user id), not username: renaming an approver does not make them a second person.
+        if approvals.has_decided(user, rr.approvals.all()):
             return _conflict(_("You have already approved this request; another approver must decide."))
         return ALLOWED
     if action == CANCEL:

@@ -32,7 +32,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import stepup
-from responses import catalog, chain_verification, drafts, filing, filing_hints, policy, queueing, workflow
+from responses import approvals, catalog, chain_verification, drafts, filing, filing_hints, policy, queueing, workflow
 from responses.filtersets import RequestFilterSet
 from responses.forms import (
     NewRequestForm,
@@ -533,7 +533,7 @@ def _action_message(action: str, rr: ResponseRequest) -> str:
 @login_required
 @require_POST
 # A decision in the browser needs a fresh proof of identity (cancelling one's own request does not).
-@stepup.require_step_up(actions=(policy.APPROVE, policy.REJECT, policy.RETRY))
+@stepup.require_step_up(actions=approvals.STEP_UP_ACTIONS)
 def act(request: HttpRequest, key: Any, action: str) -> HttpResponse:
     """Approve, reject, cancel or retry one request; the workflow decides who may."""
     rr = _visible_or_404(request.user, key)
