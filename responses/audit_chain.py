@@ -8,6 +8,10 @@
   different requests never wait for each other.
 - An anchor periodically signs the heads of the chains that moved; it remembers
   how long each chain was, so deleting a chain's last events is caught.
+- Each anchor also leaves the database when it is taken (a log line on
+  "portal.audit.anchor", and a line in AUDIT_ANCHOR_LOG when set): the tables' owner
+  can delete the last events *and* the anchors that signed them, but not those copies,
+  and verification refuses a newest anchor that is too old or older than the copies.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import logging
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -34,6 +40,8 @@ from responses.models import (
 )
 from responses.paging import keyset_batches
 from responses.states import TRANSITIONS, Status
+
+anchor_log = logging.getLogger("portal.audit.anchor")
 
 GENESIS = "0" * 64
 # pg_advisory_xact_lock keys of the two chains that have no row of their own to lock.
@@ -127,7 +135,57 @@ def take_anchor(now: dt.datetime | None = None) -> AuditAnchor:
             heads[AccountEvent.CHAIN] = list(accounts)
         anchor = AuditAnchor(created_at=now, heads=heads)
         _seal(anchor, previous.hash if previous else GENESIS, previous.seq + 1 if previous else 1)
+        # Published once it is committed: an anchor rolled back was never taken.
+        transaction.on_commit(lambda: publish_anchor(anchor))
     return anchor
+
+
+def anchor_record(anchor: AuditAnchor) -> dict:
+    """What is published of an anchor: its seq, time and hash (the HMAC, never the key)."""
+    return {"seq": anchor.seq, "at": anchor.created_at.isoformat(), "hash": anchor.hash}
+
+
+def publish_anchor(anchor: AuditAnchor) -> None:
+    """Copy an anchor outside the database: a log line (syslog/the SIEM) and AUDIT_ANCHOR_LOG when set."""
+    record = anchor_record(anchor)
+    anchor_log.info("audit anchor seq=%d at=%s hash=%s chains=%d", anchor.seq, record["at"], anchor.hash, len(anchor.heads))
+    path = settings.AUDIT_ANCHOR_LOG
+    if not path:
+        return
+    line = json.dumps(record, sort_keys=True, separators=(",", ":")) + "\n"
+    try:
+        # O_APPEND: one write per line, at the end, whoever else appends; created readable by the owner only.
+        descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+        try:
+            os.write(descriptor, line.encode("utf-8"))
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+    except OSError as exc:
+        anchor_log.error("audit anchor seq=%d could not be appended to AUDIT_ANCHOR_LOG %s: %s", anchor.seq, path, exc)
+
+
+def read_anchor_log(path: str) -> tuple[list[dict], list[str]]:
+    """The anchors recorded in AUDIT_ANCHOR_LOG, and the problems reading it (a missing file: none yet)."""
+    records, problems = [], []
+    try:
+        with open(path, encoding="utf-8") as kept:
+            for number, text in enumerate(kept, 1):
+                if not text.strip():
+                    continue
+                try:
+                    record = json.loads(text)
+                    if not (isinstance(record.get("seq"), int) and isinstance(record.get("hash"), str)):
+                        raise ValueError("no seq and hash")
+                except (ValueError, AttributeError):
+                    problems.append(f"AUDIT_ANCHOR_LOG {path}, line {number}: it is not an anchor record")
+                    continue
+                records.append(record)
+    except FileNotFoundError:
+        return [], []
+    except (OSError, UnicodeDecodeError) as exc:
+        problems.append(f"AUDIT_ANCHOR_LOG {path}: cannot be read ({exc}); the anchors cannot be compared with it")
+    return records, problems
 
 
 def anchor_if_due(now: dt.datetime | None = None) -> AuditAnchor | None:
@@ -154,6 +212,7 @@ class Report:
     account_events: int = 0
     anchors: int = 0
     latest_anchor: dt.datetime | None = None
+    latest_anchor_seq: int = 0
     unanchored: int = 0  # request chains whose newest events no anchor covers yet
     problems: list[str] = field(default_factory=list)
 
@@ -194,11 +253,12 @@ def _walk(rows, chain_name: str, describe, anchored: tuple[int, str] | None) -> 
     return seen, None
 
 
-def _anchors(report: Report) -> dict[str, tuple[int, str]]:
-    """Verify the anchors' own chain; the latest anchored head of every chain."""
+def _anchors(report: Report, hashes: dict[int, str]) -> dict[str, tuple[int, str]]:
+    """Verify the anchors' own chain; the latest anchored head of every chain (and each anchor's hash in ``hashes``)."""
     anchored: dict[str, tuple[int, str]] = {}
     expected, prev = 1, GENESIS
     for anchor in AuditAnchor.objects.order_by("seq").iterator(chunk_size=200):
+        hashes[anchor.seq] = anchor.hash
         where = f"anchor {anchor.seq} ({anchor.created_at.isoformat()})"
         problem = _link_problem(anchor, where, expected, prev)
         if problem:
@@ -212,7 +272,52 @@ def _anchors(report: Report) -> dict[str, tuple[int, str]]:
         expected, prev = expected + 1, anchor.hash
         report.anchors += 1
         report.latest_anchor = anchor.created_at
+        report.latest_anchor_seq = anchor.seq
     return anchored
+
+
+def _anchors_outside(report: Report, hashes: dict[int, str], now: dt.datetime) -> None:
+    """The newest anchor must be recent, and no older than the copies kept outside the database.
+
+    Whoever owns the tables can delete a chain's last events together with the anchors that
+    signed them; what is left is a consistent, shorter history. Anchors are taken every
+    AUDIT_ANCHOR_INTERVAL, so a newest anchor older than twice that means anchors were
+    deleted (or no worker took one); AUDIT_ANCHOR_LOG keeps every anchor's seq and hash.
+    """
+    interval = settings.AUDIT_ANCHOR_INTERVAL
+    if interval:
+        limit = now - dt.timedelta(seconds=2 * interval)
+        if report.latest_anchor is not None and report.latest_anchor < limit:
+            report.problems.append(
+                f"the newest anchor, {report.latest_anchor_seq} of {report.latest_anchor.isoformat()}, is older than "
+                f"twice AUDIT_ANCHOR_INTERVAL ({interval} s): later anchors were deleted, or no worker has taken one since"
+            )
+        elif report.latest_anchor is None and (
+            RequestEvent.objects.filter(created_at__lt=limit).exists()
+            or AccountEvent.objects.filter(created_at__lt=limit).exists()
+        ):
+            report.problems.append(
+                f"there is no anchor, though events older than twice AUDIT_ANCHOR_INTERVAL ({interval} s) exist: "
+                "the anchors were deleted, or no worker has taken one"
+            )
+    path = settings.AUDIT_ANCHOR_LOG
+    if not path:
+        return
+    records, problems = read_anchor_log(path)
+    report.problems.extend(problems)
+    missing = [record for record in records if record["seq"] not in hashes]
+    if missing:
+        last = missing[-1]
+        report.problems.append(
+            f"anchor {last['seq']} of {last.get('at', '?')} is recorded in AUDIT_ANCHOR_LOG but not in the database "
+            f"({len(missing)} such): anchors were deleted, with the events they signed"
+        )
+    changed = [record for record in records if record["seq"] in hashes and hashes[record["seq"]] != record["hash"]]
+    if changed:
+        report.problems.append(
+            f"anchor {changed[0]['seq']} differs from the one recorded in AUDIT_ANCHOR_LOG ({len(changed)} such): "
+            "the anchors were rewritten"
+        )
 
 
 def _request_chains() -> Iterator[tuple[ResponseRequest, list[RequestEvent], list[Decision]]]:
@@ -323,7 +428,10 @@ def _approvers_problem(request: ResponseRequest, events: list[RequestEvent], dec
 def verify() -> Report:
     """Walk every chain and the anchors; report the first problem of each chain."""
     report = Report()
-    anchored = _anchors(report)
+    now = timezone.now()
+    hashes: dict[int, str] = {}
+    anchored = _anchors(report, hashes)
+    _anchors_outside(report, hashes, now)
     seen_chains = set()
     for request, events, decisions in _request_chains():
         chain = str(request.uuid)
