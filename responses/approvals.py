@@ -120,17 +120,24 @@ def proof_problems(
     *,
     required_when_filed: int | None,
     approved_in_trail: bool,
+    filed_by: str | None = None,
 ) -> list[str]:
     """Why the thing's approvals do not hold (an empty list: they do).
 
     ``required_when_filed``: the number of approvals the (keyed) trail says it was filed
     with; ``approved_in_trail``: whether its trail holds the approval (the ``approved``
-    event). Whoever can write the tables but not the trail cannot fake either, so a status
+    event); ``filed_by``: the username the trail says filed it (a decision under that name
+    is the requester's, whatever requester id the row holds now). Whoever can write the tables but not the trail cannot fake either, so a status
     set to APPROVED by hand, a required count lowered, or a decision re-attributed shows.
     Words for the trail and logs (English; the caller writes them).
     """
     decisions = list(decisions)
     problems = []
+    if filed_by is not None and filed_by != thing.requester_username:
+        problems.append(f"its requester is {thing.requester_username!r} now but {filed_by!r} filed it")
+    if filed_by is not None:
+        # the requester as filed: a decision under their name never counts
+        decisions = [d for d in decisions if not (d.decision == APPROVED and d.approver_username == filed_by)]
     if required_when_filed is None:
         problems.append("its trail does not say how many approvals it was filed with")
     elif required_when_filed != thing.approvals_required:

@@ -349,10 +349,7 @@ def _filed_content_problem(request: ResponseRequest, events: list[RequestEvent])
     # tables' owner can switch that off, but cannot rewrite the keyed event to match).
     detail = filed.detail if isinstance(filed.detail, dict) else {}
     differs = []
-    if request.requester_username != filed.actor_username or (
-        # NULL: the requester's account was deleted since
-        "requester_id" in detail and request.requester_id is not None and request.requester_id != detail["requester_id"]
-    ):
+    if request.requester_username != filed.actor_username:
         differs.append("requester")
     if request.justification != filed.message:
         differs.append("justification")
@@ -407,6 +404,8 @@ def _approvers_problem(request: ResponseRequest, events: list[RequestEvent], dec
     filed = next((event for event in events if event.kind == "filed"), None)
     frozen = filed.detail.get("approvals_required") if filed is not None and isinstance(filed.detail, dict) else None
     required = max(request.approvals_required, frozen if isinstance(frozen, int) else 0)
+    if filed is not None:  # a decision under the name that filed it is the requester's, whatever the row says now
+        decisions = [d for d in decisions if d.approver_username != filed.actor_username]
     people = approvals.approving_people(request, decisions)
     # An approver deleted since (approver NULL) still counts here, once, by the username kept on the
     # decision, unless that name is already counted or is the requester's: the trail proved it then.

@@ -569,8 +569,15 @@ def _list_rows(requests: QuerySet[ResponseRequest]) -> QuerySet[ResponseRequest]
     # or in this one subquery: no per-row query, so a page costs the same whatever its size.
     # A correlated subquery rather than a JOIN + GROUP BY: the database computes it for the
     # rows of the page only, after sorting and LIMIT, and the COUNT leaves it out.
+    # Counted as responses.approvals counts them: by a user who still exists, on the request's fingerprint
+    # (a requester's own approval, which the policy never lets anyone record, is not looked for here).
     given = (
-        Decision.objects.filter(request=OuterRef("pk"), decision=DecisionKind.APPROVE)
+        Decision.objects.filter(
+            request=OuterRef("pk"),
+            decision=DecisionKind.APPROVE,
+            approver__isnull=False,
+            fingerprint=OuterRef("fingerprint"),
+        )
         .order_by()
         .values("request")
         .annotate(n=Count("id"))

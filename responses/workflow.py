@@ -217,9 +217,8 @@ def file_request(
                 "target_host": host,
                 "approvals_required": required,
                 "source": source,
-                # who filed it and under which reference, beside the justification (the event's message):
+                # the reference, beside the requester (the actor) and justification (the message):
                 # verify_audit compares them with the row, whose columns PostgreSQL keeps frozen (0020)
-                "requester_id": user.pk,
                 "external_ref": request.external_ref,
                 # ties what was filed into the keyed audit chain: verify_audit compares it with the row
                 "fingerprint": request.fingerprint,
@@ -595,14 +594,17 @@ def fail_if_unproven(rr: ResponseRequest, actor: str) -> bool:
     counted again (responses.approvals.proof_problems) against what the keyed trail says:
     the number of approvals it was filed with and its ``approved`` event.
     """
-    events = list(rr.events.filter(kind__in=(EventKind.FILED, EventKind.APPROVED)).values_list("kind", "detail"))
-    filed = next((detail for kind, detail in events if kind == EventKind.FILED), None)
-    required = filed.get("approvals_required") if isinstance(filed, dict) else None
+    events = list(
+        rr.events.filter(kind__in=(EventKind.FILED, EventKind.APPROVED)).values_list("kind", "actor_username", "detail")
+    )
+    filed = next(((actor, detail) for kind, actor, detail in events if kind == EventKind.FILED), None)
+    required = filed[1].get("approvals_required") if filed and isinstance(filed[1], dict) else None
     problems = approvals.proof_problems(
         rr,
         rr.approvals.all(),
         required_when_filed=required if isinstance(required, int) and not isinstance(required, bool) else None,
-        approved_in_trail=any(kind == EventKind.APPROVED for kind, _detail in events),
+        approved_in_trail=any(kind == EventKind.APPROVED for kind, _actor, _detail in events),
+        filed_by=filed[0] if filed else None,
     )
     if not problems:
         return False

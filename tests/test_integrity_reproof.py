@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.db import DatabaseError
 
+from accounts import roles
 from responses import audit_chain, jobs, workflow
 from responses.models import Decision, EventKind, ResponseRequest, Status
 from tests.fixtures.submission import run_worker
@@ -188,10 +190,16 @@ class TestWhatWasFiledIsFrozen:
         problems = _problems_of(request)
         assert any(f"its {words} differs from what was filed" in p for p in problems), problems
 
-    def test_verify_audit_sees_another_requester_id(self, postgres, ksc_settings, alice, carol):
-        request = _pending_delete(alice, ksc_settings)
+    def test_another_requester_id_set_by_the_owner_does_not_let_the_requester_approve(
+        self, submission, settings, alice, bob, carol
+    ):
+        """alice is an approver too; the owner makes carol the request's requester, alice approves "carol's" request."""
+        alice.groups.add(Group.objects.get_or_create(name=roles.APPROVERS)[0])
+        request = _pending_delete(alice, submission)
         tamper_request("UPDATE responses_responserequest SET requester_id = %s WHERE id = %s", [carol.pk, request.pk])
-        assert any("its requester differs from what was filed" in p for p in _problems_of(request))
+        workflow.approve(request, user=alice, comment="my own")
+        run_worker()
+        _refused_unproven(request, submission)
 
 
 class TestAnHonestRequestStillPasses:
