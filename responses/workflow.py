@@ -395,11 +395,6 @@ def _decide(
     return locked
 
 
-def _approving_people(rr: ResponseRequest) -> dict[int, str]:
-    """The distinct people whose approval of ``rr`` counts (responses.approvals), each with a username to show."""
-    return approvals.approving_people(rr, rr.approvals.all())
-
-
 def approve(rr: ResponseRequest | uuid_module.UUID | str, *, user, comment: Any = "") -> ResponseRequest:
     """Add this approver's approval; the request is APPROVED once it has the required number."""
 
@@ -415,8 +410,9 @@ def approve(rr: ResponseRequest | uuid_module.UUID | str, *, user, comment: Any 
             comment=text,
             fingerprint=locked.fingerprint,
         )
-        approvers = _approving_people(locked)
-        if len(approvers) >= locked.approvals_required:
+        decisions = list(locked.approvals.all())
+        approvers = approvals.approving_people(locked, decisions)
+        if approvals.is_approved_by(locked, decisions):
             locked.approved_at = locked.decided_at = timezone.now()
             transition(
                 locked,
