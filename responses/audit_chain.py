@@ -213,6 +213,7 @@ class Report:
     anchors: int = 0
     latest_anchor: dt.datetime | None = None
     latest_anchor_seq: int = 0
+    anchors_recorded_outside: int | None = None  # lines of AUDIT_ANCHOR_LOG compared (None: not set)
     unanchored: int = 0  # request chains whose newest events no anchor covers yet
     problems: list[str] = field(default_factory=list)
 
@@ -305,6 +306,7 @@ def _anchors_outside(report: Report, hashes: dict[int, str], now: dt.datetime) -
         return
     records, problems = read_anchor_log(path)
     report.problems.extend(problems)
+    report.anchors_recorded_outside = len(records)
     missing = [record for record in records if record["seq"] not in hashes]
     if missing:
         last = missing[-1]

@@ -10,6 +10,7 @@ owner cannot rewrite; verification refuses anchors that end before those copies,
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import logging
 from types import SimpleNamespace
@@ -60,6 +61,9 @@ def test_every_anchor_is_appended_to_the_anchor_log(db, anchor, anchor_log, alic
     second = anchor()
     assert _recorded(anchor_log) == [audit_chain.anchor_record(first), audit_chain.anchor_record(second)]
     assert audit_chain.verify().intact
+    out = io.StringIO()
+    call_command("verify_audit", stdout=out)
+    assert out.getvalue().rstrip().endswith("; 2 anchors recorded in AUDIT_ANCHOR_LOG match")
 
 
 def test_an_anchor_rolled_back_is_never_published(db, anchor_log, django_capture_on_commit_callbacks):
