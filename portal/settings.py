@@ -55,6 +55,12 @@ elif len(AUDIT_CHAIN_KEY) < 32:
 AUDIT_ANCHOR_OVERLAP = env_int("AUDIT_ANCHOR_OVERLAP", 600, minimum=60)
 # Seconds between the anchors the worker takes (at its reconciler beat); 0: only manage.py anchor_audit.
 AUDIT_ANCHOR_INTERVAL = env_int("AUDIT_ANCHOR_INTERVAL", 300, minimum=0)
+# An append-only file outside the database where every anchor is also written when taken (one JSON
+# line: seq, time, hash); verify_audit then refuses a database whose anchors end before it does.
+# Empty: the log line on "portal.audit.anchor" (for syslog/the SIEM) is the only copy outside.
+AUDIT_ANCHOR_LOG = env_str("AUDIT_ANCHOR_LOG", "") or ""
+if AUDIT_ANCHOR_LOG and not os.path.isabs(AUDIT_ANCHOR_LOG):
+    raise ImproperlyConfigured(f"AUDIT_ANCHOR_LOG must be an absolute path, not {AUDIT_ANCHOR_LOG!r}.")
 # Seconds between the scheduled verifications of every chain (a worker job, once across all workers);
 # 0: none, only "Verify now" and manage.py verify_audit. The chain page flags a last verification
 # older than twice this (docs/audit-chain.md, "Verifying").
@@ -548,6 +554,8 @@ LOGGING = {
         "accounts": {"level": LOG_LEVEL},
         "portal": {"level": LOG_LEVEL},
         "notifications": {"level": LOG_LEVEL},
+        # Every anchor's seq, time and hash leave the database here (for syslog/the SIEM), whatever LOG_LEVEL says.
+        "portal.audit.anchor": {"level": "INFO"},
         # urllib3 at DEBUG prints request lines; never let it print KSC headers.
         "urllib3": {"level": "WARNING"},
     },

@@ -101,7 +101,7 @@ def submit_to_ksc(key: str) -> str:
         return "held"
     try:
         claim = submission.claim_for_submission(key)
-    except workflow.ContentChanged as exc:
+    except (workflow.ContentChanged, workflow.NotApproved) as exc:
         # FAILED already, with the reason in its trail; never sent, never retried by RQ.
         log.error("request %s: refused: %s", key, exc)
         return "refused"

@@ -17,7 +17,7 @@ from django.db.models.functions import Upper
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from responses import catalog, policy
+from responses import approvals, catalog, policy
 from responses.states import Status  # noqa: F401 (defined apart so that policy needs no models)
 
 # Requests still on their way to KSC (the reconciler and the "in flight" views use this).
@@ -174,7 +174,7 @@ class ResponseRequest(models.Model):
 
         Lists annotate the same count in SQL instead (responses.views._list_rows).
         """
-        return sum(1 for approval in self.approvals.all() if approval.decision == DecisionKind.APPROVE)
+        return len(approvals.approving_people(self, self.approvals.all()))
 
 
 class DecisionKind(models.TextChoices):

@@ -29,6 +29,7 @@ from django.db.models import Q
 from django.utils.translation import gettext as _
 
 from accounts import roles
+from responses import approvals, states
 from responses.errors import NotAllowed, WrongStatus
 from responses.states import Status, TokenScope
 
@@ -39,14 +40,14 @@ if TYPE_CHECKING:  # annotations only: policy must not import the models (they a
 # Actions a user may take on a request.
 FILE = "file"
 VIEW = "view"
-APPROVE = "approve"
-REJECT = "reject"
-CANCEL = "cancel"
-RETRY = "retry"
+APPROVE = states.APPROVE
+REJECT = states.REJECT
+CANCEL = states.CANCEL
+RETRY = states.RETRY
 ACTIONS = (APPROVE, REJECT, CANCEL, RETRY)  # what a request's page offers as buttons
 
 # What only an API token issued with TokenScope.DECISIONS may do through the API.
-DECISIONS = frozenset({APPROVE, REJECT, RETRY})
+DECISIONS = frozenset(approvals.STEP_UP_ACTIONS)
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,7 @@ def _active(user) -> bool:
 
 
 def _is_requester(user, request: ResponseRequest) -> bool:
-    return request.requester_id is not None and request.requester_id == user.pk
+    return approvals.is_requester(user, request)
 
 
 # --- One person, one identity -----------------------------------------------------------------
@@ -105,13 +106,8 @@ def person_key(user) -> tuple[str, int | str]:
 
 
 def person_keys(user_ids: Iterable[int]) -> dict[int, tuple[str, int | str]]:
-    """{user id: person_key} for many users, in one query (none when IDENTITY_LINK_ATTRIBUTE is not set)."""
-    from accounts.identity_link import linked_people
-
-    ids = [pk for pk in user_ids if pk is not None]
-    # Without a configured link every account is its own person (values left from an old setting are not read).
-    people = linked_people(ids) if settings.IDENTITY_LINK_ATTRIBUTE else {}
-    return {pk: ("person", people[pk]) if pk in people else ("user", pk) for pk in ids}
+    """{user id: person_key} for many users (responses/approvals.py, one query at most)."""
+    return approvals.person_keys(user_ids)
 
 
 def same_person(user_a, user_b) -> bool:
@@ -241,10 +237,9 @@ def may(user, action: str, rr: ResponseRequest | None = None, *, token: ApiToken
     if action in (APPROVE, REJECT):
         if not roles.has_role(user, roles.APPROVERS):
             return _refuse(_("Only members of Approvers can approve or reject requests."))
-        if _is_requesting_person(user, rr) or (
-            # The requester's account was deleted: the username is all that is left of them.
-            rr.requester_id is None and user.get_username() == rr.requester_username
-        ):
+        # The requester, under this account or a linked one of the same person; or, the requester's
+        # account deleted, under the username that is all that is left of them.
+        if _is_requesting_person(user, rr) or approvals.is_requester(user, rr, by_name_when_deleted=True):
             return _refuse(_("Nobody can approve or reject their own request: another approver must decide."))
         if rr.status != Status.PENDING_APPROVAL:
             return _conflict(
@@ -252,11 +247,8 @@ def may(user, action: str, rr: ResponseRequest | None = None, *, token: ApiToken
                 % {"status": rr.get_status_display().lower()}
             )
         # By person, not username: renaming an approver, or approving again with a linked account of
-        # the other directory, does not make them a second person.
-        if any(
-            approval.approver_id is not None and same_person(user, approval.approver_id)
-            for approval in rr.approvals.all()
-        ):
+        # the other directory, does not make them a second person (responses/approvals.py, same_person).
+        if approvals.has_decided(user, rr.approvals.all()):
             return _conflict(_("You have already approved this request; another approver must decide."))
         return ALLOWED
     if action == CANCEL:

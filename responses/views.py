@@ -32,7 +32,18 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import stepup
-from responses import attention, catalog, chain_verification, drafts, filing, filing_hints, policy, queueing, workflow
+from responses import (
+    approvals,
+    attention,
+    catalog,
+    chain_verification,
+    drafts,
+    filing,
+    filing_hints,
+    policy,
+    queueing,
+    workflow,
+)
 from responses.filtersets import RequestFilterSet
 from responses.forms import (
     NewRequestForm,
@@ -541,7 +552,7 @@ def _action_message(action: str, rr: ResponseRequest) -> str:
 @login_required
 @require_POST
 # A decision in the browser needs a fresh proof of identity (cancelling one's own request does not).
-@stepup.require_step_up(actions=(policy.APPROVE, policy.REJECT, policy.RETRY))
+@stepup.require_step_up(actions=approvals.STEP_UP_ACTIONS)
 def act(request: HttpRequest, key: Any, action: str) -> HttpResponse:
     """Approve, reject, cancel or retry one request; the workflow decides who may."""
     rr = _visible_or_404(request.user, key)
@@ -577,8 +588,15 @@ def _list_rows(requests: QuerySet[ResponseRequest]) -> QuerySet[ResponseRequest]
     # or in this one subquery: no per-row query, so a page costs the same whatever its size.
     # A correlated subquery rather than a JOIN + GROUP BY: the database computes it for the
     # rows of the page only, after sorting and LIMIT, and the COUNT leaves it out.
+    # Counted as responses.approvals counts them: by a user who still exists, on the request's fingerprint
+    # (a requester's own approval, which the policy never lets anyone record, is not looked for here).
     given = (
-        Decision.objects.filter(request=OuterRef("pk"), decision=DecisionKind.APPROVE)
+        Decision.objects.filter(
+            request=OuterRef("pk"),
+            decision=DecisionKind.APPROVE,
+            approver__isnull=False,
+            fingerprint=OuterRef("fingerprint"),
+        )
         .order_by()
         .values("request")
         .annotate(n=Count("id"))

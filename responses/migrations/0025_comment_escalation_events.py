@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('responses', '0020_identity_event_kinds'),
+        ('responses', '0021_integrity_reproof'),
     ]
 
     operations = [
