@@ -154,6 +154,25 @@ class TestMarkup:
     def test_user_text(self, value, fmt, expected):
         assert markup.user_text(value, fmt) == expected
 
+    @pytest.mark.parametrize(
+        ("value", "expected"),
+        [
+            # issue 23, point 11: whatever precedes the scheme, and whatever the top-level domain
+            ("1https://evil.zip/x", "1hxxps[://]evil[.]zip/x"),
+            ("_https://evil.example/x", "_hxxps[://]evil[.]example/x"),
+            ("aHTTP://EVIL.MOV", "aHXXP[://]EVIL[.]MOV"),
+            ("ftp://files.evil.click", "ftp[://]files[.]evil[.]click"),
+            ("x://y", "x[://]y"),
+            ("see evil.zip or login.microsoftonline.evil.party", "see evil[.]zip or login[.]microsoftonline[.]evil[.]party"),
+            ("evil．example。рф", "evil[.]example[.]рф"),
+            ("10.0.0.1 and my-host_1.corp", "10[.]0[.]0[.]1 and my-host_1[.]corp"),
+            ("An end. A start", "An end. A start"),
+        ],
+    )
+    def test_every_link_is_defanged_whatever_precedes_it(self, value, expected):
+        assert markup.user_text(value, markup.TEXT) == expected
+        assert "://" not in markup.user_text(value, markup.HTML).replace("[://]", "")
+
 
 def test_a_waiting_message_says_how_long_it_has_waited(notifying, alice, bob):
     from notifications import messages
