@@ -37,6 +37,7 @@ from typing import Any
 
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 MAX_STRING = 4096
 MAX_HOST_ID = 256
@@ -150,6 +151,13 @@ class TaskType:
 
     # The params of the same task that undo these (an isolation's release), or None: nothing to undo.
     undo: Callable[[Any], dict | None] | None = None
+    # The action in words for chat and e-mail, when ``describe`` says more than a message may carry
+    # (startProcess's arguments can hold a password); None: ``describe``.
+    describe_in_message: Callable[[Any], str] | None = None
+
+    def message_words(self, params: Any) -> str:
+        """The action in plain words for notifications: never a param that may hold a secret."""
+        return (self.describe_in_message or self.describe)(params)
 
     def undo_params(self, params: Any) -> dict | None:
         """The params of the request that undoes one with ``params``; None when there is none."""
@@ -189,6 +197,20 @@ def _file_words(params: dict) -> str:
     if params.get("md5hash"):
         parts.append(f"md5 {params['md5hash']}")
     return ", ".join(parts)
+
+
+def _start_process_in_message(params: Any) -> str:
+    words = str(_("Start %(exe)s")) % {"exe": params["executablePath"]}
+    arguments = params.get("arguments") or ""
+    if arguments:
+        words += " " + str(
+            ngettext(
+                "(arguments: %(count)d character, see the portal)",
+                "(arguments: %(count)d characters, see the portal)",
+                len(arguments),
+            )
+        ) % {"count": len(arguments)}
+    return words
 
 
 def _ioc_then(params: dict) -> str:
@@ -341,6 +363,8 @@ TASKS: dict[str, TaskType] = {
             describe=lambda p: (
                 str(_("Start %(exe)s %(args)s")) % {"exe": p["executablePath"], "args": p.get("arguments", "")}
             ),
+            # Arguments ("net use ... /user:x password") and the working folder stay on the portal.
+            describe_in_message=_start_process_in_message,
         ),
         _file_task(
             "terminateProcess",
