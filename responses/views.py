@@ -710,7 +710,8 @@ class _Echo:
 def _cell(value: Any) -> str:
     """A CSV cell that a spreadsheet will not run as a formula (justifications are free text)."""
     text = "" if value is None else str(value)
-    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
+    # Full-width ＝ ＋ － ＠ too: spreadsheets in East Asian locales read them as the ASCII signs.
+    if text[:1] in ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20"):
         return "'" + text
     return text
 
