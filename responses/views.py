@@ -32,7 +32,17 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import stepup
-from responses import catalog, chain_verification, drafts, filing, filing_hints, policy, queueing, workflow
+from responses import (
+    catalog,
+    chain_verification,
+    drafts,
+    filing,
+    filing_hints,
+    policy,
+    queueing,
+    throttle,
+    workflow,
+)
 from responses.filtersets import RequestFilterSet
 from responses.forms import (
     NewRequestForm,
@@ -68,6 +78,8 @@ REFRESH_SECONDS = 5
 OUTCOME_REFRESH_SECONDS = 15  # the outcome sweep runs every OUTCOME_SWEEP_INTERVAL (30 s) by default
 # Shortest query the host search sends to KSC: one letter would list the whole estate.
 MIN_HOST_QUERY = 2
+# Longest: no host name, FQDN, address or id is longer (the API's HostQuerySerializer says the same).
+MAX_HOST_QUERY = 255
 # Session key: "<user pk>:<task>" of a form just filed, so its page tells the browser to drop that draft.
 DRAFT_FILED = "responses.draft_filed"
 HOST_RESULTS = 25
@@ -211,8 +223,9 @@ def _new_request_post(request: HttpRequest) -> HttpResponse:
     if (step == "search" and request.POST.get("q", "").strip()) or "use_host" in request.POST:
         return _search_in_form(request, task)
     try:
-        # Before the form unpacks and tests an IOC archive: over the limit, nothing is looked at.
+        # Before the form unpacks and tests an IOC archive: over a limit, nothing is looked at.
         workflow.check_filing_limit(request.user)
+        throttle.count(request.user, throttle.PREVIEW)
     except workflow.RateLimited as exc:
         return _refused(request, exc.message, status=429)
     form = NewRequestForm(task, request.POST, request.FILES)
@@ -265,24 +278,41 @@ def _search_in_form(request: HttpRequest, task: catalog.TaskType) -> HttpRespons
     """
     data = request.POST.copy()
     extra: dict[str, Any] = {"q": data.get("q", "").strip()}
-    if "use_host" in data:
+    status = 200
+    if len(extra["q"]) > MAX_HOST_QUERY or len(data.get("use_host", "")) > catalog.MAX_HOST_ID:
+        # Not sent to KSC, not logged, not shown back (issue 23, point 7): the API refuses the same.
+        extra["q"] = data["q"] = ""
+        data.pop("use_host", None)
+        extra["host_search_error"] = _too_long_query()
+        status = 400
+    elif "use_host" in data:
         host_id = data["use_host"].strip()
-        host = filing.check_host(host_id).host  # the name shown is KSC's, never the browser's
-        data["target_host"] = host_id
-        data["target_host_name"] = (host.display_name or host.fqdn or host.id) if host is not None else ""
+        try:
+            throttle.count(request.user, throttle.HOST_SEARCH)
+        except workflow.RateLimited as exc:
+            extra["host_search_error"] = exc.message
+            status = 429
+        else:
+            host = filing.check_host(host_id).host  # the name shown is KSC's, never the browser's
+            data["target_host"] = host_id
+            data["target_host_name"] = (host.display_name or host.fqdn or host.id) if host is not None else ""
     elif len(extra["q"]) >= MIN_HOST_QUERY:
         try:
+            throttle.count(request.user, throttle.HOST_SEARCH)
             extra["host_hits"] = _find_hosts(extra["q"])
+        except workflow.RateLimited as exc:
+            extra["host_search_error"] = exc.message
+            status = 429
         except ImproperlyConfigured:
             extra["host_search_error"] = _("KSC is not configured (KSC_HOST), so hosts cannot be looked up.")
         except KscError as exc:
-            log.warning("host search for %r failed: %s", extra["q"], exc)
+            log.warning("host search for %r failed: %s", throttle.for_log(extra["q"]), exc)
             extra["host_search_error"] = _("The host search in KSC failed: %(error)s") % {"error": exc}
     else:
         extra["host_search_error"] = _("Type at least 2 characters.")
     takes_archive = any(catalog.field_kind(spec) == catalog.IOC_ZIP for spec in task.fields)
     extra["file_again"] = takes_archive and bool(request.FILES)
-    return _render_form(request, NewRequestForm.from_query(task, data, carried=True), **extra)
+    return _render_form(request, NewRequestForm.from_query(task, data, carried=True), status=status, **extra)
 
 
 def _hosts_named(name: str) -> list[Host]:
@@ -352,16 +382,24 @@ def host_search(request: HttpRequest) -> HttpResponse:
         return _refused(request, allowed.reason)
     query = request.GET.get("q", "").strip()
     task = request.GET.get("task", "") if request.GET.get("task", "") in catalog.TASKS else ""
-    context: dict[str, Any] = {"q": query, "task": task, "hosts": [], "error": "", "too_short": False}
-    if len(query) < MIN_HOST_QUERY:
+    context: dict[str, Any] = {"q": query, "task": task, "hosts": [], "error": "", "too_short": False, "refused": ""}
+    status = 200
+    if len(query) > MAX_HOST_QUERY:
+        context.update(q="", refused=_too_long_query())
+        status = 400
+    elif len(query) < MIN_HOST_QUERY:
         context["too_short"] = bool(query)
     else:
         try:
+            throttle.count(request.user, throttle.HOST_SEARCH)
             hosts = _find_hosts(query)
+        except workflow.RateLimited as exc:
+            context["refused"] = exc.message
+            status = 429
         except ImproperlyConfigured:
             context["error"] = _("KSC is not configured (KSC_HOST), so hosts cannot be looked up.")
         except KscError as exc:
-            log.warning("host search for %r failed: %s", query, exc)
+            log.warning("host search for %r failed: %s", throttle.for_log(query), exc)
             context["error"] = str(exc)
         else:
             isolations = portal_isolations([host.id for host in hosts])
@@ -376,7 +414,13 @@ def host_search(request: HttpRequest) -> HttpResponse:
             ]
     fragment = request.GET.get("fragment") == "1"
     template = "responses/_host_results.html" if fragment else "responses/host_search.html"
-    return render(request, template, context)
+    return render(request, template, context, status=status)
+
+
+def _too_long_query() -> str:
+    return _("The search is longer than %(max)d characters: type the start of a host name, an address or an id.") % {
+        "max": MAX_HOST_QUERY
+    }
 
 
 def _find_hosts(query: str) -> list[Host]:

@@ -24,7 +24,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from responses import catalog, filing, policy, workflow
+from responses import catalog, filing, policy, throttle, workflow
 from responses.api import idempotency
 from responses.api.errors import NON_FIELD, error_response
 from responses.api.serializers import (
@@ -290,6 +290,7 @@ class HostSearchView(APIView):
         policy.may(request.user, policy.FILE).enforce()  # who may file may look hosts up
         query = HostQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
+        throttle.count(request.user, throttle.HOST_SEARCH)  # RateLimited: 429 (errors.exception_handler)
         try:
             client = get_client()
         except ImproperlyConfigured as exc:
