@@ -22,7 +22,7 @@ from django.core import signing
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from responses import catalog, consequences, workflow
+from responses import catalog, consequences, ioc_store, workflow
 from responses.ksc import payload
 
 PARAMS_PREFIX = "params"
@@ -35,7 +35,8 @@ CARRIED_NAME_SUFFIX = "__carried_name"
 
 PREVIEW_SALT = "responses.new-request.preview"
 # A preview older than this is refused at filing: what was checked may no longer be what the analyst meant.
-PREVIEW_MAX_AGE = 60 * 60
+# Its IOC archives are kept server-side as long (responses/ioc_store.py).
+PREVIEW_MAX_AGE = ioc_store.KEEP_SECONDS
 
 # Longer JSON than this is cut in the preview page; a 10 MiB IOC archive is 14 MB of base64.
 PREVIEW_DISPLAY_LIMIT = 64 * 1024
@@ -511,20 +512,49 @@ def _field_data(
 # --- The preview and what carries it to filing ------------------------------------------------
 
 
+def _ioc_param_names(task_name: Any) -> list[str]:
+    task = catalog.TASKS.get(task_name)
+    return [spec.name for spec in task.fields if catalog.field_kind(spec) == catalog.IOC_ZIP] if task else []
+
+
 def seal(user, filing: Filing) -> str:
-    """The previewed request, signed, so that "File request" files exactly what was previewed."""
+    """The previewed request, signed, so that "File request" files exactly what was previewed.
+
+    An IOC archive is kept server-side (responses/ioc_store.py) and named here by its SHA-256:
+    the signed field stays a few hundred bytes instead of 14 MB of base64 each way.
+    """
     data = {"user": user.pk, "sealed_at": timezone.now().isoformat(), **filing.as_dict()}
+    params = data.get("params")
+    if isinstance(params, dict):
+        params = dict(params)
+        for name in _ioc_param_names(filing.task):
+            if isinstance(params.get(name), str) and params[name]:
+                params[name] = {ioc_store.STORED: ioc_store.keep(user, params[name])}
+        data["params"] = params
     return signing.dumps(data, salt=PREVIEW_SALT, compress=True)
 
 
 def unseal(user, token: str) -> tuple[dict[str, Any], dt.datetime]:
-    """(the filing's fields, when it was previewed); signing.BadSignature when forged, expired or someone else's."""
+    """(the filing's fields, when it was previewed); signing.BadSignature when forged, expired or someone else's.
+
+    Also BadSignature when a stored IOC archive it names is gone (older than the preview may be,
+    or pushed out by the user's newer previews): the analyst fills the request in again.
+    """
     data = signing.loads(token, salt=PREVIEW_SALT, max_age=PREVIEW_MAX_AGE)
     if not isinstance(data, dict) or data.pop("user", None) != user.pk:
         raise signing.BadSignature("not this user's preview")
     sealed_at = dt.datetime.fromisoformat(data.pop("sealed_at"))
     if data.get("task") not in catalog.TASKS:
         raise signing.BadSignature("unknown task")
+    params = data.get("params")
+    if isinstance(params, dict):
+        for name in _ioc_param_names(data["task"]):
+            reference = params.get(name)
+            if isinstance(reference, dict):
+                archive = ioc_store.take(user, reference.get(ioc_store.STORED))
+                if archive is None:
+                    raise signing.BadSignature("the previewed IOC archive is no longer kept")
+                params[name] = archive
     return data, sealed_at
 
 

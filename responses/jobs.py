@@ -51,7 +51,7 @@ from rq.scheduler import RQScheduler
 from rq.scripts import acquire_or_refresh_lock, release_lock
 from rq.worker import Worker, WorkerStatus
 
-from responses import audit_chain, queueing, submission, workflow
+from responses import audit_chain, ioc_store, queueing, submission, workflow
 from responses.ksc import payload
 from responses.ksc.errors import KscError, KscUnavailable
 from responses.ksc.factory import get_client
@@ -404,7 +404,7 @@ def keeper_beat() -> dict[str, int]:
     """One beat of the cluster's periodic duties, run by whichever keeper wins the reconcile lease.
 
     The audit chains' anchor when one is due (AUDIT_ANCHOR_INTERVAL), expired sessions deleted
-    (clearsessions), the reconciler,
+    (clearsessions) and previewed IOC archives past a preview's age (responses.ioc_store), the reconciler,
     and every registered periodic job put back in the schedule when Redis lost it
     (within RECONCILE_INTERVAL, with nothing restarted).
     """
@@ -414,8 +414,9 @@ def keeper_beat() -> dict[str, int]:
         log.exception("could not take the audit anchor")
     try:
         clear_expired_sessions()
+        ioc_store.delete_expired()
     except Exception:  # tried again at the next beat
-        log.exception("could not delete the expired sessions")
+        log.exception("could not delete the expired sessions or previewed IOC archives")
     counts = reconcile()
     for schedule in _KEPT_SCHEDULED:
         try:
