@@ -32,6 +32,23 @@ SCAN_PREFIX = "scan"
 CARRIED_SUFFIX = "__carried"
 # Beside it, the uploaded file's name (catalog.archive_file_name), shown with the size and digest.
 CARRIED_NAME_SUFFIX = "__carried_name"
+# What the page carries instead of the base64 (responses.views): "stored:<sha256>:<size>", the archive
+# kept server-side for this user (responses/ioc_store.py); the view puts the archive back before the form.
+STORED_PREFIX = "stored:"
+
+
+def carried_reference(digest: str, size: int) -> str:
+    return f"{STORED_PREFIX}{digest}:{size}"
+
+
+def parse_carried_reference(value: Any) -> tuple[str, int] | None:
+    """(sha256, size) of a carried reference; None when ``value`` is not one."""
+    if not isinstance(value, str) or not value.startswith(STORED_PREFIX):
+        return None
+    digest, _sep, size = value[len(STORED_PREFIX) :].partition(":")
+    if not re.fullmatch(r"[0-9a-f]{64}", digest) or not size.isdigit() or len(size) > 12:
+        return None
+    return digest, int(size)
 
 PREVIEW_SALT = "responses.new-request.preview"
 # A preview older than this is refused at filing: what was checked may no longer be what the analyst meant.
@@ -227,16 +244,47 @@ class NewRequestForm:
         value = form[key].value() if form.is_bound else form.initial.get(key)
         if not value:
             return None
+        file_name = form[name_key].value() if form.is_bound else form.initial.get(name_key)
+        reference = parse_carried_reference(value)
+        if reference is not None:  # kept server-side (responses.views): its digest and size
+            return {"file_name": catalog.archive_file_name(file_name), "size": reference[1], "sha256": reference[0]}
         try:
             data = base64.b64decode(value, validate=True)
         except ValueError:
             return None
-        file_name = form[name_key].value() if form.is_bound else form.initial.get(name_key)
         return {
             "file_name": catalog.archive_file_name(file_name),
             "size": len(data),
             "sha256": hashlib.sha256(data).hexdigest(),
         }
+
+    def carry_by_reference(self, user) -> None:
+        """Before the form is drawn: each carried archive kept server-side, the page carrying its reference.
+
+        A redisplay (a field to correct, "Change it", the search without JavaScript) then sends a few
+        dozen bytes to the browser and back, not the archive in base64.
+        """
+        if self.task.list_params:
+            return
+        for name in self.ioc_fields:
+            if self.params.is_bound:
+                key = f"{self.params.prefix}-{name}{CARRIED_SUFFIX}"
+                value = self.params.data.get(key)
+            else:
+                key = f"{name}{CARRIED_SUFFIX}"
+                value = (self.params.initial or {}).get(key)
+            if not isinstance(value, str) or not value or parse_carried_reference(value) is not None:
+                continue
+            try:
+                size = len(base64.b64decode(value, validate=True))
+            except ValueError:
+                continue
+            reference = carried_reference(ioc_store.keep(user, value), size)
+            if self.params.is_bound:
+                self.params.data = self.params.data.copy()
+                self.params.data[key] = reference
+            else:
+                self.params.initial = {**self.params.initial, key: reference}
 
     def is_valid(self) -> bool:
         common_ok = self.common.is_valid()
@@ -465,6 +513,29 @@ class NewRequestForm:
                 elif value is not None:
                     params[spec.name] = value
         return cls(task, initial=common, params_initial=params or None)
+
+
+def archives_from_references(user, data: Any) -> tuple[Any, bool]:
+    """The form's POST with each carried archive reference replaced by the archive (base64).
+
+    (the data, whether one was gone: too old, pushed out, or not this user's; it then reads as not
+    attached, and the page asks for the file again).
+    """
+    gone = False
+    replaced = None
+    for key, value in data.items():
+        if not key.endswith(CARRIED_SUFFIX):
+            continue
+        reference = parse_carried_reference(value)
+        if reference is None:
+            continue
+        archive = ioc_store.take(user, reference[0])
+        replaced = replaced if replaced is not None else data.copy()
+        replaced[key] = archive or ""
+        if archive is None:
+            gone = True
+            replaced[key[: -len(CARRIED_SUFFIX)] + CARRIED_NAME_SUFFIX] = ""
+    return (replaced if replaced is not None else data), gone
 
 
 def filing_as_form_data(task: catalog.TaskType, filing: dict[str, Any]) -> dict[str, str]:

@@ -47,6 +47,7 @@ from responses.filtersets import RequestFilterSet
 from responses.forms import (
     NewRequestForm,
     approval_rule,
+    archives_from_references,
     in_words,
     preview,
     seal,
@@ -143,6 +144,7 @@ def _task_choices() -> list[dict[str, Any]]:
 
 
 def _render_form(request: HttpRequest, form: NewRequestForm, status: int = 200, **extra: Any) -> HttpResponse:
+    form.carry_by_reference(request.user)  # the page carries a kept archive's digest, not its base64
     context = {
         "form": form,
         "task": form.task,
@@ -228,9 +230,10 @@ def _new_request_post(request: HttpRequest) -> HttpResponse:
         throttle.count(request.user, throttle.PREVIEW)
     except workflow.RateLimited as exc:
         return _refused(request, exc.message, status=429)
-    form = NewRequestForm(task, request.POST, request.FILES)
+    data, archive_gone = archives_from_references(request.user, request.POST)
+    form = NewRequestForm(task, data, request.FILES)
     if not form.is_valid():
-        return _render_form(request, form, status=400)
+        return _render_form(request, form, status=400, file_again=archive_gone)
     check = filing.check_host(form.filing.target_host)
     if check.unknown:
         # A display name typed where the id goes: offer the one host of that name, never swap it in unseen.
@@ -276,7 +279,8 @@ def _search_in_form(request: HttpRequest, task: catalog.TaskType) -> HttpRespons
     Nothing is validated or filed here. A file chosen for an IOC archive is not kept (browsers never refill
     a file input); the form asks for it again.
     """
-    data = request.POST.copy()
+    data, archive_gone = archives_from_references(request.user, request.POST)
+    data = data.copy()
     extra: dict[str, Any] = {"q": data.get("q", "").strip()}
     status = 200
     if len(extra["q"]) > MAX_HOST_QUERY or len(data.get("use_host", "")) > catalog.MAX_HOST_ID:
@@ -311,7 +315,7 @@ def _search_in_form(request: HttpRequest, task: catalog.TaskType) -> HttpRespons
     else:
         extra["host_search_error"] = _("Type at least 2 characters.")
     takes_archive = any(catalog.field_kind(spec) == catalog.IOC_ZIP for spec in task.fields)
-    extra["file_again"] = takes_archive and bool(request.FILES)
+    extra["file_again"] = takes_archive and (bool(request.FILES) or archive_gone)
     return _render_form(request, NewRequestForm.from_query(task, data, carried=True), status=status, **extra)
 
 

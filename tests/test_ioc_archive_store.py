@@ -123,3 +123,43 @@ def test_ioc_previews_count_in_the_per_user_limit_before_the_archive_is_read(ana
     assert refused.status_code == 429
     assert "PREVIEW_RATE_LIMIT" in refused.content.decode()
     assert StoredIocArchive.objects.count() == 1
+
+
+def test_a_redisplayed_form_carries_the_archives_digest_not_its_base64(analyst, alice, frank, client):
+    archive = big_archive()
+    encoded = base64.b64encode(archive).decode()
+    reference = f"stored:{hashlib.sha256(archive).hexdigest()}:{len(archive)}"
+    # A field to correct: the form comes back with the archive attached, by reference.
+    wrong = analyst.post(
+        NEW, {**ioc_data(justification=""), "params-ioc": SimpleUploadedFile("iocs.zip", archive)}
+    )
+    assert wrong.status_code == 400
+    page = wrong.content.decode()
+    assert f'value="{reference}"' in page and encoded[:1000] not in page
+    assert len(wrong.content) < 256 * 1024
+    # "Change it" on a preview: the same.
+    sealed = preview(analyst, archive).context["sealed"]
+    edit = analyst.post(NEW, {"step": "edit", "sealed": sealed})
+    assert f'value="{reference}"' in edit.content.decode() and len(edit.content) < 256 * 1024
+    # The search without JavaScript keeps it attached by reference too.
+    search = analyst.post(NEW, {**ioc_data(), "step": "search", "q": "DC01", "params-ioc__carried": reference})
+    assert f'value="{reference}"' in search.content.decode()
+    # Sent back, the reference is the archive again; what is filed is the whole archive.
+    again = analyst.post(NEW, {**ioc_data(), "params-ioc__carried": reference})
+    assert again.status_code == 200
+    assert analyst.post(NEW, {"step": "file", "sealed": again.context["sealed"]}).status_code == 302
+    assert base64.b64decode(ResponseRequest.objects.get().params["ioc"]) == archive
+
+
+def test_a_reference_to_an_archive_that_is_gone_or_someone_elses_asks_for_the_file_again(analyst, alice, frank):
+    archive = big_archive(4096)
+    digest = ioc_store.keep(frank, base64.b64encode(archive).decode())
+    reference = f"stored:{digest}:{len(archive)}"
+
+    response = analyst.post(NEW, {**ioc_data(), "params-ioc__carried": reference})
+
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "“IOC archive” is required." in page
+    assert 'id="file-again" role="alert">' in page  # shown, not hidden
+    assert ResponseRequest.objects.count() == 0
