@@ -60,7 +60,8 @@ def _errors(*codes: int) -> dict[int, OpenApiResponse]:
         404: "No such request, or not one this user may see.",
         409: "The request's status does not allow this; the detail says why.",
         422: "This Idempotency-Key was used for a different request.",
-        429: "Over the filing rate limit (REQUEST_RATE_LIMIT); the detail says when to try again.",
+        429: "Over a rate limit (filing: REQUEST_RATE_LIMIT; host search: HOST_SEARCH_RATE_LIMIT); "
+        "the detail says when to try again.",
         502: "KSC answered, but refused the portal or answered something unusable; the detail says what.",
         503: "KSC could not be reached (or is not configured); try again later.",
     }
@@ -284,7 +285,7 @@ class HostSearchView(APIView):
             "name. A host's id is what target_host takes. For those who may file."
         ),
         parameters=[HostQuerySerializer],
-        responses={200: KscHostSerializer(many=True), **_errors(400, 401, 403, 502, 503)},
+        responses={200: KscHostSerializer(many=True), **_errors(400, 401, 403, 429, 502, 503)},
     )
     def get(self, request: Request) -> Response:
         policy.may(request.user, policy.FILE).enforce()  # who may file may look hosts up
