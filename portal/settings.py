@@ -485,6 +485,9 @@ SPECTACULAR_SETTINGS = {
 # Limits on the blast radius.
 REQUEST_RATE_LIMIT = env_int("REQUEST_RATE_LIMIT", 30, minimum=0)  # requests one user may file per window; 0: none
 REQUEST_RATE_WINDOW = env_int("REQUEST_RATE_WINDOW", 3600, minimum=60)  # seconds
+# Host searches and previews one user may make per minute (responses/throttle.py); 0: none.
+HOST_SEARCH_RATE_LIMIT = env_int("HOST_SEARCH_RATE_LIMIT", 120, minimum=0)
+PREVIEW_RATE_LIMIT = env_int("PREVIEW_RATE_LIMIT", 20, minimum=0)
 KSC_SUBMIT_HOURLY_CAP = env_int("KSC_SUBMIT_HOURLY_CAP", 300, minimum=0)  # submissions to KSC per hour; 0: none
 # KES keeps at most 100 response tasks per endpoint: approvers are warned above this many for one host.
 HOST_TASKS_WARNING = env_int("HOST_TASKS_WARNING", 80, minimum=1)

@@ -30,6 +30,7 @@ import threading
 import time
 import uuid as uuid_module
 from collections.abc import Callable
+from importlib import import_module
 
 import django_rq
 from django.conf import settings
@@ -50,7 +51,7 @@ from rq.scheduler import RQScheduler
 from rq.scripts import acquire_or_refresh_lock, release_lock
 from rq.worker import Worker, WorkerStatus
 
-from responses import audit_chain, queueing, submission, workflow
+from responses import audit_chain, ioc_store, queueing, submission, workflow
 from responses.ksc import payload
 from responses.ksc.errors import KscError, KscUnavailable
 from responses.ksc.factory import get_client
@@ -388,10 +389,22 @@ def keep_scheduled(schedule: Callable[[], bool]) -> None:
         _KEPT_SCHEDULED.append(schedule)
 
 
+def clear_expired_sessions() -> None:
+    """What `manage.py clearsessions` does: delete the sessions past their expiry.
+
+    Anonymous visits make session rows too (a draft kept when a session ended, the OpenID Connect
+    sign-in's state), and nothing else deletes them. One indexed DELETE per beat.
+    """
+    engine = import_module(settings.SESSION_ENGINE)
+    with contextlib.suppress(NotImplementedError):  # sessions in signed cookies keep no rows
+        engine.SessionStore.clear_expired()
+
+
 def keeper_beat() -> dict[str, int]:
     """One beat of the cluster's periodic duties, run by whichever keeper wins the reconcile lease.
 
-    The audit chains' anchor when one is due (AUDIT_ANCHOR_INTERVAL), the reconciler,
+    The audit chains' anchor when one is due (AUDIT_ANCHOR_INTERVAL), expired sessions deleted
+    (clearsessions) and previewed IOC archives past a preview's age (responses.ioc_store), the reconciler,
     and every registered periodic job put back in the schedule when Redis lost it
     (within RECONCILE_INTERVAL, with nothing restarted).
     """
@@ -399,6 +412,11 @@ def keeper_beat() -> dict[str, int]:
         audit_chain.anchor_if_due()
     except Exception:  # an anchor missed now is taken at the next beat; reconciling matters more
         log.exception("could not take the audit anchor")
+    try:
+        clear_expired_sessions()
+        ioc_store.delete_expired()
+    except Exception:  # tried again at the next beat
+        log.exception("could not delete the expired sessions or previewed IOC archives")
     counts = reconcile()
     for schedule in _KEPT_SCHEDULED:
         try:

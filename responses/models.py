@@ -578,6 +578,29 @@ class IdempotencyKey(models.Model):
         return f"{self.key} of {self.user_id}"
 
 
+# --- The new-request form (responses/ioc_store.py) ---------------------------------------------
+
+
+class StoredIocArchive(models.Model):
+    """An IOC archive uploaded with a preview, kept here until it is filed, by its SHA-256.
+
+    The signed preview names the archive by its digest instead of carrying 14 MB of base64
+    to the browser and back (issue 23, point 16). Kept for PREVIEW_MAX_AGE, a few per user;
+    the keeper deletes older ones. A filed request keeps its archive in its own params.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    sha256 = models.CharField(max_length=64)
+    data = models.BinaryField()
+    stored_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "sha256"], name="stored_ioc_archive_once_per_user")]
+
+    def __str__(self) -> str:
+        return f"{self.sha256} of {self.user_id}"
+
+
 # --- reading outcomes (responses.outcomes follows them in KSC) --------------------------------
 
 

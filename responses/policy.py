@@ -148,6 +148,11 @@ def visible_filter(user) -> Q | None:
     return Q(requester=user)
 
 
+def may_see_request(user, request: ResponseRequest) -> bool:
+    """Whether ``user`` may open this request's page: visible_filter's rule for one row already read."""
+    return _active(user) and (sees_all_requests(user) or _is_requester(user, request))
+
+
 def may_export_audit(user) -> bool:
     """Auditors (and superusers) export and verify the audit trail and read the account trail."""
     return _active(user) and (user.is_superuser or roles.has_role(user, roles.AUDITORS))

@@ -42,12 +42,14 @@ from responses import (
     filing_hints,
     policy,
     queueing,
+    throttle,
     workflow,
 )
 from responses.filtersets import RequestFilterSet
 from responses.forms import (
     NewRequestForm,
     approval_rule,
+    archives_from_references,
     in_words,
     preview,
     seal,
@@ -79,6 +81,8 @@ REFRESH_SECONDS = 5
 OUTCOME_REFRESH_SECONDS = 15  # the outcome sweep runs every OUTCOME_SWEEP_INTERVAL (30 s) by default
 # Shortest query the host search sends to KSC: one letter would list the whole estate.
 MIN_HOST_QUERY = 2
+# Longest: no host name, FQDN, address or id is longer (the API's HostQuerySerializer says the same).
+MAX_HOST_QUERY = 255
 # Session key: "<user pk>:<task>" of a form just filed, so its page tells the browser to drop that draft.
 DRAFT_FILED = "responses.draft_filed"
 HOST_RESULTS = 25
@@ -145,6 +149,7 @@ def _task_choices() -> list[dict[str, Any]]:
 
 
 def _render_form(request: HttpRequest, form: NewRequestForm, status: int = 200, **extra: Any) -> HttpResponse:
+    form.carry_by_reference(request.user)  # the page carries a kept archive's digest, not its base64
     context = {
         "form": form,
         "task": form.task,
@@ -225,13 +230,15 @@ def _new_request_post(request: HttpRequest) -> HttpResponse:
     if (step == "search" and request.POST.get("q", "").strip()) or "use_host" in request.POST:
         return _search_in_form(request, task)
     try:
-        # Before the form unpacks and tests an IOC archive: over the limit, nothing is looked at.
+        # Before the form unpacks and tests an IOC archive: over a limit, nothing is looked at.
         workflow.check_filing_limit(request.user)
+        throttle.count(request.user, throttle.PREVIEW)
     except workflow.RateLimited as exc:
         return _refused(request, exc.message, status=429)
-    form = NewRequestForm(task, request.POST, request.FILES)
+    data, archive_gone = archives_from_references(request.user, request.POST)
+    form = NewRequestForm(task, data, request.FILES)
     if not form.is_valid():
-        return _render_form(request, form, status=400)
+        return _render_form(request, form, status=400, file_again=archive_gone)
     check = filing.check_host(form.filing.target_host)
     if check.unknown:
         # A display name typed where the id goes: offer the one host of that name, never swap it in unseen.
@@ -277,26 +284,44 @@ def _search_in_form(request: HttpRequest, task: catalog.TaskType) -> HttpRespons
     Nothing is validated or filed here. A file chosen for an IOC archive is not kept (browsers never refill
     a file input); the form asks for it again.
     """
-    data = request.POST.copy()
+    data, archive_gone = archives_from_references(request.user, request.POST)
+    data = data.copy()
     extra: dict[str, Any] = {"q": data.get("q", "").strip()}
-    if "use_host" in data:
+    status = 200
+    if len(extra["q"]) > MAX_HOST_QUERY or len(data.get("use_host", "")) > catalog.MAX_HOST_ID:
+        # Not sent to KSC, not logged, not shown back (issue 23, point 7): the API refuses the same.
+        extra["q"] = data["q"] = ""
+        data.pop("use_host", None)
+        extra["host_search_error"] = _too_long_query()
+        status = 400
+    elif "use_host" in data:
         host_id = data["use_host"].strip()
-        host = filing.check_host(host_id).host  # the name shown is KSC's, never the browser's
-        data["target_host"] = host_id
-        data["target_host_name"] = (host.display_name or host.fqdn or host.id) if host is not None else ""
+        try:
+            throttle.count(request.user, throttle.HOST_SEARCH)
+        except workflow.RateLimited as exc:
+            extra["host_search_error"] = exc.message
+            status = 429
+        else:
+            host = filing.check_host(host_id).host  # the name shown is KSC's, never the browser's
+            data["target_host"] = host_id
+            data["target_host_name"] = (host.display_name or host.fqdn or host.id) if host is not None else ""
     elif len(extra["q"]) >= MIN_HOST_QUERY:
         try:
+            throttle.count(request.user, throttle.HOST_SEARCH)
             extra["host_hits"] = _find_hosts(extra["q"])
+        except workflow.RateLimited as exc:
+            extra["host_search_error"] = exc.message
+            status = 429
         except ImproperlyConfigured:
             extra["host_search_error"] = _("KSC is not configured (KSC_HOST), so hosts cannot be looked up.")
         except KscError as exc:
-            log.warning("host search for %r failed: %s", extra["q"], exc)
+            log.warning("host search for %r failed: %s", throttle.for_log(extra["q"]), exc)
             extra["host_search_error"] = _("The host search in KSC failed: %(error)s") % {"error": exc}
     else:
         extra["host_search_error"] = _("Type at least 2 characters.")
     takes_archive = any(catalog.field_kind(spec) == catalog.IOC_ZIP for spec in task.fields)
-    extra["file_again"] = takes_archive and bool(request.FILES)
-    return _render_form(request, NewRequestForm.from_query(task, data, carried=True), **extra)
+    extra["file_again"] = takes_archive and (bool(request.FILES) or archive_gone)
+    return _render_form(request, NewRequestForm.from_query(task, data, carried=True), status=status, **extra)
 
 
 def _hosts_named(name: str) -> list[Host]:
@@ -366,16 +391,24 @@ def host_search(request: HttpRequest) -> HttpResponse:
         return _refused(request, allowed.reason)
     query = request.GET.get("q", "").strip()
     task = request.GET.get("task", "") if request.GET.get("task", "") in catalog.TASKS else ""
-    context: dict[str, Any] = {"q": query, "task": task, "hosts": [], "error": "", "too_short": False}
-    if len(query) < MIN_HOST_QUERY:
+    context: dict[str, Any] = {"q": query, "task": task, "hosts": [], "error": "", "too_short": False, "refused": ""}
+    status = 200
+    if len(query) > MAX_HOST_QUERY:
+        context.update(q="", refused=_too_long_query())
+        status = 400
+    elif len(query) < MIN_HOST_QUERY:
         context["too_short"] = bool(query)
     else:
         try:
+            throttle.count(request.user, throttle.HOST_SEARCH)
             hosts = _find_hosts(query)
+        except workflow.RateLimited as exc:
+            context["refused"] = exc.message
+            status = 429
         except ImproperlyConfigured:
             context["error"] = _("KSC is not configured (KSC_HOST), so hosts cannot be looked up.")
         except KscError as exc:
-            log.warning("host search for %r failed: %s", query, exc)
+            log.warning("host search for %r failed: %s", throttle.for_log(query), exc)
             context["error"] = str(exc)
         else:
             isolations = portal_isolations([host.id for host in hosts])
@@ -390,7 +423,13 @@ def host_search(request: HttpRequest) -> HttpResponse:
             ]
     fragment = request.GET.get("fragment") == "1"
     template = "responses/_host_results.html" if fragment else "responses/host_search.html"
-    return render(request, template, context)
+    return render(request, template, context, status=status)
+
+
+def _too_long_query() -> str:
+    return _("The search is longer than %(max)d characters: type the start of a host name, an address or an id.") % {
+        "max": MAX_HOST_QUERY
+    }
 
 
 def _find_hosts(query: str) -> list[Host]:
@@ -736,7 +775,8 @@ class _Echo:
 def _cell(value: Any) -> str:
     """A CSV cell that a spreadsheet will not run as a formula (justifications are free text)."""
     text = "" if value is None else str(value)
-    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
+    # Full-width ＝ ＋ － ＠ too: spreadsheets in East Asian locales read them as the ASCII signs.
+    if text[:1] in ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20"):
         return "'" + text
     return text
 
