@@ -108,7 +108,7 @@ def _finish(body: str, fmt: str) -> str:
 
 def _facts(request: ResponseRequest, fmt: str, now: dt.datetime) -> dict:
     return {
-        "task": str(request.task_type.label),
+        "task": request.task_type.label_for(request.params),
         "what": markup.user_text(request.task_type.message_words(request.params), fmt, 200),
         "host": markup.user_text(request.target_host_name or request.target_host, fmt, 120),
         "host_id": markup.user_text(request.target_host, fmt, 80),

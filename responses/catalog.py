@@ -155,6 +155,14 @@ class TaskType:
     # (startProcess's arguments can hold a password); None: ``describe``.
     describe_in_message: Callable[[Any], str] | None = None
 
+    # The task's name in message subjects when its params change what it is (an isolation and its
+    # release must not share a subject); None: ``label``.
+    subject_label: Callable[[Any], str] | None = None
+
+    def label_for(self, params: Any) -> str:
+        """The task's name for a message's subject and headline facts."""
+        return str(self.subject_label(params) if self.subject_label else self.label)
+
     def message_words(self, params: Any) -> str:
         """The action in plain words for notifications: never a param that may hold a secret."""
         return (self.describe_in_message or self.describe)(params)
@@ -397,6 +405,7 @@ TASKS: dict[str, TaskType] = {
             ),
             approval=ALWAYS,
             undo=lambda p: {"action": 0} if p.get("action") == 1 else None,  # isolating is undone by releasing
+            subject_label=lambda p: _("Network isolation") if p.get("action") == 1 else _("Release of network isolation"),
             describe=lambda p: str(
                 _("Isolate the host from the network")
                 if p["action"] == 1
