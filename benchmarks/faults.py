@@ -136,6 +136,46 @@ class Stand:
             self.redis.kill()
             self.redis.wait(timeout=10)
 
+    def refuse_writes(self, how: str) -> None:
+        """Make the running Redis refuse every write, as production ones do.
+
+        "misconf": an RDB save fails (its directory is gone, as on a full disk) while
+        stop-writes-on-bgsave-error is on: every write answers MISCONF. "readonly": Redis becomes
+        the replica of a master that does not answer, as after a Sentinel failover: READONLY.
+        """
+        import redis
+
+        from portal.local_redis import free_port
+
+        connection = redis.Redis.from_url(self.redis_url)
+        if how == "misconf":
+            gone = Path(tempfile.mkdtemp(prefix="redis-dir-", dir=self.workdir))
+            connection.config_set("save", "3600 1")
+            connection.config_set("stop-writes-on-bgsave-error", "yes")
+            connection.config_set("dir", str(gone))
+            gone.rmdir()
+            connection.bgsave()
+            wait_until(lambda: connection.info("persistence")["rdb_last_bgsave_status"] == "err", 10)
+        elif how == "readonly":
+            connection.replicaof("127.0.0.1", free_port())
+        else:
+            raise ValueError(how)
+        connection.close()
+
+    def accept_writes(self, how: str) -> None:
+        """Heal what refuse_writes did: a save that succeeds, or the replica promoted again."""
+        import redis
+
+        connection = redis.Redis.from_url(self.redis_url)
+        if how == "misconf":
+            connection.config_set("dir", str(self.workdir))
+            connection.bgsave()
+            wait_until(lambda: connection.info("persistence")["rdb_last_bgsave_status"] == "ok", 10)
+            connection.config_set("save", "")
+        else:
+            connection.replicaof("NO", "ONE")
+        connection.close()
+
     # --- the simulator ----------------------------------------------------------------------
 
     def start_simulator(self, state: Path | None = None) -> None:
@@ -491,6 +531,32 @@ def redis_killed(stand: Stand, approve: Approver, requests: int = 90, outage: fl
     return tally(row, stand, keys, known)
 
 
+REDIS_REFUSALS = {"misconf": "Redis refuses writes (MISCONF, disk full)", "readonly": "Redis refuses writes (READONLY, failover)"}
+
+
+def redis_refuses_writes(stand: Stand, approve: Approver, requests: int = 30, how: str = "misconf",
+                         outage: float = 6.0) -> Row:  # fmt: skip
+    """Redis refuses every write for `outage` s a third of the way through; no worker may exit over it."""
+    row, known = begin(stand, REDIS_REFUSALS[how])
+    stand.set_faults({"delay_ms": 100})
+    workers = {worker.pid for worker in stand.living_workers()}
+    third = requests // 3
+    keys = [approve(index) for index in range(third)]
+    wait_until(lambda: any(started(key) for key in keys), 30)
+    stand.refuse_writes(how)
+    keys += [approve(index) for index in range(third, 2 * third)]  # these cannot be queued: the keeper will
+    time.sleep(outage)
+    stand.accept_writes(how)
+    back = time.monotonic()
+    keys += [approve(index) for index in range(2 * third, requests)]
+    row.settle = wait_settled(keys, back, settle_timeout())
+    stand.set_faults({})
+    survivors = workers & {worker.pid for worker in stand.living_workers()}
+    row.note = f"writes refused {outage:.0f} s; workers that survived: {len(survivors)}/{len(workers)}"
+    row.recovery = row.settle
+    return tally(row, stand, keys, known)
+
+
 def redis_flushed(stand: Stand, approve: Approver, requests: int = 60) -> Row:
     """Redis is flushed (FLUSHDB) halfway through: queued jobs, leases and the schedule all vanish."""
     import django_rq
@@ -539,6 +605,8 @@ SCENARIOS: dict[str, Callable[..., Row]] = {
     "scheduler": scheduler_killed,
     "redis-killed": redis_killed,
     "redis-flushed": redis_flushed,
+    "redis-misconf": lambda stand, approve, **sizes: redis_refuses_writes(stand, approve, how="misconf", **sizes),
+    "redis-readonly": lambda stand, approve, **sizes: redis_refuses_writes(stand, approve, how="readonly", **sizes),
     "slow-ksc": slow_ksc,
     "simulator-restart": simulator_restart,
 }

@@ -38,8 +38,8 @@ from django.db import connections
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from redis.exceptions import ClusterDownError, OutOfMemoryError, ReadOnlyError, RedisError, ResponseError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import SimpleWorker, get_current_job
 from rq.exceptions import NoSuchJobError, StopRequested
@@ -569,7 +569,31 @@ def _drop_unusable_connections() -> None:
             connection.close()
 
 
-REDIS_LOST = (RedisConnectionError, RedisTimeoutError)
+# Redis errors that a healthy Redis later clears, so a worker waits them out instead of exiting
+# (RQ's work loop quits on any error it does not know): unreachable or slow (connection, timeout,
+# LOADING), refusing writes (MISCONF: a failed RDB save with stop-writes-on-bgsave-error, as on a
+# full disk; READONLY: a replica after a Sentinel failover; NOREPLICAS: min-replicas-to-write;
+# OOM: maxmemory), and busy or in transition (BUSY: a long script; MASTERDOWN, TRYAGAIN,
+# CLUSTERDOWN; UNBLOCKED: a blocking pop ended because the server became a replica).
+REDIS_LOST = (RedisConnectionError, RedisTimeoutError, ReadOnlyError, OutOfMemoryError, TryAgainError, ClusterDownError)
+REDIS_PASSING_CODES = ("MISCONF", "READONLY", "NOREPLICAS", "OOM", "BUSY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN",
+                       "UNBLOCKED", "LOADING")  # fmt: skip
+
+
+def redis_lost(exc: BaseException) -> bool:
+    """Whether exc is a Redis error that passes with time (REDIS_LOST above): wait and try again.
+
+    MISCONF, NOREPLICAS, BUSY and UNBLOCKED come as plain ResponseErrors named by their first
+    word; from inside a Lua script (RQ's locks) the code follows other words, hence the search.
+    """
+    if isinstance(exc, REDIS_LOST):
+        return True
+    if not isinstance(exc, ResponseError):
+        return False
+    text = str(exc)
+    return text.split(" ", 1)[0] in REDIS_PASSING_CODES or any(
+        f"{code} " in text for code in ("MISCONF", "READONLY", "NOREPLICAS", "OOM command")
+    )
 
 
 class PortalWorker(SimpleWorker):
@@ -624,19 +648,30 @@ class PortalWorker(SimpleWorker):
     def run_maintenance_tasks(self):
         try:
             super().run_maintenance_tasks()
-        except REDIS_LOST as exc:
-            log.warning("worker maintenance skipped, Redis is not reachable: %s", exc)
+        except RedisError as exc:
+            if not redis_lost(exc):
+                raise
+            log.warning("worker maintenance skipped, Redis is not usable: %s", exc)
+
+    def dequeue_job_and_maintain_ttl(self, timeout: int | None, max_idle_time: int | None = None):
+        # RQ's own loop here waits out only connection errors; a Redis refusing writes (MISCONF,
+        # READONLY, UNBLOCKED after a failover...) would end the worker ("unhandled exception").
+        return self._while_redis_is_down(
+            lambda: super(PortalWorker, self).dequeue_job_and_maintain_ttl(timeout, max_idle_time)
+        )
 
     def _while_redis_is_down(self, call):
-        """Run call; while Redis does not answer, wait (up to 5 s between tries) and run it again."""
+        """Run call; while Redis does not answer or refuses writes (redis_lost), wait (up to 5 s) and run it again."""
         wait = 0.5
         while True:
             try:
                 return call()
-            except REDIS_LOST as exc:
+            except RedisError as exc:
+                if not redis_lost(exc):
+                    raise
                 if self._stop_requested:
                     raise StopRequested() from None
-                log.warning("worker %s: Redis is not reachable (%s); retrying in %.1f s", self.name, exc, wait)
+                log.warning("worker %s: Redis is not usable (%s); retrying in %.1f s", self.name, exc, wait)
                 time.sleep(wait)
                 wait = min(wait * 2, 5.0)
 
@@ -666,7 +701,9 @@ class PortalWorker(SimpleWorker):
             current["execution"] = execution
             try:
                 self.perform_job(job, queue, execution)
-            except REDIS_LOST as exc:
+            except RedisError as exc:
+                if not redis_lost(exc):
+                    raise
                 log.warning("worker %s: Redis went away during job %s: %s", self.name, job.id, exc)
                 self._while_redis_is_down(lambda: self._give_up_job(job, queue, execution))
             self._while_redis_is_down(lambda: self.set_state(WorkerStatus.IDLE))

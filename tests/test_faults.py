@@ -25,6 +25,13 @@ from portal.local_redis import free_port
 from responses import jobs
 from responses.models import AttemptOutcome, EventKind, ResponseRequest, Status
 
+
+def faults_redis_error(name: str, text: str) -> Exception:
+    import redis.exceptions
+
+    return getattr(redis.exceptions, name)(text)
+
+
 SHORT = {"WORKER_HEARTBEAT_TTL": "2", "RECONCILE_INTERVAL": "3", "RECONCILE_GRACE": "1"}
 
 
@@ -134,6 +141,36 @@ class TestRedisLoss:
         statuses = set(ResponseRequest.objects.values_list("status", flat=True))
         assert statuses == {Status.SUBMITTED}
         assert len(stand.incidents()) == 2
+
+
+@pytest.mark.parametrize(
+    ("error", "passes"),
+    [
+        (faults_redis_error("ResponseError", "MISCONF Redis is configured to save RDB snapshots"), True),
+        (faults_redis_error("ReadOnlyError", "You can't write against a read only replica."), True),
+        (faults_redis_error("ResponseError", "NOREPLICAS Not enough good replicas to write."), True),
+        (faults_redis_error("ResponseError", "UNBLOCKED force unblock from blocking operation"), True),
+        (faults_redis_error("ResponseError", "Error running script: @user_script:1: MISCONF Redis is"), True),
+        (faults_redis_error("ResponseError", "WRONGTYPE Operation against a key holding the wrong kind"), False),
+        (faults_redis_error("DataError", "Invalid input of type"), False),
+    ],
+)
+def test_only_redis_errors_that_pass_with_time_are_waited_out(error, passes):
+    assert jobs.redis_lost(error) is passes
+
+
+class TestRedisRefusingWrites:
+    @pytest.mark.parametrize("how", ["misconf", "readonly"])
+    def test_workers_wait_until_redis_takes_writes_again(self, stand, approve, how):
+        """MISCONF (a failed save, disk full) and READONLY (a failover) once made RQ's loop quit."""
+        row = faults.redis_refuses_writes(stand, approve, requests=9, how=how, outage=4)
+        assert_clean(row)
+        assert len(stand.living_workers()) == 2, "a worker exited while Redis refused writes"
+        assert row.note.endswith("survived: 2/2"), row.note
+        # Approved while writes were refused: not queued then, queued by the keeper afterwards.
+        assert ResponseRequest.objects.filter(events__kind=EventKind.ENQUEUE_FAILED).exists()
+        log = (stand.workdir / "workers.log").read_text()
+        assert "unhandled exception" not in log
 
 
 class TestKeeperProcess:
