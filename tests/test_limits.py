@@ -86,6 +86,46 @@ class TestHourlyCap:
         assert {r.pk for r in requests} == set(ResponseRequest.objects.values_list("pk", flat=True))
 
 
+    def test_the_reconciler_looks_at_every_held_request_in_one_query(
+        self, transactional_db, ksc_queue, settings, alice, bob, monkeypatch
+    ):
+        """Under overload (2,000 held) it once asked four things per held request per run, taking
+        most of RECONCILE_INTERVAL; now one query says which are held, and the cap is counted once."""
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+        from django.utils import timezone
+        from rq.job import Job
+
+        settings.KSC_SUBMIT_HOURLY_CAP = 1
+        submitted = workflow.approve(file(alice, action=0), user=bob)
+        ResponseRequest.objects.filter(pk=submitted.pk).update(status=Status.SUBMITTED, submitted_at=timezone.now())
+        lookups = []
+        real_fetch = Job.fetch.__func__
+        monkeypatch.setattr(Job, "fetch", classmethod(lambda cls, *a, **k: lookups.append(a) or real_fetch(cls, *a, **k)))
+
+        def hold(count):
+            for _ in range(count):
+                rr = workflow.approve(file(alice), user=bob)
+                queueing.hold(rr.uuid, "held back: the hourly cap")
+            ksc_queue.empty()  # their jobs ran and returned "held"
+            lookups.clear()
+            with CaptureQueriesContext(connection) as queries:
+                assert jobs.reconcile(grace_seconds=0)["released"] == 0
+            return len(queries)
+
+        few, many = hold(3), hold(20)
+        assert few == many  # the same queries for 3 held requests and for 23
+        assert lookups == []  # and no RQ job is looked up while the cap leaves no room
+
+        settings.KSC_SUBMIT_HOURLY_CAP = 6  # room for five
+        assert jobs.reconcile(grace_seconds=0)["released"] == 5
+        assert jobs.reconcile(grace_seconds=0)["released"] == 0  # the five waiting jobs fill the room
+        assert ksc_queue.count == 5
+        first_five = sorted(ResponseRequest.objects.filter(status=Status.QUEUED).order_by("approved_at", "pk")
+                            .values_list("uuid", flat=True)[:5], key=str)  # fmt: skip
+        assert sorted(ksc_queue.get_job_ids()) == sorted(str(key) for key in first_five)
+
+
 class TestHostTaskLoad:
     def test_it_counts_in_flight_and_recent_submissions_per_host(self, alice, bob):
         a, b = "host-a", "host-b"
