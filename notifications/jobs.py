@@ -32,6 +32,7 @@ from notifications import channels, messages, routing
 from notifications.models import Channel, DeliveryStatus, EventDispatch, Notification, NotificationKind
 from responses.jobs import _job_is_alive
 from responses.models import RequestEvent, ResponseRequest, Status
+from responses.queueing import JOB_FAILURE_TTL, JOB_RESULT_TTL
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,11 @@ def enqueue_dispatch(event_id: int) -> None:
     """After the commit of a transition: queue the dispatch of its event. Never raises."""
     try:
         _queue().enqueue_call(
-            dispatch_event, args=(event_id,), job_id=f"notify-event-{event_id}", result_ttl=3600, failure_ttl=86400
+            dispatch_event,
+            args=(event_id,),
+            job_id=f"notify-event-{event_id}",
+            result_ttl=JOB_RESULT_TTL,
+            failure_ttl=JOB_FAILURE_TTL,
         )
     except Exception as exc:  # Redis down: the sweep dispatches it when the worker runs again
         log.warning("event %s: could not queue its notifications: %s", event_id, exc.__class__.__name__)
@@ -82,8 +87,9 @@ def push_delivery(note: Notification, delay: int = 0) -> bool:
         "args": (str(note.uuid),),
         "job_id": str(note.uuid),
         "retry": Retry(max=left, interval=backoff()[-left:]) if left else None,
-        "result_ttl": 3600,
-        "failure_ttl": 7 * 86400,
+        # The row keeps each message's outcome: RQ's records go soon, so a flood does not grow Redis for days.
+        "result_ttl": JOB_RESULT_TTL,
+        "failure_ttl": JOB_FAILURE_TTL,
     }
     try:
         if delay:
