@@ -48,7 +48,7 @@ from rq.intermediate_queue import IntermediateQueue
 from rq.job import Job, JobStatus
 from rq.scheduler import RQScheduler
 from rq.scripts import acquire_or_refresh_lock, release_lock
-from rq.worker import Worker, WorkerStatus
+from rq.worker import DequeueStrategy, Worker, WorkerStatus
 
 from responses import audit_chain, queueing, submission, workflow
 from responses.ksc import payload
@@ -640,6 +640,12 @@ class PortalWorker(SimpleWorker):
     keeper: Keeper | None = None
 
     def work(self, burst: bool = False, *args, with_scheduler: bool = False, **kwargs):
+        # One worker on `ksc notify` takes its queues in turn: with thousands of submissions
+        # waiting, an "approval needed" e-mail waits for one submission, not for all of them
+        # (RQ's default always empties the first queue first), and a mail server that hangs
+        # delays every other submission by one message at most.
+        if len(self.queues) > 1 and kwargs.get("dequeue_strategy") in (None, DequeueStrategy.DEFAULT):
+            kwargs["dequeue_strategy"] = DequeueStrategy.ROUND_ROBIN
         stop = None
         if not burst:
             with_scheduler = False  # the keeper schedules; see the class docstring
