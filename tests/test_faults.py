@@ -10,6 +10,7 @@ not speed goals (benchmarks/faults.py prints the times).
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -171,6 +172,17 @@ class TestRedisRefusingWrites:
         assert ResponseRequest.objects.filter(events__kind=EventKind.ENQUEUE_FAILED).exists()
         log = (stand.workdir / "workers.log").read_text()
         assert "unhandled exception" not in log
+
+
+class TestSmtpDown:
+    def test_e_mails_outlive_a_mail_server_down_longer_than_the_quick_tries(self, stand, approve):
+        row = faults.smtp_down(stand, approve, requests=3, outage=12)
+        assert_clean(row)
+        assert row.requests >= 3, row.note  # at least bob's "approval needed" per request
+        assert row.incidents == row.requests  # every e-mail delivered, none given up
+        # The quick tries (2) were all spent while the server was down: on main that was the end.
+        tries = int(re.search(r"up to (\d+) tries each", row.note).group(1))
+        assert tries >= 2, row.note
 
 
 class TestKeeperProcess:
