@@ -111,7 +111,8 @@ def sees_ksc_warnings(user) -> bool:
 
 def sees_undelivered_notifications(user) -> bool:
     """Administrators who may read every message (the admin's Notifications) are told of the undelivered ones."""
-    return _active(user) and user.has_perm("notifications.view_notification")
+    # is_staff first: the admin is for staff only, and everyone else's pages then ask no permission query.
+    return _active(user) and user.is_staff and user.has_perm("notifications.view_notification")
 
 
 def must_use_two_factor(user) -> bool:
