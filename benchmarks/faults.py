@@ -578,6 +578,7 @@ class Inbox:
     def __init__(self, port: int):
         self.port = port
         self.received: list[str] = []  # one key per mail received
+        self.first_at: float | None = None  # time.monotonic() of the first mail
         self.controller = None
 
     def start(self) -> None:
@@ -594,6 +595,7 @@ class Inbox:
                 text = envelope.content.decode("utf-8", "replace")
                 links = sorted(line.strip() for line in text.splitlines() if "/requests/" in line)
                 inbox.received.append(f"{mail['To']}|{mail['Subject']}|{links}")
+                inbox.first_at = inbox.first_at or time.monotonic()
                 return "250 OK"
 
         self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
@@ -654,6 +656,55 @@ def smtp_down(stand: Stand, approve: Approver, requests: int = 6, outage: float 
     return row
 
 
+OVERLOAD = "overload (all approved at once, e-mails on)"
+
+
+def overload(stand: Stand, approve: Approver, requests: int = 300) -> Row:
+    """Every request approved before the workers start, with e-mail on: the e-mails must not wait
+    for the whole backlog of submissions (the workers take `ksc` and `notify` in turn), and Redis
+    keeps only short-lived records of the finished jobs."""
+    import django_rq
+    from django.test.utils import override_settings
+
+    from portal.local_redis import free_port
+
+    stand.stop_workers()
+    port = free_port()
+    extra = {**SMTP_SETTINGS, "EMAIL_PORT": str(port)}
+    saved_env, saved_queues = dict(stand.env), stand.queues
+    stand.env.update(extra)
+    stand.queues = ["ksc", "notify"]
+    inbox = Inbox(port)
+    inbox.start()
+    redis = django_rq.get_queue("ksc").connection
+    try:
+        with override_settings(EMAIL_HOST="127.0.0.1", EMAIL_PORT=port, PORTAL_BASE_URL=extra["PORTAL_BASE_URL"]):
+            row, known = begin(stand, OVERLOAD, workers=0)
+            stand.set_faults({"delay_ms": 20})
+            before = redis.info("memory")["used_memory"]
+            keys = [approve(index) for index in range(requests)]
+            for _ in range(2):
+                stand.start_worker()
+            began = time.monotonic()
+            wait_until(lambda: inbox.first_at is not None, settle_timeout())
+            waiting = in_flight(keys)  # submissions still waiting when the first e-mail arrived
+            row.settle = wait_settled(keys, began, settle_timeout())
+            stand.set_faults({})
+            after = redis.info("memory")["used_memory"]
+            first = f"{inbox.first_at - began:.1f} s" if inbox.first_at else "never"
+            row.note = (
+                f"first e-mail {first} after the workers started, with {waiting}/{requests} submissions still "
+                f"waiting; Redis {before / 2**20:.1f} -> {after / 2**20:.1f} MB"
+            )
+            row.recovery = inbox.first_at - began if inbox.first_at else None
+            tally(row, stand, keys, known)
+            stand.stop_workers()
+    finally:
+        inbox.stop()
+        stand.env, stand.queues = saved_env, saved_queues
+    return row
+
+
 def redis_flushed(stand: Stand, approve: Approver, requests: int = 60) -> Row:
     """Redis is flushed (FLUSHDB) halfway through: queued jobs, leases and the schedule all vanish."""
     import django_rq
@@ -705,6 +756,7 @@ SCENARIOS: dict[str, Callable[..., Row]] = {
     "redis-misconf": lambda stand, approve, **sizes: redis_refuses_writes(stand, approve, how="misconf", **sizes),
     "redis-readonly": lambda stand, approve, **sizes: redis_refuses_writes(stand, approve, how="readonly", **sizes),
     "smtp-down": smtp_down,
+    "overload": overload,
     "slow-ksc": slow_ksc,
     "simulator-restart": simulator_restart,
 }

@@ -95,7 +95,10 @@ def push_delivery(note: Notification, delay: int = 0) -> bool:
         if delay:
             _queue().enqueue_in(dt.timedelta(seconds=delay), deliver, **options)
         else:
-            _queue().enqueue_call(deliver, **options)
+            # At the front: a message already planned goes before the events still to dispatch,
+            # or under a flood (thousands approved at once) no e-mail would leave before every
+            # event had been dispatched, each waiting its turn behind a submission.
+            _queue().enqueue_call(deliver, at_front=True, **options)
     except RedisError as exc:
         log.warning("notification %s: could not queue it: %s", note.uuid, exc)
         return False

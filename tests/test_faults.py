@@ -185,6 +185,16 @@ class TestSmtpDown:
         assert tries >= 2, row.note
 
 
+class TestOverload:
+    def test_e_mails_do_not_wait_for_the_backlog_of_submissions(self, stand, approve):
+        """2,000 approved at once sent the first e-mail 81 s after the workers started: all behind `ksc`."""
+        row = faults.overload(stand, approve, requests=40)
+        assert_clean(row)
+        assert row.recovery is not None, row.note
+        waiting = int(re.search(r"with (\d+)/40 submissions still waiting", row.note).group(1))
+        assert waiting >= 20, row.note  # the first e-mail came while most submissions still waited
+
+
 class TestKeeperProcess:
     def test_reconcile_requests_loop_queues_what_an_outage_left_and_stops_on_sigterm(self, stand, approve):
         stand.kill_redis()
