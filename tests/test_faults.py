@@ -152,6 +152,7 @@ class TestRedisLoss:
         (faults_redis_error("ResponseError", "NOREPLICAS Not enough good replicas to write."), True),
         (faults_redis_error("ResponseError", "UNBLOCKED force unblock from blocking operation"), True),
         (faults_redis_error("ResponseError", "Error running script: @user_script:1: MISCONF Redis is"), True),
+        (faults_redis_error("ResponseError", "Command # 1 (SADD rq:queues x) of pipeline caused error: MISCONF Redis"), True),
         (faults_redis_error("ResponseError", "WRONGTYPE Operation against a key holding the wrong kind"), False),
         (faults_redis_error("DataError", "Invalid input of type"), False),
     ],
