@@ -8,6 +8,7 @@ construction (notifications/messages.py puts in only what the request page shows
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 
 from django.conf import settings
@@ -82,6 +83,8 @@ class Notification(models.Model):
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     sent_at = models.DateTimeField(null=True, blank=True)
+    # While RETRYING after its quick tries: when the sweep sends it again (NOTIFY_GIVE_UP_AFTER).
+    next_try_at = models.DateTimeField(null=True, blank=True)
     digest = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="parts")
 
     class Meta:
@@ -107,6 +110,11 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} to {self.label}: {self.status}"
+
+    @property
+    def give_up_at(self):
+        """When the portal stops trying to deliver it (created_at + NOTIFY_GIVE_UP_AFTER)."""
+        return self.created_at + dt.timedelta(seconds=settings.NOTIFY_GIVE_UP_AFTER)
 
     @property
     def outcome(self) -> str:

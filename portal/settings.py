@@ -540,6 +540,9 @@ APPROVAL_REMIND_AFTER = (
 ATTENTION_DAYS = env_int("ATTENTION_DAYS", 7, minimum=1, maximum=90)
 NOTIFY_TRIES = env_int("NOTIFY_TRIES", 5, minimum=1, maximum=20)  # tries per message in all
 NOTIFY_BACKOFF = env_int("NOTIFY_BACKOFF", 30, minimum=0)  # seconds before the 2nd try, doubling
+# Seconds after which an undelivered message is given up (then shown to administrators); until then
+# it is tried again with a back-off doubling up to an hour. 0: give up after the NOTIFY_TRIES tries.
+NOTIFY_GIVE_UP_AFTER = env_int("NOTIFY_GIVE_UP_AFTER", 24 * 3600, minimum=0)
 NOTIFY_BURST_LIMIT = env_int("NOTIFY_BURST_LIMIT", 10, minimum=1)  # messages per channel per window, then a digest
 NOTIFY_BURST_WINDOW = env_int("NOTIFY_BURST_WINDOW", 60, minimum=10)  # seconds
 NOTIFY_SWEEP_INTERVAL = env_int("NOTIFY_SWEEP_INTERVAL", 60, minimum=5)  # reminders and missed events, this often

@@ -163,6 +163,12 @@ def sees_ksc_warnings(user) -> bool:
     return _active(user) and (user.is_superuser or roles.has_role(user, roles.APPROVERS))
 
 
+def sees_undelivered_notifications(user) -> bool:
+    """Administrators who may read every message (the admin's Notifications) are told of the undelivered ones."""
+    # is_staff first: the admin is for staff only, and everyone else's pages then ask no permission query.
+    return _active(user) and user.is_staff and user.has_perm("notifications.view_notification")
+
+
 def must_use_two_factor(user) -> bool:
     """Approvers, and whoever reaches the admin, must use two-factor authentication."""
     return _active(user) and (user.is_superuser or user.is_staff or roles.has_role(user, roles.APPROVERS))

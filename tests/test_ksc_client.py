@@ -123,6 +123,19 @@ def test_it_pages_through_the_accessor_and_releases_it(ksc, ksc_simulator):
     assert stats["open_accessors"] == 0
 
 
+def test_an_empty_filter_is_never_sent(ksc, ksc_simulator):
+    # KSC's grammar has no empty filter: the client refuses one before any call goes out.
+    calls_before = dict(ksc_simulator.stats()["calls"])
+    with pytest.raises(filters.FilterValueError, match="must not be empty"):
+        ksc.find_incidents("", ["KLINCDT_ID"])
+    with pytest.raises(filters.FilterValueError, match="must not be empty"):
+        ksc._find_hosts("", limit=1)
+    assert ksc_simulator.stats()["calls"] == calls_before
+
+    every = ksc._find_hosts(filters.any_value("KLHST_WKS_DN"), limit=500)
+    assert len(every) == len(ksc_simulator.hosts())
+
+
 def test_find_incidents_with_a_limit_reads_no_more(ksc, ksc_simulator):
     host = ksc_simulator.host_id("SRV-FILE-01")
     for n in range(5):
