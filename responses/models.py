@@ -56,6 +56,11 @@ class ResponseRequestQuerySet(models.QuerySet):
         rule = policy.visible_filter(user)
         return self if rule is None else self.filter(rule)
 
+    def decidable_by(self, user) -> ResponseRequestQuerySet:
+        """The requests ``user`` may approve or reject now, as responses.policy.may_decide decides (in SQL)."""
+        rule = policy.decidable_filter(user)
+        return self.none() if rule is None else self.filter(rule)
+
     def awaiting_decision(self) -> ResponseRequestQuerySet:
         """The approval queue: pending approval and still in their window, oldest first.
 

@@ -9,7 +9,9 @@ greps for that). Roles are Django groups (accounts.roles).
   reject, cancel, retry), with the reason for a refusal;
 - ``sees_all_requests``, ``may_export_audit``, ``sees_ksc_warnings``,
   ``must_use_two_factor``, ``may_decide``: the portal-wide questions;
-- ``ResponseRequest.objects.visible_to(user)`` (responses.models) asks ``visible_filter``.
+- ``ResponseRequest.objects.visible_to(user)`` (responses.models) asks ``visible_filter``;
+  ``ResponseRequest.objects.decidable_by(user)`` asks ``decidable_filter``, the rule of
+  ``may_decide`` written as SQL (the menu counts with it; tests/test_policy_sql.py holds the two equal).
 
 Superusers get no bypass on requests: they administer users; the two-person
 rule binds them like anyone else.
@@ -97,6 +99,30 @@ def visible_filter(user) -> Q | None:
     if sees_all_requests(user):
         return None
     return Q(requester=user)
+
+
+def decides_anything(user) -> bool:
+    """Whether ``user`` could decide on any request at all (active, Approvers): who gets a "waiting" count."""
+    return _active(user) and roles.has_role(user, roles.APPROVERS)
+
+
+def decidable_filter(user) -> Q | None:
+    """``may_decide``'s rule as a filter on requests; None when this user decides nothing (no query to run).
+
+    The same conditions as ``may(user, APPROVE, rr)`` in the same terms: an active approver,
+    not the requester (by id, or by username once the requester's account is gone), the
+    request pending approval, and no decision of theirs on it yet (by user id). The
+    approval window is the queue's (``awaiting_decision``), not part of this rule.
+    """
+    if not decides_anything(user):
+        return None
+    return (
+        Q(status=Status.PENDING_APPROVAL)
+        & ~Q(requester_id=user.pk)
+        & ~Q(requester_id__isnull=True, requester_username=user.get_username())
+        # A negated condition across the approvals relation is NOT EXISTS (... approver_id = me) in SQL.
+        & ~Q(approvals__approver_id=user.pk)
+    )
 
 
 def may_export_audit(user) -> bool:
