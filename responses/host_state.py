@@ -21,6 +21,7 @@ from django.core.cache import cache
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from responses import host_directory
 from responses.ksc.factory import get_client
 from responses.ksc.hosts import Host
 from responses.models import OutcomeState, ResponseRequest, Status
@@ -87,6 +88,7 @@ def ksc_facts(host_id: str) -> tuple[HostFacts | None, str]:
             return None, _("KSC could not be asked about the host: %(error)s") % {"error": error}
         if host is None:
             return None, _("KSC does not know this host id.")
+        host_directory.record_seen([host])
         cache.set(key, host, HOST_CACHE_SECONDS)
     return facts_of(host), ""
 

@@ -182,6 +182,39 @@ class ResponseRequest(models.Model):
         return sum(1 for approval in self.approvals.all() if approval.decision == DecisionKind.APPROVE)
 
 
+class HostDirectoryEntry(models.Model):
+    """A name the portal has known a KSC host by: one row per host id and display name.
+
+    Filled when a request is filed (the name KSC gave at filing) and whenever KSC answers a
+    host look-up (the host search, the filing's check, the host page), and once from every
+    existing request by migration 0021. The auditors' host filter searches here, where the
+    hosts are few (thousands), by trigram, then reads the requests by host id through the
+    btree index rr_target_host_idx, instead of a trigram search over a million requests
+    (responses/host_directory.py). A renamed host keeps a row per name, so a search by the
+    name a request was filed under still finds it.
+    """
+
+    host_id = models.CharField(max_length=catalog.MAX_HOST_ID, help_text="KSC internal host id")
+    display_name = models.CharField(max_length=255, blank=True)
+    fqdn = models.CharField(max_length=255, blank=True)
+    # The KSC server that answered (KSC_HOST when it was asked; "" from a filing's name alone).
+    server = models.CharField(max_length=255, blank=True)
+    first_seen = models.DateTimeField(default=timezone.now)
+    last_seen = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "responses_hostdirectory"
+        # Substring search on host_id, display_name and fqdn goes through trigram indexes made on
+        # PostgreSQL by migration 0021_host_directory (like 0015's for the requests).
+        constraints = [
+            # One row per host and name; the unique index also serves "every name of this host".
+            models.UniqueConstraint(fields=["host_id", "display_name"], name="hostdir_host_name_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.display_name or self.host_id} ({self.host_id})"
+
+
 class DecisionKind(models.TextChoices):
     """What an approver decided: approve or reject."""
 

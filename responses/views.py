@@ -32,7 +32,17 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import stepup
-from responses import catalog, chain_verification, drafts, filing, filing_hints, policy, queueing, workflow
+from responses import (
+    catalog,
+    chain_verification,
+    drafts,
+    filing,
+    filing_hints,
+    host_directory,
+    policy,
+    queueing,
+    workflow,
+)
 from responses.filtersets import RequestFilterSet
 from responses.forms import (
     NewRequestForm,
@@ -380,7 +390,9 @@ def host_search(request: HttpRequest) -> HttpResponse:
 
 
 def _find_hosts(query: str) -> list[Host]:
-    return get_client().find_hosts(query, limit=HOST_RESULTS)
+    hosts = get_client().find_hosts(query, limit=HOST_RESULTS)
+    host_directory.record_seen(hosts)  # the auditors' host search knows them from now on
+    return hosts
 
 
 def _use_host_url(host: Host, task: str) -> str:

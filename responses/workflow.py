@@ -26,7 +26,7 @@ from django.dispatch import Signal
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from responses import catalog, trail
+from responses import catalog, host_directory, trail
 from responses.errors import (  # noqa: F401 (re-exported: workflow.NotAllowed and friends)
     ContentChanged,
     InvalidRequest,
@@ -192,6 +192,8 @@ def file_request(
             approvals_required=required,
             expires_at=now + dt.timedelta(seconds=settings.APPROVAL_TTL) if required else None,
         )
+        # The auditors' host search finds requests through the directory: the name filed is one of the host's.
+        host_directory.record_filed(host, request.target_host_name)
         trail.append(
             request,
             EventKind.FILED,

@@ -1,0 +1,71 @@
+"""The host directory: every name the portal has known a KSC host by, searched where hosts are few.
+
+At a million requests, a substring search over the requests' host columns reads trigram
+indexes of a million rows (issue 24, point 4). Hosts number in the thousands: the search
+looks for matching hosts here (trigram indexes of migration 0021 on PostgreSQL), then the
+list reads their requests by host id through the btree index rr_target_host_idx.
+
+Rows come from filing (``record_filed``, in the filing's transaction) and from KSC's
+answers to look-ups (``record_seen``: the host search, the filing's host check, the host
+page). Every request's (host id, name as filed) has a row, so the directory search finds
+every request the old search over the requests' own columns found.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.conf import settings
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from responses.ksc.hosts import Host
+from responses.models import HostDirectoryEntry
+
+
+def record_filed(host_id: str, display_name: str) -> None:
+    """The host and name a request was filed with (kept if known already; last_seen moves on)."""
+    now = timezone.now()
+    HostDirectoryEntry.objects.bulk_create(
+        [HostDirectoryEntry(host_id=host_id, display_name=display_name or "", first_seen=now, last_seen=now)],
+        update_conflicts=True,
+        unique_fields=["host_id", "display_name"],
+        update_fields=["last_seen"],
+    )
+
+
+def record_seen(hosts: Iterable[Host]) -> None:
+    """Hosts as KSC just described them: their names, FQDNs and the server asked."""
+    now = timezone.now()
+    server = getattr(settings, "KSC_HOST", "") or ""
+    rows = {}
+    for host in hosts:
+        if host is None or not host.id:
+            continue
+        rows[(host.id, host.display_name or "")] = HostDirectoryEntry(
+            host_id=host.id,
+            display_name=host.display_name or "",
+            fqdn=host.fqdn or "",
+            server=server,
+            first_seen=now,
+            last_seen=now,
+        )
+    if rows:
+        HostDirectoryEntry.objects.bulk_create(
+            list(rows.values()),
+            update_conflicts=True,
+            unique_fields=["host_id", "display_name"],
+            update_fields=["fqdn", "server", "last_seen"],
+        )
+
+
+def matching(text: str) -> QuerySet[HostDirectoryEntry]:
+    """Directory rows whose host id, name or FQDN contains ``text`` (either case)."""
+    return HostDirectoryEntry.objects.filter(
+        Q(host_id__icontains=text) | Q(display_name__icontains=text) | Q(fqdn__icontains=text)
+    )
+
+
+def host_ids_matching(text: str) -> QuerySet:
+    """The ids of the hosts matching ``text``, as a subquery for ``target_host__in``."""
+    return matching(text).values("host_id")
