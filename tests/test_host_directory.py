@@ -90,7 +90,7 @@ def test_a_renamed_host_is_found_by_its_old_and_new_names_and_by_its_fqdn(filed)
     assert HostDirectoryEntry.objects.get(host_id=host_id, display_name="TKY-LT-0099").fqdn == "tky-lt-0099.new.example"
 
 
-def test_the_word_search_finds_hosts_through_the_directory_too(filed):
+def test_the_word_search_still_finds_hosts_by_the_requests_own_columns(filed):
     for text in ["TKY-WS-0002", "osa-srv", "0000bb"]:
         assert new_search(text, "q") == old_search(text), text
     alert = set(ResponseRequest.objects.filter(justification__icontains="alert 1").values_list("pk", flat=True))
