@@ -4,9 +4,10 @@
 
 Runs, one after the other (each in its own process, so that none warms another):
 benchmarks/submit_latency.py (latency beside the no-op job; drains with 1, 2 and 4 workers
-beside the plain loop), benchmarks/lists.py (a million rows; PostgreSQL only),
+beside the plain loop), benchmarks/lists.py (a million rows; PostgreSQL only) and
+benchmarks/list_render.py (the request table's rendering alone, in the same rows),
 benchmarks/load.py (50 users, 60 s), and benchmarks/outcome_sweep.py when it exists.
---quick makes every run small (under two minutes), to check that the pipeline works; its
+--quick makes every run small (about a minute of CPU), to check that the pipeline works; its
 figures mean little. CI runs it (.ci/run) so that the harness cannot rot. The exit status is
 1 when a benchmark failed to run or the load run had errors; the figures are never asserted.
 
@@ -139,8 +140,10 @@ def main() -> None:
         lists = run_json(
             "lists.py", *(["--rows", "20000", "--repeat", "3", "--database-suffix", "lists_quick"] if quick else [])
         )
+        # The list's own rendering, apart from its SQL, in the database lists.py just filled.
+        render = run_json("list_render.py", "--database-suffix", "lists_quick" if quick else "lists_bench")
     else:
-        lists = "needs PostgreSQL (DATABASE_URL=postgres://...)"
+        lists = render = "needs PostgreSQL (DATABASE_URL=postgres://...)"
     load = run_json("load.py", *(["--users", "10", "--seconds", "10"] if quick else []))
     sweep = ROOT / "benchmarks" / "outcome_sweep.py"
     if sweep.exists():
@@ -153,6 +156,9 @@ def main() -> None:
             FAILED.append("outcome_sweep.py")
         print("\n".join("    " + line for line in done.stdout.strip().splitlines()[-15:]))
     rows = [["figure", "measured", "target", "ratio", ""], *table(submit, lists, load)]
+    if isinstance(render, dict):
+        rows.append(row(f"request table, {render['rows']} rows, render only", render["table_median_ms"], 20.0, "ms", ceiling=True))
+        rows.append(["  (whole list page's template, menu and filters)", f"{render['page_median_ms']:.1f} ms", "", "", ""])
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     print()
     for index, cells in enumerate(rows):
