@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import F, Window
+from django.db.models import F, Q, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -109,49 +109,39 @@ def portal_isolation(host_id: str) -> IsolationNote | None:
     return portal_isolations([host_id]).get(host_id)
 
 
-# How many of each host's newest submitted isolations and releases a list reads first: the
-# newest one nearly always decides; a host undecided after them is read in full (rare).
-NEWEST_PER_HOST = 5
+# Outcomes after which an isolation does not hold: it never reached the endpoint.
+ISOLATION_DID_NOT_HOLD = (OutcomeState.FAILED, OutcomeState.NO_TASK, OutcomeState.GONE)
 
 
 def portal_isolations(host_ids: list[str]) -> dict[str, IsolationNote]:
-    """The portal's isolation note for each of these hosts that has one (lists, the picker).
+    """The portal's isolation note for each of these hosts that has one, in one query (lists, the picker).
 
-    One query of at most NEWEST_PER_HOST rows per host, whatever each host's history: a
-    year of requests gives a host hundreds of isolations and releases, and loading them
-    all for every host of a page took a second at a million requests (issue 24).
+    Per host, the newest submitted request that decides: an isolation that did not fail, or a
+    release the endpoint completed; a note when it is an isolation. The database picks that
+    one row per host: a year of requests gives a host hundreds of isolations and releases, and
+    loading them all for every host of a page took a second at a million requests (issue 24).
     """
-    submitted = ResponseRequest.objects.filter(
-        target_host__in=host_ids, task="isolateHost", status=Status.SUBMITTED
-    ).select_related("outcome")
-    newest = submitted.annotate(
-        newest=Window(RowNumber(), partition_by=[F("target_host")], order_by=[F("submitted_at").desc(), F("id").desc()])
-    ).filter(newest__lte=NEWEST_PER_HOST)
+    deciding = Q(params__action=1) & (Q(outcome__isnull=True) | ~Q(outcome__state__in=ISOLATION_DID_NOT_HOLD)) | Q(
+        params__action=0, outcome__state=OutcomeState.COMPLETED
+    )
+    newest = (
+        ResponseRequest.objects.filter(target_host__in=host_ids, task="isolateHost", status=Status.SUBMITTED)
+        .filter(deciding)
+        .select_related("outcome")
+        .annotate(
+            newest=Window(
+                RowNumber(), partition_by=[F("target_host")], order_by=[F("submitted_at").desc(), F("id").desc()]
+            )
+        )
+        .filter(newest=1)
+    )
     notes: dict[str, IsolationNote] = {}
-    seen: dict[str, int] = {}
-    decided = _note_isolations(newest.order_by("target_host", "-submitted_at", "-id"), notes, seen)
-    longer = [host for host, count in seen.items() if count >= NEWEST_PER_HOST and host not in decided]
-    if longer:
-        _note_isolations(submitted.filter(target_host__in=longer).order_by("target_host", "-submitted_at", "-id"), notes, {})
-    return notes
-
-
-def _note_isolations(requests, notes: dict[str, IsolationNote], seen: dict[str, int]) -> set[str]:
-    """Fill ``notes`` from ``requests`` (newest first per host); the hosts decided, and rows seen per host."""
-    decided: set[str] = set()
-    for request in requests:  # newest first per host: the first isolation or completed release decides
-        seen[request.target_host] = seen.get(request.target_host, 0) + 1
-        host = request.target_host
-        if host in decided or not isinstance(request.params, dict):
-            continue
+    for request in newest:
+        if not isinstance(request.params, dict) or request.params.get("action") != 1:
+            continue  # released, and the endpoint confirmed it
         outcome = outcome_of(request)
         state = outcome.state if outcome else OutcomeState.WAITING
-        action = request.params.get("action")
-        if action == 0 and state == OutcomeState.COMPLETED:
-            decided.add(host)  # released, and the endpoint confirmed it
-        elif action == 1 and state not in (OutcomeState.FAILED, OutcomeState.NO_TASK, OutcomeState.GONE):
-            decided.add(host)
-            notes[host] = IsolationNote(
-                request=request, at=request.submitted_at, outcome_label=str(OutcomeState(state).label).lower()
-            )
-    return decided
+        notes[request.target_host] = IsolationNote(
+            request=request, at=request.submitted_at, outcome_label=str(OutcomeState(state).label).lower()
+        )
+    return notes

@@ -79,17 +79,17 @@ def test_templates_are_cached_as_in_production(settings):
     assert engines["django"].get_template("responses/_request_table.html").template is first
 
 
-def test_isolation_notes_read_a_few_rows_per_host_and_still_find_an_old_isolation(settings, alice):
-    """portal_isolations reads each host's newest few; a host undecided by them is read in full."""
+def test_isolation_notes_find_the_deciding_row_however_deep_in_a_hosts_history(settings, alice):
+    """portal_isolations asks the database for each host's deciding row, however deep in its history."""
     from responses import host_state
     from tests.test_host_state import isolation
 
     settings.REQUEST_RATE_LIMIT = 0
     old = isolation(alice, "deep", 1, OutcomeState.COMPLETED, 1)
-    for number in range(host_state.NEWEST_PER_HOST + 2):  # newer failed isolations decide nothing
+    for number in range(7):  # newer failed isolations decide nothing
         isolation(alice, "deep", 1, OutcomeState.FAILED, 10 + number)
     isolation(alice, "shallow", 1, OutcomeState.PENDING, 30)
-    for number in range(host_state.NEWEST_PER_HOST + 2):
+    for number in range(7):
         isolation(alice, "released", 1, OutcomeState.COMPLETED, 40 + number)
     isolation(alice, "released", 0, OutcomeState.COMPLETED, 60)
     notes = host_state.portal_isolations(["deep", "shallow", "released", "unknown"])
