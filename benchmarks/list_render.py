@@ -55,7 +55,9 @@ def run(rows: int, repeat: int, language: str, suffix: str, profile: bool) -> di
     filters = RequestFilterSet({}, queryset=ResponseRequest.objects.visible_to(auditor))
     page = BoundedPaginator(_list_rows(filters.rows()), rows).get_page(1)
     list(page.object_list)  # the SQL, once: only rendering is timed below
-    loaders = [type(loader).__module__ + "." + type(loader).__name__ for loader in engines["django"].engine.template_loaders]
+    loaders = [
+        type(loader).__module__ + "." + type(loader).__name__ for loader in engines["django"].engine.template_loaders
+    ]
     table = {"page": page, "caption": "All requests", "query": "", "page_sizes": [25, 50, 100]}
     whole = {**table, "filters": filters.form, "export_query": "", "chain": None}
 
@@ -104,7 +106,9 @@ def main() -> None:
         return
     print(f"{result['rows']} rows, {result['language']}; template loaders: {', '.join(result['loaders'])}")
     print(f"request table alone: median {result['table_median_ms']:.1f} ms, best {result['table_min_ms']:.1f} ms")
-    print(f"whole page (menu, filters, table): median {result['page_median_ms']:.1f} ms, best {result['page_min_ms']:.1f} ms")
+    print(
+        f"whole page (menu, filters, table): median {result['page_median_ms']:.1f} ms, best {result['page_min_ms']:.1f} ms"
+    )
 
 
 if __name__ == "__main__":

@@ -38,7 +38,9 @@ def waiting_label(count: int) -> str:
 
 def queue_stamp() -> str:
     """Changes whenever a request enters or leaves the queue, or one in it changes (an approval added): one query."""
-    found = ResponseRequest.objects.awaiting_decision().order_by().aggregate(count=Count("pk"), latest=Max("updated_at"))
+    found = (
+        ResponseRequest.objects.awaiting_decision().order_by().aggregate(count=Count("pk"), latest=Max("updated_at"))
+    )
     latest = found["latest"]
     return f"{found['count']}:{latest.isoformat() if latest else ''}"
 

@@ -141,4 +141,3 @@ def test_on_postgresql_the_host_search_reads_the_directory_and_the_host_index(po
     assert "rr_target_host_idx" in plan, plan
     assert "rr_target_host_trgm_idx" not in plan and "rr_target_host_name_trgm_idx" not in plan, plan
     assert {rr.pk for rr in rows} == old_search("WS-0003") and len(rows) == 10  # WS-00030 .. WS-00039
-

@@ -36,7 +36,10 @@ def test_each_cell_of_a_row_in_english(client, login, settings, alice, bob, dave
     newest, oldest = rows
     filed = timezone.localtime(ResponseRequest.objects.get(pk=done.pk).created_at)
     assert f'<time datetime="{filed.isoformat()}">{filed:%Y-%m-%d %H:%M}</time>' in newest
-    assert f'<a href="/requests/{done.uuid}/"><strong>Network isolation</strong></a><br><span class="describe">Isolate the host from the network</span>' in newest
+    assert (
+        f'<a href="/requests/{done.uuid}/"><strong>Network isolation</strong></a><br><span class="describe">Isolate the host from the network</span>'
+        in newest
+    )
     assert f'<td data-label="Host">{HOST}</td>' in newest  # no name: the id alone
     assert 'data-status="submitted">Submitted</span>' in newest and "badge-green" in newest
     assert 'data-outcome="completed"' in newest and 'title="Outcome on the host, from KSC\'s task"' in newest
