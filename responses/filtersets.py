@@ -115,7 +115,7 @@ class RequestFilterSet(django_filters.FilterSet):
         label=_("Host"),
         method="filter_host",
         max_length=catalog.MAX_HOST_ID,
-        help_text=_("Part of the KSC host id, or of a name or FQDN the host was filed or seen under (either case)."),
+        help_text=_("Part of the KSC host id, of the host's name as it was when filed, or of its FQDN (either case)."),
     )
     external_ref = django_filters.CharFilter(
         label=_("External reference"),
@@ -176,8 +176,8 @@ class RequestFilterSet(django_filters.FilterSet):
         value = value.strip()
         if not value:
             return requests
-        # Matching hosts from the directory (thousands of rows, trigram), then their requests by host id (btree).
-        return requests.filter(target_host__in=host_directory.host_ids_matching(value))
+        # Matching hosts from the directory (thousands of rows, trigram), then their requests by host id or name (btree).
+        return requests.filter(host_directory.request_filter(value))
 
     def filter_since(self, requests: QuerySet, name: str, value: dt.date | dt.datetime) -> QuerySet:
         return requests.filter(created_at__gte=start_of(value))

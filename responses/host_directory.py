@@ -8,7 +8,7 @@ list reads their requests by host id through the btree index rr_target_host_idx.
 Rows come from filing (``record_filed``, in the filing's transaction) and from KSC's
 answers to look-ups (``record_seen``: the host search, the filing's host check, the host
 page). Every request's (host id, name as filed) has a row, so the directory search finds
-every request the old search over the requests' own columns found.
+the requests the old search over the requests' own columns found (request_filter).
 """
 
 from __future__ import annotations
@@ -59,13 +59,33 @@ def record_seen(hosts: Iterable[Host]) -> None:
         )
 
 
+# Past this many matching directory rows the search is broad ("TKY-", "WS-"): the newest requests
+# match often enough that the list's ordered scan over the requests' trigram indexes is fast.
+MAX_MATCHES = 500
+
+
+def request_filter(text: str) -> Q:
+    """The requests whose host id or name as filed contains ``text``, or whose host's FQDN does.
+
+    Searched in the directory first (thousands of rows, trigram): the matching host ids and
+    names then select the requests through the btree indexes on target_host and
+    target_host_name, as literal lists (an OR of subqueries would make PostgreSQL read every
+    request). The same requests as comparing the requests' own columns (a name matches the
+    requests filed under that name), plus every request of a host whose FQDN matches.
+    """
+    rows = list(matching(text).values_list("host_id", "display_name", "fqdn")[: MAX_MATCHES + 1])
+    if len(rows) > MAX_MATCHES:
+        return Q(target_host__icontains=text) | Q(target_host_name__icontains=text)
+    wanted = text.upper()
+    host_ids = {host_id for host_id, _name, fqdn in rows if wanted in host_id.upper() or wanted in fqdn.upper()}
+    names = {name for _host_id, name, _fqdn in rows if name and wanted in name.upper()}
+    if not host_ids and not names:
+        return Q(pk__in=[])
+    return Q(target_host__in=sorted(host_ids)) | Q(target_host_name__in=sorted(names))
+
+
 def matching(text: str) -> QuerySet[HostDirectoryEntry]:
     """Directory rows whose host id, name or FQDN contains ``text`` (either case)."""
     return HostDirectoryEntry.objects.filter(
         Q(host_id__icontains=text) | Q(display_name__icontains=text) | Q(fqdn__icontains=text)
     )
-
-
-def host_ids_matching(text: str) -> QuerySet:
-    """The ids of the hosts matching ``text``, as a subquery for ``target_host__in``."""
-    return matching(text).values("host_id")

@@ -140,6 +140,8 @@ class ResponseRequest(models.Model):
             models.Index(Upper("requester_username"), "created_at", "id", name="rr_requester_name_upper_idx"),
             # the API's exact host and SIEM-reference filters
             models.Index(fields=["target_host"], name="rr_target_host_idx"),
+            # the host filter: the names the host directory matched (responses/host_directory.py)
+            models.Index(fields=["target_host_name"], name="rr_target_host_name_idx"),
             models.Index(fields=["external_ref"], name="rr_external_ref_idx"),
             # the hourly cap counts the last hour's submissions before every job
             models.Index(fields=["submitted_at"], name="rr_submitted_at_idx"),

@@ -75,19 +75,28 @@ def test_the_directory_search_finds_what_the_old_search_found(filed):
     assert len(new_search("TKY-WS-")) == 9 and new_search("nothing") == set()
 
 
-def test_a_renamed_host_is_found_by_its_old_and_new_names_and_by_its_fqdn(filed):
+def test_a_host_seen_under_a_new_name_and_an_fqdn(filed):
     host_id = HOSTS[0][0]
     before = old_search("TKY-WS-0001")
     host_directory.record_seen([Host(host_id, "TKY-LT-0099", "tky-lt-0099.corp.example.co.jp", "", "", None)])
     assert new_search("TKY-WS-0001") == before  # the name its requests were filed under
-    assert new_search("TKY-LT-0099") == before  # the name KSC gives it now
-    assert new_search("lt-0099.corp.example") == before  # its FQDN
+    # Nothing was filed under the new name; its FQDN (tky-lt-0099.corp...) holds it, so the host's requests.
+    assert old_search("TKY-LT-0099") == set() and new_search("TKY-LT-0099") == before
+    assert new_search("lt-0099.corp.example") == before  # the FQDN finds every request of the host
     entry = HostDirectoryEntry.objects.get(host_id=host_id, display_name="TKY-LT-0099")
     assert entry.fqdn == "tky-lt-0099.corp.example.co.jp"
     # Seen again with another FQDN: the same row, updated.
     host_directory.record_seen([Host(host_id, "TKY-LT-0099", "tky-lt-0099.new.example", "", "", None)])
     assert HostDirectoryEntry.objects.filter(host_id=host_id).count() == 2
     assert HostDirectoryEntry.objects.get(host_id=host_id, display_name="TKY-LT-0099").fqdn == "tky-lt-0099.new.example"
+    assert new_search("lt-0099.corp.example") == set()
+
+
+def test_a_broad_search_goes_to_the_requests_trigram_indexes_and_finds_the_same(filed, monkeypatch):
+    monkeypatch.setattr(host_directory, "MAX_MATCHES", 2)
+    for text in SEARCHES:
+        assert new_search(text) == old_search(text), text
+    assert len(new_search("TKY-WS-")) == 9
 
 
 def test_the_word_search_still_finds_hosts_by_the_requests_own_columns(filed):
@@ -106,11 +115,9 @@ def test_the_migration_fills_the_directory_from_requests_filed_before_it(alice, 
     migration.backfill(None, SimpleNamespace(connection=connection))  # a second run adds nothing
     entries = set(HostDirectoryEntry.objects.values_list("host_id", "display_name"))
     assert entries == {*HOSTS, (HOSTS[0][0], "TKY-WS-0001-OLD")}
-    for text in SEARCHES:
-        assert old_search(text) <= new_search(text), text
-    # A name the host had once finds every request for that host (the same host), not only that one.
-    assert old_search("0001-OLD") == {filed[0].pk}
-    assert new_search("0001-OLD") == {rr.pk for rr in filed if rr.target_host == HOSTS[0][0]}
+    for text in SEARCHES + ["0001-OLD"]:
+        assert new_search(text) == old_search(text), text
+    assert new_search("0001-OLD") == {filed[0].pk}
 
 
 def test_ksc_look_ups_add_names_and_fqdns(client, login, alice, ksc_settings):
@@ -126,18 +133,25 @@ def test_ksc_look_ups_add_names_and_fqdns(client, login, alice, ksc_settings):
     assert all(row.server == ksc_settings.host for row in HostDirectoryEntry.objects.all())
 
 
-def test_on_postgresql_the_host_search_reads_the_directory_and_the_host_index(postgres, alice, bob, dave):
+def test_on_postgresql_the_host_search_reads_the_directory_then_the_btree_indexes(postgres, alice, bob, dave):
+    from django.test.utils import CaptureQueriesContext
+
     add_requests(alice, bob, 40)
-    rows = RequestFilterSet(QueryDict("host=WS-0003"), queryset=ResponseRequest.objects.visible_to(dave)).rows()
+    with CaptureQueriesContext(postgres) as captured:
+        rows = RequestFilterSet(QueryDict("host=WS-0003"), queryset=ResponseRequest.objects.visible_to(dave)).rows()
+    (directory,) = [query["sql"] for query in captured.captured_queries if "responses_hostdirectory" in query["sql"]]
+    plans = {}
     with postgres.cursor() as cursor:
         # Priced as at a million rows: no sequential scans, and no ordered index scan that filters row
         # by row (a tiny table's cheapest plans), so each search must find the index made for it.
         cursor.execute("SET LOCAL enable_seqscan = off")
         cursor.execute("SET LOCAL enable_indexscan = off")
+        cursor.execute("EXPLAIN " + directory)
+        plans["directory"] = "\n".join(row[0] for row in cursor.fetchall())
         sql, params = rows.order_by("-created_at", "-id")[:50].query.sql_with_params()
         cursor.execute("EXPLAIN " + sql, params)
-        plan = "\n".join(row[0] for row in cursor.fetchall())
-    assert "hostdir_" in plan and "trgm" in plan, plan
-    assert "rr_target_host_idx" in plan, plan
-    assert "rr_target_host_trgm_idx" not in plan and "rr_target_host_name_trgm_idx" not in plan, plan
+        plans["requests"] = "\n".join(row[0] for row in cursor.fetchall())
+    assert "hostdir_display_name_trgm_idx" in plans["directory"], plans["directory"]
+    assert "rr_target_host_name_idx" in plans["requests"], plans["requests"]
+    assert "trgm" not in plans["requests"], plans["requests"]
     assert {rr.pk for rr in rows} == old_search("WS-0003") and len(rows) == 10  # WS-00030 .. WS-00039

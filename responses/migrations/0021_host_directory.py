@@ -86,6 +86,10 @@ class Migration(migrations.Migration):
                 ],
             },
         ),
+        migrations.AddIndex(
+            model_name='responserequest',
+            index=models.Index(fields=['target_host_name'], name='rr_target_host_name_idx'),
+        ),
         migrations.RunPython(create_trigram_indexes, drop_trigram_indexes),
         migrations.RunPython(backfill, migrations.RunPython.noop),
     ]
