@@ -19,8 +19,11 @@ from django.conf import settings
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from responses import catalog
 from responses.ksc.hosts import Host
 from responses.models import HostDirectoryEntry
+
+NAME_LENGTH = HostDirectoryEntry._meta.get_field("display_name").max_length
 
 
 def record_filed(host_id: str, display_name: str) -> None:
@@ -40,13 +43,15 @@ def record_seen(hosts: Iterable[Host]) -> None:
     server = getattr(settings, "KSC_HOST", "") or ""
     rows = {}
     for host in hosts:
-        if host is None or not host.id:
-            continue
-        rows[(host.id, host.display_name or "")] = HostDirectoryEntry(
+        if host is None or not host.id or len(host.id) > catalog.MAX_HOST_ID:
+            continue  # no id a request could be filed for
+        # KSC's names are not ours to bound: a longer one is kept to the column's size, never a failed page.
+        name = (host.display_name or "")[:NAME_LENGTH]
+        rows[(host.id, name)] = HostDirectoryEntry(
             host_id=host.id,
-            display_name=host.display_name or "",
-            fqdn=host.fqdn or "",
-            server=server,
+            display_name=name,
+            fqdn=(host.fqdn or "")[:NAME_LENGTH],
+            server=server[:NAME_LENGTH],
             first_seen=now,
             last_seen=now,
         )

@@ -155,3 +155,16 @@ def test_on_postgresql_the_host_search_reads_the_directory_then_the_btree_indexe
     assert "rr_target_host_name_idx" in plans["requests"], plans["requests"]
     assert "trgm" not in plans["requests"], plans["requests"]
     assert {rr.pk for rr in rows} == old_search("WS-0003") and len(rows) == 10  # WS-00030 .. WS-00039
+
+
+def test_a_name_longer_than_the_column_is_kept_to_its_size_and_a_foreign_id_is_left_out(db):
+    long_name = "N" * 300
+    host_directory.record_seen(
+        [
+            Host("h-long", long_name, "f" * 300 + ".example", "", "", None),
+            Host("x" * 300, "TOO-LONG-ID", "", "", "", None),
+            Host("", "NO-ID", "", "", "", None),
+        ]
+    )
+    (entry,) = HostDirectoryEntry.objects.all()
+    assert (entry.host_id, entry.display_name, len(entry.fqdn)) == ("h-long", "N" * 255, 255)
