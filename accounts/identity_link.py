@@ -79,6 +79,16 @@ def linked_people(user_ids) -> dict[int, str]:
     return dict(DirectoryAccount.objects.filter(user_id__in=ids).exclude(person="").values_list("user_id", "person"))
 
 
+def accounts_of_person(user_id: int) -> set[int]:
+    """The user ids of every account linked to ``user_id``'s person, itself included (one query)."""
+    from accounts.models import DirectoryAccount
+
+    person = DirectoryAccount.objects.filter(user_id=user_id).exclude(person="").values_list("person", flat=True).first()
+    if not person:
+        return {user_id}
+    return set(DirectoryAccount.objects.filter(person=person).values_list("user_id", flat=True)) | {user_id}
+
+
 def link_value(value) -> str:
     """The normalised link value ("" for none): one spelling per person, whatever the source."""
     if isinstance(value, bytes):

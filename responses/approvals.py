@@ -69,6 +69,15 @@ def person_keys(user_ids: Iterable[int | None]) -> dict[int, tuple[str, int | st
     return {pk: ("person", people[pk]) if pk in people else ("user", pk) for pk in ids}
 
 
+def accounts_of(user_id: int) -> set[int]:
+    """Every account id of ``user_id``'s person (only itself unless IDENTITY_LINK_ATTRIBUTE links accounts)."""
+    if not settings.IDENTITY_LINK_ATTRIBUTE:
+        return {user_id}
+    from accounts.identity_link import accounts_of_person
+
+    return accounts_of_person(user_id)
+
+
 def same_person(first_id: int | None, second_id: int | None) -> bool:
     """Whether two accounts are one person: THE comparison of approver identities.
 

@@ -56,6 +56,11 @@ class ResponseRequestQuerySet(models.QuerySet):
         rule = policy.visible_filter(user)
         return self if rule is None else self.filter(rule)
 
+    def decidable_by(self, user) -> ResponseRequestQuerySet:
+        """The requests ``user`` may approve or reject now, as responses.policy.may_decide decides (in SQL)."""
+        rule = policy.decidable_filter(user)
+        return self.none() if rule is None else self.filter(rule)
+
     def awaiting_decision(self) -> ResponseRequestQuerySet:
         """The approval queue: pending approval and still in their window, oldest first.
 
@@ -135,6 +140,8 @@ class ResponseRequest(models.Model):
             models.Index(Upper("requester_username"), "created_at", "id", name="rr_requester_name_upper_idx"),
             # the API's exact host and SIEM-reference filters
             models.Index(fields=["target_host"], name="rr_target_host_idx"),
+            # the host filter: the names the host directory matched (responses/host_directory.py)
+            models.Index(fields=["target_host_name"], name="rr_target_host_name_idx"),
             models.Index(fields=["external_ref"], name="rr_external_ref_idx"),
             # the hourly cap counts the last hour's submissions before every job
             models.Index(fields=["submitted_at"], name="rr_submitted_at_idx"),
@@ -175,6 +182,39 @@ class ResponseRequest(models.Model):
         Lists annotate the same count in SQL instead (responses.views._list_rows).
         """
         return len(approvals.approving_people(self, self.approvals.all()))
+
+
+class HostDirectoryEntry(models.Model):
+    """A name the portal has known a KSC host by: one row per host id and display name.
+
+    Filled when a request is filed (the name KSC gave at filing) and whenever KSC answers a
+    host look-up (the host search, the filing's check, the host page), and once from every
+    existing request by migration 0021. The auditors' host filter searches here, where the
+    hosts are few (thousands), by trigram, then reads the requests by host id through the
+    btree index rr_target_host_idx, instead of a trigram search over a million requests
+    (responses/host_directory.py). A renamed host keeps a row per name, so a search by the
+    name a request was filed under still finds it.
+    """
+
+    host_id = models.CharField(max_length=catalog.MAX_HOST_ID, help_text="KSC internal host id")
+    display_name = models.CharField(max_length=255, blank=True)
+    fqdn = models.CharField(max_length=255, blank=True)
+    # The KSC server that answered (KSC_HOST when it was asked; "" from a filing's name alone).
+    server = models.CharField(max_length=255, blank=True)
+    first_seen = models.DateTimeField(default=timezone.now)
+    last_seen = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "responses_hostdirectory"
+        # Substring search on host_id, display_name and fqdn goes through trigram indexes made on
+        # PostgreSQL by migration 0023_host_directory (like 0015's for the requests).
+        constraints = [
+            # One row per host and name; the unique index also serves "every name of this host".
+            models.UniqueConstraint(fields=["host_id", "display_name"], name="hostdir_host_name_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.display_name or self.host_id} ({self.host_id})"
 
 
 class DecisionKind(models.TextChoices):

@@ -13,6 +13,8 @@ greps for that). Roles are Django groups (accounts.roles).
 - ``same_person(a, b)`` / ``person_key(user)``: who is one person for the two-person rule (the
   same account, or directory accounts linked by IDENTITY_LINK_ATTRIBUTE); the approvals count
   (responses.workflow) keys approvers by ``person_keys``.
+  ``ResponseRequest.objects.decidable_by(user)`` asks ``decidable_filter``, the rule of
+  ``may_decide`` written as SQL (the menu counts with it; tests/test_policy_sql.py holds the two equal).
 
 Superusers get no bypass on requests: they administer users; the two-person
 rule binds them like anyone else.
@@ -151,6 +153,29 @@ def visible_filter(user) -> Q | None:
 def may_see_request(user, request: ResponseRequest) -> bool:
     """Whether ``user`` may open this request's page: visible_filter's rule for one row already read."""
     return _active(user) and (sees_all_requests(user) or _is_requester(user, request))
+def decides_anything(user) -> bool:
+    """Whether ``user`` could decide on any request at all (active, Approvers): who gets a "waiting" count."""
+    return _active(user) and roles.has_role(user, roles.APPROVERS)
+
+
+def decidable_filter(user) -> Q | None:
+    """``may_decide``'s rule as a filter on requests; None when this user decides nothing (no query to run).
+
+    The same conditions as ``may(user, APPROVE, rr)`` in the same terms: an active approver,
+    not the requester (by id, or by username once the requester's account is gone), the
+    request pending approval, and no decision of theirs on it yet (by user id). The
+    approval window is the queue's (``awaiting_decision``), not part of this rule.
+    """
+    if not decides_anything(user):
+        return None
+    mine = approvals.accounts_of(user.pk)  # this person's accounts (linked across directories)
+    return (
+        Q(status=Status.PENDING_APPROVAL)
+        & ~Q(requester_id__in=mine)
+        & ~Q(requester_id__isnull=True, requester_username=user.get_username())
+        # A negated condition across the approvals relation is NOT EXISTS (... approver_id IN mine) in SQL.
+        & ~Q(approvals__approver_id__in=mine)
+    )
 
 
 def may_export_audit(user) -> bool:

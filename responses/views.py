@@ -40,6 +40,7 @@ from responses import (
     drafts,
     filing,
     filing_hints,
+    host_directory,
     policy,
     queueing,
     throttle,
@@ -433,7 +434,9 @@ def _too_long_query() -> str:
 
 
 def _find_hosts(query: str) -> list[Host]:
-    return get_client().find_hosts(query, limit=HOST_RESULTS)
+    hosts = get_client().find_hosts(query, limit=HOST_RESULTS)
+    host_directory.record_seen(hosts)  # the auditors' host search knows them from now on
+    return hosts
 
 
 def _use_host_url(host: Host, task: str) -> str:

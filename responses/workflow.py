@@ -26,7 +26,7 @@ from django.dispatch import Signal
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from responses import approvals, catalog, trail
+from responses import approvals, catalog, host_directory, trail
 from responses.errors import (  # noqa: F401 (re-exported: workflow.NotAllowed and friends)
     ContentChanged,
     InvalidRequest,
@@ -206,6 +206,8 @@ def file_request(
             approvals_required=required,
             expires_at=approvals.window_end(now, required),
         )
+        # The auditors' host search finds requests through the directory: the name filed is one of the host's.
+        host_directory.record_filed(host, request.target_host_name)
         trail.append(
             request,
             EventKind.FILED,

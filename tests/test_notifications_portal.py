@@ -121,7 +121,7 @@ class TestLiveJson:
         for n in range(30):
             file(alice, justification=f"alert {n}")
         keys = ",".join(str(rr.uuid) for rr in ResponseRequest.objects.visible_to(bob))
-        # session, user, 2FA device, the pending list and its decisions, groups, the asked states,
+        # session, user, 2FA device, groups, the bounded count, the queue's stamp, the asked states,
         # and the session's save (an UPDATE between SAVEPOINT and RELEASE in tests)
         with django_assert_max_num_queries(10):
             data = client.get(reverse("notifications:live"), {"requests": keys}).json()

@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from notifications import channels, routing
-from notifications.context_processors import pending_for, queue_stamp
+from notifications.context_processors import queue_stamp
 from notifications.models import USER_CHOICES, Channel, DeliveryStatus, Notification, NotificationKind
 from responses import policy
 from responses.models import Status
@@ -116,6 +116,6 @@ def live_updates(context, requests=(), queue: bool = False, single=None) -> dict
         "url": reverse("notifications:live"),
         "interval": POLL_SECONDS,
         "stamps": json.dumps(stamps),
-        "queue_stamp": queue_stamp(pending_for(context["request"])) if watch_queue else "",
+        "queue_stamp": queue_stamp() if watch_queue else "",
         "watch_queue": watch_queue,
     }

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('responses', '0022_ioc_archive_store'),
+        ('responses', '0023_host_directory'),
     ]
 
     operations = [
