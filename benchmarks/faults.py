@@ -55,6 +55,7 @@ RUN_SETTINGS = {
 }
 
 SLOW_KSC = "slow KSC (AddIncident completes after the client's read timeout)"
+LATE_ADD = "AddIncident completed by KSC 12 s after a 2 s read timeout"
 SIMULATOR_RESTART = "simulator killed and restarted"
 
 
@@ -518,6 +519,48 @@ def slow_ksc(stand: Stand, approve: Approver, requests: int = 10) -> Row:
     return tally(row, stand, keys, known)
 
 
+@contextlib.contextmanager
+def worker_settings(stand: Stand, **settings: str):
+    """Workers started afresh with these settings for the scenario; the run's own ones afterwards."""
+    saved = dict(stand.env)
+    stand.stop_workers()
+    stand.env.update(settings)
+    try:
+        yield
+    finally:
+        stand.stop_workers()
+        stand.env.clear()
+        stand.env.update(saved)
+
+
+def late_add(stand: Stand, approve: Approver, requests: int = 3, late: float = 12.0) -> Row:
+    """KSC carries out each request's first AddIncident `late` s after it came, long after the 2 s read timeout.
+
+    The retry (after the 4 s settle) finds nothing and adds; the first call is stored
+    later still. The late duplicate checks (settle, 2x, 4x, ... after the success)
+    must find the late copy and delete it: one live incident per request.
+    """
+    with worker_settings(stand, KSC_READ_TIMEOUT="2", KSC_ADD_SETTLE="4"):
+        row, known = begin(stand, LATE_ADD)
+        stand.set_faults({"late_adds": requests, "late_add_ms": int(late * 1000)})
+        started_at = time.monotonic()
+        keys = [approve(index) for index in range(requests)]
+
+        def one_each() -> bool:
+            adding = stand.simulator_call("GET", "stats")["in_progress"].get("HostGroup.AddIncident")
+            made = [i for i in stand.incidents() if i["id"] not in known]
+            live = [i for i in made if not i.get("deleted")]
+            return not adding and in_flight(keys) == 0 and len(made) > requests and len(live) == requests
+
+        row.settle = time.monotonic() - started_at if wait_until(one_each, 120) else None
+        stand.set_faults({})
+        from responses.models import EventKind, RequestEvent
+
+        removed = RequestEvent.objects.filter(request__uuid__in=keys, kind=EventKind.DUPLICATE_REMOVED).count()
+        row.note = f"late copies removed: {removed} of {requests}; time to settle from the approvals (target 60 s)"
+        return tally(row, stand, keys, known)
+
+
 def simulator_restart(stand: Stand, approve: Approver, requests: int = 60, downtime: float = 3.0) -> Row:
     """KSC (the simulator, keeping its incidents in a state file) is SIGKILLed mid-run and restarted."""
     state = stand.workdir / "simulator-state.json"  # the file every start of the stand's simulator keeps
@@ -540,6 +583,7 @@ SCENARIOS: dict[str, Callable[..., Row]] = {
     "redis-killed": redis_killed,
     "redis-flushed": redis_flushed,
     "slow-ksc": slow_ksc,
+    "late-add": late_add,
     "simulator-restart": simulator_restart,
 }
 
@@ -550,7 +594,7 @@ def run_scenario(name: str, stand: Stand, approve: Approver, **sizes) -> Row:
     try:
         return function(stand, approve, **sizes)
     except NotSupported as missing:
-        title = {"slow-ksc": SLOW_KSC, "simulator-restart": SIMULATOR_RESTART}.get(name, name)
+        title = {"slow-ksc": SLOW_KSC, "late-add": LATE_ADD, "simulator-restart": SIMULATOR_RESTART}.get(name, name)
         if stand.simulator is None or stand.simulator.poll() is not None:
             stand.start_simulator()
         with contextlib.suppress(Exception):

@@ -34,9 +34,9 @@ from collections.abc import Callable
 import django_rq
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connections
+from django.db import DatabaseError, connections
 from django.db.models import Exists, OuterRef, Q
-from django.utils import timezone
+from django.db.models.functions import Now
 from django.utils.translation import gettext as _
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
@@ -50,9 +50,9 @@ from rq.scheduler import RQScheduler
 from rq.scripts import acquire_or_refresh_lock, release_lock
 from rq.worker import Worker, WorkerStatus
 
-from responses import audit_chain, queueing, submission, workflow
+from responses import audit_chain, queueing, submission, trail, workflow
 from responses.ksc import payload
-from responses.ksc.errors import KscError, KscUnavailable
+from responses.ksc.errors import KscError, KscTlsError
 from responses.ksc.factory import get_client
 from responses.models import IN_FLIGHT, EventKind, RequestEvent, ResponseRequest, Status
 
@@ -74,12 +74,23 @@ def _next_interval() -> int | None:
     return job.get_retry_interval()
 
 
-def _settle_remaining(rr: ResponseRequest) -> float:
-    """Seconds until KSC has had KSC_ADD_SETTLE since this request's last outcome-unknown failure."""
+def _settled_at(rr: ResponseRequest) -> dt.datetime | None:
+    """When KSC has had KSC_ADD_SETTLE since this request's last outcome-unknown failure, if that is
+    still ahead (by the database's clock, and never further than KSC_ADD_SETTLE: a clock step cannot
+    make a request wait longer); None when adding may go ahead now."""
     if rr.ksc_unknown_since is None:
-        return 0.0
-    settled_at = rr.ksc_unknown_since + dt.timedelta(seconds=submission.add_settle_seconds())
-    return max((settled_at - timezone.now()).total_seconds(), 0.0)
+        return None
+    settle = dt.timedelta(seconds=submission.add_settle_seconds())
+    now = submission.database_now()
+    settled_at = min(rr.ksc_unknown_since + settle, now + settle)
+    return settled_at if settled_at > now else None
+
+
+def _use_up_a_retry() -> None:
+    """A failed attempt that ends without RQ's retry (the database schedules the next): count it all the same."""
+    job = get_current_job()
+    if job is not None and job.retries_left:
+        job.retries_left -= 1
 
 
 def _over_hourly_cap() -> bool:
@@ -99,6 +110,12 @@ def submit_to_ksc(key: str) -> str:
         )
         log.warning("request %s: held back by the hourly cap", key)
         return "held"
+    later = submission.not_due_until(key)
+    if later is not None:
+        # An RQ retry that came before the request's own time (the settle period after an
+        # outcome-unknown AddIncident is longer than the back-off): the keeper queues it then.
+        log.info("request %s: its next try is due at %s; not before", key, later.isoformat())
+        return "waiting"
     try:
         claim = submission.claim_for_submission(key)
     except workflow.ContentChanged as exc:
@@ -122,13 +139,26 @@ def submit_to_ksc(key: str) -> str:
         if incident_id is None and rr.attempts > 1:
             # An earlier attempt may have reached KSC and been cut off before we kept the id.
             incident_id = client.find_incident(rr.target_host, rr.ksc_added, body)
-            wait = _settle_remaining(rr) if incident_id is None else 0.0
-            if wait > 0:
-                # A slow KSC may still be creating the incident an earlier attempt asked for:
-                # give it KSC_ADD_SETTLE since that failure, then look again before adding.
-                log.info("request %s: waiting %.1f s for KSC to settle before adding again", key, wait)
-                time.sleep(wait)
-                incident_id = client.find_incident(rr.target_host, rr.ksc_added, body)
+            settled_at = _settled_at(rr) if incident_id is None else None
+            if settled_at is not None:
+                # A slow KSC may still be creating the incident an earlier attempt asked for: give it
+                # KSC_ADD_SETTLE since that failure, then look again before adding. The worker does
+                # not sleep on it: the request waits, QUEUED, and the keeper queues it at that time.
+                submission.submission_failed(
+                    key,
+                    attempt,
+                    trail.in_english(
+                        lambda: _(
+                            "An earlier attempt's AddIncident may still be carried out by KSC: waiting before "
+                            "adding, so that KSC does not get a duplicate."
+                        )
+                    ),
+                    will_retry=True,
+                    wait_until=settled_at,
+                    reason=submission.WaitReason.SETTLE,
+                )
+                log.info("request %s: waiting until %s for KSC to settle before adding", key, settled_at.isoformat())
+                return "waiting"
             if incident_id is not None:
                 adopted = True
                 submission.record_incident(key, incident_id, adopted=True)
@@ -139,24 +169,23 @@ def submit_to_ksc(key: str) -> str:
             submission.record_incident(key, incident_id)
             add_pending = False
         client.update_incident(incident_id, payload.update_incident_data(rr.target_host))
+    except KscTlsError as exc:
+        if not add_pending:
+            # Nothing went out (the handshake failed): hold the request until the certificate verifies.
+            submission.hold_for_certificate(key, attempt, str(exc))
+            log.error(
+                "request %s: held back, KSC's TLS certificate was refused (%s); it goes on once the certificate "
+                "verifies. Check KSC_CERT.",
+                key,
+                exc,
+            )
+            return "held"
+        return _attempt_failed(key, attempt, exc, last_try=last_try, add_pending=add_pending)
     except KscError as exc:
-        retry = isinstance(exc, KscUnavailable) and not last_try
-        submission.submission_failed(
-            key,
-            attempt,
-            str(exc),
-            will_retry=retry,
-            code=getattr(exc, "code", None),
-            retry_in=_next_interval() if retry else None,
-            outcome_unknown=add_pending and exc.outcome_unknown,
-        )
-        log.warning("request %s: attempt %d failed: %s", key, attempt.number, exc)
-        if retry:
-            raise  # RQ's Retry runs the job again after the backoff
-        return "failed"
+        return _attempt_failed(key, attempt, exc, last_try=last_try, add_pending=add_pending)
     except Exception as exc:
         # A bug or a database fault: never leave the request stuck in SUBMITTING.
-        submission.submission_failed(
+        retrying = submission.submission_failed(
             key,
             attempt,
             f"internal error: {exc.__class__.__name__}",
@@ -165,10 +194,115 @@ def submit_to_ksc(key: str) -> str:
             # e.g. the database failed after AddIncident answered: KSC has an incident we did not keep
             outcome_unknown=add_pending,
         )
+        if retrying and last_try:
+            _use_up_a_retry()
+            return "waiting"  # the incident is kept: its update waits for the database-scheduled try
         raise
     submission.submission_succeeded(key, attempt, incident_id, adopted=adopted)
     log.info("request %s: submitted as KSC incident %s", key, incident_id)
     return "submitted"
+
+
+def _attempt_failed(key: str, attempt, exc: KscError, *, last_try: bool, add_pending: bool) -> str:
+    """A KSC error ended the attempt: RQ's retry after the back-off, a database-scheduled try, or FAILED."""
+    retry = exc.retryable and not last_try
+    retrying = submission.submission_failed(
+        key,
+        attempt,
+        str(exc),
+        will_retry=retry,
+        code=getattr(exc, "code", None),
+        retry_in=_next_interval() if retry else None,
+        outcome_unknown=add_pending and exc.outcome_unknown,
+    )
+    log.warning("request %s: attempt %d failed: %s", key, attempt.number, exc)
+    if retry:
+        raise exc  # RQ's Retry runs the job again after the backoff
+    if retrying:
+        # The incident exists in KSC: never FAILED; its UpdateIncident is tried again from the database.
+        return "waiting"
+    return "failed"
+
+
+# --- Tries scheduled in the database ---------------------------------------------------------
+
+
+def _certificate_verifies() -> bool:
+    """Whether KSC's TLS certificate is accepted now (a login); other KSC trouble is the jobs' to handle."""
+    client = _ksc_client_or_none()
+    if client is None:
+        return False
+    try:
+        client.login()
+    except KscTlsError:
+        return False
+    except KscError:
+        return True
+    return True
+
+
+def queue_due_tries(queue=None) -> int:
+    """Queue every QUEUED request whose next try is due by the database's clock; how many were queued.
+
+    The database holds each waiting request's time (next_try_at): the settle period
+    after an outcome-unknown AddIncident, the back-off after KSC was unreachable, an
+    UpdateIncident still to make, a certificate refused. A retry RQ holds in its
+    schedule (by the local clock, which may step) is taken from there and queued; a
+    job that ended waiting is queued afresh with the RQ tries it had left. A time
+    further ahead than its setting allows is a clock step and counts as due. Requests
+    held for KSC's certificate go on once a login verifies it.
+    """
+    queue = queue or django_rq.get_queue(QUEUE)
+    now = Now()
+    horizon = Now() + dt.timedelta(seconds=submission.longest_wait_of_all())
+    due = list(
+        ResponseRequest.objects.filter(status=Status.QUEUED, next_try_at__isnull=False)
+        .filter(Q(next_try_at__lte=now) | Q(next_try_at__gt=horizon) & ~Q(wait_reason=submission.WaitReason.TLS))
+        .order_by("next_try_at")
+        .values_list("uuid", "next_try_at", "wait_reason")[:500]
+    )
+    if not due:
+        return 0
+    verified: bool | None = None
+    queued = 0
+    for key, at, reason in due:
+        if reason == submission.WaitReason.TLS:
+            if verified is None:
+                verified = _certificate_verifies()
+            if not verified:
+                ResponseRequest.objects.filter(uuid=key, next_try_at=at).update(
+                    next_try_at=submission.database_now() + dt.timedelta(seconds=submission.update_retry_seconds())
+                )
+                continue
+            log.warning("request %s: KSC's certificate verifies again; the held request goes on", key)
+        if not ResponseRequest.objects.filter(uuid=key, status=Status.QUEUED, next_try_at=at).update(
+            next_try_at=None
+        ):
+            continue  # another keeper, or its job, got there first
+        if _queue_now(str(key), queue):
+            queued += 1
+    return queued
+
+
+def _queue_now(job_id: str, queue) -> bool:
+    """Put the request's job in the queue now: from RQ's schedule, afresh, or not at all when it runs."""
+    connection = queue.connection
+    try:
+        job = Job.fetch(job_id, connection=connection)
+    except NoSuchJobError:
+        job = None
+    status = job.get_status(refresh=False) if job is not None else None
+    if status == JobStatus.SCHEDULED:
+        if connection.zrem(queue.scheduled_job_registry.key, job_id):
+            queue._enqueue_job(job, at_front=job.should_enqueue_at_front())
+            return True
+        return False  # the schedule's mover took it at this moment
+    if status in (JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED) and _job_is_alive(
+        job_id, queue, set(queue.get_job_ids())
+    ):
+        return False
+    retries_left = job.retries_left if job is not None else None
+    return queueing.push_job(job_id, retries_left=retries_left) is None
 
 
 # --- Reconciliation -----------------------------------------------------------------------
@@ -230,14 +364,16 @@ def reconcile(grace_seconds: int | None = None) -> dict[str, int]:
     """
     grace = settings.RECONCILE_GRACE if grace_seconds is None else grace_seconds
     counts = {"expired": workflow.expire_overdue(), "enqueued": 0, "requeued": 0, "released": 0}
+    counts["due"] = queue_due_tries()
     counts["found"] = search_unknown_outcomes()
     counts["duplicates_removed"] = check_late_duplicates()["removed"]
     queue = django_rq.get_queue(QUEUE)
-    cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=grace)
+    cutoff = submission.database_now() - dt.timedelta(seconds=grace)
     enqueue_failed = RequestEvent.objects.filter(request=OuterRef("pk"), kind=EventKind.ENQUEUE_FAILED)
     stale = (
         ResponseRequest.objects.filter(status__in=IN_FLIGHT)
         .filter(Q(updated_at__lte=cutoff) | Q(status=Status.APPROVED) & Exists(enqueue_failed))
+        .exclude(status=Status.QUEUED, next_try_at__isnull=False)  # waiting: queue_due_tries queues it when due
         .values_list("uuid", "status")
     )
     stale = list(stale)
@@ -255,7 +391,9 @@ def reconcile(grace_seconds: int | None = None) -> dict[str, int]:
             if not _over_hourly_cap() and queueing.push_job(key) is None:
                 counts["released"] += 1
         elif queueing.requeue(key, "The submission job was lost (worker stopped or queue emptied); queued again."):
-            if queueing.push_job(key) is None:
+            if ResponseRequest.objects.filter(uuid=key, next_try_at__isnull=False).exists():
+                counts["requeued"] += 1  # it waits for KSC to settle: queue_due_tries queues it then
+            elif queueing.push_job(key) is None:
                 counts["requeued"] += 1
     return counts
 
@@ -276,7 +414,7 @@ def search_unknown_outcomes(now: dt.datetime | None = None) -> int:
     KSC_UNKNOWN_OUTCOME_SEARCH seconds after it failed, the search ends and the
     trail says so. Returns how many were found.
     """
-    now = now or timezone.now()
+    now = now or submission.database_now()
     window = dt.timedelta(seconds=settings.KSC_UNKNOWN_OUTCOME_SEARCH)
     candidates = list(
         ResponseRequest.objects.filter(
@@ -332,7 +470,7 @@ def check_late_duplicates(now: dt.datetime | None = None) -> dict[str, int]:
     Independent of the reconciler (which calls it on every run): any sweep may call it.
     Returns counts: checked, removed (incidents deleted), failed (deletions refused).
     """
-    now = now or timezone.now()
+    now = now or submission.database_now()
     counts = {"checked": 0, "removed": 0, "failed": 0}
     due = list(
         ResponseRequest.objects.filter(ksc_recheck_at__lte=now, ksc_incident_id__isnull=False).values_list(
@@ -353,7 +491,7 @@ def check_late_duplicates(now: dt.datetime | None = None) -> dict[str, int]:
             found = client.matching_incidents(rr.target_host, rr.ksc_added, body)
         except KscError as exc:
             log.warning("request %s: the duplicate check could not ask KSC (%s); trying again later", key, exc)
-            submission.postpone_duplicate_check(key, timezone.now() + dt.timedelta(seconds=submission.add_settle_seconds()))
+            submission.postpone_duplicate_check(key, submission.database_now() + dt.timedelta(seconds=submission.add_settle_seconds()))
             continue
         kept = rr.ksc_incident_id
         removed: list[int] = []
@@ -368,7 +506,7 @@ def check_late_duplicates(now: dt.datetime | None = None) -> dict[str, int]:
                     failed[incident_id] = str(exc)
                 else:
                     removed.append(incident_id)
-        submission.record_duplicate_check(key, found=found, kept=kept, removed=removed, failed=failed)
+        submission.record_duplicate_check(key, found=found, kept=kept, removed=removed, failed=failed, now=now)
         counts["checked"] += 1
         counts["removed"] += len(removed)
         counts["failed"] += len(failed)
@@ -525,6 +663,13 @@ class Keeper:
                 continue
             queue._enqueue_job(job, at_front=job.should_enqueue_at_front())
             moved += 1
+        if queue.name == QUEUE:
+            # Tries the database schedules (settle, back-off, pending update): due by its clock, at the second.
+            _drop_unusable_connections()
+            try:
+                moved += queue_due_tries(queue)
+            except DatabaseError as exc:
+                log.warning("keeper: could not read the tries due: %s", exc)
         return moved
 
     def release(self) -> None:

@@ -39,16 +39,21 @@ def retry_intervals() -> list[int]:
     return [base * 2**index for index in range(settings.KSC_SUBMIT_TRIES - 1)]
 
 
-def push_job(key: uuid_module.UUID | str) -> RedisError | None:
-    """Put the submission job for a request in Redis; the error when Redis refused."""
+def push_job(key: uuid_module.UUID | str, *, retries_left: int | None = None) -> RedisError | None:
+    """Put the submission job for a request in Redis; the error when Redis refused.
+
+    ``retries_left``: RQ's retries the request's previous job had left (a try the
+    database scheduled goes on with them); all of them when None.
+    """
     job_id = str(key)
-    tries = settings.KSC_SUBMIT_TRIES
+    retries = settings.KSC_SUBMIT_TRIES - 1 if retries_left is None else min(retries_left, settings.KSC_SUBMIT_TRIES - 1)
     try:
         django_rq.get_queue(QUEUE).enqueue_call(
             SUBMIT_JOB,
             args=(job_id,),
             job_id=job_id,
-            retry=Retry(max=tries - 1, interval=retry_intervals()) if tries > 1 else None,
+            # RQ takes the interval for the retries left from the end of the list
+            retry=Retry(max=retries, interval=retry_intervals()) if retries > 0 else None,
             # the row, not Redis, keeps the outcome
             result_ttl=24 * 3600,
             failure_ttl=7 * 24 * 3600,
@@ -122,16 +127,22 @@ def requeue(key: uuid_module.UUID | str, reason: str) -> bool:
         rr = ResponseRequest.objects.select_for_update().get(uuid=key)
         if (rr.status, workflow.REQUEUE) not in workflow.TRANSITIONS:
             return False
-        now = timezone.now()
+        now = submission.database_now()
         rr.queued_at = rr.queued_at or now
         interrupted = submission.close_interrupted_attempts(rr, now)
+        detail: dict | None = {"interrupted_attempts": interrupted} if interrupted else None
+        if interrupted and rr.ksc_incident_id is None:
+            # That attempt may have sent AddIncident: its next try waits for KSC to settle first.
+            rr.next_try_at = rr.ksc_unknown_since + dt.timedelta(seconds=submission.add_settle_seconds())
+            rr.wait_reason = submission.WaitReason.SETTLE
+            detail["next_try_at"] = rr.next_try_at.isoformat()
         workflow.transition(
             rr,
             workflow.REQUEUE,
             actor=trail.SYSTEM,
             message=reason,
-            detail={"interrupted_attempts": interrupted} if interrupted else None,
-            save=("queued_at", "ksc_unknown_since"),
+            detail=detail,
+            save=("queued_at", "ksc_unknown_since", "next_try_at", "wait_reason"),
         )
     return True
 

@@ -27,6 +27,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from responses import catalog, trail
+from responses.clock import database_now
 from responses.errors import (  # noqa: F401 (re-exported: workflow.NotAllowed and friends)
     ContentChanged,
     InvalidRequest,
@@ -190,7 +191,7 @@ def file_request(
             source=source,
             status=Status.PENDING_APPROVAL if required else Status.APPROVED,
             approvals_required=required,
-            expires_at=now + dt.timedelta(seconds=settings.APPROVAL_TTL) if required else None,
+            expires_at=database_now() + dt.timedelta(seconds=settings.APPROVAL_TTL) if required else None,
         )
         trail.append(
             request,
@@ -358,7 +359,7 @@ def _expire_if_overdue(rr: ResponseRequest | uuid_module.UUID | str) -> bool:
         locked = _locked(rr)
         if locked.status == Status.EXPIRED:
             return True
-        if locked.status != Status.PENDING_APPROVAL or locked.expires_at is None or locked.expires_at > timezone.now():
+        if locked.status != Status.PENDING_APPROVAL or locked.expires_at is None or locked.expires_at > database_now():
             return False
         _expire_locked(locked)
         return True
@@ -526,7 +527,7 @@ def send_again(rr: ResponseRequest, action: str, actor: str, message: str, detai
 
 def expire_overdue(now: dt.datetime | None = None) -> int:
     """Expire every pending request past its approval window (the periodic sweep). Returns the count."""
-    now = now or timezone.now()
+    now = now or database_now()  # never this machine's clock: a step forward would expire every approval
     expired = 0
     candidates = ResponseRequest.objects.filter(status=Status.PENDING_APPROVAL, expires_at__lte=now).values_list(
         "uuid", flat=True
@@ -543,7 +544,7 @@ def get_for_user(user, key: uuid_module.UUID | str) -> ResponseRequest:
     Reading a request also expires it when its approval window has passed.
     """
     rr = ResponseRequest.objects.visible_to(user).get(uuid=key)
-    if rr.status == Status.PENDING_APPROVAL and rr.expires_at and rr.expires_at <= timezone.now():
+    if rr.status == Status.PENDING_APPROVAL and rr.expires_at and rr.expires_at <= database_now():
         _expire_if_overdue(rr)
         rr.refresh_from_db()
     return rr

@@ -158,3 +158,26 @@ class TestKeeperProcess:
         assert keeper.returncode == 0
         assert "keeper stopped" in output
         assert django_rq.get_queue(jobs.QUEUE).job_ids == [str(key)]
+
+
+class TestLateAdd:
+    def test_an_add_incident_ksc_completes_12_s_late_leaves_one_live_incident(self, stand, approve, settings):
+        """Issue 24, point 1: the retry adds 1001, KSC completes the first call as 1002 later; 1002 goes."""
+        settings.KSC_SUBMIT_BACKOFF = int(faults.RUN_SETTINGS["KSC_SUBMIT_BACKOFF"])  # RQ's retry, set when queued
+        row = faults.late_add(stand, approve, requests=1)
+        for event in ResponseRequest.objects.get().events.order_by("seq"):
+            print(event.created_at.time(), event.kind, event.message, event.detail)
+        assert_clean(row)
+        assert row.settle is not None and row.settle < 60, faults.table([row])
+        request = ResponseRequest.objects.get()
+        assert request.status == Status.SUBMITTED
+        made = stand.incidents()
+        assert len(made) == 2
+        late = next(incident["id"] for incident in made if incident["id"] != request.ksc_incident_id)
+        assert [incident["id"] for incident in made if incident["deleted"]] == [late]
+        removed = request.events.get(kind=EventKind.DUPLICATE_REMOVED)
+        assert sorted(removed.detail["found"]) == sorted([request.ksc_incident_id, late])  # both ids in the trail
+        assert removed.detail["kept"] == request.ksc_incident_id and removed.detail["removed"] == [late]
+        assert str(late) in removed.message
+        # The search goes on after the removal, at growing intervals, until KSC_UNKNOWN_OUTCOME_SEARCH.
+        assert request.ksc_search_from is not None and request.ksc_recheck_at is not None
