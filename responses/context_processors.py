@@ -10,9 +10,11 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest
-from django.utils.functional import SimpleLazyObject
+from django.utils.functional import SimpleLazyObject, cached_property
 
 from responses import policy
+from responses.models import ResponseRequest, Status
+from responses.submission import WaitReason
 
 
 class _Menu:
@@ -21,6 +23,15 @@ class _Menu:
         self.can_view_all = policy.sees_all_requests(user)
         self.can_audit = policy.may_export_audit(user)
         self.sees_tls_warning = policy.sees_ksc_warnings(user)
+
+    @cached_property
+    def held_for_certificate(self) -> int:
+        """Requests held because KSC's TLS certificate was refused (an alert for approvers and administrators)."""
+        if not self.sees_tls_warning:
+            return 0
+        return ResponseRequest.objects.filter(
+            status=Status.QUEUED, next_try_at__isnull=False, wait_reason=WaitReason.TLS
+        ).count()
 
 
 def portal(request: HttpRequest) -> dict[str, Any]:

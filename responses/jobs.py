@@ -132,10 +132,10 @@ def submit_to_ksc(key: str) -> str:
     # Set while an AddIncident has gone out whose incident id is not yet kept: a failure
     # then leaves the outcome unknown (KSC may create the incident all the same).
     add_pending = False
+    incident_id = rr.ksc_incident_id
     try:
         client = get_client()
         body = payload.build_body(rr.task, rr.target_host, rr.params)
-        incident_id = rr.ksc_incident_id
         if incident_id is None and rr.attempts > 1:
             # An earlier attempt may have reached KSC and been cut off before we kept the id.
             incident_id = client.find_incident(rr.target_host, rr.ksc_added, body)
@@ -170,19 +170,18 @@ def submit_to_ksc(key: str) -> str:
             add_pending = False
         client.update_incident(incident_id, payload.update_incident_data(rr.target_host))
     except KscTlsError as exc:
-        if not add_pending:
-            # Nothing went out (the handshake failed): hold the request until the certificate verifies.
-            submission.hold_for_certificate(key, attempt, str(exc))
-            log.error(
-                "request %s: held back, KSC's TLS certificate was refused (%s); it goes on once the certificate "
-                "verifies. Check KSC_CERT.",
-                key,
-                exc,
-            )
-            return "held"
-        return _attempt_failed(key, attempt, exc, last_try=last_try, add_pending=add_pending)
+        # The handshake failed, so nothing went out: hold the request until the certificate verifies.
+        submission.hold_for_certificate(key, attempt, str(exc))
+        log.error(
+            "request %s: held back, KSC's TLS certificate was refused (%s); it goes on once the certificate "
+            "verifies. Check KSC_CERT.",
+            key,
+            exc,
+        )
+        return "held"
     except KscError as exc:
-        return _attempt_failed(key, attempt, exc, last_try=last_try, add_pending=add_pending)
+        kept = incident_id is not None and not add_pending  # KSC holds the incident, and we keep its id
+        return _attempt_failed(key, attempt, exc, last_try=last_try, add_pending=add_pending, kept=kept)
     except Exception as exc:
         # A bug or a database fault: never leave the request stuck in SUBMITTING.
         retrying = submission.submission_failed(
@@ -203,9 +202,12 @@ def submit_to_ksc(key: str) -> str:
     return "submitted"
 
 
-def _attempt_failed(key: str, attempt, exc: KscError, *, last_try: bool, add_pending: bool) -> str:
-    """A KSC error ended the attempt: RQ's retry after the back-off, a database-scheduled try, or FAILED."""
-    retry = exc.retryable and not last_try
+def _attempt_failed(key: str, attempt, exc: KscError, *, last_try: bool, add_pending: bool, kept: bool) -> str:
+    """A KSC error ended the attempt: RQ's retry after the back-off, a database-scheduled try, or FAILED.
+
+    ``kept``: the incident id is kept, so only UpdateIncident is left: any error is tried again.
+    """
+    retry = (exc.retryable or kept) and not last_try
     retrying = submission.submission_failed(
         key,
         attempt,
