@@ -56,6 +56,10 @@ RUN_SETTINGS = {
 
 SLOW_KSC = "slow KSC (AddIncident completes after the client's read timeout)"
 LATE_ADD = "AddIncident completed by KSC 12 s after a 2 s read timeout"
+SESSIONS_REFUSED = "KSC ends every session every 0.3 s"
+UPDATE_HTML = "UpdateIncident answered with HTML"
+CERT_CHANGE = "KSC's certificate changed for 20 s"
+CLOCK_BACK = "retries scheduled by a clock 1 h ahead (a step back)"
 SIMULATOR_RESTART = "simulator killed and restarted"
 
 
@@ -561,6 +565,115 @@ def late_add(stand: Stand, approve: Approver, requests: int = 3, late: float = 1
         return tally(row, stand, keys, known)
 
 
+def sessions_refused(stand: Stand, approve: Approver, requests: int = 40, duration: float = 15.0) -> Row:
+    """KSC logs every session out every 0.3 s while requests are submitted: none may be FAILED."""
+    import threading
+
+    row, known = begin(stand, SESSIONS_REFUSED)
+    stop = threading.Event()
+
+    def expire() -> None:
+        while not stop.wait(0.3):
+            with contextlib.suppress(Exception):
+                stand.simulator_call("POST", "expire-sessions")
+
+    expirer = threading.Thread(target=expire, daemon=True)
+    expirer.start()
+    try:
+        keys = [approve(index) for index in range(requests)]
+        time.sleep(duration)
+    finally:
+        stop.set()
+        expirer.join(timeout=5)
+    cleared = time.monotonic()
+    row.settle = wait_settled(keys, cleared, settle_timeout())
+    row.note = _failed_note(keys)
+    return tally(row, stand, keys, known)
+
+
+def update_html(stand: Stand, approve: Approver, requests: int = 10, calls: int = 40) -> Row:
+    """UpdateIncident is answered with an HTML page `calls` times: each request keeps its one incident, updated later."""
+    row, known = begin(stand, UPDATE_HTML)
+    def updates() -> int:
+        return stand.simulator_call("GET", "stats")["calls"].get("HostGroup.UpdateIncident", 0)
+
+    before = updates()
+    stand.set_faults({"malformed_next": calls, "methods": ["HostGroup.UpdateIncident"]})
+    keys = [approve(index) for index in range(requests)]
+    wait_until(lambda: updates() - before >= calls, 120)  # every malformed answer given
+    stand.set_faults({})
+    cleared = time.monotonic()
+    row.settle = wait_settled(keys, cleared, settle_timeout())
+    not_updated = sum(1 for i in stand.incidents() if i["id"] not in known and not i["updates"] and not i["deleted"])
+    row.note = _failed_note(keys) + f"; incidents never updated: {not_updated}"
+    return tally(row, stand, keys, known)
+
+
+def cert_change(stand: Stand, approve: Approver, requests: int = 20, window: float = 20.0) -> Row:
+    """KSC presents a certificate the portal does not trust for `window` s: requests are held, then go on."""
+    from ksc_simulator.certificates import certificate_names, generate_certificate
+
+    row, known = begin(stand, CERT_CHANGE)
+    other = stand.workdir / "other-certificate"
+    other.mkdir(exist_ok=True)
+    trusted = (stand.cert, stand.key)
+    stand.cert, stand.key = generate_certificate(other, certificate_names("127.0.0.1"))
+    stand.http.verify = str(stand.cert)
+    stand.kill_simulator()
+    stand.start_simulator()
+    try:
+        keys = [approve(index) for index in range(requests)]
+        time.sleep(window)
+    finally:
+        stand.cert, stand.key = trusted
+        stand.http.verify = str(stand.cert)
+        stand.kill_simulator()
+        stand.start_simulator()
+    back = time.monotonic()
+    row.settle = wait_settled(keys, back, settle_timeout())
+    row.note = _failed_note(keys) + f"; target: within RECONCILE_INTERVAL ({_setting('RECONCILE_INTERVAL')} s) + a try"
+    return tally(row, stand, keys, known)
+
+
+def clock_back(stand: Stand, approve: Approver, requests: int = 10) -> Row:
+    """Every first AddIncident answers 503; their retries wait in RQ's schedule, scored an hour late as by a
+    clock stepped back. The database's times (next_try_at) must run them after their back-off all the same."""
+    import django_rq
+
+    from responses.models import EventKind, RequestEvent
+
+    row, known = begin(stand, CLOCK_BACK)
+    stand.set_faults({"fail_next": requests, "status": 503, "methods": ["HostGroup.AddIncident"]})
+    connection = django_rq.get_queue("ksc").connection
+    registry = django_rq.get_queue("ksc").scheduled_job_registry.key
+    keys = [approve(index) for index in range(requests)]
+    stepped = set()
+    deadline = time.monotonic() + 60
+    while len(stepped) < requests and time.monotonic() < deadline:
+        for job_id, score in connection.zrange(registry, 0, -1, withscores=True):
+            name = job_id.decode()
+            if name in {str(key) for key in keys} and name not in stepped:
+                connection.zadd(registry, {name: score + 3600}, xx=True)
+                stepped.add(name)
+        time.sleep(0.05)
+    stand.set_faults({})
+    stepped_at = time.monotonic()
+    row.settle = wait_settled(keys, stepped_at, settle_timeout())
+    retried = RequestEvent.objects.filter(request__uuid__in=keys, kind=EventKind.RETRY_SCHEDULED).count()
+    row.note = (
+        f"{len(stepped)} retries moved an hour ahead in RQ's schedule ({retried} retries in the trails); "
+        f"target: their back-off ({_setting('KSC_SUBMIT_BACKOFF')} s) + 1 s, not an hour"
+    )
+    return tally(row, stand, keys, known)
+
+
+def _failed_note(keys) -> str:
+    from responses.models import ResponseRequest, Status
+
+    failed = ResponseRequest.objects.filter(uuid__in=keys, status=Status.FAILED)
+    return f"FAILED: {failed.count()}, of them with an incident in KSC: {failed.exclude(ksc_incident_id=None).count()}"
+
+
 def simulator_restart(stand: Stand, approve: Approver, requests: int = 60, downtime: float = 3.0) -> Row:
     """KSC (the simulator, keeping its incidents in a state file) is SIGKILLed mid-run and restarted."""
     state = stand.workdir / "simulator-state.json"  # the file every start of the stand's simulator keeps
@@ -584,6 +697,10 @@ SCENARIOS: dict[str, Callable[..., Row]] = {
     "redis-flushed": redis_flushed,
     "slow-ksc": slow_ksc,
     "late-add": late_add,
+    "sessions-refused": sessions_refused,
+    "update-html": update_html,
+    "cert-change": cert_change,
+    "clock-back": clock_back,
     "simulator-restart": simulator_restart,
 }
 
@@ -594,7 +711,15 @@ def run_scenario(name: str, stand: Stand, approve: Approver, **sizes) -> Row:
     try:
         return function(stand, approve, **sizes)
     except NotSupported as missing:
-        title = {"slow-ksc": SLOW_KSC, "late-add": LATE_ADD, "simulator-restart": SIMULATOR_RESTART}.get(name, name)
+        title = {
+            "slow-ksc": SLOW_KSC,
+            "late-add": LATE_ADD,
+            "sessions-refused": SESSIONS_REFUSED,
+            "update-html": UPDATE_HTML,
+            "cert-change": CERT_CHANGE,
+            "clock-back": CLOCK_BACK,
+            "simulator-restart": SIMULATOR_RESTART,
+        }.get(name, name)
         if stand.simulator is None or stand.simulator.poll() is not None:
             stand.start_simulator()
         with contextlib.suppress(Exception):

@@ -23,7 +23,7 @@ from benchmarks import faults
 from ksc_simulator.inventory import default_hosts
 from portal.local_redis import free_port
 from responses import jobs
-from responses.models import AttemptOutcome, EventKind, ResponseRequest, Status
+from responses.models import AttemptOutcome, EventKind, ResponseRequest, Status, SubmissionAttempt
 
 SHORT = {"WORKER_HEARTBEAT_TTL": "2", "RECONCILE_INTERVAL": "3", "RECONCILE_GRACE": "1"}
 
@@ -181,3 +181,35 @@ class TestLateAdd:
         assert str(late) in removed.message
         # The search goes on after the removal, at growing intervals, until KSC_UNKNOWN_OUTCOME_SEARCH.
         assert request.ksc_search_from is not None and request.ksc_recheck_at is not None
+
+
+class TestKscFaultsAfterTheIncident:
+    """Issue 24.6: each scenario of the fault run that broke, with fewer requests."""
+
+    def test_sessions_ended_every_0_3_s_fail_no_request(self, stand, approve, settings):
+        settings.KSC_SUBMIT_BACKOFF = int(faults.RUN_SETTINGS["KSC_SUBMIT_BACKOFF"])
+        row = faults.sessions_refused(stand, approve, requests=8, duration=6.0)
+        assert_clean(row)
+        assert not ResponseRequest.objects.filter(status=Status.FAILED).exists(), row.note
+        refused = SubmissionAttempt.objects.filter(error_message__contains="right after a fresh login")
+        assert refused.exists(), "the fault never made KSC refuse a fresh session"
+
+    def test_update_incident_answered_with_html_leaves_no_incident_unupdated(self, stand, approve, settings):
+        settings.KSC_SUBMIT_BACKOFF = int(faults.RUN_SETTINGS["KSC_SUBMIT_BACKOFF"])
+        row = faults.update_html(stand, approve, requests=3, calls=12)
+        assert_clean(row)
+        assert row.note.startswith("FAILED: 0,") and row.note.endswith("never updated: 0"), row.note
+        assert SubmissionAttempt.objects.filter(error_message__contains="Update pending").exists()
+
+    def test_a_certificate_change_holds_requests_then_lets_them_go(self, stand, approve):
+        row = faults.cert_change(stand, approve, requests=3, window=6.0)
+        assert_clean(row)
+        assert row.settle is not None and row.settle < 30, faults.table([row])
+        assert ResponseRequest.objects.filter(events__message__startswith="Held back: KSC's TLS").distinct().count() == 3
+
+    def test_retries_scheduled_an_hour_late_run_after_their_backoff(self, stand, approve, settings):
+        settings.KSC_SUBMIT_BACKOFF = int(faults.RUN_SETTINGS["KSC_SUBMIT_BACKOFF"])
+        row = faults.clock_back(stand, approve, requests=3)
+        assert_clean(row)
+        assert row.note.startswith("3 retries moved an hour ahead"), row.note
+        assert row.settle is not None and row.settle < 20, faults.table([row])
