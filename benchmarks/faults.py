@@ -565,11 +565,18 @@ def late_add(stand: Stand, approve: Approver, requests: int = 3, late: float = 1
         return tally(row, stand, keys, known)
 
 
-def sessions_refused(stand: Stand, approve: Approver, requests: int = 40, duration: float = 15.0) -> Row:
-    """KSC logs every session out every 0.3 s while requests are submitted: none may be FAILED."""
+def sessions_refused(
+    stand: Stand, approve: Approver, requests: int = 40, duration: float = 15.0, refusals: int = 4
+) -> Row:
+    """KSC logs every session out every 0.3 s while requests are submitted: none may be FAILED.
+
+    The first `refusals` UpdateIncident calls are refused outright (401) as well, so that some
+    call is surely refused again right after its fresh login, whatever the timing.
+    """
     import threading
 
     row, known = begin(stand, SESSIONS_REFUSED)
+    stand.set_faults({"fail_next": refusals, "status": 401, "methods": ["HostGroup.UpdateIncident"]})
     stop = threading.Event()
 
     def expire() -> None:
@@ -585,6 +592,7 @@ def sessions_refused(stand: Stand, approve: Approver, requests: int = 40, durati
     finally:
         stop.set()
         expirer.join(timeout=5)
+    stand.set_faults({})
     cleared = time.monotonic()
     row.settle = wait_settled(keys, cleared, settle_timeout())
     row.note = _failed_note(keys)

@@ -198,6 +198,31 @@ def _submitted_with_a_late_copy(simulator, alice, bob) -> tuple[ResponseRequest,
     return request, duplicate
 
 
+class TestSweepFlagsLateCopies:
+    def test_a_response_task_for_a_late_copy_triggers_the_check_at_once(self, slow_ksc, settings, alice, bob):
+        """Issue 24.1: the outcome sweep reads every [Response] task; one for an incident no request keeps
+        (a late copy of a watched request) makes the duplicate check run now, not at its next step."""
+        from responses import outcomes as outcome_tracking
+
+        settings.KSC_SUBMIT_HOURLY_CAP = 0
+        request, duplicate = _submitted_with_a_late_copy(slow_ksc, alice, bob)
+        assert request.ksc_search_from is not None
+        # The search is at a late step: its next look is hours away.
+        ResponseRequest.objects.filter(pk=request.pk).update(ksc_recheck_at=later() + dt.timedelta(hours=3))
+        wait_for(
+            lambda: any(task["incident"] == duplicate for task in slow_ksc.tasks()["tasks"]),
+            "KES's task for the late copy",
+        )
+
+        outcome_tracking.sweep()
+
+        request.refresh_from_db()
+        assert [incident["id"] for incident in live(slow_ksc)] == [request.ksc_incident_id]
+        removed = request.events.get(kind=EventKind.DUPLICATE_REMOVED)
+        assert removed.detail["removed"] == [duplicate]
+        assert request.ksc_recheck_at is not None  # and the search goes on at its next step
+
+
 def failed_with_unknown_outcome(simulator, settings, alice, bob) -> ResponseRequest:
     """One try, and AddIncident times out while KSC goes on creating the incident."""
     settings.KSC_SUBMIT_TRIES = 1
