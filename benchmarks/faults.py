@@ -668,9 +668,11 @@ def clock_back(stand: Stand, approve: Approver, requests: int = 10) -> Row:
     stepped_at = time.monotonic()
     row.settle = wait_settled(keys, stepped_at, settle_timeout())
     retried = RequestEvent.objects.filter(request__uuid__in=keys, kind=EventKind.RETRY_SCHEDULED).count()
+    # A 503 may have reached KSC: its retry also waits KSC_ADD_SETTLE (2 x KSC_READ_TIMEOUT by default).
+    settle = float(os.environ.get("KSC_ADD_SETTLE", 2 * _setting("KSC_READ_TIMEOUT")))
     row.note = (
         f"{len(stepped)} retries moved an hour ahead in RQ's schedule ({retried} retries in the trails); "
-        f"target: their back-off ({_setting('KSC_SUBMIT_BACKOFF')} s) + 1 s, not an hour"
+        f"target: their wait (back-off {_setting('KSC_SUBMIT_BACKOFF')} s, settle {settle:g} s) + 1 s, not an hour"
     )
     return tally(row, stand, keys, known)
 
