@@ -12,9 +12,7 @@ from django.conf import settings
 from django.http import HttpRequest
 from django.utils.functional import SimpleLazyObject, cached_property
 
-from responses import policy
-from responses.models import ResponseRequest, Status
-from responses.submission import WaitReason
+from responses import policy, queueing
 
 
 class _Menu:
@@ -27,11 +25,7 @@ class _Menu:
     @cached_property
     def held_for_certificate(self) -> int:
         """Requests held because KSC's TLS certificate was refused (an alert for approvers and administrators)."""
-        if not self.sees_tls_warning:
-            return 0
-        return ResponseRequest.objects.filter(
-            status=Status.QUEUED, next_try_at__isnull=False, wait_reason=WaitReason.TLS
-        ).count()
+        return queueing.held_for_certificate() if self.sees_tls_warning else 0  # from Redis: no query per page
 
 
 def portal(request: HttpRequest) -> dict[str, Any]:

@@ -172,6 +172,7 @@ def submit_to_ksc(key: str) -> str:
     except KscTlsError as exc:
         # The handshake failed, so nothing went out: hold the request until the certificate verifies.
         submission.hold_for_certificate(key, attempt, str(exc))
+        queueing.note_held_for_certificate(queueing.count_held_for_certificate())
         log.error(
             "request %s: held back, KSC's TLS certificate was refused (%s); it goes on once the certificate "
             "verifies. Check KSC_CERT.",
@@ -267,6 +268,10 @@ def queue_due_tries(queue=None) -> int:
         return 0
     verified: bool | None = None
     queued = 0
+    if any(reason == submission.WaitReason.TLS for _key, _at, reason in due):
+        verified = _certificate_verifies()
+        # Every page's banner: how many stay held (none once the certificate verifies).
+        queueing.note_held_for_certificate(0 if verified else queueing.count_held_for_certificate())
     for key, at, reason in due:
         if reason == submission.WaitReason.TLS:
             if verified is None:

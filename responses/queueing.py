@@ -187,3 +187,44 @@ def host_task_load(host_ids, now: dt.datetime | None = None) -> dict[str, int]:
         .annotate(count=models.Count("id"))
     )
     return {row["target_host"]: row["count"] for row in rows}
+
+
+# --- Requests held because KSC's certificate was refused: the alert on every page -------------
+
+HELD_FOR_CERTIFICATE_KEY = "edr-portal:held-for-certificate"
+
+
+def count_held_for_certificate() -> int:
+    """How many requests wait because KSC's TLS certificate was refused (one indexed query)."""
+    return ResponseRequest.objects.filter(
+        status=Status.QUEUED, next_try_at__isnull=False, wait_reason=submission.WaitReason.TLS
+    ).count()
+
+
+def note_held_for_certificate(count: int) -> None:
+    """Tell every page how many requests are held for KSC's certificate (0: none; the banner goes).
+
+    Kept in Redis, not asked of the database on each page: the worker and the keeper set it
+    when they hold a request or look at the certificate again (every RECONCILE_INTERVAL), and it
+    expires after three intervals without a look.
+    """
+    connection = django_rq.get_queue(QUEUE).connection
+    try:
+        if count:
+            connection.set(HELD_FOR_CERTIFICATE_KEY, count, ex=max(3 * settings.RECONCILE_INTERVAL, 60))
+        else:
+            connection.delete(HELD_FOR_CERTIFICATE_KEY)
+    except RedisError as exc:
+        log.warning("could not note the requests held for KSC's certificate: %s", exc)
+
+
+def held_for_certificate() -> int:
+    """The count note_held_for_certificate() left (0 when none, or when Redis does not answer)."""
+    try:
+        value = django_rq.get_queue(QUEUE).connection.get(HELD_FOR_CERTIFICATE_KEY)
+    except RedisError:
+        return 0
+    try:
+        return int(value or 0)
+    except ValueError:
+        return 0

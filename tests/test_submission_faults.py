@@ -164,6 +164,7 @@ class TestCertificateChange:
         reset_client()
         make_due(request)
         assert jobs.queue_due_tries() == 1
+        assert "request is held" not in client.get("/").content.decode()  # the banner goes
         burst()
         request.refresh_from_db()
         assert request.status == Status.SUBMITTED and len(submission.incidents()) == 1
