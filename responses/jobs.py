@@ -86,13 +86,6 @@ def _settled_at(rr: ResponseRequest) -> dt.datetime | None:
     return settled_at if settled_at > now else None
 
 
-def _use_up_a_retry() -> None:
-    """A failed attempt that ends without RQ's retry (the database schedules the next): count it all the same."""
-    job = get_current_job()
-    if job is not None and job.retries_left:
-        job.retries_left -= 1
-
-
 def _over_hourly_cap() -> bool:
     cap = settings.KSC_SUBMIT_HOURLY_CAP
     return bool(cap) and queueing.submissions_last_hour() >= cap
@@ -195,7 +188,6 @@ def submit_to_ksc(key: str) -> str:
             outcome_unknown=add_pending,
         )
         if retrying and last_try:
-            _use_up_a_retry()
             return "waiting"  # the incident is kept: its update waits for the database-scheduled try
         raise
     submission.submission_succeeded(key, attempt, incident_id, adopted=adopted)
