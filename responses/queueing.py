@@ -165,7 +165,7 @@ def is_held(key: uuid_module.UUID | str) -> bool:
 
 def submissions_last_hour(now: dt.datetime | None = None) -> int:
     """Requests submitted to KSC in the last hour, plus those being submitted now."""
-    since = (now or timezone.now()) - dt.timedelta(hours=1)
+    since = (now or submission.database_now()) - dt.timedelta(hours=1)
     return ResponseRequest.objects.filter(
         models.Q(submitted_at__gte=since) | models.Q(status=Status.SUBMITTING)
     ).count()
