@@ -342,18 +342,25 @@ class _Sweep:
         if not ids:
             return
         kept = set(ResponseRequest.objects.filter(ksc_incident_id__in=ids).values_list("ksc_incident_id", flat=True))
-        stray = [parsed for _task, parsed in named if parsed.incident_id in ids - kept]
+        stray = [(task, parsed) for task, parsed in named if parsed.incident_id in ids - kept]
         if not stray:
             return
         watched = ResponseRequest.objects.filter(ksc_search_from__isnull=False, ksc_incident_id__isnull=False).only(
-            "uuid", "task"
+            "uuid", "task", "ksc_added"
         )
-        keys = [rr.uuid for rr in watched if any(_task_type_matches(rr, parsed.task) for parsed in stray)]
+
+        def may_be_a_copy_of(rr: ResponseRequest, task: ksc_tasks.KscTask, parsed: ResponseTaskName) -> bool:
+            # The task lists carry no host: the task type, and a task made after the request's
+            # KLINCDT_ADDED; the check itself compares host, time and body.
+            after = task.created is None or rr.ksc_added is None or task.created >= rr.ksc_added - CLOCK_SKEW
+            return after and _task_type_matches(rr, parsed.task)
+
+        keys = [rr.uuid for rr in watched if any(may_be_a_copy_of(rr, task, parsed) for task, parsed in stray)]
         if keys and submission.check_late_copies_now(keys):
             log.warning(
                 "outcome sweep: [Response] tasks for incidents %s that no request keeps; checking %d request(s) "
                 "for late copies now",
-                ", ".join(sorted({str(parsed.incident_id) for parsed in stray})),
+                ", ".join(sorted({str(parsed.incident_id) for _task, parsed in stray})),
                 len(keys),
             )
 
