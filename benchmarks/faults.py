@@ -55,6 +55,11 @@ RUN_SETTINGS = {
 }
 
 SLOW_KSC = "slow KSC (AddIncident completes after the client's read timeout)"
+LATE_ADD = "AddIncident completed by KSC 12 s after a 2 s read timeout"
+SESSIONS_REFUSED = "KSC ends every session every 0.3 s"
+UPDATE_HTML = "UpdateIncident answered with HTML"
+CERT_CHANGE = "KSC's certificate changed for 20 s"
+CLOCK_BACK = "retries scheduled by a clock 1 h ahead (a step back)"
 SIMULATOR_RESTART = "simulator killed and restarted"
 
 
@@ -732,6 +737,167 @@ def slow_ksc(stand: Stand, approve: Approver, requests: int = 10) -> Row:
     return tally(row, stand, keys, known)
 
 
+@contextlib.contextmanager
+def worker_settings(stand: Stand, **settings: str):
+    """Workers started afresh with these settings for the scenario; the run's own ones afterwards."""
+    saved = dict(stand.env)
+    stand.stop_workers()
+    stand.env.update(settings)
+    try:
+        yield
+    finally:
+        stand.stop_workers()
+        stand.env.clear()
+        stand.env.update(saved)
+
+
+def late_add(stand: Stand, approve: Approver, requests: int = 3, late: float = 12.0) -> Row:
+    """KSC carries out each request's first AddIncident `late` s after it came, long after the 2 s read timeout.
+
+    The retry (after the 4 s settle) finds nothing and adds; the first call is stored
+    later still. The late duplicate checks (settle, 2x, 4x, ... after the success)
+    must find the late copy and delete it: one live incident per request.
+    """
+    with worker_settings(stand, KSC_READ_TIMEOUT="2", KSC_ADD_SETTLE="4"):
+        row, known = begin(stand, LATE_ADD)
+        stand.set_faults({"late_adds": requests, "late_add_ms": int(late * 1000)})
+        started_at = time.monotonic()
+        keys = [approve(index) for index in range(requests)]
+
+        def one_each() -> bool:
+            adding = stand.simulator_call("GET", "stats")["in_progress"].get("HostGroup.AddIncident")
+            made = [i for i in stand.incidents() if i["id"] not in known]
+            live = [i for i in made if not i.get("deleted")]
+            return not adding and in_flight(keys) == 0 and len(made) > requests and len(live) == requests
+
+        row.settle = time.monotonic() - started_at if wait_until(one_each, 120) else None
+        stand.set_faults({})
+        from responses.models import EventKind, RequestEvent
+
+        removed = RequestEvent.objects.filter(request__uuid__in=keys, kind=EventKind.DUPLICATE_REMOVED).count()
+        row.note = f"late copies removed: {removed} of {requests}; time to settle from the approvals (target 60 s)"
+        return tally(row, stand, keys, known)
+
+
+def sessions_refused(
+    stand: Stand, approve: Approver, requests: int = 40, duration: float = 15.0, refusals: int = 4
+) -> Row:
+    """KSC logs every session out every 0.3 s while requests are submitted: none may be FAILED.
+
+    The first `refusals` UpdateIncident calls are refused outright (401) as well, so that some
+    call is surely refused again right after its fresh login, whatever the timing.
+    """
+    import threading
+
+    row, known = begin(stand, SESSIONS_REFUSED)
+    stand.set_faults({"fail_next": refusals, "status": 401, "methods": ["HostGroup.UpdateIncident"]})
+    stop = threading.Event()
+
+    def expire() -> None:
+        while not stop.wait(0.3):
+            with contextlib.suppress(Exception):
+                stand.simulator_call("POST", "expire-sessions")
+
+    expirer = threading.Thread(target=expire, daemon=True)
+    expirer.start()
+    try:
+        keys = [approve(index) for index in range(requests)]
+        time.sleep(duration)
+    finally:
+        stop.set()
+        expirer.join(timeout=5)
+    stand.set_faults({})
+    cleared = time.monotonic()
+    row.settle = wait_settled(keys, cleared, settle_timeout())
+    row.note = _failed_note(keys)
+    return tally(row, stand, keys, known)
+
+
+def update_html(stand: Stand, approve: Approver, requests: int = 10, calls: int = 40) -> Row:
+    """UpdateIncident is answered with an HTML page `calls` times: each request keeps its one incident, updated later."""
+    row, known = begin(stand, UPDATE_HTML)
+    def updates() -> int:
+        return stand.simulator_call("GET", "stats")["calls"].get("HostGroup.UpdateIncident", 0)
+
+    before = updates()
+    stand.set_faults({"malformed_next": calls, "methods": ["HostGroup.UpdateIncident"]})
+    keys = [approve(index) for index in range(requests)]
+    wait_until(lambda: updates() - before >= calls, 120)  # every malformed answer given
+    stand.set_faults({})
+    cleared = time.monotonic()
+    row.settle = wait_settled(keys, cleared, settle_timeout())
+    not_updated = sum(1 for i in stand.incidents() if i["id"] not in known and not i["updates"] and not i["deleted"])
+    row.note = _failed_note(keys) + f"; incidents never updated: {not_updated}"
+    return tally(row, stand, keys, known)
+
+
+def cert_change(stand: Stand, approve: Approver, requests: int = 20, window: float = 20.0) -> Row:
+    """KSC presents a certificate the portal does not trust for `window` s: requests are held, then go on."""
+    from ksc_simulator.certificates import certificate_names, generate_certificate
+
+    row, known = begin(stand, CERT_CHANGE)
+    other = stand.workdir / "other-certificate"
+    other.mkdir(exist_ok=True)
+    trusted = (stand.cert, stand.key)
+    stand.cert, stand.key = generate_certificate(other, certificate_names("127.0.0.1"))
+    stand.http.verify = str(stand.cert)
+    stand.kill_simulator()
+    stand.start_simulator()
+    try:
+        keys = [approve(index) for index in range(requests)]
+        time.sleep(window)
+    finally:
+        stand.cert, stand.key = trusted
+        stand.http.verify = str(stand.cert)
+        stand.kill_simulator()
+        stand.start_simulator()
+    back = time.monotonic()
+    row.settle = wait_settled(keys, back, settle_timeout())
+    row.note = _failed_note(keys) + f"; target: within RECONCILE_INTERVAL ({_setting('RECONCILE_INTERVAL')} s) + a try"
+    return tally(row, stand, keys, known)
+
+
+def clock_back(stand: Stand, approve: Approver, requests: int = 10) -> Row:
+    """Every first AddIncident answers 503; their retries wait in RQ's schedule, scored an hour late as by a
+    clock stepped back. The database's times (next_try_at) must run them after their back-off all the same."""
+    import django_rq
+
+    from responses.models import EventKind, RequestEvent
+
+    row, known = begin(stand, CLOCK_BACK)
+    stand.set_faults({"fail_next": requests, "status": 503, "methods": ["HostGroup.AddIncident"]})
+    connection = django_rq.get_queue("ksc").connection
+    registry = django_rq.get_queue("ksc").scheduled_job_registry.key
+    keys = [approve(index) for index in range(requests)]
+    stepped = set()
+    deadline = time.monotonic() + 60
+    while len(stepped) < requests and time.monotonic() < deadline:
+        for job_id, score in connection.zrange(registry, 0, -1, withscores=True):
+            name = job_id.decode()
+            if name in {str(key) for key in keys} and name not in stepped:
+                connection.zadd(registry, {name: score + 3600}, xx=True)
+                stepped.add(name)
+        time.sleep(0.05)
+    stand.set_faults({})
+    stepped_at = time.monotonic()
+    row.settle = wait_settled(keys, stepped_at, settle_timeout())
+    retried = RequestEvent.objects.filter(request__uuid__in=keys, kind=EventKind.RETRY_SCHEDULED).count()
+    # A 503 may have reached KSC: its retry also waits KSC_ADD_SETTLE (2 x KSC_READ_TIMEOUT by default).
+    settle = float(os.environ.get("KSC_ADD_SETTLE", 2 * _setting("KSC_READ_TIMEOUT")))
+    row.note = (
+        f"{len(stepped)} retries moved an hour ahead in RQ's schedule ({retried} retries in the trails); "
+        f"target: their wait (back-off {_setting('KSC_SUBMIT_BACKOFF')} s, settle {settle:g} s) + 1 s, not an hour"
+    )
+    return tally(row, stand, keys, known)
+
+
+def _failed_note(keys) -> str:
+    from responses.models import ResponseRequest, Status
+
+    failed = ResponseRequest.objects.filter(uuid__in=keys, status=Status.FAILED)
+    return f"FAILED: {failed.count()}, of them with an incident in KSC: {failed.exclude(ksc_incident_id=None).count()}"
+
+
 def simulator_restart(stand: Stand, approve: Approver, requests: int = 60, downtime: float = 3.0) -> Row:
     """KSC (the simulator, keeping its incidents in a state file) is SIGKILLed mid-run and restarted."""
     state = stand.workdir / "simulator-state.json"  # the file every start of the stand's simulator keeps
@@ -758,6 +924,11 @@ SCENARIOS: dict[str, Callable[..., Row]] = {
     "smtp-down": smtp_down,
     "overload": overload,
     "slow-ksc": slow_ksc,
+    "late-add": late_add,
+    "sessions-refused": sessions_refused,
+    "update-html": update_html,
+    "cert-change": cert_change,
+    "clock-back": clock_back,
     "simulator-restart": simulator_restart,
 }
 
@@ -768,7 +939,15 @@ def run_scenario(name: str, stand: Stand, approve: Approver, **sizes) -> Row:
     try:
         return function(stand, approve, **sizes)
     except NotSupported as missing:
-        title = {"slow-ksc": SLOW_KSC, "simulator-restart": SIMULATOR_RESTART}.get(name, name)
+        title = {
+            "slow-ksc": SLOW_KSC,
+            "late-add": LATE_ADD,
+            "sessions-refused": SESSIONS_REFUSED,
+            "update-html": UPDATE_HTML,
+            "cert-change": CERT_CHANGE,
+            "clock-back": CLOCK_BACK,
+            "simulator-restart": SIMULATOR_RESTART,
+        }.get(name, name)
         if stand.simulator is None or stand.simulator.poll() is not None:
             stand.start_simulator()
         with contextlib.suppress(Exception):

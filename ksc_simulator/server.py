@@ -44,6 +44,9 @@ Outside the Open API, for tests and demos (no authentication: bind it to loopbac
   answer that status; ``{"delay_ms": D}`` every call waits D ms;
   ``{"add_delay_ms": D}`` every AddIncident waits D ms, then stores its
   incident even when the client has given up by then;
+  ``{"late_adds": N, "late_add_ms": D}`` the next N AddIncident calls alone
+  wait D ms, then store their incident (one call KSC completes long after
+  the client gave up, while later calls are quick);
   ``{"drop_after_add": N}`` the next N AddIncident calls store the incident,
   then close the connection unanswered; ``{"reject_login": true}`` every login
   gets 401; ``{"malformed_next": N}`` the next N calls answer 200 with HTML;
@@ -647,6 +650,9 @@ class _Handler(BaseHTTPRequestHandler):
                 if method == "HostGroup.AddIncident" and state.faults.add_delay_ms:
                     # Slow at the work itself, after the login was checked (a refused call answers at once).
                     time.sleep(state.faults.add_delay_ms / 1000)
+                if method == "HostGroup.AddIncident" and state.take_fault("late_adds"):
+                    # One call KSC carries out long after its client gave up (a lock, a busy server).
+                    time.sleep(state.faults.late_add_ms / 1000)
                 answer = OpenApi(state).dispatch(method, args, self)
         except PxgError as error:
             answer = error.answer()

@@ -70,6 +70,8 @@ class Faults:
     status: int = 503
     delay_ms: int = 0
     add_delay_ms: int = 0  # AddIncident only: waits, then stores the incident even if the client gave up
+    late_adds: int = 0  # the next N AddIncident calls wait late_add_ms (on top of add_delay_ms), then store
+    late_add_ms: int = 0
     drop_after_add: int = 0
     reject_login: bool = False
     malformed_next: int = 0

@@ -5,8 +5,9 @@ Starts, and stops together on Ctrl-C or SIGTERM:
 - the KSC simulator over HTTPS (unless KSC_HOST is set): every page then says so in a banner,
 - with the simulator, a local SMTP sink (`manage.py mail_sink`) that keeps the demo's mails in
   .run/mail, shown to superusers at /notifications/mailbox/ (unless EMAIL_HOST is set),
-- one RQ worker for both queues (`manage.py rqworker ksc notify`), whose keeper thread reconciles
-  and schedules retries,
+- an RQ worker for submissions (`manage.py rqworker ksc`), whose keeper thread reconciles and
+  schedules retries, and one of its own for messages (`manage.py rqworker notify`), so that
+  e-mails and chat messages never wait behind submissions,
 - the web server (gunicorn) on 127.0.0.1:PORT (default 8000).
 
 Every child runs in a session of its own. A Ctrl-C typed in the terminal is a SIGINT to the whole
@@ -236,7 +237,8 @@ class Launcher:
             self.manage("create_demo_users")
             self.start_simulator()
             self.start_mail_sink()
-            self.start("worker", sys.executable, "manage.py", "rqworker", "ksc", "notify")
+            self.start("worker", sys.executable, "manage.py", "rqworker", "ksc")
+            self.start("notify-worker", sys.executable, "manage.py", "rqworker", "notify")
             web = self.start(
                 "web",
                 sys.executable,

@@ -10,9 +10,9 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest
-from django.utils.functional import SimpleLazyObject
+from django.utils.functional import SimpleLazyObject, cached_property
 
-from responses import policy
+from responses import policy, queueing
 
 
 class _Menu:
@@ -21,6 +21,11 @@ class _Menu:
         self.can_view_all = policy.sees_all_requests(user)
         self.can_audit = policy.may_export_audit(user)
         self.sees_tls_warning = policy.sees_ksc_warnings(user)
+
+    @cached_property
+    def held_for_certificate(self) -> int:
+        """Requests held because KSC's TLS certificate was refused (an alert for approvers and administrators)."""
+        return queueing.held_for_certificate() if self.sees_tls_warning else 0  # from Redis: no query per page
 
 
 def portal(request: HttpRequest) -> dict[str, Any]:

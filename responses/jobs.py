@@ -35,9 +35,9 @@ from importlib import import_module
 import django_rq
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connections
+from django.db import DatabaseError, connections
 from django.db.models import Exists, OuterRef, Q, Subquery
-from django.utils import timezone
+from django.db.models.functions import Now
 from django.utils.translation import gettext as _
 from redis.exceptions import ClusterDownError, OutOfMemoryError, ReadOnlyError, RedisError, ResponseError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -51,9 +51,9 @@ from rq.scheduler import RQScheduler
 from rq.scripts import acquire_or_refresh_lock, release_lock
 from rq.worker import DequeueStrategy, Worker, WorkerStatus
 
-from responses import audit_chain, ioc_store, queueing, submission, workflow
+from responses import audit_chain, ioc_store, queueing, submission, trail, workflow
 from responses.ksc import payload
-from responses.ksc.errors import KscError, KscUnavailable
+from responses.ksc.errors import KscError, KscTlsError
 from responses.ksc.factory import get_client
 from responses.models import IN_FLIGHT, EventKind, RequestEvent, ResponseRequest, Status
 
@@ -75,12 +75,16 @@ def _next_interval() -> int | None:
     return job.get_retry_interval()
 
 
-def _settle_remaining(rr: ResponseRequest) -> float:
-    """Seconds until KSC has had KSC_ADD_SETTLE since this request's last outcome-unknown failure."""
+def _settled_at(rr: ResponseRequest) -> dt.datetime | None:
+    """When KSC has had KSC_ADD_SETTLE since this request's last outcome-unknown failure, if that is
+    still ahead (by the database's clock, and never further than KSC_ADD_SETTLE: a clock step cannot
+    make a request wait longer); None when adding may go ahead now."""
     if rr.ksc_unknown_since is None:
-        return 0.0
-    settled_at = rr.ksc_unknown_since + dt.timedelta(seconds=submission.add_settle_seconds())
-    return max((settled_at - timezone.now()).total_seconds(), 0.0)
+        return None
+    settle = dt.timedelta(seconds=submission.add_settle_seconds())
+    now = submission.database_now()
+    settled_at = min(rr.ksc_unknown_since + settle, now + settle)
+    return settled_at if settled_at > now else None
 
 
 def _over_hourly_cap() -> bool:
@@ -106,6 +110,12 @@ def submit_to_ksc(key: str) -> str:
         )
         log.warning("request %s: held back by the hourly cap", key)
         return "held"
+    later = submission.not_due_until(key)
+    if later is not None:
+        # An RQ retry that came before the request's own time (the settle period after an
+        # outcome-unknown AddIncident is longer than the back-off): the keeper queues it then.
+        log.info("request %s: its next try is due at %s; not before", key, later.isoformat())
+        return "waiting"
     try:
         claim = submission.claim_for_submission(key)
     except (workflow.ContentChanged, workflow.NotApproved) as exc:
@@ -122,20 +132,33 @@ def submit_to_ksc(key: str) -> str:
     # Set while an AddIncident has gone out whose incident id is not yet kept: a failure
     # then leaves the outcome unknown (KSC may create the incident all the same).
     add_pending = False
+    incident_id = rr.ksc_incident_id
     try:
         client = get_client()
         body = payload.build_body(rr.task, rr.target_host, rr.params)
-        incident_id = rr.ksc_incident_id
         if incident_id is None and rr.attempts > 1:
             # An earlier attempt may have reached KSC and been cut off before we kept the id.
             incident_id = client.find_incident(rr.target_host, rr.ksc_added, body)
-            wait = _settle_remaining(rr) if incident_id is None else 0.0
-            if wait > 0:
-                # A slow KSC may still be creating the incident an earlier attempt asked for:
-                # give it KSC_ADD_SETTLE since that failure, then look again before adding.
-                log.info("request %s: waiting %.1f s for KSC to settle before adding again", key, wait)
-                time.sleep(wait)
-                incident_id = client.find_incident(rr.target_host, rr.ksc_added, body)
+            settled_at = _settled_at(rr) if incident_id is None else None
+            if settled_at is not None:
+                # A slow KSC may still be creating the incident an earlier attempt asked for: give it
+                # KSC_ADD_SETTLE since that failure, then look again before adding. The worker does
+                # not sleep on it: the request waits, QUEUED, and the keeper queues it at that time.
+                submission.submission_failed(
+                    key,
+                    attempt,
+                    trail.in_english(
+                        lambda: _(
+                            "An earlier attempt's AddIncident may still be carried out by KSC: waiting before "
+                            "adding, so that KSC does not get a duplicate."
+                        )
+                    ),
+                    will_retry=True,
+                    wait_until=settled_at,
+                    reason=submission.WaitReason.SETTLE,
+                )
+                log.info("request %s: waiting until %s for KSC to settle before adding", key, settled_at.isoformat())
+                return "waiting"
             if incident_id is not None:
                 adopted = True
                 submission.record_incident(key, incident_id, adopted=True)
@@ -146,24 +169,23 @@ def submit_to_ksc(key: str) -> str:
             submission.record_incident(key, incident_id)
             add_pending = False
         client.update_incident(incident_id, payload.update_incident_data(rr.target_host))
-    except KscError as exc:
-        retry = isinstance(exc, KscUnavailable) and not last_try
-        submission.submission_failed(
+    except KscTlsError as exc:
+        # The handshake failed, so nothing went out: hold the request until the certificate verifies.
+        submission.hold_for_certificate(key, attempt, str(exc))
+        queueing.note_held_for_certificate(queueing.count_held_for_certificate())
+        log.error(
+            "request %s: held back, KSC's TLS certificate was refused (%s); it goes on once the certificate "
+            "verifies. Check KSC_CERT.",
             key,
-            attempt,
-            str(exc),
-            will_retry=retry,
-            code=getattr(exc, "code", None),
-            retry_in=_next_interval() if retry else None,
-            outcome_unknown=add_pending and exc.outcome_unknown,
+            exc,
         )
-        log.warning("request %s: attempt %d failed: %s", key, attempt.number, exc)
-        if retry:
-            raise  # RQ's Retry runs the job again after the backoff
-        return "failed"
+        return "held"
+    except KscError as exc:
+        kept = incident_id is not None and not add_pending  # KSC holds the incident, and we keep its id
+        return _attempt_failed(key, attempt, exc, last_try=last_try, add_pending=add_pending, kept=kept)
     except Exception as exc:
         # A bug or a database fault: never leave the request stuck in SUBMITTING.
-        submission.submission_failed(
+        retrying = submission.submission_failed(
             key,
             attempt,
             f"internal error: {exc.__class__.__name__}",
@@ -172,10 +194,121 @@ def submit_to_ksc(key: str) -> str:
             # e.g. the database failed after AddIncident answered: KSC has an incident we did not keep
             outcome_unknown=add_pending,
         )
+        if retrying and last_try:
+            return "waiting"  # the incident is kept: its update waits for the database-scheduled try
         raise
     submission.submission_succeeded(key, attempt, incident_id, adopted=adopted)
     log.info("request %s: submitted as KSC incident %s", key, incident_id)
     return "submitted"
+
+
+def _attempt_failed(key: str, attempt, exc: KscError, *, last_try: bool, add_pending: bool, kept: bool) -> str:
+    """A KSC error ended the attempt: RQ's retry after the back-off, a database-scheduled try, or FAILED.
+
+    ``kept``: the incident id is kept, so only UpdateIncident is left: any error is tried again.
+    """
+    retry = (exc.retryable or kept) and not last_try
+    retrying = submission.submission_failed(
+        key,
+        attempt,
+        str(exc),
+        will_retry=retry,
+        code=getattr(exc, "code", None),
+        retry_in=_next_interval() if retry else None,
+        outcome_unknown=add_pending and exc.outcome_unknown,
+    )
+    log.warning("request %s: attempt %d failed: %s", key, attempt.number, exc)
+    if retry:
+        raise exc  # RQ's Retry runs the job again after the backoff
+    if retrying:
+        # The incident exists in KSC: never FAILED; its UpdateIncident is tried again from the database.
+        return "waiting"
+    return "failed"
+
+
+# --- Tries scheduled in the database ---------------------------------------------------------
+
+
+def _certificate_verifies() -> bool:
+    """Whether KSC's TLS certificate is accepted now (a login); other KSC trouble is the jobs' to handle."""
+    client = _ksc_client_or_none()
+    if client is None:
+        return False
+    try:
+        client.login()
+    except KscTlsError:
+        return False
+    except KscError:
+        return True
+    return True
+
+
+def queue_due_tries(queue=None) -> int:
+    """Queue every QUEUED request whose next try is due by the database's clock; how many were queued.
+
+    The database holds each waiting request's time (next_try_at): the settle period
+    after an outcome-unknown AddIncident, the back-off after KSC was unreachable, an
+    UpdateIncident still to make, a certificate refused. A retry RQ holds in its
+    schedule (by the local clock, which may step) is taken from there and queued; a
+    job that ended waiting is queued afresh with the RQ tries it had left. A time
+    further ahead than its setting allows is a clock step and counts as due. Requests
+    held for KSC's certificate go on once a login verifies it.
+    """
+    queue = queue or django_rq.get_queue(QUEUE)
+    now = Now()
+    horizon = Now() + dt.timedelta(seconds=submission.longest_wait_of_all())
+    due = list(
+        ResponseRequest.objects.filter(status=Status.QUEUED, next_try_at__isnull=False)
+        .filter(Q(next_try_at__lte=now) | Q(next_try_at__gt=horizon) & ~Q(wait_reason=submission.WaitReason.TLS))
+        .order_by("next_try_at")
+        .values_list("uuid", "next_try_at", "wait_reason")[:500]
+    )
+    if not due:
+        return 0
+    verified: bool | None = None
+    queued = 0
+    if any(reason == submission.WaitReason.TLS for _key, _at, reason in due):
+        verified = _certificate_verifies()
+        # Every page's banner: how many stay held (none once the certificate verifies).
+        queueing.note_held_for_certificate(0 if verified else queueing.count_held_for_certificate())
+    for key, at, reason in due:
+        if reason == submission.WaitReason.TLS:
+            if verified is None:
+                verified = _certificate_verifies()
+            if not verified:
+                ResponseRequest.objects.filter(uuid=key, next_try_at=at).update(
+                    next_try_at=submission.database_now() + dt.timedelta(seconds=submission.update_retry_seconds())
+                )
+                continue
+            log.warning("request %s: KSC's certificate verifies again; the held request goes on", key)
+        if not ResponseRequest.objects.filter(uuid=key, status=Status.QUEUED, next_try_at=at).update(
+            next_try_at=None
+        ):
+            continue  # another keeper, or its job, got there first
+        if _queue_now(str(key), queue):
+            queued += 1
+    return queued
+
+
+def _queue_now(job_id: str, queue) -> bool:
+    """Put the request's job in the queue now: from RQ's schedule, afresh, or not at all when it runs."""
+    connection = queue.connection
+    try:
+        job = Job.fetch(job_id, connection=connection)
+    except NoSuchJobError:
+        job = None
+    status = job.get_status(refresh=False) if job is not None else None
+    if status == JobStatus.SCHEDULED:
+        if connection.zrem(queue.scheduled_job_registry.key, job_id):
+            queue._enqueue_job(job, at_front=job.should_enqueue_at_front())
+            return True
+        return False  # the schedule's mover took it at this moment
+    if status in (JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED) and _job_is_alive(
+        job_id, queue, set(queue.get_job_ids())
+    ):
+        return False
+    retries_left = job.retries_left if job is not None else None
+    return queueing.push_job(job_id, retries_left=retries_left) is None
 
 
 # --- Reconciliation -----------------------------------------------------------------------
@@ -237,10 +370,11 @@ def reconcile(grace_seconds: int | None = None) -> dict[str, int]:
     """
     grace = settings.RECONCILE_GRACE if grace_seconds is None else grace_seconds
     counts = {"expired": workflow.expire_overdue(), "enqueued": 0, "requeued": 0, "released": 0}
+    counts["due"] = queue_due_tries()
     counts["found"] = search_unknown_outcomes()
     counts["duplicates_removed"] = check_late_duplicates()["removed"]
     queue = django_rq.get_queue(QUEUE)
-    cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=grace)
+    cutoff = submission.database_now() - dt.timedelta(seconds=grace)
     enqueue_failed = RequestEvent.objects.filter(request=OuterRef("pk"), kind=EventKind.ENQUEUE_FAILED)
     # Whether each request is held by the hourly cap (its latest event), in the same one query:
     # under overload thousands are held, and asking per request (event, cap, job, intermediate
@@ -249,6 +383,7 @@ def reconcile(grace_seconds: int | None = None) -> dict[str, int]:
     stale = (
         ResponseRequest.objects.filter(status__in=IN_FLIGHT)
         .filter(Q(updated_at__lte=cutoff) | Q(status=Status.APPROVED) & Exists(enqueue_failed))
+        .exclude(status=Status.QUEUED, next_try_at__isnull=False)  # waiting: queue_due_tries queues it when due
         .annotate(latest_kind=Subquery(latest_kind))
         .order_by("approved_at", "pk")  # held ones go on in the order they were approved
         .values_list("uuid", "status", "latest_kind")
@@ -275,7 +410,9 @@ def reconcile(grace_seconds: int | None = None) -> dict[str, int]:
             if queueing.push_job(key) is None:
                 counts["released"] += 1
         elif queueing.requeue(key, "The submission job was lost (worker stopped or queue emptied); queued again."):
-            if queueing.push_job(key) is None:
+            if ResponseRequest.objects.filter(uuid=key, next_try_at__isnull=False).exists():
+                counts["requeued"] += 1  # it waits for KSC to settle: queue_due_tries queues it then
+            elif queueing.push_job(key) is None:
                 counts["requeued"] += 1
     return counts
 
@@ -296,7 +433,7 @@ def search_unknown_outcomes(now: dt.datetime | None = None) -> int:
     KSC_UNKNOWN_OUTCOME_SEARCH seconds after it failed, the search ends and the
     trail says so. Returns how many were found.
     """
-    now = now or timezone.now()
+    now = now or submission.database_now()
     window = dt.timedelta(seconds=settings.KSC_UNKNOWN_OUTCOME_SEARCH)
     candidates = list(
         ResponseRequest.objects.filter(
@@ -352,7 +489,7 @@ def check_late_duplicates(now: dt.datetime | None = None) -> dict[str, int]:
     Independent of the reconciler (which calls it on every run): any sweep may call it.
     Returns counts: checked, removed (incidents deleted), failed (deletions refused).
     """
-    now = now or timezone.now()
+    now = now or submission.database_now()
     counts = {"checked": 0, "removed": 0, "failed": 0}
     due = list(
         ResponseRequest.objects.filter(ksc_recheck_at__lte=now, ksc_incident_id__isnull=False).values_list(
@@ -373,7 +510,7 @@ def check_late_duplicates(now: dt.datetime | None = None) -> dict[str, int]:
             found = client.matching_incidents(rr.target_host, rr.ksc_added, body)
         except KscError as exc:
             log.warning("request %s: the duplicate check could not ask KSC (%s); trying again later", key, exc)
-            submission.postpone_duplicate_check(key, timezone.now() + dt.timedelta(seconds=submission.add_settle_seconds()))
+            submission.postpone_duplicate_check(key, submission.database_now() + dt.timedelta(seconds=submission.add_settle_seconds()))
             continue
         kept = rr.ksc_incident_id
         removed: list[int] = []
@@ -388,7 +525,7 @@ def check_late_duplicates(now: dt.datetime | None = None) -> dict[str, int]:
                     failed[incident_id] = str(exc)
                 else:
                     removed.append(incident_id)
-        submission.record_duplicate_check(key, found=found, kept=kept, removed=removed, failed=failed)
+        submission.record_duplicate_check(key, found=found, kept=kept, removed=removed, failed=failed, now=now)
         counts["checked"] += 1
         counts["removed"] += len(removed)
         counts["failed"] += len(failed)
@@ -562,6 +699,13 @@ class Keeper:
                 continue
             queue._enqueue_job(job, at_front=job.should_enqueue_at_front())
             moved += 1
+        if queue.name == QUEUE:
+            # Tries the database schedules (settle, back-off, pending update): due by its clock, at the second.
+            _drop_unusable_connections()
+            try:
+                moved += queue_due_tries(queue)
+            except DatabaseError as exc:
+                log.warning("keeper: could not read the tries due: %s", exc)
         return moved
 
     def release(self) -> None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import models
-from django.db.models.functions import Upper
+from django.db.models.functions import Now, Upper
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -68,7 +68,7 @@ class ResponseRequestQuerySet(models.QuerySet):
         """
         return (
             self.filter(status=Status.PENDING_APPROVAL)
-            .filter(models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=timezone.now()))
+            .filter(models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=Now()))  # the database's clock
             .order_by("created_at", "id")
         )
 
@@ -116,6 +116,15 @@ class ResponseRequest(models.Model):
     # When to look in KSC once more for late copies of this request's incident (set on
     # success after an outcome-unknown failure; None when no check is due).
     ksc_recheck_at = models.DateTimeField(null=True, blank=True)
+    # When the last outcome-unknown AddIncident of a request that then succeeded was given up: KSC
+    # may carry it out at any later time, so late copies are looked for (ksc_recheck_at, growing
+    # intervals) until KSC_UNKNOWN_OUTCOME_SEARCH after it; None when no search runs.
+    ksc_search_from = models.DateTimeField(null=True, blank=True)
+    ksc_search_checks = models.PositiveIntegerField(default=0)  # late duplicate checks made so far
+    # A QUEUED request that waits: when its next try is due (by the database's clock) and why
+    # (WaitReason). The keeper queues it then, whatever Redis and the local clock hold.
+    next_try_at = models.DateTimeField(null=True, blank=True)
+    wait_reason = models.CharField(max_length=16, blank=True)
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
 
@@ -145,6 +154,13 @@ class ResponseRequest(models.Model):
             models.Index(fields=["external_ref"], name="rr_external_ref_idx"),
             # the hourly cap counts the last hour's submissions before every job
             models.Index(fields=["submitted_at"], name="rr_submitted_at_idx"),
+            # the keeper's look for due tries (every second) and the late duplicate checks
+            models.Index(
+                fields=["next_try_at"], name="rr_next_try_at_idx", condition=models.Q(next_try_at__isnull=False)
+            ),
+            models.Index(
+                fields=["ksc_recheck_at"], name="rr_ksc_recheck_at_idx", condition=models.Q(ksc_recheck_at__isnull=False)
+            ),
         ]
         constraints = [
             # A re-attempt recognises its own incident in KSC by host, KLINCDT_ADDED and body:

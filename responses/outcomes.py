@@ -37,7 +37,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from responses import catalog, trail
+from responses import catalog, submission, trail
 from responses.jobs import check_late_duplicates, schedule_periodic
 from responses.ksc import tasks as ksc_tasks
 from responses.ksc.client import KscClient
@@ -281,6 +281,9 @@ class _Sweep:
             parsed = parse_task_name(task.name)
             if parsed is not None:
                 named.append((task, parsed))
+        self.flag_late_copies(named)
+        if not unmatched:
+            return
         # Tasks another request already follows are never offered again (KES keeps at most 100 of them).
         claimed = set(
             ResponseOutcome.objects.filter(ksc_task_id__in=[task.id for task, _parsed in named]).values_list(
@@ -325,6 +328,41 @@ class _Sweep:
             task, parsed, by_incident = chosen[0]
             if self._claim(outcome, task, parsed, by_incident=by_incident, rivals=len(on_host) - 1):
                 taken.add(task.id)
+
+    def flag_late_copies(self, named: list[tuple[ksc_tasks.KscTask, ResponseTaskName]]) -> None:
+        """A [Response] task for an incident no request keeps may be KES acting on a late copy.
+
+        A slow KSC can carry out an AddIncident the portal gave up on long after the
+        request succeeded with another incident. Every request still watched for late
+        copies (ksc_search_from) whose task type the name fits gets its late
+        duplicate check at once, instead of at its next step (which may be hours away):
+        the check compares host, KLINCDT_ADDED and body, and removes the copy.
+        """
+        ids = {parsed.incident_id for _task, parsed in named if parsed.incident_id is not None}
+        if not ids:
+            return
+        kept = set(ResponseRequest.objects.filter(ksc_incident_id__in=ids).values_list("ksc_incident_id", flat=True))
+        stray = [(task, parsed) for task, parsed in named if parsed.incident_id in ids - kept]
+        if not stray:
+            return
+        watched = ResponseRequest.objects.filter(ksc_search_from__isnull=False, ksc_incident_id__isnull=False).only(
+            "uuid", "task", "ksc_added"
+        )
+
+        def may_be_a_copy_of(rr: ResponseRequest, task: ksc_tasks.KscTask, parsed: ResponseTaskName) -> bool:
+            # The task lists carry no host: the task type, and a task made after the request's
+            # KLINCDT_ADDED; the check itself compares host, time and body.
+            after = task.created is None or rr.ksc_added is None or task.created >= rr.ksc_added - CLOCK_SKEW
+            return after and _task_type_matches(rr, parsed.task)
+
+        keys = [rr.uuid for rr in watched if any(may_be_a_copy_of(rr, task, parsed) for task, parsed in stray)]
+        if keys and submission.check_late_copies_now(keys):
+            log.warning(
+                "outcome sweep: [Response] tasks for incidents %s that no request keeps; checking %d request(s) "
+                "for late copies now",
+                ", ".join(sorted({str(parsed.incident_id) for _task, parsed in stray})),
+                len(keys),
+            )
 
     def _fits(self, rr: ResponseRequest, task: ksc_tasks.KscTask, parsed: ResponseTaskName) -> bool:
         added = rr.ksc_added or rr.submitted_at
@@ -477,8 +515,8 @@ def sweep(client: KscClient | None = None, *, now: dt.datetime | None = None) ->
     unmatched = [outcome for outcome in due if not outcome.ksc_task_id]
     done: set[int] = set()
     try:
-        if unmatched:
-            work.match(unmatched)
+        if unmatched or ResponseRequest.objects.filter(ksc_search_from__isnull=False).exists():
+            work.match(unmatched)  # also flags tasks of late copies (flag_late_copies)
         for outcome in due:
             if outcome.ksc_task_id:
                 work.follow(outcome)

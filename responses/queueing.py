@@ -43,16 +43,21 @@ JOB_RESULT_TTL = 600  # seconds RQ keeps a finished job (its result); the reques
 JOB_FAILURE_TTL = 24 * 3600  # seconds RQ keeps a failed job and its traceback
 
 
-def push_job(key: uuid_module.UUID | str) -> RedisError | None:
-    """Put the submission job for a request in Redis; the error when Redis refused."""
+def push_job(key: uuid_module.UUID | str, *, retries_left: int | None = None) -> RedisError | None:
+    """Put the submission job for a request in Redis; the error when Redis refused.
+
+    ``retries_left``: RQ's retries the request's previous job had left (a try the
+    database scheduled goes on with them); all of them when None.
+    """
     job_id = str(key)
-    tries = settings.KSC_SUBMIT_TRIES
+    retries = settings.KSC_SUBMIT_TRIES - 1 if retries_left is None else min(retries_left, settings.KSC_SUBMIT_TRIES - 1)
     try:
         django_rq.get_queue(QUEUE).enqueue_call(
             SUBMIT_JOB,
             args=(job_id,),
             job_id=job_id,
-            retry=Retry(max=tries - 1, interval=retry_intervals()) if tries > 1 else None,
+            # RQ takes the interval for the retries left from the end of the list
+            retry=Retry(max=retries, interval=retry_intervals()) if retries > 0 else None,
             # The row, not Redis, keeps the outcome: RQ's record of a finished job goes after ten
             # minutes, a failed one after a day, so that thousands of jobs (an overload, the hourly
             # cap holding them) do not pile up in Redis for days (issue 24: 6 -> 44.5 MB).
@@ -128,16 +133,22 @@ def requeue(key: uuid_module.UUID | str, reason: str) -> bool:
         rr = ResponseRequest.objects.select_for_update().get(uuid=key)
         if (rr.status, workflow.REQUEUE) not in workflow.TRANSITIONS:
             return False
-        now = timezone.now()
+        now = submission.database_now()
         rr.queued_at = rr.queued_at or now
         interrupted = submission.close_interrupted_attempts(rr, now)
+        detail: dict | None = {"interrupted_attempts": interrupted} if interrupted else None
+        if interrupted and rr.ksc_incident_id is None:
+            # That attempt may have sent AddIncident: its next try waits for KSC to settle first.
+            rr.next_try_at = rr.ksc_unknown_since + dt.timedelta(seconds=submission.add_settle_seconds())
+            rr.wait_reason = submission.WaitReason.SETTLE
+            detail["next_try_at"] = rr.next_try_at.isoformat()
         workflow.transition(
             rr,
             workflow.REQUEUE,
             actor=trail.SYSTEM,
             message=reason,
-            detail={"interrupted_attempts": interrupted} if interrupted else None,
-            save=("queued_at", "ksc_unknown_since"),
+            detail=detail,
+            save=("queued_at", "ksc_unknown_since", "next_try_at", "wait_reason"),
         )
     return True
 
@@ -160,7 +171,7 @@ def is_held(key: uuid_module.UUID | str) -> bool:
 
 def submissions_last_hour(now: dt.datetime | None = None) -> int:
     """Requests submitted to KSC in the last hour, plus those being submitted now."""
-    since = (now or timezone.now()) - dt.timedelta(hours=1)
+    since = (now or submission.database_now()) - dt.timedelta(hours=1)
     return ResponseRequest.objects.filter(
         models.Q(submitted_at__gte=since) | models.Q(status=Status.SUBMITTING)
     ).count()
@@ -182,3 +193,44 @@ def host_task_load(host_ids, now: dt.datetime | None = None) -> dict[str, int]:
         .annotate(count=models.Count("id"))
     )
     return {row["target_host"]: row["count"] for row in rows}
+
+
+# --- Requests held because KSC's certificate was refused: the alert on every page -------------
+
+HELD_FOR_CERTIFICATE_KEY = "edr-portal:held-for-certificate"
+
+
+def count_held_for_certificate() -> int:
+    """How many requests wait because KSC's TLS certificate was refused (one indexed query)."""
+    return ResponseRequest.objects.filter(
+        status=Status.QUEUED, next_try_at__isnull=False, wait_reason=submission.WaitReason.TLS
+    ).count()
+
+
+def note_held_for_certificate(count: int) -> None:
+    """Tell every page how many requests are held for KSC's certificate (0: none; the banner goes).
+
+    Kept in Redis, not asked of the database on each page: the worker and the keeper set it
+    when they hold a request or look at the certificate again (every RECONCILE_INTERVAL), and it
+    expires after three intervals without a look.
+    """
+    connection = django_rq.get_queue(QUEUE).connection
+    try:
+        if count:
+            connection.set(HELD_FOR_CERTIFICATE_KEY, count, ex=max(3 * settings.RECONCILE_INTERVAL, 60))
+        else:
+            connection.delete(HELD_FOR_CERTIFICATE_KEY)
+    except RedisError as exc:
+        log.warning("could not note the requests held for KSC's certificate: %s", exc)
+
+
+def held_for_certificate() -> int:
+    """The count note_held_for_certificate() left (0 when none, or when Redis does not answer)."""
+    try:
+        value = django_rq.get_queue(QUEUE).connection.get(HELD_FOR_CERTIFICATE_KEY)
+    except RedisError:
+        return 0
+    try:
+        return int(value or 0)
+    except ValueError:
+        return 0

@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from responses import trail, workflow
+from responses.clock import database_now
 from responses.models import AttemptOutcome, EventKind, ResponseRequest, Status, SubmissionAttempt
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,33 @@ ADDED_LOOKBACK = dt.timedelta(hours=1)
 def add_settle_seconds() -> float:
     """KSC_ADD_SETTLE: how long an outcome-unknown AddIncident may still be carried out by KSC."""
     return float(settings.KSC_ADD_SETTLE)
+
+
+class WaitReason:
+    """Why a QUEUED request waits for its next try (ResponseRequest.wait_reason)."""
+
+    SETTLE = "settle"  # an earlier AddIncident may still be carried out by KSC
+    BACKOFF = "backoff"  # KSC was unreachable or busy
+    UPDATE = "update"  # the incident exists; the UpdateIncident that makes KSC act on it is pending
+    TLS = "tls"  # KSC's certificate was refused: held until it verifies again
+
+
+def update_retry_seconds() -> int:
+    """After the tries ran out with the incident made: the reconciler's pace (RECONCILE_INTERVAL)."""
+    return int(settings.RECONCILE_INTERVAL)
+
+
+def longest_wait(reason: str) -> float:
+    """The longest a request may wait for this reason by its settings: a longer wait is a clock step."""
+    if reason == WaitReason.SETTLE:
+        return add_settle_seconds()
+    if reason == WaitReason.BACKOFF:
+        return float(settings.KSC_SUBMIT_BACKOFF * 2 ** max(settings.KSC_SUBMIT_TRIES - 2, 0))
+    return float(update_retry_seconds())
+
+
+def longest_wait_of_all() -> float:
+    return max(longest_wait(reason) for reason in (WaitReason.SETTLE, WaitReason.BACKOFF, WaitReason.UPDATE))
 
 
 def incident_second(rr: ResponseRequest, now: dt.datetime) -> dt.datetime:
@@ -77,11 +105,12 @@ def claim_for_submission(key: uuid_module.UUID | str) -> tuple[ResponseRequest, 
     a later attempt recognises the incident an earlier one may have left in KSC by
     host, time and body, so two identical requests must never share a time.
     """
-    now = timezone.now()
+    now = database_now()
     with transaction.atomic():
         rr = ResponseRequest.objects.select_for_update().filter(uuid=key).first()
         if rr is None or (rr.status, workflow.CLAIM) not in workflow.TRANSITIONS:
             return None
+        rr.next_try_at, rr.wait_reason = None, ""
         if workflow.fail_if_content_changed(rr, trail.SYSTEM):
             attempt, refusal = None, workflow.ContentChanged(workflow.CONTENT_CHANGED_MESSAGE())
         elif workflow.fail_if_unproven(rr, trail.SYSTEM):
@@ -102,7 +131,7 @@ def claim_for_submission(key: uuid_module.UUID | str) -> tuple[ResponseRequest, 
                 workflow.CLAIM,
                 actor=trail.SYSTEM,
                 detail=detail,
-                save=("ksc_added", "attempts", "ksc_unknown_since"),
+                save=("ksc_added", "attempts", "ksc_unknown_since", "next_try_at", "wait_reason"),
             )
             attempt.save()
     if attempt is None:
@@ -164,15 +193,20 @@ def submission_succeeded(
     AddIncident after this success: the late duplicate check is due a settle
     period from now (responses.jobs.check_late_duplicates).
     """
-    now = timezone.now()
+    now = database_now()
     with transaction.atomic():
         rr = ResponseRequest.objects.select_for_update().filter(uuid=key, status=Status.SUBMITTING).first()
         if rr is None:
             raise workflow.WrongStatus(f"request {key} was not submitting")
         rr.submitted_at = rr.finished_at = now
         rr.last_error = ""
+        rr.next_try_at, rr.wait_reason = None, ""
         if rr.ksc_unknown_since is not None:
+            # KSC may carry out that AddIncident at any later time: look again and again (settle, 2x,
+            # 4x, ...) until KSC_UNKNOWN_OUTCOME_SEARCH has passed since it (check_late_duplicates).
             rr.ksc_recheck_at = now + dt.timedelta(seconds=add_settle_seconds())
+            rr.ksc_search_from = rr.ksc_unknown_since
+            rr.ksc_search_checks = 0
             rr.ksc_unknown_since = None
         attempt.finished_at = now
         attempt.outcome = AttemptOutcome.ADOPTED if adopted else AttemptOutcome.SUBMITTED
@@ -187,7 +221,17 @@ def submission_succeeded(
                 "attempt": attempt.number,
                 "duplicate_check_at": rr.ksc_recheck_at.isoformat() if rr.ksc_recheck_at else None,
             },
-            save=("submitted_at", "finished_at", "last_error", "ksc_recheck_at", "ksc_unknown_since"),
+            save=(
+                "submitted_at",
+                "finished_at",
+                "last_error",
+                "ksc_recheck_at",
+                "ksc_unknown_since",
+                "ksc_search_from",
+                "ksc_search_checks",
+                "next_try_at",
+                "wait_reason",
+            ),
         )
         attempt.save(update_fields=["finished_at", "outcome", "ksc_incident_id"])
 
@@ -201,19 +245,45 @@ def submission_failed(
     code: int | None = None,
     retry_in: int | None = None,
     outcome_unknown: bool = False,
-) -> None:
+    wait_until: dt.datetime | None = None,
+    reason: str = "",
+) -> bool:
     """SUBMITTING → QUEUED (a retry follows) or FAILED, keeping KSC's code and message.
 
     ``outcome_unknown``: this attempt sent AddIncident and never learnt whether KSC
     carried it out. The next attempt then waits KSC_ADD_SETTLE before adding; a
     request that FAILED while any attempt's outcome is unknown says that KSC may
     have created the incident, and the reconciler keeps looking for it.
+
+    A request whose incident id is kept is never FAILED: KSC holds its incident, and
+    filing it again would make a second one. It goes back to QUEUED with its
+    UpdateIncident pending, tried again every update_retry_seconds().
+
+    A retry's time is kept in ``next_try_at`` (by the database's clock) with its
+    reason: ``wait_until`` and ``reason`` when given, else ``retry_in`` seconds from
+    now; never before KSC_ADD_SETTLE has passed since an outcome-unknown failure.
+    Returns whether a retry follows.
     """
-    now = timezone.now()
+    now = database_now()
     with transaction.atomic():
         rr = ResponseRequest.objects.select_for_update().filter(uuid=key, status=Status.SUBMITTING).first()
         if outcome_unknown and rr is not None and rr.ksc_incident_id is None:
             rr.ksc_unknown_since = now
+        update_pending = rr is not None and rr.ksc_incident_id is not None and not will_retry
+        if update_pending:
+            will_retry = True
+            wait_until, reason = now + dt.timedelta(seconds=update_retry_seconds()), WaitReason.UPDATE
+            incident_id = rr.ksc_incident_id
+            error = message
+            message = trail.in_english(
+                lambda: (
+                    _(
+                        "KSC incident %(id)s was created, but making KSC act on it (UpdateIncident) failed: "
+                        "%(error)s. Update pending: the portal tries again; do not file this request again."
+                    )
+                    % {"id": incident_id, "error": error}
+                )
+            )
         unknown = rr is not None and rr.ksc_incident_id is None and rr.ksc_unknown_since is not None
         if unknown and not will_retry:
             message = trail.in_english(
@@ -221,27 +291,91 @@ def submission_failed(
                     _("%(error)s — KSC may have created this incident; the portal keeps checking.") % {"error": message}
                 )
             )
+        if will_retry and rr is not None:
+            if wait_until is None:
+                wait_until, reason = now + dt.timedelta(seconds=retry_in or 0), reason or WaitReason.BACKOFF
+            if unknown:
+                settled = rr.ksc_unknown_since + dt.timedelta(seconds=add_settle_seconds())
+                if settled > wait_until:
+                    wait_until, reason = settled, WaitReason.SETTLE
+            rr.next_try_at, rr.wait_reason = wait_until, reason
         attempt.finished_at = now
         attempt.outcome = AttemptOutcome.RETRYING if will_retry else AttemptOutcome.FAILED
         attempt.error_code = code
         attempt.error_message = message
         attempt.save(update_fields=["finished_at", "outcome", "error_code", "error_message"])
         if rr is None:
-            return
+            return will_retry
         rr.last_error = message
         if not will_retry:
             rr.finished_at = now
         detail = {"attempt": attempt.number, "error_code": code, "outcome_unknown": unknown}
         if will_retry:
             detail["retry_in_seconds"] = retry_in
+            detail["next_try_at"] = rr.next_try_at.isoformat()
+            detail["wait_reason"] = rr.wait_reason
+        if update_pending:
+            detail["incident_id"] = rr.ksc_incident_id
+            detail["update_pending"] = True
         workflow.transition(
             rr,
             workflow.SCHEDULE_RETRY if will_retry else workflow.FAIL,
             actor=trail.SYSTEM,
             message=message,
             detail=detail,
-            save=("last_error", "finished_at", "ksc_unknown_since"),
+            save=("last_error", "finished_at", "ksc_unknown_since", "next_try_at", "wait_reason"),
         )
+    return will_retry
+
+
+def not_due_until(key: uuid_module.UUID | str) -> dt.datetime | None:
+    """When a QUEUED request's next try is not due yet (by the database's clock): when it is; else None.
+
+    A wait longer than its reason's setting allows (the clock stepped back since it
+    was set) is cut to that length, so that no request stalls for the size of a step.
+    """
+    row = (
+        ResponseRequest.objects.filter(uuid=key, status=Status.QUEUED, next_try_at__isnull=False)
+        .values_list("next_try_at", "wait_reason")
+        .first()
+    )
+    if row is None:
+        return None
+    at, reason = row
+    if reason == WaitReason.TLS:
+        return at  # held until KSC's certificate verifies again (the keeper looks)
+    now = database_now()
+    latest = now + dt.timedelta(seconds=longest_wait(reason))
+    if at > latest:
+        ResponseRequest.objects.filter(uuid=key, next_try_at=at).update(next_try_at=latest)
+        log.warning("request %s: its next try was due %s, beyond %s: the clock stepped; cut to %s", key, at, reason, latest)
+        at = latest
+    return at if at > now else None
+
+
+def hold_for_certificate(key: uuid_module.UUID | str, attempt: SubmissionAttempt, message: str) -> None:
+    """KSC's certificate was refused before anything was sent: QUEUED, held until it verifies again.
+
+    Like the hourly cap, the request waits rather than failing: nothing reached KSC,
+    and a certificate renewed on KSC (or KSC_CERT updated) lets it go on by itself.
+    """
+    held = trail.in_english(
+        lambda: (
+            _(
+                "Held back: KSC's TLS certificate was not accepted (%(error)s); nothing was sent. The request goes "
+                "on by itself once the certificate verifies again; an administrator must check KSC_CERT."
+            )
+            % {"error": message}
+        )
+    )
+    submission_failed(
+        key,
+        attempt,
+        held,
+        will_retry=True,
+        wait_until=database_now() + dt.timedelta(seconds=update_retry_seconds()),
+        reason=WaitReason.TLS,
+    )
 
 
 # --- After the outcome was unknown: finding the incident later, removing late copies ----------
@@ -294,6 +428,40 @@ def stop_searching(key: uuid_module.UUID | str, hours: float) -> bool:
     return True
 
 
+def next_duplicate_check(
+    search_from: dt.datetime | None, checks: int, now: dt.datetime
+) -> dt.datetime | None:
+    """When to look for late copies again after ``checks`` looks: settle × 2^checks from now, never
+    past KSC_UNKNOWN_OUTCOME_SEARCH after the outcome-unknown attempt (one last look then); None after it."""
+    if search_from is None:
+        return None
+    end = search_from + dt.timedelta(seconds=settings.KSC_UNKNOWN_OUTCOME_SEARCH)
+    if now >= end:
+        return None
+    step = add_settle_seconds() * 2 ** min(checks, 30)
+    return min(now + dt.timedelta(seconds=step), end)
+
+
+def schedule_next_duplicate_check(rr: ResponseRequest, now: dt.datetime | None = None) -> dt.datetime | None:
+    """One more late duplicate check done: count it and set the next (or end the search). Row locked by the caller."""
+    rr.ksc_search_checks += 1
+    at = next_duplicate_check(rr.ksc_search_from, rr.ksc_search_checks, now or database_now())
+    if at is None:
+        rr.ksc_search_from = None
+    ResponseRequest.objects.filter(pk=rr.pk).update(
+        ksc_search_checks=rr.ksc_search_checks, ksc_search_from=rr.ksc_search_from, ksc_recheck_at=at
+    )
+    rr.ksc_recheck_at = at
+    return at
+
+
+def check_late_copies_now(keys) -> int:
+    """The outcome sweep saw a [Response] task for an incident no request keeps: look now, not at the next step."""
+    return ResponseRequest.objects.filter(
+        uuid__in=list(keys), ksc_search_from__isnull=False, ksc_incident_id__isnull=False
+    ).update(ksc_recheck_at=database_now())
+
+
 def take_duplicate_check(key: uuid_module.UUID | str, now: dt.datetime) -> bool:
     """Claim a due late duplicate check, so that two reconcilers never both delete (True: ours)."""
     return (
@@ -310,12 +478,21 @@ def postpone_duplicate_check(key: uuid_module.UUID | str, at: dt.datetime) -> No
 
 
 def record_duplicate_check(
-    key: uuid_module.UUID | str, *, found: list[int], kept: int, removed: list[int], failed: dict[int, str]
+    key: uuid_module.UUID | str,
+    *,
+    found: list[int],
+    kept: int,
+    removed: list[int],
+    failed: dict[int, str],
+    now: dt.datetime | None = None,
 ) -> None:
     """The late duplicate check's outcome in the trail: every id KSC held, what was removed, what was not."""
     detail = {"found": found, "kept": kept, "removed": removed, "not_removed": {str(k): v for k, v in failed.items()}}
     with transaction.atomic():
         rr = ResponseRequest.objects.select_for_update().get(uuid=key)
+        next_check = schedule_next_duplicate_check(rr, now)
+        detail["check"] = rr.ksc_search_checks
+        detail["next_check_at"] = next_check.isoformat() if next_check else None
         ids = ", ".join(str(incident_id) for incident_id in found) or "none"
         if kept not in found:
             kind = EventKind.DUPLICATE_KEPT

@@ -27,6 +27,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from responses import approvals, catalog, host_directory, trail
+from responses.clock import database_now
 from responses.errors import (  # noqa: F401 (re-exported: workflow.NotAllowed and friends)
     ContentChanged,
     InvalidRequest,
@@ -204,7 +205,7 @@ def file_request(
             source=source,
             status=Status.PENDING_APPROVAL if required else Status.APPROVED,
             approvals_required=required,
-            expires_at=approvals.window_end(now, required),
+            expires_at=approvals.window_end(database_now(), required),
         )
         # The auditors' host search finds requests through the directory: the name filed is one of the host's.
         host_directory.record_filed(host, request.target_host_name)
@@ -345,7 +346,7 @@ def _expire_if_overdue(rr: ResponseRequest | uuid_module.UUID | str) -> bool:
         locked = _locked(rr)
         if locked.status == Status.EXPIRED:
             return True
-        if locked.status != Status.PENDING_APPROVAL or not approvals.is_overdue(locked, timezone.now()):
+        if locked.status != Status.PENDING_APPROVAL or not approvals.is_overdue(locked, database_now()):
             return False
         _expire_locked(locked)
         return True
@@ -502,7 +503,7 @@ def send_again(rr: ResponseRequest, action: str, actor: str, message: str, detai
 
 def expire_overdue(now: dt.datetime | None = None) -> int:
     """Expire every pending request past its approval window (the periodic sweep). Returns the count."""
-    now = now or timezone.now()
+    now = now or database_now()  # never this machine's clock: a step forward would expire every approval
     expired = 0
     candidates = ResponseRequest.objects.filter(status=Status.PENDING_APPROVAL, expires_at__lte=now).values_list(
         "uuid", flat=True
@@ -519,7 +520,7 @@ def get_for_user(user, key: uuid_module.UUID | str) -> ResponseRequest:
     Reading a request also expires it when its approval window has passed.
     """
     rr = ResponseRequest.objects.visible_to(user).get(uuid=key)
-    if rr.status == Status.PENDING_APPROVAL and approvals.is_overdue(rr, timezone.now()):
+    if rr.status == Status.PENDING_APPROVAL and approvals.is_overdue(rr, database_now()):
         _expire_if_overdue(rr)
         rr.refresh_from_db()
     return rr

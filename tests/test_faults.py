@@ -24,7 +24,7 @@ from benchmarks import faults
 from ksc_simulator.inventory import default_hosts
 from portal.local_redis import free_port
 from responses import jobs
-from responses.models import AttemptOutcome, EventKind, ResponseRequest, Status
+from responses.models import AttemptOutcome, EventKind, ResponseRequest, Status, SubmissionAttempt
 
 
 def faults_redis_error(name: str, text: str) -> Exception:
@@ -218,3 +218,58 @@ class TestKeeperProcess:
         assert keeper.returncode == 0
         assert "keeper stopped" in output
         assert django_rq.get_queue(jobs.QUEUE).job_ids == [str(key)]
+
+
+class TestLateAdd:
+    def test_an_add_incident_ksc_completes_12_s_late_leaves_one_live_incident(self, stand, approve, settings):
+        """Issue 24, point 1: the retry adds 1001, KSC completes the first call as 1002 later; 1002 goes."""
+        settings.KSC_SUBMIT_BACKOFF = int(faults.RUN_SETTINGS["KSC_SUBMIT_BACKOFF"])  # RQ's retry, set when queued
+        row = faults.late_add(stand, approve, requests=1)
+        for event in ResponseRequest.objects.get().events.order_by("seq"):
+            print(event.created_at.time(), event.kind, event.message, event.detail)
+        assert_clean(row)
+        assert row.settle is not None and row.settle < 60, faults.table([row])
+        request = ResponseRequest.objects.get()
+        assert request.status == Status.SUBMITTED
+        made = stand.incidents()
+        assert len(made) == 2
+        late = next(incident["id"] for incident in made if incident["id"] != request.ksc_incident_id)
+        assert [incident["id"] for incident in made if incident["deleted"]] == [late]
+        removed = request.events.get(kind=EventKind.DUPLICATE_REMOVED)
+        assert sorted(removed.detail["found"]) == sorted([request.ksc_incident_id, late])  # both ids in the trail
+        assert removed.detail["kept"] == request.ksc_incident_id and removed.detail["removed"] == [late]
+        assert str(late) in removed.message
+        # The search goes on after the removal, at growing intervals, until KSC_UNKNOWN_OUTCOME_SEARCH.
+        assert request.ksc_search_from is not None and request.ksc_recheck_at is not None
+
+
+class TestKscFaultsAfterTheIncident:
+    """Issue 24.6: each scenario of the fault run that broke, with fewer requests."""
+
+    def test_sessions_ended_every_0_3_s_fail_no_request(self, stand, approve, settings):
+        settings.KSC_SUBMIT_BACKOFF = int(faults.RUN_SETTINGS["KSC_SUBMIT_BACKOFF"])
+        row = faults.sessions_refused(stand, approve, requests=8, duration=6.0)
+        assert_clean(row)
+        assert not ResponseRequest.objects.filter(status=Status.FAILED).exists(), row.note
+        refused = SubmissionAttempt.objects.filter(error_message__contains="right after a fresh login")
+        assert refused.exists(), "the fault never made KSC refuse a fresh session"
+
+    def test_update_incident_answered_with_html_leaves_no_incident_unupdated(self, stand, approve, settings):
+        settings.KSC_SUBMIT_BACKOFF = int(faults.RUN_SETTINGS["KSC_SUBMIT_BACKOFF"])
+        row = faults.update_html(stand, approve, requests=2, calls=8)
+        assert_clean(row)
+        assert row.note.startswith("FAILED: 0,") and row.note.endswith("never updated: 0"), row.note
+        assert SubmissionAttempt.objects.filter(error_message__contains="not a JSON object").exists()
+
+    def test_a_certificate_change_holds_requests_then_lets_them_go(self, stand, approve):
+        row = faults.cert_change(stand, approve, requests=3, window=6.0)
+        assert_clean(row)
+        assert row.settle is not None and row.settle < 30, faults.table([row])
+        assert ResponseRequest.objects.filter(events__message__startswith="Held back: KSC's TLS").distinct().count() == 3
+
+    def test_retries_scheduled_an_hour_late_run_after_their_backoff(self, stand, approve, settings):
+        settings.KSC_SUBMIT_BACKOFF = int(faults.RUN_SETTINGS["KSC_SUBMIT_BACKOFF"])
+        row = faults.clock_back(stand, approve, requests=3)
+        assert_clean(row)
+        assert row.note.startswith("3 retries moved an hour ahead"), row.note
+        assert row.settle is not None and row.settle < 20, faults.table([row])

@@ -151,7 +151,7 @@ def test_make_run_serves_the_whole_flow_and_stops_cleanly(tmp_path):
 
     text = portal.text()
     pids = [int(pid) for pid in re.findall(r"\(pid (\d+)\)", text.split("stopped:")[-1])]
-    assert len(pids) == 5, text[-2000:]  # redis, simulator, mail sink, worker, web
+    assert len(pids) == 6, text[-2000:]  # redis, simulator, mail sink, worker, notify worker, web
     time.sleep(1)
     assert [pid for pid in pids if alive(pid)] == []
     assert portal.process.returncode == 0

@@ -148,8 +148,8 @@ def test_ctrl_c_in_a_terminal_stops_make_run_quietly(tmp_path):
         else:
             raise AssertionError(f"the worker never called AddIncident: {stats}")
 
-        # The launcher, Redis, the simulator, the mail sink, the worker, gunicorn and its 2 workers.
-        assert len(descendants(terminal.process.pid)) >= 8
+        # The launcher, Redis, the simulator, the mail sink, the two workers, gunicorn and its 2 workers.
+        assert len(descendants(terminal.process.pid)) >= 9
         took, leftover, after = press_ctrl_c_and_wait(terminal)
     finally:
         terminal.close()
@@ -159,7 +159,7 @@ def test_ctrl_c_in_a_terminal_stops_make_run_quietly(tmp_path):
     stopped = re.search(r"^stopped: (.*)$", after, re.MULTILINE)
     assert stopped is not None, after[-4000:]
     names = re.findall(r"([\w-]+) \(pid \d+\)", stopped.group(1))
-    assert names == ["redis", "ksc-simulator", "mail-sink", "worker", "web"], stopped.group(0)
+    assert names == ["redis", "ksc-simulator", "mail-sink", "worker", "notify-worker", "web"], stopped.group(0)
     # The job the worker held was finished, not cut off: the simulator and Redis stopped after it.
     with sqlite3.connect(state / "portal.sqlite3") as db:
         row = db.execute(

@@ -72,15 +72,24 @@ class TestSettle:
         assert len(live(slow_ksc)) == 2
         for request in requests:
             request.refresh_from_db()
-            assert request.ksc_recheck_at is None
+            # KSC may still carry out the given-up AddIncident: the next look is due, twice as far off.
+            assert request.ksc_recheck_at is not None and request.ksc_search_checks == 1
             check = request.events.get(kind=EventKind.DUPLICATE_CHECK)
+            next_check = dt.datetime.fromisoformat(check.detail.pop("next_check_at"))
+            assert next_check == request.ksc_recheck_at
             assert check.detail == {
                 "found": [request.ksc_incident_id],
                 "kept": request.ksc_incident_id,
                 "removed": [],
                 "not_removed": {},
+                "check": 1,
             }
-        assert jobs.check_late_duplicates(later())["checked"] == 0  # once only
+        # Once a check runs past KSC_UNKNOWN_OUTCOME_SEARCH after the given-up attempt, the search ends.
+        assert jobs.check_late_duplicates(later() + dt.timedelta(days=2))["checked"] == 2
+        for request in requests:
+            request.refresh_from_db()
+            assert request.ksc_recheck_at is None and request.ksc_search_from is None
+        assert jobs.check_late_duplicates(later() + dt.timedelta(days=3))["checked"] == 0
 
     def test_the_late_check_is_not_due_before_the_settle_period(self, slow_ksc, alice, bob):
         slow_ksc.set_faults({"drop_after_add": 1})  # stored, then the connection drops: outcome unknown
@@ -121,7 +130,14 @@ class TestLateDuplicates:
         assert counts == {"checked": 1, "removed": len(copies) - 1, "failed": 0}
         assert [incident["id"] for incident in live(slow_ksc)] == [request.ksc_incident_id]  # 0 duplicates
         removed = request.events.get(kind=EventKind.DUPLICATE_REMOVED)
-        assert removed.detail == {"found": copies, "kept": copies[0], "removed": copies[1:], "not_removed": {}}
+        assert removed.detail.pop("next_check_at") is not None  # and KSC keeps being looked at
+        assert removed.detail == {
+            "found": copies,
+            "kept": copies[0],
+            "removed": copies[1:],
+            "not_removed": {},
+            "check": 1,
+        }
         assert all(str(incident_id) in removed.message for incident_id in copies)
         assert "DeleteIncident" in removed.message
         login(client, bob)
@@ -180,6 +196,31 @@ def _submitted_with_a_late_copy(simulator, alice, bob) -> tuple[ResponseRequest,
             payload.add_incident_data(request.task, request.target_host, request.params, request.ksc_added)
         )
     return request, duplicate
+
+
+class TestSweepFlagsLateCopies:
+    def test_a_response_task_for_a_late_copy_triggers_the_check_at_once(self, slow_ksc, settings, alice, bob):
+        """Issue 24.1: the outcome sweep reads every [Response] task; one for an incident no request keeps
+        (a late copy of a watched request) makes the duplicate check run now, not at its next step."""
+        from responses import outcomes as outcome_tracking
+
+        settings.KSC_SUBMIT_HOURLY_CAP = 0
+        request, duplicate = _submitted_with_a_late_copy(slow_ksc, alice, bob)
+        assert request.ksc_search_from is not None
+        # The search is at a late step: its next look is hours away.
+        ResponseRequest.objects.filter(pk=request.pk).update(ksc_recheck_at=later() + dt.timedelta(hours=3))
+        wait_for(
+            lambda: any(task["incident"] == duplicate for task in slow_ksc.tasks()["tasks"]),
+            "KES's task for the late copy",
+        )
+
+        outcome_tracking.sweep()
+
+        request.refresh_from_db()
+        assert [incident["id"] for incident in live(slow_ksc)] == [request.ksc_incident_id]
+        removed = request.events.get(kind=EventKind.DUPLICATE_REMOVED)
+        assert removed.detail["removed"] == [duplicate]
+        assert request.ksc_recheck_at is not None  # and the search goes on at its next step
 
 
 def failed_with_unknown_outcome(simulator, settings, alice, bob) -> ResponseRequest:
@@ -305,7 +346,11 @@ class TestUnknownOutcome:
         assert attempt.outcome == AttemptOutcome.INTERRUPTED and attempt.finished_at is not None
         assert "may have created" in attempt.error_message
         assert request.ksc_unknown_since is not None  # so the next attempt lets KSC settle first
-        assert request.events.get(kind=EventKind.REQUEUED).detail == {"interrupted_attempts": [1]}
+        requeued = request.events.get(kind=EventKind.REQUEUED)
+        assert requeued.detail == {"interrupted_attempts": [1], "next_try_at": request.next_try_at.isoformat()}
+        # The next try waits KSC_ADD_SETTLE (2.5 s) from then: the page says why and until when.
+        assert request.wait_reason == submission.WaitReason.SETTLE
+        assert request.next_try_at == request.ksc_unknown_since + dt.timedelta(seconds=2.5)
 
         run_worker()
         request.refresh_from_db()

@@ -44,7 +44,7 @@ from responses.ksc.attributes import (
     IP_LONG,
     NETBIOS_NAME,
 )
-from responses.ksc.errors import KscAuthError, KscError, KscProtocolError
+from responses.ksc.errors import KscError, KscProtocolError, KscSessionRefused
 from responses.ksc.hosts import HOST_FIELDS, Host, ip_to_long, parse_ipv4
 from responses.ksc.transport import SessionRefused
 
@@ -172,7 +172,7 @@ class KscClient(abc.ABC):
                 return self._timed(method, args)
             except SessionRefused as refused:
                 self._authenticated = False
-                raise KscAuthError(
+                raise KscSessionRefused(
                     f"KSC refused {method} (HTTP {refused.status}) right after a fresh login of user "
                     f"{self.config.user!r}; the account may lack the rights for it.",
                     method=method,

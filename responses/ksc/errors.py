@@ -96,6 +96,16 @@ class KscAuthError(KscError):
         return {**super().details(), "status": self.status}
 
 
+class KscSessionRefused(KscAuthError):
+    """KSC refused a call again right after a fresh login: a KSC that ends sessions early or is restarting.
+
+    Retryable: the call was refused, so it did not run, and a later fresh login may hold.
+    """
+
+    retryable = True
+    kind = "session"
+
+
 class KscMfaRequired(KscAuthError):
     """KSC requires two-factor authentication of the portal's account (401 ``WWW-Authenticate: KSCMFA``)."""
 

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('responses', '0023_host_directory'),
+        ('responses', '0024_unknown_outcome_search'),
     ]
 
     operations = [
