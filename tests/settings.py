@@ -125,3 +125,6 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+# responses/jobs.py looks again this long before calling a QUEUED job out of every queue list stranded:
+# a second in production; the tests' workers run in this process or are killed outright.
+RECONCILE_STRANDED_WAIT = 0.2
