@@ -165,3 +165,17 @@ def test_without_redis_url_the_tests_start_their_own_redis_server_and_stop_it():
     url = result.stdout.strip().splitlines()[-1]
     assert url.startswith("redis://127.0.0.1:") and not url.startswith("redis://127.0.0.1:6379/")
     assert not local_redis.reachable(url), "the throwaway redis-server outlived the process that started it"
+
+
+def test_an_rq_worker_run_in_the_test_process_leaves_no_signal_handler_behind(ksc_queue):
+    import signal
+
+    from responses.jobs import PortalWorker
+    from tests.support.signals import signal_handlers_kept
+
+    before = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
+    with signal_handlers_kept():
+        PortalWorker([ksc_queue], connection=ksc_queue.connection).work(burst=True)
+        # What RQ leaves: Ctrl-C and xdist's signal would ask this finished worker to stop.
+        assert getattr(signal.getsignal(signal.SIGTERM), "__func__", None) is PortalWorker.request_stop
+    assert {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)} == before
