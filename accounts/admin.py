@@ -26,9 +26,11 @@ class DirectoryEventAdmin(admin.ModelAdmin):
 
 @admin.register(DirectoryAccount)
 class DirectoryAccountAdmin(admin.ModelAdmin):
-    list_display = ("user", "source", "subject", "deactivated_by_directory", "synced_at")
-    search_fields = ("user__username", "subject")
-    readonly_fields = ("user", "source", "subject", "deactivated_by_directory", "synced_at")
+    """Who each directory account is bound to; read-only: a binding moves only with relink_account (audited)."""
+
+    list_display = ("user", "source", "subject", "person", "deactivated_by_directory", "synced_at")
+    search_fields = ("user__username", "subject", "person")
+    readonly_fields = ("user", "source", "subject", "person", "deactivated_by_directory", "synced_at")
 
     def has_add_permission(self, request):
         return False

@@ -12,7 +12,7 @@ class AccountsConfig(AppConfig):
 
     def ready(self):
         # Two-factor authentication, step-up and the login lockout: signal receivers, and the audit of enrolments.
-        from accounts import account_trail, account_views, stepup, twofactor
+        from accounts import account_trail, account_views, checks, stepup, twofactor  # noqa: F401 (checks: registers)
 
         account_views.connect_signals()
         twofactor.connect_signals()

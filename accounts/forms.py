@@ -11,6 +11,18 @@ from responses import policy
 
 
 class LoginForm(AuthenticationForm):
+    def clean_username(self) -> str:
+        # Django's AuthenticationForm puts the length only in the widget's maxlength, which a
+        # script ignores: a longer name reached authenticate() and django-axes' varchar(255)
+        # (an unauthenticated 500). No account, local or directory, has a longer name.
+        username = self.cleaned_data["username"]
+        limit = self.username_field.max_length or 150
+        if len(username) > limit:
+            raise ValidationError(
+                _("A username has at most %(limit)d characters.") % {"limit": limit}, code="username_too_long"
+            )
+        return username
+
     def clean(self):
         try:
             return super().clean()

@@ -22,7 +22,7 @@ from django_auth_ldap.backend import LDAPBackend
 from django_auth_ldap.config import LDAPSearch, LDAPSettings
 from ldap.filter import escape_filter_chars
 
-from accounts import directory
+from accounts import directory, identity_link
 from accounts.models import Source
 
 log = logging.getLogger(__name__)
@@ -88,6 +88,44 @@ def find_user(conn, username: str) -> tuple[str, dict] | None:
             log.warning("LDAP: %d entries match %s; refusing to guess", len(found), query)
         return None
     return found[0]
+
+
+AUTO_ID_ATTRIBUTES = ("objectGUID", "entryUUID")  # AD's, then OpenLDAP's (an operational attribute: asked by name)
+
+
+def entry_subject(conn, dn: str) -> tuple[str, str | bytes | None]:
+    """(the subject an account is bound to, the raw IDENTITY_LINK_ATTRIBUTE value) of the entry at ``dn``.
+
+    The subject is "<attribute>:<value>" of LDAP_ID_ATTRIBUTE (empty: objectGUID, else
+    entryUUID), or "dn:<dn>" when the entry has none of them or LDAP_ID_ATTRIBUTE is "dn".
+    """
+    configured = settings.LDAP_ID_ATTRIBUTE
+    names = [] if configured.lower() == "dn" else [configured] if configured else list(AUTO_ID_ATTRIBUTES)
+    link = settings.IDENTITY_LINK_ATTRIBUTE.get("ldap", "")
+    wanted = [*names, link] if link else names
+    attrs: dict = {}
+    if wanted:
+        entries = conn.search_s(dn, ldap.SCOPE_BASE, "(objectClass=*)", wanted)
+        found = [entry for entry_dn, entry in entries if entry_dn]
+        attrs = {name.lower(): values for name, values in (found[0] if found else {}).items()}
+    for name in names:
+        values = attrs.get(name.lower())
+        if values:
+            return f"{name}:{identity_link.ldap_text(name, values[0])}"[:512], _first(attrs, link)
+    if configured and configured.lower() != "dn":
+        log.warning("LDAP: %s has no %s (LDAP_ID_ATTRIBUTE); bound by its DN", dn, configured)
+    return ("dn:" + dn.lower())[:512], _first(attrs, link)
+
+
+def _first(attrs: dict, name: str) -> str | bytes | None:
+    values = attrs.get(name.lower()) if name else None
+    if not values:
+        return None
+    raw = values[0]
+    try:
+        return raw.decode("utf-8")  # text attributes (mail, userPrincipalName) as text
+    except UnicodeDecodeError:
+        return raw  # binary ones (objectGUID) are compared in base64
 
 
 def is_disabled(attrs: dict) -> bool:
@@ -156,6 +194,8 @@ class DirectoryLDAPBackend(LDAPBackend):
 
     def authenticate(self, request, username=None, password=None, **kwargs):
         self._request = request
+        if isinstance(username, str) and username:
+            username = directory.clean_username(request, username)  # refuses invisible characters
         return super().authenticate(request, username=username, password=password, **kwargs)
 
     def authenticate_ldap_user(self, ldap_user, password):
@@ -167,7 +207,9 @@ class DirectoryLDAPBackend(LDAPBackend):
             user = ldap_user.authenticate(password)  # calls get_or_build_user below once the password is right
             if user is None:
                 return None
-            directory.follow_directory(user, self._roles, source=Source.LDAP, subject=ldap_user.dn, origin="ldap")
+            directory.follow_directory(
+                user, self._roles, source=Source.LDAP, subject=self._subject, origin="ldap", person=self._person
+            )
             user.refresh_from_db()
             user.__dict__.pop("_portal_roles", None)
             return user
@@ -176,13 +218,18 @@ class DirectoryLDAPBackend(LDAPBackend):
 
     def get_or_build_user(self, username: str, ldap_user) -> tuple[User, bool]:
         request = getattr(self, "_request", None)
-        username = username.lower()
-        existing = directory.existing_user(request, username)
+        username = directory.clean_username(request, username)
         try:
+            self._subject, link = entry_subject(self._conn, ldap_user.dn)
+            # Bound to this entry, or refused: another person's account (a reused uid) is never handed over.
+            existing = directory.bind(request, username, Source.LDAP, self._subject, dn=ldap_user.dn)
             groups = group_dns(self._conn, ldap_user.dn)
         except ldap.LDAPError as exc:
-            raise directory.refuse(request, unavailable_message(), f"group search: {_ldap_message(exc)}") from None
-        self._roles = directory.roles_or_refuse(request, username, groups)
+            raise directory.refuse(request, unavailable_message(), f"search: {_ldap_message(exc)}") from None
+        self._roles = directory.roles_or_refuse(
+            request, username, groups, user=existing, source=Source.LDAP, subject=self._subject
+        )
+        self._person = directory.person_or_refuse(request, username, Source.LDAP, link)
         if existing is not None:
             return existing, False
         return User(username=username), True

@@ -16,16 +16,26 @@ class Source(models.TextChoices):
 class DirectoryAccount(models.Model):
     """Marks a user as the directory's: its roles follow the directory, it has no local password.
 
-    A local account (no row here) is never taken over by a directory user of the same name.
+    The account is bound to one person of one directory, (source, subject), for good: a
+    sign-in of the same username by another subject, or from the other source, is refused
+    (accounts/directory.py, ``bind``); only an administrator moves a binding
+    (``manage.py relink_account``). A local account (no row here) is never taken over.
     """
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="directory_account")
     source = models.CharField(max_length=8, choices=Source.choices)
-    # The LDAP DN, or the provider's "sub": what the directory calls this person.
+    # What the directory calls this person, immutably: "<OIDC_ISSUER>#<sub>" for OpenID Connect;
+    # "entryUUID:<uuid>", "objectGUID:<uuid>" (LDAP_ID_ATTRIBUTE), or "dn:<dn>" when the entry has no such id.
     subject = models.CharField(max_length=512)
+    # The value of IDENTITY_LINK_ATTRIBUTE (normalised): accounts of one person in both sources share it,
+    # and the two-person rule counts them as one person (responses/policy.py, same_person). Empty: not linked.
+    person = models.CharField(max_length=512, blank=True, default="", db_index=True)
     # Only a deactivation by the directory is undone by the directory: an administrator's stays.
     deactivated_by_directory = models.BooleanField(default=False)
     synced_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["source", "subject"], name="directory_account_one_subject")]
 
     def __str__(self) -> str:
         return f"{self.user} ({self.source})"
@@ -40,6 +50,9 @@ class DirectoryEvent(models.Model):
         ROLE_REMOVED = "role_removed", "role removed"
         DEACTIVATED = "deactivated", "deactivated"
         REACTIVATED = "reactivated", "reactivated"
+        REFUSED = "refused", "sign-in refused"
+        TOKENS_REVOKED = "tokens_revoked", "API tokens revoked"
+        REBOUND = "rebound", "bound to the immutable id"
 
     at = models.DateTimeField(auto_now_add=True)
     actor = models.CharField(max_length=32, default="directory")

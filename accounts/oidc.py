@@ -5,24 +5,29 @@ login in the session and drops each after one use. What it leaves to the client 
 here: the endpoints from the issuer's discovery document (OIDC_ISSUER), the ID token's
 signature *and* issuer, audience, expiry and nonce (it checks the signature and nonce
 only), roles from the groups claim (accounts/directory.py), whether the provider did
-multi-factor authentication (``amr`` has "mfa", or ``acr`` is one of OIDC_MFA_ACR), a
+multi-factor authentication (the ID token's ``amr`` has "mfa", or its ``acr`` is one of
+OIDC_MFA_ACR; never the userinfo answer's), the e-mail only when verified, a
 step-up that asks the provider for a fresh login, and logout at the provider.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import time
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import jwt
 import requests
+from axes.exceptions import AxesBackendPermissionDenied
+from axes.handlers.proxy import AxesProxyHandler
 from django.conf import settings
 from django.contrib import auth, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import SuspiciousOperation
+from django.core.exceptions import SuspiciousOperation, ValidationError
+from django.core.validators import validate_email
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, resolve_url
 from django.utils.crypto import constant_time_compare
@@ -34,8 +39,8 @@ from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 from mozilla_django_oidc.utils import import_from_settings
 from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
 
-from accounts import directory, stepup
-from accounts.models import DirectoryAccount, Source
+from accounts import directory, lockout, stepup
+from accounts.models import Source
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +136,27 @@ def carried_mfa(claims: dict) -> bool:
     return isinstance(acr, str) and acr in settings.OIDC_MFA_ACR
 
 
+def verified_email(claims: dict) -> str:
+    """The ``email`` claim when the provider says it verified it and it is one plain address; else "".
+
+    The address reaches the notifications' recipients: an unverified one could be anybody's
+    (a self-service profile at the provider), and a list or a header line is no address.
+    """
+    email = claims.get("email")
+    if claims.get("email_verified") is not True or not isinstance(email, str):
+        return ""
+    if len(email) > 254 or _NOT_IN_ONE_ADDRESS.search(email):
+        return ""
+    try:
+        validate_email(email)
+    except ValidationError:
+        return ""
+    return email
+
+
+_NOT_IN_ONE_ADDRESS = re.compile(r'[\s,;:"<>()\[\]\\]|[^\x21-\x7e]')
+
+
 def unavailable_message() -> str:
     return _(
         "Sign-in with %(provider)s is not available right now: the provider did not answer. "
@@ -163,13 +189,12 @@ class DirectoryOIDCBackend(OIDCAuthenticationBackend):
 
     def verify_token(self, token, **kwargs):
         nonce = kwargs.get("nonce")
-        invalid = _("The sign-in answer from %(provider)s could not be verified. Sign in again.") % {
-            "provider": settings.OIDC_PROVIDER_NAME
-        }
+        invalid = _unverifiable()
         try:
-            algorithm = jwt.get_unverified_header(token).get("alg")
+            header = jwt.get_unverified_header(token)
         except jwt.InvalidTokenError as exc:
             raise TokenRejected(invalid, f"not a JWT: {exc}") from None
+        algorithm = header.get("alg")
         if algorithm not in settings.OIDC_SIGN_ALGORITHMS:
             raise TokenRejected(invalid, f"signed with {algorithm!r}, not one of OIDC_SIGN_ALGORITHMS")
         key = self.retrieve_matching_jwk(token)
@@ -197,7 +222,53 @@ class DirectoryOIDCBackend(OIDCAuthenticationBackend):
         audiences = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
         if len(audiences) > 1 and claims.get("azp") != settings.OIDC_CLIENT_ID:
             raise TokenRejected(invalid, "the ID token was issued to another client (azp)")
+        self._count_failures_as(str(claims["sub"]))
         return claims
+
+    def _count_failures_as(self, subject: str) -> None:
+        """From here on this sign-in is the provider subject's for the lockout: its failures and its check.
+
+        Before the ID token was verified nobody was known, and nothing was counted
+        (accounts/lockout.py); a subject locked out is refused now, as a locked username is.
+        """
+        request = getattr(self, "request", None)
+        if request is None:
+            return
+        key = lockout.oidc_key(subject)
+        setattr(request, lockout.OIDC_ATTEMPT_ATTRIBUTE, key)
+        if not AxesProxyHandler.is_allowed(request, {"username": key}):
+            request.axes_locked_out = True  # AxesMiddleware answers with the lockout page (429)
+            raise AxesBackendPermissionDenied(f"{key} is locked out")
+
+    def retrieve_matching_jwk(self, token):
+        """The provider's key that the ID token's header names (``kid``); a token that names none is refused.
+
+        mozilla-django-oidc's own lookup indexes ``kid`` in the header and in every key of the
+        JWKS, so a token (or a key set) without one was an unauthenticated 500.
+        """
+        header = jwt.get_unverified_header(token)
+        kid, algorithm = header.get("kid"), header.get("alg")
+        if not isinstance(kid, str) or not kid:
+            raise TokenRejected(_unverifiable(), "the ID token's header names no signing key (kid)")
+        try:
+            response = requests.get(self.OIDC_OP_JWKS_ENDPOINT, timeout=settings.OIDC_TIMEOUT)
+            response.raise_for_status()
+            keys = response.json().get("keys")
+        except (requests.RequestException, ValueError, AttributeError) as exc:
+            raise ProviderUnavailable(f"{self.OIDC_OP_JWKS_ENDPOINT}: {exc}") from None
+        matching = [
+            candidate
+            for candidate in (keys if isinstance(keys, list) else [])
+            if isinstance(candidate, dict)
+            and candidate.get("kid") == kid
+            and candidate.get("alg", algorithm) == algorithm
+        ]
+        if len(matching) != 1:
+            raise TokenRejected(_unverifiable(), f"{len(matching)} keys of the provider's JWKS match kid {kid!r}")
+        try:
+            return jwt.PyJWK(matching[0], algorithm=algorithm)
+        except jwt.PyJWTError as exc:
+            raise TokenRejected(_unverifiable(), f"the provider's key {kid!r}: {exc}") from None
 
     def get_userinfo(self, access_token, id_token, payload):
         """The ID token's claims, with the userinfo endpoint's added (groups may come from either)."""
@@ -221,22 +292,16 @@ class DirectoryOIDCBackend(OIDCAuthenticationBackend):
                 % {"provider": settings.OIDC_PROVIDER_NAME, "claim": settings.OIDC_USERNAME_CLAIM},
                 f"no usable {settings.OIDC_USERNAME_CLAIM} claim",
             )
-        username = username.strip().lower()
+        username = directory.clean_username(request, username)
         subject = f"{settings.OIDC_ISSUER}#{claims['sub']}"
-        user = directory.existing_user(request, username)
-        if user is not None:
-            account = DirectoryAccount.objects.get(user=user)
-            if account.source == Source.OIDC and account.subject != subject:
-                # preferred_username can be reassigned at the provider: never to someone else's portal account.
-                raise directory.refuse(
-                    request,
-                    _("Your provider account does not match the portal account %(username)s. Ask your administrator.")
-                    % {"username": username},
-                    f"{username!r} belongs to another subject than {subject!r}",
-                )
-        roles = directory.roles_or_refuse(request, username, _groups(claims))
+        # Bound to this issuer and sub, or refused: never an LDAP account, a local one or another subject's.
+        user = directory.bind(request, username, Source.OIDC, subject)
+        roles = directory.roles_or_refuse(
+            request, username, _groups(claims), user=user, source=Source.OIDC, subject=subject
+        )
+        person = directory.person_or_refuse(request, username, Source.OIDC, _link_claim(claims))
         names = {
-            "email": str(claims.get("email") or "")[:254],
+            "email": verified_email(claims),
             "first_name": str(claims.get("given_name") or "")[:150],
             "last_name": str(claims.get("family_name") or "")[:150],
         }
@@ -246,14 +311,27 @@ class DirectoryOIDCBackend(OIDCAuthenticationBackend):
             user.save()
         else:
             self.UserModel.objects.filter(pk=user.pk).update(**names)
-        directory.follow_directory(user, roles, source=Source.OIDC, subject=subject, origin="oidc")
+        directory.follow_directory(user, roles, source=Source.OIDC, subject=subject, origin="oidc", person=person)
         user.refresh_from_db()
         if not user.is_active:
             raise directory.refuse(
                 request, _("Your portal account is deactivated. Ask your administrator."), f"{username!r} inactive"
             )
-        request.oidc_login = {"mfa": carried_mfa(claims), "auth_time": claims.get("auth_time")}
+        # What the login proved comes from the signed ID token alone: the userinfo answer is only
+        # as good as the access token that fetched it, and says nothing about how the login went.
+        request.oidc_login = {"mfa": carried_mfa(payload), "auth_time": payload.get("auth_time")}
         return user
+
+
+def _link_claim(claims: dict):
+    """The IDENTITY_LINK_ATTRIBUTE claim; an e-mail address only when the provider verified it."""
+    name = settings.IDENTITY_LINK_ATTRIBUTE.get("oidc")
+    if not name:
+        return None
+    if name == "email" and claims.get("email_verified") is not True:
+        return None
+    value = claims.get(name)
+    return value if isinstance(value, str) else None
 
 
 def _groups(claims: dict) -> list[str]:
@@ -305,9 +383,13 @@ class CallbackView(OIDCAuthenticationCallbackView):
     step_up: dict | None = None
 
     def get(self, request):
+        if not settings.OIDC_ISSUER:
+            raise Http404("OpenID Connect is not configured.")
         pending = request.session.get(STEP_UP_SESSION_KEY)
         if isinstance(pending, dict) and pending.get("state") == request.GET.get("state"):
             self.step_up = request.session.pop(STEP_UP_SESSION_KEY)
+        if request.GET.get("error"):
+            return self._provider_error(request)
         try:
             return super().get(request)
         except ProviderUnavailable as exc:
@@ -326,6 +408,39 @@ class CallbackView(OIDCAuthenticationCallbackView):
             # An unknown state: this answer was used already, or was meant for another browser.
             log.warning("OpenID Connect sign-in refused: %s", exc)
             return _login_page(request, _again(), 400)
+
+    def _provider_error(self, request: HttpRequest) -> HttpResponse:
+        """The provider answered ``error=...`` (RFC 6749 4.1.2.1): the person cancelled, or it refused.
+
+        Anyone can send a browser here with ``?error=...``: without this browser's own ``state``
+        the answer is not from a login it started, so it ends no session and only the error's
+        code (when it looks like one) is shown, never the link's free text. With the state of a
+        login, that login is over (mozilla-django-oidc's behaviour); with the state of a
+        step-up, only the step-up is.
+        """
+        state = request.GET.get("state", "")
+        states = request.session.get("oidc_states")
+        ours = isinstance(states, dict) and bool(state) and state in states
+        code = request.GET.get("error", "")
+        code = code if _ERROR_CODE.fullmatch(code) else "?"
+        if ours:
+            del states[state]
+            request.session.modified = True
+        log.warning(
+            "OpenID Connect provider answered error %r (%s)",
+            code,
+            "this login's" if ours else "no login of this browser",
+        )
+        if not ours:
+            return _login_page(request, _provider_said(code), 400)
+        description = request.GET.get("error_description", "")[:200]
+        message = _provider_said(code) + (f" ({description})" if description else "")
+        if self.step_up is not None:
+            messages.error(request, message)
+            return redirect(self.step_up.get("next") or "/")
+        if request.user.is_authenticated:
+            auth.logout(request)
+        return _login_page(request, message, 400)
 
     def login_failure(self):
         message = getattr(self.request, "directory_refusal", None) or _again()
@@ -357,10 +472,38 @@ class CallbackView(OIDCAuthenticationCallbackView):
         if directory.login_carried_mfa(request) and not details.get("mfa"):
             messages.error(request, _("The confirmation did not use multi-factor authentication. Try again."))
             return redirect(back)
+        if stepup.has_code(request.user) and not details.get("mfa"):
+            # The provider's password alone is less than the portal asks of this user (their
+            # authenticator's code), whatever link they followed to get here.
+            messages.error(
+                request,
+                _(
+                    "The confirmation at %(provider)s did not use multi-factor authentication: "
+                    "enter the code of your authenticator app instead."
+                )
+                % {"provider": settings.OIDC_PROVIDER_NAME},
+            )
+            return redirect(back)
         stepup.mark_fresh(request)
         log.info("step-up: %s confirmed their identity at the provider", request.user.get_username())
         messages.success(request, _("Identity confirmed. Do what you were about to do again."))
         return redirect(back)
+
+
+_ERROR_CODE = re.compile(r"[a-z_]{1,64}")  # RFC 6749's error codes: access_denied, login_required...
+
+
+def _provider_said(code: str) -> str:
+    return _("Sign-in with %(provider)s did not complete: it answered %(error)s. Sign in again.") % {
+        "provider": settings.OIDC_PROVIDER_NAME,
+        "error": code,
+    }
+
+
+def _unverifiable() -> str:
+    return _("The sign-in answer from %(provider)s could not be verified. Sign in again.") % {
+        "provider": settings.OIDC_PROVIDER_NAME
+    }
 
 
 def _again() -> str:

@@ -20,7 +20,12 @@ _UNESCAPED_COMMA = re.compile(r"(?<!\\),")
 
 
 def normalise_group(value: str) -> str:
-    """One spelling per group: AD compares DNs without case and ignores spaces around ``,`` and ``=``."""
+    """One spelling per group: AD compares DNs without case and ignores spaces around ``,`` and ``=``.
+
+    ``lower()``, not ``casefold()``: casefolding also equates different strings ("Straße" and
+    "STRASSE", the ligature "ﬁ" and "fi"), so a group named at the provider by whoever may create
+    groups there could pass for a mapped one.
+    """
     value = value.strip()
     if "=" in value:
         parts = []
@@ -28,7 +33,7 @@ def normalise_group(value: str) -> str:
             name, _sep, rest = rdn.partition("=")
             parts.append(f"{name.strip()}={rest.strip()}")
         value = ",".join(parts)
-    return value.casefold()
+    return value.lower()
 
 
 def parse_role_groups(name: str, raw: str | None) -> dict[str, tuple[str, ...]]:

@@ -85,10 +85,15 @@ def is_fresh(request: HttpRequest) -> bool:
     return -60 <= age < settings.STEP_UP_SECONDS  # a clock a little behind is no reason to refuse
 
 
+def has_code(user) -> bool:
+    """Whether the user's proof is a code (an authenticator, or recovery codes), not a password alone."""
+    return twofactor.confirmed_totp(user) is not None or twofactor.recovery_device(user) is not None
+
+
 def _confirm(request: HttpRequest) -> str:
     """ "" when the POST proves who the user is; otherwise why not."""
     user = request.user
-    if twofactor.confirmed_totp(user) is not None or twofactor.recovery_device(user) is not None:
+    if has_code(user):
         device, error = twofactor.verify_code(request, user, request.POST.get(CODE_FIELD, ""))
         return "" if device is not None else error
     password = request.POST.get(PASSWORD_FIELD, "")
@@ -148,8 +153,7 @@ def _form(request: HttpRequest, kwargs: dict, purpose: str, error: str) -> HttpR
         "comment": request.POST.get("comment", ""),
         "carried": carried,
         "back_url": back_url,
-        "uses_code": twofactor.confirmed_totp(request.user) is not None
-        or twofactor.recovery_device(request.user) is not None,
+        "uses_code": has_code(request.user),
         # Signed in with the identity provider and no portal code: a fresh login there instead.
         "provider_url": provider_step_up_url(request, back_url),
         "error": error,

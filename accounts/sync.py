@@ -12,7 +12,7 @@ import logging
 
 from django.conf import settings
 
-from accounts import directory
+from accounts import directory, identity_link
 from accounts.models import DirectoryAccount, Source
 from accounts.role_groups import roles_for
 from accounts.roles import ALL_ROLES
@@ -26,8 +26,12 @@ class SyncError(Exception):
     """The directory could not be read; nothing was changed."""
 
 
-def plan() -> list[tuple[DirectoryAccount, set[str], str]]:
-    """(account, the roles the directory gives now, the DN) for every LDAP account; reads only."""
+def plan() -> list[tuple[DirectoryAccount, set[str], str, str | None]]:
+    """(account, the roles the directory gives now, its subject, its link value) for every LDAP account; reads only.
+
+    An account whose username now names another entry (another immutable id: the uid was
+    given to a new person) is planned as gone: its person left.
+    """
     from accounts import ldap as directory_ldap
 
     try:
@@ -39,11 +43,22 @@ def plan() -> list[tuple[DirectoryAccount, set[str], str]]:
         for account in DirectoryAccount.objects.filter(source=Source.LDAP).select_related("user").order_by("id"):
             found = directory_ldap.find_user(conn, account.user.get_username())
             if found is None or directory_ldap.is_disabled(found[1]):
-                planned.append((account, set(), account.subject))  # deleted or disabled in the directory
+                planned.append((account, set(), account.subject, None))  # deleted or disabled in the directory
                 continue
             dn = found[0]
+            subject, link = directory_ldap.entry_subject(conn, dn)
+            if not directory.subject_matches(account.subject, subject, dn):
+                log.warning(
+                    "sync_directory_roles: %s now names another entry (%s, not %s): the account's person left",
+                    account.user.get_username(),
+                    subject,
+                    account.subject,
+                )
+                planned.append((account, set(), account.subject, None))
+                continue
             roles = roles_for(directory_ldap.group_dns(conn, dn), settings.ROLE_GROUPS)
-            planned.append((account, roles, dn))
+            person = identity_link.link_value(link) if settings.IDENTITY_LINK_ATTRIBUTE.get("ldap") else ""
+            planned.append((account, roles, subject, person or None))
     except directory_ldap.ldap.LDAPError as exc:
         raise SyncError(f"{settings.LDAP_SERVER_URI}: {directory_ldap._ldap_message(exc)}") from None
     finally:
@@ -56,13 +71,15 @@ def sync(*, dry_run: bool = False) -> dict[str, list[str]]:
     if not settings.LDAP_SERVER_URI:
         raise SyncError("LDAP_SERVER_URI is not set: there is no directory to synchronise with.")
     changed: dict[str, list[str]] = {}
-    for account, roles, dn in plan():
+    for account, roles, subject, person in plan():
         if dry_run:
             held = set(account.user.groups.filter(name__in=ALL_ROLES).values_list("name", flat=True))
             if held != roles or (not roles and account.user.is_active):
                 changed[account.user.get_username()] = [f"roles would be {', '.join(sorted(roles)) or 'none'}"]
             continue
-        changes = directory.follow_directory(account.user, roles, source=Source.LDAP, subject=dn, origin="sync")
+        changes = directory.follow_directory(
+            account.user, roles, source=Source.LDAP, subject=subject, origin="sync", person=person
+        )
         if changes:
             changed[account.user.get_username()] = changes
     return changed

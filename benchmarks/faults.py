@@ -100,6 +100,7 @@ class Stand:
         self.redis: subprocess.Popen | None = None
         self.simulator: subprocess.Popen | None = None
         self.workers: list[subprocess.Popen] = []
+        self.queues = ["ksc"]  # what the workers listen on (the SMTP scenario adds notify)
         self.user, self.password = "fault-run", secrets.token_urlsafe(16)
         self.cert, self.key = generate_certificate(workdir, certificate_names("127.0.0.1"))
         from portal.local_redis import free_port
@@ -135,6 +136,46 @@ class Stand:
         if self.redis is not None and self.redis.poll() is None:
             self.redis.kill()
             self.redis.wait(timeout=10)
+
+    def refuse_writes(self, how: str) -> None:
+        """Make the running Redis refuse every write, as production ones do.
+
+        "misconf": an RDB save fails (its directory is gone, as on a full disk) while
+        stop-writes-on-bgsave-error is on: every write answers MISCONF. "readonly": Redis becomes
+        the replica of a master that does not answer, as after a Sentinel failover: READONLY.
+        """
+        import redis
+
+        from portal.local_redis import free_port
+
+        connection = redis.Redis.from_url(self.redis_url)
+        if how == "misconf":
+            gone = Path(tempfile.mkdtemp(prefix="redis-dir-", dir=self.workdir))
+            connection.config_set("save", "3600 1")
+            connection.config_set("stop-writes-on-bgsave-error", "yes")
+            connection.config_set("dir", str(gone))
+            gone.rmdir()
+            connection.bgsave()
+            wait_until(lambda: connection.info("persistence")["rdb_last_bgsave_status"] == "err", 10)
+        elif how == "readonly":
+            connection.replicaof("127.0.0.1", free_port())
+        else:
+            raise ValueError(how)
+        connection.close()
+
+    def accept_writes(self, how: str) -> None:
+        """Heal what refuse_writes did: a save that succeeds, or the replica promoted again."""
+        import redis
+
+        connection = redis.Redis.from_url(self.redis_url)
+        if how == "misconf":
+            connection.config_set("dir", str(self.workdir))
+            connection.bgsave()
+            wait_until(lambda: connection.info("persistence")["rdb_last_bgsave_status"] == "ok", 10)
+            connection.config_set("save", "")
+        else:
+            connection.replicaof("NO", "ONE")
+        connection.close()
 
     # --- the simulator ----------------------------------------------------------------------
 
@@ -196,7 +237,7 @@ class Stand:
     def start_worker(self) -> subprocess.Popen:
         log = open(self.workdir / "workers.log", "a")  # noqa: SIM115 - the child keeps it
         worker = subprocess.Popen(
-            [sys.executable, "manage.py", "rqworker", "ksc"],
+            [sys.executable, "manage.py", "rqworker", *self.queues],
             cwd=ROOT,
             env=self.env,
             stdout=log,
@@ -491,6 +532,179 @@ def redis_killed(stand: Stand, approve: Approver, requests: int = 90, outage: fl
     return tally(row, stand, keys, known)
 
 
+REDIS_REFUSALS = {"misconf": "Redis refuses writes (MISCONF, disk full)", "readonly": "Redis refuses writes (READONLY, failover)"}
+
+
+def redis_refuses_writes(stand: Stand, approve: Approver, requests: int = 30, how: str = "misconf",
+                         outage: float = 6.0) -> Row:  # fmt: skip
+    """Redis refuses every write for `outage` s a third of the way through; no worker may exit over it."""
+    row, known = begin(stand, REDIS_REFUSALS[how])
+    stand.set_faults({"delay_ms": 100})
+    workers = {worker.pid for worker in stand.living_workers()}
+    third = requests // 3
+    keys = [approve(index) for index in range(third)]
+    wait_until(lambda: any(started(key) for key in keys), 30)
+    stand.refuse_writes(how)
+    keys += [approve(index) for index in range(third, 2 * third)]  # these cannot be queued: the keeper will
+    time.sleep(outage)
+    stand.accept_writes(how)
+    back = time.monotonic()
+    keys += [approve(index) for index in range(2 * third, requests)]
+    row.settle = wait_settled(keys, back, settle_timeout())
+    stand.set_faults({})
+    survivors = workers & {worker.pid for worker in stand.living_workers()}
+    row.note = f"writes refused {outage:.0f} s; workers that survived: {len(survivors)}/{len(workers)}"
+    row.recovery = row.settle
+    return tally(row, stand, keys, known)
+
+
+SMTP_DOWN = "SMTP down longer than the quick tries (e-mails)"
+# The notification settings of the SMTP scenario: two quick tries a second apart, a sweep every 5 s.
+SMTP_SETTINGS = {
+    "NOTIFY_TRIES": "2",
+    "NOTIFY_BACKOFF": "1",
+    "NOTIFY_SWEEP_INTERVAL": "5",
+    "NOTIFY_BURST_WINDOW": "10",
+    "NOTIFY_BURST_LIMIT": "1000",
+    "NOTIFY_GIVE_UP_AFTER": "3600",
+    "PORTAL_BASE_URL": "https://edr.example.test",
+    "EMAIL_HOST": "127.0.0.1",
+}
+
+
+class Inbox:
+    """An SMTP server (aiosmtpd) on loopback, started when the scenario says the mail server is back."""
+
+    def __init__(self, port: int):
+        self.port = port
+        self.received: list[str] = []  # one key per mail received
+        self.first_at: float | None = None  # time.monotonic() of the first mail
+        self.controller = None
+
+    def start(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        inbox = self
+
+        class Handler:
+            async def handle_DATA(self, server, session, envelope):
+                import email
+
+                mail = email.message_from_bytes(envelope.content)
+                # A message sent twice gets a new Message-ID: it is known by recipient, subject and link.
+                text = envelope.content.decode("utf-8", "replace")
+                links = sorted(line.strip() for line in text.splitlines() if "/requests/" in line)
+                inbox.received.append(f"{mail['To']}|{mail['Subject']}|{links}")
+                inbox.first_at = inbox.first_at or time.monotonic()
+                return "250 OK"
+
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    def stop(self) -> None:
+        if self.controller is not None:
+            self.controller.stop()
+
+
+def smtp_down(stand: Stand, approve: Approver, requests: int = 6, outage: float = 20.0) -> Row:
+    """The mail server is down for `outage` s, far longer than the quick tries (2, a second apart):
+    every message must arrive once it is back, once each. Counts messages, not requests: requests
+    = e-mails written, incidents = delivered, duplicates = mails received twice, lost = given up."""
+    from django.test.utils import override_settings
+
+    from notifications.models import Channel, DeliveryStatus, Notification
+    from portal.local_redis import free_port
+
+    stand.stop_workers()
+    port = free_port()
+    extra = {**SMTP_SETTINGS, "EMAIL_PORT": str(port)}
+    saved_env, saved_queues = dict(stand.env), stand.queues
+    stand.env.update(extra)
+    stand.queues = ["ksc", "notify"]
+    inbox = Inbox(port)
+    row = Row(SMTP_DOWN)
+    try:
+        with override_settings(EMAIL_HOST="127.0.0.1", EMAIL_PORT=port, PORTAL_BASE_URL=extra["PORTAL_BASE_URL"]):
+            begin(stand, SMTP_DOWN)
+            keys = [approve(index) for index in range(requests)]
+            time.sleep(outage)
+            inbox.start()
+            back = time.monotonic()
+            mails = Notification.objects.filter(request__uuid__in=keys, channel=Channel.EMAIL)
+
+            def settled() -> bool:
+                return not mails.exclude(status__in=[DeliveryStatus.DELIVERED, DeliveryStatus.FAILED]).exists()
+
+            tries_before_back = max(mails.values_list("attempts", flat=True), default=0)
+            row.settle = time.monotonic() - back if wait_until(settled, settle_timeout()) else None
+            statuses = list(mails.values_list("status", flat=True))
+            row.requests = len(statuses)
+            row.incidents = statuses.count(DeliveryStatus.DELIVERED)
+            row.lost = statuses.count(DeliveryStatus.FAILED)
+            row.stuck = len(statuses) - row.incidents - row.lost
+            row.duplicates = len(inbox.received) - len(set(inbox.received))
+            row.note = (
+                f"{row.requests} e-mails, SMTP down {outage:.0f} s (quick tries: 2 over 1 s; up to "
+                f"{tries_before_back} tries each before it came back), all delivered ≤ "
+                f"{row.settle if row.settle is not None else float('nan'):.1f} s after"
+            )
+            row.recovery = row.settle
+            stand.stop_workers()
+    finally:
+        inbox.stop()
+        stand.env, stand.queues = saved_env, saved_queues
+    return row
+
+
+OVERLOAD = "overload (all approved at once, e-mails on)"
+
+
+def overload(stand: Stand, approve: Approver, requests: int = 300) -> Row:
+    """Every request approved before the workers start, with e-mail on: the e-mails must not wait
+    for the whole backlog of submissions (the workers take `ksc` and `notify` in turn), and Redis
+    keeps only short-lived records of the finished jobs."""
+    import django_rq
+    from django.test.utils import override_settings
+
+    from portal.local_redis import free_port
+
+    stand.stop_workers()
+    port = free_port()
+    extra = {**SMTP_SETTINGS, "EMAIL_PORT": str(port)}
+    saved_env, saved_queues = dict(stand.env), stand.queues
+    stand.env.update(extra)
+    stand.queues = ["ksc", "notify"]
+    inbox = Inbox(port)
+    inbox.start()
+    redis = django_rq.get_queue("ksc").connection
+    try:
+        with override_settings(EMAIL_HOST="127.0.0.1", EMAIL_PORT=port, PORTAL_BASE_URL=extra["PORTAL_BASE_URL"]):
+            row, known = begin(stand, OVERLOAD, workers=0)
+            stand.set_faults({"delay_ms": 20})
+            before = redis.info("memory")["used_memory"]
+            keys = [approve(index) for index in range(requests)]
+            for _ in range(2):
+                stand.start_worker()
+            began = time.monotonic()
+            wait_until(lambda: inbox.first_at is not None, settle_timeout())
+            waiting = in_flight(keys)  # submissions still waiting when the first e-mail arrived
+            row.settle = wait_settled(keys, began, settle_timeout())
+            stand.set_faults({})
+            after = redis.info("memory")["used_memory"]
+            first = f"{inbox.first_at - began:.1f} s" if inbox.first_at else "never"
+            row.note = (
+                f"first e-mail {first} after the workers started, with {waiting}/{requests} submissions still "
+                f"waiting; Redis {before / 2**20:.1f} -> {after / 2**20:.1f} MB"
+            )
+            row.recovery = inbox.first_at - began if inbox.first_at else None
+            tally(row, stand, keys, known)
+            stand.stop_workers()
+    finally:
+        inbox.stop()
+        stand.env, stand.queues = saved_env, saved_queues
+    return row
+
+
 def redis_flushed(stand: Stand, approve: Approver, requests: int = 60) -> Row:
     """Redis is flushed (FLUSHDB) halfway through: queued jobs, leases and the schedule all vanish."""
     import django_rq
@@ -539,6 +753,10 @@ SCENARIOS: dict[str, Callable[..., Row]] = {
     "scheduler": scheduler_killed,
     "redis-killed": redis_killed,
     "redis-flushed": redis_flushed,
+    "redis-misconf": lambda stand, approve, **sizes: redis_refuses_writes(stand, approve, how="misconf", **sizes),
+    "redis-readonly": lambda stand, approve, **sizes: redis_refuses_writes(stand, approve, how="readonly", **sizes),
+    "smtp-down": smtp_down,
+    "overload": overload,
     "slow-ksc": slow_ksc,
     "simulator-restart": simulator_restart,
 }
@@ -667,8 +885,9 @@ def demo_approver() -> Approver:
     from ksc_simulator.inventory import default_hosts
 
     analysts, approvers = (Group.objects.get_or_create(name=name)[0] for name in (roles.ANALYSTS, roles.APPROVERS))
-    analyst, _ = User.objects.get_or_create(username="fault-run-analyst")
-    approver, _ = User.objects.get_or_create(username="fault-run-approver")
+    # With addresses: the SMTP scenario mails them (the approver is asked, the analyst told).
+    analyst, _ = User.objects.get_or_create(username="fault-run-analyst", defaults={"email": "analyst@example.test"})
+    approver, _ = User.objects.get_or_create(username="fault-run-approver", defaults={"email": "approver@example.test"})
     analyst.groups.add(analysts)
     approver.groups.add(approvers)
     file_and_approve = approver_for(analyst, approver, [host.id for host in default_hosts()])

@@ -16,7 +16,7 @@ HTTP session:
   the audit trail's JSON lines.
 
 Prints requests/s, p50/p99 per endpoint, errors (any answer other than the one the step
-expects, or no answer), the most PostgreSQL connections seen at once, and each
+expects, or no answer; a run with any error exits with status 1), the most PostgreSQL connections seen at once, and each
 process's resident memory after the run. Uses a fresh database beside DATABASE_URL's
 (``<name>_load_bench``, made again each run; PostgreSQL for fair numbers) and REDIS_URL's server, database BENCH_REDIS_DB (default 14),
 which it flushes. The blast-radius limits are off. Nothing is asserted.
@@ -126,15 +126,31 @@ def analyst(base, username, hosts, filed, recorder, stop) -> None:
         sealed = re.search(r'name="sealed" value="([^"]+)"', preview.text) if preview is not None else None
         if sealed is None:
             continue
+        fields = {"csrfmiddlewaretoken": csrf_of(preview.text), "step": "file", "sealed": sealed.group(1)}
+        if 'name="confirm_duplicate"' in preview.text:
+            # The host has the same isolation open already (53 hosts, many filers): the analyst
+            # ticks "File it anyway", as the preview asks.
+            fields["confirm_duplicate"] = "1"
         done = recorder.call(
             "POST /requests/new/ (file)",
             session,
             "POST",
             base + "/requests/new/",
-            expect=(302,),
-            data={"csrfmiddlewaretoken": csrf_of(preview.text), "step": "file", "sealed": sealed.group(1)},
+            expect=(302, 409),
+            data=fields,
             headers={"Referer": base + "/requests/new/"},
         )
+        if done is not None and done.status_code == 409:
+            # Someone filed the same between the preview and the click: the analyst confirms.
+            done = recorder.call(
+                "POST /requests/new/ (file anyway)",
+                session,
+                "POST",
+                base + "/requests/new/",
+                expect=(302,),
+                data={**fields, "csrfmiddlewaretoken": csrf_of(done.text), "confirm_duplicate": "1"},
+                headers={"Referer": base + "/requests/new/"},
+            )
         if done is not None:
             filed.put(done.headers["Location"].rstrip("/").rsplit("/", 1)[-1])
         recorder.call("GET /requests/mine/", session, "GET", base + "/requests/mine/")
@@ -262,6 +278,7 @@ def run(users: int, seconds: int, web_workers: int, rq_workers: int) -> dict:
     from portal import local_redis
     from responses import jobs
     from responses.api.authentication import issue_token
+    from responses.states import TokenScope
 
     call_command("migrate", verbosity=0)
     call_command("collectstatic", interactive=False, verbosity=0)
@@ -291,7 +308,9 @@ def run(users: int, seconds: int, web_workers: int, rq_workers: int) -> dict:
             user.set_password(PASSWORD)
             user.save()
             user.groups.add(group)
-            token = issue_token(user, name="load test")[1] if role in ("siem", "approver") else ""
+            # Approvers decide through the API: only a token issued for decisions may (policy.DECISIONS).
+            scope = TokenScope.DECISIONS if role == "approver" else TokenScope.FILE
+            token = issue_token(user, name="load test", scope=scope)[1] if role in ("siem", "approver") else ""
             accounts[role].append((user.username, token))
     inventory = default_hosts()
     hosts = [host.id for host in inventory]
@@ -406,7 +425,15 @@ def main() -> None:
     result = run(args.users, args.seconds, args.web_workers, args.rq_workers)
     if args.json:
         print(json.dumps(result))
-        return
+    else:
+        report(result)
+    if result["errors"]:
+        # A run with errors measured something else than the portal at work: it must not pass for one.
+        print(f"load run FAILED: {result['errors']} errors {result['error_kinds']}", file=sys.stderr)
+        sys.exit(1)
+
+
+def report(result: dict) -> None:
     mix = ", ".join(f"{count} {role}s" for role, count in result["mix"].items())
     print(f"{result['users']} users ({mix}) for {result['seconds']:.0f} s: {result['requests_per_s']:.1f} requests/s")
     print(f"{'endpoint':<42} {'count':>6} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}")

@@ -205,8 +205,8 @@ def _lifetime(args: dict[str, Any]) -> int:
 
 def _filter(text: Any, name: str, schema: dict[str, str]) -> Any:
     text = _str(text, name)
-    if not text.strip():
-        return None  # an empty filter selects everything
+    # KSC's grammar is filter = "(" filtercomp ")": there is no empty filter, and a strict
+    # server refuses one (filters.parse says so); select everything with (KLHST_WKS_DN = "*").
     try:
         node = filters.parse(text)
         filters.check(node, schema)

@@ -10,7 +10,7 @@ from responses.admin import ReadOnlyAdmin
 
 @admin.register(Notification)
 class NotificationAdmin(ReadOnlyAdmin):
-    list_display = ["created_at", "kind", "channel", "label", "status", "attempts", "last_error", "request"]
+    list_display = ["created_at", "kind", "channel", "label", "status", "attempts", "next_try_at", "last_error", "request"]
     list_filter = ["status", "channel", "kind"]
     search_fields = ["label", "request__uuid", "last_error"]
     list_select_related = ["request"]
@@ -31,6 +31,7 @@ class NotificationAdmin(ReadOnlyAdmin):
         "last_error",
         "created_at",
         "sent_at",
+        "next_try_at",
         "digest",
     ]
     readonly_fields = fields

@@ -13,6 +13,7 @@ class NotificationsConfig(AppConfig):
 
         # A NOTIFY_URLS entry Apprise does not understand is refused at start, not at 3 a.m.
         channels.check_notify_urls(settings.NOTIFY_URLS)
+        channels.check_notify_urls(settings.ESCALATE_URLS, "ESCALATE_URLS")
         signals.connect()
 
         # The sweep (reminders, lost jobs) reschedules itself in Redis; the workers' keeper puts it back.

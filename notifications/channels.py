@@ -28,16 +28,21 @@ class DeliveryFailed(Exception):
     """A message did not get through; the message is the reason auditors read."""
 
 
+# Where chat-like messages go: "chat:N" is NOTIFY_URLS[N]; "oncall:N" is ESCALATE_URLS[N] (paging).
+URL_SETTINGS = {"chat": "NOTIFY_URLS", "oncall": "ESCALATE_URLS"}
+
+
 @dataclass(frozen=True)
 class ChatChannel:
-    index: int  # position in NOTIFY_URLS
+    index: int  # position in NOTIFY_URLS (or ESCALATE_URLS for "oncall")
     label: str  # Apprise's name for the service ("Slack", "JSON", "Mattermost"...)
     body_format: str  # markup.TEXT, MARKDOWN or HTML: what the service renders
     key: str  # short hash of the URL, to notice a changed NOTIFY_URLS
+    group: str = "chat"
 
     @property
     def destination(self) -> str:
-        return f"chat:{self.index}"
+        return f"{self.group}:{self.index}"
 
 
 def email_enabled() -> bool:
@@ -63,29 +68,29 @@ def _describe(url: str) -> tuple[str, str]:
     return str(plugin.service_name), fmt if fmt in markup.FORMATS else markup.TEXT
 
 
-def chat_channels() -> list[ChatChannel]:
-    """The configured chat channels, in NOTIFY_URLS order."""
+def chat_channels(group: str = "chat") -> list[ChatChannel]:
+    """The configured chat channels, in NOTIFY_URLS order (``group="oncall"``: ESCALATE_URLS, for paging)."""
     channels = []
-    for index, url in enumerate(settings.NOTIFY_URLS):
+    for index, url in enumerate(getattr(settings, URL_SETTINGS[group])):
         label, fmt = _describe(url)
-        channels.append(ChatChannel(index=index, label=label, body_format=fmt, key=url_key(url)))
+        channels.append(ChatChannel(index=index, label=label, body_format=fmt, key=url_key(url), group=group))
     return channels
 
 
-def check_notify_urls(urls: list[str]) -> None:
-    """Refuse, at start, a NOTIFY_URLS entry Apprise cannot use (naming its position: the URL is a secret)."""
+def check_notify_urls(urls: list[str], name: str = "NOTIFY_URLS") -> None:
+    """Refuse, at start, an entry Apprise cannot use (naming its position: the URL is a secret)."""
     for index, url in enumerate(urls, start=1):
         try:
             _describe(url)
         except ImproperlyConfigured:
             scheme = url.split("://", 1)[0] if "://" in url else "?"
             raise ImproperlyConfigured(
-                f"NOTIFY_URLS: entry {index} (scheme {scheme!r}) is not an Apprise URL this Apprise understands."
+                f"{name}: entry {index} (scheme {scheme!r}) is not an Apprise URL this Apprise understands."
             ) from None
 
 
 def enabled() -> bool:
-    return email_enabled() or bool(settings.NOTIFY_URLS)
+    return email_enabled() or bool(settings.NOTIFY_URLS) or bool(settings.ESCALATE_URLS)
 
 
 # --- Sending -----------------------------------------------------------------------------------
@@ -129,12 +134,21 @@ def _reason(log_text: str) -> str:
     return "the service did not accept the message"
 
 
-def send_chat(channel_index: int, channel_key: str, title: str, body: str, body_format: str, notify_type: str) -> None:
+def send_chat(
+    channel_index: int,
+    channel_key: str,
+    title: str,
+    body: str,
+    body_format: str,
+    notify_type: str,
+    group: str = "chat",
+) -> None:
     import apprise
 
-    urls = settings.NOTIFY_URLS
+    name = URL_SETTINGS[group]
+    urls = getattr(settings, name)
     if channel_index >= len(urls) or url_key(urls[channel_index]) != channel_key:
-        raise DeliveryFailed("NOTIFY_URLS changed since this message was planned; not sent")
+        raise DeliveryFailed(f"{name} changed since this message was planned; not sent")
     plugin = _plugin(urls[channel_index])
     if plugin is None:
         raise DeliveryFailed("not an Apprise URL")

@@ -2,8 +2,11 @@
 
 Runs beside the `ksc` queue (``manage.py rqworker ksc notify``; the worker's keeper moves its retries and keeps its sweep scheduled).
 Nothing here touches a request: a message that cannot be delivered is retried
-with backoff (NOTIFY_TRIES, NOTIFY_BACKOFF doubling) and then recorded as
-failed; the workflow step that caused it committed long before.
+with backoff (NOTIFY_TRIES quick tries, NOTIFY_BACKOFF doubling), then, while
+NOTIFY_GIVE_UP_AFTER has not passed since it was written, again and again by the
+sweep with the back-off still doubling up to an hour (next_try_at); only then is
+it recorded as failed, and administrators see it (notify_tags.undelivered_notice).
+The workflow step that caused it committed long before.
 
 What keeps it honest when Redis or a worker is lost: the dispatch of an event
 is marked by an EventDispatch row (so it happens once), and the sweep
@@ -19,7 +22,7 @@ import logging
 import django_rq
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 from redis.exceptions import RedisError
 from rq import Retry, get_current_job
@@ -29,6 +32,7 @@ from notifications import channels, messages, routing
 from notifications.models import Channel, DeliveryStatus, EventDispatch, Notification, NotificationKind
 from responses.jobs import _job_is_alive
 from responses.models import RequestEvent, ResponseRequest, Status
+from responses.queueing import JOB_FAILURE_TTL, JOB_RESULT_TTL
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +42,9 @@ SWEEP_JOB_ID = "portal-notifications-sweep"
 CATCH_UP = dt.timedelta(hours=1)
 # The sweep leaves events and messages this fresh to the jobs queued for them.
 SWEEP_GRACE = dt.timedelta(seconds=30)
+# The longest wait between two tries of a message the quick tries could not deliver: a mail server
+# down for a night is tried at least hourly, and its backlog goes within the hour it comes back.
+RETRY_CAP = dt.timedelta(hours=1)
 
 
 def backoff() -> list[int]:
@@ -53,27 +60,45 @@ def enqueue_dispatch(event_id: int) -> None:
     """After the commit of a transition: queue the dispatch of its event. Never raises."""
     try:
         _queue().enqueue_call(
-            dispatch_event, args=(event_id,), job_id=f"notify-event-{event_id}", result_ttl=3600, failure_ttl=86400
+            dispatch_event,
+            args=(event_id,),
+            job_id=f"notify-event-{event_id}",
+            result_ttl=JOB_RESULT_TTL,
+            failure_ttl=JOB_FAILURE_TTL,
         )
     except Exception as exc:  # Redis down: the sweep dispatches it when the worker runs again
         log.warning("event %s: could not queue its notifications: %s", event_id, exc.__class__.__name__)
 
 
+def later_try(attempts: int, now: dt.datetime) -> dt.datetime:
+    """When a message whose quick tries all failed is tried again: the back-off keeps doubling, capped."""
+    wait = dt.timedelta(seconds=settings.NOTIFY_BACKOFF * 2 ** min(max(attempts - 1, 0), 20))
+    return now + min(wait, RETRY_CAP)
+
+
 def push_delivery(note: Notification, delay: int = 0) -> bool:
-    """Queue the delivery of one message (its UUID is the job id); False when Redis refused."""
-    tries = settings.NOTIFY_TRIES
+    """Queue the delivery of one message (its UUID is the job id); False when Redis refused.
+
+    The job gets the quick tries the message has left (NOTIFY_TRIES counts them all): a message
+    the sweep sends again after its quick tries gets one try per round.
+    """
+    left = max(settings.NOTIFY_TRIES - 1 - note.attempts, 0)
     options = {
         "args": (str(note.uuid),),
         "job_id": str(note.uuid),
-        "retry": Retry(max=tries - 1, interval=backoff()) if tries > 1 else None,
-        "result_ttl": 3600,
-        "failure_ttl": 7 * 86400,
+        "retry": Retry(max=left, interval=backoff()[-left:]) if left else None,
+        # The row keeps each message's outcome: RQ's records go soon, so a flood does not grow Redis for days.
+        "result_ttl": JOB_RESULT_TTL,
+        "failure_ttl": JOB_FAILURE_TTL,
     }
     try:
         if delay:
             _queue().enqueue_in(dt.timedelta(seconds=delay), deliver, **options)
         else:
-            _queue().enqueue_call(deliver, **options)
+            # At the front: a message already planned goes before the events still to dispatch,
+            # or under a flood (thousands approved at once) no e-mail would leave before every
+            # event had been dispatched, each waiting its turn behind a submission.
+            _queue().enqueue_call(deliver, at_front=True, **options)
     except RedisError as exc:
         log.warning("notification %s: could not queue it: %s", note.uuid, exc)
         return False
@@ -130,9 +155,15 @@ def send(note: Notification) -> None:
     if note.channel == Channel.EMAIL:
         channels.send_email(note.address, note.subject, note.body, note.language)
     else:
-        index = int(note.destination.removeprefix("chat:"))
+        group, _, index = note.destination.partition(":")
         channels.send_chat(
-            index, note.channel_key, note.subject, note.body, note.body_format, routing.notify_type(note.kind)
+            int(index),
+            note.channel_key,
+            note.subject,
+            note.body,
+            note.body_format,
+            routing.notify_type(note.kind),
+            group=group,
         )
 
 
@@ -150,14 +181,24 @@ def deliver(key: str) -> str:
     except Exception as exc:
         # A channel's refusal, or a bug of ours: either way the row says why and the next try can claim it.
         reason = str(exc) if isinstance(exc, channels.DeliveryFailed) else f"internal error: {exc.__class__.__name__}"
-        status = DeliveryStatus.FAILED if last_try else DeliveryStatus.RETRYING
-        Notification.objects.filter(pk=note.pk).update(status=status, last_error=reason)
+        now, next_try = timezone.now(), None
+        if not last_try:
+            status = DeliveryStatus.RETRYING  # RQ's Retry runs it again after the backoff
+        elif now < note.give_up_at:
+            # A mail server down longer than the quick tries: the sweep sends it again then (requeue_lost).
+            status, next_try = DeliveryStatus.RETRYING, min(later_try(note.attempts, now), note.give_up_at)
+        else:
+            status = DeliveryStatus.FAILED
+        Notification.objects.filter(pk=note.pk).update(status=status, last_error=reason, next_try_at=next_try)
         log.warning("notification %s (%s to %s): try %d failed: %s", key, note.kind, note.label, note.attempts, reason)
         if not last_try:
-            raise  # RQ's Retry runs it again after the backoff
-        return "failed"
+            raise
+        if status == DeliveryStatus.FAILED:
+            log.error("notification %s (%s to %s): given up after %d tries", key, note.kind, note.label, note.attempts)
+            return "failed"
+        return "waiting"
     Notification.objects.filter(pk=note.pk).update(
-        status=DeliveryStatus.DELIVERED, sent_at=timezone.now(), last_error=""
+        status=DeliveryStatus.DELIVERED, sent_at=timezone.now(), last_error="", next_try_at=None
     )
     if note.kind == NotificationKind.DIGEST:
         note.parts.update(sent_at=timezone.now())
@@ -204,7 +245,7 @@ def catch_up(now: dt.datetime | None = None) -> int:
     now = now or timezone.now()
     missed = (
         RequestEvent.objects.filter(
-            kind__in=list(routing.EVENT_KINDS), created_at__gte=now - CATCH_UP, created_at__lte=now - SWEEP_GRACE
+            routing.may_cause_messages(), created_at__gte=now - CATCH_UP, created_at__lte=now - SWEEP_GRACE
         )
         .exclude(pk__in=EventDispatch.objects.values("event_id"))
         .values_list("pk", flat=True)
@@ -213,7 +254,8 @@ def catch_up(now: dt.datetime | None = None) -> int:
 
 
 def requeue_lost(now: dt.datetime | None = None) -> int:
-    """Messages whose job is gone (Redis lost it, or the worker died mid-send): queue them again.
+    """Messages whose job is gone (Redis lost it, or the worker died mid-send), and messages whose
+    next try after the quick ones is due (next_try_at): queue them again.
 
     A message cut off while sending may have left; sending it again risks a
     duplicate, which beats a lost "approval needed".
@@ -221,6 +263,7 @@ def requeue_lost(now: dt.datetime | None = None) -> int:
     now = now or timezone.now()
     queue = _queue()
     stale = Notification.objects.filter(
+        Q(next_try_at__isnull=True) | Q(next_try_at__lte=now),
         status__in=[DeliveryStatus.PENDING, DeliveryStatus.SENDING, DeliveryStatus.RETRYING],
         created_at__lte=now - SWEEP_GRACE - dt.timedelta(seconds=settings.NOTIFY_BURST_WINDOW),
     )
@@ -231,7 +274,10 @@ def requeue_lost(now: dt.datetime | None = None) -> int:
         if _job_is_alive(str(note.uuid), queue, queued):
             continue
         # Conditional: a job that finished meanwhile has moved the row on.
-        if Notification.objects.filter(pk=note.pk, status=note.status).update(status=DeliveryStatus.PENDING) != 1:
+        moved = Notification.objects.filter(pk=note.pk, status=note.status).update(
+            status=DeliveryStatus.PENDING, next_try_at=None
+        )
+        if moved != 1:
             continue
         if push_delivery(note):
             requeued += 1
@@ -239,9 +285,16 @@ def requeue_lost(now: dt.datetime | None = None) -> int:
 
 
 def sweep(now: dt.datetime | None = None) -> dict[str, int]:
+    from notifications import escalation
+
     if not channels.enabled():
-        return {"reminded": 0, "caught_up": 0, "requeued": 0}
-    return {"reminded": remind_overdue(now), "caught_up": catch_up(now), "requeued": requeue_lost(now)}
+        return {"reminded": 0, "caught_up": 0, "requeued": 0, "escalated": 0}
+    return {
+        "reminded": remind_overdue(now),
+        "escalated": escalation.escalate_overdue(now),  # from the database: survives restarts and Redis flushes
+        "caught_up": catch_up(now),
+        "requeued": requeue_lost(now),
+    }
 
 
 def sweep_periodically() -> dict[str, int]:

@@ -7,8 +7,11 @@ add a link ("[reset your password](https://evil)"), ping a whole channel
 goes through ``user_text()`` for the format the channel renders:
 
 - every format: control characters become spaces; links are defanged the way
-  SOC analysts write indicators (``hxxps://evil[.]example``), so no client
-  turns them into something to click; ``@name`` gets a zero-width space after
+  SOC analysts write indicators (``hxxps[://]evil[.]example``), so no client
+  turns them into something to click: every ``://`` whatever precedes it
+  (``1https://``, ``_https://``), and every dot (ASCII, full-width or
+  ideographic) between two label characters, whatever the top-level domain;
+  ``@name`` gets a zero-width space after
   the ``@``, so it mentions nobody; ``<`` and ``>`` become ``‹`` ``›`` (Slack's
   ``<!channel>`` and ``<url|text>``, HTML tags);
 - markdown: CommonMark's punctuation is backslash-escaped as well;
@@ -28,9 +31,11 @@ MARKDOWN = "markdown"
 HTML = "html"
 FORMATS = (TEXT, MARKDOWN, HTML)
 
-_URL = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]{1,20})://([^\s/?#]+)")
-_WWW = re.compile(r"(?i)\bwww\.")
-_BARE_DOMAIN = re.compile(r"(?i)\b([a-z0-9-]+)\.(com|net|org|io|ru|cn|info|biz|xyz|top|app|dev|me|co)\b")
+# "http" right before "://" (or "s://"), whatever precedes it: "1https://" is a link to some clients.
+_HTTP = re.compile(r"(?i)http(?=s?://)")
+# A dot between two characters that may stand in a host name: every domain, every TLD ("evil.zip",
+# "evil.рф"); the full-width and ideographic dots too, which some clients read as dots in a link.
+_LABEL_DOT = re.compile(r"(?<=[\w-])[.\u3002\uff0e\uff61](?=[\w-])")
 _MENTION = re.compile(r"@(?=[\w.\-])")
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~])")
 
@@ -41,17 +46,11 @@ def shorten(text: str, limit: int) -> str:
     return flat if len(flat) <= limit else flat[: max(limit - 1, 0)].rstrip() + "…"
 
 
-def _defang_url(match: re.Match) -> str:
-    scheme, host = match.group(1), match.group(2)
-    scheme = re.sub(r"(?i)^http", lambda m: "hxxp" if m.group(0).islower() else "HXXP", scheme)
-    return f"{scheme}[://]{host.replace('.', '[.]')}"
-
-
 def defang(text: str) -> str:
     """Links and mentions that no client can follow or resolve."""
-    text = _URL.sub(_defang_url, text)
-    text = _WWW.sub(lambda m: m.group(0)[:-1] + "[.]", text)
-    text = _BARE_DOMAIN.sub(lambda m: f"{m.group(1)}[.]{m.group(2)}", text)
+    text = _HTTP.sub(lambda m: "hxxp" if m.group(0).islower() else "HXXP", text)
+    text = text.replace("://", "[://]")
+    text = _LABEL_DOT.sub("[.]", text)
     text = _MENTION.sub("@\u200b", text)
     return text.replace("<", "‹").replace(">", "›")
 

@@ -34,8 +34,14 @@ SUBJECTS = {
     NotificationKind.REJECTED: gettext_lazy("Rejected: %(task)s on %(host)s"),
     NotificationKind.EXPIRED: gettext_lazy("Expired without a decision: %(task)s on %(host)s"),
     NotificationKind.FAILED: gettext_lazy("Could not be submitted to KSC: %(task)s on %(host)s"),
+    NotificationKind.COMMENT: gettext_lazy("A question or an answer: %(task)s on %(host)s"),
+    NotificationKind.ESCALATED: gettext_lazy("Escalated, still waiting for approval: %(task)s on %(host)s"),
+    NotificationKind.SLA_BREACHED: gettext_lazy("Approval SLA breached: %(task)s on %(host)s"),
     NotificationKind.OUTCOME_COMPLETED: gettext_lazy("Completed on the host: %(task)s on %(host)s"),
+    NotificationKind.OUTCOME_WARNING: gettext_lazy("Completed with a warning: %(task)s on %(host)s"),
     NotificationKind.OUTCOME_FAILED: gettext_lazy("Failed on the host: %(task)s on %(host)s"),
+    NotificationKind.OUTCOME_NO_TASK: gettext_lazy("No KSC task appeared: %(task)s on %(host)s"),
+    NotificationKind.OUTCOME_GONE: gettext_lazy("KSC task gone: %(task)s on %(host)s"),
 }
 HEADLINES = {
     NotificationKind.APPROVAL_NEEDED: gettext_lazy("%(requester)s asks for an approval. Another approver must decide."),
@@ -46,12 +52,38 @@ HEADLINES = {
     NotificationKind.REJECTED: gettext_lazy("The request was rejected by %(actor)s; it will not be sent to KSC."),
     NotificationKind.EXPIRED: gettext_lazy("Nobody decided within the approval window; the request expired."),
     NotificationKind.FAILED: gettext_lazy("The portal could not submit the request to KSC; an approver may retry it."),
+    NotificationKind.COMMENT: gettext_lazy(
+        "%(actor)s wrote on the request (no decision was made; answer on the request page):"
+    ),
+    NotificationKind.ESCALATED: gettext_lazy(
+        "Nobody decided this request within its approval SLA: it is escalated to you. "
+        "Its requester cannot approve it; another approver must."
+    ),
+    NotificationKind.SLA_BREACHED: gettext_lazy(
+        "The approval SLA of this request is breached: nobody decided it within twice its SLA."
+    ),
     NotificationKind.OUTCOME_COMPLETED: gettext_lazy("KSC reports that the response task completed on the host."),
+    NotificationKind.OUTCOME_WARNING: gettext_lazy(
+        "KSC reports that the response task completed on the host with a warning."
+    ),
     NotificationKind.OUTCOME_FAILED: gettext_lazy("KSC reports that the response task failed on the host."),
+    NotificationKind.OUTCOME_NO_TASK: gettext_lazy(
+        "KSC shows no response task for this incident: the action may not have reached the host."
+    ),
+    NotificationKind.OUTCOME_GONE: gettext_lazy(
+        "The response task the portal followed is gone from KSC: the outcome on the host is not known."
+    ),
 }
 # The event's message is the approver's comment for these kinds, the error for those.
-COMMENT_KINDS = (NotificationKind.APPROVED, NotificationKind.REJECTED)
-ERROR_KINDS = (NotificationKind.FAILED, NotificationKind.OUTCOME_FAILED)
+COMMENT_KINDS = (NotificationKind.APPROVED, NotificationKind.REJECTED, NotificationKind.COMMENT)
+ERROR_KINDS = (NotificationKind.FAILED,)
+# What KSC said of the outcome (the sweep's event message, with KSC's reason).
+OUTCOME_DETAIL_KINDS = (
+    NotificationKind.OUTCOME_WARNING,
+    NotificationKind.OUTCOME_FAILED,
+    NotificationKind.OUTCOME_NO_TASK,
+    NotificationKind.OUTCOME_GONE,
+)
 
 
 @dataclass(frozen=True)
@@ -76,8 +108,8 @@ def _finish(body: str, fmt: str) -> str:
 
 def _facts(request: ResponseRequest, fmt: str, now: dt.datetime) -> dict:
     return {
-        "task": str(request.task_type.label),
-        "what": markup.user_text(request.describe(), fmt, 200),
+        "task": request.task_type.label_for(request.params),
+        "what": markup.user_text(request.task_type.message_words(request.params), fmt, 200),
         "host": markup.user_text(request.target_host_name or request.target_host, fmt, 120),
         "host_id": markup.user_text(request.target_host, fmt, 80),
         "requester": markup.user_text(request.requester_username, fmt, 150),
@@ -107,9 +139,16 @@ def compose(
             **facts,
             "kind": kind,
             "headline": HEADLINES[kind] % {"requester": facts["requester"], "actor": actor},
-            "pending": kind in (NotificationKind.APPROVAL_NEEDED, NotificationKind.REMINDER),
+            "pending": kind
+            in (
+                NotificationKind.APPROVAL_NEEDED,
+                NotificationKind.REMINDER,
+                NotificationKind.ESCALATED,
+                NotificationKind.SLA_BREACHED,
+            ),
             "comment": note if kind in COMMENT_KINDS else "",
             "error": (note or markup.user_text(request.last_error, fmt, COMMENT_LIMIT)) if kind in ERROR_KINDS else "",
+            "ksc_said": note if kind in OUTCOME_DETAIL_KINDS else "",
             "actor": actor,
         }
         subject = _subject(str(SUBJECTS[kind] % {"task": facts["task"], "host": facts["host"]}))

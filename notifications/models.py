@@ -8,6 +8,7 @@ construction (notifications/messages.py puts in only what the request page shows
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 
 from django.conf import settings
@@ -27,7 +28,13 @@ class NotificationKind(models.TextChoices):
     EXPIRED = "expired", _("My request expired")
     FAILED = "failed", _("My request could not be submitted to KSC")
     OUTCOME_COMPLETED = "outcome_completed", _("My request completed on the host")
-    OUTCOME_FAILED = "outcome_failed", _("My request failed on the host")
+    OUTCOME_WARNING = "outcome_warning", _("My request completed on the host with a warning")
+    OUTCOME_FAILED = "outcome_failed", _("A request of mine, or one I approved, failed on the host")
+    OUTCOME_NO_TASK = "outcome_no_task", _("No KSC task appeared for a request of mine, or one I approved")
+    OUTCOME_GONE = "outcome_gone", _("The KSC task of my request vanished")
+    ESCALATED = "escalated", _("A request escalated to me (tier 2) because nobody approved it in time")
+    SLA_BREACHED = "sla_breached", _("An approval SLA was breached (for named managers)")
+    COMMENT = "comment", _("A question about my request, or an answer to my question")
     DIGEST = "digest", _("Digest of waiting requests")
     TEST = "test", _("Test message")
 
@@ -76,6 +83,8 @@ class Notification(models.Model):
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     sent_at = models.DateTimeField(null=True, blank=True)
+    # While RETRYING after its quick tries: when the sweep sends it again (NOTIFY_GIVE_UP_AFTER).
+    next_try_at = models.DateTimeField(null=True, blank=True)
     digest = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="parts")
 
     class Meta:
@@ -101,6 +110,11 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} to {self.label}: {self.status}"
+
+    @property
+    def give_up_at(self):
+        """When the portal stops trying to deliver it (created_at + NOTIFY_GIVE_UP_AFTER)."""
+        return self.created_at + dt.timedelta(seconds=settings.NOTIFY_GIVE_UP_AFTER)
 
     @property
     def outcome(self) -> str:

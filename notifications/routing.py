@@ -3,12 +3,14 @@
 A request that waits for approval: every approver who may decide it (by
 e-mail, asked of ``policy.may_decide``, never a group test of our own) and
 the chat channels. Approved, rejected, expired, failed, and (from the outcome
-tracking) completed or failed on the host: its requester by e-mail; failures
-also the chat channels. One reminder for a request still pending after
+tracking's ``outcome`` events) completed, completed with a warning, failed,
+no task appeared or the task vanished on the host: its requester by e-mail;
+failures and "no task appeared" also the approvers who approved it and the
+chat channels. One reminder for a request still pending after
 APPROVAL_REMIND_AFTER goes to approvers and channels (notifications/jobs.py).
 
-New event kinds need only an entry in EVENT_KINDS: the outcome tracking writes
-``outcome_completed`` and ``outcome_failed`` events, mapped here already.
+New event kinds need an entry in EVENT_KINDS, and something that writes them:
+tests/test_notifications_outcomes.py fails on a kind nothing writes.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import prefetch_related_objects
+from django.db.models import Q, prefetch_related_objects
 from django.utils import timezone
 
 from notifications import channels, markup, messages
@@ -31,7 +33,7 @@ from notifications.models import (
     NotificationPreference,
 )
 from responses import policy
-from responses.models import EventKind, RequestEvent, ResponseRequest, Status
+from responses.models import Decision, DecisionKind, EventKind, OutcomeState, RequestEvent, ResponseRequest, Status
 
 # The audit trail's event kinds that cause messages, and the message kind each causes.
 EVENT_KINDS: dict[str, str] = {
@@ -40,32 +42,90 @@ EVENT_KINDS: dict[str, str] = {
     EventKind.REJECTED: NotificationKind.REJECTED,
     EventKind.EXPIRED: NotificationKind.EXPIRED,
     EventKind.FAILED: NotificationKind.FAILED,
-    # Written by the outcome tracking (KSC's [Response] task finished on the endpoint).
-    "outcome_completed": NotificationKind.OUTCOME_COMPLETED,
-    "outcome_failed": NotificationKind.OUTCOME_FAILED,
+    # A question of an approver goes to the requester; the requester's answer to those who asked.
+    EventKind.COMMENT: NotificationKind.COMMENT,
+    # Nobody decided within the approval SLA (notifications/escalation.py): the tier decides the message.
+    EventKind.ESCALATED: NotificationKind.ESCALATED,
+    # Written by the outcome sweep (responses/outcomes.py) when the [Response] task's state changes;
+    # which message (if any) depends on the state it reached: outcome_kind() below.
+    EventKind.OUTCOME: NotificationKind.OUTCOME_COMPLETED,
+}
+# The outcome states people are told of, and the message each causes. Pending, running and
+# "KSC unreachable" are not news: the request page shows them.
+OUTCOME_KINDS: dict[str, str] = {
+    OutcomeState.COMPLETED: NotificationKind.OUTCOME_COMPLETED,
+    OutcomeState.WARNING: NotificationKind.OUTCOME_WARNING,
+    OutcomeState.FAILED: NotificationKind.OUTCOME_FAILED,
+    OutcomeState.NO_TASK: NotificationKind.OUTCOME_NO_TASK,
+    OutcomeState.GONE: NotificationKind.OUTCOME_GONE,
 }
 TO_APPROVERS = (NotificationKind.APPROVAL_NEEDED, NotificationKind.REMINDER)
+# Those who approved the request hear when it went wrong on the host: they let it through.
+TO_DECIDERS = (NotificationKind.OUTCOME_FAILED, NotificationKind.OUTCOME_NO_TASK)
 TO_CHANNELS = (
     NotificationKind.APPROVAL_NEEDED,
     NotificationKind.REMINDER,
     NotificationKind.FAILED,
     NotificationKind.OUTCOME_FAILED,
+    NotificationKind.OUTCOME_NO_TASK,
 )
 TO_REQUESTER = (
     NotificationKind.APPROVED,
     NotificationKind.REJECTED,
     NotificationKind.EXPIRED,
     NotificationKind.FAILED,
-    NotificationKind.OUTCOME_COMPLETED,
-    NotificationKind.OUTCOME_FAILED,
+    *OUTCOME_KINDS.values(),
 )
 # Kinds a burst folds into a digest (a SIEM rule in a loop files dozens of requests a minute).
 BURSTY = (NotificationKind.APPROVAL_NEEDED, NotificationKind.REMINDER)
-NOTIFY_TYPES = {NotificationKind.FAILED: "failure", NotificationKind.OUTCOME_FAILED: "failure"}
+NOTIFY_TYPES = {
+    NotificationKind.ESCALATED: "warning",
+    NotificationKind.SLA_BREACHED: "failure",
+    NotificationKind.FAILED: "failure",
+    NotificationKind.OUTCOME_FAILED: "failure",
+    NotificationKind.OUTCOME_NO_TASK: "failure",
+    NotificationKind.OUTCOME_COMPLETED: "success",
+}
+
+
+def outcome_kind(event: RequestEvent) -> str | None:
+    """The message an ``outcome`` event causes: a change to a state people are told of, once each.
+
+    The sweep writes an event for every change, also pending -> running (no message) and the
+    end of tracking (no change: no message). A state reached a second time (failed, then KSC
+    unreachable, then failed again) is not news either.
+    """
+    detail = event.detail or {}
+    before, after = detail.get("outcome_before"), detail.get("outcome_after")
+    kind = OUTCOME_KINDS.get(after)
+    if kind is None or not before or before == after:
+        return None
+    told_before = RequestEvent.objects.filter(
+        request_id=event.request_id, kind=EventKind.OUTCOME, seq__lt=event.seq, detail__outcome_after=after
+    ).exclude(detail__outcome_before=after)
+    return None if told_before.exists() else kind
+
+
+def may_cause_message(event: RequestEvent) -> bool:
+    """Cheap, without a query: could this event cause a message (kind_for answers for sure)?"""
+    if event.kind == EventKind.OUTCOME:
+        return (event.detail or {}).get("outcome_after") in OUTCOME_KINDS
+    return event.kind in EVENT_KINDS
+
+
+def may_cause_messages() -> Q:
+    """may_cause_message as a filter on RequestEvent (the sweep's catch-up)."""
+    others = [kind for kind in EVENT_KINDS if kind != EventKind.OUTCOME]
+    return Q(kind__in=others) | Q(kind=EventKind.OUTCOME, detail__outcome_after__in=list(OUTCOME_KINDS))
 
 
 def kind_for(event: RequestEvent) -> str | None:
     """The message kind an audit event causes, or None."""
+    if event.kind == EventKind.OUTCOME:
+        return outcome_kind(event)
+    if event.kind == EventKind.ESCALATED:
+        tier = (event.detail or {}).get("tier")
+        return {2: NotificationKind.ESCALATED, 3: NotificationKind.SLA_BREACHED}.get(tier)
     kind = EVENT_KINDS.get(event.kind)
     if kind == NotificationKind.APPROVAL_NEEDED and event.status_after != Status.PENDING_APPROVAL:
         return None  # filed a task that needs no approval: nobody must act
@@ -116,6 +176,20 @@ def approvers_of(request: ResponseRequest) -> list:
     return [user for user in users if policy.may_decide(user, request)]
 
 
+def deciders_of(request: ResponseRequest) -> list:
+    """The active users who approved this request (told when it went wrong on the host)."""
+    approver_ids = Decision.objects.filter(
+        request=request, decision=DecisionKind.APPROVE, approver__isnull=False
+    ).values("approver_id")
+    users = list(
+        get_user_model()
+        .objects.filter(pk__in=approver_ids, is_active=True)
+        .select_related("notification_preference")
+        .order_by("username")
+    )
+    return [user for user in users if policy.may(user, policy.VIEW, request)]
+
+
 def email_recipient(user) -> Recipient:
     """A user's e-mail as a destination, in their language (whether they want this kind is asked apart)."""
     return Recipient(
@@ -149,13 +223,69 @@ def chat_recipients() -> list[Recipient]:
     ]
 
 
-def recipients(kind: str, request: ResponseRequest) -> list[Recipient]:
+def askers_of(request: ResponseRequest) -> list:
+    """The active approvers who asked a question on this request and may still see it."""
+    names = set(
+        RequestEvent.objects.filter(request=request, kind=EventKind.COMMENT, detail__by="approver").values_list(
+            "actor_username", flat=True
+        )
+    )
+    users = get_user_model().objects.filter(username__in=names, is_active=True).select_related("notification_preference")
+    return [user for user in users.order_by("username") if policy.may(user, policy.VIEW, request)]
+
+
+def tier_two_of(request: ResponseRequest) -> list:
+    """ESCALATE_TO's members who may decide this request now (never its requester: policy.may_decide)."""
+    if not settings.ESCALATE_TO:
+        return []
+    return [user for user in approvers_of(request) if policy.in_escalation_tier(user)]
+
+
+def managers_of(request: ResponseRequest) -> list:
+    """SLA_BREACH_TO's active users who may see this request."""
+    users = (
+        get_user_model()
+        .objects.filter(username__in=settings.SLA_BREACH_TO, is_active=True)
+        .select_related("notification_preference")
+        .order_by("username")
+    )
+    return [user for user in users if policy.may(user, policy.VIEW, request)]
+
+
+def oncall_recipients() -> list[Recipient]:
+    return [
+        Recipient(
+            channel=Channel.CHAT,
+            destination=chat.destination,
+            label=f"on-call: {chat.label}",
+            language=settings.NOTIFY_LANGUAGE,
+            body_format=chat.body_format,
+            channel_key=chat.key,
+        )
+        for chat in channels.chat_channels("oncall")
+    ]
+
+
+def recipients(kind: str, request: ResponseRequest, event: RequestEvent | None = None) -> list[Recipient]:
     people = []
-    if kind in TO_APPROVERS:
+    if kind == NotificationKind.ESCALATED:
+        found = [r for r in (_email_recipient(user, kind) for user in tier_two_of(request)) if r is not None]
+        return found + oncall_recipients()
+    if kind == NotificationKind.SLA_BREACHED:
+        return [r for r in (_email_recipient(user, kind) for user in managers_of(request)) if r is not None]
+    if kind == NotificationKind.COMMENT:
+        if event is not None and (event.detail or {}).get("by") == "requester":
+            people = askers_of(request)
+        elif request.requester is not None and policy.may(request.requester, policy.VIEW, request):
+            people = [request.requester]
+        people = [user for user in people if user.get_username() != (event.actor_username if event else "")]
+    elif kind in TO_APPROVERS:
         people = approvers_of(request)
     elif kind in TO_REQUESTER and request.requester is not None:
         if policy.may(request.requester, policy.VIEW, request):  # a disabled account hears nothing
             people = [request.requester]
+    if kind in TO_DECIDERS:
+        people += [user for user in deciders_of(request) if user not in people]
     found = [r for r in (_email_recipient(user, kind) for user in people) if r is not None]
     if kind in TO_CHANNELS:
         found += chat_recipients()
@@ -216,7 +346,7 @@ def plan(kind: str, request: ResponseRequest, event: RequestEvent | None = None)
     now = timezone.now()
     result = Plan([], [])
     with transaction.atomic():
-        for recipient in recipients(kind, request):
+        for recipient in recipients(kind, request, event):
             composed = messages.compose(
                 kind, request, language=recipient.language, fmt=recipient.body_format, event=event
             )

@@ -17,7 +17,7 @@ from responses.models import RequestEvent
 
 
 def on_event_saved(sender, instance: RequestEvent, created: bool, raw: bool = False, **kwargs) -> None:
-    if not created or raw or instance.kind not in routing.EVENT_KINDS or not channels.enabled():
+    if not created or raw or not routing.may_cause_message(instance) or not channels.enabled():
         return
     from notifications import jobs
 

@@ -19,7 +19,7 @@ from django.views import i18n
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from notifications.context_processors import pending_for, queue_stamp, waiting_for
+from notifications.context_processors import queue_stamp, waiting_count, waiting_label
 from notifications.models import USER_CHOICES, NotificationPreference
 from responses import drafts, policy
 from responses.models import ResponseRequest
@@ -85,8 +85,8 @@ def _leaves_the_session_alone(view):
 def live(request: HttpRequest) -> JsonResponse:
     """What the self-refreshing pages poll: the menu's count, the queue's stamp, and the asked requests' states.
 
-    Three small queries: the pending list with its approvals (the count and the
-    queue's stamp), and the states of the asked ids this user may see.
+    Three small queries, none of which grows with the queue: the count (bounded, approvers
+    only), the queue's stamp (one aggregate), and the states of the asked ids this user may see.
     """
     user = request.user
     keys = []
@@ -95,10 +95,10 @@ def live(request: HttpRequest) -> JsonResponse:
             keys.append(uuid_module.UUID(raw.strip()))
         except ValueError:
             continue
-    pending = pending_for(request)
-    data: dict = {"waiting": len(waiting_for(user, pending)), "requests": {}}
+    count = waiting_count(user)
+    data: dict = {"waiting": count, "waiting_label": waiting_label(count), "requests": {}}
     if policy.sees_all_requests(user):  # they see the whole queue
-        data["queue"] = queue_stamp(pending)
+        data["queue"] = queue_stamp()
     if keys:
         rows = ResponseRequest.objects.visible_to(user).filter(uuid__in=keys).values_list("uuid", "status", "updated_at")
         data["requests"] = {str(key): f"{status}:{updated.isoformat()}" for key, status, updated in rows}

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
+from accounts.identity_link import parse_id_attribute, parse_link_attribute
 from accounts.role_groups import parse_role_groups
 from portal.env import (
     env_bool,
@@ -54,6 +55,12 @@ elif len(AUDIT_CHAIN_KEY) < 32:
 AUDIT_ANCHOR_OVERLAP = env_int("AUDIT_ANCHOR_OVERLAP", 600, minimum=60)
 # Seconds between the anchors the worker takes (at its reconciler beat); 0: only manage.py anchor_audit.
 AUDIT_ANCHOR_INTERVAL = env_int("AUDIT_ANCHOR_INTERVAL", 300, minimum=0)
+# An append-only file outside the database where every anchor is also written when taken (one JSON
+# line: seq, time, hash); verify_audit then refuses a database whose anchors end before it does.
+# Empty: the log line on "portal.audit.anchor" (for syslog/the SIEM) is the only copy outside.
+AUDIT_ANCHOR_LOG = env_str("AUDIT_ANCHOR_LOG", "") or ""
+if AUDIT_ANCHOR_LOG and not os.path.isabs(AUDIT_ANCHOR_LOG):
+    raise ImproperlyConfigured(f"AUDIT_ANCHOR_LOG must be an absolute path, not {AUDIT_ANCHOR_LOG!r}.")
 # Seconds between the scheduled verifications of every chain (a worker job, once across all workers);
 # 0: none, only "Verify now" and manage.py verify_audit. The chain page flags a last verification
 # older than twice this (docs/audit-chain.md, "Verifying").
@@ -178,6 +185,10 @@ AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
 AXES_COOLOFF_TIME = dt.timedelta(seconds=LOGIN_LOCKOUT_SECONDS)
 # Keyed on the pair: a guesser is stopped without letting anyone lock a colleague out from elsewhere.
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# The name is the typed username, or for OpenID Connect the provider's subject (once its ID token is
+# verified); a failure with no name, or a refusal by the directory, is no guess and is not counted.
+AXES_USERNAME_CALLABLE = "accounts.lockout.attempted_username"
+AXES_HANDLER = "accounts.lockout.LockoutHandler"
 AXES_RESET_ON_SUCCESS = True
 AXES_ENABLE_ACCESS_FAILURE_LOG = True  # AccessFailureLog: every failure and whether it locked, for auditors
 AXES_LOCKOUT_CALLABLE = "accounts.account_views.locked_out"
@@ -197,6 +208,9 @@ ROLE_GROUPS = parse_role_groups("ROLE_GROUPS", env_str("ROLE_GROUPS"))
 # true: the username/password form signs in local superusers only (break-glass), besides LDAP users.
 LOCAL_LOGIN_SUPERUSERS_ONLY = env_bool("LOCAL_LOGIN_SUPERUSERS_ONLY", False)
 DIRECTORY_SYNC_INTERVAL = env_int("DIRECTORY_SYNC_INTERVAL", 3600, minimum=60)  # seconds between sync_directory_roles
+# One person, one identity across LDAP and OpenID Connect (accounts/identity_link.py): the attribute
+# (or "ldap:<attribute> oidc:<claim>") whose equal values make two directory accounts one person.
+IDENTITY_LINK_ATTRIBUTE = parse_link_attribute("IDENTITY_LINK_ATTRIBUTE", env_str("IDENTITY_LINK_ATTRIBUTE", ""))
 
 LDAP_SERVER_URI = env_str("LDAP_SERVER_URI", "")
 LDAP_BIND_DN = env_str("LDAP_BIND_DN", "")
@@ -207,6 +221,9 @@ LDAP_GROUP_SEARCH_BASE = env_str("LDAP_GROUP_SEARCH_BASE", "")
 LDAP_START_TLS = env_bool("LDAP_START_TLS", False)
 LDAP_CA_FILE = env_str("LDAP_CA_FILE", "")
 LDAP_TIMEOUT = env_float("LDAP_TIMEOUT", 5.0, minimum=0.5)
+# The entry's immutable id an LDAP account is bound to: empty for objectGUID (AD), else entryUUID
+# (OpenLDAP), else the DN; or an attribute name, or "dn" (accounts/ldap.py, entry_subject).
+LDAP_ID_ATTRIBUTE = parse_id_attribute("LDAP_ID_ATTRIBUTE", env_str("LDAP_ID_ATTRIBUTE", ""))
 if LDAP_SERVER_URI:
     _ldap_problems = [
         name
@@ -410,6 +427,29 @@ if _unknown_overrides:
         + ", ".join(f"APPROVALS_REQUIRED_{name.upper()}" for name in TASK_NAMES)
     )
 
+# --- Escalation when nobody approves (notifications/escalation.py) ---
+# After its approval SLA a pending request goes to tier 2 (ESCALATE_TO's approvers) and pages on-call
+# (ESCALATE_URLS, Apprise); after twice its SLA, SLA_BREACH_TO's named managers are told.
+APPROVAL_SLA = env_int("APPROVAL_SLA", 3600, minimum=60, maximum=7 * 86400)  # seconds; per task below
+APPROVAL_SLA_BY_TASK = {
+    name: env_int(f"APPROVAL_SLA_{name.upper()}", APPROVAL_SLA, minimum=60, maximum=7 * 86400)
+    for name in TASK_NAMES
+    if env_str(f"APPROVAL_SLA_{name.upper()}") is not None
+}
+_unknown_slas = sorted(
+    key
+    for key in os.environ
+    if key.startswith("APPROVAL_SLA_") and key.removeprefix("APPROVAL_SLA_").lower() not in {n.lower() for n in TASK_NAMES}
+)
+if _unknown_slas:
+    raise ImproperlyConfigured(
+        f"{', '.join(_unknown_slas)}: no such task type; use one of "
+        + ", ".join(f"APPROVAL_SLA_{name.upper()}" for name in TASK_NAMES)
+    )
+ESCALATE_TO = (env_str("ESCALATE_TO", "") or "").strip()  # a group (local or mapped from the directory)
+ESCALATE_URLS = [url.strip() for url in (env_str("ESCALATE_URLS", "", secret=True) or "").split(",") if url.strip()]
+SLA_BREACH_TO = [name.strip() for name in (env_str("SLA_BREACH_TO", "") or "").split(",") if name.strip()]
+
 # --- The REST API (/api/v1/, responses/api/) ---
 REST_FRAMEWORK = {
     # Tokens only: no session cookies, so no CSRF to worry about (the schema view adds sessions, read-only).
@@ -448,6 +488,9 @@ SPECTACULAR_SETTINGS = {
 # Limits on the blast radius.
 REQUEST_RATE_LIMIT = env_int("REQUEST_RATE_LIMIT", 30, minimum=0)  # requests one user may file per window; 0: none
 REQUEST_RATE_WINDOW = env_int("REQUEST_RATE_WINDOW", 3600, minimum=60)  # seconds
+# Host searches and previews one user may make per minute (responses/throttle.py); 0: none.
+HOST_SEARCH_RATE_LIMIT = env_int("HOST_SEARCH_RATE_LIMIT", 120, minimum=0)
+PREVIEW_RATE_LIMIT = env_int("PREVIEW_RATE_LIMIT", 20, minimum=0)
 KSC_SUBMIT_HOURLY_CAP = env_int("KSC_SUBMIT_HOURLY_CAP", 300, minimum=0)  # submissions to KSC per hour; 0: none
 # KES keeps at most 100 response tasks per endpoint: approvers are warned above this many for one host.
 HOST_TASKS_WARNING = env_int("HOST_TASKS_WARNING", 80, minimum=1)
@@ -496,8 +539,13 @@ NOTIFY_LANGUAGE = env_choice("NOTIFY_LANGUAGE", "en", ("en", "ja"))  # the chat 
 APPROVAL_REMIND_AFTER = (
     env_int("APPROVAL_REMIND_AFTER", 0, minimum=0) if env_str("APPROVAL_REMIND_AFTER") is not None else None
 )
+# The "Needs attention" page looks back this many days for failures and rejections (issue 29).
+ATTENTION_DAYS = env_int("ATTENTION_DAYS", 7, minimum=1, maximum=90)
 NOTIFY_TRIES = env_int("NOTIFY_TRIES", 5, minimum=1, maximum=20)  # tries per message in all
 NOTIFY_BACKOFF = env_int("NOTIFY_BACKOFF", 30, minimum=0)  # seconds before the 2nd try, doubling
+# Seconds after which an undelivered message is given up (then shown to administrators); until then
+# it is tried again with a back-off doubling up to an hour. 0: give up after the NOTIFY_TRIES tries.
+NOTIFY_GIVE_UP_AFTER = env_int("NOTIFY_GIVE_UP_AFTER", 24 * 3600, minimum=0)
 NOTIFY_BURST_LIMIT = env_int("NOTIFY_BURST_LIMIT", 10, minimum=1)  # messages per channel per window, then a digest
 NOTIFY_BURST_WINDOW = env_int("NOTIFY_BURST_WINDOW", 60, minimum=10)  # seconds
 NOTIFY_SWEEP_INTERVAL = env_int("NOTIFY_SWEEP_INTERVAL", 60, minimum=5)  # reminders and missed events, this often
@@ -515,6 +563,8 @@ LOGGING = {
         "accounts": {"level": LOG_LEVEL},
         "portal": {"level": LOG_LEVEL},
         "notifications": {"level": LOG_LEVEL},
+        # Every anchor's seq, time and hash leave the database here (for syslog/the SIEM), whatever LOG_LEVEL says.
+        "portal.audit.anchor": {"level": "INFO"},
         # urllib3 at DEBUG prints request lines; never let it print KSC headers.
         "urllib3": {"level": "WARNING"},
     },

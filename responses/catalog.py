@@ -37,6 +37,7 @@ from typing import Any
 
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 MAX_STRING = 4096
 MAX_HOST_ID = 256
@@ -150,6 +151,21 @@ class TaskType:
 
     # The params of the same task that undo these (an isolation's release), or None: nothing to undo.
     undo: Callable[[Any], dict | None] | None = None
+    # The action in words for chat and e-mail, when ``describe`` says more than a message may carry
+    # (startProcess's arguments can hold a password); None: ``describe``.
+    describe_in_message: Callable[[Any], str] | None = None
+
+    # The task's name in message subjects when its params change what it is (an isolation and its
+    # release must not share a subject); None: ``label``.
+    subject_label: Callable[[Any], str] | None = None
+
+    def label_for(self, params: Any) -> str:
+        """The task's name for a message's subject and headline facts."""
+        return str(self.subject_label(params) if self.subject_label else self.label)
+
+    def message_words(self, params: Any) -> str:
+        """The action in plain words for notifications: never a param that may hold a secret."""
+        return (self.describe_in_message or self.describe)(params)
 
     def undo_params(self, params: Any) -> dict | None:
         """The params of the request that undoes one with ``params``; None when there is none."""
@@ -189,6 +205,20 @@ def _file_words(params: dict) -> str:
     if params.get("md5hash"):
         parts.append(f"md5 {params['md5hash']}")
     return ", ".join(parts)
+
+
+def _start_process_in_message(params: Any) -> str:
+    words = str(_("Start %(exe)s")) % {"exe": params["executablePath"]}
+    arguments = params.get("arguments") or ""
+    if arguments:
+        words += " " + str(
+            ngettext(
+                "(arguments: %(count)d character, see the portal)",
+                "(arguments: %(count)d characters, see the portal)",
+                len(arguments),
+            )
+        ) % {"count": len(arguments)}
+    return words
 
 
 def _ioc_then(params: dict) -> str:
@@ -341,6 +371,8 @@ TASKS: dict[str, TaskType] = {
             describe=lambda p: (
                 str(_("Start %(exe)s %(args)s")) % {"exe": p["executablePath"], "args": p.get("arguments", "")}
             ),
+            # Arguments ("net use ... /user:x password") and the working folder stay on the portal.
+            describe_in_message=_start_process_in_message,
         ),
         _file_task(
             "terminateProcess",
@@ -373,6 +405,7 @@ TASKS: dict[str, TaskType] = {
             ),
             approval=ALWAYS,
             undo=lambda p: {"action": 0} if p.get("action") == 1 else None,  # isolating is undone by releasing
+            subject_label=lambda p: _("Network isolation") if p.get("action") == 1 else _("Release of network isolation"),
             describe=lambda p: str(
                 _("Isolate the host from the network")
                 if p["action"] == 1
@@ -506,6 +539,12 @@ def _zip_entry_count(data: bytes) -> int | None:
     return int.from_bytes(data[end + 10 : end + 12], "little")
 
 
+def _zip_entry_signatures(data: bytes) -> int:
+    """How many central-directory entry signatures the bytes hold: an upper bound of the entries,
+    whatever the end record claims (an end record saying 1, or ZIP64's 0xFFFF, may sit after 100 000)."""
+    return data.count(b"PK\x01\x02")
+
+
 def ioc_archive_summary(value: str) -> dict[str, Any]:
     """An IOC archive as lists show it: its size and SHA-256, never the archive itself."""
     data = base64.b64decode(value)
@@ -560,9 +599,13 @@ def _clean_ioc(name: str, value: str) -> str:
     if len(data) > MAX_IOC_ZIP_BYTES:
         raise ValueError(_("%(field)s is larger than 10 MiB.") % {"field": name})
     too_many = _("%(field)s holds more than %(max)d entries.") % {"field": name, "max": MAX_IOC_ENTRIES}
+    # Before zipfile reads every entry of the central directory: the signatures first (the end record's
+    # count is the archive's word), then the end record's claim.
+    if _zip_entry_signatures(data) > MAX_IOC_ENTRIES:
+        raise ValueError(too_many)
     claimed = _zip_entry_count(data)
     if claimed is not None and MAX_IOC_ENTRIES < claimed < 0xFFFF:  # 0xFFFF: a ZIP64 archive counts elsewhere
-        raise ValueError(too_many)  # before zipfile reads every entry of the central directory
+        raise ValueError(too_many)
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             if len(archive.infolist()) > MAX_IOC_ENTRIES:
@@ -588,7 +631,10 @@ MAX_IOC_FILES_BYTES = 10 * 1024 * 1024
 
 def _check_openioc(name: str, archive: zipfile.ZipFile, members: list[zipfile.ZipInfo]) -> None:
     """Each file an OpenIOC 1.0/1.1 document (.ioc or .xml, at most 2 MiB), 10 MiB in all, ids unique."""
-    from xml.etree import ElementTree
+    from xml.etree.ElementTree import ParseError
+
+    from defusedxml import DefusedXmlException
+    from defusedxml.ElementTree import fromstring
 
     if sum(info.file_size for info in members) > MAX_IOC_FILES_BYTES:
         raise ValueError(_("%(field)s: the IOC files add up to more than 10 MiB.") % {"field": name})
@@ -601,11 +647,13 @@ def _check_openioc(name: str, archive: zipfile.ZipFile, members: list[zipfile.Zi
             raise ValueError(_("%(field)s: %(file)s is larger than 2 MiB.") % where)
         data = archive.read(info)
         # No document type declarations: entities are not part of OpenIOC, and they can blow up a parser.
-        if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
-            raise ValueError(_("%(field)s: %(file)s declares a DOCTYPE or entities.") % where)
+        # The parser reports one in whatever encoding the file is written (UTF-16 hides it from a byte
+        # search), and refuses entities and external references as well (defusedxml).
         try:
-            root = ElementTree.fromstring(data)
-        except ElementTree.ParseError:
+            root = fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+        except DefusedXmlException:
+            raise ValueError(_("%(field)s: %(file)s declares a DOCTYPE or entities.") % where) from None
+        except (ParseError, ValueError, LookupError):
             raise ValueError(_("%(field)s: %(file)s is not well-formed XML.") % where) from None
         namespace, _sep, local = root.tag[1:].partition("}") if root.tag.startswith("{") else ("", "", root.tag)
         if local != "ioc" or namespace not in OPENIOC_NAMESPACES:

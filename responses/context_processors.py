@@ -30,4 +30,12 @@ def portal(request: HttpRequest) -> dict[str, Any]:
         "ksc_tls_unverified": getattr(settings, "KSC_VERIFY", True) is False,
         # Lazy: pages that never look at the menu (CSV, fragments) cost no query for it.
         "portal": SimpleLazyObject(lambda: _Menu(user)) if user is not None else None,
+        # The menu's "Needs attention" count (responses/attention.py); lazy like the menu.
+        "attention_count": SimpleLazyObject(lambda: _attention_count(user)),
     }
+
+
+def _attention_count(user) -> int:
+    from responses import attention
+
+    return attention.count_for(user)

@@ -37,6 +37,14 @@ class ContentChanged(WrongStatus):
     """
 
 
+class NotApproved(WrongStatus):
+    """The database says APPROVED, but the decisions and the trail do not prove it (HTTP 409).
+
+    Somebody changed the status, the approvals required or a decision in the database;
+    the request is FAILED instead of being sent.
+    """
+
+
 class InvalidRequest(WorkflowError):
     """What was filed is refused; ``errors`` maps field names to messages (HTTP 400)."""
 

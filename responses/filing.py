@@ -24,7 +24,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from responses import catalog, filing_hints, policy, workflow
+from responses import catalog, filing_hints, host_directory, policy, workflow
 from responses.errors import InvalidRequest
 from responses.ksc.errors import KscError
 from responses.ksc.factory import get_client
@@ -66,12 +66,15 @@ def unknown_host_message() -> str:
 def check_host(host_id: str) -> HostCheck:
     """Ask KSC about ``host_id``; never raises for KSC's trouble (the error says what it was)."""
     try:
-        return HostCheck(get_client().get_host(host_id))
+        host = get_client().get_host(host_id)
     except ImproperlyConfigured:
         return HostCheck(None, _("KSC is not configured (KSC_HOST), so the host id could not be checked."))
     except KscError as exc:
         log.warning("checking host %r in KSC failed: %s", host_id, exc)
         return HostCheck(None, str(exc))
+    if host is not None:
+        host_directory.record_seen([host])
+    return HostCheck(host)
 
 
 @dataclass(frozen=True)

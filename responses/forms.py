@@ -22,7 +22,7 @@ from django.core import signing
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from responses import catalog, consequences, workflow
+from responses import catalog, consequences, ioc_store, workflow
 from responses.ksc import payload
 
 PARAMS_PREFIX = "params"
@@ -32,10 +32,28 @@ SCAN_PREFIX = "scan"
 CARRIED_SUFFIX = "__carried"
 # Beside it, the uploaded file's name (catalog.archive_file_name), shown with the size and digest.
 CARRIED_NAME_SUFFIX = "__carried_name"
+# What the page carries instead of the base64 (responses.views): "stored:<sha256>:<size>", the archive
+# kept server-side for this user (responses/ioc_store.py); the view puts the archive back before the form.
+STORED_PREFIX = "stored:"
+
+
+def carried_reference(digest: str, size: int) -> str:
+    return f"{STORED_PREFIX}{digest}:{size}"
+
+
+def parse_carried_reference(value: Any) -> tuple[str, int] | None:
+    """(sha256, size) of a carried reference; None when ``value`` is not one."""
+    if not isinstance(value, str) or not value.startswith(STORED_PREFIX):
+        return None
+    digest, _sep, size = value[len(STORED_PREFIX) :].partition(":")
+    if not re.fullmatch(r"[0-9a-f]{64}", digest) or not size.isdigit() or len(size) > 12:
+        return None
+    return digest, int(size)
 
 PREVIEW_SALT = "responses.new-request.preview"
 # A preview older than this is refused at filing: what was checked may no longer be what the analyst meant.
-PREVIEW_MAX_AGE = 60 * 60
+# Its IOC archives are kept server-side as long (responses/ioc_store.py).
+PREVIEW_MAX_AGE = ioc_store.KEEP_SECONDS
 
 # Longer JSON than this is cut in the preview page; a 10 MiB IOC archive is 14 MB of base64.
 PREVIEW_DISPLAY_LIMIT = 64 * 1024
@@ -226,16 +244,47 @@ class NewRequestForm:
         value = form[key].value() if form.is_bound else form.initial.get(key)
         if not value:
             return None
+        file_name = form[name_key].value() if form.is_bound else form.initial.get(name_key)
+        reference = parse_carried_reference(value)
+        if reference is not None:  # kept server-side (responses.views): its digest and size
+            return {"file_name": catalog.archive_file_name(file_name), "size": reference[1], "sha256": reference[0]}
         try:
             data = base64.b64decode(value, validate=True)
         except ValueError:
             return None
-        file_name = form[name_key].value() if form.is_bound else form.initial.get(name_key)
         return {
             "file_name": catalog.archive_file_name(file_name),
             "size": len(data),
             "sha256": hashlib.sha256(data).hexdigest(),
         }
+
+    def carry_by_reference(self, user) -> None:
+        """Before the form is drawn: each carried archive kept server-side, the page carrying its reference.
+
+        A redisplay (a field to correct, "Change it", the search without JavaScript) then sends a few
+        dozen bytes to the browser and back, not the archive in base64.
+        """
+        if self.task.list_params:
+            return
+        for name in self.ioc_fields:
+            if self.params.is_bound:
+                key = f"{self.params.prefix}-{name}{CARRIED_SUFFIX}"
+                value = self.params.data.get(key)
+            else:
+                key = f"{name}{CARRIED_SUFFIX}"
+                value = (self.params.initial or {}).get(key)
+            if not isinstance(value, str) or not value or parse_carried_reference(value) is not None:
+                continue
+            try:
+                size = len(base64.b64decode(value, validate=True))
+            except ValueError:
+                continue
+            reference = carried_reference(ioc_store.keep(user, value), size)
+            if self.params.is_bound:
+                self.params.data = self.params.data.copy()
+                self.params.data[key] = reference
+            else:
+                self.params.initial = {**self.params.initial, key: reference}
 
     def is_valid(self) -> bool:
         common_ok = self.common.is_valid()
@@ -466,6 +515,29 @@ class NewRequestForm:
         return cls(task, initial=common, params_initial=params or None)
 
 
+def archives_from_references(user, data: Any) -> tuple[Any, bool]:
+    """The form's POST with each carried archive reference replaced by the archive (base64).
+
+    (the data, whether one was gone: too old, pushed out, or not this user's; it then reads as not
+    attached, and the page asks for the file again).
+    """
+    gone = False
+    replaced = None
+    for key, value in data.items():
+        if not key.endswith(CARRIED_SUFFIX):
+            continue
+        reference = parse_carried_reference(value)
+        if reference is None:
+            continue
+        archive = ioc_store.take(user, reference[0])
+        replaced = replaced if replaced is not None else data.copy()
+        replaced[key] = archive or ""
+        if archive is None:
+            gone = True
+            replaced[key[: -len(CARRIED_SUFFIX)] + CARRIED_NAME_SUFFIX] = ""
+    return (replaced if replaced is not None else data), gone
+
+
 def filing_as_form_data(task: catalog.TaskType, filing: dict[str, Any]) -> dict[str, str]:
     """A filing (as sealed) as the new-request form posts it: the common fields, then each param's field."""
     data: dict[str, str] = {key: str(filing.get(key) or "") for key in RequestForm.base_fields}
@@ -511,20 +583,49 @@ def _field_data(
 # --- The preview and what carries it to filing ------------------------------------------------
 
 
+def _ioc_param_names(task_name: Any) -> list[str]:
+    task = catalog.TASKS.get(task_name)
+    return [spec.name for spec in task.fields if catalog.field_kind(spec) == catalog.IOC_ZIP] if task else []
+
+
 def seal(user, filing: Filing) -> str:
-    """The previewed request, signed, so that "File request" files exactly what was previewed."""
+    """The previewed request, signed, so that "File request" files exactly what was previewed.
+
+    An IOC archive is kept server-side (responses/ioc_store.py) and named here by its SHA-256:
+    the signed field stays a few hundred bytes instead of 14 MB of base64 each way.
+    """
     data = {"user": user.pk, "sealed_at": timezone.now().isoformat(), **filing.as_dict()}
+    params = data.get("params")
+    if isinstance(params, dict):
+        params = dict(params)
+        for name in _ioc_param_names(filing.task):
+            if isinstance(params.get(name), str) and params[name]:
+                params[name] = {ioc_store.STORED: ioc_store.keep(user, params[name])}
+        data["params"] = params
     return signing.dumps(data, salt=PREVIEW_SALT, compress=True)
 
 
 def unseal(user, token: str) -> tuple[dict[str, Any], dt.datetime]:
-    """(the filing's fields, when it was previewed); signing.BadSignature when forged, expired or someone else's."""
+    """(the filing's fields, when it was previewed); signing.BadSignature when forged, expired or someone else's.
+
+    Also BadSignature when a stored IOC archive it names is gone (older than the preview may be,
+    or pushed out by the user's newer previews): the analyst fills the request in again.
+    """
     data = signing.loads(token, salt=PREVIEW_SALT, max_age=PREVIEW_MAX_AGE)
     if not isinstance(data, dict) or data.pop("user", None) != user.pk:
         raise signing.BadSignature("not this user's preview")
     sealed_at = dt.datetime.fromisoformat(data.pop("sealed_at"))
     if data.get("task") not in catalog.TASKS:
         raise signing.BadSignature("unknown task")
+    params = data.get("params")
+    if isinstance(params, dict):
+        for name in _ioc_param_names(data["task"]):
+            reference = params.get(name)
+            if isinstance(reference, dict):
+                archive = ioc_store.take(user, reference.get(ioc_store.STORED))
+                if archive is None:
+                    raise signing.BadSignature("the previewed IOC archive is no longer kept")
+                params[name] = archive
     return data, sealed_at
 
 

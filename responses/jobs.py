@@ -30,16 +30,17 @@ import threading
 import time
 import uuid as uuid_module
 from collections.abc import Callable
+from importlib import import_module
 
 import django_rq
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connections
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef, Q, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from redis.exceptions import ClusterDownError, OutOfMemoryError, ReadOnlyError, RedisError, ResponseError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import SimpleWorker, get_current_job
 from rq.exceptions import NoSuchJobError, StopRequested
@@ -48,9 +49,9 @@ from rq.intermediate_queue import IntermediateQueue
 from rq.job import Job, JobStatus
 from rq.scheduler import RQScheduler
 from rq.scripts import acquire_or_refresh_lock, release_lock
-from rq.worker import Worker, WorkerStatus
+from rq.worker import DequeueStrategy, Worker, WorkerStatus
 
-from responses import audit_chain, queueing, submission, workflow
+from responses import audit_chain, ioc_store, queueing, submission, workflow
 from responses.ksc import payload
 from responses.ksc.errors import KscError, KscUnavailable
 from responses.ksc.factory import get_client
@@ -87,6 +88,12 @@ def _over_hourly_cap() -> bool:
     return bool(cap) and queueing.submissions_last_hour() >= cap
 
 
+def _room_under_hourly_cap() -> float:
+    """How many more submissions the hourly cap allows now (infinite without a cap)."""
+    cap = settings.KSC_SUBMIT_HOURLY_CAP
+    return cap - queueing.submissions_last_hour() if cap else float("inf")
+
+
 def submit_to_ksc(key: str) -> str:
     """Submit one approved request: AddIncident, keep the id, UpdateIncident, mark SUBMITTED."""
     if _over_hourly_cap():
@@ -101,7 +108,7 @@ def submit_to_ksc(key: str) -> str:
         return "held"
     try:
         claim = submission.claim_for_submission(key)
-    except workflow.ContentChanged as exc:
+    except (workflow.ContentChanged, workflow.NotApproved) as exc:
         # FAILED already, with the reason in its trail; never sent, never retried by RQ.
         log.error("request %s: refused: %s", key, exc)
         return "refused"
@@ -236,14 +243,27 @@ def reconcile(grace_seconds: int | None = None) -> dict[str, int]:
     queue = django_rq.get_queue(QUEUE)
     cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=grace)
     enqueue_failed = RequestEvent.objects.filter(request=OuterRef("pk"), kind=EventKind.ENQUEUE_FAILED)
+    # Whether each request is held by the hourly cap (its latest event), in the same one query:
+    # under overload thousands are held, and asking per request (event, cap, job, intermediate
+    # list) made one run take most of RECONCILE_INTERVAL.
+    latest_kind = RequestEvent.objects.filter(request=OuterRef("pk")).order_by("-seq").values("kind")[:1]
     stale = (
         ResponseRequest.objects.filter(status__in=IN_FLIGHT)
         .filter(Q(updated_at__lte=cutoff) | Q(status=Status.APPROVED) & Exists(enqueue_failed))
-        .values_list("uuid", "status")
+        .annotate(latest_kind=Subquery(latest_kind))
+        .order_by("approved_at", "pk")  # held ones go on in the order they were approved
+        .values_list("uuid", "status", "latest_kind")
     )
     stale = list(stale)
     queued = set(queue.get_job_ids()) if stale else set()
-    for key, status in stale:
+    room = None  # submissions the hourly cap still allows, counted once per run when a held request asks
+    for key, status, latest in stale:
+        held = status == Status.QUEUED and latest == EventKind.HELD
+        if held:
+            room = _room_under_hourly_cap() if room is None else room
+            if room <= 0:
+                continue  # no Redis call, no query: it waits for the next run
+            room -= 1  # released now, or released earlier and its job waits: either way it takes a place
         if _job_is_alive(str(key), queue, queued):
             continue
         # A job a dead worker left in RQ's intermediate list must not run a second time from there.
@@ -251,9 +271,9 @@ def reconcile(grace_seconds: int | None = None) -> dict[str, int]:
         if status == Status.APPROVED:
             if queueing.enqueue_submission(key):
                 counts["enqueued"] += 1
-        elif status == Status.QUEUED and queueing.is_held(key):
+        elif held:
             # Held by the hourly cap: a new job when there is room again, without a line per minute.
-            if not _over_hourly_cap() and queueing.push_job(key) is None:
+            if queueing.push_job(key) is None:
                 counts["released"] += 1
         elif queueing.requeue(key, "The submission job was lost (worker stopped or queue emptied); queued again."):
             if queueing.push_job(key) is None:
@@ -389,10 +409,22 @@ def keep_scheduled(schedule: Callable[[], bool]) -> None:
         _KEPT_SCHEDULED.append(schedule)
 
 
+def clear_expired_sessions() -> None:
+    """What `manage.py clearsessions` does: delete the sessions past their expiry.
+
+    Anonymous visits make session rows too (a draft kept when a session ended, the OpenID Connect
+    sign-in's state), and nothing else deletes them. One indexed DELETE per beat.
+    """
+    engine = import_module(settings.SESSION_ENGINE)
+    with contextlib.suppress(NotImplementedError):  # sessions in signed cookies keep no rows
+        engine.SessionStore.clear_expired()
+
+
 def keeper_beat() -> dict[str, int]:
     """One beat of the cluster's periodic duties, run by whichever keeper wins the reconcile lease.
 
-    The audit chains' anchor when one is due (AUDIT_ANCHOR_INTERVAL), the reconciler,
+    The audit chains' anchor when one is due (AUDIT_ANCHOR_INTERVAL), expired sessions deleted
+    (clearsessions) and previewed IOC archives past a preview's age (responses.ioc_store), the reconciler,
     and every registered periodic job put back in the schedule when Redis lost it
     (within RECONCILE_INTERVAL, with nothing restarted).
     """
@@ -400,6 +432,11 @@ def keeper_beat() -> dict[str, int]:
         audit_chain.anchor_if_due()
     except Exception:  # an anchor missed now is taken at the next beat; reconciling matters more
         log.exception("could not take the audit anchor")
+    try:
+        clear_expired_sessions()
+        ioc_store.delete_expired()
+    except Exception:  # tried again at the next beat
+        log.exception("could not delete the expired sessions or previewed IOC archives")
     counts = reconcile()
     for schedule in _KEPT_SCHEDULED:
         try:
@@ -570,7 +607,31 @@ def _drop_unusable_connections() -> None:
             connection.close()
 
 
-REDIS_LOST = (RedisConnectionError, RedisTimeoutError)
+# Redis errors that a healthy Redis later clears, so a worker waits them out instead of exiting
+# (RQ's work loop quits on any error it does not know): unreachable or slow (connection, timeout,
+# LOADING), refusing writes (MISCONF: a failed RDB save with stop-writes-on-bgsave-error, as on a
+# full disk; READONLY: a replica after a Sentinel failover; NOREPLICAS: min-replicas-to-write;
+# OOM: maxmemory), and busy or in transition (BUSY: a long script; MASTERDOWN, TRYAGAIN,
+# CLUSTERDOWN; UNBLOCKED: a blocking pop ended because the server became a replica).
+REDIS_LOST = (RedisConnectionError, RedisTimeoutError, ReadOnlyError, OutOfMemoryError, TryAgainError, ClusterDownError)
+REDIS_PASSING_CODES = ("MISCONF", "READONLY", "NOREPLICAS", "OOM", "BUSY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN",
+                       "UNBLOCKED", "LOADING")  # fmt: skip
+
+
+def redis_lost(exc: BaseException) -> bool:
+    """Whether exc is a Redis error that passes with time (REDIS_LOST above): wait and try again.
+
+    MISCONF, NOREPLICAS, BUSY and UNBLOCKED come as plain ResponseErrors named by their first
+    word; from inside a Lua script (RQ's locks) the code follows other words, hence the search.
+    """
+    if isinstance(exc, REDIS_LOST):
+        return True
+    if not isinstance(exc, ResponseError):
+        return False
+    text = str(exc)
+    return text.split(" ", 1)[0] in REDIS_PASSING_CODES or any(
+        f"{code} " in text for code in ("MISCONF", "READONLY", "NOREPLICAS", "OOM command")
+    )
 
 
 class PortalWorker(SimpleWorker):
@@ -598,6 +659,12 @@ class PortalWorker(SimpleWorker):
     keeper: Keeper | None = None
 
     def work(self, burst: bool = False, *args, with_scheduler: bool = False, **kwargs):
+        # One worker on `ksc notify` takes its queues in turn: with thousands of submissions
+        # waiting, an "approval needed" e-mail waits for one submission, not for all of them
+        # (RQ's default always empties the first queue first), and a mail server that hangs
+        # delays every other submission by one message at most.
+        if len(self.queues) > 1 and kwargs.get("dequeue_strategy") in (None, DequeueStrategy.DEFAULT):
+            kwargs["dequeue_strategy"] = DequeueStrategy.ROUND_ROBIN
         stop = None
         if not burst:
             with_scheduler = False  # the keeper schedules; see the class docstring
@@ -625,19 +692,30 @@ class PortalWorker(SimpleWorker):
     def run_maintenance_tasks(self):
         try:
             super().run_maintenance_tasks()
-        except REDIS_LOST as exc:
-            log.warning("worker maintenance skipped, Redis is not reachable: %s", exc)
+        except RedisError as exc:
+            if not redis_lost(exc):
+                raise
+            log.warning("worker maintenance skipped, Redis is not usable: %s", exc)
+
+    def dequeue_job_and_maintain_ttl(self, timeout: int | None, max_idle_time: int | None = None):
+        # RQ's own loop here waits out only connection errors; a Redis refusing writes (MISCONF,
+        # READONLY, UNBLOCKED after a failover...) would end the worker ("unhandled exception").
+        return self._while_redis_is_down(
+            lambda: super(PortalWorker, self).dequeue_job_and_maintain_ttl(timeout, max_idle_time)
+        )
 
     def _while_redis_is_down(self, call):
-        """Run call; while Redis does not answer, wait (up to 5 s between tries) and run it again."""
+        """Run call; while Redis does not answer or refuses writes (redis_lost), wait (up to 5 s) and run it again."""
         wait = 0.5
         while True:
             try:
                 return call()
-            except REDIS_LOST as exc:
+            except RedisError as exc:
+                if not redis_lost(exc):
+                    raise
                 if self._stop_requested:
                     raise StopRequested() from None
-                log.warning("worker %s: Redis is not reachable (%s); retrying in %.1f s", self.name, exc, wait)
+                log.warning("worker %s: Redis is not usable (%s); retrying in %.1f s", self.name, exc, wait)
                 time.sleep(wait)
                 wait = min(wait * 2, 5.0)
 
@@ -667,7 +745,9 @@ class PortalWorker(SimpleWorker):
             current["execution"] = execution
             try:
                 self.perform_job(job, queue, execution)
-            except REDIS_LOST as exc:
+            except RedisError as exc:
+                if not redis_lost(exc):
+                    raise
                 log.warning("worker %s: Redis went away during job %s: %s", self.name, job.id, exc)
                 self._while_redis_is_down(lambda: self._give_up_job(job, queue, execution))
             self._while_redis_is_down(lambda: self.set_state(WorkerStatus.IDLE))

@@ -17,7 +17,7 @@ from django.db.models.functions import Upper
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from responses import catalog, policy
+from responses import approvals, catalog, policy
 from responses.states import Status  # noqa: F401 (defined apart so that policy needs no models)
 
 # Requests still on their way to KSC (the reconciler and the "in flight" views use this).
@@ -55,6 +55,11 @@ class ResponseRequestQuerySet(models.QuerySet):
         """The requests ``user`` may see, as responses.policy decides."""
         rule = policy.visible_filter(user)
         return self if rule is None else self.filter(rule)
+
+    def decidable_by(self, user) -> ResponseRequestQuerySet:
+        """The requests ``user`` may approve or reject now, as responses.policy.may_decide decides (in SQL)."""
+        rule = policy.decidable_filter(user)
+        return self.none() if rule is None else self.filter(rule)
 
     def awaiting_decision(self) -> ResponseRequestQuerySet:
         """The approval queue: pending approval and still in their window, oldest first.
@@ -135,6 +140,8 @@ class ResponseRequest(models.Model):
             models.Index(Upper("requester_username"), "created_at", "id", name="rr_requester_name_upper_idx"),
             # the API's exact host and SIEM-reference filters
             models.Index(fields=["target_host"], name="rr_target_host_idx"),
+            # the host filter: the names the host directory matched (responses/host_directory.py)
+            models.Index(fields=["target_host_name"], name="rr_target_host_name_idx"),
             models.Index(fields=["external_ref"], name="rr_external_ref_idx"),
             # the hourly cap counts the last hour's submissions before every job
             models.Index(fields=["submitted_at"], name="rr_submitted_at_idx"),
@@ -174,7 +181,40 @@ class ResponseRequest(models.Model):
 
         Lists annotate the same count in SQL instead (responses.views._list_rows).
         """
-        return sum(1 for approval in self.approvals.all() if approval.decision == DecisionKind.APPROVE)
+        return len(approvals.approving_people(self, self.approvals.all()))
+
+
+class HostDirectoryEntry(models.Model):
+    """A name the portal has known a KSC host by: one row per host id and display name.
+
+    Filled when a request is filed (the name KSC gave at filing) and whenever KSC answers a
+    host look-up (the host search, the filing's check, the host page), and once from every
+    existing request by migration 0021. The auditors' host filter searches here, where the
+    hosts are few (thousands), by trigram, then reads the requests by host id through the
+    btree index rr_target_host_idx, instead of a trigram search over a million requests
+    (responses/host_directory.py). A renamed host keeps a row per name, so a search by the
+    name a request was filed under still finds it.
+    """
+
+    host_id = models.CharField(max_length=catalog.MAX_HOST_ID, help_text="KSC internal host id")
+    display_name = models.CharField(max_length=255, blank=True)
+    fqdn = models.CharField(max_length=255, blank=True)
+    # The KSC server that answered (KSC_HOST when it was asked; "" from a filing's name alone).
+    server = models.CharField(max_length=255, blank=True)
+    first_seen = models.DateTimeField(default=timezone.now)
+    last_seen = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "responses_hostdirectory"
+        # Substring search on host_id, display_name and fqdn goes through trigram indexes made on
+        # PostgreSQL by migration 0023_host_directory (like 0015's for the requests).
+        constraints = [
+            # One row per host and name; the unique index also serves "every name of this host".
+            models.UniqueConstraint(fields=["host_id", "display_name"], name="hostdir_host_name_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.display_name or self.host_id} ({self.host_id})"
 
 
 class DecisionKind(models.TextChoices):
@@ -243,6 +283,10 @@ class EventKind(models.TextChoices):
     FOUND_IN_KSC = "found_in_ksc", _("Found in KSC")
     SEARCH_ENDED = "search_ended", _("Stopped looking in KSC")
     OUTCOME = "outcome", _("Outcome on the host")
+    # A question or an answer on a pending request, without deciding (responses/comments.py).
+    COMMENT = "comment", _("Comment")
+    # Nobody decided within the approval SLA: told tier 2 and on-call, then named managers (notifications/escalation.py).
+    ESCALATED = "escalated", _("Escalated")
 
 
 class RequestEvent(models.Model):
@@ -301,6 +345,8 @@ class AccountEventKind(models.TextChoices):
     GROUPS_CHANGED = "groups_changed", _("Groups changed")
     DEVICE_ADDED = "device_added", _("2FA device added")
     DEVICE_REMOVED = "device_removed", _("2FA device removed")
+    SIGN_IN_REFUSED = "sign_in_refused", _("Directory sign-in refused")
+    IDENTITY_RELINKED = "identity_relinked", _("Directory identity relinked")
 
 
 class SingleChainRecord(models.Model):
@@ -570,6 +616,29 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} of {self.user_id}"
+
+
+# --- The new-request form (responses/ioc_store.py) ---------------------------------------------
+
+
+class StoredIocArchive(models.Model):
+    """An IOC archive uploaded with a preview, kept here until it is filed, by its SHA-256.
+
+    The signed preview names the archive by its digest instead of carrying 14 MB of base64
+    to the browser and back (issue 23, point 16). Kept for PREVIEW_MAX_AGE, a few per user;
+    the keeper deletes older ones. A filed request keeps its archive in its own params.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    sha256 = models.CharField(max_length=64)
+    data = models.BinaryField()
+    stored_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "sha256"], name="stored_ioc_archive_once_per_user")]
+
+    def __str__(self) -> str:
+        return f"{self.sha256} of {self.user_id}"
 
 
 # --- reading outcomes (responses.outcomes follows them in KSC) --------------------------------

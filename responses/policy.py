@@ -9,7 +9,12 @@ greps for that). Roles are Django groups (accounts.roles).
   reject, cancel, retry), with the reason for a refusal;
 - ``sees_all_requests``, ``may_export_audit``, ``sees_ksc_warnings``,
   ``must_use_two_factor``, ``may_decide``: the portal-wide questions;
-- ``ResponseRequest.objects.visible_to(user)`` (responses.models) asks ``visible_filter``.
+- ``ResponseRequest.objects.visible_to(user)`` (responses.models) asks ``visible_filter``;
+- ``same_person(a, b)`` / ``person_key(user)``: who is one person for the two-person rule (the
+  same account, or directory accounts linked by IDENTITY_LINK_ATTRIBUTE); the approvals count
+  (responses.workflow) keys approvers by ``person_keys``.
+  ``ResponseRequest.objects.decidable_by(user)`` asks ``decidable_filter``, the rule of
+  ``may_decide`` written as SQL (the menu counts with it; tests/test_policy_sql.py holds the two equal).
 
 Superusers get no bypass on requests: they administer users; the two-person
 rule binds them like anyone else.
@@ -26,6 +31,7 @@ from django.db.models import Q
 from django.utils.translation import gettext as _
 
 from accounts import roles
+from responses import approvals, states
 from responses.errors import NotAllowed, WrongStatus
 from responses.states import Status, TokenScope
 
@@ -36,14 +42,14 @@ if TYPE_CHECKING:  # annotations only: policy must not import the models (they a
 # Actions a user may take on a request.
 FILE = "file"
 VIEW = "view"
-APPROVE = "approve"
-REJECT = "reject"
-CANCEL = "cancel"
-RETRY = "retry"
+APPROVE = states.APPROVE
+REJECT = states.REJECT
+CANCEL = states.CANCEL
+RETRY = states.RETRY
 ACTIONS = (APPROVE, REJECT, CANCEL, RETRY)  # what a request's page offers as buttons
 
 # What only an API token issued with TokenScope.DECISIONS may do through the API.
-DECISIONS = frozenset({APPROVE, REJECT, RETRY})
+DECISIONS = frozenset(approvals.STEP_UP_ACTIONS)
 
 
 @dataclass(frozen=True)
@@ -77,7 +83,52 @@ def _active(user) -> bool:
 
 
 def _is_requester(user, request: ResponseRequest) -> bool:
-    return request.requester_id is not None and request.requester_id == user.pk
+    return approvals.is_requester(user, request)
+
+
+# --- One person, one identity -----------------------------------------------------------------
+
+
+def person_key(user) -> tuple[str, int | str]:
+    """Who ``user`` (a user, or a user id) is as a person, for the two-person rule.
+
+    Accounts of one person in LDAP and OpenID Connect share the value of
+    IDENTITY_LINK_ATTRIBUTE (accounts/identity_link.py): ("person", that value). Any other
+    account is its own person: ("user", its id). A user's key is cached on the object.
+    """
+    if user is None:
+        raise ValueError("person_key needs a user or a user id")
+    if isinstance(user, int):
+        return person_keys([user])[user]
+    cached = getattr(user, "_portal_person", None)
+    if cached is None:
+        cached = person_keys([user.pk])[user.pk]
+        user._portal_person = cached
+    return cached
+
+
+def person_keys(user_ids: Iterable[int]) -> dict[int, tuple[str, int | str]]:
+    """{user id: person_key} for many users (responses/approvals.py, one query at most)."""
+    return approvals.person_keys(user_ids)
+
+
+def same_person(user_a, user_b) -> bool:
+    """Whether two users (or user ids) are one person: the same account, or accounts linked across sources."""
+    if user_a is None or user_b is None:
+        return False
+    id_a = user_a if isinstance(user_a, int) else user_a.pk
+    id_b = user_b if isinstance(user_b, int) else user_b.pk
+    if id_a == id_b:
+        return True
+    key_a = person_key(user_a)
+    if key_a[0] == "user":
+        return False  # an unlinked account is nobody else
+    return key_a == person_key(user_b)
+
+
+def _is_requesting_person(user, request: ResponseRequest) -> bool:
+    """The requester, under this account or a linked one of the same person."""
+    return request.requester_id is not None and same_person(user, request.requester_id)
 
 
 # --- Portal-wide questions ------------------------------------------------------------------
@@ -99,6 +150,34 @@ def visible_filter(user) -> Q | None:
     return Q(requester=user)
 
 
+def may_see_request(user, request: ResponseRequest) -> bool:
+    """Whether ``user`` may open this request's page: visible_filter's rule for one row already read."""
+    return _active(user) and (sees_all_requests(user) or _is_requester(user, request))
+def decides_anything(user) -> bool:
+    """Whether ``user`` could decide on any request at all (active, Approvers): who gets a "waiting" count."""
+    return _active(user) and roles.has_role(user, roles.APPROVERS)
+
+
+def decidable_filter(user) -> Q | None:
+    """``may_decide``'s rule as a filter on requests; None when this user decides nothing (no query to run).
+
+    The same conditions as ``may(user, APPROVE, rr)`` in the same terms: an active approver,
+    not the requester (by id, or by username once the requester's account is gone), the
+    request pending approval, and no decision of theirs on it yet (by user id). The
+    approval window is the queue's (``awaiting_decision``), not part of this rule.
+    """
+    if not decides_anything(user):
+        return None
+    mine = approvals.accounts_of(user.pk)  # this person's accounts (linked across directories)
+    return (
+        Q(status=Status.PENDING_APPROVAL)
+        & ~Q(requester_id__in=mine)
+        & ~Q(requester_id__isnull=True, requester_username=user.get_username())
+        # A negated condition across the approvals relation is NOT EXISTS (... approver_id IN mine) in SQL.
+        & ~Q(approvals__approver_id__in=mine)
+    )
+
+
 def may_export_audit(user) -> bool:
     """Auditors (and superusers) export and verify the audit trail and read the account trail."""
     return _active(user) and (user.is_superuser or roles.has_role(user, roles.AUDITORS))
@@ -107,6 +186,12 @@ def may_export_audit(user) -> bool:
 def sees_ksc_warnings(user) -> bool:
     """Whoever decides on requests or administers the portal must know that KSC's identity is unchecked."""
     return _active(user) and (user.is_superuser or roles.has_role(user, roles.APPROVERS))
+
+
+def sees_undelivered_notifications(user) -> bool:
+    """Administrators who may read every message (the admin's Notifications) are told of the undelivered ones."""
+    # is_staff first: the admin is for staff only, and everyone else's pages then ask no permission query.
+    return _active(user) and user.is_staff and user.has_perm("notifications.view_notification")
 
 
 def must_use_two_factor(user) -> bool:
@@ -142,9 +227,13 @@ def is_approver(user) -> bool:
 
 
 def prime_roles(users: Iterable) -> None:
-    """Fill each user's role cache from a ``prefetch_related("groups")``: no query per user afterwards."""
+    """Fill each user's role and person caches (the roles from a ``prefetch_related("groups")``): no query per user."""
+    users = list(users)
     for user in users:
         user._portal_roles = {group.name for group in user.groups.all()}  # roles.has_role's cache
+    keys = person_keys([user.pk for user in users])
+    for user in users:
+        user._portal_person = keys[user.pk]  # person_key's cache: one query for all (none without a link)
 
 
 # --- Per-request actions --------------------------------------------------------------------
@@ -184,18 +273,18 @@ def may(user, action: str, rr: ResponseRequest | None = None, *, token: ApiToken
     if action in (APPROVE, REJECT):
         if not roles.has_role(user, roles.APPROVERS):
             return _refuse(_("Only members of Approvers can approve or reject requests."))
-        if _is_requester(user, rr) or (
-            # The requester's account was deleted: the username is all that is left of them.
-            rr.requester_id is None and user.get_username() == rr.requester_username
-        ):
+        # The requester, under this account or a linked one of the same person; or, the requester's
+        # account deleted, under the username that is all that is left of them.
+        if _is_requesting_person(user, rr) or approvals.is_requester(user, rr, by_name_when_deleted=True):
             return _refuse(_("Nobody can approve or reject their own request: another approver must decide."))
         if rr.status != Status.PENDING_APPROVAL:
             return _conflict(
                 _("This request is %(status)s; only requests pending approval can be approved or rejected.")
                 % {"status": rr.get_status_display().lower()}
             )
-        # By id, not username: renaming an approver does not make them a second person.
-        if any(approval.approver_id == user.pk for approval in rr.approvals.all()):
+        # By person, not username: renaming an approver, or approving again with a linked account of
+        # the other directory, does not make them a second person (responses/approvals.py, same_person).
+        if approvals.has_decided(user, rr.approvals.all()):
             return _conflict(_("You have already approved this request; another approver must decide."))
         return ALLOWED
     if action == CANCEL:
@@ -210,7 +299,7 @@ def may(user, action: str, rr: ResponseRequest | None = None, *, token: ApiToken
     if action == RETRY:
         if not roles.has_role(user, roles.APPROVERS):
             return _refuse(_("Only members of Approvers can retry a failed request."))
-        if _is_requester(user, rr):
+        if _is_requesting_person(user, rr):
             return _refuse(_("Another approver must retry your own request."))
         if rr.status != Status.FAILED:
             return _conflict(
@@ -229,3 +318,28 @@ def allowed_actions(user, rr: ResponseRequest, *, token: ApiToken | None = None)
 def may_decide(user, rr: ResponseRequest) -> bool:
     """Whether ``user`` may approve or reject ``rr`` now: who is told that a request waits for them."""
     return bool(may(user, APPROVE, rr))
+
+
+def may_comment(user, rr: ResponseRequest) -> Verdict:
+    """Whether ``user`` may ask or answer on ``rr`` without deciding (responses/comments.py).
+
+    While it waits for approval: approvers who may see it ask ("need more info"), its
+    requester answers. Nobody else writes in the thread; everyone who may see it reads it.
+    """
+    if user is None or not user.is_authenticated:
+        return _refuse(_("Log in first."))
+    if not user.is_active:
+        return _refuse(_("This account is disabled."))
+    if not (_is_requester(user, rr) or (is_approver(user) and may(user, VIEW, rr))):
+        return _refuse(_("Only the requester and approvers can write in a request's questions and answers."))
+    if rr.status != Status.PENDING_APPROVAL:
+        return _conflict(
+            _("This request is %(status)s; questions and answers are for requests pending approval.")
+            % {"status": rr.get_status_display().lower()}
+        )
+    return ALLOWED
+
+
+def in_escalation_tier(user) -> bool:
+    """Whether ``user`` belongs to ESCALATE_TO, the group an unapproved request escalates to."""
+    return bool(settings.ESCALATE_TO) and roles.has_role(user, settings.ESCALATE_TO)

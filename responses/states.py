@@ -1,4 +1,4 @@
-"""The request statuses and API token scopes: plain choices, apart from the models.
+"""The request statuses, the transitions between them, and API token scopes: plain data, apart from the models.
 
 responses.policy decides by them, and the models' ``visible_to`` asks the policy:
 keeping the choices in this leaf module is what lets both import without a cycle.
@@ -20,6 +20,52 @@ class Status(models.TextChoices):
     REJECTED = "rejected", _("Rejected")
     CANCELLED = "cancelled", _("Cancelled")
     EXPIRED = "expired", _("Expired")
+
+
+# The actions that move a request (responses.policy asks who may take the users' ones).
+APPROVE = "approve"
+REJECT = "reject"
+CANCEL = "cancel"
+RETRY = "retry"
+# What moves a request from one status to another (actions beyond the users' ACTIONS above).
+EXPIRE = "expire"
+QUEUE = "queue"
+REQUEUE = "requeue"
+CLAIM = "claim"
+SUCCEED = "succeed"
+SCHEDULE_RETRY = "schedule_retry"
+FAIL = "fail"
+REFUSE_CHANGED = "refuse_changed"  # the row is not what was approved: never sent
+REFUSE_UNPROVEN = "refuse_unproven"  # its approvals do not hold up (fail_if_unproven): never sent
+FOUND_IN_KSC = "found_in_ksc"
+
+# (from-status, action) → to-status: every status change there is. Filing creates a request
+# PENDING_APPROVAL, or APPROVED when its task needs no approval; nothing else sets a status.
+TRANSITIONS: dict[tuple[str, str], str] = {
+    (Status.PENDING_APPROVAL, APPROVE): Status.APPROVED,  # the last approval the request needs
+    (Status.PENDING_APPROVAL, REJECT): Status.REJECTED,
+    (Status.PENDING_APPROVAL, CANCEL): Status.CANCELLED,
+    (Status.PENDING_APPROVAL, EXPIRE): Status.EXPIRED,
+    (Status.APPROVED, QUEUE): Status.QUEUED,
+    (Status.APPROVED, CLAIM): Status.SUBMITTING,
+    (Status.QUEUED, CLAIM): Status.SUBMITTING,
+    (Status.APPROVED, REQUEUE): Status.QUEUED,
+    (Status.QUEUED, REQUEUE): Status.QUEUED,
+    (Status.SUBMITTING, REQUEUE): Status.QUEUED,
+    (Status.SUBMITTING, SUCCEED): Status.SUBMITTED,
+    (Status.SUBMITTING, SCHEDULE_RETRY): Status.QUEUED,
+    (Status.SUBMITTING, FAIL): Status.FAILED,
+    (Status.APPROVED, REFUSE_CHANGED): Status.FAILED,
+    (Status.QUEUED, REFUSE_CHANGED): Status.FAILED,
+    (Status.FAILED, REFUSE_CHANGED): Status.FAILED,
+    (Status.APPROVED, REFUSE_UNPROVEN): Status.FAILED,
+    (Status.QUEUED, REFUSE_UNPROVEN): Status.FAILED,
+    (Status.FAILED, REFUSE_UNPROVEN): Status.FAILED,
+    # Through APPROVED (not straight to QUEUED as DESIGN.md draws it): when Redis is down,
+    # the reconciler finds it like any approved request.
+    (Status.FAILED, RETRY): Status.APPROVED,
+    (Status.FAILED, FOUND_IN_KSC): Status.APPROVED,
+}
 
 
 class TokenScope(models.TextChoices):

@@ -70,7 +70,8 @@ def claim_for_submission(key: uuid_module.UUID | str) -> tuple[ResponseRequest, 
     """APPROVED or QUEUED → SUBMITTING for exactly one job; None when another got there first.
 
     Raises ContentChanged (after making the request FAILED) when the row's task,
-    host or parameters are not what was approved.
+    host or parameters are not what was approved, and NotApproved when its approvals
+    do not hold up (workflow.fail_if_unproven).
 
     Also fixes KLINCDT_ADDED before the first attempt, unique per (task, host, params):
     a later attempt recognises the incident an earlier one may have left in KSC by
@@ -82,7 +83,10 @@ def claim_for_submission(key: uuid_module.UUID | str) -> tuple[ResponseRequest, 
         if rr is None or (rr.status, workflow.CLAIM) not in workflow.TRANSITIONS:
             return None
         if workflow.fail_if_content_changed(rr, trail.SYSTEM):
-            attempt = None
+            attempt, refusal = None, workflow.ContentChanged(workflow.CONTENT_CHANGED_MESSAGE())
+        elif workflow.fail_if_unproven(rr, trail.SYSTEM):
+            # The approvals are proven again under the row lock, at every claim (a retry's too).
+            attempt, refusal = None, workflow.NotApproved(workflow.NOT_APPROVED_MESSAGE())
         else:
             if rr.ksc_added is None:
                 rr.ksc_added = incident_second(rr, now)
@@ -103,7 +107,7 @@ def claim_for_submission(key: uuid_module.UUID | str) -> tuple[ResponseRequest, 
             attempt.save()
     if attempt is None:
         # Raised after the transaction committed, so that FAILED and its event are kept.
-        raise workflow.ContentChanged(workflow.CONTENT_CHANGED_MESSAGE())
+        raise refusal
     return rr, attempt
 
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from responses import audit, host_views, views, workflow
+from responses import attention_views, audit, comment_views, host_views, views, workflow
 
 app_name = "responses"
 urlpatterns = [
@@ -15,8 +15,10 @@ urlpatterns = [
     path("requests/<uuid:key>/approve/", views.act, {"action": workflow.APPROVE}, name="approve"),
     path("requests/<uuid:key>/reject/", views.act, {"action": workflow.REJECT}, name="reject"),
     path("requests/<uuid:key>/cancel/", views.act, {"action": workflow.CANCEL}, name="cancel"),
+    path("requests/<uuid:key>/comment/", comment_views.add_comment, name="comment"),
     path("requests/<uuid:key>/retry/", views.act, {"action": workflow.RETRY}, name="retry"),
     path("approvals/", views.approval_queue, name="queue"),
+    path("attention/", attention_views.needs_attention, name="attention"),
     path("hosts/search", views.host_search, name="host_search"),
     path("hosts/<str:host_id>/", host_views.host_detail, name="host"),
     path("audit/export.jsonl", audit.export_jsonl, name="audit_export"),

@@ -32,11 +32,25 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import stepup
-from responses import catalog, chain_verification, drafts, filing, filing_hints, policy, queueing, workflow
+from responses import (
+    approvals,
+    attention,
+    catalog,
+    chain_verification,
+    drafts,
+    filing,
+    filing_hints,
+    host_directory,
+    policy,
+    queueing,
+    throttle,
+    workflow,
+)
 from responses.filtersets import RequestFilterSet
 from responses.forms import (
     NewRequestForm,
     approval_rule,
+    archives_from_references,
     in_words,
     preview,
     seal,
@@ -68,6 +82,8 @@ REFRESH_SECONDS = 5
 OUTCOME_REFRESH_SECONDS = 15  # the outcome sweep runs every OUTCOME_SWEEP_INTERVAL (30 s) by default
 # Shortest query the host search sends to KSC: one letter would list the whole estate.
 MIN_HOST_QUERY = 2
+# Longest: no host name, FQDN, address or id is longer (the API's HostQuerySerializer says the same).
+MAX_HOST_QUERY = 255
 # Session key: "<user pk>:<task>" of a form just filed, so its page tells the browser to drop that draft.
 DRAFT_FILED = "responses.draft_filed"
 HOST_RESULTS = 25
@@ -120,6 +136,9 @@ def home(request: HttpRequest) -> HttpResponse:
     if context["is_approver"]:
         context["pending_count"] = _approval_queue(user).count()
     context["chain"] = chain_verification.standing_for(user)
+    # The home page leads with what needs this user (responses/attention.py).
+    context["attention"] = attention.for_user(user)
+    context["attention_days"] = settings.ATTENTION_DAYS
     return render(request, "responses/home.html", context)
 
 
@@ -131,6 +150,7 @@ def _task_choices() -> list[dict[str, Any]]:
 
 
 def _render_form(request: HttpRequest, form: NewRequestForm, status: int = 200, **extra: Any) -> HttpResponse:
+    form.carry_by_reference(request.user)  # the page carries a kept archive's digest, not its base64
     context = {
         "form": form,
         "task": form.task,
@@ -211,13 +231,15 @@ def _new_request_post(request: HttpRequest) -> HttpResponse:
     if (step == "search" and request.POST.get("q", "").strip()) or "use_host" in request.POST:
         return _search_in_form(request, task)
     try:
-        # Before the form unpacks and tests an IOC archive: over the limit, nothing is looked at.
+        # Before the form unpacks and tests an IOC archive: over a limit, nothing is looked at.
         workflow.check_filing_limit(request.user)
+        throttle.count(request.user, throttle.PREVIEW)
     except workflow.RateLimited as exc:
         return _refused(request, exc.message, status=429)
-    form = NewRequestForm(task, request.POST, request.FILES)
+    data, archive_gone = archives_from_references(request.user, request.POST)
+    form = NewRequestForm(task, data, request.FILES)
     if not form.is_valid():
-        return _render_form(request, form, status=400)
+        return _render_form(request, form, status=400, file_again=archive_gone)
     check = filing.check_host(form.filing.target_host)
     if check.unknown:
         # A display name typed where the id goes: offer the one host of that name, never swap it in unseen.
@@ -263,26 +285,44 @@ def _search_in_form(request: HttpRequest, task: catalog.TaskType) -> HttpRespons
     Nothing is validated or filed here. A file chosen for an IOC archive is not kept (browsers never refill
     a file input); the form asks for it again.
     """
-    data = request.POST.copy()
+    data, archive_gone = archives_from_references(request.user, request.POST)
+    data = data.copy()
     extra: dict[str, Any] = {"q": data.get("q", "").strip()}
-    if "use_host" in data:
+    status = 200
+    if len(extra["q"]) > MAX_HOST_QUERY or len(data.get("use_host", "")) > catalog.MAX_HOST_ID:
+        # Not sent to KSC, not logged, not shown back (issue 23, point 7): the API refuses the same.
+        extra["q"] = data["q"] = ""
+        data.pop("use_host", None)
+        extra["host_search_error"] = _too_long_query()
+        status = 400
+    elif "use_host" in data:
         host_id = data["use_host"].strip()
-        host = filing.check_host(host_id).host  # the name shown is KSC's, never the browser's
-        data["target_host"] = host_id
-        data["target_host_name"] = (host.display_name or host.fqdn or host.id) if host is not None else ""
+        try:
+            throttle.count(request.user, throttle.HOST_SEARCH)
+        except workflow.RateLimited as exc:
+            extra["host_search_error"] = exc.message
+            status = 429
+        else:
+            host = filing.check_host(host_id).host  # the name shown is KSC's, never the browser's
+            data["target_host"] = host_id
+            data["target_host_name"] = (host.display_name or host.fqdn or host.id) if host is not None else ""
     elif len(extra["q"]) >= MIN_HOST_QUERY:
         try:
+            throttle.count(request.user, throttle.HOST_SEARCH)
             extra["host_hits"] = _find_hosts(extra["q"])
+        except workflow.RateLimited as exc:
+            extra["host_search_error"] = exc.message
+            status = 429
         except ImproperlyConfigured:
             extra["host_search_error"] = _("KSC is not configured (KSC_HOST), so hosts cannot be looked up.")
         except KscError as exc:
-            log.warning("host search for %r failed: %s", extra["q"], exc)
+            log.warning("host search for %r failed: %s", throttle.for_log(extra["q"]), exc)
             extra["host_search_error"] = _("The host search in KSC failed: %(error)s") % {"error": exc}
     else:
         extra["host_search_error"] = _("Type at least 2 characters.")
     takes_archive = any(catalog.field_kind(spec) == catalog.IOC_ZIP for spec in task.fields)
-    extra["file_again"] = takes_archive and bool(request.FILES)
-    return _render_form(request, NewRequestForm.from_query(task, data, carried=True), **extra)
+    extra["file_again"] = takes_archive and (bool(request.FILES) or archive_gone)
+    return _render_form(request, NewRequestForm.from_query(task, data, carried=True), status=status, **extra)
 
 
 def _hosts_named(name: str) -> list[Host]:
@@ -352,16 +392,24 @@ def host_search(request: HttpRequest) -> HttpResponse:
         return _refused(request, allowed.reason)
     query = request.GET.get("q", "").strip()
     task = request.GET.get("task", "") if request.GET.get("task", "") in catalog.TASKS else ""
-    context: dict[str, Any] = {"q": query, "task": task, "hosts": [], "error": "", "too_short": False}
-    if len(query) < MIN_HOST_QUERY:
+    context: dict[str, Any] = {"q": query, "task": task, "hosts": [], "error": "", "too_short": False, "refused": ""}
+    status = 200
+    if len(query) > MAX_HOST_QUERY:
+        context.update(q="", refused=_too_long_query())
+        status = 400
+    elif len(query) < MIN_HOST_QUERY:
         context["too_short"] = bool(query)
     else:
         try:
+            throttle.count(request.user, throttle.HOST_SEARCH)
             hosts = _find_hosts(query)
+        except workflow.RateLimited as exc:
+            context["refused"] = exc.message
+            status = 429
         except ImproperlyConfigured:
             context["error"] = _("KSC is not configured (KSC_HOST), so hosts cannot be looked up.")
         except KscError as exc:
-            log.warning("host search for %r failed: %s", query, exc)
+            log.warning("host search for %r failed: %s", throttle.for_log(query), exc)
             context["error"] = str(exc)
         else:
             isolations = portal_isolations([host.id for host in hosts])
@@ -376,11 +424,19 @@ def host_search(request: HttpRequest) -> HttpResponse:
             ]
     fragment = request.GET.get("fragment") == "1"
     template = "responses/_host_results.html" if fragment else "responses/host_search.html"
-    return render(request, template, context)
+    return render(request, template, context, status=status)
+
+
+def _too_long_query() -> str:
+    return _("The search is longer than %(max)d characters: type the start of a host name, an address or an id.") % {
+        "max": MAX_HOST_QUERY
+    }
 
 
 def _find_hosts(query: str) -> list[Host]:
-    return get_client().find_hosts(query, limit=HOST_RESULTS)
+    hosts = get_client().find_hosts(query, limit=HOST_RESULTS)
+    host_directory.record_seen(hosts)  # the auditors' host search knows them from now on
+    return hosts
 
 
 def _use_host_url(host: Host, task: str) -> str:
@@ -420,6 +476,11 @@ def _detail_context(request: HttpRequest, rr: ResponseRequest) -> dict[str, Any]
     host_facts, host_facts_error = ksc_facts(rr.target_host) if rr.status in OPEN else (None, "")
     return {
         "rr": rr,
+        # Questions and answers without deciding (responses/comments.py)
+        "thread": [event for event in events if event.kind == EventKind.COMMENT],
+        # The escalation ladder (notifications/escalation.py writes these events): tier 2, then SLA breached.
+        "escalations": [event for event in events if event.kind == EventKind.ESCALATED],
+        "may_comment": bool(policy.may_comment(user, rr)),
         "host_facts": host_facts,
         "host_facts_error": host_facts_error,
         "host_unchecked": filing.host_unchecked(rr, events),
@@ -533,7 +594,7 @@ def _action_message(action: str, rr: ResponseRequest) -> str:
 @login_required
 @require_POST
 # A decision in the browser needs a fresh proof of identity (cancelling one's own request does not).
-@stepup.require_step_up(actions=(policy.APPROVE, policy.REJECT, policy.RETRY))
+@stepup.require_step_up(actions=approvals.STEP_UP_ACTIONS)
 def act(request: HttpRequest, key: Any, action: str) -> HttpResponse:
     """Approve, reject, cancel or retry one request; the workflow decides who may."""
     rr = _visible_or_404(request.user, key)
@@ -569,8 +630,15 @@ def _list_rows(requests: QuerySet[ResponseRequest]) -> QuerySet[ResponseRequest]
     # or in this one subquery: no per-row query, so a page costs the same whatever its size.
     # A correlated subquery rather than a JOIN + GROUP BY: the database computes it for the
     # rows of the page only, after sorting and LIMIT, and the COUNT leaves it out.
+    # Counted as responses.approvals counts them: by a user who still exists, on the request's fingerprint
+    # (a requester's own approval, which the policy never lets anyone record, is not looked for here).
     given = (
-        Decision.objects.filter(request=OuterRef("pk"), decision=DecisionKind.APPROVE)
+        Decision.objects.filter(
+            request=OuterRef("pk"),
+            decision=DecisionKind.APPROVE,
+            approver__isnull=False,
+            fingerprint=OuterRef("fingerprint"),
+        )
         .order_by()
         .values("request")
         .annotate(n=Count("id"))
@@ -710,7 +778,8 @@ class _Echo:
 def _cell(value: Any) -> str:
     """A CSV cell that a spreadsheet will not run as a formula (justifications are free text)."""
     text = "" if value is None else str(value)
-    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
+    # Full-width ＝ ＋ － ＠ too: spreadsheets in East Asian locales read them as the ASCII signs.
+    if text[:1] in ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20"):
         return "'" + text
     return text
 

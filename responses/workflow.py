@@ -26,11 +26,12 @@ from django.dispatch import Signal
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from responses import catalog, trail
+from responses import approvals, catalog, host_directory, trail
 from responses.errors import (  # noqa: F401 (re-exported: workflow.NotAllowed and friends)
     ContentChanged,
     InvalidRequest,
     NotAllowed,
+    NotApproved,
     RateLimited,
     WorkflowError,
     WrongStatus,
@@ -55,6 +56,19 @@ from responses.policy import (  # noqa: F401 (re-exported: the action names)
     VIEW,
     Verdict,
     may,
+)
+from responses.states import (  # noqa: F401 (re-exported: workflow.TRANSITIONS and the action names)
+    CLAIM,
+    EXPIRE,
+    FAIL,
+    FOUND_IN_KSC,
+    QUEUE,
+    REFUSE_CHANGED,
+    REFUSE_UNPROVEN,
+    REQUEUE,
+    SCHEDULE_RETRY,
+    SUCCEED,
+    TRANSITIONS,
 )
 
 log = logging.getLogger(__name__)
@@ -190,8 +204,10 @@ def file_request(
             source=source,
             status=Status.PENDING_APPROVAL if required else Status.APPROVED,
             approvals_required=required,
-            expires_at=now + dt.timedelta(seconds=settings.APPROVAL_TTL) if required else None,
+            expires_at=approvals.window_end(now, required),
         )
+        # The auditors' host search finds requests through the directory: the name filed is one of the host's.
+        host_directory.record_filed(host, request.target_host_name)
         trail.append(
             request,
             EventKind.FILED,
@@ -203,6 +219,9 @@ def file_request(
                 "target_host": host,
                 "approvals_required": required,
                 "source": source,
+                # the reference, beside the requester (the actor) and justification (the message):
+                # verify_audit compares them with the row, whose columns PostgreSQL keeps frozen (0020)
+                "external_ref": request.external_ref,
                 # ties what was filed into the keyed audit chain: verify_audit compares it with the row
                 "fingerprint": request.fingerprint,
                 **({"host_unchecked": host_unchecked} if host_unchecked else {}),
@@ -259,41 +278,8 @@ def _enforce_filing_limit(user, now: dt.datetime, *, lock: bool = True) -> None:
 
 # --- The transitions ------------------------------------------------------------------------
 
-# What moves a request from one status to another (actions beyond the users' ACTIONS above).
-EXPIRE = "expire"
-QUEUE = "queue"
-REQUEUE = "requeue"
-CLAIM = "claim"
-SUCCEED = "succeed"
-SCHEDULE_RETRY = "schedule_retry"
-FAIL = "fail"
-REFUSE_CHANGED = "refuse_changed"  # the row is not what was approved: never sent
-FOUND_IN_KSC = "found_in_ksc"
-
-# (from-status, action) → to-status: every status change there is. Filing creates a request
-# PENDING_APPROVAL, or APPROVED when its task needs no approval; nothing else sets a status.
-TRANSITIONS: dict[tuple[str, str], str] = {
-    (Status.PENDING_APPROVAL, APPROVE): Status.APPROVED,  # the last approval the request needs
-    (Status.PENDING_APPROVAL, REJECT): Status.REJECTED,
-    (Status.PENDING_APPROVAL, CANCEL): Status.CANCELLED,
-    (Status.PENDING_APPROVAL, EXPIRE): Status.EXPIRED,
-    (Status.APPROVED, QUEUE): Status.QUEUED,
-    (Status.APPROVED, CLAIM): Status.SUBMITTING,
-    (Status.QUEUED, CLAIM): Status.SUBMITTING,
-    (Status.APPROVED, REQUEUE): Status.QUEUED,
-    (Status.QUEUED, REQUEUE): Status.QUEUED,
-    (Status.SUBMITTING, REQUEUE): Status.QUEUED,
-    (Status.SUBMITTING, SUCCEED): Status.SUBMITTED,
-    (Status.SUBMITTING, SCHEDULE_RETRY): Status.QUEUED,
-    (Status.SUBMITTING, FAIL): Status.FAILED,
-    (Status.APPROVED, REFUSE_CHANGED): Status.FAILED,
-    (Status.QUEUED, REFUSE_CHANGED): Status.FAILED,
-    (Status.FAILED, REFUSE_CHANGED): Status.FAILED,
-    # Through APPROVED (not straight to QUEUED as DESIGN.md draws it): when Redis is down,
-    # the reconciler finds it like any approved request.
-    (Status.FAILED, RETRY): Status.APPROVED,
-    (Status.FAILED, FOUND_IN_KSC): Status.APPROVED,
-}
+# The actions beyond the users' and TRANSITIONS, the table of every status change, are in
+# responses.states (verify_audit checks each request's trail against them).
 
 # The trail event each action writes.
 EVENT_OF: dict[str, str] = {
@@ -308,6 +294,7 @@ EVENT_OF: dict[str, str] = {
     SCHEDULE_RETRY: EventKind.RETRY_SCHEDULED,
     FAIL: EventKind.FAILED,
     REFUSE_CHANGED: EventKind.FAILED,
+    REFUSE_UNPROVEN: EventKind.FAILED,
     RETRY: EventKind.RETRIED,
     FOUND_IN_KSC: EventKind.FOUND_IN_KSC,
 }
@@ -358,7 +345,7 @@ def _expire_if_overdue(rr: ResponseRequest | uuid_module.UUID | str) -> bool:
         locked = _locked(rr)
         if locked.status == Status.EXPIRED:
             return True
-        if locked.status != Status.PENDING_APPROVAL or locked.expires_at is None or locked.expires_at > timezone.now():
+        if locked.status != Status.PENDING_APPROVAL or not approvals.is_overdue(locked, timezone.now()):
             return False
         _expire_locked(locked)
         return True
@@ -410,23 +397,6 @@ def _decide(
     return locked
 
 
-def _approving_people(rr: ResponseRequest) -> dict[tuple[str, int | str], str]:
-    """The distinct people who approved ``rr`` (never its requester), each with a username to show.
-
-    Counted by user id: the same person under a new username is still one person. An
-    approval whose user was deleted has only its username left and counts once by it.
-    """
-    people: dict[tuple[str, int | str], str] = {}
-    rows = rr.approvals.filter(decision=DecisionKind.APPROVE).values_list("approver_id", "approver_username")
-    for approver_id, username in rows:
-        if approver_id is not None:
-            if approver_id != rr.requester_id:
-                people[("user", approver_id)] = username
-        elif rr.requester_id is not None or username != rr.requester_username:
-            people[("deleted user", username)] = username
-    return people
-
-
 def approve(rr: ResponseRequest | uuid_module.UUID | str, *, user, comment: Any = "") -> ResponseRequest:
     """Add this approver's approval; the request is APPROVED once it has the required number."""
 
@@ -442,8 +412,9 @@ def approve(rr: ResponseRequest | uuid_module.UUID | str, *, user, comment: Any 
             comment=text,
             fingerprint=locked.fingerprint,
         )
-        approvers = _approving_people(locked)
-        if len(approvers) >= locked.approvals_required:
+        decisions = list(locked.approvals.all())
+        approvers = approvals.approving_people(locked, decisions)
+        if approvals.is_approved_by(locked, decisions):
             locked.approved_at = locked.decided_at = timezone.now()
             transition(
                 locked,
@@ -501,12 +472,15 @@ def retry(rr: ResponseRequest | uuid_module.UUID | str, *, user, comment: Any = 
     in KSC, so a retry never creates a second incident.
     """
 
-    changed = False
+    changed = unproven = False
 
     def body(locked: ResponseRequest, text: str) -> None:
-        nonlocal changed
+        nonlocal changed, unproven
         if fail_if_content_changed(locked, user.get_username()):
             changed = True
+            return
+        if fail_if_unproven(locked, user.get_username()):
+            unproven = True
             return
         send_again(locked, RETRY, user.get_username(), text)
 
@@ -514,6 +488,8 @@ def retry(rr: ResponseRequest | uuid_module.UUID | str, *, user, comment: Any = 
     if changed:
         # Raised after the transaction committed, so that the FAILED event stays in the trail.
         raise ContentChanged(CONTENT_CHANGED_MESSAGE())
+    if unproven:
+        raise NotApproved(NOT_APPROVED_MESSAGE())
     return retried
 
 
@@ -543,7 +519,7 @@ def get_for_user(user, key: uuid_module.UUID | str) -> ResponseRequest:
     Reading a request also expires it when its approval window has passed.
     """
     rr = ResponseRequest.objects.visible_to(user).get(uuid=key)
-    if rr.status == Status.PENDING_APPROVAL and rr.expires_at and rr.expires_at <= timezone.now():
+    if rr.status == Status.PENDING_APPROVAL and approvals.is_overdue(rr, timezone.now()):
         _expire_if_overdue(rr)
         rr.refresh_from_db()
     return rr
@@ -593,4 +569,52 @@ def fail_if_content_changed(rr: ResponseRequest, actor: str) -> bool:
         save=("last_error", "finished_at"),
     )
     log.error("request %s: content changed after approval; refused to submit", rr.uuid)
+    return True
+
+
+# --- Approvals proven again (by every claim and by a retry) ----------------------------------
+
+
+def NOT_APPROVED_MESSAGE() -> str:  # noqa: N802 - a message, read like a constant
+    return trail.in_english(
+        lambda: _(
+            "This request's approvals do not hold up (the database says more than its trail and decisions "
+            "prove); it was not sent to KSC. File a new request, and have the database changes investigated."
+        )
+    )
+
+
+def fail_if_unproven(rr: ResponseRequest, actor: str) -> bool:
+    """FAILED, with an event, when the locked request's approvals do not prove it approved; True if so.
+
+    The status column alone proves nothing: whoever can UPDATE the table (the portal's own
+    database role) could set it to APPROVED. So before anything is sent, the decisions are
+    counted again (responses.approvals.proof_problems) against what the keyed trail says:
+    the number of approvals it was filed with and its ``approved`` event.
+    """
+    events = list(
+        rr.events.filter(kind__in=(EventKind.FILED, EventKind.APPROVED)).values_list("kind", "actor_username", "detail")
+    )
+    filed = next(((actor, detail) for kind, actor, detail in events if kind == EventKind.FILED), None)
+    required = filed[1].get("approvals_required") if filed and isinstance(filed[1], dict) else None
+    problems = approvals.proof_problems(
+        rr,
+        rr.approvals.all(),
+        required_when_filed=required if isinstance(required, int) and not isinstance(required, bool) else None,
+        approved_in_trail=any(kind == EventKind.APPROVED for kind, _actor, _detail in events),
+        filed_by=filed[0] if filed else None,
+    )
+    if not problems:
+        return False
+    rr.last_error = NOT_APPROVED_MESSAGE()
+    rr.finished_at = timezone.now()
+    transition(
+        rr,
+        REFUSE_UNPROVEN,
+        actor=actor,
+        message=rr.last_error,
+        detail={"approvals_unproven": problems},
+        save=("last_error", "finished_at"),
+    )
+    log.error("request %s: approvals do not hold up (%s); refused to submit", rr.uuid, "; ".join(problems))
     return True

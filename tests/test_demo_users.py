@@ -103,3 +103,23 @@ def test_demo_totp_refuses_outside_the_simulated_demo(db, settings):
         demo_totp("alice")
     with pytest.raises(CommandError, match="no user"):
         demo_totp("mallory")
+
+
+def test_demo_totp_prints_no_code_of_a_user_who_is_not_a_demo_user(db, settings):
+    import pytest
+    from django.core.management.base import CommandError
+
+    from accounts.models import DirectoryAccount
+    from tests.fixtures.accounts import enrol_totp, make_user
+
+    settings.KSC_SIMULATED, settings.KSC_HOST = True, "127.0.0.1"
+    run()
+    enrol_totp(make_user("erin", roles.APPROVERS))  # made in the admin of the demo portal, with her own phone
+    with pytest.raises(CommandError, match="erin is not a demo user"):
+        demo_totp("erin")
+    # A directory account that happens to bear a demo user's name is not the demo's either.
+    carol = User.objects.get(username="carol")
+    DirectoryAccount.objects.create(user=carol, source="ldap", subject="uid=carol,ou=People,dc=corp,dc=example")
+    with pytest.raises(CommandError, match="carol is not a demo user"):
+        demo_totp("carol")
+    assert re.fullmatch(r"\d{6}", demo_totp("bob"))  # the demo's own still work

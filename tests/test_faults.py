@@ -10,6 +10,7 @@ not speed goals (benchmarks/faults.py prints the times).
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -24,6 +25,13 @@ from ksc_simulator.inventory import default_hosts
 from portal.local_redis import free_port
 from responses import jobs
 from responses.models import AttemptOutcome, EventKind, ResponseRequest, Status
+
+
+def faults_redis_error(name: str, text: str) -> Exception:
+    import redis.exceptions
+
+    return getattr(redis.exceptions, name)(text)
+
 
 SHORT = {"WORKER_HEARTBEAT_TTL": "2", "RECONCILE_INTERVAL": "3", "RECONCILE_GRACE": "1"}
 
@@ -134,6 +142,58 @@ class TestRedisLoss:
         statuses = set(ResponseRequest.objects.values_list("status", flat=True))
         assert statuses == {Status.SUBMITTED}
         assert len(stand.incidents()) == 2
+
+
+@pytest.mark.parametrize(
+    ("error", "passes"),
+    [
+        (faults_redis_error("ResponseError", "MISCONF Redis is configured to save RDB snapshots"), True),
+        (faults_redis_error("ReadOnlyError", "You can't write against a read only replica."), True),
+        (faults_redis_error("ResponseError", "NOREPLICAS Not enough good replicas to write."), True),
+        (faults_redis_error("ResponseError", "UNBLOCKED force unblock from blocking operation"), True),
+        (faults_redis_error("ResponseError", "Error running script: @user_script:1: MISCONF Redis is"), True),
+        (faults_redis_error("ResponseError", "Command # 1 (SADD rq:queues x) of pipeline caused error: MISCONF Redis"), True),
+        (faults_redis_error("ResponseError", "WRONGTYPE Operation against a key holding the wrong kind"), False),
+        (faults_redis_error("DataError", "Invalid input of type"), False),
+    ],
+)
+def test_only_redis_errors_that_pass_with_time_are_waited_out(error, passes):
+    assert jobs.redis_lost(error) is passes
+
+
+class TestRedisRefusingWrites:
+    @pytest.mark.parametrize("how", ["misconf", "readonly"])
+    def test_workers_wait_until_redis_takes_writes_again(self, stand, approve, how):
+        """MISCONF (a failed save, disk full) and READONLY (a failover) once made RQ's loop quit."""
+        row = faults.redis_refuses_writes(stand, approve, requests=9, how=how, outage=4)
+        assert_clean(row)
+        assert len(stand.living_workers()) == 2, "a worker exited while Redis refused writes"
+        assert row.note.endswith("survived: 2/2"), row.note
+        # Approved while writes were refused: not queued then, queued by the keeper afterwards.
+        assert ResponseRequest.objects.filter(events__kind=EventKind.ENQUEUE_FAILED).exists()
+        log = (stand.workdir / "workers.log").read_text()
+        assert "unhandled exception" not in log
+
+
+class TestSmtpDown:
+    def test_e_mails_outlive_a_mail_server_down_longer_than_the_quick_tries(self, stand, approve):
+        row = faults.smtp_down(stand, approve, requests=3, outage=12)
+        assert_clean(row)
+        assert row.requests >= 3, row.note  # at least bob's "approval needed" per request
+        assert row.incidents == row.requests  # every e-mail delivered, none given up
+        # The quick tries (2) were all spent while the server was down: on main that was the end.
+        tries = int(re.search(r"up to (\d+) tries each", row.note).group(1))
+        assert tries >= 2, row.note
+
+
+class TestOverload:
+    def test_e_mails_do_not_wait_for_the_backlog_of_submissions(self, stand, approve):
+        """2,000 approved at once sent the first e-mail 81 s after the workers started: all behind `ksc`."""
+        row = faults.overload(stand, approve, requests=40)
+        assert_clean(row)
+        assert row.recovery is not None, row.note
+        waiting = int(re.search(r"with (\d+)/40 submissions still waiting", row.note).group(1))
+        assert waiting >= 20, row.note  # the first e-mail came while most submissions still waited
 
 
 class TestKeeperProcess:

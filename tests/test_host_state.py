@@ -75,6 +75,24 @@ class TestHostPicker:
         assert "The portal's own records, not KSC's: isolated by" in html
         assert f"/requests/{isolated.uuid}/" in html and "(completed)" in html
 
+    def test_another_analysts_isolation_is_said_without_a_link_that_would_404(
+        self, client, login, alice, frank, bob, ksc_settings
+    ):
+        # Informational finding of issue 23: frank may not open alice's request, so no link to it.
+        host_id = ksc_settings.host_id("DC01")
+        isolated = isolation(alice, host_id, 1, OutcomeState.COMPLETED, 1)
+        login(client, frank)
+        assert client.get(f"/requests/{isolated.uuid}/").status_code == 404
+        for url in (f"/hosts/{host_id}/", f"{SEARCH}?q=DC01"):
+            html = html_module.unescape(page(client.get(url)))
+            assert "The portal's own records, not KSC's: isolated since" in html, url
+            assert "by another analyst's request" in html and "(completed)" in html, url
+            assert str(isolated.uuid) not in html, url
+        client.logout()
+        login(client, bob)  # an approver sees every request: the link is there
+        html = html_module.unescape(page(client.get(f"/hosts/{host_id}/")))
+        assert f'href="/requests/{isolated.uuid}/">this request</a>' in html
+
 
 class TestIsolationNote:
     def test_it_lasts_until_a_release_completed(self, alice):

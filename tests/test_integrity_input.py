@@ -144,6 +144,19 @@ class TestIocArchives:
             catalog.clean_params("iocScan", ioc_params(base64.b64encode(bytes(data)).decode()))
         assert "more than 1000 entries" in " ".join(refused.value.errors["ioc"])
 
+    @pytest.mark.parametrize("claimed", [1, 0xFFFF])
+    def test_an_end_record_claiming_few_entries_does_not_hide_many(self, claimed):
+        # Informational finding of issue 23: the central directory's signatures are counted first.
+        data = bytearray(base64.b64decode(archive(1001)))
+        end = data.rfind(b"PK\x05\x06")
+        data[end + 8 : end + 12] = claimed.to_bytes(2, "little") * 2
+        # ...and a central directory size of 0 besides: zipfile reads no entry then, so only counting the
+        # signatures before zipfile sees the archive finds the 1001 entries.
+        data[end + 12 : end + 16] = (0).to_bytes(4, "little")
+        with pytest.raises(catalog.ParamErrors) as refused:
+            catalog.clean_params("iocScan", ioc_params(base64.b64encode(bytes(data)).decode()))
+        assert "ioc holds more than 1000 entries." in refused.value.errors["ioc"]
+
     def test_the_limit_is_checked_before_the_archive_through_the_api(self, settings, api, alice):
         settings.REQUEST_RATE_LIMIT = 1
         client = api(alice)

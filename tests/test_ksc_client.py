@@ -12,6 +12,7 @@ import json
 import logging
 import pickle
 import socket
+import sys
 import threading
 import time
 
@@ -120,6 +121,19 @@ def test_it_pages_through_the_accessor_and_releases_it(ksc, ksc_simulator):
     stats = ksc_simulator.stats()
     assert stats["calls"]["ChunkAccessor.GetItemsChunk"] - chunks_before == 3  # 3 + 3 + 1
     assert stats["open_accessors"] == 0
+
+
+def test_an_empty_filter_is_never_sent(ksc, ksc_simulator):
+    # KSC's grammar has no empty filter: the client refuses one before any call goes out.
+    calls_before = dict(ksc_simulator.stats()["calls"])
+    with pytest.raises(filters.FilterValueError, match="must not be empty"):
+        ksc.find_incidents("", ["KLINCDT_ID"])
+    with pytest.raises(filters.FilterValueError, match="must not be empty"):
+        ksc._find_hosts("", limit=1)
+    assert ksc_simulator.stats()["calls"] == calls_before
+
+    every = ksc._find_hosts(filters.any_value("KLHST_WKS_DN"), limit=500)
+    assert len(every) == len(ksc_simulator.hosts())
 
 
 def test_find_incidents_with_a_limit_reads_no_more(ksc, ksc_simulator):
@@ -602,9 +616,12 @@ def test_ksc_client_setting_picks_the_backend(ksc_settings, settings):
     assert get_client().backend == ("klakoapi" if klakoapi_importable() else "builtin")
 
 
-def test_asking_for_klakoapi_without_it_is_a_configuration_error():
-    if klakoapi_importable():
-        pytest.skip("KlAkOAPI is installed here; the missing-package error cannot be shown")
+def test_asking_for_klakoapi_without_it_is_a_configuration_error(monkeypatch):
+    # Whether Kaspersky's package or the suite's stand-in is there: hide it, as on a machine without it.
+    for name in [name for name in sys.modules if name == "KlAkOAPI" or name.startswith("KlAkOAPI.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "KlAkOAPI", None)  # `import KlAkOAPI` now raises ImportError
+    assert not klakoapi_importable()
     with pytest.raises(ImproperlyConfigured, match="KlAkOAPI"):
         resolve_backend("klakoapi")
 

@@ -57,6 +57,15 @@ def test_wildcards_are_bracketed_for_prefix_searches():
     assert filters.starts_with("KLHST_WKS_DN", 'x"*') == '(KLHST_WKS_DN = "x""[*]*")'
 
 
+def test_every_row_is_selected_with_a_pattern_never_with_an_empty_filter():
+    # KSC's grammar has no empty filter; Kaspersky's samples select every host this way.
+    assert filters.any_value("KLHST_WKS_DN") == '(KLHST_WKS_DN = "*")'
+    assert filters.require("(KLINCDT_ID > 0)") == "(KLINCDT_ID > 0)"
+    for empty in ("", "   "):
+        with pytest.raises(FilterValueError, match="must not be empty"):
+            filters.require(empty)
+
+
 def test_an_exact_match_refuses_wildcards_instead_of_widening():
     assert filters.equals("KLHST_WKS_HOSTNAME", "5f0c-01") == '(KLHST_WKS_HOSTNAME = "5f0c-01")'
     for value in ("ab*", "a?", "[a]"):

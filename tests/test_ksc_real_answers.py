@@ -103,6 +103,10 @@ class TestOpenIoc:
     def test_openioc_10_and_11_documents_with_unique_ids_pass(self):
         assert self.clean({"a.ioc": openioc("id-1"), "b.xml": openioc("id-2", OPENIOC_11)}) is None
 
+    def test_a_utf16_document_without_a_doctype_passes(self):
+        document = openioc("id-1").decode().replace('encoding="utf-8"', 'encoding="utf-16"').encode("utf-16")
+        assert self.clean({"a.ioc": document}) is None
+
     @pytest.mark.parametrize(
         "files,message",
         [
@@ -116,6 +120,24 @@ class TestOpenIoc:
                     "rule.ioc": b'<!DOCTYPE x [<!ENTITY a "aaaa">]><ioc xmlns="http://schemas.mandiant.com/2010/ioc" id="1"/>'
                 },
                 "declares a DOCTYPE or entities",
+            ),
+            # issue 23, point 15: whatever the encoding, a document type declaration is refused
+            ({"rule.ioc": '<!DOCTYPE ioc>'.encode("utf-16") + openioc().decode().split("\n", 1)[1].encode("utf-16")[2:]},
+             "declares a DOCTYPE or entities"),
+            (
+                {"rule.ioc": ('<?xml version="1.0" encoding="utf-16"?><!DOCTYPE ioc SYSTEM "http://evil/x.dtd">'
+                              '<ioc xmlns="http://schemas.mandiant.com/2010/ioc" id="1"/>').encode("utf-16-le")},
+                "declares a DOCTYPE or entities",
+            ),
+            (
+                {"rule.ioc": ('<?xml version="1.0" encoding="utf-16"?><!DOCTYPE x [<!ENTITY a "aaaa">]>'
+                              '<ioc xmlns="http://schemas.mandiant.com/2010/ioc" id="1">&a;</ioc>').encode("utf-16")},
+                "declares a DOCTYPE or entities",
+            ),
+            (
+                {"rule.ioc": ('<?xml version="1.0" encoding="utf-32"?><!DOCTYPE ioc>'
+                              '<ioc xmlns="http://schemas.mandiant.com/2010/ioc" id="1"/>').encode("utf-32")},
+                "is not well-formed XML",  # the parser reads no UTF-32: refused all the same
             ),
             ({"big.ioc": openioc(description="x" * (2 * 1024 * 1024))}, "big.ioc is larger than 2 MiB"),
             (

@@ -215,13 +215,13 @@ def test_an_unknown_method_is_a_pxg_error(wire_to):
         ("HostGroup.FindHosts", {"wstrFilter": '(NOPE = "x")', "vecFieldsToReturn": []}, "unknown attribute NOPE"),
         (
             "HostGroup.FindHosts",
-            {"wstrFilter": "", "vecFieldsToReturn": [], "lMaxLifeTime": 7201},
+            {"wstrFilter": '(KLHST_WKS_DN = "*")', "vecFieldsToReturn": [], "lMaxLifeTime": 7201},
             "lMaxLifeTime must be 1 to 7200",
         ),
         (
             "HostGroup.FindIncidents",
             {
-                "strFilter": "",
+                "strFilter": "(KLINCDT_ID > 0)",
                 "pFieldsToReturn": [],
                 "pFieldsToOrder": [{"type": "params", "value": {"Name": "KLINCDT_BODY", "Asc": True}}],
             },
@@ -229,10 +229,14 @@ def test_an_unknown_method_is_a_pxg_error(wire_to):
         ),
         (
             "HostGroup.FindIncidents",
-            {"strFilter": "", "pFieldsToReturn": [], "pFieldsToOrder": [{"Name": "KLINCDT_ID", "Asc": True}]},
+            {"strFilter": "(KLINCDT_ID > 0)", "pFieldsToReturn": [], "pFieldsToOrder": [{"Name": "KLINCDT_ID", "Asc": True}]},
             "must be a params value",
         ),
         ("HostGroup.FindIncidents", {"strFilter": '(KLINCDT_ID = "7")', "pFieldsToReturn": []}, "cannot be compared"),
+        # KSC's grammar has no empty filter (filter = "(" filtercomp ")"): a strict server refuses one.
+        ("HostGroup.FindHosts", {"wstrFilter": "", "vecFieldsToReturn": []}, "wstrFilter: the filter is empty"),
+        ("HostGroup.FindHosts", {"wstrFilter": "  ", "vecFieldsToReturn": []}, "wstrFilter: the filter is empty"),
+        ("HostGroup.FindIncidents", {"strFilter": "", "pFieldsToReturn": []}, "strFilter: the filter is empty"),
     ],
 )
 def test_bad_parameters_are_refused_with_a_pxg_error(wire_to, method, body, words):
@@ -454,7 +458,7 @@ def test_incident_filters_on_handled_body_and_time(ksc_simulator, wire_to):
     assert ids('(&(KLINCDT_ADDED > T"2026-11-27 08:30:04")(KLINCDT_ADDED < T"2026-11-27 08:30:06"))') == [first, second]
     assert ids('(KLINCDT_ADDED > T"2026-11-27 08:30:05")') == []
     assert ids("(KLINCDT_ADDED < CURTIME(0))") == [first, second]
-    assert ids("") == [first, second]
+    assert ids("(KLINCDT_ID > 0)") == [first, second]
 
 
 def test_host_filters_on_ip_group_bits_and_presence(ksc_simulator, wire_to):
@@ -511,7 +515,7 @@ def test_an_accessor_pages_counts_and_is_released(ksc_simulator, wire_to):
 def test_an_accessor_expires_after_its_lifetime(ksc_simulator, wire_to):
     connection = wire_to()
     found = connection.call(
-        "HostGroup.FindHosts", {"wstrFilter": "", "vecFieldsToReturn": ["KLHST_WKS_DN"], "lMaxLifeTime": 60}
+        "HostGroup.FindHosts", {"wstrFilter": '(KLHST_WKS_DN = "*")', "vecFieldsToReturn": ["KLHST_WKS_DN"], "lMaxLifeTime": 60}
     )
     ksc_simulator.advance_clock(59)
     assert connection.call("ChunkAccessor.GetItemsCount", {"strAccessor": found["strAccessor"]})["PxgRetVal"] > 0
@@ -536,7 +540,7 @@ def test_host_values_travel_with_their_kscs_types(ksc_simulator, wire_to):
 def test_large_answers_are_gzipped_for_clients_that_accept_it(wire_to):
     connection = wire_to()
     answer = connection.call(
-        "HostGroup.FindHosts", {"wstrFilter": "", "vecFieldsToReturn": ["KLHST_WKS_DN", "KLHST_WKS_FQDN"]}
+        "HostGroup.FindHosts", {"wstrFilter": '(KLHST_WKS_DN = "*")', "vecFieldsToReturn": ["KLHST_WKS_DN", "KLHST_WKS_FQDN"]}
     )
 
     response = connection.post(

@@ -86,6 +86,46 @@ class TestHourlyCap:
         assert {r.pk for r in requests} == set(ResponseRequest.objects.values_list("pk", flat=True))
 
 
+    def test_the_reconciler_looks_at_every_held_request_in_one_query(
+        self, transactional_db, ksc_queue, settings, alice, bob, monkeypatch
+    ):
+        """Under overload (2,000 held) it once asked four things per held request per run, taking
+        most of RECONCILE_INTERVAL; now one query says which are held, and the cap is counted once."""
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+        from django.utils import timezone
+        from rq.job import Job
+
+        settings.KSC_SUBMIT_HOURLY_CAP = 1
+        submitted = workflow.approve(file(alice, action=0), user=bob)
+        ResponseRequest.objects.filter(pk=submitted.pk).update(status=Status.SUBMITTED, submitted_at=timezone.now())
+        lookups = []
+        real_fetch = Job.fetch.__func__
+        monkeypatch.setattr(Job, "fetch", classmethod(lambda cls, *a, **k: lookups.append(a) or real_fetch(cls, *a, **k)))
+
+        def hold(count):
+            for _ in range(count):
+                rr = workflow.approve(file(alice), user=bob)
+                queueing.hold(rr.uuid, "held back: the hourly cap")
+            ksc_queue.empty()  # their jobs ran and returned "held"
+            lookups.clear()
+            with CaptureQueriesContext(connection) as queries:
+                assert jobs.reconcile(grace_seconds=0)["released"] == 0
+            return len(queries)
+
+        few, many = hold(3), hold(20)
+        assert few == many  # the same queries for 3 held requests and for 23
+        assert lookups == []  # and no RQ job is looked up while the cap leaves no room
+
+        settings.KSC_SUBMIT_HOURLY_CAP = 6  # room for five
+        assert jobs.reconcile(grace_seconds=0)["released"] == 5
+        assert jobs.reconcile(grace_seconds=0)["released"] == 0  # the five waiting jobs fill the room
+        assert ksc_queue.count == 5
+        first_five = sorted(ResponseRequest.objects.filter(status=Status.QUEUED).order_by("approved_at", "pk")
+                            .values_list("uuid", flat=True)[:5], key=str)  # fmt: skip
+        assert sorted(ksc_queue.get_job_ids()) == sorted(str(key) for key in first_five)
+
+
 class TestHostTaskLoad:
     def test_it_counts_in_flight_and_recent_submissions_per_host(self, alice, bob):
         a, b = "host-a", "host-b"
@@ -106,3 +146,22 @@ def test_the_limit_works_with_the_web_s_lazy_user(settings, alice):
     with pytest.raises(workflow.RateLimited):
         file(lazy)
     assert ResponseRequest.objects.count() == 1
+
+
+class TestRedisGrowth:
+    def test_rq_forgets_finished_jobs_soon_the_rows_keep_the_outcome(
+        self, transactional_db, ksc_settings, ksc_queue, settings, alice, bob
+    ):
+        """2,000 approved at once grew Redis from 6 to 44.5 MB: every finished job stayed a day."""
+        settings.KSC_SUBMIT_HOURLY_CAP = 1
+        hosts = [host["KLHST_WKS_HOSTNAME"] for host in ksc_settings.hosts()[:2]]
+        submitted, held = (workflow.approve(file(alice, host), user=bob) for host in hosts)
+        run_worker()
+        assert ResponseRequest.objects.get(pk=submitted.pk).status == Status.SUBMITTED
+        assert ResponseRequest.objects.get(pk=held.pk).status == Status.QUEUED  # its job returned "held"
+        connection = ksc_queue.connection
+        for rr in (submitted, held):
+            ttl = connection.ttl(f"rq:job:{rr.uuid}")
+            assert 0 < ttl <= queueing.JOB_RESULT_TTL <= 600, ttl
+            for key in connection.scan_iter(f"rq:results:{rr.uuid}*"):
+                assert 0 < connection.ttl(key) <= queueing.JOB_RESULT_TTL

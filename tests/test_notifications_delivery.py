@@ -2,10 +2,9 @@
 
 Every event of issue 16, in English and in Japanese: a request waiting for
 approval (approvers who may decide it, and the chat channel), approved,
-rejected with the comment, expired, failed with the error, completed or
-failed on the host (the outcome tracking's event kinds, written here as
-RequestEvent rows directly: that tracking is built elsewhere), and the one
-reminder. Then: a failing channel is retried and recorded without touching
+rejected with the comment, expired, failed with the error, and the one
+reminder (the outcome on the host: tests/test_notifications_outcomes.py, from
+the real sweep). Then: a failing channel is retried and recorded without touching
 the request; nothing configured sends nothing.
 """
 
@@ -14,12 +13,11 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from django.db import transaction
 from django.utils import timezone
 
 from notifications import jobs
 from notifications.models import DeliveryStatus, Notification, NotificationKind, NotificationPreference
-from responses import submission, trail, workflow
+from responses import submission, workflow
 from responses.models import EventKind, ResponseRequest, Status
 from tests.fixtures.notifications import file, run_notify_worker
 
@@ -129,30 +127,6 @@ class TestWhoHearsWhat:
         assert "PxgError 1142" in post["message"] and post["type"] == "failure"
         # filing a task that needs no approval told nobody: nobody had to act
         assert not Notification.objects.filter(request=rr, kind=NotificationKind.APPROVED).exists()
-
-    @pytest.mark.parametrize(
-        ("event_kind", "to_channel", "phrase"),
-        [("outcome_completed", False, "completed"), ("outcome_failed", True, "failed on the host")],
-    )
-    def test_the_outcome_on_the_host_reaches_the_requester(
-        self, language, notifying, smtp_server, webhook, notify_queue, commit, alice, event_kind, to_channel, phrase
-    ):
-        # The outcome tracking (built elsewhere) writes these events; here they are written directly.
-        speak(language, alice, settings=notifying)
-        rr = commit(lambda: file(alice, "fetch the dropper", task="getFile", params={"path": "C:\\evil.exe"}))
-
-        def outcome():
-            with transaction.atomic():
-                trail.append(rr, event_kind, trail.SYSTEM, rr.status, "Response task ended: access denied")
-
-        commit(outcome)
-        run_notify_worker(notify_queue)
-
-        [mail] = smtp_server.mails
-        assert mail["To"] == "alice@example.test" and OPEN[language] in mail.get_content()
-        if language == "en":
-            assert phrase in mail["Subject"].lower()
-        assert len(webhook.posts) == (1 if to_channel else 0)
 
     def test_one_reminder_for_a_request_still_waiting(
         self, language, notifying, smtp_server, webhook, notify_queue, commit, alice, bob
@@ -270,7 +244,7 @@ def test_nothing_configured_sends_nothing(transactional_db, settings, notify_que
     rr = commit(lambda: file(alice))
     assert notify_queue.count == 0
     assert not Notification.objects.filter(request=rr).exists()
-    assert jobs.sweep() == {"reminded": 0, "caught_up": 0, "requeued": 0}
+    assert jobs.sweep() == {"reminded": 0, "caught_up": 0, "requeued": 0, "escalated": 0}
 
 
 def test_a_message_whose_job_was_lost_is_sent_by_the_sweep(notifying, smtp_server, notify_queue, alice, bob):

@@ -137,6 +137,34 @@ class TestEscaping:
             assert ioc[:40] not in note.body and ioc[:40] not in note.subject
         assert all(ioc[:40] not in post["message"] for post in webhook.posts)
 
+    def test_start_process_arguments_and_working_folder_stay_on_the_portal(
+        self, notifying, smtp_server, webhook, notify_queue, alice, bob
+    ):
+        # issue 23, point 12: a "net use" line carries a password; chat and mail say how long it is, not what.
+        arguments = r"use Z: \\fs01\share /user:CORP\svc-backup Winter2026!Secret"
+        rr = file(
+            alice,
+            task="startProcess",
+            params={
+                "executablePath": r"C:\Windows\System32\net.exe",
+                "arguments": arguments,
+                "workingFolder": r"C:\Secret-Folder-7",
+            },
+        )
+        run_notify_worker(notify_queue)
+        mail = smtp_server.to("bob@example.test")[0]
+        texts = [mail.get_content(), mail["Subject"], *(post["title"] + post["message"] for post in webhook.posts)]
+        assert len(texts) == 3
+        words = f"(arguments: {len(arguments)} characters, see the portal)"
+        for text in texts[:1] + texts[2:]:
+            assert words in text.replace("\\", "")
+        for text in texts:
+            flat = text.replace("\\", "").replace("[.]", ".")
+            assert "Winter2026" not in flat and "svc-backup" not in flat and "Secret-Folder" not in flat
+        for note in Notification.objects.filter(request=rr):
+            assert "Winter2026" not in note.body and "Secret-Folder" not in note.body
+        assert "Winter2026" in rr.describe()  # the portal's pages still show approvers what runs
+
 
 class TestMarkup:
     @pytest.mark.parametrize(
@@ -153,6 +181,25 @@ class TestMarkup:
     )
     def test_user_text(self, value, fmt, expected):
         assert markup.user_text(value, fmt) == expected
+
+    @pytest.mark.parametrize(
+        ("value", "expected"),
+        [
+            # issue 23, point 11: whatever precedes the scheme, and whatever the top-level domain
+            ("1https://evil.zip/x", "1hxxps[://]evil[.]zip/x"),
+            ("_https://evil.example/x", "_hxxps[://]evil[.]example/x"),
+            ("aHTTP://EVIL.MOV", "aHXXP[://]EVIL[.]MOV"),
+            ("ftp://files.evil.click", "ftp[://]files[.]evil[.]click"),
+            ("x://y", "x[://]y"),
+            ("see evil.zip or login.microsoftonline.evil.party", "see evil[.]zip or login[.]microsoftonline[.]evil[.]party"),
+            ("evil．example。рф", "evil[.]example[.]рф"),
+            ("10.0.0.1 and my-host_1.corp", "10[.]0[.]0[.]1 and my-host_1[.]corp"),
+            ("An end. A start", "An end. A start"),
+        ],
+    )
+    def test_every_link_is_defanged_whatever_precedes_it(self, value, expected):
+        assert markup.user_text(value, markup.TEXT) == expected
+        assert "://" not in markup.user_text(value, markup.HTML).replace("[://]", "")
 
 
 def test_a_waiting_message_says_how_long_it_has_waited(notifying, alice, bob):

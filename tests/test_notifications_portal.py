@@ -27,7 +27,8 @@ class TestAccountPage:
         login(client, alice)
         html = client.get("/account/").content.decode()
         assert "alice@example.test" in html and 'value="rejected" checked' in html
-        kept = [k for k in ("approved", "rejected", "expired", "failed", "outcome_completed", "outcome_failed")]
+        kept = ["approved", "rejected", "expired", "failed", "outcome_completed", "outcome_warning"]
+        kept += ["outcome_failed", "outcome_no_task", "outcome_gone", "comment", "escalated", "sla_breached"]
         kept.remove("approved")
         response = client.post(reverse("notifications:preferences"), {"email": kept})
         assert response.status_code == 302
@@ -120,7 +121,7 @@ class TestLiveJson:
         for n in range(30):
             file(alice, justification=f"alert {n}")
         keys = ",".join(str(rr.uuid) for rr in ResponseRequest.objects.visible_to(bob))
-        # session, user, 2FA device, the pending list and its decisions, groups, the asked states,
+        # session, user, 2FA device, groups, the bounded count, the queue's stamp, the asked states,
         # and the session's save (an UPDATE between SAVEPOINT and RELEASE in tests)
         with django_assert_max_num_queries(10):
             data = client.get(reverse("notifications:live"), {"requests": keys}).json()

@@ -30,6 +30,7 @@ ALLOWED = {
     "sync.py": "sync_directory_roles sets roles from the directory",
     "ldap.py": "the LDAP sign-in sets roles (and drops the role cache it just changed)",
     "account_trail.py": "records every change of roles and flags in the account trail",
+    "checks.py": "a start-up check reads ROLE_GROUPS (does it give Approvers?); decides nothing about a user",
     "account.html": "shows its owner the account's own superuser flag; decides nothing",
 }
 

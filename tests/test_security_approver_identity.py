@@ -90,14 +90,20 @@ def test_two_people_still_approve_and_the_trail_names_them(two_person, bob, caro
     assert request.events.get(kind=EventKind.APPROVED).detail["approvers"] == ["bob", "carol"]
 
 
-def test_a_deleted_approvers_approval_still_counts_once_and_their_name_can_be_reused(two_person, bob):
+def test_a_deleted_approvers_approval_no_longer_counts_and_their_name_can_be_reused(two_person, bob, carol):
+    """Issue 23.5: a decision whose user is gone (approver NULL) is nobody's; only living, distinct people count.
+
+    Before, it counted once by its username, which let a cleared approver id count one approver twice.
+    """
     workflow.approve(two_person, user=bob)
     bob.delete()
     assert list(two_person.approvals.values_list("approver_id", "approver_username")) == [(None, "bob")]
 
     newcomer = _user("bob", roles.APPROVERS)  # another person, given the freed username
     request = workflow.approve(two_person, user=newcomer)
-
-    assert request.status in (Status.APPROVED, Status.QUEUED)
-    assert request.events.get(kind=EventKind.APPROVED).detail["approvers"] == ["bob", "bob"]
+    assert request.status == Status.PENDING_APPROVAL  # the leaver's approval counts for nobody
     assert request.approvals.count() == 2
+
+    request = workflow.approve(two_person, user=carol)
+    assert request.status in (Status.APPROVED, Status.QUEUED)
+    assert request.events.get(kind=EventKind.APPROVED).detail["approvers"] == ["bob", "carol"]

@@ -117,3 +117,37 @@ def test_a_password_set_under_argon2_is_stored_as_argon2():
         user = User.objects.create_user("erin", password="erin-password-1234")
         assert identify_hasher(user.password).algorithm == "argon2"
         assert user.check_password("erin-password-1234")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("length", [151, 256, 10_000])
+def test_an_over_long_username_is_a_form_error_not_a_server_error(client, length):
+    """The widget's maxlength binds no script; django-axes' username column is varchar(255)."""
+    client.raise_request_exception = False  # a 500 must show as a status here, not as an exception
+    response = attempt(client, "u" * length, "whatever-password")
+    assert response.status_code == 200
+    assert "A username has at most 150 characters." in response.content.decode()
+    assert not AccessAttempt.objects.exists()  # nobody's count moves: no account has such a name
+    assert "_auth_user_id" not in client.session
+
+
+@pytest.mark.django_db
+def test_a_username_of_the_longest_allowed_length_is_still_checked_as_usual(client):
+    response = attempt(client, "u" * 150, "whatever-password")
+    assert response.status_code == 200 and "at most 150 characters" not in response.content.decode()
+    assert AccessFailureLog.objects.filter(username="u" * 150).count() == 1
+
+
+@pytest.mark.django_db
+def test_a_directory_refusal_is_no_password_failure_but_a_wrong_directory_password_still_counts(client, ldap_settings):
+    from tests.fixtures.ldap import USERS
+
+    # mallory's directory password is right; she is in no group that gives a role.
+    for _ in range(LIMIT + 1):
+        refused = attempt(client, "mallory", USERS["mallory"][0])
+        assert refused.status_code == 200 and "not in any group that gives a role" in refused.content.decode()
+    assert not AccessAttempt.objects.exists()
+    assert AccessFailureLog.objects.filter(username="mallory", locked_out=False).count() == LIMIT + 1
+
+    statuses = [attempt(client, "alice", "not-alices-directory-password").status_code for _ in range(LIMIT)]
+    assert statuses == [200] * (LIMIT - 1) + [429]

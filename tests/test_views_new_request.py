@@ -361,10 +361,13 @@ def test_it_keeps_an_uploaded_archive_when_another_field_is_wrong(analyst):
 
     assert response.status_code == 400
     carried = base64.b64encode(archive).decode()
-    assert f'value="{carried}"' in response.content.decode()
+    # Kept server-side; the page carries its digest and size (issue 23, point 16), not the base64.
+    reference = f"stored:{hashlib.sha256(archive).hexdigest()}:{len(archive)}"
+    assert f'value="{reference}"' in response.content.decode()
+    assert carried not in response.content.decode()
     assert "An archive is attached" in response.content.decode()
     # Sent again with the carried archive and no new upload, it is accepted.
-    again = preview_of(analyst, {**ioc_data(), "params-ioc__carried": carried})
+    again = preview_of(analyst, {**ioc_data(), "params-ioc__carried": reference})
     assert again.context["filing"].params["ioc"] == carried
 
 

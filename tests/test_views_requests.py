@@ -365,6 +365,17 @@ def test_the_csv_export_defuses_spreadsheet_formulas(client, login, alice, dave)
     assert rows[0]["justification"] == '\'=HYPERLINK("https://evil.example")'
 
 
+@pytest.mark.parametrize("sign", ["\uff1d", "\uff0b", "\uff0d", "\uff20"])
+def test_the_csv_export_defuses_full_width_formula_signs(client, login, alice, dave, sign):
+    # Informational finding of issue 23: ＝ ＋ － ＠ start a formula in East Asian spreadsheets.
+    file(alice, justification=f'{sign}HYPERLINK("https://evil.example")')
+    login(client, dave)
+
+    rows = read_csv(client.get("/requests/export.csv"))
+
+    assert rows[0]["justification"] == f'\'{sign}HYPERLINK("https://evil.example")'
+
+
 def test_the_lists_paginate(client, login, alice):
     for _ in range(30):
         file(alice)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 from django import template
 from django.urls import reverse
+from django.utils import timezone
 
 from notifications import channels, routing
-from notifications.context_processors import pending_for, queue_stamp
-from notifications.models import USER_CHOICES, Channel, Notification, NotificationKind
+from notifications.context_processors import queue_stamp
+from notifications.models import USER_CHOICES, Channel, DeliveryStatus, Notification, NotificationKind
 from responses import policy
 from responses.models import Status
 
@@ -39,6 +41,35 @@ def notification_settings(context) -> dict:
         "address": user.email,
         "language": routing.user_language(user),
         "kinds": [(str(kind), kind.label, prefs.wants_email(kind)) for kind in USER_CHOICES],
+    }
+
+
+# How far back the administrators' notice counts messages given up on.
+UNDELIVERED_SHOWN = dt.timedelta(days=7)
+
+
+@register.inclusion_tag("notifications/_undelivered.html", takes_context=True)
+def undelivered_notice(context) -> dict:
+    """For administrators, on every page: messages given up on lately, and those still being retried.
+
+    Two counts over the (status, created_at) index, and only for users the policy lets see them.
+    """
+    request = context.get("request")
+    user = getattr(request, "user", None)
+    if user is None or not policy.sees_undelivered_notifications(user):
+        return {"shown": False}
+    failed = Notification.objects.filter(
+        status=DeliveryStatus.FAILED, created_at__gte=timezone.now() - UNDELIVERED_SHOWN
+    )
+    count = failed.count()
+    waiting = Notification.objects.filter(status=DeliveryStatus.RETRYING, next_try_at__isnull=False).count()
+    latest = failed.order_by("-created_at", "-id").first() if count else None
+    return {
+        "shown": bool(count or waiting),
+        "failed": count,
+        "waiting": waiting,
+        "latest": latest,
+        "url": reverse("admin:notifications_notification_changelist"),
     }
 
 
@@ -85,6 +116,6 @@ def live_updates(context, requests=(), queue: bool = False, single=None) -> dict
         "url": reverse("notifications:live"),
         "interval": POLL_SECONDS,
         "stamps": json.dumps(stamps),
-        "queue_stamp": queue_stamp(pending_for(context["request"])) if watch_queue else "",
+        "queue_stamp": queue_stamp() if watch_queue else "",
         "watch_queue": watch_queue,
     }

@@ -24,7 +24,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from responses import catalog, filing, policy, workflow
+from responses import catalog, filing, policy, throttle, workflow
 from responses.api import idempotency
 from responses.api.errors import NON_FIELD, error_response
 from responses.api.serializers import (
@@ -60,7 +60,8 @@ def _errors(*codes: int) -> dict[int, OpenApiResponse]:
         404: "No such request, or not one this user may see.",
         409: "The request's status does not allow this; the detail says why.",
         422: "This Idempotency-Key was used for a different request.",
-        429: "Over the filing rate limit (REQUEST_RATE_LIMIT); the detail says when to try again.",
+        429: "Over a rate limit (filing: REQUEST_RATE_LIMIT; host search: HOST_SEARCH_RATE_LIMIT); "
+        "the detail says when to try again.",
         502: "KSC answered, but refused the portal or answered something unusable; the detail says what.",
         503: "KSC could not be reached (or is not configured); try again later.",
     }
@@ -284,12 +285,13 @@ class HostSearchView(APIView):
             "name. A host's id is what target_host takes. For those who may file."
         ),
         parameters=[HostQuerySerializer],
-        responses={200: KscHostSerializer(many=True), **_errors(400, 401, 403, 502, 503)},
+        responses={200: KscHostSerializer(many=True), **_errors(400, 401, 403, 429, 502, 503)},
     )
     def get(self, request: Request) -> Response:
         policy.may(request.user, policy.FILE).enforce()  # who may file may look hosts up
         query = HostQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
+        throttle.count(request.user, throttle.HOST_SEARCH)  # RateLimited: 429 (errors.exception_handler)
         try:
             client = get_client()
         except ImproperlyConfigured as exc:

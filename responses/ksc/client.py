@@ -248,7 +248,7 @@ class KscClient(abc.ABC):
         answer = self.call(
             method,
             {
-                "strFilter": filter,
+                "strFilter": filters.require(filter),
                 "pFieldsToReturn": list(fields),
                 "pFieldsToOrder": _order(order),
                 "lMaxLifeTime": self.ACCESSOR_LIFETIME,
@@ -357,7 +357,7 @@ class KscClient(abc.ABC):
         answer = self.call(
             method,
             {
-                "wstrFilter": filter,
+                "wstrFilter": filters.require(filter),
                 "vecFieldsToReturn": list(HOST_FIELDS),
                 "vecFieldsToOrder": _order([(DISPLAY_NAME, True)]),
                 "pParams": {"KLGRP_FIND_FROM_CUR_VS_ONLY": True},

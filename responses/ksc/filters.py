@@ -87,6 +87,22 @@ def same_text(attribute: str, text: str) -> str:
     return f"({_attribute(attribute)} = {quote(escape_wildcards(text))})"
 
 
+def any_value(attribute: str) -> str:
+    """``(attr = "*")``: every row with a value for the attribute.
+
+    KSC's grammar has no empty filter (``filter = "(" filtercomp ")"``); to select every host,
+    Kaspersky's samples write ``(KLHST_WKS_DN = "*")``, and so does the portal (docs/ksc-wire.md, section 8).
+    """
+    return f'({_attribute(attribute)} = "*")'
+
+
+def require(text: str) -> str:
+    """The filter itself, or FilterValueError if it is empty: KSC's grammar has none, a strict server refuses it."""
+    if not isinstance(text, str) or not text.strip():
+        raise FilterValueError("a KSC filter must not be empty; select everything with any_value(attribute)")
+    return text
+
+
 def compare(attribute: str, operator: str, value: int | dt.datetime) -> str:
     """``(attr > 5)`` or ``(attr < T"2026-11-27 08:30:05")``; datetimes go as UTC."""
     if operator not in ("=", "<>", ">", "<"):

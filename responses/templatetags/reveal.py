@@ -43,3 +43,13 @@ def reveal_hidden(value) -> SafeString:
         else:
             parts.append(conditional_escape(ch))
     return mark_safe("".join(parts))
+
+
+@register.filter
+def reveal_username(value) -> SafeString:
+    """A username as shown on pages: ``oscar\\u200b`` is drawn ``oscar[U+200B]``, never as ``oscar``.
+
+    Directory sign-ins refuse such names (accounts/directory.py, clean_username); accounts
+    made before that, or by an administrator, still show what they really are.
+    """
+    return reveal_hidden(value)

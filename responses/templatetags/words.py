@@ -8,7 +8,7 @@ from django import template
 from django.utils.translation import gettext as _
 
 from accounts import roles
-from responses import trail_text
+from responses import policy, trail_text
 from responses.models import ResponseRequest
 
 register = template.Library()
@@ -20,6 +20,12 @@ def visible_request(user: Any, key: Any) -> ResponseRequest | None:
     if not key or not getattr(user, "is_authenticated", False):
         return None
     return ResponseRequest.objects.visible_to(user).filter(uuid=key).first()
+
+
+@register.filter
+def sees_request(user: Any, request: Any) -> bool:
+    """Whether ``user`` may open ``request``'s page (policy.may_see_request): link it only then."""
+    return request is not None and policy.may_see_request(user, request)
 
 
 @register.filter

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 
-from responses import workflow
+from responses import host_directory, workflow
 from responses.models import Decision, DecisionKind, ResponseRequest, Status, payload_fingerprint
 
 NEW = "/requests/new/"  # the new-request page
@@ -87,3 +87,6 @@ def add_requests(requester, approver, count: int) -> None:
         for rr in created
         if rr.status != Status.PENDING_APPROVAL
     )
+    # What filing records for each request (rows made at once skip workflow.file_request).
+    for rr in created:
+        host_directory.record_filed(rr.target_host, rr.target_host_name)

@@ -12,9 +12,11 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django_otp.oath import totp
 
-from accounts import twofactor
+from accounts import directory, twofactor
+from accounts.management.commands.create_demo_users import DEMO_USERS
 
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+DEMO_USERNAMES = tuple(username for username, _role, _description in DEMO_USERS)
 
 
 def demo_mode() -> bool:
@@ -26,7 +28,7 @@ class Command(BaseCommand):
     help = "Print the current authenticator (TOTP) code of a demo user. Demo only: refuses unless KSC is simulated."
 
     def add_arguments(self, parser):
-        parser.add_argument("username", help="a demo user with an authenticator key (bob, carol, admin)")
+        parser.add_argument("username", help="a demo user with an authenticator key (bob, carol, admin); no other")
 
     def handle(self, *args, **options):
         if not demo_mode():
@@ -38,6 +40,12 @@ class Command(BaseCommand):
         user = get_user_model().objects.filter(username=username).first()
         if user is None:
             raise CommandError(f"There is no user {username!r}.")
+        if username not in DEMO_USERNAMES or directory.is_directory_user(user):
+            # A demo portal may have other accounts (made in the admin, or from a directory): their
+            # second factor is theirs, even here.
+            raise CommandError(
+                f"{username} is not a demo user: demo_totp prints the codes of {', '.join(DEMO_USERNAMES)} only."
+            )
         device = twofactor.confirmed_totp(user)
         if device is None:
             raise CommandError(f"{username} has no authenticator key: this user signs in with a password only.")

@@ -137,7 +137,8 @@ class Command(BaseCommand):
         return f"logged in as {client.config.user!r}"
 
     def check_host(self, client) -> tuple[str, str]:
-        rows = client._find_hosts("", limit=1)  # an empty filter selects every host (docs/ksc-wire.md, section 8)
+        # KSC's grammar has no empty filter: every host is (KLHST_WKS_DN = "*") (docs/ksc-wire.md, section 8).
+        rows = client._find_hosts(filters.any_value(DISPLAY_NAME), limit=1)
         if not rows:
             raise StepFailed("KSC lists no managed host to this account: check the account's rights on the groups.")
         host_id = str(rows[0].get(HOST_ID) or "")

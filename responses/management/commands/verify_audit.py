@@ -47,6 +47,11 @@ class Command(BaseCommand):
             f"audit chain intact: {report.events} events verified in {report.request_chains} request chains, "
             f"{report.account_events} account events, {report.anchors} anchors (latest {latest}; "
             f"{report.unanchored} chains with events newer than it)"
+            + (
+                f"; {report.anchors_recorded_outside} anchors recorded in AUDIT_ANCHOR_LOG match"
+                if report.anchors_recorded_outside is not None
+                else "; AUDIT_ANCHOR_LOG not set: the anchors were compared with no copy outside the database"
+            )
         )
 
     def _read(self, path: str) -> list[dict]:

@@ -1,0 +1,96 @@
+"""The host directory: every name the portal has known a KSC host by, searched where hosts are few.
+
+At a million requests, a substring search over the requests' host columns reads trigram
+indexes of a million rows (issue 24, point 4). Hosts number in the thousands: the search
+looks for matching hosts here (trigram indexes of migration 0021 on PostgreSQL), then the
+list reads their requests by host id through the btree index rr_target_host_idx.
+
+Rows come from filing (``record_filed``, in the filing's transaction) and from KSC's
+answers to look-ups (``record_seen``: the host search, the filing's host check, the host
+page). Every request's (host id, name as filed) has a row, so the directory search finds
+the requests the old search over the requests' own columns found (request_filter).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.conf import settings
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from responses import catalog
+from responses.ksc.hosts import Host
+from responses.models import HostDirectoryEntry
+
+NAME_LENGTH = HostDirectoryEntry._meta.get_field("display_name").max_length
+
+
+def record_filed(host_id: str, display_name: str) -> None:
+    """The host and name a request was filed with (kept if known already; last_seen moves on)."""
+    now = timezone.now()
+    HostDirectoryEntry.objects.bulk_create(
+        [HostDirectoryEntry(host_id=host_id, display_name=display_name or "", first_seen=now, last_seen=now)],
+        update_conflicts=True,
+        unique_fields=["host_id", "display_name"],
+        update_fields=["last_seen"],
+    )
+
+
+def record_seen(hosts: Iterable[Host]) -> None:
+    """Hosts as KSC just described them: their names, FQDNs and the server asked."""
+    now = timezone.now()
+    server = getattr(settings, "KSC_HOST", "") or ""
+    rows = {}
+    for host in hosts:
+        if host is None or not host.id or len(host.id) > catalog.MAX_HOST_ID:
+            continue  # no id a request could be filed for
+        # KSC's names are not ours to bound: a longer one is kept to the column's size, never a failed page.
+        name = (host.display_name or "")[:NAME_LENGTH]
+        rows[(host.id, name)] = HostDirectoryEntry(
+            host_id=host.id,
+            display_name=name,
+            fqdn=(host.fqdn or "")[:NAME_LENGTH],
+            server=server[:NAME_LENGTH],
+            first_seen=now,
+            last_seen=now,
+        )
+    if rows:
+        HostDirectoryEntry.objects.bulk_create(
+            list(rows.values()),
+            update_conflicts=True,
+            unique_fields=["host_id", "display_name"],
+            update_fields=["fqdn", "server", "last_seen"],
+        )
+
+
+# Past this many matching directory rows the search is broad ("TKY-", "WS-"): the newest requests
+# match often enough that the list's ordered scan over the requests' trigram indexes is fast.
+MAX_MATCHES = 500
+
+
+def request_filter(text: str) -> Q:
+    """The requests whose host id or name as filed contains ``text``, or whose host's FQDN does.
+
+    Searched in the directory first (thousands of rows, trigram): the matching host ids and
+    names then select the requests through the btree indexes on target_host and
+    target_host_name, as literal lists (an OR of subqueries would make PostgreSQL read every
+    request). The same requests as comparing the requests' own columns (a name matches the
+    requests filed under that name), plus every request of a host whose FQDN matches.
+    """
+    rows = list(matching(text).values_list("host_id", "display_name", "fqdn")[: MAX_MATCHES + 1])
+    if len(rows) > MAX_MATCHES:
+        return Q(target_host__icontains=text) | Q(target_host_name__icontains=text)
+    wanted = text.upper()
+    host_ids = {host_id for host_id, _name, fqdn in rows if wanted in host_id.upper() or wanted in fqdn.upper()}
+    names = {name for _host_id, name, _fqdn in rows if name and wanted in name.upper()}
+    if not host_ids and not names:
+        return Q(pk__in=[])
+    return Q(target_host__in=sorted(host_ids)) | Q(target_host_name__in=sorted(names))
+
+
+def matching(text: str) -> QuerySet[HostDirectoryEntry]:
+    """Directory rows whose host id, name or FQDN contains ``text`` (either case)."""
+    return HostDirectoryEntry.objects.filter(
+        Q(host_id__icontains=text) | Q(display_name__icontains=text) | Q(fqdn__icontains=text)
+    )
