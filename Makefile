@@ -27,6 +27,11 @@ run: $(VENV)/.installed
 demo-totp: $(VENV)/.installed
 	$(PY) -m portal.launcher --demo-totp $(WHO) $(ARGS)
 
+# The suite runs on two pytest-xdist workers, each with its own test database and Redis database
+# (docs/testing.md), and names its slowest tests. `make test PYTEST_ARGS=` runs it serially;
+# without REDIS_URL the tests start a throwaway redis-server and never touch one on 127.0.0.1:6379.
+PYTEST_ARGS ?= -n 2 --dist worksteal --durations=25
+
 test: $(VENV)/.installed
 	$(PY) -m ruff check .
 	$(PY) -m pytest $(PYTEST_ARGS)

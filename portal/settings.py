@@ -342,6 +342,9 @@ KSC_SUBMIT_BACKOFF = env_int("KSC_SUBMIT_BACKOFF", 30, minimum=0)  # seconds bef
 RECONCILE_INTERVAL = env_int("RECONCILE_INTERVAL", 60, minimum=2)  # seconds between reconciler runs
 WORKER_HEARTBEAT_TTL = env_int("WORKER_HEARTBEAT_TTL", 60, minimum=1)  # a killed worker counts as dead after this
 RECONCILE_GRACE = env_int("RECONCILE_GRACE", 30, minimum=0)  # a request this fresh is left to its job
+# A QUEUED job in no queue list is called stranded when it still is this many seconds later (responses/jobs.py):
+# far longer than a living worker's dequeue step. Not from the environment; the tests shorten it.
+RECONCILE_STRANDED_WAIT = 1.0
 
 # --- Kaspersky Security Center (names after the product document's kscHost, kscPort...) ---
 KSC_HOST = env_str("KSC_HOST")

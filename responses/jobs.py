@@ -320,11 +320,12 @@ def _queued_job_is_stranded(job_id: str, queue, queued: set[str]) -> bool:
     RQ moves a job from the queue to its intermediate list, then marks it
     STARTED; a worker killed in between leaves it QUEUED and in no queue. A
     living worker takes far less than a second for that step, so the job is
-    only called stranded when it is still out of the queue a second later.
+    only called stranded when it is still out of the queue RECONCILE_STRANDED_WAIT
+    (a second) later.
     """
     if job_id in queued:  # the queue's ids, read once per reconciler run
         return False
-    time.sleep(1.0)
+    time.sleep(settings.RECONCILE_STRANDED_WAIT)
     job = Job.fetch(job_id, connection=queue.connection)
     if job.get_status(refresh=False) != JobStatus.QUEUED:
         return False

