@@ -10,8 +10,8 @@ from django.utils import timezone
 
 from responses.host_state import facts_of, portal_isolation
 from responses.ksc.hosts import Host
-from responses.models import OutcomeState, ResponseOutcome, Status
-from tests.support.pages import file, page, set_status
+from responses.models import OutcomeState
+from tests.support.pages import file, isolation, page
 
 SEARCH = "/hosts/search"
 
@@ -27,14 +27,6 @@ def host(**changes) -> Host:
     values = dict(id="h1", display_name="WS-1", fqdn="", ip="", group_name="G", last_seen=None)
     values.update(changes)
     return Host(**values)
-
-
-def isolation(user, host_id: str, action: int, outcome: str | None, incident: int):
-    request = file(user, params={"action": action}, target_host=host_id)
-    request = set_status(request, Status.SUBMITTED, ksc_incident_id=incident, submitted_at=timezone.now())
-    if outcome:
-        ResponseOutcome.objects.create(request=request, state=outcome)
-    return request
 
 
 class TestWarnings:

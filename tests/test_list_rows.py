@@ -87,7 +87,7 @@ def test_templates_are_cached_as_in_production(settings):
 def test_isolation_notes_find_the_deciding_row_however_deep_in_a_hosts_history(settings, alice):
     """portal_isolations asks the database for each host's deciding row, however deep in its history."""
     from responses import host_state
-    from tests.test_host_state import isolation
+    from tests.support.pages import isolation
 
     settings.REQUEST_RATE_LIMIT = 0
     old = isolation(alice, "deep", 1, OutcomeState.COMPLETED, 1)

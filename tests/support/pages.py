@@ -90,3 +90,16 @@ def add_requests(requester, approver, count: int) -> None:
     # What filing records for each request (rows made at once skip workflow.file_request).
     for rr in created:
         host_directory.record_filed(rr.target_host, rr.target_host_name)
+
+
+def isolation(user, host_id: str, action: int, outcome: str | None, incident: int):
+    """An isolateHost (``action`` 1) or its release (0) for ``host_id``, SUBMITTED with ``incident``, and its outcome."""
+    from django.utils import timezone
+
+    from responses.models import ResponseOutcome
+
+    request = file(user, params={"action": action}, target_host=host_id)
+    request = set_status(request, Status.SUBMITTED, ksc_incident_id=incident, submitted_at=timezone.now())
+    if outcome:
+        ResponseOutcome.objects.create(request=request, state=outcome)
+    return request
