@@ -80,7 +80,8 @@ GENERATE_REQUESTS = """
 INSERT INTO responses_responserequest (
     uuid, task, target_host, target_host_name, params, justification, external_ref, fingerprint,
     archive_names, requester_id, requester_username, source, status, approvals_required, created_at, updated_at,
-    expires_at, approved_at, decided_at, submitted_at, finished_at, ksc_added, ksc_incident_id, attempts, last_error
+    expires_at, approved_at, decided_at, submitted_at, finished_at, ksc_added, ksc_incident_id, attempts, last_error,
+    ksc_search_checks, wait_reason
 )
 SELECT
     gen_random_uuid(),
@@ -106,7 +107,8 @@ SELECT
     CASE WHEN i > %(rows)s - %(pending)s OR i %% 50 = 0 THEN NULL ELSE date_trunc('second', at + interval '3 minutes') END,
     CASE WHEN i > %(rows)s - %(pending)s OR i %% 50 = 0 THEN NULL ELSE i END,
     CASE WHEN i > %(rows)s - %(pending)s OR i %% 50 = 0 THEN 0 ELSE 1 END,
-    ''
+    '',
+    0, ''
 FROM (
     SELECT i, now() - interval '365 days' + (i * interval '365 days' / %(rows)s) AS at
     FROM generate_series(1, %(rows)s) AS i
