@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from responses import attention_views, audit, comment_views, host_views, views, workflow
+from responses import attention_views, audit, comment_views, decide_views, host_views, views, workflow
 
 app_name = "responses"
 urlpatterns = [
@@ -15,6 +15,7 @@ urlpatterns = [
     path("requests/<uuid:key>/approve/", views.act, {"action": workflow.APPROVE}, name="approve"),
     path("requests/<uuid:key>/reject/", views.act, {"action": workflow.REJECT}, name="reject"),
     path("requests/<uuid:key>/cancel/", views.act, {"action": workflow.CANCEL}, name="cancel"),
+    path("requests/<uuid:key>/approve/confirm/", decide_views.approve_link, name="approve_link"),
     path("requests/<uuid:key>/comment/", comment_views.add_comment, name="comment"),
     path("requests/<uuid:key>/retry/", views.act, {"action": workflow.RETRY}, name="retry"),
     path("approvals/", views.approval_queue, name="queue"),
