@@ -121,6 +121,10 @@ class SimulatorState:
             saved = json.loads(self.state_file.read_text(encoding="utf-8"))
             incidents = [Incident.from_saved(item) for item in saved["incidents"]]
             next_id = int(saved["next_incident_id"])
+            if saved.get("tasks") is not None:
+                from ksc_simulator import tasks
+
+                tasks.restore_book(self, saved["tasks"])
         except (OSError, ValueError, KeyError, TypeError) as error:
             raise ValueError(f"cannot read the simulator state from {self.state_file}: {error}") from None
         self.incidents = {incident.id: incident for incident in incidents}
@@ -131,9 +135,13 @@ class SimulatorState:
         if self.state_file is None:
             return
         with self.lock:
+            from ksc_simulator import tasks
+
             data = {
                 "next_incident_id": self.next_incident_id,
                 "incidents": [self.incidents[key].saved() for key in sorted(self.incidents)],
+                # the [Response] tasks, so that a restart does not make every open outcome "task gone"
+                "tasks": tasks.saved_book(self),
             }
             temporary = self.state_file.with_name(f".{self.state_file.name}.{os.getpid()}.tmp")
             with open(temporary, "w", encoding="utf-8") as file:

@@ -138,8 +138,9 @@ class TaskBook:
     def plan_for(self, host_id: str) -> Plan:
         return self.config.hosts.get(host_id, self.config.plan)
 
-    def materialize(self, now: dt.datetime) -> None:
-        """Create the tasks that are due, then rotate, expire and delete as KES would."""
+    def materialize(self, now: dt.datetime) -> bool:
+        """Create the tasks that are due, then rotate, expire and delete as KES would; True if any changed."""
+        before = (len(self.scheduled), len(self.removed))
         due = sorted((item for item in self.scheduled if item.appear_at <= now), key=lambda item: item.appear_at)
         self.scheduled = [item for item in self.scheduled if item.appear_at > now]
         for item in due:
@@ -156,6 +157,7 @@ class TaskBook:
         response = [task for task in response if task.id in self.tasks]
         for task in response[: max(0, len(response) - self.config.max_tasks)]:
             self._remove(task.id)
+        return (len(self.scheduled), len(self.removed)) != before
 
     def _remove(self, task_id: str) -> None:
         self.tasks.pop(task_id, None)
@@ -200,6 +202,53 @@ def task_book(state: Any) -> TaskBook:
         if book is None:
             book = state.task_book = TaskBook()
         return book
+
+
+def saved_book(state: Any) -> dict[str, Any] | None:
+    """The task book as the state file keeps it (``--state``): the tasks and those still to appear.
+
+    A restarted simulator (``make run`` again) then still holds the ``[Response]`` tasks of the
+    incidents it kept, so the portal's open outcomes are not read as "task gone".
+    """
+    book = getattr(state, "task_book", None)
+    if book is None:
+        return None
+    with book.lock:
+        return {
+            "next_id": book.next_id,
+            "tasks": [
+                {**task.__dict__, "created": task.created.isoformat(), "plan": task.plan.__dict__}
+                for task in book.tasks.values()
+                if task.host_id is not None
+            ],
+            "scheduled": [
+                {**item.__dict__, "appear_at": item.appear_at.isoformat(), "plan": item.plan.__dict__}
+                for item in book.scheduled
+            ],
+            "removed": list(book.removed),
+        }
+
+
+def restore_book(state: Any, saved: dict[str, Any]) -> None:
+    """Put back what saved_book() kept (ValueError/KeyError/TypeError on a file it did not write)."""
+    book = task_book(state)
+    with book.lock:
+        for item in saved.get("tasks", []):
+            task = SimTask(
+                id=str(item["id"]),
+                name=str(item["name"]),
+                created=dt.datetime.fromisoformat(item["created"]),
+                host_id=item["host_id"],
+                incident_id=item["incident_id"],
+                plan=Plan(**item["plan"]),
+            )
+            book.tasks[task.id] = task
+        book.scheduled = [
+            Scheduled(**{**item, "appear_at": dt.datetime.fromisoformat(item["appear_at"]), "plan": Plan(**item["plan"])})
+            for item in saved.get("scheduled", [])
+        ]
+        book.removed = [str(task_id) for task_id in saved.get("removed", [])]
+        book.next_id = max(int(saved.get("next_id", book.next_id)), book.next_id)
 
 
 def mfa_required(state: Any) -> bool:
@@ -299,8 +348,11 @@ def control(handler: Any, verb: str, name: str) -> bool:
     book = task_book(state)
     if verb == "GET":
         with book.lock:
-            book.materialize(state.now())
-            handler._send(200, book.as_json(state.now()))
+            changed = book.materialize(state.now())
+            answer = book.as_json(state.now())
+        if changed:
+            state.save()  # tasks that appeared keep their ids across a restart (--state)
+        handler._send(200, answer)
         return True
     if verb == "POST":
         try:
@@ -505,5 +557,8 @@ def dispatch(state: Any, method: str, args: dict[str, Any]) -> dict[str, Any]:
     with book.lock:
         if book.config.deny_tasks and not method.startswith("HostGroup."):
             raise sim.PxgError(ERR_ACCESS_DENIED, f"Access denied: the account has no right to call {method}")
-        book.materialize(state.now())
-        return _CALLS[method](book, state, args)
+        changed = book.materialize(state.now())
+        answer = _CALLS[method](book, state, args)
+    if changed:
+        state.save()  # tasks that appeared keep their ids across a restart (--state)
+    return answer

@@ -162,6 +162,10 @@ class Launcher:
                 f"--password={password}",  # a generated password may start with "-"
                 "--cert-dir",
                 str(cert_dir),
+                # Its incidents, id counter and [Response] tasks survive a second `make run`: the
+                # portal's database still names them (no reused incident id, no open outcome "gone").
+                "--state",
+                str(cert_dir / "state.json"),
             ],
             cwd=ROOT,
             env=self.env,

@@ -763,6 +763,9 @@ def test_a_killed_simulator_started_again_with_state_keeps_its_incidents(tmp_pat
         update = {"KLINCDT_IS_HANDLED": False, "KLHST_WKS_HOSTNAME": host}
         connection.call("HostGroup.UpdateIncident", {"nId": kept, "pData": update})
         connection.call("HostGroup.DeleteIncident", {"nId": removed})
+        # KES turned the kept incident into a [Response] task (the simulator makes it at once)
+        listed = connection.http.get(f"{url}/_simulator/tasks", timeout=5).json()["tasks"]
+        [task] = [t for t in listed if t["incident"] == kept]
         connection.http.close()
     finally:
         first.kill()  # SIGKILL: no chance to save anything on the way out
@@ -790,6 +793,10 @@ def test_a_killed_simulator_started_again_with_state_keeps_its_incidents(tmp_pat
         # the id counter survived too: no id is given out twice
         new = add(connection, payload.add_incident_data("isolateHost", host, {"action": 1}, ADDED))["PxgRetVal"]
         assert new == removed + 1
+        # the [Response] task survived with its id: the portal's outcome of it is not "task gone"
+        listed = connection.http.get(f"{url}/_simulator/tasks", timeout=5).json()["tasks"]
+        assert [(t["id"], t["name"]) for t in listed if t["incident"] == kept] == [(task["id"], task["name"])]
+        assert max(int(t["id"]) for t in listed) > int(task["id"]), "task ids are not given out twice either"
         connection.http.close()
     finally:
         second.send_signal(signal.SIGTERM)

@@ -32,7 +32,7 @@ class Portal:
         self.state = tmp_path / "run"
         # A home folder of its own that must stay empty: `make run` keeps everything in its state dir.
         self.home = tmp_path / "home"
-        self.home.mkdir()
+        self.home.mkdir(exist_ok=True)  # a second `make run` on the same state dir reuses it
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         # A fresh machine: the launcher brings its own Redis and SQLite.
@@ -158,6 +158,19 @@ def test_make_run_serves_the_whole_flow_and_stops_cleanly(tmp_path):
     # Ctrl-C stops quietly: no tracebacks from a worker that lost Redis while stopping.
     assert "Traceback" not in text and "ConnectionError" not in text, text[-4000:]
     assert sorted(p.name for p in portal.home.rglob("*")) == []
+
+    # A second `make run` on the same .run keeps the simulator's incidents and tasks (issue 30,
+    # point 6): the portal's database names incident ids the simulator must not give out again.
+    again = Portal(tmp_path)
+    try:
+        again.wait_for_line(r"The portal is running at")
+        ksc = re.search(r"KSC: SIMULATED at (https://127\.0\.0\.1:\d+)", again.text()).group(1)
+        cert = next((tmp_path / "run" / "ksc-simulator").glob("*.pem"))
+        kept = requests.get(f"{ksc}/_simulator/incidents", verify=str(cert), timeout=10).json()
+        assert [item["id"] for item in kept] == [int(incident.group(1))]
+    finally:
+        again.process.send_signal(signal.SIGINT)
+        again.process.wait(timeout=60)
 
 
 def test_make_passes_args_to_the_launcher():
