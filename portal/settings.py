@@ -28,6 +28,7 @@ from portal.env import (
     parse_sentinels,
     redis_connection_config,
 )
+from portal.ksc_servers import primary_from_variables, read_servers
 from responses.catalog import TASK_NAMES
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -365,6 +366,14 @@ KSC_PASSWORD = env_str("KSC_PASSWORD", secret=True)
 KSC_DOMAIN = env_str("KSC_DOMAIN", "")
 KSC_INTERNAL_USER = env_bool("KSC_INTERNAL_USER", True)
 KSC_VSERVER = env_str("KSC_VSERVER", "")
+# Servers as data (portal/ksc_servers.py): KSC_SERVERS_FILE lists them, or KSC_* above is the one server
+# "primary". Read and checked at start; the several-servers work (issue 26) is what will use it.
+KSC_SERVERS = read_servers(
+    env_str("KSC_SERVERS_FILE", ""),
+    primary=primary_from_variables(
+        KSC_HOST, KSC_PORT, KSC_USER, KSC_VERIFY if isinstance(KSC_VERIFY, str) else "", KSC_VSERVER or ""
+    ),
+)
 KSC_CLIENT = env_choice("KSC_CLIENT", "auto", ("auto", "klakoapi", "builtin"))
 KSC_CONNECT_TIMEOUT = env_float("KSC_CONNECT_TIMEOUT", 10.0, minimum=0.1)
 KSC_READ_TIMEOUT = env_float("KSC_READ_TIMEOUT", 60.0, minimum=0.1)
