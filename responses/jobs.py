@@ -35,7 +35,7 @@ from importlib import import_module
 import django_rq
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db import DatabaseError, connections
+from django.db import DatabaseError, IntegrityError, connections
 from django.db.models import Exists, OuterRef, Q, Subquery
 from django.db.models.functions import Now
 from django.utils.translation import gettext as _
@@ -66,6 +66,29 @@ LEGACY_RECONCILE_JOB_ID = "portal-reconcile-requests"  # the scheduled job of ea
 def _is_last_try() -> bool:
     job = get_current_job()
     return job is None or not job.retries_left
+
+
+def _internal_error_text(exc: Exception, incident_id: int | None) -> str:
+    """What an analyst and an auditor read when the portal itself failed an attempt (never a bare class name)."""
+    if isinstance(exc, IntegrityError) and incident_id is not None:
+        return trail.in_english(
+            lambda: _(
+                "KSC answered with incident id %(id)s, which this portal already holds for another request: "
+                "check KSC (a KSC database restored from a backup, or another portal using the same server)."
+            )
+            % {"id": incident_id}
+        )
+    if isinstance(exc, DatabaseError):
+        return trail.in_english(
+            lambda: _("The portal's database failed during the attempt (%(error)s); it is tried again.")
+            % {"error": exc.__class__.__name__}
+        )
+    return trail.in_english(
+        lambda: _(
+            "An unexpected error in the portal (%(error)s); the administrators find the details in the worker's log."
+        )
+        % {"error": exc.__class__.__name__}
+    )
 
 
 def _next_interval() -> int | None:
@@ -185,10 +208,11 @@ def submit_to_ksc(key: str) -> str:
         return _attempt_failed(key, attempt, exc, last_try=last_try, add_pending=add_pending, kept=kept)
     except Exception as exc:
         # A bug or a database fault: never leave the request stuck in SUBMITTING.
+        log.exception("request %s: attempt %d failed inside the portal", key, attempt.number)
         retrying = submission.submission_failed(
             key,
             attempt,
-            f"internal error: {exc.__class__.__name__}",
+            _internal_error_text(exc, incident_id if add_pending else None),
             will_retry=not last_try,
             retry_in=_next_interval(),
             # e.g. the database failed after AddIncident answered: KSC has an incident we did not keep
