@@ -101,9 +101,15 @@ class ApiToken(models.Model):
 
 def _register_api_auditlog() -> None:
     from auditlog.registry import auditlog
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
 
     # Who issued or revoked which token is audited; the hash and the use stamp are not.
     auditlog.register(ApiToken, exclude_fields=["key_hash", "last_used_at"])
+    # Accounts and roles: field-level diffs; password hashes and login times are never logged,
+    # sessions are not registered at all.
+    auditlog.register(get_user_model(), exclude_fields=["password", "last_login"], m2m_fields={"groups"})
+    auditlog.register(Group, m2m_fields={"permissions"})
 
 
 _register_api_auditlog()

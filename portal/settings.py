@@ -331,7 +331,6 @@ REDIS_CONNECTION = redis_connection_config(
     REDIS_URL, REDIS_SENTINELS, REDIS_SENTINEL_MASTER, env_str("REDIS_SENTINEL_PASSWORD", secret=True)
 )
 RQ_QUEUES = {
-    "default": {**REDIS_CONNECTION, "DEFAULT_TIMEOUT": 300},
     "ksc": {**REDIS_CONNECTION, "DEFAULT_TIMEOUT": 300},
     "notify": {**REDIS_CONNECTION, "DEFAULT_TIMEOUT": 120},  # notifications/jobs.py
 }

@@ -1,7 +1,7 @@
 """RQ jobs: submitting approved requests to KSC exactly once, and keeping the queue honest.
 
 The request row is the source of truth; its UUID is the RQ job id, and the
-worker reloads everything from the row (STYLE.md, after NetBox). What makes
+worker reloads everything from the row (after NetBox). What makes
 "one request, at most one KSC incident" hold:
 
 1. ``submission.claim_for_submission`` lets exactly one job move a request to

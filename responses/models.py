@@ -1,4 +1,4 @@
-"""Models of the response workflow (see DESIGN.md, "The life of a request").
+"""Models of the response workflow (docs/architecture.md, "The life of a request").
 
 Only responses.workflow changes a request's status; everything else reads.
 """
@@ -586,17 +586,12 @@ class ResponseOutcome(models.Model):
         return self.state in OUTCOME_FINAL or self.closed_at is not None
 
 
-# django-auditlog keeps field-level diffs beside the domain events. Password
-# hashes and login times are never logged; sessions are not registered at all.
+# django-auditlog keeps field-level diffs beside the domain events (users and groups: accounts/models.py).
 def _register_auditlog() -> None:
     from auditlog.registry import auditlog
-    from django.contrib.auth import get_user_model
-    from django.contrib.auth.models import Group
 
     auditlog.register(ResponseRequest)
     auditlog.register(Decision)
-    auditlog.register(get_user_model(), exclude_fields=["password", "last_login"], m2m_fields={"groups"})
-    auditlog.register(Group, m2m_fields={"permissions"})
 
 
 _register_auditlog()

@@ -61,7 +61,7 @@ TRANSITIONS: dict[tuple[str, str], str] = {
     (Status.APPROVED, REFUSE_UNPROVEN): Status.FAILED,
     (Status.QUEUED, REFUSE_UNPROVEN): Status.FAILED,
     (Status.FAILED, REFUSE_UNPROVEN): Status.FAILED,
-    # Through APPROVED (not straight to QUEUED as DESIGN.md draws it): when Redis is down,
+    # Through APPROVED (not straight to QUEUED): when Redis is down,
     # the reconciler finds it like any approved request.
     (Status.FAILED, RETRY): Status.APPROVED,
     (Status.FAILED, FOUND_IN_KSC): Status.APPROVED,

@@ -1,6 +1,6 @@
 """Filing a response request, the decisions on it, and every status change it makes.
 
-DESIGN.md's diagram, in code. ``TRANSITIONS`` lists every allowed
+The life of a request (docs/architecture.md), in code. ``TRANSITIONS`` lists every allowed
 (from-status, action) → to-status; ``transition()`` performs one under the
 caller's row lock and writes its event in the same transaction. Nothing else
 changes ``ResponseRequest.status``: the submission's own moves
@@ -467,7 +467,7 @@ def cancel(rr: ResponseRequest | uuid_module.UUID | str, *, user, comment: Any =
 def retry(rr: ResponseRequest | uuid_module.UUID | str, *, user, comment: Any = "") -> ResponseRequest:
     """An approver sends a FAILED request to KSC again.
 
-    It passes through APPROVED (not straight to QUEUED as DESIGN.md draws it) so
+    It passes through APPROVED (not straight to QUEUED) so
     that, when Redis is down, the reconciler finds it like any approved request.
     The next attempt first looks for an incident the failed ones may have left
     in KSC, so a retry never creates a second incident.

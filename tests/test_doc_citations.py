@@ -7,7 +7,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SKIP = {".venv", ".git", "node_modules", "staticfiles", ".run"}
-PRIVATE = re.compile(r"spec/(?:ksc-openapi|edr-responses|ksc-tasks)\.md|\.\./shared|(?<![\w/-])ksc-tasks\.md")
+PRIVATE = re.compile(
+    r"spec/(?:ksc-openapi|edr-responses|ksc-tasks|ksc-hierarchy)\.md|\.\./shared|(?<![\w/-])ksc-tasks\.md"
+    r"|(?<![\w/-])(?:DESIGN|STYLE)\.md"
+)
 CITED = re.compile(r"docs/([\w-]+\.md)")
 
 
@@ -36,8 +39,13 @@ def test_every_cited_doc_exists():
 
 
 def test_the_pattern_catches_the_old_citations():
-    assert PRIVATE.findall("see spec/ksc-openapi.md and (ksc-tasks.md) and ../shared/DESIGN.md") == [
+    assert PRIVATE.findall("see spec/ksc-openapi.md and (ksc-tasks.md) and ../shared/x.md") == [
         "spec/ksc-openapi.md",
         "ksc-tasks.md",
         "../shared",
+    ]
+    assert PRIVATE.findall("as DESIGN.md draws it (STYLE.md); spec/ksc-hierarchy.md") == [
+        "DESIGN.md",
+        "STYLE.md",
+        "spec/ksc-hierarchy.md",
     ]

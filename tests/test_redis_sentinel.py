@@ -101,7 +101,7 @@ def test_every_request_is_submitted_exactly_once_when_the_master_dies_mid_burst(
 ):
     master, master_port, sentinel_port = sentinel_cluster
     connection = env.redis_connection_config("redis://127.0.0.1/0", [("127.0.0.1", sentinel_port)], MASTER_NAME, None)
-    settings.RQ_QUEUES = {name: {**connection, "DEFAULT_TIMEOUT": 300} for name in ("default", "ksc")}
+    settings.RQ_QUEUES = {name: {**connection, "DEFAULT_TIMEOUT": 300} for name in ("ksc",)}
     settings.RECONCILE_GRACE = 0
     import django_rq
 
