@@ -308,7 +308,7 @@ class TestUnknownOutcome:
         assert outcomes(request) == [AttemptOutcome.FAILED, AttemptOutcome.ADOPTED]
 
     def test_a_database_error_after_add_incident_leaves_the_outcome_unknown(self, slow_ksc, settings, alice, bob):
-        """KSC answered AddIncident, then the database refused the id ("internal error: IntegrityError")."""
+        """KSC answered AddIncident, then the database refused the id (another request holds it)."""
         settings.KSC_SUBMIT_TRIES = 1
         first = approved(alice, bob, slow_ksc)
         run_worker()
@@ -321,7 +321,11 @@ class TestUnknownOutcome:
 
         second.refresh_from_db()
         assert second.status == Status.FAILED
-        assert second.last_error == f"internal error: IntegrityError — {UNKNOWN}"
+        held = first.ksc_incident_id
+        assert second.last_error.startswith(
+            f"KSC answered with incident id {held}, which this portal already holds for another request"
+        ), second.last_error
+        assert second.last_error.endswith(f" — {UNKNOWN}") and "IntegrityError" not in second.last_error
         assert second.ksc_outcome_unknown
         (attempt,) = second.submission_attempts.all()
         assert attempt.outcome == AttemptOutcome.FAILED and attempt.finished_at is not None
