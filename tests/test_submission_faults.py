@@ -171,8 +171,12 @@ class TestCertificateChange:
 
 
 class TestDatabaseClock:
-    def test_expiry_follows_the_database_clock_not_this_machines(self, db, alice, monkeypatch):
-        """A clock stepped 25 h forward on a portal machine expired every pending approval at once."""
+    def test_expiry_follows_the_database_clock_not_this_machines(self, postgres, alice, monkeypatch):
+        """A clock stepped 25 h forward on a portal machine expired every pending approval at once.
+
+        PostgreSQL's clock is the shared one (responses/clock.py); SQLite, for development, has
+        none and uses this process's clock: the test skips there with the reason.
+        """
         request = workflow.file_request(
             user=alice,
             task="isolateHost",
