@@ -23,6 +23,10 @@ os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
 os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
 # The blast-radius limits are off unless a test turns them on (tests/test_limits.py does).
 os.environ.setdefault("REQUEST_RATE_LIMIT", "0")
+# So are the per-user lookup limits (counted in Redis by user id, which SQLite's rolled-back tests
+# give out again): tests/test_lookup_limits.py and tests/test_ioc_archive_store.py turn them on.
+os.environ.setdefault("HOST_SEARCH_RATE_LIMIT", "0")
+os.environ.setdefault("PREVIEW_RATE_LIMIT", "0")
 os.environ.setdefault("KSC_SUBMIT_HOURLY_CAP", "0")
 
 # The suite's own KSC client is the built-in one; the contract tests run both clients explicitly.
