@@ -559,18 +559,22 @@ def fail_if_content_changed(rr: ResponseRequest, actor: str) -> bool:
     approved = approved_fingerprints(rr)
     if approved == {current}:
         return False
-    rr.last_error = CONTENT_CHANGED_MESSAGE()
-    rr.finished_at = timezone.now()
-    transition(
+    _refuse_submission(
         rr,
         REFUSE_CHANGED,
-        actor=actor,
-        message=rr.last_error,
-        detail={"content_changed": True, "approved_fingerprints": sorted(approved), "current_fingerprint": current},
-        save=("last_error", "finished_at"),
+        actor,
+        CONTENT_CHANGED_MESSAGE(),
+        {"content_changed": True, "approved_fingerprints": sorted(approved), "current_fingerprint": current},
     )
     log.error("request %s: content changed after approval; refused to submit", rr.uuid)
     return True
+
+
+def _refuse_submission(rr: ResponseRequest, action: str, actor: str, message: str, detail: dict) -> None:
+    """FAILED before anything is sent (content changed, approvals unproven), the reason on the row and in the trail."""
+    rr.last_error = message
+    rr.finished_at = timezone.now()
+    transition(rr, action, actor=actor, message=message, detail=detail, save=("last_error", "finished_at"))
 
 
 # --- Approvals proven again (by every claim and by a retry) ----------------------------------
@@ -607,15 +611,6 @@ def fail_if_unproven(rr: ResponseRequest, actor: str) -> bool:
     )
     if not problems:
         return False
-    rr.last_error = NOT_APPROVED_MESSAGE()
-    rr.finished_at = timezone.now()
-    transition(
-        rr,
-        REFUSE_UNPROVEN,
-        actor=actor,
-        message=rr.last_error,
-        detail={"approvals_unproven": problems},
-        save=("last_error", "finished_at"),
-    )
+    _refuse_submission(rr, REFUSE_UNPROVEN, actor, NOT_APPROVED_MESSAGE(), {"approvals_unproven": problems})
     log.error("request %s: approvals do not hold up (%s); refused to submit", rr.uuid, "; ".join(problems))
     return True
