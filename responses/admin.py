@@ -13,6 +13,7 @@ from responses.models import (
     AuditAnchor,
     ChainVerification,
     Decision,
+    ProtectedHostRule,
     RequestEvent,
     ResponseRequest,
     SubmissionAttempt,
@@ -80,3 +81,16 @@ class AuditAnchorAdmin(ReadOnlyAdmin):
 class ChainVerificationAdmin(ReadOnlyAdmin):
     list_display = ["finished_at", "source", "username", "intact", "events", "request_chains", "problem_count"]
     list_filter = ["intact", "source"]
+
+
+@admin.register(ProtectedHostRule)
+class ProtectedHostRuleAdmin(admin.ModelAdmin):
+    """The admin's protected hosts (responses/protected.py); django-auditlog keeps every change."""
+
+    list_display = ["__str__", "tasks", "reason", "created_by", "created_at"]
+    fields = ["host_id", "group", "name", "tasks", "reason"]
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.created_by = request.user.get_username()
+        super().save_model(request, obj, form, change)

@@ -24,7 +24,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from responses import catalog, filing_hints, host_directory, policy, workflow
+from responses import catalog, filing_hints, host_directory, policy, protected, workflow
 from responses.errors import InvalidRequest
 from responses.ksc.errors import KscError
 from responses.ksc.factory import get_client
@@ -117,6 +117,10 @@ def file_request(
         check = check_host(host_id)
         if check.unknown:
             raise InvalidRequest({"target_host": [unknown_host_message()]})
+        # Protected hosts (responses/protected.py) are refused here as in a campaign.
+        rule = check.host and protected.protection(check.host.id, check.display_name, check.host.group_name, task, params)
+        if rule:
+            raise InvalidRequest({"target_host": [protected.refusal(rule)]})
     fields = {
         "task": task,
         "target_host": target_host,

@@ -38,6 +38,7 @@ FAIL = "fail"
 REFUSE_CHANGED = "refuse_changed"  # the row is not what was approved: never sent
 REFUSE_UNPROVEN = "refuse_unproven"  # its approvals do not hold up (fail_if_unproven): never sent
 FOUND_IN_KSC = "found_in_ksc"
+WITHDRAW = "withdraw"  # its campaign was aborted before the request was claimed: never sent
 
 # (from-status, action) → to-status: every status change there is. Filing creates a request
 # PENDING_APPROVAL, or APPROVED when its task needs no approval; nothing else sets a status.
@@ -65,6 +66,9 @@ TRANSITIONS: dict[tuple[str, str], str] = {
     # the reconciler finds it like any approved request.
     (Status.FAILED, RETRY): Status.APPROVED,
     (Status.FAILED, FOUND_IN_KSC): Status.APPROVED,
+    # A campaign's request not yet claimed when the campaign is aborted (campaigns/workflow.py).
+    (Status.APPROVED, WITHDRAW): Status.CANCELLED,
+    (Status.QUEUED, WITHDRAW): Status.CANCELLED,
 }
 
 

@@ -70,6 +70,7 @@ from responses.states import (  # noqa: F401 (re-exported: workflow.TRANSITIONS 
     SCHEDULE_RETRY,
     SUCCEED,
     TRANSITIONS,
+    WITHDRAW,
 )
 
 log = logging.getLogger(__name__)
@@ -298,6 +299,7 @@ EVENT_OF: dict[str, str] = {
     REFUSE_UNPROVEN: EventKind.FAILED,
     RETRY: EventKind.RETRIED,
     FOUND_IN_KSC: EventKind.FOUND_IN_KSC,
+    WITHDRAW: EventKind.CANCELLED,
 }
 
 # Sent, inside the transaction, when a request becomes APPROVED; responses.queueing queues

@@ -1,0 +1,13 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class CampaignsConfig(AppConfig):
+    """Response campaigns: one request for many hosts, a parent of ordinary per-host requests."""
+
+    name = "campaigns"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from campaigns import notify  # noqa: F401  (connects the campaign notifications)
