@@ -10,4 +10,7 @@ class CampaignsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from campaigns import notify  # noqa: F401  (connects the campaign notifications)
+        from campaigns import jobs, notify  # noqa: F401  (notify connects the campaign notifications)
+        from responses import jobs as request_jobs
+
+        request_jobs.keep_scheduled(jobs.schedule_duty)

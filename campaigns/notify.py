@@ -96,7 +96,9 @@ def recipients(event: CampaignEvent) -> tuple[list[str], bool]:
         users = list(get_user_model().objects.filter(is_active=True).exclude(email="").prefetch_related("groups"))
         policy.prime_roles(users)
         addresses += [
-            user.email for user in users if policy.decides_anything(user) and not policy.same_person(user, campaign.requester_id)
+            user.email
+            for user in users
+            if policy.decides_anything(user) and not policy.same_person(user, campaign.requester_id)
         ]
     if to_requester and campaign.requester is not None and campaign.requester.email:
         addresses.append(campaign.requester.email)

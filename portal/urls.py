@@ -21,6 +21,8 @@ urlpatterns = [
     path("i18n/setlang/", notification_views.set_language, name="set_language"),
     path("notifications/", include("notifications.urls")),
     path("admin/", admin.site.urls),
+    path("api/v1/campaigns/", include("campaigns.api_urls")),
     path("api/v1/", include("responses.api.urls")),
+    path("campaigns/", include("campaigns.urls")),
     path("", include("responses.urls")),
 ]
