@@ -103,7 +103,7 @@ def _guarded(view: APIView, act):
 
 
 class CampaignListView(APIView):
-    @extend_schema(summary="File a campaign", request=None, responses={201: None})
+    @extend_schema(exclude=True)  # documented in README, "Campaigns"; not yet in the OpenAPI schema
     def post(self, request: Request) -> Response:
         def act() -> Response:
             policy.may_campaign(request.user, policy.FILE, token=request.auth).enforce()
@@ -134,7 +134,7 @@ class CampaignListView(APIView):
 
 
 class CampaignDetailView(APIView):
-    @extend_schema(summary="Read a campaign", responses={200: None})
+    @extend_schema(exclude=True)  # documented in README, "Campaigns"; not yet in the OpenAPI schema
     def get(self, request: Request, key: str) -> Response:
         campaign = _get(request.user, key)
         if campaign is None:
@@ -149,7 +149,7 @@ class HostPagination(PageNumberPagination):
 
 
 class CampaignHostsView(APIView):
-    @extend_schema(summary="A campaign's hosts, paged", responses={200: None})
+    @extend_schema(exclude=True)  # documented in README, "Campaigns"; not yet in the OpenAPI schema
     def get(self, request: Request, key: str) -> Response:
         campaign = _get(request.user, key)
         if campaign is None:
@@ -189,7 +189,7 @@ ACTIONS = {
 class CampaignActionView(APIView):
     action_name = ""
 
-    @extend_schema(summary="Decide on or steer a campaign", request=None, responses={200: None})
+    @extend_schema(exclude=True)  # documented in README, "Campaigns"; not yet in the OpenAPI schema
     def post(self, request: Request, key: str) -> Response:
         campaign = _get(request.user, key)
         if campaign is None:

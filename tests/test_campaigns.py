@@ -195,3 +195,107 @@ def test_abort_during_a_wave_withdraws_what_was_not_sent(campaign_settings, alic
     assert campaign.status == CampaignStatus.ABORTED
     assert waves.advance(campaign.pk)["released"] == 0
     assert campaign_settings.incidents() == []
+
+
+def _protect(settings, tmp_path, rules):
+    path = tmp_path / "protected.json"
+    path.write_text(json.dumps(rules), encoding="utf-8")
+    settings.PROTECTED_HOSTS_FILE = str(path)
+
+
+def test_protected_hosts_are_left_out_at_filing_and_listed(campaign_settings, alice, settings, tmp_path):
+    _protect(settings, tmp_path, [{"group": "Domain Controllers", "reason": "AD"}, {"name": "TKY-WS-0102"}])
+    campaign = _file(alice, ["DC01", "DC02", "TKY-WS-0101", "TKY-WS-0102"])
+    included = list(campaign.hosts.filter(excluded_reason="").values_list("display_name", flat=True))
+    assert included == ["TKY-WS-0101"]
+    excluded = dict(campaign.hosts.exclude(excluded_reason="").values_list("display_name", "excluded_reason"))
+    assert set(excluded) == {"DC01", "DC02", "TKY-WS-0102"}
+    assert "Domain Controllers" in excluded["DC01"]
+    # the fingerprint covers the hosts approved, not the protected ones left out
+    assert campaign.fingerprint == campaigns.hosts_fingerprint(campaign)
+
+
+def test_the_override_needs_the_permission_and_one_more_approver(campaign_settings, alice, settings, tmp_path):
+    from django.contrib.auth.models import Permission
+
+    _protect(settings, tmp_path, [{"host": campaign_settings.host_id("DC01")}])
+    with pytest.raises(InvalidRequest) as caught:
+        _file(alice, ["DC01", "TKY-WS-0101"], override_reason="DC01 is the patient zero")
+    assert "override permission" in caught.value.errors["override_reason"][0]
+    alice.user_permissions.add(Permission.objects.get(codename="override_protected_hosts"))
+    campaign = _file(alice, ["DC01", "TKY-WS-0101"], override_reason="DC01 is the patient zero")
+    assert campaign.hosts.filter(excluded_reason="").count() == 2
+    assert campaign.approvals_required == 2
+    assert [r["code"] for r in campaign.approval_reasons] == ["task", "override"]
+
+
+def test_a_host_moved_into_a_protected_group_after_filing_is_skipped_at_submission(
+    campaign_settings, alice, bob, settings, tmp_path
+):
+    simulator = campaign_settings
+    settings.CAMPAIGN_CANARY = 0
+    _protect(settings, tmp_path, [{"group": "Domain Controllers"}])
+    campaign = _file(alice, TOKYO[:3])
+    simulator.move_host(simulator.host_id("TKY-WS-0102"), "Domain Controllers")
+    campaigns.approve(campaign, user=bob)
+    run_worker()
+    skipped = campaign.hosts.get(display_name="TKY-WS-0102")
+    assert skipped.request_id is None and skipped.skipped_at is not None
+    assert "protected at submission" in skipped.excluded_reason
+    event = campaign.events.get(kind=CampaignEventKind.HOST_SKIPPED)
+    assert event.detail["group"] == "Domain Controllers"
+    sent = {
+        i["pData"]["KLINCDT_BODY"]["targetHost"] if isinstance(i["pData"].get("KLINCDT_BODY"), dict) else None
+        for i in simulator.incidents()
+    }
+    assert len(simulator.incidents()) == 2
+    assert simulator.host_id("TKY-WS-0102") not in str(sent) + json.dumps(simulator.incidents())
+    waves.advance(campaign.pk)
+    campaign.refresh_from_db()
+    assert campaign.status == CampaignStatus.COMPLETED
+
+
+def test_a_single_host_request_for_a_protected_host_is_refused(campaign_settings, alice, settings, tmp_path):
+    from responses import filing as request_filing
+
+    _protect(settings, tmp_path, [{"name": "DC*"}])
+    with pytest.raises(InvalidRequest) as caught:
+        request_filing.file_request(
+            user=alice,
+            task="isolateHost",
+            target_host=campaign_settings.host_id("DC01"),
+            params={"action": 1},
+            justification="x",
+            source="api",
+        )
+    assert "protected" in caught.value.errors["target_host"][0]
+    assert not ResponseRequest.objects.exists()
+
+
+def test_one_isolation_change_in_flight_per_host(campaign_settings, alice, bob, settings):
+    """A host with an isolation not yet final is held; it goes once the earlier outcome is final."""
+    from responses import workflow as request_workflow
+
+    simulator = campaign_settings
+    settings.CAMPAIGN_CANARY = 0
+    simulator.configure_tasks({"pending_s": 3600})
+    earlier = request_workflow.file_request(
+        user=alice,
+        task="isolateHost",
+        target_host=simulator.host_id("TKY-WS-0101"),
+        params={"action": 1},
+        justification="earlier",
+    )
+    request_workflow.approve(earlier, user=bob)
+    run_worker()
+    campaign = _file(alice, TOKYO[:2])
+    campaigns.approve(campaign, user=bob)
+    held = campaign.hosts.get(display_name="TKY-WS-0101")
+    assert held.request_id is None and "isolation change" in held.held_reason
+    assert campaign.hosts.get(display_name="TKY-WS-0102").request_id is not None
+    simulator.configure_tasks({"pending_s": 0})
+    simulator.advance_clock(7200)
+    outcomes.sweep()
+    waves.advance(campaign.pk)
+    held.refresh_from_db()
+    assert held.request_id is not None
