@@ -26,24 +26,17 @@ from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from campaigns import trail
+from campaigns import batch, trail
 from campaigns.models import Campaign, CampaignEventKind, CampaignHost, CampaignStatus
-from responses import protected, queueing, workflow
-from responses import trail as request_trail
-from responses.approvals import APPROVED as APPROVE_DECISION
-from responses.approvals import approving_people
+from responses import protected, queueing
 from responses.ksc.errors import KscError
 from responses.ksc.factory import get_client
 from responses.models import (
     IN_FLIGHT,
     OUTCOME_FINAL,
-    Decision,
-    DecisionKind,
-    EventKind,
     OutcomeState,
     ResponseRequest,
     Status,
-    payload_fingerprint,
 )
 
 log = logging.getLogger(__name__)
@@ -106,94 +99,6 @@ def inflight_tasks() -> int:
         | Q(status=Status.SUBMITTED)
         & (Q(outcome__isnull=True) | Q(outcome__closed_at__isnull=True) & ~Q(outcome__state__in=OUTCOME_FINAL))
     ).count()
-
-
-# --- The children --------------------------------------------------------------------------
-
-
-def create_children(campaign: Campaign, hosts: list[CampaignHost]) -> list[ResponseRequest]:
-    """Each host's request, filed in the campaign's name and approved with its approvals, in the caller's transaction.
-
-    The request's trail says it belongs to the campaign; its decisions are the campaign's
-    approvers' (on the request's own fingerprint), so the claim's proof of approvals
-    (responses.workflow.fail_if_unproven) holds for it as for any request.
-    """
-    decisions = [d for d in campaign.decisions.all() if d.decision == APPROVE_DECISION]
-    approvers = approving_people(campaign, decisions)
-    counted = [d for d in decisions if d.approver_id in approvers]
-    required = campaign.approvals_required
-    now = timezone.now()
-    children = []
-    extra = {"server": campaign.server} if "server" in _REQUEST_FIELDS else {}
-    for host in hosts:
-        fingerprint = payload_fingerprint(campaign.task, host.host_id, campaign.params)
-        child = ResponseRequest.objects.create(
-            task=campaign.task,
-            target_host=host.host_id,
-            target_host_name=host.display_name,
-            params=campaign.params,
-            justification=campaign.justification,
-            external_ref=campaign.external_ref,
-            fingerprint=fingerprint,
-            requester_id=campaign.requester_id,
-            requester_username=campaign.requester_username,
-            source=campaign.source,
-            status=Status.PENDING_APPROVAL if required else Status.APPROVED,
-            approvals_required=required,
-            **extra,
-        )
-        request_trail.append(
-            child,
-            EventKind.FILED,
-            campaign.requester_username,
-            "",
-            child.justification,
-            {
-                "task": child.task,
-                "target_host": child.target_host,
-                "approvals_required": required,
-                "source": child.source,
-                "external_ref": child.external_ref,
-                "fingerprint": fingerprint,
-                "campaign": str(campaign.uuid),
-            },
-        )
-        message = f"Approved as one host of campaign {campaign.uuid}."
-        if required:
-            Decision.objects.bulk_create(
-                [
-                    Decision(
-                        request=child,
-                        approver_id=d.approver_id,
-                        approver_username=d.approver_username,
-                        decision=DecisionKind.APPROVE,
-                        comment=f"campaign {campaign.uuid}: {d.comment}".strip(),
-                        fingerprint=fingerprint,
-                    )
-                    for d in counted
-                ]
-            )
-            child.approved_at = child.decided_at = now
-            workflow.transition(
-                child,
-                workflow.APPROVE,
-                actor=counted[-1].approver_username,
-                message=message,
-                detail={"approvers": sorted(approvers.values()), "campaign": str(campaign.uuid)},
-                save=("approved_at", "decided_at"),
-            )
-        else:
-            child.approved_at = child.decided_at = now
-            child.save(update_fields=["approved_at", "decided_at", "updated_at"])
-            request_trail.append(
-                child, EventKind.APPROVED, request_trail.SYSTEM, "", message, {"campaign": str(campaign.uuid)}
-            )
-            workflow.entered_approved.send(sender=ResponseRequest, rr=child)
-        host.request = child
-        host.held_reason = ""
-        host.save(update_fields=["request", "held_reason"])
-        children.append(child)
-    return children
 
 
 # --- The duty -------------------------------------------------------------------------------
@@ -334,7 +239,7 @@ def _release(campaign: Campaign, hosts: list[CampaignHost], wave: int, room: dic
                 host.save(update_fields=["held_reason"])
             continue
         go.append(host)
-    create_children(campaign, go)
+    batch.create_children(campaign, go)
     return len(go)
 
 

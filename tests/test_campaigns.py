@@ -12,7 +12,7 @@ import pytest
 from campaigns import filing, trail, waves
 from campaigns import workflow as campaigns
 from campaigns.models import Campaign, CampaignEventKind, CampaignStatus
-from responses import outcomes
+from responses import audit_chain, outcomes
 from responses.errors import InvalidRequest, NotAllowed, WrongStatus
 from responses.models import Decision, ResponseRequest, Status
 from tests.fixtures.submission import run_worker
@@ -159,6 +159,9 @@ def test_waves_canary_first_then_waves_each_host_its_own_request(campaign_settin
     kinds = list(campaign.events.values_list("kind", flat=True))
     assert kinds.count(CampaignEventKind.WAVE_RELEASED) == 3
     assert trail.verify(campaign) == []
+    # every host's trail, written in bulk, is a valid keyed chain with a valid status path and approvals
+    report = audit_chain.verify()
+    assert report.intact, report.problems
 
 
 def test_the_breaker_pauses_when_the_canary_fails(campaign_settings, alice, bob, settings):
