@@ -31,7 +31,7 @@ import logging
 import django_rq
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from campaigns.models import Campaign, CampaignEventKind, CampaignHost, CampaignStatus
@@ -135,6 +135,9 @@ def create_children(campaign: Campaign, hosts: list[CampaignHost]) -> list[Respo
             approved_at=now,
             decided_at=now,
             queued_at=now,
+            # Its batch job claims it; the keeper queues it alone when that job is lost (responses.jobs).
+            next_try_at=now + dt.timedelta(seconds=settings.CAMPAIGN_BATCH_GRACE),
+            wait_reason=submission.WaitReason.BATCH,
             **extra,
         )
         for host in hosts
@@ -261,6 +264,15 @@ def _added_seconds(children: list[ResponseRequest], now: dt.datetime) -> dict[in
     return result
 
 
+def _alone(ids: list[int]) -> None:
+    """These requests go through their own jobs (responses.jobs.submit_to_ksc), due now."""
+    ResponseRequest.objects.filter(pk__in=ids, wait_reason=submission.WaitReason.BATCH).update(
+        next_try_at=None, wait_reason=""
+    )
+    for key in ResponseRequest.objects.filter(pk__in=ids).values_list("uuid", flat=True):
+        queueing.push_job(key)
+
+
 def claim_batch(campaign_pk: int, ids: list[int]) -> list[tuple[ResponseRequest, SubmissionAttempt]]:
     """Claim what may go of the batch, in one transaction; the rest is left to the per-request jobs."""
     now = submission.database_now()
@@ -271,24 +283,22 @@ def claim_batch(campaign_pk: int, ids: list[int]) -> list[tuple[ResponseRequest,
         problems = _campaign_proof(campaign)
         locked = list(
             ResponseRequest.objects.select_for_update(skip_locked=True)
-            .filter(
-                pk__in=ids, status=Status.QUEUED, attempts=0, ksc_incident_id__isnull=True, next_try_at__isnull=True
-            )
+            .filter(pk__in=ids, status=Status.QUEUED, attempts=0, ksc_incident_id__isnull=True)
+            .filter(Q(next_try_at__isnull=True) | Q(wait_reason=submission.WaitReason.BATCH))
             .order_by("pk")
         )
         if problems:
             log.error(
                 "campaign %s: its approvals do not hold up (%s); its requests go one by one", campaign.uuid, problems
             )
-            for child in locked:
-                queueing.push_job(child.uuid)  # each request's own claim refuses it, in its own trail
+            _alone([child.pk for child in locked])  # each request's own claim refuses it, in its own trail
             return []
         claimed = []
         for child in locked:
             if child.fingerprint != payload_fingerprint(child.task, child.target_host, child.params) or (
                 child.task != campaign.task or child.params != campaign.params
             ):
-                queueing.push_job(child.uuid)  # its own claim fails it as changed, in its own trail
+                _alone([child.pk])  # its own claim fails it as changed, in its own trail
                 continue
             claimed.append(child)
         if not claimed:
@@ -298,6 +308,7 @@ def claim_batch(campaign_pk: int, ids: list[int]) -> list[tuple[ResponseRequest,
         events, attempts = [], []
         for child in claimed:
             child.ksc_added = added[child.pk]
+            child.next_try_at, child.wait_reason = None, ""
             child.attempts = 1
             child.status = Status.SUBMITTING
             child.updated_at = now
@@ -313,7 +324,9 @@ def claim_batch(campaign_pk: int, ids: list[int]) -> list[tuple[ResponseRequest,
                     {"attempt": 1, "batch": True},
                 )
             )
-        ResponseRequest.objects.bulk_update(claimed, ["ksc_added", "attempts", "status", "updated_at"])
+        ResponseRequest.objects.bulk_update(
+            claimed, ["ksc_added", "attempts", "status", "updated_at", "next_try_at", "wait_reason"]
+        )
         SubmissionAttempt.objects.bulk_create(attempts)
         append_bulk(events, heads)
     return list(zip(claimed, attempts, strict=True))
@@ -326,8 +339,7 @@ def submit_batch(campaign_pk: int, ids: list[int]) -> dict[str, int]:
         room = settings.KSC_SUBMIT_HOURLY_CAP - queueing.submissions_last_hour()
         if room < len(ids):
             # The hourly cap: each request goes through its own job, which the cap holds back.
-            for pk in ResponseRequest.objects.filter(pk__in=ids, status=Status.QUEUED).values_list("uuid", flat=True):
-                queueing.push_job(pk)
+            _alone(list(ResponseRequest.objects.filter(pk__in=ids, status=Status.QUEUED).values_list("pk", flat=True)))
             return counts
     claimed = claim_batch(campaign_pk, ids)
     if not claimed:

@@ -520,6 +520,8 @@ CAMPAIGN_CANARY = env_int("CAMPAIGN_CANARY", 5, minimum=0)
 CAMPAIGN_WAVE = env_int("CAMPAIGN_WAVE", 50, minimum=1)
 CAMPAIGN_CANARY_WAIT = env_int("CAMPAIGN_CANARY_WAIT", 900, minimum=0)  # seconds after which a quiet canary is enough
 CAMPAIGN_DUTY_INTERVAL = env_int("CAMPAIGN_DUTY_INTERVAL", 10, minimum=1)  # seconds between the wave duty's runs
+# A campaign request waits this long for its batch job before it is queued alone (the job was lost).
+CAMPAIGN_BATCH_GRACE = env_int("CAMPAIGN_BATCH_GRACE", 300, minimum=10)
 CAMPAIGN_FAILURE_PAUSE = env_int("CAMPAIGN_FAILURE_PAUSE", 20, minimum=1, maximum=100)  # percent of finished hosts
 # [Response] tasks in flight on the KSC server at once (0: no limit); KES keeps at most 100 per host.
 KSC_INFLIGHT_TASKS_MAX = env_int("KSC_INFLIGHT_TASKS_MAX", 100, minimum=0)
