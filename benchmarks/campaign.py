@@ -183,7 +183,10 @@ def main() -> None:
     if args.json:
         print(json.dumps({"database": connection.vendor, **figures}))
         return
-    print(f"database: {connection.vendor}; {args.hosts} hosts, {args.workers} workers")
+    print(
+        f"database: {connection.vendor}; {args.hosts} hosts, {args.workers} workers; load average "
+        f"{', '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores"
+    )
     print(f"filing a {args.hosts}-line pasted list: {figures['filing_s']:.2f} s (target ≤ 5 s)")
     print(f"approval and the release of one wave of {args.hosts}: {figures['approve_and_release_s']:.2f} s")
     print(
