@@ -65,3 +65,25 @@ def servers_for(groups: Iterable[str], tenant_groups: Mapping[str, Iterable[str]
     every = bool(held.intersection(tenant_groups.get(EVERY_SERVER, ())))
     names = sorted(server for server, mapped in tenant_groups.items() if server != EVERY_SERVER and held.intersection(mapped))
     return every, names
+
+
+def set_scope(user, *, every_server: bool, servers: Iterable[str], from_directory: bool = False) -> bool:
+    """Give ``user`` this scope; True when it changed. The accounts chain records the change (account_trail)."""
+    from accounts.models import ServerScope  # settings import this module: no models at import time
+
+    wanted = sorted(set(servers)) if not every_server else []
+    scope = ServerScope.objects.filter(user=user).first()
+    if scope is None:
+        scope = ServerScope(user=user)
+    elif (scope.every_server, sorted(scope.servers), scope.from_directory) == (every_server, wanted, from_directory):
+        return False
+    scope.every_server, scope.servers, scope.from_directory = every_server, wanted, from_directory
+    scope.save()
+    user.__dict__.pop("_portal_servers", None)  # policy.servers_of's cache
+    return True
+
+
+def follow_tenant_groups(user, groups: Iterable[str], tenant_groups: Mapping[str, Iterable[str]]) -> bool:
+    """A directory user's scope, as TENANT_GROUPS says for their groups now; True when it changed."""
+    every, names = servers_for(groups, tenant_groups)
+    return set_scope(user, every_server=every, servers=names, from_directory=True)

@@ -248,8 +248,13 @@ def decidable_filter(user) -> Q | None:
 
 
 def may_export_audit(user) -> bool:
-    """Auditors (and superusers) export and verify the audit trail and read the account trail."""
-    return _active(user) and (user.is_superuser or roles.has_role(user, roles.AUDITORS))
+    """Auditors (and superusers) export and verify the audit trail and read the account trail.
+
+    The trail and the accounts chain are portal-wide: with several servers only a global
+    auditor (every server, set explicitly) reads them; a tenant's auditor reads their tenant's
+    requests, timelines and CSV rows.
+    """
+    return _active(user) and (user.is_superuser or roles.has_role(user, roles.AUDITORS)) and servers_of(user) is None
 
 
 def sees_ksc_warnings(user) -> bool:

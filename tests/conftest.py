@@ -29,6 +29,7 @@ pytest_plugins = [
     "tests.fixtures.notifications",
     "tests.fixtures.oidc",
     "tests.fixtures.submission",
+    "tests.fixtures.tenants",
 ]
 
 
