@@ -21,7 +21,9 @@ urlpatterns = [
     path("approvals/", views.approval_queue, name="queue"),
     path("attention/", attention_views.needs_attention, name="attention"),
     path("hosts/search", views.host_search, name="host_search"),
-    path("hosts/<str:host_id>/", host_views.host_detail, name="host"),
+    path("hosts/<str:server>/<str:host_id>/", host_views.host_detail, name="host"),
+    # Links from before several servers: the host on the user's default server.
+    path("hosts/<str:host_id>/", host_views.host_on_default_server, name="host_default"),
     path("audit/export.jsonl", audit.export_jsonl, name="audit_export"),
     path("audit/accounts/", audit.account_events, name="account_events"),
     path("audit/chain/", audit.chain_status, name="audit_chain"),
