@@ -22,8 +22,7 @@ from django.core import signing
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from responses import catalog, consequences, ioc_store, workflow
-from responses.ksc import payload
+from responses import catalog, consequences, ioc_store, payload, workflow
 
 PARAMS_PREFIX = "params"
 SCAN_PREFIX = "scan"

@@ -32,6 +32,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import stepup
+from ksc_client.errors import KscError
+from ksc_client.hosts import Host
 from responses import (
     approvals,
     attention,
@@ -57,9 +59,7 @@ from responses.forms import (
     unseal,
 )
 from responses.host_state import facts_of, ksc_facts, portal_isolation, portal_isolations
-from responses.ksc.errors import KscError
-from responses.ksc.factory import get_client
-from responses.ksc.hosts import Host
+from responses.ksc_servers import get_client
 from responses.models import (
     IN_FLIGHT,
     OPEN,

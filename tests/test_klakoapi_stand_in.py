@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from responses.ksc import filters
+from ksc_client import filters
 
 KlAkOAPI = pytest.importorskip("KlAkOAPI.AdmServer", reason="neither KlAkOAPI nor its stand-in can be imported")
 from KlAkOAPI.AdmServer import KlAkAdmServer  # noqa: E402
