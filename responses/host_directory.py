@@ -18,8 +18,8 @@ from collections.abc import Iterable
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from ksc_client.hosts import Host
 from responses import catalog
-from responses.ksc.hosts import Host
 from responses.models import HostDirectoryEntry
 from responses.states import PRIMARY_SERVER
 

@@ -14,6 +14,8 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
+from ksc_client.errors import KscError
+from ksc_client.hosts import Host
 from responses import (
     catalog,
     host_directory,
@@ -22,9 +24,7 @@ from responses import (
     workflow,
 )
 from responses.host_state import facts_of, ksc_facts, portal_isolation, portal_isolations
-from responses.ksc.errors import KscError
-from responses.ksc.factory import get_client
-from responses.ksc.hosts import Host
+from responses.ksc_servers import get_client
 from responses.models import (
     ResponseRequest,
 )

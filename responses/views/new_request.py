@@ -16,6 +16,8 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
+from ksc_client.errors import KscError
+from ksc_client.hosts import Host
 from responses import (
     catalog,
     drafts,
@@ -29,9 +31,7 @@ from responses.forms.new_request import NewRequestForm, archives_from_references
 from responses.forms.previews import preview, seal, unseal
 from responses.forms.task_choice import approval_rule
 from responses.host_state import facts_of, portal_isolation
-from responses.ksc.errors import KscError
-from responses.ksc.factory import get_client
-from responses.ksc.hosts import Host
+from responses.ksc_servers import get_client
 from responses.models import (
     Source,
     Status,
