@@ -67,7 +67,9 @@ class ServerScopeForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        names = [server.name for server in settings.KSC_SERVERS] or ["primary"]
+        from responses import policy
+
+        names = policy.server_names()
         self.fields["servers"].choices = [(name, name) for name in names]
 
     def clean(self):

@@ -26,9 +26,8 @@ from django.utils.translation import gettext as _
 
 from ksc_client.errors import KscError
 from ksc_client.hosts import Host
-from responses import catalog, filing_hints, host_directory, policy, workflow
+from responses import catalog, filing_hints, host_directory, ksc_servers, policy, workflow
 from responses.errors import InvalidRequest
-from responses.ksc_servers import get_client
 from responses.models import EventKind, ResponseRequest, payload_fingerprint
 from responses.states import PRIMARY_SERVER
 
@@ -67,8 +66,8 @@ def unknown_host_message() -> str:
 def check_host(host_id: str, server: str = PRIMARY_SERVER) -> HostCheck:
     """Ask KSC server ``server`` about ``host_id``; never raises for KSC's trouble (the error says what it was)."""
     try:
-        host = get_client().get_host(host_id)
-    except ImproperlyConfigured:
+        host = ksc_servers.client_for(server).get_host(host_id)
+    except (ImproperlyConfigured, ksc_servers.UnknownServer):
         return HostCheck(None, _("KSC is not configured (KSC_HOST), so the host id could not be checked."))
     except KscError as exc:
         log.warning("checking host %r in KSC failed: %s", host_id, exc)

@@ -139,8 +139,14 @@ def _is_requesting_person(user, request: ResponseRequest) -> bool:
 
 
 def server_names() -> list[str]:
-    """The configured KSC servers' names, in the servers file's order (``primary`` alone without one)."""
-    return [server.name for server in getattr(settings, "KSC_SERVERS", [])] or [states.PRIMARY_SERVER]
+    """The configured KSC servers' names, in the servers file's order (``primary`` alone without any).
+
+    Without any KSC configured (a fresh checkout) requests are still filed, on ``primary``, with
+    the host unchecked: that name stands for the one server until one is configured.
+    """
+    from responses import ksc_servers  # builds clients from the settings: imported when asked
+
+    return ksc_servers.server_names() or [states.PRIMARY_SERVER]
 
 
 def servers_of(user) -> frozenset[str] | None:

@@ -138,7 +138,7 @@ def host_detail(request: HttpRequest, server: str, host_id: str) -> HttpResponse
         raise Http404(str(exc)) from None
     requests = ResponseRequest.objects.visible_to(user).filter(server=server, target_host=host_id)
     page = _paginate(request, _list_rows(requests))
-    facts, facts_error = ksc_facts(host_id)
+    facts, facts_error = ksc_facts(host_id, server)
     name = facts.host.display_name if facts else ""
     if not name:
         name = requests.exclude(target_host_name="").values_list("target_host_name", flat=True).first() or host_id
@@ -151,7 +151,7 @@ def host_detail(request: HttpRequest, server: str, host_id: str) -> HttpResponse
             "host_name": name,
             "host_facts": facts,
             "host_facts_error": facts_error,
-            "isolation": portal_isolation(host_id),
+            "isolation": portal_isolation(host_id, server),
             "page": page,
             "caption": _("Requests for this host"),
         },

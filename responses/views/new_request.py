@@ -170,7 +170,7 @@ def _new_request_post(request: HttpRequest) -> HttpResponse:
             "host": host,
             "host_error": host_error,
             "host_facts": facts_of(host) if host is not None else None,
-            "isolation": portal_isolation(form.filing.target_host),
+            "isolation": portal_isolation(form.filing.target_host, form.filing.server),
             "preview": preview(form.filing),
             "sealed": seal(request.user, form.filing),
             "keep_form": "preview-form",

@@ -20,7 +20,9 @@ from accounts.models import DirectoryAccount, ServerScope
 
 
 def _configured() -> list[str]:
-    return [server.name for server in settings.KSC_SERVERS] or ["primary"]
+    from responses import policy
+
+    return policy.server_names()
 
 
 class Command(BaseCommand):
