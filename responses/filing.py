@@ -24,11 +24,11 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from ksc_client.errors import KscError
+from ksc_client.hosts import Host
 from responses import catalog, filing_hints, host_directory, policy, workflow
 from responses.errors import InvalidRequest
-from responses.ksc.errors import KscError
-from responses.ksc.factory import get_client
-from responses.ksc.hosts import Host
+from responses.ksc_servers import get_client
 from responses.models import EventKind, ResponseRequest, payload_fingerprint
 
 log = logging.getLogger(__name__)

@@ -37,7 +37,7 @@ from responses.api.serializers import (
     TaskTypeSerializer,
 )
 from responses.filtersets import RequestFilterSet
-from responses.ksc.factory import get_client
+from responses.ksc_servers import get_client
 from responses.models import ResponseRequest, Source
 from responses.paging import COUNT_LIMIT, BoundedPaginator
 
