@@ -209,7 +209,7 @@ def test_every_page_holds_the_rows_of_the_list_in_its_order(db, alice, bob, dave
     """Pages past the first come through their ids (a deferred join): the same rows, order and annotations."""
     from responses import paging
     from responses.models import ResponseRequest
-    from responses.views import _list_rows
+    from responses.views.lists import _list_rows
 
     add_requests(alice, bob, 60)
     rows = _list_rows(ResponseRequest.objects.visible_to(dave))
