@@ -91,7 +91,8 @@ def main() -> None:
     from campaigns.models import Campaign
     from ksc_simulator.server import KscSimulator
     from responses import jobs
-    from responses.ksc.factory import build_client, reset_client
+    from responses.ksc_servers import build_client
+    from responses.ksc_servers import reset_clients as reset_client
     from responses.models import ResponseRequest, Status
 
     call_command("migrate", verbosity=0)

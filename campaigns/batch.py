@@ -35,11 +35,10 @@ from django.db.models import Max, Q
 from django.utils import timezone
 
 from campaigns.models import Campaign, CampaignEventKind, CampaignHost, CampaignStatus
-from responses import approvals, audit_chain, queueing, submission
+from ksc_client.errors import KscError
+from responses import approvals, audit_chain, payload, queueing, submission
 from responses.approvals import APPROVED as APPROVE_DECISION
-from responses.ksc import payload
-from responses.ksc.errors import KscError
-from responses.ksc.factory import get_client
+from responses.ksc_servers import client_for
 from responses.models import (
     AttemptOutcome,
     Decision,
@@ -344,7 +343,7 @@ def submit_batch(campaign_pk: int, ids: list[int]) -> dict[str, int]:
     claimed = claim_batch(campaign_pk, ids)
     if not claimed:
         return counts
-    client = get_client()
+    client = client_for(claimed[0][0].server)
     done = []
     for child, attempt in claimed:
         incident_id = None

@@ -27,13 +27,13 @@ from django.utils.translation import gettext as _
 from campaigns import trail
 from campaigns.hostsets import Resolution, parse_lines, resolve
 from campaigns.models import Campaign, CampaignEventKind, CampaignHost, CampaignStatus, campaign_fingerprint
-from responses import approvals, catalog, policy, protected, queueing
+from ksc_client.errors import KscError
+from ksc_client.hosts import Host
+from responses import approvals, catalog, ksc_servers, policy, protected, queueing
 from responses.clock import database_now
 from responses.errors import InvalidRequest
 from responses.host_state import os_covered
-from responses.ksc.errors import KscError
-from responses.ksc.factory import get_client
-from responses.ksc.hosts import Host
+from responses.ksc_servers import client_for
 from responses.models import OPEN, ResponseRequest, Source
 
 log = logging.getLogger(__name__)
@@ -189,7 +189,7 @@ def prepare(
         raise InvalidRequest(errors)
 
     try:
-        client = get_client()
+        client = client_for(server)
         resolution: Resolution = resolve(lines, client)
     except ImproperlyConfigured:
         raise InvalidRequest({"hosts": [_("KSC is not configured (KSC_HOST): hosts cannot be resolved.")]}) from None
@@ -263,12 +263,7 @@ def prepare(
 
 
 def _server_names() -> list[str]:
-    servers = getattr(settings, "KSC_SERVERS", None)
-    if isinstance(servers, dict):
-        return sorted(servers)
-    if isinstance(servers, list | tuple):
-        return sorted(getattr(s, "name", str(s)) for s in servers)
-    return []
+    return sorted(ksc_servers.server_names())
 
 
 def _approvals(draft: Draft, client, groups: Counter) -> None:

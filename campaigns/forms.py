@@ -9,7 +9,7 @@ from django.core import signing
 from django.utils.translation import gettext_lazy as _
 
 from responses import catalog
-from responses.forms import _raw_value, params_form_class
+from responses.forms.new_request import _raw_value, params_form_class
 
 PREVIEW_SALT = "campaigns.preview"
 PREVIEW_MAX_AGE = 3600

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from django.utils.translation import gettext as _
 
-from responses.ksc.hosts import Host, parse_ipv4
+from ksc_client.hosts import Host, parse_ipv4
 
 LINE_CHUNK = 50
 MAX_LINE = 255

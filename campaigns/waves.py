@@ -28,9 +28,9 @@ from django.utils import timezone
 
 from campaigns import batch, trail
 from campaigns.models import Campaign, CampaignEventKind, CampaignHost, CampaignStatus
+from ksc_client.errors import KscError
 from responses import protected, queueing
-from responses.ksc.errors import KscError
-from responses.ksc.factory import get_client
+from responses.ksc_servers import client_for
 from responses.models import (
     IN_FLIGHT,
     OUTCOME_FINAL,
@@ -92,13 +92,17 @@ def isolation_in_flight(host_ids: list[str]) -> set[str]:
     )
 
 
-def inflight_tasks() -> int:
-    """[Response] tasks the portal has in flight on KSC: on their way, or submitted with the outcome open."""
-    return ResponseRequest.objects.filter(
-        Q(status__in=IN_FLIGHT)
-        | Q(status=Status.SUBMITTED)
-        & (Q(outcome__isnull=True) | Q(outcome__closed_at__isnull=True) & ~Q(outcome__state__in=OUTCOME_FINAL))
-    ).count()
+def inflight_tasks(server: str) -> int:
+    """[Response] tasks the portal has in flight on a KSC server: on their way, or submitted with the outcome open."""
+    return (
+        ResponseRequest.objects.filter(server=server)
+        .filter(
+            Q(status__in=IN_FLIGHT)
+            | Q(status=Status.SUBMITTED)
+            & (Q(outcome__isnull=True) | Q(outcome__closed_at__isnull=True) & ~Q(outcome__state__in=OUTCOME_FINAL))
+        )
+        .count()
+    )
 
 
 # --- The duty -------------------------------------------------------------------------------
@@ -109,12 +113,11 @@ def advance_campaigns() -> dict[str, int]:
     from campaigns import workflow as campaign_workflow
 
     counts = {"expired": campaign_workflow.expire_overdue(), "released": 0, "paused": 0, "completed": 0}
-    room = _room()
-    for pk in (
-        Campaign.objects.filter(status=CampaignStatus.RUNNING)
-        .order_by("approved_at", "pk")
-        .values_list("pk", flat=True)
+    rooms: dict[str, dict[str, float]] = {}
+    for pk, server in (
+        Campaign.objects.filter(status=CampaignStatus.RUNNING).order_by("approved_at", "pk").values_list("pk", "server")
     ):
+        room = rooms.setdefault(server, _room(server))
         result = advance(pk, room)
         counts["released"] += result["released"]
         room["tasks"] -= result["released"]
@@ -123,18 +126,26 @@ def advance_campaigns() -> dict[str, int]:
     return counts
 
 
-def _room() -> dict[str, float]:
-    limit = settings.KSC_INFLIGHT_TASKS_MAX
-    return {"tasks": (limit - inflight_tasks()) if limit else float("inf")}
+def inflight_limit(server: str) -> int:
+    """The server's ``inflight_tasks`` from the servers file, else KSC_INFLIGHT_TASKS_MAX (0: no limit)."""
+    entry = next((e for e in getattr(settings, "KSC_SERVERS", []) if e.name == server), None)
+    if entry is not None and entry.inflight_tasks:
+        return entry.inflight_tasks
+    return settings.KSC_INFLIGHT_TASKS_MAX
+
+
+def _room(server: str) -> dict[str, float]:
+    limit = inflight_limit(server)
+    return {"tasks": (limit - inflight_tasks(server)) if limit else float("inf"), "limit": limit}
 
 
 def advance(pk: int, room: dict[str, float] | None = None) -> dict[str, int]:
-    room = room if room is not None else _room()
     result = {"released": 0, "paused": 0, "completed": 0}
     with transaction.atomic():
         campaign = Campaign.objects.select_for_update().filter(pk=pk).first()
         if campaign is None or campaign.status != CampaignStatus.RUNNING:
             return result
+        room = room if room is not None else _room(campaign.server)
         if _breaker(campaign):
             result["paused"] = 1
             return result
@@ -201,7 +212,7 @@ def _release(campaign: Campaign, hosts: list[CampaignHost], wave: int, room: dic
     """Create the requests of these hosts that may go now; skip the protected, hold the rest."""
     ids = [h.host_id for h in hosts]
     rules = protected.all_rules()
-    groups = _current_groups(ids) if rules else {}
+    groups = _current_groups(ids, campaign.server) if rules else {}
     busy = isolation_in_flight(ids) if changes_isolation(campaign.task, campaign.params) else set()
     load = queueing.host_task_load(ids)
     go, skipped = [], 0
@@ -232,7 +243,7 @@ def _release(campaign: Campaign, hosts: list[CampaignHost], wave: int, room: dic
         elif load.get(host.host_id, 0) >= HOST_TASKS_MAX - 1:
             reason = f"the host has {load[host.host_id]} [Response] tasks (KES keeps 100)"
         elif room["tasks"] - len(go) <= 0:
-            reason = f"KSC_INFLIGHT_TASKS_MAX ({settings.KSC_INFLIGHT_TASKS_MAX}) tasks are in flight"
+            reason = f"{room['limit']} [Response] tasks are in flight on {campaign.server} (KSC_INFLIGHT_TASKS_MAX)"
         if reason:
             if host.held_reason != reason:
                 host.held_reason = reason
@@ -243,10 +254,10 @@ def _release(campaign: Campaign, hosts: list[CampaignHost], wave: int, room: dic
     return len(go)
 
 
-def _current_groups(host_ids: list[str]) -> dict[str, tuple[str, str]]:
+def _current_groups(host_ids: list[str], server: str) -> dict[str, tuple[str, str]]:
     """{host id: (display name, group)} as KSC says now: a host moved into a protected group since filing."""
     try:
-        found = get_client().hosts_for_lines(host_ids, limit=len(host_ids) + 10)
+        found = client_for(server).hosts_for_lines(host_ids, limit=len(host_ids) + 10)
     except KscError as exc:
         log.warning("could not ask KSC for the hosts' groups before a wave: %s", exc)
         return {}

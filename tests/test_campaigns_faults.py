@@ -17,7 +17,7 @@ from campaigns import filing
 from campaigns import workflow as campaigns
 from campaigns.models import CampaignStatus
 from portal.local_redis import free_port
-from responses.ksc.factory import reset_client
+from responses.ksc_servers import reset_clients as reset_client
 from responses.models import EventKind, ResponseRequest, Status
 
 SHORT = {"WORKER_HEARTBEAT_TTL": "2", "RECONCILE_INTERVAL": "3", "RECONCILE_GRACE": "1", "CAMPAIGN_DUTY_INTERVAL": "1"}
