@@ -111,3 +111,15 @@ def test_the_campaign_page_and_its_csv(campaign_settings, client, login, alice, 
     assert "TKY-WS-0101" not in filtered.content.decode() and "TKY-WS-0103" in filtered.content.decode()
     assert client.get("/campaigns/").status_code == 200
     assert Campaign.objects.get().status == CampaignStatus.RUNNING
+
+
+def test_hosts_ticked_in_the_host_search_arrive_in_the_campaign_form(campaign_settings, client, login, alice):
+    simulator = campaign_settings
+    login(client, alice)
+    found = client.get("/hosts/search", {"q": "TKY-WS-010"}).content.decode()
+    first, second = simulator.host_id("TKY-WS-0101"), simulator.host_id("TKY-WS-0102")
+    assert f'value="{first}" form="campaign-hosts"' in found and 'id="campaign-hosts"' in found
+    chosen = client.get("/campaigns/new/", {"host": [first, second]}).content.decode()
+    assert f'name="host" value="{first}"' in chosen  # carried through the task's choice
+    form = client.get("/campaigns/new/", {"task": "isolateHost", "host": [first, second]}).content.decode()
+    assert f"{first}\n{second}" in form
