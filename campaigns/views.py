@@ -342,3 +342,48 @@ def _action_word(action: str) -> str:
         policy.RESUME: _("resumed"),
         policy.ABORT: _("aborted"),
     }.get(action, action)
+
+
+@login_required
+@require_GET
+def isolated(request: HttpRequest) -> HttpResponse:
+    """Every host isolated now according to the portal's records (filter by name, paged, CSV)."""
+    from campaigns.isolated import isolated_now
+
+    if not policy.may_see_hosts(request.user):
+        return render(request, "responses/refused.html", {"reason": _("You may not see hosts.")}, status=403)
+    text = request.GET.get("q", "").strip()[:255]
+    rows = isolated_now(request.user, text)
+    if request.GET.get("format") == "csv":
+        writer = csv.writer(_Echo())
+
+        def lines():
+            yield writer.writerow(["host_id", "display_name", "since", "request", "campaign", "outcome"])
+            for rr in rows:
+                campaign = rr.campaign_host.campaign.uuid if _has_campaign(rr) else ""
+                outcome = rr.outcome_view
+                yield writer.writerow(
+                    [
+                        _cell(rr.target_host),
+                        _cell(rr.target_host_name),
+                        rr.submitted_at.isoformat(),
+                        str(rr.uuid),
+                        str(campaign),
+                        outcome.state if outcome else "",
+                    ]
+                )
+
+        response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="isolated-now.csv"'
+        return response
+    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    for rr in page:
+        rr.campaign = rr.campaign_host.campaign if _has_campaign(rr) else None
+    return render(request, "campaigns/isolated.html", {"page": page, "q": text})
+
+
+def _has_campaign(rr) -> bool:
+    try:
+        return rr.campaign_host is not None
+    except CampaignHost.DoesNotExist:
+        return False
