@@ -17,6 +17,11 @@ class ResponsesConfig(AppConfig):
 
         drafts.connect_signals()
 
+        # The admin's protected hosts: every change in django-auditlog's history.
+        from responses import protected
+
+        protected.register_auditlog()
+
         # Queueing receives workflow.entered_approved: every approved request is queued after commit.
         # The outcome sweep and the audit chains' scheduled verification reschedule themselves in
         # Redis; the workers' keeper puts them back when Redis lost them.

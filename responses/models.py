@@ -779,12 +779,3 @@ class ProtectedHostRule(models.Model):
         if self.tasks:
             rule["tasks"] = list(self.tasks)
         return rule
-
-
-def _register_protected_auditlog() -> None:
-    from auditlog.registry import auditlog
-
-    auditlog.register(ProtectedHostRule)
-
-
-_register_protected_auditlog()

@@ -144,3 +144,12 @@ def refusal(rule: Rule) -> str:
     return _("This host is protected (%(rule)s): a request needs the protected-host override.") % {
         "rule": rule.describe()
     }
+
+
+def register_auditlog() -> None:
+    """django-auditlog keeps every change of the admin's rules (who, when, before and after)."""
+    from auditlog.registry import auditlog
+
+    from responses.models import ProtectedHostRule
+
+    auditlog.register(ProtectedHostRule)
