@@ -20,8 +20,10 @@ class ResponsesConfig(AppConfig):
         # Queueing receives workflow.entered_approved: every approved request is queued after commit.
         # The outcome sweep and the audit chains' scheduled verification reschedule themselves in
         # Redis; the workers' keeper puts them back when Redis lost them.
+        # responses.isolation receives it too: an approved isolation gets its paired release (in the transaction).
         from responses import (
             chain_verification,
+            isolation,  # noqa: F401
             jobs,
             outcomes,
             queueing,  # noqa: F401

@@ -24,7 +24,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from responses import catalog, filing_hints, host_directory, policy, workflow
+from responses import catalog, filing_hints, host_directory, isolation, policy, workflow
 from responses.errors import InvalidRequest
 from responses.ksc.errors import KscError
 from responses.ksc.factory import get_client
@@ -95,6 +95,7 @@ def file_request(
     previewed_at: dt.datetime | None = None,
     same_pending_ok: bool = True,
     archive_names: Any = None,
+    end: dict[str, Any] | None = None,
 ) -> Filed:
     """Check the host with KSC, then file through workflow.file_request.
 
@@ -104,6 +105,9 @@ def file_request(
     ``same_pending_ok``: False (the web form, until the analyst confirms) raises SamePending
     when the same task, host and params are already open, filed by anyone.
     ``archive_names``: the web form's file name of each IOC archive (workflow.file_request).
+    ``end``: an isolation's end as sent (responses.isolation.END_FIELDS: ``isolate_until``,
+    ``isolate_hours``, ``until_released_reason``, ``time_zone``); an isolation without one gets
+    ISOLATION_DEFAULT_HOURS. Filing an isolation change while another is in flight on the host is refused.
     """
     # Who may not file, or is over the limit, does not get KSC asked on their behalf.
     policy.may(user, policy.FILE).enforce()
@@ -117,6 +121,7 @@ def file_request(
         check = check_host(host_id)
         if check.unknown:
             raise InvalidRequest({"target_host": [unknown_host_message()]})
+    cleaned_end, end_errors = isolation.clean_end(task, _cleaned_or_raw(task, params), end or {})
     fields = {
         "task": task,
         "target_host": target_host,
@@ -127,6 +132,9 @@ def file_request(
         "source": source,
         "host_unchecked": check.error if check is not None else "",
         "archive_names": archive_names,
+        "isolation_end": cleaned_end,
+        "more_errors": end_errors,
+        "before_create": _one_isolation_change,
     }
     if previewed_at is None:
         return Filed(workflow.file_request(user=user, **fields))
@@ -139,7 +147,7 @@ def file_request(
             ResponseRequest.objects.visible_to(locked)
             .filter(
                 requester=locked,
-                fingerprint=payload_fingerprint(task, target_host, params),
+                fingerprint=payload_fingerprint(task, target_host, params, cleaned_end),
                 justification=str(justification or "").strip(),
                 created_at__gte=previewed_at,
             )
@@ -152,6 +160,21 @@ def file_request(
             if same:
                 raise SamePending(same)
         return Filed(workflow.file_request(user=locked, **fields))
+
+
+def _cleaned_or_raw(task: Any, params: Any) -> Any:
+    """The params as the catalog cleans them (action "1" is 1), or as sent when they do not clean (the workflow says why)."""
+    if task != "isolateHost":
+        return params  # only isolateHost's action decides an end (an IOC archive is not unpacked twice)
+    try:
+        return catalog.clean_params(task, params)
+    except (catalog.ParamErrors, KeyError, TypeError, ValueError):
+        return params
+
+
+def _one_isolation_change(task: str, host: str, params: Any) -> None:
+    """In the filing's transaction: one isolation change in flight per host (responses.isolation)."""
+    isolation.refuse_if_in_flight(task, params, host)
 
 
 def host_unchecked(rr: ResponseRequest, events: list | None = None) -> str:

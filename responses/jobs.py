@@ -51,7 +51,7 @@ from rq.scheduler import RQScheduler
 from rq.scripts import acquire_or_refresh_lock, release_lock
 from rq.worker import DequeueStrategy, Worker, WorkerStatus
 
-from responses import audit_chain, ioc_store, queueing, submission, trail, workflow
+from responses import audit_chain, ioc_store, isolation, queueing, submission, trail, workflow
 from responses.ksc import payload
 from responses.ksc.errors import KscError, KscTlsError
 from responses.ksc.factory import get_client
@@ -599,6 +599,13 @@ def keeper_beat() -> dict[str, int]:
     except Exception:  # tried again at the next beat
         log.exception("could not delete the expired sessions or previewed IOC archives")
     counts = reconcile()
+    try:
+        # Isolate until: ends that came, warnings before them (responses/isolation.py); the schedule is in the database.
+        released = isolation.run_due_releases()
+        if any(released.values()):
+            log.info("isolation schedule: %s", released)
+    except Exception:  # tried again at the next beat; a release due now goes then, its trail says how late
+        log.exception("could not run the isolation schedule")
     for schedule in _KEPT_SCHEDULED:
         try:
             schedule()
