@@ -20,7 +20,6 @@ from responses.api.authentication import issue_token
 from responses.models import Decision, IdempotencyKey, RequestEvent, ResponseRequest
 from tests.fixtures.api import NEW, REQUESTS, body, client_with_token, file, url
 
-
 # Filed twice on one host: a task that changes no isolation (two isolations of one host in flight are
 # refused, responses/isolation.py), so that the second filing acts like the first.
 FETCH = body(task="getFile", params={"md5hash": "D41D8CD98F00B204E9800998ECF8427E"})
