@@ -83,9 +83,12 @@ def same_pending(task: str, target_host: str, params: Any) -> list[ResponseReque
     who filed it and when, and filing needs a confirmation (issue 17, point 6).
     """
     fingerprint = payload_fingerprint(task, target_host, params)
-    return list(
-        ResponseRequest.objects.filter(fingerprint=fingerprint, status__in=OPEN).order_by("-created_at")[:5]
-    )
+    same = ResponseRequest.objects.filter(fingerprint=fingerprint, status__in=OPEN)
+    if task == "isolateHost":
+        # An isolation's end is in its fingerprint (responses/isolation.py): the same isolation with another end is the same.
+        same = ResponseRequest.objects.filter(task=task, target_host=target_host, status__in=OPEN)
+        return [rr for rr in same.order_by("-created_at")[:20] if rr.params == params][:5]
+    return list(same.order_by("-created_at")[:5])
 
 
 def same_pending_words(found: list[ResponseRequest]) -> str:

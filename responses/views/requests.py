@@ -31,6 +31,7 @@ from responses.models import (
 )
 from responses.outcomes import outcome_of
 from responses.views.common import DRAFT_FILED, _host_tasks_warning, _visible_or_404
+from responses.views.isolation import schedule_context
 
 # A page in flight reloads itself this often (no JavaScript needed).
 REFRESH_SECONDS = 5
@@ -111,6 +112,8 @@ def _detail_context(request: HttpRequest, rr: ResponseRequest) -> dict[str, Any]
         "outcome_refresh_seconds": OUTCOME_REFRESH_SECONDS,
         "refresh_seconds": REFRESH_SECONDS,
         "approvals_given": rr.approvals_given_so_far(),
+        # Isolate until: the end as approved, the schedule, Extend / Release now / Hold (responses/views/isolation.py)
+        **schedule_context(user, rr),
     }
 
 
