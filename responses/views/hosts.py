@@ -10,6 +10,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
@@ -17,6 +18,7 @@ from django.views.decorators.http import require_GET
 from responses import (
     catalog,
     host_directory,
+    isolation,
     policy,
     throttle,
     workflow,
@@ -135,6 +137,9 @@ def host_detail(request: HttpRequest, host_id: str) -> HttpResponse:
             "host_facts": facts,
             "host_facts_error": facts_error,
             "isolation": portal_isolation(host_id),
+            # Its isolation's end, when the portal keeps one (responses/isolation.py)
+            "isolated_rows": isolation.isolated_now(request.user, host_id=host_id),
+            "now": timezone.now(),
             "page": page,
             "caption": _("Requests for this host"),
         },
