@@ -38,7 +38,7 @@ from responses.models import (
     ResponseRequest,
 )
 from responses.paging import keyset_batches
-from responses.states import TRANSITIONS, Status
+from responses.states import PRIMARY_SERVER, TRANSITIONS, Status
 
 anchor_log = logging.getLogger("portal.audit.anchor")
 
@@ -358,6 +358,9 @@ def _filed_content_problem(request: ResponseRequest, events: list[RequestEvent])
         differs.append("external_ref")
     if "approvals_required" in detail and request.approvals_required != detail["approvals_required"]:
         differs.append("approvals_required")
+    # The server: named in the event when it is not "primary" (trail.append), like the fingerprint.
+    if request.server != detail.get("server", PRIMARY_SERVER):
+        differs.append("server")
     if differs:
         return "; ".join(f"request {request.uuid}: its {name} differs from what was filed" for name in differs)
     return None

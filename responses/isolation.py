@@ -111,14 +111,14 @@ def isolation_change_in_flight(host_id: str, server: str | None = None, exclude=
     An isolate, a release or an iocScan with isolateHost that is pending approval, approved,
     queued, submitting, or submitted with its outcome on the host not final yet. A scheduled
     release waiting for its end is not in flight (it waits; a newer change makes it stand down).
-    ``server``: the KSC server's name, once requests carry one (until then every request is the
-    primary's and it is not compared). ``exclude``: a request (or its id) not to count.
+    ``server``: the KSC server's name (host ids are unique per server); None: any server.
+    ``exclude``: a request (or its id) not to count.
     """
     found = ResponseRequest.objects.filter(_isolation_changes(), target_host=host_id).filter(
         Q(status__in=_ON_ITS_WAY)
         | Q(status=Status.SUBMITTED) & (Q(outcome__isnull=True) | Q(outcome__state__in=_not_settled(), outcome__closed_at__isnull=True))
     )
-    if server is not None and hasattr(ResponseRequest, "server"):
+    if server is not None:
         found = found.filter(server=server)
     if exclude is not None:
         found = found.exclude(pk=getattr(exclude, "pk", exclude))
@@ -136,7 +136,7 @@ def in_flight_message(found: ResponseRequest) -> str:
     ) % {"task": found.describe(), "status": found.get_status_display().lower(), "url": f"/requests/{found.uuid}/"}
 
 
-def lock_host(host_id: str) -> None:
+def lock_host(host_id: str, server: str = "") -> None:
     """Serialise filings of isolation changes for one host until the transaction ends (PostgreSQL).
 
     Two analysts isolating the same host at the same moment would both find nothing in flight;
@@ -145,15 +145,15 @@ def lock_host(host_id: str) -> None:
     """
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", ["isolation:" + host_id])
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"isolation:{server}:{host_id}"])
 
 
-def refuse_if_in_flight(task: str, params: Any, host_id: str) -> None:
+def refuse_if_in_flight(task: str, params: Any, host_id: str, server: str | None = None) -> None:
     """InvalidRequest (target_host) when this is an isolation change and another is in flight on the host."""
     if not changes_isolation(task, params):
         return
-    lock_host(host_id)
-    found = isolation_change_in_flight(host_id)
+    lock_host(host_id, server or "")
+    found = isolation_change_in_flight(host_id, server)
     if found is not None:
         raise InvalidRequest({"target_host": [in_flight_message(found)], "in_flight": [str(found.uuid)]})
 
@@ -403,8 +403,7 @@ def planned_end(end: dict | None, since: dt.datetime) -> dt.datetime | None:
 def release_target(isolation: ResponseRequest) -> dict[str, Any]:
     """What the paired release acts on: the isolation's own server and host (one place, so a new column is one line)."""
     target = {"target_host": isolation.target_host, "target_host_name": isolation.target_host_name}
-    if hasattr(isolation, "server"):  # the KSC server's name, once requests carry it
-        target["server"] = isolation.server
+    target["server"] = isolation.server  # host ids are unique per KSC server
     return target
 
 
@@ -615,7 +614,9 @@ def newer_changes(row: Isolation) -> Any:
     """Isolation changes of the host filed after this isolation (its own release aside), still meaning something."""
     rr = row.request
     return (
-        ResponseRequest.objects.filter(_isolation_changes(), target_host=row.host_id, created_at__gt=rr.created_at)
+        ResponseRequest.objects.filter(
+            _isolation_changes(), target_host=row.host_id, server=rr.server, created_at__gt=rr.created_at
+        )
         .exclude(pk=rr.pk)
         .exclude(pk=row.release_id)
         .exclude(status__in=(Status.REJECTED, Status.CANCELLED, Status.EXPIRED, Status.SCHEDULED))
@@ -695,10 +696,10 @@ class HostCheck:
     """Whether KSC still knows the host: True, False, or None when KSC could not be asked."""
 
     @staticmethod
-    def exists(host_id: str) -> bool | None:
+    def exists(host_id: str, server: str) -> bool | None:
         from responses import filing
 
-        check = filing.check_host(host_id)
+        check = filing.check_host(host_id, server)
         if check.error:
             return None
         return not check.unknown
@@ -712,7 +713,7 @@ def _release_if_due(pk: int, now: dt.datetime) -> int:
     newer = newer_changes(row)
     if newer.filter(status__in=_ON_ITS_WAY).exists():
         return 0  # (a) a newer change is on its way: wait; if it reaches KSC this release stands down
-    known = HostCheck.exists(row.host_id)  # (b) outside the transaction: no row lock held over a KSC call
+    known = HostCheck.exists(row.host_id, row.request.server)  # (b) outside the transaction: no row lock held over a KSC call
     if known is None:
         return 0  # KSC not reachable: due still; the next beat tries again, and the trail will say how late
     with transaction.atomic():
@@ -992,7 +993,7 @@ class IsolatedHost:
         return int((self.release_at - timezone.now()).total_seconds())
 
 
-def isolated_now(user, *, host_id: str | None = None) -> list[IsolatedHost]:
+def isolated_now(user, *, host_id: str | None = None, server: str | None = None) -> list[IsolatedHost]:
     """Every host isolated by the portal's records that ``user`` may see, soonest end first (held and KES last)."""
     rows = (
         Isolation.objects.filter(state=IsolationState.ACTIVE)
@@ -1001,6 +1002,8 @@ def isolated_now(user, *, host_id: str | None = None) -> list[IsolatedHost]:
     )
     if host_id is not None:
         rows = rows.filter(host_id=host_id)
+    if server is not None:
+        rows = rows.filter(request__server=server)
     found = [
         IsolatedHost(
             isolation=row,

@@ -203,7 +203,7 @@ class TestTheEnd:
         row = isolated(alice, bob, stand, isolate_hours=1)
         isolation.run_due_releases()
         row.refresh_from_db()
-        monkeypatch.setattr(isolation.HostCheck, "exists", staticmethod(lambda host_id: False))
+        monkeypatch.setattr(isolation.HostCheck, "exists", staticmethod(lambda host_id, server: False))
         assert isolation.run_due_releases(now=row.release_at + dt.timedelta(minutes=1))["released"] == 0
         assert ResponseRequest.objects.get(pk=row.release_id).status == Status.CANCELLED
 
