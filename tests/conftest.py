@@ -23,6 +23,7 @@ pytest_plugins = [
     "tests.fixtures.accounts",
     "tests.fixtures.api",
     "tests.fixtures.browser",
+    "tests.fixtures.chat",
     "tests.fixtures.database",
     "tests.fixtures.ksc",
     "tests.fixtures.ldap",
