@@ -374,3 +374,37 @@ def test_the_token_of_the_buttons_is_never_what_is_sent(chatting, chat_service, 
     waiting_request(alice, chat_service, notify_queue)
     sent = json.dumps([call.body for call in chat_service.calls])
     assert MM_ACTION_TOKEN not in sent  # each button carries an HMAC keyed with it, never the token
+
+
+class TestConfiguration:
+    def test_slack_channels_without_their_secrets_refuse_to_start(self):
+        from tests.support.subprocesses import settings_in_subprocess
+
+        result = settings_in_subprocess(
+            {"DEBUG": "1", "SLACK_CHANNELS": "C0SOC0001", "PORTAL_BASE_URL": "https://edr.example.test"}
+        )
+        assert result.returncode != 0 and "SLACK_CHANNELS needs SLACK_BOT_TOKEN" in result.stderr
+        webhook = settings_in_subprocess(
+            {"DEBUG": "1", "MATTERMOST_WEBHOOK_URLS": "https://mm.example.test/hooks/x", "PORTAL_BASE_URL": "https://e.test"}
+        )
+        assert webhook.returncode != 0 and "needs MATTERMOST_ACTION_TOKEN" in webhook.stderr
+        assert "hooks/x" not in webhook.stderr  # the webhook URL is a secret: never in an error
+
+    @pytest.mark.parametrize(
+        ("content", "message"),
+        [
+            ("[1, 2]", "one JSON object"),
+            ('{"teams:U1": "bob"}', "is not 'slack:<user id>'"),
+            ('{"slack:U1": ""}', "must name a portal username"),
+            ("{not json", "is not JSON"),
+        ],
+    )
+    def test_a_bad_chat_user_map_is_refused_with_the_reason(self, tmp_path, content, message):
+        from django.core.exceptions import ImproperlyConfigured
+
+        from notifications import chat_users
+
+        path = tmp_path / "map.json"
+        path.write_text(content, encoding="utf-8")
+        with pytest.raises(ImproperlyConfigured, match=message):
+            chat_users.load_map(str(path))
