@@ -35,6 +35,18 @@ def in_reader_language(event: Any) -> str:
 
 
 @register.filter
+def system_words(text: str) -> str:
+    """A text the system wrote in English (an outcome's reason), in the reader's language when it is one of its messages."""
+    return trail_text.translate(text or "")
+
+
+@register.filter
+def matched_by_words(text: str) -> str:
+    """How a KSC task was recognised as the request's, in the reader's language."""
+    return trail_text.matched_by(text or "")
+
+
+@register.filter
 def actor_name(username: str) -> str:
     """The trail's actor; "system" (the portal's jobs) and "directory" in the reader's language."""
     return {"system": _("system"), "directory": _("directory")}.get(username, username)
