@@ -101,7 +101,7 @@ def request_url(request: ResponseRequest) -> str:
 
 
 def approve_url(request: ResponseRequest) -> str:
-    """A page to confirm who you are and approve (responses/decide_views.py): a link never decides by itself."""
+    """A page to confirm who you are and approve (responses/views/decisions.py): a link never decides by itself."""
     return settings.PORTAL_BASE_URL + reverse("responses:approve_link", kwargs={"key": request.uuid})
 
 
