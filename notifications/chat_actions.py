@@ -2,7 +2,7 @@
 
 Three safe actions: **Claim** ("I am looking at it"), **Reject** with a reason, **Snooze**
 this reminder. None approves: Approve is a link to the portal's step-up page
-(responses/decide_views.py). Each action is taken by the portal user the chat user maps to
+(responses/views/decisions.py). Each action is taken by the portal user the chat user maps to
 (notifications/chat_users.py), through the same functions as the pages (``review.claim``,
 ``workflow.reject``, ``review.snooze``), so the same policy decides: a requester cannot
 reject their own request from chat either. Slack and Mattermost (notifications/slack.py,
