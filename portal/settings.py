@@ -111,6 +111,7 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",  # request.user.is_verified(): this session passed the second factor
     "accounts.twofactor.TwoFactorMiddleware",  # nothing else until the second factor is done (or set up)
     "django.contrib.messages.middleware.MessageMiddleware",
+    "accounts.theme.SessionEndedNote",  # lets the login page say that a session ended (no identity kept)
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "auditlog.middleware.AuditlogMiddleware",
     "accounts.account_trail.AccountActorMiddleware",  # who granted a role or reset a 2FA device

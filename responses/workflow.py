@@ -359,9 +359,13 @@ def _expire_locked(rr: ResponseRequest) -> None:
             EXPIRE,
             SYSTEM,
             trail.in_english(
+                # Whole hours as hours, anything else in whole minutes: never "0.0333333 hours".
                 lambda: (
                     _("Nobody decided within the approval window (%(hours)s hours).")
-                    % {"hours": f"{settings.APPROVAL_TTL / 3600:g}"}
+                    % {"hours": settings.APPROVAL_TTL // 3600}
+                    if settings.APPROVAL_TTL % 3600 == 0
+                    else _("Nobody decided within the approval window (%(minutes)s minutes).")
+                    % {"minutes": max(1, round(settings.APPROVAL_TTL / 60))}
                 )
             ),
         )
