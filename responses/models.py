@@ -324,6 +324,10 @@ class EventKind(models.TextChoices):
     COMMENT = "comment", _("Comment")
     # Nobody decided within the approval SLA: told tier 2 and on-call, then named managers (notifications/escalation.py).
     ESCALATED = "escalated", _("Escalated")
+    # An approver said "I am looking at it" (from chat or the page), so that two do not both start (responses/review.py).
+    REVIEW_CLAIMED = "review_claimed", _("Claimed for review")
+    # An approver snoozed a waiting request's reminder from chat: it comes back at detail["until"].
+    SNOOZED = "snoozed", _("Reminder snoozed")
 
 
 class RequestEvent(models.Model):
