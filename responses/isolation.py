@@ -39,13 +39,15 @@ from typing import Any
 
 from auditlog.context import set_actor
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, transaction
 from django.db.models import F, Q
 from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from responses import approvals, policy, trail, workflow
+from ksc_client.errors import KscError
+from responses import approvals, ksc_servers, policy, trail, workflow
 from responses.clock import database_now
 from responses.errors import InvalidRequest, NotAllowed, WrongStatus
 from responses.models import (
@@ -697,12 +699,12 @@ class HostCheck:
 
     @staticmethod
     def exists(host_id: str, server: str) -> bool | None:
-        from responses import filing
-
-        check = filing.check_host(host_id, server)
-        if check.error:
+        try:
+            host = ksc_servers.client_for(server).get_host(host_id)
+        except (ImproperlyConfigured, ksc_servers.UnknownServer, KscError) as exc:
+            log.warning("isolation schedule: KSC could not be asked about host %r on %r: %s", host_id, server, exc)
             return None
-        return not check.unknown
+        return host is not None
 
 
 def _release_if_due(pk: int, now: dt.datetime) -> int:
@@ -1039,3 +1041,43 @@ def schedule_of(rr: ResponseRequest) -> Isolation | None:
         if row is not None:
             return row
     return None
+
+
+# --- The request page's isolation part ---------------------------------------------------------
+
+
+def page_context(user, rr: ResponseRequest) -> dict[str, Any]:
+    """The request page's isolation part (responses/views/requests.py): the end as approved, the schedule now,
+    what this user may do."""
+    context: dict[str, Any] = {"isolation_end_words": describe_end(rr.isolation_end)}
+    if is_ioc_isolation(rr.task, rr.params):
+        context["ioc_isolation"] = True  # KES may end it by its own policy (5 h by default on KES for Linux)
+    row = isolation_of(rr)
+    if row is None:
+        return context
+    pending = pending_extension(row)
+    context.update(
+        {
+            "schedule": row,
+            "schedule_is_release": row.release_id == rr.pk,
+            "schedule_actions": policy.isolation_actions(user, row),
+            "schedule_left": _left(row),
+            "release_at_words": both_zones(row.release_at, (row.request.isolation_end or {}).get("tz", ""))
+            if row.release_at
+            else "",
+            "pending_extension": pending,
+            "pending_extension_words": both_zones(pending.release_at, pending.time_zone) if pending else "",
+            "may_decide_extension": bool(pending and policy.may_decide_extension(user, pending)),
+            "extensions": list(row.extensions.order_by("created_at")),
+            "presets": PRESET_HOURS,
+            "ends_by_kes": row.kind == IsolationKind.IOC_SCAN,
+        }
+    )
+    return context
+
+
+def _left(row) -> int | None:
+    """Minutes until the planned end (None: until released, or not known yet)."""
+    if row.until_released or row.release_at is None:
+        return None
+    return max(int((row.release_at - timezone.now()).total_seconds() // 60), 0)

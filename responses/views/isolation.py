@@ -20,47 +20,8 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts import stepup
 from responses import isolation, policy
 from responses.errors import InvalidRequest, NotAllowed, WrongStatus
-from responses.models import ExtensionStatus, IsolationExtension, IsolationKind, ResponseRequest
+from responses.models import ExtensionStatus, IsolationExtension, ResponseRequest
 from responses.views.common import _refused, _visible_or_404
-
-# What the isolation part of a request page offers (responses.isolation does the work).
-PRESETS = isolation.PRESET_HOURS
-
-
-def schedule_context(user, rr: ResponseRequest) -> dict[str, Any]:
-    """The request page's isolation part: the end as approved, the schedule now, what this user may do."""
-    context: dict[str, Any] = {"isolation_end_words": isolation.describe_end(rr.isolation_end)}
-    if isolation.is_ioc_isolation(rr.task, rr.params):
-        context["ioc_isolation"] = True  # KES may end it by its own policy (5 h by default on KES for Linux)
-    row = isolation.isolation_of(rr)
-    if row is None:
-        return context
-    pending = isolation.pending_extension(row)
-    context.update(
-        {
-            "schedule": row,
-            "schedule_is_release": row.release_id == rr.pk,
-            "schedule_actions": policy.isolation_actions(user, row),
-            "schedule_left": _left(row),
-            "release_at_words": isolation.both_zones(row.release_at, (row.request.isolation_end or {}).get("tz", ""))
-            if row.release_at
-            else "",
-            "pending_extension": pending,
-            "pending_extension_words": isolation.both_zones(pending.release_at, pending.time_zone) if pending else "",
-            "may_decide_extension": bool(pending and policy.may_decide_extension(user, pending)),
-            "extensions": list(row.extensions.order_by("created_at")),
-            "presets": PRESETS,
-            "ends_by_kes": row.kind == IsolationKind.IOC_SCAN,
-        }
-    )
-    return context
-
-
-def _left(row) -> int | None:
-    """Minutes until the planned end (None: until released, or not known yet)."""
-    if row.until_released or row.release_at is None:
-        return None
-    return max(int((row.release_at - timezone.now()).total_seconds() // 60), 0)
 
 
 def _back(rr: ResponseRequest) -> HttpResponse:

@@ -18,6 +18,7 @@ from responses import (
     catalog,
     filing,
     filing_hints,
+    isolation,
     policy,
     queueing,
 )
@@ -31,7 +32,6 @@ from responses.models import (
 )
 from responses.outcomes import outcome_of
 from responses.views.common import DRAFT_FILED, _host_tasks_warning, _visible_or_404
-from responses.views.isolation import schedule_context
 
 # A page in flight reloads itself this often (no JavaScript needed).
 REFRESH_SECONDS = 5
@@ -113,7 +113,7 @@ def _detail_context(request: HttpRequest, rr: ResponseRequest) -> dict[str, Any]
         "refresh_seconds": REFRESH_SECONDS,
         "approvals_given": rr.approvals_given_so_far(),
         # Isolate until: the end as approved, the schedule, Extend / Release now / Hold (responses/views/isolation.py)
-        **schedule_context(user, rr),
+        **isolation.page_context(user, rr),
     }
 
 
