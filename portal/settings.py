@@ -97,6 +97,7 @@ INSTALLED_APPS = [
     # The KSC stand-in for demos and tests (`manage.py ksc_simulator`): no models, no URLs, nothing
     # runs unless that command is started; installed always so `make run` needs no extra setting.
     "ksc_simulator",
+    "worker",  # the RQ worker, its keeper and the registry of periodic duties (worker/duties.py)
 ]
 
 MIDDLEWARE = [
@@ -336,7 +337,7 @@ RQ_QUEUES = {
 }
 RQ_SHOW_ADMIN_LINK = False
 # A worker that runs jobs in its own process, so that one KSC session serves every job.
-RQ = {"WORKER_CLASS": "responses.jobs.PortalWorker"}
+RQ = {"WORKER_CLASS": "worker.rq_worker.PortalWorker"}
 KSC_SUBMIT_TRIES = env_int("KSC_SUBMIT_TRIES", 5, minimum=1, maximum=50)  # tries when KSC is unreachable
 KSC_SUBMIT_BACKOFF = env_int("KSC_SUBMIT_BACKOFF", 30, minimum=0)  # seconds before the 2nd try, doubling
 RECONCILE_INTERVAL = env_int("RECONCILE_INTERVAL", 60, minimum=2)  # seconds between reconciler runs

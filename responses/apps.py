@@ -18,14 +18,14 @@ class ResponsesConfig(AppConfig):
         drafts.connect_signals()
 
         # Queueing receives workflow.entered_approved: every approved request is queued after commit.
-        # The outcome sweep and the audit chains' scheduled verification reschedule themselves in
-        # Redis; the workers' keeper puts them back when Redis lost them.
-        from responses import (
+        # The duties of the workers' keeper register themselves (worker/duties.py): the reconciler and
+        # the due tries (jobs), the outcome sweep, the audit anchor and the chains' scheduled
+        # verification, the previewed IOC archives' expiry.
+        from responses import (  # noqa: F401
+            audit_chain,
             chain_verification,
+            ioc_store,
             jobs,
             outcomes,
-            queueing,  # noqa: F401
+            queueing,
         )
-
-        jobs.keep_scheduled(outcomes.schedule_outcome_sweep)
-        jobs.keep_scheduled(chain_verification.schedule_check)

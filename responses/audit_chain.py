@@ -40,6 +40,7 @@ from responses.models import (
 )
 from responses.paging import keyset_batches
 from responses.states import TRANSITIONS, Status
+from worker import duties
 
 anchor_log = logging.getLogger("portal.audit.anchor")
 
@@ -188,8 +189,9 @@ def read_anchor_log(path: str) -> tuple[list[dict], list[str]]:
     return records, problems
 
 
+@duties.every_beat("audit-anchor")
 def anchor_if_due(now: dt.datetime | None = None) -> AuditAnchor | None:
-    """Take an anchor when the latest is AUDIT_ANCHOR_INTERVAL old (the worker's reconciler beat calls this)."""
+    """Take an anchor when the latest is AUDIT_ANCHOR_INTERVAL old (a duty of the keeper's beat)."""
     interval = settings.AUDIT_ANCHOR_INTERVAL
     if not interval:
         return None

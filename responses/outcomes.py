@@ -38,7 +38,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from responses import catalog, submission, trail
-from responses.jobs import check_late_duplicates, schedule_periodic
+from responses.jobs import check_late_duplicates
 from responses.ksc import tasks as ksc_tasks
 from responses.ksc.client import KscClient
 from responses.ksc.errors import KscAuthError, KscError, KscUnavailable
@@ -53,6 +53,7 @@ from responses.models import (
     Status,
     outcome_of,
 )
+from worker import duties
 
 log = logging.getLogger(__name__)
 
@@ -567,19 +568,15 @@ def host_outcomes(host_id: str) -> list[tuple[ResponseRequest, OutcomeView | Non
 FINAL_STATES = tuple(state.value for state in OUTCOME_FINAL)
 
 
-# --- scheduling, as the reconciler is scheduled (responses.jobs) --------------------------------
+# --- The periodic sweep, a duty of the workers' keeper (worker/duties.py) -----------------------
 
 SWEEP_JOB_ID = "portal-outcome-sweep"
 
 
+@duties.periodic("outcome-sweep", every="OUTCOME_SWEEP_INTERVAL", job_id=SWEEP_JOB_ID)
 def sweep_periodically() -> dict[str, Any]:
-    """The scheduled sweep: one run, then schedule the next (OUTCOME_SWEEP_INTERVAL)."""
-    try:
-        return sweep().as_dict()
-    finally:
-        schedule_outcome_sweep(force=True)
+    """The scheduled sweep: one run every OUTCOME_SWEEP_INTERVAL."""
+    return sweep().as_dict()
 
 
-def schedule_outcome_sweep(force: bool = False) -> bool:
-    """Make sure the periodic outcome sweep is in the worker's schedule (idempotent)."""
-    return schedule_periodic(SWEEP_JOB_ID, sweep_periodically, settings.OUTCOME_SWEEP_INTERVAL, force=force)
+schedule_outcome_sweep = sweep_periodically.schedule  # idempotent: the sweep in the worker's schedule

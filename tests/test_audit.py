@@ -16,6 +16,7 @@ from responses import audit_chain, workflow
 from responses import trail as request_trail
 from responses.models import AccountEvent, AuditAnchor, Decision, RequestEvent, ResponseRequest
 from tests.support.tampering import tamper, tamper_event, tamper_request
+from worker.keeper import keeper_beat
 
 
 @pytest.fixture
@@ -137,13 +138,12 @@ def test_events_newer_than_the_latest_anchor_are_counted(trail, alice, bob):
 
 
 def test_the_workers_beat_anchors_when_one_is_due(trail, settings, ksc_queue):
-    from responses import jobs
 
     settings.AUDIT_ANCHOR_INTERVAL = 300
-    jobs.keeper_beat()
+    keeper_beat()
     first = AuditAnchor.objects.get()
     assert set(first.heads) == {str(request.uuid) for request in trail} | {"accounts"}
-    jobs.keeper_beat()
+    keeper_beat()
     assert AuditAnchor.objects.count() == 1  # not due yet
     assert audit_chain.anchor_if_due(first.created_at + dt.timedelta(seconds=301)).seq == 2
     settings.AUDIT_ANCHOR_INTERVAL = 0
