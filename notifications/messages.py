@@ -117,7 +117,7 @@ def _facts(request: ResponseRequest, fmt: str, now: dt.datetime) -> dict:
         "age": timesince(request.created_at, now),
         "expires_at": request.expires_at,
         "link": request_url(request),
-        # A page to confirm who you are and approve (responses/decide_views.py): a link never decides by itself.
+        # A page to confirm who you are and approve (responses/views/decisions.py): a link never decides by itself.
         "approve_link": settings.PORTAL_BASE_URL + reverse("responses:approve_link", kwargs={"key": request.uuid}),
     }
 

@@ -195,7 +195,7 @@ class ResponseRequest(models.Model):
     def approvals_given_so_far(self) -> int:
         """How many approvals it has (read from prefetched approvals when there are): the "1 of 2" on pages.
 
-        Lists annotate the same count in SQL instead (responses.views._list_rows).
+        Lists annotate the same count in SQL instead (responses.views.lists._list_rows).
         """
         return len(approvals.approving_people(self, self.approvals.all()))
 
