@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from accounts.models import ApiToken, DirectoryAccount, DirectoryEvent
-from responses.admin import ReadOnlyAdmin
+from accounts.models import AccountEvent, ApiToken, DirectoryAccount, DirectoryEvent
+from audit.admin import ReadOnlyAdmin
 
 
 @admin.register(DirectoryEvent)
@@ -48,3 +48,10 @@ class ApiTokenAdmin(ReadOnlyAdmin):
     search_fields = ["key_prefix", "user__username", "name"]
     fields = ["key_prefix", "user", "name", "scope", "created_at", "expires_at", "revoked_at", "last_used_at"]
     readonly_fields = fields
+
+
+@admin.register(AccountEvent)
+class AccountEventAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "kind", "subject_username", "actor_username"]
+    list_filter = ["kind"]
+    search_fields = ["subject_username", "actor_username"]

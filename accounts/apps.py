@@ -22,4 +22,8 @@ class AccountsConfig(AppConfig):
         twofactor.register_auditlog()
 
         # The directory sync: a periodic duty of the workers' keeper (worker/duties.py), registered on import.
-        from accounts import sync  # noqa: F401
+        # The accounts' kind of audit chain (audit/chain.py).
+        from accounts import (
+            account_chain,  # noqa: F401
+            sync,  # noqa: F401
+        )

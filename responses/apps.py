@@ -19,13 +19,17 @@ class ResponsesConfig(AppConfig):
 
         # Queueing receives workflow.entered_approved: every approved request is queued after commit.
         # The duties of the workers' keeper register themselves (worker/duties.py): the reconciler and
-        # the due tries (jobs), the outcome sweep, the audit anchor and the chains' scheduled
-        # verification, the previewed IOC archives' expiry.
+        # the due tries (jobs), the outcome sweep, the previewed IOC archives' expiry; and
+        # the requests' kind of audit chain (audit/chain.py).
+        # The audit pages ask the one policy who may read and verify the chains.
+        from audit import access
         from responses import (  # noqa: F401
-            audit_chain,
-            chain_verification,
             ioc_store,
             jobs,
             outcomes,
+            policy,
             queueing,
+            request_chain,
         )
+
+        access.set_reader_rule(policy.may_export_audit)

@@ -10,10 +10,10 @@ reach older ones. The web lists and the API list use it alike.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 from django.core.paginator import Paginator
 from django.utils.functional import cached_property
+
+from audit.paging import keyset_batches  # noqa: F401 (its home is audit/paging.py: the export and the chains use it)
 
 # How many matching rows a list counts exactly; past it, the count reads "more than".
 COUNT_LIMIT = 10_000
@@ -39,21 +39,3 @@ class BoundedPaginator(Paginator):
     def count_is_exact(self) -> bool:
         """False when more rows match than were counted (the count is then a lower bound)."""
         return self.count < self.count_limit or self._exact
-
-
-def keyset_batches(rows, key: str, size: int) -> Iterator[list]:
-    """``rows`` in batches of ``size``, ordered by the unique ``key``, each batch one query.
-
-    Keyset paging (``key > last seen``), not OFFSET and not a server-side cursor: nothing
-    is held open across a long stream (an export, a verification of every chain), and
-    each query is an index range however far in it is.
-    """
-    after = None
-    while True:
-        page = rows if after is None else rows.filter(**{f"{key}__gt": after})
-        batch = list(page.order_by(key)[:size])
-        if batch:
-            yield batch
-        if len(batch) < size:
-            return
-        after = getattr(batch[-1], key)

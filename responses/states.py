@@ -9,6 +9,8 @@ from __future__ import annotations
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from accounts.scopes import TokenScope  # noqa: F401 (its home is accounts/scopes.py; re-exported)
+
 
 class Status(models.TextChoices):
     PENDING_APPROVAL = "pending_approval", _("Pending approval")
@@ -68,12 +70,3 @@ TRANSITIONS: dict[tuple[str, str], str] = {
 }
 
 
-class TokenScope(models.TextChoices):
-    """What an API token may do beyond what its user's roles allow.
-
-    A SIEM files and reads; a decision (approve, reject, retry) through the API skips
-    the browser's second factor and step-up, so only a token issued for it may decide.
-    """
-
-    FILE = "file", _("File and read")
-    DECISIONS = "decisions", _("File, read and decide (approve, reject, retry)")

@@ -12,9 +12,12 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import DatabaseError, connection, connections, transaction
 
-from responses import audit_chain, workflow
+from accounts.models import AccountEvent
+from audit import chain as audit_chain
+from audit.models import AuditAnchor
 from responses import trail as request_trail
-from responses.models import AccountEvent, AuditAnchor, Decision, RequestEvent, ResponseRequest
+from responses import workflow
+from responses.models import Decision, RequestEvent, ResponseRequest
 from tests.support.tampering import tamper, tamper_event, tamper_request
 from worker.keeper import keeper_beat
 
@@ -106,7 +109,7 @@ def _reseal(request, hasher) -> None:
 
 
 def test_a_chain_recomputed_with_plain_sha256_is_detected(trail):
-    _reseal(trail[1], audit_chain._plain_hash)
+    _reseal(trail[1], audit_chain.plain_hash)
     complaint = broken()
     assert f"request {trail[1].uuid}" in complaint
     assert "plain sha256, not keyed with AUDIT_CHAIN_KEY" in complaint

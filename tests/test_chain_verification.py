@@ -24,14 +24,12 @@ from django.core.management.base import CommandError
 from django.db import connections
 from django.utils import timezone
 
-from responses import audit_chain, chain_verification, jobs, workflow
-from responses.models import (
-    AccountEvent,
-    AuditAnchor,
-    ChainVerification,
-    RequestEvent,
-    VerificationSource,
-)
+from accounts.models import AccountEvent
+from audit import chain as audit_chain
+from audit import verification as chain_verification
+from audit.models import AuditAnchor, ChainVerification, VerificationSource
+from responses import jobs, workflow
+from responses.models import RequestEvent
 from tests.support.subprocesses import settings_in_subprocess as support_settings_in_subprocess
 from tests.support.tampering import tamper_event
 from worker.keeper import Keeper, keeper_beat

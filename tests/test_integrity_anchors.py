@@ -19,8 +19,10 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from responses import audit_chain, trail, workflow
-from responses.models import AuditAnchor, EventKind
+from audit import chain as audit_chain
+from audit.models import AuditAnchor
+from responses import trail, workflow
+from responses.models import EventKind
 from tests.support.subprocesses import settings_in_subprocess
 from tests.support.tampering import tamper, tamper_decision, tamper_event
 from worker.keeper import keeper_beat

@@ -1,7 +1,8 @@
 """The keyed audit chains: appending, anchoring, verifying (docs/audit-chain.md).
 
-- One chain per request (its RequestEvents), one for accounts (AccountEvents),
-  one of anchors. Each link is HMAC-SHA256(AUDIT_CHAIN_KEY, prev_hash + canonical
+- Each app registers its kind of chain (``register_kind``): the requests' (one chain per
+  request, responses/request_chain.py) and the accounts' (one chain, accounts/account_chain.py);
+  anchors are this app's own chain. This module names no other app's models. Each link is HMAC-SHA256(AUDIT_CHAIN_KEY, prev_hash + canonical
   content), so whoever can write the tables but does not hold the key cannot
   recompute a chain that verification accepts.
 - Appending to a request's chain locks only that request's row: writers on
@@ -22,32 +23,59 @@ import hmac
 import json
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from responses import approvals
-from responses.models import (
-    AccountEvent,
-    AuditAnchor,
-    Decision,
-    RequestEvent,
-    ResponseRequest,
-    payload_fingerprint,
-)
-from responses.paging import keyset_batches
-from responses.states import TRANSITIONS, Status
+from audit.models import AuditAnchor
 from worker import duties
 
 anchor_log = logging.getLogger("portal.audit.anchor")
 
 GENESIS = "0" * 64
-# pg_advisory_xact_lock keys of the two chains that have no row of their own to lock.
-_ACCOUNTS_LOCK = 0x45445241  # "EDRA"
+# pg_advisory_xact_lock key of the anchors' chain, which has no row of its own to lock.
 _ANCHORS_LOCK = 0x4544524E  # "EDRN"
+
+
+@dataclass(frozen=True)
+class ChainKind:
+    """A kind of chain an app keeps, as the anchors and the verification ask it.
+
+    - ``heads(since)``: {chain name: [last seq, last hash]} of its chains that moved at or after
+      ``since`` (every chain when None): what an anchor signs;
+    - ``has_events_before(when)``: whether any of its events is older than ``when``;
+    - ``verify(report, anchored)``: walk its chains (``walk``), add counts and problems to the
+      report, compare with the heads anchors signed (``anchored``); answers the chain names seen;
+    - ``gone(chain, seq)``: the words for a chain of this kind an anchor signed that is gone, or
+      None when the name is not of this kind;
+    - ``export(since)``: its records as JSON lines (audit/export.py's ``line``), oldest first;
+    - ``stored(keys)``: {(record, chain, seq): hash} the database holds of the exported ``keys``;
+    - ``order``: where its problems stand in a report (lower first).
+    """
+
+    name: str
+    heads: Callable[[dt.datetime | None], dict[str, list]]
+    has_events_before: Callable[[dt.datetime], bool]
+    verify: Callable[[Report, dict[str, tuple[int, str]]], set[str]]
+    gone: Callable[[str, int], str | None] = lambda chain, seq: None
+    export: Callable[[dt.datetime | None], Iterator[str]] | None = None
+    stored: Callable[[set[tuple[str, str, int]]], dict[tuple[str, str, int], str]] | None = None
+    order: int = 100
+
+
+KINDS: dict[str, ChainKind] = {}
+
+
+def register_kind(kind: ChainKind) -> None:
+    """Register (or replace, on a module's second import) the kind of chain named ``kind.name``."""
+    KINDS[kind.name] = kind
+
+
+def kinds() -> list[ChainKind]:
+    return sorted(KINDS.values(), key=lambda kind: (kind.order, kind.name))
 
 
 def canonical(chain: str, seq: int, content: dict) -> str:
@@ -63,58 +91,22 @@ def link_hash(prev_hash: str, chain: str, seq: int, content: dict, key: str | No
     return hmac.new(secret, message, hashlib.sha256).hexdigest()
 
 
-def _plain_hash(prev_hash: str, chain: str, seq: int, content: dict) -> str:
+def plain_hash(prev_hash: str, chain: str, seq: int, content: dict) -> str:
     """The unkeyed sha256 a forger without the key would compute; verification names it."""
     return hashlib.sha256((prev_hash + canonical(chain, seq, content)).encode("utf-8")).hexdigest()
 
 
-def _seal(row, prev_hash: str, seq: int) -> None:
+def seal(row, prev_hash: str, seq: int) -> None:
     row.seq, row.prev_hash = seq, prev_hash
     row.hash = link_hash(prev_hash, row.chain, seq, row.content())
     row.save()
 
 
-def _advisory_lock(key: int) -> None:
+def advisory_lock(key: int) -> None:
     """Serialise the appenders of a chain with no row of its own; SQLite serialises all writers anyway."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
-
-
-def append_request_event(event: RequestEvent) -> RequestEvent:
-    """Seal and save a new event at the end of its request's chain, in the caller's transaction."""
-    # The request's row lock (most callers hold it already) orders the writers of this one chain.
-    ResponseRequest.objects.select_for_update().filter(pk=event.request_id).values_list("pk").first()
-    last = (
-        RequestEvent.objects.filter(request_id=event.request_id).order_by("-seq").values_list("seq", "hash").first()
-    )
-    seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
-    _seal(event, prev, seq)
-    return event
-
-
-def append_account_event(event: AccountEvent) -> AccountEvent:
-    """Seal and save a new event at the end of the accounts chain, in the caller's transaction."""
-    with transaction.atomic():
-        _advisory_lock(_ACCOUNTS_LOCK)
-        last = AccountEvent.objects.order_by("-seq").values_list("seq", "hash").first()
-        seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
-        _seal(event, prev, seq)
-    return event
-
-
-def _heads_of(request_ids: list[int]) -> dict[str, list]:
-    """{request uuid: [last seq, last hash]} for these requests."""
-    heads: dict[str, list] = {}
-    for start in range(0, len(request_ids), 500):
-        rows = (
-            RequestEvent.objects.filter(request_id__in=request_ids[start : start + 500])
-            .order_by("request_id", "seq")
-            .values_list("request__uuid", "seq", "hash")
-        )
-        for key, seq, digest in rows:
-            heads[str(key)] = [seq, digest]
-    return heads
 
 
 def take_anchor(now: dt.datetime | None = None) -> AuditAnchor:
@@ -125,17 +117,16 @@ def take_anchor(now: dt.datetime | None = None) -> AuditAnchor:
     """
     now = now or timezone.now()
     with transaction.atomic():
-        _advisory_lock(_ANCHORS_LOCK)
+        advisory_lock(_ANCHORS_LOCK)
         previous = AuditAnchor.objects.order_by("-seq").first()
-        events = RequestEvent.objects.all()
+        since = None
         if previous is not None:
-            events = events.filter(created_at__gte=previous.created_at - dt.timedelta(seconds=settings.AUDIT_ANCHOR_OVERLAP))
-        heads = _heads_of(sorted(set(events.values_list("request_id", flat=True))))
-        accounts = AccountEvent.objects.order_by("-seq").values_list("seq", "hash").first()
-        if accounts:
-            heads[AccountEvent.CHAIN] = list(accounts)
+            since = previous.created_at - dt.timedelta(seconds=settings.AUDIT_ANCHOR_OVERLAP)
+        heads: dict[str, list] = {}
+        for kind in kinds():
+            heads.update(kind.heads(since))
         anchor = AuditAnchor(created_at=now, heads=heads)
-        _seal(anchor, previous.hash if previous else GENESIS, previous.seq + 1 if previous else 1)
+        seal(anchor, previous.hash if previous else GENESIS, previous.seq + 1 if previous else 1)
         # Published once it is committed: an anchor rolled back was never taken.
         transaction.on_commit(lambda: publish_anchor(anchor))
     return anchor
@@ -224,7 +215,7 @@ class Report:
         return not self.problems
 
 
-def _link_problem(row, where: str, expected_seq: int, prev_hash: str) -> str | None:
+def link_problem(row, where: str, expected_seq: int, prev_hash: str) -> str | None:
     if row.seq != expected_seq:
         return f"{where}: expected seq {expected_seq}; events before it were deleted"
     if row.prev_hash != prev_hash:
@@ -232,17 +223,17 @@ def _link_problem(row, where: str, expected_seq: int, prev_hash: str) -> str | N
     content = row.content()
     if hmac.compare_digest(row.hash, link_hash(row.prev_hash, row.chain, row.seq, content)):
         return None
-    if row.hash == _plain_hash(row.prev_hash, row.chain, row.seq, content):
+    if row.hash == plain_hash(row.prev_hash, row.chain, row.seq, content):
         return f"{where}: its hash is a plain sha256, not keyed with AUDIT_CHAIN_KEY: the chain was recomputed"
     return f"{where}: its content was changed after it was written (or it was hashed with another key)"
 
 
-def _walk(rows, chain_name: str, describe, anchored: tuple[int, str] | None) -> tuple[int, str | None]:
+def walk(rows, chain_name: str, describe, anchored: tuple[int, str] | None) -> tuple[int, str | None]:
     """Check one chain in seq order; (events seen, first problem)."""
     expected, prev, seen = 1, GENESIS, 0
     for row in rows:
         seen += 1
-        problem = _link_problem(row, describe(row), expected, prev)
+        problem = link_problem(row, describe(row), expected, prev)
         if problem:
             return seen, problem
         if anchored and row.seq == anchored[0] and row.hash != anchored[1]:
@@ -263,7 +254,7 @@ def _anchors(report: Report, hashes: dict[int, str]) -> dict[str, tuple[int, str
     for anchor in AuditAnchor.objects.order_by("seq").iterator(chunk_size=200):
         hashes[anchor.seq] = anchor.hash
         where = f"anchor {anchor.seq} ({anchor.created_at.isoformat()})"
-        problem = _link_problem(anchor, where, expected, prev)
+        problem = link_problem(anchor, where, expected, prev)
         if problem:
             report.problems.append(problem)
             return anchored
@@ -295,10 +286,7 @@ def _anchors_outside(report: Report, hashes: dict[int, str], now: dt.datetime) -
                 f"the newest anchor, {report.latest_anchor_seq} of {report.latest_anchor.isoformat()}, is older than "
                 f"twice AUDIT_ANCHOR_INTERVAL ({interval} s): later anchors were deleted, or no worker has taken one since"
             )
-        elif report.latest_anchor is None and (
-            RequestEvent.objects.filter(created_at__lt=limit).exists()
-            or AccountEvent.objects.filter(created_at__lt=limit).exists()
-        ):
+        elif report.latest_anchor is None and any(kind.has_events_before(limit) for kind in kinds()):
             report.problems.append(
                 f"there is no anchor, though events older than twice AUDIT_ANCHOR_INTERVAL ({interval} s) exist: "
                 "the anchors were deleted, or no worker has taken one"
@@ -324,150 +312,25 @@ def _anchors_outside(report: Report, hashes: dict[int, str], now: dt.datetime) -
         )
 
 
-def _request_chains() -> Iterator[tuple[ResponseRequest, list[RequestEvent], list[Decision]]]:
-    """Every request with its events in seq order and its decisions, a few hundred requests at a time."""
-    # A few hundred at a time: params may hold a 10 MiB IOC archive each.
-    for batch in keyset_batches(ResponseRequest.objects.all(), "pk", 200):
-        events: dict[int, list[RequestEvent]] = {request.pk: [] for request in batch}
-        decisions: dict[int, list[Decision]] = {request.pk: [] for request in batch}
-        for event in RequestEvent.objects.filter(request_id__in=events).order_by("request_id", "seq"):
-            events[event.request_id].append(event)
-        for decision in Decision.objects.filter(request_id__in=events).order_by("request_id", "id"):
-            decisions[decision.request_id].append(decision)
-        for request in batch:
-            for event in events[request.pk]:
-                event.request = request  # the chain name without a query per event
-            yield request, events[request.pk], decisions[request.pk]
-
-
-def _filed_content_problem(request: ResponseRequest, events: list[RequestEvent]) -> str | None:
-    """The row's task, host and params must still be what the (chained) FILED event recorded."""
-    filed = next((event for event in events if event.kind == "filed"), None)
-    if filed is None:
-        return f"request {request.uuid}: its trail has no 'filed' event; events were deleted"
-    recorded = filed.detail.get("fingerprint")
-    current = payload_fingerprint(request.task, request.target_host, request.params)
-    if recorded and (recorded != current or request.fingerprint != current):
-        return f"request {request.uuid}: its task, host or params were changed after it was filed"
-    # What else the FILED event keeps of the row (PostgreSQL freezes these columns, 0020; the
-    # tables' owner can switch that off, but cannot rewrite the keyed event to match).
-    detail = filed.detail if isinstance(filed.detail, dict) else {}
-    differs = []
-    if request.requester_username != filed.actor_username:
-        differs.append("requester")
-    if request.justification != filed.message:
-        differs.append("justification")
-    if "external_ref" in detail and request.external_ref != detail["external_ref"]:
-        differs.append("external_ref")
-    if "approvals_required" in detail and request.approvals_required != detail["approvals_required"]:
-        differs.append("approvals_required")
-    if differs:
-        return "; ".join(f"request {request.uuid}: its {name} differs from what was filed" for name in differs)
-    return None
-
-
-# Every (from, to) a trail event may record: the transitions, and events that change no status.
-_MOVES = {(before, after) for (before, _action), after in TRANSITIONS.items()}
-_APPROVED_OR_LATER = {Status.APPROVED, Status.QUEUED, Status.SUBMITTING, Status.SUBMITTED, Status.FAILED}
-
-
-def _status_path_problem(request: ResponseRequest, events: list[RequestEvent]) -> str | None:
-    """The trail's statuses must follow TRANSITIONS from the filing, and end where the row's status is.
-
-    A status set by hand (the portal's own role may UPDATE the table) has no event that leads to it.
-    """
-    current = None
-    for event in events:
-        before, after = event.status_before, event.status_after
-        where = f"request {request.uuid}, event seq {event.seq} ({event.kind})"
-        if current is None:
-            if event.kind != "filed" or after not in (Status.PENDING_APPROVAL, Status.APPROVED):
-                return f"{where}: a trail starts with its filing, pending approval or approved"
-        elif not before:
-            # The filing's own approval of a task that needs none names no status before it.
-            if after != current:
-                return f"{where}: it moves the request to {after} from {current} without saying so"
-        elif before != current:
-            return f"{where}: it starts from {before}, but the trail before it ends at {current}"
-        elif after != before and (before, after) not in _MOVES:
-            return f"{where}: {before} to {after} is no transition the portal makes"
-        current = after
-    if current is not None and request.status != current:
-        return (
-            f"request {request.uuid}: its status is {request.status} but its trail ends at {current}; "
-            "the status was changed outside the portal"
-        )
-    return None
-
-
-def _approvers_problem(request: ResponseRequest, events: list[RequestEvent], decisions: list[Decision]) -> str | None:
-    """An approved (or later) request must carry the approvals of as many people as it was filed needing."""
-    reached = request.status in _APPROVED_OR_LATER or any(event.status_after == Status.APPROVED for event in events)
-    if not reached:
-        return None
-    filed = next((event for event in events if event.kind == "filed"), None)
-    frozen = filed.detail.get("approvals_required") if filed is not None and isinstance(filed.detail, dict) else None
-    required = max(request.approvals_required, frozen if isinstance(frozen, int) else 0)
-    if filed is not None:  # a decision under the name that filed it is the requester's, whatever the row says now
-        decisions = [d for d in decisions if d.approver_username != filed.actor_username]
-    people = approvals.approving_people(request, decisions)
-    # An approver deleted since (approver NULL) still counts here, once, by the username kept on the
-    # decision, unless that name is already counted or is the requester's: the trail proved it then.
-    names = {name for name in people.values()} | {request.requester_username}
-    gone = {
-        decision.approver_username
-        for decision in decisions
-        if decision.approver_id is None
-        and decision.decision == approvals.APPROVED
-        and decision.fingerprint == request.fingerprint
-        and decision.approver_username not in names
-    }
-    given = len(people) + len(gone)
-    if given < required:
-        return f"request {request.uuid}: it was approved with {given} of the {required} approvals it needs"
-    return None
-
-
 def verify() -> Report:
-    """Walk every chain and the anchors; report the first problem of each chain."""
+    """Walk every chain of every kind and the anchors; report the first problem of each chain."""
     report = Report()
     now = timezone.now()
     hashes: dict[int, str] = {}
     anchored = _anchors(report, hashes)
     _anchors_outside(report, hashes, now)
-    seen_chains = set()
-    for request, events, decisions in _request_chains():
-        chain = str(request.uuid)
-        seen_chains.add(chain)
-        count, problem = _walk(
-            events,
-            chain,
-            lambda event: f"event seq {event.seq} (id {event.pk}, request {event.request.uuid}, {event.kind})",
-            anchored.get(chain),
-        )
-        report.events += count
-        report.request_chains += 1
-        problem = problem or _filed_content_problem(request, events)
-        if problem:
-            report.problems.append(problem)
+    seen: set[str] = set()
+    for kind in kinds():
+        seen |= kind.verify(report, anchored)
+    for chain in sorted(set(anchored) - seen):
+        for kind in kinds():
+            words = kind.gone(chain, anchored[chain][0])
+            if words:
+                report.problems.append(words)
+                break
         else:
-            for check in (_status_path_problem(request, events), _approvers_problem(request, events, decisions)):
-                if check:
-                    report.problems.append(check)
-        if events and (chain not in anchored or anchored[chain][0] < events[-1].seq):
-            report.unanchored += 1
-    count, problem = _walk(
-        AccountEvent.objects.order_by("seq").iterator(chunk_size=2000),
-        AccountEvent.CHAIN,
-        lambda event: f"account event seq {event.seq} (id {event.pk}, {event.kind} of {event.subject_username})",
-        anchored.get(AccountEvent.CHAIN),
-    )
-    report.account_events = count
-    if problem:
-        report.problems.append(problem)
-    for chain in sorted(set(anchored) - seen_chains - {AccountEvent.CHAIN}):
-        report.problems.append(
-            f"chain {chain}: an anchor signed it with {anchored[chain][0]} events, but its request and "
-            "events are gone (deleted)"
-        )
+            report.problems.append(
+                f"chain {chain}: an anchor signed it with {anchored[chain][0]} events, but no kind of chain "
+                "this portal keeps knows it (its events are gone, or its app was removed)"
+            )
     return report

@@ -27,8 +27,8 @@ from django.db import connection
 from django.utils import timezone
 from django.utils.timesince import timesince
 
-from responses import audit_chain, policy
-from responses.models import ChainVerification, VerificationSource
+from audit import access, chain
+from audit.models import ChainVerification, VerificationSource
 from worker import duties
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ _PROBLEM_CHARS = 2000  # one problem's words at most (the report's are far short
 
 
 def record(
-    report: audit_chain.Report,
+    report: chain.Report,
     *,
     source: str,
     started_at: dt.datetime,
@@ -71,10 +71,10 @@ def record(
     )
 
 
-def verify_and_record(*, source: str, user=None) -> tuple[audit_chain.Report, ChainVerification]:
+def verify_and_record(*, source: str, user=None) -> tuple[chain.Report, ChainVerification]:
     """Verify every chain now and keep the result."""
     started = timezone.now()
-    report = audit_chain.verify()
+    report = chain.verify()
     return report, record(report, source=source, started_at=started, user=user)
 
 
@@ -120,8 +120,8 @@ def standing(now: dt.datetime | None = None) -> Standing:
 
 
 def standing_for(user) -> Standing | None:
-    """The standing for a page, or None when this user may not verify the chains (policy decides)."""
-    return standing() if policy.may_export_audit(user) else None
+    """The standing for a page, or None when this user may not verify the chains (the policy decides, audit/access.py)."""
+    return standing() if access.may_read(user) else None
 
 
 # --- the scheduled check ----------------------------------------------------------------------
