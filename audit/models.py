@@ -1,7 +1,7 @@
 """The keyed chains' own records: the base of a chain that is one sequence for the whole portal,
 the anchors, and the kept verifications (audit/chain.py, audit/verification.py).
 
-The tables keep the names they had in responses/ (migrations responses 0026 and audit 0001 moved
+The tables keep the names they had in responses/ (migrations responses 0028 and audit 0001 moved
 the models without touching a row), so PostgreSQL's append-only triggers stay on them.
 """
 
@@ -45,7 +45,7 @@ class AuditAnchor(SingleChainRecord):
     heads = models.JSONField(default=dict)
 
     class Meta(SingleChainRecord.Meta):
-        db_table = "responses_auditanchor"  # moved from responses (0026): the table, its rows and triggers stay
+        db_table = "responses_auditanchor"  # moved from responses (0028): the table, its rows and triggers stay
 
     def __str__(self) -> str:
         return f"audit anchor {self.seq} ({len(self.heads)} chains)"
@@ -90,7 +90,7 @@ class ChainVerification(models.Model):
 
     class Meta:
         ordering = ["-finished_at", "-id"]
-        db_table = "responses_chainverification"  # moved from responses (0026): the table and its rows stay
+        db_table = "responses_chainverification"  # moved from responses (0028): the table and its rows stay
 
     def __str__(self) -> str:
         return f"chain verification of {self.finished_at.isoformat()}: {'intact' if self.intact else 'broken'}"

@@ -8,7 +8,7 @@ class ResponsesConfig(AppConfig):
 
     def ready(self):
         # KSC_CERT=false is allowed (Kaspersky's sample does it) but must not go unnoticed.
-        from responses.ksc.client import warn_if_tls_verification_disabled
+        from responses.ksc_servers import warn_if_tls_verification_disabled
 
         warn_if_tls_verification_disabled()
 
@@ -33,3 +33,7 @@ class ResponsesConfig(AppConfig):
         )
 
         access.set_reader_rule(policy.may_export_audit)
+        # The accounts' admin and scope_user ask the configured KSC servers' names through it.
+        from accounts import tenants
+
+        tenants.set_server_names(policy.server_names)

@@ -11,6 +11,12 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.scopes import TokenScope  # noqa: F401 (its home is accounts/scopes.py; re-exported)
 
+# The KSC server of every row from before several servers (issue 26): today's KSC_* variables are
+# the server named "primary", and migration 0026 put every existing request, host and task on it.
+# A request on this server keeps the fingerprint it had before servers existed (models.payload_fingerprint).
+PRIMARY_SERVER = "primary"
+SERVER_NAME_LENGTH = 32  # portal/ksc_servers.py refuses longer names
+
 
 class Status(models.TextChoices):
     PENDING_APPROVAL = "pending_approval", _("Pending approval")

@@ -1,6 +1,6 @@
 """Upgrading to the release where AccountEvent lives in accounts and the anchors and verifications in audit.
 
-The moves are state-only (accounts 0004, audit 0001, responses 0026): the tables, their rows and the
+The moves are state-only (accounts 0005, audit 0001, responses 0028): the tables, their rows and the
 append-only triggers stay where they were. The content types are renamed, not replaced, so the
 permissions granted on them stay granted. On PostgreSQL, with rows the old release wrote.
 """
@@ -21,8 +21,8 @@ from audit import chain
 from audit.models import AuditAnchor, ChainVerification
 from tests.fixtures.database import migrate_to
 
-BEFORE = [("responses", "0025_comment_escalation_events"), ("accounts", "0003_identity_binding"), ("audit", None)]
-AFTER = [("responses", "0026_apps_models_moved"), ("accounts", "0004_apps_account_event"), ("audit", "0001_apps_audit_models")]
+BEFORE = [("responses", "0027_servers_scope_event_kind"), ("accounts", "0004_servers_server_scope"), ("audit", None)]
+AFTER = [("responses", "0028_apps_models_moved"), ("accounts", "0005_apps_account_event"), ("audit", "0001_apps_audit_models")]
 
 pytestmark = pytest.mark.usefixtures("latest_schema_afterwards")
 

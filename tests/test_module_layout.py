@@ -49,6 +49,9 @@ APP_ORDER: tuple[tuple[str, ...], ...] = (
     ("ksc_client", "ksc_simulator"),
 )
 RANK = {app: rank for rank, apps in enumerate(APP_ORDER) for app in apps}
+# The environment readers the settings are made of: they import no app, and an app may use them to
+# read a settings value's structure (responses/ksc_servers.py reads KSC_SERVERS as KscServer).
+SETTINGS_READERS = ("portal.env", "portal.ksc_servers")
 
 
 def _app_of(module: str) -> str | None:
@@ -88,7 +91,7 @@ def layout_problems(root: Path = ROOT) -> list[str]:
                     targets.extend((alias.name, []) for alias in node.names)
                 for module, names in targets:
                     other = _app_of(module)
-                    if other is None or other == app:
+                    if other is None or other == app or module in SETTINGS_READERS:
                         continue
                     if RANK[other] <= RANK[app]:
                         problems.append(f"{where}:{node.lineno}: {app} imports {module}, which stands above or beside it")

@@ -14,7 +14,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
-        ("responses", "0025_comment_escalation_events"),
+        ("responses", "0027_servers_scope_event_kind"),
     ]
 
     operations = [

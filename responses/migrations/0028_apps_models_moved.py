@@ -1,5 +1,5 @@
 # AccountEvent moved to accounts, AuditAnchor and ChainVerification to audit (issue 25): the state
-# forgets them here; the tables and their rows stay (accounts 0004, audit 0001 take them over).
+# forgets them here; the tables and their rows stay (accounts 0005, audit 0001 take them over).
 # Their content types follow them, so the permissions granted on them stay granted.
 
 from django.db import migrations
@@ -24,8 +24,8 @@ def move_back(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("responses", "0025_comment_escalation_events"),
-        ("accounts", "0004_apps_account_event"),
+        ("responses", "0027_servers_scope_event_kind"),
+        ("accounts", "0005_apps_account_event"),
         ("audit", "0001_apps_audit_models"),
         ("contenttypes", "0002_remove_content_type_name"),
     ]

@@ -8,8 +8,8 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("accounts", "0003_identity_binding"),
-        ("responses", "0025_comment_escalation_events"),
+        ("accounts", "0004_servers_server_scope"),
+        ("responses", "0027_servers_scope_event_kind"),
     ]
 
     operations = [
@@ -24,7 +24,7 @@ class Migration(migrations.Migration):
                         ('seq', models.PositiveBigIntegerField(unique=True)),
                         ('prev_hash', models.CharField(max_length=64)),
                         ('hash', models.CharField(max_length=64)),
-                        ('kind', models.CharField(choices=[('user_created', 'Account created'), ('user_changed', 'Account changed'), ('user_deleted', 'Account deleted'), ('groups_changed', 'Groups changed'), ('device_added', '2FA device added'), ('device_removed', '2FA device removed'), ('sign_in_refused', 'Directory sign-in refused'), ('identity_relinked', 'Directory identity relinked')], max_length=20)),
+                        ('kind', models.CharField(choices=[('user_created', 'Account created'), ('user_changed', 'Account changed'), ('user_deleted', 'Account deleted'), ('groups_changed', 'Groups changed'), ('device_added', '2FA device added'), ('device_removed', '2FA device removed'), ('sign_in_refused', 'Directory sign-in refused'), ('identity_relinked', 'Directory identity relinked'), ('scope_changed', 'KSC servers (tenants) changed')], max_length=20)),
                         ('actor_username', models.CharField(max_length=150)),
                         ('subject_username', models.CharField(max_length=150)),
                         ('detail', models.JSONField(blank=True, default=dict)),
