@@ -44,7 +44,7 @@ def run(rows: int, repeat: int, language: str, suffix: str, profile: bool) -> di
     from responses.filtersets import RequestFilterSet
     from responses.models import ResponseRequest
     from responses.paging import BoundedPaginator
-    from responses.views import _list_rows
+    from responses.views.lists import _list_rows
 
     if not ResponseRequest.objects.exists():
         raise SystemExit(f"no requests in {suffix}: run benchmarks/lists.py --database-suffix {suffix} first")

@@ -5,7 +5,7 @@
 - Approvers: the requests waiting for their decision, oldest first (the same
   rule as the Approve button, policy.may_decide), and failures on the host or at
   submission of what they approved in the last ATTENTION_DAYS.
-- Auditors: saved filters of the request list (responses/attention_views.py).
+- Auditors: saved filters of the request list (responses/views/attention.py).
 
 Read-only: nothing here changes a request; each list is one bounded query.
 """

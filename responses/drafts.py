@@ -30,15 +30,14 @@ from django.core import signing
 from django.http import HttpRequest
 
 from responses import catalog
-from responses.forms import (
+from responses.forms.new_request import (
     CARRIED_NAME_SUFFIX,
     CARRIED_SUFFIX,
     PARAMS_PREFIX,
-    PREVIEW_MAX_AGE,
-    PREVIEW_SALT,
     SCAN_PREFIX,
     filing_as_form_data,
 )
+from responses.forms.previews import PREVIEW_MAX_AGE, PREVIEW_SALT
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """IOC archives between the preview and the filing, kept server-side by their SHA-256 (issue 23, point 16).
 
-The preview is signed (responses.forms.seal) so that "File request" files exactly what was
+The preview is signed (responses.forms.previews.seal) so that "File request" files exactly what was
 previewed. An iocScan's archive is up to 10 MiB, 14 MB in base64: carried in the signed
 field it went to the browser and back with every preview. Instead the archive is stored
 here, for its user, and the signed preview names it by its SHA-256; filing takes it back.
@@ -25,7 +25,7 @@ from django.utils import timezone
 from responses.models import StoredIocArchive
 
 MAX_KEPT_PER_USER = 5
-# A preview's lifetime (responses.forms.PREVIEW_MAX_AGE is this): no archive is needed for longer.
+# A preview's lifetime (responses.forms.previews.PREVIEW_MAX_AGE is this): no archive is needed for longer.
 KEEP_SECONDS = 60 * 60
 # How a sealed preview names a stored archive in place of its base64.
 STORED = "stored_ioc_archive_sha256"

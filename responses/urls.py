@@ -2,26 +2,29 @@ from __future__ import annotations
 
 from django.urls import path
 
-from responses import attention_views, audit, comment_views, decide_views, host_views, views, workflow
+from responses import audit, workflow
+from responses.views import attention, comments, decisions, export, home, hosts, lists, new_request, requests
 
 app_name = "responses"
 urlpatterns = [
-    path("", views.home, name="home"),
-    path("requests/new/", views.new_request, name="new"),
-    path("requests/mine/", views.my_requests, name="mine"),
-    path("requests/", views.all_requests, name="all"),
-    path("requests/export.csv", views.export_csv, name="export"),
-    path("requests/<uuid:key>/", views.request_detail, name="detail"),
-    path("requests/<uuid:key>/approve/", views.act, {"action": workflow.APPROVE}, name="approve"),
-    path("requests/<uuid:key>/reject/", views.act, {"action": workflow.REJECT}, name="reject"),
-    path("requests/<uuid:key>/cancel/", views.act, {"action": workflow.CANCEL}, name="cancel"),
-    path("requests/<uuid:key>/approve/confirm/", decide_views.approve_link, name="approve_link"),
-    path("requests/<uuid:key>/comment/", comment_views.add_comment, name="comment"),
-    path("requests/<uuid:key>/retry/", views.act, {"action": workflow.RETRY}, name="retry"),
-    path("approvals/", views.approval_queue, name="queue"),
-    path("attention/", attention_views.needs_attention, name="attention"),
-    path("hosts/search", views.host_search, name="host_search"),
-    path("hosts/<str:host_id>/", host_views.host_detail, name="host"),
+    path("", home.home, name="home"),
+    path("requests/new/", new_request.new_request, name="new"),
+    path("requests/mine/", lists.my_requests, name="mine"),
+    path("requests/", lists.all_requests, name="all"),
+    path("requests/export.csv", export.export_csv, name="export"),
+    path("requests/<uuid:key>/", requests.request_detail, name="detail"),
+    path("requests/<uuid:key>/approve/", decisions.act, {"action": workflow.APPROVE}, name="approve"),
+    path("requests/<uuid:key>/reject/", decisions.act, {"action": workflow.REJECT}, name="reject"),
+    path("requests/<uuid:key>/cancel/", decisions.act, {"action": workflow.CANCEL}, name="cancel"),
+    path("requests/<uuid:key>/approve/confirm/", decisions.approve_link, name="approve_link"),
+    path("requests/<uuid:key>/comment/", comments.add_comment, name="comment"),
+    path("requests/<uuid:key>/retry/", decisions.act, {"action": workflow.RETRY}, name="retry"),
+    path("approvals/", decisions.approval_queue, name="queue"),
+    path("attention/", attention.needs_attention, name="attention"),
+    path("hosts/search", hosts.host_search, name="host_search"),
+    path("hosts/<str:server>/<str:host_id>/", hosts.host_detail, name="host"),
+    # Links from before several servers: the host on the user's default server.
+    path("hosts/<str:host_id>/", hosts.host_on_default_server, name="host_default"),
     path("audit/export.jsonl", audit.export_jsonl, name="audit_export"),
     path("audit/accounts/", audit.account_events, name="account_events"),
     path("audit/chain/", audit.chain_status, name="audit_chain"),

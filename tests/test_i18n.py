@@ -19,7 +19,7 @@ LOCALE = Path(settings.BASE_DIR) / "locale"
 PO = LOCALE / "ja" / "LC_MESSAGES" / "django.po"
 MO = LOCALE / "ja" / "LC_MESSAGES" / "django.mo"
 # The UI's own sources: a string added to any of them must arrive translated.
-UI_SOURCES = ("templates", "responses/views.py", "responses/forms.py", "responses/context_processors.py")
+UI_SOURCES = ("templates", "responses/views", "responses/forms", "responses/context_processors.py")
 
 
 @pytest.fixture(autouse=True)

@@ -11,7 +11,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from responses import catalog
-from responses.forms import Filing, _archives, _display, preview
+from responses.forms.new_request import Filing
+from responses.forms.previews import _archives, _display, preview
 from tests.support.catalog_cases import REFUSED, VALID
 from tests.support.golden_payloads import GOLDEN, HOST
 

@@ -60,7 +60,7 @@ def test_each_list_filter_and_order_has_an_index_on_postgresql(postgres, alice, 
 
     from responses.filtersets import RequestFilterSet
     from responses.models import ResponseRequest
-    from responses.views import _list_rows
+    from responses.views.lists import _list_rows
 
     add_requests(alice, bob, 30)
     rows = _list_rows(RequestFilterSet(QueryDict(query), queryset=ResponseRequest.objects.visible_to(dave)).rows())[:50]

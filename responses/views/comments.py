@@ -14,7 +14,8 @@ from django.views.decorators.http import require_POST
 
 from responses import comments
 from responses.errors import InvalidRequest, NotAllowed, WrongStatus
-from responses.views import _detail_context, _refused, _visible_or_404
+from responses.views.common import _refused, _visible_or_404
+from responses.views.requests import _detail_context
 
 
 @login_required

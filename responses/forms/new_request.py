@@ -1,4 +1,4 @@
-"""Web forms, derived from the task catalog: no task has a hand-written form.
+"""The new-request form, derived from the task catalog: no task has a hand-written form.
 
 A task's params become a Django form built from ``TaskType.fields`` (a formset
 of rows for onDemandScan's array); the catalog then validates what the form
@@ -10,28 +10,33 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import datetime as dt
 import hashlib
-import json
 import re
 from dataclasses import dataclass
 from typing import Any
 
 from django import forms
-from django.core import signing
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from responses import catalog, consequences, ioc_store, payload, workflow
+from responses import catalog, ioc_store, workflow
+from responses.forms.words import in_words
 
 PARAMS_PREFIX = "params"
+
+
 SCAN_PREFIX = "scan"
+
+
 # The hidden field that keeps an uploaded IOC archive (base64) across a redisplay of the form:
 # a browser never refills a file input, and nobody should have to attach the archive twice.
 CARRIED_SUFFIX = "__carried"
+
+
 # Beside it, the uploaded file's name (catalog.archive_file_name), shown with the size and digest.
 CARRIED_NAME_SUFFIX = "__carried_name"
-# What the page carries instead of the base64 (responses.views): "stored:<sha256>:<size>", the archive
+
+
+# What the page carries instead of the base64 (responses/views/new_request.py): "stored:<sha256>:<size>", the archive
 # kept server-side for this user (responses/ioc_store.py); the view puts the archive back before the form.
 STORED_PREFIX = "stored:"
 
@@ -48,14 +53,6 @@ def parse_carried_reference(value: Any) -> tuple[str, int] | None:
     if not re.fullmatch(r"[0-9a-f]{64}", digest) or not size.isdigit() or len(size) > 12:
         return None
     return digest, int(size)
-
-PREVIEW_SALT = "responses.new-request.preview"
-# A preview older than this is refused at filing: what was checked may no longer be what the analyst meant.
-# Its IOC archives are kept server-side as long (responses/ioc_store.py).
-PREVIEW_MAX_AGE = ioc_store.KEEP_SECONDS
-
-# Longer JSON than this is cut in the preview page; a 10 MiB IOC archive is 14 MB of base64.
-PREVIEW_DISPLAY_LIMIT = 64 * 1024
 
 
 def _form_field(spec: catalog.Field, *, in_row: bool = False) -> forms.Field:
@@ -97,20 +94,6 @@ def _raw_value(spec: catalog.Field, value: Any) -> tuple[bool, Any]:
     return True, value if value is not None else ""
 
 
-def in_words(message: Any, labels: dict[str, Any]) -> str:
-    """A validation message with the internal names it quotes (md5hash, ioc, comment) as their labels.
-
-    The catalog and the workflow name fields as the API does; a person filling a web form knows
-    them by the labels on the page. Only whole names are replaced (not "path" in "workingFolderpath").
-    """
-    text = str(message)
-    for name in sorted(labels, key=len, reverse=True):
-        quoted = str(_("“%(label)s”") % {"label": labels[name]})  # 「」 in Japanese
-        pad = " ?" if quoted.startswith("「") else ""  # Japanese puts no space beside 「」
-        text = re.sub(rf"{pad}(?<![A-Za-z0-9_]){re.escape(name)}(?![A-Za-z0-9_]){pad}", lambda _m, q=quoted: q, text)
-    return text
-
-
 def _is_empty_row(cleaned: dict[str, Any]) -> bool:
     return not any(value not in (None, "", False) for value in cleaned.values())
 
@@ -142,6 +125,15 @@ def scan_formset_class(task: catalog.TaskType) -> type[forms.BaseFormSet]:
 class RequestForm(forms.Form):
     """What every request has besides its params: the target host, why, and an external reference."""
 
+    # The KSC server that holds the host (issue 26): hidden while the user works on one server, a
+    # choice of theirs otherwise (NewRequestForm.offer_servers); the workflow refuses any other.
+    server = forms.CharField(
+        label=_("KSC server"),
+        required=False,
+        max_length=32,
+        help_text=_("The KSC server that holds the host. The host search fills it in."),
+        widget=forms.HiddenInput,
+    )
     target_host = forms.CharField(
         label=_("KSC host id"),
         max_length=catalog.MAX_HOST_ID,
@@ -182,10 +174,12 @@ class Filing:
     external_ref: str
     # Each IOC archive's file name by its field (only for archives in params); not part of what KSC gets.
     archive_names: dict[str, str] = dataclasses.field(default_factory=dict)
+    server: str = ""  # "": the user's default server (workflow.default_server)
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "task": self.task,
+            "server": self.server,
             "target_host": self.target_host,
             "target_host_name": self.target_host_name,
             "params": self.params,
@@ -227,6 +221,12 @@ class NewRequestForm:
     def is_bound(self) -> bool:
         return self.common.is_bound
 
+    def offer_servers(self, names: list[str]) -> None:
+        """The servers this user may file on: a choice when there are several, hidden otherwise."""
+        if len(names) > 1:
+            choices = [("", _("Choose the host's KSC server")), *((name, name) for name in names)]
+            self.common.fields["server"].widget = forms.Select(choices=choices)
+
     @property
     def ioc_fields(self) -> list[str]:
         return [spec.name for spec in self.task.fields if catalog.field_kind(spec) == catalog.IOC_ZIP]
@@ -245,7 +245,7 @@ class NewRequestForm:
             return None
         file_name = form[name_key].value() if form.is_bound else form.initial.get(name_key)
         reference = parse_carried_reference(value)
-        if reference is not None:  # kept server-side (responses.views): its digest and size
+        if reference is not None:  # kept server-side (responses/views/new_request.py): its digest and size
             return {"file_name": catalog.archive_file_name(file_name), "size": reference[1], "sha256": reference[0]}
         try:
             data = base64.b64decode(value, validate=True)
@@ -303,6 +303,7 @@ class NewRequestForm:
             task=self.task.name,
             target_host=data["target_host"],
             target_host_name=data.get("target_host_name", ""),
+            server=data.get("server", ""),
             params=cleaned,
             justification=data["justification"],
             external_ref=data.get("external_ref", ""),
@@ -497,7 +498,8 @@ class NewRequestForm:
         ``carried``: the query is the form's own POST (the search without JavaScript): an IOC archive
         carried across an earlier redisplay stays attached, with its file name.
         """
-        common = {key: query[key] for key in ("target_host", "target_host_name", "justification", "external_ref") if query.get(key)}
+        keys = ("server", "target_host", "target_host_name", "justification", "external_ref")
+        common = {key: query[key] for key in keys if query.get(key)}
         params: dict[str, Any] = {}
         if not task.list_params:
             for spec in task.fields:
@@ -577,157 +579,3 @@ def _field_data(
         else:
             data[prefix + spec.name] = str(value)
     return data
-
-
-# --- The preview and what carries it to filing ------------------------------------------------
-
-
-def _ioc_param_names(task_name: Any) -> list[str]:
-    task = catalog.TASKS.get(task_name)
-    return [spec.name for spec in task.fields if catalog.field_kind(spec) == catalog.IOC_ZIP] if task else []
-
-
-def seal(user, filing: Filing) -> str:
-    """The previewed request, signed, so that "File request" files exactly what was previewed.
-
-    An IOC archive is kept server-side (responses/ioc_store.py) and named here by its SHA-256:
-    the signed field stays a few hundred bytes instead of 14 MB of base64 each way.
-    """
-    data = {"user": user.pk, "sealed_at": timezone.now().isoformat(), **filing.as_dict()}
-    params = data.get("params")
-    if isinstance(params, dict):
-        params = dict(params)
-        for name in _ioc_param_names(filing.task):
-            if isinstance(params.get(name), str) and params[name]:
-                params[name] = {ioc_store.STORED: ioc_store.keep(user, params[name])}
-        data["params"] = params
-    return signing.dumps(data, salt=PREVIEW_SALT, compress=True)
-
-
-def unseal(user, token: str) -> tuple[dict[str, Any], dt.datetime]:
-    """(the filing's fields, when it was previewed); signing.BadSignature when forged, expired or someone else's.
-
-    Also BadSignature when a stored IOC archive it names is gone (older than the preview may be,
-    or pushed out by the user's newer previews): the analyst fills the request in again.
-    """
-    data = signing.loads(token, salt=PREVIEW_SALT, max_age=PREVIEW_MAX_AGE)
-    if not isinstance(data, dict) or data.pop("user", None) != user.pk:
-        raise signing.BadSignature("not this user's preview")
-    sealed_at = dt.datetime.fromisoformat(data.pop("sealed_at"))
-    if data.get("task") not in catalog.TASKS:
-        raise signing.BadSignature("unknown task")
-    params = data.get("params")
-    if isinstance(params, dict):
-        for name in _ioc_param_names(data["task"]):
-            reference = params.get(name)
-            if isinstance(reference, dict):
-                archive = ioc_store.take(user, reference.get(ioc_store.STORED))
-                if archive is None:
-                    raise signing.BadSignature("the previewed IOC archive is no longer kept")
-                params[name] = archive
-    return data, sealed_at
-
-
-def _display(text: str, archives: list[dict[str, Any]] = ()) -> tuple[str, int]:
-    # An IOC archive is shown once, as its size and digest; its base64 would fill the page twice.
-    for archive in archives:
-        text = text.replace(archive["base64"], str(_("<the ZIP archive above, in base64>")))
-    if len(text) <= PREVIEW_DISPLAY_LIMIT:
-        return text, 0
-    return text[:PREVIEW_DISPLAY_LIMIT], len(text) - PREVIEW_DISPLAY_LIMIT
-
-
-@dataclass(frozen=True)
-class Preview:
-    add_incident: str  # the AddIncident call's arguments as the Open API encodes them
-    add_incident_hidden: int  # characters not shown
-    envelope: str  # KLINCDT_BODY decoded, for reading
-    envelope_hidden: int
-    update_incident: str
-    description: str
-    approvals_required: int
-    changes_endpoint: bool
-    consequence: str = ""  # one sentence: what happens to the host, in words
-    archives: tuple[dict[str, Any], ...] = ()  # IOC archives: field label, file name, size, sha256
-
-
-def _archives(task: catalog.TaskType, params: Any, names: dict[str, str] | None = None) -> list[dict[str, Any]]:
-    names = names or {}
-    found = []
-    for spec in task.fields:
-        value = params.get(spec.name) if isinstance(params, dict) else None
-        if catalog.field_kind(spec) == catalog.IOC_ZIP and isinstance(value, str) and value:
-            found.append(
-                {
-                    "label": spec.label,
-                    "file_name": catalog.archive_file_name(names.get(spec.name, "")),
-                    **catalog.ioc_archive_summary(value),
-                    "base64": value,
-                }
-            )
-    return found
-
-
-def preview(filing: Filing, now: dt.datetime | None = None) -> Preview:
-    """Exactly what the submission job sends for this request (KLINCDT_ADDED is set when it runs)."""
-    task = catalog.TASKS[filing.task]
-    archives = _archives(task, filing.params, filing.archive_names)
-    calls = payload.calls_json(filing.task, filing.target_host, filing.params, payload.incident_time(now))
-    add_incident, add_hidden = _display(json.dumps(calls["AddIncident"], indent=2, ensure_ascii=False), archives)
-    envelope, envelope_hidden = _display(
-        json.dumps(payload.build_envelope(filing.task, filing.target_host, filing.params), indent=2, ensure_ascii=False),
-        archives,
-    )
-    update = json.dumps(calls["UpdateIncident"], indent=2, ensure_ascii=False)
-    return Preview(
-        add_incident=add_incident,
-        add_incident_hidden=add_hidden,
-        envelope=envelope,
-        envelope_hidden=envelope_hidden,
-        update_incident=update,
-        description=task.describe(filing.params),
-        approvals_required=catalog.approvals_required(filing.task, filing.params),
-        changes_endpoint=task.changes_endpoint(filing.params),
-        consequence=consequences.sentence(filing.task, filing.params, filing.target_host_name or filing.target_host),
-        archives=tuple(archives),
-    )
-
-
-# --- What the task chooser says about approval ----------------------------------------------
-
-
-@dataclass(frozen=True)
-class ApprovalRule:
-    """Whether a task type needs approval: always, never, or when some of its options are chosen."""
-
-    always: bool
-    never: bool
-    approvals: int
-    when: tuple[Any, ...] = ()  # labels of the options that make it need approval
-
-
-def approval_rule(task: catalog.TaskType) -> ApprovalRule:
-    """catalog.approval_policy, plus which options make a "depends" task need approval.
-
-    The options are found by asking catalog.approvals_required about each switch
-    in turn, so that no task's rule is written a second time here.
-    """
-    policy, count = catalog.approval_policy(task.name)
-    if policy == catalog.ALWAYS:
-        return ApprovalRule(always=True, never=False, approvals=count)
-    if policy == catalog.NEVER:
-        return ApprovalRule(always=False, never=True, approvals=0)
-
-    def needs_approval(switch: str) -> bool:
-        values: dict[str, Any] = {}
-        for spec in task.fields:
-            if spec.kind == catalog.BOOL:
-                values[spec.name] = spec.name == switch
-            elif spec.kind == catalog.CHOICE:
-                values[spec.name] = next(iter(spec.choices))
-            else:
-                values[spec.name] = ""
-        return bool(catalog.approvals_required(task.name, [values] if task.list_params else values))
-
-    when = tuple(spec.label for spec in task.fields if spec.kind == catalog.BOOL and needs_approval(spec.name))
-    return ApprovalRule(always=False, never=False, approvals=count, when=when)

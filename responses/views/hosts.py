@@ -1,0 +1,158 @@
+"""Host pages: the host search (a page without JS and the type-ahead's fragment) and the host page."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ImproperlyConfigured
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import urlencode
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET
+
+from ksc_client.errors import KscError
+from ksc_client.hosts import Host
+from responses import (
+    catalog,
+    host_directory,
+    policy,
+    throttle,
+    workflow,
+)
+from responses.host_state import facts_of, ksc_facts, portal_isolation, portal_isolations
+from responses.ksc_servers import get_client
+from responses.models import (
+    ResponseRequest,
+)
+from responses.views.common import _paginate, _refused
+from responses.views.lists import _list_rows
+
+log = logging.getLogger(__name__)
+
+
+# Shortest query the host search sends to KSC: one letter would list the whole estate.
+MIN_HOST_QUERY = 2
+
+
+# Longest: no host name, FQDN, address or id is longer (the API's HostQuerySerializer says the same).
+MAX_HOST_QUERY = 255
+
+
+HOST_RESULTS = 25
+
+
+@login_required
+@require_GET
+def host_search(request: HttpRequest) -> HttpResponse:
+    """Find a host in KSC by display name, FQDN or IP. A page without JS; a fragment for the type-ahead."""
+    allowed = policy.may(request.user, policy.FILE)
+    if not allowed:
+        return _refused(request, allowed.reason)
+    query = request.GET.get("q", "").strip()
+    task = request.GET.get("task", "") if request.GET.get("task", "") in catalog.TASKS else ""
+    context: dict[str, Any] = {"q": query, "task": task, "hosts": [], "error": "", "too_short": False, "refused": ""}
+    status = 200
+    if len(query) > MAX_HOST_QUERY:
+        context.update(q="", refused=_too_long_query())
+        status = 400
+    elif len(query) < MIN_HOST_QUERY:
+        context["too_short"] = bool(query)
+    else:
+        try:
+            throttle.count(request.user, throttle.HOST_SEARCH)
+            hosts = _find_hosts(query)
+        except workflow.RateLimited as exc:
+            context["refused"] = exc.message
+            status = 429
+        except ImproperlyConfigured:
+            context["error"] = _("KSC is not configured (KSC_HOST), so hosts cannot be looked up.")
+        except KscError as exc:
+            log.warning("host search for %r failed: %s", throttle.for_log(query), exc)
+            context["error"] = str(exc)
+        else:
+            isolations = portal_isolations([host.id for host in hosts])
+            context["hosts"] = [
+                {
+                    "host": host,
+                    "facts": facts_of(host),
+                    "isolation": isolations.get(host.id),
+                    "use_url": _use_host_url(host, task),
+                }
+                for host in hosts
+            ]
+    fragment = request.GET.get("fragment") == "1"
+    template = "responses/_host_results.html" if fragment else "responses/host_search.html"
+    return render(request, template, context, status=status)
+
+
+def _too_long_query() -> str:
+    return _("The search is longer than %(max)d characters: type the start of a host name, an address or an id.") % {
+        "max": MAX_HOST_QUERY
+    }
+
+
+def _find_hosts(query: str) -> list[Host]:
+    hosts = get_client().find_hosts(query, limit=HOST_RESULTS)
+    host_directory.record_seen(hosts)  # the auditors' host search knows them from now on
+    return hosts
+
+
+def _use_host_url(host: Host, task: str) -> str:
+    """The new-request form with this host filled in (the "Use this host" link works without JS)."""
+    params = {"target_host": host.id, "target_host_name": host.display_name or host.fqdn or host.id}
+    if task:
+        params["task"] = task
+    return f"{reverse('responses:new')}?{urlencode(params)}"
+
+
+@login_required
+@require_GET
+def host_on_default_server(request: HttpRequest, host_id: str) -> HttpResponse:
+    """/hosts/<id>/ (links from before several servers): the host on this user's default server."""
+    server = workflow.default_server(request.user)
+    if server is None:
+        raise Http404(_("Name the host's KSC server: /hosts/<server>/<host id>/."))
+    return redirect("responses:host", server=server, host_id=host_id)
+
+
+@login_required
+@require_GET
+def host_detail(request: HttpRequest, server: str, host_id: str) -> HttpResponse:
+    """Every request for the host this user may see, with its outcome; KSC's state of the host beside.
+
+    Keyed by server and host id: host ids are unique per KSC server only. Another tenant's
+    server answers 404, like a server that does not exist.
+    """
+    user = request.user
+    if not policy.may_see_hosts(user):
+        return _refused(request, _("Only analysts, approvers and auditors see hosts."))
+    if not policy.works_on(user, server):
+        raise Http404(_("No such KSC server."))
+    try:
+        host_id = catalog.clean_target_host(host_id)
+    except ValueError as exc:
+        raise Http404(str(exc)) from None
+    requests = ResponseRequest.objects.visible_to(user).filter(server=server, target_host=host_id)
+    page = _paginate(request, _list_rows(requests))
+    facts, facts_error = ksc_facts(host_id, server)
+    name = facts.host.display_name if facts else ""
+    if not name:
+        name = requests.exclude(target_host_name="").values_list("target_host_name", flat=True).first() or host_id
+    return render(
+        request,
+        "responses/host.html",
+        {
+            "host_id": host_id,
+            "server": server,
+            "host_name": name,
+            "host_facts": facts,
+            "host_facts_error": facts_error,
+            "isolation": portal_isolation(host_id, server),
+            "page": page,
+            "caption": _("Requests for this host"),
+        },
+    )
