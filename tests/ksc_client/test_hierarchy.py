@@ -7,38 +7,24 @@ against the simulator over HTTPS, serving the HIERARCHY of tests/fixtures/simula
 from __future__ import annotations
 
 import base64
-import datetime as dt
-import json
 
 import pytest
 import requests
 
 from ksc_client import KscConfig
-from ksc_client.attributes import DISPLAY_NAME, HOST_ID, INCIDENT_ADDED, INCIDENT_BODY, INCIDENT_HOST, INCIDENT_SEVERITY
+from ksc_client.attributes import DISPLAY_NAME, HOST_ID, INCIDENT_HOST
 from ksc_client.builtin import BuiltinKscClient
 from ksc_client.client import ChildServer, FailedSecondary
 from ksc_client.errors import KscAuthError, KscCallError, KscGatewayRefused, KscUnavailable
 from ksc_client.klakoapi import KlAkOApiKscClient
 from tests.fixtures.simulated_ksc import config_for
+from tests.support.ksc_payloads import isolate
 
-ADDED = dt.datetime(2026, 12, 7, 9, 0, 0, tzinfo=dt.UTC)
 BACKENDS = {"builtin": BuiltinKscClient, "klakoapi": KlAkOApiKscClient}
 
 
 def client(backend: str, config: KscConfig):
     return BACKENDS[backend](config)
-
-
-def isolate(host_id: str) -> dict:
-    """AddIncident's pData for an isolateHost request, written out here (the envelope of docs/ksc-wire.md)."""
-    body = {
-        "targetHost": host_id,
-        "task": "isolateHost",
-        "params": {"action": 1},
-        "responseEventIncident": True,
-        "responseEventIncidentArea": "Kuma",
-    }
-    return {INCIDENT_SEVERITY: 2, INCIDENT_ADDED: ADDED, INCIDENT_BODY: json.dumps(body), INCIDENT_HOST: host_id}
 
 
 def incident_counts(simulator) -> dict[str, int]:

@@ -1,0 +1,25 @@
+"""AddIncident's pData written out by hand, for the KSC client's tests that run without Django.
+
+The portal's own builder is responses/payload.py (it reads RESPONSE_EVENT_INCIDENT_AREA from the
+settings); these tests need only a valid envelope (docs/ksc-wire.md, section 1) that the simulator accepts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from ksc_client.attributes import INCIDENT_ADDED, INCIDENT_BODY, INCIDENT_HOST, INCIDENT_SEVERITY
+
+ADDED = dt.datetime(2026, 12, 7, 9, 0, 0, tzinfo=dt.UTC)
+
+
+def isolate(host_id: str, added: dt.datetime = ADDED) -> dict:
+    body = {
+        "targetHost": host_id,
+        "task": "isolateHost",
+        "params": {"action": 1},
+        "responseEventIncident": True,
+        "responseEventIncidentArea": "Kuma",
+    }
+    return {INCIDENT_SEVERITY: 2, INCIDENT_ADDED: added, INCIDENT_BODY: json.dumps(body), INCIDENT_HOST: host_id}
