@@ -32,7 +32,18 @@ Choices where KSC's behaviour is not documented (the spec marks them unknown):
   simulator killed and started again keeps them. Sessions, accessors, faults
   and the clock are not kept: a restarted KSC loses those too.
 
+Several servers (ksc_simulator/hierarchy.py, docs/ksc-wire.md section 11): virtual servers chosen
+by ``X-KSC-VServer`` at login, secondaries reached through ``CgwHelper.GetSlaveServerLocation``,
+``GatewayConnection.PrepareGatewayConnection`` and a ``KSCGW`` login, ``ServerHierarchy`` and
+``HostGroup.FindHostsAsync``; each server with its own hosts, incidents and tasks. Without
+``vservers``/``secondaries`` it is one server, as before.
+
 Outside the Open API, for tests and demos (no authentication: bind it to loopback):
+
+- ``GET /_simulator/topology`` (the servers and their keys), ``POST /_simulator/topology``
+  ``{"failing": [secondary ids]}``; the endpoints below take ``?server=vserver:NAME`` or
+  ``?server=secondary:ID`` (default: the primary). Faults, the clock and expire-sessions are the
+  primary's and act on every server.
 
 - ``GET /_simulator/incidents``: every incident, ``{id, pData (as received),
   updates: [{pData, received}], received, deleted}``.
