@@ -750,6 +750,10 @@ class _Handler(BaseHTTPRequestHandler):
             target = self._require_login()
         if target is not state:
             target.count_call(method)
+        if "X-KSC-VServer" in self.headers and method != "Session.StartSession":
+            # KSC binds the virtual server at login; a client that repeats the header on calls is counted.
+            with state.lock:
+                state.stats["vserver_header_on_calls"] = state.stats.get("vserver_header_on_calls", 0) + 1
         if not isinstance(args, dict):
             self._send(200, bad_param("the request body must be a JSON object of the method's parameters").answer())
             return
@@ -833,7 +837,10 @@ class _Handler(BaseHTTPRequestHandler):
                     state.sessions.pop(token, None)
                     raise _HttpRefusal(403, "the session has ended or never existed")
                 session.last_used = now
-                return state.topology.state_named(session.server) or state
+                bound = state.topology.state_named(session.server)
+                if bound is None:
+                    raise _HttpRefusal(403, "the session's server is gone")
+                return bound
             if self.login_generation is None or self.login_generation != state.generation or self.login_state is None:
                 raise _HttpRefusal(401, "not authenticated on this connection")
             return self.login_state

@@ -57,8 +57,9 @@ def test_the_virtual_server_goes_base64_on_the_login_only(ksc_hierarchy, backend
     with client(backend, config_for(ksc_hierarchy, vserver="tenant-b")) as ksc:
         ksc.find_hosts("WS")
         ksc.find_hosts("SRV")
-    # Logged in once, to tenant-b; a host of tenant-a is not there.
+    # Logged in once, to tenant-b, and no later call repeated the header; a host of tenant-a is not there.
     assert ksc_hierarchy.stats("vserver:tenant-b")["logins"] == 1
+    assert ksc_hierarchy.stats().get("vserver_header_on_calls", 0) == 0
     with client(backend, config_for(ksc_hierarchy, vserver="tenant-b")) as ksc:
         assert ksc.find_hosts("TENANT-A") == []
     assert KscConfig(url="https://k:1", vserver="tenant-b").vserver_header() == base64.b64encode(b"tenant-b").decode()
