@@ -9,17 +9,23 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from ksc_client.attributes import INCIDENT_ADDED, INCIDENT_BODY, INCIDENT_HOST, INCIDENT_SEVERITY
+from ksc_client.attributes import INCIDENT_ADDED, INCIDENT_BODY, INCIDENT_HOST, INCIDENT_IS_HANDLED, INCIDENT_SEVERITY
 
 ADDED = dt.datetime(2026, 12, 7, 9, 0, 0, tzinfo=dt.UTC)
 
 
-def isolate(host_id: str, added: dt.datetime = ADDED) -> dict:
+def isolate(host_id: str, added: dt.datetime = ADDED, action: int = 1) -> dict:
+    """pData of AddIncident for isolateHost (``action`` 1 isolates, 0 releases), as responses/payload.py builds it."""
     body = {
         "targetHost": host_id,
         "task": "isolateHost",
-        "params": {"action": 1},
+        "params": {"action": action},
         "responseEventIncident": True,
         "responseEventIncidentArea": "Kuma",
     }
     return {INCIDENT_SEVERITY: 2, INCIDENT_ADDED: added, INCIDENT_BODY: json.dumps(body), INCIDENT_HOST: host_id}
+
+
+def update_incident_data(host_id: str) -> dict:
+    """pData of UpdateIncident: unhandled, the host named (KSC wants it in every update)."""
+    return {INCIDENT_IS_HANDLED: False, INCIDENT_HOST: host_id}
