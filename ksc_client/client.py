@@ -288,8 +288,8 @@ class KscClient(abc.ABC):
     # --- secondaries, through the primary's gateway (docs/ksc-wire.md, section 11) ---
 
     def _helper(self, route: tuple[int, ...]) -> KscClient:
-        label = "/".join(map(str, route)) if route else "primary"
-        return type(self)(replace(self.config, route=route, name=f"{self.config.name} (gateway hop: {label})"))
+        # The same server name: an error on the way (the primary refusing the login, a hop down) is this server's.
+        return type(self)(replace(self.config, route=route))
 
     def gateway_key(self) -> str:
         """A new one-time key for a ``KSCGW`` login to this client's secondary (config.route).

@@ -172,6 +172,7 @@ def test_an_unknown_secondary_is_refused_by_its_parent(ksc_hierarchy, backend):
         with pytest.raises(KscCallError) as refused:
             ksc.find_hosts("X")
     assert refused.value.code == 1183 and "99" in str(refused.value)
+    assert refused.value.server == "nowhere"  # asked of secondary 11 on the way, named after the server meant
 
 
 # --- the hierarchy seen from the primary ---
