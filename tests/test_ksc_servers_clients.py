@@ -88,3 +88,12 @@ def test_the_clients_of_a_parent_are_never_used_in_a_forked_child(file_servers):
     os.waitpid(pid, 0)
     assert answer == b"new"
     assert ksc_servers.client_for("tenant-a") is parent
+
+
+def test_without_any_server_the_error_says_which_settings_to_set(settings):
+    settings.KSC_SERVERS = []
+    settings.KSC_HOST = None
+    assert ksc_servers.server_names() == [] and ksc_servers.default_server() is None
+    for build in (lambda: ksc_servers.client_for("primary"), ksc_servers.get_client):
+        with pytest.raises(ImproperlyConfigured, match="KSC_HOST is not set"):
+            build()
