@@ -14,16 +14,21 @@ from ksc_client.attributes import INCIDENT_ADDED, INCIDENT_BODY, INCIDENT_HOST, 
 ADDED = dt.datetime(2026, 12, 7, 9, 0, 0, tzinfo=dt.UTC)
 
 
-def isolate(host_id: str, added: dt.datetime = ADDED, action: int = 1) -> dict:
-    """pData of AddIncident for isolateHost (``action`` 1 isolates, 0 releases), as responses/payload.py builds it."""
+def incident_data(task: str, host_id: str, params: dict, added: dt.datetime = ADDED, area: str = "Kuma") -> dict:
+    """pData of AddIncident for ``task`` with ``params`` (already valid for the task), as responses/payload.py builds it."""
     body = {
         "targetHost": host_id,
-        "task": "isolateHost",
-        "params": {"action": action},
+        "task": task,
+        "params": params,
         "responseEventIncident": True,
-        "responseEventIncidentArea": "Kuma",
+        "responseEventIncidentArea": area,
     }
     return {INCIDENT_SEVERITY: 2, INCIDENT_ADDED: added, INCIDENT_BODY: json.dumps(body), INCIDENT_HOST: host_id}
+
+
+def isolate(host_id: str, added: dt.datetime = ADDED, action: int = 1) -> dict:
+    """pData of AddIncident for isolateHost (``action`` 1 isolates, 0 releases)."""
+    return incident_data("isolateHost", host_id, {"action": action}, added)
 
 
 def update_incident_data(host_id: str) -> dict:
