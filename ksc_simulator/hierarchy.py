@@ -135,7 +135,7 @@ class Topology:
                 user=root.user,
                 password=root._password,
                 domain=root.domain,
-                hosts=server_hosts(label),
+                hosts=server_hosts(label, key),
                 session_ttl=root.session_ttl,
                 root=root,
                 name=key,
