@@ -24,12 +24,12 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from responses import catalog, filing_hints, host_directory, policy, workflow
+from ksc_client.errors import KscError
+from ksc_client.hosts import Host
+from responses import catalog, filing_hints, host_directory, ksc_servers, policy, workflow
 from responses.errors import InvalidRequest
-from responses.ksc.errors import KscError
-from responses.ksc.factory import get_client
-from responses.ksc.hosts import Host
 from responses.models import EventKind, ResponseRequest, payload_fingerprint
+from responses.states import PRIMARY_SERVER
 
 log = logging.getLogger(__name__)
 
@@ -63,17 +63,17 @@ def unknown_host_message() -> str:
     return _("KSC knows no host with this id. Find the host in KSC (host search) and use its id.")
 
 
-def check_host(host_id: str) -> HostCheck:
-    """Ask KSC about ``host_id``; never raises for KSC's trouble (the error says what it was)."""
+def check_host(host_id: str, server: str = PRIMARY_SERVER) -> HostCheck:
+    """Ask KSC server ``server`` about ``host_id``; never raises for KSC's trouble (the error says what it was)."""
     try:
-        host = get_client().get_host(host_id)
-    except ImproperlyConfigured:
+        host = ksc_servers.client_for(server).get_host(host_id)
+    except (ImproperlyConfigured, ksc_servers.UnknownServer):
         return HostCheck(None, _("KSC is not configured (KSC_HOST), so the host id could not be checked."))
     except KscError as exc:
         log.warning("checking host %r in KSC failed: %s", host_id, exc)
         return HostCheck(None, str(exc))
     if host is not None:
-        host_directory.record_seen([host])
+        host_directory.record_seen([host], server)
     return HostCheck(host)
 
 
@@ -95,6 +95,7 @@ def file_request(
     previewed_at: dt.datetime | None = None,
     same_pending_ok: bool = True,
     archive_names: Any = None,
+    server: Any = None,
 ) -> Filed:
     """Check the host with KSC, then file through workflow.file_request.
 
@@ -110,11 +111,16 @@ def file_request(
     workflow.check_filing_limit(user)
     check = None
     try:
+        server = workflow.clean_server(user, server)
+    except ValueError as exc:
+        # Before KSC is asked anything: another tenant's server is never contacted on this user's behalf.
+        raise InvalidRequest({"server": [str(exc)]}) from None
+    try:
         host_id = catalog.clean_target_host(target_host)
     except ValueError:
         host_id = None  # the workflow names what is wrong with it
     if host_id is not None:
-        check = check_host(host_id)
+        check = check_host(host_id, server)
         if check.unknown:
             raise InvalidRequest({"target_host": [unknown_host_message()]})
     fields = {
@@ -127,6 +133,7 @@ def file_request(
         "source": source,
         "host_unchecked": check.error if check is not None else "",
         "archive_names": archive_names,
+        "server": server,
     }
     if previewed_at is None:
         return Filed(workflow.file_request(user=user, **fields))
@@ -139,7 +146,7 @@ def file_request(
             ResponseRequest.objects.visible_to(locked)
             .filter(
                 requester=locked,
-                fingerprint=payload_fingerprint(task, target_host, params),
+                fingerprint=payload_fingerprint(task, target_host, params, server),
                 justification=str(justification or "").strip(),
                 created_at__gte=previewed_at,
             )
@@ -148,7 +155,7 @@ def file_request(
         if duplicate is not None:
             return Filed(duplicate, duplicate=True)
         if not same_pending_ok:
-            same = filing_hints.same_pending(task, target_host, params)
+            same = filing_hints.same_pending(task, target_host, params, server)
             if same:
                 raise SamePending(same)
         return Filed(workflow.file_request(user=locked, **fields))

@@ -26,7 +26,7 @@ from django.dispatch import Signal
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from responses import approvals, catalog, host_directory, trail
+from responses import approvals, catalog, host_directory, policy, trail
 from responses.clock import database_now
 from responses.errors import (  # noqa: F401 (re-exported: workflow.NotAllowed and friends)
     ContentChanged,
@@ -63,6 +63,7 @@ from responses.states import (  # noqa: F401 (re-exported: workflow.TRANSITIONS 
     EXPIRE,
     FAIL,
     FOUND_IN_KSC,
+    PRIMARY_SERVER,
     QUEUE,
     REFUSE_CHANGED,
     REFUSE_UNPROVEN,
@@ -133,8 +134,13 @@ def file_request(
     source: str = Source.WEB,
     host_unchecked: str = "",
     archive_names: Any = None,
+    server: Any = None,
 ) -> ResponseRequest:
     """File a request: validated against the catalog, then pending approval or approved at once.
+
+    ``server``: the KSC server (an entry's name) that holds the host; None for the user's
+    default (``default_server``). A server the user does not work on is refused exactly like
+    one that does not exist: another tenant's servers are not named to them.
 
     Views and the API file through responses.filing, which checks the host with KSC first:
     ``target_host_name`` is KSC's name for the host, and ``host_unchecked`` says why KSC
@@ -177,6 +183,10 @@ def file_request(
             )
         except ValueError as exc:
             errors[field] = [str(exc)]
+    try:
+        server_name = clean_server(user, server)
+    except ValueError as exc:
+        errors["server"] = [str(exc)]
     if source not in Source.values:
         errors["source"] = [f"unknown source {source!r}"]
     if "params" not in errors and task_type is not None:
@@ -193,13 +203,14 @@ def file_request(
         _enforce_filing_limit(user, now)
         request = ResponseRequest.objects.create(
             task=task_type.name,
+            server=server_name,
             target_host=host,
             target_host_name=texts["target_host_name"],
             params=cleaned,
             justification=texts["justification"],
             external_ref=texts["external_ref"],
             archive_names=names,
-            fingerprint=payload_fingerprint(task_type.name, host, cleaned),
+            fingerprint=payload_fingerprint(task_type.name, host, cleaned, server_name),
             requester=user,
             requester_username=user.get_username(),
             source=source,
@@ -208,7 +219,7 @@ def file_request(
             expires_at=approvals.window_end(database_now(), required),
         )
         # The auditors' host search finds requests through the directory: the name filed is one of the host's.
-        host_directory.record_filed(host, request.target_host_name)
+        host_directory.record_filed(host, request.target_host_name, server_name)
         trail.append(
             request,
             EventKind.FILED,
@@ -217,6 +228,7 @@ def file_request(
             request.justification,
             {
                 "task": request.task,
+                "server": server_name,  # always here, "primary" too: what the filing named
                 "target_host": host,
                 "approvals_required": required,
                 "source": source,
@@ -239,8 +251,47 @@ def file_request(
                 trail.in_english(lambda: _("This task needs no approval.")),
             )
             entered_approved.send(sender=ResponseRequest, rr=request)
-    log.info("request %s filed by %s: %s on %s", request.uuid, request.requester_username, request.task, host)
+    log.info(
+        "request %s filed by %s: %s on %s (server %s)",
+        request.uuid,
+        request.requester_username,
+        request.task,
+        host,
+        server_name,
+    )
     return request
+
+
+def default_server(user) -> str | None:
+    """The server a request goes to when the caller names none: ``primary`` when the user works on it,
+    else the user's only server; None when they work on several (or none) and must choose."""
+    mine = policy.acting_servers(user)
+    if PRIMARY_SERVER in mine:
+        return PRIMARY_SERVER
+    return mine[0] if len(mine) == 1 else None
+
+
+def clean_server(user, value: Any) -> str:
+    """The server name a filing named (or the user's default); ValueError with the words for the ``server`` field."""
+    mine = policy.acting_servers(user)
+    if value is None or value == "":
+        chosen = default_server(user)
+        if chosen is None:
+            if not mine:
+                raise ValueError(_("You work on no KSC server; ask an administrator to give you one (scope_user)."))
+            raise ValueError(
+                _("Name the KSC server that holds the host: one of %(servers)s.") % {"servers": ", ".join(mine)}
+            )
+        return chosen
+    if not isinstance(value, str) or value not in mine:
+        # Another tenant's server reads like one that does not exist: its name is not confirmed.
+        shown = value if isinstance(value, str) else repr(value)
+        message = _("No KSC server named %(name)s among yours (%(servers)s).") % {
+            "name": shown[:40],
+            "servers": ", ".join(mine) or _("none"),
+        }
+        raise ValueError(message)
+    return value
 
 
 def check_filing_limit(user) -> None:
@@ -406,7 +457,7 @@ def approve(rr: ResponseRequest | uuid_module.UUID | str, *, user, comment: Any 
     """Add this approver's approval; the request is APPROVED once it has the required number."""
 
     def body(locked: ResponseRequest, text: str) -> None:
-        if locked.fingerprint != payload_fingerprint(locked.task, locked.target_host, locked.params):
+        if locked.fingerprint != payload_fingerprint(locked.task, locked.target_host, locked.params, locked.server):
             # The row changed after filing (by hand, in the database): never approve what was not filed.
             raise NotAllowed(_("This request's content changed after it was filed; it cannot be approved."))
         Decision.objects.create(
@@ -562,7 +613,7 @@ def fail_if_content_changed(rr: ResponseRequest, actor: str) -> bool:
     fingerprint too) must never reach KSC: the approvals and the FILED event keep
     the fingerprint that was decided on, and neither can be rewritten silently.
     """
-    current = payload_fingerprint(rr.task, rr.target_host, rr.params)
+    current = payload_fingerprint(rr.task, rr.target_host, rr.params, rr.server)
     approved = approved_fingerprints(rr)
     if approved == {current}:
         return False

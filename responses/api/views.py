@@ -37,7 +37,7 @@ from responses.api.serializers import (
     TaskTypeSerializer,
 )
 from responses.filtersets import RequestFilterSet
-from responses.ksc.factory import get_client
+from responses.ksc_servers import get_client
 from responses.models import ResponseRequest, Source
 from responses.paging import COUNT_LIMIT, BoundedPaginator
 
@@ -199,6 +199,7 @@ class ResponseRequestViewSet(viewsets.GenericViewSet):
                 params=data.get("params"),
                 justification=data.get("justification"),
                 external_ref=data.get("external_ref", ""),
+                server=data.get("server"),
                 source=Source.API,
             ).request
             return Response(self._detail(filed), status=status.HTTP_201_CREATED)

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('responses', '0025_comment_escalation_events'),
+        ('responses', '0026_bench_list_indexes'),
     ]
 
     operations = [

@@ -16,6 +16,8 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
+from ksc_client.errors import KscError
+from ksc_client.hosts import Host
 from responses import (
     catalog,
     drafts,
@@ -29,9 +31,7 @@ from responses.forms.new_request import NewRequestForm, archives_from_references
 from responses.forms.previews import preview, seal, unseal
 from responses.forms.task_choice import approval_rule
 from responses.host_state import facts_of, portal_isolation
-from responses.ksc.errors import KscError
-from responses.ksc.factory import get_client
-from responses.ksc.hosts import Host
+from responses.ksc_servers import get_client
 from responses.models import (
     Source,
     Status,
@@ -48,6 +48,7 @@ def _task_choices() -> list[dict[str, Any]]:
 
 def _render_form(request: HttpRequest, form: NewRequestForm, status: int = 200, **extra: Any) -> HttpResponse:
     form.carry_by_reference(request.user)  # the page carries a kept archive's digest, not its base64
+    form.offer_servers(policy.acting_servers(request.user))
     context = {
         "form": form,
         "task": form.task,
@@ -137,7 +138,13 @@ def _new_request_post(request: HttpRequest) -> HttpResponse:
     form = NewRequestForm(task, data, request.FILES)
     if not form.is_valid():
         return _render_form(request, form, status=400, file_again=archive_gone)
-    check = filing.check_host(form.filing.target_host)
+    try:
+        # Named before KSC is asked: another tenant's server is never contacted for this user.
+        form.filing.server = workflow.clean_server(request.user, form.filing.server)
+    except ValueError as exc:
+        form.common.add_error("server", str(exc))
+        return _render_form(request, form, status=400, file_again=archive_gone)
+    check = filing.check_host(form.filing.target_host, form.filing.server)
     if check.unknown:
         # A display name typed where the id goes: offer the one host of that name, never swap it in unseen.
         named = _hosts_named(form.filing.target_host)
@@ -163,13 +170,15 @@ def _new_request_post(request: HttpRequest) -> HttpResponse:
             "host": host,
             "host_error": host_error,
             "host_facts": facts_of(host) if host is not None else None,
-            "isolation": portal_isolation(form.filing.target_host),
+            "isolation": portal_isolation(form.filing.target_host, form.filing.server),
             "preview": preview(form.filing),
             "sealed": seal(request.user, form.filing),
             "keep_form": "preview-form",
             # Someone already asked for exactly this (issue 17, point 6): say who and when; filing asks to confirm.
             "same_pending": filing_hints.same_pending_words(
-                filing_hints.same_pending(form.filing.task, form.filing.target_host, form.filing.params)
+                filing_hints.same_pending(
+                    form.filing.task, form.filing.target_host, form.filing.params, form.filing.server
+                )
             ),
         },
     )
