@@ -68,6 +68,7 @@ from responses.models import (
     payload_fingerprint,
 )
 from responses.states import RELEASE_DUE, STAND_DOWN
+from worker import duties
 
 log = logging.getLogger(__name__)
 
@@ -508,10 +509,13 @@ def _iso(moment: dt.datetime | None) -> str | None:
 # --- The keeper's duty ---------------------------------------------------------------------------
 
 
+@duties.every_beat("isolation-schedule")
 def run_due_releases(now: dt.datetime | None = None) -> dict[str, int]:
     """One pass of the isolation schedule: effects, supersessions, warnings, due releases. Counts of each.
 
-    ``now``: the database's clock unless a test injects one. Safe to run in several keepers at once:
+    A duty of the workers' keeper (worker/duties.py), once per RECONCILE_INTERVAL across the cluster:
+    a release goes out within that interval of its end. ``now``: the database's clock unless a test
+    injects one. Safe to run in several keepers at once:
     each row is taken with select_for_update(skip_locked) and each release moves by a conditional
     transition, so two passes never release twice.
     """

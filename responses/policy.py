@@ -34,7 +34,10 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils.translation import gettext as _
 
-from accounts import roles
+from accounts import identity, roles
+
+# The identity rules live with the accounts, which ask them below the requests; one policy all the same.
+from accounts.identity import is_approver, may_sign_in_locally, must_use_two_factor, roles_of  # noqa: F401
 from responses import approvals, states
 from responses.errors import NotAllowed, WrongStatus
 from responses.states import Status, TokenScope
@@ -82,8 +85,7 @@ def _conflict(reason: str) -> Verdict:
     return Verdict(False, reason, conflict=True)
 
 
-def _active(user) -> bool:
-    return bool(user is not None and user.is_authenticated and user.is_active)
+_active = identity.active
 
 
 def _is_requester(user, request: ResponseRequest) -> bool:
@@ -274,11 +276,6 @@ def sees_undelivered_notifications(user) -> bool:
     return _active(user) and user.is_staff and user.has_perm("notifications.view_notification")
 
 
-def must_use_two_factor(user) -> bool:
-    """Approvers, and whoever reaches the admin, must use two-factor authentication."""
-    return _active(user) and (user.is_superuser or user.is_staff or roles.has_role(user, roles.APPROVERS))
-
-
 def may_read_demo_mailbox(user) -> bool:
     """`make run`'s local mail sink: superusers only, and only with the simulated KSC."""
     return bool(
@@ -286,24 +283,9 @@ def may_read_demo_mailbox(user) -> bool:
     )
 
 
-def may_sign_in_locally(user, *, directory_user: bool) -> bool:
-    """With LOCAL_LOGIN_SUPERUSERS_ONLY, a local password signs in break-glass superusers only."""
-    return not settings.LOCAL_LOGIN_SUPERUSERS_ONLY or user.is_superuser or directory_user
-
-
 def may_see_hosts(user) -> bool:
     """The host pages: analysts (who file for hosts) and whoever sees every request."""
     return bool(may(user, FILE)) or sees_all_requests(user)
-
-
-def roles_of(user) -> list[str]:
-    """The portal roles this user holds, in the roles' order (for the account page and token warnings)."""
-    return [role for role in roles.ALL_ROLES if roles.has_role(user, role)]
-
-
-def is_approver(user) -> bool:
-    """Holds the Approvers role (the home page's queue link, create_api_token's warning)."""
-    return roles.has_role(user, roles.APPROVERS)
 
 
 def prime_roles(users: Iterable) -> None:

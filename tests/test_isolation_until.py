@@ -12,7 +12,8 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from responses import audit_chain, isolation, jobs, workflow
+from audit import chain as audit_chain
+from responses import isolation, workflow
 from responses.errors import InvalidRequest, NotAllowed, WrongStatus
 from responses.models import (
     Decision,
@@ -24,6 +25,7 @@ from responses.models import (
     Status,
 )
 from tests.support.isolation import actions, file_isolation, isolated, kinds, submit
+from worker import keeper
 
 
 @pytest.fixture
@@ -330,5 +332,5 @@ def test_the_keeper_beat_runs_the_schedule(stand, alice, bob, monkeypatch):
     isolation.run_due_releases()
     row.refresh_from_db()
     Isolation.objects.filter(pk=row.pk).update(release_at=timezone.now() - dt.timedelta(seconds=1))
-    jobs.keeper_beat()
+    keeper.keeper_beat()
     assert ResponseRequest.objects.get(pk=row.release_id).status in (Status.APPROVED, Status.QUEUED)
