@@ -20,7 +20,7 @@ from rest_framework.views import APIView
 
 from campaigns import filing
 from campaigns import workflow as campaign_workflow
-from campaigns.models import Campaign, CampaignHost
+from campaigns.models import Campaign
 from campaigns.views import host_rows, summary
 from responses import policy
 from responses.api import idempotency
@@ -206,35 +206,3 @@ class CampaignActionView(APIView):
             return Response(campaign_data(done))
 
         return idempotency.run_once(request, _guarded(self, act))
-
-
-class IsolatedView(APIView):
-    """Every host isolated now according to the portal's records (``?q=`` filters by host), paged."""
-
-    @extend_schema(exclude=True)  # documented in README, "Campaigns"; not yet in the OpenAPI schema
-    def get(self, request: Request) -> Response:
-        from campaigns.isolated import isolated_now
-
-        if not policy.may_see_hosts(request.user):
-            return error_response(status.HTTP_403_FORBIDDEN, _("You may not see hosts."), "permission_denied")
-        rows = isolated_now(request.user, request.query_params.get("q", "").strip()[:255])
-        paginator = HostPagination()
-        page = paginator.paginate_queryset(rows, request, view=self)
-        data = []
-        for rr in page:
-            try:
-                campaign = str(rr.campaign_host.campaign.uuid)
-            except CampaignHost.DoesNotExist:
-                campaign = None
-            outcome = rr.outcome_view
-            data.append(
-                {
-                    "host": rr.target_host,
-                    "name": rr.target_host_name,
-                    "since": rr.submitted_at,
-                    "request": str(rr.uuid),
-                    "campaign": campaign,
-                    "outcome": outcome.state if outcome else None,
-                }
-            )
-        return paginator.get_paginated_response(data)

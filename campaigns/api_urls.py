@@ -8,7 +8,6 @@ from responses import policy
 app_name = "campaigns_api"
 urlpatterns = [
     path("", api.CampaignListView.as_view(), name="list"),
-    path("isolated/", api.IsolatedView.as_view(), name="isolated"),
     path("<str:key>/", api.CampaignDetailView.as_view(), name="detail"),
     path("<str:key>/hosts/", api.CampaignHostsView.as_view(), name="hosts"),
     *[

@@ -10,7 +10,5 @@ class CampaignsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from campaigns import jobs, notify  # noqa: F401  (notify connects the campaign notifications)
-        from responses import jobs as request_jobs
-
-        request_jobs.keep_scheduled(jobs.schedule_duty)
+        # jobs registers the wave duty with worker.duties; notify connects the campaign's messages.
+        from campaigns import jobs, notify  # noqa: F401

@@ -34,9 +34,10 @@ from django.db import transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
+from audit import chain as audit_chain
 from campaigns.models import Campaign, CampaignEventKind, CampaignHost, CampaignStatus
 from ksc_client.errors import KscError
-from responses import approvals, audit_chain, payload, queueing, submission
+from responses import approvals, payload, queueing, submission
 from responses.approvals import APPROVED as APPROVE_DECISION
 from responses.ksc_servers import client_for
 from responses.models import (

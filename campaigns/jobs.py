@@ -1,33 +1,22 @@
-"""The campaigns' periodic duty in the worker's schedule: expire, break, release waves, complete.
+"""The campaigns' periodic duty (worker/duties.py's registry): expire, break, release waves, complete.
 
-Kept in the schedule by the keeper's beat (responses.jobs.keep_scheduled) until the one
-registry of periodic duties (worker/) takes it; runs every CAMPAIGN_DUTY_INTERVAL seconds.
+Runs in the RQ worker every CAMPAIGN_DUTY_INTERVAL seconds; the keeper puts it back in the
+schedule whenever Redis lost it.
 """
 
 from __future__ import annotations
 
 import logging
 
-from django.conf import settings
-
 from campaigns import waves
-from responses import jobs
+from worker import duties
 
 log = logging.getLogger(__name__)
 
-DUTY_JOB_ID = "portal-campaigns-advance"
 
-
+@duties.periodic("campaigns-advance", every="CAMPAIGN_DUTY_INTERVAL", job_id="portal-campaigns-advance")
 def advance_periodically() -> dict[str, int]:
-    try:
-        counts = waves.advance_campaigns()
-        if any(counts.values()):
-            log.info("campaigns: %s", counts)
-        return counts
-    finally:
-        schedule_duty(force=True)
-
-
-def schedule_duty(force: bool = False) -> bool:
-    """Keep the duty in the schedule (idempotent unless ``force``)."""
-    return jobs.schedule_periodic(DUTY_JOB_ID, advance_periodically, settings.CAMPAIGN_DUTY_INTERVAL, force=force)
+    counts = waves.advance_campaigns()
+    if any(counts.values()):
+        log.info("campaigns: %s", counts)
+    return counts

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from django.utils import timezone
 
+from audit import chain as audit_chain
 from campaigns.models import Campaign, CampaignEvent
-from responses import audit_chain
 
 SYSTEM = "system"
 

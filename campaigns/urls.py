@@ -9,7 +9,6 @@ app_name = "campaigns"
 urlpatterns = [
     path("", views.campaign_list, name="list"),
     path("new/", views.new, name="new"),
-    path("isolated/", views.isolated, name="isolated"),
     path("<uuid:key>/", views.detail, name="detail"),
     *[
         path(f"<uuid:key>/{action}/", views.act, {"action": action}, name=action)

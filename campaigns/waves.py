@@ -29,7 +29,7 @@ from django.utils import timezone
 from campaigns import batch, trail
 from campaigns.models import Campaign, CampaignEventKind, CampaignHost, CampaignStatus
 from ksc_client.errors import KscError
-from responses import protected, queueing
+from responses import isolation, protected, queueing
 from responses.ksc_servers import client_for
 from responses.models import (
     IN_FLIGHT,
@@ -76,18 +76,18 @@ def isolation_changes() -> Q:
     return Q(task="isolateHost") | Q(task="iocScan", params__isolateHost=True)
 
 
-def changes_isolation(task: str, params) -> bool:
-    return task == "isolateHost" or (task == "iocScan" and isinstance(params, dict) and bool(params.get("isolateHost")))
+def isolation_in_flight(host_ids: list[str], server: str) -> set[str]:
+    """Hosts with an isolation change on its way or whose outcome is not final yet, in one query.
 
-
-def isolation_in_flight(host_ids: list[str]) -> set[str]:
-    """Hosts with an isolation change on its way or whose outcome is not final yet (one per host at a time)."""
+    The rule of responses.isolation.isolation_change_in_flight (one isolation change per host at a
+    time; pending approval counts), for a whole wave at once.
+    """
     not_final = Q(status=Status.SUBMITTED) & (
         Q(outcome__isnull=True) | Q(outcome__closed_at__isnull=True) & ~Q(outcome__state__in=OUTCOME_FINAL)
     )
     return set(
-        ResponseRequest.objects.filter(isolation_changes(), target_host__in=host_ids)
-        .filter(Q(status__in=IN_FLIGHT) | not_final)
+        ResponseRequest.objects.filter(isolation_changes(), target_host__in=host_ids, server=server)
+        .filter(Q(status__in=(Status.PENDING_APPROVAL, *IN_FLIGHT)) | not_final)
         .values_list("target_host", flat=True)
     )
 
@@ -213,7 +213,11 @@ def _release(campaign: Campaign, hosts: list[CampaignHost], wave: int, room: dic
     ids = [h.host_id for h in hosts]
     rules = protected.all_rules()
     groups = _current_groups(ids, campaign.server) if rules else {}
-    busy = isolation_in_flight(ids) if changes_isolation(campaign.task, campaign.params) else set()
+    busy = (
+        isolation_in_flight(ids, campaign.server)
+        if isolation.changes_isolation(campaign.task, campaign.params)
+        else set()
+    )
     load = queueing.host_task_load(ids)
     go, skipped = [], 0
     for host in hosts:

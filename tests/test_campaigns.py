@@ -9,10 +9,11 @@ import json
 
 import pytest
 
+from audit import chain as audit_chain
 from campaigns import filing, trail, waves
 from campaigns import workflow as campaigns
 from campaigns.models import Campaign, CampaignEventKind, CampaignStatus
-from responses import audit_chain, outcomes
+from responses import outcomes
 from responses.errors import InvalidRequest, NotAllowed, WrongStatus
 from responses.models import Decision, ResponseRequest, Status
 from tests.fixtures.submission import run_worker

@@ -124,36 +124,3 @@ def test_hosts_ticked_in_the_host_search_arrive_in_the_campaign_form(campaign_se
     form = client.get("/campaigns/new/", {"task": "isolateHost", "host": [first, second]}).content.decode()
     assert f"{first}\n{second}" in form
 
-
-def test_isolated_now_lists_the_hosts_isolated_by_campaigns_until_released(
-    campaign_settings, client, login, api, alice, bob
-):
-    from campaigns import filing
-    from campaigns import workflow as campaigns
-    from responses import outcomes
-
-    simulator = campaign_settings
-    campaign = filing.file_campaign(
-        alice, task="isolateHost", params={"action": 1}, hosts=TOKYO[:2], justification="x", external_ref=""
-    )
-    campaigns.approve(campaign, user=bob)
-    run_worker()
-    simulator.advance_clock(5)
-    outcomes.sweep()
-    login(client, alice)
-    page = client.get("/campaigns/isolated/").content.decode()
-    assert "TKY-WS-0101" in page and "TKY-WS-0102" in page and f"/campaigns/{campaign.uuid}/" in page
-    listed = api(alice).get("/api/v1/campaigns/isolated/").json()
-    assert listed["count"] == 2 and {row["campaign"] for row in listed["results"]} == {str(campaign.uuid)}
-    # the release of one host, completed on the endpoint, takes it off the list
-    release = filing.file_campaign(
-        alice, task="isolateHost", params={"action": 0}, hosts=TOKYO[:1], justification="clean", external_ref=""
-    )
-    campaigns.approve(release, user=bob)
-    run_worker()
-    simulator.advance_clock(5)
-    outcomes.sweep()
-    rows = api(alice).get("/api/v1/campaigns/isolated/").json()["results"]
-    assert [row["name"] for row in rows] == ["TKY-WS-0102"]
-    csv = b"".join(client.get("/campaigns/isolated/?format=csv").streaming_content).decode().splitlines()
-    assert len(csv) == 2 and "TKY-WS-0102" in csv[1]
