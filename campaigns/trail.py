@@ -6,6 +6,8 @@ The same HMAC links as the requests' chains (responses.audit_chain, docs/audit-c
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.utils import timezone
 
 from audit import chain as audit_chain
@@ -49,3 +51,62 @@ def verify(campaign: Campaign) -> list[str]:
             problems.append(f"event {event.seq}: its content does not match its hash")
         prev = event.hash
     return problems
+
+
+# --- The campaigns' kind of chain for anchors and verification (audit/chain.py) ------------------
+
+PREFIX = "campaign:"
+
+
+def heads(since: dt.datetime | None) -> dict[str, list]:
+    """The heads of the campaigns' chains that moved at or after ``since`` (all when None)."""
+    events = CampaignEvent.objects.all()
+    if since is not None:
+        events = events.filter(created_at__gte=since)
+    moved = sorted(set(events.values_list("campaign_id", flat=True)))
+    found: dict[str, list] = {}
+    for key, seq, digest in (
+        CampaignEvent.objects.filter(campaign_id__in=moved)
+        .order_by("campaign_id", "seq")
+        .values_list("campaign__uuid", "seq", "hash")
+    ):
+        found[f"{PREFIX}{key}"] = [seq, digest]
+    return found
+
+
+def has_events_before(when: dt.datetime) -> bool:
+    return CampaignEvent.objects.filter(created_at__lt=when).exists()
+
+
+def verify_all(report: audit_chain.Report, anchored: dict[str, tuple[int, str]]) -> set[str]:
+    """Walk every campaign's chain; the chain names seen."""
+    seen: set[str] = set()
+    for campaign in Campaign.objects.order_by("pk").iterator(chunk_size=200):
+        name = f"{PREFIX}{campaign.uuid}"
+        seen.add(name)
+        events = list(campaign.events.order_by("seq"))
+        count, problem = audit_chain.walk(
+            events,
+            name,
+            lambda event, name=name: f"campaign event seq {event.seq} (id {event.pk}, {name}, {event.kind})",
+            anchored.get(name),
+        )
+        report.events += count
+        if problem:
+            report.problems.append(problem)
+        if events and (name not in anchored or anchored[name][0] < events[-1].seq):
+            report.unanchored += 1
+    return seen
+
+
+def gone(name: str, seq: int) -> str | None:
+    if not name.startswith(PREFIX):
+        return None
+    return f"chain {name}: an anchor signed it with {seq} events, but its campaign and events are gone (deleted)"
+
+
+audit_chain.register_kind(
+    audit_chain.ChainKind(
+        name="campaigns", heads=heads, has_events_before=has_events_before, verify=verify_all, gone=gone, order=30
+    )
+)

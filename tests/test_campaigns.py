@@ -163,6 +163,8 @@ def test_waves_canary_first_then_waves_each_host_its_own_request(campaign_settin
     # every host's trail, written in bulk, is a valid keyed chain with a valid status path and approvals
     report = audit_chain.verify()
     assert report.intact, report.problems
+    # the campaign's own chain is one of the kinds the anchors sign and verification walks
+    assert f"campaign:{campaign.uuid}" in audit_chain.take_anchor().heads
 
 
 def test_the_breaker_pauses_when_the_canary_fails(campaign_settings, alice, bob, settings):
