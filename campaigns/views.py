@@ -195,11 +195,10 @@ def summary(campaign: Campaign) -> dict[str, Any]:
     """Progress, counts, waves and the dry run's facts, in a handful of queries."""
     counts = waves.counts_of(campaign)
     included = campaign.hosts.filter(excluded_reason="")
-    total = (
-        included.count()
-        + counts["skipped"]
-        - campaign.hosts.filter(skipped_at__isnull=True).exclude(excluded_reason="").count()
-    )
+    # The set approved: the hosts still in it and those skipped at submission (protected since filing);
+    # the protected hosts left out at filing were never part of it.
+    skipped_later = campaign.hosts.filter(skipped_at__isnull=False).count()
+    total = included.count() + skipped_later
     sent = sum(n for status, n in counts["status"].items() if status in waves.SENT)
     wave_rows = list(
         campaign.hosts.filter(wave__isnull=False)
@@ -216,7 +215,7 @@ def summary(campaign: Campaign) -> dict[str, Any]:
     stale_after = dt.timedelta(seconds=settings.HOST_STALE_AFTER)
     now = timezone.now()
     remaining = (
-        max(total - sent - counts["skipped"], 0)
+        max(total - sent - skipped_later, 0)
         if campaign.status in (CampaignStatus.RUNNING, CampaignStatus.PAUSED, CampaignStatus.PENDING_APPROVAL)
         else 0
     )
@@ -228,7 +227,7 @@ def summary(campaign: Campaign) -> dict[str, Any]:
         "counts": counts,
         "total": total,
         "sent": sent,
-        "percent": int(100 * (sent + counts["skipped"]) / total) if total else 100,
+        "percent": min(100, int(100 * (sent + skipped_later) / total)) if total else 100,
         "waves": wave_rows,
         "by_group": Counter(g or "—" for g, _o, _s in facts).most_common(),
         "by_os": Counter(o or "—" for _g, o, _s in facts).most_common(),

@@ -100,6 +100,7 @@ def test_the_whole_campaign_flow_on_a_phone(language, campaign_settings, open_as
     page.goto(f"/campaigns/{key}/")
     assert_fits(page, "the completed campaign")
     assert page.locator("#campaign-status").get_attribute("data-status") == "completed"
+    assert page.locator("#progress").get_attribute("value") == "100"
     assert page.locator("#campaign-hosts tbody tr").count() == 7  # six hosts and the protected one
     assert page.locator("[data-outcome=completed]").count() == 6
     # Links both ways: a host's request, and from it back to the campaign.
