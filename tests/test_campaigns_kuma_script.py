@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from accounts.tokens import issue_token
 from campaigns.models import Campaign
-from responses.api.authentication import issue_token
 
 SCRIPT = Path(__file__).resolve().parent.parent / "examples" / "kuma_campaign.py"
 
