@@ -16,10 +16,11 @@ from django.db import connection
 from django.db.models import Q
 from django.http import QueryDict
 
-from responses import host_directory, workflow
+from responses import host_directory
 from responses.filtersets import RequestFilterSet
 from responses.ksc.hosts import Host
 from responses.models import HostDirectoryEntry, ResponseRequest
+from tests.support.filing import file_request
 from tests.support.pages import add_requests
 
 HOSTS = [
@@ -50,7 +51,7 @@ def filed(settings, alice):
     for number in range(3):
         for host_id, name in HOSTS:
             rows.append(
-                workflow.file_request(
+                file_request(
                     user=alice,
                     task="isolateHost",
                     target_host=host_id,

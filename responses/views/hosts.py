@@ -14,20 +14,12 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
-from responses import (
-    catalog,
-    host_directory,
-    policy,
-    throttle,
-    workflow,
-)
+from responses import catalog, hosts, policy, throttle
+from responses.errors import RateLimited
 from responses.host_state import facts_of, ksc_facts, portal_isolation, portal_isolations
 from responses.ksc.errors import KscError
-from responses.ksc.factory import get_client
 from responses.ksc.hosts import Host
-from responses.models import (
-    ResponseRequest,
-)
+from responses.models import ResponseRequest
 from responses.views.common import _paginate, _refused
 from responses.views.lists import _list_rows
 
@@ -36,12 +28,8 @@ log = logging.getLogger(__name__)
 
 # Shortest query the host search sends to KSC: one letter would list the whole estate.
 MIN_HOST_QUERY = 2
-
-
 # Longest: no host name, FQDN, address or id is longer (the API's HostQuerySerializer says the same).
 MAX_HOST_QUERY = 255
-
-
 HOST_RESULTS = 25
 
 
@@ -64,8 +52,8 @@ def host_search(request: HttpRequest) -> HttpResponse:
     else:
         try:
             throttle.count(request.user, throttle.HOST_SEARCH)
-            hosts = _find_hosts(query)
-        except workflow.RateLimited as exc:
+            found = _find_hosts(query)
+        except RateLimited as exc:
             context["refused"] = exc.message
             status = 429
         except ImproperlyConfigured:
@@ -74,7 +62,7 @@ def host_search(request: HttpRequest) -> HttpResponse:
             log.warning("host search for %r failed: %s", throttle.for_log(query), exc)
             context["error"] = str(exc)
         else:
-            isolations = portal_isolations([host.id for host in hosts])
+            isolations = portal_isolations([host.id for host in found])
             context["hosts"] = [
                 {
                     "host": host,
@@ -82,7 +70,7 @@ def host_search(request: HttpRequest) -> HttpResponse:
                     "isolation": isolations.get(host.id),
                     "use_url": _use_host_url(host, task),
                 }
-                for host in hosts
+                for host in found
             ]
     fragment = request.GET.get("fragment") == "1"
     template = "responses/_host_results.html" if fragment else "responses/host_search.html"
@@ -96,14 +84,12 @@ def _too_long_query() -> str:
 
 
 def _find_hosts(query: str) -> list[Host]:
-    hosts = get_client().find_hosts(query, limit=HOST_RESULTS)
-    host_directory.record_seen(hosts)  # the auditors' host search knows them from now on
-    return hosts
+    return hosts.search(query, limit=HOST_RESULTS)  # the auditors' host search knows them from now on
 
 
 def _use_host_url(host: Host, task: str) -> str:
     """The new-request form with this host filled in (the "Use this host" link works without JS)."""
-    params = {"target_host": host.id, "target_host_name": host.display_name or host.fqdn or host.id}
+    params = {"target_host": host.id, "target_host_name": hosts.display_name(host)}
     if task:
         params["task"] = task
     return f"{reverse('responses:new')}?{urlencode(params)}"
@@ -114,8 +100,9 @@ def _use_host_url(host: Host, task: str) -> str:
 def host_detail(request: HttpRequest, host_id: str) -> HttpResponse:
     """Every request for the host this user may see, with its outcome; KSC's state of the host beside."""
     user = request.user
-    if not policy.may_see_hosts(user):
-        return _refused(request, _("Only analysts, approvers and auditors see hosts."))
+    allowed = policy.may_open(user, policy.HOST_PAGE)
+    if not allowed:
+        return _refused(request, allowed.reason)
     try:
         host_id = catalog.clean_target_host(host_id)
     except ValueError as exc:
