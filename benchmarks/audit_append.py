@@ -49,9 +49,9 @@ def main() -> None:
     from django.db import connection, connections, transaction
 
     from accounts import roles
+    from ksc_client.hosts import Host
     from responses import filing, trail
     from responses.hosts import HostCheck
-    from responses.ksc.hosts import Host
     from responses.models import ResponseRequest
 
     def known_host(host_id: str) -> HostCheck:

@@ -108,10 +108,10 @@ def main() -> None:
     from django.core.management import call_command
 
     from accounts import roles
+    from ksc_client.hosts import Host
     from notifications.context_processors import waiting_count
     from responses import filing
     from responses.hosts import HostCheck
-    from responses.ksc.hosts import Host
     from responses.models import ResponseRequest
 
     call_command("migrate", verbosity=0)

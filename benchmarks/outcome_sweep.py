@@ -50,9 +50,8 @@ def main() -> None:
 
     from ksc_simulator import tasks as simulator_tasks
     from ksc_simulator.server import Incident, KscSimulator
-    from responses import catalog, outcomes
-    from responses.ksc import payload
-    from responses.ksc.factory import build_client
+    from responses import catalog, outcomes, payload
+    from responses.ksc_servers import build_client
     from responses.models import ResponseRequest, Status, payload_fingerprint
 
     call_command("migrate", verbosity=0)

@@ -121,7 +121,7 @@ def main() -> None:
     from ksc_simulator.inventory import default_hosts
     from ksc_simulator.server import KscSimulator
     from responses import jobs
-    from responses.ksc.factory import build_client, reset_client
+    from responses.ksc_servers import build_client, reset_client
 
     call_command("migrate", verbosity=0)
     queue = django_rq.get_queue(jobs.QUEUE)
@@ -225,7 +225,7 @@ def commit_ms(samples: int = 200) -> float:
 
 def plain_loop(count: int, hosts, build_client) -> float:
     """Requests/s of the same KSC calls made directly, one after the other."""
-    from responses.ksc import payload
+    from responses import payload
 
     client = build_client()
     begin = time.perf_counter()

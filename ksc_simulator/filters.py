@@ -8,7 +8,7 @@ with an inner ``"`` doubled; with ``=`` a string is a pattern (``*``, ``?``,
 ``CURTIME(<+-seconds>)``.
 
 This is the simulator's own reader, written from the spec and kept apart from
-the portal's writer (responses/ksc/filters.py): a bug in one must not hide in
+the portal's writer (ksc_client/filters.py): a bug in one must not hide in
 the other, and the simulator stands alone as KSC does.
 """
 

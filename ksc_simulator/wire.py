@@ -1,6 +1,6 @@
 """KSC Open API value encoding as the simulated server reads and writes it (docs/ksc-wire.md, section 4).
 
-The simulator's own copy, not the portal's responses/ksc/wire.py: it stands alone, as KSC does.
+The simulator's own copy, not the portal's ksc_client/wire.py: it stands alone, as KSC does.
 
 Plain JSON carries strings, 32-bit ints and booleans. Anything else travels as
 ``{"type": T, "value": V}``. A top-level params argument (pData) is a plain

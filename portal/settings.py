@@ -571,6 +571,7 @@ LOGGING = {
         "accounts": {"level": LOG_LEVEL},
         "portal": {"level": LOG_LEVEL},
         "notifications": {"level": LOG_LEVEL},
+        "ksc_client": {"level": LOG_LEVEL},
         # Every anchor's seq, time and hash leave the database here (for syslog/the SIEM), whatever LOG_LEVEL says.
         "portal.audit.anchor": {"level": "INFO"},
         # urllib3 at DEBUG prints request lines; never let it print KSC headers.

@@ -8,7 +8,7 @@ class ResponsesConfig(AppConfig):
 
     def ready(self):
         # KSC_CERT=false is allowed (Kaspersky's sample does it) but must not go unnoticed.
-        from responses.ksc.client import warn_if_tls_verification_disabled
+        from responses.ksc_servers import warn_if_tls_verification_disabled
 
         warn_if_tls_verification_disabled()
 

@@ -19,8 +19,8 @@ from django.conf import settings
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from ksc_client.hosts import Host
 from responses import catalog
-from responses.ksc.hosts import Host
 from responses.models import HostDirectoryEntry
 
 NAME_LENGTH = HostDirectoryEntry._meta.get_field("display_name").max_length

@@ -23,9 +23,9 @@ from django.db.models.functions import RowNumber
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from ksc_client.hosts import Host
 from responses import host_directory
-from responses.ksc.factory import get_client
-from responses.ksc.hosts import Host
+from responses.ksc_servers import get_client
 from responses.models import OutcomeState, ResponseRequest, Status
 from responses.outcomes import outcome_of
 
@@ -77,7 +77,7 @@ def ksc_facts(host_id: str) -> tuple[HostFacts | None, str]:
     """KSC's facts about a host (cached briefly), or None and why not; never raises for KSC trouble."""
     from django.core.exceptions import ImproperlyConfigured
 
-    from responses.ksc.errors import KscError
+    from ksc_client.errors import KscError
 
     key = f"portal:ksc-host:{host_id}"
     host = cache.get(key)

@@ -18,17 +18,16 @@ from dataclasses import dataclass
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext as _
 
-from responses import host_directory
-from responses.ksc.errors import KscError
-from responses.ksc.factory import get_client
-from responses.ksc.hosts import Host
+from ksc_client.errors import KscError
+from ksc_client.hosts import Host
+from responses import host_directory, ksc_servers
 
 log = logging.getLogger(__name__)
 
 
 def _client(server: str | None = None):
-    """The KSC client for ``server`` (None: the default server)."""
-    return get_client()
+    """The KSC client for ``server`` (None: the default server); ImproperlyConfigured when none is configured."""
+    return ksc_servers.client_for(server)
 
 
 @dataclass(frozen=True)

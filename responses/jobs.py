@@ -51,10 +51,9 @@ from rq.scheduler import RQScheduler
 from rq.scripts import acquire_or_refresh_lock, release_lock
 from rq.worker import DequeueStrategy, Worker, WorkerStatus
 
-from responses import audit_chain, ioc_store, queueing, submission, trail, workflow
-from responses.ksc import payload
-from responses.ksc.errors import KscError, KscTlsError
-from responses.ksc.factory import get_client
+from ksc_client.errors import KscError, KscTlsError
+from responses import audit_chain, ioc_store, payload, queueing, submission, trail, workflow
+from responses.ksc_servers import get_client
 from responses.models import IN_FLIGHT, EventKind, RequestEvent, ResponseRequest, Status
 
 log = logging.getLogger(__name__)

@@ -37,12 +37,13 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from ksc_client import tasks as ksc_tasks
+from ksc_client.client import KscClient
+from ksc_client.errors import KscAuthError, KscError, KscUnavailable
+from ksc_client.tasks import ResponseTaskName
 from responses import catalog, submission, trail
 from responses.jobs import check_late_duplicates, schedule_periodic
-from responses.ksc import tasks as ksc_tasks
-from responses.ksc.client import KscClient
-from responses.ksc.errors import KscAuthError, KscError, KscUnavailable
-from responses.ksc.factory import get_client
+from responses.ksc_servers import get_client
 from responses.models import (
     OUTCOME_FINAL,
     EventKind,
@@ -81,7 +82,7 @@ class BudgetSpent(Exception):
 
 
 class BudgetedCalls:
-    """The client's ``call`` with a count and a hard bound (responses.ksc.tasks takes any ``call``)."""
+    """The client's ``call`` with a count and a hard bound (ksc_client.tasks takes any ``call``)."""
 
     def __init__(self, client: KscClient, limit: int):
         self.client, self.limit, self.calls = client, limit, 0
@@ -128,25 +129,9 @@ def _normalise(text: str) -> str:
     return re.sub(r"[^0-9a-z]", "", text.casefold())
 
 
-@dataclass(frozen=True)
-class ResponseTaskName:
-    area: str | None
-    task: str | None
-    incident_id: int | None
-
-
 def parse_task_name(name: str) -> ResponseTaskName | None:
     """The parts of a ``[Response]`` task's DisplayName, or None when it is not one (KSC_RESPONSE_TASK_PATTERN)."""
-    match = settings.KSC_RESPONSE_TASK_PATTERN.match(name or "")
-    if match is None:
-        return None
-    parts = match.groupdict()
-    number = parts.get("id")
-    return ResponseTaskName(
-        area=parts.get("area"),
-        task=parts.get("task"),
-        incident_id=int(number) if number and number.isdigit() else None,
-    )
+    return ksc_tasks.parse_task_name(name, settings.KSC_RESPONSE_TASK_PATTERN)
 
 
 def _task_type_matches(rr: ResponseRequest, named: str | None) -> bool:

@@ -14,6 +14,8 @@ code page, as in real life.
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 # Helpers in tests/support/ assert things too: their failures should read as well as a test's.
@@ -24,6 +26,7 @@ pytest_plugins = [
     "tests.fixtures.api",
     "tests.fixtures.browser",
     "tests.fixtures.database",
+    "tests.fixtures.simulated_ksc",  # before ksc, which imports helpers from it
     "tests.fixtures.ksc",
     "tests.fixtures.ldap",
     "tests.fixtures.notifications",
@@ -31,10 +34,19 @@ pytest_plugins = [
     "tests.fixtures.submission",
 ]
 
+# `python -m pytest -p no:django tests/ksc_client` runs the KSC client's tests without Django: then only
+# the fixture modules that need no Django are registered, and the autouse fixtures below stand aside.
+DJANGO = "pytest_django.plugin" in sys.modules
+if not DJANGO:
+    pytest_plugins = ["tests.fixtures.simulated_ksc"]
+
 
 @pytest.fixture(autouse=True)
 def _default_language():
     """Each test starts in English: a request served in Japanese leaves Japanese active in its thread."""
+    if not DJANGO:
+        yield
+        return
     from django.utils import translation
 
     translation.activate("en")

@@ -16,9 +16,9 @@ from django.db import connection
 from django.db.models import Q
 from django.http import QueryDict
 
+from ksc_client.hosts import Host
 from responses import host_directory
 from responses.filtersets import RequestFilterSet
-from responses.ksc.hosts import Host
 from responses.models import HostDirectoryEntry, ResponseRequest
 from tests.support.filing import file_request
 from tests.support.pages import add_requests

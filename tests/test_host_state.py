@@ -8,8 +8,8 @@ import pytest
 from django.core.cache import cache
 from django.utils import timezone
 
+from ksc_client.hosts import Host
 from responses.host_state import facts_of, portal_isolation
-from responses.ksc.hosts import Host
 from responses.models import OutcomeState
 from tests.support.pages import file, isolation, page
 

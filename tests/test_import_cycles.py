@@ -19,7 +19,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("portal", "responses", "accounts", "notifications", "ksc_simulator")
+PACKAGES = ("portal", "responses", "accounts", "notifications", "ksc_client", "ksc_simulator")
 
 
 def project_modules() -> dict[str, Path]:

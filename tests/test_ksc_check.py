@@ -12,7 +12,7 @@ from ksc_simulator.server import generate_certificate
 @pytest.fixture(params=["builtin", "klakoapi"])
 def client_choice(request, settings):
     """The doctor runs with the portal's configured client: both must tell failures apart."""
-    from responses.ksc.factory import klakoapi_importable
+    from responses.ksc_servers import klakoapi_importable
 
     if request.param == "klakoapi" and not klakoapi_importable():
         pytest.skip("KlAkOAPI is not installed: Kaspersky's package ships with KSC and is installed by hand")

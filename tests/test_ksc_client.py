@@ -19,17 +19,10 @@ import time
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from ksc_simulator.server import (
-    ERR_BAD_PARAM,
-    ERR_NOT_FOUND,
-    KscSimulator,
-    certificate_names,
-    generate_certificate,
-)
-from responses.ksc import filters, payload, wire
-from responses.ksc.builtin import BuiltinKscClient
-from responses.ksc.client import Host, KscConfig, tls_verification_disabled, warn_if_tls_verification_disabled
-from responses.ksc.errors import (
+from ksc_client import filters, wire
+from ksc_client.builtin import BuiltinKscClient
+from ksc_client.client import Host, KscConfig
+from ksc_client.errors import (
     KscAuthError,
     KscCallError,
     KscError,
@@ -37,8 +30,24 @@ from responses.ksc.errors import (
     KscTlsError,
     KscUnavailable,
 )
-from responses.ksc.factory import build_client, get_client, klakoapi_importable, reset_client, resolve_backend
-from responses.ksc.hosts import ip_to_long, long_to_ip
+from ksc_client.hosts import ip_to_long, long_to_ip
+from ksc_simulator.server import (
+    ERR_BAD_PARAM,
+    ERR_NOT_FOUND,
+    KscSimulator,
+    certificate_names,
+    generate_certificate,
+)
+from responses import payload
+from responses.ksc_servers import (
+    build_client,
+    get_client,
+    klakoapi_importable,
+    reset_client,
+    resolve_backend,
+    tls_verification_disabled,
+    warn_if_tls_verification_disabled,
+)
 from tests.fixtures.ksc import NO_KLAKOAPI, config_for
 
 ADDED = dt.datetime(2026, 11, 27, 8, 30, 5, tzinfo=dt.UTC)
@@ -537,12 +546,12 @@ def test_verification_off_connects_to_any_certificate(ksc_simulator, backend):
 
 
 def test_verification_off_is_warned_about_once(settings, caplog):
-    import responses.ksc.client as client_module
+    import responses.ksc_servers as client_module
 
     settings.KSC_VERIFY = False
     settings.KSC_HOST = "ksc.example.test"
     client_module._warned = False
-    with caplog.at_level(logging.WARNING, logger="responses.ksc"):
+    with caplog.at_level(logging.WARNING, logger="ksc_client"):
         warn_if_tls_verification_disabled()
         warn_if_tls_verification_disabled()
 

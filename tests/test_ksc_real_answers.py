@@ -12,9 +12,9 @@ import base64
 import pytest
 import requests
 
+from ksc_client.errors import KscAuthError, KscMfaRequired
 from responses import catalog
-from responses.ksc.errors import KscAuthError, KscMfaRequired
-from responses.ksc.factory import build_client
+from responses.ksc_servers import build_client
 from tests.fixtures.ksc import config_for
 from tests.support.openioc import OPENIOC_11, ioc_zip_b64, openioc
 

@@ -20,9 +20,10 @@ from pathlib import Path
 import pytest
 import requests
 
+from ksc_client import wire
 from ksc_simulator.inventory import InventoryError, default_hosts, parse_hosts
 from ksc_simulator.server import ERR_BAD_PARAM, ERR_NO_METHOD, ERR_NOT_FOUND, parse_kscbasic
-from responses.ksc import payload, wire
+from responses import payload
 from tests.support.openioc import ioc_zip_b64
 
 ADDED = dt.datetime(2026, 11, 27, 8, 30, 5, tzinfo=dt.UTC)

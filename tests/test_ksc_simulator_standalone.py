@@ -1,8 +1,8 @@
-"""The KSC simulator stands alone: none of its modules imports the portal's ``responses`` package.
+"""The KSC simulator stands alone: none of its modules imports the portal's ``responses`` or ``ksc_client``.
 
 It is a stand-in for KSC and KES; if it validated through the portal's catalog or parsed filters
 with the portal's code, a mistake in the portal would be mirrored instead of caught. The check
-runs in a fresh interpreter whose import system refuses ``responses``: every ksc_simulator module
+runs in a fresh interpreter whose import system refuses both packages: every ksc_simulator module
 is imported there, and a simulator is started and answers a login and an AddIncident over HTTPS.
 """
 
@@ -22,7 +22,7 @@ import base64, http.client, importlib, json, pkgutil, ssl, sys, tempfile
 class RefusePortal:
     # A meta-path finder asked before every other: any import of the portal's package fails loudly.
     def find_spec(self, name, path=None, target=None):
-        if name == "responses" or name.startswith("responses."):
+        if name.split(".")[0] in ("responses", "ksc_client"):
             raise ImportError(f"the simulator imported the portal's {name}")
         return None
 
@@ -61,7 +61,7 @@ print(json.dumps({
     "modules": modules,
     "login_status": login_status,
     "added": added,
-    "portal_loaded": sorted(name for name in sys.modules if name.split(".")[0] == "responses"),
+    "portal_loaded": sorted(name for name in sys.modules if name.split(".")[0] in ("responses", "ksc_client")),
 }))
 """
 
@@ -87,9 +87,10 @@ def test_the_simulator_imports_and_serves_without_the_portal_package():
 
 
 def test_the_refusing_finder_does_catch_a_portal_import():
-    # The check above proves something only if the finder really stops an import of responses.
-    script = SCRIPT.split("import ksc_simulator\n")[0] + "import responses.ksc.wire\n"
-    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    # The check above proves something only if the finder really stops an import of either package.
+    for module in ("responses.payload", "ksc_client.wire"):
+        script = SCRIPT.split("import ksc_simulator\n")[0] + f"import {module}\n"
+        result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60)
 
-    assert result.returncode != 0
-    assert "the simulator imported the portal's responses" in result.stderr
+        assert result.returncode != 0
+        assert f"the simulator imported the portal's {module.split('.')[0]}" in result.stderr

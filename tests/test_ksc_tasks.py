@@ -1,4 +1,4 @@
-"""The tasks calls' contract (responses.ksc.tasks): both backends against the simulator's tasks side.
+"""The tasks calls' contract (ksc_client.tasks): both backends against the simulator's tasks side.
 
 Each test runs with the builtin client and with Kaspersky's KlAkOAPI behind
 our adapter (skipped with the reason printed when it is not installed).
@@ -10,10 +10,10 @@ import datetime as dt
 
 import pytest
 
+from ksc_client import tasks as ksc_tasks
+from ksc_client.errors import KscCallError
 from ksc_simulator.tasks import ERR_ACCESS_DENIED
-from responses.ksc import payload
-from responses.ksc import tasks as ksc_tasks
-from responses.ksc.errors import KscCallError
+from responses import payload
 
 
 def add(ksc, host_id: str, task: str = "isolateHost", params=None) -> int:

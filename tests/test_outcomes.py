@@ -270,7 +270,7 @@ class TestScale:
 
 class TestCommand:
     def test_without_ksc_configured_it_says_so_and_changes_nothing(self, alice, settings):
-        from responses.ksc.factory import reset_client
+        from responses.ksc_servers import reset_client
 
         reset_client()
         settings.KSC_HOST = None

@@ -12,8 +12,8 @@ import json
 
 import pytest
 
-from responses import catalog
-from responses.ksc import payload, wire
+from ksc_client import wire
+from responses import catalog, payload
 from tests.support.golden_payloads import ADDED, GOLDEN, HOST
 
 

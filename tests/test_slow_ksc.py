@@ -15,9 +15,8 @@ import pytest
 from django.utils import timezone
 
 from portal.local_redis import free_port
-from responses import jobs, submission, workflow
-from responses.ksc import payload
-from responses.ksc.factory import build_client
+from responses import jobs, payload, submission, workflow
+from responses.ksc_servers import build_client
 from responses.models import AttemptOutcome, EventKind, ResponseRequest, Status
 from tests.fixtures.api import url
 from tests.fixtures.submission import approved, outcomes, run_worker, wait_for

@@ -207,7 +207,7 @@ class TestFaults:
     def test_ksc_unreachable_fails_after_the_tries(self, submission, settings, alice, bob):
         request = approved(alice, bob, submission)
         settings.KSC_PORT = free_port()  # nothing listens there
-        from responses.ksc.factory import reset_client
+        from responses.ksc_servers import reset_client
 
         reset_client()
         run_worker()

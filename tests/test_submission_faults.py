@@ -22,7 +22,7 @@ from django.utils import timezone
 from ksc_simulator.certificates import generate_certificate
 from responses import jobs, submission, workflow
 from responses.clock import database_now
-from responses.ksc.factory import reset_client
+from responses.ksc_servers import reset_client
 from responses.models import AttemptOutcome, EventKind, ResponseRequest, Status
 from tests.fixtures.submission import approved, outcomes
 from tests.support.filing import file_request
@@ -99,7 +99,7 @@ class TestNeverFailedWithAnIncident:
         def broken(*args, **kwargs):
             raise RuntimeError("a bug")
 
-        monkeypatch.setattr("responses.ksc.payload.update_incident_data", broken)
+        monkeypatch.setattr("responses.payload.update_incident_data", broken)
         burst()
         request.refresh_from_db()
         assert request.status == Status.QUEUED and request.wait_reason == WaitReason.UPDATE

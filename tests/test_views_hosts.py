@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from portal import local_redis
-from responses.ksc.factory import reset_client
+from responses.ksc_servers import reset_client
 
 SEARCH = "/hosts/search"
 

@@ -17,8 +17,8 @@ import pytest
 from django.core import signing
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from responses import catalog, forms
-from responses.ksc import payload, wire
+from ksc_client import wire
+from responses import catalog, forms, payload
 from responses.models import EventKind, ResponseRequest, Status
 from tests.support.filing import file_request
 from tests.support.openioc import ioc_zip_bytes, openioc

@@ -18,8 +18,8 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from ksc_client.errors import KscError, KscUnavailable
 from responses import workflow
-from responses.ksc.errors import KscError, KscUnavailable
 from responses.models import ResponseRequest
 
 NON_FIELD = "non_field_errors"

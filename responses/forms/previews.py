@@ -11,9 +11,8 @@ from django.core import signing
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from responses import catalog, consequences, ioc_store
+from responses import catalog, consequences, ioc_store, payload
 from responses.forms.new_request import Filing
-from responses.ksc import payload
 
 PREVIEW_SALT = "responses.new-request.preview"
 

@@ -14,11 +14,11 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
+from ksc_client.errors import KscError
+from ksc_client.hosts import Host
 from responses import catalog, hosts, policy, throttle
 from responses.errors import RateLimited
 from responses.host_state import facts_of, ksc_facts, portal_isolation, portal_isolations
-from responses.ksc.errors import KscError
-from responses.ksc.hosts import Host
 from responses.models import ResponseRequest
 from responses.views.common import _paginate, _refused
 from responses.views.lists import _list_rows

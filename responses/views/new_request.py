@@ -16,6 +16,7 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
+from ksc_client.errors import KscError
 from responses import catalog, drafts, filing, filing_hints, hosts, policy, throttle
 from responses.errors import InvalidRequest, NotAllowed, RateLimited
 from responses.forms import prefill
@@ -23,7 +24,6 @@ from responses.forms.new_request import NewRequestForm, archives_from_references
 from responses.forms.previews import preview, seal, unseal
 from responses.forms.task_choice import approval_rule
 from responses.host_state import facts_of, portal_isolation
-from responses.ksc.errors import KscError
 from responses.models import Source, Status
 from responses.views.common import DRAFT_FILED, _refused, request_name
 from responses.views.hosts import MAX_HOST_QUERY, MIN_HOST_QUERY, _find_hosts, _too_long_query, _use_host_url

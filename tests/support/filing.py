@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ksc_client.hosts import Host
 from responses import filing
 from responses.hosts import HostCheck
-from responses.ksc.hosts import Host
 from responses.models import ResponseRequest, Source
 
 

@@ -23,13 +23,13 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 
-from responses.ksc import filters
-from responses.ksc import tasks as ksc_tasks
-from responses.ksc.attributes import DISPLAY_NAME, GROUP_ID, HOST_ID, INCIDENT_ID, LAST_VISIBLE, OS_NAME
-from responses.ksc.client import KscConfig
-from responses.ksc.errors import KscAuthError, KscCallError, KscError, KscMfaRequired, KscTlsError
-from responses.ksc.factory import build_client
-from responses.ksc.transport import requests_verify
+from ksc_client import filters
+from ksc_client import tasks as ksc_tasks
+from ksc_client.attributes import DISPLAY_NAME, GROUP_ID, HOST_ID, INCIDENT_ID, LAST_VISIBLE, OS_NAME
+from ksc_client.client import KscConfig
+from ksc_client.errors import KscAuthError, KscCallError, KscError, KscMfaRequired, KscTlsError
+from ksc_client.transport import requests_verify
+from responses.ksc_servers import build_client, default_config
 
 HOST_DETAILS = (DISPLAY_NAME, OS_NAME, LAST_VISIBLE, GROUP_ID)
 
@@ -76,7 +76,7 @@ class Command(BaseCommand):
     # the steps
 
     def check_settings(self) -> tuple[KscConfig, str]:
-        config = KscConfig.from_settings()
+        config = default_config()
         if not config.user or not config.password:
             raise StepFailed("KSC_USER and KSC_PASSWORD (or KSC_PASSWORD_FILE) are required.")
         return config, f"{config.base_url} as {config.user!r} ({settings.KSC_CLIENT} client)"

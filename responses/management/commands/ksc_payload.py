@@ -6,8 +6,8 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from responses import catalog
-from responses.ksc import payload, wire
+from ksc_client import wire
+from responses import catalog, payload
 
 
 class Command(BaseCommand):

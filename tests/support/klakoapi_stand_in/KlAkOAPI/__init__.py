@@ -2,7 +2,7 @@
 
 This is NOT Kaspersky's code: it is written for this project from KlAkOAPI 15.1's
 public interface, so that the contract tests of the portal's ``klakoapi`` client
-(responses/ksc/klakoapi.py) run in CI against the simulator over HTTPS when the
+(ksc_client/klakoapi.py) run in CI against the simulator over HTTPS when the
 real package (shipped with KSC, installed by hand) is absent. The real package
 wins whenever it is importable: tests/settings.py puts this folder on
 ``sys.path`` only after ``import KlAkOAPI`` failed.

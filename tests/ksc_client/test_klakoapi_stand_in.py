@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from responses.ksc import filters
+from ksc_client import filters
 
 KlAkOAPI = pytest.importorskip("KlAkOAPI.AdmServer", reason="neither KlAkOAPI nor its stand-in can be imported")
 from KlAkOAPI.AdmServer import KlAkAdmServer  # noqa: E402
@@ -20,7 +20,7 @@ from KlAkOAPI.ChunkAccessor import KlAkChunkAccessor  # noqa: E402
 from KlAkOAPI.Error import KlAkError, KlAkResponseError  # noqa: E402
 from KlAkOAPI.HostGroup import KlAkHostGroup  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 EVERY_HOST = '(KLHST_WKS_DN="*")'
 
 
@@ -95,6 +95,6 @@ def test_a_ksc_error_is_the_klak_error_with_its_code(ksc_simulator):
 
 
 def test_production_code_never_reaches_for_the_stand_in():
-    for folder in ("portal", "responses", "accounts", "notifications", "ksc_simulator"):
+    for folder in ("portal", "responses", "accounts", "notifications", "ksc_client", "ksc_simulator"):
         for path in (ROOT / folder).rglob("*.py"):
             assert "klakoapi_stand_in" not in path.read_text(encoding="utf-8"), path

@@ -4,7 +4,7 @@ The envelope goes, serialised with ``json.dumps`` as Kaspersky's sample does,
 into ``KLINCDT_BODY`` of ``HostGroup.AddIncident``; ``UpdateIncident`` then
 marks the incident unhandled so that KSC creates the ``[Response]`` task.
 Values here are Python values (``KLINCDT_ADDED`` is a datetime); the client
-encodes them for the wire (responses.ksc.wire).
+encodes them for the wire (ksc_client.wire).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import Any
 
 from django.conf import settings
 
-from responses.ksc import wire
-from responses.ksc.attributes import (
+from ksc_client import wire
+from ksc_client.attributes import (
     INCIDENT_ADDED,
     INCIDENT_BODY,
     INCIDENT_HOST,

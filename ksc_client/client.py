@@ -1,13 +1,13 @@
 """The portal's KSC Open API client: the interface both backends implement, and its configuration.
 
-The backends are responses.ksc.builtin (the project's own client of the wire
-protocol) and responses.ksc.klakoapi (Kaspersky's KlAkOAPI); responses.ksc.factory
+The backends are ksc_client.builtin (the project's own client of the wire
+protocol) and ksc_client.klakoapi (Kaspersky's KlAkOAPI); responses.ksc_servers
 chooses one from the KSC_* settings and keeps one client per process, so this
 module imports neither backend (they import it). Both log in lazily on the first call, keep that
 login for every later call (the RQ worker reuses it across jobs), log in
 again once when KSC refuses the session, and then give up with KscAuthError.
 
-Values go out through responses.ksc.wire and come back decoded by it:
+Values go out through ksc_client.wire and come back decoded by it:
 datetimes are aware UTC, ``long`` values are ints.
 
 The KSC password lives only in KscConfig (hidden from its repr) and in the
@@ -26,12 +26,10 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
-from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
-
-from responses.ksc import filters, wire
-from responses.ksc.attributes import (
+from ksc_client import filters, wire
+from ksc_client.attributes import (
     CHUNK_ITEMS,
     DISPLAY_NAME,
     DNS_NAME,
@@ -44,27 +42,37 @@ from responses.ksc.attributes import (
     IP_LONG,
     NETBIOS_NAME,
 )
-from responses.ksc.errors import KscError, KscProtocolError, KscSessionRefused
-from responses.ksc.hosts import HOST_FIELDS, Host, ip_to_long, parse_ipv4
-from responses.ksc.transport import SessionRefused
+from ksc_client.errors import KscError, KscProtocolError, KscSessionRefused
+from ksc_client.hosts import HOST_FIELDS, Host, ip_to_long, parse_ipv4
+from ksc_client.transport import SessionRefused
 
 __all__ = [
     "Host",
     "KscClient",
     "KscConfig",
-    "tls_verification_disabled",
-    "warn_if_tls_verification_disabled",
+    "KscConfigError",
 ]
 
-logger = logging.getLogger("responses.ksc")
+logger = logging.getLogger("ksc_client")
 
+
+class KscConfigError(ValueError):
+    """A KscConfig that cannot work (responses/ksc_servers.py reports it as a configuration error)."""
 
 
 @dataclass(frozen=True)
 class KscConfig:
-    """Where KSC is and how to log in. ``verify``: True (system CA store), False, or a certificate file."""
+    """One KSC server and how to log in to it; handed in by the caller, never read from settings.
 
-    host: str
+    ``url`` is ``https://host:port`` of the Administration Server (for a secondary reached
+    through the gateway: the PRIMARY's URL); give it, or ``host`` and ``port``, and the other
+    is filled in. ``verify``: True (system CA store), False, or a certificate file (``ca_file``).
+    ``vserver``: a virtual Administration Server's name, sent at login only. ``route``: the
+    secondary server ids (KLSRVH_SRV_ID) from the primary down to the server meant, for the
+    gateway login; empty for the primary itself.
+    """
+
+    host: str = ""
     port: int = 13299
     user: str = ""
     password: str = field(default="", repr=False)
@@ -74,33 +82,46 @@ class KscConfig:
     verify: bool | str = True
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
+    name: str = "primary"
+    url: str = ""
+    route: tuple[int, ...] = ()
 
     def __post_init__(self):
+        if self.url:
+            parts = urlsplit(self.url)
+            if parts.scheme != "https" or not parts.hostname:
+                raise KscConfigError(f"KSC server {self.name!r}: the URL must be https://host:port, not {self.url!r}.")
+            try:
+                port = parts.port or 13299
+            except ValueError:
+                raise KscConfigError(f"KSC server {self.name!r}: the port in {self.url!r} is not a number.") from None
+            object.__setattr__(self, "host", parts.hostname)
+            object.__setattr__(self, "port", port)
+        if not self.host:
+            raise KscConfigError(f"KSC server {self.name!r}: no host (url) is given.")
+        object.__setattr__(self, "url", self.base_url)
+        object.__setattr__(self, "route", tuple(int(hop) for hop in self.route))
         # The domain travels as plain text inside a quoted header parameter.
         if any(ch == '"' or ord(ch) < 32 for ch in self.domain):
-            raise ImproperlyConfigured("KSC_DOMAIN must not contain double quotes or control characters.")
+            raise KscConfigError(
+                f"KSC server {self.name!r}: the domain (KSC_DOMAIN) must not contain double quotes or control characters."
+            )
+        if self.vserver and self.route:
+            raise KscConfigError(f"KSC server {self.name!r}: a virtual server has no secondaries (vserver and route).")
 
-    @classmethod
-    def from_settings(cls) -> KscConfig:
-        if not settings.KSC_HOST:
-            raise ImproperlyConfigured("KSC_HOST is not set: the portal does not know where KSC is.")
-        return cls(
-            host=settings.KSC_HOST,
-            port=settings.KSC_PORT,
-            user=settings.KSC_USER or "",
-            password=settings.KSC_PASSWORD or "",
-            domain=settings.KSC_DOMAIN or "",
-            internal=settings.KSC_INTERNAL_USER,
-            vserver=settings.KSC_VSERVER or "",
-            verify=settings.KSC_VERIFY,
-            connect_timeout=settings.KSC_CONNECT_TIMEOUT,
-            read_timeout=settings.KSC_READ_TIMEOUT,
-        )
+    @property
+    def ca_file(self) -> str:
+        """The certificate file KSC is verified against, or "" (system store, or verification off)."""
+        return self.verify if isinstance(self.verify, str) else ""
 
     @property
     def base_url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host and not self.host.startswith("[") else self.host
         return f"https://{host}:{self.port}"
+
+    @property
+    def verification_off(self) -> bool:
+        return self.verify is False
 
     def authorization_header(self) -> str:
         """``KSCBasic`` exactly as KlAkOAPI writes it. A secret: never log it."""
@@ -241,7 +262,7 @@ class KscClient(abc.ABC):
     ) -> list[dict[str, Any]]:
         """``HostGroup.FindIncidents``, paged through its accessor, which is then released.
 
-        ``filter`` must be built with responses.ksc.filters; ``order`` is
+        ``filter`` must be built with ksc_client.filters; ``order`` is
         ``[(attribute, ascending)]`` over KLINCDT_ID/SEVERITY/ADDED/IS_HANDLED.
         """
         method = "HostGroup.FindIncidents"
@@ -429,27 +450,3 @@ def _same_body(found: Any, body: str) -> bool:
         return isinstance(found, str) and json.loads(found) == json.loads(body)
     except ValueError:
         return False
-
-
-# --- the process's client ---------------------------------------------------------------------
-
-def tls_verification_disabled() -> bool:
-    """True when KSC_CERT=false: the portal then warns at start, and shows administrators a warning."""
-    return getattr(settings, "KSC_VERIFY", True) is False
-
-
-_warned = False
-
-
-def warn_if_tls_verification_disabled() -> None:
-    """Log, once per process, that KSC's certificate is not checked."""
-    global _warned
-    if _warned or not tls_verification_disabled():
-        return
-    _warned = True
-    where = f" at {settings.KSC_HOST}:{settings.KSC_PORT}" if settings.KSC_HOST else ""
-    logger.warning(
-        "TLS verification of KSC%s is OFF (KSC_CERT=false): anyone on the network path can pose as KSC and "
-        "capture the KSC account's password. Set KSC_CERT to KSC's certificate file.",
-        where,
-    )

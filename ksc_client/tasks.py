@@ -11,12 +11,13 @@ guessed at.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from responses.ksc import wire
-from responses.ksc.attributes import (
+from ksc_client import wire
+from ksc_client.attributes import (
     EVENT_RANGE,
     HISTORY_FIELDS,
     TASK_CREATION_DATE,
@@ -24,7 +25,7 @@ from responses.ksc.attributes import (
     TASK_ID,
     TASK_INFO,
 )
-from responses.ksc.errors import KscCallError, KscProtocolError
+from ksc_client.errors import KscCallError, KscProtocolError
 
 # GetTaskStatistics keys: host counts per state bit (as strings).
 STATE_PENDING = "1"
@@ -40,6 +41,39 @@ EVENT_RUNNING, EVENT_SUSPENDED, EVENT_FAILED, EVENT_COMPLETED = 1, 2, 3, 4
 
 # KSC's "object not found" code (the spec's example); a task rotated away answers it.
 ERR_NOT_FOUND = 1183
+
+
+# The documented DisplayName of the task KES makes of an incident: "[Response][<area>] <task type> - <date>
+# <time> - <ID>"; named groups area, task and id. The portal's KSC_RESPONSE_TASK_PATTERN defaults to it.
+RESPONSE_TASK_PATTERN = re.compile(
+    r"^\[Response\]\[(?P<area>[^\]]*)\]\s*(?P<task>.+?)\s+-\s+.*?(?:\s+-\s+(?P<id>\d+))?\s*$", re.IGNORECASE
+)
+
+
+@dataclass(frozen=True)
+class ResponseTaskName:
+    """What a ``[Response]`` task's name says: the incident area, the task type, the incident id (each may lack)."""
+
+    area: str | None
+    task: str | None
+    incident_id: int | None
+
+
+def parse_task_name(name: str, pattern: re.Pattern[str] = RESPONSE_TASK_PATTERN) -> ResponseTaskName | None:
+    """The parts of a ``[Response]`` task's DisplayName, or None when it is not one.
+
+    ``pattern`` has the named groups area, task and id (any may be absent).
+    """
+    match = pattern.match(name or "")
+    if match is None:
+        return None
+    parts = match.groupdict()
+    number = parts.get("id")
+    return ResponseTaskName(
+        area=parts.get("area"),
+        task=parts.get("task"),
+        incident_id=int(number) if number and number.isdigit() else None,
+    )
 
 
 class Caller(Protocol):

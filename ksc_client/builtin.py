@@ -15,9 +15,9 @@ from typing import Any
 
 import requests
 
-from responses.ksc.client import KscClient, KscConfig
-from responses.ksc.errors import KscProtocolError
-from responses.ksc.transport import (
+from ksc_client.client import KscClient, KscConfig
+from ksc_client.errors import KscProtocolError
+from ksc_client.transport import (
     KscHttpSession,
     SessionRefused,
     read_answer,
@@ -26,7 +26,7 @@ from responses.ksc.transport import (
     translate_request_error,
 )
 
-logger = logging.getLogger("responses.ksc")
+logger = logging.getLogger("ksc_client")
 
 # Seconds to wait for Session.EndSession when closing: leaving must not hang a worker.
 END_SESSION_TIMEOUT = 2.0

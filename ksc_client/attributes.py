@@ -2,7 +2,7 @@
 
 Incidents (HostGroup.AddIncident/UpdateIncident/FindIncidents, section 6), hosts
 (HostGroup.FindHosts/GetHostInfo, section 7), tasks and their history (section 9), and the
-array keys of KSC's chunked answers. Every other module of responses.ksc names them through
+array keys of KSC's chunked answers. Every other module of ksc_client names them through
 these constants, so a name KSC spells differently is corrected here once.
 """
 

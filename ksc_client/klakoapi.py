@@ -12,7 +12,7 @@ KlAkOAPI 15.1's pitfalls (docs/ksc-wire.md, section 10) and what is done about t
   would take ``REQUESTS_CA_BUNDLE`` and a new, unauthenticated connection.
   KscHttpSession has ``trust_env`` off.
 - A plain dict argument is sent unwrapped: top-level params go in as
-  ``KlAkParams`` built from values already encoded by responses.ksc.wire.
+  ``KlAkParams`` built from values already encoded by ksc_client.wire.
 - It raises with the body only on a non-200 answer: the session records the status.
 
 KlAkOAPI is imported lazily: the portal runs without it.
@@ -26,9 +26,9 @@ from typing import Any
 
 import requests
 
-from responses.ksc.client import KscClient, KscConfig
-from responses.ksc.errors import KscAuthError, KscCallError, KscProtocolError, excerpt
-from responses.ksc.transport import (
+from ksc_client.client import KscClient, KscConfig
+from ksc_client.errors import KscAuthError, KscCallError, KscProtocolError, excerpt
+from ksc_client.transport import (
     KscHttpSession,
     read_answer,
     refused_login,
@@ -36,7 +36,16 @@ from responses.ksc.transport import (
     translate_request_error,
 )
 
-logger = logging.getLogger("responses.ksc")
+logger = logging.getLogger("ksc_client")
+
+
+def klakoapi_importable() -> bool:
+    """Whether Kaspersky's KlAkOAPI package (or the tests' stand-in) can be imported."""
+    try:
+        import KlAkOAPI.AdmServer  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 class KlAkOApiKscClient(KscClient):

@@ -6,6 +6,8 @@ import datetime as dt
 
 import pytest
 
+from ksc_client import filters
+from ksc_client.filters import FilterValueError
 from ksc_simulator import filters as reader
 from ksc_simulator.filters import (
     AllOf,
@@ -17,8 +19,6 @@ from ksc_simulator.filters import (
     Not,
     Present,
 )
-from responses.ksc import filters
-from responses.ksc.filters import FilterValueError
 
 NOW = dt.datetime(2026, 11, 27, 8, 30, 5, tzinfo=dt.UTC)
 SCHEMA = {

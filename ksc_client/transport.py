@@ -24,7 +24,7 @@ from typing import Any
 import requests
 import urllib3
 
-from responses.ksc.errors import (
+from ksc_client.errors import (
     KscAuthError,
     KscCallError,
     KscError,
@@ -35,7 +35,7 @@ from responses.ksc.errors import (
     excerpt,
 )
 
-logger = logging.getLogger("responses.ksc")
+logger = logging.getLogger("ksc_client")
 
 
 class KscHttpSession(requests.Session):

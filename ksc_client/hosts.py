@@ -14,7 +14,7 @@ import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
-from responses.ksc.attributes import (
+from ksc_client.attributes import (
     DISPLAY_NAME,
     FQDN,
     GROUP_ID,
