@@ -41,7 +41,7 @@ from ksc_client import tasks as ksc_tasks
 from ksc_client.client import KscClient
 from ksc_client.errors import KscAuthError, KscError, KscUnavailable
 from ksc_client.tasks import ResponseTaskName
-from responses import catalog, submission, trail
+from responses import catalog, hosts, submission, trail
 from responses.jobs import check_late_duplicates, schedule_periodic
 from responses.ksc_servers import get_client
 from responses.models import (
@@ -304,7 +304,7 @@ class _Sweep:
             if not fitting:
                 continue
             if rr.target_host not in host_tasks:
-                host_tasks[rr.target_host] = ksc_tasks.tasks_of_host(self.calls, rr.target_host)
+                host_tasks[rr.target_host] = hosts.task_ids(rr.target_host, via=self.calls)
             on_host = [item for item in fitting if item[0].id in host_tasks[rr.target_host]]
             if not on_host:
                 continue

@@ -18,7 +18,7 @@ from ksc_client.errors import KscError
 from ksc_client.hosts import Host
 from responses import catalog, hosts, policy, throttle
 from responses.errors import RateLimited
-from responses.host_state import facts_of, ksc_facts, portal_isolation, portal_isolations
+from responses.host_state import portal_isolation, portal_isolations
 from responses.models import ResponseRequest
 from responses.views.common import _paginate, _refused
 from responses.views.lists import _list_rows
@@ -52,7 +52,7 @@ def host_search(request: HttpRequest) -> HttpResponse:
     else:
         try:
             throttle.count(request.user, throttle.HOST_SEARCH)
-            found = _find_hosts(query)
+            found = hosts.search(query, limit=HOST_RESULTS)  # recorded: the auditors' host search knows them
         except RateLimited as exc:
             context["refused"] = exc.message
             status = 429
@@ -66,7 +66,7 @@ def host_search(request: HttpRequest) -> HttpResponse:
             context["hosts"] = [
                 {
                     "host": host,
-                    "facts": facts_of(host),
+                    "facts": hosts.facts_of(host),
                     "isolation": isolations.get(host.id),
                     "use_url": _use_host_url(host, task),
                 }
@@ -81,10 +81,6 @@ def _too_long_query() -> str:
     return _("The search is longer than %(max)d characters: type the start of a host name, an address or an id.") % {
         "max": MAX_HOST_QUERY
     }
-
-
-def _find_hosts(query: str) -> list[Host]:
-    return hosts.search(query, limit=HOST_RESULTS)  # the auditors' host search knows them from now on
 
 
 def _use_host_url(host: Host, task: str) -> str:
@@ -109,10 +105,10 @@ def host_detail(request: HttpRequest, host_id: str) -> HttpResponse:
         raise Http404(str(exc)) from None
     requests = ResponseRequest.objects.visible_to(user).filter(target_host=host_id)
     page = _paginate(request, _list_rows(requests))
-    facts, facts_error = ksc_facts(host_id)
-    name = facts.host.display_name if facts else ""
-    if not name:
-        name = requests.exclude(target_host_name="").values_list("target_host_name", flat=True).first() or host_id
+    facts, facts_error = hosts.state(host_id)
+    # The name a request was filed with is read only when KSC gave none.
+    filed_as = requests.exclude(target_host_name="").values_list("target_host_name", flat=True)
+    name = hosts.name_of(host_id, facts, filed_as=lambda: filed_as.first() or "")
     return render(
         request,
         "responses/host.html",

@@ -23,10 +23,10 @@ from responses.forms import prefill
 from responses.forms.new_request import NewRequestForm, archives_from_references
 from responses.forms.previews import preview, seal, unseal
 from responses.forms.task_choice import approval_rule
-from responses.host_state import facts_of, portal_isolation
+from responses.host_state import portal_isolation
 from responses.models import Source, Status
 from responses.views.common import DRAFT_FILED, _refused, request_name
-from responses.views.hosts import MAX_HOST_QUERY, MIN_HOST_QUERY, _find_hosts, _too_long_query, _use_host_url
+from responses.views.hosts import HOST_RESULTS, MAX_HOST_QUERY, MIN_HOST_QUERY, _too_long_query, _use_host_url
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +174,7 @@ def _new_request_post(request: HttpRequest) -> HttpResponse:
             "task": task,
             "host": host,
             "host_error": host_error,
-            "host_facts": facts_of(host) if host is not None else None,
+            "host_facts": hosts.facts_of(host) if host is not None else None,
             "isolation": portal_isolation(form.filing.target_host),
             "preview": preview(form.filing),
             "sealed": seal(request.user, form.filing),
@@ -218,7 +218,7 @@ def _search_in_form(request: HttpRequest, task: catalog.TaskType) -> HttpRespons
     elif len(extra["q"]) >= MIN_HOST_QUERY:
         try:
             throttle.count(request.user, throttle.HOST_SEARCH)
-            extra["host_hits"] = _find_hosts(extra["q"])
+            extra["host_hits"] = hosts.search(extra["q"], limit=HOST_RESULTS)
         except RateLimited as exc:
             extra["host_search_error"] = exc.message
             status = 429
