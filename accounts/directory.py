@@ -29,6 +29,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accounts import tenants
 from accounts.models import ApiToken, DirectoryAccount, DirectoryEvent, Source
 from accounts.role_groups import roles_for
 from accounts.roles import ALL_ROLES
@@ -280,7 +281,14 @@ def revoke_access(user: User, origin: str) -> int:
 
 
 def follow_directory(
-    user: User, roles: set[str], *, source: str, subject: str, origin: str, person: str | None = None
+    user: User,
+    roles: set[str],
+    *,
+    source: str,
+    subject: str,
+    origin: str,
+    person: str | None = None,
+    groups: Iterable[str] | None = None,
 ) -> list[str]:
     """Give ``user`` exactly ``roles`` among the portal's, as the directory says; what changed, for the log.
 
@@ -289,6 +297,8 @@ def follow_directory(
     account is bound to (``bind`` checked it; only a binding kept by DN moves, once, to the
     entry's immutable id). ``origin``: what noticed (ldap, oidc at a login; sync for
     sync_directory_roles), written in each event. ``person``: the IDENTITY_LINK_ATTRIBUTE value.
+    ``groups``: the person's directory groups, which set their KSC servers when TENANT_GROUPS is set
+    (accounts/tenants.py; each change an AccountEvent in the accounts chain).
     """
     changes: list[str] = []
     subject = subject[:512]
@@ -332,6 +342,9 @@ def follow_directory(
             account.deactivated_by_directory = False
             _event(user, origin, DirectoryEvent.Action.REACTIVATED, "back in a mapped group")
             changes.append("reactivated")
+        if groups is not None and settings.TENANT_GROUPS:
+            if tenants.follow_tenant_groups(user, groups, settings.TENANT_GROUPS):
+                changes.append("servers")
         account.synced_at = timezone.now()
         account.save()
     if changes:

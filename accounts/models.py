@@ -113,3 +113,29 @@ def _register_api_auditlog() -> None:
 
 
 _register_api_auditlog()
+
+
+class ServerScope(models.Model):
+    """The KSC servers (tenants) a user works on: responses/policy.py reads it (``servers_of``), nothing else.
+
+    ``every_server``: a global auditor or administrator, set explicitly. Otherwise ``servers``
+    lists server names of KSC_SERVERS. No row: every server while one is configured, none from
+    the second on (accounts/tenants.py). Directory users' rows follow TENANT_GROUPS
+    (``from_directory``); local users' are set in the admin or with ``manage.py scope_user``.
+    Every change is an AccountEvent in the accounts chain (accounts/account_trail.py).
+    """
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="server_scope")
+    every_server = models.BooleanField(
+        default=False, help_text="Works on every KSC server (a global auditor or administrator)."
+    )
+    servers = models.JSONField(default=list, blank=True, help_text="The KSC servers' names (KSC_SERVERS) this user works on.")
+    from_directory = models.BooleanField(default=False, help_text="Set from TENANT_GROUPS at sign-in and sync.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.user}: {'every server' if self.every_server else ', '.join(self.servers) or 'no server'}"
+
+    def describe(self) -> dict:
+        """What the accounts chain records of it."""
+        return {"every_server": self.every_server, "servers": sorted(self.servers)}

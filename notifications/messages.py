@@ -112,6 +112,7 @@ def _facts(request: ResponseRequest, fmt: str, now: dt.datetime) -> dict:
         "what": markup.user_text(request.task_type.message_words(request.params), fmt, 200),
         "host": markup.user_text(request.target_host_name or request.target_host, fmt, 120),
         "host_id": markup.user_text(request.target_host, fmt, 80),
+        "server": markup.user_text(request.server, fmt, 40),  # the KSC server that holds the host
         "requester": markup.user_text(request.requester_username, fmt, 150),
         "justification": markup.user_text(request.justification, fmt, JUSTIFICATION_LIMIT),
         "age": timesince(request.created_at, now),

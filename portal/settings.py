@@ -15,6 +15,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from accounts.identity_link import parse_id_attribute, parse_link_attribute
 from accounts.role_groups import parse_role_groups
+from accounts.tenants import parse_tenant_groups
 from portal.env import (
     env_bool,
     env_choice,
@@ -373,6 +374,14 @@ KSC_SERVERS = read_servers(
         KSC_HOST, KSC_PORT, KSC_USER, KSC_VERIFY if isinstance(KSC_VERIFY, str) else "", KSC_VSERVER or ""
     ),
 )
+# Tenants (accounts/tenants.py): which directory groups work on which KSC servers, as JSON from server
+# name to groups ("*": every server, for global auditors and administrators). Local users get theirs
+# with `manage.py scope_user` or in the admin. A user without a scope works on every server only while
+# one server is configured.
+TENANT_GROUPS = parse_tenant_groups("TENANT_GROUPS", env_str("TENANT_GROUPS"), [s.name for s in KSC_SERVERS])
+# Host search across servers (responses/hosts.py): seconds each server has to answer before the page
+# says it did not (the others' hosts are shown).
+KSC_SEARCH_TIMEOUT = env_float("KSC_SEARCH_TIMEOUT", 8.0, minimum=0.5)
 KSC_CLIENT = env_choice("KSC_CLIENT", "auto", ("auto", "klakoapi", "builtin"))
 KSC_CONNECT_TIMEOUT = env_float("KSC_CONNECT_TIMEOUT", 10.0, minimum=0.1)
 KSC_READ_TIMEOUT = env_float("KSC_READ_TIMEOUT", 60.0, minimum=0.1)

@@ -39,7 +39,7 @@ from responses.models import (
     payload_fingerprint,
 )
 from responses.paging import keyset_batches
-from responses.states import TRANSITIONS, Status
+from responses.states import PRIMARY_SERVER, TRANSITIONS, Status
 
 anchor_log = logging.getLogger("portal.audit.anchor")
 
@@ -344,7 +344,7 @@ def _filed_content_problem(request: ResponseRequest, events: list[RequestEvent])
     if filed is None:
         return f"request {request.uuid}: its trail has no 'filed' event; events were deleted"
     recorded = filed.detail.get("fingerprint")
-    current = payload_fingerprint(request.task, request.target_host, request.params)
+    current = payload_fingerprint(request.task, request.target_host, request.params, request.server)
     if recorded and (recorded != current or request.fingerprint != current):
         return f"request {request.uuid}: its task, host or params were changed after it was filed"
     # What else the FILED event keeps of the row (PostgreSQL freezes these columns, 0020; the
@@ -359,6 +359,9 @@ def _filed_content_problem(request: ResponseRequest, events: list[RequestEvent])
         differs.append("external_ref")
     if "approvals_required" in detail and request.approvals_required != detail["approvals_required"]:
         differs.append("approvals_required")
+    # The server: named in the event when it is not "primary" (trail.append), like the fingerprint.
+    if request.server != detail.get("server", PRIMARY_SERVER):
+        differs.append("server")
     if differs:
         return "; ".join(f"request {request.uuid}: its {name} differs from what was filed" for name in differs)
     return None

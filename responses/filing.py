@@ -6,8 +6,9 @@
    before anything costly: who may not file, or is over the limit, gets no KSC call and no IOC
    archive unpacked. A caller that must refuse before reading its input (the API, before the
    body; the web form, before the sealed preview) admits first and hands the ``Admission`` over;
-2. validation (``validate``), once: the task, host id, params (the catalog cleans them once),
-   texts, source and archive names, every error at once (``InvalidRequest``, by field);
+2. validation (``validate``), once: the KSC server (one of the user's, before KSC is asked
+   anything), the task, host id, params (the catalog cleans them once), texts, source and archive
+   names, every error at once (``InvalidRequest``, by field);
 3. the host, asked once through responses.hosts: an id KSC does not know is refused
    (``InvalidRequest`` naming ``target_host``, HTTP 400); the name stored beside the id is
    KSC's display name, never one the caller sent (approvers read the name); when KSC cannot be
@@ -120,6 +121,7 @@ class CleanRequest:
     """A new request as validated: what responses.workflow.create_request stores, and nothing it must check."""
 
     task: str
+    server: str  # the KSC server (an entry's name) that holds the host
     target_host: str
     target_host_name: str  # KSC's name for the host; "" when KSC could not be asked
     params: Any
@@ -134,6 +136,7 @@ class CleanRequest:
 
 def validate(
     *,
+    user,
     task: Any,
     target_host: Any,
     params: Any,
@@ -141,14 +144,22 @@ def validate(
     external_ref: Any = "",
     source: Any = Source.WEB,
     archive_names: Any = None,
+    server: Any = None,
     host_check: Callable[[str], HostCheck] | None = None,
 ) -> CleanRequest:
     """Every field checked once, the host asked about once; InvalidRequest naming each field that is wrong.
 
-    ``host_check``: how the host is asked about (default: KSC, through responses.hosts.check); it is
-    asked only about a well-formed id.
+    ``server``: the KSC server that holds the host (None: ``user``'s default); one the user does not
+    work on is refused like one that does not exist, and never contacted.
+    ``host_check``: how the host is asked about (default: that server, through responses.hosts.check);
+    it is asked only about a well-formed id on a server of the user's.
     """
     errors: dict[str, Any] = {}
+    server_name = None
+    try:
+        server_name = workflow.clean_server(user, server)
+    except ValueError as exc:
+        errors["server"] = [str(exc)]
     try:
         task_type = catalog.get_task(task)
     except catalog.ParamErrors as exc:
@@ -185,8 +196,8 @@ def validate(
         except ValueError as exc:
             errors["archive_names"] = [str(exc)]
     check = HostCheck(None, "")
-    if host is not None:
-        check = (host_check or hosts.check)(host)
+    if host is not None and server_name is not None:
+        check = host_check(host) if host_check is not None else hosts.check(host, server=server_name)
         if check.unknown:
             errors["target_host"] = [hosts.unknown_host_message()]
         else:
@@ -200,6 +211,7 @@ def validate(
         raise InvalidRequest(errors)
     return CleanRequest(
         task=task_type.name,
+        server=server_name,
         target_host=host,
         target_host_name=texts["target_host_name"],
         params=cleaned,
@@ -208,7 +220,7 @@ def validate(
         source=source,
         archive_names=names,
         approvals_required=catalog.approvals_required(task_type.name, cleaned),
-        fingerprint=payload_fingerprint(task_type.name, host, cleaned),
+        fingerprint=payload_fingerprint(task_type.name, host, cleaned, server_name),
         host_unchecked=check.error,
     )
 
@@ -243,6 +255,7 @@ def file_request(
     previewed_at: dt.datetime | None = None,
     same_pending_ok: bool = True,
     archive_names: Any = None,
+    server: Any = None,
     host_check: Callable[[str], HostCheck] | None = None,
 ) -> Filed:
     """File a request: pending approval, or approved at once when its task needs none.
@@ -255,7 +268,8 @@ def file_request(
     when the same task, host and params are already open, filed by anyone.
     ``archive_names``: the web form's uploaded file name of each IOC archive in ``params``
     (shown beside its size and digest; not sent to KSC, not part of the fingerprint); the API sends none.
-    ``host_check``: who answers for the host (default: KSC through responses.hosts.check).
+    ``server``: the KSC server that holds the host (None: the user's default server, see validate).
+    ``host_check``: who answers for the host (default: that KSC server, through responses.hosts.check).
     """
     if admission is None:
         admission = admit(user)
@@ -263,6 +277,7 @@ def file_request(
         raise ValueError("an Admission comes from filing.admit(user), for this user")
     user = admission.user
     clean = validate(
+        user=user,
         task=task,
         target_host=target_host,
         params=params,
@@ -270,6 +285,7 @@ def file_request(
         external_ref=external_ref,
         source=source,
         archive_names=archive_names,
+        server=server,
         host_check=host_check,
     )
     with transaction.atomic():
@@ -292,14 +308,21 @@ def file_request(
             if duplicate is not None:
                 return Filed(duplicate, duplicate=True)
         if not same_pending_ok:
-            same = filing_hints.same_pending(clean.task, clean.target_host, clean.params)
+            same = filing_hints.same_pending(clean.task, clean.target_host, clean.params, clean.server)
             if same:
                 raise SamePending(same)
         now = timezone.now()
         _enforce_filing_limit(locked, now)  # again, under the lock
         with set_actor(locked):
             request = workflow.create_request(locked, clean, now=now)
-    log.info("request %s filed by %s: %s on %s", request.uuid, request.requester_username, request.task, clean.target_host)
+    log.info(
+        "request %s filed by %s: %s on %s (server %s)",
+        request.uuid,
+        request.requester_username,
+        request.task,
+        clean.target_host,
+        clean.server,
+    )
     return Filed(request)
 
 

@@ -40,6 +40,7 @@ from ksc_client.errors import KscError
 from ksc_client.hosts import Host
 from ksc_client.tasks import Caller
 from responses import host_directory, ksc_servers
+from responses.states import PRIMARY_SERVER
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +49,14 @@ HOST_CACHE_SECONDS = 60
 
 
 def _client(server: str | None = None):
-    """The KSC client for ``server`` (None: the default server); ImproperlyConfigured when none is configured."""
+    """The KSC client for ``server`` (None: the default server); ImproperlyConfigured when none is configured,
+    ksc_servers.UnknownServer for a name that is not configured."""
     return ksc_servers.client_for(server)
+
+
+def _name(server: str | None) -> str:
+    """The server's name as the host directory keeps it (None: the default server's)."""
+    return server if server is not None else (ksc_servers.default_server() or PRIMARY_SERVER)
 
 
 @dataclass(frozen=True)
@@ -117,7 +124,7 @@ def lookup(host_id: str, *, server: str | None = None) -> Host | None:
     """KSC's record of the host with this id, or None when KSC knows none; KscError / ImproperlyConfigured."""
     host = _client(server).get_host(host_id)
     if host is not None:
-        host_directory.record_seen([host])
+        host_directory.record_seen([host], _name(server))
     return host
 
 
@@ -125,7 +132,7 @@ def check(host_id: str, *, server: str | None = None) -> HostCheck:
     """Ask KSC about ``host_id``; never raises for KSC's trouble (the error says what it was)."""
     try:
         host = lookup(host_id, server=server)
-    except ImproperlyConfigured:
+    except (ImproperlyConfigured, ksc_servers.UnknownServer):
         return HostCheck(None, _("KSC is not configured (KSC_HOST), so the host id could not be checked."))
     except KscError as exc:
         log.warning("checking host %r in KSC failed: %s", host_id, exc)
@@ -135,12 +142,12 @@ def check(host_id: str, *, server: str | None = None) -> HostCheck:
 
 def state(host_id: str, *, server: str | None = None) -> tuple[HostFacts | None, str]:
     """KSC's facts about a host (cached briefly), or None and why not; never raises for KSC's trouble."""
-    key = f"portal:ksc-host:{server or ''}:{host_id}"
+    key = f"portal:ksc-host:{_name(server)}:{host_id}"
     host = cache.get(key)
     if host is None:
         try:
             host = lookup(host_id, server=server)
-        except ImproperlyConfigured:
+        except (ImproperlyConfigured, ksc_servers.UnknownServer):
             return None, _("KSC is not configured (KSC_HOST), so the host's state cannot be shown.")
         except KscError as error:
             return None, _("KSC could not be asked about the host: %(error)s") % {"error": error}
@@ -156,7 +163,7 @@ def search(query: str, *, limit: int, server: str | None = None) -> list[Host]:
     The auditors' host search knows the hosts found from now on (the host directory).
     """
     hosts = _client(server).find_hosts(query, limit=limit)
-    host_directory.record_seen(hosts)
+    host_directory.record_seen(hosts, _name(server))
     return hosts
 
 
@@ -164,7 +171,7 @@ def named(name: str, *, server: str | None = None) -> list[Host]:
     """Up to two hosts with this display name; none when KSC cannot be asked."""
     try:
         return _client(server).hosts_named(name)
-    except (ImproperlyConfigured, KscError):
+    except (ImproperlyConfigured, ksc_servers.UnknownServer, KscError):
         return []
 
 

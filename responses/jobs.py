@@ -31,6 +31,7 @@ import time
 import uuid as uuid_module
 from collections.abc import Callable
 from importlib import import_module
+from typing import Any
 
 import django_rq
 from django.conf import settings
@@ -52,9 +53,10 @@ from rq.scripts import acquire_or_refresh_lock, release_lock
 from rq.worker import DequeueStrategy, Worker, WorkerStatus
 
 from ksc_client.errors import KscError, KscTlsError
-from responses import audit_chain, ioc_store, payload, queueing, submission, trail, workflow
+from responses import audit_chain, ioc_store, ksc_servers, payload, queueing, submission, trail, workflow
 from responses.ksc_servers import get_client
 from responses.models import IN_FLIGHT, EventKind, RequestEvent, ResponseRequest, Status
+from responses.states import PRIMARY_SERVER
 
 log = logging.getLogger(__name__)
 
@@ -109,28 +111,69 @@ def _settled_at(rr: ResponseRequest) -> dt.datetime | None:
     return settled_at if settled_at > now else None
 
 
-def _over_hourly_cap() -> bool:
-    cap = settings.KSC_SUBMIT_HOURLY_CAP
-    return bool(cap) and queueing.submissions_last_hour() >= cap
+def _server_entry(server: str):
+    """The KSC_SERVERS entry named ``server`` (its caps), or None (the KSC_* server, or one no longer listed)."""
+    return next((entry for entry in getattr(settings, "KSC_SERVERS", []) if entry.name == server), None)
 
 
-def _room_under_hourly_cap() -> float:
-    """How many more submissions the hourly cap allows now (infinite without a cap)."""
-    cap = settings.KSC_SUBMIT_HOURLY_CAP
-    return cap - queueing.submissions_last_hour() if cap else float("inf")
+def _hourly_cap(server: str | None) -> int:
+    """The server's ``hourly_cap`` from the servers file, else KSC_SUBMIT_HOURLY_CAP (0: none)."""
+    entry = _server_entry(server) if server else None
+    if entry is not None and entry.hourly_cap is not None:
+        return entry.hourly_cap
+    return settings.KSC_SUBMIT_HOURLY_CAP
+
+
+def _per_server_caps() -> bool:
+    """Whether the caps count per server (several servers configured) or for the one server."""
+    return len(ksc_servers.server_names()) > 1
+
+
+def _over_hourly_cap(server: str | None = None) -> bool:
+    cap = _hourly_cap(server)
+    counted = server if _per_server_caps() else None
+    return bool(cap) and queueing.submissions_last_hour(server=counted) >= cap
+
+
+def _room_under_hourly_cap(server: str | None = None) -> float:
+    """How many more submissions the hourly cap (of ``server``) allows now (infinite without a cap)."""
+    cap = _hourly_cap(server)
+    counted = server if _per_server_caps() else None
+    return cap - queueing.submissions_last_hour(server=counted) if cap else float("inf")
+
+
+def _over_inflight_tasks(server: str) -> int | None:
+    """The server's ``inflight_tasks`` when its open [Response] tasks have reached it (KES keeps at most 100)."""
+    entry = _server_entry(server)
+    if entry is None or not entry.inflight_tasks:
+        return None
+    return entry.inflight_tasks if queueing.inflight_tasks(server) >= entry.inflight_tasks else None
 
 
 def submit_to_ksc(key: str) -> str:
     """Submit one approved request: AddIncident, keep the id, UpdateIncident, mark SUBMITTED."""
-    if _over_hourly_cap():
+    server = ResponseRequest.objects.filter(uuid=key).values_list("server", flat=True).first() or PRIMARY_SERVER
+    if _over_hourly_cap(server):
         # Bounding the blast radius: the request waits, QUEUED, and the reconciler sends it
-        # on once the last hour's submissions are under the cap again.
+        # on once the last hour's submissions (to its server) are under the cap again.
         queueing.hold(
             key,
-            _("Held back: %(cap)d requests were submitted to KSC in the last hour (KSC_SUBMIT_HOURLY_CAP).")
-            % {"cap": settings.KSC_SUBMIT_HOURLY_CAP},
+            _(
+                "Held back: %(cap)d requests were submitted to KSC server %(server)s in the last hour "
+                "(its hourly_cap, or KSC_SUBMIT_HOURLY_CAP)."
+            )
+            % {"cap": _hourly_cap(server), "server": server},
         )
-        log.warning("request %s: held back by the hourly cap", key)
+        log.warning("request %s: held back by the hourly cap of server %s", key, server)
+        return "held"
+    limit = _over_inflight_tasks(server)
+    if limit is not None:
+        queueing.hold(
+            key,
+            _("Held back: %(limit)d [Response] tasks are still open on KSC server %(server)s (its inflight_tasks).")
+            % {"limit": limit, "server": server},
+        )
+        log.warning("request %s: held back by the in-flight task limit of server %s", key, server)
         return "held"
     later = submission.not_due_until(key)
     if later is not None:
@@ -156,7 +199,7 @@ def submit_to_ksc(key: str) -> str:
     add_pending = False
     incident_id = rr.ksc_incident_id
     try:
-        client = get_client()
+        client = ksc_servers.client_for(rr.server)  # the request's own server: one down never stops the others
         body = payload.build_body(rr.task, rr.target_host, rr.params)
         if incident_id is None and rr.attempts > 1:
             # An earlier attempt may have reached KSC and been cut off before we kept the id.
@@ -191,6 +234,12 @@ def submit_to_ksc(key: str) -> str:
             submission.record_incident(key, incident_id)
             add_pending = False
         client.update_incident(incident_id, payload.update_incident_data(rr.target_host))
+    except (ksc_servers.UnknownServer, ImproperlyConfigured) as exc:
+        # The request's server is no longer configured (or its password file cannot be read): nothing
+        # went out. FAILED, with the reason; an approver retries once the server is back in the file.
+        submission.submission_failed(key, attempt, f"KSC server {rr.server!r}: {exc}", will_retry=False)
+        log.error("request %s: its KSC server %s cannot be used: %s", key, rr.server, exc)
+        return "failed"
     except KscTlsError as exc:
         # The handshake failed, so nothing went out: hold the request until the certificate verifies.
         submission.hold_for_certificate(key, attempt, str(exc))
@@ -252,9 +301,10 @@ def _attempt_failed(key: str, attempt, exc: KscError, *, last_try: bool, add_pen
 # --- Tries scheduled in the database ---------------------------------------------------------
 
 
-def _certificate_verifies() -> bool:
-    """Whether KSC's TLS certificate is accepted now (a login); other KSC trouble is the jobs' to handle."""
-    client = _ksc_client_or_none()
+def _certificate_verifies(server: str | None = None) -> bool:
+    """Whether the TLS certificate of KSC (server ``server``) is accepted now (a login); other KSC trouble is
+    the jobs' to handle."""
+    client = _ksc_client_or_none(server)
     if client is None:
         return False
     try:
@@ -284,21 +334,20 @@ def queue_due_tries(queue=None) -> int:
         ResponseRequest.objects.filter(status=Status.QUEUED, next_try_at__isnull=False)
         .filter(Q(next_try_at__lte=now) | Q(next_try_at__gt=horizon) & ~Q(wait_reason=submission.WaitReason.TLS))
         .order_by("next_try_at")
-        .values_list("uuid", "next_try_at", "wait_reason")[:500]
+        .values_list("uuid", "next_try_at", "wait_reason", "server")[:500]
     )
     if not due:
         return 0
-    verified: bool | None = None
+    verified: dict[str, bool] = {}  # per server: one server's certificate says nothing of another's
     queued = 0
-    if any(reason == submission.WaitReason.TLS for _key, _at, reason in due):
-        verified = _certificate_verifies()
-        # Every page's banner: how many stay held (none once the certificate verifies).
-        queueing.note_held_for_certificate(0 if verified else queueing.count_held_for_certificate())
-    for key, at, reason in due:
+    held_servers = {server for _key, _at, reason, server in due if reason == submission.WaitReason.TLS}
+    if held_servers:
+        verified = {server: _certificate_verifies(server) for server in sorted(held_servers)}
+        # Every page's banner: how many stay held (none once the certificates verify).
+        queueing.note_held_for_certificate(0 if all(verified.values()) else queueing.count_held_for_certificate())
+    for key, at, reason, server in due:
         if reason == submission.WaitReason.TLS:
-            if verified is None:
-                verified = _certificate_verifies()
-            if not verified:
+            if not verified.get(server):
                 ResponseRequest.objects.filter(uuid=key, next_try_at=at).update(
                     next_try_at=submission.database_now() + dt.timedelta(seconds=submission.update_retry_seconds())
                 )
@@ -410,18 +459,20 @@ def reconcile(grace_seconds: int | None = None) -> dict[str, int]:
         .exclude(status=Status.QUEUED, next_try_at__isnull=False)  # waiting: queue_due_tries queues it when due
         .annotate(latest_kind=Subquery(latest_kind))
         .order_by("approved_at", "pk")  # held ones go on in the order they were approved
-        .values_list("uuid", "status", "latest_kind")
+        .values_list("uuid", "status", "latest_kind", "server")
     )
     stale = list(stale)
     queued = set(queue.get_job_ids()) if stale else set()
-    room = None  # submissions the hourly cap still allows, counted once per run when a held request asks
-    for key, status, latest in stale:
+    # Submissions each server's hourly cap still allows, counted once per run when a held request asks.
+    rooms: dict[str, float] = {}
+    for key, status, latest, server in stale:
         held = status == Status.QUEUED and latest == EventKind.HELD
         if held:
-            room = _room_under_hourly_cap() if room is None else room
-            if room <= 0:
+            if server not in rooms:
+                rooms[server] = _room_under_hourly_cap(server)
+            if rooms[server] <= 0:
                 continue  # no Redis call, no query: it waits for the next run
-            room -= 1  # released now, or released earlier and its job waits: either way it takes a place
+            rooms[server] -= 1  # released now, or released earlier and its job waits: either way it takes a place
         if _job_is_alive(str(key), queue, queued):
             continue
         # A job a dead worker left in RQ's intermediate list must not run a second time from there.
@@ -441,12 +492,13 @@ def reconcile(grace_seconds: int | None = None) -> dict[str, int]:
     return counts
 
 
-def _ksc_client_or_none():
-    """The process's KSC client, or None (logged) when KSC is not configured: the sweeps then wait."""
+def _ksc_client_or_none(server: str | None = None):
+    """The process's client of ``server`` (the default one for None), or None (logged) when it is not
+    configured: the sweeps then wait for that server, and go on with the others."""
     try:
-        return get_client()
-    except ImproperlyConfigured as exc:
-        log.warning("cannot look in KSC: %s", exc)
+        return get_client() if server is None else ksc_servers.client_for(server)
+    except (ImproperlyConfigured, ksc_servers.UnknownServer) as exc:
+        log.warning("cannot look in KSC%s: %s", f" server {server}" if server else "", exc)
         return None
 
 
@@ -466,23 +518,28 @@ def search_unknown_outcomes(now: dt.datetime | None = None) -> int:
     )
     if not candidates:
         return 0
-    client = None
+    clients: dict[str, Any] = {}  # per server; None: that server is not configured now
     found = 0
     for rr in candidates:
         failed_at = rr.finished_at or rr.ksc_unknown_since
         if failed_at + window <= now:
             submission.stop_searching(rr.uuid, window.total_seconds() / 3600)
             continue
-        client = client or _ksc_client_or_none()
+        if rr.server not in clients:
+            clients[rr.server] = _ksc_client_or_none(rr.server)
+        client = clients[rr.server]
         if client is None:
-            return found
+            continue  # that server waits; the others' requests are still looked for
         body = payload.build_body(rr.task, rr.target_host, rr.params)
         try:
             incident_id = client.find_incident(rr.target_host, rr.ksc_added, body)
         except KscError as exc:
             log.warning("request %s: could not look for its incident in KSC: %s", rr.uuid, exc)
             continue
-        if incident_id is not None and ResponseRequest.objects.filter(ksc_incident_id=incident_id).exists():
+        if (
+            incident_id is not None
+            and ResponseRequest.objects.filter(server=rr.server, ksc_incident_id=incident_id).exists()
+        ):
             # KSC handed out an id the portal already keeps for another request (a KSC that lost
             # its state): adopting it would fail on the same constraint again and again.
             log.error(
@@ -517,15 +574,18 @@ def check_late_duplicates(now: dt.datetime | None = None) -> dict[str, int]:
     counts = {"checked": 0, "removed": 0, "failed": 0}
     due = list(
         ResponseRequest.objects.filter(ksc_recheck_at__lte=now, ksc_incident_id__isnull=False).values_list(
-            "uuid", flat=True
+            "uuid", "server"
         )
     )
     if not due:
         return counts
-    client = _ksc_client_or_none()
-    if client is None:
-        return counts
-    for key in due:
+    clients: dict[str, Any] = {}  # per server: each request is checked on its own server
+    for key, server in due:
+        if server not in clients:
+            clients[server] = _ksc_client_or_none(server)
+        client = clients[server]
+        if client is None:
+            continue  # its server is not configured now: due again at the next run
         if not submission.take_duplicate_check(key, now):
             continue  # another sweep took it
         rr = ResponseRequest.objects.get(uuid=key)

@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from responses import approvals, catalog, policy
-from responses.states import Status  # noqa: F401 (defined apart so that policy needs no models)
+from responses.states import PRIMARY_SERVER, SERVER_NAME_LENGTH, Status
 
 # Requests still on their way to KSC (the reconciler and the "in flight" views use this).
 IN_FLIGHT = (Status.APPROVED, Status.QUEUED, Status.SUBMITTING)
@@ -44,9 +44,15 @@ class Source(models.TextChoices):
     API = "api", _("API")
 
 
-def payload_fingerprint(task: str, target_host: str, params) -> str:
-    """sha256 of exactly what is approved: task, host and params, canonically serialised."""
-    canonical = json.dumps([task, target_host, params], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+def payload_fingerprint(task: str, target_host: str, params, server: str = PRIMARY_SERVER) -> str:
+    """sha256 of exactly what is approved: task, host and params, canonically serialised, and the KSC server.
+
+    The server enters only when it is not ``primary``: every request filed before several servers
+    (all of them on ``primary``) keeps the fingerprint its FILED audit event holds
+    (docs/audit-chain.md), and a request on another server can never share one with it.
+    """
+    content = [task, target_host, params] if server == PRIMARY_SERVER else [task, target_host, params, server]
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
@@ -77,6 +83,9 @@ class ResponseRequest(models.Model):
     # Public identifier (URLs, API, RQ job id); the integer key never leaves the server.
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     task = models.CharField(max_length=32, choices=[(name, task.label) for name, task in catalog.TASKS.items()])
+    # The KSC server (an entry's name in KSC_SERVERS) that holds the host and gets the incident: host ids,
+    # incident ids and task ids are unique per server, not portal-wide (README, "Several KSC servers").
+    server = models.CharField(max_length=SERVER_NAME_LENGTH, default=PRIMARY_SERVER)
     target_host = models.CharField(max_length=catalog.MAX_HOST_ID, help_text="KSC internal host id")
     target_host_name = models.CharField(max_length=255, blank=True, help_text="display name when filed")
     params = models.JSONField()
@@ -106,7 +115,7 @@ class ResponseRequest(models.Model):
     # KLINCDT_ADDED, fixed before the first attempt so that a re-attempt can find
     # an incident that KSC stored but never confirmed (exactly-once).
     ksc_added = models.DateTimeField(null=True, blank=True)
-    ksc_incident_id = models.BigIntegerField(null=True, blank=True, unique=True)
+    ksc_incident_id = models.BigIntegerField(null=True, blank=True)  # unique per server (Meta)
     # When an attempt last ended without knowing whether KSC carried out its AddIncident
     # (a read timeout, a connection dropped after sending, a fault after sending, an attempt
     # whose end was never recorded); None while nothing is unknown. A re-attempt does not
@@ -144,6 +153,8 @@ class ResponseRequest(models.Model):
             models.Index(fields=["status", "created_at", "id"], name="rr_status_created_id_idx"),
             # "My requests"
             models.Index(fields=["requester", "created_at", "id"], name="rr_requester_created_id_idx"),
+            # a tenant's lists (policy.visible_filter's server__in), the per-server caps and sweeps
+            models.Index(fields=["server", "created_at", "id"], name="rr_server_created_id_idx"),
             models.Index(fields=["task", "created_at", "id"], name="rr_task_created_id_idx"),
             # the requester filter compares case-insensitively (UPPER(...) = UPPER(...))
             models.Index(Upper("requester_username"), "created_at", "id", name="rr_requester_name_upper_idx"),
@@ -154,6 +165,14 @@ class ResponseRequest(models.Model):
             models.Index(fields=["external_ref"], name="rr_external_ref_idx"),
             # the hourly cap counts the last hour's submissions before every job
             models.Index(fields=["submitted_at"], name="rr_submitted_at_idx"),
+            # the portal's isolation note per host (responses/host_state.py): the newest submitted isolation or release
+            models.Index(
+                fields=["target_host", "submitted_at", "id"],
+                name="rr_isolation_host_idx",
+                condition=models.Q(task="isolateHost", status="submitted"),
+            ),
+            # "Needs attention" and its menu count: the requester's requests changed in the last ATTENTION_DAYS
+            models.Index(fields=["requester", "updated_at"], name="rr_requester_updated_idx"),
             # the keeper's look for due tries (every second) and the late duplicate checks
             models.Index(
                 fields=["next_try_at"], name="rr_next_try_at_idx", condition=models.Q(next_try_at__isnull=False)
@@ -166,6 +185,8 @@ class ResponseRequest(models.Model):
             # A re-attempt recognises its own incident in KSC by host, KLINCDT_ADDED and body:
             # two requests with the same task, host and params must never share that time.
             models.UniqueConstraint(fields=["fingerprint", "ksc_added"], name="rr_fingerprint_added_once"),
+            # One incident belongs to one request; two servers may each have an incident 17.
+            models.UniqueConstraint(fields=["server", "ksc_incident_id"], name="rr_incident_once_per_server"),
         ]
 
     def __str__(self) -> str:
@@ -215,8 +236,8 @@ class HostDirectoryEntry(models.Model):
     host_id = models.CharField(max_length=catalog.MAX_HOST_ID, help_text="KSC internal host id")
     display_name = models.CharField(max_length=255, blank=True)
     fqdn = models.CharField(max_length=255, blank=True)
-    # The KSC server that answered (KSC_HOST when it was asked; "" from a filing's name alone).
-    server = models.CharField(max_length=255, blank=True)
+    # The KSC server (its name in KSC_SERVERS) that holds the host: host ids are unique per server only.
+    server = models.CharField(max_length=255, default=PRIMARY_SERVER)
     first_seen = models.DateTimeField(default=timezone.now)
     last_seen = models.DateTimeField(default=timezone.now)
 
@@ -226,7 +247,7 @@ class HostDirectoryEntry(models.Model):
         # PostgreSQL by migration 0023_host_directory (like 0015's for the requests).
         constraints = [
             # One row per host and name; the unique index also serves "every name of this host".
-            models.UniqueConstraint(fields=["host_id", "display_name"], name="hostdir_host_name_once"),
+            models.UniqueConstraint(fields=["server", "host_id", "display_name"], name="hostdir_server_host_name_once"),
         ]
 
     def __str__(self) -> str:
@@ -363,6 +384,7 @@ class AccountEventKind(models.TextChoices):
     DEVICE_REMOVED = "device_removed", _("2FA device removed")
     SIGN_IN_REFUSED = "sign_in_refused", _("Directory sign-in refused")
     IDENTITY_RELINKED = "identity_relinked", _("Directory identity relinked")
+    SCOPE_CHANGED = "scope_changed", _("KSC servers (tenants) changed")
 
 
 class SingleChainRecord(models.Model):
@@ -554,10 +576,12 @@ class ResponseOutcome(models.Model):
     """
 
     request = models.OneToOneField(ResponseRequest, on_delete=models.PROTECT, related_name="outcome")
+    # The request's server, copied here so that a task id is unique per server (Meta).
+    server = models.CharField(max_length=SERVER_NAME_LENGTH, default=PRIMARY_SERVER)
     state = models.CharField(max_length=12, choices=OutcomeState.choices, default=OutcomeState.WAITING)
     since = models.DateTimeField(default=timezone.now)  # when the state last changed
-    # KSC's task id (a decimal string); unique, so two requests can never claim one task.
-    ksc_task_id = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    # KSC's task id (a decimal string); unique per server, so two requests can never claim one task.
+    ksc_task_id = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001 - NULL: no task yet, never equal
     ksc_task_name = models.CharField(max_length=255, blank=True)
     ksc_task_created = models.DateTimeField(null=True, blank=True)
     matched_by = models.CharField(max_length=255, blank=True)  # how the task was recognised as this request's
@@ -572,6 +596,9 @@ class ResponseOutcome(models.Model):
             models.Index(fields=["closed_at", "next_check_at"], name="outcome_open_due_idx"),
             # list filters by outcome
             models.Index(fields=["state"], name="outcome_state_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["server", "ksc_task_id"], name="outcome_task_once_per_server"),
         ]
 
     def __str__(self) -> str:

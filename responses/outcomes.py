@@ -41,9 +41,8 @@ from ksc_client import tasks as ksc_tasks
 from ksc_client.client import KscClient
 from ksc_client.errors import KscAuthError, KscError, KscUnavailable
 from ksc_client.tasks import ResponseTaskName
-from responses import catalog, hosts, submission, trail
+from responses import catalog, hosts, ksc_servers, submission, trail
 from responses.jobs import check_late_duplicates, schedule_periodic
-from responses.ksc_servers import get_client
 from responses.models import (
     OUTCOME_FINAL,
     EventKind,
@@ -54,6 +53,7 @@ from responses.models import (
     Status,
     outcome_of,
 )
+from responses.states import PRIMARY_SERVER
 
 log = logging.getLogger(__name__)
 
@@ -186,10 +186,12 @@ def open_missing_outcomes(now: dt.datetime) -> int:
     window = now - dt.timedelta(days=settings.OUTCOME_TRACKING_DAYS)
     missing = ResponseRequest.objects.filter(
         status=Status.SUBMITTED, outcome__isnull=True, submitted_at__gte=window
-    ).values_list("pk", "submitted_at")
+    ).values_list("pk", "submitted_at", "server")
     rows = [
-        ResponseOutcome(request_id=pk, state=OutcomeState.WAITING, since=submitted or now, next_check_at=now)
-        for pk, submitted in missing
+        ResponseOutcome(
+            request_id=pk, server=server, state=OutcomeState.WAITING, since=submitted or now, next_check_at=now
+        )
+        for pk, submitted, server in missing
     ]
     # ignore_conflicts: a concurrent sweep may have opened some of them.
     ResponseOutcome.objects.bulk_create(rows, batch_size=1000, ignore_conflicts=True)
@@ -250,7 +252,10 @@ _MESSAGES = {
 
 
 class _Sweep:
-    def __init__(self, client: KscClient, now: dt.datetime, result: SweepResult):
+    """One server's part of a sweep: its client, its call budget, and only its requests and tasks."""
+
+    def __init__(self, client: KscClient, now: dt.datetime, result: SweepResult, server: str = PRIMARY_SERVER):
+        self.server = server
         self.client = client
         self.calls = BudgetedCalls(client, settings.OUTCOME_SWEEP_MAX_CALLS)
         self.now = now
@@ -271,7 +276,9 @@ class _Sweep:
             return
         # Tasks another request already follows are never offered again (KES keeps at most 100 of them).
         claimed = set(
-            ResponseOutcome.objects.filter(ksc_task_id__in=[task.id for task, _parsed in named]).values_list(
+            ResponseOutcome.objects.filter(
+                server=self.server, ksc_task_id__in=[task.id for task, _parsed in named]
+            ).values_list(
                 "ksc_task_id", flat=True
             )
         )
@@ -280,7 +287,9 @@ class _Sweep:
             return
         named_ids = {parsed.incident_id for _task, parsed in candidates if parsed.incident_id is not None}
         owners = dict(
-            ResponseRequest.objects.filter(ksc_incident_id__in=named_ids).values_list("ksc_incident_id", "pk")
+            ResponseRequest.objects.filter(server=self.server, ksc_incident_id__in=named_ids).values_list(
+                "ksc_incident_id", "pk"
+            )
         )
         host_tasks: dict[str, set[str]] = {}
         # The oldest request first: with no id in the name, it takes the earliest task after its incident.
@@ -326,11 +335,17 @@ class _Sweep:
         ids = {parsed.incident_id for _task, parsed in named if parsed.incident_id is not None}
         if not ids:
             return
-        kept = set(ResponseRequest.objects.filter(ksc_incident_id__in=ids).values_list("ksc_incident_id", flat=True))
+        kept = set(
+            ResponseRequest.objects.filter(server=self.server, ksc_incident_id__in=ids).values_list(
+                "ksc_incident_id", flat=True
+            )
+        )
         stray = [(task, parsed) for task, parsed in named if parsed.incident_id in ids - kept]
         if not stray:
             return
-        watched = ResponseRequest.objects.filter(ksc_search_from__isnull=False, ksc_incident_id__isnull=False).only(
+        watched = ResponseRequest.objects.filter(
+            server=self.server, ksc_search_from__isnull=False, ksc_incident_id__isnull=False
+        ).only(
             "uuid", "task", "ksc_added"
         )
 
@@ -488,19 +503,43 @@ def sweep(client: KscClient | None = None, *, now: dt.datetime | None = None) ->
     if not due:
         result.seconds = time.monotonic() - started
         return result
+    # Each server on its own: its client, its budget, its trouble. One server down leaves its
+    # outcomes "unknown" and the others' followed as usual.
+    by_server: dict[str, list[ResponseOutcome]] = defaultdict(list)
+    for outcome in due:
+        by_server[outcome.request.server].append(outcome)
+    troubles = []
+    duplicates_checked = False
+    for server, outcomes in sorted(by_server.items()):
+        trouble = _sweep_server(server, outcomes, client, now, result)
+        if trouble:
+            troubles.append(trouble if len(by_server) == 1 else f"{server}: {trouble}")
+        duplicates_checked = duplicates_checked or trouble is None
+    if duplicates_checked:
+        run_late_duplicate_check()  # every server's (responses.jobs.check_late_duplicates asks each its own)
+    result.unreachable = "; ".join(troubles)
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _sweep_server(
+    server: str, due: list[ResponseOutcome], client: KscClient | None, now: dt.datetime, result: SweepResult
+) -> str | None:
+    """One server's due outcomes; the trouble in words when KSC could not be followed (None when all went well)."""
     if client is None:
         try:
-            client = get_client()
-        except ImproperlyConfigured as error:
-            # No KSC configured: nothing can be followed; the outcomes wait as they are.
-            result.unreachable = str(error)
-            result.seconds = time.monotonic() - started
-            return result
-    work = _Sweep(client, now, result)
+            server_client = ksc_servers.client_for(server)
+        except (ImproperlyConfigured, ksc_servers.UnknownServer) as error:
+            # That server is not configured: nothing of it can be followed; its outcomes wait as they are.
+            return str(error)
+    else:
+        server_client = client  # handed in (tests, one server)
+    work = _Sweep(server_client, now, result, server)
     unmatched = [outcome for outcome in due if not outcome.ksc_task_id]
     done: set[int] = set()
+    trouble = None
     try:
-        if unmatched or ResponseRequest.objects.filter(ksc_search_from__isnull=False).exists():
+        if unmatched or ResponseRequest.objects.filter(server=server, ksc_search_from__isnull=False).exists():
             work.match(unmatched)  # also flags tasks of late copies (flag_late_copies)
         for outcome in due:
             if outcome.ksc_task_id:
@@ -508,23 +547,23 @@ def sweep(client: KscClient | None = None, *, now: dt.datetime | None = None) ->
             else:
                 work.unmatched_state(outcome)
             done.add(outcome.pk)
-        run_late_duplicate_check()
     except BudgetSpent:
         result.budget_spent = True
-        log.info("outcome sweep: call budget of %d spent; %d outcomes wait", work.calls.limit, len(due) - len(done))
+        log.info(
+            "outcome sweep (%s): call budget of %d spent; %d outcomes wait", server, work.calls.limit, len(due) - len(done)
+        )
     except (KscUnavailable, KscAuthError) as error:
-        result.unreachable = str(error)
-        log.warning("outcome sweep: KSC unreachable: %s", error)
+        trouble = str(error)
+        log.warning("outcome sweep: KSC server %s unreachable: %s", server, error)
         work.unreachable([outcome for outcome in due if outcome.pk not in done], error)
         done.update(outcome.pk for outcome in due)
     except KscError as error:
         # A refused or malformed call: the outcomes stay as they were and are tried again.
-        result.unreachable = str(error)
-        log.warning("outcome sweep stopped: %s", error)
+        trouble = str(error)
+        log.warning("outcome sweep (%s) stopped: %s", server, error)
     _reschedule([outcome for outcome in due if outcome.pk in done], now)
-    result.calls = work.calls.calls
-    result.seconds = time.monotonic() - started
-    return result
+    result.calls += work.calls.calls
+    return trouble
 
 
 def _reschedule(outcomes: list[ResponseOutcome], now: dt.datetime) -> None:
@@ -542,9 +581,13 @@ def _reschedule(outcomes: list[ResponseOutcome], now: dt.datetime) -> None:
             )
 
 
-def host_outcomes(host_id: str) -> list[tuple[ResponseRequest, OutcomeView | None]]:
-    """Every request for a host with its outcome, newest first (the host page)."""
-    requests = ResponseRequest.objects.filter(target_host=host_id).select_related("outcome").order_by("-created_at")
+def host_outcomes(host_id: str, server: str = PRIMARY_SERVER) -> list[tuple[ResponseRequest, OutcomeView | None]]:
+    """Every request for a host of ``server`` with its outcome, newest first (the host page)."""
+    requests = (
+        ResponseRequest.objects.filter(server=server, target_host=host_id)
+        .select_related("outcome")
+        .order_by("-created_at")
+    )
     return [(rr, outcome_of(rr)) for rr in requests]
 
 

@@ -17,6 +17,10 @@ greps for that). Roles are Django groups (accounts.roles).
   (responses.workflow) keys approvers by ``person_keys``.
   ``ResponseRequest.objects.decidable_by(user)`` asks ``decidable_filter``, the rule of
   ``may_decide`` written as SQL (the menu counts with it; tests/test_policy_sql.py holds the two equal).
+- ``servers_of(user)``: the tenant dimension (issue 26, point 5): the KSC servers whose hosts,
+  requests and outcomes this user works on, None for every server. Every rule above adds it
+  as a constraint (``server__in``), the NetBox/Sentry idea of constraints as data; another
+  tenant's request reads as missing (404), never as forbidden.
 
 Superusers get no bypass on requests: they administer users; the two-person
 rule binds them like anyone else.
@@ -133,6 +137,73 @@ def _is_requesting_person(user, request: ResponseRequest) -> bool:
     return request.requester_id is not None and same_person(user, request.requester_id)
 
 
+# --- Tenants: the KSC servers a user works on -----------------------------------------------
+
+
+def server_names() -> list[str]:
+    """The configured KSC servers' names, in the servers file's order (``primary`` alone without any).
+
+    Without any KSC configured (a fresh checkout) requests are still filed, on ``primary``, with
+    the host unchecked: that name stands for the one server until one is configured.
+    """
+    from responses import ksc_servers  # builds clients from the settings: imported when asked
+
+    return ksc_servers.server_names() or [states.PRIMARY_SERVER]
+
+
+def servers_of(user) -> frozenset[str] | None:
+    """The KSC servers ``user`` works on; None for every server, an empty set for none.
+
+    While one server is configured everyone works on it (no query). From the second on, a
+    user works on the servers of their ServerScope (accounts/tenants.py): every server only
+    when it says so explicitly, none without one. Cached on the user object.
+    """
+    if not _active(user):
+        return frozenset()
+    names = server_names()
+    if len(names) <= 1:
+        return None
+    cached = getattr(user, "_portal_servers", False)
+    if cached is not False:
+        return cached
+    from accounts.models import ServerScope  # policy imports no models at import time
+
+    scope = ServerScope.objects.filter(user_id=user.pk).first()
+    if scope is None:
+        servers: frozenset[str] | None = frozenset()
+    elif scope.every_server:
+        servers = None
+    else:
+        servers = frozenset(name for name in scope.servers if name in names)
+    user._portal_servers = servers
+    return servers
+
+
+def works_on(user, server: str) -> bool:
+    """Whether ``server`` is one of ``user``'s (a request's, a host's); False for an unknown server."""
+    servers = servers_of(user)
+    return server in server_names() if servers is None else server in servers
+
+
+def acting_servers(user) -> list[str]:
+    """The configured servers ``user`` works on, in configuration order (host search, the new-request form)."""
+    servers = servers_of(user)
+    return [name for name in server_names() if servers is None or name in servers]
+
+
+def server_filter(user, field: str = "server") -> Q | None:
+    """``servers_of`` as a filter on ``field`` (``server``, ``request__server``...); None for every server."""
+    servers = servers_of(user)
+    return None if servers is None else Q(**{f"{field}__in": sorted(servers)})
+
+
+def _scoped(rule: Q | None, user) -> Q | None:
+    scope = server_filter(user)
+    if scope is None:
+        return rule
+    return scope if rule is None else rule & scope
+
+
 # --- Portal-wide questions ------------------------------------------------------------------
 
 
@@ -147,14 +218,17 @@ def visible_filter(user) -> Q | None:
     """The rows this user may see as a filter: None for every row, ``Q(pk__in=[])`` for none."""
     if not _active(user):
         return Q(pk__in=[])
-    if sees_all_requests(user):
-        return None
-    return Q(requester=user)
+    return _scoped(None if sees_all_requests(user) else Q(requester=user), user)
 
 
 def may_see_request(user, request: ResponseRequest) -> bool:
     """Whether ``user`` may open this request's page: visible_filter's rule for one row already read."""
-    return _active(user) and (sees_all_requests(user) or _is_requester(user, request))
+    return (
+        _active(user)
+        and works_on(user, request.server)
+        and (sees_all_requests(user) or _is_requester(user, request))
+    )
+
 def decides_anything(user) -> bool:
     """Whether ``user`` could decide on any request at all (active, Approvers): who gets a "waiting" count."""
     return _active(user) and roles.has_role(user, roles.APPROVERS)
@@ -171,18 +245,24 @@ def decidable_filter(user) -> Q | None:
     if not decides_anything(user):
         return None
     mine = approvals.accounts_of(user.pk)  # this person's accounts (linked across directories)
-    return (
+    return _scoped(
         Q(status=Status.PENDING_APPROVAL)
         & ~Q(requester_id__in=mine)
         & ~Q(requester_id__isnull=True, requester_username=user.get_username())
         # A negated condition across the approvals relation is NOT EXISTS (... approver_id IN mine) in SQL.
-        & ~Q(approvals__approver_id__in=mine)
+        & ~Q(approvals__approver_id__in=mine),
+        user,
     )
 
 
 def may_export_audit(user) -> bool:
-    """Auditors (and superusers) export and verify the audit trail and read the account trail."""
-    return _active(user) and (user.is_superuser or roles.has_role(user, roles.AUDITORS))
+    """Auditors (and superusers) export and verify the audit trail and read the account trail.
+
+    The trail and the accounts chain are portal-wide: with several servers only a global
+    auditor (every server, set explicitly) reads them; a tenant's auditor reads their tenant's
+    requests, timelines and CSV rows.
+    """
+    return _active(user) and (user.is_superuser or roles.has_role(user, roles.AUDITORS)) and servers_of(user) is None
 
 
 def sees_ksc_warnings(user) -> bool:
@@ -289,6 +369,9 @@ def may(user, action: str, rr: ResponseRequest | None = None, *, token: ApiToken
         return ALLOWED
     if rr is None:
         raise ValueError(f"action {action!r} needs a request")
+    if not works_on(user, rr.server):
+        # Another tenant's request: for this user it does not exist (pages and the API answer 404).
+        return _refuse(_("No such request."))
     if action == VIEW:
         if _is_requester(user, rr) or sees_all_requests(user):
             return ALLOWED
@@ -353,6 +436,8 @@ def may_comment(user, rr: ResponseRequest) -> Verdict:
         return _refuse(_("Log in first."))
     if not user.is_active:
         return _refuse(_("This account is disabled."))
+    if not works_on(user, rr.server):
+        return _refuse(_("No such request."))
     if not (_is_requester(user, rr) or (is_approver(user) and may(user, VIEW, rr))):
         return _refuse(_("Only the requester and approvers can write in a request's questions and answers."))
     if rr.status != Status.PENDING_APPROVAL:

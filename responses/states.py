@@ -9,6 +9,12 @@ from __future__ import annotations
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+# The KSC server of every row from before several servers (issue 26): today's KSC_* variables are
+# the server named "primary", and migration 0026 put every existing request, host and task on it.
+# A request on this server keeps the fingerprint it had before servers existed (models.payload_fingerprint).
+PRIMARY_SERVER = "primary"
+SERVER_NAME_LENGTH = 32  # portal/ksc_servers.py refuses longer names
+
 
 class Status(models.TextChoices):
     PENDING_APPROVAL = "pending_approval", _("Pending approval")

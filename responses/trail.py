@@ -15,6 +15,7 @@ from django.utils import timezone, translation
 
 from responses import audit_chain
 from responses.models import RequestEvent, ResponseRequest
+from responses.states import PRIMARY_SERVER
 
 SYSTEM = "system"  # actor of transitions made by jobs
 
@@ -27,7 +28,15 @@ def append(
     message: str = "",
     detail: dict | None = None,
 ) -> RequestEvent:
-    """Append one event to the request's trail, its keyed hash chain, in the caller's transaction."""
+    """Append one event to the request's trail, its keyed hash chain, in the caller's transaction.
+
+    Every event of a request on a server other than ``primary`` names it (``detail["server"]``):
+    an auditor reading one event, or an export, knows which KSC it concerns. Events of ``primary``
+    leave it out, as every event did before several servers (the chain keeps them as written).
+    """
+    detail = dict(detail or {})
+    if rr.server != PRIMARY_SERVER:
+        detail.setdefault("server", rr.server)
     event = RequestEvent(
         request=rr,
         kind=kind,
@@ -35,7 +44,7 @@ def append(
         status_before=before,
         status_after=rr.status,
         message=message,
-        detail=detail or {},
+        detail=detail,
         created_at=timezone.now(),
     )
     return audit_chain.append_request_event(event)

@@ -22,7 +22,9 @@ urlpatterns = [
     path("approvals/", decisions.approval_queue, name="queue"),
     path("attention/", attention.needs_attention, name="attention"),
     path("hosts/search", hosts.host_search, name="host_search"),
-    path("hosts/<str:host_id>/", hosts.host_detail, name="host"),
+    path("hosts/<str:server>/<str:host_id>/", hosts.host_detail, name="host"),
+    # Links from before several servers: the host on the user's default server.
+    path("hosts/<str:host_id>/", hosts.host_on_default_server, name="host_default"),
     path("audit/export.jsonl", audit.export_jsonl, name="audit_export"),
     path("audit/accounts/", audit.account_events, name="account_events"),
     path("audit/chain/", audit.chain_status, name="audit_chain"),

@@ -26,7 +26,7 @@ from django.dispatch import Signal
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from responses import approvals, catalog, host_directory, trail
+from responses import approvals, catalog, host_directory, policy, trail
 from responses.clock import database_now
 from responses.errors import (  # noqa: F401 (re-exported: workflow.NotAllowed and friends)
     ContentChanged,
@@ -62,6 +62,7 @@ from responses.states import (  # noqa: F401 (re-exported: workflow.TRANSITIONS 
     EXPIRE,
     FAIL,
     FOUND_IN_KSC,
+    PRIMARY_SERVER,
     QUEUE,
     REFUSE_CHANGED,
     REFUSE_UNPROVEN,
@@ -118,6 +119,7 @@ def create_request(user, clean: CleanRequest, *, now: dt.datetime) -> ResponseRe
     required = clean.approvals_required
     request = ResponseRequest.objects.create(
         task=clean.task,
+        server=clean.server,
         target_host=clean.target_host,
         target_host_name=clean.target_host_name,
         params=clean.params,
@@ -133,7 +135,7 @@ def create_request(user, clean: CleanRequest, *, now: dt.datetime) -> ResponseRe
         expires_at=approvals.window_end(database_now(), required),
     )
     # The auditors' host search finds requests through the directory: the name filed is one of the host's.
-    host_directory.record_filed(clean.target_host, request.target_host_name)
+    host_directory.record_filed(clean.target_host, request.target_host_name, clean.server)
     trail.append(
         request,
         EventKind.FILED,
@@ -142,6 +144,7 @@ def create_request(user, clean: CleanRequest, *, now: dt.datetime) -> ResponseRe
         request.justification,
         {
             "task": request.task,
+            "server": clean.server,  # always here, "primary" too: what the filing named
             "target_host": clean.target_host,
             "approvals_required": required,
             "source": clean.source,
@@ -165,6 +168,38 @@ def create_request(user, clean: CleanRequest, *, now: dt.datetime) -> ResponseRe
         )
         entered_approved.send(sender=ResponseRequest, rr=request)
     return request
+
+
+def default_server(user) -> str | None:
+    """The server a request goes to when the caller names none: ``primary`` when the user works on it,
+    else the user's only server; None when they work on several (or none) and must choose."""
+    mine = policy.acting_servers(user)
+    if PRIMARY_SERVER in mine:
+        return PRIMARY_SERVER
+    return mine[0] if len(mine) == 1 else None
+
+
+def clean_server(user, value: Any) -> str:
+    """The server name a filing named (or the user's default); ValueError with the words for the ``server`` field."""
+    mine = policy.acting_servers(user)
+    if value is None or value == "":
+        chosen = default_server(user)
+        if chosen is None:
+            if not mine:
+                raise ValueError(_("You work on no KSC server; ask an administrator to give you one (scope_user)."))
+            raise ValueError(
+                _("Name the KSC server that holds the host: one of %(servers)s.") % {"servers": ", ".join(mine)}
+            )
+        return chosen
+    if not isinstance(value, str) or value not in mine:
+        # Another tenant's server reads like one that does not exist: its name is not confirmed.
+        shown = value if isinstance(value, str) else repr(value)
+        message = _("No KSC server named %(name)s among yours (%(servers)s).") % {
+            "name": shown[:40],
+            "servers": ", ".join(mine) or _("none"),
+        }
+        raise ValueError(message)
+    return value
 
 
 # --- The transitions ------------------------------------------------------------------------
@@ -292,7 +327,7 @@ def approve(rr: ResponseRequest | uuid_module.UUID | str, *, user, comment: Any 
     """Add this approver's approval; the request is APPROVED once it has the required number."""
 
     def body(locked: ResponseRequest, text: str) -> None:
-        if locked.fingerprint != payload_fingerprint(locked.task, locked.target_host, locked.params):
+        if locked.fingerprint != payload_fingerprint(locked.task, locked.target_host, locked.params, locked.server):
             # The row changed after filing (by hand, in the database): never approve what was not filed.
             raise NotAllowed(_("This request's content changed after it was filed; it cannot be approved."))
         Decision.objects.create(
@@ -445,7 +480,7 @@ def fail_if_content_changed(rr: ResponseRequest, actor: str) -> bool:
     fingerprint too) must never reach KSC: the approvals and the FILED event keep
     the fingerprint that was decided on, and neither can be rewritten silently.
     """
-    current = payload_fingerprint(rr.task, rr.target_host, rr.params)
+    current = payload_fingerprint(rr.task, rr.target_host, rr.params, rr.server)
     approved = approved_fingerprints(rr)
     if approved == {current}:
         return False

@@ -32,6 +32,7 @@ pytest_plugins = [
     "tests.fixtures.notifications",
     "tests.fixtures.oidc",
     "tests.fixtures.submission",
+    "tests.fixtures.tenants",
 ]
 
 # `python -m pytest -p no:django tests/ksc_client` runs the KSC client's tests without Django: then only

@@ -30,6 +30,7 @@ DETAIL_FIELDS = {
     "status",
     "task",
     "description",
+    "server",
     "target_host",
     "target_host_name",
     "params",

@@ -87,6 +87,7 @@ class ResponseRequestSerializer(serializers.ModelSerializer):
             "status",
             "task",
             "description",
+            "server",
             "target_host",
             "target_host_name",
             "params",
@@ -162,14 +163,21 @@ class NewResponseRequestSerializer(serializers.Serializer):
     """The body of POST /requests/. Its schema is derived from the catalog (see schema.py)."""
 
     task = serializers.ChoiceField(choices=catalog.TASK_NAMES)
-    target_host = serializers.CharField(help_text=_("The KSC host id (KLHST_WKS_HOSTNAME)."))
+    server = serializers.CharField(
+        required=False,
+        help_text=_(
+            "The KSC server (its name in the portal's servers file) that holds the host. Default: primary, "
+            "or your only server; required when you work on several."
+        ),
+    )
+    target_host = serializers.CharField(help_text=_("The KSC host id (KLHST_WKS_HOSTNAME) on that server."))
     params = serializers.JSONField(help_text=_("The task's params; GET /api/v1/tasks/ gives each task's schema."))
     justification = serializers.CharField(help_text=_("Why: approvers read this."))
     external_ref = serializers.CharField(
         required=False, allow_blank=True, help_text=_("The SIEM's alert or incident id, to find the request by.")
     )
 
-    FIELDS = ("task", "target_host", "params", "justification", "external_ref")
+    FIELDS = ("task", "server", "target_host", "params", "justification", "external_ref")
 
 
 class DecisionSerializer(serializers.Serializer):

@@ -200,6 +200,7 @@ class ResponseRequestViewSet(viewsets.GenericViewSet):
                 params=data.get("params"),
                 justification=data.get("justification"),
                 external_ref=data.get("external_ref", ""),
+                server=data.get("server"),
                 source=Source.API,
             ).request
             return Response(self._detail(filed), status=status.HTTP_201_CREATED)

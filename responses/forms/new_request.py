@@ -125,6 +125,15 @@ def scan_formset_class(task: catalog.TaskType) -> type[forms.BaseFormSet]:
 class RequestForm(forms.Form):
     """What every request has besides its params: the target host, why, and an external reference."""
 
+    # The KSC server that holds the host (issue 26): hidden while the user works on one server, a
+    # choice of theirs otherwise (NewRequestForm.offer_servers); the workflow refuses any other.
+    server = forms.CharField(
+        label=_("KSC server"),
+        required=False,
+        max_length=32,
+        help_text=_("The KSC server that holds the host. The host search fills it in."),
+        widget=forms.HiddenInput,
+    )
     target_host = forms.CharField(
         label=_("KSC host id"),
         max_length=catalog.MAX_HOST_ID,
@@ -165,10 +174,12 @@ class Filing:
     external_ref: str
     # Each IOC archive's file name by its field (only for archives in params); not part of what KSC gets.
     archive_names: dict[str, str] = dataclasses.field(default_factory=dict)
+    server: str = ""  # "": the user's default server (workflow.default_server)
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "task": self.task,
+            "server": self.server,
             "target_host": self.target_host,
             "target_host_name": self.target_host_name,
             "params": self.params,
@@ -216,6 +227,12 @@ class NewRequestForm:
     @property
     def is_bound(self) -> bool:
         return self.common.is_bound
+
+    def offer_servers(self, names: list[str]) -> None:
+        """The servers this user may file on: a choice when there are several, hidden otherwise."""
+        if len(names) > 1:
+            choices = [("", _("Choose the host's KSC server")), *((name, name) for name in names)]
+            self.common.fields["server"].widget = forms.Select(choices=choices)
 
     @property
     def ioc_fields(self) -> list[str]:
@@ -293,6 +310,7 @@ class NewRequestForm:
             task=self.task.name,
             target_host=data["target_host"],
             target_host_name=data.get("target_host_name", ""),
+            server=data.get("server", ""),
             params=cleaned,
             justification=data["justification"],
             external_ref=data.get("external_ref", ""),

@@ -21,7 +21,7 @@ from responses.forms.new_request import (
 )
 
 # The common fields a link may fill in (the host search's "Use this host", "Release isolation", a copy).
-LINK_FIELDS = ("target_host", "target_host_name", "justification", "external_ref")
+LINK_FIELDS = ("server", "target_host", "target_host_name", "justification", "external_ref")
 
 
 def from_query(task: catalog.TaskType, query: Any, *, carried: bool = False) -> Prefill:

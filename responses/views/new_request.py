@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from ksc_client.errors import KscError
-from responses import catalog, drafts, filing, filing_hints, hosts, policy, throttle
+from responses import catalog, drafts, filing, filing_hints, hosts, policy, throttle, workflow
 from responses.errors import InvalidRequest, NotAllowed, RateLimited
 from responses.forms import prefill
 from responses.forms.new_request import NewRequestForm, archives_from_references
@@ -37,6 +37,7 @@ def _task_choices() -> list[dict[str, Any]]:
 
 def _render_form(request: HttpRequest, form: NewRequestForm, status: int = 200, **extra: Any) -> HttpResponse:
     form.carry_by_reference(request.user)  # the page carries a kept archive's digest, not its base64
+    form.offer_servers(policy.acting_servers(request.user))
     context = {
         "form": form,
         "task": form.task,
@@ -149,7 +150,13 @@ def _new_request_post(request: HttpRequest) -> HttpResponse:
     form = NewRequestForm(task, data, request.FILES)
     if not form.is_valid():
         return _render_form(request, form, status=400, file_again=archive_gone)
-    check = hosts.check(form.filing.target_host)
+    try:
+        # Named before KSC is asked: another tenant's server is never contacted for this user.
+        form.filing.server = workflow.clean_server(request.user, form.filing.server)
+    except ValueError as exc:
+        form.common.add_error("server", str(exc))
+        return _render_form(request, form, status=400, file_again=archive_gone)
+    check = hosts.check(form.filing.target_host, server=form.filing.server)
     if check.unknown:
         # A display name typed where the id goes: offer the one host of that name, never swap it in unseen.
         named = hosts.named(form.filing.target_host)
@@ -175,13 +182,15 @@ def _new_request_post(request: HttpRequest) -> HttpResponse:
             "host": host,
             "host_error": host_error,
             "host_facts": hosts.facts_of(host) if host is not None else None,
-            "isolation": portal_isolation(form.filing.target_host),
+            "isolation": portal_isolation(form.filing.target_host, form.filing.server),
             "preview": preview(form.filing),
             "sealed": seal(request.user, form.filing),
             "keep_form": "preview-form",
             # Someone already asked for exactly this (issue 17, point 6): say who and when; filing asks to confirm.
             "same_pending": filing_hints.same_pending_words(
-                filing_hints.same_pending(form.filing.task, form.filing.target_host, form.filing.params)
+                filing_hints.same_pending(
+                    form.filing.task, form.filing.target_host, form.filing.params, form.filing.server
+                )
             ),
         },
     )

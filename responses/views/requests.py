@@ -63,7 +63,7 @@ def _detail_context(request: HttpRequest, rr: ResponseRequest) -> dict[str, Any]
     if rr.status == Status.PENDING_APPROVAL and (policy.APPROVE in actions or policy.REJECT in actions):
         host_tasks = _host_tasks_warning(queueing.host_task_load([rr.target_host]).get(rr.target_host, 0))
     # KSC is asked about the host only while acting on it still lies ahead (pending or in flight).
-    host_facts, host_facts_error = hosts.state(rr.target_host) if rr.status in OPEN else (None, "")
+    host_facts, host_facts_error = hosts.state(rr.target_host, server=rr.server) if rr.status in OPEN else (None, "")
     return {
         "rr": rr,
         # Questions and answers without deciding (responses/comments.py)
@@ -74,7 +74,7 @@ def _detail_context(request: HttpRequest, rr: ResponseRequest) -> dict[str, Any]
         "host_facts": host_facts,
         "host_facts_error": host_facts_error,
         "host_unchecked": filing.host_unchecked(rr, events),
-        "isolation": portal_isolation(rr.target_host),
+        "isolation": portal_isolation(rr.target_host, rr.server),
         "host_tasks": host_tasks,
         "task": task,
         "fields": [(spec, _param_value(spec, rr.params, rr.archive_names)) for spec in task.fields]

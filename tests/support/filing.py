@@ -47,6 +47,7 @@ def file_request(
     source: str = Source.WEB,
     host_unchecked: str = "",
     archive_names: Any = None,
+    server: Any = None,
 ) -> ResponseRequest:
     """The request filed (responses.filing.file_request), KSC's answer about the host given by the test."""
     return filing.file_request(
@@ -58,5 +59,6 @@ def file_request(
         external_ref=external_ref,
         source=source,
         archive_names=archive_names,
+        server=server,
         host_check=unchecked_host(host_unchecked) if host_unchecked else known_host(target_host_name),
     ).request

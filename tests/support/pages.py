@@ -88,7 +88,7 @@ def add_requests(requester, approver, count: int) -> None:
         for rr in created
         if rr.status != Status.PENDING_APPROVAL
     )
-    # What filing records for each request (rows made at once skip workflow.file_request).
+    # What filing records for each request (rows made at once skip filing.file_request).
     for rr in created:
         host_directory.record_filed(rr.target_host, rr.target_host_name)
 
