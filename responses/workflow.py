@@ -25,8 +25,9 @@ from django.db import IntegrityError, transaction
 from django.dispatch import Signal
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
-from responses import approvals, catalog, host_directory, policy, trail
+from responses import approvals, catalog, host_directory, policy, trail, trail_messages
 from responses.clock import database_now
 from responses.errors import (  # noqa: F401 (re-exported: workflow.NotAllowed and friends)
     ContentChanged,
@@ -164,7 +165,7 @@ def create_request(user, clean: CleanRequest, *, now: dt.datetime) -> ResponseRe
             EventKind.APPROVED,
             SYSTEM,
             "",
-            trail.in_english(lambda: _("This task needs no approval.")),
+            trail_messages.say(gettext_noop("This task needs no approval.")),
         )
         entered_approved.send(sender=ResponseRequest, rr=request)
     return request
@@ -283,12 +284,7 @@ def _expire_locked(rr: ResponseRequest) -> None:
             rr,
             EXPIRE,
             SYSTEM,
-            trail.in_english(
-                lambda: (
-                    _("Nobody decided within the approval window (%(hours)s hours).")
-                    % {"hours": f"{settings.APPROVAL_TTL / 3600:g}"}
-                )
-            ),
+            trail_messages.say(gettext_noop("Nobody decided within the approval window (%(hours)s hours)."), hours=f"{settings.APPROVAL_TTL / 3600:g}"),
         )
 
 
@@ -455,11 +451,11 @@ def get_for_user(user, key: uuid_module.UUID | str) -> ResponseRequest:
 
 
 def CONTENT_CHANGED_MESSAGE() -> str:  # noqa: N802 - a message, read like a constant
-    return trail.in_english(
-        lambda: _(
+    return trail_messages.say(
+        gettext_noop(
             "The task, host or parameters of this request changed after it was approved; it was not sent to "
             "KSC. File a new request for what should be done, and have the database changes investigated."
-        )
+        ),
     )
 
 
@@ -506,11 +502,11 @@ def _refuse_submission(rr: ResponseRequest, action: str, actor: str, message: st
 
 
 def NOT_APPROVED_MESSAGE() -> str:  # noqa: N802 - a message, read like a constant
-    return trail.in_english(
-        lambda: _(
+    return trail_messages.say(
+        gettext_noop(
             "This request's approvals do not hold up (the database says more than its trail and decisions "
             "prove); it was not sent to KSC. File a new request, and have the database changes investigated."
-        )
+        ),
     )
 
 

@@ -49,7 +49,7 @@ def test_a_sealed_preview_posted_back_validates_to_the_same_filing():
     form = NewRequestForm(ISOLATE, prefill.as_posted(ISOLATE, SEALED), {})
 
     assert form.is_valid(), form.error_summary
-    assert form.filing.as_dict() == {**SEALED, "target_host_name": "TKY-WS-0105"}
+    assert form.filing.as_dict() == {**SEALED, "server": ""}  # "": the user's default server, named at filing
 
 
 def test_a_posted_scan_carries_its_rows_and_the_management_form():
@@ -92,7 +92,7 @@ def test_a_kept_scan_draft_keeps_its_rows_in_order_and_drops_the_empty_tail():
         ("alice", "/requests/", policy.ALL_REQUESTS_PAGE),
         ("alice", "/approvals/", policy.APPROVAL_QUEUE_PAGE),
         ("alice", "/requests/export.csv", policy.EXPORT_PAGE),
-        ("mallory", "/hosts/h-1/", policy.HOST_PAGE),
+        ("mallory", "/hosts/primary/h-1/", policy.HOST_PAGE),
     ],
 )
 def test_a_refused_page_shows_the_policys_reason(request, client, user, url, page):
