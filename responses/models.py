@@ -324,6 +324,10 @@ class EventKind(models.TextChoices):
     COMMENT = "comment", _("Comment")
     # Nobody decided within the approval SLA: told tier 2 and on-call, then named managers (notifications/escalation.py).
     ESCALATED = "escalated", _("Escalated")
+    # An approver said "I am looking at it" (from chat or the page), so that two do not both start (responses/review.py).
+    REVIEW_CLAIMED = "review_claimed", _("Claimed for review")
+    # An approver snoozed a waiting request's reminder from chat: it comes back at detail["until"].
+    SNOOZED = "snoozed", _("Reminder snoozed")
 
 
 class RequestEvent(models.Model):
@@ -377,135 +381,6 @@ class RequestEvent(models.Model):
             "detail": self.detail,
             "at": self.created_at.isoformat(),
         }
-
-
-class AccountEventKind(models.TextChoices):
-    USER_CREATED = "user_created", _("Account created")
-    USER_CHANGED = "user_changed", _("Account changed")
-    USER_DELETED = "user_deleted", _("Account deleted")
-    GROUPS_CHANGED = "groups_changed", _("Groups changed")
-    DEVICE_ADDED = "device_added", _("2FA device added")
-    DEVICE_REMOVED = "device_removed", _("2FA device removed")
-    SIGN_IN_REFUSED = "sign_in_refused", _("Directory sign-in refused")
-    IDENTITY_RELINKED = "identity_relinked", _("Directory identity relinked")
-    SCOPE_CHANGED = "scope_changed", _("KSC servers (tenants) changed")
-
-
-class SingleChainRecord(models.Model):
-    """A link of a chain that is one sequence for the whole portal (the accounts, the anchors)."""
-
-    created_at = models.DateTimeField(default=timezone.now)
-    seq = models.PositiveBigIntegerField(unique=True)
-    prev_hash = models.CharField(max_length=64)
-    hash = models.CharField(max_length=64)
-
-    CHAIN = ""
-
-    class Meta:
-        abstract = True
-        ordering = ["-seq"]
-
-    @property
-    def chain(self) -> str:
-        return self.CHAIN
-
-
-class AccountEvent(SingleChainRecord):
-    """Who granted whom which role (groups, superuser, staff, active) and who reset whose 2FA.
-
-    "No superuser bypass" holds only while somebody watches who creates approvers:
-    these events are the trail for that, in their own keyed chain named "accounts".
-    """
-
-    CHAIN = "accounts"
-
-    kind = models.CharField(max_length=20, choices=AccountEventKind.choices)
-    actor_username = models.CharField(max_length=150)  # "system" when no logged-in user acted (a command)
-    subject_username = models.CharField(max_length=150)
-    detail = models.JSONField(default=dict, blank=True)  # before/after of what changed
-
-    def __str__(self) -> str:
-        return f"{self.kind} of {self.subject_username} by {self.actor_username}"
-
-    def content(self) -> dict:
-        return {
-            "kind": self.kind,
-            "actor": self.actor_username,
-            "subject": self.subject_username,
-            "detail": self.detail,
-            "at": self.created_at.isoformat(),
-        }
-
-
-class AuditAnchor(SingleChainRecord):
-    """A signed snapshot of chain heads, taken periodically (manage.py anchor_audit).
-
-    ``heads`` maps each chain that moved since the previous anchor (less an overlap)
-    to its last [seq, hash]; anchors form their own keyed chain. Deleting the last
-    events of a chain is then caught: the anchor remembers they existed.
-    """
-
-    CHAIN = "anchors"
-
-    heads = models.JSONField(default=dict)
-
-    def __str__(self) -> str:
-        return f"audit anchor {self.seq} ({len(self.heads)} chains)"
-
-    def content(self) -> dict:
-        return {"heads": self.heads, "at": self.created_at.isoformat()}
-
-
-class VerificationSource(models.TextChoices):
-    USER = "user", _("an auditor")
-    SCHEDULE = "schedule", _("the scheduled check")
-    COMMAND = "command", _("manage.py verify_audit")
-
-
-class ChainVerification(models.Model):
-    """One run of the audit chains' verification and what it found (docs/audit-chain.md, "Verifying").
-
-    An indicator for the pages, not evidence: it sits in the tables it vouches for, so
-    whoever can rewrite them can rewrite this too. "Verify now" recomputes everything.
-    It holds counts and the report's words, never AUDIT_CHAIN_KEY or a hash made with it.
-    """
-
-    MAX_PROBLEMS = 50  # kept of a broken run's problems; problem_count says how many there were
-
-    started_at = models.DateTimeField()
-    finished_at = models.DateTimeField(db_index=True)
-    source = models.CharField(max_length=10, choices=VerificationSource.choices)
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    username = models.CharField(max_length=150, blank=True)  # kept when the account is deleted
-    intact = models.BooleanField()
-    events = models.PositiveBigIntegerField(default=0)
-    request_chains = models.PositiveBigIntegerField(default=0)
-    account_events = models.PositiveBigIntegerField(default=0)
-    anchors = models.PositiveBigIntegerField(default=0)
-    unanchored = models.PositiveBigIntegerField(default=0)  # request chains with events newer than any anchor
-    latest_anchor = models.DateTimeField(null=True, blank=True)
-    against = models.CharField(max_length=500, blank=True)  # the export compared (verify_audit --against)
-    problems = models.JSONField(default=list, blank=True)  # the first MAX_PROBLEMS, as the report words them
-    problem_count = models.PositiveIntegerField(default=0)
-
-    class Meta:
-        ordering = ["-finished_at", "-id"]
-
-    def __str__(self) -> str:
-        return f"chain verification of {self.finished_at.isoformat()}: {'intact' if self.intact else 'broken'}"
-
-    @property
-    def more_problems(self) -> int:
-        """Problems found but not kept ("and N more")."""
-        return max(self.problem_count - len(self.problems), 0)
-
-    def who(self) -> str:
-        """Who ran it, in words: the username, or the scheduled check, or the command."""
-        if self.source == VerificationSource.USER:
-            return self.username
-        return str(self.get_source_display())
 
 
 class AttemptOutcome(models.TextChoices):

@@ -36,7 +36,10 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils.translation import gettext as _
 
-from accounts import roles
+from accounts import identity, roles
+
+# The identity rules live with the accounts, which ask them below the requests; one policy all the same.
+from accounts.identity import is_approver, may_sign_in_locally, must_use_two_factor, roles_of  # noqa: F401
 from responses import approvals, states
 from responses.errors import NotAllowed, WrongStatus
 from responses.states import Status, TokenScope
@@ -84,8 +87,7 @@ def _conflict(reason: str) -> Verdict:
     return Verdict(False, reason, conflict=True)
 
 
-def _active(user) -> bool:
-    return bool(user is not None and user.is_authenticated and user.is_active)
+_active = identity.active
 
 
 def _is_requester(user, request: ResponseRequest) -> bool:
@@ -276,21 +278,11 @@ def sees_undelivered_notifications(user) -> bool:
     return _active(user) and user.is_staff and user.has_perm("notifications.view_notification")
 
 
-def must_use_two_factor(user) -> bool:
-    """Approvers, and whoever reaches the admin, must use two-factor authentication."""
-    return _active(user) and (user.is_superuser or user.is_staff or roles.has_role(user, roles.APPROVERS))
-
-
 def may_read_demo_mailbox(user) -> bool:
     """`make run`'s local mail sink: superusers only, and only with the simulated KSC."""
     return bool(
         _active(user) and user.is_superuser and getattr(settings, "KSC_SIMULATED", False) and settings.MAIL_SINK_DIR
     )
-
-
-def may_sign_in_locally(user, *, directory_user: bool) -> bool:
-    """With LOCAL_LOGIN_SUPERUSERS_ONLY, a local password signs in break-glass superusers only."""
-    return not settings.LOCAL_LOGIN_SUPERUSERS_ONLY or user.is_superuser or directory_user
 
 
 def may_see_hosts(user) -> bool:
@@ -317,16 +309,6 @@ def may_open(user, page: str) -> Verdict:
         EXPORT_PAGE: lambda: _("Only approvers and auditors can export requests."),
     }
     return _refuse(refusals[page]())
-
-
-def roles_of(user) -> list[str]:
-    """The portal roles this user holds, in the roles' order (for the account page and token warnings)."""
-    return [role for role in roles.ALL_ROLES if roles.has_role(user, role)]
-
-
-def is_approver(user) -> bool:
-    """Holds the Approvers role (the home page's queue link, create_api_token's warning)."""
-    return roles.has_role(user, roles.APPROVERS)
 
 
 def prime_roles(users: Iterable) -> None:
@@ -446,6 +428,15 @@ def may_comment(user, rr: ResponseRequest) -> Verdict:
             % {"status": rr.get_status_display().lower()}
         )
     return ALLOWED
+
+
+def may_claim(user, rr: ResponseRequest) -> Verdict:
+    """Whether ``user`` may claim a waiting request ("I am looking at it") or snooze its reminder.
+
+    Whoever may decide it now, by the same rule as Approve and Reject: never its requester (not
+    from chat either), only approvers, only while it waits, not who decided it already.
+    """
+    return may(user, APPROVE, rr)
 
 
 def in_escalation_tier(user) -> bool:

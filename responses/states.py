@@ -9,6 +9,8 @@ from __future__ import annotations
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from accounts.scopes import TokenScope  # noqa: F401 (its home is accounts/scopes.py; re-exported)
+
 # The KSC server of every row from before several servers (issue 26): today's KSC_* variables are
 # the server named "primary", and migration 0026 put every existing request, host and task on it.
 # A request on this server keeps the fingerprint it had before servers existed (models.payload_fingerprint).
@@ -74,12 +76,3 @@ TRANSITIONS: dict[tuple[str, str], str] = {
 }
 
 
-class TokenScope(models.TextChoices):
-    """What an API token may do beyond what its user's roles allow.
-
-    A SIEM files and reads; a decision (approve, reject, retry) through the API skips
-    the browser's second factor and step-up, so only a token issued for it may decide.
-    """
-
-    FILE = "file", _("File and read")
-    DECISIONS = "decisions", _("File, read and decide (approve, reject, retry)")

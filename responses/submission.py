@@ -404,12 +404,23 @@ def stop_searching(key: uuid_module.UUID | str, hours: float) -> bool:
             EventKind.SEARCH_ENDED,
             trail.SYSTEM,
             rr.status,
-            trail_messages.say(
-                gettext_noop(
-                    "KSC showed no incident for this request within %(hours)s hours after it failed; "
-                    "the portal stopped looking. An approver can retry it."
-                ),
-                hours=f"{hours:g}",
+            (
+                trail_messages.say(
+                    gettext_noop(
+                        "KSC showed no incident for this request within %(hours)s hours after it failed; "
+                        "the portal stopped looking. An approver can retry it."
+                    ),
+                    hours=int(hours),
+                )
+                # Whole hours as hours, anything else in whole minutes: never "0.0333333 hours".
+                if float(hours).is_integer()
+                else trail_messages.say(
+                    gettext_noop(
+                        "KSC showed no incident for this request within %(minutes)s minutes after it failed; "
+                        "the portal stopped looking. An approver can retry it."
+                    ),
+                    minutes=max(1, round(hours * 60)),
+                )
             ),
         )
     return True

@@ -2,7 +2,9 @@ from __future__ import annotations
 
 from django.urls import path
 
-from responses import audit, workflow
+from accounts import trail_views
+from audit import views as audit_views
+from responses import workflow
 from responses.views import attention, comments, decisions, export, home, hosts, lists, new_request, requests
 
 app_name = "responses"
@@ -25,8 +27,8 @@ urlpatterns = [
     path("hosts/<str:server>/<str:host_id>/", hosts.host_detail, name="host"),
     # Links from before several servers: the host on the user's default server.
     path("hosts/<str:host_id>/", hosts.host_on_default_server, name="host_default"),
-    path("audit/export.jsonl", audit.export_jsonl, name="audit_export"),
-    path("audit/accounts/", audit.account_events, name="account_events"),
-    path("audit/chain/", audit.chain_status, name="audit_chain"),
-    path("audit/chain/history/", audit.chain_history, name="audit_chain_history"),
+    path("audit/export.jsonl", audit_views.export_jsonl, name="audit_export"),
+    path("audit/accounts/", trail_views.account_events, name="account_events"),
+    path("audit/chain/", audit_views.chain_status, name="audit_chain"),
+    path("audit/chain/history/", audit_views.chain_history, name="audit_chain_history"),
 ]

@@ -15,8 +15,8 @@ import pytest
 from django.db import connections
 from django.utils import timezone
 
+from accounts.tokens import issue_token
 from responses import workflow
-from responses.api.authentication import issue_token
 from responses.models import Decision, IdempotencyKey, RequestEvent, ResponseRequest
 from tests.fixtures.api import NEW, REQUESTS, body, client_with_token, file, url
 

@@ -12,8 +12,8 @@ import re
 
 import pytest
 
-from responses import chain_verification
-from responses.models import VerificationSource
+from audit import verification as chain_verification
+from audit.models import VerificationSource
 from tests.fixtures.browser import LANGUAGES, PHONE, assert_fits
 from tests.support.filing import file_request
 from tests.support.tampering import tamper_event

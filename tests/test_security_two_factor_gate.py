@@ -20,7 +20,7 @@ import pytest
 from django.contrib.auth.models import User
 
 from accounts import stepup, twofactor
-from responses.api.authentication import issue_token
+from accounts.tokens import issue_token
 from responses.models import ResponseRequest, Status
 from tests.fixtures.accounts import enrol_totp, totp_code
 from tests.support.filing import file_request

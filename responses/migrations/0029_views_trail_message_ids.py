@@ -124,7 +124,7 @@ def fill_message_ids(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("responses", "0026_bench_list_indexes"),
+        ("responses", "0028_apps_models_moved"),
     ]
 
     operations = [
