@@ -35,7 +35,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from responses import catalog, filing_hints, hosts, policy, workflow
+from responses import catalog, filing_hints, hosts, isolation, policy, workflow
 from responses.errors import InvalidRequest, RateLimited
 from responses.hosts import HostCheck
 from responses.models import EventKind, ResponseRequest, Source, payload_fingerprint
@@ -129,6 +129,7 @@ class CleanRequest:
     external_ref: str
     source: str
     archive_names: dict[str, str]
+    isolation_end: dict[str, Any] | None  # an isolation's end, cleaned by responses.isolation; part of the fingerprint
     approvals_required: int
     fingerprint: str
     host_unchecked: str = ""  # why KSC could not check the host; "" when it did
@@ -145,12 +146,15 @@ def validate(
     source: Any = Source.WEB,
     archive_names: Any = None,
     server: Any = None,
+    end: dict[str, Any] | None = None,
     host_check: Callable[[str], HostCheck] | None = None,
 ) -> CleanRequest:
     """Every field checked once, the host asked about once; InvalidRequest naming each field that is wrong.
 
     ``server``: the KSC server that holds the host (None: ``user``'s default); one the user does not
     work on is refused like one that does not exist, and never contacted.
+    ``end``: an isolation's end as sent (responses.isolation.END_FIELDS); an isolation without one gets
+    ISOLATION_DEFAULT_HOURS.
     ``host_check``: how the host is asked about (default: that server, through responses.hosts.check);
     it is asked only about a well-formed id on a server of the user's.
     """
@@ -195,6 +199,9 @@ def validate(
             names = _clean_archive_names(task_type, cleaned, archive_names)
         except ValueError as exc:
             errors["archive_names"] = [str(exc)]
+    # The isolation's end is judged on the params as the catalog cleaned them (action "1" is 1), once.
+    isolation_end, end_errors = isolation.clean_end(task, cleaned if cleaned is not None else params, end or {})
+    errors.update(end_errors)
     check = HostCheck(None, "")
     if host is not None and server_name is not None:
         check = host_check(host) if host_check is not None else hosts.check(host, server=server_name)
@@ -219,8 +226,9 @@ def validate(
         external_ref=texts["external_ref"],
         source=source,
         archive_names=names,
+        isolation_end=isolation_end,
         approvals_required=catalog.approvals_required(task_type.name, cleaned),
-        fingerprint=payload_fingerprint(task_type.name, host, cleaned, server_name),
+        fingerprint=payload_fingerprint(task_type.name, host, cleaned, server_name, isolation_end),
         host_unchecked=check.error,
     )
 
@@ -256,6 +264,7 @@ def file_request(
     same_pending_ok: bool = True,
     archive_names: Any = None,
     server: Any = None,
+    end: dict[str, Any] | None = None,
     host_check: Callable[[str], HostCheck] | None = None,
 ) -> Filed:
     """File a request: pending approval, or approved at once when its task needs none.
@@ -269,6 +278,8 @@ def file_request(
     ``archive_names``: the web form's uploaded file name of each IOC archive in ``params``
     (shown beside its size and digest; not sent to KSC, not part of the fingerprint); the API sends none.
     ``server``: the KSC server that holds the host (None: the user's default server, see validate).
+    ``end``: an isolation's end as sent (see validate). Filing an isolation change while another is in
+    flight on the host is refused (under the row lock, responses.isolation).
     ``host_check``: who answers for the host (default: that KSC server, through responses.hosts.check).
     """
     if admission is None:
@@ -286,6 +297,7 @@ def file_request(
         source=source,
         archive_names=archive_names,
         server=server,
+        end=end,
         host_check=host_check,
     )
     with transaction.atomic():
@@ -313,6 +325,8 @@ def file_request(
                 raise SamePending(same)
         now = timezone.now()
         _enforce_filing_limit(locked, now)  # again, under the lock
+        # One isolation change in flight per host.
+        isolation.refuse_if_in_flight(clean.task, clean.params, clean.target_host, clean.server)
         with set_actor(locked):
             request = workflow.create_request(locked, clean, now=now)
     log.info(
@@ -324,6 +338,21 @@ def file_request(
         clean.server,
     )
     return Filed(request)
+
+
+def _cleaned_or_raw(task: Any, params: Any) -> Any:
+    """The params as the catalog cleans them (action "1" is 1), or as sent when they do not clean (the workflow says why)."""
+    if task != "isolateHost":
+        return params  # only isolateHost's action decides an end (an IOC archive is not unpacked twice)
+    try:
+        return catalog.clean_params(task, params)
+    except (catalog.ParamErrors, KeyError, TypeError, ValueError):
+        return params
+
+
+def _one_isolation_change(task: str, host: str, params: Any, server: str) -> None:
+    """In the filing's transaction: one isolation change in flight per host (responses.isolation)."""
+    isolation.refuse_if_in_flight(task, params, host, server)
 
 
 def host_unchecked(rr: ResponseRequest, events: list | None = None) -> str:

@@ -10,7 +10,7 @@ anything else (an incident id, KSC's own error text) is shown as it is.
 
 ``say(msgid, **args)`` words a message: a ``Said``, a ``str`` (the English text, what the trail
 stores and hashes) that also carries its id and arguments to ``trail.append``. The id and
-arguments are not part of the hash (rows written before them got theirs from migration 0029_views_trail_message_ids,
+arguments are not part of the hash (rows written before them got theirs from migration 0030_views_trail_message_ids,
 where their text showed which message they were): a page renders them only when they give back
 exactly the stored English text, so an edited id or argument can never show a reader other words
 than the evidence holds.

@@ -5,7 +5,7 @@ chain, and its rows are never rewritten. A Japanese reader should still read the
 
 - A trail event the system worded keeps its message id and arguments beside the text
   (responses/trail_messages.py; written with the event, or filled by migration
-  0029_views_trail_message_ids for older rows): ``translate_event`` renders that message in the
+  0030_views_trail_message_ids for older rows): ``translate_event`` renders that message in the
   reader's language. A text without them (an analyst's comment, KSC's own error text) is shown as stored.
 - Texts kept outside the trail (an outcome's reason, how its task was matched) are matched against
   the messages that module declares (``outcomes.SYSTEM_TEXTS``), placeholders becoming groups.

@@ -45,7 +45,6 @@ from responses.models import (
     RequestEvent,
     ResponseRequest,
     Status,
-    payload_fingerprint,
 )
 from responses.policy import (  # noqa: F401 (re-exported: the action names)
     ACTIONS,
@@ -67,8 +66,10 @@ from responses.states import (  # noqa: F401 (re-exported: workflow.TRANSITIONS 
     QUEUE,
     REFUSE_CHANGED,
     REFUSE_UNPROVEN,
+    RELEASE_DUE,
     REQUEUE,
     SCHEDULE_RETRY,
+    STAND_DOWN,
     SUCCEED,
     TRANSITIONS,
 )
@@ -127,6 +128,7 @@ def create_request(user, clean: CleanRequest, *, now: dt.datetime) -> ResponseRe
         justification=clean.justification,
         external_ref=clean.external_ref,
         archive_names=clean.archive_names,
+        isolation_end=clean.isolation_end,
         fingerprint=clean.fingerprint,
         requester=user,
         requester_username=user.get_username(),
@@ -154,6 +156,7 @@ def create_request(user, clean: CleanRequest, *, now: dt.datetime) -> ResponseRe
             "external_ref": request.external_ref,
             # ties what was filed into the keyed audit chain: verify_audit compares it with the row
             "fingerprint": request.fingerprint,
+            **({"isolation_end": clean.isolation_end} if clean.isolation_end else {}),
             **({"host_unchecked": clean.host_unchecked} if clean.host_unchecked else {}),
         },
     )
@@ -224,6 +227,9 @@ EVENT_OF: dict[str, str] = {
     REFUSE_UNPROVEN: EventKind.FAILED,
     RETRY: EventKind.RETRIED,
     FOUND_IN_KSC: EventKind.FOUND_IN_KSC,
+    # An isolation's paired release (responses/isolation.py): approved at its end on the approval given.
+    RELEASE_DUE: EventKind.APPROVED,
+    STAND_DOWN: EventKind.STOOD_DOWN,
 }
 
 # Sent, inside the transaction, when a request becomes APPROVED; responses.queueing queues
@@ -334,7 +340,7 @@ def approve(rr: ResponseRequest | uuid_module.UUID | str, *, user, comment: Any 
     """Add this approver's approval; the request is APPROVED once it has the required number."""
 
     def body(locked: ResponseRequest, text: str) -> None:
-        if locked.fingerprint != payload_fingerprint(locked.task, locked.target_host, locked.params, locked.server):
+        if locked.fingerprint != locked.content_fingerprint():
             # The row changed after filing (by hand, in the database): never approve what was not filed.
             raise NotAllowed(_("This request's content changed after it was filed; it cannot be approved."))
         Decision.objects.create(
@@ -490,7 +496,7 @@ def fail_if_content_changed(rr: ResponseRequest, actor: str) -> bool:
     fingerprint too) must never reach KSC: the approvals and the FILED event keep
     the fingerprint that was decided on, and neither can be rewritten silently.
     """
-    current = payload_fingerprint(rr.task, rr.target_host, rr.params, rr.server)
+    current = rr.content_fingerprint()
     approved = approved_fingerprints(rr)
     if approved == {current}:
         return False

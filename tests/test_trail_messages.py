@@ -27,7 +27,7 @@ from tests.support.filing import file_request
 from tests.support.tampering import tamper_event
 
 EXPIRED = "Nobody decided within the approval window (%(hours)s hours)."
-MIGRATION = importlib.import_module("responses.migrations.0029_views_trail_message_ids")
+MIGRATION = importlib.import_module("responses.migrations.0030_views_trail_message_ids")
 
 
 def expired(alice) -> ResponseRequest:

@@ -14,14 +14,16 @@ from responses import catalog
 from responses.forms.new_request import (
     CARRIED_NAME_SUFFIX,
     CARRIED_SUFFIX,
+    END_FIELD_OF,
     PARAMS_PREFIX,
     SCAN_PREFIX,
     Prefill,
     RequestForm,
+    end_as_form,
 )
 
 # The common fields a link may fill in (the host search's "Use this host", "Release isolation", a copy).
-LINK_FIELDS = ("server", "target_host", "target_host_name", "justification", "external_ref")
+LINK_FIELDS = ("server", "target_host", "target_host_name", "justification", "external_ref", *END_FIELD_OF.values())
 
 
 def from_query(task: catalog.TaskType, query: Any, *, carried: bool = False) -> Prefill:
@@ -64,6 +66,7 @@ def from_draft(task: catalog.TaskType, data: dict[str, str]) -> Prefill:
 def from_filing(task: catalog.TaskType, filing: dict[str, Any]) -> Prefill:
     """Initial values showing what was previewed, to change it ("Change it" on the preview)."""
     common = {key: filing.get(key, "") for key in RequestForm.base_fields}
+    common.update(end_as_form(filing.get("end")))
     params = filing.get("params")
     if task.list_params:
         return Prefill(common, params if isinstance(params, list) else None)
@@ -87,6 +90,7 @@ def as_posted(task: catalog.TaskType, filing: dict[str, Any]) -> dict[str, str]:
 def filing_as_form_data(task: catalog.TaskType, filing: dict[str, Any]) -> dict[str, str]:
     """A filing (as sealed) as the new-request form posts it: the common fields, then each param's field."""
     data: dict[str, str] = {key: str(filing.get(key) or "") for key in RequestForm.base_fields}
+    data.update(end_as_form(filing.get("end")))
     params = filing.get("params")
     if task.list_params:
         objects = params if isinstance(params, list) else []

@@ -10,13 +10,14 @@ from django.core.exceptions import ImproperlyConfigured
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from ksc_client.errors import KscError
 from ksc_client.hosts import Host
-from responses import catalog, hosts, policy, throttle, workflow
+from responses import catalog, hosts, isolation, policy, throttle, workflow
 from responses.errors import RateLimited
 from responses.host_state import portal_isolation, portal_isolations
 from responses.models import ResponseRequest
@@ -135,6 +136,9 @@ def host_detail(request: HttpRequest, server: str, host_id: str) -> HttpResponse
             "host_facts": facts,
             "host_facts_error": facts_error,
             "isolation": portal_isolation(host_id, server),
+            # Its isolation's end, when the portal keeps one (responses/isolation.py)
+            "isolated_rows": isolation.isolated_now(request.user, host_id=host_id, server=server),
+            "now": timezone.now(),
             "page": page,
             "caption": _("Requests for this host"),
         },

@@ -19,6 +19,7 @@ from responses import (
     filing,
     filing_hints,
     hosts,
+    isolation,
     policy,
     queueing,
 )
@@ -112,6 +113,8 @@ def _detail_context(request: HttpRequest, rr: ResponseRequest) -> dict[str, Any]
         "outcome_refresh_seconds": OUTCOME_REFRESH_SECONDS,
         "refresh_seconds": REFRESH_SECONDS,
         "approvals_given": rr.approvals_given_so_far(),
+        # Isolate until: the end as approved, the schedule, Extend / Release now / Hold (responses/views/isolation.py)
+        **isolation.page_context(user, rr),
     }
 
 

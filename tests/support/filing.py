@@ -48,6 +48,7 @@ def file_request(
     host_unchecked: str = "",
     archive_names: Any = None,
     server: Any = None,
+    end: Any = None,
 ) -> ResponseRequest:
     """The request filed (responses.filing.file_request), KSC's answer about the host given by the test."""
     return filing.file_request(
@@ -60,5 +61,6 @@ def file_request(
         source=source,
         archive_names=archive_names,
         server=server,
+        end=end,
         host_check=unchecked_host(host_unchecked) if host_unchecked else known_host(target_host_name),
     ).request

@@ -124,7 +124,7 @@ def fill_message_ids(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("responses", "0028_apps_models_moved"),
+        ("responses", "0029_iso_isolate_until"),
     ]
 
     operations = [
