@@ -23,8 +23,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete, pre_save
 
-from responses import audit_chain
-from responses.models import AccountEvent, AccountEventKind
+from accounts import account_chain
+from accounts.models import AccountEvent, AccountEventKind
 
 WATCHED_FLAGS = ("is_superuser", "is_staff", "is_active")
 SYSTEM = "system"
@@ -63,7 +63,7 @@ def acting_username() -> str:
 
 
 def record(kind: str, subject: str, detail: dict[str, Any]) -> AccountEvent:
-    return audit_chain.append_account_event(
+    return account_chain.append_account_event(
         AccountEvent(kind=kind, actor_username=acting_username(), subject_username=subject, detail=detail)
     )
 
@@ -127,6 +127,35 @@ def _groups_changed(sender, instance, action, reverse, model, pk_set, **kwargs) 
         record(AccountEventKind.GROUPS_CHANGED, username, {change: sorted(groups)})
 
 
+def _remember_scope(sender, instance, raw=False, **kwargs) -> None:
+    before = None if raw or instance.pk is None else sender.objects.filter(pk=instance.pk).first()
+    instance._scope_before = before.describe() if before is not None else {"every_server": False, "servers": []}
+
+
+def _scope_saved(sender, instance, created, raw=False, **kwargs) -> None:
+    """A user's KSC servers (accounts.tenants): who gave whom which tenant is watched like who gave which role."""
+    if raw:
+        return
+    before, after = getattr(instance, "_scope_before", None), instance.describe()
+    if before == after:
+        return
+    user = get_user_model().objects.filter(pk=instance.user_id).first()
+    subject = user.get_username() if user is not None else f"user id {instance.user_id}"
+    detail = {"before": before, "after": after, "from_directory": instance.from_directory}
+    record(AccountEventKind.SCOPE_CHANGED, subject, detail)
+
+
+def _scope_deleted(sender, instance, **kwargs) -> None:
+    user = get_user_model().objects.filter(pk=instance.user_id).first()
+    if user is None:
+        return  # the user's deletion is recorded (user_deleted); the scope goes with them
+    record(
+        AccountEventKind.SCOPE_CHANGED,
+        user.get_username(),
+        {"before": instance.describe(), "after": None, "from_directory": instance.from_directory},
+    )
+
+
 def _device_detail(device) -> dict[str, Any]:
     return {"device": device.__class__.__name__, "name": device.name}
 
@@ -151,6 +180,11 @@ def connect_signals() -> None:
     post_save.connect(_user_saved, sender=user_model, dispatch_uid="account_trail_saved")
     pre_delete.connect(_user_deleted, sender=user_model, dispatch_uid="account_trail_deleted")
     m2m_changed.connect(_groups_changed, sender=user_model.groups.through, dispatch_uid="account_trail_groups")
+    from accounts.models import ServerScope
+
+    pre_save.connect(_remember_scope, sender=ServerScope, dispatch_uid="account_trail_scope_before")
+    post_save.connect(_scope_saved, sender=ServerScope, dispatch_uid="account_trail_scope_saved")
+    post_delete.connect(_scope_deleted, sender=ServerScope, dispatch_uid="account_trail_scope_deleted")
     for device in (TOTPDevice, StaticDevice):
         post_save.connect(_device_saved, sender=device, dispatch_uid=f"account_trail_{device.__name__}_saved")
         post_delete.connect(_device_deleted, sender=device, dispatch_uid=f"account_trail_{device.__name__}_deleted")

@@ -208,7 +208,13 @@ class DirectoryLDAPBackend(LDAPBackend):
             if user is None:
                 return None
             directory.follow_directory(
-                user, self._roles, source=Source.LDAP, subject=self._subject, origin="ldap", person=self._person
+                user,
+                self._roles,
+                source=Source.LDAP,
+                subject=self._subject,
+                origin="ldap",
+                person=self._person,
+                groups=self._groups,
             )
             user.refresh_from_db()
             user.__dict__.pop("_portal_roles", None)
@@ -224,6 +230,7 @@ class DirectoryLDAPBackend(LDAPBackend):
             # Bound to this entry, or refused: another person's account (a reused uid) is never handed over.
             existing = directory.bind(request, username, Source.LDAP, self._subject, dn=ldap_user.dn)
             groups = group_dns(self._conn, ldap_user.dn)
+            self._groups = groups  # TENANT_GROUPS: the person's KSC servers (accounts/tenants.py)
         except ldap.LDAPError as exc:
             raise directory.refuse(request, unavailable_message(), f"search: {_ldap_message(exc)}") from None
         self._roles = directory.roles_or_refuse(

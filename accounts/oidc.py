@@ -311,7 +311,9 @@ class DirectoryOIDCBackend(OIDCAuthenticationBackend):
             user.save()
         else:
             self.UserModel.objects.filter(pk=user.pk).update(**names)
-        directory.follow_directory(user, roles, source=Source.OIDC, subject=subject, origin="oidc", person=person)
+        directory.follow_directory(
+            user, roles, source=Source.OIDC, subject=subject, origin="oidc", person=person, groups=_groups(claims)
+        )
         user.refresh_from_db()
         if not user.is_active:
             raise directory.refuse(

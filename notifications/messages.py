@@ -22,6 +22,7 @@ from django.utils.translation import gettext_lazy, ngettext
 
 from notifications import markup
 from notifications.models import NotificationKind
+from responses import isolation
 from responses.models import RequestEvent, ResponseRequest
 
 JUSTIFICATION_LIMIT = 300
@@ -36,12 +37,15 @@ SUBJECTS = {
     NotificationKind.FAILED: gettext_lazy("Could not be submitted to KSC: %(task)s on %(host)s"),
     NotificationKind.COMMENT: gettext_lazy("A question or an answer: %(task)s on %(host)s"),
     NotificationKind.ESCALATED: gettext_lazy("Escalated, still waiting for approval: %(task)s on %(host)s"),
+    NotificationKind.SNOOZE_ENDED: gettext_lazy("Snoozed reminder, still waiting for approval: %(task)s on %(host)s"),
     NotificationKind.SLA_BREACHED: gettext_lazy("Approval SLA breached: %(task)s on %(host)s"),
     NotificationKind.OUTCOME_COMPLETED: gettext_lazy("Completed on the host: %(task)s on %(host)s"),
     NotificationKind.OUTCOME_WARNING: gettext_lazy("Completed with a warning: %(task)s on %(host)s"),
     NotificationKind.OUTCOME_FAILED: gettext_lazy("Failed on the host: %(task)s on %(host)s"),
     NotificationKind.OUTCOME_NO_TASK: gettext_lazy("No KSC task appeared: %(task)s on %(host)s"),
     NotificationKind.OUTCOME_GONE: gettext_lazy("KSC task gone: %(task)s on %(host)s"),
+    NotificationKind.ISOLATION_ENDING: gettext_lazy("Isolation ends soon: %(host)s"),
+    NotificationKind.EXTENSION_NEEDED: gettext_lazy("Extension of an isolation waits for approval: %(host)s"),
 }
 HEADLINES = {
     NotificationKind.APPROVAL_NEEDED: gettext_lazy("%(requester)s asks for an approval. Another approver must decide."),
@@ -62,6 +66,9 @@ HEADLINES = {
     NotificationKind.SLA_BREACHED: gettext_lazy(
         "The approval SLA of this request is breached: nobody decided it within twice its SLA."
     ),
+    NotificationKind.SNOOZE_ENDED: gettext_lazy(
+        "%(actor)s snoozed the reminder of this request; it still waits for an approval."
+    ),
     NotificationKind.OUTCOME_COMPLETED: gettext_lazy("KSC reports that the response task completed on the host."),
     NotificationKind.OUTCOME_WARNING: gettext_lazy(
         "KSC reports that the response task completed on the host with a warning."
@@ -72,6 +79,13 @@ HEADLINES = {
     ),
     NotificationKind.OUTCOME_GONE: gettext_lazy(
         "The response task the portal followed is gone from KSC: the outcome on the host is not known."
+    ),
+    NotificationKind.ISOLATION_ENDING: gettext_lazy(
+        "The isolation of this host ends soon and the portal will then release it. On the request page: "
+        "Extend (a new end, approved like the isolation), Release now, or Hold (approvers: keep it isolated)."
+    ),
+    NotificationKind.EXTENSION_NEEDED: gettext_lazy(
+        "%(actor)s asks to extend the isolation of this host. Another approver must decide on the request page."
     ),
 }
 # The event's message is the approver's comment for these kinds, the error for those.
@@ -96,6 +110,11 @@ def request_url(request: ResponseRequest) -> str:
     return settings.PORTAL_BASE_URL + reverse("responses:detail", kwargs={"key": request.uuid})
 
 
+def approve_url(request: ResponseRequest) -> str:
+    """A page to confirm who you are and approve (responses/views/decisions.py): a link never decides by itself."""
+    return settings.PORTAL_BASE_URL + reverse("responses:approve_link", kwargs={"key": request.uuid})
+
+
 def _subject(text: str) -> str:
     # One line, whatever a host name holds: a line break in a subject would be refused by Django.
     return markup.shorten(f"[EDR] {text}", 250)
@@ -112,14 +131,28 @@ def _facts(request: ResponseRequest, fmt: str, now: dt.datetime) -> dict:
         "what": markup.user_text(request.task_type.message_words(request.params), fmt, 200),
         "host": markup.user_text(request.target_host_name or request.target_host, fmt, 120),
         "host_id": markup.user_text(request.target_host, fmt, 80),
+        "server": markup.user_text(request.server, fmt, 40),  # the KSC server that holds the host
         "requester": markup.user_text(request.requester_username, fmt, 150),
         "justification": markup.user_text(request.justification, fmt, JUSTIFICATION_LIMIT),
         "age": timesince(request.created_at, now),
         "expires_at": request.expires_at,
         "link": request_url(request),
-        # A page to confirm who you are and approve (responses/views/decisions.py): a link never decides by itself.
-        "approve_link": settings.PORTAL_BASE_URL + reverse("responses:approve_link", kwargs={"key": request.uuid}),
+        "approve_link": approve_url(request),
     }
+
+
+def _isolation_facts(kind: str, request: ResponseRequest, event: RequestEvent | None) -> dict:
+    """An isolation's end as approved, and for a warning or an extension the end it is about (UTC and the filer's zone)."""
+    facts = {"isolation_end": isolation.describe_end(request.isolation_end)}
+    detail = (event.detail or {}) if event is not None else {}
+    if kind in (NotificationKind.ISOLATION_ENDING, NotificationKind.EXTENSION_NEEDED) and detail.get("release_at"):
+        end = dt.datetime.fromisoformat(detail["release_at"])
+        facts["ends_at"] = isolation.both_zones(end, (request.isolation_end or {}).get("tz", ""))
+        if kind == NotificationKind.EXTENSION_NEEDED and detail.get("current_end"):
+            facts["current_end"] = isolation.both_zones(dt.datetime.fromisoformat(detail["current_end"]))
+    if kind == NotificationKind.EXTENSION_NEEDED:
+        facts["comment"] = markup.user_text(event.message if event else "", markup.TEXT, COMMENT_LIMIT)
+    return facts
 
 
 def compose(
@@ -147,11 +180,13 @@ def compose(
                 NotificationKind.REMINDER,
                 NotificationKind.ESCALATED,
                 NotificationKind.SLA_BREACHED,
+                NotificationKind.SNOOZE_ENDED,
             ),
             "comment": note if kind in COMMENT_KINDS else "",
             "error": (note or markup.user_text(request.last_error, fmt, COMMENT_LIMIT)) if kind in ERROR_KINDS else "",
             "ksc_said": note if kind in OUTCOME_DETAIL_KINDS else "",
             "actor": actor,
+            **_isolation_facts(kind, request, event),
         }
         subject = _subject(str(SUBJECTS[kind] % {"task": facts["task"], "host": facts["host"]}))
         body = render_to_string("notifications/message.txt", context)

@@ -15,6 +15,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from accounts.identity_link import parse_id_attribute, parse_link_attribute
 from accounts.role_groups import parse_role_groups
+from accounts.tenants import parse_tenant_groups
 from portal.env import (
     env_bool,
     env_choice,
@@ -92,11 +93,13 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI's files served from here: SOC networks are often offline
     "responses",
-    "accounts",  # sign-in through the directory (LDAP / Active Directory, OpenID Connect)
+    "accounts",
+    "audit",  # the keyed audit chains, anchors, verifications and their pages  # sign-in through the directory (LDAP / Active Directory, OpenID Connect)
     "notifications",  # e-mail and chat messages about requests, driven by the audit trail
     # The KSC stand-in for demos and tests (`manage.py ksc_simulator`): no models, no URLs, nothing
     # runs unless that command is started; installed always so `make run` needs no extra setting.
     "ksc_simulator",
+    "worker",  # the RQ worker, its keeper and the registry of periodic duties (worker/duties.py)
 ]
 
 MIDDLEWARE = [
@@ -111,6 +114,7 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",  # request.user.is_verified(): this session passed the second factor
     "accounts.twofactor.TwoFactorMiddleware",  # nothing else until the second factor is done (or set up)
     "django.contrib.messages.middleware.MessageMiddleware",
+    "accounts.theme.SessionEndedNote",  # lets the login page say that a session ended (no identity kept)
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "auditlog.middleware.AuditlogMiddleware",
     "accounts.account_trail.AccountActorMiddleware",  # who granted a role or reset a 2FA device
@@ -336,7 +340,7 @@ RQ_QUEUES = {
 }
 RQ_SHOW_ADMIN_LINK = False
 # A worker that runs jobs in its own process, so that one KSC session serves every job.
-RQ = {"WORKER_CLASS": "responses.jobs.PortalWorker"}
+RQ = {"WORKER_CLASS": "worker.rq_worker.PortalWorker"}
 KSC_SUBMIT_TRIES = env_int("KSC_SUBMIT_TRIES", 5, minimum=1, maximum=50)  # tries when KSC is unreachable
 KSC_SUBMIT_BACKOFF = env_int("KSC_SUBMIT_BACKOFF", 30, minimum=0)  # seconds before the 2nd try, doubling
 RECONCILE_INTERVAL = env_int("RECONCILE_INTERVAL", 60, minimum=2)  # seconds between reconciler runs
@@ -373,6 +377,14 @@ KSC_SERVERS = read_servers(
         KSC_HOST, KSC_PORT, KSC_USER, KSC_VERIFY if isinstance(KSC_VERIFY, str) else "", KSC_VSERVER or ""
     ),
 )
+# Tenants (accounts/tenants.py): which directory groups work on which KSC servers, as JSON from server
+# name to groups ("*": every server, for global auditors and administrators). Local users get theirs
+# with `manage.py scope_user` or in the admin. A user without a scope works on every server only while
+# one server is configured.
+TENANT_GROUPS = parse_tenant_groups("TENANT_GROUPS", env_str("TENANT_GROUPS"), [s.name for s in KSC_SERVERS])
+# Host search across servers (responses/hosts.py): seconds each server has to answer before the page
+# says it did not (the others' hosts are shown).
+KSC_SEARCH_TIMEOUT = env_float("KSC_SEARCH_TIMEOUT", 8.0, minimum=0.5)
 KSC_CLIENT = env_choice("KSC_CLIENT", "auto", ("auto", "klakoapi", "builtin"))
 KSC_CONNECT_TIMEOUT = env_float("KSC_CONNECT_TIMEOUT", 10.0, minimum=0.1)
 KSC_READ_TIMEOUT = env_float("KSC_READ_TIMEOUT", 60.0, minimum=0.1)
@@ -416,6 +428,14 @@ OUTCOME_SWEEP_MAX_CALLS = env_int("OUTCOME_SWEEP_MAX_CALLS", 1000, minimum=10)  
 OUTCOME_TRACKING_DAYS = env_int("OUTCOME_TRACKING_DAYS", 30, minimum=1, maximum=365)  # KES' task lifespan
 HOST_STALE_AFTER = env_int("HOST_STALE_AFTER", 3600, minimum=60)  # seconds unseen before the host picker warns
 APPROVAL_TTL = env_int("APPROVAL_TTL", 24 * 3600, minimum=60)  # seconds a request may wait for approval
+# Isolate until (responses/isolation.py): an isolation's end, in hours (presets 1, 4, 8, 24, 72) or a
+# date and time, at most ISOLATION_MAX_HOURS away and at least ISOLATION_MIN_MINUTES; the form preselects
+# ISOLATION_DEFAULT_HOURS (also the API's when a request names no end); ISOLATION_END_WARNING seconds
+# before the end the requester and the approvers are told (Extend, Release now, Hold).
+ISOLATION_MAX_HOURS = env_int("ISOLATION_MAX_HOURS", 72, minimum=1, maximum=24 * 366)
+ISOLATION_DEFAULT_HOURS = env_int("ISOLATION_DEFAULT_HOURS", 8, minimum=1, maximum=ISOLATION_MAX_HOURS)
+ISOLATION_MIN_MINUTES = env_int("ISOLATION_MIN_MINUTES", 15, minimum=1, maximum=ISOLATION_MAX_HOURS * 60)
+ISOLATION_END_WARNING = env_int("ISOLATION_END_WARNING", 3600, minimum=0)
 APPROVALS_REQUIRED = env_int("APPROVALS_REQUIRED", 1, minimum=0, maximum=10)
 # Per-task override, e.g. APPROVALS_REQUIRED_ISOLATEHOST=2; applies to every request of that task type.
 APPROVALS_REQUIRED_BY_TASK = {
@@ -461,7 +481,7 @@ SLA_BREACH_TO = [name.strip() for name in (env_str("SLA_BREACH_TO", "") or "").s
 # --- The REST API (/api/v1/, responses/api/) ---
 REST_FRAMEWORK = {
     # Tokens only: no session cookies, so no CSRF to worry about (the schema view adds sessions, read-only).
-    "DEFAULT_AUTHENTICATION_CLASSES": ["responses.api.authentication.ApiTokenAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.tokens.ApiTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": ["responses.api.parsers.BoundedJSONParser"],  # JSON, nested 32 levels at most
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
@@ -484,7 +504,7 @@ SPECTACULAR_SETTINGS = {
     ],
     # The schema and docs: a token, or a logged-in portal session (GET only, so no CSRF concern).
     "SERVE_AUTHENTICATION": [
-        "responses.api.authentication.ApiTokenAuthentication",
+        "accounts.tokens.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
@@ -557,6 +577,43 @@ NOTIFY_GIVE_UP_AFTER = env_int("NOTIFY_GIVE_UP_AFTER", 24 * 3600, minimum=0)
 NOTIFY_BURST_LIMIT = env_int("NOTIFY_BURST_LIMIT", 10, minimum=1)  # messages per channel per window, then a digest
 NOTIFY_BURST_WINDOW = env_int("NOTIFY_BURST_WINDOW", 60, minimum=10)  # seconds
 NOTIFY_SWEEP_INTERVAL = env_int("NOTIFY_SWEEP_INTERVAL", 60, minimum=5)  # reminders and missed events, this often
+# Safe actions from chat (notifications/slack.py, notifications/mattermost.py; README, "Actions from chat"):
+# the portal's own senders, because Apprise cannot carry buttons. Claim, Reject with a reason and Snooze
+# come back to the portal's interaction endpoints, verified; Approve stays a link to the step-up page.
+# Tokens and secrets come from the environment or <NAME>_FILE, never from the database, never logged.
+SLACK_CHANNELS = env_list("SLACK_CHANNELS", [])  # channel ids the portal's Slack app posts to (C0123ABCD)
+SLACK_BOT_TOKEN = env_str("SLACK_BOT_TOKEN", "", secret=True) or ""  # xoxb-...: chat.postMessage, users.info
+SLACK_SIGNING_SECRET = env_str("SLACK_SIGNING_SECRET", "", secret=True) or ""  # verifies Slack's requests
+SLACK_API_URL = (env_str("SLACK_API_URL", "https://slack.com/api") or "").rstrip("/")
+# Slack's response_url is only followed when it starts with this (it comes inside a signed request, still).
+SLACK_RESPONSE_URL_PREFIX = env_str("SLACK_RESPONSE_URL_PREFIX", "https://hooks.slack.com/") or ""
+MATTERMOST_WEBHOOK_URLS = [
+    url.strip() for url in (env_str("MATTERMOST_WEBHOOK_URLS", "", secret=True) or "").split(",") if url.strip()
+]
+MATTERMOST_ACTION_TOKEN = env_str("MATTERMOST_ACTION_TOKEN", "", secret=True) or ""  # keys the buttons' context
+MATTERMOST_URL = (env_str("MATTERMOST_URL", "") or "").rstrip("/")  # the server: the Reject dialog, user e-mails
+MATTERMOST_BOT_TOKEN = env_str("MATTERMOST_BOT_TOKEN", "", secret=True) or ""  # post updates after a dialog
+# Who a chat user is in the portal: a JSON file {"slack:U0123ABCD": "bob", "mattermost:8x3k...": "carol"};
+# users it does not name are found by their chat profile's e-mail (one active portal user with that e-mail).
+CHAT_USER_MAP_FILE = env_str("CHAT_USER_MAP", "") or ""
+CHAT_SNOOZE_MINUTES = env_int("CHAT_SNOOZE_MINUTES", 30, minimum=5, maximum=24 * 60)
+CHAT_TIMEOUT = env_int("CHAT_TIMEOUT", 10, minimum=1, maximum=60)  # seconds per call to Slack or Mattermost
+for _name, _value in (("SLACK_API_URL", SLACK_API_URL), ("MATTERMOST_URL", MATTERMOST_URL)):
+    if _value and not re.fullmatch(r"https?://[^/?#\s]+(/[^?#\s]*)?", _value):
+        raise ImproperlyConfigured(f"{_name} must be an http:// or https:// address, not {_value!r}.")
+if SLACK_CHANNELS and not (SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET):
+    raise ImproperlyConfigured(
+        "SLACK_CHANNELS needs SLACK_BOT_TOKEN (to post) and SLACK_SIGNING_SECRET (to verify the buttons' requests)."
+    )
+if MATTERMOST_WEBHOOK_URLS and not MATTERMOST_ACTION_TOKEN:
+    raise ImproperlyConfigured(
+        "MATTERMOST_WEBHOOK_URLS needs MATTERMOST_ACTION_TOKEN (a long random string that keys the buttons)."
+    )
+if (SLACK_CHANNELS or MATTERMOST_WEBHOOK_URLS) and not PORTAL_BASE_URL:
+    raise ImproperlyConfigured(
+        "PORTAL_BASE_URL is required when SLACK_CHANNELS or MATTERMOST_WEBHOOK_URLS is set: "
+        "buttons call the portal back and every message links to its request."
+    )
 MAIL_SINK_DIR = env_str("MAIL_SINK_DIR", "")  # set by `make run`: the local SMTP sink's mailbox (simulated mode)
 
 LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"))

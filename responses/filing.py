@@ -26,10 +26,10 @@ from django.utils.translation import gettext as _
 
 from ksc_client.errors import KscError
 from ksc_client.hosts import Host
-from responses import catalog, filing_hints, host_directory, policy, workflow
+from responses import catalog, filing_hints, host_directory, isolation, ksc_servers, policy, workflow
 from responses.errors import InvalidRequest
-from responses.ksc_servers import get_client
 from responses.models import EventKind, ResponseRequest, payload_fingerprint
+from responses.states import PRIMARY_SERVER
 
 log = logging.getLogger(__name__)
 
@@ -63,17 +63,17 @@ def unknown_host_message() -> str:
     return _("KSC knows no host with this id. Find the host in KSC (host search) and use its id.")
 
 
-def check_host(host_id: str) -> HostCheck:
-    """Ask KSC about ``host_id``; never raises for KSC's trouble (the error says what it was)."""
+def check_host(host_id: str, server: str = PRIMARY_SERVER) -> HostCheck:
+    """Ask KSC server ``server`` about ``host_id``; never raises for KSC's trouble (the error says what it was)."""
     try:
-        host = get_client().get_host(host_id)
-    except ImproperlyConfigured:
+        host = ksc_servers.client_for(server).get_host(host_id)
+    except (ImproperlyConfigured, ksc_servers.UnknownServer):
         return HostCheck(None, _("KSC is not configured (KSC_HOST), so the host id could not be checked."))
     except KscError as exc:
         log.warning("checking host %r in KSC failed: %s", host_id, exc)
         return HostCheck(None, str(exc))
     if host is not None:
-        host_directory.record_seen([host])
+        host_directory.record_seen([host], server)
     return HostCheck(host)
 
 
@@ -95,6 +95,8 @@ def file_request(
     previewed_at: dt.datetime | None = None,
     same_pending_ok: bool = True,
     archive_names: Any = None,
+    server: Any = None,
+    end: dict[str, Any] | None = None,
 ) -> Filed:
     """Check the host with KSC, then file through workflow.file_request.
 
@@ -104,19 +106,28 @@ def file_request(
     ``same_pending_ok``: False (the web form, until the analyst confirms) raises SamePending
     when the same task, host and params are already open, filed by anyone.
     ``archive_names``: the web form's file name of each IOC archive (workflow.file_request).
+    ``end``: an isolation's end as sent (responses.isolation.END_FIELDS: ``isolate_until``,
+    ``isolate_hours``, ``until_released_reason``, ``time_zone``); an isolation without one gets
+    ISOLATION_DEFAULT_HOURS. Filing an isolation change while another is in flight on the host is refused.
     """
     # Who may not file, or is over the limit, does not get KSC asked on their behalf.
     policy.may(user, policy.FILE).enforce()
     workflow.check_filing_limit(user)
     check = None
     try:
+        server = workflow.clean_server(user, server)
+    except ValueError as exc:
+        # Before KSC is asked anything: another tenant's server is never contacted on this user's behalf.
+        raise InvalidRequest({"server": [str(exc)]}) from None
+    try:
         host_id = catalog.clean_target_host(target_host)
     except ValueError:
         host_id = None  # the workflow names what is wrong with it
     if host_id is not None:
-        check = check_host(host_id)
+        check = check_host(host_id, server)
         if check.unknown:
             raise InvalidRequest({"target_host": [unknown_host_message()]})
+    cleaned_end, end_errors = isolation.clean_end(task, _cleaned_or_raw(task, params), end or {})
     fields = {
         "task": task,
         "target_host": target_host,
@@ -127,6 +138,10 @@ def file_request(
         "source": source,
         "host_unchecked": check.error if check is not None else "",
         "archive_names": archive_names,
+        "server": server,
+        "isolation_end": cleaned_end,
+        "more_errors": end_errors,
+        "before_create": _one_isolation_change,
     }
     if previewed_at is None:
         return Filed(workflow.file_request(user=user, **fields))
@@ -139,7 +154,7 @@ def file_request(
             ResponseRequest.objects.visible_to(locked)
             .filter(
                 requester=locked,
-                fingerprint=payload_fingerprint(task, target_host, params),
+                fingerprint=payload_fingerprint(task, target_host, params, server, cleaned_end),
                 justification=str(justification or "").strip(),
                 created_at__gte=previewed_at,
             )
@@ -148,10 +163,25 @@ def file_request(
         if duplicate is not None:
             return Filed(duplicate, duplicate=True)
         if not same_pending_ok:
-            same = filing_hints.same_pending(task, target_host, params)
+            same = filing_hints.same_pending(task, target_host, params, server)
             if same:
                 raise SamePending(same)
         return Filed(workflow.file_request(user=locked, **fields))
+
+
+def _cleaned_or_raw(task: Any, params: Any) -> Any:
+    """The params as the catalog cleans them (action "1" is 1), or as sent when they do not clean (the workflow says why)."""
+    if task != "isolateHost":
+        return params  # only isolateHost's action decides an end (an IOC archive is not unpacked twice)
+    try:
+        return catalog.clean_params(task, params)
+    except (catalog.ParamErrors, KeyError, TypeError, ValueError):
+        return params
+
+
+def _one_isolation_change(task: str, host: str, params: Any, server: str) -> None:
+    """In the filing's transaction: one isolation change in flight per host (responses.isolation)."""
+    isolation.refuse_if_in_flight(task, params, host, server)
 
 
 def host_unchecked(rr: ResponseRequest, events: list | None = None) -> str:

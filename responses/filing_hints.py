@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 
 from responses import catalog
 from responses.models import OPEN, ResponseRequest, Status, payload_fingerprint
+from responses.states import PRIMARY_SERVER
 
 
 def copy_url(rr: ResponseRequest) -> str:
@@ -76,16 +77,20 @@ def external_ref_url(ref: str) -> str:
     return template.replace("{ref}", quote(ref, safe="")) if template and ref else ""
 
 
-def same_pending(task: str, target_host: str, params: Any) -> list[ResponseRequest]:
+def same_pending(task: str, target_host: str, params: Any, server: str = PRIMARY_SERVER) -> list[ResponseRequest]:
     """Open requests (pending or on their way) for the same task, host and params, newest first.
 
     Filing such a request again is usually a second analyst on the same alert; the preview says
     who filed it and when, and filing needs a confirmation (issue 17, point 6).
     """
-    fingerprint = payload_fingerprint(task, target_host, params)
-    return list(
-        ResponseRequest.objects.filter(fingerprint=fingerprint, status__in=OPEN).order_by("-created_at")[:5]
-    )
+    fingerprint = payload_fingerprint(task, target_host, params, server)  # the server is in it
+    same = ResponseRequest.objects.filter(fingerprint=fingerprint, status__in=OPEN)
+    if task == "isolateHost":
+        # An isolation's end is in its fingerprint too (responses/isolation.py): the same isolation with another
+        # end is the same.
+        same = ResponseRequest.objects.filter(task=task, target_host=target_host, server=server or "primary", status__in=OPEN)
+        return [rr for rr in same.order_by("-created_at")[:20] if rr.params == params][:5]
+    return list(same.order_by("-created_at")[:5])
 
 
 def same_pending_words(found: list[ResponseRequest]) -> str:

@@ -117,6 +117,12 @@ class RequestFilterSet(django_filters.FilterSet):
         max_length=catalog.MAX_HOST_ID,
         help_text=_("Part of the KSC host id, of the host's name as it was when filed, or of its FQDN (either case)."),
     )
+    server = django_filters.CharFilter(
+        label=_("KSC server"),
+        field_name="server",
+        max_length=32,
+        help_text=_("The KSC server's name in the servers file (exact); only your servers' requests are listed."),
+    )
     external_ref = django_filters.CharFilter(
         label=_("External reference"),
         field_name="external_ref",

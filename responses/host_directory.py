@@ -15,32 +15,35 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from django.conf import settings
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from ksc_client.hosts import Host
 from responses import catalog
 from responses.models import HostDirectoryEntry
+from responses.states import PRIMARY_SERVER
 
 NAME_LENGTH = HostDirectoryEntry._meta.get_field("display_name").max_length
 
 
-def record_filed(host_id: str, display_name: str) -> None:
-    """The host and name a request was filed with (kept if known already; last_seen moves on)."""
+def record_filed(host_id: str, display_name: str, server: str = PRIMARY_SERVER) -> None:
+    """The host and name a request was filed with on ``server`` (kept if known already; last_seen moves on)."""
     now = timezone.now()
     HostDirectoryEntry.objects.bulk_create(
-        [HostDirectoryEntry(host_id=host_id, display_name=display_name or "", first_seen=now, last_seen=now)],
+        [
+            HostDirectoryEntry(
+                server=server, host_id=host_id, display_name=display_name or "", first_seen=now, last_seen=now
+            )
+        ],
         update_conflicts=True,
-        unique_fields=["host_id", "display_name"],
+        unique_fields=["server", "host_id", "display_name"],
         update_fields=["last_seen"],
     )
 
 
-def record_seen(hosts: Iterable[Host]) -> None:
-    """Hosts as KSC just described them: their names, FQDNs and the server asked."""
+def record_seen(hosts: Iterable[Host], server: str = PRIMARY_SERVER) -> None:
+    """Hosts as KSC server ``server`` (an entry's name) just described them: their names and FQDNs."""
     now = timezone.now()
-    server = getattr(settings, "KSC_HOST", "") or ""
     rows = {}
     for host in hosts:
         if host is None or not host.id or len(host.id) > catalog.MAX_HOST_ID:
@@ -51,7 +54,7 @@ def record_seen(hosts: Iterable[Host]) -> None:
             host_id=host.id,
             display_name=name,
             fqdn=(host.fqdn or "")[:NAME_LENGTH],
-            server=server[:NAME_LENGTH],
+            server=server,
             first_seen=now,
             last_seen=now,
         )
@@ -59,8 +62,8 @@ def record_seen(hosts: Iterable[Host]) -> None:
         HostDirectoryEntry.objects.bulk_create(
             list(rows.values()),
             update_conflicts=True,
-            unique_fields=["host_id", "display_name"],
-            update_fields=["fqdn", "server", "last_seen"],
+            unique_fields=["server", "host_id", "display_name"],
+            update_fields=["fqdn", "last_seen"],
         )
 
 

@@ -26,10 +26,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from ksc_client.hosts import Host
-from responses import host_directory
-from responses.ksc_servers import get_client
+from responses import host_directory, ksc_servers
 from responses.models import OutcomeState, ResponseRequest, Status
 from responses.outcomes import outcome_of
+from responses.states import PRIMARY_SERVER
 
 # KSC's answer about a host is kept this long for pages (the request page refreshes itself).
 HOST_CACHE_SECONDS = 60
@@ -75,24 +75,24 @@ def facts_of(host: Host, now: dt.datetime | None = None) -> HostFacts:
     return HostFacts(host=host, warnings=warnings)
 
 
-def ksc_facts(host_id: str) -> tuple[HostFacts | None, str]:
-    """KSC's facts about a host (cached briefly), or None and why not; never raises for KSC trouble."""
+def ksc_facts(host_id: str, server: str = PRIMARY_SERVER) -> tuple[HostFacts | None, str]:
+    """KSC server ``server``'s facts about a host (cached briefly), or None and why not; never raises for KSC trouble."""
     from django.core.exceptions import ImproperlyConfigured
 
     from ksc_client.errors import KscError
 
-    key = f"portal:ksc-host:{host_id}"
+    key = f"portal:ksc-host:{server}:{host_id}"
     host = cache.get(key)
     if host is None:
         try:
-            host = get_client().get_host(host_id)
-        except ImproperlyConfigured:
+            host = ksc_servers.client_for(server).get_host(host_id)
+        except (ImproperlyConfigured, ksc_servers.UnknownServer):
             return None, _("KSC is not configured (KSC_HOST), so the host's state cannot be shown.")
         except KscError as error:
             return None, _("KSC could not be asked about the host: %(error)s") % {"error": error}
         if host is None:
             return None, _("KSC does not know this host id.")
-        host_directory.record_seen([host])
+        host_directory.record_seen([host], server)
         cache.set(key, host, HOST_CACHE_SECONDS)
     return facts_of(host), ""
 
@@ -106,16 +106,16 @@ class IsolationNote:
     outcome_label: str
 
 
-def portal_isolation(host_id: str) -> IsolationNote | None:
-    """The latest submitted isolation of the host not followed by a release that completed, or None."""
-    return portal_isolations([host_id]).get(host_id)
+def portal_isolation(host_id: str, server: str | None = None) -> IsolationNote | None:
+    """The latest submitted isolation of the host (on ``server``) not followed by a release that completed, or None."""
+    return portal_isolations([host_id], server).get(host_id)
 
 
 # Outcomes after which an isolation does not hold: it never reached the endpoint.
 ISOLATION_DID_NOT_HOLD = (OutcomeState.FAILED, OutcomeState.NO_TASK, OutcomeState.GONE)
 
 
-def portal_isolations(host_ids: list[str]) -> dict[str, IsolationNote]:
+def portal_isolations(host_ids: list[str], server: str | None = None) -> dict[str, IsolationNote]:
     """The portal's isolation note for each of these hosts that has one, in one query (lists, the picker).
 
     Per host, the newest submitted request that decides: an isolation that did not fail, or a
@@ -135,6 +135,7 @@ def portal_isolations(host_ids: list[str]) -> dict[str, IsolationNote]:
     )
     newest = (
         ResponseRequest.objects.filter(target_host__in=host_ids, task="isolateHost", status=Status.SUBMITTED)
+        .filter(**({"server": server} if server is not None else {}))
         .filter(deciding)
         .select_related("outcome")
         .annotate(

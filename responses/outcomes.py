@@ -36,14 +36,14 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from ksc_client import tasks as ksc_tasks
 from ksc_client.client import KscClient
 from ksc_client.errors import KscAuthError, KscError, KscUnavailable
 from ksc_client.tasks import ResponseTaskName
-from responses import catalog, submission, trail
-from responses.jobs import check_late_duplicates, schedule_periodic
-from responses.ksc_servers import get_client
+from responses import catalog, ksc_servers, submission, trail
+from responses.jobs import check_late_duplicates
 from responses.models import (
     OUTCOME_FINAL,
     EventKind,
@@ -54,6 +54,8 @@ from responses.models import (
     Status,
     outcome_of,
 )
+from responses.states import PRIMARY_SERVER
+from worker import duties
 
 log = logging.getLogger(__name__)
 
@@ -66,12 +68,14 @@ CLOCK_SKEW = dt.timedelta(seconds=60)
 # Outcomes due in one sweep, at most: a bound on the database work as the call budget is on KSC's.
 SWEEP_BATCH = 20000
 
-NO_TASK_REASON = (
-    "KSC created no [Response] task for this incident within {minutes} minutes. KSC creates these tasks only "
+# The trail keeps these in English; pages show them in the reader's language (responses/trail_text.py
+# finds them by their gettext_noop markers and matches stored texts back to them).
+NO_TASK_REASON = gettext_noop(
+    "KSC created no [Response] task for this incident within %(minutes)s minutes. KSC creates these tasks only "
     "while the Administration Server has its background connection to the Web Console, and only for hosts "
     "with Kaspersky Endpoint Security for Windows 12.9 or later. The portal keeps looking for a late task."
 )
-GONE_REASON = (
+GONE_REASON = gettext_noop(
     "KSC no longer has the task, and it had not finished: it was deleted, or rotated away (KES keeps at most "
     "100 response tasks)."
 )
@@ -186,10 +190,12 @@ def open_missing_outcomes(now: dt.datetime) -> int:
     window = now - dt.timedelta(days=settings.OUTCOME_TRACKING_DAYS)
     missing = ResponseRequest.objects.filter(
         status=Status.SUBMITTED, outcome__isnull=True, submitted_at__gte=window
-    ).values_list("pk", "submitted_at")
+    ).values_list("pk", "submitted_at", "server")
     rows = [
-        ResponseOutcome(request_id=pk, state=OutcomeState.WAITING, since=submitted or now, next_check_at=now)
-        for pk, submitted in missing
+        ResponseOutcome(
+            request_id=pk, server=server, state=OutcomeState.WAITING, since=submitted or now, next_check_at=now
+        )
+        for pk, submitted, server in missing
     ]
     # ignore_conflicts: a concurrent sweep may have opened some of them.
     ResponseOutcome.objects.bulk_create(rows, batch_size=1000, ignore_conflicts=True)
@@ -241,16 +247,37 @@ def _state_from_statistics(stats: dict[str, int]) -> str:
 
 
 _MESSAGES = {
-    OutcomeState.PENDING: "KSC's task {name} (id {id}) waits for the host to connect.",
-    OutcomeState.RUNNING: "KSC's task {name} (id {id}) is running on the host.",
-    OutcomeState.COMPLETED: "KSC's task {name} (id {id}) completed on the host.",
-    OutcomeState.WARNING: "KSC's task {name} (id {id}) completed on the host with a warning{reason}.",
-    OutcomeState.FAILED: "KSC's task {name} (id {id}) failed on the host{reason}.",
+    OutcomeState.PENDING: gettext_noop("KSC's task %(name)s (id %(id)s) waits for the host to connect."),
+    OutcomeState.RUNNING: gettext_noop("KSC's task %(name)s (id %(id)s) is running on the host."),
+    OutcomeState.COMPLETED: gettext_noop("KSC's task %(name)s (id %(id)s) completed on the host."),
+    OutcomeState.WARNING: gettext_noop("KSC's task %(name)s (id %(id)s) completed on the host with a warning."),
+    OutcomeState.FAILED: gettext_noop("KSC's task %(name)s (id %(id)s) failed on the host."),
 }
+# The same with KSC's reason (the text stored is the same as before these were marked for translation).
+_MESSAGES_WITH_REASON = {
+    OutcomeState.WARNING: gettext_noop(
+        "KSC's task %(name)s (id %(id)s) completed on the host with a warning: %(reason)s."
+    ),
+    OutcomeState.FAILED: gettext_noop("KSC's task %(name)s (id %(id)s) failed on the host: %(reason)s."),
+}
+# How a task was recognised as a request's (ResponseOutcome.matched_by, English, joined with ", "):
+# each part is one of these, shown in the reader's language (trail_text.matched_by).
+MATCHED_BY = (
+    gettext_noop("[Response] name"),
+    gettext_noop("incident id %(id)s in the name"),
+    gettext_noop("task type %(task)s"),
+    gettext_noop("created after KLINCDT_ADDED"),
+    gettext_noop("host's task list (%(host)s)"),
+    gettext_noop("no incident id in the name"),
+    gettext_noop("earliest of %(count)s fitting tasks"),
+)
 
 
 class _Sweep:
-    def __init__(self, client: KscClient, now: dt.datetime, result: SweepResult):
+    """One server's part of a sweep: its client, its call budget, and only its requests and tasks."""
+
+    def __init__(self, client: KscClient, now: dt.datetime, result: SweepResult, server: str = PRIMARY_SERVER):
+        self.server = server
         self.client = client
         self.calls = BudgetedCalls(client, settings.OUTCOME_SWEEP_MAX_CALLS)
         self.now = now
@@ -271,7 +298,9 @@ class _Sweep:
             return
         # Tasks another request already follows are never offered again (KES keeps at most 100 of them).
         claimed = set(
-            ResponseOutcome.objects.filter(ksc_task_id__in=[task.id for task, _parsed in named]).values_list(
+            ResponseOutcome.objects.filter(
+                server=self.server, ksc_task_id__in=[task.id for task, _parsed in named]
+            ).values_list(
                 "ksc_task_id", flat=True
             )
         )
@@ -280,7 +309,9 @@ class _Sweep:
             return
         named_ids = {parsed.incident_id for _task, parsed in candidates if parsed.incident_id is not None}
         owners = dict(
-            ResponseRequest.objects.filter(ksc_incident_id__in=named_ids).values_list("ksc_incident_id", "pk")
+            ResponseRequest.objects.filter(server=self.server, ksc_incident_id__in=named_ids).values_list(
+                "ksc_incident_id", "pk"
+            )
         )
         host_tasks: dict[str, set[str]] = {}
         # The oldest request first: with no id in the name, it takes the earliest task after its incident.
@@ -326,11 +357,17 @@ class _Sweep:
         ids = {parsed.incident_id for _task, parsed in named if parsed.incident_id is not None}
         if not ids:
             return
-        kept = set(ResponseRequest.objects.filter(ksc_incident_id__in=ids).values_list("ksc_incident_id", flat=True))
+        kept = set(
+            ResponseRequest.objects.filter(server=self.server, ksc_incident_id__in=ids).values_list(
+                "ksc_incident_id", flat=True
+            )
+        )
         stray = [(task, parsed) for task, parsed in named if parsed.incident_id in ids - kept]
         if not stray:
             return
-        watched = ResponseRequest.objects.filter(ksc_search_from__isnull=False, ksc_incident_id__isnull=False).only(
+        watched = ResponseRequest.objects.filter(
+            server=self.server, ksc_search_from__isnull=False, ksc_incident_id__isnull=False
+        ).only(
             "uuid", "task", "ksc_added"
         )
 
@@ -366,16 +403,17 @@ class _Sweep:
         by_incident: bool,
         rivals: int,
     ) -> bool:
-        how = ["[Response] name", f"host's task list ({outcome.request.target_host})"]
+        name, incident, task_type, after_added, task_list, no_incident, earliest = MATCHED_BY
+        how = [name, task_list % {"host": outcome.request.target_host}]
         if by_incident:
-            how.insert(1, f"incident id {parsed.incident_id} in the name")
+            how.insert(1, incident % {"id": parsed.incident_id})
         else:
-            how.insert(1, f"task type {parsed.task or '(not in the name)'}")
-            how.insert(2, "created after KLINCDT_ADDED")
+            how.insert(1, task_type % {"task": parsed.task or "(not in the name)"})
+            how.insert(2, after_added)
             if parsed.incident_id is None:
-                how.append("no incident id in the name")
+                how.append(no_incident)
             if rivals:
-                how.append(f"earliest of {rivals + 1} fitting tasks")
+                how.append(earliest % {"count": rivals + 1})
         matched_by = ", ".join(how)[:255]
         try:
             with transaction.atomic():
@@ -408,9 +446,8 @@ class _Sweep:
             history = ksc_tasks.task_history(self.calls, outcome.ksc_task_id, outcome.request.target_host)
             reason = ksc_tasks.failure_reason(history)
             said["history"] = [_jsonable(record) for record in history[:5]]
-        message = _MESSAGES[state].format(
-            name=outcome.ksc_task_name, id=outcome.ksc_task_id, reason=f": {reason}" if reason else ""
-        )
+        template = _MESSAGES_WITH_REASON[state] if reason and state in _MESSAGES_WITH_REASON else _MESSAGES[state]
+        message = template % {"name": outcome.ksc_task_name, "id": outcome.ksc_task_id, "reason": reason}
         self._set(outcome, state, message, said, reason=reason)
 
     def _set(self, outcome: ResponseOutcome, state: str, message: str, said: dict[str, Any], **fields: Any) -> None:
@@ -427,7 +464,7 @@ class _Sweep:
         submitted = outcome.request.submitted_at or outcome.since
         timeout = settings.KSC_TASK_APPEAR_TIMEOUT
         if self.now - submitted >= dt.timedelta(seconds=timeout):
-            reason = NO_TASK_REASON.format(minutes=max(1, timeout // 60))
+            reason = NO_TASK_REASON % {"minutes": max(1, timeout // 60)}
             self._set(outcome, OutcomeState.NO_TASK, reason, {"tasks_walked": self.result.tasks_walked}, reason=reason)
         elif outcome.state != OutcomeState.WAITING:
             self._set(outcome, OutcomeState.WAITING, "KSC answers again; waiting for the [Response] task.", {})
@@ -488,19 +525,43 @@ def sweep(client: KscClient | None = None, *, now: dt.datetime | None = None) ->
     if not due:
         result.seconds = time.monotonic() - started
         return result
+    # Each server on its own: its client, its budget, its trouble. One server down leaves its
+    # outcomes "unknown" and the others' followed as usual.
+    by_server: dict[str, list[ResponseOutcome]] = defaultdict(list)
+    for outcome in due:
+        by_server[outcome.request.server].append(outcome)
+    troubles = []
+    duplicates_checked = False
+    for server, outcomes in sorted(by_server.items()):
+        trouble = _sweep_server(server, outcomes, client, now, result)
+        if trouble:
+            troubles.append(trouble if len(by_server) == 1 else f"{server}: {trouble}")
+        duplicates_checked = duplicates_checked or trouble is None
+    if duplicates_checked:
+        run_late_duplicate_check()  # every server's (responses.jobs.check_late_duplicates asks each its own)
+    result.unreachable = "; ".join(troubles)
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _sweep_server(
+    server: str, due: list[ResponseOutcome], client: KscClient | None, now: dt.datetime, result: SweepResult
+) -> str | None:
+    """One server's due outcomes; the trouble in words when KSC could not be followed (None when all went well)."""
     if client is None:
         try:
-            client = get_client()
-        except ImproperlyConfigured as error:
-            # No KSC configured: nothing can be followed; the outcomes wait as they are.
-            result.unreachable = str(error)
-            result.seconds = time.monotonic() - started
-            return result
-    work = _Sweep(client, now, result)
+            server_client = ksc_servers.client_for(server)
+        except (ImproperlyConfigured, ksc_servers.UnknownServer) as error:
+            # That server is not configured: nothing of it can be followed; its outcomes wait as they are.
+            return str(error)
+    else:
+        server_client = client  # handed in (tests, one server)
+    work = _Sweep(server_client, now, result, server)
     unmatched = [outcome for outcome in due if not outcome.ksc_task_id]
     done: set[int] = set()
+    trouble = None
     try:
-        if unmatched or ResponseRequest.objects.filter(ksc_search_from__isnull=False).exists():
+        if unmatched or ResponseRequest.objects.filter(server=server, ksc_search_from__isnull=False).exists():
             work.match(unmatched)  # also flags tasks of late copies (flag_late_copies)
         for outcome in due:
             if outcome.ksc_task_id:
@@ -508,23 +569,23 @@ def sweep(client: KscClient | None = None, *, now: dt.datetime | None = None) ->
             else:
                 work.unmatched_state(outcome)
             done.add(outcome.pk)
-        run_late_duplicate_check()
     except BudgetSpent:
         result.budget_spent = True
-        log.info("outcome sweep: call budget of %d spent; %d outcomes wait", work.calls.limit, len(due) - len(done))
+        log.info(
+            "outcome sweep (%s): call budget of %d spent; %d outcomes wait", server, work.calls.limit, len(due) - len(done)
+        )
     except (KscUnavailable, KscAuthError) as error:
-        result.unreachable = str(error)
-        log.warning("outcome sweep: KSC unreachable: %s", error)
+        trouble = str(error)
+        log.warning("outcome sweep: KSC server %s unreachable: %s", server, error)
         work.unreachable([outcome for outcome in due if outcome.pk not in done], error)
         done.update(outcome.pk for outcome in due)
     except KscError as error:
         # A refused or malformed call: the outcomes stay as they were and are tried again.
-        result.unreachable = str(error)
-        log.warning("outcome sweep stopped: %s", error)
+        trouble = str(error)
+        log.warning("outcome sweep (%s) stopped: %s", server, error)
     _reschedule([outcome for outcome in due if outcome.pk in done], now)
-    result.calls = work.calls.calls
-    result.seconds = time.monotonic() - started
-    return result
+    result.calls += work.calls.calls
+    return trouble
 
 
 def _reschedule(outcomes: list[ResponseOutcome], now: dt.datetime) -> None:
@@ -542,9 +603,13 @@ def _reschedule(outcomes: list[ResponseOutcome], now: dt.datetime) -> None:
             )
 
 
-def host_outcomes(host_id: str) -> list[tuple[ResponseRequest, OutcomeView | None]]:
-    """Every request for a host with its outcome, newest first (the host page)."""
-    requests = ResponseRequest.objects.filter(target_host=host_id).select_related("outcome").order_by("-created_at")
+def host_outcomes(host_id: str, server: str = PRIMARY_SERVER) -> list[tuple[ResponseRequest, OutcomeView | None]]:
+    """Every request for a host of ``server`` with its outcome, newest first (the host page)."""
+    requests = (
+        ResponseRequest.objects.filter(server=server, target_host=host_id)
+        .select_related("outcome")
+        .order_by("-created_at")
+    )
     return [(rr, outcome_of(rr)) for rr in requests]
 
 
@@ -552,19 +617,15 @@ def host_outcomes(host_id: str) -> list[tuple[ResponseRequest, OutcomeView | Non
 FINAL_STATES = tuple(state.value for state in OUTCOME_FINAL)
 
 
-# --- scheduling, as the reconciler is scheduled (responses.jobs) --------------------------------
+# --- The periodic sweep, a duty of the workers' keeper (worker/duties.py) -----------------------
 
 SWEEP_JOB_ID = "portal-outcome-sweep"
 
 
+@duties.periodic("outcome-sweep", every="OUTCOME_SWEEP_INTERVAL", job_id=SWEEP_JOB_ID)
 def sweep_periodically() -> dict[str, Any]:
-    """The scheduled sweep: one run, then schedule the next (OUTCOME_SWEEP_INTERVAL)."""
-    try:
-        return sweep().as_dict()
-    finally:
-        schedule_outcome_sweep(force=True)
+    """The scheduled sweep: one run every OUTCOME_SWEEP_INTERVAL."""
+    return sweep().as_dict()
 
 
-def schedule_outcome_sweep(force: bool = False) -> bool:
-    """Make sure the periodic outcome sweep is in the worker's schedule (idempotent)."""
-    return schedule_periodic(SWEEP_JOB_ID, sweep_periodically, settings.OUTCOME_SWEEP_INTERVAL, force=force)
+schedule_outcome_sweep = sweep_periodically.schedule  # idempotent: the sweep in the worker's schedule

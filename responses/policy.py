@@ -15,6 +15,10 @@ greps for that). Roles are Django groups (accounts.roles).
   (responses.workflow) keys approvers by ``person_keys``.
   ``ResponseRequest.objects.decidable_by(user)`` asks ``decidable_filter``, the rule of
   ``may_decide`` written as SQL (the menu counts with it; tests/test_policy_sql.py holds the two equal).
+- ``servers_of(user)``: the tenant dimension (issue 26, point 5): the KSC servers whose hosts,
+  requests and outcomes this user works on, None for every server. Every rule above adds it
+  as a constraint (``server__in``), the NetBox/Sentry idea of constraints as data; another
+  tenant's request reads as missing (404), never as forbidden.
 
 Superusers get no bypass on requests: they administer users; the two-person
 rule binds them like anyone else.
@@ -30,7 +34,10 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils.translation import gettext as _
 
-from accounts import roles
+from accounts import identity, roles
+
+# The identity rules live with the accounts, which ask them below the requests; one policy all the same.
+from accounts.identity import is_approver, may_sign_in_locally, must_use_two_factor, roles_of  # noqa: F401
 from responses import approvals, states
 from responses.errors import NotAllowed, WrongStatus
 from responses.states import Status, TokenScope
@@ -78,8 +85,7 @@ def _conflict(reason: str) -> Verdict:
     return Verdict(False, reason, conflict=True)
 
 
-def _active(user) -> bool:
-    return bool(user is not None and user.is_authenticated and user.is_active)
+_active = identity.active
 
 
 def _is_requester(user, request: ResponseRequest) -> bool:
@@ -131,6 +137,73 @@ def _is_requesting_person(user, request: ResponseRequest) -> bool:
     return request.requester_id is not None and same_person(user, request.requester_id)
 
 
+# --- Tenants: the KSC servers a user works on -----------------------------------------------
+
+
+def server_names() -> list[str]:
+    """The configured KSC servers' names, in the servers file's order (``primary`` alone without any).
+
+    Without any KSC configured (a fresh checkout) requests are still filed, on ``primary``, with
+    the host unchecked: that name stands for the one server until one is configured.
+    """
+    from responses import ksc_servers  # builds clients from the settings: imported when asked
+
+    return ksc_servers.server_names() or [states.PRIMARY_SERVER]
+
+
+def servers_of(user) -> frozenset[str] | None:
+    """The KSC servers ``user`` works on; None for every server, an empty set for none.
+
+    While one server is configured everyone works on it (no query). From the second on, a
+    user works on the servers of their ServerScope (accounts/tenants.py): every server only
+    when it says so explicitly, none without one. Cached on the user object.
+    """
+    if not _active(user):
+        return frozenset()
+    names = server_names()
+    if len(names) <= 1:
+        return None
+    cached = getattr(user, "_portal_servers", False)
+    if cached is not False:
+        return cached
+    from accounts.models import ServerScope  # policy imports no models at import time
+
+    scope = ServerScope.objects.filter(user_id=user.pk).first()
+    if scope is None:
+        servers: frozenset[str] | None = frozenset()
+    elif scope.every_server:
+        servers = None
+    else:
+        servers = frozenset(name for name in scope.servers if name in names)
+    user._portal_servers = servers
+    return servers
+
+
+def works_on(user, server: str) -> bool:
+    """Whether ``server`` is one of ``user``'s (a request's, a host's); False for an unknown server."""
+    servers = servers_of(user)
+    return server in server_names() if servers is None else server in servers
+
+
+def acting_servers(user) -> list[str]:
+    """The configured servers ``user`` works on, in configuration order (host search, the new-request form)."""
+    servers = servers_of(user)
+    return [name for name in server_names() if servers is None or name in servers]
+
+
+def server_filter(user, field: str = "server") -> Q | None:
+    """``servers_of`` as a filter on ``field`` (``server``, ``request__server``...); None for every server."""
+    servers = servers_of(user)
+    return None if servers is None else Q(**{f"{field}__in": sorted(servers)})
+
+
+def _scoped(rule: Q | None, user) -> Q | None:
+    scope = server_filter(user)
+    if scope is None:
+        return rule
+    return scope if rule is None else rule & scope
+
+
 # --- Portal-wide questions ------------------------------------------------------------------
 
 
@@ -145,14 +218,17 @@ def visible_filter(user) -> Q | None:
     """The rows this user may see as a filter: None for every row, ``Q(pk__in=[])`` for none."""
     if not _active(user):
         return Q(pk__in=[])
-    if sees_all_requests(user):
-        return None
-    return Q(requester=user)
+    return _scoped(None if sees_all_requests(user) else Q(requester=user), user)
 
 
 def may_see_request(user, request: ResponseRequest) -> bool:
     """Whether ``user`` may open this request's page: visible_filter's rule for one row already read."""
-    return _active(user) and (sees_all_requests(user) or _is_requester(user, request))
+    return (
+        _active(user)
+        and works_on(user, request.server)
+        and (sees_all_requests(user) or _is_requester(user, request))
+    )
+
 def decides_anything(user) -> bool:
     """Whether ``user`` could decide on any request at all (active, Approvers): who gets a "waiting" count."""
     return _active(user) and roles.has_role(user, roles.APPROVERS)
@@ -169,18 +245,24 @@ def decidable_filter(user) -> Q | None:
     if not decides_anything(user):
         return None
     mine = approvals.accounts_of(user.pk)  # this person's accounts (linked across directories)
-    return (
+    return _scoped(
         Q(status=Status.PENDING_APPROVAL)
         & ~Q(requester_id__in=mine)
         & ~Q(requester_id__isnull=True, requester_username=user.get_username())
         # A negated condition across the approvals relation is NOT EXISTS (... approver_id IN mine) in SQL.
-        & ~Q(approvals__approver_id__in=mine)
+        & ~Q(approvals__approver_id__in=mine),
+        user,
     )
 
 
 def may_export_audit(user) -> bool:
-    """Auditors (and superusers) export and verify the audit trail and read the account trail."""
-    return _active(user) and (user.is_superuser or roles.has_role(user, roles.AUDITORS))
+    """Auditors (and superusers) export and verify the audit trail and read the account trail.
+
+    The trail and the accounts chain are portal-wide: with several servers only a global
+    auditor (every server, set explicitly) reads them; a tenant's auditor reads their tenant's
+    requests, timelines and CSV rows.
+    """
+    return _active(user) and (user.is_superuser or roles.has_role(user, roles.AUDITORS)) and servers_of(user) is None
 
 
 def sees_ksc_warnings(user) -> bool:
@@ -194,11 +276,6 @@ def sees_undelivered_notifications(user) -> bool:
     return _active(user) and user.is_staff and user.has_perm("notifications.view_notification")
 
 
-def must_use_two_factor(user) -> bool:
-    """Approvers, and whoever reaches the admin, must use two-factor authentication."""
-    return _active(user) and (user.is_superuser or user.is_staff or roles.has_role(user, roles.APPROVERS))
-
-
 def may_read_demo_mailbox(user) -> bool:
     """`make run`'s local mail sink: superusers only, and only with the simulated KSC."""
     return bool(
@@ -206,24 +283,9 @@ def may_read_demo_mailbox(user) -> bool:
     )
 
 
-def may_sign_in_locally(user, *, directory_user: bool) -> bool:
-    """With LOCAL_LOGIN_SUPERUSERS_ONLY, a local password signs in break-glass superusers only."""
-    return not settings.LOCAL_LOGIN_SUPERUSERS_ONLY or user.is_superuser or directory_user
-
-
 def may_see_hosts(user) -> bool:
     """The host pages: analysts (who file for hosts) and whoever sees every request."""
     return bool(may(user, FILE)) or sees_all_requests(user)
-
-
-def roles_of(user) -> list[str]:
-    """The portal roles this user holds, in the roles' order (for the account page and token warnings)."""
-    return [role for role in roles.ALL_ROLES if roles.has_role(user, role)]
-
-
-def is_approver(user) -> bool:
-    """Holds the Approvers role (the home page's queue link, create_api_token's warning)."""
-    return roles.has_role(user, roles.APPROVERS)
 
 
 def prime_roles(users: Iterable) -> None:
@@ -266,6 +328,9 @@ def may(user, action: str, rr: ResponseRequest | None = None, *, token: ApiToken
         return ALLOWED
     if rr is None:
         raise ValueError(f"action {action!r} needs a request")
+    if not works_on(user, rr.server):
+        # Another tenant's request: for this user it does not exist (pages and the API answer 404).
+        return _refuse(_("No such request."))
     if action == VIEW:
         if _is_requester(user, rr) or sees_all_requests(user):
             return ALLOWED
@@ -330,6 +395,8 @@ def may_comment(user, rr: ResponseRequest) -> Verdict:
         return _refuse(_("Log in first."))
     if not user.is_active:
         return _refuse(_("This account is disabled."))
+    if not works_on(user, rr.server):
+        return _refuse(_("No such request."))
     if not (_is_requester(user, rr) or (is_approver(user) and may(user, VIEW, rr))):
         return _refuse(_("Only the requester and approvers can write in a request's questions and answers."))
     if rr.status != Status.PENDING_APPROVAL:
@@ -340,6 +407,91 @@ def may_comment(user, rr: ResponseRequest) -> Verdict:
     return ALLOWED
 
 
+def may_claim(user, rr: ResponseRequest) -> Verdict:
+    """Whether ``user`` may claim a waiting request ("I am looking at it") or snooze its reminder.
+
+    Whoever may decide it now, by the same rule as Approve and Reject: never its requester (not
+    from chat either), only approvers, only while it waits, not who decided it already.
+    """
+    return may(user, APPROVE, rr)
+
+
 def in_escalation_tier(user) -> bool:
     """Whether ``user`` belongs to ESCALATE_TO, the group an unapproved request escalates to."""
     return bool(settings.ESCALATE_TO) and roles.has_role(user, settings.ESCALATE_TO)
+
+
+# --- An isolation's end (responses/isolation.py) -------------------------------------------------
+
+EXTEND = "extend"
+RELEASE_NOW = "release_now"
+HOLD = "hold"
+ISOLATION_ACTIONS = (EXTEND, RELEASE_NOW, HOLD)
+
+
+def may_change_isolation(user, action: str, isolation, *, token: ApiToken | None = None) -> Verdict:
+    """Extend, Release now, Hold on an isolation (a responses.models.Isolation), and if not, why.
+
+    Extend and Release now: the isolation's requester or an approver who may see it (an extension
+    is then approved like the isolation; a release goes out on the approval already given).
+    Hold keeps a host isolated past the end it was approved with: an approver, not the requester
+    (another person decides that the end does not hold). Through the API, Hold needs a token
+    issued for decisions.
+    """
+    if user is None or not user.is_authenticated:
+        return _refuse(_("Log in first."))
+    if not user.is_active:
+        return _refuse(_("This account is disabled."))
+    rr = isolation.request
+    if not may(user, VIEW, rr):
+        return _refuse(_("You can only see your own requests."))
+    approver = roles.has_role(user, roles.APPROVERS)
+    if action == HOLD:
+        if token is not None and token.scope != TokenScope.DECISIONS:
+            return _refuse(_("Holding an isolation is a decision: it needs an API token issued for decisions."))
+        if not approver:
+            return _refuse(_("Only members of Approvers can hold an isolation past its end."))
+        if _is_requesting_person(user, rr):
+            return _refuse(_("Another approver must hold your own isolation past its end."))
+    elif action in (EXTEND, RELEASE_NOW):
+        if not (approver or _is_requester(user, rr)):
+            return _refuse(_("Only the isolation's requester or an approver can extend or release it."))
+    else:
+        raise ValueError(f"unknown isolation action {action!r}")
+    if isolation.state != "active":
+        return _conflict(_("This isolation is not in effect now (%(state)s).") % {"state": isolation.get_state_display().lower()})
+    if isolation.kind != "portal" or isolation.release_id is None:
+        return _conflict(_("This isolation was set by an IOC scan: KES ends it by its own policy."))
+    if action == RELEASE_NOW:
+        if isolation.release.status != Status.SCHEDULED:
+            return _conflict(_("This isolation's release is no longer scheduled."))
+        return ALLOWED
+    if isolation.until_released:
+        return _conflict(_("This isolation already lasts until released."))
+    if action == EXTEND and isolation.extensions.filter(status="pending").exists():
+        return _conflict(_("An extension of this isolation already waits for approval."))
+    return ALLOWED
+
+
+def isolation_actions(user, isolation, *, token: ApiToken | None = None) -> list[str]:
+    """The isolation actions the request page (or the API) offers this user now."""
+    return [action for action in ISOLATION_ACTIONS if may_change_isolation(user, action, isolation, token=token)]
+
+
+def may_decide_extension(user, extension, *, token: ApiToken | None = None) -> Verdict:
+    """An approver other than the extension's asker (and not one who decided it already), while it is pending."""
+    if user is None or not user.is_authenticated:
+        return _refuse(_("Log in first."))
+    if not user.is_active:
+        return _refuse(_("This account is disabled."))
+    if token is not None and token.scope != TokenScope.DECISIONS:
+        return _refuse(_("Deciding an extension needs an API token issued for decisions."))
+    if not roles.has_role(user, roles.APPROVERS):
+        return _refuse(_("Only members of Approvers can approve or reject an extension."))
+    if approvals.is_requester(user, extension, by_name_when_deleted=True):
+        return _refuse(_("Nobody can approve their own extension: another approver must decide."))
+    if extension.status != "pending":
+        return _conflict(_("This extension is %(status)s.") % {"status": extension.get_status_display().lower()})
+    if approvals.has_decided(user, extension.decisions.all()):
+        return _conflict(_("You have already decided on this extension; another approver must decide."))
+    return ALLOWED

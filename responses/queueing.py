@@ -169,12 +169,22 @@ def is_held(key: uuid_module.UUID | str) -> bool:
     return latest == EventKind.HELD
 
 
-def submissions_last_hour(now: dt.datetime | None = None) -> int:
-    """Requests submitted to KSC in the last hour, plus those being submitted now."""
+def submissions_last_hour(now: dt.datetime | None = None, server: str | None = None) -> int:
+    """Requests submitted to KSC in the last hour, plus those being submitted now (to ``server`` only, if named)."""
     since = (now or submission.database_now()) - dt.timedelta(hours=1)
-    return ResponseRequest.objects.filter(
-        models.Q(submitted_at__gte=since) | models.Q(status=Status.SUBMITTING)
-    ).count()
+    rows = ResponseRequest.objects.filter(models.Q(submitted_at__gte=since) | models.Q(status=Status.SUBMITTING))
+    return (rows if server is None else rows.filter(server=server)).count()
+
+
+def inflight_tasks(server: str) -> int:
+    """Requests of ``server`` whose ``[Response]`` task is still open in KSC (submitted, outcome not final)."""
+    from responses.models import OUTCOME_FINAL
+
+    return (
+        ResponseRequest.objects.filter(server=server, status=Status.SUBMITTED, outcome__closed_at__isnull=True)
+        .exclude(outcome__state__in=OUTCOME_FINAL)
+        .count()
+    )
 
 
 def host_task_load(host_ids, now: dt.datetime | None = None) -> dict[str, int]:

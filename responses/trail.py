@@ -1,10 +1,10 @@
 """The audit trail of a response request: one place appends to it and words the system's messages.
 
 Every event goes through ``append()``, into the request's keyed hash chain
-(responses.audit_chain), in the caller's transaction. The system's own words are
+(responses/request_chain.py, a kind of audit/chain.py), in the caller's transaction. The system's own words are
 written in English (``in_english()``), whatever the language of the page that
 caused a transition. The JSON-lines export and its comparison stay in
-responses.audit, next to the views that serve them.
+audit/export.py.
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ from collections.abc import Callable
 
 from django.utils import timezone, translation
 
-from responses import audit_chain
+from responses import request_chain
 from responses.models import RequestEvent, ResponseRequest
+from responses.states import PRIMARY_SERVER
 
 SYSTEM = "system"  # actor of transitions made by jobs
 
@@ -27,7 +28,15 @@ def append(
     message: str = "",
     detail: dict | None = None,
 ) -> RequestEvent:
-    """Append one event to the request's trail, its keyed hash chain, in the caller's transaction."""
+    """Append one event to the request's trail, its keyed hash chain, in the caller's transaction.
+
+    Every event of a request on a server other than ``primary`` names it (``detail["server"]``):
+    an auditor reading one event, or an export, knows which KSC it concerns. Events of ``primary``
+    leave it out, as every event did before several servers (the chain keeps them as written).
+    """
+    detail = dict(detail or {})
+    if rr.server != PRIMARY_SERVER:
+        detail.setdefault("server", rr.server)
     event = RequestEvent(
         request=rr,
         kind=kind,
@@ -35,10 +44,10 @@ def append(
         status_before=before,
         status_after=rr.status,
         message=message,
-        detail=detail or {},
+        detail=detail,
         created_at=timezone.now(),
     )
-    return audit_chain.append_request_event(event)
+    return request_chain.append_request_event(event)
 
 
 def in_english(message: Callable[[], str]) -> str:

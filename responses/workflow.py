@@ -26,7 +26,7 @@ from django.dispatch import Signal
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from responses import approvals, catalog, host_directory, trail
+from responses import approvals, catalog, host_directory, policy, trail
 from responses.clock import database_now
 from responses.errors import (  # noqa: F401 (re-exported: workflow.NotAllowed and friends)
     ContentChanged,
@@ -63,11 +63,14 @@ from responses.states import (  # noqa: F401 (re-exported: workflow.TRANSITIONS 
     EXPIRE,
     FAIL,
     FOUND_IN_KSC,
+    PRIMARY_SERVER,
     QUEUE,
     REFUSE_CHANGED,
     REFUSE_UNPROVEN,
+    RELEASE_DUE,
     REQUEUE,
     SCHEDULE_RETRY,
+    STAND_DOWN,
     SUCCEED,
     TRANSITIONS,
 )
@@ -133,14 +136,26 @@ def file_request(
     source: str = Source.WEB,
     host_unchecked: str = "",
     archive_names: Any = None,
+    server: Any = None,
+    isolation_end: dict | None = None,
+    more_errors: dict | None = None,
+    before_create: Callable[[str, str, Any, str], None] | None = None,
 ) -> ResponseRequest:
     """File a request: validated against the catalog, then pending approval or approved at once.
+
+    ``server``: the KSC server (an entry's name) that holds the host; None for the user's
+    default (``default_server``). A server the user does not work on is refused exactly like
+    one that does not exist: another tenant's servers are not named to them.
 
     Views and the API file through responses.filing, which checks the host with KSC first:
     ``target_host_name`` is KSC's name for the host, and ``host_unchecked`` says why KSC
     could not be asked (kept in the FILED event, shown to approvers). ``archive_names``: the
     web form's uploaded file name of each IOC archive in ``params`` (shown beside its size and
     digest; not sent to KSC, not part of the fingerprint); the API sends none.
+    ``isolation_end``: an isolation's end, cleaned by responses.isolation (part of the fingerprint);
+    ``more_errors``: that cleaning's field errors, refused together with these; ``before_create``:
+    called (task, host, params, server) in the filing's transaction before the row is written (the one
+    isolation change in flight per host, responses.isolation).
     """
     may(user, FILE).enforce()
     # The limit first: a flood of requests must not get its IOC archives unpacked and tested.
@@ -177,6 +192,10 @@ def file_request(
             )
         except ValueError as exc:
             errors[field] = [str(exc)]
+    try:
+        server_name = clean_server(user, server)
+    except ValueError as exc:
+        errors["server"] = [str(exc)]
     if source not in Source.values:
         errors["source"] = [f"unknown source {source!r}"]
     if "params" not in errors and task_type is not None:
@@ -184,6 +203,7 @@ def file_request(
             names = _clean_archive_names(task_type, cleaned, archive_names)
         except ValueError as exc:
             errors["archive_names"] = [str(exc)]
+    errors.update(more_errors or {})
     if errors:
         raise InvalidRequest(errors)
 
@@ -191,15 +211,19 @@ def file_request(
     now = timezone.now()
     with transaction.atomic(), set_actor(user):
         _enforce_filing_limit(user, now)
+        if before_create is not None:
+            before_create(task_type.name, host, cleaned, server_name)
         request = ResponseRequest.objects.create(
             task=task_type.name,
+            server=server_name,
             target_host=host,
             target_host_name=texts["target_host_name"],
             params=cleaned,
             justification=texts["justification"],
             external_ref=texts["external_ref"],
             archive_names=names,
-            fingerprint=payload_fingerprint(task_type.name, host, cleaned),
+            isolation_end=isolation_end,
+            fingerprint=payload_fingerprint(task_type.name, host, cleaned, server_name, isolation_end),
             requester=user,
             requester_username=user.get_username(),
             source=source,
@@ -208,7 +232,7 @@ def file_request(
             expires_at=approvals.window_end(database_now(), required),
         )
         # The auditors' host search finds requests through the directory: the name filed is one of the host's.
-        host_directory.record_filed(host, request.target_host_name)
+        host_directory.record_filed(host, request.target_host_name, server_name)
         trail.append(
             request,
             EventKind.FILED,
@@ -217,6 +241,7 @@ def file_request(
             request.justification,
             {
                 "task": request.task,
+                "server": server_name,  # always here, "primary" too: what the filing named
                 "target_host": host,
                 "approvals_required": required,
                 "source": source,
@@ -225,6 +250,7 @@ def file_request(
                 "external_ref": request.external_ref,
                 # ties what was filed into the keyed audit chain: verify_audit compares it with the row
                 "fingerprint": request.fingerprint,
+                **({"isolation_end": isolation_end} if isolation_end else {}),
                 **({"host_unchecked": host_unchecked} if host_unchecked else {}),
             },
         )
@@ -239,8 +265,47 @@ def file_request(
                 trail.in_english(lambda: _("This task needs no approval.")),
             )
             entered_approved.send(sender=ResponseRequest, rr=request)
-    log.info("request %s filed by %s: %s on %s", request.uuid, request.requester_username, request.task, host)
+    log.info(
+        "request %s filed by %s: %s on %s (server %s)",
+        request.uuid,
+        request.requester_username,
+        request.task,
+        host,
+        server_name,
+    )
     return request
+
+
+def default_server(user) -> str | None:
+    """The server a request goes to when the caller names none: ``primary`` when the user works on it,
+    else the user's only server; None when they work on several (or none) and must choose."""
+    mine = policy.acting_servers(user)
+    if PRIMARY_SERVER in mine:
+        return PRIMARY_SERVER
+    return mine[0] if len(mine) == 1 else None
+
+
+def clean_server(user, value: Any) -> str:
+    """The server name a filing named (or the user's default); ValueError with the words for the ``server`` field."""
+    mine = policy.acting_servers(user)
+    if value is None or value == "":
+        chosen = default_server(user)
+        if chosen is None:
+            if not mine:
+                raise ValueError(_("You work on no KSC server; ask an administrator to give you one (scope_user)."))
+            raise ValueError(
+                _("Name the KSC server that holds the host: one of %(servers)s.") % {"servers": ", ".join(mine)}
+            )
+        return chosen
+    if not isinstance(value, str) or value not in mine:
+        # Another tenant's server reads like one that does not exist: its name is not confirmed.
+        shown = value if isinstance(value, str) else repr(value)
+        message = _("No KSC server named %(name)s among yours (%(servers)s).") % {
+            "name": shown[:40],
+            "servers": ", ".join(mine) or _("none"),
+        }
+        raise ValueError(message)
+    return value
 
 
 def check_filing_limit(user) -> None:
@@ -298,6 +363,9 @@ EVENT_OF: dict[str, str] = {
     REFUSE_UNPROVEN: EventKind.FAILED,
     RETRY: EventKind.RETRIED,
     FOUND_IN_KSC: EventKind.FOUND_IN_KSC,
+    # An isolation's paired release (responses/isolation.py): approved at its end on the approval given.
+    RELEASE_DUE: EventKind.APPROVED,
+    STAND_DOWN: EventKind.STOOD_DOWN,
 }
 
 # Sent, inside the transaction, when a request becomes APPROVED; responses.queueing queues
@@ -359,18 +427,22 @@ def _expire_locked(rr: ResponseRequest) -> None:
             EXPIRE,
             SYSTEM,
             trail.in_english(
+                # Whole hours as hours, anything else in whole minutes: never "0.0333333 hours".
                 lambda: (
                     _("Nobody decided within the approval window (%(hours)s hours).")
-                    % {"hours": f"{settings.APPROVAL_TTL / 3600:g}"}
+                    % {"hours": settings.APPROVAL_TTL // 3600}
+                    if settings.APPROVAL_TTL % 3600 == 0
+                    else _("Nobody decided within the approval window (%(minutes)s minutes).")
+                    % {"minutes": max(1, round(settings.APPROVAL_TTL / 60))}
                 )
             ),
         )
 
 
-def _close(rr: ResponseRequest, action: str, actor: str, message: str) -> None:
+def _close(rr: ResponseRequest, action: str, actor: str, message: str, detail: dict | None = None) -> None:
     """A locked pending request ends (rejected, cancelled, expired): status, decision time, event."""
     rr.decided_at = timezone.now()
-    transition(rr, action, actor=actor, message=message, save=("decided_at",))
+    transition(rr, action, actor=actor, message=message, detail=detail, save=("decided_at",))
 
 
 def _decide(
@@ -402,7 +474,7 @@ def approve(rr: ResponseRequest | uuid_module.UUID | str, *, user, comment: Any 
     """Add this approver's approval; the request is APPROVED once it has the required number."""
 
     def body(locked: ResponseRequest, text: str) -> None:
-        if locked.fingerprint != payload_fingerprint(locked.task, locked.target_host, locked.params):
+        if locked.fingerprint != locked.content_fingerprint():
             # The row changed after filing (by hand, in the database): never approve what was not filed.
             raise NotAllowed(_("This request's content changed after it was filed; it cannot be approved."))
         Decision.objects.create(
@@ -438,8 +510,11 @@ def approve(rr: ResponseRequest | uuid_module.UUID | str, *, user, comment: Any 
     return _decide(rr, user, APPROVE, comment, body)
 
 
-def reject(rr: ResponseRequest | uuid_module.UUID | str, *, user, comment: Any) -> ResponseRequest:
-    """One rejection rejects the request; the comment (why) is required."""
+def reject(rr: ResponseRequest | uuid_module.UUID | str, *, user, comment: Any, via: str = "") -> ResponseRequest:
+    """One rejection rejects the request; the comment (why) is required.
+
+    ``via``: where the rejection came from when not a page ("slack", "mattermost"), kept in the event.
+    """
 
     def body(locked: ResponseRequest, text: str) -> None:
         Decision.objects.create(
@@ -450,7 +525,7 @@ def reject(rr: ResponseRequest | uuid_module.UUID | str, *, user, comment: Any) 
             comment=text,
             fingerprint=locked.fingerprint,
         )
-        _close(locked, REJECT, user.get_username(), text)
+        _close(locked, REJECT, user.get_username(), text, {"via": via} if via else None)
 
     return _decide(rr, user, REJECT, comment, body)
 
@@ -555,7 +630,7 @@ def fail_if_content_changed(rr: ResponseRequest, actor: str) -> bool:
     fingerprint too) must never reach KSC: the approvals and the FILED event keep
     the fingerprint that was decided on, and neither can be rewritten silently.
     """
-    current = payload_fingerprint(rr.task, rr.target_host, rr.params)
+    current = rr.content_fingerprint()
     approved = approved_fingerprints(rr)
     if approved == {current}:
         return False

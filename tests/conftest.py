@@ -25,6 +25,7 @@ pytest_plugins = [
     "tests.fixtures.accounts",
     "tests.fixtures.api",
     "tests.fixtures.browser",
+    "tests.fixtures.chat",
     "tests.fixtures.database",
     "tests.fixtures.simulated_ksc",  # before ksc, which imports helpers from it
     "tests.fixtures.ksc",
@@ -32,6 +33,7 @@ pytest_plugins = [
     "tests.fixtures.notifications",
     "tests.fixtures.oidc",
     "tests.fixtures.submission",
+    "tests.fixtures.tenants",
 ]
 
 # `python -m pytest -p no:django tests/ksc_client` runs the KSC client's tests without Django: then only

@@ -12,6 +12,7 @@ import importlib
 from types import SimpleNamespace
 
 import pytest
+from django.apps import apps as django_apps
 from django.db import connection
 from django.db.models import Q
 from django.http import QueryDict
@@ -115,6 +116,9 @@ def test_the_migration_fills_the_directory_from_requests_filed_before_it(alice, 
     migration.backfill(None, SimpleNamespace(connection=connection))  # a second run adds nothing
     entries = set(HostDirectoryEntry.objects.values_list("host_id", "display_name"))
     assert entries == {*HOSTS, (HOSTS[0][0], "TKY-WS-0001-OLD")}
+    # 0026 (several KSC servers) then puts every row of before on the server named "primary".
+    importlib.import_module("responses.migrations.0026_servers_ksc_server").directory_on_primary(django_apps, None)
+    assert set(HostDirectoryEntry.objects.values_list("server", flat=True)) == {"primary"}
     for text in SEARCHES + ["0001-OLD"]:
         assert new_search(text) == old_search(text), text
     assert new_search("0001-OLD") == {filed[0].pk}
@@ -130,7 +134,8 @@ def test_ksc_look_ups_add_names_and_fqdns(client, login, alice, ksc_settings):
     assert dcs
     rows = {(row.host_id, row.display_name, row.fqdn) for row in HostDirectoryEntry.objects.all()}
     assert {(host.id, host.display_name, host.fqdn) for host in dcs} <= rows
-    assert all(row.server == ksc_settings.host for row in HostDirectoryEntry.objects.all())
+    # The server's name in KSC_SERVERS (KSC_* is the server "primary"), not its address.
+    assert all(row.server == "primary" for row in HostDirectoryEntry.objects.all())
 
 
 def test_on_postgresql_the_host_search_reads_the_directory_then_the_btree_indexes(postgres, alice, bob, dave):

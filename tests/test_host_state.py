@@ -75,14 +75,14 @@ class TestHostPicker:
         isolated = isolation(alice, host_id, 1, OutcomeState.COMPLETED, 1)
         login(client, frank)
         assert client.get(f"/requests/{isolated.uuid}/").status_code == 404
-        for url in (f"/hosts/{host_id}/", f"{SEARCH}?q=DC01"):
+        for url in (f"/hosts/primary/{host_id}/", f"{SEARCH}?q=DC01"):
             html = html_module.unescape(page(client.get(url)))
             assert "The portal's own records, not KSC's: isolated since" in html, url
             assert "by another analyst's request" in html and "(completed)" in html, url
             assert str(isolated.uuid) not in html, url
         client.logout()
         login(client, bob)  # an approver sees every request: the link is there
-        html = html_module.unescape(page(client.get(f"/hosts/{host_id}/")))
+        html = html_module.unescape(page(client.get(f"/hosts/primary/{host_id}/")))
         assert f'href="/requests/{isolated.uuid}/">this request</a>' in html
 
 
@@ -119,7 +119,7 @@ class TestPages:
         pending = file(alice, target_host=host_id)
         other = file(alice, target_host=ksc_settings.host_id("DC01"))
         login(client, alice)
-        html = html_module.unescape(page(client.get(f"/hosts/{host_id}/")))
+        html = html_module.unescape(page(client.get(f"/hosts/primary/{host_id}/")))
         assert f"/requests/{done.uuid}/" in html and f"/requests/{pending.uuid}/" in html
         assert f"/requests/{other.uuid}/" not in html
         assert 'data-outcome="completed"' in html and "The portal's own records, not KSC's" in html
@@ -127,4 +127,4 @@ class TestPages:
 
     def test_the_host_page_is_refused_to_a_user_without_a_role(self, client, login, mallory):
         login(client, mallory)
-        assert client.get("/hosts/some-host/").status_code == 403
+        assert client.get("/hosts/primary/some-host/").status_code == 403

@@ -70,7 +70,7 @@ def test_my_requests_and_the_host_page_show_the_same_rows(client, login, alice):
     rr = file(alice)
     login(client, alice)
     mine = rows_of(page(client.get("/requests/mine/")))
-    host = rows_of(page(client.get(f"/hosts/{HOST}/")))
+    host = rows_of(page(client.get(f"/hosts/primary/{HOST}/")))
     assert len(mine) == 1 and mine == host
     assert f'href="/requests/{rr.uuid}/"' in mine[0] and "0 of 1" in mine[0]
 

@@ -14,13 +14,14 @@ TRIGRAM_INDEXES = {
 
 # Every request's host and name as filed: the directory search finds every request the
 # search over the requests' own columns found. "WHERE 1 = 1": SQLite needs a WHERE before
-# ON CONFLICT in an INSERT ... SELECT.
+# ON CONFLICT in an INSERT ... SELECT. ON CONFLICT names no columns: the unique key of a host's
+# name became (server, host_id, display_name) in 0026, and tests run this backfill on today's table.
 BACKFILL = """
 INSERT INTO responses_hostdirectory (host_id, display_name, fqdn, server, first_seen, last_seen)
 SELECT target_host, target_host_name, '', '', MIN(created_at), MAX(created_at)
 FROM responses_responserequest WHERE 1 = 1
 GROUP BY target_host, target_host_name
-ON CONFLICT (host_id, display_name) DO NOTHING
+ON CONFLICT DO NOTHING
 """
 
 

@@ -31,7 +31,7 @@ def drop_statistics(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("responses", "0025_comment_escalation_events"),
+        ("responses", "0027_servers_scope_event_kind"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -30,6 +30,7 @@ CSV_COLUMNS = (
     "created_at",
     "task",
     "action",
+    "server",  # the KSC server (its name in the servers file) that holds the host and the incident
     "target_host",
     "target_host_name",
     "requester",
@@ -78,6 +79,7 @@ def _csv_rows(requests: QuerySet[ResponseRequest]) -> Iterator[list[str]]:
                 rr.created_at.isoformat(),
                 rr.task,
                 rr.describe(),
+                rr.server,
                 rr.target_host,
                 rr.target_host_name,
                 rr.requester_username,

@@ -8,8 +8,9 @@ from typing import Any
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ImproperlyConfigured
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
@@ -19,6 +20,7 @@ from ksc_client.hosts import Host
 from responses import (
     catalog,
     host_directory,
+    isolation,
     policy,
     throttle,
     workflow,
@@ -111,18 +113,34 @@ def _use_host_url(host: Host, task: str) -> str:
 
 @login_required
 @require_GET
-def host_detail(request: HttpRequest, host_id: str) -> HttpResponse:
-    """Every request for the host this user may see, with its outcome; KSC's state of the host beside."""
+def host_on_default_server(request: HttpRequest, host_id: str) -> HttpResponse:
+    """/hosts/<id>/ (links from before several servers): the host on this user's default server."""
+    server = workflow.default_server(request.user)
+    if server is None:
+        raise Http404(_("Name the host's KSC server: /hosts/<server>/<host id>/."))
+    return redirect("responses:host", server=server, host_id=host_id)
+
+
+@login_required
+@require_GET
+def host_detail(request: HttpRequest, server: str, host_id: str) -> HttpResponse:
+    """Every request for the host this user may see, with its outcome; KSC's state of the host beside.
+
+    Keyed by server and host id: host ids are unique per KSC server only. Another tenant's
+    server answers 404, like a server that does not exist.
+    """
     user = request.user
     if not policy.may_see_hosts(user):
         return _refused(request, _("Only analysts, approvers and auditors see hosts."))
+    if not policy.works_on(user, server):
+        raise Http404(_("No such KSC server."))
     try:
         host_id = catalog.clean_target_host(host_id)
     except ValueError as exc:
         raise Http404(str(exc)) from None
-    requests = ResponseRequest.objects.visible_to(user).filter(target_host=host_id)
+    requests = ResponseRequest.objects.visible_to(user).filter(server=server, target_host=host_id)
     page = _paginate(request, _list_rows(requests))
-    facts, facts_error = ksc_facts(host_id)
+    facts, facts_error = ksc_facts(host_id, server)
     name = facts.host.display_name if facts else ""
     if not name:
         name = requests.exclude(target_host_name="").values_list("target_host_name", flat=True).first() or host_id
@@ -131,10 +149,14 @@ def host_detail(request: HttpRequest, host_id: str) -> HttpResponse:
         "responses/host.html",
         {
             "host_id": host_id,
+            "server": server,
             "host_name": name,
             "host_facts": facts,
             "host_facts_error": facts_error,
-            "isolation": portal_isolation(host_id),
+            "isolation": portal_isolation(host_id, server),
+            # Its isolation's end, when the portal keeps one (responses/isolation.py)
+            "isolated_rows": isolation.isolated_now(request.user, host_id=host_id, server=server),
+            "now": timezone.now(),
             "page": page,
             "caption": _("Requests for this host"),
         },

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core import signing
@@ -48,6 +49,7 @@ def _task_choices() -> list[dict[str, Any]]:
 
 def _render_form(request: HttpRequest, form: NewRequestForm, status: int = 200, **extra: Any) -> HttpResponse:
     form.carry_by_reference(request.user)  # the page carries a kept archive's digest, not its base64
+    form.offer_servers(policy.acting_servers(request.user))
     context = {
         "form": form,
         "task": form.task,
@@ -57,6 +59,7 @@ def _render_form(request: HttpRequest, form: NewRequestForm, status: int = 200, 
         "owner": drafts.owner_token(request.user),
         # The language switch posts this form, so that what was typed survives it without JavaScript.
         "keep_form": "request-form",
+        "isolation_max_hours": settings.ISOLATION_MAX_HOURS,
         **extra,
     }
     return render(request, "responses/new_form.html", context, status=status)
@@ -137,7 +140,13 @@ def _new_request_post(request: HttpRequest) -> HttpResponse:
     form = NewRequestForm(task, data, request.FILES)
     if not form.is_valid():
         return _render_form(request, form, status=400, file_again=archive_gone)
-    check = filing.check_host(form.filing.target_host)
+    try:
+        # Named before KSC is asked: another tenant's server is never contacted for this user.
+        form.filing.server = workflow.clean_server(request.user, form.filing.server)
+    except ValueError as exc:
+        form.common.add_error("server", str(exc))
+        return _render_form(request, form, status=400, file_again=archive_gone)
+    check = filing.check_host(form.filing.target_host, form.filing.server)
     if check.unknown:
         # A display name typed where the id goes: offer the one host of that name, never swap it in unseen.
         named = _hosts_named(form.filing.target_host)
@@ -163,13 +172,15 @@ def _new_request_post(request: HttpRequest) -> HttpResponse:
             "host": host,
             "host_error": host_error,
             "host_facts": facts_of(host) if host is not None else None,
-            "isolation": portal_isolation(form.filing.target_host),
+            "isolation": portal_isolation(form.filing.target_host, form.filing.server),
             "preview": preview(form.filing),
             "sealed": seal(request.user, form.filing),
             "keep_form": "preview-form",
             # Someone already asked for exactly this (issue 17, point 6): say who and when; filing asks to confirm.
             "same_pending": filing_hints.same_pending_words(
-                filing_hints.same_pending(form.filing.task, form.filing.target_host, form.filing.params)
+                filing_hints.same_pending(
+                    form.filing.task, form.filing.target_host, form.filing.params, form.filing.server
+                )
             ),
         },
     )

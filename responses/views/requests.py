@@ -18,6 +18,7 @@ from responses import (
     catalog,
     filing,
     filing_hints,
+    isolation,
     policy,
     queueing,
 )
@@ -62,7 +63,7 @@ def _detail_context(request: HttpRequest, rr: ResponseRequest) -> dict[str, Any]
     if rr.status == Status.PENDING_APPROVAL and (policy.APPROVE in actions or policy.REJECT in actions):
         host_tasks = _host_tasks_warning(queueing.host_task_load([rr.target_host]).get(rr.target_host, 0))
     # KSC is asked about the host only while acting on it still lies ahead (pending or in flight).
-    host_facts, host_facts_error = ksc_facts(rr.target_host) if rr.status in OPEN else (None, "")
+    host_facts, host_facts_error = ksc_facts(rr.target_host, rr.server) if rr.status in OPEN else (None, "")
     return {
         "rr": rr,
         # Questions and answers without deciding (responses/comments.py)
@@ -73,7 +74,7 @@ def _detail_context(request: HttpRequest, rr: ResponseRequest) -> dict[str, Any]
         "host_facts": host_facts,
         "host_facts_error": host_facts_error,
         "host_unchecked": filing.host_unchecked(rr, events),
-        "isolation": portal_isolation(rr.target_host),
+        "isolation": portal_isolation(rr.target_host, rr.server),
         "host_tasks": host_tasks,
         "task": task,
         "fields": [(spec, _param_value(spec, rr.params, rr.archive_names)) for spec in task.fields]
@@ -111,6 +112,8 @@ def _detail_context(request: HttpRequest, rr: ResponseRequest) -> dict[str, Any]
         "outcome_refresh_seconds": OUTCOME_REFRESH_SECONDS,
         "refresh_seconds": REFRESH_SECONDS,
         "approvals_given": rr.approvals_given_so_far(),
+        # Isolate until: the end as approved, the schedule, Extend / Release now / Hold (responses/views/isolation.py)
+        **isolation.page_context(user, rr),
     }
 
 

@@ -53,6 +53,7 @@ def every_path(request: ResponseRequest, device_pk: int) -> list[str]:
         "id": str(request.uuid),
         "object_id": str(request.pk),
         "host_id": request.target_host,
+        "server": request.server,
         "pk": str(device_pk),
         "content_type_id": "1",
         "app_label": "otp_totp",

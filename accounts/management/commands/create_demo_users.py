@@ -15,8 +15,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts import roles, twofactor
-from responses import policy
+from accounts import identity, roles, twofactor
 
 DEMO_USERS = [
     # (username, role or None for the administrator, description)
@@ -62,7 +61,7 @@ class Command(BaseCommand):
                     user.groups.add(Group.objects.get_or_create(name=role)[0])
                 lines.append(f"  {username:<6} {description}: password {password}")
                 user = User.objects.get(pk=user.pk)  # its roles as they are now
-                if policy.must_use_two_factor(user):
+                if identity.must_use_two_factor(user):
                     twofactor.remove_devices(user)
                     device = TOTPDevice.objects.create(user=user, name=twofactor.TOTP_NAME, confirmed=True)
                     secret = twofactor.format_secret(device).replace(" ", "")
