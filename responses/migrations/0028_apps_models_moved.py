@@ -24,7 +24,7 @@ def move_back(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("responses", "0027_servers_scope_event_kind"),
+        ("responses", "0026_chat_review_events"),
         ("accounts", "0005_apps_account_event"),
         ("audit", "0001_apps_audit_models"),
         ("contenttypes", "0002_remove_content_type_name"),
