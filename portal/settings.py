@@ -430,6 +430,14 @@ OUTCOME_SWEEP_MAX_CALLS = env_int("OUTCOME_SWEEP_MAX_CALLS", 1000, minimum=10)  
 OUTCOME_TRACKING_DAYS = env_int("OUTCOME_TRACKING_DAYS", 30, minimum=1, maximum=365)  # KES' task lifespan
 HOST_STALE_AFTER = env_int("HOST_STALE_AFTER", 3600, minimum=60)  # seconds unseen before the host picker warns
 APPROVAL_TTL = env_int("APPROVAL_TTL", 24 * 3600, minimum=60)  # seconds a request may wait for approval
+# Isolate until (responses/isolation.py): an isolation's end, in hours (presets 1, 4, 8, 24, 72) or a
+# date and time, at most ISOLATION_MAX_HOURS away and at least ISOLATION_MIN_MINUTES; the form preselects
+# ISOLATION_DEFAULT_HOURS (also the API's when a request names no end); ISOLATION_END_WARNING seconds
+# before the end the requester and the approvers are told (Extend, Release now, Hold).
+ISOLATION_MAX_HOURS = env_int("ISOLATION_MAX_HOURS", 72, minimum=1, maximum=24 * 366)
+ISOLATION_DEFAULT_HOURS = env_int("ISOLATION_DEFAULT_HOURS", 8, minimum=1, maximum=ISOLATION_MAX_HOURS)
+ISOLATION_MIN_MINUTES = env_int("ISOLATION_MIN_MINUTES", 15, minimum=1, maximum=ISOLATION_MAX_HOURS * 60)
+ISOLATION_END_WARNING = env_int("ISOLATION_END_WARNING", 3600, minimum=0)
 APPROVALS_REQUIRED = env_int("APPROVALS_REQUIRED", 1, minimum=0, maximum=10)
 # Per-task override, e.g. APPROVALS_REQUIRED_ISOLATEHOST=2; applies to every request of that task type.
 # Keyed by the variable's suffix (the catalog matches it to a task type without regard to case); one

@@ -19,13 +19,15 @@ class ResponsesConfig(AppConfig):
 
         # Queueing receives workflow.entered_approved: every approved request is queued after commit.
         # The duties of the workers' keeper register themselves (worker/duties.py): the reconciler and
-        # the due tries (jobs), the outcome sweep, the previewed IOC archives' expiry; and
+        # the due tries (jobs), the outcome sweep, the previewed IOC archives' expiry, the isolations' ends
+        # (isolation, which also receives entered_approved: an approved isolation gets its paired release); and
         # the requests' kind of audit chain (audit/chain.py).
         # The audit pages ask the one policy who may read and verify the chains.
         from audit import access
         from responses import (  # noqa: F401
             checks,  # the per-task settings' system checks
             ioc_store,
+            isolation,
             jobs,
             outcomes,
             policy,

@@ -33,13 +33,8 @@ from django.utils.http import urlencode
 
 from accounts.language import language_chosen
 from responses import catalog
-from responses.forms.new_request import (
-    CARRIED_NAME_SUFFIX,
-    CARRIED_SUFFIX,
-    PARAMS_PREFIX,
-    SCAN_PREFIX,
-    filing_as_form_data,
-)
+from responses.forms.new_request import CARRIED_NAME_SUFFIX, CARRIED_SUFFIX, PARAMS_PREFIX, SCAN_PREFIX
+from responses.forms.prefill import filing_as_form_data
 from responses.forms.previews import PREVIEW_MAX_AGE, PREVIEW_SALT
 
 log = logging.getLogger(__name__)

@@ -36,6 +36,7 @@ STATUS_COLORS = {
     Status.REJECTED: "grey",
     Status.CANCELLED: "grey",
     Status.EXPIRED: "grey",
+    Status.SCHEDULED: "blue",
 }
 
 
@@ -44,14 +45,20 @@ class Source(models.TextChoices):
     API = "api", _("API")
 
 
-def payload_fingerprint(task: str, target_host: str, params, server: str = PRIMARY_SERVER) -> str:
+def payload_fingerprint(
+    task: str, target_host: str, params, server: str = PRIMARY_SERVER, isolation_end: dict | None = None
+) -> str:
     """sha256 of exactly what is approved: task, host and params, canonically serialised, and the KSC server.
 
     The server enters only when it is not ``primary``: every request filed before several servers
     (all of them on ``primary``) keeps the fingerprint its FILED audit event holds
     (docs/audit-chain.md), and a request on another server can never share one with it.
+    An isolation's end (``ResponseRequest.isolation_end``, responses/isolation.py) is part of what
+    approvers approve: when there is one it is hashed too; without one the hash is what it always was.
     """
     content = [task, target_host, params] if server == PRIMARY_SERVER else [task, target_host, params, server]
+    if isolation_end is not None:
+        content.append({"isolation_end": isolation_end})
     canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
@@ -94,6 +101,10 @@ class ResponseRequest(models.Model):
     # The uploaded file name of each IOC archive in params, by field ({"ioc": "iocs.zip"}): web form only,
     # shown beside the archive's size and SHA-256; never sent to KSC, not part of the fingerprint.
     archive_names = models.JSONField(default=dict, blank=True)
+    # An isolation's end as filed and approved (responses/isolation.py): {"hours": 4},
+    # {"until": "<UTC ISO 8601>", "tz": "<the filer's time zone>"} or {"until_released": "<reason>"};
+    # None for every other request. Part of the fingerprint; the live schedule is its Isolation row.
+    isolation_end = models.JSONField(null=True, blank=True)
     fingerprint = models.CharField(max_length=64, editable=False)
     requester = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="response_requests"
@@ -202,6 +213,10 @@ class ResponseRequest(models.Model):
 
     def describe(self) -> str:
         return self.task_type.describe(self.params)
+
+    def content_fingerprint(self) -> str:
+        """The fingerprint of the row's content now (compared with the one filed and approved)."""
+        return payload_fingerprint(self.task, self.target_host, self.params, self.server, self.isolation_end)
 
     @property
     def ksc_outcome_unknown(self) -> bool:
@@ -328,6 +343,14 @@ class EventKind(models.TextChoices):
     REVIEW_CLAIMED = "review_claimed", _("Claimed for review")
     # An approver snoozed a waiting request's reminder from chat: it comes back at detail["until"].
     SNOOZED = "snoozed", _("Reminder snoozed")
+    # An isolation's end and its paired release (responses/isolation.py).
+    RELEASE_SCHEDULED = "release_scheduled", _("Release scheduled")
+    RELEASE_MOVED = "release_moved", _("Release moved")
+    STOOD_DOWN = "stood_down", _("Scheduled release stood down")
+    ISOLATION_ENDING = "isolation_ending", _("Isolation ends soon")
+    ISOLATION_HELD = "isolation_held", _("Isolation held")
+    EXTENSION_FILED = "extension_filed", _("Extension asked")
+    EXTENSION_DECIDED = "extension_decided", _("Extension decided")
 
 
 class RequestEvent(models.Model):
@@ -344,6 +367,10 @@ class RequestEvent(models.Model):
     message = models.TextField(blank=True)
     detail = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # When the system worded ``message``: which message it is and its arguments (responses/trail_messages.py),
+    # so that pages show it in the reader's language. Not hashed: shown only when they give back ``message``.
+    message_id = models.TextField(blank=True, default="")
+    message_args = models.JSONField(default=dict, blank=True)
     # Each request's events form their own keyed hash chain (docs/audit-chain.md):
     # seq numbers them 1, 2, 3... without gaps, hash = HMAC(AUDIT_CHAIN_KEY, prev_hash + canonical).
     # One chain per request lets workers and web processes append to different requests in parallel.
@@ -612,3 +639,116 @@ def _has_outcome_row(request: ResponseRequest) -> bool:
     except ResponseOutcome.DoesNotExist:
         return False
     return True
+
+
+# --- Isolate until (responses/isolation.py) -------------------------------------------------
+
+
+class IsolationKind(models.TextChoices):
+    PORTAL = "portal", _("Isolation with an end the portal keeps")
+    # iocScan with isolateHost: KES isolates when an IOC is found and may end it by its own policy.
+    IOC_SCAN = "ioc_scan", _("Isolation set by the IOC scan, ends by KES policy")
+
+
+class IsolationState(models.TextChoices):
+    AWAITING = "awaiting", _("Approved, not yet in effect")
+    ACTIVE = "active", _("Isolated")
+    RELEASING = "releasing", _("Release on its way")
+    RELEASED = "released", _("Released")
+    SUPERSEDED = "superseded", _("Superseded by a newer isolation change")
+    FAILED = "failed", _("Isolation did not take effect")
+
+
+ISOLATION_OPEN = (IsolationState.AWAITING, IsolationState.ACTIVE, IsolationState.RELEASING)
+
+
+class Isolation(models.Model):
+    """An approved isolation and the schedule of its end: one row per isolating request.
+
+    Written only by responses.isolation. The end as approved is the request's ``isolation_end``
+    (in its fingerprint); this row is the live schedule: when the isolation took effect, the
+    planned end (moved only by an approved extension), a hold, and the paired release request
+    that the keeper submits at ``release_at`` (claimed with select_for_update(skip_locked)).
+    """
+
+    request = models.OneToOneField(ResponseRequest, on_delete=models.PROTECT, related_name="isolation")
+    release = models.OneToOneField(
+        ResponseRequest, null=True, blank=True, on_delete=models.PROTECT, related_name="released_isolation"
+    )
+    kind = models.CharField(max_length=10, choices=IsolationKind.choices, default=IsolationKind.PORTAL)
+    state = models.CharField(max_length=12, choices=IsolationState.choices, default=IsolationState.AWAITING)
+    host_id = models.CharField(max_length=catalog.MAX_HOST_ID)
+    host_name = models.CharField(max_length=255, blank=True)
+    since = models.DateTimeField(null=True, blank=True)  # when it took effect (task completed, or submitted)
+    release_at = models.DateTimeField(null=True, blank=True)  # the planned end; None: until released, or not yet known
+    until_released = models.BooleanField(default=False)
+    until_released_reason = models.TextField(blank=True)
+    held_by = models.CharField(max_length=150, blank=True)
+    held_at = models.DateTimeField(null=True, blank=True)
+    warned_for = models.DateTimeField(null=True, blank=True)  # the end the last warning was about
+    ended_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            # the keeper's look for due releases and due warnings (responses.isolation.run_due_releases)
+            models.Index(fields=["state", "release_at"], name="isolation_state_release_idx"),
+            # "Isolated now" and the host page: a host's open isolations
+            models.Index(fields=["host_id", "state"], name="isolation_host_state_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"isolation of {self.host_name or self.host_id} ({self.state})"
+
+
+class ExtensionStatus(models.TextChoices):
+    PENDING = "pending", _("Pending approval")
+    APPROVED = "approved", _("Approved")
+    REJECTED = "rejected", _("Rejected")
+    CANCELLED = "cancelled", _("Withdrawn")
+    EXPIRED = "expired", _("Expired")
+
+
+class IsolationExtension(models.Model):
+    """A new end for an isolation, approved like the isolation (responses.approvals' NeedsApprovals)."""
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    isolation = models.ForeignKey(Isolation, on_delete=models.PROTECT, related_name="extensions")
+    requester = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    requester_username = models.CharField(max_length=150)
+    release_at = models.DateTimeField()  # the new end asked for (UTC)
+    time_zone = models.CharField(max_length=64, blank=True)  # the asker's, to show the end as they typed it
+    justification = models.TextField()
+    fingerprint = models.CharField(max_length=64)
+    approvals_required = models.PositiveSmallIntegerField()
+    status = models.CharField(max_length=10, choices=ExtensionStatus.choices, default=ExtensionStatus.PENDING)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"extension of {self.isolation_id} to {self.release_at.isoformat()} ({self.status})"
+
+
+class ExtensionDecision(models.Model):
+    """One approver's decision on an extension (responses.approvals reads it like a Decision)."""
+
+    extension = models.ForeignKey(IsolationExtension, on_delete=models.PROTECT, related_name="decisions")
+    approver = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    approver_username = models.CharField(max_length=150)
+    decision = models.CharField(max_length=8, choices=DecisionKind.choices)
+    comment = models.TextField(blank=True)
+    fingerprint = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["extension", "approver"], name="extension_decision_once_per_user"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.decision} by {self.approver_username}"

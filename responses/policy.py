@@ -7,6 +7,8 @@ greps for that). Roles are Django groups (accounts.roles).
 
 - ``may(user, action, rr)``: the per-request actions (file, view, approve,
   reject, cancel, retry), with the reason for a refusal;
+- ``may_open(user, page)``: the list pages (every request, the approval queue, the export, a
+  host), answered as a ``Verdict`` whose reason the page shows;
 - ``sees_all_requests``, ``may_export_audit``, ``sees_ksc_warnings``,
   ``must_use_two_factor``, ``may_decide``: the portal-wide questions;
 - ``ResponseRequest.objects.visible_to(user)`` (responses.models) asks ``visible_filter``;
@@ -288,6 +290,27 @@ def may_see_hosts(user) -> bool:
     return bool(may(user, FILE)) or sees_all_requests(user)
 
 
+# Pages beyond one request, for ``may_open``: who may open them, and the refusal in words.
+ALL_REQUESTS_PAGE = "all_requests"
+APPROVAL_QUEUE_PAGE = "approval_queue"
+EXPORT_PAGE = "export"
+HOST_PAGE = "host"
+
+
+def may_open(user, page: str) -> Verdict:
+    """Whether ``user`` may open one of the portal's list pages, with the refusal the page shows."""
+    if page == HOST_PAGE:
+        return ALLOWED if may_see_hosts(user) else _refuse(_("Only analysts, approvers and auditors see hosts."))
+    if sees_all_requests(user):
+        return ALLOWED
+    refusals = {
+        ALL_REQUESTS_PAGE: lambda: _("Only approvers and auditors see every request."),
+        APPROVAL_QUEUE_PAGE: lambda: _("Only approvers and auditors see the approval queue."),
+        EXPORT_PAGE: lambda: _("Only approvers and auditors can export requests."),
+    }
+    return _refuse(refusals[page]())
+
+
 def prime_roles(users: Iterable) -> None:
     """Fill each user's role and person caches (the roles from a ``prefetch_related("groups")``): no query per user."""
     users = list(users)
@@ -419,3 +442,79 @@ def may_claim(user, rr: ResponseRequest) -> Verdict:
 def in_escalation_tier(user) -> bool:
     """Whether ``user`` belongs to ESCALATE_TO, the group an unapproved request escalates to."""
     return bool(settings.ESCALATE_TO) and roles.has_role(user, settings.ESCALATE_TO)
+
+
+# --- An isolation's end (responses/isolation.py) -------------------------------------------------
+
+EXTEND = "extend"
+RELEASE_NOW = "release_now"
+HOLD = "hold"
+ISOLATION_ACTIONS = (EXTEND, RELEASE_NOW, HOLD)
+
+
+def may_change_isolation(user, action: str, isolation, *, token: ApiToken | None = None) -> Verdict:
+    """Extend, Release now, Hold on an isolation (a responses.models.Isolation), and if not, why.
+
+    Extend and Release now: the isolation's requester or an approver who may see it (an extension
+    is then approved like the isolation; a release goes out on the approval already given).
+    Hold keeps a host isolated past the end it was approved with: an approver, not the requester
+    (another person decides that the end does not hold). Through the API, Hold needs a token
+    issued for decisions.
+    """
+    if user is None or not user.is_authenticated:
+        return _refuse(_("Log in first."))
+    if not user.is_active:
+        return _refuse(_("This account is disabled."))
+    rr = isolation.request
+    if not may(user, VIEW, rr):
+        return _refuse(_("You can only see your own requests."))
+    approver = roles.has_role(user, roles.APPROVERS)
+    if action == HOLD:
+        if token is not None and token.scope != TokenScope.DECISIONS:
+            return _refuse(_("Holding an isolation is a decision: it needs an API token issued for decisions."))
+        if not approver:
+            return _refuse(_("Only members of Approvers can hold an isolation past its end."))
+        if _is_requesting_person(user, rr):
+            return _refuse(_("Another approver must hold your own isolation past its end."))
+    elif action in (EXTEND, RELEASE_NOW):
+        if not (approver or _is_requester(user, rr)):
+            return _refuse(_("Only the isolation's requester or an approver can extend or release it."))
+    else:
+        raise ValueError(f"unknown isolation action {action!r}")
+    if isolation.state != "active":
+        return _conflict(_("This isolation is not in effect now (%(state)s).") % {"state": isolation.get_state_display().lower()})
+    if isolation.kind != "portal" or isolation.release_id is None:
+        return _conflict(_("This isolation was set by an IOC scan: KES ends it by its own policy."))
+    if action == RELEASE_NOW:
+        if isolation.release.status != Status.SCHEDULED:
+            return _conflict(_("This isolation's release is no longer scheduled."))
+        return ALLOWED
+    if isolation.until_released:
+        return _conflict(_("This isolation already lasts until released."))
+    if action == EXTEND and isolation.extensions.filter(status="pending").exists():
+        return _conflict(_("An extension of this isolation already waits for approval."))
+    return ALLOWED
+
+
+def isolation_actions(user, isolation, *, token: ApiToken | None = None) -> list[str]:
+    """The isolation actions the request page (or the API) offers this user now."""
+    return [action for action in ISOLATION_ACTIONS if may_change_isolation(user, action, isolation, token=token)]
+
+
+def may_decide_extension(user, extension, *, token: ApiToken | None = None) -> Verdict:
+    """An approver other than the extension's asker (and not one who decided it already), while it is pending."""
+    if user is None or not user.is_authenticated:
+        return _refuse(_("Log in first."))
+    if not user.is_active:
+        return _refuse(_("This account is disabled."))
+    if token is not None and token.scope != TokenScope.DECISIONS:
+        return _refuse(_("Deciding an extension needs an API token issued for decisions."))
+    if not roles.has_role(user, roles.APPROVERS):
+        return _refuse(_("Only members of Approvers can approve or reject an extension."))
+    if approvals.is_requester(user, extension, by_name_when_deleted=True):
+        return _refuse(_("Nobody can approve their own extension: another approver must decide."))
+    if extension.status != "pending":
+        return _conflict(_("This extension is %(status)s.") % {"status": extension.get_status_display().lower()})
+    if approvals.has_decided(user, extension.decisions.all()):
+        return _conflict(_("You have already decided on this extension; another approver must decide."))
+    return ALLOWED

@@ -15,7 +15,7 @@ from audit import chain, export
 from audit.chain import GENESIS, Report
 from audit.paging import keyset_batches
 from responses import approvals
-from responses.models import Decision, RequestEvent, ResponseRequest, payload_fingerprint
+from responses.models import Decision, RequestEvent, ResponseRequest
 from responses.states import PRIMARY_SERVER, TRANSITIONS, Status
 
 
@@ -79,7 +79,7 @@ def _filed_content_problem(request: ResponseRequest, events: list[RequestEvent])
     if filed is None:
         return f"request {request.uuid}: its trail has no 'filed' event; events were deleted"
     recorded = filed.detail.get("fingerprint")
-    current = payload_fingerprint(request.task, request.target_host, request.params, request.server)
+    current = request.content_fingerprint()
     if recorded and (recorded != current or request.fingerprint != current):
         return f"request {request.uuid}: its task, host or params were changed after it was filed"
     # What else the FILED event keeps of the row (PostgreSQL freezes these columns, 0020; the
@@ -117,8 +117,9 @@ def _status_path_problem(request: ResponseRequest, events: list[RequestEvent]) -
         before, after = event.status_before, event.status_after
         where = f"request {request.uuid}, event seq {event.seq} ({event.kind})"
         if current is None:
-            if event.kind != "filed" or after not in (Status.PENDING_APPROVAL, Status.APPROVED):
-                return f"{where}: a trail starts with its filing, pending approval or approved"
+            # SCHEDULED: an isolation's paired release, filed by its approval (responses/isolation.py)
+            if event.kind != "filed" or after not in (Status.PENDING_APPROVAL, Status.APPROVED, Status.SCHEDULED):
+                return f"{where}: a trail starts with its filing, pending approval, approved or scheduled"
         elif not before:
             # The filing's own approval of a task that needs none names no status before it.
             if after != current:

@@ -28,6 +28,8 @@ class Status(models.TextChoices):
     REJECTED = "rejected", _("Rejected")
     CANCELLED = "cancelled", _("Cancelled")
     EXPIRED = "expired", _("Expired")
+    # The paired release of an approved isolation, waiting for the isolation's end (responses/isolation.py).
+    SCHEDULED = "scheduled", _("Scheduled")
 
 
 # The actions that move a request (responses.policy asks who may take the users' ones).
@@ -46,6 +48,10 @@ FAIL = "fail"
 REFUSE_CHANGED = "refuse_changed"  # the row is not what was approved: never sent
 REFUSE_UNPROVEN = "refuse_unproven"  # its approvals do not hold up (fail_if_unproven): never sent
 FOUND_IN_KSC = "found_in_ksc"
+# The paired release of an isolation (responses/isolation.py): its end came (or "Release now"), or it stands
+# down (a newer isolation change on the host, the isolation failed, the host gone from KSC).
+RELEASE_DUE = "release_due"
+STAND_DOWN = "stand_down"
 
 # (from-status, action) → to-status: every status change there is. Filing creates a request
 # PENDING_APPROVAL, or APPROVED when its task needs no approval; nothing else sets a status.
@@ -73,6 +79,9 @@ TRANSITIONS: dict[tuple[str, str], str] = {
     # the reconciler finds it like any approved request.
     (Status.FAILED, RETRY): Status.APPROVED,
     (Status.FAILED, FOUND_IN_KSC): Status.APPROVED,
+    # A scheduled release is approved with its isolation: at its end it goes out on that approval.
+    (Status.SCHEDULED, RELEASE_DUE): Status.APPROVED,
+    (Status.SCHEDULED, STAND_DOWN): Status.CANCELLED,
 }
 
 

@@ -24,7 +24,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from responses import catalog, filing, policy, throttle, workflow
+from responses import catalog, filing, hosts, isolation, policy, throttle, workflow
 from responses.api import idempotency
 from responses.api.errors import NON_FIELD, error_response
 from responses.api.serializers import (
@@ -37,7 +37,6 @@ from responses.api.serializers import (
     TaskTypeSerializer,
 )
 from responses.filtersets import RequestFilterSet
-from responses.ksc_servers import get_client
 from responses.models import ResponseRequest, Source
 from responses.paging import COUNT_LIMIT, BoundedPaginator
 
@@ -154,7 +153,11 @@ class ResponseRequestViewSet(viewsets.GenericViewSet):
     queryset = ResponseRequest.objects.none()  # for the schema; get_queryset() is what users get
 
     def get_queryset(self):
-        return ResponseRequest.objects.visible_to(self.request.user).select_related("outcome").prefetch_related("approvals")
+        return (
+            ResponseRequest.objects.visible_to(self.request.user)
+            .select_related("outcome", "isolation__release", "released_isolation")
+            .prefetch_related("approvals")
+        )
 
     def _guarded(self, act: Callable[[], Response]) -> Callable[[], Response]:
         # An idempotent call keeps its answer, errors included: turn them into responses here.
@@ -176,7 +179,7 @@ class ResponseRequestViewSet(viewsets.GenericViewSet):
     def _detail(self, request: ResponseRequest) -> dict:
         request = (
             ResponseRequest.objects.filter(pk=request.pk)
-            .select_related("outcome")
+            .select_related("outcome", "isolation__release", "released_isolation")
             .prefetch_related("approvals", "events", "submission_attempts")
             .get()
         )
@@ -189,11 +192,13 @@ class ResponseRequestViewSet(viewsets.GenericViewSet):
 
     def create(self, request: Request) -> Response:
         def act() -> Response:
-            policy.may(request.user, policy.FILE).enforce()
+            # Admitted (the right to file, the filing limit) before the body is read: who may not file
+            # learns nothing about it. The filing path asks no more.
+            admission = filing.admit(request.user)
             data = parse_object(request, NewResponseRequestSerializer.FIELDS)
             # The web form's path: the host checked with KSC (an unknown id is a 400), KSC's name kept.
             filed = filing.file_request(
-                user=request.user,
+                admission=admission,
                 task=data.get("task"),
                 target_host=data.get("target_host"),
                 params=data.get("params"),
@@ -201,6 +206,7 @@ class ResponseRequestViewSet(viewsets.GenericViewSet):
                 external_ref=data.get("external_ref", ""),
                 server=data.get("server"),
                 source=Source.API,
+                end={key: data[key] for key in isolation.END_FIELDS if key in data},
             ).request
             return Response(self._detail(filed), status=status.HTTP_201_CREATED)
 
@@ -294,16 +300,15 @@ class HostSearchView(APIView):
         query.is_valid(raise_exception=True)
         throttle.count(request.user, throttle.HOST_SEARCH)  # RateLimited: 429 (errors.exception_handler)
         try:
-            client = get_client()
+            # KscError (unreachable: 503; refused, TLS, protocol: 502) is answered by errors.exception_handler.
+            found = hosts.search(query.validated_data["q"], limit=query.validated_data["limit"])
         except ImproperlyConfigured as exc:
             return error_response(
                 status.HTTP_503_SERVICE_UNAVAILABLE,
                 _("KSC is not configured, so hosts cannot be looked up: %(why)s") % {"why": exc},
                 "ksc_not_configured",
             )
-        # KscError (unreachable: 503; refused, TLS, protocol: 502) is answered by errors.exception_handler.
-        hosts = client.find_hosts(query.validated_data["q"], limit=query.validated_data["limit"])
-        return Response(KscHostSerializer(hosts, many=True).data)
+        return Response(KscHostSerializer(found, many=True).data)
 
 
 class TaskCatalogView(APIView):

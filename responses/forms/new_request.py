@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
-from responses import catalog, ioc_store, workflow
+from responses import catalog, ioc_store, isolation, workflow
 from responses.forms.words import in_words
 
 PARAMS_PREFIX = "params"
@@ -155,16 +156,97 @@ class RequestForm(forms.Form):
         help_text=_("Optional: a ticket or SIEM alert id."),
     )
 
+    # An isolation's end (responses/isolation.py): used only when the request isolates (isolateHost, action 1).
+    isolation_end = forms.ChoiceField(
+        label=_("Isolation ends"),
+        required=False,
+        choices=[
+            *[(str(hours), _("%(hours)d hours after it takes effect") % {"hours": hours}) for hours in isolation.PRESET_HOURS],
+            ("until", _("at a date and time")),
+            ("released", _("until released (say why)")),
+        ],
+        help_text=_("For an isolation: when the portal releases the host again. Approvers approve the end with it."),
+    )
+    isolate_until_local = forms.CharField(
+        label=_("Ends at (date and time)"),
+        required=False,
+        max_length=32,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )
+    time_zone = forms.CharField(
+        label=_("Time zone"),
+        required=False,
+        max_length=64,
+        help_text=_("The date and time above are in this time zone (your browser's, e.g. Asia/Tokyo); stored in UTC."),
+        widget=forms.TextInput(attrs={"data-browser-time-zone": "", "autocomplete": "off", "spellcheck": "false"}),
+    )
+    until_released_reason = forms.CharField(
+        label=_("Why until released"),
+        required=False,
+        max_length=isolation.MAX_REASON,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.fields["isolation_end"].initial = str(settings.ISOLATION_DEFAULT_HOURS)
+        if str(settings.ISOLATION_DEFAULT_HOURS) not in dict(self.fields["isolation_end"].choices):
+            self.fields["isolation_end"].choices = [
+                (str(settings.ISOLATION_DEFAULT_HOURS), _("%(hours)d hours after it takes effect") % {"hours": settings.ISOLATION_DEFAULT_HOURS}),
+                *self.fields["isolation_end"].choices,
+            ]
+
     def clean_target_host(self) -> str:
         try:
             return catalog.clean_target_host(self.cleaned_data["target_host"])
         except ValueError as exc:
             raise forms.ValidationError(str(exc)) from None
 
+    def end(self) -> tuple[dict[str, Any], dict[str, list[str]]]:
+        """(the end as responses.isolation.clean_end takes it, errors by this form's field names)."""
+        data = self.cleaned_data
+        choice = data.get("isolation_end") or str(settings.ISOLATION_DEFAULT_HOURS)
+        zone = data.get("time_zone", "")
+        if choice == "released":
+            return {"isolate_until": None, "until_released_reason": data.get("until_released_reason", "")}, {}
+        if choice == "until":
+            try:
+                until = isolation.local_until(data.get("isolate_until_local", ""), zone)
+            except ValueError as exc:
+                field = "time_zone" if zone and "time zone" in str(exc).lower() else "isolate_until_local"
+                return {}, {field: [str(exc)]}
+            return {"isolate_until": until.isoformat(), "time_zone": zone}, {}
+        return {"isolate_hours": choice, "time_zone": zone}, {}
+
+
+# The end's errors (responses.isolation) by the form field they belong to.
+END_FIELD_OF = {
+    "isolate_hours": "isolation_end",
+    "isolate_until": "isolate_until_local",
+    "until_released_reason": "until_released_reason",
+    "time_zone": "time_zone",
+}
+
+
+def end_as_form(end: Any) -> dict[str, str]:
+    """A sealed filing's end as the form's fields (to change it after the preview)."""
+    if not isinstance(end, dict) or not end:
+        return {}
+    if "isolate_until" in end and end["isolate_until"] is None:
+        return {"isolation_end": "released", "until_released_reason": str(end.get("until_released_reason") or "")}
+    if end.get("isolate_until"):
+        zone = str(end.get("time_zone") or "")
+        try:
+            local = isolation.parse_until(end["isolate_until"]).astimezone(isolation.zone(zone))
+        except ValueError:
+            return {"isolation_end": "until", "time_zone": zone}
+        return {"isolation_end": "until", "isolate_until_local": f"{local:%Y-%m-%dT%H:%M}", "time_zone": zone}
+    return {"isolation_end": str(end.get("isolate_hours") or ""), "time_zone": str(end.get("time_zone") or "")}
+
 
 @dataclass
 class Filing:
-    """A validated new request, as it will be given to workflow.file_request."""
+    """A validated new request, as it will be given to responses.filing.file_request."""
 
     task: str
     target_host: str
@@ -175,6 +257,8 @@ class Filing:
     # Each IOC archive's file name by its field (only for archives in params); not part of what KSC gets.
     archive_names: dict[str, str] = dataclasses.field(default_factory=dict)
     server: str = ""  # "": the user's default server (workflow.default_server)
+    # An isolation's end as responses.isolation.clean_end takes it (empty for any other request).
+    end: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -186,7 +270,26 @@ class Filing:
             "justification": self.justification,
             "external_ref": self.external_ref,
             "archive_names": dict(self.archive_names),
+            "end": dict(self.end),
         }
+
+    @property
+    def end_words(self) -> str:
+        """The end as the preview says it ("for 4 hours after it takes effect", "until 2026-12-08 09:00 Asia/Tokyo ...")."""
+        cleaned, errors = isolation.clean_end(self.task, self.params, self.end)
+        return "" if errors else isolation.describe_end(cleaned)
+
+
+@dataclass(frozen=True)
+class Prefill:
+    """What an unbound new-request form shows: initial values of the common fields and of the params.
+
+    The form has this one way to start; responses.forms.prefill makes one from a link, a kept draft
+    or a sealed preview.
+    """
+
+    common: dict[str, Any] = dataclasses.field(default_factory=dict)
+    params: Any = None  # a dict (one form), a list of rows (onDemandScan), or None
 
 
 class NewRequestForm:
@@ -196,17 +299,12 @@ class NewRequestForm:
     will be filed. Errors from the catalog and the workflow land next to their fields.
     """
 
-    def __init__(
-        self,
-        task: catalog.TaskType,
-        data: Any = None,
-        files: Any = None,
-        *,
-        initial: dict[str, Any] | None = None,
-        params_initial: Any = None,
-    ):
+    def __init__(self, task: catalog.TaskType, data: Any = None, files: Any = None, *, prefill: Prefill | None = None):
+        """Bound to ``data`` (a POST), or unbound and showing ``prefill`` (responses.forms.prefill makes them)."""
+        prefill = prefill if prefill is not None else Prefill()
+        params_initial = prefill.params
         self.task = task
-        self.common = RequestForm(data, initial=initial)
+        self.common = RequestForm(data, initial=prefill.common)
         self.params_errors: list[str] = []  # about the params as a whole
         self.filing: Filing | None = None
         self._rows: list[int] = []  # catalog list index -> formset row
@@ -298,6 +396,16 @@ class NewRequestForm:
             return False
         if not common_ok or self._unticked:
             return False
+        end: dict[str, Any] = {}
+        if isolation.is_isolation(self.task.name, cleaned):
+            end, errors = self.common.end()
+            if not errors:
+                errors = {END_FIELD_OF.get(key, "isolation_end"): value for key, value in isolation.clean_end(self.task.name, cleaned, end)[1].items()}
+            for field, messages in errors.items():
+                for message in messages:
+                    self.common.add_error(field, message)
+            if errors:
+                return False
         data = self.common.cleaned_data
         self.filing = Filing(
             task=self.task.name,
@@ -312,6 +420,7 @@ class NewRequestForm:
                 for name, file_name in self._archive_names.items()
                 if file_name and isinstance(cleaned, dict) and cleaned.get(name)
             },
+            end=end,
         )
         return True
 
@@ -441,79 +550,14 @@ class NewRequestForm:
         for key, value in errors.items():
             if key == "params" and isinstance(value, dict):
                 self.add_param_errors(value)
+            elif key in END_FIELD_OF:
+                for message in value:
+                    self.common.add_error(END_FIELD_OF[key], message)
             elif key in self.common.fields:
                 for message in value:
                     self.common.add_error(key, message)
             else:
                 self.params_errors.extend(str(message) for message in value)
-
-    @classmethod
-    def from_filing(cls, task: catalog.TaskType, filing: dict[str, Any]) -> NewRequestForm:
-        """An unbound form showing what was previewed, to change it."""
-        common = {key: filing.get(key, "") for key in RequestForm.base_fields}
-        params = filing.get("params")
-        if task.list_params:
-            return cls(task, initial=common, params_initial=params if isinstance(params, list) else None)
-        params_initial = dict(params) if isinstance(params, dict) else {}
-        names = _archive_names_of(filing)
-        for name in [spec.name for spec in task.fields if catalog.field_kind(spec) == catalog.IOC_ZIP]:
-            if name in params_initial:
-                params_initial[name + CARRIED_SUFFIX] = params_initial.pop(name)
-                params_initial[name + CARRIED_NAME_SUFFIX] = names.get(name, "")
-        return cls(task, initial=common, params_initial=params_initial)
-
-    @classmethod
-    def bound_to_filing(cls, task: catalog.TaskType, filing: dict[str, Any]) -> NewRequestForm:
-        """A bound form holding what was previewed, so that errors found at filing can sit next to fields."""
-        data: dict[str, Any] = filing_as_form_data(task, filing)
-        if task.list_params:
-            data.update(
-                {
-                    f"{SCAN_PREFIX}-TOTAL_FORMS": str(catalog.MAX_SCAN_OBJECTS),
-                    f"{SCAN_PREFIX}-INITIAL_FORMS": "0",
-                }
-            )
-        form = cls(task, data, {})
-        form.is_valid()
-        return form
-
-    @classmethod
-    def from_draft(cls, task: catalog.TaskType, data: dict[str, str]) -> NewRequestForm:
-        """An unbound form showing a kept draft (responses.drafts) as initial values: what was typed, unjudged."""
-        if not task.list_params:
-            return cls.from_query(task, data)
-        common = {key: data[key] for key in RequestForm.base_fields if data.get(key)}
-        rows: list[dict[str, str]] = []
-        for index in range(catalog.MAX_SCAN_OBJECTS):
-            names = {spec.name: f"{SCAN_PREFIX}-{index}-{spec.name}" for spec in task.fields}
-            rows.append({name: data[key] for name, key in names.items() if data.get(key)})
-        while rows and not rows[-1]:
-            rows.pop()
-        return cls(task, initial=common, params_initial=rows or None)
-
-    @classmethod
-    def from_query(cls, task: catalog.TaskType, query: Any, *, carried: bool = False) -> NewRequestForm:
-        """An unbound form prefilled from a link (host search, "Release isolation"): initial values only.
-
-        ``carried``: the query is the form's own POST (the search without JavaScript): an IOC archive
-        carried across an earlier redisplay stays attached, with its file name.
-        """
-        keys = ("server", "target_host", "target_host_name", "justification", "external_ref")
-        common = {key: query[key] for key in keys if query.get(key)}
-        params: dict[str, Any] = {}
-        if not task.list_params:
-            for spec in task.fields:
-                value = query.get(f"{PARAMS_PREFIX}-{spec.name}")
-                if catalog.field_kind(spec) == catalog.IOC_ZIP:
-                    archive = query.get(f"{PARAMS_PREFIX}-{spec.name}{CARRIED_SUFFIX}")
-                    if carried and archive:
-                        params[spec.name + CARRIED_SUFFIX] = archive
-                        params[spec.name + CARRIED_NAME_SUFFIX] = catalog.archive_file_name(
-                            query.get(f"{PARAMS_PREFIX}-{spec.name}{CARRIED_NAME_SUFFIX}")
-                        )
-                elif value is not None:
-                    params[spec.name] = value
-        return cls(task, initial=common, params_initial=params or None)
 
 
 def archives_from_references(user, data: Any) -> tuple[Any, bool]:
@@ -537,45 +581,3 @@ def archives_from_references(user, data: Any) -> tuple[Any, bool]:
             gone = True
             replaced[key[: -len(CARRIED_SUFFIX)] + CARRIED_NAME_SUFFIX] = ""
     return (replaced if replaced is not None else data), gone
-
-
-def filing_as_form_data(task: catalog.TaskType, filing: dict[str, Any]) -> dict[str, str]:
-    """A filing (as sealed) as the new-request form posts it: the common fields, then each param's field."""
-    data: dict[str, str] = {key: str(filing.get(key) or "") for key in RequestForm.base_fields}
-    params = filing.get("params")
-    if task.list_params:
-        objects = params if isinstance(params, list) else []
-        for index, item in enumerate(objects[: catalog.MAX_SCAN_OBJECTS]):
-            if isinstance(item, dict):
-                data.update(_field_data(task, item, f"{SCAN_PREFIX}-{index}-"))
-    elif isinstance(params, dict):
-        data.update(_field_data(task, params, f"{PARAMS_PREFIX}-", _archive_names_of(filing)))
-    return data
-
-
-def _archive_names_of(filing: dict[str, Any]) -> dict[str, str]:
-    """A sealed filing's archive names (a preview sealed before names were kept has none)."""
-    names = filing.get("archive_names")
-    if not isinstance(names, dict):
-        return {}
-    return {key: catalog.archive_file_name(value) for key, value in names.items() if isinstance(key, str)}
-
-
-def _field_data(
-    task: catalog.TaskType, values: dict[str, Any], prefix: str, archive_names: dict[str, str] | None = None
-) -> dict[str, str]:
-    """Cleaned params as the form fields would post them (the inverse of _raw_value)."""
-    data: dict[str, str] = {}
-    for spec in task.fields:
-        if spec.name not in values:
-            continue
-        value = values[spec.name]
-        if spec.kind == catalog.BOOL:
-            if value:
-                data[prefix + spec.name] = "on"
-        elif catalog.field_kind(spec) == catalog.IOC_ZIP:
-            data[prefix + spec.name + CARRIED_SUFFIX] = str(value)
-            data[prefix + spec.name + CARRIED_NAME_SUFFIX] = (archive_names or {}).get(spec.name, "")
-        else:
-            data[prefix + spec.name] = str(value)
-    return data

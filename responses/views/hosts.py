@@ -10,24 +10,17 @@ from django.core.exceptions import ImproperlyConfigured
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from ksc_client.errors import KscError
 from ksc_client.hosts import Host
-from responses import (
-    catalog,
-    host_directory,
-    policy,
-    throttle,
-    workflow,
-)
-from responses.host_state import facts_of, ksc_facts, portal_isolation, portal_isolations
-from responses.ksc_servers import get_client
-from responses.models import (
-    ResponseRequest,
-)
+from responses import catalog, hosts, isolation, policy, throttle, workflow
+from responses.errors import RateLimited
+from responses.host_state import portal_isolation, portal_isolations
+from responses.models import ResponseRequest
 from responses.views.common import _paginate, _refused
 from responses.views.lists import _list_rows
 
@@ -36,12 +29,8 @@ log = logging.getLogger(__name__)
 
 # Shortest query the host search sends to KSC: one letter would list the whole estate.
 MIN_HOST_QUERY = 2
-
-
 # Longest: no host name, FQDN, address or id is longer (the API's HostQuerySerializer says the same).
 MAX_HOST_QUERY = 255
-
-
 HOST_RESULTS = 25
 
 
@@ -64,8 +53,8 @@ def host_search(request: HttpRequest) -> HttpResponse:
     else:
         try:
             throttle.count(request.user, throttle.HOST_SEARCH)
-            hosts = _find_hosts(query)
-        except workflow.RateLimited as exc:
+            found = hosts.search(query, limit=HOST_RESULTS)  # recorded: the auditors' host search knows them
+        except RateLimited as exc:
             context["refused"] = exc.message
             status = 429
         except ImproperlyConfigured:
@@ -74,15 +63,15 @@ def host_search(request: HttpRequest) -> HttpResponse:
             log.warning("host search for %r failed: %s", throttle.for_log(query), exc)
             context["error"] = str(exc)
         else:
-            isolations = portal_isolations([host.id for host in hosts])
+            isolations = portal_isolations([host.id for host in found])
             context["hosts"] = [
                 {
                     "host": host,
-                    "facts": facts_of(host),
+                    "facts": hosts.facts_of(host),
                     "isolation": isolations.get(host.id),
                     "use_url": _use_host_url(host, task),
                 }
-                for host in hosts
+                for host in found
             ]
     fragment = request.GET.get("fragment") == "1"
     template = "responses/_host_results.html" if fragment else "responses/host_search.html"
@@ -95,15 +84,9 @@ def _too_long_query() -> str:
     }
 
 
-def _find_hosts(query: str) -> list[Host]:
-    hosts = get_client().find_hosts(query, limit=HOST_RESULTS)
-    host_directory.record_seen(hosts)  # the auditors' host search knows them from now on
-    return hosts
-
-
 def _use_host_url(host: Host, task: str) -> str:
     """The new-request form with this host filled in (the "Use this host" link works without JS)."""
-    params = {"target_host": host.id, "target_host_name": host.display_name or host.fqdn or host.id}
+    params = {"target_host": host.id, "target_host_name": hosts.display_name(host)}
     if task:
         params["task"] = task
     return f"{reverse('responses:new')}?{urlencode(params)}"
@@ -128,8 +111,9 @@ def host_detail(request: HttpRequest, server: str, host_id: str) -> HttpResponse
     server answers 404, like a server that does not exist.
     """
     user = request.user
-    if not policy.may_see_hosts(user):
-        return _refused(request, _("Only analysts, approvers and auditors see hosts."))
+    allowed = policy.may_open(user, policy.HOST_PAGE)
+    if not allowed:
+        return _refused(request, allowed.reason)
     if not policy.works_on(user, server):
         raise Http404(_("No such KSC server."))
     try:
@@ -138,10 +122,10 @@ def host_detail(request: HttpRequest, server: str, host_id: str) -> HttpResponse
         raise Http404(str(exc)) from None
     requests = ResponseRequest.objects.visible_to(user).filter(server=server, target_host=host_id)
     page = _paginate(request, _list_rows(requests))
-    facts, facts_error = ksc_facts(host_id, server)
-    name = facts.host.display_name if facts else ""
-    if not name:
-        name = requests.exclude(target_host_name="").values_list("target_host_name", flat=True).first() or host_id
+    facts, facts_error = hosts.state(host_id, server=server)
+    # The name a request was filed with is read only when KSC gave none.
+    filed_as = requests.exclude(target_host_name="").values_list("target_host_name", flat=True)
+    name = hosts.name_of(host_id, facts, filed_as=lambda: filed_as.first() or "")
     return render(
         request,
         "responses/host.html",
@@ -152,6 +136,9 @@ def host_detail(request: HttpRequest, server: str, host_id: str) -> HttpResponse
             "host_facts": facts,
             "host_facts_error": facts_error,
             "isolation": portal_isolation(host_id, server),
+            # Its isolation's end, when the portal keeps one (responses/isolation.py)
+            "isolated_rows": isolation.isolated_now(request.user, host_id=host_id, server=server),
+            "now": timezone.now(),
             "page": page,
             "caption": _("Requests for this host"),
         },
