@@ -25,6 +25,7 @@ class ResponsesConfig(AppConfig):
         # The audit pages ask the one policy who may read and verify the chains.
         from audit import access
         from responses import (  # noqa: F401
+            checks,  # the per-task settings' system checks
             ioc_store,
             isolation,
             jobs,

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from auditlog.context import set_actor
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models.functions import Now
 from django.dispatch import Signal
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -458,12 +459,13 @@ def expire_overdue(now: dt.datetime | None = None) -> int:
 def get_for_user(user, key: uuid_module.UUID | str) -> ResponseRequest:
     """A request by its public id, if this user may see it (ResponseRequest.DoesNotExist otherwise).
 
-    Reading a request also expires it when its approval window has passed.
+    Reading writes nothing (a GET never changes a request): a pending request past its approval
+    window stays pending until the keeper's reconciler expires it (``expire_overdue``); until then
+    ``rr.overdue`` is True, by the database's clock (read in the same query), and the pages say
+    "overdue". Deciding it is refused and expires it, as the decisions check under the row lock.
     """
-    rr = ResponseRequest.objects.visible_to(user).get(uuid=key)
-    if rr.status == Status.PENDING_APPROVAL and approvals.is_overdue(rr, database_now()):
-        _expire_if_overdue(rr)
-        rr.refresh_from_db()
+    rr = ResponseRequest.objects.visible_to(user).annotate(database_now=Now()).get(uuid=key)
+    rr.overdue = rr.status == Status.PENDING_APPROVAL and approvals.is_overdue(rr, rr.database_now)
     return rr
 
 
