@@ -199,7 +199,8 @@ def submit_to_ksc(key: str) -> str:
     add_pending = False
     incident_id = rr.ksc_incident_id
     try:
-        client = ksc_servers.client_for(rr.server)  # the request's own server: one down never stops the others
+        # The request's own server: one down never stops the others. None configured: the default's error.
+        client = ksc_servers.client_for(rr.server) if ksc_servers.server_names() else get_client()
         body = payload.build_body(rr.task, rr.target_host, rr.params)
         if incident_id is None and rr.attempts > 1:
             # An earlier attempt may have reached KSC and been cut off before we kept the id.
@@ -496,7 +497,7 @@ def _ksc_client_or_none(server: str | None = None):
     """The process's client of ``server`` (the default one for None), or None (logged) when it is not
     configured: the sweeps then wait for that server, and go on with the others."""
     try:
-        return get_client() if server is None else ksc_servers.client_for(server)
+        return get_client() if server is None or not ksc_servers.server_names() else ksc_servers.client_for(server)
     except (ImproperlyConfigured, ksc_servers.UnknownServer) as exc:
         log.warning("cannot look in KSC%s: %s", f" server {server}" if server else "", exc)
         return None

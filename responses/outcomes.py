@@ -528,7 +528,8 @@ def _sweep_server(
     """One server's due outcomes; the trouble in words when KSC could not be followed (None when all went well)."""
     if client is None:
         try:
-            server_client = ksc_servers.client_for(server)
+            # No server configured at all: the default's error says so (KSC_HOST is not set...).
+            server_client = ksc_servers.client_for(server) if ksc_servers.server_names() else ksc_servers.get_client()
         except (ImproperlyConfigured, ksc_servers.UnknownServer) as error:
             # That server is not configured: nothing of it can be followed; its outcomes wait as they are.
             return str(error)
