@@ -12,8 +12,12 @@ class ResponsesConfig(AppConfig):
 
         warn_if_tls_verification_disabled()
 
-        # A new-request draft kept across the end of a session is dropped when someone else logs in.
-        from responses import drafts
+        # A new-request draft kept across the end of a session is dropped when someone else logs in;
+        # the checks: the KSC servers' files readable, the users' scopes naming configured servers.
+        from responses import (
+            checks,  # noqa: F401
+            drafts,
+        )
 
         drafts.connect_signals()
 

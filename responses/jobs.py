@@ -53,7 +53,17 @@ from rq.scripts import acquire_or_refresh_lock, release_lock
 from rq.worker import DequeueStrategy, Worker, WorkerStatus
 
 from ksc_client.errors import KscError, KscTlsError
-from responses import audit_chain, ioc_store, ksc_servers, payload, queueing, submission, trail, workflow
+from responses import (
+    audit_chain,
+    ioc_store,
+    ksc_servers,
+    payload,
+    queueing,
+    server_state,
+    submission,
+    trail,
+    workflow,
+)
 from responses.ksc_servers import get_client
 from responses.models import IN_FLIGHT, EventKind, RequestEvent, ResponseRequest, Status
 from responses.states import PRIMARY_SERVER
@@ -253,6 +263,7 @@ def submit_to_ksc(key: str) -> str:
         )
         return "held"
     except KscError as exc:
+        server_state.trouble(rr.server, exc)
         kept = incident_id is not None and not add_pending  # KSC holds the incident, and we keep its id
         return _attempt_failed(key, attempt, exc, last_try=last_try, add_pending=add_pending, kept=kept)
     except Exception as exc:
@@ -271,6 +282,7 @@ def submit_to_ksc(key: str) -> str:
             return "waiting"  # the incident is kept: its update waits for the database-scheduled try
         raise
     submission.submission_succeeded(key, attempt, incident_id, adopted=adopted)
+    server_state.contact(rr.server, login=True)
     log.info("request %s: submitted as KSC incident %s", key, incident_id)
     return "submitted"
 

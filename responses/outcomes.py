@@ -41,7 +41,7 @@ from ksc_client import tasks as ksc_tasks
 from ksc_client.client import KscClient
 from ksc_client.errors import KscAuthError, KscError, KscUnavailable
 from ksc_client.tasks import ResponseTaskName
-from responses import catalog, ksc_servers, submission, trail
+from responses import catalog, ksc_servers, server_state, submission, trail
 from responses.jobs import check_late_duplicates, schedule_periodic
 from responses.models import (
     OUTCOME_FINAL,
@@ -539,6 +539,7 @@ def _sweep_server(
     unmatched = [outcome for outcome in due if not outcome.ksc_task_id]
     done: set[int] = set()
     trouble = None
+    error: KscError | None = None
     try:
         if unmatched or ResponseRequest.objects.filter(server=server, ksc_search_from__isnull=False).exists():
             work.match(unmatched)  # also flags tasks of late copies (flag_late_copies)
@@ -553,17 +554,23 @@ def _sweep_server(
         log.info(
             "outcome sweep (%s): call budget of %d spent; %d outcomes wait", server, work.calls.limit, len(due) - len(done)
         )
-    except (KscUnavailable, KscAuthError) as error:
+    except (KscUnavailable, KscAuthError) as failure:
+        error = failure
         trouble = str(error)
         log.warning("outcome sweep: KSC server %s unreachable: %s", server, error)
         work.unreachable([outcome for outcome in due if outcome.pk not in done], error)
         done.update(outcome.pk for outcome in due)
-    except KscError as error:
+    except KscError as failure:
         # A refused or malformed call: the outcomes stay as they were and are tried again.
+        error = failure
         trouble = str(error)
         log.warning("outcome sweep (%s) stopped: %s", server, error)
     _reschedule([outcome for outcome in due if outcome.pk in done], now)
     result.calls += work.calls.calls
+    if trouble is None and work.calls.calls:
+        server_state.contact(server, login=True)
+    elif trouble is not None:
+        server_state.trouble(server, error)
     return trouble
 
 
