@@ -90,7 +90,13 @@ def check_notify_urls(urls: list[str], name: str = "NOTIFY_URLS") -> None:
 
 
 def enabled() -> bool:
-    return email_enabled() or bool(settings.NOTIFY_URLS) or bool(settings.ESCALATE_URLS)
+    return (
+        email_enabled()
+        or bool(settings.NOTIFY_URLS)
+        or bool(settings.ESCALATE_URLS)
+        or bool(settings.SLACK_CHANNELS)
+        or bool(settings.MATTERMOST_WEBHOOK_URLS)
+    )
 
 
 # --- Sending -----------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ from rq.registry import ScheduledJobRegistry
 from notifications import channels, messages, routing
 from notifications.models import Channel, DeliveryStatus, EventDispatch, Notification, NotificationKind
 from responses.jobs import _job_is_alive
-from responses.models import RequestEvent, ResponseRequest, Status
+from responses.models import EventKind, RequestEvent, ResponseRequest, Status
 from responses.queueing import JOB_FAILURE_TTL, JOB_RESULT_TTL
 
 log = logging.getLogger(__name__)
@@ -150,12 +150,30 @@ def _fill_digest(digest: Notification) -> None:
     digest.save(update_fields=["subject", "body"])
 
 
+def _card(note: Notification):
+    """What a Slack or Mattermost message says: with buttons while its request waits, else its words as planned."""
+    from notifications import chat_actions
+
+    if note.request is not None and note.kind in chat_actions.INTERACTIVE_KINDS:
+        return chat_actions.card(note.request, note.kind, fmt=note.body_format, language=note.language, event=note.event)
+    return chat_actions.Card(kind=note.kind, request=note.request, subject=note.subject, body=note.body)
+
+
 def send(note: Notification) -> None:
     """Send one message now through its channel; raises channels.DeliveryFailed."""
     if note.channel == Channel.EMAIL:
         channels.send_email(note.address, note.subject, note.body, note.language)
+        return
+    group, _, index = note.destination.partition(":")
+    if group == "slack":
+        from notifications import slack
+
+        slack.send(int(index), note.channel_key, _card(note))
+    elif group == "mattermost":
+        from notifications import mattermost
+
+        mattermost.send(int(index), note.channel_key, _card(note))
     else:
-        group, _, index = note.destination.partition(":")
         channels.send_chat(
             int(index),
             note.channel_key,
@@ -205,6 +223,58 @@ def deliver(key: str) -> str:
     return "delivered"
 
 
+# --- After a click in chat: the message updated in place ---------------------------------------
+
+
+def queue_connection():
+    """The `notify` queue's Redis (the chat endpoints' replay guard uses it too)."""
+    return _queue().connection
+
+
+def follow_up_chat(service: str, target: str, request_key: str, kind: str, told: str) -> None:
+    """After a click: update the chat message (``request_key`` set) and tell the clicker ``told``.
+
+    Slack's ``target`` is the click's response_url, Mattermost's the post id. Queued on `notify`
+    (Slack wants its answer within three seconds); done at once when Redis refuses. Never raises.
+    """
+    if not target:
+        return
+    try:
+        _queue().enqueue_call(
+            update_chat_message,
+            args=(service, target, request_key, kind, told),
+            at_front=True,
+            result_ttl=JOB_RESULT_TTL,
+            failure_ttl=JOB_FAILURE_TTL,
+        )
+    except RedisError:
+        try:
+            update_chat_message(service, target, request_key, kind, told)
+        except Exception as exc:
+            log.warning("%s: could not update the message after a click: %s", service, exc.__class__.__name__)
+
+
+def update_chat_message(service: str, target: str, request_key: str, kind: str, told: str) -> str:
+    """The job: re-render the message from the request as it stands now (who did what) and replace it."""
+    from notifications import chat_actions, mattermost, slack
+
+    try:
+        rr = ResponseRequest.objects.filter(uuid=request_key).first() if request_key else None
+        card = chat_actions.card(rr, kind) if rr is not None else None
+        if service == "slack":
+            if card is not None:
+                slack.replace(target, card)
+            if told:
+                slack.tell(target, told)
+        elif service == "mattermost" and card is not None:
+            mattermost.patch_post(target, card)
+    except channels.DeliveryFailed as exc:
+        # The URL holds a token: only the reason is logged.
+        log.warning("%s: the message was not updated after a click: %s", service, exc)
+        return "failed"
+    return "updated"
+
+
 # --- The sweep: one reminder, late dispatch, lost jobs --------------------------------------
 
 
@@ -237,6 +307,41 @@ def remind_overdue(now: dt.datetime | None = None) -> int:
             continue  # another sweep reminded it meanwhile
         send_plan(plan)
         reminded += 1 if plan.to_send or plan.new_digests else 0
+    return reminded
+
+
+def remind_snoozed(now: dt.datetime | None = None) -> int:
+    """A reminder snoozed from chat comes back when its snooze ends, once, if the request still waits.
+
+    Found in the database (the ``snoozed`` events of the last day without a dispatch), so a restart
+    or a Redis flush delays it by one sweep at most; the EventDispatch row makes it happen once.
+    """
+    from responses import review
+
+    now = now or timezone.now()
+    snoozes = (
+        RequestEvent.objects.filter(
+            kind=EventKind.SNOOZED,
+            request__status=Status.PENDING_APPROVAL,
+            created_at__gte=now - dt.timedelta(days=1),
+        )
+        .exclude(pk__in=EventDispatch.objects.values("event_id"))
+        .select_related("request", "request__requester")
+        .order_by("created_at")
+    )
+    reminded = 0
+    for event in snoozes:
+        until = review.snoozed_until(event)
+        if until is None or until > now:
+            continue
+        try:
+            with transaction.atomic():
+                EventDispatch.objects.create(event=event)
+                plan = routing.plan(NotificationKind.SNOOZE_ENDED, event.request, event=event)
+        except IntegrityError:
+            continue  # another sweep sent it
+        send_plan(plan)
+        reminded += 1
     return reminded
 
 
@@ -288,9 +393,10 @@ def sweep(now: dt.datetime | None = None) -> dict[str, int]:
     from notifications import escalation
 
     if not channels.enabled():
-        return {"reminded": 0, "caught_up": 0, "requeued": 0, "escalated": 0}
+        return {"reminded": 0, "snoozes_ended": 0, "caught_up": 0, "requeued": 0, "escalated": 0}
     return {
         "reminded": remind_overdue(now),
+        "snoozes_ended": remind_snoozed(now),
         "escalated": escalation.escalate_overdue(now),  # from the database: survives restarts and Redis flushes
         "caught_up": catch_up(now),
         "requeued": requeue_lost(now),

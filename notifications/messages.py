@@ -36,6 +36,7 @@ SUBJECTS = {
     NotificationKind.FAILED: gettext_lazy("Could not be submitted to KSC: %(task)s on %(host)s"),
     NotificationKind.COMMENT: gettext_lazy("A question or an answer: %(task)s on %(host)s"),
     NotificationKind.ESCALATED: gettext_lazy("Escalated, still waiting for approval: %(task)s on %(host)s"),
+    NotificationKind.SNOOZE_ENDED: gettext_lazy("Snoozed reminder, still waiting for approval: %(task)s on %(host)s"),
     NotificationKind.SLA_BREACHED: gettext_lazy("Approval SLA breached: %(task)s on %(host)s"),
     NotificationKind.OUTCOME_COMPLETED: gettext_lazy("Completed on the host: %(task)s on %(host)s"),
     NotificationKind.OUTCOME_WARNING: gettext_lazy("Completed with a warning: %(task)s on %(host)s"),
@@ -61,6 +62,9 @@ HEADLINES = {
     ),
     NotificationKind.SLA_BREACHED: gettext_lazy(
         "The approval SLA of this request is breached: nobody decided it within twice its SLA."
+    ),
+    NotificationKind.SNOOZE_ENDED: gettext_lazy(
+        "%(actor)s snoozed the reminder of this request; it still waits for an approval."
     ),
     NotificationKind.OUTCOME_COMPLETED: gettext_lazy("KSC reports that the response task completed on the host."),
     NotificationKind.OUTCOME_WARNING: gettext_lazy(
@@ -96,6 +100,11 @@ def request_url(request: ResponseRequest) -> str:
     return settings.PORTAL_BASE_URL + reverse("responses:detail", kwargs={"key": request.uuid})
 
 
+def approve_url(request: ResponseRequest) -> str:
+    """A page to confirm who you are and approve (responses/views/decisions.py): a link never decides by itself."""
+    return settings.PORTAL_BASE_URL + reverse("responses:approve_link", kwargs={"key": request.uuid})
+
+
 def _subject(text: str) -> str:
     # One line, whatever a host name holds: a line break in a subject would be refused by Django.
     return markup.shorten(f"[EDR] {text}", 250)
@@ -118,8 +127,7 @@ def _facts(request: ResponseRequest, fmt: str, now: dt.datetime) -> dict:
         "age": timesince(request.created_at, now),
         "expires_at": request.expires_at,
         "link": request_url(request),
-        # A page to confirm who you are and approve (responses/views/decisions.py): a link never decides by itself.
-        "approve_link": settings.PORTAL_BASE_URL + reverse("responses:approve_link", kwargs={"key": request.uuid}),
+        "approve_link": approve_url(request),
     }
 
 
@@ -148,6 +156,7 @@ def compose(
                 NotificationKind.REMINDER,
                 NotificationKind.ESCALATED,
                 NotificationKind.SLA_BREACHED,
+                NotificationKind.SNOOZE_ENDED,
             ),
             "comment": note if kind in COMMENT_KINDS else "",
             "error": (note or markup.user_text(request.last_error, fmt, COMMENT_LIMIT)) if kind in ERROR_KINDS else "",

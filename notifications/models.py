@@ -35,6 +35,7 @@ class NotificationKind(models.TextChoices):
     ESCALATED = "escalated", _("A request escalated to me (tier 2) because nobody approved it in time")
     SLA_BREACHED = "sla_breached", _("An approval SLA was breached (for named managers)")
     COMMENT = "comment", _("A question about my request, or an answer to my question")
+    SNOOZE_ENDED = "snooze_ended", _("A request whose reminder I snoozed still waits for approval")
     DIGEST = "digest", _("Digest of waiting requests")
     TEST = "test", _("Test message")
 

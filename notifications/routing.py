@@ -65,6 +65,7 @@ TO_DECIDERS = (NotificationKind.OUTCOME_FAILED, NotificationKind.OUTCOME_NO_TASK
 TO_CHANNELS = (
     NotificationKind.APPROVAL_NEEDED,
     NotificationKind.REMINDER,
+    NotificationKind.SNOOZE_ENDED,
     NotificationKind.FAILED,
     NotificationKind.OUTCOME_FAILED,
     NotificationKind.OUTCOME_NO_TASK,
@@ -80,6 +81,7 @@ TO_REQUESTER = (
 BURSTY = (NotificationKind.APPROVAL_NEEDED, NotificationKind.REMINDER)
 NOTIFY_TYPES = {
     NotificationKind.ESCALATED: "warning",
+    NotificationKind.SNOOZE_ENDED: "warning",
     NotificationKind.SLA_BREACHED: "failure",
     NotificationKind.FAILED: "failure",
     NotificationKind.OUTCOME_FAILED: "failure",
@@ -210,7 +212,9 @@ def _email_recipient(user, kind: str) -> Recipient | None:
 
 
 def chat_recipients() -> list[Recipient]:
-    return [
+    """The chat channels: NOTIFY_URLS through Apprise, and the portal's own Slack and Mattermost senders
+    (their messages carry the Claim, Reject and Snooze buttons: notifications/slack.py, mattermost.py)."""
+    found = [
         Recipient(
             channel=Channel.CHAT,
             destination=chat.destination,
@@ -221,6 +225,29 @@ def chat_recipients() -> list[Recipient]:
         )
         for chat in channels.chat_channels()
     ]
+    for index, channel_id in enumerate(settings.SLACK_CHANNELS):
+        found.append(
+            Recipient(
+                channel=Channel.CHAT,
+                destination=f"slack:{index}",
+                label=f"Slack {channel_id}",  # a channel id, not a secret
+                language=settings.NOTIFY_LANGUAGE,
+                body_format=markup.MARKDOWN,
+                channel_key=channels.url_key(f"slack:{channel_id}"),
+            )
+        )
+    for index, url in enumerate(settings.MATTERMOST_WEBHOOK_URLS):
+        found.append(
+            Recipient(
+                channel=Channel.CHAT,
+                destination=f"mattermost:{index}",
+                label=f"Mattermost webhook {index + 1}",  # never the URL: it is the webhook's secret
+                language=settings.NOTIFY_LANGUAGE,
+                body_format=markup.MARKDOWN,
+                channel_key=channels.url_key(url),
+            )
+        )
+    return found
 
 
 def askers_of(request: ResponseRequest) -> list:
@@ -281,6 +308,9 @@ def recipients(kind: str, request: ResponseRequest, event: RequestEvent | None =
         people = [user for user in people if user.get_username() != (event.actor_username if event else "")]
     elif kind in TO_APPROVERS:
         people = approvers_of(request)
+    elif kind == NotificationKind.SNOOZE_ENDED and event is not None:
+        # The approver who snoozed it, by e-mail too, while they may still decide it; the channels below.
+        people = [user for user in approvers_of(request) if user.get_username() == event.actor_username]
     elif kind in TO_REQUESTER and request.requester is not None:
         if policy.may(request.requester, policy.VIEW, request):  # a disabled account hears nothing
             people = [request.requester]

@@ -112,6 +112,7 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",  # request.user.is_verified(): this session passed the second factor
     "accounts.twofactor.TwoFactorMiddleware",  # nothing else until the second factor is done (or set up)
     "django.contrib.messages.middleware.MessageMiddleware",
+    "accounts.theme.SessionEndedNote",  # lets the login page say that a session ended (no identity kept)
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "auditlog.middleware.AuditlogMiddleware",
     "accounts.account_trail.AccountActorMiddleware",  # who granted a role or reset a 2FA device
@@ -566,6 +567,43 @@ NOTIFY_GIVE_UP_AFTER = env_int("NOTIFY_GIVE_UP_AFTER", 24 * 3600, minimum=0)
 NOTIFY_BURST_LIMIT = env_int("NOTIFY_BURST_LIMIT", 10, minimum=1)  # messages per channel per window, then a digest
 NOTIFY_BURST_WINDOW = env_int("NOTIFY_BURST_WINDOW", 60, minimum=10)  # seconds
 NOTIFY_SWEEP_INTERVAL = env_int("NOTIFY_SWEEP_INTERVAL", 60, minimum=5)  # reminders and missed events, this often
+# Safe actions from chat (notifications/slack.py, notifications/mattermost.py; README, "Actions from chat"):
+# the portal's own senders, because Apprise cannot carry buttons. Claim, Reject with a reason and Snooze
+# come back to the portal's interaction endpoints, verified; Approve stays a link to the step-up page.
+# Tokens and secrets come from the environment or <NAME>_FILE, never from the database, never logged.
+SLACK_CHANNELS = env_list("SLACK_CHANNELS", [])  # channel ids the portal's Slack app posts to (C0123ABCD)
+SLACK_BOT_TOKEN = env_str("SLACK_BOT_TOKEN", "", secret=True) or ""  # xoxb-...: chat.postMessage, users.info
+SLACK_SIGNING_SECRET = env_str("SLACK_SIGNING_SECRET", "", secret=True) or ""  # verifies Slack's requests
+SLACK_API_URL = (env_str("SLACK_API_URL", "https://slack.com/api") or "").rstrip("/")
+# Slack's response_url is only followed when it starts with this (it comes inside a signed request, still).
+SLACK_RESPONSE_URL_PREFIX = env_str("SLACK_RESPONSE_URL_PREFIX", "https://hooks.slack.com/") or ""
+MATTERMOST_WEBHOOK_URLS = [
+    url.strip() for url in (env_str("MATTERMOST_WEBHOOK_URLS", "", secret=True) or "").split(",") if url.strip()
+]
+MATTERMOST_ACTION_TOKEN = env_str("MATTERMOST_ACTION_TOKEN", "", secret=True) or ""  # keys the buttons' context
+MATTERMOST_URL = (env_str("MATTERMOST_URL", "") or "").rstrip("/")  # the server: the Reject dialog, user e-mails
+MATTERMOST_BOT_TOKEN = env_str("MATTERMOST_BOT_TOKEN", "", secret=True) or ""  # post updates after a dialog
+# Who a chat user is in the portal: a JSON file {"slack:U0123ABCD": "bob", "mattermost:8x3k...": "carol"};
+# users it does not name are found by their chat profile's e-mail (one active portal user with that e-mail).
+CHAT_USER_MAP_FILE = env_str("CHAT_USER_MAP", "") or ""
+CHAT_SNOOZE_MINUTES = env_int("CHAT_SNOOZE_MINUTES", 30, minimum=5, maximum=24 * 60)
+CHAT_TIMEOUT = env_int("CHAT_TIMEOUT", 10, minimum=1, maximum=60)  # seconds per call to Slack or Mattermost
+for _name, _value in (("SLACK_API_URL", SLACK_API_URL), ("MATTERMOST_URL", MATTERMOST_URL)):
+    if _value and not re.fullmatch(r"https?://[^/?#\s]+(/[^?#\s]*)?", _value):
+        raise ImproperlyConfigured(f"{_name} must be an http:// or https:// address, not {_value!r}.")
+if SLACK_CHANNELS and not (SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET):
+    raise ImproperlyConfigured(
+        "SLACK_CHANNELS needs SLACK_BOT_TOKEN (to post) and SLACK_SIGNING_SECRET (to verify the buttons' requests)."
+    )
+if MATTERMOST_WEBHOOK_URLS and not MATTERMOST_ACTION_TOKEN:
+    raise ImproperlyConfigured(
+        "MATTERMOST_WEBHOOK_URLS needs MATTERMOST_ACTION_TOKEN (a long random string that keys the buttons)."
+    )
+if (SLACK_CHANNELS or MATTERMOST_WEBHOOK_URLS) and not PORTAL_BASE_URL:
+    raise ImproperlyConfigured(
+        "PORTAL_BASE_URL is required when SLACK_CHANNELS or MATTERMOST_WEBHOOK_URLS is set: "
+        "buttons call the portal back and every message links to its request."
+    )
 MAIL_SINK_DIR = env_str("MAIL_SINK_DIR", "")  # set by `make run`: the local SMTP sink's mailbox (simulated mode)
 
 LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"))

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from accounts import account_views, oidc
+from accounts import account_views, oidc, theme
 from accounts import views as directory_views
 from notifications import views as notification_views
 
@@ -19,6 +19,7 @@ urlpatterns = [
     path("account/tokens/revoke/", account_views.revoke_token, name="revoke_token"),
     # Django's set_language, which also keeps the choice for the user's notifications.
     path("i18n/setlang/", notification_views.set_language, name="set_language"),
+    path("theme/", theme.set_theme, name="set_theme"),  # the header's light/dark switch (accounts/theme.py)
     path("notifications/", include("notifications.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("responses.api.urls")),

@@ -165,6 +165,14 @@ class ResponseRequest(models.Model):
             models.Index(fields=["external_ref"], name="rr_external_ref_idx"),
             # the hourly cap counts the last hour's submissions before every job
             models.Index(fields=["submitted_at"], name="rr_submitted_at_idx"),
+            # the portal's isolation note per host (responses/host_state.py): the newest submitted isolation or release
+            models.Index(
+                fields=["target_host", "submitted_at", "id"],
+                name="rr_isolation_host_idx",
+                condition=models.Q(task="isolateHost", status="submitted"),
+            ),
+            # "Needs attention" and its menu count: the requester's requests changed in the last ATTENTION_DAYS
+            models.Index(fields=["requester", "updated_at"], name="rr_requester_updated_idx"),
             # the keeper's look for due tries (every second) and the late duplicate checks
             models.Index(
                 fields=["next_try_at"], name="rr_next_try_at_idx", condition=models.Q(next_try_at__isnull=False)
@@ -316,6 +324,10 @@ class EventKind(models.TextChoices):
     COMMENT = "comment", _("Comment")
     # Nobody decided within the approval SLA: told tier 2 and on-call, then named managers (notifications/escalation.py).
     ESCALATED = "escalated", _("Escalated")
+    # An approver said "I am looking at it" (from chat or the page), so that two do not both start (responses/review.py).
+    REVIEW_CLAIMED = "review_claimed", _("Claimed for review")
+    # An approver snoozed a waiting request's reminder from chat: it comes back at detail["until"].
+    SNOOZED = "snoozed", _("Reminder snoozed")
 
 
 class RequestEvent(models.Model):

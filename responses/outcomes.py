@@ -36,6 +36,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from ksc_client import tasks as ksc_tasks
 from ksc_client.client import KscClient
@@ -66,12 +67,14 @@ CLOCK_SKEW = dt.timedelta(seconds=60)
 # Outcomes due in one sweep, at most: a bound on the database work as the call budget is on KSC's.
 SWEEP_BATCH = 20000
 
-NO_TASK_REASON = (
-    "KSC created no [Response] task for this incident within {minutes} minutes. KSC creates these tasks only "
+# The trail keeps these in English; pages show them in the reader's language (responses/trail_text.py
+# finds them by their gettext_noop markers and matches stored texts back to them).
+NO_TASK_REASON = gettext_noop(
+    "KSC created no [Response] task for this incident within %(minutes)s minutes. KSC creates these tasks only "
     "while the Administration Server has its background connection to the Web Console, and only for hosts "
     "with Kaspersky Endpoint Security for Windows 12.9 or later. The portal keeps looking for a late task."
 )
-GONE_REASON = (
+GONE_REASON = gettext_noop(
     "KSC no longer has the task, and it had not finished: it was deleted, or rotated away (KES keeps at most "
     "100 response tasks)."
 )
@@ -243,12 +246,30 @@ def _state_from_statistics(stats: dict[str, int]) -> str:
 
 
 _MESSAGES = {
-    OutcomeState.PENDING: "KSC's task {name} (id {id}) waits for the host to connect.",
-    OutcomeState.RUNNING: "KSC's task {name} (id {id}) is running on the host.",
-    OutcomeState.COMPLETED: "KSC's task {name} (id {id}) completed on the host.",
-    OutcomeState.WARNING: "KSC's task {name} (id {id}) completed on the host with a warning{reason}.",
-    OutcomeState.FAILED: "KSC's task {name} (id {id}) failed on the host{reason}.",
+    OutcomeState.PENDING: gettext_noop("KSC's task %(name)s (id %(id)s) waits for the host to connect."),
+    OutcomeState.RUNNING: gettext_noop("KSC's task %(name)s (id %(id)s) is running on the host."),
+    OutcomeState.COMPLETED: gettext_noop("KSC's task %(name)s (id %(id)s) completed on the host."),
+    OutcomeState.WARNING: gettext_noop("KSC's task %(name)s (id %(id)s) completed on the host with a warning."),
+    OutcomeState.FAILED: gettext_noop("KSC's task %(name)s (id %(id)s) failed on the host."),
 }
+# The same with KSC's reason (the text stored is the same as before these were marked for translation).
+_MESSAGES_WITH_REASON = {
+    OutcomeState.WARNING: gettext_noop(
+        "KSC's task %(name)s (id %(id)s) completed on the host with a warning: %(reason)s."
+    ),
+    OutcomeState.FAILED: gettext_noop("KSC's task %(name)s (id %(id)s) failed on the host: %(reason)s."),
+}
+# How a task was recognised as a request's (ResponseOutcome.matched_by, English, joined with ", "):
+# each part is one of these, shown in the reader's language (trail_text.matched_by).
+MATCHED_BY = (
+    gettext_noop("[Response] name"),
+    gettext_noop("incident id %(id)s in the name"),
+    gettext_noop("task type %(task)s"),
+    gettext_noop("created after KLINCDT_ADDED"),
+    gettext_noop("host's task list (%(host)s)"),
+    gettext_noop("no incident id in the name"),
+    gettext_noop("earliest of %(count)s fitting tasks"),
+)
 
 
 class _Sweep:
@@ -381,16 +402,17 @@ class _Sweep:
         by_incident: bool,
         rivals: int,
     ) -> bool:
-        how = ["[Response] name", f"host's task list ({outcome.request.target_host})"]
+        name, incident, task_type, after_added, task_list, no_incident, earliest = MATCHED_BY
+        how = [name, task_list % {"host": outcome.request.target_host}]
         if by_incident:
-            how.insert(1, f"incident id {parsed.incident_id} in the name")
+            how.insert(1, incident % {"id": parsed.incident_id})
         else:
-            how.insert(1, f"task type {parsed.task or '(not in the name)'}")
-            how.insert(2, "created after KLINCDT_ADDED")
+            how.insert(1, task_type % {"task": parsed.task or "(not in the name)"})
+            how.insert(2, after_added)
             if parsed.incident_id is None:
-                how.append("no incident id in the name")
+                how.append(no_incident)
             if rivals:
-                how.append(f"earliest of {rivals + 1} fitting tasks")
+                how.append(earliest % {"count": rivals + 1})
         matched_by = ", ".join(how)[:255]
         try:
             with transaction.atomic():
@@ -423,9 +445,8 @@ class _Sweep:
             history = ksc_tasks.task_history(self.calls, outcome.ksc_task_id, outcome.request.target_host)
             reason = ksc_tasks.failure_reason(history)
             said["history"] = [_jsonable(record) for record in history[:5]]
-        message = _MESSAGES[state].format(
-            name=outcome.ksc_task_name, id=outcome.ksc_task_id, reason=f": {reason}" if reason else ""
-        )
+        template = _MESSAGES_WITH_REASON[state] if reason and state in _MESSAGES_WITH_REASON else _MESSAGES[state]
+        message = template % {"name": outcome.ksc_task_name, "id": outcome.ksc_task_id, "reason": reason}
         self._set(outcome, state, message, said, reason=reason)
 
     def _set(self, outcome: ResponseOutcome, state: str, message: str, said: dict[str, Any], **fields: Any) -> None:
@@ -442,7 +463,7 @@ class _Sweep:
         submitted = outcome.request.submitted_at or outcome.since
         timeout = settings.KSC_TASK_APPEAR_TIMEOUT
         if self.now - submitted >= dt.timedelta(seconds=timeout):
-            reason = NO_TASK_REASON.format(minutes=max(1, timeout // 60))
+            reason = NO_TASK_REASON % {"minutes": max(1, timeout // 60)}
             self._set(outcome, OutcomeState.NO_TASK, reason, {"tasks_walked": self.result.tasks_walked}, reason=reason)
         elif outcome.state != OutcomeState.WAITING:
             self._set(outcome, OutcomeState.WAITING, "KSC answers again; waiting for the [Response] task.", {})

@@ -425,6 +425,15 @@ def may_comment(user, rr: ResponseRequest) -> Verdict:
     return ALLOWED
 
 
+def may_claim(user, rr: ResponseRequest) -> Verdict:
+    """Whether ``user`` may claim a waiting request ("I am looking at it") or snooze its reminder.
+
+    Whoever may decide it now, by the same rule as Approve and Reject: never its requester (not
+    from chat either), only approvers, only while it waits, not who decided it already.
+    """
+    return may(user, APPROVE, rr)
+
+
 def in_escalation_tier(user) -> bool:
     """Whether ``user`` belongs to ESCALATE_TO, the group an unapproved request escalates to."""
     return bool(settings.ESCALATE_TO) and roles.has_role(user, settings.ESCALATE_TO)

@@ -416,12 +416,19 @@ def stop_searching(key: uuid_module.UUID | str, hours: float) -> bool:
             trail.SYSTEM,
             rr.status,
             trail.in_english(
+                # Whole hours as hours, anything else in whole minutes: never "0.0333333 hours".
                 lambda: (
                     _(
                         "KSC showed no incident for this request within %(hours)s hours after it failed; "
                         "the portal stopped looking. An approver can retry it."
                     )
-                    % {"hours": f"{hours:g}"}
+                    % {"hours": int(hours)}
+                    if float(hours).is_integer()
+                    else _(
+                        "KSC showed no incident for this request within %(minutes)s minutes after it failed; "
+                        "the portal stopped looking. An approver can retry it."
+                    )
+                    % {"minutes": max(1, round(hours * 60))}
                 )
             ),
         )

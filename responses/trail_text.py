@@ -26,7 +26,7 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 # The modules whose _("...") texts reach the trail (trail.append / trail.in_english callers).
-WRITERS = ("workflow.py", "submission.py", "queueing.py", "trail.py", "outcomes.py", "jobs.py")
+WRITERS = ("workflow.py", "submission.py", "queueing.py", "trail.py", "outcomes.py", "jobs.py", "review.py")
 _PLACEHOLDER = re.compile(r"%\((\w+)\)[sd]")
 
 
@@ -35,7 +35,7 @@ def _msgids(path: Path) -> set[str]:
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if (
             isinstance(node, ast.Call)
-            and getattr(node.func, "id", getattr(node.func, "attr", "")) in ("_", "gettext", "gettext_lazy")
+            and getattr(node.func, "id", getattr(node.func, "attr", "")) in ("_", "gettext", "gettext_lazy", "gettext_noop")
             and node.args
             and isinstance(node.args[0], ast.Constant)
             and isinstance(node.args[0].value, str)
@@ -84,3 +84,12 @@ def translate(text: str, detail: dict[str, Any] | None = None) -> str:
             except (KeyError, ValueError, TypeError):
                 return text
     return text
+
+
+def matched_by(text: str) -> str:
+    """How a KSC task was recognised (ResponseOutcome.matched_by, English parts joined with ", "), in the
+    reader's language: each part that is one of outcomes.MATCHED_BY is translated, others stay as stored."""
+    if not text or (get_language() or "en").startswith("en"):
+        return text
+    parts = [translate(part.strip()) for part in re.split(r", (?![^()]*\))", text)]
+    return "、".join(parts) if (get_language() or "").startswith("ja") else ", ".join(parts)

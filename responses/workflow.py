@@ -410,18 +410,22 @@ def _expire_locked(rr: ResponseRequest) -> None:
             EXPIRE,
             SYSTEM,
             trail.in_english(
+                # Whole hours as hours, anything else in whole minutes: never "0.0333333 hours".
                 lambda: (
                     _("Nobody decided within the approval window (%(hours)s hours).")
-                    % {"hours": f"{settings.APPROVAL_TTL / 3600:g}"}
+                    % {"hours": settings.APPROVAL_TTL // 3600}
+                    if settings.APPROVAL_TTL % 3600 == 0
+                    else _("Nobody decided within the approval window (%(minutes)s minutes).")
+                    % {"minutes": max(1, round(settings.APPROVAL_TTL / 60))}
                 )
             ),
         )
 
 
-def _close(rr: ResponseRequest, action: str, actor: str, message: str) -> None:
+def _close(rr: ResponseRequest, action: str, actor: str, message: str, detail: dict | None = None) -> None:
     """A locked pending request ends (rejected, cancelled, expired): status, decision time, event."""
     rr.decided_at = timezone.now()
-    transition(rr, action, actor=actor, message=message, save=("decided_at",))
+    transition(rr, action, actor=actor, message=message, detail=detail, save=("decided_at",))
 
 
 def _decide(
@@ -489,8 +493,11 @@ def approve(rr: ResponseRequest | uuid_module.UUID | str, *, user, comment: Any 
     return _decide(rr, user, APPROVE, comment, body)
 
 
-def reject(rr: ResponseRequest | uuid_module.UUID | str, *, user, comment: Any) -> ResponseRequest:
-    """One rejection rejects the request; the comment (why) is required."""
+def reject(rr: ResponseRequest | uuid_module.UUID | str, *, user, comment: Any, via: str = "") -> ResponseRequest:
+    """One rejection rejects the request; the comment (why) is required.
+
+    ``via``: where the rejection came from when not a page ("slack", "mattermost"), kept in the event.
+    """
 
     def body(locked: ResponseRequest, text: str) -> None:
         Decision.objects.create(
@@ -501,7 +508,7 @@ def reject(rr: ResponseRequest | uuid_module.UUID | str, *, user, comment: Any) 
             comment=text,
             fingerprint=locked.fingerprint,
         )
-        _close(locked, REJECT, user.get_username(), text)
+        _close(locked, REJECT, user.get_username(), text, {"via": via} if via else None)
 
     return _decide(rr, user, REJECT, comment, body)
 

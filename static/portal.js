@@ -229,7 +229,74 @@
     }
   }
 
+  // The theme switch says what it will do: with no choice kept and a dark system, it offers light.
+  function setupThemeSwitch() {
+    var button = document.getElementById("theme-switch");
+    if (!button || !button.dataset.systemLightLabel || !window.matchMedia) { return; }
+    if (window.matchMedia("(prefers-color-scheme: dark)").matches) {
+      button.value = "light";
+      button.textContent = button.dataset.systemLightLabel;
+      button.setAttribute("aria-label", button.dataset.systemLightAria);
+    }
+  }
+
+  // The auditors' filters fold on a phone (they took 1,222 px before the first row); open on wide screens.
+  function setupFilterFold() {
+    var fold = document.querySelector("details[data-open-wide]");
+    if (fold && window.matchMedia && window.matchMedia("(min-width: 48rem)").matches) { fold.open = true; }
+  }
+
+  // The approval queue from the keyboard: j/k next and previous, o open, a to the Approve button,
+  // r to the comment (a rejection needs a reason), ? the list. A key never decides by itself:
+  // Approve and Reject still take a press of their button (Enter), with the step-up where due.
+  function setupQueueKeys() {
+    var cards = Array.prototype.slice.call(document.querySelectorAll(".queue-entry"));
+    var help = document.getElementById("shortcuts-help");
+    if (!cards.length && !help) { return; }
+    var hint = document.getElementById("shortcuts-hint");
+    if (hint) { hint.hidden = false; }
+    var current = -1;
+    function select(index) {
+      if (!cards.length) { return; }
+      if (current >= 0) { cards[current].classList.remove("current"); }
+      current = Math.max(0, Math.min(cards.length - 1, index));
+      var card = cards[current];
+      card.classList.add("current");
+      var link = card.querySelector("h2 a");
+      if (link) { link.focus(); }
+      card.scrollIntoView({ block: "nearest" });
+    }
+    document.addEventListener("keydown", function (event) {
+      if (event.ctrlKey || event.metaKey || event.altKey) { return; }
+      var target = event.target;
+      if (target && (target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName))) { return; }
+      if (help && help.open && event.key !== "?") { return; }
+      var card = current >= 0 ? cards[current] : null;
+      switch (event.key) {
+        case "j": case "n": select(current + 1); break;
+        case "k": case "p": select(current <= 0 ? 0 : current - 1); break;
+        case "o":
+          if (card) { var link = card.querySelector("h2 a"); if (link) { window.location.href = link.href; } }
+          break;
+        case "a":
+          if (card) { var approve = card.querySelector("button.primary"); if (approve) { approve.focus(); } }
+          break;
+        case "r":
+          if (card) { var comment = card.querySelector("textarea"); if (comment) { comment.focus(); } }
+          break;
+        case "?":
+          if (help) { if (help.open) { help.close(); } else { help.showModal(); } }
+          break;
+        default: return;
+      }
+      event.preventDefault();
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    setupThemeSwitch();
+    setupFilterFold();
+    setupQueueKeys();
     setupDrafts();
     var summary = document.getElementById("error-summary");
     if (summary) { summary.focus(); }

@@ -25,6 +25,7 @@ pytest_plugins = [
     "tests.fixtures.accounts",
     "tests.fixtures.api",
     "tests.fixtures.browser",
+    "tests.fixtures.chat",
     "tests.fixtures.database",
     "tests.fixtures.simulated_ksc",  # before ksc, which imports helpers from it
     "tests.fixtures.ksc",

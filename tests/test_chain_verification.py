@@ -111,7 +111,7 @@ def test_verify_now_keeps_an_intact_verification_with_the_reports_counts(client,
     when = timezone.localtime(row.finished_at).strftime("%Y-%m-%d %H:%M:%S")
     assert f"Last verification: {when} UTC by dave:" in page
     assert '<span class="badge badge-green" id="chain-verdict">Intact</span>' in page
-    assert f"{row.events} events in 3 request chains, {row.account_events} account events and 1 anchors checked." in page
+    assert f"Checked: request chains 3 (events {row.events}), account events {row.account_events}, anchors 1." in page
     assert "an indicator, not evidence" in page and 'id="verification-overdue"' not in page
 
 

@@ -186,7 +186,7 @@ def test_the_preview_and_its_errors_are_japanese(client, login, alice):
     ).content.decode()
     errors = client.post("/requests/new/", {"task": "deleteFile", "target_host": HOST}).content.decode()
 
-    assert "申請前にリクエストを確認" in preview and "申請する" in preview
+    assert "申請前に依頼を確認" in preview and "申請する" in preview
     # Field labels, never internal names (issue 17, point 5), in 「」.
     assert "「MD5 ハッシュ」、「SHA-256 ハッシュ」、「ファイルパス」の少なくとも 1 つでファイルを指定してください。" in errors
     assert "この項目は必須です。" in errors  # Django's own catalog, for the missing justification

@@ -244,7 +244,7 @@ def test_nothing_configured_sends_nothing(transactional_db, settings, notify_que
     rr = commit(lambda: file(alice))
     assert notify_queue.count == 0
     assert not Notification.objects.filter(request=rr).exists()
-    assert jobs.sweep() == {"reminded": 0, "caught_up": 0, "requeued": 0, "escalated": 0}
+    assert jobs.sweep() == {"reminded": 0, "snoozes_ended": 0, "caught_up": 0, "requeued": 0, "escalated": 0}
 
 
 def test_a_message_whose_job_was_lost_is_sent_by_the_sweep(notifying, smtp_server, notify_queue, alice, bob):

@@ -34,6 +34,49 @@ def in_reader_language(event: Any) -> str:
     return trail_text.translate(event.message, event.detail if isinstance(event.detail, dict) else None)
 
 
+def _japanese() -> bool:
+    from django.utils.translation import get_language
+
+    return (get_language() or "").startswith("ja")
+
+
+@register.filter
+def listed(items) -> str:
+    """Items joined as the reader's language lists them: 「a、b」 in Japanese, "a, b" in English."""
+    return ("、" if _japanese() else ", ").join(str(item) for item in items or [])
+
+
+@register.simple_tag
+def colon() -> str:
+    """The colon between a label and its text: full width inside Japanese (「分離：ホスト…」)."""
+    return "：" if _japanese() else ": "
+
+
+@register.filter
+def age(value) -> str:
+    """How long ago, in words: "just now" (「たった今」) under a minute, never "0 minutes"."""
+    from django.utils import timezone
+    from django.utils.timesince import timesince
+
+    if not value:
+        return ""
+    if (timezone.now() - value).total_seconds() < 60:
+        return _("just now")
+    return timesince(value)
+
+
+@register.filter
+def system_words(text: str) -> str:
+    """A text the system wrote in English (an outcome's reason), in the reader's language when it is one of its messages."""
+    return trail_text.translate(text or "")
+
+
+@register.filter
+def matched_by_words(text: str) -> str:
+    """How a KSC task was recognised as the request's, in the reader's language."""
+    return trail_text.matched_by(text or "")
+
+
 @register.filter
 def actor_name(username: str) -> str:
     """The trail's actor; "system" (the portal's jobs) and "directory" in the reader's language."""

@@ -17,7 +17,7 @@ from responses import (
 from responses.models import (
     ResponseRequest,
 )
-from responses.paging import BoundedPaginator
+from responses.paging import EstimatingPaginator
 
 PAGE_SIZES = (25, 50, 100)
 
@@ -34,14 +34,17 @@ def _refused(request: HttpRequest, reason: str, status: int = 403) -> HttpRespon
 
 
 def _paginate(request: HttpRequest, requests: QuerySet[ResponseRequest]) -> Page:
-    """One page of a list: a bounded COUNT and one SELECT (plus prefetches), whatever the page size."""
+    """One page of a list: the planner's estimate, at most one count and one SELECT (plus prefetches).
+
+    The same queries whatever the page size (responses/paging.py, EstimatingPaginator).
+    """
     try:
         per_page = int(request.GET.get("per_page", DEFAULT_PAGE_SIZE))
     except ValueError:
         per_page = DEFAULT_PAGE_SIZE
     if per_page not in PAGE_SIZES:
         per_page = DEFAULT_PAGE_SIZE
-    return BoundedPaginator(requests, per_page).get_page(request.GET.get("page"))
+    return EstimatingPaginator(requests, per_page).get_page(request.GET.get("page"))
 
 
 def _query_without_page(request: HttpRequest) -> str:

@@ -80,9 +80,16 @@ def act(request: HttpRequest, key: Any, action: str) -> HttpResponse:
         return render(request, "responses/detail.html", context, status=409)
     except workflow.InvalidRequest as exc:
         rr.refresh_from_db()
+        errors = [in_words(message, {"comment": _("Comment")}) for message in exc.errors.get("comment", [])]
+        target = request.POST.get("next", "")
+        if target and url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
+            # From the queue: back to the queue, at this request's card, with the reason; the approver
+            # stays where they were deciding (nothing was typed to lose: the comment was empty or refused).
+            for message in errors:
+                messages.error(request, f"{rr.get_task_display()} — {rr.target_host_name or rr.target_host}: {message}")
+            return redirect(f"{target}#q-{rr.uuid}")
         context = _detail_context(request, rr)
         # The message goes next to the comment field of the form that was sent, with what was typed.
-        errors = [in_words(message, {"comment": _("Comment")}) for message in exc.errors.get("comment", [])]
         context.update(failed_action=action, failed_comment=comment, comment_errors=errors)
         return render(request, "responses/detail.html", context, status=400)
     messages.success(request, _action_message(action, done))

@@ -93,5 +93,7 @@ def all_requests(request: HttpRequest) -> HttpResponse:
             "export_query": urlencode([(k, v) for k, v in request.GET.items() if k not in ("page", "per_page")]),
             "page_sizes": PAGE_SIZES,
             "chain": chain_verification.standing_for(request.user),
+            # Open the folded filters when one is set (they show what the list is narrowed by).
+            "filters_used": any(v for k, v in request.GET.items() if k not in ("page", "per_page")),
         },
     )
