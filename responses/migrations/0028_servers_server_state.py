@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('responses', '0027_servers_scope_event_kind'),
+        ('responses', '0026_chat_review_events'),
     ]
 
     operations = [
