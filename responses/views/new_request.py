@@ -23,6 +23,8 @@ from responses import (
     drafts,
     filing,
     filing_hints,
+    hosts,
+    ksc_servers,
     policy,
     throttle,
     workflow,
@@ -31,13 +33,19 @@ from responses.forms.new_request import NewRequestForm, archives_from_references
 from responses.forms.previews import preview, seal, unseal
 from responses.forms.task_choice import approval_rule
 from responses.host_state import facts_of, portal_isolation
-from responses.ksc_servers import get_client
 from responses.models import (
     Source,
     Status,
 )
 from responses.views.common import DRAFT_FILED, _refused, request_name
-from responses.views.hosts import MAX_HOST_QUERY, MIN_HOST_QUERY, _find_hosts, _too_long_query, _use_host_url
+from responses.views.hosts import (
+    MAX_HOST_QUERY,
+    MIN_HOST_QUERY,
+    _find_hosts,
+    _found_context,
+    _too_long_query,
+    _use_host_url,
+)
 
 log = logging.getLogger(__name__)
 
@@ -147,14 +155,18 @@ def _new_request_post(request: HttpRequest) -> HttpResponse:
     check = filing.check_host(form.filing.target_host, form.filing.server)
     if check.unknown:
         # A display name typed where the id goes: offer the one host of that name, never swap it in unseen.
-        named = _hosts_named(form.filing.target_host)
+        named = _hosts_named(form.filing.target_host, form.filing.server)
         if len(named) == 1:
             form.common.add_error(
                 "target_host",
                 _("This is not a KSC host id, but one host is named %(name)s. Did you mean it? Select it below.")
                 % {"name": named[0].display_name},
             )
-            suggestion = {"host": named[0], "use_url": _use_host_url(named[0], task.name)}
+            suggestion = {
+                "host": named[0],
+                "server": form.filing.server,
+                "use_url": _use_host_url(named[0], task.name, form.filing.server),
+            }
             return _render_form(request, form, status=400, host_suggestion=suggestion)
         form.common.add_error("target_host", filing.unknown_host_message())
         return _render_form(request, form, status=400)
@@ -202,28 +214,46 @@ def _search_in_form(request: HttpRequest, task: catalog.TaskType) -> HttpRespons
         extra["host_search_error"] = _too_long_query()
         status = 400
     elif "use_host" in data:
-        host_id = data["use_host"].strip()
+        # "<server>:<host id>" from the results (a server name has no ":"), or a bare host id.
+        server, colon, host_id = data["use_host"].strip().partition(":")
+        if not colon or server not in policy.acting_servers(request.user):
+            server, host_id = "", data["use_host"].strip()
         try:
             throttle.count(request.user, throttle.HOST_SEARCH)
         except workflow.RateLimited as exc:
             extra["host_search_error"] = exc.message
             status = 429
         else:
-            host = filing.check_host(host_id).host  # the name shown is KSC's, never the browser's
+            try:
+                server = workflow.clean_server(request.user, server)
+            except ValueError:
+                server = ""
+            # The name shown is KSC's, never the browser's.
+            host = filing.check_host(host_id, server).host if server else None
             data["target_host"] = host_id
+            data["server"] = server
             data["target_host_name"] = (host.display_name or host.fqdn or host.id) if host is not None else ""
     elif len(extra["q"]) >= MIN_HOST_QUERY:
         try:
             throttle.count(request.user, throttle.HOST_SEARCH)
-            extra["host_hits"] = _find_hosts(extra["q"])
+            found = _find_hosts(request.user, extra["q"])
         except workflow.RateLimited as exc:
             extra["host_search_error"] = exc.message
             status = 429
         except ImproperlyConfigured:
             extra["host_search_error"] = _("KSC is not configured (KSC_HOST), so hosts cannot be looked up.")
-        except KscError as exc:
-            log.warning("host search for %r failed: %s", throttle.for_log(extra["q"]), exc)
-            extra["host_search_error"] = _("The host search in KSC failed: %(error)s") % {"error": exc}
+        else:
+            failure = hosts.everything_failed(found)
+            if failure:
+                extra["host_search_error"] = _("The host search in KSC failed: %(error)s") % {"error": failure}
+            else:
+                shown = _found_context(found, task.name)
+                extra["host_hits"] = [{"host": item["host"], "server": item["server"]} for item in shown["hosts"]]
+                extra.update(
+                    several_servers=shown["several_servers"],
+                    failed_servers=shown["failed_servers"],
+                    failed_secondaries=shown["failed_secondaries"],
+                )
     else:
         extra["host_search_error"] = _("Type at least 2 characters.")
     takes_archive = any(catalog.field_kind(spec) == catalog.IOC_ZIP for spec in task.fields)
@@ -231,11 +261,11 @@ def _search_in_form(request: HttpRequest, task: catalog.TaskType) -> HttpRespons
     return _render_form(request, NewRequestForm.from_query(task, data, carried=True), status=status, **extra)
 
 
-def _hosts_named(name: str) -> list[Host]:
-    """Up to two hosts with this display name; none when KSC cannot be asked (the id error stands)."""
+def _hosts_named(name: str, server: str) -> list[Host]:
+    """Up to two hosts with this display name on ``server``; none when KSC cannot be asked (the id error stands)."""
     try:
-        return get_client().hosts_named(name)
-    except (ImproperlyConfigured, KscError):
+        return ksc_servers.client_for(server).hosts_named(name)
+    except (ImproperlyConfigured, KscError, ksc_servers.UnknownServer):
         return []
 
 
