@@ -23,8 +23,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete, pre_save
 
-from responses import audit_chain
-from responses.models import AccountEvent, AccountEventKind
+from accounts import account_chain
+from accounts.models import AccountEvent, AccountEventKind
 
 WATCHED_FLAGS = ("is_superuser", "is_staff", "is_active")
 SYSTEM = "system"
@@ -63,7 +63,7 @@ def acting_username() -> str:
 
 
 def record(kind: str, subject: str, detail: dict[str, Any]) -> AccountEvent:
-    return audit_chain.append_account_event(
+    return account_chain.append_account_event(
         AccountEvent(kind=kind, actor_username=acting_username(), subject_username=subject, detail=detail)
     )
 

@@ -29,9 +29,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 from django_otp import login as otp_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts import stepup, twofactor
+from accounts import identity, stepup, twofactor
 from accounts.models import ApiToken
-from responses import policy
 
 log = logging.getLogger(__name__)
 
@@ -96,8 +95,8 @@ def account(request: HttpRequest) -> HttpResponse:
     user = request.user
     recovery = twofactor.recovery_device(user)
     context: dict[str, Any] = {
-        "roles": policy.roles_of(user),
-        "required": policy.must_use_two_factor(user),
+        "roles": identity.roles_of(user),
+        "required": identity.must_use_two_factor(user),
         "totp": twofactor.confirmed_totp(user),
         "recovery_left": recovery.token_set.count() if recovery is not None else 0,
         "tokens": list(ApiToken.objects.filter(user=user).order_by("-created_at")),
@@ -150,7 +149,7 @@ def setup(request: HttpRequest) -> HttpResponse:
         "secret": twofactor.format_secret(device),
         "qr": _qr_svg(device.config_url),
         "error": error,
-        "required": policy.must_use_two_factor(user),
+        "required": identity.must_use_two_factor(user),
         "next": _next_url(request, ""),
     }
     return _shown_once(render(request, "accounts/setup.html", context))
@@ -176,7 +175,7 @@ def remove_two_factor(request: HttpRequest) -> HttpResponse:
     user = request.user
     twofactor.remove_devices(user)
     log.warning("user %s removed their two-factor authentication", user.get_username())
-    if policy.must_use_two_factor(user):
+    if identity.must_use_two_factor(user):
         messages.warning(request, _("Two-factor authentication was removed. Your role requires it: set it up again."))
         return redirect("two_factor_setup")
     messages.success(request, _("Two-factor authentication was removed."))

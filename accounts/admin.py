@@ -4,8 +4,9 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin
 
-from accounts.models import ApiToken, DirectoryAccount, DirectoryEvent, ServerScope
-from responses.admin import ReadOnlyAdmin
+from accounts import tenants
+from accounts.models import AccountEvent, ApiToken, DirectoryAccount, DirectoryEvent, ServerScope
+from audit.admin import ReadOnlyAdmin
 
 
 @admin.register(DirectoryEvent)
@@ -67,9 +68,7 @@ class ServerScopeForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        from responses import policy
-
-        names = policy.server_names()
+        names = tenants.configured_servers()
         self.fields["servers"].choices = [(name, name) for name in names]
 
     def clean(self):
@@ -91,3 +90,10 @@ class ServerScopeAdmin(admin.ModelAdmin):
     list_filter = ("every_server", "from_directory")
     search_fields = ("user__username",)
     readonly_fields = ("from_directory", "updated_at")
+
+
+@admin.register(AccountEvent)
+class AccountEventAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "kind", "subject_username", "actor_username"]
+    list_filter = ["kind"]
+    search_fields = ["subject_username", "actor_username"]

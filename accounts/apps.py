@@ -21,8 +21,9 @@ class AccountsConfig(AppConfig):
         account_trail.connect_signals()
         twofactor.register_auditlog()
 
-        # The directory sync reschedules itself in Redis; the workers' keeper puts it back when Redis lost it.
-        from accounts import sync
-        from responses import jobs
-
-        jobs.keep_scheduled(sync.schedule_sync)
+        # The directory sync: a periodic duty of the workers' keeper (worker/duties.py), registered on import.
+        # The accounts' kind of audit chain (audit/chain.py).
+        from accounts import (
+            account_chain,  # noqa: F401
+            sync,  # noqa: F401
+        )

@@ -29,7 +29,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accounts import tenants
+from accounts import tenants, visible
 from accounts.models import ApiToken, DirectoryAccount, DirectoryEvent, Source
 from accounts.role_groups import roles_for
 from accounts.roles import ALL_ROLES
@@ -81,8 +81,6 @@ def clean_username(request: HttpRequest | None, raw: str) -> str:
 
     ``oscar\u200b`` reads as ``oscar`` on every page: such a name is never let in.
     """
-    from responses import catalog
-
     username = unicodedata.normalize("NFKC", raw).strip().lower()
     if not 0 < len(username) <= 150:
         raise refuse(
@@ -90,7 +88,7 @@ def clean_username(request: HttpRequest | None, raw: str) -> str:
             _("Your directory username is empty or longer than 150 characters. Ask your administrator."),
             f"username of {len(username)} characters",
         )
-    hidden = catalog.invisible_char(username) or next(
+    hidden = visible.invisible_char(username) or next(
         (ch for ch in username if unicodedata.category(ch) in ("Cc", "Zs") and ch != " "), None
     )
     if hidden is not None:
@@ -100,18 +98,18 @@ def clean_username(request: HttpRequest | None, raw: str) -> str:
                 "Your directory username contains a character nobody can see (%(char)s), so the portal cannot show "
                 "who you are to the people who approve your work. Ask your administrator to correct the username."
             )
-            % {"char": catalog.char_name(hidden)},
-            f"{username!r} contains {catalog.char_name(hidden)}",
+            % {"char": visible.char_name(hidden)},
+            f"{username!r} contains {visible.char_name(hidden)}",
         )
     return username
 
 
 def _record_refusal(username: str, source: str, subject: str, reason: str, **detail) -> None:
     """A refused directory sign-in, in the accounts chain and the directory's events (no secrets: ids only)."""
-    from responses import audit_chain
-    from responses.models import AccountEvent, AccountEventKind
+    from accounts import account_chain
+    from accounts.models import AccountEvent, AccountEventKind
 
-    audit_chain.append_account_event(
+    account_chain.append_account_event(
         AccountEvent(
             kind=AccountEventKind.SIGN_IN_REFUSED,
             actor_username=ACTOR,  # the directory refused, not a person (nobody is signed in)
@@ -364,7 +362,7 @@ def relink(user: User, *, source: str, subject: str, person: str | None = None, 
     When the subject changes, the old person's API tokens are revoked and their sessions end.
     """
     from accounts import account_trail
-    from responses.models import AccountEventKind
+    from accounts.models import AccountEventKind
 
     subject = subject[:512]
     with transaction.atomic():

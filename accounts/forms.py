@@ -6,8 +6,7 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
-from accounts import directory
-from responses import policy
+from accounts import directory, identity
 
 
 class LoginForm(AuthenticationForm):
@@ -35,7 +34,7 @@ class LoginForm(AuthenticationForm):
 
     def confirm_login_allowed(self, user) -> None:
         super().confirm_login_allowed(user)
-        if not policy.may_sign_in_locally(user, directory_user=directory.is_directory_user(user)):
+        if not identity.may_sign_in_locally(user, directory_user=directory.is_directory_user(user)):
             raise ValidationError(
                 _("Local accounts are for break-glass superusers only here. Sign in with your directory account."),
                 code="local_login_disabled",

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
-from responses.states import TokenScope  # noqa: F401 (one home: responses/states.py; re-exported here)
+from accounts.scopes import TokenScope  # noqa: F401 (one home: accounts/scopes.py; re-exported here)
+from audit.models import SingleChainRecord
 
 
 class Source(models.TextChoices):
@@ -139,3 +141,45 @@ class ServerScope(models.Model):
     def describe(self) -> dict:
         """What the accounts chain records of it."""
         return {"every_server": self.every_server, "servers": sorted(self.servers)}
+
+
+class AccountEventKind(models.TextChoices):
+    USER_CREATED = "user_created", _("Account created")
+    USER_CHANGED = "user_changed", _("Account changed")
+    USER_DELETED = "user_deleted", _("Account deleted")
+    GROUPS_CHANGED = "groups_changed", _("Groups changed")
+    DEVICE_ADDED = "device_added", _("2FA device added")
+    DEVICE_REMOVED = "device_removed", _("2FA device removed")
+    SIGN_IN_REFUSED = "sign_in_refused", _("Directory sign-in refused")
+    IDENTITY_RELINKED = "identity_relinked", _("Directory identity relinked")
+    SCOPE_CHANGED = "scope_changed", _("KSC servers (tenants) changed")
+
+
+class AccountEvent(SingleChainRecord):
+    """Who granted whom which role (groups, superuser, staff, active) and who reset whose 2FA.
+
+    "No superuser bypass" holds only while somebody watches who creates approvers:
+    these events are the trail for that, in their own keyed chain named "accounts".
+    """
+
+    CHAIN = "accounts"
+
+    kind = models.CharField(max_length=20, choices=AccountEventKind.choices)
+    actor_username = models.CharField(max_length=150)  # "system" when no logged-in user acted (a command)
+    subject_username = models.CharField(max_length=150)
+    detail = models.JSONField(default=dict, blank=True)  # before/after of what changed
+
+    class Meta(SingleChainRecord.Meta):
+        db_table = "responses_accountevent"  # moved from responses (0028): the table, its rows and triggers stay
+
+    def __str__(self) -> str:
+        return f"{self.kind} of {self.subject_username} by {self.actor_username}"
+
+    def content(self) -> dict:
+        return {
+            "kind": self.kind,
+            "actor": self.actor_username,
+            "subject": self.subject_username,
+            "detail": self.detail,
+            "at": self.created_at.isoformat(),
+        }

@@ -16,6 +16,7 @@ from accounts import directory, identity_link
 from accounts.models import DirectoryAccount, Source
 from accounts.role_groups import roles_for
 from accounts.roles import ALL_ROLES
+from worker import duties
 
 log = logging.getLogger(__name__)
 
@@ -88,21 +89,19 @@ def sync(*, dry_run: bool = False) -> dict[str, list[str]]:
     return changed
 
 
+def _sync_interval() -> int | None:
+    """DIRECTORY_SYNC_INTERVAL when LDAP is configured; None (no scheduled sync) otherwise."""
+    return settings.DIRECTORY_SYNC_INTERVAL if settings.LDAP_SERVER_URI else None
+
+
+@duties.periodic("directory-sync", every=_sync_interval, job_id=SYNC_JOB_ID)
 def sync_periodically() -> dict[str, list[str]]:
-    """The scheduled run (DIRECTORY_SYNC_INTERVAL), rescheduling itself; a failed read waits for the next."""
+    """The scheduled run (DIRECTORY_SYNC_INTERVAL); a failed read waits for the next."""
     try:
         return sync()
     except SyncError as exc:
         log.error("sync_directory_roles: %s; nothing was changed", exc)
         return {}
-    finally:
-        schedule_sync(force=True)
 
 
-def schedule_sync(force: bool = False) -> bool:
-    """Make sure the periodic sync is in the worker's schedule when LDAP is configured (idempotent)."""
-    if not settings.LDAP_SERVER_URI:
-        return False
-    from responses.jobs import schedule_periodic
-
-    return schedule_periodic(SYNC_JOB_ID, sync_periodically, settings.DIRECTORY_SYNC_INTERVAL, force=force)
+schedule_sync = sync_periodically.schedule  # idempotent: the sync in the worker's schedule when LDAP is configured

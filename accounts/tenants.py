@@ -87,3 +87,20 @@ def follow_tenant_groups(user, groups: Iterable[str], tenant_groups: Mapping[str
     """A directory user's scope, as TENANT_GROUPS says for their groups now; True when it changed."""
     every, names = servers_for(groups, tenant_groups)
     return set_scope(user, every_server=every, servers=names, from_directory=True)
+
+
+# The configured KSC servers' names: the requests' app knows them (responses/ksc_servers.py, through
+# policy.server_names) and registers the answer when it is ready, since the accounts stand below it
+# (docs/architecture.md, "The apps' order"). Until then: none.
+_server_names = None
+
+
+def set_server_names(provider) -> None:
+    """Register the function answering the configured servers' names, in configuration order."""
+    global _server_names
+    _server_names = provider
+
+
+def configured_servers() -> list[str]:
+    """The configured KSC servers' names (the admin's choices, ``scope_user``'s check)."""
+    return list(_server_names()) if _server_names is not None else []

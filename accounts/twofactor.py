@@ -36,8 +36,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.views import APIView
 
-from accounts import directory
-from responses import policy
+from accounts import directory, identity
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +52,7 @@ RECOVERY_NAME = "Recovery codes"
 
 def required(user) -> bool:
     """Whether this user must use two-factor authentication: approvers, and whoever reaches the admin."""
-    return policy.must_use_two_factor(user)
+    return identity.must_use_two_factor(user)
 
 
 def pending_step(request: HttpRequest) -> str | None:

@@ -273,11 +273,11 @@ def run(users: int, seconds: int, web_workers: int, rq_workers: int) -> dict:
     from django.core.management import call_command
 
     from accounts import roles
+    from accounts.tokens import issue_token
     from ksc_simulator.inventory import default_hosts
     from ksc_simulator.server import KscSimulator
     from portal import local_redis
     from responses import jobs
-    from responses.api.authentication import issue_token
     from responses.states import TokenScope
 
     call_command("migrate", verbosity=0)

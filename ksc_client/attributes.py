@@ -41,3 +41,12 @@ HISTORY_FIELDS = ("event_type", "task_new_state", "event_id", "rise_time", "stat
 # --- array keys of chunked answers ---------------------------------------------------------------
 CHUNK_ITEMS = "KLCSP_ITERATOR_ARRAY"  # ChunkAccessor.GetItemsChunk's pChunk
 EVENT_RANGE = "KLEVP_EVENT_RANGE_ARRAY"  # EventProcessing.GetRecordRange's pParamsEvents
+
+# --- the hierarchy: secondaries, virtual servers, searches across them (docs/ksc-wire.md, section 11) ---
+SERVER_ID = "KLSRVH_SRV_ID"  # a secondary's id on its parent (ServerHierarchy.GetChildServers)
+SERVER_NAME = "KLSRVH_SRV_DN"
+SERVER_INSTANCE_ID = "KLSRVH_SRV_INST_ID"
+SLAVE_DEPTH = "KLSRVH_SLAVE_REC_DEPTH"  # FindHostsAsync's pParams: how many levels below to search
+CURRENT_VS_ONLY = "KLGRP_FIND_FROM_CUR_VS_ONLY"  # host searches: this server only, not its virtual servers
+FAILED_SECONDARIES = "KLGRP_FAILED_SLAVES_PARAMS"  # FindHostsAsyncGetAccessor's pFailedSlavesInfo array
+GATEWAY_KEY = "wstrAuthKey"  # GatewayConnection.PrepareGatewayConnection's out par

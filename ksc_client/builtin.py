@@ -47,10 +47,12 @@ class BuiltinKscClient(KscClient):
             read_timeout=self.config.read_timeout,
         )
 
-    def _post(self, method: str, args: dict[str, Any], headers: dict[str, str], **kwargs: Any) -> requests.Response:
+    def _post(
+        self, method: str, args: dict[str, Any] | None, headers: dict[str, str], **kwargs: Any
+    ) -> requests.Response:
         url = f"{self.config.base_url}/api/v1.0/{method}"
-        # json.dumps's ASCII escaping, as KlAkOAPI sends it: the body is plain ASCII.
-        body = json.dumps(args).encode("ascii")
+        # json.dumps's ASCII escaping, as KlAkOAPI sends it: the body is plain ASCII (a login's is empty).
+        body = json.dumps(args).encode("ascii") if args is not None else b""
         try:
             return self._http.post(url, data=body, headers={"Content-Type": "application/json", **headers}, **kwargs)
         except requests.RequestException as error:
@@ -59,6 +61,9 @@ class BuiltinKscClient(KscClient):
             ) from error
 
     def _login(self) -> None:
+        if self.config.route:
+            self._gateway_login()
+            return
         method = "Session.StartSession"
         self._token = None
         response = self._post(
@@ -81,8 +86,25 @@ class BuiltinKscClient(KscClient):
             raise KscProtocolError(f"KSC's answer to {method} holds no session token.", method=method)
         self._token = token
 
+    def _gateway_login(self) -> None:
+        """A secondary: ``login`` at the PRIMARY's URL with ``Authorization: KSCGW <key>`` (a new key each time).
+
+        Bound to the connection, as KlAkOAPI's CreateGateway does (whether Session.StartSession takes a
+        gateway key is not documented): later calls go on the same kept-alive connection without a
+        session header; a lost connection is a refused call, and the next login prepares a new key.
+        """
+        self._token = None
+        self._http.close()
+        self._http = self._new_http()
+        key = self.gateway_key()
+        method = "login"
+        response = self._post(method, None, {"Authorization": f"KSCGW {key}", "X-KSC-VServer": ""})
+        if response.status_code != 200:
+            raise self.gateway_refused(response.status_code, method)
+
     def _send(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
-        response = self._post(method, args, {"X-KSC-Session": self._token or ""})
+        headers = {"X-KSC-Session": self._token} if self._token else {}
+        response = self._post(method, args, headers)
         return read_answer(method, response.status_code, response.text)
 
     def _logout(self) -> None:

@@ -24,16 +24,19 @@ import logging
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from ksc_client import filters, wire
 from ksc_client.attributes import (
     CHUNK_ITEMS,
+    CURRENT_VS_ONLY,
     DISPLAY_NAME,
     DNS_NAME,
+    FAILED_SECONDARIES,
     FQDN,
+    GATEWAY_KEY,
     HOST_ID,
     INCIDENT_ADDED,
     INCIDENT_BODY,
@@ -41,8 +44,19 @@ from ksc_client.attributes import (
     INCIDENT_ID,
     IP_LONG,
     NETBIOS_NAME,
+    SERVER_ID,
+    SERVER_INSTANCE_ID,
+    SERVER_NAME,
+    SLAVE_DEPTH,
 )
-from ksc_client.errors import KscError, KscProtocolError, KscSessionRefused
+from ksc_client.errors import (
+    KscCallError,
+    KscError,
+    KscGatewayRefused,
+    KscProtocolError,
+    KscSessionRefused,
+    KscUnavailable,
+)
 from ksc_client.hosts import HOST_FIELDS, Host, ip_to_long, parse_ipv4
 from ksc_client.transport import SessionRefused
 
@@ -51,6 +65,9 @@ __all__ = [
     "KscClient",
     "KscConfig",
     "KscConfigError",
+    "ChildServer",
+    "FailedSecondary",
+    "HostSearch",
 ]
 
 logger = logging.getLogger("ksc_client")
@@ -148,9 +165,16 @@ class KscClient(abc.ABC):
         self.config = config
         self._lock = threading.RLock()
         self._authenticated = False
+        # A secondary (config.route): the clients one level up and of the primary, and the gateway
+        # locations of the current login (a fresh list per login; the primary's is empty).
+        self._gateway_parent: KscClient | None = None
+        self._gateway_primary: KscClient | None = None
+        self.gateway_locations: list[dict[str, Any]] = []
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.config.base_url} user={self.config.user!r}>"
+        where = f" route={'/'.join(map(str, self.config.route))}" if self.config.route else ""
+        where += f" vserver={self.config.vserver!r}" if self.config.vserver else ""
+        return f"<{type(self).__name__} {self.config.name} {self.config.base_url}{where} user={self.config.user!r}>"
 
     def __enter__(self) -> KscClient:
         return self
@@ -180,15 +204,27 @@ class KscClient(abc.ABC):
         Logs in first when needed; when KSC refuses the session, logs in again
         once and repeats the call (it was refused, so it did not run).
         """
+        try:
+            return self._call(method, args)
+        except KscError as error:
+            error.name_server(self.config.name)
+            raise
+
+    def _call(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
             if not self._authenticated:
                 self._authenticate()
             try:
                 return self._timed(method, args)
             except SessionRefused as refused:
-                logger.info("KSC refused the session during %s (HTTP %s); logging in again", method, refused.status)
+                logger.info(
+                    "KSC server %r refused the session during %s (HTTP %s); logging in again",
+                    self.config.name,
+                    method,
+                    refused.status,
+                )
             self._authenticated = False
-            self._authenticate()
+            self._authenticate()  # a secondary's: through a new gateway key (never a used one)
             try:
                 return self._timed(method, args)
             except SessionRefused as refused:
@@ -205,12 +241,14 @@ class KscClient(abc.ABC):
         try:
             self._login()
         except KscError as error:
-            logger.warning("Login to KSC at %s failed: %s", self.config.base_url, error)
+            logger.warning("Login to KSC server %r at %s failed: %s", self.config.name, self.config.base_url, error)
             raise
         self._authenticated = True
         logger.info(
-            "Logged in to KSC at %s as %r (%s client, %.0f ms)",
+            "Logged in to KSC server %r at %s%s as %r (%s client, %.0f ms)",
+            self.config.name,
             self.config.base_url,
+            f" through the gateway to secondary {'/'.join(map(str, self.config.route))}" if self.config.route else "",
             self.config.user,
             self.backend,
             (time.monotonic() - started) * 1000,
@@ -230,7 +268,11 @@ class KscClient(abc.ABC):
         """Log in now (``manage.py ksc_check``); calls log in by themselves when needed."""
         with self._lock:
             self._authenticated = False
-            self._authenticate()
+            try:
+                self._authenticate()
+            except KscError as error:
+                error.name_server(self.config.name)
+                raise
 
     def close(self) -> None:
         """End the session (best effort) and close the connection. The client may be used again."""
@@ -238,6 +280,92 @@ class KscClient(abc.ABC):
             if self._authenticated:
                 self._logout()
             self._authenticated = False
+            helpers = {id(c): c for c in (self._gateway_parent, self._gateway_primary) if c is not None}
+            self._gateway_parent = self._gateway_primary = None
+        for helper in helpers.values():
+            helper.close()
+
+    # --- secondaries, through the primary's gateway (docs/ksc-wire.md, section 11) ---
+
+    def _helper(self, route: tuple[int, ...]) -> KscClient:
+        # The same server name: an error on the way (the primary refusing the login, a hop down) is this server's.
+        return type(self)(replace(self.config, route=route))
+
+    def gateway_key(self) -> str:
+        """A new one-time key for a ``KSCGW`` login to this client's secondary (config.route).
+
+        Kaspersky's sequence: the server one level up names the secondary's location
+        (``CgwHelper.GetSlaveServerLocation``); the locations from the primary down, in order, in a
+        list built afresh, go to ``GatewayConnection.PrepareGatewayConnection`` on the PRIMARY, which
+        answers the key (``wstrAuthKey``, valid 60 s, good for one login). Every login asks anew.
+        """
+        route = self.config.route
+        if not route:
+            raise KscProtocolError("The primary itself is not reached through a gateway.", method="gateway")
+        if self._gateway_primary is None:
+            self._gateway_primary = self._helper(())
+        if self._gateway_parent is None:
+            self._gateway_parent = self._gateway_primary if len(route) == 1 else self._helper(route[:-1])
+        parent, primary = self._gateway_parent, self._gateway_primary
+        method = "CgwHelper.GetSlaveServerLocation"
+        answer = parent.call(method, {"nSlaveServerId": int(route[-1])})
+        location = answer.get("PxgRetVal")
+        if not isinstance(location, dict) or not location:
+            raise KscProtocolError(
+                f"KSC's answer to {method} for secondary {route[-1]} holds no location.", method=method
+            )
+        if not (set(location) == {"type", "value"} and location.get("type") == "params"):
+            location = {"type": "params", "value": location}  # an element of an array: wrapped params
+        locations = [*parent.gateway_locations, location]  # a new list: never one shared between calls
+        method = "GatewayConnection.PrepareGatewayConnection"
+        key = primary.call(method, {"pLocations": locations}).get(GATEWAY_KEY)
+        if not isinstance(key, str) or not key:
+            raise KscProtocolError(f"KSC's answer to {method} holds no {GATEWAY_KEY}.", method=method)
+        self.gateway_locations = locations
+        return key
+
+    def gateway_refused(self, status: int | None, method: str = "login") -> KscError:
+        """The error for a refused ``KSCGW`` login (KlAkOAPI says only ``connected == False``)."""
+        route = "/".join(map(str, self.config.route))
+        if status is not None and status >= 500:
+            return KscUnavailable(
+                f"The primary at {self.config.base_url} could not reach secondary {route} through its gateway "
+                f"(HTTP {status}); the secondary may be down.",
+                method=method,
+                status=status,
+            )
+        said = f" (HTTP {status})" if status is not None else ""
+        return KscGatewayRefused(
+            f"The primary at {self.config.base_url} refused the gateway login to secondary {route}{said}: "
+            "the one-time key was refused; the next try prepares a new one.",
+            method=method,
+            status=status,
+        )
+
+    # --- the hierarchy ---
+
+    def child_servers(self) -> list[ChildServer]:
+        """``ServerHierarchy.GetChildServers(-1)``: this server's secondaries, in every group."""
+        method = "ServerHierarchy.GetChildServers"
+        value = wire.decode_value(self.call(method, {"nGroupId": -1}).get("PxgRetVal"))
+        if value is None:
+            return []
+        if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+            raise KscProtocolError(f"KSC's answer to {method} is not an array of servers.", method=method)
+        children = []
+        for item in value:
+            server_id = item.get(SERVER_ID)
+            if not isinstance(server_id, int) or isinstance(server_id, bool):
+                raise KscProtocolError(f"KSC's answer to {method} has a server without {SERVER_ID}.", method=method)
+            children.append(
+                ChildServer(
+                    id=int(server_id),
+                    display_name=str(item.get(SERVER_NAME) or ""),
+                    instance_id=str(item.get(SERVER_INSTANCE_ID) or ""),
+                    attributes=item,
+                )
+            )
+        return children
 
     # --- incidents ---
 
@@ -387,6 +515,61 @@ class KscClient(abc.ABC):
         )
         return self._read_accessor(answer, method, chunk_size=min(limit, 100), limit=limit)
 
+    def find_hosts_async(
+        self,
+        filter: str,
+        fields: Sequence[str],
+        *,
+        depth: int = 0,
+        current_vs_only: bool = True,
+        order: Sequence[tuple[str, bool]] | None = None,
+        limit: int | None = 1000,
+        timeout: float | None = None,
+    ) -> HostSearch:
+        """``HostGroup.FindHostsAsync`` over this server and ``depth`` levels of secondaries below it.
+
+        Waits for the search (``AsyncActionStateChecker.CheckActionState``, at most ``timeout``
+        seconds: the read timeout by default), then reads its accessor: the rows (at most
+        ``limit``) and the secondaries that did not answer (``pFailedSlavesInfo``), which the
+        caller must show: fewer hosts are never silently fewer.
+        """
+        method = "HostGroup.FindHostsAsync"
+        answer = self.call(
+            method,
+            {
+                "wstrFilter": filters.require(filter),
+                "vecFieldsToReturn": list(fields),
+                "vecFieldsToOrder": _order(order),
+                "pParams": {SLAVE_DEPTH: int(depth), CURRENT_VS_ONLY: bool(current_vs_only)},
+                "lMaxLifeTime": self.ACCESSOR_LIFETIME,
+            },
+        )
+        request_id = answer.get("strRequestId")
+        if not isinstance(request_id, str) or not request_id:
+            raise KscProtocolError(f"KSC's answer to {method} holds no strRequestId.", method=method)
+        self._wait_for_action(request_id, timeout if timeout is not None else self.config.read_timeout)
+        method = "HostGroup.FindHostsAsyncGetAccessor"
+        answer = self.call(method, {"strRequestId": request_id})
+        failed = _failed_secondaries(answer.get("pFailedSlavesInfo"), method)
+        rows = self._read_accessor(answer, method, chunk_size=100 if limit is None else min(limit, 100), limit=limit)
+        return HostSearch(rows=rows, failed_secondaries=failed)
+
+    def _wait_for_action(self, action: str, timeout: float) -> None:
+        method = "AsyncActionStateChecker.CheckActionState"
+        deadline = time.monotonic() + timeout
+        while True:
+            state = self.call(method, {"wstrActionGuid": action})
+            if state.get("bFinalized") is True:
+                if state.get("bSuccededFinalized") is not True:
+                    detail = wire.decode_value(state.get("pStateData"))
+                    raise KscCallError.from_pxg_error(method, detail if isinstance(detail, dict) else str(detail))
+                return
+            if time.monotonic() >= deadline:
+                raise KscUnavailable(f"KSC's search {action} did not finish within {timeout:g} s.", method=method)
+            delay = state.get("lNextCheckDelay")
+            pause = delay / 1000 if isinstance(delay, int) and not isinstance(delay, bool) and delay > 0 else 0.1
+            time.sleep(min(pause, 1.0, max(deadline - time.monotonic(), 0.0)))
+
     # --- accessors ---
 
     def _read_accessor(
@@ -450,3 +633,50 @@ def _same_body(found: Any, body: str) -> bool:
         return isinstance(found, str) and json.loads(found) == json.loads(body)
     except ValueError:
         return False
+
+
+@dataclass(frozen=True)
+class ChildServer:
+    """A secondary server as ``ServerHierarchy.GetChildServers`` lists it."""
+
+    id: int
+    display_name: str
+    instance_id: str = ""
+    attributes: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class FailedSecondary:
+    """A secondary that did not answer a search across the hierarchy (``pFailedSlavesInfo``)."""
+
+    id: int | None
+    display_name: str
+
+
+@dataclass(frozen=True)
+class HostSearch:
+    """What ``find_hosts_async`` found: the rows (attributes, decoded) and the secondaries that did not answer."""
+
+    rows: list[dict[str, Any]]
+    failed_secondaries: list[FailedSecondary]
+
+
+def _failed_secondaries(value: Any, method: str) -> list[FailedSecondary]:
+    decoded = wire.decode_value(value)
+    if decoded is None:
+        return []
+    items = decoded.get(FAILED_SECONDARIES) if isinstance(decoded, dict) else decoded
+    if items is None:
+        return []
+    if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+        raise KscProtocolError(f"KSC's answer to {method} has a pFailedSlavesInfo that is not a list.", method=method)
+    failed = []
+    for item in items:
+        server_id = item.get(SERVER_ID)
+        failed.append(
+            FailedSecondary(
+                id=int(server_id) if isinstance(server_id, int) and not isinstance(server_id, bool) else None,
+                display_name=str(item.get(SERVER_NAME) or ""),
+            )
+        )
+    return failed

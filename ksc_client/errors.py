@@ -23,14 +23,27 @@ def _rebuild(cls: type[KscError], args: tuple, state: dict) -> KscError:
 
 
 class KscError(Exception):
-    """Base of every KSC failure. ``str(error)`` is a sentence an analyst understands."""
+    """Base of every KSC failure. ``str(error)`` is a sentence an analyst understands.
+
+    ``server``: the name of the KSC server (KscConfig.name) whose client raised it; the client
+    sets it, and names the server in the message too when it is not the one called ``primary``.
+    """
 
     retryable = False
     kind = "error"
+    server: str | None = None
 
     def __init__(self, message: str, *, method: str | None = None):
         super().__init__(message)
         self.method = method
+
+    def name_server(self, name: str) -> None:
+        """Say which server this happened on (once: an error from a hop keeps the first name)."""
+        if self.server is not None:
+            return
+        self.server = name
+        if name != "primary" and self.args:
+            self.args = (f"{self.args[0]} [KSC server {name!r}]", *self.args[1:])
 
     @property
     def outcome_unknown(self) -> bool:
@@ -48,6 +61,7 @@ class KscError(Exception):
             "method": self.method,
             "retryable": self.retryable,
             "outcome_unknown": self.outcome_unknown,
+            "server": self.server,
         }
 
 
@@ -104,6 +118,14 @@ class KscSessionRefused(KscAuthError):
 
     retryable = True
     kind = "session"
+
+
+class KscGatewayRefused(KscAuthError):
+    """The primary refused the ``KSCGW`` login to a secondary (the one-time key expired, was used, or the
+    secondary did not answer). Retryable: the next try prepares a new key."""
+
+    retryable = True
+    kind = "gateway"
 
 
 class KscMfaRequired(KscAuthError):

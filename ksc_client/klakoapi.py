@@ -67,6 +67,53 @@ class KlAkOApiKscClient(KscClient):
         )
 
     def _login(self) -> None:
+        if self.config.route:
+            self._gateway_login()
+            return
+        self._basic_login()
+
+    def _gateway_login(self) -> None:
+        """A secondary: ``KlAkAdmServer.CreateGateway(primary_url, key, verify)`` with a new key each time.
+
+        CreateGateway raises nothing when the primary refuses the key: ``connected`` is checked.
+        As for the basic login, CreateGateway's own steps run on a session with timeouts when
+        this KlAkOAPI has them (``login_with_own_session``); otherwise CreateGateway itself.
+        """
+        from KlAkOAPI.AdmServer import KlAkAdmServer
+
+        self._logout()
+        config = self.config
+        verify = requests_verify(config.verify)
+        key = self.gateway_key()
+        session = self._new_http()
+        method = "login"
+        status: int | None = None
+        try:
+            server = KlAkAdmServer(config.base_url)
+            set_type = getattr(server, "_KlAkAdmServer__SetAuthType", None)
+            set_token = getattr(server, "_KlAkAdmServer__SetToken", None)
+            login = getattr(server, "_KlAkAdmServer__Login", None)
+            if self.login_with_own_session and set_type and set_token and login:
+                # What KlAkAdmServer.CreateGateway -> __Connect does, on our session.
+                set_type(KlAkAdmServer.AuthType.GATEWAY_AUTH)
+                set_token(key)
+                server.session = session
+                response = login(verify)
+                status = response.status_code
+                server.connected = status == 200
+            else:
+                server = KlAkAdmServer.CreateGateway(config.base_url, key, verify)
+                session.mount("https://", server.session.get_adapter(config.base_url))
+                server.session = session
+        except requests.RequestException as error:
+            session.close()
+            raise translate_request_error(error, method=method, base_url=config.base_url, config=config) from error
+        if not server.connected:
+            session.close()
+            raise self.gateway_refused(status, method)
+        self._server = server
+
+    def _basic_login(self) -> None:
         from KlAkOAPI.AdmServer import KlAkAdmServer
         from KlAkOAPI.Error import KlAkError, KlAkResponseError
 

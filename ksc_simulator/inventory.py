@@ -122,6 +122,27 @@ def default_hosts(now: dt.datetime | None = None) -> list[SimulatedHost]:
     return hosts
 
 
+def server_hosts(label: str, key: str = "", now: dt.datetime | None = None) -> list[SimulatedHost]:
+    """Six hosts of a virtual server or secondary named ``label`` (ids stable, unique to the label).
+
+    Their names start with the label in capitals (``tenant-a`` -> ``TENANT-A-WS-01``), so a search
+    shows at once which server answered; their ids come from ``key`` (the server's, e.g.
+    ``secondary:11``), so two servers of the same name never share a host id.
+    """
+    now = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
+    prefix = "".join(ch for ch in label.upper() if ch.isalnum() or ch == "-")[:12] or "SRV"
+    net = 100 + uuid.uuid5(_NAMESPACE, f"net/{label}").int % 100
+    domain = f"{prefix.lower()}.example"
+    hosts = []
+    for number in range(1, 7):
+        kind = "SRV" if number == 1 else "WS"
+        name = f"{prefix}-{kind}-{number:02d}"
+        host = _host(name, f"{name.lower()}.{domain}", f"10.{net}.0.{number + 10}", "Managed devices",
+                     "Microsoft Windows 11 Enterprise", number * 7, now)
+        hosts.append(SimulatedHost(**{**host.__dict__, "id": str(uuid.uuid5(_NAMESPACE, f"{key or label}/{name}"))}))
+    return hosts
+
+
 class InventoryError(ValueError):
     """A --hosts file the simulator cannot use; the message names the entry."""
 

@@ -32,7 +32,18 @@ Choices where KSC's behaviour is not documented (the spec marks them unknown):
   simulator killed and started again keeps them. Sessions, accessors, faults
   and the clock are not kept: a restarted KSC loses those too.
 
+Several servers (ksc_simulator/hierarchy.py, docs/ksc-wire.md section 11): virtual servers chosen
+by ``X-KSC-VServer`` at login, secondaries reached through ``CgwHelper.GetSlaveServerLocation``,
+``GatewayConnection.PrepareGatewayConnection`` and a ``KSCGW`` login, ``ServerHierarchy`` and
+``HostGroup.FindHostsAsync``; each server with its own hosts, incidents and tasks. Without
+``vservers``/``secondaries`` it is one server, as before.
+
 Outside the Open API, for tests and demos (no authentication: bind it to loopback):
+
+- ``GET /_simulator/topology`` (the servers and their keys), ``POST /_simulator/topology``
+  ``{"failing": [secondary ids]}``; the endpoints below take ``?server=vserver:NAME`` or
+  ``?server=secondary:ID`` (default: the primary). Faults, the clock and expire-sessions are the
+  primary's and act on every server.
 
 - ``GET /_simulator/incidents``: every incident, ``{id, pData (as received),
   updates: [{pData, received}], received, deleted}``.
@@ -71,6 +82,7 @@ import ssl
 import tempfile
 import threading
 import time
+import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -88,6 +100,7 @@ from ksc_simulator.calls import (  # noqa: F401 (also read here by the tests as 
 )
 from ksc_simulator.certificates import certificate_names, generate_certificate
 from ksc_simulator.envelope import EnvelopeError, check_envelope
+from ksc_simulator.hierarchy import KEY_TTL, Topology, TopologyError
 from ksc_simulator.inventory import SimulatedHost, default_hosts
 from ksc_simulator.state import Accessor, Incident, Session, SimulatorState
 
@@ -136,10 +149,13 @@ class _HttpRefusal(Exception):
 
 
 class _LoginRefusal(_HttpRefusal):
-    """A refused login as KSC answers it: 401 with a plain-text body, not JSON (docs/ksc-wire.md, section 3)."""
+    """A refused login as KSC answers it: 401 with a plain-text body, not JSON (docs/ksc-wire.md, section 3).
 
-    def __init__(self, message: str, *, scheme: str = "KSCBasic"):
-        super().__init__(401, message)
+    503 for a gateway login to a secondary the primary cannot reach.
+    """
+
+    def __init__(self, message: str, *, scheme: str = "KSCBasic", status: int = 401):
+        super().__init__(status, message)
         self.scheme = scheme
 
 
@@ -254,7 +270,9 @@ class OpenApi:
         _only(args, ())
         token = "nst" + secrets.token_urlsafe(24)
         with self.state.lock:
-            self.state.sessions[token] = Session(user=self.state.user, last_used=self.state.time())
+            self.state.sessions[token] = Session(
+                user=self.state.user, last_used=self.state.time(), server=self.state.name
+            )
             self.state.stats["sessions_started"] += 1
         return {"PxgRetVal": token}
 
@@ -447,7 +465,68 @@ class OpenApi:
             self.state.accessors.pop(accessor_id, None)
         return {}
 
+    # The hierarchy (ksc_simulator/hierarchy.py)
+
+    @property
+    def topology(self) -> Topology:
+        return self.state.root.topology
+
+    def get_child_servers(self, args: dict[str, Any], connection: _Handler) -> dict[str, Any]:
+        return self.topology.get_child_servers(self.state, args)
+
+    def get_slave_server_location(self, args: dict[str, Any], connection: _Handler) -> dict[str, Any]:
+        return self.topology.get_slave_server_location(self.state, args)
+
+    def prepare_gateway_connection(self, args: dict[str, Any], connection: _Handler) -> dict[str, Any]:
+        return self.topology.prepare_gateway_connection(self.state, args)
+
+    def prepare_to_secondary(self, args: dict[str, Any], connection: _Handler) -> dict[str, Any]:
+        return self.topology.prepare_to_secondary(self.state, args)
+
+    def find_hosts_async(self, args: dict[str, Any], connection: _Handler) -> dict[str, Any]:
+        _only(args, ("wstrFilter", "vecFieldsToReturn"), ("vecFieldsToOrder", "pParams", "lMaxLifeTime"))
+        node = _filter(args["wstrFilter"], "wstrFilter", HOST_SCHEMA)
+        fields = _fields(args["vecFieldsToReturn"], "vecFieldsToReturn", {*HOST_SCHEMA, "KLSRVH_SRV_ID", "KLSRVH_SRV_DN"})
+        order = _order(args.get("vecFieldsToOrder"), "vecFieldsToOrder", set(HOST_SCHEMA))
+        options = _params(args.get("pParams", {}), "pParams")
+        unknown = sorted(set(options) - {"KLSRVH_SLAVE_REC_DEPTH", "KLGRP_FIND_FROM_CUR_VS_ONLY"})
+        if unknown:
+            raise bad_param(f"pParams: unexpected {', '.join(unknown)}")
+        depth = options.get("KLSRVH_SLAVE_REC_DEPTH", 0)
+        if type(depth) is not int or depth < 0:
+            raise bad_param("pParams.KLSRVH_SLAVE_REC_DEPTH must be a whole number of levels")
+        current_only = options.get("KLGRP_FIND_FROM_CUR_VS_ONLY", False)
+        if type(current_only) is not bool:
+            raise bad_param("pParams.KLGRP_FIND_FROM_CUR_VS_ONLY must be a boolean")
+        lifetime = _lifetime(args)
+        now = self.state.now()
+        rows, failed = self.topology.hosts_below(
+            self.state,
+            lambda attrs: filters.matches(node, attrs, HOST_SCHEMA, now),
+            depth=depth,
+            current_only=current_only,
+        )
+        return {"strRequestId": self.topology.start_search(_sorted(rows, order), failed, fields, lifetime)}
+
+    def check_action_state(self, args: dict[str, Any], connection: _Handler) -> dict[str, Any]:
+        return self.topology.check_action_state(self.state, args)
+
+    def find_hosts_async_get_accessor(self, args: dict[str, Any], connection: _Handler) -> dict[str, Any]:
+        search = self.topology.finished_search(args)
+        answer = self._accessor(search.rows, search.fields, search.lifetime)
+        answer["pFailedSlavesInfo"] = {
+            "KLGRP_FAILED_SLAVES_PARAMS": [wire.encode_value(failed) for failed in search.failed]
+        }
+        return answer
+
     METHODS = {
+        "ServerHierarchy.GetChildServers": get_child_servers,
+        "CgwHelper.GetSlaveServerLocation": get_slave_server_location,
+        "GatewayConnection.PrepareGatewayConnection": prepare_gateway_connection,
+        "GatewayConnection.PrepareGatewayConnectionToSecondaryServer": prepare_to_secondary,
+        "HostGroup.FindHostsAsync": find_hosts_async,
+        "HostGroup.FindHostsAsyncGetAccessor": find_hosts_async_get_accessor,
+        "AsyncActionStateChecker.CheckActionState": check_action_state,
         "Session.StartSession": start_session,
         "Session.Ping": ping,
         "Session.EndSession": end_session,
@@ -495,10 +574,17 @@ class _Handler(BaseHTTPRequestHandler):
     def setup(self) -> None:
         super().setup()
         self.login_generation: int | None = None
+        self.login_state: SimulatorState | None = None  # the server this connection's login is bound to
+        self.selected: SimulatorState | None = None  # /_simulator/...?server=KEY
+
+    @property
+    def root(self) -> SimulatorState:
+        return self.server.simulator.state
 
     @property
     def state(self) -> SimulatorState:
-        return self.server.simulator.state
+        """The server a /_simulator/ request is about (``?server=``), else the primary."""
+        return self.selected or self.root
 
     def log_message(self, format: str, *args: Any) -> None:
         # The request line and status only; headers (credentials, tokens) are never logged.
@@ -551,9 +637,14 @@ class _Handler(BaseHTTPRequestHandler):
         self._route("POST")
 
     def _route(self, verb: str) -> None:
-        path = self.path.split("?", 1)[0]
+        path, _, query = self.path.partition("?")
+        self.selected = None
         try:
             if path.startswith("/_simulator/"):
+                server = urllib.parse.parse_qs(query).get("server", [""])[0]
+                self.selected = self.root.topology.state_named(server)
+                if self.selected is None:
+                    raise _HttpRefusal(404, f"no server {server!r}; GET /_simulator/topology lists them")
                 self._control(verb, path.removeprefix("/_simulator/"))
             elif verb == "POST" and path.startswith("/api/v1.0/"):
                 self._open_api(path.removeprefix("/api/v1.0/"))
@@ -561,10 +652,11 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(404, {"error": f"no such endpoint: {verb} {path}"})
         except _LoginRefusal as refusal:
             body = refusal.message.encode("utf-8")
-            self.send_response(401)
+            self.send_response(refusal.status)
             self.send_header("Content-Type", "text/plain; charset=utf-8")
             self.send_header("Content-Length", str(len(body)))
-            self.send_header("WWW-Authenticate", refusal.scheme)
+            if refusal.status == 401:
+                self.send_header("WWW-Authenticate", refusal.scheme)
             self.send_header("X-KSC-ErrorMsg", refusal.message)
             self.end_headers()
             self.wfile.write(body)
@@ -596,6 +688,19 @@ class _Handler(BaseHTTPRequestHandler):
             except ValueError as error:
                 raise _HttpRefusal(400, str(error)) from None
             self._send(200, faults.as_json())
+        elif verb == "GET" and name == "topology":
+            self._send(200, self.root.topology.describe())
+        elif verb == "POST" and name == "topology":
+            try:
+                spec = json.loads(self._body() or b"{}")
+                if not isinstance(spec, dict) or set(spec) != {"failing"}:
+                    raise TopologyError('send {"failing": [secondary ids]}')
+                with self.root.lock:
+                    self.root.topology.set_failing(spec["failing"])
+                self.root.save()
+            except (ValueError, TopologyError) as error:
+                raise _HttpRefusal(400, str(error)) from None
+            self._send(200, self.root.topology.describe())
         elif verb == "POST" and name == "expire-sessions":
             self._body()
             state.expire_sessions()
@@ -630,7 +735,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, None, raw=b"<html><body>Not the Open API</body></html>")
             return
         if method == "login":
-            self._authenticate()
+            self.login_state = None
+            self.login_state = self._authenticate(gateway=True)
             self.login_generation = state.generation
             self._send(200, {})
             return
@@ -639,9 +745,15 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             args = None
         if method == "Session.StartSession" and "Authorization" in self.headers:
-            self._authenticate()
+            target = self._authenticate()
         else:
-            self._require_login()
+            target = self._require_login()
+        if target is not state:
+            target.count_call(method)
+        if "X-KSC-VServer" in self.headers and method != "Session.StartSession":
+            # KSC binds the virtual server at login; a client that repeats the header on calls is counted.
+            with state.lock:
+                state.stats["vserver_header_on_calls"] = state.stats.get("vserver_header_on_calls", 0) + 1
         if not isinstance(args, dict):
             self._send(200, bad_param("the request body must be a JSON object of the method's parameters").answer())
             return
@@ -653,16 +765,34 @@ class _Handler(BaseHTTPRequestHandler):
                 if method == "HostGroup.AddIncident" and state.take_fault("late_adds"):
                     # One call KSC carries out long after its client gave up (a lock, a busy server).
                     time.sleep(state.faults.late_add_ms / 1000)
-                answer = OpenApi(state).dispatch(method, args, self)
+                answer = OpenApi(target).dispatch(method, args, self)
         except PxgError as error:
             answer = error.answer()
         self._send(200, answer)
 
-    def _authenticate(self) -> None:
-        """Check a login's credentials: 401 unless they are the simulator's account."""
-        state = self.state
+    def _authenticate(self, *, gateway: bool = False) -> SimulatorState:
+        """Check a login: the server it binds to, or 401 unless it is the simulator's account.
+
+        ``X-KSC-VServer`` names a virtual server (empty: the primary); with ``gateway`` (the
+        ``login`` call) ``Authorization: KSCGW <key>`` logs in to a secondary instead.
+        """
+        state = self.root
+        topology = state.topology
+        authorization = self.headers.get("Authorization", "")
+        if gateway and authorization.startswith("KSCGW "):
+            target, status = (None, 401) if state.faults.reject_login else topology.gateway_login(authorization[6:].strip())
+            with state.lock:
+                state.stats["refused_gateway_logins" if target is None else "gateway_logins"] += 1
+                if target is not None:
+                    target.stats["logins"] += 1
+            if target is None:
+                if status == 503:
+                    raise _LoginRefusal("The secondary Administration Server does not answer", status=503)
+                raise _LoginRefusal("Authentication failure", scheme="KSCGW")
+            return target
         refused = state.faults.reject_login
-        fields = parse_kscbasic(self.headers.get("Authorization", ""))
+        target = state
+        fields = parse_kscbasic(authorization)
         vserver = self.headers.get("X-KSC-VServer", "")
         if not refused and fields is not None:
             try:
@@ -673,9 +803,13 @@ class _Handler(BaseHTTPRequestHandler):
                 refused = True
             else:
                 internal_ok = fields.get("internal", "0") in ("0", "1", "true", "false")
-                # This KSC has no virtual servers: a non-empty name cannot be logged in to.
+                # A name no virtual server has cannot be logged in to.
+                if virtual:
+                    target = topology.vserver(virtual)
                 refused = not (
-                    internal_ok and not virtual and state.credentials_match(user, password, fields.get("domain", ""))
+                    internal_ok
+                    and target is not None
+                    and state.credentials_match(user, password, fields.get("domain", ""))
                 )
         else:
             refused = True
@@ -686,9 +820,14 @@ class _Handler(BaseHTTPRequestHandler):
         if tasks.mfa_required(state):
             # Two-factor authentication required for every user, and this account is not exempt.
             raise _LoginRefusal("Two-step verification is required for this account", scheme="KSCMFA")
+        if target is not state:
+            with state.lock:
+                target.stats["logins"] += 1
+        return target
 
-    def _require_login(self) -> None:
-        state = self.state
+    def _require_login(self) -> SimulatorState:
+        """The server this call runs on: its session's, or its connection login's; 401/403 when neither."""
+        state = self.root
         token = self.headers.get("X-KSC-Session")
         with state.lock:
             if token is not None:
@@ -698,9 +837,13 @@ class _Handler(BaseHTTPRequestHandler):
                     state.sessions.pop(token, None)
                     raise _HttpRefusal(403, "the session has ended or never existed")
                 session.last_used = now
-                return
-            if self.login_generation is None or self.login_generation != state.generation:
+                bound = state.topology.state_named(session.server)
+                if bound is None:
+                    raise _HttpRefusal(403, "the session's server is gone")
+                return bound
+            if self.login_generation is None or self.login_generation != state.generation or self.login_state is None:
                 raise _HttpRefusal(401, "not authenticated on this connection")
+            return self.login_state
 
 
 class _SimulatorHttpServer(ThreadingHTTPServer):
@@ -758,6 +901,11 @@ class KscSimulator:
         idle_timeout: float = 120,
         verbose: bool = False,
         state_file: str | Path | None = None,
+        vservers: list[str] | None = None,
+        secondaries: list[tuple[int, str, int | None]] | None = None,
+        failing_secondaries: list[int] | None = None,
+        gateway_key_ttl: float = KEY_TTL,
+        clock: Any = None,
     ):
         if not user or not password:
             raise ValueError("the simulator needs a user and a password")
@@ -770,7 +918,22 @@ class KscSimulator:
             hosts=hosts or default_hosts(),
             session_ttl=session_ttl,
             state_file=state_file,
+            clock=clock,
         )
+        # The topology: from the arguments; without any, the one the state file kept; else none.
+        given = vservers or secondaries or failing_secondaries
+        if given or self.state._saved_topology is None:
+            topology = Topology.build(
+                self.state,
+                vservers=list(vservers or ()),
+                secondaries=list(secondaries or ()),
+                failing=list(failing_secondaries or ()),
+                key_ttl=gateway_key_ttl,
+            )
+        else:
+            topology = Topology.from_json(self.state, self.state._saved_topology, key_ttl=gateway_key_ttl)
+        self.state.topology = topology
+        self.state.save()
         self.bind, self.idle_timeout, self.verbose = bind, idle_timeout, verbose
         if cert_path is None:
             directory = cert_dir or tempfile.mkdtemp(prefix="ksc-simulator-")

@@ -62,6 +62,7 @@ class Accessor:
 class Session:
     user: str
     last_used: float
+    server: str = "primary"  # the server the session was started on (a virtual server's key, ...)
 
 
 @dataclass
@@ -82,7 +83,13 @@ class Faults:
 
 
 class SimulatorState:
-    """Everything the simulated KSC holds; one lock guards it all."""
+    """Everything one simulated Administration Server holds; one lock guards it all.
+
+    The primary's state is the root. A virtual server or a secondary (ksc_simulator/hierarchy.py)
+    is a state of its own (hosts, incidents, tasks, accessors, stats) made with ``root=``: it
+    shares the root's lock, clock, faults, sessions and login generation, and the root's state
+    file keeps it.
+    """
 
     def __init__(
         self,
@@ -93,23 +100,42 @@ class SimulatorState:
         hosts: list[SimulatedHost],
         session_ttl: float,
         state_file: str | Path | None = None,
+        root: SimulatorState | None = None,
+        name: str = "primary",
+        clock: Any = None,
     ):
         self.user, self._password, self.domain = user, password, domain
         self.session_ttl = session_ttl
-        self.lock = threading.RLock()
-        self.clock_offset = 0.0
-        self.generation = 0  # bumped by expire-sessions: every connection login made before dies
+        self.name = name
+        self.root: SimulatorState = root or self
+        if root is None:
+            self.lock = threading.RLock()
+            self._clock = clock or time.time  # injectable: tests move time without waiting
+            self._clock_offset = 0.0
+            self._generation = 0  # bumped by expire-sessions: every connection login made before dies
+            self._faults = Faults()
+            self.sessions_shared: dict[str, Session] = {}
+            self.topology: Any = None  # ksc_simulator.hierarchy.Topology, set by the server
+            self._saved_servers: dict[str, Any] = {}
+            self._saved_topology: Any = None
+        else:
+            self.lock = root.lock
         self.hosts: dict[str, SimulatedHost] = {host.id: host for host in hosts}
         groups = ["Managed devices", *sorted({host.group for host in hosts} - {"Managed devices"})]
         self.group_ids = {name: index for index, name in enumerate(groups)}
         self.incidents: dict[int, Incident] = {}
         self.next_incident_id = 1
-        self.sessions: dict[str, Session] = {}
         self.accessors: dict[str, Accessor] = {}
-        self.faults = Faults()
-        self.stats: dict[str, Any] = {"logins": 0, "refused_logins": 0, "sessions_started": 0, "calls": {}}
+        self.stats: dict[str, Any] = {
+            "logins": 0,
+            "refused_logins": 0,
+            "sessions_started": 0,
+            "gateway_logins": 0,
+            "refused_gateway_logins": 0,
+            "calls": {},
+        }
         self.in_progress: dict[str, int] = {}
-        self.state_file = Path(state_file) if state_file is not None else None
+        self.state_file = Path(state_file) if state_file is not None and root is None else None
         if self.state_file is not None:
             if self.state_file.exists():
                 self._load()
@@ -119,30 +145,84 @@ class SimulatorState:
         """The incidents and the id counter a previous run saved; ValueError naming what is wrong."""
         try:
             saved = json.loads(self.state_file.read_text(encoding="utf-8"))
-            incidents = [Incident.from_saved(item) for item in saved["incidents"]]
-            next_id = int(saved["next_incident_id"])
-            if saved.get("tasks") is not None:
-                from ksc_simulator import tasks
-
-                tasks.restore_book(self, saved["tasks"])
+            self.restore(saved)
+            servers = saved.get("servers", {})
+            if not isinstance(servers, dict):
+                raise ValueError("servers must be an object")
+            self._saved_servers = servers
+            self._saved_topology = saved.get("topology")
         except (OSError, ValueError, KeyError, TypeError) as error:
             raise ValueError(f"cannot read the simulator state from {self.state_file}: {error}") from None
+
+    def restore(self, saved: dict[str, Any]) -> None:
+        """This server's incidents, id counter and tasks from a saved object (KeyError/ValueError when bad)."""
+        incidents = [Incident.from_saved(item) for item in saved["incidents"]]
+        next_id = int(saved["next_incident_id"])
+        if saved.get("tasks") is not None:
+            from ksc_simulator import tasks
+
+            tasks.restore_book(self, saved["tasks"])
         self.incidents = {incident.id: incident for incident in incidents}
         self.next_incident_id = max([next_id, *(incident.id + 1 for incident in incidents)])
 
+    def saved(self) -> dict[str, Any]:
+        from ksc_simulator import tasks
+
+        return {
+            "next_incident_id": self.next_incident_id,
+            "incidents": [self.incidents[key].saved() for key in sorted(self.incidents)],
+            # the [Response] tasks, so that a restart does not make every open outcome "task gone"
+            "tasks": tasks.saved_book(self),
+        }
+
+    # Shared with the root (a virtual server's or secondary's state reads the primary's).
+
+    @property
+    def sessions(self) -> dict[str, Session]:
+        return self.root.sessions_shared
+
+    @property
+    def faults(self) -> Faults:
+        return self.root._faults
+
+    @faults.setter
+    def faults(self, value: Faults) -> None:
+        self.root._faults = value
+
+    @property
+    def clock_offset(self) -> float:
+        return self.root._clock_offset
+
+    @clock_offset.setter
+    def clock_offset(self, value: float) -> None:
+        self.root._clock_offset = value
+
+    @property
+    def generation(self) -> int:
+        return self.root._generation
+
+    @generation.setter
+    def generation(self, value: int) -> None:
+        self.root._generation = value
+
     def save(self) -> None:
-        """Write the incidents to the state file, if any: a temporary file renamed over it (atomic)."""
+        """Write every server's incidents and tasks, and the topology, to the root's state file, if any.
+
+        A temporary file renamed over it (atomic).
+        """
+        if self.root is not self:
+            self.root.save()
+            return
         if self.state_file is None:
             return
         with self.lock:
-            from ksc_simulator import tasks
-
-            data = {
-                "next_incident_id": self.next_incident_id,
-                "incidents": [self.incidents[key].saved() for key in sorted(self.incidents)],
-                # the [Response] tasks, so that a restart does not make every open outcome "task gone"
-                "tasks": tasks.saved_book(self),
-            }
+            data = self.saved()
+            servers = dict(self._saved_servers)  # kept until a server of that name exists again
+            topology = self.topology
+            if topology is not None:
+                servers.update({state.name: state.saved() for state in topology.states()})
+                data["topology"] = topology.as_json()
+            data["servers"] = servers
             temporary = self.state_file.with_name(f".{self.state_file.name}.{os.getpid()}.tmp")
             with open(temporary, "w", encoding="utf-8") as file:
                 json.dump(data, file)
@@ -154,7 +234,7 @@ class SimulatorState:
         return f"<SimulatorState user={self.user!r} hosts={len(self.hosts)} incidents={len(self.incidents)}>"
 
     def time(self) -> float:
-        return time.time() + self.clock_offset
+        return self.root._clock() + self.clock_offset
 
     def now(self) -> dt.datetime:
         return dt.datetime.fromtimestamp(self.time(), dt.UTC)
@@ -207,6 +287,8 @@ class SimulatorState:
         with self.lock:
             self.sessions.clear()
             self.generation += 1
+            if self.root.topology is not None:
+                self.root.topology.gateway_keys.clear()
 
     @contextlib.contextmanager
     def working(self, method: str) -> Iterator[None]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from audit.admin import ReadOnlyAdmin
 from notifications.models import Notification
-from responses.admin import ReadOnlyAdmin
 
 
 @admin.register(Notification)

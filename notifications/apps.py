@@ -16,8 +16,5 @@ class NotificationsConfig(AppConfig):
         channels.check_notify_urls(settings.ESCALATE_URLS, "ESCALATE_URLS")
         signals.connect()
 
-        # The sweep (reminders, lost jobs) reschedules itself in Redis; the workers' keeper puts it back.
-        from notifications import jobs as notification_jobs
-        from responses import jobs
-
-        jobs.keep_scheduled(notification_jobs.schedule_sweep)
+        # The sweep (reminders, lost jobs): a periodic duty of the workers' keeper (worker/duties.py).
+        from notifications import jobs  # noqa: F401

@@ -26,13 +26,13 @@ from django.db.models import F, Q
 from django.utils import timezone
 from redis.exceptions import RedisError
 from rq import Retry, get_current_job
-from rq.registry import ScheduledJobRegistry
 
 from notifications import channels, messages, routing
 from notifications.models import Channel, DeliveryStatus, EventDispatch, Notification, NotificationKind
-from responses.jobs import _job_is_alive
 from responses.models import EventKind, RequestEvent, ResponseRequest, Status
 from responses.queueing import JOB_FAILURE_TTL, JOB_RESULT_TTL
+from worker import duties
+from worker.liveness import job_is_alive
 
 log = logging.getLogger(__name__)
 
@@ -376,7 +376,7 @@ def requeue_lost(now: dt.datetime | None = None) -> int:
     stale = list(stale)
     queued = set(queue.get_job_ids()) if stale else set()
     for note in stale:
-        if _job_is_alive(str(note.uuid), queue, queued):
+        if job_is_alive(str(note.uuid), queue, queued):
             continue
         # Conditional: a job that finished meanwhile has moved the row on.
         moved = Notification.objects.filter(pk=note.pk, status=note.status).update(
@@ -403,22 +403,10 @@ def sweep(now: dt.datetime | None = None) -> dict[str, int]:
     }
 
 
+@duties.periodic("notifications-sweep", every="NOTIFY_SWEEP_INTERVAL", job_id=SWEEP_JOB_ID, queue=QUEUE)
 def sweep_periodically() -> dict[str, int]:
-    try:
-        return sweep()
-    finally:
-        schedule_sweep(force=True)
+    """The scheduled sweep, every NOTIFY_SWEEP_INTERVAL on the `notify` queue."""
+    return sweep()
 
 
-def schedule_sweep(force: bool = False) -> bool:
-    """Keep the periodic sweep in the scheduler (idempotent unless ``force``)."""
-    queue = _queue()
-    if not force and (SWEEP_JOB_ID in ScheduledJobRegistry(queue=queue).get_job_ids() or SWEEP_JOB_ID in queue.job_ids):
-        return False
-    queue.enqueue_in(
-        dt.timedelta(seconds=settings.NOTIFY_SWEEP_INTERVAL),
-        sweep_periodically,
-        job_id=SWEEP_JOB_ID,
-        result_ttl=settings.NOTIFY_SWEEP_INTERVAL * 2,
-    )
-    return True
+schedule_sweep = sweep_periodically.schedule  # idempotent unless ``force``

@@ -22,6 +22,7 @@ from django.utils.translation import gettext_lazy, ngettext
 
 from notifications import markup
 from notifications.models import NotificationKind
+from responses import isolation
 from responses.models import RequestEvent, ResponseRequest
 
 JUSTIFICATION_LIMIT = 300
@@ -43,6 +44,8 @@ SUBJECTS = {
     NotificationKind.OUTCOME_FAILED: gettext_lazy("Failed on the host: %(task)s on %(host)s"),
     NotificationKind.OUTCOME_NO_TASK: gettext_lazy("No KSC task appeared: %(task)s on %(host)s"),
     NotificationKind.OUTCOME_GONE: gettext_lazy("KSC task gone: %(task)s on %(host)s"),
+    NotificationKind.ISOLATION_ENDING: gettext_lazy("Isolation ends soon: %(host)s"),
+    NotificationKind.EXTENSION_NEEDED: gettext_lazy("Extension of an isolation waits for approval: %(host)s"),
 }
 HEADLINES = {
     NotificationKind.APPROVAL_NEEDED: gettext_lazy("%(requester)s asks for an approval. Another approver must decide."),
@@ -76,6 +79,13 @@ HEADLINES = {
     ),
     NotificationKind.OUTCOME_GONE: gettext_lazy(
         "The response task the portal followed is gone from KSC: the outcome on the host is not known."
+    ),
+    NotificationKind.ISOLATION_ENDING: gettext_lazy(
+        "The isolation of this host ends soon and the portal will then release it. On the request page: "
+        "Extend (a new end, approved like the isolation), Release now, or Hold (approvers: keep it isolated)."
+    ),
+    NotificationKind.EXTENSION_NEEDED: gettext_lazy(
+        "%(actor)s asks to extend the isolation of this host. Another approver must decide on the request page."
     ),
 }
 # The event's message is the approver's comment for these kinds, the error for those.
@@ -131,6 +141,20 @@ def _facts(request: ResponseRequest, fmt: str, now: dt.datetime) -> dict:
     }
 
 
+def _isolation_facts(kind: str, request: ResponseRequest, event: RequestEvent | None) -> dict:
+    """An isolation's end as approved, and for a warning or an extension the end it is about (UTC and the filer's zone)."""
+    facts = {"isolation_end": isolation.describe_end(request.isolation_end)}
+    detail = (event.detail or {}) if event is not None else {}
+    if kind in (NotificationKind.ISOLATION_ENDING, NotificationKind.EXTENSION_NEEDED) and detail.get("release_at"):
+        end = dt.datetime.fromisoformat(detail["release_at"])
+        facts["ends_at"] = isolation.both_zones(end, (request.isolation_end or {}).get("tz", ""))
+        if kind == NotificationKind.EXTENSION_NEEDED and detail.get("current_end"):
+            facts["current_end"] = isolation.both_zones(dt.datetime.fromisoformat(detail["current_end"]))
+    if kind == NotificationKind.EXTENSION_NEEDED:
+        facts["comment"] = markup.user_text(event.message if event else "", markup.TEXT, COMMENT_LIMIT)
+    return facts
+
+
 def compose(
     kind: str,
     request: ResponseRequest,
@@ -162,6 +186,7 @@ def compose(
             "error": (note or markup.user_text(request.last_error, fmt, COMMENT_LIMIT)) if kind in ERROR_KINDS else "",
             "ksc_said": note if kind in OUTCOME_DETAIL_KINDS else "",
             "actor": actor,
+            **_isolation_facts(kind, request, event),
         }
         subject = _subject(str(SUBJECTS[kind] % {"task": facts["task"], "host": facts["host"]}))
         body = render_to_string("notifications/message.txt", context)

@@ -36,6 +36,8 @@ class NotificationKind(models.TextChoices):
     SLA_BREACHED = "sla_breached", _("An approval SLA was breached (for named managers)")
     COMMENT = "comment", _("A question about my request, or an answer to my question")
     SNOOZE_ENDED = "snooze_ended", _("A request whose reminder I snoozed still waits for approval")
+    ISOLATION_ENDING = "isolation_ending", _("An isolation I asked for or approved ends soon")
+    EXTENSION_NEEDED = "extension_needed", _("An isolation's extension waits for my approval")
     DIGEST = "digest", _("Digest of waiting requests")
     TEST = "test", _("Test message")
 

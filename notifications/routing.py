@@ -49,6 +49,10 @@ EVENT_KINDS: dict[str, str] = {
     # Written by the outcome sweep (responses/outcomes.py) when the [Response] task's state changes;
     # which message (if any) depends on the state it reached: outcome_kind() below.
     EventKind.OUTCOME: NotificationKind.OUTCOME_COMPLETED,
+    # Isolate until (responses/isolation.py): the end is near (requester and those who approved it), and an
+    # extension waits for an approver.
+    EventKind.ISOLATION_ENDING: NotificationKind.ISOLATION_ENDING,
+    EventKind.EXTENSION_FILED: NotificationKind.EXTENSION_NEEDED,
 }
 # The outcome states people are told of, and the message each causes. Pending, running and
 # "KSC unreachable" are not news: the request page shows them.
@@ -61,7 +65,7 @@ OUTCOME_KINDS: dict[str, str] = {
 }
 TO_APPROVERS = (NotificationKind.APPROVAL_NEEDED, NotificationKind.REMINDER)
 # Those who approved the request hear when it went wrong on the host: they let it through.
-TO_DECIDERS = (NotificationKind.OUTCOME_FAILED, NotificationKind.OUTCOME_NO_TASK)
+TO_DECIDERS = (NotificationKind.OUTCOME_FAILED, NotificationKind.OUTCOME_NO_TASK, NotificationKind.ISOLATION_ENDING)
 TO_CHANNELS = (
     NotificationKind.APPROVAL_NEEDED,
     NotificationKind.REMINDER,
@@ -69,12 +73,14 @@ TO_CHANNELS = (
     NotificationKind.FAILED,
     NotificationKind.OUTCOME_FAILED,
     NotificationKind.OUTCOME_NO_TASK,
+    NotificationKind.EXTENSION_NEEDED,
 )
 TO_REQUESTER = (
     NotificationKind.APPROVED,
     NotificationKind.REJECTED,
     NotificationKind.EXPIRED,
     NotificationKind.FAILED,
+    NotificationKind.ISOLATION_ENDING,
     *OUTCOME_KINDS.values(),
 )
 # Kinds a burst folds into a digest (a SIEM rule in a loop files dozens of requests a minute).
@@ -87,6 +93,8 @@ NOTIFY_TYPES = {
     NotificationKind.OUTCOME_FAILED: "failure",
     NotificationKind.OUTCOME_NO_TASK: "failure",
     NotificationKind.OUTCOME_COMPLETED: "success",
+    NotificationKind.ISOLATION_ENDING: "warning",
+    NotificationKind.EXTENSION_NEEDED: "warning",
 }
 
 
@@ -190,6 +198,29 @@ def deciders_of(request: ResponseRequest) -> list:
         .order_by("username")
     )
     return [user for user in users if policy.may(user, policy.VIEW, request)]
+
+
+def extension_deciders_of(request: ResponseRequest, event: RequestEvent | None) -> list:
+    """The approvers who may decide an isolation's extension (policy.may_decide_extension): never its asker."""
+    from responses.models import IsolationExtension
+
+    key = (event.detail or {}).get("extension") if event is not None else None
+    extension = IsolationExtension.objects.filter(uuid=key).first() if key else None
+    if extension is None:
+        return []
+    users = list(
+        get_user_model()
+        .objects.filter(is_active=True)
+        .select_related("notification_preference")
+        .prefetch_related("groups")
+        .order_by("username")
+    )
+    policy.prime_roles(users)
+    return [
+        user
+        for user in users
+        if policy.may(user, policy.VIEW, request) and policy.may_decide_extension(user, extension)
+    ]
 
 
 def email_recipient(user) -> Recipient:
@@ -311,6 +342,8 @@ def recipients(kind: str, request: ResponseRequest, event: RequestEvent | None =
     elif kind == NotificationKind.SNOOZE_ENDED and event is not None:
         # The approver who snoozed it, by e-mail too, while they may still decide it; the channels below.
         people = [user for user in approvers_of(request) if user.get_username() == event.actor_username]
+    elif kind == NotificationKind.EXTENSION_NEEDED:
+        people = extension_deciders_of(request, event)
     elif kind in TO_REQUESTER and request.requester is not None:
         if policy.may(request.requester, policy.VIEW, request):  # a disabled account hears nothing
             people = [request.requester]

@@ -93,11 +93,13 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI's files served from here: SOC networks are often offline
     "responses",
-    "accounts",  # sign-in through the directory (LDAP / Active Directory, OpenID Connect)
+    "accounts",
+    "audit",  # the keyed audit chains, anchors, verifications and their pages  # sign-in through the directory (LDAP / Active Directory, OpenID Connect)
     "notifications",  # e-mail and chat messages about requests, driven by the audit trail
     # The KSC stand-in for demos and tests (`manage.py ksc_simulator`): no models, no URLs, nothing
     # runs unless that command is started; installed always so `make run` needs no extra setting.
     "ksc_simulator",
+    "worker",  # the RQ worker, its keeper and the registry of periodic duties (worker/duties.py)
 ]
 
 MIDDLEWARE = [
@@ -338,7 +340,7 @@ RQ_QUEUES = {
 }
 RQ_SHOW_ADMIN_LINK = False
 # A worker that runs jobs in its own process, so that one KSC session serves every job.
-RQ = {"WORKER_CLASS": "responses.jobs.PortalWorker"}
+RQ = {"WORKER_CLASS": "worker.rq_worker.PortalWorker"}
 KSC_SUBMIT_TRIES = env_int("KSC_SUBMIT_TRIES", 5, minimum=1, maximum=50)  # tries when KSC is unreachable
 KSC_SUBMIT_BACKOFF = env_int("KSC_SUBMIT_BACKOFF", 30, minimum=0)  # seconds before the 2nd try, doubling
 RECONCILE_INTERVAL = env_int("RECONCILE_INTERVAL", 60, minimum=2)  # seconds between reconciler runs
@@ -426,6 +428,14 @@ OUTCOME_SWEEP_MAX_CALLS = env_int("OUTCOME_SWEEP_MAX_CALLS", 1000, minimum=10)  
 OUTCOME_TRACKING_DAYS = env_int("OUTCOME_TRACKING_DAYS", 30, minimum=1, maximum=365)  # KES' task lifespan
 HOST_STALE_AFTER = env_int("HOST_STALE_AFTER", 3600, minimum=60)  # seconds unseen before the host picker warns
 APPROVAL_TTL = env_int("APPROVAL_TTL", 24 * 3600, minimum=60)  # seconds a request may wait for approval
+# Isolate until (responses/isolation.py): an isolation's end, in hours (presets 1, 4, 8, 24, 72) or a
+# date and time, at most ISOLATION_MAX_HOURS away and at least ISOLATION_MIN_MINUTES; the form preselects
+# ISOLATION_DEFAULT_HOURS (also the API's when a request names no end); ISOLATION_END_WARNING seconds
+# before the end the requester and the approvers are told (Extend, Release now, Hold).
+ISOLATION_MAX_HOURS = env_int("ISOLATION_MAX_HOURS", 72, minimum=1, maximum=24 * 366)
+ISOLATION_DEFAULT_HOURS = env_int("ISOLATION_DEFAULT_HOURS", 8, minimum=1, maximum=ISOLATION_MAX_HOURS)
+ISOLATION_MIN_MINUTES = env_int("ISOLATION_MIN_MINUTES", 15, minimum=1, maximum=ISOLATION_MAX_HOURS * 60)
+ISOLATION_END_WARNING = env_int("ISOLATION_END_WARNING", 3600, minimum=0)
 APPROVALS_REQUIRED = env_int("APPROVALS_REQUIRED", 1, minimum=0, maximum=10)
 # Per-task override, e.g. APPROVALS_REQUIRED_ISOLATEHOST=2; applies to every request of that task type.
 APPROVALS_REQUIRED_BY_TASK = {
@@ -471,7 +481,7 @@ SLA_BREACH_TO = [name.strip() for name in (env_str("SLA_BREACH_TO", "") or "").s
 # --- The REST API (/api/v1/, responses/api/) ---
 REST_FRAMEWORK = {
     # Tokens only: no session cookies, so no CSRF to worry about (the schema view adds sessions, read-only).
-    "DEFAULT_AUTHENTICATION_CLASSES": ["responses.api.authentication.ApiTokenAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.tokens.ApiTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": ["responses.api.parsers.BoundedJSONParser"],  # JSON, nested 32 levels at most
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
@@ -494,7 +504,7 @@ SPECTACULAR_SETTINGS = {
     ],
     # The schema and docs: a token, or a logged-in portal session (GET only, so no CSRF concern).
     "SERVE_AUTHENTICATION": [
-        "responses.api.authentication.ApiTokenAuthentication",
+        "accounts.tokens.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],

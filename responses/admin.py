@@ -8,27 +8,8 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from responses.models import (
-    AccountEvent,
-    AuditAnchor,
-    ChainVerification,
-    Decision,
-    KscServerState,
-    RequestEvent,
-    ResponseRequest,
-    SubmissionAttempt,
-)
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+from audit.admin import ReadOnlyAdmin
+from responses.models import Decision, KscServerState, RequestEvent, ResponseRequest, SubmissionAttempt
 
 
 class ApprovalInline(admin.TabularInline):
@@ -63,24 +44,6 @@ class RequestEventAdmin(ReadOnlyAdmin):
 @admin.register(SubmissionAttempt)
 class SubmissionAttemptAdmin(ReadOnlyAdmin):
     list_display = ["request", "number", "started_at", "outcome", "ksc_incident_id", "error_code"]
-
-
-@admin.register(AccountEvent)
-class AccountEventAdmin(ReadOnlyAdmin):
-    list_display = ["created_at", "kind", "subject_username", "actor_username"]
-    list_filter = ["kind"]
-    search_fields = ["subject_username", "actor_username"]
-
-
-@admin.register(AuditAnchor)
-class AuditAnchorAdmin(ReadOnlyAdmin):
-    list_display = ["seq", "created_at"]
-
-
-@admin.register(ChainVerification)
-class ChainVerificationAdmin(ReadOnlyAdmin):
-    list_display = ["finished_at", "source", "username", "intact", "events", "request_chains", "problem_count"]
-    list_filter = ["intact", "source"]
 
 
 @admin.register(KscServerState)

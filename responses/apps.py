@@ -22,14 +22,24 @@ class ResponsesConfig(AppConfig):
         drafts.connect_signals()
 
         # Queueing receives workflow.entered_approved: every approved request is queued after commit.
-        # The outcome sweep and the audit chains' scheduled verification reschedule themselves in
-        # Redis; the workers' keeper puts them back when Redis lost them.
-        from responses import (
-            chain_verification,
+        # The duties of the workers' keeper register themselves (worker/duties.py): the reconciler and
+        # the due tries (jobs), the outcome sweep, the previewed IOC archives' expiry, the isolations' ends
+        # (isolation, which also receives entered_approved: an approved isolation gets its paired release); and
+        # the requests' kind of audit chain (audit/chain.py).
+        # The audit pages ask the one policy who may read and verify the chains.
+        from audit import access
+        from responses import (  # noqa: F401
+            ioc_store,
+            isolation,
             jobs,
             outcomes,
-            queueing,  # noqa: F401
+            policy,
+            queueing,
+            request_chain,
         )
 
-        jobs.keep_scheduled(outcomes.schedule_outcome_sweep)
-        jobs.keep_scheduled(chain_verification.schedule_check)
+        access.set_reader_rule(policy.may_export_audit)
+        # The accounts' admin and scope_user ask the configured KSC servers' names through it.
+        from accounts import tenants
+
+        tenants.set_server_names(policy.server_names)

@@ -26,7 +26,7 @@ from django.utils.translation import gettext as _
 
 from ksc_client.errors import KscError
 from ksc_client.hosts import Host
-from responses import catalog, filing_hints, host_directory, ksc_servers, policy, workflow
+from responses import catalog, filing_hints, host_directory, isolation, ksc_servers, policy, workflow
 from responses.errors import InvalidRequest
 from responses.models import EventKind, ResponseRequest, payload_fingerprint
 from responses.states import PRIMARY_SERVER
@@ -96,6 +96,7 @@ def file_request(
     same_pending_ok: bool = True,
     archive_names: Any = None,
     server: Any = None,
+    end: dict[str, Any] | None = None,
 ) -> Filed:
     """Check the host with KSC, then file through workflow.file_request.
 
@@ -105,6 +106,9 @@ def file_request(
     ``same_pending_ok``: False (the web form, until the analyst confirms) raises SamePending
     when the same task, host and params are already open, filed by anyone.
     ``archive_names``: the web form's file name of each IOC archive (workflow.file_request).
+    ``end``: an isolation's end as sent (responses.isolation.END_FIELDS: ``isolate_until``,
+    ``isolate_hours``, ``until_released_reason``, ``time_zone``); an isolation without one gets
+    ISOLATION_DEFAULT_HOURS. Filing an isolation change while another is in flight on the host is refused.
     """
     # Who may not file, or is over the limit, does not get KSC asked on their behalf.
     policy.may(user, policy.FILE).enforce()
@@ -123,6 +127,7 @@ def file_request(
         check = check_host(host_id, server)
         if check.unknown:
             raise InvalidRequest({"target_host": [unknown_host_message()]})
+    cleaned_end, end_errors = isolation.clean_end(task, _cleaned_or_raw(task, params), end or {})
     fields = {
         "task": task,
         "target_host": target_host,
@@ -134,6 +139,9 @@ def file_request(
         "host_unchecked": check.error if check is not None else "",
         "archive_names": archive_names,
         "server": server,
+        "isolation_end": cleaned_end,
+        "more_errors": end_errors,
+        "before_create": _one_isolation_change,
     }
     if previewed_at is None:
         return Filed(workflow.file_request(user=user, **fields))
@@ -146,7 +154,7 @@ def file_request(
             ResponseRequest.objects.visible_to(locked)
             .filter(
                 requester=locked,
-                fingerprint=payload_fingerprint(task, target_host, params, server),
+                fingerprint=payload_fingerprint(task, target_host, params, server, cleaned_end),
                 justification=str(justification or "").strip(),
                 created_at__gte=previewed_at,
             )
@@ -159,6 +167,21 @@ def file_request(
             if same:
                 raise SamePending(same)
         return Filed(workflow.file_request(user=locked, **fields))
+
+
+def _cleaned_or_raw(task: Any, params: Any) -> Any:
+    """The params as the catalog cleans them (action "1" is 1), or as sent when they do not clean (the workflow says why)."""
+    if task != "isolateHost":
+        return params  # only isolateHost's action decides an end (an IOC archive is not unpacked twice)
+    try:
+        return catalog.clean_params(task, params)
+    except (catalog.ParamErrors, KeyError, TypeError, ValueError):
+        return params
+
+
+def _one_isolation_change(task: str, host: str, params: Any, server: str) -> None:
+    """In the filing's transaction: one isolation change in flight per host (responses.isolation)."""
+    isolation.refuse_if_in_flight(task, params, host, server)
 
 
 def host_unchecked(rr: ResponseRequest, events: list | None = None) -> str:

@@ -2,9 +2,14 @@
 
 ``search(user, query, limit)`` asks each of the user's servers in parallel, each with
 KSC_SEARCH_TIMEOUT seconds, and returns the hosts found with their server, plus the servers that
-did not answer (and why) and the secondaries a server's hierarchical search reported as failed
-(``FindHostsAsync``'s ``pFailedSlavesInfo``, when the client offers ``find_hosts_async``). A
-page never shows fewer hosts silently: what did not answer is said beside what did.
+did not answer (and why). A page never shows fewer hosts silently: what did not answer is said
+beside what did.
+
+Each configured secondary (an entry with ``route``) is asked on its own, through the primary's
+gateway, so its hosts carry its name and a secondary that does not answer is named as such
+(``failed_secondaries``: its route below the primary). The primary's hierarchical search
+(``find_hosts_async`` with ``pFailedSlavesInfo``) is not used here: its rows do not say which
+secondary holds a host, so its hosts would be shown, and filed, as the primary's.
 
 A server's search runs on that server's cached client (responses/ksc_servers.py). A search
 that outlived its timeout may still be running on it: the next search of that server then uses
@@ -62,15 +67,6 @@ def _ask(server: str, query: str, limit: int) -> tuple[list[Host], list[str]]:
             _busy.add(server)
     client = ksc_servers.client_for(server) if shared else ksc_servers.build_client(ksc_servers.config_for(server))
     try:
-        hierarchical = getattr(client, "find_hosts_async", None)
-        if hierarchical is not None:
-            found = hierarchical(query, limit=limit)
-            hosts = list(getattr(found, "hosts", found))
-            failed = [
-                str(getattr(item, "name", "") or getattr(item, "id", "") or item)
-                for item in getattr(found, "failed_secondaries", None) or getattr(found, "failed", None) or []
-            ]
-            return hosts, failed
         return client.find_hosts(query, limit=limit), []
     finally:
         if shared:
@@ -101,6 +97,7 @@ def search(user, query: str, *, limit: int = 25, servers: list[str] | None = Non
                 result.failed_servers.append(
                     (name, _("did not answer within %(seconds)s s") % {"seconds": f"{timeout:g}"})
                 )
+                _name_secondary(result, name)
                 continue
             try:
                 hosts, failed = future.result()
@@ -108,6 +105,7 @@ def search(user, query: str, *, limit: int = 25, servers: list[str] | None = Non
                 # Logged by the caller, with the query shortened for the log (throttle.for_log).
                 result.failed_servers.append((name, str(error)))
                 result.errors[name] = error
+                _name_secondary(result, name)
                 continue
             result.failed_secondaries += [(name, secondary) for secondary in failed]
             host_directory.record_seen(hosts, name)  # the auditors' host search knows them from now on
@@ -115,6 +113,13 @@ def search(user, query: str, *, limit: int = 25, servers: list[str] | None = Non
     finally:
         pool.shutdown(wait=False, cancel_futures=True)  # a slow server's thread ends on its own
     return result
+
+
+def _name_secondary(result: HostSearch, name: str) -> None:
+    """A configured secondary that did not answer is also named as a secondary (its route below the primary)."""
+    entry = next((server for server in getattr(settings, "KSC_SERVERS", []) if server.name == name), None)
+    if entry is not None and entry.route:
+        result.failed_secondaries.append((name, " > ".join(str(step) for step in entry.route)))
 
 
 def everything_failed(found: HostSearch) -> str:

@@ -7,7 +7,7 @@ here, for its user, and the signed preview names it by its SHA-256; filing takes
 
 - kept for KEEP_SECONDS, a preview's lifetime (a preview older than that is refused anyway), at most
   MAX_KEPT_PER_USER per user (the newest; an older preview then asks for the file again);
-- the keeper's beat deletes the rows past their age (responses.jobs.keeper_beat);
+- the keeper's beat deletes the rows past their age (a duty of the keeper's beat, worker/duties.py);
 - a user reads only their own archives: the digest alone opens nothing.
 
 A filed request keeps its archive in its own params, as before; nothing here is part of the audit trail.
@@ -23,6 +23,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from responses.models import StoredIocArchive
+from worker import duties
 
 MAX_KEPT_PER_USER = 5
 # A preview's lifetime (responses.forms.previews.PREVIEW_MAX_AGE is this): no archive is needed for longer.
@@ -69,6 +70,7 @@ def take(user, digest: str) -> str | None:
     return base64.b64encode(data).decode("ascii")
 
 
+@duties.every_beat("expired-ioc-archives")
 def delete_expired() -> int:
     """Delete the archives older than a preview may be; how many."""
     deleted, _by_model = StoredIocArchive.objects.filter(stored_at__lte=timezone.now() - _max_age()).delete()

@@ -21,57 +21,33 @@ worker reloads everything from the row (after NetBox). What makes
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import logging
-import os
-import socket
-import threading
-import time
-import uuid as uuid_module
-from collections.abc import Callable
-from importlib import import_module
 from typing import Any
 
 import django_rq
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db import DatabaseError, IntegrityError, connections
+from django.db import DatabaseError, IntegrityError
 from django.db.models import Exists, OuterRef, Q, Subquery
 from django.db.models.functions import Now
 from django.utils.translation import gettext as _
-from redis.exceptions import ClusterDownError, OutOfMemoryError, ReadOnlyError, RedisError, ResponseError, TryAgainError
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-from rq import SimpleWorker, get_current_job
-from rq.exceptions import NoSuchJobError, StopRequested
-from rq.executions import Execution
+from rq import get_current_job
+from rq.exceptions import NoSuchJobError
 from rq.intermediate_queue import IntermediateQueue
 from rq.job import Job, JobStatus
-from rq.scheduler import RQScheduler
-from rq.scripts import acquire_or_refresh_lock, release_lock
-from rq.worker import DequeueStrategy, Worker, WorkerStatus
 
 from ksc_client.errors import KscError, KscTlsError
-from responses import (
-    audit_chain,
-    ioc_store,
-    ksc_servers,
-    payload,
-    queueing,
-    server_state,
-    submission,
-    trail,
-    workflow,
-)
+from responses import ksc_servers, payload, queueing, server_state, submission, trail, workflow
 from responses.ksc_servers import get_client
 from responses.models import IN_FLIGHT, EventKind, RequestEvent, ResponseRequest, Status
 from responses.states import PRIMARY_SERVER
+from worker import duties
+from worker.liveness import job_is_alive
 
 log = logging.getLogger(__name__)
 
 QUEUE = queueing.QUEUE
-LEGACY_RECONCILE_JOB_ID = "portal-reconcile-requests"  # the scheduled job of earlier versions
 
 
 def _is_last_try() -> bool:
@@ -329,6 +305,7 @@ def _certificate_verifies(server: str | None = None) -> bool:
     return True
 
 
+@duties.every_tick("due-tries", queue=queueing.QUEUE)
 def queue_due_tries(queue=None) -> int:
     """Queue every QUEUED request whose next try is due by the database's clock; how many were queued.
 
@@ -388,7 +365,7 @@ def _queue_now(job_id: str, queue) -> bool:
             queue._enqueue_job(job, at_front=job.should_enqueue_at_front())
             return True
         return False  # the schedule's mover took it at this moment
-    if status in (JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED) and _job_is_alive(
+    if status in (JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED) and job_is_alive(
         job_id, queue, set(queue.get_job_ids())
     ):
         return False
@@ -399,51 +376,7 @@ def _queue_now(job_id: str, queue) -> bool:
 # --- Reconciliation -----------------------------------------------------------------------
 
 
-def _queued_job_is_stranded(job_id: str, queue, queued: set[str]) -> bool:
-    """A QUEUED job that is in no queue list: a worker took it and died before starting it.
-
-    RQ moves a job from the queue to its intermediate list, then marks it
-    STARTED; a worker killed in between leaves it QUEUED and in no queue. A
-    living worker takes far less than a second for that step, so the job is
-    only called stranded when it is still out of the queue RECONCILE_STRANDED_WAIT
-    (a second) later.
-    """
-    if job_id in queued:  # the queue's ids, read once per reconciler run
-        return False
-    time.sleep(settings.RECONCILE_STRANDED_WAIT)
-    job = Job.fetch(job_id, connection=queue.connection)
-    if job.get_status(refresh=False) != JobStatus.QUEUED:
-        return False
-    return queue.connection.lpos(queue.key, job_id) is None
-
-
-def _job_is_alive(job_id: str, queue, queued: set[str]) -> bool:
-    """Whether an RQ job will still run (waiting in the queue, scheduled, or started on a living worker)."""
-    connection = queue.connection
-    try:
-        job = Job.fetch(job_id, connection=connection)
-    except Exception:  # NoSuchJobError and unreadable jobs alike
-        return False
-    status = job.get_status(refresh=False)
-    if status == JobStatus.QUEUED:
-        try:
-            return not _queued_job_is_stranded(job_id, queue, queued)
-        except Exception:
-            return False
-    if status == JobStatus.SCHEDULED:
-        # A mover that died between taking it out of the schedule and queueing it leaves it SCHEDULED.
-        return connection.zscore(queue.scheduled_job_registry.key, job_id) is not None
-    if status == JobStatus.DEFERRED:
-        return True
-    if status == JobStatus.STARTED:
-        worker_name = job.worker_name
-        if not worker_name:
-            return False
-        # The worker's key lives WORKER_HEARTBEAT_TTL seconds past its last heartbeat (PortalWorker).
-        return bool(connection.exists(Worker.redis_worker_namespace_prefix + worker_name))
-    return False
-
-
+@duties.every_beat("reconciler", raise_errors=True)
 def reconcile(grace_seconds: int | None = None) -> dict[str, int]:
     """Queue every in-flight request that has no live job; expire overdue approvals.
 
@@ -486,7 +419,7 @@ def reconcile(grace_seconds: int | None = None) -> dict[str, int]:
             if rooms[server] <= 0:
                 continue  # no Redis call, no query: it waits for the next run
             rooms[server] -= 1  # released now, or released earlier and its job waits: either way it takes a place
-        if _job_is_alive(str(key), queue, queued):
+        if job_is_alive(str(key), queue, queued):
             continue
         # A job a dead worker left in RQ's intermediate list must not run a second time from there.
         queue.connection.lrem(IntermediateQueue(queue.key, connection=queue.connection).key, 0, str(key))
@@ -627,381 +560,3 @@ def check_late_duplicates(now: dt.datetime | None = None) -> dict[str, int]:
         counts["removed"] += len(removed)
         counts["failed"] += len(failed)
     return counts
-
-
-# Periodic jobs that reschedule themselves in Redis (the outcome sweep, the directory sync, the
-# notifications' sweep). Each app registers, in its AppConfig.ready(), the idempotent function that
-# puts its job back in the schedule; the keeper's beat calls them all, so a flushed or restarted
-# Redis loses none of them and this module imports none of those apps.
-_KEPT_SCHEDULED: list[Callable[[], bool]] = []
-
-
-def keep_scheduled(schedule: Callable[[], bool]) -> None:
-    """Have the keeper's beat call ``schedule`` (idempotent: puts a periodic job back when it is missing)."""
-    if schedule not in _KEPT_SCHEDULED:
-        _KEPT_SCHEDULED.append(schedule)
-
-
-def clear_expired_sessions() -> None:
-    """What `manage.py clearsessions` does: delete the sessions past their expiry.
-
-    Anonymous visits make session rows too (a draft kept when a session ended, the OpenID Connect
-    sign-in's state), and nothing else deletes them. One indexed DELETE per beat.
-    """
-    engine = import_module(settings.SESSION_ENGINE)
-    with contextlib.suppress(NotImplementedError):  # sessions in signed cookies keep no rows
-        engine.SessionStore.clear_expired()
-
-
-def keeper_beat() -> dict[str, int]:
-    """One beat of the cluster's periodic duties, run by whichever keeper wins the reconcile lease.
-
-    The audit chains' anchor when one is due (AUDIT_ANCHOR_INTERVAL), expired sessions deleted
-    (clearsessions) and previewed IOC archives past a preview's age (responses.ioc_store), the reconciler,
-    and every registered periodic job put back in the schedule when Redis lost it
-    (within RECONCILE_INTERVAL, with nothing restarted).
-    """
-    try:
-        audit_chain.anchor_if_due()
-    except Exception:  # an anchor missed now is taken at the next beat; reconciling matters more
-        log.exception("could not take the audit anchor")
-    try:
-        clear_expired_sessions()
-        ioc_store.delete_expired()
-    except Exception:  # tried again at the next beat
-        log.exception("could not delete the expired sessions or previewed IOC archives")
-    counts = reconcile()
-    for schedule in _KEPT_SCHEDULED:
-        try:
-            schedule()
-        except RedisError as exc:
-            log.warning("could not put %s back in the schedule: %s", schedule.__name__, exc)
-    return counts
-
-
-def schedule_periodic(
-    job_id: str,
-    func,
-    seconds: int,
-    *,
-    force: bool = False,
-    result_ttl: int | None = None,
-    job_timeout: int | None = None,
-) -> bool:
-    """Put ``func`` in the worker's schedule ``seconds`` from now under ``job_id``, unless it is there already.
-
-    ``force``: schedule anyway (the periodic job itself, rescheduling its next run).
-    ``result_ttl`` (default: twice ``seconds``) must outlive the next run, which has the same id;
-    ``job_timeout``: the queue's default unless given.
-    """
-    queue = django_rq.get_queue(QUEUE)
-    if not force:
-        if job_id in queue.scheduled_job_registry.get_job_ids():
-            return False
-        if job_id in queue.job_ids:
-            return False
-    queue.enqueue_in(
-        dt.timedelta(seconds=seconds),
-        func,
-        job_id=job_id,
-        result_ttl=seconds * 2 if result_ttl is None else result_ttl,
-        job_timeout=job_timeout,
-    )
-    return True
-
-
-def is_running(job_id: str) -> bool:
-    """Whether a living worker runs the job ``job_id`` now (a periodic job is then not scheduled again)."""
-    connection = django_rq.get_queue(QUEUE).connection
-    try:
-        job = Job.fetch(job_id, connection=connection)
-    except RedisError:
-        raise
-    except Exception:  # NoSuchJobError and unreadable jobs alike
-        return False
-    if job.get_status(refresh=False) != JobStatus.STARTED or not job.worker_name:
-        return False
-    return bool(connection.exists(Worker.redis_worker_namespace_prefix + job.worker_name))
-
-
-# --- The keeper: reconciler and scheduler, in every worker and in `reconcile_requests --loop` ------
-
-KEEPER_TICK = 1.0  # seconds between a keeper's looks at Redis
-RECONCILE_LEASE_KEY = "edr-portal:reconcile-lease"
-
-
-def scheduler_lease_seconds() -> int:
-    """How long a keeper holds the `ksc` schedule: a killed holder's duty passes on this soon."""
-    return max(2, min(10, settings.RECONCILE_INTERVAL // 2))
-
-
-class Keeper:
-    """Runs the reconciler every RECONCILE_INTERVAL and moves due retries to the queue.
-
-    Every worker process runs one (a thread), and so may a dedicated
-    `manage.py reconcile_requests --loop`; whichever is alive does the work:
-
-    - the reconciler: whoever first sets a Redis key that expires after
-      RECONCILE_INTERVAL runs it, so the cluster runs it once per interval.
-      When Redis comes back empty the key is gone and the next tick (within a
-      second) runs it: requests approved during the outage are queued then.
-    - the schedule (retries waiting out their backoff): the keeper holding
-      RQ's own scheduler lock for the queue, with a lease of a few seconds
-      renewed every tick, moves due jobs; when it is killed, the lease expires
-      and another keeper takes over. Each job leaves the schedule by one ZREM,
-      so two movers can never queue it twice.
-
-    Nothing lives only in Redis: a flush loses the lease keys, not the duty.
-    """
-
-    def __init__(self, queue_names: list[str] | None = None, name: str | None = None):
-        self.queue_names = queue_names or [QUEUE]
-        self.name = name or f"portal-keeper:{socket.gethostname()}:{os.getpid()}:{uuid_module.uuid4().hex[:8]}"
-        self.redis_down_since: float | None = None
-
-    def tick(self) -> dict[str, int] | None:
-        """One look: move due retries, and reconcile if this keeper's turn came. The counts when it did."""
-        connection = django_rq.get_queue(QUEUE).connection
-        try:
-            for name in self.queue_names:
-                self._move_due_jobs(django_rq.get_queue(name))
-            counts = None
-            if connection.set(RECONCILE_LEASE_KEY, self.name, nx=True, ex=settings.RECONCILE_INTERVAL):
-                _drop_unusable_connections()
-                counts = keeper_beat()
-                if any(counts.values()):
-                    log.info("reconciler: %s", counts)
-        except RedisError as exc:
-            if self.redis_down_since is None:
-                self.redis_down_since = time.monotonic()
-                log.warning("keeper: Redis is not reachable (%s); retrying every second", exc)
-            return None
-        if self.redis_down_since is not None:
-            log.warning("keeper: Redis answers again after %.0f s", time.monotonic() - self.redis_down_since)
-            self.redis_down_since = None
-        return counts
-
-    def _move_due_jobs(self, queue) -> int:
-        lock = RQScheduler.get_locking_key(queue.name)
-        if acquire_or_refresh_lock(queue.connection, lock, self.name, scheduler_lease_seconds()) == "taken":
-            return 0  # another keeper (or RQ's own scheduler) has the schedule
-        registry = queue.scheduled_job_registry
-        moved = 0
-        for job_id in registry.get_jobs_to_schedule(int(time.time())):
-            if not queue.connection.zrem(registry.key, job_id):
-                continue  # another mover got it first
-            try:
-                job = Job.fetch(job_id, connection=queue.connection)
-            except NoSuchJobError:
-                continue
-            queue._enqueue_job(job, at_front=job.should_enqueue_at_front())
-            moved += 1
-        if queue.name == QUEUE:
-            # Tries the database schedules (settle, back-off, pending update): due by its clock, at the second.
-            _drop_unusable_connections()
-            try:
-                moved += queue_due_tries(queue)
-            except DatabaseError as exc:
-                log.warning("keeper: could not read the tries due: %s", exc)
-        return moved
-
-    def release(self) -> None:
-        for name in self.queue_names:
-            queue = django_rq.get_queue(name)
-            with contextlib.suppress(RedisError):
-                release_lock(queue.connection, RQScheduler.get_locking_key(name), self.name)
-
-    def run(self, stop: threading.Event) -> None:
-        """Tick every second until stop is set; nothing but stop ends it."""
-        _delete_legacy_reconciler_job()
-        while not stop.is_set():
-            try:
-                self.tick()
-            except Exception:  # a database fault or a bug: log it and keep the duty
-                log.exception("keeper: the tick failed")
-            stop.wait(KEEPER_TICK)
-        self.release()
-
-    def start_thread(self) -> tuple[threading.Thread, threading.Event]:
-        stop = threading.Event()
-        thread = threading.Thread(target=self.run, args=(stop,), name="portal-keeper", daemon=True)
-        thread.start()
-        return thread, stop
-
-
-def _delete_legacy_reconciler_job() -> None:
-    """Earlier versions kept the reconciler as a scheduled RQ job; the keeper replaces it."""
-    with contextlib.suppress(Exception):
-        Job.fetch(LEGACY_RECONCILE_JOB_ID, connection=django_rq.get_queue(QUEUE).connection).delete()
-
-
-def _drop_unusable_connections() -> None:
-    """Between jobs: keep a healthy database connection, close a broken one (the next query reconnects).
-
-    Django's close_old_connections() would close every connection after every job
-    when CONN_MAX_AGE is 0, and a new PostgreSQL connection per job costs more
-    than the job's own queries.
-    """
-    for connection in connections.all(initialized_only=True):
-        if connection.connection is not None and not connection.in_atomic_block and not connection.is_usable():
-            connection.close()
-
-
-# Redis errors that a healthy Redis later clears, so a worker waits them out instead of exiting
-# (RQ's work loop quits on any error it does not know): unreachable or slow (connection, timeout,
-# LOADING), refusing writes (MISCONF: a failed RDB save with stop-writes-on-bgsave-error, as on a
-# full disk; READONLY: a replica after a Sentinel failover; NOREPLICAS: min-replicas-to-write;
-# OOM: maxmemory), and busy or in transition (BUSY: a long script; MASTERDOWN, TRYAGAIN,
-# CLUSTERDOWN; UNBLOCKED: a blocking pop ended because the server became a replica).
-REDIS_LOST = (RedisConnectionError, RedisTimeoutError, ReadOnlyError, OutOfMemoryError, TryAgainError, ClusterDownError)
-REDIS_PASSING_CODES = ("MISCONF", "READONLY", "NOREPLICAS", "OOM", "BUSY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN",
-                       "UNBLOCKED", "LOADING")  # fmt: skip
-
-
-def redis_lost(exc: BaseException) -> bool:
-    """Whether exc is a Redis error that passes with time (REDIS_LOST above): wait and try again.
-
-    MISCONF, NOREPLICAS, BUSY and UNBLOCKED come as plain ResponseErrors named by their first
-    word; from inside a Lua script (RQ's locks) the code follows other words, hence the search.
-    """
-    if isinstance(exc, REDIS_LOST):
-        return True
-    if not isinstance(exc, ResponseError):
-        return False
-    text = str(exc)
-    return text.split(" ", 1)[0] in REDIS_PASSING_CODES or any(
-        f"{code} " in text for code in ("MISCONF", "READONLY", "NOREPLICAS", "OOM command")
-    )
-
-
-class PortalWorker(SimpleWorker):
-    """The `ksc` worker: runs jobs in its own process, so one KSC session serves every job.
-
-    RQ 3's default worker starts a fresh Python process per job; that would log
-    in to KSC for every request. Database connections are checked between jobs
-    and kept while healthy.
-
-    Liveness: every heartbeat while a job runs, RQ's own included, keeps the
-    worker's Redis key for WORKER_HEARTBEAT_TTL seconds only (RQ alone would
-    keep it for the job timeout plus a minute), and a thread renews it every
-    third of that. A SIGKILLed worker's key is gone within WORKER_HEARTBEAT_TTL,
-    and the reconciler then queues its request again.
-
-    Redis outages: the worker waits and reconnects instead of exiting. A job
-    whose bookkeeping Redis lost is marked failed in RQ once Redis is back; the
-    request row, which already holds the truth, is then taken up by the reconciler.
-
-    Not burst mode: the worker runs a Keeper thread (reconciler and schedule),
-    and never RQ's separate scheduler process, which dies with the worker and
-    is only replaced every ten minutes.
-    """
-
-    keeper: Keeper | None = None
-
-    def work(self, burst: bool = False, *args, with_scheduler: bool = False, **kwargs):
-        # One worker on `ksc notify` takes its queues in turn: with thousands of submissions
-        # waiting, an "approval needed" e-mail waits for one submission, not for all of them
-        # (RQ's default always empties the first queue first), and a mail server that hangs
-        # delays every other submission by one message at most.
-        if len(self.queues) > 1 and kwargs.get("dequeue_strategy") in (None, DequeueStrategy.DEFAULT):
-            kwargs["dequeue_strategy"] = DequeueStrategy.ROUND_ROBIN
-        stop = None
-        if not burst:
-            with_scheduler = False  # the keeper schedules; see the class docstring
-            self.keeper = Keeper([queue.name for queue in self.queues])
-            _thread, stop = self.keeper.start_thread()
-        try:
-            return super().work(burst, *args, with_scheduler=with_scheduler, **kwargs)
-        finally:
-            if stop is not None:
-                stop.set()
-
-    def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
-        # RQ calls this for the worker key and the execution whenever it beats during a job
-        # (prepare_job_execution among others): short, so that a killed worker is soon known dead.
-        return settings.WORKER_HEARTBEAT_TTL
-
-    def heartbeat(self, timeout: int | None = None, pipeline=None):
-        if pipeline is not None:
-            return super().heartbeat(timeout, pipeline=pipeline)
-        return self._while_redis_is_down(lambda: super(PortalWorker, self).heartbeat(timeout))
-
-    def check_for_suspension(self, burst: bool):
-        return self._while_redis_is_down(lambda: super(PortalWorker, self).check_for_suspension(burst))
-
-    def run_maintenance_tasks(self):
-        try:
-            super().run_maintenance_tasks()
-        except RedisError as exc:
-            if not redis_lost(exc):
-                raise
-            log.warning("worker maintenance skipped, Redis is not usable: %s", exc)
-
-    def dequeue_job_and_maintain_ttl(self, timeout: int | None, max_idle_time: int | None = None):
-        # RQ's own loop here waits out only connection errors; a Redis refusing writes (MISCONF,
-        # READONLY, UNBLOCKED after a failover...) would end the worker ("unhandled exception").
-        return self._while_redis_is_down(
-            lambda: super(PortalWorker, self).dequeue_job_and_maintain_ttl(timeout, max_idle_time)
-        )
-
-    def _while_redis_is_down(self, call):
-        """Run call; while Redis does not answer or refuses writes (redis_lost), wait (up to 5 s) and run it again."""
-        wait = 0.5
-        while True:
-            try:
-                return call()
-            except RedisError as exc:
-                if not redis_lost(exc):
-                    raise
-                if self._stop_requested:
-                    raise StopRequested() from None
-                log.warning("worker %s: Redis is not usable (%s); retrying in %.1f s", self.name, exc, wait)
-                time.sleep(wait)
-                wait = min(wait * 2, 5.0)
-
-    def execute_job(self, job, queue):
-        _drop_unusable_connections()
-        ttl = settings.WORKER_HEARTBEAT_TTL
-        stop = threading.Event()
-        current: dict[str, Execution] = {}
-
-        def beat() -> None:
-            while True:
-                try:
-                    with self.connection.pipeline() as pipeline:
-                        super(PortalWorker, self).heartbeat(ttl, pipeline=pipeline)
-                        if "execution" in current:
-                            current["execution"].heartbeat(job.started_job_registry, ttl, pipeline=pipeline)
-                        pipeline.execute()
-                except RedisError as exc:
-                    log.warning("worker heartbeat failed: %s", exc)
-                if stop.wait(max(ttl / 3, 0.2)):
-                    return
-
-        heart = threading.Thread(target=beat, name="portal-worker-heartbeat", daemon=True)
-        heart.start()
-        try:
-            execution = self._while_redis_is_down(lambda: self.prepare_execution(job))
-            current["execution"] = execution
-            try:
-                self.perform_job(job, queue, execution)
-            except RedisError as exc:
-                if not redis_lost(exc):
-                    raise
-                log.warning("worker %s: Redis went away during job %s: %s", self.name, job.id, exc)
-                self._while_redis_is_down(lambda: self._give_up_job(job, queue, execution))
-            self._while_redis_is_down(lambda: self.set_state(WorkerStatus.IDLE))
-        finally:
-            stop.set()
-            heart.join(timeout=5)
-            _drop_unusable_connections()
-
-    def _give_up_job(self, job: Job, queue, execution: Execution) -> None:
-        """After an outage mid-job: end RQ's record of it, so that the reconciler looks at the request."""
-        try:
-            job.refresh()
-        except NoSuchJobError:
-            return  # Redis came back empty: the reconciler finds the request without a job
-        if job.get_status(refresh=False) == JobStatus.STARTED and job.worker_name == self.name:
-            job.retries_left = 0  # the row decides what comes next, not RQ's retry
-            self.handle_job_failure(job, queue, exc_string="Redis went away during the job", execution=execution)

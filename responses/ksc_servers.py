@@ -103,8 +103,14 @@ def _password(server: KscServer) -> str:
 
 
 def config_for(name: str) -> KscConfig:
-    """The KscConfig of the server ``name``; UnknownServer when no such server is configured."""
-    server = next((server for server in _servers() if server.name == name), None)
+    """The KscConfig of the server ``name``; UnknownServer when no such server is configured.
+
+    ImproperlyConfigured when no server is configured at all (the message says which settings).
+    """
+    servers = _servers()
+    if not servers:
+        raise ImproperlyConfigured(NOT_CONFIGURED)
+    server = next((server for server in servers if server.name == name), None)
     if server is None:
         known = ", ".join(server_names()) or "none"
         raise UnknownServer(f"No KSC server is named {name!r} (configured: {known}).")

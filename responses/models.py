@@ -36,6 +36,7 @@ STATUS_COLORS = {
     Status.REJECTED: "grey",
     Status.CANCELLED: "grey",
     Status.EXPIRED: "grey",
+    Status.SCHEDULED: "blue",
 }
 
 
@@ -44,14 +45,20 @@ class Source(models.TextChoices):
     API = "api", _("API")
 
 
-def payload_fingerprint(task: str, target_host: str, params, server: str = PRIMARY_SERVER) -> str:
+def payload_fingerprint(
+    task: str, target_host: str, params, server: str = PRIMARY_SERVER, isolation_end: dict | None = None
+) -> str:
     """sha256 of exactly what is approved: task, host and params, canonically serialised, and the KSC server.
 
     The server enters only when it is not ``primary``: every request filed before several servers
     (all of them on ``primary``) keeps the fingerprint its FILED audit event holds
     (docs/audit-chain.md), and a request on another server can never share one with it.
+    An isolation's end (``ResponseRequest.isolation_end``, responses/isolation.py) is part of what
+    approvers approve: when there is one it is hashed too; without one the hash is what it always was.
     """
     content = [task, target_host, params] if server == PRIMARY_SERVER else [task, target_host, params, server]
+    if isolation_end is not None:
+        content.append({"isolation_end": isolation_end})
     canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
@@ -94,6 +101,10 @@ class ResponseRequest(models.Model):
     # The uploaded file name of each IOC archive in params, by field ({"ioc": "iocs.zip"}): web form only,
     # shown beside the archive's size and SHA-256; never sent to KSC, not part of the fingerprint.
     archive_names = models.JSONField(default=dict, blank=True)
+    # An isolation's end as filed and approved (responses/isolation.py): {"hours": 4},
+    # {"until": "<UTC ISO 8601>", "tz": "<the filer's time zone>"} or {"until_released": "<reason>"};
+    # None for every other request. Part of the fingerprint; the live schedule is its Isolation row.
+    isolation_end = models.JSONField(null=True, blank=True)
     fingerprint = models.CharField(max_length=64, editable=False)
     requester = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="response_requests"
@@ -202,6 +213,10 @@ class ResponseRequest(models.Model):
 
     def describe(self) -> str:
         return self.task_type.describe(self.params)
+
+    def content_fingerprint(self) -> str:
+        """The fingerprint of the row's content now (compared with the one filed and approved)."""
+        return payload_fingerprint(self.task, self.target_host, self.params, self.server, self.isolation_end)
 
     @property
     def ksc_outcome_unknown(self) -> bool:
@@ -328,6 +343,14 @@ class EventKind(models.TextChoices):
     REVIEW_CLAIMED = "review_claimed", _("Claimed for review")
     # An approver snoozed a waiting request's reminder from chat: it comes back at detail["until"].
     SNOOZED = "snoozed", _("Reminder snoozed")
+    # An isolation's end and its paired release (responses/isolation.py).
+    RELEASE_SCHEDULED = "release_scheduled", _("Release scheduled")
+    RELEASE_MOVED = "release_moved", _("Release moved")
+    STOOD_DOWN = "stood_down", _("Scheduled release stood down")
+    ISOLATION_ENDING = "isolation_ending", _("Isolation ends soon")
+    ISOLATION_HELD = "isolation_held", _("Isolation held")
+    EXTENSION_FILED = "extension_filed", _("Extension asked")
+    EXTENSION_DECIDED = "extension_decided", _("Extension decided")
 
 
 class RequestEvent(models.Model):
@@ -377,135 +400,6 @@ class RequestEvent(models.Model):
             "detail": self.detail,
             "at": self.created_at.isoformat(),
         }
-
-
-class AccountEventKind(models.TextChoices):
-    USER_CREATED = "user_created", _("Account created")
-    USER_CHANGED = "user_changed", _("Account changed")
-    USER_DELETED = "user_deleted", _("Account deleted")
-    GROUPS_CHANGED = "groups_changed", _("Groups changed")
-    DEVICE_ADDED = "device_added", _("2FA device added")
-    DEVICE_REMOVED = "device_removed", _("2FA device removed")
-    SIGN_IN_REFUSED = "sign_in_refused", _("Directory sign-in refused")
-    IDENTITY_RELINKED = "identity_relinked", _("Directory identity relinked")
-    SCOPE_CHANGED = "scope_changed", _("KSC servers (tenants) changed")
-
-
-class SingleChainRecord(models.Model):
-    """A link of a chain that is one sequence for the whole portal (the accounts, the anchors)."""
-
-    created_at = models.DateTimeField(default=timezone.now)
-    seq = models.PositiveBigIntegerField(unique=True)
-    prev_hash = models.CharField(max_length=64)
-    hash = models.CharField(max_length=64)
-
-    CHAIN = ""
-
-    class Meta:
-        abstract = True
-        ordering = ["-seq"]
-
-    @property
-    def chain(self) -> str:
-        return self.CHAIN
-
-
-class AccountEvent(SingleChainRecord):
-    """Who granted whom which role (groups, superuser, staff, active) and who reset whose 2FA.
-
-    "No superuser bypass" holds only while somebody watches who creates approvers:
-    these events are the trail for that, in their own keyed chain named "accounts".
-    """
-
-    CHAIN = "accounts"
-
-    kind = models.CharField(max_length=20, choices=AccountEventKind.choices)
-    actor_username = models.CharField(max_length=150)  # "system" when no logged-in user acted (a command)
-    subject_username = models.CharField(max_length=150)
-    detail = models.JSONField(default=dict, blank=True)  # before/after of what changed
-
-    def __str__(self) -> str:
-        return f"{self.kind} of {self.subject_username} by {self.actor_username}"
-
-    def content(self) -> dict:
-        return {
-            "kind": self.kind,
-            "actor": self.actor_username,
-            "subject": self.subject_username,
-            "detail": self.detail,
-            "at": self.created_at.isoformat(),
-        }
-
-
-class AuditAnchor(SingleChainRecord):
-    """A signed snapshot of chain heads, taken periodically (manage.py anchor_audit).
-
-    ``heads`` maps each chain that moved since the previous anchor (less an overlap)
-    to its last [seq, hash]; anchors form their own keyed chain. Deleting the last
-    events of a chain is then caught: the anchor remembers they existed.
-    """
-
-    CHAIN = "anchors"
-
-    heads = models.JSONField(default=dict)
-
-    def __str__(self) -> str:
-        return f"audit anchor {self.seq} ({len(self.heads)} chains)"
-
-    def content(self) -> dict:
-        return {"heads": self.heads, "at": self.created_at.isoformat()}
-
-
-class VerificationSource(models.TextChoices):
-    USER = "user", _("an auditor")
-    SCHEDULE = "schedule", _("the scheduled check")
-    COMMAND = "command", _("manage.py verify_audit")
-
-
-class ChainVerification(models.Model):
-    """One run of the audit chains' verification and what it found (docs/audit-chain.md, "Verifying").
-
-    An indicator for the pages, not evidence: it sits in the tables it vouches for, so
-    whoever can rewrite them can rewrite this too. "Verify now" recomputes everything.
-    It holds counts and the report's words, never AUDIT_CHAIN_KEY or a hash made with it.
-    """
-
-    MAX_PROBLEMS = 50  # kept of a broken run's problems; problem_count says how many there were
-
-    started_at = models.DateTimeField()
-    finished_at = models.DateTimeField(db_index=True)
-    source = models.CharField(max_length=10, choices=VerificationSource.choices)
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    username = models.CharField(max_length=150, blank=True)  # kept when the account is deleted
-    intact = models.BooleanField()
-    events = models.PositiveBigIntegerField(default=0)
-    request_chains = models.PositiveBigIntegerField(default=0)
-    account_events = models.PositiveBigIntegerField(default=0)
-    anchors = models.PositiveBigIntegerField(default=0)
-    unanchored = models.PositiveBigIntegerField(default=0)  # request chains with events newer than any anchor
-    latest_anchor = models.DateTimeField(null=True, blank=True)
-    against = models.CharField(max_length=500, blank=True)  # the export compared (verify_audit --against)
-    problems = models.JSONField(default=list, blank=True)  # the first MAX_PROBLEMS, as the report words them
-    problem_count = models.PositiveIntegerField(default=0)
-
-    class Meta:
-        ordering = ["-finished_at", "-id"]
-
-    def __str__(self) -> str:
-        return f"chain verification of {self.finished_at.isoformat()}: {'intact' if self.intact else 'broken'}"
-
-    @property
-    def more_problems(self) -> int:
-        """Problems found but not kept ("and N more")."""
-        return max(self.problem_count - len(self.problems), 0)
-
-    def who(self) -> str:
-        """Who ran it, in words: the username, or the scheduled check, or the command."""
-        if self.source == VerificationSource.USER:
-            return self.username
-        return str(self.get_source_display())
 
 
 class AttemptOutcome(models.TextChoices):
@@ -741,6 +635,119 @@ def _has_outcome_row(request: ResponseRequest) -> bool:
     except ResponseOutcome.DoesNotExist:
         return False
     return True
+
+
+# --- Isolate until (responses/isolation.py) -------------------------------------------------
+
+
+class IsolationKind(models.TextChoices):
+    PORTAL = "portal", _("Isolation with an end the portal keeps")
+    # iocScan with isolateHost: KES isolates when an IOC is found and may end it by its own policy.
+    IOC_SCAN = "ioc_scan", _("Isolation set by the IOC scan, ends by KES policy")
+
+
+class IsolationState(models.TextChoices):
+    AWAITING = "awaiting", _("Approved, not yet in effect")
+    ACTIVE = "active", _("Isolated")
+    RELEASING = "releasing", _("Release on its way")
+    RELEASED = "released", _("Released")
+    SUPERSEDED = "superseded", _("Superseded by a newer isolation change")
+    FAILED = "failed", _("Isolation did not take effect")
+
+
+ISOLATION_OPEN = (IsolationState.AWAITING, IsolationState.ACTIVE, IsolationState.RELEASING)
+
+
+class Isolation(models.Model):
+    """An approved isolation and the schedule of its end: one row per isolating request.
+
+    Written only by responses.isolation. The end as approved is the request's ``isolation_end``
+    (in its fingerprint); this row is the live schedule: when the isolation took effect, the
+    planned end (moved only by an approved extension), a hold, and the paired release request
+    that the keeper submits at ``release_at`` (claimed with select_for_update(skip_locked)).
+    """
+
+    request = models.OneToOneField(ResponseRequest, on_delete=models.PROTECT, related_name="isolation")
+    release = models.OneToOneField(
+        ResponseRequest, null=True, blank=True, on_delete=models.PROTECT, related_name="released_isolation"
+    )
+    kind = models.CharField(max_length=10, choices=IsolationKind.choices, default=IsolationKind.PORTAL)
+    state = models.CharField(max_length=12, choices=IsolationState.choices, default=IsolationState.AWAITING)
+    host_id = models.CharField(max_length=catalog.MAX_HOST_ID)
+    host_name = models.CharField(max_length=255, blank=True)
+    since = models.DateTimeField(null=True, blank=True)  # when it took effect (task completed, or submitted)
+    release_at = models.DateTimeField(null=True, blank=True)  # the planned end; None: until released, or not yet known
+    until_released = models.BooleanField(default=False)
+    until_released_reason = models.TextField(blank=True)
+    held_by = models.CharField(max_length=150, blank=True)
+    held_at = models.DateTimeField(null=True, blank=True)
+    warned_for = models.DateTimeField(null=True, blank=True)  # the end the last warning was about
+    ended_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            # the keeper's look for due releases and due warnings (responses.isolation.run_due_releases)
+            models.Index(fields=["state", "release_at"], name="isolation_state_release_idx"),
+            # "Isolated now" and the host page: a host's open isolations
+            models.Index(fields=["host_id", "state"], name="isolation_host_state_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"isolation of {self.host_name or self.host_id} ({self.state})"
+
+
+class ExtensionStatus(models.TextChoices):
+    PENDING = "pending", _("Pending approval")
+    APPROVED = "approved", _("Approved")
+    REJECTED = "rejected", _("Rejected")
+    CANCELLED = "cancelled", _("Withdrawn")
+    EXPIRED = "expired", _("Expired")
+
+
+class IsolationExtension(models.Model):
+    """A new end for an isolation, approved like the isolation (responses.approvals' NeedsApprovals)."""
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    isolation = models.ForeignKey(Isolation, on_delete=models.PROTECT, related_name="extensions")
+    requester = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    requester_username = models.CharField(max_length=150)
+    release_at = models.DateTimeField()  # the new end asked for (UTC)
+    time_zone = models.CharField(max_length=64, blank=True)  # the asker's, to show the end as they typed it
+    justification = models.TextField()
+    fingerprint = models.CharField(max_length=64)
+    approvals_required = models.PositiveSmallIntegerField()
+    status = models.CharField(max_length=10, choices=ExtensionStatus.choices, default=ExtensionStatus.PENDING)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"extension of {self.isolation_id} to {self.release_at.isoformat()} ({self.status})"
+
+
+class ExtensionDecision(models.Model):
+    """One approver's decision on an extension (responses.approvals reads it like a Decision)."""
+
+    extension = models.ForeignKey(IsolationExtension, on_delete=models.PROTECT, related_name="decisions")
+    approver = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    approver_username = models.CharField(max_length=150)
+    decision = models.CharField(max_length=8, choices=DecisionKind.choices)
+    comment = models.TextField(blank=True)
+    fingerprint = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["extension", "approver"], name="extension_decision_once_per_user"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.decision} by {self.approver_username}"
 
 
 # --- Several KSC servers (issue 26, point 6) ---------------------------------------------------

@@ -43,7 +43,7 @@ from ksc_client.client import KscClient
 from ksc_client.errors import KscAuthError, KscError, KscUnavailable
 from ksc_client.tasks import ResponseTaskName
 from responses import catalog, ksc_servers, server_state, submission, trail
-from responses.jobs import check_late_duplicates, schedule_periodic
+from responses.jobs import check_late_duplicates
 from responses.models import (
     OUTCOME_FINAL,
     EventKind,
@@ -55,6 +55,7 @@ from responses.models import (
     outcome_of,
 )
 from responses.states import PRIMARY_SERVER
+from worker import duties
 
 log = logging.getLogger(__name__)
 
@@ -624,19 +625,15 @@ def host_outcomes(host_id: str, server: str = PRIMARY_SERVER) -> list[tuple[Resp
 FINAL_STATES = tuple(state.value for state in OUTCOME_FINAL)
 
 
-# --- scheduling, as the reconciler is scheduled (responses.jobs) --------------------------------
+# --- The periodic sweep, a duty of the workers' keeper (worker/duties.py) -----------------------
 
 SWEEP_JOB_ID = "portal-outcome-sweep"
 
 
+@duties.periodic("outcome-sweep", every="OUTCOME_SWEEP_INTERVAL", job_id=SWEEP_JOB_ID)
 def sweep_periodically() -> dict[str, Any]:
-    """The scheduled sweep: one run, then schedule the next (OUTCOME_SWEEP_INTERVAL)."""
-    try:
-        return sweep().as_dict()
-    finally:
-        schedule_outcome_sweep(force=True)
+    """The scheduled sweep: one run every OUTCOME_SWEEP_INTERVAL."""
+    return sweep().as_dict()
 
 
-def schedule_outcome_sweep(force: bool = False) -> bool:
-    """Make sure the periodic outcome sweep is in the worker's schedule (idempotent)."""
-    return schedule_periodic(SWEEP_JOB_ID, sweep_periodically, settings.OUTCOME_SWEEP_INTERVAL, force=force)
+schedule_outcome_sweep = sweep_periodically.schedule  # idempotent: the sweep in the worker's schedule

@@ -31,7 +31,6 @@ per-row subqueries for those 50 ids only, instead of reading and discarding the
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 from django.core.paginator import EmptyPage, Page, PageNotAnInteger, Paginator
 from django.db import connections
@@ -39,6 +38,8 @@ from django.db.models import Count, Window
 from django.utils.functional import cached_property
 
 # How many matching rows a list counts exactly; past it, the count reads "more than" (or "about").
+from audit.paging import keyset_batches  # noqa: F401 (its home is audit/paging.py: the export and the chains use it)
+
 COUNT_LIMIT = 10_000
 # The web lists count a list the planner puts at no more than this many rows in the page's own query.
 WINDOW_LIMIT = 2_000
@@ -194,21 +195,3 @@ class EstimatingPaginator(BoundedPaginator):
             return self.page(1)
         except EmptyPage:
             return self.page(max(1, self.num_pages))
-
-
-def keyset_batches(rows, key: str, size: int) -> Iterator[list]:
-    """``rows`` in batches of ``size``, ordered by the unique ``key``, each batch one query.
-
-    Keyset paging (``key > last seen``), not OFFSET and not a server-side cursor: nothing
-    is held open across a long stream (an export, a verification of every chain), and
-    each query is an index range however far in it is.
-    """
-    after = None
-    while True:
-        page = rows if after is None else rows.filter(**{f"{key}__gt": after})
-        batch = list(page.order_by(key)[:size])
-        if batch:
-            yield batch
-        if len(batch) < size:
-            return
-        after = getattr(batch[-1], key)

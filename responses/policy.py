@@ -34,7 +34,10 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils.translation import gettext as _
 
-from accounts import roles
+from accounts import identity, roles
+
+# The identity rules live with the accounts, which ask them below the requests; one policy all the same.
+from accounts.identity import is_approver, may_sign_in_locally, must_use_two_factor, roles_of  # noqa: F401
 from responses import approvals, states
 from responses.errors import NotAllowed, WrongStatus
 from responses.states import Status, TokenScope
@@ -82,8 +85,7 @@ def _conflict(reason: str) -> Verdict:
     return Verdict(False, reason, conflict=True)
 
 
-def _active(user) -> bool:
-    return bool(user is not None and user.is_authenticated and user.is_active)
+_active = identity.active
 
 
 def _is_requester(user, request: ResponseRequest) -> bool:
@@ -274,11 +276,6 @@ def sees_undelivered_notifications(user) -> bool:
     return _active(user) and user.is_staff and user.has_perm("notifications.view_notification")
 
 
-def must_use_two_factor(user) -> bool:
-    """Approvers, and whoever reaches the admin, must use two-factor authentication."""
-    return _active(user) and (user.is_superuser or user.is_staff or roles.has_role(user, roles.APPROVERS))
-
-
 def may_read_demo_mailbox(user) -> bool:
     """`make run`'s local mail sink: superusers only, and only with the simulated KSC."""
     return bool(
@@ -286,24 +283,9 @@ def may_read_demo_mailbox(user) -> bool:
     )
 
 
-def may_sign_in_locally(user, *, directory_user: bool) -> bool:
-    """With LOCAL_LOGIN_SUPERUSERS_ONLY, a local password signs in break-glass superusers only."""
-    return not settings.LOCAL_LOGIN_SUPERUSERS_ONLY or user.is_superuser or directory_user
-
-
 def may_see_hosts(user) -> bool:
     """The host pages: analysts (who file for hosts) and whoever sees every request."""
     return bool(may(user, FILE)) or sees_all_requests(user)
-
-
-def roles_of(user) -> list[str]:
-    """The portal roles this user holds, in the roles' order (for the account page and token warnings)."""
-    return [role for role in roles.ALL_ROLES if roles.has_role(user, role)]
-
-
-def is_approver(user) -> bool:
-    """Holds the Approvers role (the home page's queue link, create_api_token's warning)."""
-    return roles.has_role(user, roles.APPROVERS)
 
 
 def prime_roles(users: Iterable) -> None:
@@ -437,3 +419,79 @@ def may_claim(user, rr: ResponseRequest) -> Verdict:
 def in_escalation_tier(user) -> bool:
     """Whether ``user`` belongs to ESCALATE_TO, the group an unapproved request escalates to."""
     return bool(settings.ESCALATE_TO) and roles.has_role(user, settings.ESCALATE_TO)
+
+
+# --- An isolation's end (responses/isolation.py) -------------------------------------------------
+
+EXTEND = "extend"
+RELEASE_NOW = "release_now"
+HOLD = "hold"
+ISOLATION_ACTIONS = (EXTEND, RELEASE_NOW, HOLD)
+
+
+def may_change_isolation(user, action: str, isolation, *, token: ApiToken | None = None) -> Verdict:
+    """Extend, Release now, Hold on an isolation (a responses.models.Isolation), and if not, why.
+
+    Extend and Release now: the isolation's requester or an approver who may see it (an extension
+    is then approved like the isolation; a release goes out on the approval already given).
+    Hold keeps a host isolated past the end it was approved with: an approver, not the requester
+    (another person decides that the end does not hold). Through the API, Hold needs a token
+    issued for decisions.
+    """
+    if user is None or not user.is_authenticated:
+        return _refuse(_("Log in first."))
+    if not user.is_active:
+        return _refuse(_("This account is disabled."))
+    rr = isolation.request
+    if not may(user, VIEW, rr):
+        return _refuse(_("You can only see your own requests."))
+    approver = roles.has_role(user, roles.APPROVERS)
+    if action == HOLD:
+        if token is not None and token.scope != TokenScope.DECISIONS:
+            return _refuse(_("Holding an isolation is a decision: it needs an API token issued for decisions."))
+        if not approver:
+            return _refuse(_("Only members of Approvers can hold an isolation past its end."))
+        if _is_requesting_person(user, rr):
+            return _refuse(_("Another approver must hold your own isolation past its end."))
+    elif action in (EXTEND, RELEASE_NOW):
+        if not (approver or _is_requester(user, rr)):
+            return _refuse(_("Only the isolation's requester or an approver can extend or release it."))
+    else:
+        raise ValueError(f"unknown isolation action {action!r}")
+    if isolation.state != "active":
+        return _conflict(_("This isolation is not in effect now (%(state)s).") % {"state": isolation.get_state_display().lower()})
+    if isolation.kind != "portal" or isolation.release_id is None:
+        return _conflict(_("This isolation was set by an IOC scan: KES ends it by its own policy."))
+    if action == RELEASE_NOW:
+        if isolation.release.status != Status.SCHEDULED:
+            return _conflict(_("This isolation's release is no longer scheduled."))
+        return ALLOWED
+    if isolation.until_released:
+        return _conflict(_("This isolation already lasts until released."))
+    if action == EXTEND and isolation.extensions.filter(status="pending").exists():
+        return _conflict(_("An extension of this isolation already waits for approval."))
+    return ALLOWED
+
+
+def isolation_actions(user, isolation, *, token: ApiToken | None = None) -> list[str]:
+    """The isolation actions the request page (or the API) offers this user now."""
+    return [action for action in ISOLATION_ACTIONS if may_change_isolation(user, action, isolation, token=token)]
+
+
+def may_decide_extension(user, extension, *, token: ApiToken | None = None) -> Verdict:
+    """An approver other than the extension's asker (and not one who decided it already), while it is pending."""
+    if user is None or not user.is_authenticated:
+        return _refuse(_("Log in first."))
+    if not user.is_active:
+        return _refuse(_("This account is disabled."))
+    if token is not None and token.scope != TokenScope.DECISIONS:
+        return _refuse(_("Deciding an extension needs an API token issued for decisions."))
+    if not roles.has_role(user, roles.APPROVERS):
+        return _refuse(_("Only members of Approvers can approve or reject an extension."))
+    if approvals.is_requester(user, extension, by_name_when_deleted=True):
+        return _refuse(_("Nobody can approve their own extension: another approver must decide."))
+    if extension.status != "pending":
+        return _conflict(_("This extension is %(status)s.") % {"status": extension.get_status_display().lower()})
+    if approvals.has_decided(user, extension.decisions.all()):
+        return _conflict(_("You have already decided on this extension; another approver must decide."))
+    return ALLOWED

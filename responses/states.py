@@ -9,6 +9,8 @@ from __future__ import annotations
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from accounts.scopes import TokenScope  # noqa: F401 (its home is accounts/scopes.py; re-exported)
+
 # The KSC server of every row from before several servers (issue 26): today's KSC_* variables are
 # the server named "primary", and migration 0026 put every existing request, host and task on it.
 # A request on this server keeps the fingerprint it had before servers existed (models.payload_fingerprint).
@@ -26,6 +28,8 @@ class Status(models.TextChoices):
     REJECTED = "rejected", _("Rejected")
     CANCELLED = "cancelled", _("Cancelled")
     EXPIRED = "expired", _("Expired")
+    # The paired release of an approved isolation, waiting for the isolation's end (responses/isolation.py).
+    SCHEDULED = "scheduled", _("Scheduled")
 
 
 # The actions that move a request (responses.policy asks who may take the users' ones).
@@ -44,6 +48,10 @@ FAIL = "fail"
 REFUSE_CHANGED = "refuse_changed"  # the row is not what was approved: never sent
 REFUSE_UNPROVEN = "refuse_unproven"  # its approvals do not hold up (fail_if_unproven): never sent
 FOUND_IN_KSC = "found_in_ksc"
+# The paired release of an isolation (responses/isolation.py): its end came (or "Release now"), or it stands
+# down (a newer isolation change on the host, the isolation failed, the host gone from KSC).
+RELEASE_DUE = "release_due"
+STAND_DOWN = "stand_down"
 
 # (from-status, action) → to-status: every status change there is. Filing creates a request
 # PENDING_APPROVAL, or APPROVED when its task needs no approval; nothing else sets a status.
@@ -71,15 +79,9 @@ TRANSITIONS: dict[tuple[str, str], str] = {
     # the reconciler finds it like any approved request.
     (Status.FAILED, RETRY): Status.APPROVED,
     (Status.FAILED, FOUND_IN_KSC): Status.APPROVED,
+    # A scheduled release is approved with its isolation: at its end it goes out on that approval.
+    (Status.SCHEDULED, RELEASE_DUE): Status.APPROVED,
+    (Status.SCHEDULED, STAND_DOWN): Status.CANCELLED,
 }
 
 
-class TokenScope(models.TextChoices):
-    """What an API token may do beyond what its user's roles allow.
-
-    A SIEM files and reads; a decision (approve, reject, retry) through the API skips
-    the browser's second factor and step-up, so only a token issued for it may decide.
-    """
-
-    FILE = "file", _("File and read")
-    DECISIONS = "decisions", _("File, read and decide (approve, reject, retry)")

@@ -1,10 +1,10 @@
 """The audit trail of a response request: one place appends to it and words the system's messages.
 
 Every event goes through ``append()``, into the request's keyed hash chain
-(responses.audit_chain), in the caller's transaction. The system's own words are
+(responses/request_chain.py, a kind of audit/chain.py), in the caller's transaction. The system's own words are
 written in English (``in_english()``), whatever the language of the page that
 caused a transition. The JSON-lines export and its comparison stay in
-responses.audit, next to the views that serve them.
+audit/export.py.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from django.utils import timezone, translation
 
-from responses import audit_chain
+from responses import request_chain
 from responses.models import RequestEvent, ResponseRequest
 from responses.states import PRIMARY_SERVER
 
@@ -47,7 +47,7 @@ def append(
         detail=detail,
         created_at=timezone.now(),
     )
-    return audit_chain.append_request_event(event)
+    return request_chain.append_request_event(event)
 
 
 def in_english(message: Callable[[], str]) -> str:

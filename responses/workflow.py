@@ -67,8 +67,10 @@ from responses.states import (  # noqa: F401 (re-exported: workflow.TRANSITIONS 
     QUEUE,
     REFUSE_CHANGED,
     REFUSE_UNPROVEN,
+    RELEASE_DUE,
     REQUEUE,
     SCHEDULE_RETRY,
+    STAND_DOWN,
     SUCCEED,
     TRANSITIONS,
 )
@@ -135,6 +137,9 @@ def file_request(
     host_unchecked: str = "",
     archive_names: Any = None,
     server: Any = None,
+    isolation_end: dict | None = None,
+    more_errors: dict | None = None,
+    before_create: Callable[[str, str, Any, str], None] | None = None,
 ) -> ResponseRequest:
     """File a request: validated against the catalog, then pending approval or approved at once.
 
@@ -147,6 +152,10 @@ def file_request(
     could not be asked (kept in the FILED event, shown to approvers). ``archive_names``: the
     web form's uploaded file name of each IOC archive in ``params`` (shown beside its size and
     digest; not sent to KSC, not part of the fingerprint); the API sends none.
+    ``isolation_end``: an isolation's end, cleaned by responses.isolation (part of the fingerprint);
+    ``more_errors``: that cleaning's field errors, refused together with these; ``before_create``:
+    called (task, host, params, server) in the filing's transaction before the row is written (the one
+    isolation change in flight per host, responses.isolation).
     """
     may(user, FILE).enforce()
     # The limit first: a flood of requests must not get its IOC archives unpacked and tested.
@@ -194,6 +203,7 @@ def file_request(
             names = _clean_archive_names(task_type, cleaned, archive_names)
         except ValueError as exc:
             errors["archive_names"] = [str(exc)]
+    errors.update(more_errors or {})
     if errors:
         raise InvalidRequest(errors)
 
@@ -201,6 +211,8 @@ def file_request(
     now = timezone.now()
     with transaction.atomic(), set_actor(user):
         _enforce_filing_limit(user, now)
+        if before_create is not None:
+            before_create(task_type.name, host, cleaned, server_name)
         request = ResponseRequest.objects.create(
             task=task_type.name,
             server=server_name,
@@ -210,7 +222,8 @@ def file_request(
             justification=texts["justification"],
             external_ref=texts["external_ref"],
             archive_names=names,
-            fingerprint=payload_fingerprint(task_type.name, host, cleaned, server_name),
+            isolation_end=isolation_end,
+            fingerprint=payload_fingerprint(task_type.name, host, cleaned, server_name, isolation_end),
             requester=user,
             requester_username=user.get_username(),
             source=source,
@@ -237,6 +250,7 @@ def file_request(
                 "external_ref": request.external_ref,
                 # ties what was filed into the keyed audit chain: verify_audit compares it with the row
                 "fingerprint": request.fingerprint,
+                **({"isolation_end": isolation_end} if isolation_end else {}),
                 **({"host_unchecked": host_unchecked} if host_unchecked else {}),
             },
         )
@@ -349,6 +363,9 @@ EVENT_OF: dict[str, str] = {
     REFUSE_UNPROVEN: EventKind.FAILED,
     RETRY: EventKind.RETRIED,
     FOUND_IN_KSC: EventKind.FOUND_IN_KSC,
+    # An isolation's paired release (responses/isolation.py): approved at its end on the approval given.
+    RELEASE_DUE: EventKind.APPROVED,
+    STAND_DOWN: EventKind.STOOD_DOWN,
 }
 
 # Sent, inside the transaction, when a request becomes APPROVED; responses.queueing queues
@@ -457,7 +474,7 @@ def approve(rr: ResponseRequest | uuid_module.UUID | str, *, user, comment: Any 
     """Add this approver's approval; the request is APPROVED once it has the required number."""
 
     def body(locked: ResponseRequest, text: str) -> None:
-        if locked.fingerprint != payload_fingerprint(locked.task, locked.target_host, locked.params, locked.server):
+        if locked.fingerprint != locked.content_fingerprint():
             # The row changed after filing (by hand, in the database): never approve what was not filed.
             raise NotAllowed(_("This request's content changed after it was filed; it cannot be approved."))
         Decision.objects.create(
@@ -613,7 +630,7 @@ def fail_if_content_changed(rr: ResponseRequest, actor: str) -> bool:
     fingerprint too) must never reach KSC: the approvals and the FILED event keep
     the fingerprint that was decided on, and neither can be rewritten silently.
     """
-    current = payload_fingerprint(rr.task, rr.target_host, rr.params, rr.server)
+    current = rr.content_fingerprint()
     approved = approved_fingerprints(rr)
     if approved == {current}:
         return False

@@ -308,5 +308,9 @@
     var requestForm = document.getElementById("request-form");
     if (requestForm) { forgetNameOnEdit(requestForm); setupSuggestion(requestForm); }
     document.querySelectorAll("form[data-submit-once]").forEach(submitOnce);
+    // An isolation's end typed as a date and time is in the user's time zone: the browser's, unless typed.
+    document.querySelectorAll("input[data-browser-time-zone]").forEach(function (input) {
+      if (!input.value && window.Intl) { input.value = Intl.DateTimeFormat().resolvedOptions().timeZone || ""; }
+    });
   });
 })();

@@ -10,7 +10,7 @@ from django.contrib.auth.models import Group, User
 
 from accounts import roles
 from accounts.account_trail import acting_as
-from responses.models import AccountEvent, AccountEventKind
+from accounts.models import AccountEvent, AccountEventKind
 from tests.fixtures.accounts import enrol_totp
 
 
@@ -105,8 +105,8 @@ def test_auditors_see_account_changes_and_nobody_else_does(client, login, root, 
 
 def test_the_admin_lists_account_events_and_anchors_read_only(client, login, root, mallory):
     login(client, root)
-    listing = client.get("/admin/responses/accountevent/")
+    listing = client.get("/admin/accounts/accountevent/")
     assert listing.status_code == 200
     assert "mallory" in listing.content.decode()
-    assert client.get("/admin/responses/accountevent/add/").status_code == 403
-    assert client.get("/admin/responses/auditanchor/").status_code == 200
+    assert client.get("/admin/accounts/accountevent/add/").status_code == 403
+    assert client.get("/admin/audit/auditanchor/").status_code == 200

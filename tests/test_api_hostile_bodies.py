@@ -7,8 +7,8 @@ import json
 import pytest
 
 from accounts.models import TokenScope
+from accounts.tokens import issue_token
 from responses import workflow
-from responses.api.authentication import issue_token
 from responses.api.parsers import MAX_DEPTH
 from responses.models import Status
 from tests.fixtures.api import REQUESTS, body, client_with_token, url

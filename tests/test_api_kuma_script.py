@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from responses.api.authentication import issue_token
+from accounts.tokens import issue_token
 from responses.models import ResponseRequest, Source, Status
 from tests.fixtures.api import HOST
 

@@ -33,7 +33,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from responses.api.authentication import issue_token
+from accounts.tokens import issue_token
 from tests.fixtures.api import failed, file
 
 MAX_EXAMPLES = 25

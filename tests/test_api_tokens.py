@@ -16,7 +16,7 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 
 from accounts.models import ApiToken
-from responses.api.authentication import issue_token
+from accounts.tokens import issue_token
 from responses.models import ResponseRequest
 from tests.fixtures.api import NEW, REQUESTS, client_with_token
 

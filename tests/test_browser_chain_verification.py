@@ -12,8 +12,9 @@ import re
 
 import pytest
 
-from responses import chain_verification, workflow
-from responses.models import VerificationSource
+from audit import verification as chain_verification
+from audit.models import VerificationSource
+from responses import workflow
 from tests.fixtures.browser import LANGUAGES, PHONE, assert_fits
 from tests.support.tampering import tamper_event
 

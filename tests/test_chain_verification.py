@@ -24,16 +24,16 @@ from django.core.management.base import CommandError
 from django.db import connections
 from django.utils import timezone
 
-from responses import audit_chain, chain_verification, jobs, workflow
-from responses.models import (
-    AccountEvent,
-    AuditAnchor,
-    ChainVerification,
-    RequestEvent,
-    VerificationSource,
-)
+from accounts.models import AccountEvent
+from audit import chain as audit_chain
+from audit import verification as chain_verification
+from audit.models import AuditAnchor, ChainVerification, VerificationSource
+from responses import jobs, workflow
+from responses.models import RequestEvent
 from tests.support.subprocesses import settings_in_subprocess as support_settings_in_subprocess
 from tests.support.tampering import tamper_event
+from worker.keeper import Keeper, keeper_beat
+from worker.rq_worker import PortalWorker
 
 DAY = 86400
 
@@ -332,10 +332,10 @@ def test_the_command_refuses_an_unreadable_export_and_keeps_nothing(trail, tmp_p
 
 def run_due_jobs(queue) -> int:
     """What a worker's keeper and the worker do: move the due jobs to the queue, then run them."""
-    keeper = jobs.Keeper([queue.name])
+    keeper = Keeper([queue.name])
     moved = keeper._move_due_jobs(queue)
     keeper.release()  # the schedule's lease, so that the next call's keeper may move jobs too
-    jobs.PortalWorker([queue], connection=queue.connection).work(burst=True, with_scheduler=False)
+    PortalWorker([queue], connection=queue.connection).work(burst=True, with_scheduler=False)
     return moved
 
 
@@ -349,7 +349,7 @@ def test_the_keepers_beat_runs_the_check_when_due_and_then_not_until_the_interva
 ):
     settings.AUDIT_VERIFY_INTERVAL = DAY
 
-    jobs.keeper_beat()  # never verified: due now
+    keeper_beat()  # never verified: due now
     assert abs((scheduled_at(ksc_queue) - timezone.now()).total_seconds()) < 5
     assert run_due_jobs(ksc_queue) == 1
 
@@ -358,8 +358,8 @@ def test_the_keepers_beat_runs_the_check_when_due_and_then_not_until_the_interva
     assert row.who() == "the scheduled check"
     # The job put itself back for the next due time, a day after this verification.
     assert abs((scheduled_at(ksc_queue) - (row.finished_at + dt.timedelta(days=1))).total_seconds()) < 5
-    jobs.keeper_beat()
-    jobs.keeper_beat()
+    keeper_beat()
+    keeper_beat()
     assert run_due_jobs(ksc_queue) == 0
     assert ChainVerification.objects.count() == 1
     assert ksc_queue.scheduled_job_registry.get_job_ids().count(chain_verification.JOB_ID) == 1
@@ -378,7 +378,7 @@ def test_the_check_does_not_run_before_it_is_due(trail, settings, ksc_queue):
     manual.refresh_from_db()
     next_due = manual.finished_at + dt.timedelta(days=1)
 
-    jobs.keeper_beat()
+    keeper_beat()
 
     assert abs((scheduled_at(ksc_queue) - next_due).total_seconds()) < 5
     assert run_due_jobs(ksc_queue) == 0
@@ -415,7 +415,7 @@ def test_the_scheduled_check_after_tampering_keeps_broken(trail, settings, ksc_q
     settings.AUDIT_VERIFY_INTERVAL = DAY
     filed = change_filed_message(trail[2])
 
-    jobs.keeper_beat()
+    keeper_beat()
     run_due_jobs(ksc_queue)
 
     row = ChainVerification.objects.get()
@@ -425,7 +425,7 @@ def test_the_scheduled_check_after_tampering_keeps_broken(trail, settings, ksc_q
 def test_an_interval_of_0_schedules_no_check(trail, settings, ksc_queue):
     settings.AUDIT_VERIFY_INTERVAL = 0
 
-    jobs.keeper_beat()
+    keeper_beat()
 
     assert scheduled_at(ksc_queue) is None
     assert chain_verification.check_if_due() is None
@@ -434,10 +434,10 @@ def test_an_interval_of_0_schedules_no_check(trail, settings, ksc_queue):
 
 def test_the_keeper_puts_the_check_back_after_redis_lost_it(trail, settings, ksc_queue):
     settings.AUDIT_VERIFY_INTERVAL = DAY
-    jobs.keeper_beat()
+    keeper_beat()
     ksc_queue.connection.flushdb()
 
-    jobs.keeper_beat()
+    keeper_beat()
 
     assert scheduled_at(ksc_queue) is not None
     assert django_rq.get_queue(jobs.QUEUE).fetch_job(chain_verification.JOB_ID).timeout == chain_verification.JOB_TIMEOUT

@@ -10,7 +10,8 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from responses import audit_chain, workflow
+from audit import chain as audit_chain
+from responses import workflow
 from responses.models import EventKind, ResponseRequest, Status
 from tests.fixtures.notifications import file, run_notify_worker
 

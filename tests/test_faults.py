@@ -25,6 +25,7 @@ from ksc_simulator.inventory import default_hosts
 from portal.local_redis import free_port
 from responses import jobs
 from responses.models import AttemptOutcome, EventKind, ResponseRequest, Status, SubmissionAttempt
+from worker.rq_worker import PortalWorker, redis_lost
 
 
 def faults_redis_error(name: str, text: str) -> Exception:
@@ -98,7 +99,7 @@ class TestSigkill:
         settings.WORKER_HEARTBEAT_TTL = 2
         queue = django_rq.get_queue(jobs.QUEUE)
         job = queue.enqueue(worker_key_ttl)
-        jobs.PortalWorker([queue], connection=queue.connection).work(burst=True, with_scheduler=False)
+        PortalWorker([queue], connection=queue.connection).work(burst=True, with_scheduler=False)
         job.refresh()
         assert 0 < job.return_value() <= 2
 
@@ -158,7 +159,7 @@ class TestRedisLoss:
     ],
 )
 def test_only_redis_errors_that_pass_with_time_are_waited_out(error, passes):
-    assert jobs.redis_lost(error) is passes
+    assert redis_lost(error) is passes
 
 
 class TestRedisRefusingWrites:

@@ -17,12 +17,11 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from accounts import directory, roles
-from accounts.models import ApiToken, DirectoryAccount, DirectoryEvent, Source
+from accounts.models import AccountEvent, ApiToken, DirectoryAccount, DirectoryEvent, Source
 from accounts.role_groups import parse_role_groups
+from accounts.tokens import issue_token
 from responses import approvals, policy, workflow
-from responses.api.authentication import issue_token
 from responses.errors import NotAllowed
-from responses.models import AccountEvent
 from responses.states import Status
 from tests.fixtures.accounts import make_user
 from tests.fixtures.api import HOST, client_with_token

@@ -19,10 +19,13 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from responses import audit_chain, jobs, trail, workflow
-from responses.models import AuditAnchor, EventKind
+from audit import chain as audit_chain
+from audit.models import AuditAnchor
+from responses import trail, workflow
+from responses.models import EventKind
 from tests.support.subprocesses import settings_in_subprocess
 from tests.support.tampering import tamper, tamper_decision, tamper_event
+from worker.keeper import keeper_beat
 
 
 @pytest.fixture
@@ -156,7 +159,7 @@ def test_a_relative_anchor_log_path_is_refused_at_start():
 def test_the_workers_beat_publishes_the_anchor_it_takes(db, anchor_log, ksc_queue, settings, caplog, django_capture_on_commit_callbacks):
     settings.AUDIT_ANCHOR_INTERVAL = 300
     with caplog.at_level(logging.INFO, logger="portal.audit.anchor"), django_capture_on_commit_callbacks(execute=True):
-        jobs.keeper_beat()
+        keeper_beat()
     taken = AuditAnchor.objects.get()
     assert _recorded(anchor_log) == [audit_chain.anchor_record(taken)]
     assert any(f"audit anchor seq=1 at={taken.created_at.isoformat()} hash={taken.hash}" in r.getMessage() for r in caplog.records)

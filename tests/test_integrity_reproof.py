@@ -15,7 +15,8 @@ from django.contrib.auth.models import Group
 from django.db import DatabaseError
 
 from accounts import roles
-from responses import audit_chain, jobs, workflow
+from audit import chain as audit_chain
+from responses import jobs, workflow
 from responses.models import Decision, EventKind, ResponseRequest, Status
 from tests.fixtures.submission import run_worker
 from tests.support.tampering import tamper_decision, tamper_request

@@ -17,10 +17,11 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
-from responses import ioc_store, jobs
+from responses import ioc_store
 from responses.models import ResponseRequest, StoredIocArchive
 from tests.support.openioc import openioc
 from tests.support.pages import NEW, ioc_data
+from worker.keeper import Keeper
 
 
 def big_archive(size: int = 1536 * 1024) -> bytes:
@@ -106,7 +107,7 @@ def test_the_keepers_beat_deletes_archives_older_than_a_preview(alice, ksc_queue
     fresh = ioc_store.keep(alice, base64.b64encode(big_archive(1024)).decode())
     StoredIocArchive.objects.filter(sha256=old).update(stored_at=timezone.now() - dt.timedelta(hours=2))
 
-    keeper = jobs.Keeper([ksc_queue.name])
+    keeper = Keeper([ksc_queue.name])
     keeper.tick()
     keeper.release()
 

@@ -7,7 +7,7 @@ import datetime as dt
 from django.contrib.sessions.models import Session
 from django.utils import timezone
 
-from responses import jobs
+from worker.keeper import Keeper
 
 
 def test_anonymous_sessions_are_deleted_by_the_keepers_beat_once_expired(client, login, alice, ksc_queue):
@@ -21,7 +21,7 @@ def test_anonymous_sessions_are_deleted_by_the_keepers_beat_once_expired(client,
     # Time passes for the anonymous one only.
     Session.objects.filter(pk=anonymous.pk).update(expire_date=timezone.now() - dt.timedelta(seconds=1))
 
-    keeper = jobs.Keeper([ksc_queue.name])
+    keeper = Keeper([ksc_queue.name])
     keeper.tick()  # wins the beat's lease (a fresh Redis): the cluster's periodic duties run
     keeper.release()
 

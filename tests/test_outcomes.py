@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from responses import jobs, outcomes, workflow
 from responses.models import EventKind, OutcomeState, ResponseOutcome, ResponseRequest, Status
+from worker.keeper import keeper_beat
 
 
 @pytest.fixture
@@ -297,5 +298,5 @@ def test_the_keepers_beat_puts_the_sweep_back_after_redis_lost_it(db, ksc_queue)
     # The sweep reschedules itself in Redis; a flushed Redis loses it, and the keeper's beat
     # (every RECONCILE_INTERVAL, in whichever worker wins the lease) must bring it back.
     ksc_queue.connection.flushdb()
-    jobs.keeper_beat()
+    keeper_beat()
     assert outcomes.SWEEP_JOB_ID in ksc_queue.scheduled_job_registry.get_job_ids()

@@ -170,8 +170,8 @@ def test_without_redis_url_the_tests_start_their_own_redis_server_and_stop_it():
 def test_an_rq_worker_run_in_the_test_process_leaves_no_signal_handler_behind(ksc_queue):
     import signal
 
-    from responses.jobs import PortalWorker
     from tests.support.signals import signal_handlers_kept
+    from worker.rq_worker import PortalWorker
 
     before = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
     with signal_handlers_kept():

@@ -24,6 +24,7 @@ ACCESS_TEST = re.compile(
 ALLOWED = {
     "policy.py": "the policy itself",
     "roles.py": "the roles' definitions",
+    "identity.py": "accounts' identity rules (two-factor, local sign-in, roles held), re-exported by the policy",
     "role_groups.py": "definitions: which directory group gives which role (ROLE_GROUPS)",
     "create_demo_users.py": "sets the demo users' roles and flags",
     "directory.py": "sets a user's roles from the directory at sign-in",

@@ -14,9 +14,9 @@ from unittest import mock
 import pytest
 from django.utils import timezone
 
+from accounts.tokens import issue_token
 from portal.security import CONTENT_SECURITY_POLICY
 from responses import workflow
-from responses.api.authentication import issue_token
 
 HOST = "0f3b2a4c-1d2e-4f50-9a6b-7c8d9e0f1a2b"
 

@@ -161,7 +161,7 @@ def test_without_an_authenticator_the_password_is_the_proof(client, login, dave,
 
 def test_the_api_is_token_based_and_out_of_scope(bob, pending):
     from accounts.models import TokenScope
-    from responses.api.authentication import issue_token
+    from accounts.tokens import issue_token
 
     _, key = issue_token(bob, scope=TokenScope.DECISIONS)
     response = client_with_token(key).post(

@@ -12,7 +12,7 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 
 from accounts.models import ApiToken
-from responses.api.authentication import issue_token
+from accounts.tokens import issue_token
 from tests.fixtures.api import REQUESTS, client_with_token
 
 

@@ -17,7 +17,7 @@ from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts import roles
-from responses.api.authentication import issue_token
+from accounts.tokens import issue_token
 from tests.fixtures.accounts import enrol_totp, totp_code
 
 LOGIN = "/accounts/login/"

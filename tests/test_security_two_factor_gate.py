@@ -20,8 +20,8 @@ import pytest
 from django.contrib.auth.models import User
 
 from accounts import stepup, twofactor
+from accounts.tokens import issue_token
 from responses import workflow
-from responses.api.authentication import issue_token
 from responses.models import ResponseRequest, Status
 from tests.fixtures.accounts import enrol_totp, totp_code
 from tests.support.gate import HOST, JUNK_TOKEN, LOGIN, OPEN, SETUP, VERIFY, every_path

@@ -25,6 +25,7 @@ from responses.clock import database_now
 from responses.ksc_servers import reset_client
 from responses.models import AttemptOutcome, EventKind, ResponseRequest, Status
 from tests.fixtures.submission import approved, outcomes
+from worker.rq_worker import PortalWorker
 
 WaitReason = submission.WaitReason
 
@@ -32,7 +33,7 @@ WaitReason = submission.WaitReason
 def burst() -> None:
     """One burst of the worker: what is queued now runs; nothing the database schedules later."""
     queue = django_rq.get_queue(jobs.QUEUE)
-    jobs.PortalWorker([queue], connection=queue.connection).work(burst=True, with_scheduler=False)
+    PortalWorker([queue], connection=queue.connection).work(burst=True, with_scheduler=False)
 
 
 def make_due(request: ResponseRequest) -> None:

@@ -23,8 +23,8 @@ from django.urls import resolve
 from rest_framework.test import APIClient
 
 from accounts import twofactor
+from accounts.tokens import issue_token
 from notifications import routing
-from responses.api.authentication import issue_token
 from responses.models import ResponseRequest
 from responses.states import TokenScope
 from tests.fixtures.accounts import enrol_totp, sign_in

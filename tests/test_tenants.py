@@ -14,10 +14,10 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management import CommandError, call_command
 
 from accounts import roles, tenants
-from accounts.models import ServerScope
+from accounts.models import AccountEvent, ServerScope
 from responses import policy, workflow
 from responses.errors import InvalidRequest
-from responses.models import AccountEvent, ResponseRequest
+from responses.models import ResponseRequest
 from tests.fixtures.accounts import make_user
 from tests.fixtures.api import NEW, REQUESTS
 from tests.fixtures.tenants import servers

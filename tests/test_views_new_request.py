@@ -201,18 +201,77 @@ def test_it_files_a_double_clicked_preview_once(analyst):
     assert second.status_code == 302 and second["Location"] == first["Location"]
 
 
+def fetch(**extra) -> dict:
+    """A task that changes no isolation: two of them may be open for one host (responses/isolation.py)."""
+    return {
+        "task": "getFile",
+        "target_host": HOST,
+        "target_host_name": "TKY-WS-0142",
+        "params-md5hash": "D41D8CD98F00B204E9800998ECF8427E",
+        "justification": "Sample for the sandbox",
+        **extra,
+    }
+
+
 def test_it_files_the_same_request_again_from_a_new_preview(analyst):
-    analyst.post(NEW, {"step": "file", "sealed": preview_of(analyst, isolate()).context["sealed"]})
+    analyst.post(NEW, {"step": "file", "sealed": preview_of(analyst, fetch()).context["sealed"]})
 
     # The same task, host and params still pending: the preview says so and filing asks to confirm
     # (issue 17, point 6); confirmed, it is filed.
-    again = preview_of(analyst, isolate())
+    again = preview_of(analyst, fetch())
     assert "alice filed the same request" in again.content.decode()
     refused = analyst.post(NEW, {"step": "file", "sealed": again.context["sealed"]})
     assert refused.status_code == 409 and ResponseRequest.objects.count() == 1
     analyst.post(NEW, {"step": "file", "sealed": again.context["sealed"], "confirm_duplicate": "1"})
 
     assert ResponseRequest.objects.count() == 2
+
+
+def test_a_second_isolation_of_the_host_is_refused_with_a_link_to_the_first(analyst):
+    """One isolation change in flight per host (issue 27.6 / 28.5), even when the analyst confirms."""
+    analyst.post(NEW, {"step": "file", "sealed": preview_of(analyst, isolate()).context["sealed"]})
+    first = ResponseRequest.objects.get()
+    again = preview_of(analyst, isolate(isolation_end="24"))
+    refused = analyst.post(NEW, {"step": "file", "sealed": again.context["sealed"], "confirm_duplicate": "1"})
+    assert refused.status_code == 400 and ResponseRequest.objects.count() == 1
+    assert f"/requests/{first.uuid}/" in refused.content.decode()
+
+
+def test_an_isolations_end_is_previewed_and_filed(analyst):
+    preview = preview_of(analyst, isolate(isolation_end="4"))
+    assert "for 4 hours after it takes effect" in preview.content.decode()
+    analyst.post(NEW, {"step": "file", "sealed": preview.context["sealed"]})
+    assert ResponseRequest.objects.get().isolation_end == {"hours": 4}
+
+
+def test_a_tokyo_analysts_until_0900_is_stored_in_utc(analyst):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    day = (timezone.now() + dt.timedelta(hours=30)).astimezone(dt.timezone(dt.timedelta(hours=9))).date()
+    data = isolate(isolation_end="until", isolate_until_local=f"{day.isoformat()}T09:00", time_zone="Asia/Tokyo")
+    preview = preview_of(analyst, data)
+    assert f"{day.isoformat()} 09:00 Asia/Tokyo ({day.isoformat()} 00:00 UTC)" in preview.content.decode()
+    analyst.post(NEW, {"step": "file", "sealed": preview.context["sealed"]})
+    assert ResponseRequest.objects.get().isolation_end == {"until": f"{day.isoformat()}T00:00:00+00:00", "tz": "Asia/Tokyo"}
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "words"),
+    [
+        ({"isolation_end": "until", "isolate_until_local": ""}, "isolate_until_local", "Give the date and time"),
+        ({"isolation_end": "until", "isolate_until_local": "2001-01-01T09:00"}, "isolate_until_local", "in the past"),
+        ({"isolation_end": "released"}, "until_released_reason", "is required"),
+        ({"isolation_end": "until", "isolate_until_local": "2030-01-01T09:00", "time_zone": "Mars/Olympus"}, "time_zone", "Unknown time zone"),
+        ({"isolation_end": "99"}, "isolation_end", "Select a valid choice"),
+    ],
+)
+def test_a_bad_end_is_put_next_to_its_field_and_nothing_is_filed(analyst, changes, field, words):
+    response = analyst.post(NEW, isolate(**changes))
+    assert response.status_code in (200, 400)
+    assert words in str(response.context["form"].common.errors.get(field)), response.context["form"].common.errors
+    assert not ResponseRequest.objects.exists()
 
 
 def test_it_refuses_a_forged_or_someone_elses_preview(analyst, client, login, frank):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import django_rq
 
-from responses import jobs
+from worker.rq_worker import PortalWorker
 
 ORDER_KEY = "test-worker-queues:order"
 
@@ -30,7 +30,7 @@ def test_a_notification_waits_for_one_submission_not_for_the_whole_backlog(ksc_q
     notify.enqueue(record, "approval needed e-mail")
     notify.enqueue(record, "digest")
 
-    jobs.PortalWorker([ksc_queue, notify], connection=connection).work(burst=True, with_scheduler=False)
+    PortalWorker([ksc_queue, notify], connection=connection).work(burst=True, with_scheduler=False)
 
     order = [name.decode() for name in connection.lrange(ORDER_KEY, 0, -1)]
     assert len(order) == 22  # everything ran
@@ -43,7 +43,7 @@ def test_a_worker_on_one_queue_keeps_rqs_order(ksc_queue):
     connection = ksc_queue.connection
     for index in range(3):
         ksc_queue.enqueue(record, f"submission {index}")
-    jobs.PortalWorker([ksc_queue], connection=connection).work(burst=True, with_scheduler=False)
+    PortalWorker([ksc_queue], connection=connection).work(burst=True, with_scheduler=False)
     assert [name.decode() for name in connection.lrange(ORDER_KEY, 0, -1)] == [
         "submission 0",
         "submission 1",

@@ -11,12 +11,12 @@ from typing import Any
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiSerializerExtension
 
+from accounts.tokens import KEYWORD
 from responses import catalog, workflow
-from responses.api.authentication import KEYWORD
 
 
 class ApiTokenScheme(OpenApiAuthenticationExtension):
-    target_class = "responses.api.authentication.ApiTokenAuthentication"
+    target_class = "accounts.tokens.ApiTokenAuthentication"
     name = "tokenAuth"
 
     def get_security_definition(self, auto_schema) -> dict:

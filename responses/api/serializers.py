@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from responses import catalog, policy, workflow
+from responses import catalog, isolation, policy, workflow
 from responses.models import (
     Decision,
     OutcomeState,
@@ -79,6 +79,18 @@ class ResponseRequestSerializer(serializers.ModelSerializer):
     outcome = serializers.SerializerMethodField(
         help_text="The outcome on the host once submitted (null before): follows KSC's [Response] task."
     )
+    isolation_end = serializers.SerializerMethodField(
+        help_text=(
+            "An isolation's end as approved: {isolate_hours} (counted from when the isolation took effect), "
+            "{isolate_until (UTC), time_zone} or {isolate_until: null, until_released_reason}; null for other tasks."
+        )
+    )
+    release_at = serializers.SerializerMethodField(
+        help_text="An isolation's (or its paired release's) planned end now, UTC; null until known, or until released."
+    )
+    release_request = serializers.SerializerMethodField(
+        help_text="The id of an isolation's paired release request (scheduled at approval); null otherwise."
+    )
 
     class Meta:
         model = ResponseRequest
@@ -101,6 +113,9 @@ class ResponseRequestSerializer(serializers.ModelSerializer):
             "ksc_incident_id",
             "ksc_outcome_unknown",
             "outcome",
+            "isolation_end",
+            "release_at",
+            "release_request",
             "last_error",
             "created_at",
             "updated_at",
@@ -121,6 +136,22 @@ class ResponseRequestSerializer(serializers.ModelSerializer):
     def get_actions(self, request: ResponseRequest) -> list[str]:
         call = self.context["request"]
         return policy.allowed_actions(call.user, request, token=getattr(call, "auth", None))
+
+    @extend_schema_field(serializers.JSONField(allow_null=True))
+    def get_isolation_end(self, request: ResponseRequest) -> dict | None:
+        return isolation.end_for_api(request.isolation_end) or None
+
+    @extend_schema_field(serializers.DateTimeField(allow_null=True))
+    def get_release_at(self, request: ResponseRequest) -> str | None:
+        row = isolation.schedule_of(request)
+        if row is None or row.until_released or row.release_at is None:
+            return None
+        return serializers.DateTimeField().to_representation(row.release_at)
+
+    @extend_schema_field(serializers.UUIDField(allow_null=True))
+    def get_release_request(self, request: ResponseRequest) -> str | None:
+        row = isolation.schedule_of(request)
+        return str(row.release.uuid) if row is not None and row.release is not None and row.request_id == request.pk else None
 
     @extend_schema_field(OutcomeSerializer(allow_null=True))
     def get_outcome(self, request: ResponseRequest) -> dict | None:
@@ -177,7 +208,24 @@ class NewResponseRequestSerializer(serializers.Serializer):
         required=False, allow_blank=True, help_text=_("The SIEM's alert or incident id, to find the request by.")
     )
 
-    FIELDS = ("task", "server", "target_host", "params", "justification", "external_ref")
+    isolate_hours = serializers.FloatField(
+        required=False,
+        help_text=_("An isolation's end, in hours after it takes effect (ISOLATION_MIN_MINUTES to ISOLATION_MAX_HOURS)."),
+    )
+    isolate_until = serializers.DateTimeField(
+        required=False,
+        allow_null=True,
+        help_text=_(
+            "An isolation's end as an ISO 8601 date and time with its offset; null: until released "
+            "(with until_released_reason). Without either, ISOLATION_DEFAULT_HOURS."
+        ),
+    )
+    until_released_reason = serializers.CharField(
+        required=False, help_text=_("Why the isolation lasts until released (with isolate_until: null).")
+    )
+    time_zone = serializers.CharField(required=False, help_text=_("The IANA time zone to show the end in, e.g. Asia/Tokyo."))
+
+    FIELDS = ("task", "server", "target_host", "params", "justification", "external_ref", *isolation.END_FIELDS)
 
 
 class DecisionSerializer(serializers.Serializer):

@@ -25,7 +25,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from responses import catalog, filing, hosts, policy, throttle, workflow
+from responses import catalog, filing, hosts, isolation, policy, throttle, workflow
 from responses.api import idempotency
 from responses.api.errors import NON_FIELD, error_response
 from responses.api.serializers import (
@@ -154,7 +154,11 @@ class ResponseRequestViewSet(viewsets.GenericViewSet):
     queryset = ResponseRequest.objects.none()  # for the schema; get_queryset() is what users get
 
     def get_queryset(self):
-        return ResponseRequest.objects.visible_to(self.request.user).select_related("outcome").prefetch_related("approvals")
+        return (
+            ResponseRequest.objects.visible_to(self.request.user)
+            .select_related("outcome", "isolation__release", "released_isolation")
+            .prefetch_related("approvals")
+        )
 
     def _guarded(self, act: Callable[[], Response]) -> Callable[[], Response]:
         # An idempotent call keeps its answer, errors included: turn them into responses here.
@@ -176,7 +180,7 @@ class ResponseRequestViewSet(viewsets.GenericViewSet):
     def _detail(self, request: ResponseRequest) -> dict:
         request = (
             ResponseRequest.objects.filter(pk=request.pk)
-            .select_related("outcome")
+            .select_related("outcome", "isolation__release", "released_isolation")
             .prefetch_related("approvals", "events", "submission_attempts")
             .get()
         )
@@ -201,6 +205,7 @@ class ResponseRequestViewSet(viewsets.GenericViewSet):
                 external_ref=data.get("external_ref", ""),
                 server=data.get("server"),
                 source=Source.API,
+                end={key: data[key] for key in isolation.END_FIELDS if key in data},
             ).request
             return Response(self._detail(filed), status=status.HTTP_201_CREATED)
 

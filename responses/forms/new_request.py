@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
-from responses import catalog, ioc_store, workflow
+from responses import catalog, ioc_store, isolation, workflow
 from responses.forms.words import in_words
 
 PARAMS_PREFIX = "params"
@@ -155,11 +156,92 @@ class RequestForm(forms.Form):
         help_text=_("Optional: a ticket or SIEM alert id."),
     )
 
+    # An isolation's end (responses/isolation.py): used only when the request isolates (isolateHost, action 1).
+    isolation_end = forms.ChoiceField(
+        label=_("Isolation ends"),
+        required=False,
+        choices=[
+            *[(str(hours), _("%(hours)d hours after it takes effect") % {"hours": hours}) for hours in isolation.PRESET_HOURS],
+            ("until", _("at a date and time")),
+            ("released", _("until released (say why)")),
+        ],
+        help_text=_("For an isolation: when the portal releases the host again. Approvers approve the end with it."),
+    )
+    isolate_until_local = forms.CharField(
+        label=_("Ends at (date and time)"),
+        required=False,
+        max_length=32,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )
+    time_zone = forms.CharField(
+        label=_("Time zone"),
+        required=False,
+        max_length=64,
+        help_text=_("The date and time above are in this time zone (your browser's, e.g. Asia/Tokyo); stored in UTC."),
+        widget=forms.TextInput(attrs={"data-browser-time-zone": "", "autocomplete": "off", "spellcheck": "false"}),
+    )
+    until_released_reason = forms.CharField(
+        label=_("Why until released"),
+        required=False,
+        max_length=isolation.MAX_REASON,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.fields["isolation_end"].initial = str(settings.ISOLATION_DEFAULT_HOURS)
+        if str(settings.ISOLATION_DEFAULT_HOURS) not in dict(self.fields["isolation_end"].choices):
+            self.fields["isolation_end"].choices = [
+                (str(settings.ISOLATION_DEFAULT_HOURS), _("%(hours)d hours after it takes effect") % {"hours": settings.ISOLATION_DEFAULT_HOURS}),
+                *self.fields["isolation_end"].choices,
+            ]
+
     def clean_target_host(self) -> str:
         try:
             return catalog.clean_target_host(self.cleaned_data["target_host"])
         except ValueError as exc:
             raise forms.ValidationError(str(exc)) from None
+
+    def end(self) -> tuple[dict[str, Any], dict[str, list[str]]]:
+        """(the end as responses.isolation.clean_end takes it, errors by this form's field names)."""
+        data = self.cleaned_data
+        choice = data.get("isolation_end") or str(settings.ISOLATION_DEFAULT_HOURS)
+        zone = data.get("time_zone", "")
+        if choice == "released":
+            return {"isolate_until": None, "until_released_reason": data.get("until_released_reason", "")}, {}
+        if choice == "until":
+            try:
+                until = isolation.local_until(data.get("isolate_until_local", ""), zone)
+            except ValueError as exc:
+                field = "time_zone" if zone and "time zone" in str(exc).lower() else "isolate_until_local"
+                return {}, {field: [str(exc)]}
+            return {"isolate_until": until.isoformat(), "time_zone": zone}, {}
+        return {"isolate_hours": choice, "time_zone": zone}, {}
+
+
+# The end's errors (responses.isolation) by the form field they belong to.
+END_FIELD_OF = {
+    "isolate_hours": "isolation_end",
+    "isolate_until": "isolate_until_local",
+    "until_released_reason": "until_released_reason",
+    "time_zone": "time_zone",
+}
+
+
+def end_as_form(end: Any) -> dict[str, str]:
+    """A sealed filing's end as the form's fields (to change it after the preview)."""
+    if not isinstance(end, dict) or not end:
+        return {}
+    if "isolate_until" in end and end["isolate_until"] is None:
+        return {"isolation_end": "released", "until_released_reason": str(end.get("until_released_reason") or "")}
+    if end.get("isolate_until"):
+        zone = str(end.get("time_zone") or "")
+        try:
+            local = isolation.parse_until(end["isolate_until"]).astimezone(isolation.zone(zone))
+        except ValueError:
+            return {"isolation_end": "until", "time_zone": zone}
+        return {"isolation_end": "until", "isolate_until_local": f"{local:%Y-%m-%dT%H:%M}", "time_zone": zone}
+    return {"isolation_end": str(end.get("isolate_hours") or ""), "time_zone": str(end.get("time_zone") or "")}
 
 
 @dataclass
@@ -175,6 +257,8 @@ class Filing:
     # Each IOC archive's file name by its field (only for archives in params); not part of what KSC gets.
     archive_names: dict[str, str] = dataclasses.field(default_factory=dict)
     server: str = ""  # "": the user's default server (workflow.default_server)
+    # An isolation's end as responses.isolation.clean_end takes it (empty for any other request).
+    end: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -186,7 +270,14 @@ class Filing:
             "justification": self.justification,
             "external_ref": self.external_ref,
             "archive_names": dict(self.archive_names),
+            "end": dict(self.end),
         }
+
+    @property
+    def end_words(self) -> str:
+        """The end as the preview says it ("for 4 hours after it takes effect", "until 2026-12-08 09:00 Asia/Tokyo ...")."""
+        cleaned, errors = isolation.clean_end(self.task, self.params, self.end)
+        return "" if errors else isolation.describe_end(cleaned)
 
 
 class NewRequestForm:
@@ -298,6 +389,16 @@ class NewRequestForm:
             return False
         if not common_ok or self._unticked:
             return False
+        end: dict[str, Any] = {}
+        if isolation.is_isolation(self.task.name, cleaned):
+            end, errors = self.common.end()
+            if not errors:
+                errors = {END_FIELD_OF.get(key, "isolation_end"): value for key, value in isolation.clean_end(self.task.name, cleaned, end)[1].items()}
+            for field, messages in errors.items():
+                for message in messages:
+                    self.common.add_error(field, message)
+            if errors:
+                return False
         data = self.common.cleaned_data
         self.filing = Filing(
             task=self.task.name,
@@ -312,6 +413,7 @@ class NewRequestForm:
                 for name, file_name in self._archive_names.items()
                 if file_name and isinstance(cleaned, dict) and cleaned.get(name)
             },
+            end=end,
         )
         return True
 
@@ -441,6 +543,9 @@ class NewRequestForm:
         for key, value in errors.items():
             if key == "params" and isinstance(value, dict):
                 self.add_param_errors(value)
+            elif key in END_FIELD_OF:
+                for message in value:
+                    self.common.add_error(END_FIELD_OF[key], message)
             elif key in self.common.fields:
                 for message in value:
                     self.common.add_error(key, message)
@@ -451,6 +556,7 @@ class NewRequestForm:
     def from_filing(cls, task: catalog.TaskType, filing: dict[str, Any]) -> NewRequestForm:
         """An unbound form showing what was previewed, to change it."""
         common = {key: filing.get(key, "") for key in RequestForm.base_fields}
+        common.update(end_as_form(filing.get("end")))
         params = filing.get("params")
         if task.list_params:
             return cls(task, initial=common, params_initial=params if isinstance(params, list) else None)
@@ -498,7 +604,7 @@ class NewRequestForm:
         ``carried``: the query is the form's own POST (the search without JavaScript): an IOC archive
         carried across an earlier redisplay stays attached, with its file name.
         """
-        keys = ("server", "target_host", "target_host_name", "justification", "external_ref")
+        keys = ("server", "target_host", "target_host_name", "justification", "external_ref", *END_FIELD_OF.values())
         common = {key: query[key] for key in keys if query.get(key)}
         params: dict[str, Any] = {}
         if not task.list_params:
@@ -542,6 +648,7 @@ def archives_from_references(user, data: Any) -> tuple[Any, bool]:
 def filing_as_form_data(task: catalog.TaskType, filing: dict[str, Any]) -> dict[str, str]:
     """A filing (as sealed) as the new-request form posts it: the common fields, then each param's field."""
     data: dict[str, str] = {key: str(filing.get(key) or "") for key in RequestForm.base_fields}
+    data.update(end_as_form(filing.get("end")))
     params = filing.get("params")
     if task.list_params:
         objects = params if isinstance(params, list) else []

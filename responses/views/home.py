@@ -10,9 +10,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from audit import verification
 from responses import (
     attention,
-    chain_verification,
     policy,
 )
 from responses.models import (
@@ -35,7 +35,7 @@ def home(request: HttpRequest) -> HttpResponse:
         context["recent"] = list(ResponseRequest.objects.visible_to(user).filter(requester=user)[:5])
     if context["is_approver"]:
         context["pending_count"] = _approval_queue(user).count()
-    context["chain"] = chain_verification.standing_for(user)
+    context["chain"] = verification.standing_for(user)
     # The home page leads with what needs this user (responses/attention.py).
     context["attention"] = attention.for_user(user)
     context["attention_days"] = settings.ATTENTION_DAYS

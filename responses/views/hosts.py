@@ -10,6 +10,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
@@ -18,6 +19,7 @@ from ksc_client.hosts import Host
 from responses import (
     catalog,
     hosts,
+    isolation,
     policy,
     throttle,
     workflow,
@@ -172,6 +174,9 @@ def host_detail(request: HttpRequest, server: str, host_id: str) -> HttpResponse
             "host_facts": facts,
             "host_facts_error": facts_error,
             "isolation": portal_isolation(host_id, server),
+            # Its isolation's end, when the portal keeps one (responses/isolation.py)
+            "isolated_rows": isolation.isolated_now(request.user, host_id=host_id, server=server),
+            "now": timezone.now(),
             "page": page,
             "caption": _("Requests for this host"),
         },

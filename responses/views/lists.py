@@ -11,8 +11,8 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
+from audit import verification
 from responses import (
-    chain_verification,
     policy,
 )
 from responses.filtersets import RequestFilterSet
@@ -92,7 +92,7 @@ def all_requests(request: HttpRequest) -> HttpResponse:
             "query": query,
             "export_query": urlencode([(k, v) for k, v in request.GET.items() if k not in ("page", "per_page")]),
             "page_sizes": PAGE_SIZES,
-            "chain": chain_verification.standing_for(request.user),
+            "chain": verification.standing_for(request.user),
             # Open the folded filters when one is set (they show what the list is narrowed by).
             "filters_used": any(v for k, v in request.GET.items() if k not in ("page", "per_page")),
         },

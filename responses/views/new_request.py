@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core import signing
@@ -66,6 +67,7 @@ def _render_form(request: HttpRequest, form: NewRequestForm, status: int = 200, 
         "owner": drafts.owner_token(request.user),
         # The language switch posts this form, so that what was typed survives it without JavaScript.
         "keep_form": "request-form",
+        "isolation_max_hours": settings.ISOLATION_MAX_HOURS,
         **extra,
     }
     return render(request, "responses/new_form.html", context, status=status)

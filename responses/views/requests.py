@@ -18,6 +18,7 @@ from responses import (
     catalog,
     filing,
     filing_hints,
+    isolation,
     policy,
     queueing,
 )
@@ -111,6 +112,8 @@ def _detail_context(request: HttpRequest, rr: ResponseRequest) -> dict[str, Any]
         "outcome_refresh_seconds": OUTCOME_REFRESH_SECONDS,
         "refresh_seconds": REFRESH_SECONDS,
         "approvals_given": rr.approvals_given_so_far(),
+        # Isolate until: the end as approved, the schedule, Extend / Release now / Hold (responses/views/isolation.py)
+        **isolation.page_context(user, rr),
     }
 
 

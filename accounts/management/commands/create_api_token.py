@@ -13,9 +13,9 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from accounts import identity
 from accounts.models import TokenScope
-from responses import policy
-from responses.api.authentication import issue_token
+from accounts.tokens import issue_token
 
 MAX_DAYS = 3650
 
@@ -63,10 +63,10 @@ class Command(BaseCommand):
             raise CommandError("--name must be at most 100 characters, without control characters.")
         expires_at = timezone.now() + dt.timedelta(days=days) if days else None
         token, key = issue_token(user, name=name, expires_at=expires_at, scope=options["scope"])
-        held = policy.roles_of(user)
+        held = identity.roles_of(user)
         if not held:
             self.stderr.write(f"Warning: {user.get_username()} has no role; the token can authenticate but do nothing.")
-        if policy.is_approver(user):
+        if identity.is_approver(user):
             # A token needs no second factor: whoever holds the key acts as this approver.
             self.stderr.write(
                 f"Warning: {user.get_username()} is an approver; this token works without the second factor. "

@@ -15,8 +15,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts import roles, tenants, twofactor
-from responses import policy
+from accounts import identity, roles, tenants, twofactor
 
 DEMO_USERS = [
     # (username, role or None for the administrator, description, KSC servers: None for every server)
@@ -55,7 +54,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         User = get_user_model()
         lines = []
-        configured = set(policy.server_names())
+        configured = set(tenants.configured_servers())
         tenants_wanted = [user for user in TENANT_USERS if set(user[3]) <= configured]
         with transaction.atomic():
             for username, role, description, servers in DEMO_USERS + tenants_wanted:
@@ -77,7 +76,7 @@ class Command(BaseCommand):
                 tenants.set_scope(user, every_server=servers is None, servers=servers or [])
                 lines.append(f"  {username:<6} {description}: password {password}")
                 user = User.objects.get(pk=user.pk)  # its roles as they are now
-                if policy.must_use_two_factor(user):
+                if identity.must_use_two_factor(user):
                     twofactor.remove_devices(user)
                     device = TOTPDevice.objects.create(user=user, name=twofactor.TOTP_NAME, confirmed=True)
                     secret = twofactor.format_secret(device).replace(" ", "")

@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from accounts.models import ApiToken
-from responses.api.authentication import KEY_PREFIX, SHOWN_PREFIX_LENGTH, hash_key
+from accounts.tokens import KEY_PREFIX, SHOWN_PREFIX_LENGTH, hash_key
 
 
 class Command(BaseCommand):

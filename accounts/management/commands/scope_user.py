@@ -20,9 +20,7 @@ from accounts.models import DirectoryAccount, ServerScope
 
 
 def _configured() -> list[str]:
-    from responses import policy
-
-    return policy.server_names()
+    return tenants.configured_servers()
 
 
 class Command(BaseCommand):

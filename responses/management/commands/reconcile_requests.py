@@ -15,6 +15,7 @@ from django.core.management.base import BaseCommand, CommandError
 from redis.exceptions import RedisError
 
 from responses import jobs
+from worker.keeper import Keeper
 
 
 class Command(BaseCommand):
@@ -66,7 +67,7 @@ class Command(BaseCommand):
         stop = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
-        keeper = jobs.Keeper()
+        keeper = Keeper()
         self.stdout.write(f"keeper {keeper.name}: reconciling every RECONCILE_INTERVAL; SIGTERM stops", ending="\n")
         self.stdout.flush()
         keeper.run(stop)

@@ -4,4 +4,8 @@ from .Base import KlAkProxy, method
 
 
 class KlAkGatewayConnection(KlAkProxy):
-    PrepareGatewayConnection = method("GatewayConnection", "PrepareGatewayConnection", "pLocations")
+    # Both answer the out par wstrAuthKey and no PxgRetVal.
+    PrepareGatewayConnection = method("GatewayConnection", "PrepareGatewayConnection", "pLocations", retval=False)
+    PrepareGatewayConnectionToSecondaryServer = method(
+        "GatewayConnection", "PrepareGatewayConnectionToSecondaryServer", "srvInstanceId", retval=False
+    )

@@ -11,6 +11,7 @@ What it copies of KlAkOAPI's interface, and nothing more:
 
 - module and class names: ``KlAkOAPI.AdmServer.KlAkAdmServer``, ``KlAkOAPI.HostGroup.KlAkHostGroup``,
   ``ChunkAccessor``, ``Tasks``, ``EventProcessing``, ``ServerHierarchy``, ``CgwHelper``,
+  ``AsyncActionStateChecker``,
   ``GatewayConnection``, ``Base`` (``KlAkBase``, ``KlAkResponse``), ``Error``
   (``KlAkError``, ``KlAkResponseError``), ``Params`` (``KlAkParams``, ``KlAkArray``,
   ``KlAkParamsEncoder``);

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.dateparse import parse_datetime
 
-from responses.audit import event_lines
+from audit.export import event_lines
 
 
 class Command(BaseCommand):

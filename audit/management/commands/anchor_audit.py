@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand
 
-from responses import audit_chain
+from audit import chain
 
 
 class Command(BaseCommand):
@@ -15,5 +15,5 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args, **options):
-        anchor = audit_chain.take_anchor()
+        anchor = chain.take_anchor()
         self.stdout.write(f"audit anchor {anchor.seq}: {len(anchor.heads)} chain heads signed at {anchor.created_at.isoformat()}")

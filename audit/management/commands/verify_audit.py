@@ -7,8 +7,8 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from responses import audit, audit_chain, chain_verification
-from responses.models import VerificationSource
+from audit import chain, export, verification
+from audit.models import VerificationSource
 
 
 class Command(BaseCommand):
@@ -27,11 +27,11 @@ class Command(BaseCommand):
         # The file first: one that cannot be read stops the command before anything is verified or kept.
         kept = self._read(options["against"]) if options["against"] else None
         started = timezone.now()
-        report = audit_chain.verify()
+        report = chain.verify()
         problems = list(report.problems)
         if kept is not None:
-            problems += audit.compare_with_export(kept)
-        chain_verification.record(
+            problems += export.compare_with_export(kept)
+        verification.record(
             report,
             source=VerificationSource.COMMAND,
             started_at=started,

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('responses', '0026_chat_review_events'),
+        ('responses', '0029_iso_isolate_until'),
     ]
 
     operations = [

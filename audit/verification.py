@@ -7,7 +7,7 @@ seconds. The pages lead with the latest one, and flag it when it is older than t
 
 The scheduled check runs once across all workers, as the outcome sweep does: one RQ job with a
 fixed id on the `ksc` queue, which reschedules itself and which the keeper's beat puts back when
-Redis lost it (responses.jobs.keep_scheduled). It is put in the schedule for the moment the next
+Redis lost it (a periodic duty, worker/duties.py). It is put in the schedule for the moment the next
 verification is due, and is not scheduled again while a worker runs it; the run itself holds a
 PostgreSQL advisory lock and verifies only when no verification of any kind finished within the
 interval, so a job that runs early, or a second time, writes nothing.
@@ -27,8 +27,9 @@ from django.db import connection
 from django.utils import timezone
 from django.utils.timesince import timesince
 
-from responses import audit_chain, jobs, policy
-from responses.models import ChainVerification, VerificationSource
+from audit import access, chain
+from audit.models import ChainVerification, VerificationSource
+from worker import duties
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ _PROBLEM_CHARS = 2000  # one problem's words at most (the report's are far short
 
 
 def record(
-    report: audit_chain.Report,
+    report: chain.Report,
     *,
     source: str,
     started_at: dt.datetime,
@@ -70,10 +71,10 @@ def record(
     )
 
 
-def verify_and_record(*, source: str, user=None) -> tuple[audit_chain.Report, ChainVerification]:
+def verify_and_record(*, source: str, user=None) -> tuple[chain.Report, ChainVerification]:
     """Verify every chain now and keep the result."""
     started = timezone.now()
-    report = audit_chain.verify()
+    report = chain.verify()
     return report, record(report, source=source, started_at=started, user=user)
 
 
@@ -119,8 +120,8 @@ def standing(now: dt.datetime | None = None) -> Standing:
 
 
 def standing_for(user) -> Standing | None:
-    """The standing for a page, or None when this user may not verify the chains (policy decides)."""
-    return standing() if policy.may_export_audit(user) else None
+    """The standing for a page, or None when this user may not verify the chains (the policy decides, audit/access.py)."""
+    return standing() if access.may_read(user) else None
 
 
 # --- the scheduled check ----------------------------------------------------------------------
@@ -167,33 +168,26 @@ def check_if_due() -> ChainVerification | None:
     return row
 
 
-def check_periodically() -> dict[str, object]:
-    """The scheduled job: verify when due, then schedule the next one."""
-    try:
-        row = check_if_due()
-        return {"verified": row is not None, "intact": None if row is None else row.intact}
-    finally:
-        schedule_check(force=True)
-
-
-def schedule_check(force: bool = False) -> bool:
-    """Make sure the scheduled check waits in the worker's schedule for its due time (idempotent).
-
-    ``force``: schedule anyway (the job itself, rescheduling its next run while it still runs).
-    """
+def _seconds_until_due() -> int | None:
+    """When the scheduled check waits in the worker's schedule: its due time (None: no scheduled check)."""
     now = timezone.now()
     due = due_at(now)
     if due is None:
-        return False
-    if not force and jobs.is_running(JOB_ID):
-        return False  # the running check schedules the next one when it ends
-    delay = max(math.ceil((due - now).total_seconds()), 0)
-    return jobs.schedule_periodic(
-        JOB_ID,
-        check_periodically,
-        delay,
-        force=force,
-        # The job's record must outlive its next run: RQ saves a finished job under the same id.
-        result_ttl=delay + 2 * settings.AUDIT_VERIFY_INTERVAL,
-        job_timeout=JOB_TIMEOUT,
-    )
+        return None
+    return max(math.ceil((due - now).total_seconds()), 0)
+
+
+@duties.periodic(
+    "audit-verify",
+    every=_seconds_until_due,
+    job_id=JOB_ID,
+    result_ttl=lambda delay: delay + 2 * settings.AUDIT_VERIFY_INTERVAL,
+    job_timeout=JOB_TIMEOUT,
+)
+def check_periodically() -> dict[str, object]:
+    """The scheduled job: verify when due (then the next one is scheduled for its due time)."""
+    row = check_if_due()
+    return {"verified": row is not None, "intact": None if row is None else row.intact}
+
+
+schedule_check = check_periodically.schedule  # idempotent; not again while a worker runs it

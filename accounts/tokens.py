@@ -1,4 +1,4 @@
-"""API tokens: ``Authorization: Token <key>``, keys stored only as their sha256.
+"""API tokens, issued and authenticated: ``Authorization: Token <key>``, keys stored only as their sha256.
 
 A key is shown once, when issued (``manage.py create_api_token``); the database
 holds its hash, its first characters (to tell tokens apart) and its lifetime.
@@ -15,7 +15,8 @@ from django.utils.translation import gettext as _
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed
 
-from accounts.models import ApiToken, TokenScope
+from accounts.models import ApiToken
+from accounts.scopes import TokenScope
 
 KEYWORD = "Token"
 # A recognisable prefix lets secret scanners (and people) spot a leaked key.

@@ -1,0 +1,110 @@
+"""An isolation's scheduled release under faults (issue 28, points 2 and 7): exactly once, on time.
+
+Real parts, as tests/test_faults.py: `manage.py rqworker ksc` processes (the portal's worker with its
+keeper, which runs the isolation schedule), the KSC simulator as its own process over HTTPS, and a
+private redis-server these tests flush. The release is due by the database's clock: the test moves
+the planned end instead of waiting hours, and nothing in this process releases anything.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import time
+
+import django_rq
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from benchmarks import faults
+from ksc_simulator.inventory import default_hosts
+from portal.local_redis import free_port
+from responses import workflow
+from responses.models import EventKind, Isolation, IsolationState, ResponseRequest, Status
+
+SHORT = {"WORKER_HEARTBEAT_TTL": "2", "RECONCILE_INTERVAL": "3", "RECONCILE_GRACE": "1"}
+
+
+@pytest.fixture
+def stand(transactional_db, settings, tmp_path, monkeypatch):
+    """A private redis-server, the simulator as a process, and room for workers (tests/test_faults.py's stand)."""
+    for name, value in {**faults.RUN_SETTINGS, **SHORT}.items():
+        monkeypatch.setenv(name, value)
+    port = free_port()
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith("KSC_") or name in faults.RUN_SETTINGS or name in SHORT
+    }
+    env.update(
+        DATABASE_URL=faults.database_url(connection.settings_dict),
+        REDIS_URL=f"redis://127.0.0.1:{port}/0",
+        DJANGO_SETTINGS_MODULE="portal.settings",
+    )
+    stand = faults.Stand(env, port, tmp_path)
+    stand.start_redis()
+    settings.RQ_QUEUES = {name: {**config, "URL": stand.redis_url} for name, config in settings.RQ_QUEUES.items()}
+    try:
+        stand.start_simulator()
+        yield stand
+    finally:
+        stand.stop()
+        print((tmp_path / "workers.log").read_text()[-4000:] if (tmp_path / "workers.log").exists() else "")
+
+
+def release_actions(stand) -> list[int]:
+    bodies = [json.loads(incident["pData"]["KLINCDT_BODY"]) for incident in stand.incidents()]
+    return [body["params"]["action"] for body in bodies if body["task"] == "isolateHost"]
+
+
+def isolation_in_effect(stand, alice, bob, *, end_in: dt.timedelta) -> Isolation:
+    """An isolation filed and approved, submitted by the workers; its end put ``end_in`` from now.
+
+    The end counts from when the [Response] task completed; the outcome sweep's timing is not
+    what is tested here, so the row is moved to "in effect" with the end the test needs.
+    """
+    host = default_hosts()[0].id
+    request = workflow.file_request(
+        user=alice, task="isolateHost", target_host=host, params={"action": 1},
+        justification="C2 beacon (fault run)", isolation_end={"hours": 1},
+    )  # fmt: skip
+    workflow.approve(request, user=bob)
+    assert faults.wait_until(lambda: ResponseRequest.objects.get(pk=request.pk).status == Status.SUBMITTED, 60)
+    since = timezone.now()
+    Isolation.objects.filter(request=request).update(
+        state=IsolationState.ACTIVE, since=since, release_at=since + end_in, warned_for=since + end_in
+    )
+    return Isolation.objects.select_related("release").get(request=request)
+
+
+def test_a_worker_killed_while_it_sends_the_release_leaves_exactly_one_release_incident(stand, alice, bob):
+    first, second = stand.start_worker(), stand.start_worker()
+    row = isolation_in_effect(stand, alice, bob, end_in=dt.timedelta(seconds=-1))  # due now
+    stand.set_faults({"delay_ms": 1500})  # AddIncident and UpdateIncident each take 1.5 s
+    key = row.release.uuid
+    assert faults.wait_until(lambda: faults.started(key), 60), "no keeper released it"
+    time.sleep(0.5)
+    victim = stand.worker_by_pid(faults.job_worker_pid(stand, key))
+    assert victim in (first, second), "the release's job ran in neither worker"
+    stand.kill_worker(victim)
+    stand.set_faults({})
+    stand.start_worker()
+    assert faults.wait_settled([key], time.monotonic(), 120) is not None
+    release = ResponseRequest.objects.get(uuid=key)
+    assert release.status == Status.SUBMITTED, release.last_error
+    assert release_actions(stand) == [1, 0], "one isolation and exactly one release reached KSC"
+    assert release.events.filter(kind=EventKind.APPROVED).count() == 1, "released once"
+
+
+def test_a_redis_flush_before_the_end_loses_nothing_the_release_goes_on_time(stand, alice, bob):
+    stand.start_worker(), stand.start_worker()
+    row = isolation_in_effect(stand, alice, bob, end_in=dt.timedelta(seconds=8))
+    django_rq.get_queue("ksc").connection.flushdb()  # leases, queues and schedules gone before the end
+    key = row.release.uuid
+    assert faults.wait_until(lambda: ResponseRequest.objects.get(uuid=key).status == Status.SUBMITTED, 90)
+    approved = ResponseRequest.objects.get(uuid=key).events.get(kind=EventKind.APPROVED)
+    # On time: within the keeper's beat (RECONCILE_INTERVAL, 3 s here) and its lease after the flush.
+    assert approved.detail["late_seconds"] <= 2 * int(SHORT["RECONCILE_INTERVAL"]) + 2, approved.detail
+    assert release_actions(stand) == [1, 0]
