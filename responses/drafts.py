@@ -30,13 +30,8 @@ from django.core import signing
 from django.http import HttpRequest
 
 from responses import catalog
-from responses.forms.new_request import (
-    CARRIED_NAME_SUFFIX,
-    CARRIED_SUFFIX,
-    PARAMS_PREFIX,
-    SCAN_PREFIX,
-    filing_as_form_data,
-)
+from responses.forms.new_request import CARRIED_NAME_SUFFIX, CARRIED_SUFFIX, PARAMS_PREFIX, SCAN_PREFIX
+from responses.forms.prefill import filing_as_form_data
 from responses.forms.previews import PREVIEW_MAX_AGE, PREVIEW_SALT
 
 log = logging.getLogger(__name__)

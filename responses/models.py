@@ -367,6 +367,10 @@ class RequestEvent(models.Model):
     message = models.TextField(blank=True)
     detail = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # When the system worded ``message``: which message it is and its arguments (responses/trail_messages.py),
+    # so that pages show it in the reader's language. Not hashed: shown only when they give back ``message``.
+    message_id = models.TextField(blank=True, default="")
+    message_args = models.JSONField(default=dict, blank=True)
     # Each request's events form their own keyed hash chain (docs/audit-chain.md):
     # seq numbers them 1, 2, 3... without gaps, hash = HMAC(AUDIT_CHAIN_KEY, prev_hash + canonical).
     # One chain per request lets workers and web processes append to different requests in parallel.

@@ -15,12 +15,13 @@ from django.core.management import CommandError, call_command
 
 from accounts import roles, tenants
 from accounts.models import AccountEvent, ServerScope
-from responses import policy, workflow
+from responses import policy
 from responses.errors import InvalidRequest
 from responses.models import ResponseRequest
 from tests.fixtures.accounts import make_user
 from tests.fixtures.api import NEW, REQUESTS
 from tests.fixtures.tenants import servers
+from tests.support.filing import file_request
 
 
 def scope_user(*args: str) -> str:
@@ -156,7 +157,7 @@ class TestFilingOnAServer:
     def test_a_request_goes_to_the_server_named_and_its_events_name_it(self, settings, alice):
         settings.KSC_SERVERS = servers("acme", "globex")
         tenants.set_scope(alice, every_server=False, servers=["acme", "globex"])
-        rr = workflow.file_request(user=alice, server="globex", **{k: v for k, v in NEW.items()})
+        rr = file_request(user=alice, server="globex", **{k: v for k, v in NEW.items()})
         assert rr.server == "globex"
         filed = rr.events.get()
         assert filed.detail["server"] == "globex"
@@ -165,14 +166,14 @@ class TestFilingOnAServer:
         settings.KSC_SERVERS = servers("acme", "globex")
         tenants.set_scope(alice, every_server=False, servers=["acme", "globex"])
         with pytest.raises(InvalidRequest) as caught:
-            workflow.file_request(user=alice, **NEW)
+            file_request(user=alice, **NEW)
         assert caught.value.errors["server"] == ["Name the KSC server that holds the host: one of acme, globex."]
         assert not ResponseRequest.objects.exists()
 
     def test_a_user_of_one_server_files_there_by_default(self, settings, alice):
         settings.KSC_SERVERS = servers("acme", "globex")
         tenants.set_scope(alice, every_server=False, servers=["globex"])
-        assert workflow.file_request(user=alice, **NEW).server == "globex"
+        assert file_request(user=alice, **NEW).server == "globex"
 
     def test_another_tenants_server_reads_like_one_that_does_not_exist(self, settings, alice):
         settings.KSC_SERVERS = servers("acme", "globex")
@@ -180,7 +181,7 @@ class TestFilingOnAServer:
         errors = []
         for name in ("globex", "initech"):
             with pytest.raises(InvalidRequest) as caught:
-                workflow.file_request(user=alice, server=name, **NEW)
+                file_request(user=alice, server=name, **NEW)
             errors.append(caught.value.errors["server"][0].replace(name, "NAME"))
         assert errors[0] == errors[1] == "No KSC server named NAME among yours (acme)."
         assert not ResponseRequest.objects.exists()

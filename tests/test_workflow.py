@@ -15,6 +15,7 @@ from accounts import roles
 from responses import policy, workflow
 from responses.models import Decision, EventKind, RequestEvent, ResponseRequest, Status, SubmissionAttempt
 from tests.fixtures.api import HOST, file
+from tests.support.filing import file_request
 
 
 def kinds(request: ResponseRequest) -> list[str]:
@@ -74,7 +75,7 @@ class TestFiling:
         }
         arguments.update(changes)
         with pytest.raises(workflow.InvalidRequest) as refused:
-            workflow.file_request(**arguments)
+            file_request(**arguments)
         assert field in refused.value.errors
         assert ResponseRequest.objects.count() == 0
         assert RequestEvent.objects.count() == 0

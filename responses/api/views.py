@@ -193,11 +193,13 @@ class ResponseRequestViewSet(viewsets.GenericViewSet):
 
     def create(self, request: Request) -> Response:
         def act() -> Response:
-            policy.may(request.user, policy.FILE).enforce()
+            # Admitted (the right to file, the filing limit) before the body is read: who may not file
+            # learns nothing about it. The filing path asks no more.
+            admission = filing.admit(request.user)
             data = parse_object(request, NewResponseRequestSerializer.FIELDS)
             # The web form's path: the host checked with KSC (an unknown id is a 400), KSC's name kept.
             filed = filing.file_request(
-                user=request.user,
+                admission=admission,
                 task=data.get("task"),
                 target_host=data.get("target_host"),
                 params=data.get("params"),
@@ -299,7 +301,9 @@ class HostSearchView(APIView):
         query.is_valid(raise_exception=True)
         throttle.count(request.user, throttle.HOST_SEARCH)  # RateLimited: 429 (errors.exception_handler)
         try:
-            found = hosts.search(request.user, query.validated_data["q"], limit=query.validated_data["limit"])
+            found = hosts.search_servers(
+                request.user, query.validated_data["q"], limit=query.validated_data["limit"]
+            )
         except ImproperlyConfigured as exc:
             return error_response(
                 status.HTTP_503_SERVICE_UNAVAILABLE,
