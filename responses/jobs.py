@@ -38,7 +38,7 @@ from rq.intermediate_queue import IntermediateQueue
 from rq.job import Job, JobStatus
 
 from ksc_client.errors import KscError, KscTlsError
-from responses import ksc_servers, payload, queueing, submission, trail_messages, workflow
+from responses import ksc_servers, payload, queueing, server_state, submission, trail_messages, workflow
 from responses.ksc_servers import get_client
 from responses.models import IN_FLIGHT, EventKind, RequestEvent, ResponseRequest, Status
 from responses.states import PRIMARY_SERVER
@@ -185,7 +185,8 @@ def submit_to_ksc(key: str) -> str:
     add_pending = False
     incident_id = rr.ksc_incident_id
     try:
-        client = ksc_servers.client_for(rr.server)  # the request's own server: one down never stops the others
+        # The request's own server: one down never stops the others. None configured: the default's error.
+        client = ksc_servers.client_for(rr.server) if ksc_servers.server_names() else get_client()
         body = payload.build_body(rr.task, rr.target_host, rr.params)
         if incident_id is None and rr.attempts > 1:
             # An earlier attempt may have reached KSC and been cut off before we kept the id.
@@ -238,6 +239,7 @@ def submit_to_ksc(key: str) -> str:
         )
         return "held"
     except KscError as exc:
+        server_state.trouble(rr.server, exc)
         kept = incident_id is not None and not add_pending  # KSC holds the incident, and we keep its id
         return _attempt_failed(key, attempt, exc, last_try=last_try, add_pending=add_pending, kept=kept)
     except Exception as exc:
@@ -256,6 +258,7 @@ def submit_to_ksc(key: str) -> str:
             return "waiting"  # the incident is kept: its update waits for the database-scheduled try
         raise
     submission.submission_succeeded(key, attempt, incident_id, adopted=adopted)
+    server_state.contact(rr.server, login=True)
     log.info("request %s: submitted as KSC incident %s", key, incident_id)
     return "submitted"
 
@@ -439,7 +442,7 @@ def _ksc_client_or_none(server: str | None = None):
     """The process's client of ``server`` (the default one for None), or None (logged) when it is not
     configured: the sweeps then wait for that server, and go on with the others."""
     try:
-        return get_client() if server is None else ksc_servers.client_for(server)
+        return get_client() if server is None or not ksc_servers.server_names() else ksc_servers.client_for(server)
     except (ImproperlyConfigured, ksc_servers.UnknownServer) as exc:
         log.warning("cannot look in KSC%s: %s", f" server {server}" if server else "", exc)
         return None

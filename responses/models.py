@@ -752,3 +752,30 @@ class ExtensionDecision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.decision} by {self.approver_username}"
+
+
+# --- Several KSC servers (issue 26, point 6) ---------------------------------------------------
+
+
+class KscServerState(models.Model):
+    """What the portal last knew of one KSC server: its last contact, its last login, whether it is unreachable.
+
+    One row per server name, written by responses/server_state.py when the submission job, the
+    outcome sweep or ``manage.py ksc_check`` talk to it; the admin's "KSC servers" page lists
+    them with each server's queue. No credential and no KSC answer body is kept here.
+    """
+
+    server = models.CharField(max_length=SERVER_NAME_LENGTH, unique=True)
+    last_contact = models.DateTimeField(null=True, blank=True)  # the last call KSC answered
+    last_login_ok = models.BooleanField(null=True, blank=True)  # None: never tried
+    last_login_at = models.DateTimeField(null=True, blank=True)
+    unreachable_since = models.DateTimeField(null=True, blank=True)  # None while it answers
+    last_error = models.TextField(blank=True)  # the portal's words for the last trouble (never a secret)
+    last_probe = models.TextField(blank=True)  # the result of the last ksc_check --probe
+
+    class Meta:
+        ordering = ["server"]
+        verbose_name = "KSC server"
+
+    def __str__(self) -> str:
+        return self.server

@@ -42,7 +42,7 @@ from ksc_client import tasks as ksc_tasks
 from ksc_client.client import KscClient
 from ksc_client.errors import KscAuthError, KscError, KscUnavailable
 from ksc_client.tasks import ResponseTaskName
-from responses import catalog, hosts, ksc_servers, submission, trail, trail_messages
+from responses import catalog, hosts, ksc_servers, server_state, submission, trail, trail_messages
 from responses.jobs import check_late_duplicates
 from responses.models import (
     OUTCOME_FINAL,
@@ -553,7 +553,8 @@ def _sweep_server(
     """One server's due outcomes; the trouble in words when KSC could not be followed (None when all went well)."""
     if client is None:
         try:
-            server_client = ksc_servers.client_for(server)
+            # No server configured at all: the default's error says so (KSC_HOST is not set...).
+            server_client = ksc_servers.client_for(server) if ksc_servers.server_names() else ksc_servers.get_client()
         except (ImproperlyConfigured, ksc_servers.UnknownServer) as error:
             # That server is not configured: nothing of it can be followed; its outcomes wait as they are.
             return str(error)
@@ -563,6 +564,7 @@ def _sweep_server(
     unmatched = [outcome for outcome in due if not outcome.ksc_task_id]
     done: set[int] = set()
     trouble = None
+    error: KscError | None = None
     try:
         if unmatched or ResponseRequest.objects.filter(server=server, ksc_search_from__isnull=False).exists():
             work.match(unmatched)  # also flags tasks of late copies (flag_late_copies)
@@ -577,17 +579,23 @@ def _sweep_server(
         log.info(
             "outcome sweep (%s): call budget of %d spent; %d outcomes wait", server, work.calls.limit, len(due) - len(done)
         )
-    except (KscUnavailable, KscAuthError) as error:
+    except (KscUnavailable, KscAuthError) as failure:
+        error = failure
         trouble = str(error)
         log.warning("outcome sweep: KSC server %s unreachable: %s", server, error)
         work.unreachable([outcome for outcome in due if outcome.pk not in done], error)
         done.update(outcome.pk for outcome in due)
-    except KscError as error:
+    except KscError as failure:
         # A refused or malformed call: the outcomes stay as they were and are tried again.
+        error = failure
         trouble = str(error)
         log.warning("outcome sweep (%s) stopped: %s", server, error)
     _reschedule([outcome for outcome in due if outcome.pk in done], now)
     result.calls += work.calls.calls
+    if trouble is None and work.calls.calls:
+        server_state.contact(server, login=True)
+    elif trouble is not None:
+        server_state.trouble(server, error)
     return trouble
 
 

@@ -234,3 +234,25 @@ def test_the_admin_form_offers_only_configured_servers(settings, db):
     form.save()
     assert ServerScope.objects.get(user=user).servers == ["globex"]
     assert AccountEvent.objects.filter(kind="scope_changed", subject_username="erin").exists()
+
+
+def test_the_demo_users_of_two_tenants_come_with_their_servers(settings, db):
+    from django.contrib.auth.models import User
+
+    settings.KSC_SERVERS = servers("primary", "acme", "globex")
+    call_command("create_demo_users", stdout=io.StringIO())
+    scopes = {scope.user.username: scope.describe() for scope in ServerScope.objects.select_related("user")}
+    assert scopes["ann"] == scopes["arno"] == {"every_server": False, "servers": ["acme"]}
+    assert scopes["gina"] == scopes["gus"] == {"every_server": False, "servers": ["globex"]}
+    for username in ("alice", "bob", "carol", "dave", "admin"):
+        assert scopes[username] == {"every_server": True, "servers": []}
+    # Each tenant's people see their own server only.
+    assert policy.acting_servers(User.objects.get(username="arno")) == ["acme"]
+
+
+def test_without_the_tenants_servers_no_tenant_user_is_made(settings, db):
+    from django.contrib.auth.models import User
+
+    settings.KSC_SERVERS = servers("primary")
+    call_command("create_demo_users", stdout=io.StringIO())
+    assert not User.objects.filter(username__in=["ann", "arno", "gina", "gus"]).exists()

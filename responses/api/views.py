@@ -8,6 +8,7 @@ so that its existence is not revealed.
 
 from __future__ import annotations
 
+import json
 import uuid as uuid_module
 from collections.abc import Callable
 from typing import Any
@@ -300,15 +301,29 @@ class HostSearchView(APIView):
         query.is_valid(raise_exception=True)
         throttle.count(request.user, throttle.HOST_SEARCH)  # RateLimited: 429 (errors.exception_handler)
         try:
-            # KscError (unreachable: 503; refused, TLS, protocol: 502) is answered by errors.exception_handler.
-            found = hosts.search(query.validated_data["q"], limit=query.validated_data["limit"])
+            found = hosts.search_servers(
+                request.user, query.validated_data["q"], limit=query.validated_data["limit"]
+            )
         except ImproperlyConfigured as exc:
             return error_response(
                 status.HTTP_503_SERVICE_UNAVAILABLE,
                 _("KSC is not configured, so hosts cannot be looked up: %(why)s") % {"why": exc},
                 "ksc_not_configured",
             )
-        return Response(KscHostSerializer(found, many=True).data)
+        if len(found.servers) == 1 and found.errors and not found.hosts:
+            # One server, and it failed: KscError (unreachable: 503; refused, TLS, protocol: 502) is
+            # answered by errors.exception_handler, as before several servers.
+            raise next(iter(found.errors.values()))
+        rows = [{"server": item.server, **item.host.__dict__} for item in found.hosts]
+        response = Response(KscHostSerializer(rows, many=True).data)
+        # Never fewer hosts silently: the servers and secondaries that did not answer are named.
+        if found.failed_servers:
+            response["KSC-Servers-Unanswered"] = ", ".join(name for name, _why in found.failed_servers)
+        if found.failed_secondaries:
+            response["KSC-Secondaries-Unanswered"] = json.dumps(
+                [f"{server}/{secondary}" for server, secondary in found.failed_secondaries]
+            )
+        return response
 
 
 class TaskCatalogView(APIView):

@@ -15,7 +15,6 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
-from ksc_client.errors import KscError
 from ksc_client.hosts import Host
 from responses import catalog, hosts, isolation, policy, throttle, workflow
 from responses.errors import RateLimited
@@ -53,26 +52,15 @@ def host_search(request: HttpRequest) -> HttpResponse:
     else:
         try:
             throttle.count(request.user, throttle.HOST_SEARCH)
-            found = hosts.search(query, limit=HOST_RESULTS)  # recorded: the auditors' host search knows them
+            found = _find_hosts(request.user, query)
         except RateLimited as exc:
             context["refused"] = exc.message
             status = 429
         except ImproperlyConfigured:
             context["error"] = _("KSC is not configured (KSC_HOST), so hosts cannot be looked up.")
-        except KscError as exc:
-            log.warning("host search for %r failed: %s", throttle.for_log(query), exc)
-            context["error"] = str(exc)
         else:
-            isolations = portal_isolations([host.id for host in found])
-            context["hosts"] = [
-                {
-                    "host": host,
-                    "facts": hosts.facts_of(host),
-                    "isolation": isolations.get(host.id),
-                    "use_url": _use_host_url(host, task),
-                }
-                for host in found
-            ]
+            context["error"] = hosts.everything_failed(found)
+            context.update(_found_context(found, task))
     fragment = request.GET.get("fragment") == "1"
     template = "responses/_host_results.html" if fragment else "responses/host_search.html"
     return render(request, template, context, status=status)
@@ -84,9 +72,48 @@ def _too_long_query() -> str:
     }
 
 
-def _use_host_url(host: Host, task: str) -> str:
+def _find_hosts(user, query: str) -> hosts.HostSearch:
+    """Every server the user may act on, in parallel (responses/hosts.py); the directory learns the hosts."""
+    found = hosts.search_servers(user, query, limit=HOST_RESULTS)
+    for server, why in found.failed_servers:
+        log.warning("host search for %r failed on KSC server %s: %s", throttle.for_log(query), server, why)
+    return found
+
+
+def _found_context(found: hosts.HostSearch, task: str) -> dict[str, Any]:
+    """The results as the pages show them: each host with its server, and what did not answer."""
+    several = len(found.servers) > 1
+    by_server: dict[str, list[Host]] = {}
+    for item in found.hosts:
+        by_server.setdefault(item.server, []).append(item.host)
+    isolations = {
+        server: portal_isolations([host.id for host in server_hosts], server)
+        for server, server_hosts in by_server.items()
+    }
+    return {
+        "hosts": [
+            {
+                "host": item.host,
+                "server": item.server,
+                "facts": hosts.facts_of(item.host),
+                "isolation": isolations[item.server].get(item.host.id),
+                # The server only when there are several: one server's links stay as they were.
+                "use_url": _use_host_url(item.host, task, item.server if several else ""),
+            }
+            for item in found.hosts
+        ],
+        "several_servers": several,
+        # Never fewer hosts silently: the servers (and secondaries) that did not answer are named.
+        "failed_servers": found.failed_servers if several else [],
+        "failed_secondaries": found.failed_secondaries,
+    }
+
+
+def _use_host_url(host: Host, task: str, server: str = "") -> str:
     """The new-request form with this host filled in (the "Use this host" link works without JS)."""
     params = {"target_host": host.id, "target_host_name": hosts.display_name(host)}
+    if server:
+        params["server"] = server
     if task:
         params["task"] = task
     return f"{reverse('responses:new')}?{urlencode(params)}"

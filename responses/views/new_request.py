@@ -17,7 +17,6 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
-from ksc_client.errors import KscError
 from responses import catalog, drafts, filing, filing_hints, hosts, policy, throttle, workflow
 from responses.errors import InvalidRequest, NotAllowed, RateLimited
 from responses.forms import prefill
@@ -27,7 +26,14 @@ from responses.forms.task_choice import approval_rule
 from responses.host_state import portal_isolation
 from responses.models import Source, Status
 from responses.views.common import DRAFT_FILED, _refused, request_name
-from responses.views.hosts import HOST_RESULTS, MAX_HOST_QUERY, MIN_HOST_QUERY, _too_long_query, _use_host_url
+from responses.views.hosts import (
+    MAX_HOST_QUERY,
+    MIN_HOST_QUERY,
+    _find_hosts,
+    _found_context,
+    _too_long_query,
+    _use_host_url,
+)
 
 log = logging.getLogger(__name__)
 
@@ -161,14 +167,18 @@ def _new_request_post(request: HttpRequest) -> HttpResponse:
     check = hosts.check(form.filing.target_host, server=form.filing.server)
     if check.unknown:
         # A display name typed where the id goes: offer the one host of that name, never swap it in unseen.
-        named = hosts.named(form.filing.target_host)
+        named = hosts.named(form.filing.target_host, server=form.filing.server)
         if len(named) == 1:
             form.common.add_error(
                 "target_host",
                 _("This is not a KSC host id, but one host is named %(name)s. Did you mean it? Select it below.")
                 % {"name": named[0].display_name},
             )
-            suggestion = {"host": named[0], "use_url": _use_host_url(named[0], task.name)}
+            suggestion = {
+                "host": named[0],
+                "server": form.filing.server,
+                "use_url": _use_host_url(named[0], task.name, form.filing.server),
+            }
             return _render_form(request, form, status=400, host_suggestion=suggestion)
         form.common.add_error("target_host", hosts.unknown_host_message())
         return _render_form(request, form, status=400)
@@ -216,28 +226,46 @@ def _search_in_form(request: HttpRequest, task: catalog.TaskType) -> HttpRespons
         extra["host_search_error"] = _too_long_query()
         status = 400
     elif "use_host" in data:
-        host_id = data["use_host"].strip()
+        # "<server>:<host id>" from the results (a server name has no ":"), or a bare host id.
+        server, colon, host_id = data["use_host"].strip().partition(":")
+        if not colon or server not in policy.acting_servers(request.user):
+            server, host_id = "", data["use_host"].strip()
         try:
             throttle.count(request.user, throttle.HOST_SEARCH)
         except RateLimited as exc:
             extra["host_search_error"] = exc.message
             status = 429
         else:
-            host = hosts.check(host_id).host  # the name shown is KSC's, never the browser's
+            try:
+                server = workflow.clean_server(request.user, server)
+            except ValueError:
+                server = ""
+            # The name shown is KSC's, never the browser's.
+            host = hosts.check(host_id, server=server).host if server else None
             data["target_host"] = host_id
+            data["server"] = server
             data["target_host_name"] = hosts.display_name(host) if host is not None else ""
     elif len(extra["q"]) >= MIN_HOST_QUERY:
         try:
             throttle.count(request.user, throttle.HOST_SEARCH)
-            extra["host_hits"] = hosts.search(extra["q"], limit=HOST_RESULTS)
+            found = _find_hosts(request.user, extra["q"])
         except RateLimited as exc:
             extra["host_search_error"] = exc.message
             status = 429
         except ImproperlyConfigured:
             extra["host_search_error"] = _("KSC is not configured (KSC_HOST), so hosts cannot be looked up.")
-        except KscError as exc:
-            log.warning("host search for %r failed: %s", throttle.for_log(extra["q"]), exc)
-            extra["host_search_error"] = _("The host search in KSC failed: %(error)s") % {"error": exc}
+        else:
+            failure = hosts.everything_failed(found)
+            if failure:
+                extra["host_search_error"] = _("The host search in KSC failed: %(error)s") % {"error": failure}
+            else:
+                shown = _found_context(found, task.name)
+                extra["host_hits"] = [{"host": item["host"], "server": item["server"]} for item in shown["hosts"]]
+                extra.update(
+                    several_servers=shown["several_servers"],
+                    failed_servers=shown["failed_servers"],
+                    failed_secondaries=shown["failed_secondaries"],
+                )
     else:
         extra["host_search_error"] = _("Type at least 2 characters.")
     takes_archive = any(catalog.field_kind(spec) == catalog.IOC_ZIP for spec in task.fields)
