@@ -223,7 +223,7 @@ def page_times(campaign, user) -> dict:
     from django.test import Client
     from rest_framework.test import APIClient
 
-    from responses.api.authentication import issue_token
+    from accounts.tokens import issue_token
 
     client = Client(HTTP_HOST="localhost")
     client.force_login(user)

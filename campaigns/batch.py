@@ -126,7 +126,7 @@ def create_children(campaign: Campaign, hosts: list[CampaignHost]) -> list[Respo
             params=campaign.params,
             justification=campaign.justification,
             external_ref=campaign.external_ref,
-            fingerprint=payload_fingerprint(campaign.task, host.host_id, campaign.params),
+            fingerprint=payload_fingerprint(campaign.task, host.host_id, campaign.params, campaign.server),
             requester_id=campaign.requester_id,
             requester_username=campaign.requester_username,
             source=campaign.source,
@@ -295,9 +295,9 @@ def claim_batch(campaign_pk: int, ids: list[int]) -> list[tuple[ResponseRequest,
             return []
         claimed = []
         for child in locked:
-            if child.fingerprint != payload_fingerprint(child.task, child.target_host, child.params) or (
-                child.task != campaign.task or child.params != campaign.params
-            ):
+            if child.fingerprint != payload_fingerprint(
+                child.task, child.target_host, child.params, child.server, getattr(child, "isolation_end", None)
+            ) or (child.task != campaign.task or child.params != campaign.params):
                 _alone([child.pk])  # its own claim fails it as changed, in its own trail
                 continue
             claimed.append(child)

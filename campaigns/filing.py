@@ -32,7 +32,7 @@ from ksc_client.hosts import Host
 from responses import approvals, catalog, ksc_servers, policy, protected, queueing
 from responses.clock import database_now
 from responses.errors import InvalidRequest
-from responses.host_state import os_covered
+from responses.hosts import os_covered
 from responses.ksc_servers import client_for
 from responses.models import OPEN, ResponseRequest, Source
 

@@ -9,10 +9,19 @@ from django.core import signing
 from django.utils.translation import gettext_lazy as _
 
 from responses import catalog
-from responses.forms.new_request import _raw_value, params_form_class
+from responses.forms.new_request import params_form_class
 
 PREVIEW_SALT = "campaigns.preview"
 PREVIEW_MAX_AGE = 3600
+
+
+def _raw_value(spec: catalog.Field, value: Any) -> tuple[bool, Any]:
+    """(present, value) as the catalog expects it from a form's cleaned value (as the request form reads it)."""
+    if spec.kind == catalog.BOOL:
+        return True, bool(value)
+    if spec.kind == catalog.CHOICE:
+        return (value is not None), value
+    return True, value if value is not None else ""
 
 
 def campaign_tasks() -> list[catalog.TaskType]:

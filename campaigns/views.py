@@ -30,7 +30,7 @@ from campaigns.forms import CampaignForm, campaign_tasks, seal, unseal
 from campaigns.models import Campaign, CampaignHost, CampaignStatus
 from responses import approvals, catalog, policy
 from responses.errors import InvalidRequest, NotAllowed, WrongStatus
-from responses.host_state import os_covered
+from responses.hosts import os_covered
 from responses.models import OutcomeState, Status
 
 PAGE_SIZE = 50

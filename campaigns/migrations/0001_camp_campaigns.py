@@ -12,7 +12,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ("responses", "0030_camp_protected_hosts"),
+        ("responses", "0032_camp_protected_hosts"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('responses', '0029_iso_isolate_until'),
+        ('responses', '0031_servers_server_state'),
     ]
 
     operations = [
