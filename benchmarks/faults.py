@@ -1075,16 +1075,16 @@ def demo_approver() -> Approver:
 
 def approver_for(analyst, approver, hosts: list[str], label: str = "fault run"):
     """A function that files request number i (isolateHost, hosts in turn) and approves it; returns it."""
-    from responses import workflow
+    from responses import filing, workflow
 
     def file_and_approve(index: int):
-        request = workflow.file_request(
+        request = filing.file_request(
             user=analyst,
             task="isolateHost",
             target_host=hosts[index % len(hosts)],
             params={"action": index % 2},
             justification=f"{label} #{index}",
-        )
+        ).request
         return workflow.approve(request, user=approver)
 
     return file_and_approve

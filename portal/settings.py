@@ -13,24 +13,24 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
-from accounts.identity_link import parse_id_attribute, parse_link_attribute
-from accounts.role_groups import parse_role_groups
-from accounts.tenants import parse_tenant_groups
 from portal.env import (
     env_bool,
     env_choice,
     env_float,
     env_int,
+    env_int_family,
+    env_json_object,
     env_list,
     env_regex,
     env_str,
     is_loopback_url,
     parse_database_url,
+    parse_id_attribute,
+    parse_link_attribute,
     parse_sentinels,
     redis_connection_config,
 )
 from portal.ksc_servers import primary_from_variables, read_servers
-from responses.catalog import TASK_NAMES
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -209,7 +209,8 @@ STEP_UP_SECONDS = env_int("STEP_UP_SECONDS", 10 * 60, minimum=30)  # a decision 
 
 # --- Sign-in through the directory (accounts/): LDAP / Active Directory and OpenID Connect ---
 # Which directory groups make which portal role; roles are set from the directory at every login.
-ROLE_GROUPS = parse_role_groups("ROLE_GROUPS", env_str("ROLE_GROUPS"))
+# {role: [group, ...]}; its roles and groups are checked by accounts' system check (accounts/checks.py, accounts.E002).
+ROLE_GROUPS = env_json_object("ROLE_GROUPS", '{"Approvers": ["CN=SOC Approvers,OU=Groups,DC=corp,DC=example"]}')
 # true: the username/password form signs in local superusers only (break-glass), besides LDAP users.
 LOCAL_LOGIN_SUPERUSERS_ONLY = env_bool("LOCAL_LOGIN_SUPERUSERS_ONLY", False)
 DIRECTORY_SYNC_INTERVAL = env_int("DIRECTORY_SYNC_INTERVAL", 3600, minimum=60)  # seconds between sync_directory_roles
@@ -381,7 +382,8 @@ KSC_SERVERS = read_servers(
 # name to groups ("*": every server, for global auditors and administrators). Local users get theirs
 # with `manage.py scope_user` or in the admin. A user without a scope works on every server only while
 # one server is configured.
-TENANT_GROUPS = parse_tenant_groups("TENANT_GROUPS", env_str("TENANT_GROUPS"), [s.name for s in KSC_SERVERS])
+# {server or "*": [group, ...]}; its servers and groups are checked by accounts' system check (accounts.E003).
+TENANT_GROUPS = env_json_object("TENANT_GROUPS", '{"eu": ["CN=SOC EU,OU=Groups,DC=corp,DC=example"]}')
 # Host search across servers (responses/hosts.py): seconds each server has to answer before the page
 # says it did not (the others' hosts are shown).
 KSC_SEARCH_TIMEOUT = env_float("KSC_SEARCH_TIMEOUT", 8.0, minimum=0.5)
@@ -438,42 +440,16 @@ ISOLATION_MIN_MINUTES = env_int("ISOLATION_MIN_MINUTES", 15, minimum=1, maximum=
 ISOLATION_END_WARNING = env_int("ISOLATION_END_WARNING", 3600, minimum=0)
 APPROVALS_REQUIRED = env_int("APPROVALS_REQUIRED", 1, minimum=0, maximum=10)
 # Per-task override, e.g. APPROVALS_REQUIRED_ISOLATEHOST=2; applies to every request of that task type.
-APPROVALS_REQUIRED_BY_TASK = {
-    name: env_int(f"APPROVALS_REQUIRED_{name.upper()}", 0, minimum=0, maximum=10)
-    for name in TASK_NAMES
-    if env_str(f"APPROVALS_REQUIRED_{name.upper()}") is not None
-}
-_unknown_overrides = sorted(
-    key
-    for key in os.environ
-    if key.startswith("APPROVALS_REQUIRED_")
-    and key.removeprefix("APPROVALS_REQUIRED_").lower() not in {name.lower() for name in TASK_NAMES}
-)
-if _unknown_overrides:
-    raise ImproperlyConfigured(
-        f"{', '.join(_unknown_overrides)}: no such task type; use one of "
-        + ", ".join(f"APPROVALS_REQUIRED_{name.upper()}" for name in TASK_NAMES)
-    )
+# Keyed by the variable's suffix (the catalog matches it to a task type without regard to case); one
+# that names no task type is refused by the system check responses.E001 (responses/checks.py).
+APPROVALS_REQUIRED_BY_TASK = env_int_family("APPROVALS_REQUIRED_", 0, minimum=0, maximum=10)
 
 # --- Escalation when nobody approves (notifications/escalation.py) ---
 # After its approval SLA a pending request goes to tier 2 (ESCALATE_TO's approvers) and pages on-call
 # (ESCALATE_URLS, Apprise); after twice its SLA, SLA_BREACH_TO's named managers are told.
 APPROVAL_SLA = env_int("APPROVAL_SLA", 3600, minimum=60, maximum=7 * 86400)  # seconds; per task below
-APPROVAL_SLA_BY_TASK = {
-    name: env_int(f"APPROVAL_SLA_{name.upper()}", APPROVAL_SLA, minimum=60, maximum=7 * 86400)
-    for name in TASK_NAMES
-    if env_str(f"APPROVAL_SLA_{name.upper()}") is not None
-}
-_unknown_slas = sorted(
-    key
-    for key in os.environ
-    if key.startswith("APPROVAL_SLA_") and key.removeprefix("APPROVAL_SLA_").lower() not in {n.lower() for n in TASK_NAMES}
-)
-if _unknown_slas:
-    raise ImproperlyConfigured(
-        f"{', '.join(_unknown_slas)}: no such task type; use one of "
-        + ", ".join(f"APPROVAL_SLA_{name.upper()}" for name in TASK_NAMES)
-    )
+# APPROVAL_SLA_<TASK>, keyed by the suffix like APPROVALS_REQUIRED_<TASK> (system check responses.E002).
+APPROVAL_SLA_BY_TASK = env_int_family("APPROVAL_SLA_", APPROVAL_SLA, minimum=60, maximum=7 * 86400)
 ESCALATE_TO = (env_str("ESCALATE_TO", "") or "").strip()  # a group (local or mapped from the directory)
 ESCALATE_URLS = [url.strip() for url in (env_str("ESCALATE_URLS", "", secret=True) or "").split(",") if url.strip()]
 SLA_BREACH_TO = [name.strip() for name in (env_str("SLA_BREACH_TO", "") or "").split(",") if name.strip()]

@@ -25,6 +25,7 @@ class ResponsesConfig(AppConfig):
         # The audit pages ask the one policy who may read and verify the chains.
         from audit import access
         from responses import (  # noqa: F401
+            checks,  # system checks: per-task settings, the KSC servers' files, the users' scopes
             ioc_store,
             isolation,
             jobs,

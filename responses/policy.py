@@ -7,6 +7,8 @@ greps for that). Roles are Django groups (accounts.roles).
 
 - ``may(user, action, rr)``: the per-request actions (file, view, approve,
   reject, cancel, retry), with the reason for a refusal;
+- ``may_open(user, page)``: the list pages (every request, the approval queue, the export, a
+  host), answered as a ``Verdict`` whose reason the page shows;
 - ``sees_all_requests``, ``may_export_audit``, ``sees_ksc_warnings``,
   ``must_use_two_factor``, ``may_decide``: the portal-wide questions;
 - ``ResponseRequest.objects.visible_to(user)`` (responses.models) asks ``visible_filter``;
@@ -286,6 +288,27 @@ def may_read_demo_mailbox(user) -> bool:
 def may_see_hosts(user) -> bool:
     """The host pages: analysts (who file for hosts) and whoever sees every request."""
     return bool(may(user, FILE)) or sees_all_requests(user)
+
+
+# Pages beyond one request, for ``may_open``: who may open them, and the refusal in words.
+ALL_REQUESTS_PAGE = "all_requests"
+APPROVAL_QUEUE_PAGE = "approval_queue"
+EXPORT_PAGE = "export"
+HOST_PAGE = "host"
+
+
+def may_open(user, page: str) -> Verdict:
+    """Whether ``user`` may open one of the portal's list pages, with the refusal the page shows."""
+    if page == HOST_PAGE:
+        return ALLOWED if may_see_hosts(user) else _refuse(_("Only analysts, approvers and auditors see hosts."))
+    if sees_all_requests(user):
+        return ALLOWED
+    refusals = {
+        ALL_REQUESTS_PAGE: lambda: _("Only approvers and auditors see every request."),
+        APPROVAL_QUEUE_PAGE: lambda: _("Only approvers and auditors see the approval queue."),
+        EXPORT_PAGE: lambda: _("Only approvers and auditors can export requests."),
+    }
+    return _refuse(refusals[page]())
 
 
 def prime_roles(users: Iterable) -> None:

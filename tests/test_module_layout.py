@@ -186,3 +186,12 @@ def test_decisions_keep_the_table_the_triggers_guard():
     # The answer to "may this user do this?" no longer shares a name with django.contrib.auth's Permission.
     assert not hasattr(policy, "Permission") and not hasattr(workflow, "Permission")
     assert policy.may(AnonymousUser(), policy.FILE).__class__ is policy.Verdict
+
+
+def test_the_language_switch_is_the_accounts_and_keeps_its_url():
+    from django.urls import resolve, reverse
+
+    from accounts import language
+
+    assert reverse("set_language") == "/i18n/setlang/"
+    assert resolve("/i18n/setlang/").func is language.set_language
