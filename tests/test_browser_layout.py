@@ -9,6 +9,7 @@ a dark theme follows the system and the header's switch, the queue answers the k
 from __future__ import annotations
 
 import re
+import uuid
 
 import pytest
 from django.contrib.sessions.models import Session
@@ -24,7 +25,9 @@ DARK_BACKGROUND = "rgb(18, 20, 22)"
 LIGHT_BACKGROUND = "rgb(255, 255, 255)"
 
 
-def file_isolation(user, host_id: str, name: str = "TKY-WS-0105", justification: str = "Beaconing to a known C2"):
+def file_isolation(user, name: str = "TKY-WS-0105", justification: str = "Beaconing to a known C2"):
+    """An isolation of a host of its own: one isolation change at a time per host."""
+    host_id = str(uuid.uuid4())
     return workflow.file_request(
         user=user,
         task="isolateHost",
@@ -47,11 +50,10 @@ def lines_of(page, selector: str) -> list[tuple[str, int]]:
 
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_list_pages_never_break_a_badge_or_a_username_at_1366_px(open_as, alice, bob, dave, ksc_settings, language):
-    host_id = ksc_settings.host_id("TKY-WS-0105")
     long_name = make_user("alexandra.konstantinopoulou", "Analysts")
-    pending = file_isolation(long_name, host_id, justification="Beaconing " * 30)
-    workflow.approve(file_isolation(alice, host_id), user=bob)
-    workflow.reject(file_isolation(alice, host_id), user=bob, comment="Not this host")
+    pending = file_isolation(long_name, justification="Beaconing " * 30)
+    workflow.approve(file_isolation(alice), user=bob)
+    workflow.reject(file_isolation(alice), user=bob, comment="Not this host")
     assert pending.status == "pending_approval"
 
     auditor = open_as(dave, language=language, viewport=LAPTOP)
@@ -69,7 +71,7 @@ def test_list_pages_never_break_a_badge_or_a_username_at_1366_px(open_as, alice,
 def test_the_auditors_filters_fold_on_a_phone_and_open_on_a_desktop(open_as, alice, dave, ksc_settings, language):
     from playwright.sync_api import expect
 
-    file_isolation(alice, ksc_settings.host_id("TKY-WS-0105"))
+    file_isolation(alice)
     phone = open_as(dave, language=language, viewport=PHONE)
     phone.goto("/requests/")
     expect(phone.locator("#filters-fold")).not_to_have_attribute("open", "")
@@ -87,9 +89,8 @@ def test_the_auditors_filters_fold_on_a_phone_and_open_on_a_desktop(open_as, ali
 
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_radios_and_page_links_are_at_least_24_px(open_as, alice, bob, ksc_settings, language):
-    host_id = ksc_settings.host_id("TKY-WS-0105")
     for _ in range(12):
-        file_isolation(alice, host_id)
+        file_isolation(alice)
     page = open_as(alice, language=language, viewport=PHONE)
     page.goto("/requests/new/")
     radios = page.eval_on_selector_all("input[type=radio]", "els => els.map(e => e.getBoundingClientRect())")
@@ -156,8 +157,7 @@ def test_the_login_page_says_when_a_session_ended(browser, portal, alice, langua
 def test_the_queue_answers_the_keyboard_and_lists_its_keys_on_question_mark(open_as, alice, bob, ksc_settings, language):
     from playwright.sync_api import expect
 
-    host_id = ksc_settings.host_id("TKY-WS-0105")
-    first, second = file_isolation(alice, host_id), file_isolation(alice, host_id, name="TKY-WS-0106")
+    first, second = file_isolation(alice), file_isolation(alice, name="TKY-WS-0106")
     page = open_as(bob, language=language)
     page.goto("/approvals/")
     expect(page.locator("#shortcuts-hint")).to_be_visible()
@@ -188,7 +188,7 @@ def test_the_queue_answers_the_keyboard_and_lists_its_keys_on_question_mark(open
 def test_an_empty_reject_in_the_queue_stays_in_the_queue(open_as, alice, bob, ksc_settings, language):
     from playwright.sync_api import expect
 
-    pending = file_isolation(alice, ksc_settings.host_id("TKY-WS-0105"))
+    pending = file_isolation(alice)
     page = open_as(bob, language=language)
     page.goto("/approvals/")
     page.locator(f"#q-{pending.uuid}").locator("xpath=..").locator("button.danger").click()
