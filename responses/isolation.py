@@ -47,7 +47,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from ksc_client.errors import KscError
-from responses import approvals, ksc_servers, policy, trail, workflow
+from responses import approvals, hosts, ksc_servers, policy, trail, workflow
 from responses.clock import database_now
 from responses.errors import InvalidRequest, NotAllowed, WrongStatus
 from responses.models import (
@@ -704,7 +704,7 @@ class HostCheck:
     @staticmethod
     def exists(host_id: str, server: str) -> bool | None:
         try:
-            host = ksc_servers.client_for(server).get_host(host_id)
+            host = hosts.lookup(host_id, server=server)  # the one door for host questions
         except (ImproperlyConfigured, ksc_servers.UnknownServer, KscError) as exc:
             log.warning("isolation schedule: KSC could not be asked about host %r on %r: %s", host_id, server, exc)
             return None
