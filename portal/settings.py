@@ -96,6 +96,7 @@ INSTALLED_APPS = [
     "accounts",
     "audit",  # the keyed audit chains, anchors, verifications and their pages  # sign-in through the directory (LDAP / Active Directory, OpenID Connect)
     "notifications",  # e-mail and chat messages about requests, driven by the audit trail
+    "campaigns",  # one request for many hosts: the parent of per-host requests (README, "Campaigns")
     # The KSC stand-in for demos and tests (`manage.py ksc_simulator`): no models, no URLs, nothing
     # runs unless that command is started; installed always so `make run` needs no extra setting.
     "ksc_simulator",
@@ -499,6 +500,29 @@ KSC_SUBMIT_HOURLY_CAP = env_int("KSC_SUBMIT_HOURLY_CAP", 300, minimum=0)  # subm
 # KES keeps at most 100 response tasks per endpoint: approvers are warned above this many for one host.
 HOST_TASKS_WARNING = env_int("HOST_TASKS_WARNING", 80, minimum=1)
 HOST_TASKS_WINDOW = env_int("HOST_TASKS_WINDOW", 24 * 3600, minimum=60)  # how long a submitted task counts
+
+# --- Response campaigns (campaigns/; README, "Campaigns") ---
+# Approvals scale with size: above CAMPAIGN_SMALL hosts one more approver; more than CAMPAIGN_GROUP_SHARE
+# percent of any KSC administration group, one more; above CAMPAIGN_MAX refused unless a break-glass
+# permission files it, never above CAMPAIGN_HARD_MAX.
+CAMPAIGN_SMALL = env_int("CAMPAIGN_SMALL", 10, minimum=1)
+CAMPAIGN_GROUP_SHARE = env_int("CAMPAIGN_GROUP_SHARE", 25, minimum=1, maximum=100)  # percent
+CAMPAIGN_MAX = env_int("CAMPAIGN_MAX", 100, minimum=1)
+CAMPAIGN_HARD_MAX = env_int("CAMPAIGN_HARD_MAX", 1000, minimum=1)
+if CAMPAIGN_MAX > CAMPAIGN_HARD_MAX:
+    raise ImproperlyConfigured("CAMPAIGN_MAX must not be above CAMPAIGN_HARD_MAX.")
+# Waves: the canary is max(CAMPAIGN_CANARY hosts, CAMPAIGN_CANARY percent of the campaign); 0 turns it off.
+CAMPAIGN_CANARY = env_int("CAMPAIGN_CANARY", 5, minimum=0)
+CAMPAIGN_WAVE = env_int("CAMPAIGN_WAVE", 50, minimum=1)
+CAMPAIGN_CANARY_WAIT = env_int("CAMPAIGN_CANARY_WAIT", 900, minimum=0)  # seconds after which a quiet canary is enough
+CAMPAIGN_DUTY_INTERVAL = env_int("CAMPAIGN_DUTY_INTERVAL", 10, minimum=1)  # seconds between the wave duty's runs
+# A campaign request waits this long for its batch job before it is queued alone (the job was lost).
+CAMPAIGN_BATCH_GRACE = env_int("CAMPAIGN_BATCH_GRACE", 300, minimum=10)
+CAMPAIGN_FAILURE_PAUSE = env_int("CAMPAIGN_FAILURE_PAUSE", 20, minimum=1, maximum=100)  # percent of finished hosts
+# [Response] tasks in flight on the KSC server at once (0: no limit); KES keeps at most 100 per host.
+KSC_INFLIGHT_TASKS_MAX = env_int("KSC_INFLIGHT_TASKS_MAX", 100, minimum=0)
+# Hosts no campaign or request may act on (responses/protected.py): a JSON file of rules, beside the admin's list.
+PROTECTED_HOSTS_FILE = env_str("PROTECTED_HOSTS_FILE", "")
 
 # --- Notifications (notifications/; README, "Notifications") ---
 # E-mail through Django's SMTP backend, with Django's own setting names; no EMAIL_HOST: no e-mail.

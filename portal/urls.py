@@ -21,6 +21,8 @@ urlpatterns = [
     path("theme/", theme.set_theme, name="set_theme"),  # the header's light/dark switch (accounts/theme.py)
     path("notifications/", include("notifications.urls")),
     path("admin/", admin.site.urls),
+    path("api/v1/campaigns/", include("campaigns.api_urls")),
     path("api/v1/", include("responses.api.urls")),
+    path("campaigns/", include("campaigns.urls")),
     path("", include("responses.urls")),
 ]

@@ -9,7 +9,14 @@ from __future__ import annotations
 from django.contrib import admin
 
 from audit.admin import ReadOnlyAdmin
-from responses.models import Decision, KscServerState, RequestEvent, ResponseRequest, SubmissionAttempt
+from responses.models import (
+    Decision,
+    KscServerState,
+    ProtectedHostRule,
+    RequestEvent,
+    ResponseRequest,
+    SubmissionAttempt,
+)
 
 
 class ApprovalInline(admin.TabularInline):
@@ -45,6 +52,18 @@ class RequestEventAdmin(ReadOnlyAdmin):
 class SubmissionAttemptAdmin(ReadOnlyAdmin):
     list_display = ["request", "number", "started_at", "outcome", "ksc_incident_id", "error_code"]
 
+
+@admin.register(ProtectedHostRule)
+class ProtectedHostRuleAdmin(admin.ModelAdmin):
+    """The admin's protected hosts (responses/protected.py); django-auditlog keeps every change."""
+
+    list_display = ["__str__", "tasks", "reason", "created_by", "created_at"]
+    fields = ["host_id", "group", "name", "tasks", "reason"]
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.created_by = request.user.get_username()
+        super().save_model(request, obj, form, change)
 
 @admin.register(KscServerState)
 class KscServerStateAdmin(ReadOnlyAdmin):

@@ -17,6 +17,11 @@ class ResponsesConfig(AppConfig):
 
         drafts.connect_signals()
 
+        # The admin's protected hosts: every change in django-auditlog's history.
+        from responses import protected
+
+        protected.register_auditlog()
+
         # Queueing receives workflow.entered_approved: every approved request is queued after commit.
         # The duties of the workers' keeper register themselves (worker/duties.py): the reconciler and
         # the due tries (jobs), the outcome sweep, the previewed IOC archives' expiry, the isolations' ends

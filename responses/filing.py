@@ -35,7 +35,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from responses import catalog, filing_hints, hosts, isolation, policy, workflow
+from responses import catalog, filing_hints, hosts, isolation, policy, protected, workflow
 from responses.errors import InvalidRequest, RateLimited
 from responses.hosts import HostCheck
 from responses.models import EventKind, ResponseRequest, Source, payload_fingerprint
@@ -207,6 +207,11 @@ def validate(
         check = host_check(host) if host_check is not None else hosts.check(host, server=server_name)
         if check.unknown:
             errors["target_host"] = [hosts.unknown_host_message()]
+        elif rule := check.host and protected.protection(
+            check.host.id, check.display_name, check.host.group_name, task, cleaned if cleaned is not None else params
+        ):
+            # Protected hosts (responses/protected.py) are refused here as in a campaign.
+            errors["target_host"] = [protected.refusal(rule)]
         else:
             try:
                 texts["target_host_name"] = workflow.clean_text(

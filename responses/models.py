@@ -641,6 +641,47 @@ def _has_outcome_row(request: ResponseRequest) -> bool:
     return True
 
 
+# --- Protected hosts (responses/protected.py) -------------------------------------------------
+
+
+class ProtectedHostRule(models.Model):
+    """A host, KSC group or name pattern that no request or campaign acts on without an override.
+
+    The admin-managed half of the protected hosts; the other half is PROTECTED_HOSTS_FILE.
+    Exactly one of host_id, group and name is set. ``tasks`` empty: every task that changes the
+    endpoint. Every change is kept by django-auditlog (who, when, before and after).
+    """
+
+    host_id = models.CharField(max_length=catalog.MAX_HOST_ID, blank=True, help_text="KSC internal host id")
+    group = models.CharField(max_length=500, blank=True, help_text="KSC administration group path or name")
+    name = models.CharField(max_length=255, blank=True, help_text="display name pattern, * and ? as wildcards")
+    tasks = models.JSONField(default=list, blank=True, help_text="task names; empty: every task that changes the host")
+    reason = models.CharField(max_length=500)
+    created_by = models.CharField(max_length=150, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    (~models.Q(host_id="") & models.Q(group="") & models.Q(name=""))
+                    | (models.Q(host_id="") & ~models.Q(group="") & models.Q(name=""))
+                    | (models.Q(host_id="") & models.Q(group="") & ~models.Q(name=""))
+                ),
+                name="protected_rule_one_target",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.host_id or self.group or self.name
+
+    def as_rule(self) -> dict:
+        rule = {"host": self.host_id} if self.host_id else {"group": self.group} if self.group else {"name": self.name}
+        if self.tasks:
+            rule["tasks"] = list(self.tasks)
+        return rule
+
 # --- Isolate until (responses/isolation.py) -------------------------------------------------
 
 

@@ -42,6 +42,8 @@ class WaitReason:
     BACKOFF = "backoff"  # KSC was unreachable or busy
     UPDATE = "update"  # the incident exists; the UpdateIncident that makes KSC act on it is pending
     TLS = "tls"  # KSC's certificate was refused: held until it verifies again
+    # A campaign's batch job will claim it (campaigns/batch.py); queued alone when that job is lost.
+    BATCH = "batch"
 
 
 def update_retry_seconds() -> int:
@@ -55,11 +57,14 @@ def longest_wait(reason: str) -> float:
         return add_settle_seconds()
     if reason == WaitReason.BACKOFF:
         return float(settings.KSC_SUBMIT_BACKOFF * 2 ** max(settings.KSC_SUBMIT_TRIES - 2, 0))
+    if reason == WaitReason.BATCH:
+        return float(settings.CAMPAIGN_BATCH_GRACE)
     return float(update_retry_seconds())
 
 
 def longest_wait_of_all() -> float:
-    return max(longest_wait(reason) for reason in (WaitReason.SETTLE, WaitReason.BACKOFF, WaitReason.UPDATE))
+    reasons = (WaitReason.SETTLE, WaitReason.BACKOFF, WaitReason.UPDATE, WaitReason.BATCH)
+    return max(longest_wait(reason) for reason in reasons)
 
 
 def incident_second(rr: ResponseRequest, now: dt.datetime) -> dt.datetime:

@@ -73,6 +73,7 @@ from responses.states import (  # noqa: F401 (re-exported: workflow.TRANSITIONS 
     STAND_DOWN,
     SUCCEED,
     TRANSITIONS,
+    WITHDRAW,
 )
 
 if TYPE_CHECKING:
@@ -228,6 +229,7 @@ EVENT_OF: dict[str, str] = {
     REFUSE_UNPROVEN: EventKind.FAILED,
     RETRY: EventKind.RETRIED,
     FOUND_IN_KSC: EventKind.FOUND_IN_KSC,
+    WITHDRAW: EventKind.CANCELLED,
     # An isolation's paired release (responses/isolation.py): approved at its end on the approval given.
     RELEASE_DUE: EventKind.APPROVED,
     STAND_DOWN: EventKind.STOOD_DOWN,

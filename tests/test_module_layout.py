@@ -41,6 +41,7 @@ def _imports(module: str) -> set[str]:
 # Highest first. Each app may import the apps after it; apps of one rank import neither each other nor above.
 APP_ORDER: tuple[tuple[str, ...], ...] = (
     ("portal",),
+    ("campaigns",),
     ("notifications",),
     ("responses",),
     ("accounts",),
