@@ -17,6 +17,7 @@ from django.contrib.sessions.models import Session
 from responses import workflow
 from tests.fixtures.accounts import make_user
 from tests.fixtures.browser import DESKTOP, LANGUAGES, PHONE, TIMEOUT_MS, set_language, sign_in_page
+from tests.support.filing import file_request
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -28,7 +29,7 @@ LIGHT_BACKGROUND = "rgb(255, 255, 255)"
 def file_isolation(user, name: str = "TKY-WS-0105", justification: str = "Beaconing to a known C2"):
     """An isolation of a host of its own: one isolation change at a time per host."""
     host_id = str(uuid.uuid4())
-    return workflow.file_request(
+    return file_request(
         user=user,
         task="isolateHost",
         target_host=host_id,
