@@ -8,8 +8,42 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.checks import Error, register
+from django.core.exceptions import ImproperlyConfigured
 
+from accounts.role_groups import role_groups_from
 from accounts.roles import APPROVERS
+
+
+@register("accounts")
+def role_groups_name_roles(app_configs=None, **kwargs) -> list[Error]:
+    """ROLE_GROUPS must map portal roles to non-empty lists of group names (accounts.E002).
+
+    portal/settings.py reads the JSON object only (the settings import no app code); which roles
+    exist is the accounts' to say.
+    """
+    try:
+        role_groups_from("ROLE_GROUPS", settings.ROLE_GROUPS)
+    except ImproperlyConfigured as exc:
+        return [
+            Error(
+                str(exc),
+                hint='For example ROLE_GROUPS={"Approvers": ["CN=SOC Approvers,OU=Groups,DC=corp,DC=example"]} (README).',
+                id="accounts.E002",
+            )
+        ]
+    return []
+
+
+@register("accounts")
+def tenant_groups_name_servers(app_configs=None, **kwargs) -> list[Error]:
+    """TENANT_GROUPS must map configured KSC servers (or "*") to non-empty lists of groups (accounts.E003)."""
+    from accounts import tenants
+
+    try:
+        tenants.configured()
+    except ImproperlyConfigured as exc:
+        return [Error(str(exc), hint="Name the servers of KSC_SERVERS_FILE, or '*' (README).", id="accounts.E003")]
+    return []
 
 
 @register("accounts")

@@ -29,7 +29,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accounts import tenants, visible
+from accounts import role_groups, tenants, visible
 from accounts.models import ApiToken, DirectoryAccount, DirectoryEvent, Source
 from accounts.role_groups import roles_for
 from accounts.roles import ALL_ROLES
@@ -220,7 +220,7 @@ def roles_or_refuse(
     to this subject by ``bind``), which then follows the directory: no role, deactivated,
     API tokens revoked, sessions ended, and the refusal recorded in the accounts chain.
     """
-    roles = roles_for(groups, settings.ROLE_GROUPS)
+    roles = roles_for(groups, role_groups.configured())
     if not roles:
         if user is not None:
             follow_directory(user, set(), source=source, subject=subject, origin=source)
@@ -341,7 +341,7 @@ def follow_directory(
             _event(user, origin, DirectoryEvent.Action.REACTIVATED, "back in a mapped group")
             changes.append("reactivated")
         if groups is not None and settings.TENANT_GROUPS:
-            if tenants.follow_tenant_groups(user, groups, settings.TENANT_GROUPS):
+            if tenants.follow_tenant_groups(user, groups, tenants.configured()):
                 changes.append("servers")
         account.synced_at = timezone.now()
         account.save()

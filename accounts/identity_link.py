@@ -14,48 +14,11 @@ directory verified, or AD's ``objectGUID`` with Entra ID's ``onPremisesImmutable
 from __future__ import annotations
 
 import base64
-import re
 import unicodedata
 import uuid
 
-from django.core.exceptions import ImproperlyConfigured
-
-SOURCES = ("ldap", "oidc")
-_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.;-]*$")
-
-
-def parse_link_attribute(variable: str, value: str) -> dict[str, str]:
-    """{"ldap": attribute, "oidc": claim}, or {} when unset; ImproperlyConfigured naming the variable."""
-    value = (value or "").strip()
-    if not value:
-        return {}
-    parts = [part for part in re.split(r"[\s,]+", value) if part]
-    found: dict[str, str] = {}
-    for part in parts:
-        source, sep, name = part.partition(":")
-        if not sep:
-            if len(parts) != 1:
-                raise ImproperlyConfigured(
-                    f"{variable}: give one name for both sources, or ldap:<attribute> oidc:<claim>; not {value!r}."
-                )
-            source, name = "", part
-        if source and source not in SOURCES:
-            raise ImproperlyConfigured(f"{variable}: {source!r} is not a source; use ldap: or oidc:.")
-        if not _NAME.match(name):
-            raise ImproperlyConfigured(f"{variable}: {name!r} is not an attribute or claim name.")
-        for one in [source] if source else SOURCES:
-            if one in found:
-                raise ImproperlyConfigured(f"{variable}: {one} is given twice.")
-            found[one] = name
-    return found
-
-
-def parse_id_attribute(variable: str, value: str) -> str:
-    """LDAP_ID_ATTRIBUTE: empty (objectGUID, else entryUUID, else the DN), an attribute name, or "dn"."""
-    value = (value or "").strip()
-    if value and not _NAME.match(value):
-        raise ImproperlyConfigured(f"{variable}: {value!r} is not an LDAP attribute name.")
-    return value
+# The two variables' readers are settings readers (portal/settings.py imports no app code).
+from portal.env import SOURCES, parse_id_attribute, parse_link_attribute  # noqa: E402, F401
 
 
 def ldap_text(name: str, raw: bytes) -> str:

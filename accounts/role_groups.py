@@ -1,4 +1,4 @@
-"""ROLE_GROUPS: which directory groups make a portal role. Read by portal/settings.py, so no models here.
+"""ROLE_GROUPS: which directory groups make a portal role. No models here (tests and checks call it early).
 
 The value is a JSON object from role to groups, for example
 ``{"Approvers": ["CN=SOC Approvers,OU=Groups,DC=corp,DC=example"], "Analysts": "CN=SOC,OU=Groups,DC=corp,DC=example"}``.
@@ -47,16 +47,34 @@ def parse_role_groups(name: str, raw: str | None) -> dict[str, tuple[str, ...]]:
         raise ImproperlyConfigured(f"{name} must be a JSON object such as {example}: {exc}.") from None
     if not isinstance(data, dict):
         raise ImproperlyConfigured(f"{name} must be a JSON object such as {example}.")
+    return role_groups_from(name, data)
+
+
+def role_groups_from(name: str, data: Mapping) -> dict[str, tuple[str, ...]]:
+    """``{role: (normalised group, ...)}`` from an already-read mapping; ImproperlyConfigured naming ``name`` on junk.
+
+    portal/settings.py keeps ROLE_GROUPS as the JSON object read (no app code there); the system check
+    accounts.E002 refuses a bad one at start, and every reader asks ``configured()``.
+    """
     mapping: dict[str, tuple[str, ...]] = {}
     for role, groups in data.items():
         if role not in ALL_ROLES:
             raise ImproperlyConfigured(f"{name}: {role!r} is not a role; use {', '.join(ALL_ROLES)}.")
         if isinstance(groups, str):
             groups = [groups]
+        if isinstance(groups, tuple):
+            groups = list(groups)
         if not isinstance(groups, list) or not groups or any(not isinstance(g, str) or not g.strip() for g in groups):
             raise ImproperlyConfigured(f"{name}: the groups of {role} must be a non-empty list of group names or DNs.")
         mapping[role] = tuple(normalise_group(group) for group in groups)
     return mapping
+
+
+def configured() -> dict[str, tuple[str, ...]]:
+    """settings.ROLE_GROUPS, its roles checked and its groups normalised (ImproperlyConfigured when bad)."""
+    from django.conf import settings
+
+    return role_groups_from("ROLE_GROUPS", settings.ROLE_GROUPS)
 
 
 def roles_for(groups: Iterable[str], role_groups: Mapping[str, Iterable[str]]) -> set[str]:

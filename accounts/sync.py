@@ -12,7 +12,7 @@ import logging
 
 from django.conf import settings
 
-from accounts import directory, identity_link
+from accounts import directory, identity_link, role_groups
 from accounts.models import DirectoryAccount, Source
 from accounts.role_groups import roles_for
 from accounts.roles import ALL_ROLES
@@ -60,7 +60,7 @@ def plan() -> list[tuple[DirectoryAccount, set[str], str, str | None, list[str] 
                 planned.append((account, set(), account.subject, None, None))
                 continue
             groups = directory_ldap.group_dns(conn, dn)
-            roles = roles_for(groups, settings.ROLE_GROUPS)
+            roles = roles_for(groups, role_groups.configured())
             person = identity_link.link_value(link) if settings.IDENTITY_LINK_ATTRIBUTE.get("ldap") else ""
             planned.append((account, roles, subject, person or None, list(groups)))
     except directory_ldap.ldap.LDAPError as exc:

@@ -43,6 +43,15 @@ def parse_tenant_groups(name: str, raw: str | None, servers: Iterable[str]) -> d
         raise ImproperlyConfigured(f"{name} must be a JSON object such as {example}: {exc}.") from None
     if not isinstance(data, dict):
         raise ImproperlyConfigured(f"{name} must be a JSON object from server name to groups, such as {example}.")
+    return tenant_groups_from(name, data, servers)
+
+
+def tenant_groups_from(name: str, data: Mapping, servers: Iterable[str]) -> dict[str, tuple[str, ...]]:
+    """``{server or "*": (normalised group, ...)}`` from an already-read mapping; ImproperlyConfigured naming ``name``.
+
+    portal/settings.py keeps TENANT_GROUPS as the JSON object read (no app code there); the system
+    check accounts.E003 refuses a bad one at start, and the sign-in asks ``configured()``.
+    """
     known = set(servers)
     mapping: dict[str, tuple[str, ...]] = {}
     for server, groups in data.items():
@@ -53,10 +62,21 @@ def parse_tenant_groups(name: str, raw: str | None, servers: Iterable[str]) -> d
             )
         if isinstance(groups, str):
             groups = [groups]
+        if isinstance(groups, tuple):
+            groups = list(groups)
         if not isinstance(groups, list) or not groups or any(not isinstance(g, str) or not g.strip() for g in groups):
             raise ImproperlyConfigured(f"{name}: the groups of {server!r} must be a non-empty list of group names or DNs.")
         mapping[server] = tuple(normalise_group(group) for group in groups)
     return mapping
+
+
+def configured() -> dict[str, tuple[str, ...]]:
+    """settings.TENANT_GROUPS, its servers checked against KSC_SERVERS and its groups normalised."""
+    from django.conf import settings
+
+    return tenant_groups_from(
+        "TENANT_GROUPS", settings.TENANT_GROUPS, [server.name for server in getattr(settings, "KSC_SERVERS", [])]
+    )
 
 
 def servers_for(groups: Iterable[str], tenant_groups: Mapping[str, Iterable[str]]) -> tuple[bool, list[str]]:

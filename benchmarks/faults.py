@@ -537,7 +537,10 @@ def redis_killed(stand: Stand, approve: Approver, requests: int = 90, outage: fl
     return tally(row, stand, keys, known)
 
 
-REDIS_REFUSALS = {"misconf": "Redis refuses writes (MISCONF, disk full)", "readonly": "Redis refuses writes (READONLY, failover)"}
+REDIS_REFUSALS = {
+    "misconf": "Redis refuses writes (MISCONF, disk full)",
+    "readonly": "Redis refuses writes (READONLY, failover)",
+}
 
 
 def redis_refuses_writes(stand: Stand, approve: Approver, requests: int = 30, how: str = "misconf",
@@ -816,6 +819,7 @@ def sessions_refused(
 def update_html(stand: Stand, approve: Approver, requests: int = 10, calls: int = 40) -> Row:
     """UpdateIncident is answered with an HTML page `calls` times: each request keeps its one incident, updated later."""
     row, known = begin(stand, UPDATE_HTML)
+
     def updates() -> int:
         return stand.simulator_call("GET", "stats")["calls"].get("HostGroup.UpdateIncident", 0)
 
@@ -1075,16 +1079,16 @@ def demo_approver() -> Approver:
 
 def approver_for(analyst, approver, hosts: list[str], label: str = "fault run"):
     """A function that files request number i (isolateHost, hosts in turn) and approves it; returns it."""
-    from responses import workflow
+    from responses import filing, workflow
 
     def file_and_approve(index: int):
-        request = workflow.file_request(
+        request = filing.file_request(
             user=analyst,
             task="isolateHost",
             target_host=hosts[index % len(hosts)],
             params={"action": index % 2},
             justification=f"{label} #{index}",
-        )
+        ).request
         return workflow.approve(request, user=approver)
 
     return file_and_approve

@@ -48,7 +48,9 @@ def bench_database_url(suffix: str = "lists_bench") -> str:
         return explicit
     base = os.environ.get("DATABASE_URL", "")
     if not base.startswith(("postgres://", "postgresql://")):
-        raise SystemExit("benchmarks/lists.py needs PostgreSQL: set DATABASE_URL or BENCH_DATABASE_URL to a postgres:// URL")
+        raise SystemExit(
+            "benchmarks/lists.py needs PostgreSQL: set DATABASE_URL or BENCH_DATABASE_URL to a postgres:// URL"
+        )
     parts = urlsplit(base)
     name = (parts.path.lstrip("/") or "portal") + "_" + suffix
     return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
@@ -168,7 +170,8 @@ def generate(rows: int) -> float | None:
             raise SystemExit("the benchmark's analysts do not have consecutive ids; drop the benchmark database")
         with connection.cursor() as cursor:
             cursor.execute(
-                GENERATE_REQUESTS, {"hosts": HOSTS, "requesters": REQUESTERS, "rows": rows, "first_user": first, "pending": PENDING}
+                GENERATE_REQUESTS,
+                {"hosts": HOSTS, "requesters": REQUESTERS, "rows": rows, "first_user": first, "pending": PENDING},
             )
             cursor.execute(GENERATE_DECISIONS)
     with connection.cursor() as cursor:

@@ -66,7 +66,9 @@ class Recorder:
                 self.errors[name].append(exc.__class__.__name__)
             return None
         elapsed = time.perf_counter() - begin
-        if method == "GET" and response.headers.get("Content-Type", "").startswith(("text/csv", "application/x-ndjson")):
+        if method == "GET" and response.headers.get("Content-Type", "").startswith(
+            ("text/csv", "application/x-ndjson")
+        ):
             response.content  # noqa: B018 -- a streamed export counts until its last byte
             elapsed = time.perf_counter() - begin
         with self.lock:
@@ -207,14 +209,26 @@ def auditor(base, username, host_names, recorder, stop) -> None:
     while not stop.is_set():
         recorder.call("GET /requests/", session, "GET", base + "/requests/")
         recorder.call("GET /requests/?page=2", session, "GET", base + "/requests/?page=2")
-        recorder.call("GET /requests/?host=", session, "GET", base + "/requests/", params={"host": random.choice(host_names)})
+        recorder.call(
+            "GET /requests/?host=", session, "GET", base + "/requests/", params={"host": random.choice(host_names)}
+        )
         recorder.call("GET /approvals/", session, "GET", base + "/approvals/")
         if random.random() < 0.1:
             since = time.strftime("%Y-%m-%d")
             recorder.call(
-                "GET /requests/export.csv (today)", session, "GET", base + "/requests/export.csv", params={"created_from": since}
+                "GET /requests/export.csv (today)",
+                session,
+                "GET",
+                base + "/requests/export.csv",
+                params={"created_from": since},
             )
-            recorder.call("GET /audit/export.jsonl (last 500)", session, "GET", base + "/audit/export.jsonl", params={"after_seq": last_seq()})
+            recorder.call(
+                "GET /audit/export.jsonl (last 500)",
+                session,
+                "GET",
+                base + "/audit/export.jsonl",
+                params={"after_seq": last_seq()},
+            )
 
 
 def last_seq() -> int:

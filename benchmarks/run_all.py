@@ -77,7 +77,9 @@ def table(submit: dict | str, lists: dict | str, load: dict | str) -> list[list[
                 ceiling=True,
             )
         )
-        rows.append(["  (no-op RQ job p99; one KSC pair)", f"{submit['noop_p99_ms']:.1f} ms; {pair_ms:.1f} ms", "", "", ""])
+        rows.append(
+            ["  (no-op RQ job p99; one KSC pair)", f"{submit['noop_p99_ms']:.1f} ms; {pair_ms:.1f} ms", "", "", ""]
+        )
         rows.append(row("drain 1,000, 2 workers", drains.get(2), 0.5 * submit["plain_rps"], "req/s", ceiling=False))
         rows.append(["  (plain client loop)", f"{submit['plain_rps']:.0f} req/s", "", "", ""])
         for count in sorted(drains):
@@ -87,7 +89,9 @@ def table(submit: dict | str, lists: dict | str, load: dict | str) -> list[list[
             # Grows with workers, until KSC (the plain loop) is the limit.
             floor = min(drains[smaller], 0.9 * submit["plain_rps"])
             rows.append(row(f"drain grows {smaller} → {larger} workers", drains[larger], floor, "req/s", ceiling=False))
-        rows.append(row("per-job cost beyond the KSC pair, 1 worker", submit["per_job_beyond_ms"], 5.0, "ms", ceiling=True))
+        rows.append(
+            row("per-job cost beyond the KSC pair, 1 worker", submit["per_job_beyond_ms"], 5.0, "ms", ceiling=True)
+        )
         rows.append(["  (one PostgreSQL commit here; a job makes 3)", f"{submit['commit_ms']:.1f} ms", "", "", ""])
     else:
         rows.append(["submission benchmarks", f"failed: {submit}", "", "", ""])
@@ -118,12 +122,42 @@ def table(submit: dict | str, lists: dict | str, load: dict | str) -> list[list[
         rows.append(row(f"load: {load['users']} users, errors", float(load["errors"]), 0.0, "", ceiling=True))
         rows[-1][3] = "" if load["errors"] == 0 else str(load["errors"])
         rows[-1][4] = "met" if load["errors"] == 0 else "NOT MET"
-        rows.append(["  (load: requests/s; DB connections at most)", f"{load['requests_per_s']:.1f}; {load['peak_db_connections']}", "", "", ""])
+        rows.append(
+            [
+                "  (load: requests/s; DB connections at most)",
+                f"{load['requests_per_s']:.1f}; {load['peak_db_connections']}",
+                "",
+                "",
+                "",
+            ]
+        )
         rows.append(row("rq worker memory after the load", load["rq_worker_mb"], 120.0, "MB", ceiling=True))
-        rows.append(row("web (gunicorn worker) memory after the load", load["web_worker_mb"], 150.0, "MB", ceiling=True))
+        rows.append(
+            row("web (gunicorn worker) memory after the load", load["web_worker_mb"], 150.0, "MB", ceiling=True)
+        )
     else:
         rows.append(["load", f"failed: {load}", "", "", ""])
     return rows
+
+
+def campaign_rows(campaign: dict | str) -> list[list[str]]:
+    """Issue 27's targets: a campaign submits at half the plain loop's rate or better; filing and pages."""
+    if not isinstance(campaign, dict):
+        return [["campaign benchmark", f"failed: {campaign}", "", "", ""]]
+    hosts = f"{campaign['hosts']:,}"
+    return [
+        row(
+            f"campaign of {hosts}, {campaign['workers']} workers",
+            campaign["campaign_per_s"],
+            0.5 * campaign["plain_per_s"],
+            "hosts/s",
+            ceiling=False,
+        ),
+        ["  (plain AddIncident + UpdateIncident loop)", f"{campaign['plain_per_s']:.0f} pairs/s", "", "", ""],
+        row(f"filing a {hosts}-line list", campaign["filing_s"], 5.0, "s", ceiling=True),
+        row(f"campaign page, {hosts} hosts", campaign["page_ms"], 100.0, "ms", ceiling=True),
+        row(f"campaign API, {hosts} hosts", campaign["api_ms"], 100.0, "ms", ceiling=True),
+    ]
 
 
 def main() -> None:
@@ -132,7 +166,9 @@ def main() -> None:
     args = parser.parse_args()
     print("running the benchmarks (several minutes; the first lists run generates a million rows)", flush=True)
     quick = args.quick
-    submit = run_json("submit_latency.py", *(["--latency", "30", "--drain", "100", "--workers", "1,2"] if quick else []))
+    submit = run_json(
+        "submit_latency.py", *(["--latency", "30", "--drain", "100", "--workers", "1,2"] if quick else [])
+    )
     if os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")) or os.environ.get(
         "BENCH_DATABASE_URL"
     ):
@@ -145,31 +181,49 @@ def main() -> None:
     else:
         lists = render = "needs PostgreSQL (DATABASE_URL=postgres://...)"
     load = run_json("load.py", *(["--users", "10", "--seconds", "10"] if quick else []))
+    campaign = run_json("campaign.py", *(["--hosts", "100"] if quick else []))
     sweep = ROOT / "benchmarks" / "outcome_sweep.py"
     if sweep.exists():
         begin = time.perf_counter()
         done = subprocess.run(
-            [sys.executable, str(sweep), *(["--outcomes", "500"] if quick else [])], cwd=ROOT, capture_output=True, text=True
+            [sys.executable, str(sweep), *(["--outcomes", "500"] if quick else [])],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
         )
         print(f"  outcome_sweep.py: {time.perf_counter() - begin:.0f} s, exit {done.returncode}")
         if done.returncode != 0:
             FAILED.append("outcome_sweep.py")
         print("\n".join("    " + line for line in done.stdout.strip().splitlines()[-15:]))
-    rows = [["figure", "measured", "target", "ratio", ""], *table(submit, lists, load)]
+    rows = [["figure", "measured", "target", "ratio", ""], *table(submit, lists, load), *campaign_rows(campaign)]
     if isinstance(render, dict):
-        rows.append(row(f"request table, {render['rows']} rows, render only", render["table_median_ms"], 20.0, "ms", ceiling=True))
-        rows.append(["  (whole list page's template, menu and filters)", f"{render['page_median_ms']:.1f} ms", "", "", ""])
+        rows.append(
+            row(
+                f"request table, {render['rows']} rows, render only",
+                render["table_median_ms"],
+                20.0,
+                "ms",
+                ceiling=True,
+            )
+        )
+        rows.append(
+            ["  (whole list page's template, menu and filters)", f"{render['page_median_ms']:.1f} ms", "", "", ""]
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     print()
     for index, cells in enumerate(rows):
         print("  ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=True)).rstrip())
         if index == 0:
             print("  ".join("-" * width for width in widths))
-    print(f"\nload average during the run (1, 5, 15 min): {', '.join(f'{x:.1f}' for x in os.getloadavg())}; cores: {os.cpu_count()}")
+    print(
+        f"\nload average during the run (1, 5, 15 min): {', '.join(f'{x:.1f}' for x in os.getloadavg())}; cores: {os.cpu_count()}"
+    )
     if isinstance(load, dict):
         print("\nload, per endpoint:")
         for name, item in load["endpoints"].items():
-            print(f"  {name:<42} {item['count']:>6}  p50 {item['p50_ms']:8.1f} ms  p99 {item['p99_ms']:8.1f} ms  errors {item['errors']}")
+            print(
+                f"  {name:<42} {item['count']:>6}  p50 {item['p50_ms']:8.1f} ms  p99 {item['p99_ms']:8.1f} ms  errors {item['errors']}"
+            )
         if load["errors"]:
             print(f"load errors: {load['error_kinds']}")
     if FAILED:

@@ -37,6 +37,7 @@ from ksc_client.attributes import (
     FAILED_SECONDARIES,
     FQDN,
     GATEWAY_KEY,
+    GROUP_NAME,
     HOST_ID,
     INCIDENT_ADDED,
     INCIDENT_BODY,
@@ -486,6 +487,43 @@ class KscClient(abc.ABC):
         if not text:
             return []
         return [Host.from_attributes(row) for row in self._find_hosts(filters.same_text(DISPLAY_NAME, text), limit=limit)]
+
+    def hosts_for_lines(self, texts: Sequence[str], *, limit: int = 1000) -> list[Host]:
+        """Hosts whose KSC id, display name, FQDN is one of ``texts`` (whole, any case,
+        taken literally), or whose IPv4 address is one: ONE FindHosts for the lot (a campaign's pasted
+        list goes in chunks, not a call per line). The caller matches each line to its hosts."""
+        clauses = []
+        for text in (t.strip() for t in texts):
+            if not text:
+                continue
+            clauses += [filters.same_text(name, text) for name in (DISPLAY_NAME, FQDN)]
+            if not filters.has_wildcards(text):
+                clauses.append(filters.equals(HOST_ID, text))
+            ip = parse_ipv4(text)
+            if ip is not None:
+                clauses.append(filters.compare(IP_LONG, "=", ip_to_long(ip)))
+        if not clauses:
+            return []
+        return [Host.from_attributes(row) for row in self._find_hosts(filters.any_of(*clauses), limit=limit)]
+
+    def count_hosts_in_group(self, group_name: str) -> int:
+        """How many hosts KSC has in the administration group of this name (FindHosts' count, no rows read)."""
+        method = "HostGroup.FindHosts"
+        answer = self.call(
+            method,
+            {
+                "wstrFilter": filters.same_text(GROUP_NAME, group_name),
+                "vecFieldsToReturn": [HOST_ID],
+                "vecFieldsToOrder": [],
+                "pParams": {"KLGRP_FIND_FROM_CUR_VS_ONLY": True},
+                "lMaxLifeTime": self.ACCESSOR_LIFETIME,
+            },
+        )
+        count = _integer(answer, "PxgRetVal", method)
+        accessor = answer.get("strAccessor")
+        if isinstance(accessor, str) and accessor:
+            self._release(accessor)
+        return count
 
     def get_host(self, host_id: str) -> Host | None:
         """The host with this KSC id, or None when KSC does not know it."""

@@ -15,6 +15,7 @@ the other, and the simulator stands alone as KSC does.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -236,8 +237,10 @@ def check(node: Any, schema: dict[str, str]) -> None:
             pattern_regex(node.literal.value)  # refuses an unclosed [
 
 
+@functools.lru_cache(maxsize=4096)
 def pattern_regex(pattern: str) -> re.Pattern:
-    """A KSC ``=`` pattern as a compiled regex (case-insensitive, whole value)."""
+    """A KSC ``=`` pattern as a compiled regex (case-insensitive, whole value); kept, as a filter
+    compares each of its patterns with every host (a campaign's list: thousands of times)."""
     out, index = [], 0
     while index < len(pattern):
         ch = pattern[index]

@@ -65,12 +65,15 @@ Outside the Open API, for tests and demos (no authentication: bind it to loopbac
   Faults apply to every Open API request, ``login`` included.
 - ``POST /_simulator/expire-sessions``: ends every session and connection login.
 - ``POST /_simulator/clock`` ``{"advance_seconds": N}``: moves the clock used for expiry.
+- ``POST /_simulator/move-host`` ``{"host": id, "group": name}``: moves a host into another
+  administration group (made when new), as an administrator's drag in the console would.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import datetime as dt
 import gzip
 import json
@@ -716,6 +719,18 @@ class _Handler(BaseHTTPRequestHandler):
             with state.lock:
                 state.clock_offset += seconds
             self._send(200, {"clock_offset": state.clock_offset})
+        elif verb == "POST" and name == "move-host":
+            try:
+                spec = json.loads(self._body() or b"{}")
+                host, group = spec["host"], spec["group"]
+                if not isinstance(group, str) or not group.strip() or host not in state.hosts:
+                    raise ValueError
+            except (ValueError, KeyError, TypeError):
+                raise _HttpRefusal(400, 'send {"host": <a known host id>, "group": <a group name>}') from None
+            with state.lock:
+                state.group_ids.setdefault(group, len(state.group_ids))
+                state.hosts[host] = dataclasses.replace(state.hosts[host], group=group)
+            self._send(200, {"host": host, "group": group})
         elif not tasks.control(self, verb, name):
             self._send(404, {"error": f"no such simulator endpoint: {verb} /_simulator/{name}"})
 

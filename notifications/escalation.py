@@ -23,7 +23,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from responses import trail
+from responses import catalog, trail
 from responses.models import EventKind, RequestEvent, ResponseRequest, Status
 
 TIER_2 = 2  # the SLA passed: tier 2 approvers and on-call
@@ -35,7 +35,7 @@ def configured() -> bool:
 
 
 def sla_of(task: str) -> dt.timedelta:
-    return dt.timedelta(seconds=settings.APPROVAL_SLA_BY_TASK.get(task, settings.APPROVAL_SLA))
+    return dt.timedelta(seconds=catalog.per_task(settings.APPROVAL_SLA_BY_TASK, task, settings.APPROVAL_SLA))
 
 
 def _minutes(delta: dt.timedelta) -> int:

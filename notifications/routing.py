@@ -130,7 +130,14 @@ def may_cause_messages() -> Q:
 
 
 def kind_for(event: RequestEvent) -> str | None:
-    """The message kind an audit event causes, or None."""
+    """The message kind an audit event causes, or None (never for a campaign's host: campaigns/notify.py)."""
+    kind = _kind_for(event)
+    if kind is not None and ResponseRequest.objects.filter(pk=event.request_id, campaign_host__isnull=False).exists():
+        return None  # one of a campaign's hosts: the campaign's own messages speak for all of them
+    return kind
+
+
+def _kind_for(event: RequestEvent) -> str | None:
     if event.kind == EventKind.OUTCOME:
         return outcome_kind(event)
     if event.kind == EventKind.ESCALATED:

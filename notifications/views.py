@@ -1,4 +1,4 @@
-"""The in-portal side of notifications: preferences, the language switch, the live JSON, the demo mailbox."""
+"""The in-portal side of notifications: preferences, the live JSON, the demo mailbox (the language switch is accounts/language.py)."""
 
 from __future__ import annotations
 
@@ -12,16 +12,13 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
-from django.utils.http import urlencode
 from django.utils.translation import gettext as _
-from django.views import i18n
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from notifications.context_processors import queue_stamp, waiting_count, waiting_label
 from notifications.models import USER_CHOICES, NotificationPreference
-from responses import drafts, policy
+from responses import policy
 from responses.models import ResponseRequest
 
 MAX_POLLED = 100  # request ids one poll may ask about
@@ -40,23 +37,6 @@ def preferences(request: HttpRequest) -> HttpResponse:
     NotificationPreference.objects.update_or_create(user=request.user, defaults={"email_off": off})
     messages.success(request, _("Your notification settings are saved."))
     return redirect("account")
-
-
-@require_POST
-def set_language(request: HttpRequest) -> HttpResponse:
-    """Django's language switch, which also keeps the choice for the user's messages (e-mail in their language)."""
-    response = i18n.set_language(request)
-    language = request.POST.get("language", "")
-    if request.user.is_authenticated and language in dict(settings.LANGUAGES):
-        NotificationPreference.objects.update_or_create(user=request.user, defaults={"language": language})
-    if request.POST.get("keep_form") and response.status_code == 302:
-        # Pressed on the new-request form or its preview, the switch posted that form: what was typed is kept
-        # for its owner and put back in the new language (responses/drafts.py), JavaScript or not.
-        reason = drafts.LANGUAGE if request.user.is_authenticated else drafts.SESSION_ENDED
-        kept = drafts.keep(request, reason)
-        if kept:
-            response["Location"] = f"{reverse('responses:new')}?{urlencode({'task': kept})}"
-    return response
 
 
 def _leaves_the_session_alone(view):

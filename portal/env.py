@@ -9,6 +9,7 @@ secrets), which keeps them out of ``/proc/<pid>/environ`` listings.
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import re
 from pathlib import Path
@@ -65,6 +66,36 @@ def env_int(name: str, default: int, *, minimum: int | None = None, maximum: int
     if maximum is not None and number > maximum:
         raise ImproperlyConfigured(f"{name} must be at most {maximum}, not {number}.")
     return number
+
+
+def env_int_family(
+    prefix: str, default: int, *, minimum: int | None = None, maximum: int | None = None
+) -> dict[str, int]:
+    """Every set variable named ``prefix`` + a suffix (``APPROVALS_REQUIRED_ISOLATEHOST``), as {suffix: number}.
+
+    Each is read as ``env_int`` reads one. Which suffixes mean something is not this reader's to say
+    (the settings import no app code): a Django system check of the app that knows refuses the others
+    (responses/checks.py for the task types).
+    """
+    return {
+        key.removeprefix(prefix): env_int(key, default, minimum=minimum, maximum=maximum)
+        for key in sorted(os.environ)
+        if key.startswith(prefix) and len(key) > len(prefix) and os.environ[key] != ""
+    }
+
+
+def env_json_object(name: str, example: str) -> dict[str, Any]:
+    """A JSON object ({} when unset or empty); what its keys and values must be is checked by the app that reads it."""
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return {}
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} must be a JSON object such as {example}: {exc}.") from None
+    if not isinstance(data, dict):
+        raise ImproperlyConfigured(f"{name} must be a JSON object such as {example}.")
+    return data
 
 
 def env_float(name: str, default: float, *, minimum: float = 0.0) -> float:
@@ -200,3 +231,43 @@ def redis_connection_config(
         "CONNECTION_KWARGS": {"socket_connect_timeout": 5},
         "SENTINEL_KWARGS": sentinel_kwargs,
     }
+
+
+# --- IDENTITY_LINK_ATTRIBUTE and LDAP_ID_ATTRIBUTE (their meaning: accounts/identity_link.py) ---
+
+SOURCES = ("ldap", "oidc")
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.;-]*$")
+
+
+def parse_link_attribute(variable: str, value: str) -> dict[str, str]:
+    """{"ldap": attribute, "oidc": claim}, or {} when unset; ImproperlyConfigured naming the variable."""
+    value = (value or "").strip()
+    if not value:
+        return {}
+    parts = [part for part in re.split(r"[\s,]+", value) if part]
+    found: dict[str, str] = {}
+    for part in parts:
+        source, sep, name = part.partition(":")
+        if not sep:
+            if len(parts) != 1:
+                raise ImproperlyConfigured(
+                    f"{variable}: give one name for both sources, or ldap:<attribute> oidc:<claim>; not {value!r}."
+                )
+            source, name = "", part
+        if source and source not in SOURCES:
+            raise ImproperlyConfigured(f"{variable}: {source!r} is not a source; use ldap: or oidc:.")
+        if not _NAME.match(name):
+            raise ImproperlyConfigured(f"{variable}: {name!r} is not an attribute or claim name.")
+        for one in [source] if source else SOURCES:
+            if one in found:
+                raise ImproperlyConfigured(f"{variable}: {one} is given twice.")
+            found[one] = name
+    return found
+
+
+def parse_id_attribute(variable: str, value: str) -> str:
+    """LDAP_ID_ATTRIBUTE: empty (objectGUID, else entryUUID, else the DN), an attribute name, or "dn"."""
+    value = (value or "").strip()
+    if value and not _NAME.match(value):
+        raise ImproperlyConfigured(f"{variable}: {value!r} is not an LDAP attribute name.")
+    return value

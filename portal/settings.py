@@ -13,24 +13,24 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
-from accounts.identity_link import parse_id_attribute, parse_link_attribute
-from accounts.role_groups import parse_role_groups
-from accounts.tenants import parse_tenant_groups
 from portal.env import (
     env_bool,
     env_choice,
     env_float,
     env_int,
+    env_int_family,
+    env_json_object,
     env_list,
     env_regex,
     env_str,
     is_loopback_url,
     parse_database_url,
+    parse_id_attribute,
+    parse_link_attribute,
     parse_sentinels,
     redis_connection_config,
 )
 from portal.ksc_servers import primary_from_variables, read_servers
-from responses.catalog import TASK_NAMES
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -96,6 +96,7 @@ INSTALLED_APPS = [
     "accounts",
     "audit",  # the keyed audit chains, anchors, verifications and their pages  # sign-in through the directory (LDAP / Active Directory, OpenID Connect)
     "notifications",  # e-mail and chat messages about requests, driven by the audit trail
+    "campaigns",  # one request for many hosts: the parent of per-host requests (README, "Campaigns")
     # The KSC stand-in for demos and tests (`manage.py ksc_simulator`): no models, no URLs, nothing
     # runs unless that command is started; installed always so `make run` needs no extra setting.
     "ksc_simulator",
@@ -209,7 +210,8 @@ STEP_UP_SECONDS = env_int("STEP_UP_SECONDS", 10 * 60, minimum=30)  # a decision 
 
 # --- Sign-in through the directory (accounts/): LDAP / Active Directory and OpenID Connect ---
 # Which directory groups make which portal role; roles are set from the directory at every login.
-ROLE_GROUPS = parse_role_groups("ROLE_GROUPS", env_str("ROLE_GROUPS"))
+# {role: [group, ...]}; its roles and groups are checked by accounts' system check (accounts/checks.py, accounts.E002).
+ROLE_GROUPS = env_json_object("ROLE_GROUPS", '{"Approvers": ["CN=SOC Approvers,OU=Groups,DC=corp,DC=example"]}')
 # true: the username/password form signs in local superusers only (break-glass), besides LDAP users.
 LOCAL_LOGIN_SUPERUSERS_ONLY = env_bool("LOCAL_LOGIN_SUPERUSERS_ONLY", False)
 DIRECTORY_SYNC_INTERVAL = env_int("DIRECTORY_SYNC_INTERVAL", 3600, minimum=60)  # seconds between sync_directory_roles
@@ -381,7 +383,8 @@ KSC_SERVERS = read_servers(
 # name to groups ("*": every server, for global auditors and administrators). Local users get theirs
 # with `manage.py scope_user` or in the admin. A user without a scope works on every server only while
 # one server is configured.
-TENANT_GROUPS = parse_tenant_groups("TENANT_GROUPS", env_str("TENANT_GROUPS"), [s.name for s in KSC_SERVERS])
+# {server or "*": [group, ...]}; its servers and groups are checked by accounts' system check (accounts.E003).
+TENANT_GROUPS = env_json_object("TENANT_GROUPS", '{"eu": ["CN=SOC EU,OU=Groups,DC=corp,DC=example"]}')
 # Host search across servers (responses/hosts.py): seconds each server has to answer before the page
 # says it did not (the others' hosts are shown).
 KSC_SEARCH_TIMEOUT = env_float("KSC_SEARCH_TIMEOUT", 8.0, minimum=0.5)
@@ -438,42 +441,16 @@ ISOLATION_MIN_MINUTES = env_int("ISOLATION_MIN_MINUTES", 15, minimum=1, maximum=
 ISOLATION_END_WARNING = env_int("ISOLATION_END_WARNING", 3600, minimum=0)
 APPROVALS_REQUIRED = env_int("APPROVALS_REQUIRED", 1, minimum=0, maximum=10)
 # Per-task override, e.g. APPROVALS_REQUIRED_ISOLATEHOST=2; applies to every request of that task type.
-APPROVALS_REQUIRED_BY_TASK = {
-    name: env_int(f"APPROVALS_REQUIRED_{name.upper()}", 0, minimum=0, maximum=10)
-    for name in TASK_NAMES
-    if env_str(f"APPROVALS_REQUIRED_{name.upper()}") is not None
-}
-_unknown_overrides = sorted(
-    key
-    for key in os.environ
-    if key.startswith("APPROVALS_REQUIRED_")
-    and key.removeprefix("APPROVALS_REQUIRED_").lower() not in {name.lower() for name in TASK_NAMES}
-)
-if _unknown_overrides:
-    raise ImproperlyConfigured(
-        f"{', '.join(_unknown_overrides)}: no such task type; use one of "
-        + ", ".join(f"APPROVALS_REQUIRED_{name.upper()}" for name in TASK_NAMES)
-    )
+# Keyed by the variable's suffix (the catalog matches it to a task type without regard to case); one
+# that names no task type is refused by the system check responses.E001 (responses/checks.py).
+APPROVALS_REQUIRED_BY_TASK = env_int_family("APPROVALS_REQUIRED_", 0, minimum=0, maximum=10)
 
 # --- Escalation when nobody approves (notifications/escalation.py) ---
 # After its approval SLA a pending request goes to tier 2 (ESCALATE_TO's approvers) and pages on-call
 # (ESCALATE_URLS, Apprise); after twice its SLA, SLA_BREACH_TO's named managers are told.
 APPROVAL_SLA = env_int("APPROVAL_SLA", 3600, minimum=60, maximum=7 * 86400)  # seconds; per task below
-APPROVAL_SLA_BY_TASK = {
-    name: env_int(f"APPROVAL_SLA_{name.upper()}", APPROVAL_SLA, minimum=60, maximum=7 * 86400)
-    for name in TASK_NAMES
-    if env_str(f"APPROVAL_SLA_{name.upper()}") is not None
-}
-_unknown_slas = sorted(
-    key
-    for key in os.environ
-    if key.startswith("APPROVAL_SLA_") and key.removeprefix("APPROVAL_SLA_").lower() not in {n.lower() for n in TASK_NAMES}
-)
-if _unknown_slas:
-    raise ImproperlyConfigured(
-        f"{', '.join(_unknown_slas)}: no such task type; use one of "
-        + ", ".join(f"APPROVAL_SLA_{name.upper()}" for name in TASK_NAMES)
-    )
+# APPROVAL_SLA_<TASK>, keyed by the suffix like APPROVALS_REQUIRED_<TASK> (system check responses.E002).
+APPROVAL_SLA_BY_TASK = env_int_family("APPROVAL_SLA_", APPROVAL_SLA, minimum=60, maximum=7 * 86400)
 ESCALATE_TO = (env_str("ESCALATE_TO", "") or "").strip()  # a group (local or mapped from the directory)
 ESCALATE_URLS = [url.strip() for url in (env_str("ESCALATE_URLS", "", secret=True) or "").split(",") if url.strip()]
 SLA_BREACH_TO = [name.strip() for name in (env_str("SLA_BREACH_TO", "") or "").split(",") if name.strip()]
@@ -523,6 +500,29 @@ KSC_SUBMIT_HOURLY_CAP = env_int("KSC_SUBMIT_HOURLY_CAP", 300, minimum=0)  # subm
 # KES keeps at most 100 response tasks per endpoint: approvers are warned above this many for one host.
 HOST_TASKS_WARNING = env_int("HOST_TASKS_WARNING", 80, minimum=1)
 HOST_TASKS_WINDOW = env_int("HOST_TASKS_WINDOW", 24 * 3600, minimum=60)  # how long a submitted task counts
+
+# --- Response campaigns (campaigns/; README, "Campaigns") ---
+# Approvals scale with size: above CAMPAIGN_SMALL hosts one more approver; more than CAMPAIGN_GROUP_SHARE
+# percent of any KSC administration group, one more; above CAMPAIGN_MAX refused unless a break-glass
+# permission files it, never above CAMPAIGN_HARD_MAX.
+CAMPAIGN_SMALL = env_int("CAMPAIGN_SMALL", 10, minimum=1)
+CAMPAIGN_GROUP_SHARE = env_int("CAMPAIGN_GROUP_SHARE", 25, minimum=1, maximum=100)  # percent
+CAMPAIGN_MAX = env_int("CAMPAIGN_MAX", 100, minimum=1)
+CAMPAIGN_HARD_MAX = env_int("CAMPAIGN_HARD_MAX", 1000, minimum=1)
+if CAMPAIGN_MAX > CAMPAIGN_HARD_MAX:
+    raise ImproperlyConfigured("CAMPAIGN_MAX must not be above CAMPAIGN_HARD_MAX.")
+# Waves: the canary is max(CAMPAIGN_CANARY hosts, CAMPAIGN_CANARY percent of the campaign); 0 turns it off.
+CAMPAIGN_CANARY = env_int("CAMPAIGN_CANARY", 5, minimum=0)
+CAMPAIGN_WAVE = env_int("CAMPAIGN_WAVE", 50, minimum=1)
+CAMPAIGN_CANARY_WAIT = env_int("CAMPAIGN_CANARY_WAIT", 900, minimum=0)  # seconds after which a quiet canary is enough
+CAMPAIGN_DUTY_INTERVAL = env_int("CAMPAIGN_DUTY_INTERVAL", 10, minimum=1)  # seconds between the wave duty's runs
+# A campaign request waits this long for its batch job before it is queued alone (the job was lost).
+CAMPAIGN_BATCH_GRACE = env_int("CAMPAIGN_BATCH_GRACE", 300, minimum=10)
+CAMPAIGN_FAILURE_PAUSE = env_int("CAMPAIGN_FAILURE_PAUSE", 20, minimum=1, maximum=100)  # percent of finished hosts
+# [Response] tasks in flight on the KSC server at once (0: no limit); KES keeps at most 100 per host.
+KSC_INFLIGHT_TASKS_MAX = env_int("KSC_INFLIGHT_TASKS_MAX", 100, minimum=0)
+# Hosts no campaign or request may act on (responses/protected.py): a JSON file of rules, beside the admin's list.
+PROTECTED_HOSTS_FILE = env_str("PROTECTED_HOSTS_FILE", "")
 
 # --- Notifications (notifications/; README, "Notifications") ---
 # E-mail through Django's SMTP backend, with Django's own setting names; no EMAIL_HOST: no e-mail.

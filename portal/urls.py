@@ -1,9 +1,8 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from accounts import account_views, oidc, theme
+from accounts import account_views, language, oidc, theme
 from accounts import views as directory_views
-from notifications import views as notification_views
 
 urlpatterns = [
     path("accounts/login/", directory_views.LoginView.as_view(), name="login"),
@@ -17,11 +16,13 @@ urlpatterns = [
     path("account/two-factor/recovery-codes/", account_views.recovery_codes, name="two_factor_recovery_codes"),
     path("account/two-factor/remove/", account_views.remove_two_factor, name="two_factor_remove"),
     path("account/tokens/revoke/", account_views.revoke_token, name="revoke_token"),
-    # Django's set_language, which also keeps the choice for the user's notifications.
-    path("i18n/setlang/", notification_views.set_language, name="set_language"),
+    # Django's set_language; the notifications and the new-request form keep the choice (accounts/language.py).
+    path("i18n/setlang/", language.set_language, name="set_language"),
     path("theme/", theme.set_theme, name="set_theme"),  # the header's light/dark switch (accounts/theme.py)
     path("notifications/", include("notifications.urls")),
     path("admin/", admin.site.urls),
+    path("api/v1/campaigns/", include("campaigns.api_urls")),
     path("api/v1/", include("responses.api.urls")),
+    path("campaigns/", include("campaigns.urls")),
     path("", include("responses.urls")),
 ]

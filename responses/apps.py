@@ -17,6 +17,11 @@ class ResponsesConfig(AppConfig):
 
         drafts.connect_signals()
 
+        # The admin's protected hosts: every change in django-auditlog's history.
+        from responses import protected
+
+        protected.register_auditlog()
+
         # Queueing receives workflow.entered_approved: every approved request is queued after commit.
         # The duties of the workers' keeper register themselves (worker/duties.py): the reconciler and
         # the due tries (jobs), the outcome sweep, the previewed IOC archives' expiry, the isolations' ends
@@ -25,6 +30,7 @@ class ResponsesConfig(AppConfig):
         # The audit pages ask the one policy who may read and verify the chains.
         from audit import access
         from responses import (  # noqa: F401
+            checks,  # system checks: per-task settings, the KSC servers' files, the users' scopes
             ioc_store,
             isolation,
             jobs,

@@ -773,9 +773,28 @@ def approvals_required(task_name: str, params: Any) -> int:
     from django.conf import settings
 
     task = get_task(task_name)
-    if task.name in settings.APPROVALS_REQUIRED_BY_TASK:
-        return settings.APPROVALS_REQUIRED_BY_TASK[task.name]
+    count = per_task(settings.APPROVALS_REQUIRED_BY_TASK, task.name)
+    if count is not None:
+        return count
     return settings.APPROVALS_REQUIRED if task.changes_endpoint(params) else 0
+
+
+def per_task(values: dict[str, int], task_name: str, default: int | None = None) -> int | None:
+    """A per-task setting's value for ``task_name`` (APPROVALS_REQUIRED_<TASK>, APPROVAL_SLA_<TASK>).
+
+    The settings key them by the variable's suffix (``ISOLATEHOST``): matched without regard to case.
+    """
+    wanted = task_name.lower()
+    for key, value in values.items():
+        if key.lower() == wanted:
+            return value
+    return default
+
+
+def unknown_task_keys(values: dict[str, int]) -> list[str]:
+    """The keys of a per-task setting that name no task type (responses/checks.py refuses them)."""
+    known = {name.lower() for name in TASK_NAMES}
+    return sorted(key for key in values if key.lower() not in known)
 
 
 def approval_policy(task_name: str) -> tuple[str, int]:
@@ -787,8 +806,8 @@ def approval_policy(task_name: str) -> tuple[str, int]:
     from django.conf import settings
 
     task = get_task(task_name)
-    if task.name in settings.APPROVALS_REQUIRED_BY_TASK:
-        count = settings.APPROVALS_REQUIRED_BY_TASK[task.name]
+    count = per_task(settings.APPROVALS_REQUIRED_BY_TASK, task.name)
+    if count is not None:
         return (ALWAYS if count else NEVER), count
     count = settings.APPROVALS_REQUIRED
     if task.approval == NEVER or not count:

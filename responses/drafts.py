@@ -28,15 +28,13 @@ from typing import Any
 from django.contrib.auth.signals import user_logged_in
 from django.core import signing
 from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.http import urlencode
 
+from accounts.language import language_chosen
 from responses import catalog
-from responses.forms.new_request import (
-    CARRIED_NAME_SUFFIX,
-    CARRIED_SUFFIX,
-    PARAMS_PREFIX,
-    SCAN_PREFIX,
-    filing_as_form_data,
-)
+from responses.forms.new_request import CARRIED_NAME_SUFFIX, CARRIED_SUFFIX, PARAMS_PREFIX, SCAN_PREFIX
+from responses.forms.prefill import filing_as_form_data
 from responses.forms.previews import PREVIEW_MAX_AGE, PREVIEW_SALT
 
 log = logging.getLogger(__name__)
@@ -172,5 +170,16 @@ def _discard_someone_elses(sender, request: HttpRequest | None, user, **kwargs) 
         del session[SESSION_KEY]
 
 
+def _kept_through_the_language_switch(sender, request, response, language, **kwargs) -> None:
+    """Pressed on the new-request form or its preview, the switch (accounts/language.py) posted that form:
+    what was typed is kept for its owner and put back in the new language, JavaScript or not."""
+    if not request.POST.get("keep_form") or response.status_code != 302:
+        return
+    kept = keep(request, LANGUAGE if request.user.is_authenticated else SESSION_ENDED)
+    if kept:
+        response["Location"] = f"{reverse('responses:new')}?{urlencode({'task': kept})}"
+
+
 def connect_signals() -> None:
     user_logged_in.connect(_discard_someone_elses, dispatch_uid="responses.drafts.discard_someone_elses")
+    language_chosen.connect(_kept_through_the_language_switch, dispatch_uid="responses.drafts.language_switch")

@@ -1,54 +1,244 @@
-"""Filing a request, for the web form and the API alike: the host checked with KSC, then the workflow.
+"""Filing a request: the one path of the web form, the API and every other caller, each check once.
 
-One path below the views, so that a SIEM's request passes the same checks as an analyst's:
+``file_request`` is the only public way to file. In order:
 
-- the host id must be one KSC knows: an unknown id is refused at filing
-  (``InvalidRequest`` naming ``target_host``, HTTP 400), nothing is filed;
-- the host's name stored beside the id is KSC's display name for it, never one the
-  caller sent (approvers read the name: a caller could otherwise show them a harmless one);
-- when KSC cannot be asked (unreachable, refusing the portal, not configured), the request
-  is filed with the host unchecked, and its FILED event says so and why
-  (``host_unchecked``): the request's page tells approvers to check the id themselves;
-- a form submitted twice (a double click on "File request") files one request.
+1. admission (``admit``): the right to file (responses.policy) and the filing limit, asked once,
+   before anything costly: who may not file, or is over the limit, gets no KSC call and no IOC
+   archive unpacked. A caller that must refuse before reading its input (the API, before the
+   body; the web form, before the sealed preview) admits first and hands the ``Admission`` over;
+2. validation (``validate``), once: the KSC server (one of the user's, before KSC is asked
+   anything), the task, host id, params (the catalog cleans them once), texts, source and archive
+   names, every error at once (``InvalidRequest``, by field);
+3. the host, asked once through responses.hosts: an id KSC does not know is refused
+   (``InvalidRequest`` naming ``target_host``, HTTP 400); the name stored beside the id is
+   KSC's display name, never one the caller sent (approvers read the name); when KSC cannot be
+   asked (unreachable, refusing the portal, not configured) the request is filed with the host
+   unchecked and its FILED event says why (``host_unchecked``), so approvers are told;
+4. under the requester's row lock, taken once: a form submitted twice (a double click on "File
+   request") files one request; the same open request is filed again only when confirmed; the
+   filing limit is checked again (the deliberate re-check: concurrent filings by one user count
+   one after the other); then responses.workflow creates the row and its first events.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
+from auditlog.context import set_actor
+from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from ksc_client.errors import KscError
-from ksc_client.hosts import Host
-from responses import catalog, filing_hints, host_directory, isolation, ksc_servers, policy, workflow
-from responses.errors import InvalidRequest
-from responses.models import EventKind, ResponseRequest, payload_fingerprint
-from responses.states import PRIMARY_SERVER
+from responses import catalog, filing_hints, hosts, isolation, policy, protected, workflow
+from responses.errors import InvalidRequest, RateLimited
+from responses.hosts import HostCheck
+from responses.models import EventKind, ResponseRequest, Source, payload_fingerprint
 
 log = logging.getLogger(__name__)
 
+MAX_HOST_NAME = 255
+
+
+# --- 1. Admission --------------------------------------------------------------------------
+
+_ADMITTED = object()  # only admit() makes an Admission
+
 
 @dataclass(frozen=True)
-class HostCheck:
-    """What KSC said about a host id: its record, or why it could not be asked."""
+class Admission:
+    """``user`` may file and was under the filing limit when ``admit`` asked: file_request asks no more."""
 
-    host: Host | None
-    error: str = ""  # why KSC could not be asked; "" when it answered
+    user: Any
+    proof: object = field(default=None, repr=False, compare=False)
 
-    @property
-    def unknown(self) -> bool:
-        """KSC answered, and knows no host with this id."""
-        return self.host is None and not self.error
 
-    @property
-    def display_name(self) -> str:
-        return self.host.display_name if self.host is not None else ""
+def admit(user) -> Admission:
+    """NotAllowed (with the policy's reason) or RateLimited, else the admission file_request takes."""
+    policy.may(user, policy.FILE).enforce()
+    check_filing_limit(user)
+    return Admission(user, _ADMITTED)
+
+
+def check_filing_limit(user) -> None:
+    """RateLimited when this user is at the filing limit now (before any costly validation).
+
+    Unlocked, so cheap; file_request checks again under the user's row lock. The new-request
+    page's preview asks it too, before it unpacks an IOC archive.
+    """
+    _enforce_filing_limit(user, timezone.now())
+
+
+def _enforce_filing_limit(user, now: dt.datetime) -> None:
+    """At most REQUEST_RATE_LIMIT requests per requester per REQUEST_RATE_WINDOW seconds.
+
+    A compromised account or a SIEM rule in a loop must not flood the approvers
+    (or, for tasks that need no approval, KSC).
+    """
+    limit = settings.REQUEST_RATE_LIMIT
+    if not limit:
+        return
+    since = now - dt.timedelta(seconds=settings.REQUEST_RATE_WINDOW)
+    recent = ResponseRequest.objects.filter(requester=user, created_at__gte=since)
+    if recent.count() >= limit:
+        oldest = recent.order_by("created_at").values_list("created_at", flat=True).first()
+        wait = max(int((oldest - since).total_seconds()) + 1, 1)
+        raise RateLimited(
+            _(
+                "You have filed %(limit)d requests in the last %(window)d minutes, the most allowed "
+                "(REQUEST_RATE_LIMIT); try again in %(wait)d seconds."
+            )
+            % {"limit": limit, "window": settings.REQUEST_RATE_WINDOW // 60, "wait": wait}
+        )
+
+
+# --- 2. Validation -------------------------------------------------------------------------
+
+
+def _clean_archive_names(task_type: catalog.TaskType, params: Any, names: Any) -> dict[str, str]:
+    """{IOC field: file name} for archives that ``params`` holds, each name as catalog.archive_file_name keeps it."""
+    if not names:
+        return {}
+    if not isinstance(names, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in names.items()):
+        raise ValueError(_("archive_names must map each IOC archive's field to its file name."))
+    archives = {spec.name for spec in task_type.fields if catalog.field_kind(spec) == catalog.IOC_ZIP}
+    kept = {}
+    for key, value in names.items():
+        if key not in archives or not isinstance(params, dict) or not params.get(key):
+            raise ValueError(_("archive_names: %(field)s is not an IOC archive of this request.") % {"field": key})
+        if name := catalog.archive_file_name(value):
+            kept[key] = name
+    return kept
+
+
+@dataclass(frozen=True)
+class CleanRequest:
+    """A new request as validated: what responses.workflow.create_request stores, and nothing it must check."""
+
+    task: str
+    server: str  # the KSC server (an entry's name) that holds the host
+    target_host: str
+    target_host_name: str  # KSC's name for the host; "" when KSC could not be asked
+    params: Any
+    justification: str
+    external_ref: str
+    source: str
+    archive_names: dict[str, str]
+    isolation_end: dict[str, Any] | None  # an isolation's end, cleaned by responses.isolation; part of the fingerprint
+    approvals_required: int
+    fingerprint: str
+    host_unchecked: str = ""  # why KSC could not check the host; "" when it did
+
+
+def validate(
+    *,
+    user,
+    task: Any,
+    target_host: Any,
+    params: Any,
+    justification: Any,
+    external_ref: Any = "",
+    source: Any = Source.WEB,
+    archive_names: Any = None,
+    server: Any = None,
+    end: dict[str, Any] | None = None,
+    host_check: Callable[[str], HostCheck] | None = None,
+) -> CleanRequest:
+    """Every field checked once, the host asked about once; InvalidRequest naming each field that is wrong.
+
+    ``server``: the KSC server that holds the host (None: ``user``'s default); one the user does not
+    work on is refused like one that does not exist, and never contacted.
+    ``end``: an isolation's end as sent (responses.isolation.END_FIELDS); an isolation without one gets
+    ISOLATION_DEFAULT_HOURS.
+    ``host_check``: how the host is asked about (default: that server, through responses.hosts.check);
+    it is asked only about a well-formed id on a server of the user's.
+    """
+    errors: dict[str, Any] = {}
+    server_name = None
+    try:
+        server_name = workflow.clean_server(user, server)
+    except ValueError as exc:
+        errors["server"] = [str(exc)]
+    try:
+        task_type = catalog.get_task(task)
+    except catalog.ParamErrors as exc:
+        errors["task"] = exc.errors["task"]
+        task_type = None
+    host = None
+    try:
+        host = catalog.clean_target_host(target_host)
+    except ValueError as exc:
+        errors["target_host"] = [str(exc)]
+    cleaned = None
+    if task_type is not None:
+        try:
+            cleaned = catalog.clean_params(task_type.name, params)
+        except catalog.ParamErrors as exc:
+            errors["params"] = exc.errors
+    texts = {}
+    for name, value, required, max_length, multiline in (
+        ("justification", justification, True, workflow.MAX_JUSTIFICATION, True),
+        ("external_ref", external_ref, False, workflow.MAX_EXTERNAL_REF, False),
+    ):
+        try:
+            texts[name] = workflow.clean_text(
+                name, value, required=required, max_length=max_length, multiline=multiline, identifier=name == "external_ref"
+            )
+        except ValueError as exc:
+            errors[name] = [str(exc)]
+    if source not in Source.values:
+        errors["source"] = [f"unknown source {source!r}"]
+    names: dict[str, str] = {}
+    if "params" not in errors and task_type is not None:
+        try:
+            names = _clean_archive_names(task_type, cleaned, archive_names)
+        except ValueError as exc:
+            errors["archive_names"] = [str(exc)]
+    # The isolation's end is judged on the params as the catalog cleaned them (action "1" is 1), once.
+    isolation_end, end_errors = isolation.clean_end(task, cleaned if cleaned is not None else params, end or {})
+    errors.update(end_errors)
+    check = HostCheck(None, "")
+    if host is not None and server_name is not None:
+        check = host_check(host) if host_check is not None else hosts.check(host, server=server_name)
+        if check.unknown:
+            errors["target_host"] = [hosts.unknown_host_message()]
+        elif rule := check.host and protected.protection(
+            check.host.id, check.display_name, check.host.group_name, task, cleaned if cleaned is not None else params
+        ):
+            # Protected hosts (responses/protected.py) are refused here as in a campaign.
+            errors["target_host"] = [protected.refusal(rule)]
+        else:
+            try:
+                texts["target_host_name"] = workflow.clean_text(
+                    "target_host_name", check.display_name, required=False, max_length=MAX_HOST_NAME, multiline=False
+                )
+            except ValueError as exc:
+                errors["target_host_name"] = [str(exc)]
+    if errors:
+        raise InvalidRequest(errors)
+    return CleanRequest(
+        task=task_type.name,
+        server=server_name,
+        target_host=host,
+        target_host_name=texts["target_host_name"],
+        params=cleaned,
+        justification=texts["justification"],
+        external_ref=texts["external_ref"],
+        source=source,
+        archive_names=names,
+        isolation_end=isolation_end,
+        approvals_required=catalog.approvals_required(task_type.name, cleaned),
+        fingerprint=payload_fingerprint(task_type.name, host, cleaned, server_name, isolation_end),
+        host_unchecked=check.error,
+    )
+
+
+# --- The one public way to file ------------------------------------------------------------
 
 
 class SamePending(Exception):
@@ -59,24 +249,6 @@ class SamePending(Exception):
         self.found = found
 
 
-def unknown_host_message() -> str:
-    return _("KSC knows no host with this id. Find the host in KSC (host search) and use its id.")
-
-
-def check_host(host_id: str, server: str = PRIMARY_SERVER) -> HostCheck:
-    """Ask KSC server ``server`` about ``host_id``; never raises for KSC's trouble (the error says what it was)."""
-    try:
-        host = ksc_servers.client_for(server).get_host(host_id)
-    except (ImproperlyConfigured, ksc_servers.UnknownServer):
-        return HostCheck(None, _("KSC is not configured (KSC_HOST), so the host id could not be checked."))
-    except KscError as exc:
-        log.warning("checking host %r in KSC failed: %s", host_id, exc)
-        return HostCheck(None, str(exc))
-    if host is not None:
-        host_directory.record_seen([host], server)
-    return HostCheck(host)
-
-
 @dataclass(frozen=True)
 class Filed:
     request: ResponseRequest
@@ -85,88 +257,92 @@ class Filed:
 
 def file_request(
     *,
-    user,
+    user=None,
+    admission: Admission | None = None,
     task: Any,
     target_host: Any,
     params: Any,
     justification: Any,
     external_ref: Any = "",
-    source: str,
+    source: str = Source.WEB,
     previewed_at: dt.datetime | None = None,
     same_pending_ok: bool = True,
     archive_names: Any = None,
     server: Any = None,
     end: dict[str, Any] | None = None,
+    host_check: Callable[[str], HostCheck] | None = None,
 ) -> Filed:
-    """Check the host with KSC, then file through workflow.file_request.
+    """File a request: pending approval, or approved at once when its task needs none.
 
+    ``user``, or ``admission`` from ``admit(user)`` when the caller asked already (one of the two).
     ``previewed_at``: when the web form's preview was made. A request this user filed
     since then with the same content and justification is that form filed already
     (a double click): it is returned instead of a second one.
     ``same_pending_ok``: False (the web form, until the analyst confirms) raises SamePending
     when the same task, host and params are already open, filed by anyone.
-    ``archive_names``: the web form's file name of each IOC archive (workflow.file_request).
-    ``end``: an isolation's end as sent (responses.isolation.END_FIELDS: ``isolate_until``,
-    ``isolate_hours``, ``until_released_reason``, ``time_zone``); an isolation without one gets
-    ISOLATION_DEFAULT_HOURS. Filing an isolation change while another is in flight on the host is refused.
+    ``archive_names``: the web form's uploaded file name of each IOC archive in ``params``
+    (shown beside its size and digest; not sent to KSC, not part of the fingerprint); the API sends none.
+    ``server``: the KSC server that holds the host (None: the user's default server, see validate).
+    ``end``: an isolation's end as sent (see validate). Filing an isolation change while another is in
+    flight on the host is refused (under the row lock, responses.isolation).
+    ``host_check``: who answers for the host (default: that KSC server, through responses.hosts.check).
     """
-    # Who may not file, or is over the limit, does not get KSC asked on their behalf.
-    policy.may(user, policy.FILE).enforce()
-    workflow.check_filing_limit(user)
-    check = None
-    try:
-        server = workflow.clean_server(user, server)
-    except ValueError as exc:
-        # Before KSC is asked anything: another tenant's server is never contacted on this user's behalf.
-        raise InvalidRequest({"server": [str(exc)]}) from None
-    try:
-        host_id = catalog.clean_target_host(target_host)
-    except ValueError:
-        host_id = None  # the workflow names what is wrong with it
-    if host_id is not None:
-        check = check_host(host_id, server)
-        if check.unknown:
-            raise InvalidRequest({"target_host": [unknown_host_message()]})
-    cleaned_end, end_errors = isolation.clean_end(task, _cleaned_or_raw(task, params), end or {})
-    fields = {
-        "task": task,
-        "target_host": target_host,
-        "params": params,
-        "justification": justification,
-        "external_ref": external_ref,
-        "target_host_name": check.display_name if check is not None else "",
-        "source": source,
-        "host_unchecked": check.error if check is not None else "",
-        "archive_names": archive_names,
-        "server": server,
-        "isolation_end": cleaned_end,
-        "more_errors": end_errors,
-        "before_create": _one_isolation_change,
-    }
-    if previewed_at is None:
-        return Filed(workflow.file_request(user=user, **fields))
+    if admission is None:
+        admission = admit(user)
+    elif admission.proof is not _ADMITTED or (user is not None and user.pk != admission.user.pk):
+        raise ValueError("an Admission comes from filing.admit(user), for this user")
+    user = admission.user
+    clean = validate(
+        user=user,
+        task=task,
+        target_host=target_host,
+        params=params,
+        justification=justification,
+        external_ref=external_ref,
+        source=source,
+        archive_names=archive_names,
+        server=server,
+        end=end,
+        host_check=host_check,
+    )
     with transaction.atomic():
-        # Holding the user's row lock, look for a request this user filed from this same
-        # preview: same content (fingerprint), same justification, filed after the preview
-        # was made. (The locked row is also a plain User, where a request's user is a lazy proxy.)
+        # The requester's row lock: one user's filings pass here one after the other. (The locked
+        # row is also a plain User, where a request's user may be a lazy proxy.)
         locked = get_user_model().objects.select_for_update().get(pk=user.pk)
-        duplicate = (
-            ResponseRequest.objects.visible_to(locked)
-            .filter(
-                requester=locked,
-                fingerprint=payload_fingerprint(task, target_host, params, server, cleaned_end),
-                justification=str(justification or "").strip(),
-                created_at__gte=previewed_at,
+        if previewed_at is not None:
+            # A request this user filed from this same preview: same content (fingerprint), same
+            # justification, filed after the preview was made.
+            duplicate = (
+                ResponseRequest.objects.visible_to(locked)
+                .filter(
+                    requester=locked,
+                    fingerprint=clean.fingerprint,
+                    justification=clean.justification,
+                    created_at__gte=previewed_at,
+                )
+                .first()
             )
-            .first()
-        )
-        if duplicate is not None:
-            return Filed(duplicate, duplicate=True)
+            if duplicate is not None:
+                return Filed(duplicate, duplicate=True)
         if not same_pending_ok:
-            same = filing_hints.same_pending(task, target_host, params, server)
+            same = filing_hints.same_pending(clean.task, clean.target_host, clean.params, clean.server)
             if same:
                 raise SamePending(same)
-        return Filed(workflow.file_request(user=locked, **fields))
+        now = timezone.now()
+        _enforce_filing_limit(locked, now)  # again, under the lock
+        # One isolation change in flight per host.
+        isolation.refuse_if_in_flight(clean.task, clean.params, clean.target_host, clean.server)
+        with set_actor(locked):
+            request = workflow.create_request(locked, clean, now=now)
+    log.info(
+        "request %s filed by %s: %s on %s (server %s)",
+        request.uuid,
+        request.requester_username,
+        request.task,
+        clean.target_host,
+        clean.server,
+    )
+    return Filed(request)
 
 
 def _cleaned_or_raw(task: Any, params: Any) -> Any:

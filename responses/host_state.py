@@ -1,12 +1,10 @@
-"""The host before acting: what KSC says about it, and what the portal's own records say.
+"""The host before acting, as the portal's own records say it (KSC's side is responses.hosts).
 
 Two sources, always labelled apart:
 
-- KSC: OS (``KLHST_WKS_OS_NAME``), last seen (``KLHST_WKS_LAST_VISIBLE``), group;
-  warnings when the host has not been seen for HOST_STALE_AFTER seconds (the
-  task waits until it connects) or runs an OS that KES EDR responses do not
-  cover (they need Kaspersky Endpoint Security for Windows 12.9+).
-- The portal: isolation is not an attribute KSC documents, so "isolated" is
+- KSC (responses.hosts: ``state``, ``facts_of``): OS, last seen, group, and the warnings
+  an analyst needs before acting;
+- the portal (here): isolation is not an attribute KSC documents, so "isolated" is
   only what this portal's own isolateHost requests and their outcomes say,
   until a release whose outcome is completed.
 """
@@ -14,87 +12,15 @@ Two sources, always labelled apart:
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from django.conf import settings
-from django.core.cache import cache
 from django.db import connection
 from django.db.models import F, Q, Window
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import RowNumber
-from django.utils import timezone
-from django.utils.translation import gettext as _
 
-from ksc_client.hosts import Host
-from responses import host_directory, ksc_servers
 from responses.models import OutcomeState, ResponseRequest, Status
 from responses.outcomes import outcome_of
-from responses.states import PRIMARY_SERVER
-
-# KSC's answer about a host is kept this long for pages (the request page refreshes itself).
-HOST_CACHE_SECONDS = 60
-
-
-@dataclass(frozen=True)
-class HostFacts:
-    """What KSC says about a host, with the warnings an analyst needs before acting."""
-
-    host: Host
-    warnings: list[str] = field(default_factory=list)
-
-    @property
-    def seen(self) -> dt.datetime | None:
-        return self.host.last_visible or self.host.last_seen
-
-
-def os_covered(os_name: str) -> bool:
-    """KES EDR responses run on Kaspersky Endpoint Security for Windows (12.9+); other OSes get no task."""
-    return "windows" in os_name.casefold()
-
-
-def facts_of(host: Host, now: dt.datetime | None = None) -> HostFacts:
-    now = now or timezone.now()
-    warnings = []
-    seen = host.last_visible or host.last_seen
-    stale_after = dt.timedelta(seconds=settings.HOST_STALE_AFTER)
-    if seen is None:
-        warnings.append(_("KSC has never seen this host: the task will wait until the host connects."))
-    elif now - seen > stale_after:
-        warnings.append(
-            _("KSC has not seen this host since %(when)s: the task will wait until the host connects.")
-            % {"when": timezone.localtime(seen).strftime("%Y-%m-%d %H:%M %Z")}
-        )
-    if host.os_name and not os_covered(host.os_name):
-        warnings.append(
-            _(
-                "This host runs %(os)s: KES EDR responses cover only Kaspersky Endpoint Security for Windows "
-                "12.9 or later, so KSC will create no task for it."
-            )
-            % {"os": host.os_name}
-        )
-    return HostFacts(host=host, warnings=warnings)
-
-
-def ksc_facts(host_id: str, server: str = PRIMARY_SERVER) -> tuple[HostFacts | None, str]:
-    """KSC server ``server``'s facts about a host (cached briefly), or None and why not; never raises for KSC trouble."""
-    from django.core.exceptions import ImproperlyConfigured
-
-    from ksc_client.errors import KscError
-
-    key = f"portal:ksc-host:{server}:{host_id}"
-    host = cache.get(key)
-    if host is None:
-        try:
-            host = ksc_servers.client_for(server).get_host(host_id)
-        except (ImproperlyConfigured, ksc_servers.UnknownServer):
-            return None, _("KSC is not configured (KSC_HOST), so the host's state cannot be shown.")
-        except KscError as error:
-            return None, _("KSC could not be asked about the host: %(error)s") % {"error": error}
-        if host is None:
-            return None, _("KSC does not know this host id.")
-        host_directory.record_seen([host], server)
-        cache.set(key, host, HOST_CACHE_SECONDS)
-    return facts_of(host), ""
 
 
 @dataclass(frozen=True)

@@ -31,14 +31,14 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, IntegrityError
 from django.db.models import Exists, OuterRef, Q, Subquery
 from django.db.models.functions import Now
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 from rq import get_current_job
 from rq.exceptions import NoSuchJobError
 from rq.intermediate_queue import IntermediateQueue
 from rq.job import Job, JobStatus
 
 from ksc_client.errors import KscError, KscTlsError
-from responses import ksc_servers, payload, queueing, submission, trail, workflow
+from responses import ksc_servers, payload, queueing, server_state, submission, trail_messages, workflow
 from responses.ksc_servers import get_client
 from responses.models import IN_FLIGHT, EventKind, RequestEvent, ResponseRequest, Status
 from responses.states import PRIMARY_SERVER
@@ -58,24 +58,16 @@ def _is_last_try() -> bool:
 def _internal_error_text(exc: Exception, incident_id: int | None) -> str:
     """What an analyst and an auditor read when the portal itself failed an attempt (never a bare class name)."""
     if isinstance(exc, IntegrityError) and incident_id is not None:
-        return trail.in_english(
-            lambda: _(
+        return trail_messages.say(
+            gettext_noop(
                 "KSC answered with incident id %(id)s, which this portal already holds for another request: "
                 "check KSC (a KSC database restored from a backup, or another portal using the same server)."
-            )
-            % {"id": incident_id}
+            ),
+            id=incident_id,
         )
     if isinstance(exc, DatabaseError):
-        return trail.in_english(
-            lambda: _("The portal's database failed during the attempt (%(error)s); it is tried again.")
-            % {"error": exc.__class__.__name__}
-        )
-    return trail.in_english(
-        lambda: _(
-            "An unexpected error in the portal (%(error)s); the administrators find the details in the worker's log."
-        )
-        % {"error": exc.__class__.__name__}
-    )
+        return trail_messages.say(gettext_noop("The portal's database failed during the attempt (%(error)s); it is tried again."), error=exc.__class__.__name__)
+    return trail_messages.say(gettext_noop("An unexpected error in the portal (%(error)s); the administrators find the details in the worker's log."), error=exc.__class__.__name__)
 
 
 def _next_interval() -> int | None:
@@ -144,11 +136,14 @@ def submit_to_ksc(key: str) -> str:
         # on once the last hour's submissions (to its server) are under the cap again.
         queueing.hold(
             key,
-            _(
-                "Held back: %(cap)d requests were submitted to KSC server %(server)s in the last hour "
-                "(its hourly_cap, or KSC_SUBMIT_HOURLY_CAP)."
-            )
-            % {"cap": _hourly_cap(server), "server": server},
+            trail_messages.say(
+                gettext_noop(
+                    "Held back: %(cap)d requests were submitted to KSC server %(server)s in the last hour "
+                    "(its hourly_cap, or KSC_SUBMIT_HOURLY_CAP)."
+                ),
+                cap=_hourly_cap(server),
+                server=server,
+            ),
         )
         log.warning("request %s: held back by the hourly cap of server %s", key, server)
         return "held"
@@ -156,8 +151,13 @@ def submit_to_ksc(key: str) -> str:
     if limit is not None:
         queueing.hold(
             key,
-            _("Held back: %(limit)d [Response] tasks are still open on KSC server %(server)s (its inflight_tasks).")
-            % {"limit": limit, "server": server},
+            trail_messages.say(
+                gettext_noop(
+                    "Held back: %(limit)d [Response] tasks are still open on KSC server %(server)s (its inflight_tasks)."
+                ),
+                limit=limit,
+                server=server,
+            ),
         )
         log.warning("request %s: held back by the in-flight task limit of server %s", key, server)
         return "held"
@@ -185,7 +185,8 @@ def submit_to_ksc(key: str) -> str:
     add_pending = False
     incident_id = rr.ksc_incident_id
     try:
-        client = ksc_servers.client_for(rr.server)  # the request's own server: one down never stops the others
+        # The request's own server: one down never stops the others. None configured: the default's error.
+        client = ksc_servers.client_for(rr.server) if ksc_servers.server_names() else get_client()
         body = payload.build_body(rr.task, rr.target_host, rr.params)
         if incident_id is None and rr.attempts > 1:
             # An earlier attempt may have reached KSC and been cut off before we kept the id.
@@ -198,11 +199,11 @@ def submit_to_ksc(key: str) -> str:
                 submission.submission_failed(
                     key,
                     attempt,
-                    trail.in_english(
-                        lambda: _(
+                    trail_messages.say(
+                        gettext_noop(
                             "An earlier attempt's AddIncident may still be carried out by KSC: waiting before "
                             "adding, so that KSC does not get a duplicate."
-                        )
+                        ),
                     ),
                     will_retry=True,
                     wait_until=settled_at,
@@ -238,6 +239,7 @@ def submit_to_ksc(key: str) -> str:
         )
         return "held"
     except KscError as exc:
+        server_state.trouble(rr.server, exc)
         kept = incident_id is not None and not add_pending  # KSC holds the incident, and we keep its id
         return _attempt_failed(key, attempt, exc, last_try=last_try, add_pending=add_pending, kept=kept)
     except Exception as exc:
@@ -256,6 +258,7 @@ def submit_to_ksc(key: str) -> str:
             return "waiting"  # the incident is kept: its update waits for the database-scheduled try
         raise
     submission.submission_succeeded(key, attempt, incident_id, adopted=adopted)
+    server_state.contact(rr.server, login=True)
     log.info("request %s: submitted as KSC incident %s", key, incident_id)
     return "submitted"
 
@@ -439,7 +442,7 @@ def _ksc_client_or_none(server: str | None = None):
     """The process's client of ``server`` (the default one for None), or None (logged) when it is not
     configured: the sweeps then wait for that server, and go on with the others."""
     try:
-        return get_client() if server is None else ksc_servers.client_for(server)
+        return get_client() if server is None or not ksc_servers.server_names() else ksc_servers.client_for(server)
     except (ImproperlyConfigured, ksc_servers.UnknownServer) as exc:
         log.warning("cannot look in KSC%s: %s", f" server {server}" if server else "", exc)
         return None

@@ -367,6 +367,10 @@ class RequestEvent(models.Model):
     message = models.TextField(blank=True)
     detail = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # When the system worded ``message``: which message it is and its arguments (responses/trail_messages.py),
+    # so that pages show it in the reader's language. Not hashed: shown only when they give back ``message``.
+    message_id = models.TextField(blank=True, default="")
+    message_args = models.JSONField(default=dict, blank=True)
     # Each request's events form their own keyed hash chain (docs/audit-chain.md):
     # seq numbers them 1, 2, 3... without gaps, hash = HMAC(AUDIT_CHAIN_KEY, prev_hash + canonical).
     # One chain per request lets workers and web processes append to different requests in parallel.
@@ -637,6 +641,47 @@ def _has_outcome_row(request: ResponseRequest) -> bool:
     return True
 
 
+# --- Protected hosts (responses/protected.py) -------------------------------------------------
+
+
+class ProtectedHostRule(models.Model):
+    """A host, KSC group or name pattern that no request or campaign acts on without an override.
+
+    The admin-managed half of the protected hosts; the other half is PROTECTED_HOSTS_FILE.
+    Exactly one of host_id, group and name is set. ``tasks`` empty: every task that changes the
+    endpoint. Every change is kept by django-auditlog (who, when, before and after).
+    """
+
+    host_id = models.CharField(max_length=catalog.MAX_HOST_ID, blank=True, help_text="KSC internal host id")
+    group = models.CharField(max_length=500, blank=True, help_text="KSC administration group path or name")
+    name = models.CharField(max_length=255, blank=True, help_text="display name pattern, * and ? as wildcards")
+    tasks = models.JSONField(default=list, blank=True, help_text="task names; empty: every task that changes the host")
+    reason = models.CharField(max_length=500)
+    created_by = models.CharField(max_length=150, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    (~models.Q(host_id="") & models.Q(group="") & models.Q(name=""))
+                    | (models.Q(host_id="") & ~models.Q(group="") & models.Q(name=""))
+                    | (models.Q(host_id="") & models.Q(group="") & ~models.Q(name=""))
+                ),
+                name="protected_rule_one_target",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.host_id or self.group or self.name
+
+    def as_rule(self) -> dict:
+        rule = {"host": self.host_id} if self.host_id else {"group": self.group} if self.group else {"name": self.name}
+        if self.tasks:
+            rule["tasks"] = list(self.tasks)
+        return rule
+
 # --- Isolate until (responses/isolation.py) -------------------------------------------------
 
 
@@ -748,3 +793,30 @@ class ExtensionDecision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.decision} by {self.approver_username}"
+
+
+# --- Several KSC servers (issue 26, point 6) ---------------------------------------------------
+
+
+class KscServerState(models.Model):
+    """What the portal last knew of one KSC server: its last contact, its last login, whether it is unreachable.
+
+    One row per server name, written by responses/server_state.py when the submission job, the
+    outcome sweep or ``manage.py ksc_check`` talk to it; the admin's "KSC servers" page lists
+    them with each server's queue. No credential and no KSC answer body is kept here.
+    """
+
+    server = models.CharField(max_length=SERVER_NAME_LENGTH, unique=True)
+    last_contact = models.DateTimeField(null=True, blank=True)  # the last call KSC answered
+    last_login_ok = models.BooleanField(null=True, blank=True)  # None: never tried
+    last_login_at = models.DateTimeField(null=True, blank=True)
+    unreachable_since = models.DateTimeField(null=True, blank=True)  # None while it answers
+    last_error = models.TextField(blank=True)  # the portal's words for the last trouble (never a secret)
+    last_probe = models.TextField(blank=True)  # the result of the last ksc_check --probe
+
+    class Meta:
+        ordering = ["server"]
+        verbose_name = "KSC server"
+
+    def __str__(self) -> str:
+        return self.server

@@ -42,7 +42,7 @@ from ksc_client import tasks as ksc_tasks
 from ksc_client.client import KscClient
 from ksc_client.errors import KscAuthError, KscError, KscUnavailable
 from ksc_client.tasks import ResponseTaskName
-from responses import catalog, ksc_servers, submission, trail
+from responses import catalog, hosts, ksc_servers, server_state, submission, trail, trail_messages
 from responses.jobs import check_late_duplicates
 from responses.models import (
     OUTCOME_FINAL,
@@ -68,8 +68,8 @@ CLOCK_SKEW = dt.timedelta(seconds=60)
 # Outcomes due in one sweep, at most: a bound on the database work as the call budget is on KSC's.
 SWEEP_BATCH = 20000
 
-# The trail keeps these in English; pages show them in the reader's language (responses/trail_text.py
-# finds them by their gettext_noop markers and matches stored texts back to them).
+# The trail and the outcome keep these in English; pages show them in the reader's language (an event by its
+# message id, responses/trail_messages.py; an outcome's reason matched against SYSTEM_TEXTS, responses/trail_text.py).
 NO_TASK_REASON = gettext_noop(
     "KSC created no [Response] task for this incident within %(minutes)s minutes. KSC creates these tasks only "
     "while the Administration Server has its background connection to the Web Console, and only for hosts "
@@ -271,6 +271,9 @@ MATCHED_BY = (
     gettext_noop("no incident id in the name"),
     gettext_noop("earliest of %(count)s fitting tasks"),
 )
+# Every text the sweep keeps outside the trail (an outcome's reason, how its task was matched), for
+# pages to show in the reader's language (responses/trail_text.py matches stored texts back to them).
+SYSTEM_TEXTS = (NO_TASK_REASON, GONE_REASON, *_MESSAGES.values(), *_MESSAGES_WITH_REASON.values(), *MATCHED_BY)
 
 
 class _Sweep:
@@ -335,7 +338,7 @@ class _Sweep:
             if not fitting:
                 continue
             if rr.target_host not in host_tasks:
-                host_tasks[rr.target_host] = ksc_tasks.tasks_of_host(self.calls, rr.target_host)
+                host_tasks[rr.target_host] = hosts.task_ids(rr.target_host, via=self.calls)
             on_host = [item for item in fitting if item[0].id in host_tasks[rr.target_host]]
             if not on_host:
                 continue
@@ -438,7 +441,7 @@ class _Sweep:
         stats = ksc_tasks.task_statistics(self.calls, outcome.ksc_task_id)
         said: dict[str, Any] = {"task": outcome.ksc_task_name, "statistics": stats}
         if stats is None:
-            self._set(outcome, OutcomeState.GONE, GONE_REASON, said, reason=GONE_REASON)
+            self._set(outcome, OutcomeState.GONE, trail_messages.say(GONE_REASON), said, reason=GONE_REASON)
             return
         state = _state_from_statistics(stats)
         reason = ""
@@ -447,7 +450,7 @@ class _Sweep:
             reason = ksc_tasks.failure_reason(history)
             said["history"] = [_jsonable(record) for record in history[:5]]
         template = _MESSAGES_WITH_REASON[state] if reason and state in _MESSAGES_WITH_REASON else _MESSAGES[state]
-        message = template % {"name": outcome.ksc_task_name, "id": outcome.ksc_task_id, "reason": reason}
+        message = trail_messages.say(template, name=outcome.ksc_task_name, id=outcome.ksc_task_id, reason=reason)
         self._set(outcome, state, message, said, reason=reason)
 
     def _set(self, outcome: ResponseOutcome, state: str, message: str, said: dict[str, Any], **fields: Any) -> None:
@@ -464,7 +467,7 @@ class _Sweep:
         submitted = outcome.request.submitted_at or outcome.since
         timeout = settings.KSC_TASK_APPEAR_TIMEOUT
         if self.now - submitted >= dt.timedelta(seconds=timeout):
-            reason = NO_TASK_REASON % {"minutes": max(1, timeout // 60)}
+            reason = trail_messages.say(NO_TASK_REASON, minutes=max(1, timeout // 60))
             self._set(outcome, OutcomeState.NO_TASK, reason, {"tasks_walked": self.result.tasks_walked}, reason=reason)
         elif outcome.state != OutcomeState.WAITING:
             self._set(outcome, OutcomeState.WAITING, "KSC answers again; waiting for the [Response] task.", {})
@@ -550,7 +553,8 @@ def _sweep_server(
     """One server's due outcomes; the trouble in words when KSC could not be followed (None when all went well)."""
     if client is None:
         try:
-            server_client = ksc_servers.client_for(server)
+            # No server configured at all: the default's error says so (KSC_HOST is not set...).
+            server_client = ksc_servers.client_for(server) if ksc_servers.server_names() else ksc_servers.get_client()
         except (ImproperlyConfigured, ksc_servers.UnknownServer) as error:
             # That server is not configured: nothing of it can be followed; its outcomes wait as they are.
             return str(error)
@@ -560,6 +564,7 @@ def _sweep_server(
     unmatched = [outcome for outcome in due if not outcome.ksc_task_id]
     done: set[int] = set()
     trouble = None
+    error: KscError | None = None
     try:
         if unmatched or ResponseRequest.objects.filter(server=server, ksc_search_from__isnull=False).exists():
             work.match(unmatched)  # also flags tasks of late copies (flag_late_copies)
@@ -574,17 +579,23 @@ def _sweep_server(
         log.info(
             "outcome sweep (%s): call budget of %d spent; %d outcomes wait", server, work.calls.limit, len(due) - len(done)
         )
-    except (KscUnavailable, KscAuthError) as error:
+    except (KscUnavailable, KscAuthError) as failure:
+        error = failure
         trouble = str(error)
         log.warning("outcome sweep: KSC server %s unreachable: %s", server, error)
         work.unreachable([outcome for outcome in due if outcome.pk not in done], error)
         done.update(outcome.pk for outcome in due)
-    except KscError as error:
+    except KscError as failure:
         # A refused or malformed call: the outcomes stay as they were and are tried again.
+        error = failure
         trouble = str(error)
         log.warning("outcome sweep (%s) stopped: %s", server, error)
     _reschedule([outcome for outcome in due if outcome.pk in done], now)
     result.calls += work.calls.calls
+    if trouble is None and work.calls.calls:
+        server_state.contact(server, login=True)
+    elif trouble is not None:
+        server_state.trouble(server, error)
     return trouble
 
 

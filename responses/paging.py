@@ -37,9 +37,9 @@ from django.db import connections
 from django.db.models import Count, Window
 from django.utils.functional import cached_property
 
-# How many matching rows a list counts exactly; past it, the count reads "more than" (or "about").
 from audit.paging import keyset_batches  # noqa: F401 (its home is audit/paging.py: the export and the chains use it)
 
+# How many matching rows a list counts exactly; past it, the count reads "more than" (or "about").
 COUNT_LIMIT = 10_000
 # The web lists count a list the planner puts at no more than this many rows in the page's own query.
 WINDOW_LIMIT = 2_000

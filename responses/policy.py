@@ -7,6 +7,8 @@ greps for that). Roles are Django groups (accounts.roles).
 
 - ``may(user, action, rr)``: the per-request actions (file, view, approve,
   reject, cancel, retry), with the reason for a refusal;
+- ``may_open(user, page)``: the list pages (every request, the approval queue, the export, a
+  host), answered as a ``Verdict`` whose reason the page shows;
 - ``sees_all_requests``, ``may_export_audit``, ``sees_ksc_warnings``,
   ``must_use_two_factor``, ``may_decide``: the portal-wide questions;
 - ``ResponseRequest.objects.visible_to(user)`` (responses.models) asks ``visible_filter``;
@@ -288,6 +290,27 @@ def may_see_hosts(user) -> bool:
     return bool(may(user, FILE)) or sees_all_requests(user)
 
 
+# Pages beyond one request, for ``may_open``: who may open them, and the refusal in words.
+ALL_REQUESTS_PAGE = "all_requests"
+APPROVAL_QUEUE_PAGE = "approval_queue"
+EXPORT_PAGE = "export"
+HOST_PAGE = "host"
+
+
+def may_open(user, page: str) -> Verdict:
+    """Whether ``user`` may open one of the portal's list pages, with the refusal the page shows."""
+    if page == HOST_PAGE:
+        return ALLOWED if may_see_hosts(user) else _refuse(_("Only analysts, approvers and auditors see hosts."))
+    if sees_all_requests(user):
+        return ALLOWED
+    refusals = {
+        ALL_REQUESTS_PAGE: lambda: _("Only approvers and auditors see every request."),
+        APPROVAL_QUEUE_PAGE: lambda: _("Only approvers and auditors see the approval queue."),
+        EXPORT_PAGE: lambda: _("Only approvers and auditors can export requests."),
+    }
+    return _refuse(refusals[page]())
+
+
 def prime_roles(users: Iterable) -> None:
     """Fill each user's role and person caches (the roles from a ``prefetch_related("groups")``): no query per user."""
     users = list(users)
@@ -495,3 +518,118 @@ def may_decide_extension(user, extension, *, token: ApiToken | None = None) -> V
     if approvals.has_decided(user, extension.decisions.all()):
         return _conflict(_("You have already decided on this extension; another approver must decide."))
     return ALLOWED
+
+
+# --- Campaigns (campaigns/: one request for many hosts) -----------------------------------------
+
+PAUSE = "pause"
+RESUME = "resume"
+ABORT = "abort"
+REVERSE = "reverse"
+CAMPAIGN_ACTIONS = (APPROVE, REJECT, PAUSE, RESUME, ABORT, REVERSE)
+# What an API token decides on a campaign only when issued for decisions.
+CAMPAIGN_DECISIONS = frozenset({APPROVE, REJECT, RESUME})
+_CAMPAIGN_OPEN = ("pending_approval", "running", "paused")
+
+
+def _granted(user, codename: str) -> bool:
+    """A permission given to this account or one of its groups explicitly: superusers get no bypass here."""
+    from django.contrib.auth.models import Permission
+
+    return (
+        _active(user)
+        and Permission.objects.filter(content_type__app_label="campaigns", codename=codename)
+        .filter(Q(user=user) | Q(group__user=user))
+        .exists()
+    )
+
+
+def may_file_large_campaign(user) -> bool:
+    """Break glass: a campaign above CAMPAIGN_MAX hosts (never above CAMPAIGN_HARD_MAX)."""
+    return _granted(user, "file_large_campaign")
+
+
+def may_override_protected(user) -> bool:
+    """Include protected hosts on purpose (with a written reason and one more approver)."""
+    return _granted(user, "override_protected_hosts")
+
+
+def may_campaign(user, action: str, campaign=None, *, token: ApiToken | None = None) -> Verdict:
+    """Whether ``user`` may take ``action`` on a campaign (``campaign`` None: FILE), and if not, why.
+
+    The campaign is read through the attributes responses.approvals names (requester, status,
+    decisions), so this module needs no campaign model.
+    """
+    if user is None or not user.is_authenticated:
+        return _refuse(_("Log in first."))
+    if not user.is_active:
+        return _refuse(_("This account is disabled."))
+    if token is not None and action in CAMPAIGN_DECISIONS and token.scope != TokenScope.DECISIONS:
+        return _refuse(
+            _(
+                "This API token may file and read, not approve, reject or resume: an administrator "
+                "issues a token for decisions with 'create_api_token --scope decisions'."
+            )
+        )
+    if action == FILE:
+        if not roles.has_role(user, roles.ANALYSTS):
+            return _refuse(_("Only members of Analysts can file campaigns."))
+        return ALLOWED
+    if campaign is None:
+        raise ValueError(f"action {action!r} needs a campaign")
+    requester = approvals.is_requester(user, campaign)
+    if action == VIEW:
+        if requester or sees_all_requests(user):
+            return ALLOWED
+        return _refuse(_("You can only see your own campaigns."))
+    status_words = campaign.get_status_display().lower()
+    if action in (APPROVE, REJECT):
+        if not roles.has_role(user, roles.APPROVERS):
+            return _refuse(_("Only members of Approvers can approve or reject campaigns."))
+        if requester or approvals.is_requester(user, campaign, by_name_when_deleted=True):
+            return _refuse(_("Nobody can approve or reject their own campaign: another approver must decide."))
+        if campaign.status != "pending_approval":
+            return _conflict(
+                _("This campaign is %(status)s; only campaigns pending approval can be approved or rejected.")
+                % {"status": status_words}
+            )
+        if approvals.has_decided(user, campaign.decisions.all()):
+            return _conflict(_("You have already approved this campaign; another approver must decide."))
+        return ALLOWED
+    if action in (PAUSE, RESUME):
+        if not roles.has_role(user, roles.APPROVERS):
+            return _refuse(_("Only members of Approvers can pause or resume campaigns."))
+        wanted = "running" if action == PAUSE else "paused"
+        if campaign.status != wanted:
+            return _conflict(
+                _("This campaign is %(status)s; only a %(wanted)s campaign can be %(done)s.")
+                % {
+                    "status": status_words,
+                    "wanted": _("running") if action == PAUSE else _("paused"),
+                    "done": _("paused") if action == PAUSE else _("resumed"),
+                }
+            )
+        return ALLOWED
+    if action == ABORT:
+        if not (requester or roles.has_role(user, roles.APPROVERS)):
+            return _refuse(_("Only the requester or an approver can abort a campaign."))
+        if campaign.status not in _CAMPAIGN_OPEN:
+            return _conflict(_("This campaign is %(status)s; it cannot be aborted.") % {"status": status_words})
+        return ALLOWED
+    if action == REVERSE:
+        if not roles.has_role(user, roles.ANALYSTS):
+            return _refuse(_("Only members of Analysts can file the reverse of a campaign."))
+        if not (requester or sees_all_requests(user)):
+            return _refuse(_("You can only see your own campaigns."))
+        if campaign.task != "isolateHost" or not isinstance(campaign.params, dict) or campaign.params.get("action") != 1:
+            return _conflict(_("Only an isolation campaign has a reverse (a release of the same hosts)."))
+        if campaign.status in ("pending_approval", "rejected", "expired"):
+            return _conflict(
+                _("This campaign is %(status)s; nothing of it was submitted to reverse.") % {"status": status_words}
+            )
+        return ALLOWED
+    raise ValueError(f"unknown campaign action {action!r}")
+
+
+def allowed_campaign_actions(user, campaign, *, token: ApiToken | None = None) -> list[str]:
+    return [action for action in CAMPAIGN_ACTIONS if may_campaign(user, action, campaign, token=token)]

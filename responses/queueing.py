@@ -20,11 +20,11 @@ from django.conf import settings
 from django.db import models, transaction
 from django.dispatch import receiver
 from django.utils import timezone
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 from redis.exceptions import RedisError
 from rq import Retry
 
-from responses import submission, trail, workflow
+from responses import submission, trail, trail_messages, workflow
 from responses.models import EventKind, RequestEvent, ResponseRequest, Status
 
 log = logging.getLogger(__name__)
@@ -114,12 +114,7 @@ def record_enqueue_failure(key: uuid_module.UUID | str, error: str) -> None:
             EventKind.ENQUEUE_FAILED,
             trail.SYSTEM,
             rr.status,
-            trail.in_english(
-                lambda: (
-                    _("Could not queue the submission (%(error)s); it will be queued when the queue is back.")
-                    % {"error": error}
-                )
-            ),
+            trail_messages.say(gettext_noop("Could not queue the submission (%(error)s); it will be queued when the queue is back."), error=error),
         )
 
 

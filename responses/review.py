@@ -16,8 +16,9 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
-from responses import policy, trail
+from responses import policy, trail, trail_messages
 from responses.errors import WrongStatus
 from responses.models import EventKind, RequestEvent, ResponseRequest
 
@@ -49,7 +50,7 @@ def claim(rr: ResponseRequest, *, user, via: str) -> RequestEvent:
                 _("%(user)s claimed this request already, at %(time)s.")
                 % {"user": earlier.actor_username, "time": timezone.localtime(earlier.created_at).strftime("%H:%M")}
             )
-        message = trail.in_english(lambda: _("Looking at it (claimed from %(via)s).") % {"via": via})
+        message = trail_messages.say(gettext_noop("Looking at it (claimed from %(via)s)."), via=via)
         return trail.append(locked, EventKind.REVIEW_CLAIMED, user.get_username(), locked.status, message, {"via": via})
 
 
@@ -65,9 +66,7 @@ def snooze(rr: ResponseRequest, *, user, via: str, minutes: int) -> RequestEvent
             raise WrongStatus(
                 _("This request expires before the snooze would end; decide it on the portal or let it expire.")
             )
-        message = trail.in_english(
-            lambda: _("Reminder snoozed for %(minutes)d min (from %(via)s).") % {"minutes": minutes, "via": via}
-        )
+        message = trail_messages.say(gettext_noop("Reminder snoozed for %(minutes)d min (from %(via)s)."), minutes=minutes, via=via)
         return trail.append(
             locked,
             EventKind.SNOOZED,

@@ -48,6 +48,8 @@ FAIL = "fail"
 REFUSE_CHANGED = "refuse_changed"  # the row is not what was approved: never sent
 REFUSE_UNPROVEN = "refuse_unproven"  # its approvals do not hold up (fail_if_unproven): never sent
 FOUND_IN_KSC = "found_in_ksc"
+WITHDRAW = "withdraw"  # its campaign was aborted before the request was claimed: never sent
+
 # The paired release of an isolation (responses/isolation.py): its end came (or "Release now"), or it stands
 # down (a newer isolation change on the host, the isolation failed, the host gone from KSC).
 RELEASE_DUE = "release_due"
@@ -79,6 +81,9 @@ TRANSITIONS: dict[tuple[str, str], str] = {
     # the reconciler finds it like any approved request.
     (Status.FAILED, RETRY): Status.APPROVED,
     (Status.FAILED, FOUND_IN_KSC): Status.APPROVED,
+    # A campaign's request not yet claimed when the campaign is aborted (campaigns/workflow.py).
+    (Status.APPROVED, WITHDRAW): Status.CANCELLED,
+    (Status.QUEUED, WITHDRAW): Status.CANCELLED,
     # A scheduled release is approved with its isolation: at its end it goes out on that approval.
     (Status.SCHEDULED, RELEASE_DUE): Status.APPROVED,
     (Status.SCHEDULED, STAND_DOWN): Status.CANCELLED,

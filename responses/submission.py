@@ -18,8 +18,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
-from responses import trail, workflow
+from responses import trail, trail_messages, workflow
 from responses.clock import database_now
 from responses.models import AttemptOutcome, EventKind, ResponseRequest, Status, SubmissionAttempt
 
@@ -41,6 +42,8 @@ class WaitReason:
     BACKOFF = "backoff"  # KSC was unreachable or busy
     UPDATE = "update"  # the incident exists; the UpdateIncident that makes KSC act on it is pending
     TLS = "tls"  # KSC's certificate was refused: held until it verifies again
+    # A campaign's batch job will claim it (campaigns/batch.py); queued alone when that job is lost.
+    BATCH = "batch"
 
 
 def update_retry_seconds() -> int:
@@ -54,11 +57,14 @@ def longest_wait(reason: str) -> float:
         return add_settle_seconds()
     if reason == WaitReason.BACKOFF:
         return float(settings.KSC_SUBMIT_BACKOFF * 2 ** max(settings.KSC_SUBMIT_TRIES - 2, 0))
+    if reason == WaitReason.BATCH:
+        return float(settings.CAMPAIGN_BATCH_GRACE)
     return float(update_retry_seconds())
 
 
 def longest_wait_of_all() -> float:
-    return max(longest_wait(reason) for reason in (WaitReason.SETTLE, WaitReason.BACKOFF, WaitReason.UPDATE))
+    reasons = (WaitReason.SETTLE, WaitReason.BACKOFF, WaitReason.UPDATE, WaitReason.BATCH)
+    return max(longest_wait(reason) for reason in reasons)
 
 
 def incident_second(rr: ResponseRequest, now: dt.datetime) -> dt.datetime:
@@ -151,11 +157,11 @@ def close_interrupted_attempts(rr: ResponseRequest, now: dt.datetime) -> list[in
     for attempt in open_attempts:
         attempt.finished_at = now
         attempt.outcome = AttemptOutcome.INTERRUPTED
-        attempt.error_message = attempt.error_message or trail.in_english(
-            lambda: _(
+        attempt.error_message = attempt.error_message or trail_messages.say(
+            gettext_noop(
                 "This attempt ended without its outcome being recorded (the worker or the database failed); "
                 "KSC may have created the incident."
-            )
+            ),
         )
         attempt.save(update_fields=["finished_at", "outcome", "error_message"])
     if open_attempts and rr.ksc_incident_id is None:
@@ -275,22 +281,17 @@ def submission_failed(
             wait_until, reason = now + dt.timedelta(seconds=update_retry_seconds()), WaitReason.UPDATE
             incident_id = rr.ksc_incident_id
             error = message
-            message = trail.in_english(
-                lambda: (
-                    _(
-                        "KSC incident %(id)s was created, but making KSC act on it (UpdateIncident) failed: "
-                        "%(error)s. Update pending: the portal tries again; do not file this request again."
-                    )
-                    % {"id": incident_id, "error": error}
-                )
+            message = trail_messages.say(
+                gettext_noop(
+                    "KSC incident %(id)s was created, but making KSC act on it (UpdateIncident) failed: "
+                    "%(error)s. Update pending: the portal tries again; do not file this request again."
+                ),
+                id=incident_id,
+                error=error,
             )
         unknown = rr is not None and rr.ksc_incident_id is None and rr.ksc_unknown_since is not None
         if unknown and not will_retry:
-            message = trail.in_english(
-                lambda: (
-                    _("%(error)s — KSC may have created this incident; the portal keeps checking.") % {"error": message}
-                )
-            )
+            message = trail_messages.say(gettext_noop("%(error)s — KSC may have created this incident; the portal keeps checking."), error=message)
         if will_retry and rr is not None:
             if wait_until is None:
                 wait_until, reason = now + dt.timedelta(seconds=retry_in or 0), reason or WaitReason.BACKOFF
@@ -359,14 +360,12 @@ def hold_for_certificate(key: uuid_module.UUID | str, attempt: SubmissionAttempt
     Like the hourly cap, the request waits rather than failing: nothing reached KSC,
     and a certificate renewed on KSC (or KSC_CERT updated) lets it go on by itself.
     """
-    held = trail.in_english(
-        lambda: (
-            _(
-                "Held back: KSC's TLS certificate was not accepted (%(error)s); nothing was sent. The request goes "
-                "on by itself once the certificate verifies again; an administrator must check KSC_CERT."
-            )
-            % {"error": message}
-        )
+    held = trail_messages.say(
+        gettext_noop(
+            "Held back: KSC's TLS certificate was not accepted (%(error)s); nothing was sent. The request goes "
+            "on by itself once the certificate verifies again; an administrator must check KSC_CERT."
+        ),
+        error=message,
     )
     submission_failed(
         key,
@@ -392,12 +391,7 @@ def found_in_ksc(key: uuid_module.UUID | str, incident_id: int) -> bool:
         rr = ResponseRequest.objects.select_for_update().filter(uuid=key).first()
         if rr is None or not rr.ksc_outcome_unknown:
             return False
-        message = trail.in_english(
-            lambda: (
-                _("KSC holds incident %(id)s for this request after all; sending it on to adopt it.")
-                % {"id": incident_id}
-            )
-        )
+        message = trail_messages.say(gettext_noop("KSC holds incident %(id)s for this request after all; sending it on to adopt it."), id=incident_id)
         workflow.send_again(rr, workflow.FOUND_IN_KSC, trail.SYSTEM, message, {"incident_id": incident_id})
     return True
 
@@ -415,20 +409,22 @@ def stop_searching(key: uuid_module.UUID | str, hours: float) -> bool:
             EventKind.SEARCH_ENDED,
             trail.SYSTEM,
             rr.status,
-            trail.in_english(
-                # Whole hours as hours, anything else in whole minutes: never "0.0333333 hours".
-                lambda: (
-                    _(
+            (
+                trail_messages.say(
+                    gettext_noop(
                         "KSC showed no incident for this request within %(hours)s hours after it failed; "
                         "the portal stopped looking. An approver can retry it."
-                    )
-                    % {"hours": int(hours)}
-                    if float(hours).is_integer()
-                    else _(
+                    ),
+                    hours=int(hours),
+                )
+                # Whole hours as hours, anything else in whole minutes: never "0.0333333 hours".
+                if float(hours).is_integer()
+                else trail_messages.say(
+                    gettext_noop(
                         "KSC showed no incident for this request within %(minutes)s minutes after it failed; "
                         "the portal stopped looking. An approver can retry it."
-                    )
-                    % {"minutes": max(1, round(hours * 60))}
+                    ),
+                    minutes=max(1, round(hours * 60)),
                 )
             ),
         )
@@ -503,55 +499,46 @@ def record_duplicate_check(
         ids = ", ".join(str(incident_id) for incident_id in found) or "none"
         if kept not in found:
             kind = EventKind.DUPLICATE_KEPT
-            message = trail.in_english(
-                lambda: (
-                    _(
-                        "Looked in KSC again: it does not show the recorded incident %(kept)s, but holds %(ids)s "
-                        "for this request. Nothing was removed; check the incidents in KSC by hand."
-                    )
-                    % {"kept": kept, "ids": ids}
-                )
+            message = trail_messages.say(
+                gettext_noop(
+                    "Looked in KSC again: it does not show the recorded incident %(kept)s, but holds %(ids)s "
+                    "for this request. Nothing was removed; check the incidents in KSC by hand."
+                ),
+                kept=kept,
+                ids=ids,
             )
         elif failed:
             kind = EventKind.DUPLICATE_KEPT
-            message = trail.in_english(
-                lambda: (
-                    _(
-                        "DUPLICATE NOT REMOVED: KSC holds incidents %(ids)s for this one request; kept %(kept)s, "
-                        "but could not delete %(failed)s (%(errors)s). Delete them in KSC by hand, or KES may "
-                        "carry out this response twice."
-                    )
-                    % {
-                        "ids": ids,
-                        "kept": kept,
-                        "failed": ", ".join(str(incident_id) for incident_id in failed),
-                        "errors": "; ".join(failed.values()),
-                    }
-                )
+            message = trail_messages.say(
+                gettext_noop(
+                    "DUPLICATE NOT REMOVED: KSC holds incidents %(ids)s for this one request; kept %(kept)s, "
+                    "but could not delete %(failed)s (%(errors)s). Delete them in KSC by hand, or KES may "
+                    "carry out this response twice."
+                ),
+                ids=ids,
+                kept=kept,
+                failed=", ".join(str(incident_id) for incident_id in failed),
+                errors="; ".join(failed.values()),
             )
             if removed:
-                message += " " + trail.in_english(
-                    lambda: _("Removed: %(removed)s.") % {"removed": ", ".join(map(str, removed))}
+                message = trail_messages.joined(
+                    message,
+                    trail_messages.say(gettext_noop("Removed: %(removed)s."), removed=", ".join(map(str, removed)))
                 )
         elif removed:
             kind = EventKind.DUPLICATE_REMOVED
-            message = trail.in_english(
-                lambda: (
-                    _(
-                        "KSC held incidents %(ids)s for this one request (a slow KSC carried out an earlier "
-                        "AddIncident late); kept %(kept)s, deleted the duplicate %(removed)s with DeleteIncident."
-                    )
-                    % {"ids": ids, "kept": kept, "removed": ", ".join(map(str, removed))}
-                )
+            message = trail_messages.say(
+                gettext_noop(
+                    "KSC held incidents %(ids)s for this one request (a slow KSC carried out an earlier "
+                    "AddIncident late); kept %(kept)s, deleted the duplicate %(removed)s with DeleteIncident."
+                ),
+                ids=ids,
+                kept=kept,
+                removed=", ".join(map(str, removed)),
             )
         else:
             kind = EventKind.DUPLICATE_CHECK
-            message = trail.in_english(
-                lambda: (
-                    _("Looked in KSC again after the settle period: only incident %(kept)s holds this request.")
-                    % {"kept": kept}
-                )
-            )
+            message = trail_messages.say(gettext_noop("Looked in KSC again after the settle period: only incident %(kept)s holds this request."), kept=kept)
         trail.append(rr, kind, trail.SYSTEM, rr.status, message, detail)
     if kind == EventKind.DUPLICATE_KEPT:
         log.error("request %s: %s", key, message)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from django.utils import timezone, translation
 
-from responses import request_chain
+from responses import request_chain, trail_messages
 from responses.models import RequestEvent, ResponseRequest
 from responses.states import PRIMARY_SERVER
 
@@ -33,7 +33,9 @@ def append(
     Every event of a request on a server other than ``primary`` names it (``detail["server"]``):
     an auditor reading one event, or an export, knows which KSC it concerns. Events of ``primary``
     leave it out, as every event did before several servers (the chain keeps them as written).
+    A ``message`` the system worded (trail_messages.say) keeps its id and arguments beside the text.
     """
+    said = message if isinstance(message, trail_messages.Said) else None
     detail = dict(detail or {})
     if rr.server != PRIMARY_SERVER:
         detail.setdefault("server", rr.server)
@@ -43,7 +45,9 @@ def append(
         actor_username=actor,
         status_before=before,
         status_after=rr.status,
-        message=message,
+        message=str(message),
+        message_id=said.message_id if said is not None else "",
+        message_args=trail_messages.as_data(said.args) if said is not None else {},
         detail=detail,
         created_at=timezone.now(),
     )
@@ -52,6 +56,9 @@ def append(
 
 def in_english(message: Callable[[], str]) -> str:
     """The system's own words in the trail are written in English, whoever's request triggered them.
+
+    Prefer trail_messages.say(gettext_noop("..."), **args): the event then keeps the message's id and
+    arguments too, and pages show it in the reader's language.
 
     The trail is evidence: its text must not depend on the language of the page that
     happened to cause a transition (and the hash chain fixes it for ever).

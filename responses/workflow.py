@@ -1,6 +1,7 @@
 """Filing a response request, the decisions on it, and every status change it makes.
 
-The life of a request (docs/architecture.md), in code. ``TRANSITIONS`` lists every allowed
+The life of a request (docs/architecture.md), in code. Filing is checked in responses.filing;
+``create_request`` here only creates the row it validated. ``TRANSITIONS`` lists every allowed
 (from-status, action) → to-status; ``transition()`` performs one under the
 caller's row lock and writes its event in the same transaction. Nothing else
 changes ``ResponseRequest.status``: the submission's own moves
@@ -16,17 +17,18 @@ import logging
 import unicodedata
 import uuid as uuid_module
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from auditlog.context import set_actor
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
+from django.db.models.functions import Now
 from django.dispatch import Signal
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
-from responses import approvals, catalog, host_directory, policy, trail
+from responses import approvals, catalog, host_directory, policy, trail, trail_messages
 from responses.clock import database_now
 from responses.errors import (  # noqa: F401 (re-exported: workflow.NotAllowed and friends)
     ContentChanged,
@@ -43,9 +45,7 @@ from responses.models import (
     EventKind,
     RequestEvent,
     ResponseRequest,
-    Source,
     Status,
-    payload_fingerprint,
 )
 from responses.policy import (  # noqa: F401 (re-exported: the action names)
     ACTIONS,
@@ -73,7 +73,11 @@ from responses.states import (  # noqa: F401 (re-exported: workflow.TRANSITIONS 
     STAND_DOWN,
     SUCCEED,
     TRANSITIONS,
+    WITHDRAW,
 )
+
+if TYPE_CHECKING:
+    from responses.filing import CleanRequest
 
 log = logging.getLogger(__name__)
 
@@ -82,12 +86,13 @@ MAX_JUSTIFICATION = 4000
 MAX_COMMENT = 4000
 MAX_EXTERNAL_REF = 255
 
-# --- Filing -------------------------------------------------------------------------------
+# --- Filing (responses.filing checks; this only creates the row) ----------------------------
 
 
-def _clean_text(
+def clean_text(
     field: str, value: Any, *, required: bool, max_length: int, multiline: bool, identifier: bool = False
 ) -> str:
+    """A text as stored: no control characters (tabs and line breaks where ``multiline``), stripped, bounded."""
     if value is None:
         value = ""
     if not isinstance(value, str):
@@ -108,171 +113,66 @@ def _clean_text(
     return value
 
 
-def _clean_archive_names(task_type: catalog.TaskType, params: Any, names: Any) -> dict[str, str]:
-    """{IOC field: file name} for archives that ``params`` holds, each name as catalog.archive_file_name keeps it."""
-    if not names:
-        return {}
-    if not isinstance(names, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in names.items()):
-        raise ValueError(_("archive_names must map each IOC archive's field to its file name."))
-    archives = {spec.name for spec in task_type.fields if catalog.field_kind(spec) == catalog.IOC_ZIP}
-    kept = {}
-    for key, value in names.items():
-        if key not in archives or not isinstance(params, dict) or not params.get(key):
-            raise ValueError(_("archive_names: %(field)s is not an IOC archive of this request.") % {"field": key})
-        if name := catalog.archive_file_name(value):
-            kept[key] = name
-    return kept
+def create_request(user, clean: CleanRequest, *, now: dt.datetime) -> ResponseRequest:
+    """The row of a request responses.filing.file_request validated, and its first events; nothing is checked here.
 
-
-def file_request(
-    *,
-    user,
-    task: Any,
-    target_host: Any,
-    params: Any,
-    justification: Any,
-    external_ref: Any = "",
-    target_host_name: Any = "",
-    source: str = Source.WEB,
-    host_unchecked: str = "",
-    archive_names: Any = None,
-    server: Any = None,
-    isolation_end: dict | None = None,
-    more_errors: dict | None = None,
-    before_create: Callable[[str, str, Any, str], None] | None = None,
-) -> ResponseRequest:
-    """File a request: validated against the catalog, then pending approval or approved at once.
-
-    ``server``: the KSC server (an entry's name) that holds the host; None for the user's
-    default (``default_server``). A server the user does not work on is refused exactly like
-    one that does not exist: another tenant's servers are not named to them.
-
-    Views and the API file through responses.filing, which checks the host with KSC first:
-    ``target_host_name`` is KSC's name for the host, and ``host_unchecked`` says why KSC
-    could not be asked (kept in the FILED event, shown to approvers). ``archive_names``: the
-    web form's uploaded file name of each IOC archive in ``params`` (shown beside its size and
-    digest; not sent to KSC, not part of the fingerprint); the API sends none.
-    ``isolation_end``: an isolation's end, cleaned by responses.isolation (part of the fingerprint);
-    ``more_errors``: that cleaning's field errors, refused together with these; ``before_create``:
-    called (task, host, params, server) in the filing's transaction before the row is written (the one
-    isolation change in flight per host, responses.isolation).
+    In the caller's transaction, under the requester's row lock: pending approval, or approved at
+    once when its task needs none. ``clean.host_unchecked`` (why KSC could not be asked about the
+    host) is kept in the FILED event and shown to approvers.
     """
-    may(user, FILE).enforce()
-    # The limit first: a flood of requests must not get its IOC archives unpacked and tested.
-    check_filing_limit(user)
-    errors: dict[str, Any] = {}
-    try:
-        task_type = catalog.get_task(task)
-    except catalog.ParamErrors as exc:
-        errors["task"] = exc.errors["task"]
-        task_type = None
-    try:
-        host = catalog.clean_target_host(target_host)
-    except ValueError as exc:
-        errors["target_host"] = [str(exc)]
-    if task_type is not None:
-        try:
-            cleaned = catalog.clean_params(task_type.name, params)
-        except catalog.ParamErrors as exc:
-            errors["params"] = exc.errors
-    texts = {}
-    for field, value, required, max_length, multiline in (
-        ("justification", justification, True, MAX_JUSTIFICATION, True),
-        ("external_ref", external_ref, False, MAX_EXTERNAL_REF, False),
-        ("target_host_name", target_host_name, False, 255, False),
-    ):
-        try:
-            texts[field] = _clean_text(
-                field,
-                value,
-                required=required,
-                max_length=max_length,
-                multiline=multiline,
-                identifier=field == "external_ref",
-            )
-        except ValueError as exc:
-            errors[field] = [str(exc)]
-    try:
-        server_name = clean_server(user, server)
-    except ValueError as exc:
-        errors["server"] = [str(exc)]
-    if source not in Source.values:
-        errors["source"] = [f"unknown source {source!r}"]
-    if "params" not in errors and task_type is not None:
-        try:
-            names = _clean_archive_names(task_type, cleaned, archive_names)
-        except ValueError as exc:
-            errors["archive_names"] = [str(exc)]
-    errors.update(more_errors or {})
-    if errors:
-        raise InvalidRequest(errors)
-
-    required = catalog.approvals_required(task_type.name, cleaned)
-    now = timezone.now()
-    with transaction.atomic(), set_actor(user):
-        _enforce_filing_limit(user, now)
-        if before_create is not None:
-            before_create(task_type.name, host, cleaned, server_name)
-        request = ResponseRequest.objects.create(
-            task=task_type.name,
-            server=server_name,
-            target_host=host,
-            target_host_name=texts["target_host_name"],
-            params=cleaned,
-            justification=texts["justification"],
-            external_ref=texts["external_ref"],
-            archive_names=names,
-            isolation_end=isolation_end,
-            fingerprint=payload_fingerprint(task_type.name, host, cleaned, server_name, isolation_end),
-            requester=user,
-            requester_username=user.get_username(),
-            source=source,
-            status=Status.PENDING_APPROVAL if required else Status.APPROVED,
-            approvals_required=required,
-            expires_at=approvals.window_end(database_now(), required),
-        )
-        # The auditors' host search finds requests through the directory: the name filed is one of the host's.
-        host_directory.record_filed(host, request.target_host_name, server_name)
+    required = clean.approvals_required
+    request = ResponseRequest.objects.create(
+        task=clean.task,
+        server=clean.server,
+        target_host=clean.target_host,
+        target_host_name=clean.target_host_name,
+        params=clean.params,
+        justification=clean.justification,
+        external_ref=clean.external_ref,
+        archive_names=clean.archive_names,
+        isolation_end=clean.isolation_end,
+        fingerprint=clean.fingerprint,
+        requester=user,
+        requester_username=user.get_username(),
+        source=clean.source,
+        status=Status.PENDING_APPROVAL if required else Status.APPROVED,
+        approvals_required=required,
+        expires_at=approvals.window_end(database_now(), required),
+    )
+    # The auditors' host search finds requests through the directory: the name filed is one of the host's.
+    host_directory.record_filed(clean.target_host, request.target_host_name, clean.server)
+    trail.append(
+        request,
+        EventKind.FILED,
+        user.get_username(),
+        "",
+        request.justification,
+        {
+            "task": request.task,
+            "server": clean.server,  # always here, "primary" too: what the filing named
+            "target_host": clean.target_host,
+            "approvals_required": required,
+            "source": clean.source,
+            # the reference, beside the requester (the actor) and justification (the message):
+            # verify_audit compares them with the row, whose columns PostgreSQL keeps frozen (0020)
+            "external_ref": request.external_ref,
+            # ties what was filed into the keyed audit chain: verify_audit compares it with the row
+            "fingerprint": request.fingerprint,
+            **({"isolation_end": clean.isolation_end} if clean.isolation_end else {}),
+            **({"host_unchecked": clean.host_unchecked} if clean.host_unchecked else {}),
+        },
+    )
+    if not required:
+        request.approved_at = request.decided_at = now
+        request.save(update_fields=["approved_at", "decided_at", "updated_at"])
         trail.append(
             request,
-            EventKind.FILED,
-            user.get_username(),
+            EventKind.APPROVED,
+            SYSTEM,
             "",
-            request.justification,
-            {
-                "task": request.task,
-                "server": server_name,  # always here, "primary" too: what the filing named
-                "target_host": host,
-                "approvals_required": required,
-                "source": source,
-                # the reference, beside the requester (the actor) and justification (the message):
-                # verify_audit compares them with the row, whose columns PostgreSQL keeps frozen (0020)
-                "external_ref": request.external_ref,
-                # ties what was filed into the keyed audit chain: verify_audit compares it with the row
-                "fingerprint": request.fingerprint,
-                **({"isolation_end": isolation_end} if isolation_end else {}),
-                **({"host_unchecked": host_unchecked} if host_unchecked else {}),
-            },
+            trail_messages.say(gettext_noop("This task needs no approval.")),
         )
-        if not required:
-            request.approved_at = request.decided_at = now
-            request.save(update_fields=["approved_at", "decided_at", "updated_at"])
-            trail.append(
-                request,
-                EventKind.APPROVED,
-                SYSTEM,
-                "",
-                trail.in_english(lambda: _("This task needs no approval.")),
-            )
-            entered_approved.send(sender=ResponseRequest, rr=request)
-    log.info(
-        "request %s filed by %s: %s on %s (server %s)",
-        request.uuid,
-        request.requester_username,
-        request.task,
-        host,
-        server_name,
-    )
+        entered_approved.send(sender=ResponseRequest, rr=request)
     return request
 
 
@@ -308,40 +208,6 @@ def clean_server(user, value: Any) -> str:
     return value
 
 
-def check_filing_limit(user) -> None:
-    """RateLimited when this user is at the filing limit now (before any costly validation).
-
-    Unlocked, so cheap: file_request checks again under the user's row lock.
-    """
-    _enforce_filing_limit(user, timezone.now(), lock=False)
-
-
-def _enforce_filing_limit(user, now: dt.datetime, *, lock: bool = True) -> None:
-    """At most REQUEST_RATE_LIMIT requests per requester per REQUEST_RATE_WINDOW seconds.
-
-    A compromised account or a SIEM rule in a loop must not flood the approvers
-    (or, for tasks that need no approval, KSC). The user's row lock makes
-    concurrent filings by one user count one after the other.
-    """
-    limit = settings.REQUEST_RATE_LIMIT
-    if not limit:
-        return
-    if lock:
-        get_user_model().objects.select_for_update().filter(pk=user.pk).exists()
-    since = now - dt.timedelta(seconds=settings.REQUEST_RATE_WINDOW)
-    recent = ResponseRequest.objects.filter(requester=user, created_at__gte=since)
-    if recent.count() >= limit:
-        oldest = recent.order_by("created_at").values_list("created_at", flat=True).first()
-        wait = max(int((oldest - since).total_seconds()) + 1, 1)
-        raise RateLimited(
-            _(
-                "You have filed %(limit)d requests in the last %(window)d minutes, the most allowed "
-                "(REQUEST_RATE_LIMIT); try again in %(wait)d seconds."
-            )
-            % {"limit": limit, "window": settings.REQUEST_RATE_WINDOW // 60, "wait": wait}
-        )
-
-
 # --- The transitions ------------------------------------------------------------------------
 
 # The actions beyond the users' and TRANSITIONS, the table of every status change, are in
@@ -363,6 +229,7 @@ EVENT_OF: dict[str, str] = {
     REFUSE_UNPROVEN: EventKind.FAILED,
     RETRY: EventKind.RETRIED,
     FOUND_IN_KSC: EventKind.FOUND_IN_KSC,
+    WITHDRAW: EventKind.CANCELLED,
     # An isolation's paired release (responses/isolation.py): approved at its end on the approval given.
     RELEASE_DUE: EventKind.APPROVED,
     STAND_DOWN: EventKind.STOOD_DOWN,
@@ -426,14 +293,16 @@ def _expire_locked(rr: ResponseRequest) -> None:
             rr,
             EXPIRE,
             SYSTEM,
-            trail.in_english(
+            (
+                trail_messages.say(
+                    gettext_noop("Nobody decided within the approval window (%(hours)s hours)."),
+                    hours=settings.APPROVAL_TTL // 3600,
+                )
                 # Whole hours as hours, anything else in whole minutes: never "0.0333333 hours".
-                lambda: (
-                    _("Nobody decided within the approval window (%(hours)s hours).")
-                    % {"hours": settings.APPROVAL_TTL // 3600}
-                    if settings.APPROVAL_TTL % 3600 == 0
-                    else _("Nobody decided within the approval window (%(minutes)s minutes).")
-                    % {"minutes": max(1, round(settings.APPROVAL_TTL / 60))}
+                if settings.APPROVAL_TTL % 3600 == 0
+                else trail_messages.say(
+                    gettext_noop("Nobody decided within the approval window (%(minutes)s minutes)."),
+                    minutes=max(1, round(settings.APPROVAL_TTL / 60)),
                 )
             ),
         )
@@ -453,7 +322,7 @@ def _decide(
     body: Callable[[ResponseRequest, str], None],
 ) -> ResponseRequest:
     try:
-        comment = _clean_text("comment", comment, required=action == REJECT, max_length=MAX_COMMENT, multiline=True)
+        comment = clean_text("comment", comment, required=action == REJECT, max_length=MAX_COMMENT, multiline=True)
     except ValueError as exc:
         raise InvalidRequest({"comment": [str(exc)]}) from None
     # Expiry is committed on its own: the refusal below must not roll it back.
@@ -592,12 +461,13 @@ def expire_overdue(now: dt.datetime | None = None) -> int:
 def get_for_user(user, key: uuid_module.UUID | str) -> ResponseRequest:
     """A request by its public id, if this user may see it (ResponseRequest.DoesNotExist otherwise).
 
-    Reading a request also expires it when its approval window has passed.
+    Reading writes nothing (a GET never changes a request): a pending request past its approval
+    window stays pending until the keeper's reconciler expires it (``expire_overdue``); until then
+    ``rr.overdue`` is True, by the database's clock (read in the same query), and the pages say
+    "overdue". Deciding it is refused and expires it, as the decisions check under the row lock.
     """
-    rr = ResponseRequest.objects.visible_to(user).get(uuid=key)
-    if rr.status == Status.PENDING_APPROVAL and approvals.is_overdue(rr, database_now()):
-        _expire_if_overdue(rr)
-        rr.refresh_from_db()
+    rr = ResponseRequest.objects.visible_to(user).annotate(database_now=Now()).get(uuid=key)
+    rr.overdue = rr.status == Status.PENDING_APPROVAL and approvals.is_overdue(rr, rr.database_now)
     return rr
 
 
@@ -605,11 +475,11 @@ def get_for_user(user, key: uuid_module.UUID | str) -> ResponseRequest:
 
 
 def CONTENT_CHANGED_MESSAGE() -> str:  # noqa: N802 - a message, read like a constant
-    return trail.in_english(
-        lambda: _(
+    return trail_messages.say(
+        gettext_noop(
             "The task, host or parameters of this request changed after it was approved; it was not sent to "
             "KSC. File a new request for what should be done, and have the database changes investigated."
-        )
+        ),
     )
 
 
@@ -656,11 +526,11 @@ def _refuse_submission(rr: ResponseRequest, action: str, actor: str, message: st
 
 
 def NOT_APPROVED_MESSAGE() -> str:  # noqa: N802 - a message, read like a constant
-    return trail.in_english(
-        lambda: _(
+    return trail_messages.say(
+        gettext_noop(
             "This request's approvals do not hold up (the database says more than its trail and decisions "
             "prove); it was not sent to KSC. File a new request, and have the database changes investigated."
-        )
+        ),
     )
 
 

@@ -63,6 +63,9 @@
   function chooseHost(requestForm, link) {
     requestForm.querySelector("[name=target_host]").value = link.getAttribute("data-host-id");
     requestForm.querySelector("[name=target_host_name]").value = link.getAttribute("data-host-name");
+    // The host's KSC server (several servers): host ids are unique per server only.
+    var server = requestForm.querySelector("[name=server]");
+    if (server && link.getAttribute("data-server")) { server.value = link.getAttribute("data-server"); }
     var chosen = document.getElementById("chosen-host");
     if (chosen) { chosen.textContent = link.getAttribute("data-host-name"); }
     requestForm.querySelector("[name=target_host]").focus();

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from responses import workflow
 from responses.models import RequestEvent, ResponseRequest
+from tests.support.filing import file_request
 
 
 @pytest.fixture
 def filed(alice):
-    return workflow.file_request(
+    return file_request(
         user=alice, task="isolateHost", target_host="h-1", params={"action": 1}, justification="why"
     )
 

@@ -8,10 +8,10 @@ import pytest
 
 from accounts.models import TokenScope
 from accounts.tokens import issue_token
-from responses import workflow
 from responses.api.parsers import MAX_DEPTH
 from responses.models import Status
 from tests.fixtures.api import REQUESTS, body, client_with_token, url
+from tests.support.filing import file_request
 
 DEPTH = 100_000
 
@@ -57,7 +57,7 @@ def test_a_body_deeper_than_the_bound_is_refused_even_where_python_could_parse_i
 
 
 def test_decisions_refuse_it_too(api, alice, bob):
-    pending = workflow.file_request(
+    pending = file_request(
         user=alice, task="isolateHost", target_host=body()["target_host"], params={"action": 1}, justification="x"
     )
     client = client_with_token(issue_token(bob, scope=TokenScope.DECISIONS)[1])

@@ -41,6 +41,7 @@ class TestFinding:
         client = api(alice)
         [host] = client.get(HOSTS, {"q": "10.10.1.22"}).json()
         assert host == {
+            "server": "primary",  # the KSC server that holds it: what filing's server takes
             "id": ksc_settings.host_id("SRV-SQL-01"),
             "display_name": "SRV-SQL-01",
             "fqdn": "srv-sql-01.corp.example.co.jp",

@@ -152,10 +152,10 @@ class TestMisuse:
         client = api(alice)
         client.raise_request_exception = False
 
-        def broken(**kwargs):
+        def broken(*args, **kwargs):
             raise RuntimeError("the database went away")
 
-        monkeypatch.setattr(workflow, "file_request", broken)
+        monkeypatch.setattr(workflow, "create_request", broken)  # the filing path's last step: the row
         assert keyed(client, REQUESTS, NEW, "retry-me").status_code == 500
         assert IdempotencyKey.objects.count() == 0
         monkeypatch.undo()

@@ -19,13 +19,14 @@ from responses import outcomes, workflow
 from responses.models import OutcomeState, ResponseRequest, Status
 from tests.fixtures.accounts import make_user
 from tests.fixtures.submission import run_worker
+from tests.support.filing import file_request
 
 REASON = "The file is locked by another process"
 
 
 def _file(user, simulator, path="C:\\Temp\\evil.exe"):
     host = simulator.hosts()[0]
-    return workflow.file_request(
+    return file_request(
         user=user,
         task="deleteFile",
         target_host=host["KLHST_WKS_HOSTNAME"],

@@ -18,6 +18,7 @@ from audit.models import AuditAnchor
 from responses import trail as request_trail
 from responses import workflow
 from responses.models import Decision, RequestEvent, ResponseRequest
+from tests.support.filing import file_request
 from tests.support.tampering import tamper, tamper_event, tamper_request
 from worker.keeper import keeper_beat
 
@@ -25,15 +26,15 @@ from worker.keeper import keeper_beat
 @pytest.fixture
 def trail(alice, bob, frank):
     """Three requests with a few decisions: a chain of several events."""
-    first = workflow.file_request(
+    first = file_request(
         user=alice, task="isolateHost", target_host="h-1", params={"action": 1}, justification="one"
     )
     workflow.approve(first, user=bob, comment="ok")
-    second = workflow.file_request(
+    second = file_request(
         user=frank, task="deleteFile", target_host="h-2", params={"path": "C:\\x"}, justification="two"
     )
     workflow.reject(second, user=bob, comment="no")
-    third = workflow.file_request(
+    third = file_request(
         user=alice, task="isolateHost", target_host="h-3", params={"action": 0}, justification="three"
     )
     workflow.cancel(third, user=alice)
@@ -134,7 +135,7 @@ def test_deleting_the_last_event_of_a_chain_is_caught_by_the_anchor(trail):
 def test_events_newer_than_the_latest_anchor_are_counted(trail, alice, bob):
     audit_chain.take_anchor()
     assert "0 chains with events newer than it" in verify()
-    workflow.file_request(user=alice, task="isolateHost", target_host="h-9", params={"action": 1}, justification="x")
+    file_request(user=alice, task="isolateHost", target_host="h-9", params={"action": 1}, justification="x")
     assert "1 chains with events newer than it" in verify()
     anchor = audit_chain.take_anchor()
     assert len(anchor.heads) >= 1  # the new request's chain, at least, is in the second anchor
@@ -205,8 +206,8 @@ def test_account_events_form_a_chain_too(trail, mallory):
 @pytest.mark.django_db(transaction=True)
 def test_writers_on_different_requests_do_not_wait_for_each_other(postgres, alice, bob):
     """One chain per request: a transaction holding request A open never blocks an event on request B."""
-    first = workflow.file_request(user=alice, task="isolateHost", target_host="h-1", params={"action": 1}, justification="a")
-    second = workflow.file_request(user=alice, task="isolateHost", target_host="h-2", params={"action": 1}, justification="b")
+    first = file_request(user=alice, task="isolateHost", target_host="h-1", params={"action": 1}, justification="a")
+    second = file_request(user=alice, task="isolateHost", target_host="h-2", params={"action": 1}, justification="b")
     holding, release = threading.Event(), threading.Event()
     errors: list[BaseException] = []
 
@@ -296,7 +297,7 @@ class TestExport:
     def test_an_incremental_pull_returns_only_newer_records(self, client, login, dave, trail, alice):
         login(client, dave)
         cut = RequestEvent.objects.order_by("-created_at").first().created_at
-        newer = workflow.file_request(
+        newer = file_request(
             user=alice, task="isolateHost", target_host="h-7", params={"action": 1}, justification="later"
         )
         lines = self._lines(client.get("/audit/export.jsonl", {"since": (cut + dt.timedelta(microseconds=1)).isoformat()}))

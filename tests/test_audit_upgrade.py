@@ -19,8 +19,8 @@ from django.db import DatabaseError, connection, transaction
 from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
-from responses import workflow
 from tests.fixtures.database import migrate_to
+from tests.support.filing import file_request
 from tests.support.tampering import tamper_event
 
 BEFORE = [("responses", "0012_integrity_frozen_content")]
@@ -97,7 +97,7 @@ def test_the_upgrade_refuses_a_broken_old_chain_and_changes_nothing():
 
 
 def test_a_role_that_does_not_own_the_tables_cannot_switch_the_triggers_off(postgres, alice):
-    workflow.file_request(user=alice, task="isolateHost", target_host="h-1", params={"action": 1}, justification="x")
+    file_request(user=alice, task="isolateHost", target_host="h-1", params={"action": 1}, justification="x")
     # The role is created inside the test's transaction, so its rollback removes it again.
     with connection.cursor() as cursor:
         cursor.execute("CREATE ROLE edr_portal_tests_app_role")

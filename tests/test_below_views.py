@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from responses import catalog, workflow
 from responses.models import ResponseRequest, Status
+from tests.support.filing import file_request
 
 
 def test_the_catalog_says_what_undoes_a_request():
@@ -22,7 +23,7 @@ def test_the_catalog_says_what_undoes_a_request():
 
 
 def file(alice, why: str) -> ResponseRequest:
-    return workflow.file_request(
+    return file_request(
         user=alice, task="isolateHost", target_host="h-1", params={"action": 1}, justification=why
     )
 

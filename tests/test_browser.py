@@ -13,6 +13,7 @@ from __future__ import annotations
 import pytest
 
 from tests.fixtures.browser import TIMEOUT_MS
+from tests.support.filing import file_request
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -105,9 +106,8 @@ def test_an_isolation_is_filed_approved_submitted_and_shown_in_english_and_japan
 def test_a_rejected_request_shows_the_rejection_comment(log_in, alice, carol):
     from playwright.sync_api import expect
 
-    from responses import workflow
 
-    filed = workflow.file_request(
+    filed = file_request(
         user=alice,
         task="deleteFile",
         target_host="0f3b2a4c-1d2e-4f50-9a6b-7c8d9e0f1a2b",

@@ -14,8 +14,8 @@ import pytest
 
 from audit import verification as chain_verification
 from audit.models import VerificationSource
-from responses import workflow
 from tests.fixtures.browser import LANGUAGES, PHONE, assert_fits
+from tests.support.filing import file_request
 from tests.support.tampering import tamper_event
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -30,7 +30,7 @@ NOT_EVIDENCE = {"en": "an indicator, not evidence", "ja": "目安であり、証
 
 
 def filed(user, host: str = "TKY-WS-0105"):
-    return workflow.file_request(
+    return file_request(
         user=user,
         task="isolateHost",
         target_host=f"host-{host.lower()}",

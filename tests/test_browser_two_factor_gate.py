@@ -16,9 +16,9 @@ from django.contrib.auth.models import User
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts import twofactor
-from responses import workflow
 from tests.fixtures.accounts import enrol_totp
 from tests.fixtures.browser import TIMEOUT_MS
+from tests.support.filing import file_request
 from tests.support.gate import HOST, JUNK_TOKEN, OPEN, SETUP, VERIFY, every_path
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -28,7 +28,7 @@ ADMIN_PAGES_TOO = ("/admin/", "/admin/otp_totp/totpdevice/", "/admin/auth/user/"
 
 def pages(device: TOTPDevice) -> list[str]:
     """Every page of the portal (the URL walk, minus the token-only API), the admin's front and its 2FA devices."""
-    pending = workflow.file_request(
+    pending = file_request(
         user=User.objects.get(username="alice"),
         task="isolateHost",
         target_host=HOST,

@@ -21,7 +21,7 @@ from audit import chain
 from audit.models import AuditAnchor, ChainVerification
 from tests.fixtures.database import migrate_to
 
-BEFORE = [("responses", "0027_servers_scope_event_kind"), ("accounts", "0004_servers_server_scope"), ("audit", None)]
+BEFORE = [("responses", "0026_chat_review_events"), ("accounts", "0004_servers_server_scope"), ("audit", None)]
 AFTER = [("responses", "0028_apps_models_moved"), ("accounts", "0005_apps_account_event"), ("audit", "0001_apps_audit_models")]
 
 pytestmark = pytest.mark.usefixtures("latest_schema_afterwards")

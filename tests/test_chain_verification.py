@@ -30,6 +30,7 @@ from audit import verification as chain_verification
 from audit.models import AuditAnchor, ChainVerification, VerificationSource
 from responses import jobs, workflow
 from responses.models import RequestEvent
+from tests.support.filing import file_request
 from tests.support.subprocesses import settings_in_subprocess as support_settings_in_subprocess
 from tests.support.tampering import tamper_event
 from worker.keeper import Keeper, keeper_beat
@@ -41,16 +42,16 @@ DAY = 86400
 @pytest.fixture
 def trail(alice, bob, frank):
     """Three requests with decisions, and an anchor: chains of several events."""
-    first = workflow.file_request(
+    first = file_request(
         user=alice, task="isolateHost", target_host="h-1", params={"action": 1}, justification="one"
     )
     workflow.approve(first, user=bob, comment="ok")
-    second = workflow.file_request(
+    second = file_request(
         user=frank, task="deleteFile", target_host="h-2", params={"path": "C:\\x"}, justification="two"
     )
     workflow.reject(second, user=bob, comment="no")
     audit_chain.take_anchor()
-    third = workflow.file_request(
+    third = file_request(
         user=alice, task="isolateHost", target_host="h-3", params={"action": 0}, justification="three"
     )
     return [first, second, third]
@@ -139,7 +140,7 @@ def test_verify_now_after_tampering_keeps_broken_with_the_problem_in_the_reports
 def test_a_verification_keeps_the_first_problems_and_counts_the_rest(client, login, dave, alice, postgres):
     many = ChainVerification.MAX_PROBLEMS + 3
     for number in range(many):
-        workflow.file_request(
+        file_request(
             user=alice, task="isolateHost", target_host=f"h-{number}", params={"action": 1}, justification="x"
         )
     tamper_event("UPDATE responses_requestevent SET message = %s WHERE kind = %s", ["nothing to see", "filed"])

@@ -408,3 +408,21 @@ class TestConfiguration:
         path.write_text(content, encoding="utf-8")
         with pytest.raises(ImproperlyConfigured, match=message):
             chat_users.load_map(str(path))
+
+
+def test_the_chat_speaks_notify_language_before_and_after_a_click(
+    chatting, chat_service, notify_queue, live_server, alice, bob
+):
+    chatting.NOTIFY_LANGUAGE = "ja"
+    rr, message = waiting_request(alice, chat_service, notify_queue)
+    assert "承認が必要です：" in message["text"]
+    labels = {name: button["text"]["text"] for name, button in buttons(message).items()}
+    assert labels == {"claim": "担当する（確認中）", "snooze": "30 分保留", "reject": "却下", "approve_link": "ポータルで承認"}
+
+    assert click(live_server, chat_service, "UBOB", buttons(message)["claim"]).status_code == 200
+    run_notify_worker(notify_queue)
+    replaced, told = chat_service.to("/slack/response/T0SOC/1")
+    assert "bob が" in all_text(replaced.body) and "に担当しました（slack）。" in all_text(replaced.body)
+    assert told.body["text"] == "この依頼を担当しました。あなたが確認中であることが他の承認者に表示されます。"
+    rr.refresh_from_db()
+    assert rr.status == Status.PENDING_APPROVAL

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from responses import submission, workflow
 from responses.models import ResponseRequest
+from tests.support.filing import file_request
 
 HOST = "7f2c9a1e-0000-4000-8000-00000000c1a1"
 
@@ -18,7 +19,7 @@ HOST = "7f2c9a1e-0000-4000-8000-00000000c1a1"
 def identical(alice, bob, count: int) -> list[ResponseRequest]:
     requests = []
     for index in range(count):
-        filed = workflow.file_request(
+        filed = file_request(
             user=alice,
             task="isolateHost",
             target_host=HOST,

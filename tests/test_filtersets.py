@@ -20,6 +20,7 @@ from accounts import roles
 from responses import workflow
 from responses.models import OutcomeState, ResponseOutcome, ResponseRequest, Status
 from tests.fixtures.api import REQUESTS
+from tests.support.filing import file_request
 
 DAY = dt.datetime(2026, 3, 10, 12, 0, tzinfo=dt.UTC)
 
@@ -36,7 +37,7 @@ def requests_to_filter(alice, frank, bob, carol):
         (alice, "deleteFile", "0f3b2a4c-host-cc03", {"path": "C:\\\\y.exe"}, "Routine after ALERT-9", "KUMA-1"),
     ]
     for number, (user, task, host, params, why, ref) in enumerate(plan):
-        rr = workflow.file_request(
+        rr = file_request(
             user=user,
             task=task,
             target_host=host,
@@ -172,7 +173,7 @@ def test_an_analyst_filters_only_their_own_requests(api, alice, requests_to_filt
 
 def test_today_is_a_whole_day_in_the_portal_time_zone(client, login, dave, alice, settings):
     settings.TIME_ZONE = "Asia/Tokyo"
-    rr = workflow.file_request(
+    rr = file_request(
         user=alice, task="isolateHost", target_host="h-1", params={"action": 1}, justification="late evening"
     )
     # 23:30 in Tokyo on 3 March is 14:30 UTC the same day.

@@ -18,9 +18,10 @@ from django.db.models import Q
 from django.http import QueryDict
 
 from ksc_client.hosts import Host
-from responses import host_directory, workflow
+from responses import host_directory
 from responses.filtersets import RequestFilterSet
 from responses.models import HostDirectoryEntry, ResponseRequest
+from tests.support.filing import file_request
 from tests.support.pages import add_requests
 
 HOSTS = [
@@ -51,7 +52,7 @@ def filed(settings, alice):
     for number in range(3):
         for host_id, name in HOSTS:
             rows.append(
-                workflow.file_request(
+                file_request(
                     user=alice,
                     task="isolateHost",
                     target_host=host_id,

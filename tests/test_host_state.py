@@ -9,7 +9,8 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from ksc_client.hosts import Host
-from responses.host_state import facts_of, portal_isolation
+from responses.host_state import portal_isolation
+from responses.hosts import facts_of
 from responses.models import OutcomeState
 from tests.support.pages import file, isolation, page
 

@@ -14,6 +14,7 @@ from django.test import override_settings
 from django.utils import translation
 
 from responses import workflow
+from tests.support.filing import file_request
 
 LOCALE = Path(settings.BASE_DIR) / "locale"
 PO = LOCALE / "ja" / "LC_MESSAGES" / "django.po"
@@ -120,7 +121,7 @@ HOST = "0f3b2a4c-1d2e-4f50-9a6b-7c8d9e0f1a2b"
 
 @pytest.fixture
 def rejected(alice, bob):
-    rr = workflow.file_request(
+    rr = file_request(
         user=alice, task="isolateHost", target_host=HOST, params={"action": 1}, justification="Beaconing"
     )
     return workflow.reject(rr, user=bob, comment="Call the owner first")

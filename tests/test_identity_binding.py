@@ -26,6 +26,7 @@ from responses.states import Status
 from tests.fixtures.accounts import make_user
 from tests.fixtures.api import HOST, client_with_token
 from tests.fixtures.ldap import PEOPLE, group_dn
+from tests.support.filing import file_request
 
 pytestmark = pytest.mark.django_db
 LOGIN = "/accounts/login/"
@@ -407,7 +408,7 @@ def test_one_person_cannot_approve_their_own_request_with_their_other_account(
     assert DirectoryAccount.objects.get(user=ldap_grace).person == "grace@corp.example"
     assert policy.same_person(ldap_grace, idp_grace) and policy.same_person(idp_grace.pk, ldap_grace.pk)
 
-    rr = workflow.file_request(user=ldap_grace, task="isolateHost", target_host=HOST, params={"action": 1}, justification="x")
+    rr = file_request(user=ldap_grace, task="isolateHost", target_host=HOST, params={"action": 1}, justification="x")
     verdict = policy.may(idp_grace, policy.APPROVE, rr)
     assert not verdict and "their own request" in verdict.reason
     assert not policy.may_decide(idp_grace, rr)
@@ -426,7 +427,7 @@ def test_two_accounts_of_one_person_count_as_one_approval(
     oidc_sign_in(client.__class__(), oidc_provider, "hugo@corp.example", "hugo-idp-pass")
     ldap_hugo, idp_hugo = User.objects.get(username="hugo"), User.objects.get(username="hugo@corp.example")
     settings.APPROVALS_REQUIRED_BY_TASK = {"isolateHost": 2}  # frozen at filing: set before it
-    rr = workflow.file_request(user=alice, task="isolateHost", target_host=HOST, params={"action": 1}, justification="x")
+    rr = file_request(user=alice, task="isolateHost", target_host=HOST, params={"action": 1}, justification="x")
     assert rr.approvals_required == 2
     workflow.approve(rr, user=ldap_hugo)
     assert not policy.may(idp_hugo, policy.APPROVE, rr)
@@ -444,7 +445,7 @@ def test_the_approvals_count_keys_approvers_by_linked_person(linked, alice):
     for user, source, person in ((ldap_ann, Source.LDAP, "ann@corp"), (idp_ann, Source.OIDC, "ann@corp")):
         DirectoryAccount.objects.create(user=user, source=source, subject=f"{source}-{user.pk}", person=person)
     DirectoryAccount.objects.create(user=bob_ldap, source=Source.LDAP, subject="ldap-bo", person="bo@corp")
-    rr = workflow.file_request(user=alice, task="isolateHost", target_host=HOST, params={"action": 1}, justification="x")
+    rr = file_request(user=alice, task="isolateHost", target_host=HOST, params={"action": 1}, justification="x")
     for user in (ldap_ann, idp_ann):
         Decision.objects.create(
             request=rr, approver=user, approver_username=user.username, decision=DecisionKind.APPROVE,
@@ -550,7 +551,7 @@ def test_clean_username_folds_compatibility_forms():
 
 def test_pages_mark_hidden_characters_in_usernames(client, login, alice, dave):
     sneaky = make_user("bob\u200b", roles.APPROVERS)
-    rr = workflow.file_request(user=alice, task="isolateHost", target_host=HOST, params={"action": 1}, justification="x")
+    rr = file_request(user=alice, task="isolateHost", target_host=HOST, params={"action": 1}, justification="x")
     workflow.reject(rr, user=sneaky, comment="no")
     login(client, alice)
     page = client.get(f"/requests/{rr.uuid}/").content.decode()

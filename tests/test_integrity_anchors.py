@@ -23,6 +23,7 @@ from audit import chain as audit_chain
 from audit.models import AuditAnchor
 from responses import trail, workflow
 from responses.models import EventKind
+from tests.support.filing import file_request
 from tests.support.subprocesses import settings_in_subprocess
 from tests.support.tampering import tamper, tamper_decision, tamper_event
 from worker.keeper import keeper_beat
@@ -51,7 +52,7 @@ def _recorded(path) -> list[dict]:
 
 
 def test_every_anchor_is_a_log_line_when_taken(db, anchor, caplog, alice):
-    workflow.file_request(user=alice, task="isolateHost", target_host="h-1", params={"action": 1}, justification="x")
+    file_request(user=alice, task="isolateHost", target_host="h-1", params={"action": 1}, justification="x")
     with caplog.at_level(logging.INFO, logger="portal.audit.anchor"):
         taken = anchor()
     lines = [record.getMessage() for record in caplog.records if record.name == "portal.audit.anchor"]
@@ -60,7 +61,7 @@ def test_every_anchor_is_a_log_line_when_taken(db, anchor, caplog, alice):
 
 def test_every_anchor_is_appended_to_the_anchor_log(db, anchor, anchor_log, alice):
     first = anchor()
-    workflow.file_request(user=alice, task="isolateHost", target_host="h-1", params={"action": 1}, justification="x")
+    file_request(user=alice, task="isolateHost", target_host="h-1", params={"action": 1}, justification="x")
     second = anchor()
     assert _recorded(anchor_log) == [audit_chain.anchor_record(first), audit_chain.anchor_record(second)]
     assert audit_chain.verify().intact
@@ -83,7 +84,7 @@ class TestErasingHistoryWithItsAnchors:
     @pytest.fixture
     def erased(self, postgres, anchor, settings, alice, bob):
         settings.APPROVALS_REQUIRED = 2
-        request = workflow.file_request(
+        request = file_request(
             user=alice, task="isolateHost", target_host="h-1", params={"action": 1}, justification="x"
         )
         anchor()
@@ -129,11 +130,11 @@ class TestAnchorsThatStopped:
 
     def test_no_anchor_at_all_beside_old_events_is_refused(self, db, settings, monkeypatch, alice):
         settings.AUDIT_ANCHOR_INTERVAL = 300
-        workflow.file_request(user=alice, task="isolateHost", target_host="h-1", params={"action": 1}, justification="x")
+        file_request(user=alice, task="isolateHost", target_host="h-1", params={"action": 1}, justification="x")
         assert audit_chain.verify().intact  # new events: the first anchor is not due yet
         an_hour_ago = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
         monkeypatch.setattr(trail, "timezone", SimpleNamespace(now=lambda: an_hour_ago))
-        workflow.file_request(user=alice, task="isolateHost", target_host="h-2", params={"action": 1}, justification="y")
+        file_request(user=alice, task="isolateHost", target_host="h-2", params={"action": 1}, justification="y")
         problems = audit_chain.verify().problems
         assert problems and all("there is no anchor" in p for p in problems), problems
 

@@ -15,6 +15,7 @@ from django.db import DatabaseError, transaction
 from responses import workflow
 from responses.models import EventKind, ResponseRequest, Status, payload_fingerprint
 from tests.fixtures.submission import approved, run_worker
+from tests.support.filing import file_request
 from tests.support.tampering import tamper_request
 
 
@@ -70,7 +71,7 @@ def test_an_untouched_request_still_goes_through(submission, alice, bob):
 
 class TestPostgresFreezesApprovedContent:
     def test_an_update_of_the_host_after_approval_is_refused(self, postgres, alice, bob):
-        request = workflow.file_request(
+        request = file_request(
             user=alice, task="isolateHost", target_host="h-1", params={"action": 1}, justification="x"
         )
         request = workflow.approve(request, user=bob)
@@ -81,7 +82,7 @@ class TestPostgresFreezesApprovedContent:
         assert (request.target_host, request.params) == ("h-1", {"action": 1})
 
     def test_status_changes_still_pass(self, postgres, alice, bob):
-        request = workflow.file_request(
+        request = file_request(
             user=alice, task="isolateHost", target_host="h-1", params={"action": 1}, justification="x"
         )
         request = workflow.approve(request, user=bob)

@@ -23,6 +23,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from responses import catalog, workflow
 from responses.models import ResponseRequest
 from tests.fixtures.api import REQUESTS, body, url
+from tests.support.filing import file_request
 from tests.support.openioc import openioc
 from tests.support.pages import NEW, ioc_data, read_csv
 
@@ -99,7 +100,7 @@ class TestInvisibleCharacters:
         assert "U+202E RIGHT-TO-LEFT OVERRIDE" in response.content.decode()
 
     def test_free_text_may_hold_a_joiner_and_the_page_shows_it(self, client, login, alice, bob):
-        request = workflow.file_request(
+        request = file_request(
             user=alice,
             task="deleteFile",
             target_host="h-1",
@@ -116,7 +117,7 @@ class TestInvisibleCharacters:
             assert 'WS<span class="unusual" title="U+00AD SOFT HYPHEN">[U+00AD]</span>0142' in text, page
 
     def test_ordinary_text_is_shown_as_it_is_and_escaped(self, client, login, alice, bob):
-        request = workflow.file_request(
+        request = file_request(
             user=alice,
             task="deleteFile",
             target_host="h-1",
@@ -168,15 +169,15 @@ class TestIocArchives:
 
     def test_the_limit_is_checked_before_the_archive_in_the_workflow(self, settings, alice):
         settings.REQUEST_RATE_LIMIT = 1
-        workflow.file_request(user=alice, task="isolateHost", target_host="h", params={"action": 1}, justification="x")
+        file_request(user=alice, task="isolateHost", target_host="h", params={"action": 1}, justification="x")
         with pytest.raises(workflow.RateLimited):
-            workflow.file_request(
+            file_request(
                 user=alice, task="iocScan", target_host="h", params=ioc_params("not-base64!"), justification="x"
             )
 
     def test_the_limit_is_checked_before_the_archive_in_the_web_form(self, settings, client, login, alice):
         settings.REQUEST_RATE_LIMIT = 1
-        workflow.file_request(user=alice, task="isolateHost", target_host="h", params={"action": 1}, justification="x")
+        file_request(user=alice, task="isolateHost", target_host="h", params={"action": 1}, justification="x")
         login(client, alice)
         response = client.post(NEW, {**ioc_data(), "params-ioc": SimpleUploadedFile("iocs.zip", b"not a zip")})
         assert response.status_code == 429
@@ -186,7 +187,7 @@ class TestIocArchives:
         data = archive(3)
         raw = base64.b64decode(data)
         summary = {"size": len(raw), "sha256": hashlib.sha256(raw).hexdigest()}
-        request = workflow.file_request(
+        request = file_request(
             user=alice, task="iocScan", target_host="h-1", params=ioc_params(data), justification="hunt"
         )
         listed = api(dave).get(REQUESTS).json()

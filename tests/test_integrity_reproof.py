@@ -19,6 +19,7 @@ from audit import chain as audit_chain
 from responses import jobs, workflow
 from responses.models import Decision, EventKind, ResponseRequest, Status
 from tests.fixtures.submission import run_worker
+from tests.support.filing import file_request
 from tests.support.tampering import tamper_decision, tamper_request
 
 HASH = "a" * 64
@@ -26,7 +27,7 @@ HASH = "a" * 64
 
 def _pending_delete(alice, simulator) -> ResponseRequest:
     host = simulator.hosts()[0]
-    return workflow.file_request(
+    return file_request(
         user=alice,
         task="deleteFile",
         target_host=host["KLHST_WKS_HOSTNAME"],

@@ -17,10 +17,11 @@ import re
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from responses import catalog, forms, workflow
+from responses import catalog, forms
 from responses.errors import InvalidRequest
 from responses.models import ResponseRequest, payload_fingerprint
 from tests.fixtures.api import REQUESTS
+from tests.support.filing import file_request
 from tests.support.openioc import ioc_zip_bytes, openioc
 
 NEW = "/requests/new/"
@@ -282,7 +283,7 @@ def test_the_workflow_refuses_a_name_for_an_archive_the_request_does_not_hold(al
     params = {"action": 1}
 
     with pytest.raises(InvalidRequest) as refused:
-        workflow.file_request(
+        file_request(
             user=alice, task="isolateHost", target_host="h-1", params=params, justification="j",
             archive_names={"action": "x.zip"},
         )

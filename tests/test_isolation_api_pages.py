@@ -18,6 +18,7 @@ from accounts.models import TokenScope
 from responses import isolation
 from responses.models import EventKind, Isolation, ResponseRequest, Status
 from tests.fixtures.api import REQUESTS, body, url
+from tests.support.filing import file_request
 from tests.support.isolation import isolated
 
 
@@ -155,10 +156,9 @@ class TestIsolatedNow:
         assert row.release.events.filter(kind=EventKind.APPROVED, actor_username="alice").exists()
 
     def test_an_ioc_scan_that_isolates_says_kes_may_end_it(self, stand, client, login, alice):
-        from responses import workflow
         from tests.support.openioc import ioc_zip_b64
 
-        rr = workflow.file_request(
+        rr = file_request(
             user=alice, task="iocScan", target_host=stand.hosts()[0]["KLHST_WKS_HOSTNAME"],
             params={"ioc": ioc_zip_b64(), "isolateHost": True, "scanCriticalAreas": False, "quarantineObject": False},
             justification="IOC sweep",

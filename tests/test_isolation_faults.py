@@ -23,6 +23,7 @@ from ksc_simulator.inventory import default_hosts
 from portal.local_redis import free_port
 from responses import workflow
 from responses.models import EventKind, Isolation, IsolationState, ResponseRequest, Status
+from tests.support.filing import file_request
 
 SHORT = {"WORKER_HEARTBEAT_TTL": "2", "RECONCILE_INTERVAL": "3", "RECONCILE_GRACE": "1"}
 
@@ -66,9 +67,9 @@ def isolation_in_effect(stand, alice, bob, *, end_in: dt.timedelta) -> Isolation
     what is tested here, so the row is moved to "in effect" with the end the test needs.
     """
     host = default_hosts()[0].id
-    request = workflow.file_request(
+    request = file_request(
         user=alice, task="isolateHost", target_host=host, params={"action": 1},
-        justification="C2 beacon (fault run)", isolation_end={"hours": 1},
+        justification="C2 beacon (fault run)", end={"isolate_hours": 1},
     )  # fmt: skip
     workflow.approve(request, user=bob)
     assert faults.wait_until(lambda: ResponseRequest.objects.get(pk=request.pk).status == Status.SUBMITTED, 60)

@@ -13,15 +13,22 @@ from __future__ import annotations
 import datetime as dt
 import html
 import re
+import uuid
 
 import pytest
 from django.conf import settings
 from django.utils import timezone
 
 from notifications import escalation
-from responses import comments, outcomes, review, workflow
+from responses import comments, outcomes, review, trail_messages, workflow
 from responses.models import OutcomeState, ResponseOutcome, ResponseRequest, Status
-from tests.support.pages import HOST, file, set_status
+from tests.support.pages import file as file_on
+from tests.support.pages import set_status
+
+
+def file(user, **extra):
+    """A request on a host of its own: one isolation change at a time per host."""
+    return file_on(user, target_host=str(uuid.uuid4()), **extra)
 
 JAPANESE = "\u3040-\u30ff\u4e00-\u9fff"
 # ASCII punctuation inside Japanese text: a Japanese character, the mark (and a space), a Japanese character.
@@ -70,19 +77,24 @@ def story(alice, bob, carol, dave, settings):
             [
                 outcomes.MATCHED_BY[0],
                 outcomes.MATCHED_BY[1] % {"id": 4242},
-                outcomes.MATCHED_BY[4] % {"host": HOST},
+                outcomes.MATCHED_BY[4] % {"host": "0f3b2a4c-1d2e-4f50-9a6b-7c8d9e0f1a2b"},
             ]
         ),
     )
     name, task_id = outcome.ksc_task_name, outcome.ksc_task_id
     now = timezone.now()
+    # As the sweep words them (outcomes._Sweep.follow): the message's id and arguments beside the English text.
     for state, message in (
-        (OutcomeState.PENDING, outcomes._MESSAGES[OutcomeState.PENDING] % {"name": name, "id": task_id}),
-        (OutcomeState.RUNNING, outcomes._MESSAGES[OutcomeState.RUNNING] % {"name": name, "id": task_id}),
+        (OutcomeState.PENDING, trail_messages.say(outcomes._MESSAGES[OutcomeState.PENDING], name=name, id=task_id)),
+        (OutcomeState.RUNNING, trail_messages.say(outcomes._MESSAGES[OutcomeState.RUNNING], name=name, id=task_id)),
         (
             OutcomeState.FAILED,
-            outcomes._MESSAGES_WITH_REASON[OutcomeState.FAILED]
-            % {"name": name, "id": task_id, "reason": "The firewall rule was refused"},
+            trail_messages.say(
+                outcomes._MESSAGES_WITH_REASON[OutcomeState.FAILED],
+                name=name,
+                id=task_id,
+                reason="The firewall rule was refused",
+            ),
         ),
     ):
         assert outcomes._change(outcome, state, message, {}, now)

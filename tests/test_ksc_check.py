@@ -8,6 +8,9 @@ from django.core.management.base import CommandError
 
 from ksc_simulator.server import generate_certificate
 
+# The doctor records each server's login result and contact (responses/server_state.py).
+pytestmark = pytest.mark.django_db
+
 
 @pytest.fixture(params=["builtin", "klakoapi"])
 def client_choice(request, settings):

@@ -9,12 +9,13 @@ from responses import jobs, queueing, workflow
 from responses.models import EventKind, ResponseRequest, Status
 from tests.fixtures.api import REQUESTS, body
 from tests.fixtures.submission import run_worker
+from tests.support.filing import file_request
 
 HOST = "0f3b2a4c-1d2e-4f50-9a6b-7c8d9e0f1a2b"
 
 
 def file(user, host: str = HOST, action: int = 1) -> ResponseRequest:
-    return workflow.file_request(
+    return file_request(
         user=user, task="isolateHost", target_host=host, params={"action": action}, justification="limit test"
     )
 

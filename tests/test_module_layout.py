@@ -41,6 +41,7 @@ def _imports(module: str) -> set[str]:
 # Highest first. Each app may import the apps after it; apps of one rank import neither each other nor above.
 APP_ORDER: tuple[tuple[str, ...], ...] = (
     ("portal",),
+    ("campaigns",),
     ("notifications",),
     ("responses",),
     ("accounts",),
@@ -186,3 +187,12 @@ def test_decisions_keep_the_table_the_triggers_guard():
     # The answer to "may this user do this?" no longer shares a name with django.contrib.auth's Permission.
     assert not hasattr(policy, "Permission") and not hasattr(workflow, "Permission")
     assert policy.may(AnonymousUser(), policy.FILE).__class__ is policy.Verdict
+
+
+def test_the_language_switch_is_the_accounts_and_keeps_its_url():
+    from django.urls import resolve, reverse
+
+    from accounts import language
+
+    assert reverse("set_language") == "/i18n/setlang/"
+    assert resolve("/i18n/setlang/").func is language.set_language

@@ -5,6 +5,7 @@ Through the same real SMTP and HTTP servers as tests/test_notifications_delivery
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 
 import pytest
@@ -61,7 +62,12 @@ class TestDigest:
             file(alice, justification=f"alert {n}")
         run_notify_worker(notify_queue)
         assert len(smtp_server.mails) == 1
-        time.sleep(4.5)  # the window ends; the worker's scheduler queues the digest
+        # The window ends: wait until the digest's scheduled time (not a fixed 4.5 s), then the worker's
+        # scheduler queues it.
+        registry = notify_queue.scheduled_job_registry
+        scheduled = [registry.get_scheduled_time(job_id) for job_id in registry.get_job_ids()]
+        assert scheduled, "no digest was scheduled for the window's end"
+        time.sleep(max(0.0, (max(scheduled) - dt.datetime.now(dt.UTC)).total_seconds()) + 0.1)
         run_notify_worker(notify_queue, scheduler=True)
         assert len(smtp_server.mails) == 2
         assert "2 more requests wait for approval" in smtp_server.mails[1]["Subject"]

@@ -23,6 +23,7 @@ from responses import outcomes, workflow
 from responses.models import EventKind, OutcomeState, ResponseOutcome, Status
 from tests.fixtures.notifications import run_notify_worker
 from tests.fixtures.submission import run_worker
+from tests.support.filing import file_request
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -52,7 +53,7 @@ def following(notifying, submission, settings):
 
 def submitted(alice, bob, simulator):
     host = simulator.hosts()[0]
-    request = workflow.file_request(
+    request = file_request(
         user=alice,
         task="deleteFile",
         target_host=host["KLHST_WKS_HOSTNAME"],

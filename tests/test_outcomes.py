@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from responses import jobs, outcomes, workflow
 from responses.models import EventKind, OutcomeState, ResponseOutcome, ResponseRequest, Status
+from tests.support.filing import file_request
 from worker.keeper import keeper_beat
 
 
@@ -29,7 +30,7 @@ def tracking(ksc_settings, settings):
 def submitted(alice, bob, simulator, *, host: int = 0, task="isolateHost", params=None) -> ResponseRequest:
     """A request filed, approved and submitted to the simulator: SUBMITTED with its incident id."""
     target = simulator.hosts()[host]
-    request = workflow.file_request(
+    request = file_request(
         user=alice,
         task=task,
         target_host=target["KLHST_WKS_HOSTNAME"],
@@ -45,7 +46,7 @@ def submitted(alice, bob, simulator, *, host: int = 0, task="isolateHost", param
 
 
 def file_submitted_without_ksc(alice) -> ResponseRequest:
-    request = workflow.file_request(
+    request = file_request(
         user=alice, task="isolateHost", target_host="h-1", params={"action": 1}, justification="C2 (ALERT-7)"
     )
     ResponseRequest.objects.filter(pk=request.pk).update(

@@ -11,7 +11,11 @@ from tests.support.pages import add_requests
 
 @pytest.fixture
 def small_limit(monkeypatch):
+    """A count limit of 5, and no planner's estimate: the bounded count, as on SQLite (see ``estimating``)."""
+    from responses import paging
+
     monkeypatch.setattr(BoundedPaginator, "count_limit", 5)
+    monkeypatch.setattr(paging, "planner_estimate", lambda rows: None)
 
 
 def test_a_list_past_the_count_limit_says_more_than_and_still_pages(client, login, alice, bob, dave, small_limit):

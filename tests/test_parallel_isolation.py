@@ -92,7 +92,11 @@ def test_two_xdist_workers_flush_only_their_own_redis_database(private_redis, tm
     env = _environment(REDIS_URL=f"{private_redis}/3", ISOLATION_BOX=str(box), DJANGO_SETTINGS_MODULE="tests.settings")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-n", "2", "--dist", "each", "-p", "no:cacheprovider", "-q",
+        # Without pytest-django (-p no:django): the two workers touch Redis only, so neither creates and
+        # migrates a test database of its own (half a minute each); tests/settings.py still chooses each
+        # worker's Redis when the test first reads the settings, as it does under pytest-django.
+        [sys.executable, "-m", "pytest", "-n", "2", "--dist", "each", "-p", "no:cacheprovider", "-p", "no:django",
+         "-W", "ignore::pytest.PytestConfigWarning", "-q",
          "-c", str(ROOT / "pyproject.toml"), "--rootdir", str(tmp_path), str(tmp_path / "test_two_workers.py")],
         cwd=tmp_path,
         env=env,

@@ -16,6 +16,7 @@ from accounts import roles
 from responses import policy, workflow
 from responses.models import Decision, DecisionKind, EventKind, ResponseRequest, Status
 from tests.fixtures.accounts import make_user as _user
+from tests.support.filing import file_request
 
 HOST = "0f3b2a4c-1d2e-4f50-9a6b-7c8d9e0f1a2b"
 
@@ -23,7 +24,7 @@ HOST = "0f3b2a4c-1d2e-4f50-9a6b-7c8d9e0f1a2b"
 @pytest.fixture
 def two_person(settings, alice) -> ResponseRequest:
     settings.APPROVALS_REQUIRED_BY_TASK = {"isolateHost": 2}
-    request = workflow.file_request(
+    request = file_request(
         user=alice, task="isolateHost", target_host=HOST, params={"action": 1}, justification="Beaconing"
     )
     assert request.approvals_required == 2

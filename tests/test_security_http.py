@@ -17,6 +17,7 @@ from django.utils import timezone
 from accounts.tokens import issue_token
 from portal.security import CONTENT_SECURITY_POLICY
 from responses import workflow
+from tests.support.filing import file_request
 
 HOST = "0f3b2a4c-1d2e-4f50-9a6b-7c8d9e0f1a2b"
 
@@ -53,10 +54,10 @@ def inline_code(page: str) -> list[str]:
 
 @pytest.fixture
 def requests_in_every_state(alice, bob, carol):
-    pending = workflow.file_request(
+    pending = file_request(
         user=alice, task="isolateHost", target_host=HOST, params={"action": 1}, justification="Beaconing"
     )
-    failed = workflow.file_request(
+    failed = file_request(
         user=alice, task="deleteFile", target_host=HOST, params={"path": r"C:\x.exe"}, justification="Dropper"
     )
     workflow.approve(failed, user=carol)

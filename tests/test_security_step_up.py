@@ -21,6 +21,7 @@ from responses import workflow
 from responses.models import Decision, ResponseRequest, Status
 from tests.fixtures.accounts import totp_code
 from tests.fixtures.api import client_with_token
+from tests.support.filing import file_request
 
 HOST = "0f3b2a4c-1d2e-4f50-9a6b-7c8d9e0f1a2b"
 COMMENT = "Confirmed with the host owner\nticket INC-42 <b>"
@@ -28,7 +29,7 @@ COMMENT = "Confirmed with the host owner\nticket INC-42 <b>"
 
 @pytest.fixture
 def pending(alice) -> ResponseRequest:
-    return workflow.file_request(
+    return file_request(
         user=alice, task="isolateHost", target_host=HOST, params={"action": 1}, justification="Beaconing"
     )
 

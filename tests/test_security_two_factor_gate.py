@@ -21,9 +21,9 @@ from django.contrib.auth.models import User
 
 from accounts import stepup, twofactor
 from accounts.tokens import issue_token
-from responses import workflow
 from responses.models import ResponseRequest, Status
 from tests.fixtures.accounts import enrol_totp, totp_code
+from tests.support.filing import file_request
 from tests.support.gate import HOST, JUNK_TOKEN, LOGIN, OPEN, SETUP, VERIFY, every_path
 
 
@@ -48,7 +48,7 @@ def personas(alice, bob, carol, dave, root) -> dict[str, tuple[User, str]]:
 
 @pytest.fixture
 def pending(alice) -> ResponseRequest:
-    return workflow.file_request(
+    return file_request(
         user=alice, task="isolateHost", target_host=HOST, params={"action": 1}, justification="Beaconing"
     )
 

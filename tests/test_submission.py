@@ -23,6 +23,7 @@ from portal.local_redis import free_port
 from responses import jobs, queueing, workflow
 from responses.models import AttemptOutcome, EventKind, ResponseRequest, Status
 from tests.fixtures.submission import approved, outcomes, run_worker, wait_for
+from tests.support.filing import file_request
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -73,7 +74,7 @@ class TestHappyPath:
 
     def test_a_request_that_needs_no_approval_goes_straight_to_ksc(self, submission, alice):
         host = submission.hosts()[1]["KLHST_WKS_HOSTNAME"]
-        request = workflow.file_request(
+        request = file_request(
             user=alice, task="getFile", target_host=host, params={"path": "C:\\evidence.bin"}, justification="triage"
         )
         run_worker()
@@ -227,7 +228,7 @@ class TestFaults:
         assert request.last_error
 
     def test_a_ksc_refusal_fails_at_once_with_ksc_code_and_message(self, submission, alice, bob):
-        request = workflow.file_request(
+        request = file_request(
             user=alice,
             task="isolateHost",
             target_host="host-that-ksc-does-not-know",

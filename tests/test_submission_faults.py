@@ -25,6 +25,7 @@ from responses.clock import database_now
 from responses.ksc_servers import reset_client
 from responses.models import AttemptOutcome, EventKind, ResponseRequest, Status
 from tests.fixtures.submission import approved, outcomes
+from tests.support.filing import file_request
 from worker.rq_worker import PortalWorker
 
 WaitReason = submission.WaitReason
@@ -178,7 +179,7 @@ class TestDatabaseClock:
         PostgreSQL's clock is the shared one (responses/clock.py); SQLite, for development, has
         none and uses this process's clock: the test skips there with the reason.
         """
-        request = workflow.file_request(
+        request = file_request(
             user=alice,
             task="isolateHost",
             target_host="host-1",

@@ -15,12 +15,13 @@ from django.core.management import CommandError, call_command
 
 from accounts import roles, tenants
 from accounts.models import AccountEvent, ServerScope
-from responses import policy, workflow
+from responses import policy
 from responses.errors import InvalidRequest
 from responses.models import ResponseRequest
 from tests.fixtures.accounts import make_user
 from tests.fixtures.api import NEW, REQUESTS
 from tests.fixtures.tenants import servers
+from tests.support.filing import file_request
 
 
 def scope_user(*args: str) -> str:
@@ -156,7 +157,7 @@ class TestFilingOnAServer:
     def test_a_request_goes_to_the_server_named_and_its_events_name_it(self, settings, alice):
         settings.KSC_SERVERS = servers("acme", "globex")
         tenants.set_scope(alice, every_server=False, servers=["acme", "globex"])
-        rr = workflow.file_request(user=alice, server="globex", **{k: v for k, v in NEW.items()})
+        rr = file_request(user=alice, server="globex", **{k: v for k, v in NEW.items()})
         assert rr.server == "globex"
         filed = rr.events.get()
         assert filed.detail["server"] == "globex"
@@ -165,14 +166,14 @@ class TestFilingOnAServer:
         settings.KSC_SERVERS = servers("acme", "globex")
         tenants.set_scope(alice, every_server=False, servers=["acme", "globex"])
         with pytest.raises(InvalidRequest) as caught:
-            workflow.file_request(user=alice, **NEW)
+            file_request(user=alice, **NEW)
         assert caught.value.errors["server"] == ["Name the KSC server that holds the host: one of acme, globex."]
         assert not ResponseRequest.objects.exists()
 
     def test_a_user_of_one_server_files_there_by_default(self, settings, alice):
         settings.KSC_SERVERS = servers("acme", "globex")
         tenants.set_scope(alice, every_server=False, servers=["globex"])
-        assert workflow.file_request(user=alice, **NEW).server == "globex"
+        assert file_request(user=alice, **NEW).server == "globex"
 
     def test_another_tenants_server_reads_like_one_that_does_not_exist(self, settings, alice):
         settings.KSC_SERVERS = servers("acme", "globex")
@@ -180,7 +181,7 @@ class TestFilingOnAServer:
         errors = []
         for name in ("globex", "initech"):
             with pytest.raises(InvalidRequest) as caught:
-                workflow.file_request(user=alice, server=name, **NEW)
+                file_request(user=alice, server=name, **NEW)
             errors.append(caught.value.errors["server"][0].replace(name, "NAME"))
         assert errors[0] == errors[1] == "No KSC server named NAME among yours (acme)."
         assert not ResponseRequest.objects.exists()
@@ -233,3 +234,25 @@ def test_the_admin_form_offers_only_configured_servers(settings, db):
     form.save()
     assert ServerScope.objects.get(user=user).servers == ["globex"]
     assert AccountEvent.objects.filter(kind="scope_changed", subject_username="erin").exists()
+
+
+def test_the_demo_users_of_two_tenants_come_with_their_servers(settings, db):
+    from django.contrib.auth.models import User
+
+    settings.KSC_SERVERS = servers("primary", "acme", "globex")
+    call_command("create_demo_users", stdout=io.StringIO())
+    scopes = {scope.user.username: scope.describe() for scope in ServerScope.objects.select_related("user")}
+    assert scopes["ann"] == scopes["arno"] == {"every_server": False, "servers": ["acme"]}
+    assert scopes["gina"] == scopes["gus"] == {"every_server": False, "servers": ["globex"]}
+    for username in ("alice", "bob", "carol", "dave", "admin"):
+        assert scopes[username] == {"every_server": True, "servers": []}
+    # Each tenant's people see their own server only.
+    assert policy.acting_servers(User.objects.get(username="arno")) == ["acme"]
+
+
+def test_without_the_tenants_servers_no_tenant_user_is_made(settings, db):
+    from django.contrib.auth.models import User
+
+    settings.KSC_SERVERS = servers("primary")
+    call_command("create_demo_users", stdout=io.StringIO())
+    assert not User.objects.filter(username__in=["ann", "arno", "gina", "gus"]).exists()

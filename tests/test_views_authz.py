@@ -17,6 +17,7 @@ from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
 from accounts import roles
 from responses import workflow
 from responses.models import RequestEvent, ResponseRequest, Status
+from tests.support.filing import file_request
 
 HOST = "0f3b2a4c-1d2e-4f50-9a6b-7c8d9e0f1a2b"
 PERSONAS = ("anonymous", "alice", "frank", "bob", "dave", "root", "mallory")
@@ -89,7 +90,7 @@ def everyone(alice, frank, bob, carol, dave, root, mallory):
 
 
 def filed_request(alice, carol, *, failed: bool) -> ResponseRequest:
-    rr = workflow.file_request(
+    rr = file_request(
         user=alice, task="isolateHost", target_host=HOST, params={"action": 1}, justification="Beaconing"
     )
     if failed:
@@ -138,7 +139,7 @@ def erin(db):
 
 @pytest.mark.parametrize("action", ["approve", "reject"])
 def test_nobody_approves_or_rejects_their_own_request(client, login, erin, action):
-    rr = workflow.file_request(
+    rr = file_request(
         user=erin, task="isolateHost", target_host=HOST, params={"action": 1}, justification="mine"
     )
     login(client, erin)
@@ -152,7 +153,7 @@ def test_nobody_approves_or_rejects_their_own_request(client, login, erin, actio
 
 
 def test_nobody_retries_their_own_failed_request(client, login, erin, carol):
-    rr = workflow.file_request(
+    rr = file_request(
         user=erin, task="isolateHost", target_host=HOST, params={"action": 1}, justification="mine"
     )
     workflow.approve(rr, user=carol)
@@ -165,7 +166,7 @@ def test_nobody_retries_their_own_failed_request(client, login, erin, carol):
 
 
 def test_an_analyst_who_approves_sees_every_request(client, login, alice, erin):
-    rr = workflow.file_request(
+    rr = file_request(
         user=alice, task="isolateHost", target_host=HOST, params={"action": 1}, justification="Beaconing"
     )
     login(client, erin)
@@ -174,7 +175,7 @@ def test_an_analyst_who_approves_sees_every_request(client, login, alice, erin):
 
 
 def test_a_disabled_account_is_sent_to_log_in(client, login, alice):
-    rr = workflow.file_request(
+    rr = file_request(
         user=alice, task="isolateHost", target_host=HOST, params={"action": 1}, justification="Beaconing"
     )
     login(client, alice)
@@ -213,7 +214,7 @@ def test_every_post_needs_a_csrf_token(everyone, url, data, persona, login):
 
 
 def test_a_post_with_the_pages_csrf_token_goes_through(alice, bob, login):
-    rr = workflow.file_request(
+    rr = file_request(
         user=alice, task="isolateHost", target_host=HOST, params={"action": 1}, justification="Beaconing"
     )
     browser = Client(enforce_csrf_checks=True)

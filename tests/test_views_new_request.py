@@ -20,6 +20,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from ksc_client import wire
 from responses import catalog, forms, payload
 from responses.models import EventKind, ResponseRequest, Status
+from tests.support.filing import file_request
 from tests.support.openioc import ioc_zip_bytes, openioc
 from tests.support.pages import NEW, ioc_data
 
@@ -500,10 +501,9 @@ def test_a_large_archive_is_shown_once_as_its_digest_and_sent_whole(analyst):
 
 
 def test_the_request_page_shows_an_archive_by_size_and_digest(analyst, alice):
-    from responses import workflow
 
     archive = ioc_zip()
-    filed = workflow.file_request(
+    filed = file_request(
         user=alice,
         task="iocScan",
         target_host=HOST,

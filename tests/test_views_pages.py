@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from responses import workflow
 from tests.fixtures.accounts import sign_in
+from tests.support.filing import file_request
 
 SIMULATED = "SIMULATED KSC: nothing reaches real endpoints."
 UNVERIFIED = "KSC's TLS certificate is not verified"
@@ -19,7 +19,7 @@ def page(client, user, url: str = "/") -> str:
 
 
 def test_an_analyst_starts_from_a_new_response_and_their_recent_requests(client, alice):
-    workflow.file_request(
+    file_request(
         user=alice, task="isolateHost", target_host="h-1", target_host_name="TKY-WS-0101", params={"action": 1},
         justification="why",
     )  # fmt: skip
@@ -33,7 +33,7 @@ def test_an_analyst_starts_from_a_new_response_and_their_recent_requests(client,
 
 def test_an_approver_sees_how_many_requests_wait(client, alice, bob):
     for _ in range(2):
-        workflow.file_request(user=alice, task="isolateHost", target_host="h", params={"action": 1}, justification="x")
+        file_request(user=alice, task="isolateHost", target_host="h", params={"action": 1}, justification="x")
 
     html = page(client, bob)
 
@@ -88,7 +88,7 @@ def test_no_tls_warning_when_ksc_is_verified(client, settings, bob):
 
 def test_the_pages_carry_no_inline_script(client, alice):
     """A Content-Security-Policy without 'unsafe-inline' must not break any page."""
-    rr = workflow.file_request(user=alice, task="isolateHost", target_host="h", params={"action": 1}, justification="x")
+    rr = file_request(user=alice, task="isolateHost", target_host="h", params={"action": 1}, justification="x")
     for url in ("/", "/requests/new/", "/requests/new/?task=onDemandScan", "/requests/mine/", f"/requests/{rr.uuid}/"):
         html = page(client, alice, url)
         own = html.replace('<script src="/static/portal.js" defer>', "").replace(

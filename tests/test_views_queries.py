@@ -6,6 +6,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from tests.support.filing import file_request
 from tests.support.pages import add_requests
 
 # Session, user, the user's groups, COUNT, the page (with its subquery), the queue's prefetch of
@@ -65,10 +66,10 @@ def test_the_request_page_costs_the_same_with_a_long_history(client, login, alic
     """
     from responses import workflow
 
-    short = workflow.file_request(
+    short = file_request(
         user=alice, task="isolateHost", target_host="h", params={"action": 1}, justification="one"
     )
-    long = workflow.file_request(
+    long = file_request(
         user=alice, task="isolateHost", target_host="h", params={"action": 1}, justification="two"
     )
     workflow.cancel(short, user=alice)

@@ -15,6 +15,7 @@ from accounts import roles
 from responses import policy, workflow
 from responses.models import Decision, EventKind, RequestEvent, ResponseRequest, Status, SubmissionAttempt
 from tests.fixtures.api import HOST, file
+from tests.support.filing import file_request
 
 
 def kinds(request: ResponseRequest) -> list[str]:
@@ -74,7 +75,7 @@ class TestFiling:
         }
         arguments.update(changes)
         with pytest.raises(workflow.InvalidRequest) as refused:
-            workflow.file_request(**arguments)
+            file_request(**arguments)
         assert field in refused.value.errors
         assert ResponseRequest.objects.count() == 0
         assert RequestEvent.objects.count() == 0
@@ -274,10 +275,30 @@ class TestExpiry:
         assert Decision.objects.count() == 0
         assert ksc_queue.count == 0
 
-    def test_reading_an_overdue_request_expires_it(self, alice):
+    def test_reading_an_overdue_request_writes_nothing_and_says_overdue_the_keeper_expires_it(self, alice):
         request = file(alice)
         ResponseRequest.objects.filter(pk=request.pk).update(expires_at=timezone.now() - dt.timedelta(minutes=1))
-        assert workflow.get_for_user(alice, request.uuid).status == Status.EXPIRED
+        events = request.events.count()
+        read = workflow.get_for_user(alice, request.uuid)
+        assert (read.status, read.overdue) == (Status.PENDING_APPROVAL, True)
+        request.refresh_from_db()
+        assert request.status == Status.PENDING_APPROVAL and request.events.count() == events  # a GET changed nothing
+        assert workflow.expire_overdue() == 1  # the keeper's reconciler
+        read = workflow.get_for_user(alice, request.uuid)
+        assert (read.status, read.overdue) == (Status.EXPIRED, False)
+
+    def test_its_page_says_overdue_and_opening_it_changes_nothing(self, client, login, alice):
+        request = file(alice)
+        ResponseRequest.objects.filter(pk=request.pk).update(expires_at=timezone.now() - dt.timedelta(minutes=1))
+        login(client, alice)
+        page = client.get(f"/requests/{request.uuid}/").content.decode()
+        assert "data-overdue" in page and ">overdue<" in page
+        request.refresh_from_db()
+        assert request.status == Status.PENDING_APPROVAL
+
+    def test_a_request_within_its_window_is_not_overdue(self, alice):
+        request = file(alice)
+        assert workflow.get_for_user(alice, request.uuid).overdue is False
 
     def test_the_window_is_a_setting(self, settings, alice):
         settings.APPROVAL_TTL = 600

@@ -16,6 +16,7 @@ from django.db import connection, connections
 from accounts import roles
 from responses import workflow
 from responses.models import Decision, EventKind, ResponseRequest, Status
+from tests.support.filing import file_request
 
 HOST = "0f3b2a4c-1d2e-4f50-9a6b-7c8d9e0f1a2b"
 
@@ -33,7 +34,7 @@ def test_it_ends_in_one_state_with_one_enqueue(
 ):
     settings.APPROVALS_REQUIRED_BY_TASK = {"isolateHost": approvals_required}
     approvers = [_approver(f"approver{i}") for i in range(12)]
-    request = workflow.file_request(
+    request = file_request(
         user=alice, task="isolateHost", target_host=HOST, params={"action": 1}, justification="contain"
     )
     # 12 approvals, 5 rejections (from approvers too), 3 cancellations by the requester, all at once.

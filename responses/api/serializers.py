@@ -264,6 +264,7 @@ class HostQuerySerializer(serializers.Serializer):
 
 
 class KscHostSerializer(serializers.Serializer):
+    server = serializers.CharField(help_text=_("The KSC server that holds the host: what server takes."))
     id = serializers.CharField(help_text=_("The KSC host id (KLHST_WKS_HOSTNAME): what target_host takes."))
     display_name = serializers.CharField()
     fqdn = serializers.CharField()

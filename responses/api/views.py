@@ -8,6 +8,7 @@ so that its existence is not revealed.
 
 from __future__ import annotations
 
+import json
 import uuid as uuid_module
 from collections.abc import Callable
 from typing import Any
@@ -24,7 +25,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from responses import catalog, filing, isolation, policy, throttle, workflow
+from responses import catalog, filing, hosts, isolation, policy, throttle, workflow
 from responses.api import idempotency
 from responses.api.errors import NON_FIELD, error_response
 from responses.api.serializers import (
@@ -37,7 +38,6 @@ from responses.api.serializers import (
     TaskTypeSerializer,
 )
 from responses.filtersets import RequestFilterSet
-from responses.ksc_servers import get_client
 from responses.models import ResponseRequest, Source
 from responses.paging import COUNT_LIMIT, BoundedPaginator
 
@@ -193,11 +193,13 @@ class ResponseRequestViewSet(viewsets.GenericViewSet):
 
     def create(self, request: Request) -> Response:
         def act() -> Response:
-            policy.may(request.user, policy.FILE).enforce()
+            # Admitted (the right to file, the filing limit) before the body is read: who may not file
+            # learns nothing about it. The filing path asks no more.
+            admission = filing.admit(request.user)
             data = parse_object(request, NewResponseRequestSerializer.FIELDS)
             # The web form's path: the host checked with KSC (an unknown id is a 400), KSC's name kept.
             filed = filing.file_request(
-                user=request.user,
+                admission=admission,
                 task=data.get("task"),
                 target_host=data.get("target_host"),
                 params=data.get("params"),
@@ -299,16 +301,29 @@ class HostSearchView(APIView):
         query.is_valid(raise_exception=True)
         throttle.count(request.user, throttle.HOST_SEARCH)  # RateLimited: 429 (errors.exception_handler)
         try:
-            client = get_client()
+            found = hosts.search_servers(
+                request.user, query.validated_data["q"], limit=query.validated_data["limit"]
+            )
         except ImproperlyConfigured as exc:
             return error_response(
                 status.HTTP_503_SERVICE_UNAVAILABLE,
                 _("KSC is not configured, so hosts cannot be looked up: %(why)s") % {"why": exc},
                 "ksc_not_configured",
             )
-        # KscError (unreachable: 503; refused, TLS, protocol: 502) is answered by errors.exception_handler.
-        hosts = client.find_hosts(query.validated_data["q"], limit=query.validated_data["limit"])
-        return Response(KscHostSerializer(hosts, many=True).data)
+        if len(found.servers) == 1 and found.errors and not found.hosts:
+            # One server, and it failed: KscError (unreachable: 503; refused, TLS, protocol: 502) is
+            # answered by errors.exception_handler, as before several servers.
+            raise next(iter(found.errors.values()))
+        rows = [{"server": item.server, **item.host.__dict__} for item in found.hosts]
+        response = Response(KscHostSerializer(rows, many=True).data)
+        # Never fewer hosts silently: the servers and secondaries that did not answer are named.
+        if found.failed_servers:
+            response["KSC-Servers-Unanswered"] = ", ".join(name for name, _why in found.failed_servers)
+        if found.failed_secondaries:
+            response["KSC-Secondaries-Unanswered"] = json.dumps(
+                [f"{server}/{secondary}" for server, secondary in found.failed_secondaries]
+            )
+        return response
 
 
 class TaskCatalogView(APIView):

@@ -1,6 +1,7 @@
 """The portal's web forms, a module per concern; nothing here decides who may do what (responses.policy does).
 
 - ``new_request``: the new-request form, derived from the task catalog, and its carried IOC archives;
+- ``prefill``: where a new-request form starts (a link, a kept draft, a sealed preview);
 - ``previews``: what KSC will get, and the signed preview that carries it to filing;
 - ``task_choice``: what the task chooser says about each task's approval;
 - ``words``: validation messages with the internal names they quote as the page's labels.
@@ -16,14 +17,15 @@ from responses.forms.new_request import (
     STORED_PREFIX,
     Filing,
     NewRequestForm,
+    Prefill,
     RequestForm,
     archives_from_references,
     carried_reference,
-    filing_as_form_data,
     params_form_class,
     parse_carried_reference,
     scan_formset_class,
 )
+from responses.forms.prefill import filing_as_form_data
 from responses.forms.previews import (
     PREVIEW_DISPLAY_LIMIT,
     PREVIEW_MAX_AGE,
@@ -48,6 +50,7 @@ __all__ = [
     "ApprovalRule",
     "Filing",
     "NewRequestForm",
+    "Prefill",
     "Preview",
     "RequestForm",
     "approval_rule",

@@ -246,7 +246,7 @@ def end_as_form(end: Any) -> dict[str, str]:
 
 @dataclass
 class Filing:
-    """A validated new request, as it will be given to workflow.file_request."""
+    """A validated new request, as it will be given to responses.filing.file_request."""
 
     task: str
     target_host: str
@@ -280,6 +280,18 @@ class Filing:
         return "" if errors else isolation.describe_end(cleaned)
 
 
+@dataclass(frozen=True)
+class Prefill:
+    """What an unbound new-request form shows: initial values of the common fields and of the params.
+
+    The form has this one way to start; responses.forms.prefill makes one from a link, a kept draft
+    or a sealed preview.
+    """
+
+    common: dict[str, Any] = dataclasses.field(default_factory=dict)
+    params: Any = None  # a dict (one form), a list of rows (onDemandScan), or None
+
+
 class NewRequestForm:
     """The new-request page for one task: the common fields, then the task's params.
 
@@ -287,17 +299,12 @@ class NewRequestForm:
     will be filed. Errors from the catalog and the workflow land next to their fields.
     """
 
-    def __init__(
-        self,
-        task: catalog.TaskType,
-        data: Any = None,
-        files: Any = None,
-        *,
-        initial: dict[str, Any] | None = None,
-        params_initial: Any = None,
-    ):
+    def __init__(self, task: catalog.TaskType, data: Any = None, files: Any = None, *, prefill: Prefill | None = None):
+        """Bound to ``data`` (a POST), or unbound and showing ``prefill`` (responses.forms.prefill makes them)."""
+        prefill = prefill if prefill is not None else Prefill()
+        params_initial = prefill.params
         self.task = task
-        self.common = RequestForm(data, initial=initial)
+        self.common = RequestForm(data, initial=prefill.common)
         self.params_errors: list[str] = []  # about the params as a whole
         self.filing: Filing | None = None
         self._rows: list[int] = []  # catalog list index -> formset row
@@ -552,75 +559,6 @@ class NewRequestForm:
             else:
                 self.params_errors.extend(str(message) for message in value)
 
-    @classmethod
-    def from_filing(cls, task: catalog.TaskType, filing: dict[str, Any]) -> NewRequestForm:
-        """An unbound form showing what was previewed, to change it."""
-        common = {key: filing.get(key, "") for key in RequestForm.base_fields}
-        common.update(end_as_form(filing.get("end")))
-        params = filing.get("params")
-        if task.list_params:
-            return cls(task, initial=common, params_initial=params if isinstance(params, list) else None)
-        params_initial = dict(params) if isinstance(params, dict) else {}
-        names = _archive_names_of(filing)
-        for name in [spec.name for spec in task.fields if catalog.field_kind(spec) == catalog.IOC_ZIP]:
-            if name in params_initial:
-                params_initial[name + CARRIED_SUFFIX] = params_initial.pop(name)
-                params_initial[name + CARRIED_NAME_SUFFIX] = names.get(name, "")
-        return cls(task, initial=common, params_initial=params_initial)
-
-    @classmethod
-    def bound_to_filing(cls, task: catalog.TaskType, filing: dict[str, Any]) -> NewRequestForm:
-        """A bound form holding what was previewed, so that errors found at filing can sit next to fields."""
-        data: dict[str, Any] = filing_as_form_data(task, filing)
-        if task.list_params:
-            data.update(
-                {
-                    f"{SCAN_PREFIX}-TOTAL_FORMS": str(catalog.MAX_SCAN_OBJECTS),
-                    f"{SCAN_PREFIX}-INITIAL_FORMS": "0",
-                }
-            )
-        form = cls(task, data, {})
-        form.is_valid()
-        return form
-
-    @classmethod
-    def from_draft(cls, task: catalog.TaskType, data: dict[str, str]) -> NewRequestForm:
-        """An unbound form showing a kept draft (responses.drafts) as initial values: what was typed, unjudged."""
-        if not task.list_params:
-            return cls.from_query(task, data)
-        common = {key: data[key] for key in RequestForm.base_fields if data.get(key)}
-        rows: list[dict[str, str]] = []
-        for index in range(catalog.MAX_SCAN_OBJECTS):
-            names = {spec.name: f"{SCAN_PREFIX}-{index}-{spec.name}" for spec in task.fields}
-            rows.append({name: data[key] for name, key in names.items() if data.get(key)})
-        while rows and not rows[-1]:
-            rows.pop()
-        return cls(task, initial=common, params_initial=rows or None)
-
-    @classmethod
-    def from_query(cls, task: catalog.TaskType, query: Any, *, carried: bool = False) -> NewRequestForm:
-        """An unbound form prefilled from a link (host search, "Release isolation"): initial values only.
-
-        ``carried``: the query is the form's own POST (the search without JavaScript): an IOC archive
-        carried across an earlier redisplay stays attached, with its file name.
-        """
-        keys = ("server", "target_host", "target_host_name", "justification", "external_ref", *END_FIELD_OF.values())
-        common = {key: query[key] for key in keys if query.get(key)}
-        params: dict[str, Any] = {}
-        if not task.list_params:
-            for spec in task.fields:
-                value = query.get(f"{PARAMS_PREFIX}-{spec.name}")
-                if catalog.field_kind(spec) == catalog.IOC_ZIP:
-                    archive = query.get(f"{PARAMS_PREFIX}-{spec.name}{CARRIED_SUFFIX}")
-                    if carried and archive:
-                        params[spec.name + CARRIED_SUFFIX] = archive
-                        params[spec.name + CARRIED_NAME_SUFFIX] = catalog.archive_file_name(
-                            query.get(f"{PARAMS_PREFIX}-{spec.name}{CARRIED_NAME_SUFFIX}")
-                        )
-                elif value is not None:
-                    params[spec.name] = value
-        return cls(task, initial=common, params_initial=params or None)
-
 
 def archives_from_references(user, data: Any) -> tuple[Any, bool]:
     """The form's POST with each carried archive reference replaced by the archive (base64).
@@ -643,46 +581,3 @@ def archives_from_references(user, data: Any) -> tuple[Any, bool]:
             gone = True
             replaced[key[: -len(CARRIED_SUFFIX)] + CARRIED_NAME_SUFFIX] = ""
     return (replaced if replaced is not None else data), gone
-
-
-def filing_as_form_data(task: catalog.TaskType, filing: dict[str, Any]) -> dict[str, str]:
-    """A filing (as sealed) as the new-request form posts it: the common fields, then each param's field."""
-    data: dict[str, str] = {key: str(filing.get(key) or "") for key in RequestForm.base_fields}
-    data.update(end_as_form(filing.get("end")))
-    params = filing.get("params")
-    if task.list_params:
-        objects = params if isinstance(params, list) else []
-        for index, item in enumerate(objects[: catalog.MAX_SCAN_OBJECTS]):
-            if isinstance(item, dict):
-                data.update(_field_data(task, item, f"{SCAN_PREFIX}-{index}-"))
-    elif isinstance(params, dict):
-        data.update(_field_data(task, params, f"{PARAMS_PREFIX}-", _archive_names_of(filing)))
-    return data
-
-
-def _archive_names_of(filing: dict[str, Any]) -> dict[str, str]:
-    """A sealed filing's archive names (a preview sealed before names were kept has none)."""
-    names = filing.get("archive_names")
-    if not isinstance(names, dict):
-        return {}
-    return {key: catalog.archive_file_name(value) for key, value in names.items() if isinstance(key, str)}
-
-
-def _field_data(
-    task: catalog.TaskType, values: dict[str, Any], prefix: str, archive_names: dict[str, str] | None = None
-) -> dict[str, str]:
-    """Cleaned params as the form fields would post them (the inverse of _raw_value)."""
-    data: dict[str, str] = {}
-    for spec in task.fields:
-        if spec.name not in values:
-            continue
-        value = values[spec.name]
-        if spec.kind == catalog.BOOL:
-            if value:
-                data[prefix + spec.name] = "on"
-        elif catalog.field_kind(spec) == catalog.IOC_ZIP:
-            data[prefix + spec.name + CARRIED_SUFFIX] = str(value)
-            data[prefix + spec.name + CARRIED_NAME_SUFFIX] = (archive_names or {}).get(spec.name, "")
-        else:
-            data[prefix + spec.name] = str(value)
-    return data

@@ -31,7 +31,7 @@ def sees_request(user: Any, request: Any) -> bool:
 @register.filter
 def in_reader_language(event: Any) -> str:
     """A trail event's message, in the reader's language when the system wrote it (trail_text)."""
-    return trail_text.translate(event.message, event.detail if isinstance(event.detail, dict) else None)
+    return trail_text.translate_event(event)
 
 
 def _japanese() -> bool:

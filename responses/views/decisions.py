@@ -104,8 +104,9 @@ def act(request: HttpRequest, key: Any, action: str) -> HttpResponse:
 def approval_queue(request: HttpRequest) -> HttpResponse:
     """Requests pending approval, oldest first; each decided on its own (no bulk approval)."""
     user = request.user
-    if not policy.sees_all_requests(user):
-        return _refused(request, _("Only approvers and auditors see the approval queue."))
+    allowed = policy.may_open(user, policy.APPROVAL_QUEUE_PAGE)
+    if not allowed:
+        return _refused(request, allowed.reason)
     # Prefetched approvals: policy.may reads them for each entry without a query.
     requests = _approval_queue(user).prefetch_related(Prefetch("approvals", queryset=Decision.objects.order_by("id")))
     page = _paginate(request, requests)

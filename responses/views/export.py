@@ -104,8 +104,9 @@ def _csv_rows(requests: QuerySet[ResponseRequest]) -> Iterator[list[str]]:
 @require_GET
 def export_csv(request: HttpRequest) -> HttpResponse:
     """The filtered "All requests" list as CSV (every matching row, not one page)."""
-    if not policy.sees_all_requests(request.user):
-        return _refused(request, _("Only approvers and auditors can export requests."))
+    allowed = policy.may_open(request.user, policy.EXPORT_PAGE)
+    if not allowed:
+        return _refused(request, allowed.reason)
     filters = RequestFilterSet(request.GET, queryset=ResponseRequest.objects.visible_to(request.user))
     if not filters.is_valid():
         return _refused(request, _("The filters are not valid; correct them on the list first."), status=400)

@@ -15,21 +15,11 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
-from ksc_client.errors import KscError
 from ksc_client.hosts import Host
-from responses import (
-    catalog,
-    host_directory,
-    isolation,
-    policy,
-    throttle,
-    workflow,
-)
-from responses.host_state import facts_of, ksc_facts, portal_isolation, portal_isolations
-from responses.ksc_servers import get_client
-from responses.models import (
-    ResponseRequest,
-)
+from responses import catalog, hosts, isolation, policy, throttle, workflow
+from responses.errors import RateLimited
+from responses.host_state import portal_isolation, portal_isolations
+from responses.models import ResponseRequest
 from responses.views.common import _paginate, _refused
 from responses.views.lists import _list_rows
 
@@ -38,12 +28,8 @@ log = logging.getLogger(__name__)
 
 # Shortest query the host search sends to KSC: one letter would list the whole estate.
 MIN_HOST_QUERY = 2
-
-
 # Longest: no host name, FQDN, address or id is longer (the API's HostQuerySerializer says the same).
 MAX_HOST_QUERY = 255
-
-
 HOST_RESULTS = 25
 
 
@@ -66,26 +52,15 @@ def host_search(request: HttpRequest) -> HttpResponse:
     else:
         try:
             throttle.count(request.user, throttle.HOST_SEARCH)
-            hosts = _find_hosts(query)
-        except workflow.RateLimited as exc:
+            found = _find_hosts(request.user, query)
+        except RateLimited as exc:
             context["refused"] = exc.message
             status = 429
         except ImproperlyConfigured:
             context["error"] = _("KSC is not configured (KSC_HOST), so hosts cannot be looked up.")
-        except KscError as exc:
-            log.warning("host search for %r failed: %s", throttle.for_log(query), exc)
-            context["error"] = str(exc)
         else:
-            isolations = portal_isolations([host.id for host in hosts])
-            context["hosts"] = [
-                {
-                    "host": host,
-                    "facts": facts_of(host),
-                    "isolation": isolations.get(host.id),
-                    "use_url": _use_host_url(host, task),
-                }
-                for host in hosts
-            ]
+            context["error"] = hosts.everything_failed(found)
+            context.update(_found_context(found, task))
     fragment = request.GET.get("fragment") == "1"
     template = "responses/_host_results.html" if fragment else "responses/host_search.html"
     return render(request, template, context, status=status)
@@ -97,15 +72,48 @@ def _too_long_query() -> str:
     }
 
 
-def _find_hosts(query: str) -> list[Host]:
-    hosts = get_client().find_hosts(query, limit=HOST_RESULTS)
-    host_directory.record_seen(hosts)  # the auditors' host search knows them from now on
-    return hosts
+def _find_hosts(user, query: str) -> hosts.HostSearch:
+    """Every server the user may act on, in parallel (responses/hosts.py); the directory learns the hosts."""
+    found = hosts.search_servers(user, query, limit=HOST_RESULTS)
+    for server, why in found.failed_servers:
+        log.warning("host search for %r failed on KSC server %s: %s", throttle.for_log(query), server, why)
+    return found
 
 
-def _use_host_url(host: Host, task: str) -> str:
+def _found_context(found: hosts.HostSearch, task: str) -> dict[str, Any]:
+    """The results as the pages show them: each host with its server, and what did not answer."""
+    several = len(found.servers) > 1
+    by_server: dict[str, list[Host]] = {}
+    for item in found.hosts:
+        by_server.setdefault(item.server, []).append(item.host)
+    isolations = {
+        server: portal_isolations([host.id for host in server_hosts], server)
+        for server, server_hosts in by_server.items()
+    }
+    return {
+        "hosts": [
+            {
+                "host": item.host,
+                "server": item.server,
+                "facts": hosts.facts_of(item.host),
+                "isolation": isolations[item.server].get(item.host.id),
+                # The server only when there are several: one server's links stay as they were.
+                "use_url": _use_host_url(item.host, task, item.server if several else ""),
+            }
+            for item in found.hosts
+        ],
+        "several_servers": several,
+        # Never fewer hosts silently: the servers (and secondaries) that did not answer are named.
+        "failed_servers": found.failed_servers if several else [],
+        "failed_secondaries": found.failed_secondaries,
+    }
+
+
+def _use_host_url(host: Host, task: str, server: str = "") -> str:
     """The new-request form with this host filled in (the "Use this host" link works without JS)."""
-    params = {"target_host": host.id, "target_host_name": host.display_name or host.fqdn or host.id}
+    params = {"target_host": host.id, "target_host_name": hosts.display_name(host)}
+    if server:
+        params["server"] = server
     if task:
         params["task"] = task
     return f"{reverse('responses:new')}?{urlencode(params)}"
@@ -130,8 +138,9 @@ def host_detail(request: HttpRequest, server: str, host_id: str) -> HttpResponse
     server answers 404, like a server that does not exist.
     """
     user = request.user
-    if not policy.may_see_hosts(user):
-        return _refused(request, _("Only analysts, approvers and auditors see hosts."))
+    allowed = policy.may_open(user, policy.HOST_PAGE)
+    if not allowed:
+        return _refused(request, allowed.reason)
     if not policy.works_on(user, server):
         raise Http404(_("No such KSC server."))
     try:
@@ -140,10 +149,10 @@ def host_detail(request: HttpRequest, server: str, host_id: str) -> HttpResponse
         raise Http404(str(exc)) from None
     requests = ResponseRequest.objects.visible_to(user).filter(server=server, target_host=host_id)
     page = _paginate(request, _list_rows(requests))
-    facts, facts_error = ksc_facts(host_id, server)
-    name = facts.host.display_name if facts else ""
-    if not name:
-        name = requests.exclude(target_host_name="").values_list("target_host_name", flat=True).first() or host_id
+    facts, facts_error = hosts.state(host_id, server=server)
+    # The name a request was filed with is read only when KSC gave none.
+    filed_as = requests.exclude(target_host_name="").values_list("target_host_name", flat=True)
+    name = hosts.name_of(host_id, facts, filed_as=lambda: filed_as.first() or "")
     return render(
         request,
         "responses/host.html",

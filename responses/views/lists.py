@@ -8,7 +8,6 @@ from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.http import urlencode
-from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from audit import verification
@@ -78,8 +77,9 @@ def my_requests(request: HttpRequest) -> HttpResponse:
 @require_GET
 def all_requests(request: HttpRequest) -> HttpResponse:
     """Every request (approvers, auditors, superusers), filtered and searchable; read-only."""
-    if not policy.sees_all_requests(request.user):
-        return _refused(request, _("Only approvers and auditors see every request."))
+    allowed = policy.may_open(request.user, policy.ALL_REQUESTS_PAGE)
+    if not allowed:
+        return _refused(request, allowed.reason)
     filters = RequestFilterSet(request.GET, queryset=ResponseRequest.objects.visible_to(request.user))
     page = _paginate(request, _list_rows(filters.rows()))
     query = _query_without_page(request)

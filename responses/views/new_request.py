@@ -17,28 +17,23 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
-from ksc_client.errors import KscError
-from ksc_client.hosts import Host
-from responses import (
-    catalog,
-    drafts,
-    filing,
-    filing_hints,
-    policy,
-    throttle,
-    workflow,
-)
+from responses import catalog, drafts, filing, filing_hints, hosts, policy, throttle, workflow
+from responses.errors import InvalidRequest, NotAllowed, RateLimited
+from responses.forms import prefill
 from responses.forms.new_request import NewRequestForm, archives_from_references
 from responses.forms.previews import preview, seal, unseal
 from responses.forms.task_choice import approval_rule
-from responses.host_state import facts_of, portal_isolation
-from responses.ksc_servers import get_client
-from responses.models import (
-    Source,
-    Status,
-)
+from responses.host_state import portal_isolation
+from responses.models import Source, Status
 from responses.views.common import DRAFT_FILED, _refused, request_name
-from responses.views.hosts import MAX_HOST_QUERY, MIN_HOST_QUERY, _find_hosts, _too_long_query, _use_host_url
+from responses.views.hosts import (
+    MAX_HOST_QUERY,
+    MIN_HOST_QUERY,
+    _find_hosts,
+    _found_context,
+    _too_long_query,
+    _use_host_url,
+)
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +82,8 @@ def new_request(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def _new_request(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST" and request.POST.get("step") == "file":
+        return _file_step(request)  # the filing path asks the policy itself, once
     allowed = policy.may(request.user, policy.FILE)
     if not allowed:
         return _refused(request, allowed.reason)
@@ -97,33 +94,54 @@ def _new_request(request: HttpRequest) -> HttpResponse:
     if draft is not None and task in (None, draft.task):
         return _render_form(
             request,
-            NewRequestForm.from_draft(draft.task, draft.data),
+            NewRequestForm(draft.task, prefill=prefill.from_draft(draft.task, draft.data)),
             q=draft.data.get("q", ""),
             kept_draft=draft.reason,
             file_again=draft.archive_dropped,
         )
     if task is None:
         return _render_choose(request)
-    return _render_form(request, NewRequestForm.from_query(task, request.GET))
+    return _render_form(request, NewRequestForm(task, prefill=prefill.from_query(task, request.GET)))
 
 
 def _form_url(task_name: str) -> str:
     return f"{reverse('responses:new')}?{urlencode({'task': task_name})}"
 
 
+def _unsealed(request: HttpRequest) -> tuple[dict[str, Any], Any] | HttpResponse:
+    """The previewed filing the page sent back, or the page that says it expired or is not valid."""
+    try:
+        return unseal(request.user, request.POST.get("sealed", ""))
+    except signing.BadSignature:
+        return _render_choose(
+            request, status=400, error=_("This preview has expired or is not valid: fill in the request again.")
+        )
+
+
+def _file_step(request: HttpRequest) -> HttpResponse:
+    """Step 3: file what was previewed. Admitted first (the right to file, the filing limit), then unsealed."""
+    try:
+        admission = filing.admit(request.user)
+    except RateLimited as exc:
+        return _refused(request, exc.message, status=429)
+    except NotAllowed as exc:
+        return _refused(request, exc.message)
+    unsealed = _unsealed(request)
+    if isinstance(unsealed, HttpResponse):
+        return unsealed
+    sealed, sealed_at = unsealed
+    return _file(request, admission, catalog.TASKS[sealed["task"]], sealed, sealed_at)
+
+
 def _new_request_post(request: HttpRequest) -> HttpResponse:
     step = request.POST.get("step", "preview")
-    if step in ("file", "edit"):
-        try:
-            sealed, sealed_at = unseal(request.user, request.POST.get("sealed", ""))
-        except signing.BadSignature:
-            return _render_choose(
-                request, status=400, error=_("This preview has expired or is not valid: fill in the request again.")
-            )
+    if step == "edit":
+        unsealed = _unsealed(request)
+        if isinstance(unsealed, HttpResponse):
+            return unsealed
+        sealed, _sealed_at = unsealed
         task = catalog.TASKS[sealed["task"]]
-        if step == "edit":
-            return _render_form(request, NewRequestForm.from_filing(task, sealed))
-        return _file(request, task, sealed, sealed_at)
+        return _render_form(request, NewRequestForm(task, prefill=prefill.from_filing(task, sealed)))
     task = catalog.TASKS.get(request.POST.get("task", ""))
     if task is None:
         return _render_choose(request, status=400, error=_("Choose a task type."))
@@ -132,9 +150,9 @@ def _new_request_post(request: HttpRequest) -> HttpResponse:
         return _search_in_form(request, task)
     try:
         # Before the form unpacks and tests an IOC archive: over a limit, nothing is looked at.
-        workflow.check_filing_limit(request.user)
+        filing.check_filing_limit(request.user)
         throttle.count(request.user, throttle.PREVIEW)
-    except workflow.RateLimited as exc:
+    except RateLimited as exc:
         return _refused(request, exc.message, status=429)
     data, archive_gone = archives_from_references(request.user, request.POST)
     form = NewRequestForm(task, data, request.FILES)
@@ -146,19 +164,23 @@ def _new_request_post(request: HttpRequest) -> HttpResponse:
     except ValueError as exc:
         form.common.add_error("server", str(exc))
         return _render_form(request, form, status=400, file_again=archive_gone)
-    check = filing.check_host(form.filing.target_host, form.filing.server)
+    check = hosts.check(form.filing.target_host, server=form.filing.server)
     if check.unknown:
         # A display name typed where the id goes: offer the one host of that name, never swap it in unseen.
-        named = _hosts_named(form.filing.target_host)
+        named = hosts.named(form.filing.target_host, server=form.filing.server)
         if len(named) == 1:
             form.common.add_error(
                 "target_host",
                 _("This is not a KSC host id, but one host is named %(name)s. Did you mean it? Select it below.")
                 % {"name": named[0].display_name},
             )
-            suggestion = {"host": named[0], "use_url": _use_host_url(named[0], task.name)}
+            suggestion = {
+                "host": named[0],
+                "server": form.filing.server,
+                "use_url": _use_host_url(named[0], task.name, form.filing.server),
+            }
             return _render_form(request, form, status=400, host_suggestion=suggestion)
-        form.common.add_error("target_host", filing.unknown_host_message())
+        form.common.add_error("target_host", hosts.unknown_host_message())
         return _render_form(request, form, status=400)
     host, host_error = check.host, check.error
     # The preview shows KSC's name; filing asks KSC again and stores its name then.
@@ -171,7 +193,7 @@ def _new_request_post(request: HttpRequest) -> HttpResponse:
             "task": task,
             "host": host,
             "host_error": host_error,
-            "host_facts": facts_of(host) if host is not None else None,
+            "host_facts": hosts.facts_of(host) if host is not None else None,
             "isolation": portal_isolation(form.filing.target_host, form.filing.server),
             "preview": preview(form.filing),
             "sealed": seal(request.user, form.filing),
@@ -204,48 +226,68 @@ def _search_in_form(request: HttpRequest, task: catalog.TaskType) -> HttpRespons
         extra["host_search_error"] = _too_long_query()
         status = 400
     elif "use_host" in data:
-        host_id = data["use_host"].strip()
+        # "<server>:<host id>" from the results (a server name has no ":"), or a bare host id.
+        server, colon, host_id = data["use_host"].strip().partition(":")
+        if not colon or server not in policy.acting_servers(request.user):
+            server, host_id = "", data["use_host"].strip()
         try:
             throttle.count(request.user, throttle.HOST_SEARCH)
-        except workflow.RateLimited as exc:
+        except RateLimited as exc:
             extra["host_search_error"] = exc.message
             status = 429
         else:
-            host = filing.check_host(host_id).host  # the name shown is KSC's, never the browser's
+            try:
+                server = workflow.clean_server(request.user, server)
+            except ValueError:
+                server = ""
+            # The name shown is KSC's, never the browser's.
+            host = hosts.check(host_id, server=server).host if server else None
             data["target_host"] = host_id
-            data["target_host_name"] = (host.display_name or host.fqdn or host.id) if host is not None else ""
+            data["server"] = server
+            data["target_host_name"] = hosts.display_name(host) if host is not None else ""
     elif len(extra["q"]) >= MIN_HOST_QUERY:
         try:
             throttle.count(request.user, throttle.HOST_SEARCH)
-            extra["host_hits"] = _find_hosts(extra["q"])
-        except workflow.RateLimited as exc:
+            found = _find_hosts(request.user, extra["q"])
+        except RateLimited as exc:
             extra["host_search_error"] = exc.message
             status = 429
         except ImproperlyConfigured:
             extra["host_search_error"] = _("KSC is not configured (KSC_HOST), so hosts cannot be looked up.")
-        except KscError as exc:
-            log.warning("host search for %r failed: %s", throttle.for_log(extra["q"]), exc)
-            extra["host_search_error"] = _("The host search in KSC failed: %(error)s") % {"error": exc}
+        else:
+            failure = hosts.everything_failed(found)
+            if failure:
+                extra["host_search_error"] = _("The host search in KSC failed: %(error)s") % {"error": failure}
+            else:
+                shown = _found_context(found, task.name)
+                extra["host_hits"] = [{"host": item["host"], "server": item["server"]} for item in shown["hosts"]]
+                extra.update(
+                    several_servers=shown["several_servers"],
+                    failed_servers=shown["failed_servers"],
+                    failed_secondaries=shown["failed_secondaries"],
+                )
     else:
         extra["host_search_error"] = _("Type at least 2 characters.")
     takes_archive = any(catalog.field_kind(spec) == catalog.IOC_ZIP for spec in task.fields)
     extra["file_again"] = takes_archive and (bool(request.FILES) or archive_gone)
-    return _render_form(request, NewRequestForm.from_query(task, data, carried=True), status=status, **extra)
+    form = NewRequestForm(task, prefill=prefill.from_query(task, data, carried=True))
+    return _render_form(request, form, status=status, **extra)
 
 
-def _hosts_named(name: str) -> list[Host]:
-    """Up to two hosts with this display name; none when KSC cannot be asked (the id error stands)."""
-    try:
-        return get_client().hosts_named(name)
-    except (ImproperlyConfigured, KscError):
-        return []
+def _bound_to_filing(task: catalog.TaskType, sealed: dict[str, Any]) -> NewRequestForm:
+    """A form holding what was previewed, checked, so that errors found at filing sit next to its fields."""
+    form = NewRequestForm(task, prefill.as_posted(task, sealed), {})
+    form.is_valid()
+    return form
 
 
-def _file(request: HttpRequest, task: catalog.TaskType, sealed: dict[str, Any], sealed_at: Any) -> HttpResponse:
+def _file(
+    request: HttpRequest, admission: filing.Admission, task: catalog.TaskType, sealed: dict[str, Any], sealed_at: Any
+) -> HttpResponse:
     try:
         fields = {key: value for key, value in sealed.items() if key != "target_host_name"}
         filed = filing.file_request(
-            user=request.user,
+            admission=admission,
             source=Source.WEB,
             previewed_at=sealed_at,
             same_pending_ok=bool(request.POST.get("confirm_duplicate")),
@@ -254,18 +296,18 @@ def _file(request: HttpRequest, task: catalog.TaskType, sealed: dict[str, Any], 
     except filing.SamePending as same:
         # The same task, host and params are already open (another analyst's, or an earlier one):
         # filed only when the analyst confirms on the preview.
-        form = NewRequestForm.bound_to_filing(task, sealed)
+        form = _bound_to_filing(task, sealed)
         form.params_errors.append(
             _("%(same)s Preview it again and tick “File it anyway” to file a second one.")
             % {"same": filing_hints.same_pending_words(same.found)}
         )
         return _render_form(form=form, request=request, status=409)
-    except workflow.RateLimited as exc:
+    except RateLimited as exc:
         return _refused(request, exc.message, status=429)
-    except workflow.NotAllowed as exc:
+    except NotAllowed as exc:
         return _refused(request, exc.message)
-    except workflow.InvalidRequest as exc:
-        form = NewRequestForm.bound_to_filing(task, sealed)
+    except InvalidRequest as exc:
+        form = _bound_to_filing(task, sealed)
         form.add_workflow_errors(exc.errors)
         return _render_form(request, form, status=400)
     if filed.duplicate:

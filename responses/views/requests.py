@@ -18,11 +18,12 @@ from responses import (
     catalog,
     filing,
     filing_hints,
+    hosts,
     isolation,
     policy,
     queueing,
 )
-from responses.host_state import ksc_facts, portal_isolation
+from responses.host_state import portal_isolation
 from responses.models import (
     IN_FLIGHT,
     OPEN,
@@ -63,7 +64,7 @@ def _detail_context(request: HttpRequest, rr: ResponseRequest) -> dict[str, Any]
     if rr.status == Status.PENDING_APPROVAL and (policy.APPROVE in actions or policy.REJECT in actions):
         host_tasks = _host_tasks_warning(queueing.host_task_load([rr.target_host]).get(rr.target_host, 0))
     # KSC is asked about the host only while acting on it still lies ahead (pending or in flight).
-    host_facts, host_facts_error = ksc_facts(rr.target_host, rr.server) if rr.status in OPEN else (None, "")
+    host_facts, host_facts_error = hosts.state(rr.target_host, server=rr.server) if rr.status in OPEN else (None, "")
     return {
         "rr": rr,
         # Questions and answers without deciding (responses/comments.py)

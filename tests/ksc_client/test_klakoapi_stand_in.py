@@ -1,6 +1,6 @@
 """The suite's KlAkOAPI stand-in behaves as KlAkOAPI 15.1 does, against the simulator over HTTPS.
 
-The contract tests of the ``klakoapi`` client (tests/test_ksc_client.py and
+The contract tests of the ``klakoapi`` client (tests/ksc_client/test_contract.py and
 others, parametrised by ``backend``) run through it when Kaspersky's package is
 absent; these tests pin down the parts of KlAkOAPI's behaviour the portal relies
 on, so that the stand-in cannot drift into something easier than the real thing.
@@ -98,3 +98,43 @@ def test_production_code_never_reaches_for_the_stand_in():
     for folder in ("portal", "responses", "accounts", "notifications", "ksc_client", "ksc_simulator"):
         for path in (ROOT / folder).rglob("*.py"):
             assert "klakoapi_stand_in" not in path.read_text(encoding="utf-8"), path
+
+
+def test_kasperskys_own_gateway_sequence_reaches_a_two_level_secondary(ksc_hierarchy):
+    """sample_spread_key_to_slaves.py's steps, one level deeper, as KlAkOAPI's users write them."""
+    from KlAkOAPI.AsyncActionStateChecker import KlAkAsyncActionStateChecker
+    from KlAkOAPI.CgwHelper import KlAkCgwHelper
+    from KlAkOAPI.GatewayConnection import KlAkGatewayConnection
+    from KlAkOAPI.Params import paramParams
+    from KlAkOAPI.ServerHierarchy import KlAkServerHierarchy
+
+    def gateway(key):
+        server = KlAkAdmServer.CreateGateway(ksc_hierarchy.url, key, str(ksc_hierarchy.cert_path))
+        server.session.verify, server.session.trust_env = str(ksc_hierarchy.cert_path), False
+        return server
+
+    primary = connect(ksc_hierarchy)
+    children = KlAkServerHierarchy(primary).GetChildServers(-1).RetVal()
+    emea = next(child for child in children if child["KLSRVH_SRV_DN"] == "emea")
+    assert [child["KLSRVH_SRV_DN"] for child in children] == ["emea", "apac"]
+    locations = [paramParams(KlAkCgwHelper(primary).GetSlaveServerLocation(emea["KLSRVH_SRV_ID"]).RetVal())]
+    key = KlAkGatewayConnection(primary).PrepareGatewayConnection(locations).OutPar("wstrAuthKey")
+    level1 = gateway(key)
+    assert level1.connected
+    assert gateway(key).connected is False  # the key was used: refused, and nothing raised
+
+    locations.append(paramParams(KlAkCgwHelper(level1).GetSlaveServerLocation(21).RetVal()))
+    level2 = gateway(KlAkGatewayConnection(primary).PrepareGatewayConnection(locations).OutPar("wstrAuthKey"))
+    assert level2.connected
+    answer = KlAkHostGroup(level2).FindHosts(EVERY_HOST, ["KLHST_WKS_DN"], [], {}, 100)
+    rows = KlAkChunkAccessor(level2).GetItemsChunk(answer.OutPar("strAccessor"), 0, 100).OutPar("pChunk")
+    names = sorted(row["KLHST_WKS_DN"] for row in rows["KLCSP_ITERATOR_ARRAY"])
+    assert names and all(name.startswith("EMEA-PARIS-") for name in names)
+
+    request = KlAkHostGroup(primary).FindHostsAsync(EVERY_HOST, ["KLHST_WKS_DN"], [], {"KLSRVH_SLAVE_REC_DEPTH": 2}, 100)
+    action = request.OutPar("strRequestId")
+    while not KlAkAsyncActionStateChecker(primary).CheckActionState(action).OutPar("bFinalized"):
+        pass
+    found = KlAkHostGroup(primary).FindHostsAsyncGetAccessor(action)
+    assert found.RetVal() == 53 + 12 + 18  # the primary, its two virtual servers, three secondaries
+    assert len(found.OutPar("pFailedSlavesInfo")["KLGRP_FAILED_SLAVES_PARAMS"]) == 0

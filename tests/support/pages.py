@@ -5,8 +5,9 @@ from __future__ import annotations
 import csv
 import io
 
-from responses import host_directory, workflow
+from responses import host_directory
 from responses.models import Decision, DecisionKind, ResponseRequest, Status, payload_fingerprint
+from tests.support.filing import file_request
 
 NEW = "/requests/new/"  # the new-request page
 HOST = "0f3b2a4c-1d2e-4f50-9a6b-7c8d9e0f1a2b"
@@ -14,7 +15,7 @@ HOST = "0f3b2a4c-1d2e-4f50-9a6b-7c8d9e0f1a2b"
 
 def file(user, task: str = "isolateHost", params=None, **extra) -> ResponseRequest:
     """A request filed through the workflow: by default isolate TKY-WS-0142, waiting for approval."""
-    return workflow.file_request(
+    return file_request(
         user=user,
         task=task,
         target_host=extra.pop("target_host", HOST),
@@ -87,7 +88,7 @@ def add_requests(requester, approver, count: int) -> None:
         for rr in created
         if rr.status != Status.PENDING_APPROVAL
     )
-    # What filing records for each request (rows made at once skip workflow.file_request).
+    # What filing records for each request (rows made at once skip filing.file_request).
     for rr in created:
         host_directory.record_filed(rr.target_host, rr.target_host_name)
 

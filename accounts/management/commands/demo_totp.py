@@ -7,21 +7,27 @@ defeat it anywhere but the demo. So it works only when the portal talks to the s
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django_otp.oath import totp
 
 from accounts import directory, twofactor
-from accounts.management.commands.create_demo_users import DEMO_USERS
+from accounts.management.commands.create_demo_users import DEMO_USERS, TENANT_USERS
 
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
-DEMO_USERNAMES = tuple(username for username, _role, _description in DEMO_USERS)
+DEMO_USERNAMES = tuple(username for username, _role, _description, _servers in DEMO_USERS + TENANT_USERS)
 
 
 def demo_mode() -> bool:
-    """True only for `make run`'s demo: the simulated KSC on loopback, never a real KSC."""
-    return bool(getattr(settings, "KSC_SIMULATED", False)) and getattr(settings, "KSC_HOST", "") in LOOPBACK
+    """True only for `make run`'s demo: the simulated KSC on loopback (every server of it), never a real KSC."""
+    if not getattr(settings, "KSC_SIMULATED", False):
+        return False
+    hosts = {urlsplit(server.url).hostname for server in getattr(settings, "KSC_SERVERS", []) if server.url}
+    hosts = hosts or {getattr(settings, "KSC_HOST", "") or ""}
+    return hosts <= LOOPBACK
 
 
 class Command(BaseCommand):

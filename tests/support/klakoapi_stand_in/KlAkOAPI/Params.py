@@ -5,6 +5,8 @@ Values already in the wire form (strings, numbers, booleans, None, lists, and
 dict becomes a ``params`` value, as KlAkOAPI wraps it.
 """
 
+import base64
+import datetime
 import json
 
 from .Error import KlAkParamTypeError
@@ -28,6 +30,24 @@ def wire(value):
     raise KlAkParamTypeError(f"no KSC type for a value of type {type(value).__name__}")
 
 
+def extractParamValue(value):
+    """The typed value of a wire value, as KlAkOAPI's ``[]`` gives it (params -> KlAkParams, long -> int...)."""
+    if isinstance(value, list):
+        return KlAkArray(value)
+    if not (isinstance(value, dict) and set(value) == {"type", "value"}):
+        return value
+    kind, inner = value["type"], value["value"]
+    if kind == "params":
+        return KlAkParams(inner)
+    if kind == "datetime":
+        return datetime.datetime.strptime(inner, "%Y-%m-%dT%H:%M:%SZ")
+    if kind == "date":
+        return datetime.date.fromisoformat(inner)
+    if kind == "binary":
+        return base64.b64decode(inner)
+    return inner
+
+
 class KlAkParams:
     def __init__(self, data=None):
         self.data = {}
@@ -48,7 +68,10 @@ class KlAkParams:
         return len(self.data)
 
     def __getitem__(self, name):
-        return self.data[name]
+        """The typed value (as KlAkOAPI: int for a long, KlAkParams for params...); GetValue keeps the wire form."""
+        if name not in self.data:
+            raise KlAkParamTypeError(f"KlAkParams object does not contain <{name}> section")
+        return extractParamValue(self.data[name])
 
     def GetNames(self):
         return self.data.keys()
@@ -68,6 +91,10 @@ class KlAkArray:
         return len(self.data)
 
     def __getitem__(self, index):
+        """The typed value of an element (as KlAkOAPI); GetValue keeps the wire form."""
+        return extractParamValue(self.data[index])
+
+    def GetValue(self, index):
         return self.data[index]
 
 
@@ -76,3 +103,11 @@ class KlAkParamsEncoder(json.JSONEncoder):
         if isinstance(o, (KlAkParams, KlAkArray)):
             return o.data
         return super().default(o)
+
+
+def paramParams(value):
+    """A params value for an array element or a nested value: ``{"type": "params", "value": {...}}``."""
+    if not isinstance(value, (dict, KlAkParams)):
+        raise KlAkParamTypeError(f"paramParams expects a dict or KlAkParams, not {type(value).__name__}")
+    data = value.data if isinstance(value, KlAkParams) else KlAkParams(value).data
+    return {"type": "params", "value": data}

@@ -14,7 +14,7 @@ What it copies of KlAkOAPI's interface, and nothing more:
   ``AsyncActionStateChecker``,
   ``GatewayConnection``, ``Base`` (``KlAkBase``, ``KlAkResponse``), ``Error``
   (``KlAkError``, ``KlAkResponseError``), ``Params`` (``KlAkParams``, ``KlAkArray``,
-  ``KlAkParamsEncoder``);
+  ``KlAkParamsEncoder``, ``paramParams``);
 - the connection: ``KlAkAdmServer(url, vserver='')``, ``Create(url, user_account, password,
   domain='', internal_user=False, verify=True, vserver='')``, ``CreateByToken``,
   ``CreateGateway(url, token, verify=True)`` (no vserver), the name-mangled ``__SetAccount`` and
