@@ -39,15 +39,13 @@ from typing import Any
 
 from auditlog.context import set_actor
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, transaction
 from django.db.models import F, Q
 from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from ksc_client.errors import KscError
-from responses import approvals, ksc_servers, policy, trail, workflow
+from responses import approvals, hosts, policy, trail, workflow
 from responses.clock import database_now
 from responses.errors import InvalidRequest, NotAllowed, WrongStatus
 from responses.models import (
@@ -282,7 +280,7 @@ def clean_end(task: Any, params: Any, data: dict[str, Any], *, now: dt.datetime 
     if "isolate_until" in given and given["isolate_until"] is None:
         reason = given.get("until_released_reason")
         try:
-            reason = workflow._clean_text(
+            reason = workflow.clean_text(
                 "until_released_reason", reason, required=True, max_length=MAX_REASON, multiline=True
             )
         except ValueError as exc:
@@ -703,12 +701,11 @@ class HostCheck:
 
     @staticmethod
     def exists(host_id: str, server: str) -> bool | None:
-        try:
-            host = ksc_servers.client_for(server).get_host(host_id)
-        except (ImproperlyConfigured, ksc_servers.UnknownServer, KscError) as exc:
-            log.warning("isolation schedule: KSC could not be asked about host %r on %r: %s", host_id, server, exc)
+        check = hosts.check(host_id, server=server)  # the one door to KSC's hosts (responses/hosts.py)
+        if check.error:
+            log.warning("isolation schedule: KSC could not be asked about host %r on %r: %s", host_id, server, check.error)
             return None
-        return host is not None
+        return not check.unknown
 
 
 def _release_if_due(pk: int, now: dt.datetime) -> int:
@@ -806,7 +803,7 @@ def _pk(key: Any) -> int:
 def release_now(isolation: Isolation | int, *, user, comment: Any = "", token=None) -> Isolation:
     """The scheduled release goes out now: its approval is the one given with the isolation."""
     try:
-        text = workflow._clean_text("comment", comment, required=False, max_length=workflow.MAX_COMMENT, multiline=True)
+        text = workflow.clean_text("comment", comment, required=False, max_length=workflow.MAX_COMMENT, multiline=True)
     except ValueError as exc:
         raise InvalidRequest({"comment": [str(exc)]}) from None
     with transaction.atomic(), set_actor(user):
@@ -820,7 +817,7 @@ def release_now(isolation: Isolation | int, *, user, comment: Any = "", token=No
 def hold(isolation: Isolation | int, *, user, reason: Any, token=None) -> Isolation:
     """An approver keeps the host isolated past its end: "until released", with the reason, audited on both chains."""
     try:
-        text = workflow._clean_text("reason", reason, required=True, max_length=MAX_REASON, multiline=True)
+        text = workflow.clean_text("reason", reason, required=True, max_length=MAX_REASON, multiline=True)
     except ValueError as exc:
         raise InvalidRequest({"reason": [str(exc)]}) from None
     with transaction.atomic(), set_actor(user):
@@ -880,7 +877,7 @@ def extend(isolation: Isolation | int, *, user, data: dict[str, Any], justificat
     now = database_now()
     errors = {}
     try:
-        why = workflow._clean_text("justification", justification, required=True, max_length=workflow.MAX_JUSTIFICATION, multiline=True)
+        why = workflow.clean_text("justification", justification, required=True, max_length=workflow.MAX_JUSTIFICATION, multiline=True)
     except ValueError as exc:
         errors["justification"] = [str(exc)]
     with transaction.atomic(), set_actor(user):
@@ -926,7 +923,7 @@ def extend(isolation: Isolation | int, *, user, data: dict[str, Any], justificat
 def decide_extension(extension: IsolationExtension | uuid_module.UUID | str, *, user, approve: bool, comment: Any = "", token=None) -> IsolationExtension:
     """An approver (not its asker) approves or rejects an extension; enough approvals move the release."""
     try:
-        text = workflow._clean_text("comment", comment, required=not approve, max_length=workflow.MAX_COMMENT, multiline=True)
+        text = workflow.clean_text("comment", comment, required=not approve, max_length=workflow.MAX_COMMENT, multiline=True)
     except ValueError as exc:
         raise InvalidRequest({"comment": [str(exc)]}) from None
     key = extension.uuid if isinstance(extension, IsolationExtension) else extension
