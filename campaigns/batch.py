@@ -56,7 +56,6 @@ log = logging.getLogger(__name__)
 
 BATCH = 25  # requests per job: enough to spread a wave over the workers, few enough to claim quickly
 SYSTEM = "system"
-_REQUEST_FIELDS = {f.name for f in ResponseRequest._meta.get_fields()}
 
 
 # --- Keyed trails written in bulk ------------------------------------------------------------
@@ -117,7 +116,6 @@ def create_children(campaign: Campaign, hosts: list[CampaignHost]) -> list[Respo
     counted = [d for d in decisions if d.approver_id in people]
     required = campaign.approvals_required
     now = timezone.now()
-    extra = {"server": campaign.server} if "server" in _REQUEST_FIELDS else {}
     children = [
         ResponseRequest(
             task=campaign.task,
@@ -138,7 +136,7 @@ def create_children(campaign: Campaign, hosts: list[CampaignHost]) -> list[Respo
             # Its batch job claims it; the keeper queues it alone when that job is lost (responses.jobs).
             next_try_at=now + dt.timedelta(seconds=settings.CAMPAIGN_BATCH_GRACE),
             wait_reason=submission.WaitReason.BATCH,
-            **extra,
+            server=campaign.server,
         )
         for host in hosts
     ]

@@ -44,7 +44,6 @@ log = logging.getLogger(__name__)
 HOST_TASKS_MAX = 100  # KES keeps at most 100 response tasks per host (docs/ksc-wire.md)
 BAD_OUTCOMES = (OutcomeState.FAILED, OutcomeState.NO_TASK)
 SENT = (Status.SUBMITTED, Status.FAILED, Status.CANCELLED)
-_REQUEST_FIELDS = {f.name for f in ResponseRequest._meta.get_fields()}
 
 
 # --- What a campaign's requests say ----------------------------------------------------------

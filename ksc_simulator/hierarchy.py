@@ -92,6 +92,41 @@ class Topology:
 
     # --- building ---
 
+    @staticmethod
+    def check(
+        vservers: list[str] = (),
+        secondaries: list[tuple[int, str, int | None]] = (),
+        failing: set[int] | list[int] = (),
+    ) -> tuple[dict[str, Any], dict[int, Secondary]]:
+        """The topology's servers, checked (TopologyError naming the option); nothing is built or written."""
+        named: dict[str, Any] = {}
+        for name in vservers:
+            if not isinstance(name, str) or not name.strip() or len(name) > 255:
+                raise TopologyError(f"--vserver: a virtual server needs a name of 1 to 255 characters, not {name!r}")
+            if name in named:
+                raise TopologyError(f"--vserver: {name!r} is given twice")
+            named[name] = None
+        below: dict[int, Secondary] = {}
+        for server_id, name, parent in secondaries:
+            if server_id in below:
+                raise TopologyError(f"--secondary: id {server_id} is given twice")
+            below[server_id] = Secondary(id=server_id, name=name, parent=parent)
+        for secondary in below.values():
+            seen = {secondary.id}
+            parent = secondary.parent
+            while parent is not None:
+                if parent not in below:
+                    raise TopologyError(f"--secondary {secondary.id}: its parent {parent} is not a secondary given")
+                if parent in seen:
+                    raise TopologyError(f"--secondary {secondary.id}: the parents form a loop")
+                seen.add(parent)
+                parent = below[parent].parent
+        for server_id in failing:
+            if server_id not in below:
+                raise TopologyError(f"--failing-secondary: {server_id} is not a secondary given")
+            below[server_id].failing = True
+        return named, below
+
     @classmethod
     def build(
         cls,
@@ -105,30 +140,7 @@ class Topology:
         from ksc_simulator.state import SimulatorState
 
         topology = cls(root=root, key_ttl=key_ttl)
-        for name in vservers:
-            if not isinstance(name, str) or not name.strip() or len(name) > 255:
-                raise TopologyError(f"--vserver: a virtual server needs a name of 1 to 255 characters, not {name!r}")
-            if name in topology.vservers:
-                raise TopologyError(f"--vserver: {name!r} is given twice")
-            topology.vservers[name] = None
-        for server_id, name, parent in secondaries:
-            if server_id in topology.secondaries:
-                raise TopologyError(f"--secondary: id {server_id} is given twice")
-            topology.secondaries[server_id] = Secondary(id=server_id, name=name, parent=parent)
-        for secondary in topology.secondaries.values():
-            seen = {secondary.id}
-            parent = secondary.parent
-            while parent is not None:
-                if parent not in topology.secondaries:
-                    raise TopologyError(f"--secondary {secondary.id}: its parent {parent} is not a secondary given")
-                if parent in seen:
-                    raise TopologyError(f"--secondary {secondary.id}: the parents form a loop")
-                seen.add(parent)
-                parent = topology.secondaries[parent].parent
-        for server_id in failing:
-            if server_id not in topology.secondaries:
-                raise TopologyError(f"--failing-secondary: {server_id} is not a secondary given")
-            topology.secondaries[server_id].failing = True
+        topology.vservers, topology.secondaries = cls.check(vservers, secondaries, failing)
 
         def state(key: str, label: str) -> Any:
             return SimulatorState(

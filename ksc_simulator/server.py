@@ -926,6 +926,8 @@ class KscSimulator:
             raise ValueError("the simulator needs a user and a password")
         if (cert_path is None) != (key_path is None):
             raise ValueError("give both a certificate and its key, or neither")
+        # A topology that cannot be served is refused before anything (the state file) is touched.
+        Topology.check(list(vservers or ()), list(secondaries or ()), list(failing_secondaries or ()))
         self.state = SimulatorState(
             user=user,
             password=password,

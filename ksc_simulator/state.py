@@ -222,6 +222,8 @@ class SimulatorState:
             if topology is not None:
                 servers.update({state.name: state.saved() for state in topology.states()})
                 data["topology"] = topology.as_json()
+            elif self._saved_topology is not None:
+                data["topology"] = self._saved_topology  # not served yet: never dropped from the file
             data["servers"] = servers
             temporary = self.state_file.with_name(f".{self.state_file.name}.{os.getpid()}.tmp")
             with open(temporary, "w", encoding="utf-8") as file:

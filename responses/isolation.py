@@ -39,13 +39,15 @@ from typing import Any
 
 from auditlog.context import set_actor
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, transaction
 from django.db.models import F, Q
 from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from responses import approvals, hosts, policy, trail, workflow
+from ksc_client.errors import KscError
+from responses import approvals, hosts, ksc_servers, policy, trail, workflow
 from responses.clock import database_now
 from responses.errors import InvalidRequest, NotAllowed, WrongStatus
 from responses.models import (
@@ -701,11 +703,12 @@ class HostCheck:
 
     @staticmethod
     def exists(host_id: str, server: str) -> bool | None:
-        check = hosts.check(host_id, server=server)  # the one door to KSC's hosts (responses/hosts.py)
-        if check.error:
-            log.warning("isolation schedule: KSC could not be asked about host %r on %r: %s", host_id, server, check.error)
+        try:
+            host = hosts.lookup(host_id, server=server)  # the one door for host questions
+        except (ImproperlyConfigured, ksc_servers.UnknownServer, KscError) as exc:
+            log.warning("isolation schedule: KSC could not be asked about host %r on %r: %s", host_id, server, exc)
             return None
-        return not check.unknown
+        return host is not None
 
 
 def _release_if_due(pk: int, now: dt.datetime) -> int:

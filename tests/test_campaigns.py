@@ -280,18 +280,19 @@ def test_a_single_host_request_for_a_protected_host_is_refused(campaign_settings
 
 def test_one_isolation_change_in_flight_per_host(campaign_settings, alice, bob, settings):
     """A host with an isolation not yet final is held; it goes once the earlier outcome is final."""
+    from responses import filing as request_filing
     from responses import workflow as request_workflow
 
     simulator = campaign_settings
     settings.CAMPAIGN_CANARY = 0
     simulator.configure_tasks({"pending_s": 3600})
-    earlier = request_workflow.file_request(
+    earlier = request_filing.file_request(
         user=alice,
         task="isolateHost",
         target_host=simulator.host_id("TKY-WS-0101"),
         params={"action": 1},
         justification="earlier",
-    )
+    ).request
     request_workflow.approve(earlier, user=bob)
     run_worker()
     campaign = _file(alice, TOKYO[:2])

@@ -22,7 +22,7 @@ def everywhere(*users) -> None:
 
 def test_a_search_asks_every_server_and_labels_each_host(two_ksc_servers, alice):
     everywhere(alice)
-    found = hosts.search(alice, "DC0")
+    found = hosts.search_servers(alice, "DC0")
     assert found.complete and found.servers == ["east", "west"]
     by_server = {server: sorted(item.host.id for item in found.hosts if item.server == server) for server in found.servers}
     assert by_server["east"] == by_server["west"] != []
@@ -31,7 +31,7 @@ def test_a_search_asks_every_server_and_labels_each_host(two_ksc_servers, alice)
 def test_a_tenant_searches_only_its_own_server(two_ksc_servers, alice):
     tenants.set_scope(alice, every_server=False, servers=["west"])
     two_ksc_servers.east.simulator.stop()  # never asked: its trouble is not alice's to see
-    found = hosts.search(alice, "DC0")
+    found = hosts.search_servers(alice, "DC0")
     assert found.servers == ["west"] and found.complete
     assert {item.server for item in found.hosts} == {"west"}
 
@@ -52,11 +52,11 @@ def test_one_server_down_is_named_and_the_others_hosts_are_shown(two_ksc_servers
 def test_a_slow_server_gets_its_timeout_and_the_search_does_not_wait_for_it(two_ksc_servers, settings, alice):
     everywhere(alice)
     settings.KSC_SEARCH_TIMEOUT = 1.0
-    hosts.search(alice, "DC0")  # both logged in: the delay below is the search's alone
+    hosts.search_servers(alice, "DC0")  # both logged in: the delay below is the search's alone
     two_ksc_servers.west.set_faults({"delay_ms": 4000})
     try:
         started = time.monotonic()
-        found = hosts.search(alice, "DC0")
+        found = hosts.search_servers(alice, "DC0")
         took = time.monotonic() - started
     finally:
         two_ksc_servers.west.clear_faults()

@@ -16,6 +16,7 @@ from responses import workflow
 from responses.ksc_servers import reset_clients
 from responses.models import ResponseRequest, Status
 from tests.fixtures.submission import run_worker
+from tests.support.filing import file_request
 
 
 @pytest.fixture
@@ -42,7 +43,7 @@ def hierarchy_servers(transactional_db, ksc_hierarchy, ksc_queue, backend, setti
 
 
 def file_and_approve(alice, bob, server: str, host_id: str) -> ResponseRequest:
-    rr = workflow.file_request(
+    rr = file_request(
         user=alice,
         server=server,
         task="isolateHost",

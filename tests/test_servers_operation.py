@@ -11,11 +11,12 @@ from accounts import tenants
 from responses import outcomes, workflow
 from responses.models import OutcomeState, ResponseOutcome, ResponseRequest, Status
 from tests.fixtures.submission import run_worker
+from tests.support.filing import file_request
 
 
 def approved_on(server: str, simulator, alice, bob) -> ResponseRequest:
     host = simulator.hosts()[0]
-    rr = workflow.file_request(
+    rr = file_request(
         user=alice,
         server=server,
         task="isolateHost",
@@ -53,7 +54,7 @@ def test_one_server_down_leaves_the_other_submitting(two_ksc_servers, alice, bob
     two_ksc_servers.west.simulator.stop()
     # Filed with the host unchecked (west cannot be asked), as the portal files when KSC is down.
     west = workflow.approve(
-        workflow.file_request(
+        file_request(
             user=alice,
             server="west",
             task="isolateHost",

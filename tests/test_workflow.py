@@ -17,8 +17,6 @@ from responses.models import Decision, EventKind, RequestEvent, ResponseRequest,
 from tests.fixtures.api import HOST, file
 from tests.support.filing import file_request
 
-OTHER_HOST = "1f3b2a4c-1d2e-4f50-9a6b-7c8d9e0f1a2b"
-
 
 def kinds(request: ResponseRequest) -> list[str]:
     return list(request.events.values_list("kind", flat=True))
@@ -101,8 +99,6 @@ class TestTwoPersonRule:
         assert [(e.kind, e.actor_username) for e in events] == [
             (EventKind.FILED, "alice"),
             (EventKind.APPROVED, "bob"),
-            # An isolation's approval schedules its paired release (its end, responses/isolation.py).
-            (EventKind.RELEASE_SCHEDULED, "system"),
             (EventKind.QUEUED, "system"),
         ]
         assert (events[1].status_before, events[1].status_after) == (Status.PENDING_APPROVAL, Status.APPROVED)
@@ -127,7 +123,7 @@ class TestTwoPersonRule:
             Group.objects.get_or_create(name=roles.ANALYSTS)[0], Group.objects.get_or_create(name=roles.APPROVERS)[0]
         )
         root = User.objects.get(pk=root.pk)
-        own = file(root, target_host=OTHER_HOST)  # one isolation change in flight per host: another host
+        own = file(root)
         with pytest.raises(workflow.NotAllowed, match="their own request"):
             workflow.approve(own, user=root)
         assert ResponseRequest.objects.filter(status=Status.PENDING_APPROVAL).count() == 2
@@ -156,13 +152,7 @@ class TestTwoPersonRule:
         request = workflow.approve(request, user=carol)
         assert request.status == Status.QUEUED
         assert ksc_queue.count == 1
-        assert kinds(request) == [
-            EventKind.FILED,
-            EventKind.APPROVAL_ADDED,
-            EventKind.APPROVED,
-            EventKind.RELEASE_SCHEDULED,  # the paired release of the isolation (responses/isolation.py)
-            EventKind.QUEUED,
-        ]
+        assert kinds(request) == [EventKind.FILED, EventKind.APPROVAL_ADDED, EventKind.APPROVED, EventKind.QUEUED]
 
     def test_the_approval_count_is_fixed_when_filed(self, settings, alice, bob):
         request = file(alice)
@@ -264,7 +254,7 @@ class TestRetry:
 
 class TestExpiry:
     def test_the_sweep_expires_overdue_requests(self, alice):
-        overdue, fresh = file(alice), file(alice, target_host=OTHER_HOST)  # one isolation per host in flight
+        overdue, fresh = file(alice), file(alice)
         ResponseRequest.objects.filter(pk=overdue.pk).update(expires_at=timezone.now() - dt.timedelta(seconds=1))
         assert workflow.expire_overdue() == 1
         overdue.refresh_from_db()
@@ -319,7 +309,7 @@ class TestExpiry:
 class TestVisibility:
     def test_analysts_see_their_own_requests_only(self, alice, frank, bob, dave, mallory, root):
         mine = file(alice)
-        file(frank, target_host=OTHER_HOST)  # one isolation change in flight per host
+        file(frank)
         assert list(ResponseRequest.objects.visible_to(alice)) == [mine]
         assert ResponseRequest.objects.visible_to(mallory).count() == 0
         for user in (bob, dave, root):
@@ -341,8 +331,7 @@ class TestAuditTrail:
         bob.delete()
         request.refresh_from_db()
         assert request.requester is None and request.requester_username == "alice"
-        # filed, approved, the paired release scheduled (responses/isolation.py), queued
-        assert list(request.events.values_list("actor_username", flat=True)) == ["alice", "bob", "system", "system"]
+        assert list(request.events.values_list("actor_username", flat=True)) == ["alice", "bob", "system"]
         assert Decision.objects.get(request=request).approver_username == "bob"
 
     def test_auditlog_records_field_changes_with_the_actor(self, alice, bob):

@@ -112,3 +112,21 @@ class _Running:
         self.host, self.port, self.cert_path = simulator.host, simulator.port, simulator.cert_path
         self.user, self.password = "edr", "pw-1"
 
+
+
+def test_a_refused_topology_leaves_the_state_file_as_it_was(tmp_path, ksc_certificate):
+    cert_path, key_path = ksc_certificate
+    state = tmp_path / "ksc-state.json"
+    common = {"user": "edr", "password": "pw-1", "port": 0, "cert_path": cert_path, "key_path": key_path}
+    KscSimulator(state_file=state, secondaries=[(11, "emea", None)], **common).start().stop()
+    before = state.read_bytes()
+
+    with pytest.raises(TopologyError, match="its parent 7"):
+        KscSimulator(state_file=state, secondaries=[(21, "paris", 7)], **common)
+
+    assert state.read_bytes() == before
+    again = KscSimulator(state_file=state, **common).start()  # and the saved topology is served again
+    try:
+        assert list(again.state.topology.secondaries) == [11]
+    finally:
+        again.stop()
