@@ -9,14 +9,18 @@ from __future__ import annotations
 import uuid as uuid_module
 from typing import Any
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from responses import isolation, policy, workflow
-from responses.api.views import parse_object
+from responses.api.views import REQUEST_ID, _errors, parse_object
 from responses.models import IsolationExtension, ResponseRequest
+
+EXTENSION_ID = OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The extension's id.")
 
 
 def _row_of(request: Request, key: Any):
@@ -57,8 +61,60 @@ def schedule_data(row, user, token=None) -> dict[str, Any]:
     }
 
 
+class PendingExtensionSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    release_at = serializers.DateTimeField()
+    requester = serializers.CharField()
+    approvals_required = serializers.IntegerField()
+
+
+class ScheduleSerializer(serializers.Serializer):
+    """An isolation's schedule (responses/isolation.py)."""
+
+    isolation_request = serializers.UUIDField()
+    release_request = serializers.UUIDField(allow_null=True)
+    host_id = serializers.CharField()
+    host_name = serializers.CharField(allow_blank=True)
+    state = serializers.ChoiceField(choices=["awaiting", "active", "releasing", "released", "superseded", "failed"])
+    ends_by = serializers.ChoiceField(choices=["release", "until_released", "kes_policy"])
+    since = serializers.DateTimeField(allow_null=True)
+    release_at = serializers.DateTimeField(allow_null=True)
+    held_by = serializers.CharField(allow_null=True)
+    until_released_reason = serializers.CharField(allow_null=True)
+    pending_extension = PendingExtensionSerializer(allow_null=True)
+    actions = serializers.ListField(child=serializers.ChoiceField(choices=list(policy.ISOLATION_ACTIONS)))
+
+
+class ExtensionAnswerSerializer(ScheduleSerializer):
+    extension = serializers.UUIDField()
+    status = serializers.ChoiceField(choices=["pending", "approved", "rejected", "cancelled", "expired"])
+
+
+class IsolatedListSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    results = ScheduleSerializer(many=True)
+
+
+class CommentBody(serializers.Serializer):
+    comment = serializers.CharField(required=False, allow_blank=True)
+
+
+class HoldBody(serializers.Serializer):
+    reason = serializers.CharField()
+
+
+class ExtendBody(serializers.Serializer):
+    isolate_hours = serializers.FloatField(required=False)
+    isolate_until = serializers.DateTimeField(required=False)
+    time_zone = serializers.CharField(required=False)
+    justification = serializers.CharField()
+
+
 class IsolatedNowView(APIView):
-    @extend_schema(summary="Hosts isolated now by the portal's records, soonest end first", responses={200: dict})
+    @extend_schema(
+        summary="Hosts isolated now by the portal's records, soonest end first",
+        responses={200: IsolatedListSerializer, **_errors(401, 403)},
+    )
     def get(self, request: Request) -> Response:
         if not policy.may_see_hosts(request.user):
             raise workflow.NotAllowed("Only analysts, approvers and auditors see isolated hosts.")
@@ -67,7 +123,11 @@ class IsolatedNowView(APIView):
 
 
 class ScheduleView(APIView):
-    @extend_schema(summary="An isolation's schedule (by the isolation's or its release's id)", responses={200: dict})
+    @extend_schema(
+        summary="An isolation's schedule (by the isolation's or its release's id)",
+        parameters=[REQUEST_ID],
+        responses={200: ScheduleSerializer, **_errors(401, 404, 409)},
+    )
     def get(self, request: Request, id: str) -> Response:
         return Response(schedule_data(_row_of(request, id), request.user, request.auth))
 
@@ -75,7 +135,12 @@ class ScheduleView(APIView):
 class ReleaseNowView(APIView):
     FIELDS = ("comment",)
 
-    @extend_schema(summary="Release an isolated host now, on the approval given with the isolation", request=dict, responses={200: dict})
+    @extend_schema(
+        summary="Release an isolated host now, on the approval given with the isolation",
+        request=CommentBody,
+        parameters=[REQUEST_ID],
+        responses={200: ScheduleSerializer, **_errors(400, 401, 403, 404, 409)},
+    )
     def post(self, request: Request, id: str) -> Response:
         row = _row_of(request, id)
         data = parse_object(request, self.FIELDS)
@@ -86,7 +151,12 @@ class ReleaseNowView(APIView):
 class HoldView(APIView):
     FIELDS = ("reason",)
 
-    @extend_schema(summary="Hold an isolation past its end (until released); a decision: needs a decisions token", request=dict, responses={200: dict})
+    @extend_schema(
+        summary="Hold an isolation past its end (until released); a decision: needs a decisions token",
+        request=HoldBody,
+        parameters=[REQUEST_ID],
+        responses={200: ScheduleSerializer, **_errors(400, 401, 403, 404, 409)},
+    )
     def post(self, request: Request, id: str) -> Response:
         row = _row_of(request, id)
         data = parse_object(request, self.FIELDS)
@@ -97,7 +167,12 @@ class HoldView(APIView):
 class ExtendView(APIView):
     FIELDS = ("isolate_hours", "isolate_until", "time_zone", "justification")
 
-    @extend_schema(summary="Ask for a new end (isolate_hours more, or isolate_until); approved like the isolation", request=dict, responses={201: dict})
+    @extend_schema(
+        summary="Ask for a new end (isolate_hours more, or isolate_until); approved like the isolation",
+        request=ExtendBody,
+        parameters=[REQUEST_ID],
+        responses={201: ExtensionAnswerSerializer, **_errors(400, 401, 403, 404, 409)},
+    )
     def post(self, request: Request, id: str) -> Response:
         row = _row_of(request, id)
         data = parse_object(request, self.FIELDS)
@@ -111,7 +186,12 @@ class DecideExtensionView(APIView):
     FIELDS = ("comment",)
     approve = True
 
-    @extend_schema(summary="Approve or reject an isolation's extension (decisions token)", request=dict, responses={200: dict})
+    @extend_schema(
+        summary="Approve or reject an isolation's extension (decisions token)",
+        request=CommentBody,
+        parameters=[EXTENSION_ID],
+        responses={200: ExtensionAnswerSerializer, **_errors(400, 401, 403, 404, 409)},
+    )
     def post(self, request: Request, id: str) -> Response:
         try:
             extension = IsolationExtension.objects.select_related("isolation__request").get(uuid=uuid_module.UUID(str(id)))
