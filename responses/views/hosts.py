@@ -52,7 +52,7 @@ def host_search(request: HttpRequest) -> HttpResponse:
     else:
         try:
             throttle.count(request.user, throttle.HOST_SEARCH)
-            found = _find_hosts(request.user, query)
+            found = _search_servers(request.user, query)
         except RateLimited as exc:
             context["refused"] = exc.message
             status = 429
@@ -72,7 +72,7 @@ def _too_long_query() -> str:
     }
 
 
-def _find_hosts(user, query: str) -> hosts.HostSearch:
+def _search_servers(user, query: str) -> hosts.HostSearch:
     """Every server the user may act on, in parallel (responses/hosts.py); the directory learns the hosts."""
     found = hosts.search_servers(user, query, limit=HOST_RESULTS)
     for server, why in found.failed_servers:

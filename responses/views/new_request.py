@@ -29,8 +29,8 @@ from responses.views.common import DRAFT_FILED, _refused, request_name
 from responses.views.hosts import (
     MAX_HOST_QUERY,
     MIN_HOST_QUERY,
-    _find_hosts,
     _found_context,
+    _search_servers,
     _too_long_query,
     _use_host_url,
 )
@@ -248,7 +248,7 @@ def _search_in_form(request: HttpRequest, task: catalog.TaskType) -> HttpRespons
     elif len(extra["q"]) >= MIN_HOST_QUERY:
         try:
             throttle.count(request.user, throttle.HOST_SEARCH)
-            found = _find_hosts(request.user, extra["q"])
+            found = _search_servers(request.user, extra["q"])
         except RateLimited as exc:
             extra["host_search_error"] = exc.message
             status = 429
