@@ -33,7 +33,7 @@ class TestAccountPage:
         response = client.post(reverse("notifications:preferences"), {"email": kept})
         assert response.status_code == 302
         prefs = NotificationPreference.objects.get(user=alice)
-        assert set(prefs.email_off) == {"approved", "approval_needed", "reminder", "snooze_ended"}
+        assert set(prefs.email_off) == {"approved", "approval_needed", "reminder", "snooze_ended", "isolation_ending", "extension_needed"}
         assert not prefs.wants_email("approved") and prefs.wants_email("rejected")
 
     def test_an_unknown_kind_is_refused_and_changes_nothing(self, client, login, alice, notifying):

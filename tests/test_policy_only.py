@@ -32,6 +32,7 @@ ALLOWED = {
     "ldap.py": "the LDAP sign-in sets roles (and drops the role cache it just changed)",
     "account_trail.py": "records every change of roles and flags in the account trail",
     "checks.py": "a start-up check reads ROLE_GROUPS (does it give Approvers?); decides nothing about a user",
+    "settings.py": "the ROLE_GROUPS variable's example default names a role (a definition); decides nothing",
     "account.html": "shows its owner the account's own superuser flag; decides nothing",
 }
 

