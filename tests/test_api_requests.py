@@ -325,9 +325,13 @@ class TestReading:
         assert response.status_code == 404
         assert response.json()["code"] == "not_found"
 
-    def test_reading_an_overdue_request_shows_it_expired(self, api, alice):
+    def test_reading_an_overdue_request_writes_nothing_and_the_keeper_expires_it(self, api, alice):
+        """A GET never writes (issue 25, point 11): the keeper's sweep expires what is overdue."""
         request = file(alice)
         ResponseRequest.objects.filter(pk=request.pk).update(expires_at=timezone.now() - dt.timedelta(minutes=1))
+        assert api(alice).get(url(request)).json()["status"] == Status.PENDING_APPROVAL
+        assert ResponseRequest.objects.get(pk=request.pk).status == Status.PENDING_APPROVAL
+        assert workflow.expire_overdue() == 1
         assert api(alice).get(url(request)).json()["status"] == Status.EXPIRED
 
 
