@@ -83,12 +83,13 @@ def same_pending(task: str, target_host: str, params: Any, server: str = PRIMARY
     Filing such a request again is usually a second analyst on the same alert; the preview says
     who filed it and when, and filing needs a confirmation (issue 17, point 6).
     """
+    server = server or PRIMARY_SERVER  # the form leaves it empty while one server is configured
     fingerprint = payload_fingerprint(task, target_host, params, server)  # the server is in it
     same = ResponseRequest.objects.filter(fingerprint=fingerprint, status__in=OPEN)
     if task == "isolateHost":
         # An isolation's end is in its fingerprint too (responses/isolation.py): the same isolation with another
         # end is the same.
-        same = ResponseRequest.objects.filter(task=task, target_host=target_host, server=server or "primary", status__in=OPEN)
+        same = ResponseRequest.objects.filter(task=task, target_host=target_host, server=server, status__in=OPEN)
         return [rr for rr in same.order_by("-created_at")[:20] if rr.params == params][:5]
     return list(same.order_by("-created_at")[:5])
 

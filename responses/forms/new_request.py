@@ -17,7 +17,9 @@ from typing import Any
 
 from django import forms
 from django.conf import settings
+from django.utils.functional import lazy
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from responses import catalog, ioc_store, isolation, workflow
 from responses.forms.words import in_words
@@ -123,6 +125,16 @@ def scan_formset_class(task: catalog.TaskType) -> type[forms.BaseFormSet]:
     )
 
 
+
+def _preset_words(hours: int) -> str:
+    return ngettext("%(hours)d hour after it takes effect", "%(hours)d hours after it takes effect", hours) % {
+        "hours": hours
+    }
+
+
+# Translated when shown, in the reader's language (a label built at import would stay English).
+_preset_label = lazy(_preset_words, str)
+
 class RequestForm(forms.Form):
     """What every request has besides its params: the target host, why, and an external reference."""
 
@@ -161,7 +173,7 @@ class RequestForm(forms.Form):
         label=_("Isolation ends"),
         required=False,
         choices=[
-            *[(str(hours), _("%(hours)d hours after it takes effect") % {"hours": hours}) for hours in isolation.PRESET_HOURS],
+            *[(str(hours), _preset_label(hours)) for hours in isolation.PRESET_HOURS],
             ("until", _("at a date and time")),
             ("released", _("until released (say why)")),
         ],
