@@ -78,8 +78,9 @@ def test_make_run_serves_the_whole_flow_and_stops_cleanly(tmp_path):
         portal.wait_for_line(r"The portal is running at")
         text = portal.text()
         passwords, keys = demo_credentials(text)
-        assert set(passwords) == {"alice", "bob", "carol", "dave", "admin"}
-        assert set(keys) == {"bob", "carol", "admin"}
+        # The demo users, and those of the two demo tenants (acme: ann, arno; globex: gina, gus).
+        assert set(passwords) == {"alice", "bob", "carol", "dave", "admin", "ann", "arno", "gina", "gus"}
+        assert {"bob", "carol", "admin"} <= set(keys) <= set(passwords)
         ksc = re.search(r"KSC: SIMULATED at (https://127\.0\.0\.1:\d+)", text).group(1)
         cert = next((tmp_path / "run" / "ksc-simulator").glob("*.pem"))
 
