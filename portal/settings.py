@@ -487,7 +487,14 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "ENUM_NAME_OVERRIDES": {"RequestStatus": "responses.models.Status"},
+    # One name per choice set (drf-spectacular otherwise invents "Actions560Enum" and warns at `check --deploy`).
+    "ENUM_NAME_OVERRIDES": {
+        "RequestStatus": "responses.models.Status",
+        "RequestAction": "responses.api.serializers.ACTION_CHOICES",
+        "IsolationAction": "responses.policy.ISOLATION_ACTIONS",
+        "OutcomeStateEnum": "responses.models.OutcomeState",
+        "IsolationState": ["awaiting", "active", "releasing", "released", "superseded", "failed"],
+    },
 }
 
 # Limits on the blast radius.

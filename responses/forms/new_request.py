@@ -204,7 +204,7 @@ class RequestForm(forms.Form):
         self.fields["isolation_end"].initial = str(settings.ISOLATION_DEFAULT_HOURS)
         if str(settings.ISOLATION_DEFAULT_HOURS) not in dict(self.fields["isolation_end"].choices):
             self.fields["isolation_end"].choices = [
-                (str(settings.ISOLATION_DEFAULT_HOURS), _("%(hours)d hours after it takes effect") % {"hours": settings.ISOLATION_DEFAULT_HOURS}),
+                (str(settings.ISOLATION_DEFAULT_HOURS), _preset_label(settings.ISOLATION_DEFAULT_HOURS)),
                 *self.fields["isolation_end"].choices,
             ]
 
