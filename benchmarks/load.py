@@ -107,7 +107,7 @@ def analyst(base, username, hosts, filed, recorder, stop) -> None:
     if session is None:
         return
     while not stop.is_set():
-        form = recorder.call("GET /requests/new/?task=", session, "GET", base + "/requests/new/?task=isolateHost")
+        form = recorder.call("GET /requests/new/?task=", session, "GET", base + "/requests/new/?task=deleteFile")
         if form is None:
             continue
         host = random.choice(hosts)
@@ -118,9 +118,9 @@ def analyst(base, username, hosts, filed, recorder, stop) -> None:
             base + "/requests/new/",
             data={
                 "csrfmiddlewaretoken": csrf_of(form.text),
-                "task": "isolateHost",
+                "task": "deleteFile",
                 "target_host": host,
-                "params-action": "1",
+                "params-path": "C:\\Users\\Public\\dropper.exe",
                 "justification": f"load test {secrets.token_hex(4)}",
             },
             headers={"Referer": base + "/requests/new/"},
@@ -171,9 +171,9 @@ def siem(base, token, hosts, filed, recorder, stop) -> None:
             base + "/api/v1/requests/",
             expect=(201,),
             json={
-                "task": "isolateHost",
+                "task": "deleteFile",
                 "target_host": random.choice(hosts),
-                "params": {"action": 1},
+                "params": {"path": "C:\\Users\\Public\\dropper.exe"},
                 "justification": "SIEM rule 4711 fired",
                 "external_ref": f"SIEM-{secrets.token_hex(6)}",
             },
