@@ -1077,16 +1077,19 @@ def demo_approver() -> Approver:
     return lambda index: file_and_approve(index).uuid
 
 
-def approver_for(analyst, approver, hosts: list[str], label: str = "fault run"):
-    """A function that files request number i (isolateHost, hosts in turn) and approves it; returns it."""
+def approver_for(analyst, approver, hosts: list[str], label: str = "fault run", task: str = "isolateHost"):
+    """A function that files request number i (isolateHost, hosts in turn) and approves it; returns it.
+
+    ``task="deleteFile"`` files file deletions instead: a run of more requests than hosts cannot file
+    isolations, since a host takes one isolation change at a time (responses/isolation.py)."""
     from responses import filing, workflow
 
     def file_and_approve(index: int):
         request = filing.file_request(
             user=analyst,
-            task="isolateHost",
+            task=task,
             target_host=hosts[index % len(hosts)],
-            params={"action": index % 2},
+            params={"action": index % 2} if task == "isolateHost" else {"path": f"C:\\Temp\\bench-{index}.bin"},
             justification=f"{label} #{index}",
         ).request
         return workflow.approve(request, user=approver)

@@ -85,7 +85,7 @@ INSERT INTO responses_responserequest (
     uuid, task, target_host, target_host_name, params, justification, external_ref, fingerprint,
     archive_names, requester_id, requester_username, source, status, approvals_required, created_at, updated_at,
     expires_at, approved_at, decided_at, submitted_at, finished_at, ksc_added, ksc_incident_id, attempts, last_error,
-    ksc_search_checks, wait_reason
+    ksc_search_checks, wait_reason, server
 )
 SELECT
     gen_random_uuid(),
@@ -112,7 +112,7 @@ SELECT
     CASE WHEN i > %(rows)s - %(pending)s OR i %% 50 = 0 THEN NULL ELSE i END,
     CASE WHEN i > %(rows)s - %(pending)s OR i %% 50 = 0 THEN 0 ELSE 1 END,
     '',
-    0, ''
+    0, '', 'primary'
 FROM (
     SELECT i, now() - interval '365 days' + (i * interval '365 days' / %(rows)s) AS at
     FROM generate_series(1, %(rows)s) AS i
@@ -130,9 +130,9 @@ FROM responses_responserequest WHERE decided_at IS NOT NULL
 # The host directory as filing and KSC's look-ups fill it (responses/host_directory.py): a row per host and name.
 GENERATE_DIRECTORY = """
 INSERT INTO responses_hostdirectory (host_id, display_name, fqdn, server, first_seen, last_seen)
-SELECT target_host, target_host_name, lower(target_host_name), 'ksc.corp.example', min(created_at), max(created_at)
+SELECT target_host, target_host_name, lower(target_host_name), 'primary', min(created_at), max(created_at)
 FROM responses_responserequest GROUP BY target_host, target_host_name
-ON CONFLICT (host_id, display_name) DO NOTHING
+ON CONFLICT (server, host_id, display_name) DO NOTHING
 """
 
 

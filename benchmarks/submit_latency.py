@@ -150,7 +150,7 @@ def main() -> None:
     bob.groups.add(approvers)
     hosts = [host.id for host in default_hosts()]
 
-    file_and_approve = approver_for(alice, bob, hosts, "benchmark")
+    file_and_approve = approver_for(alice, bob, hosts, "benchmark", task="deleteFile")
 
     def start_workers(count: int) -> list[subprocess.Popen]:
         env = {**os.environ, "DATABASE_URL": os.environ["DATABASE_URL"]}
