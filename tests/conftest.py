@@ -27,6 +27,7 @@ pytest_plugins = [
     "tests.fixtures.browser",
     "tests.fixtures.chat",
     "tests.fixtures.database",
+    "tests.fixtures.fault_stand",
     "tests.fixtures.simulated_ksc",  # before ksc, which imports helpers from it
     "tests.fixtures.ksc",
     "tests.fixtures.ldap",

@@ -9,7 +9,6 @@ not speed goals (benchmarks/faults.py prints the times).
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
@@ -18,11 +17,9 @@ import time
 
 import django_rq
 import pytest
-from django.db import connection
 
 from benchmarks import faults
 from ksc_simulator.inventory import default_hosts
-from portal.local_redis import free_port
 from responses import jobs
 from responses.models import AttemptOutcome, EventKind, ResponseRequest, Status, SubmissionAttempt
 from worker.rq_worker import PortalWorker, redis_lost
@@ -34,36 +31,10 @@ def faults_redis_error(name: str, text: str) -> Exception:
     return getattr(redis.exceptions, name)(text)
 
 
-SHORT = {"WORKER_HEARTBEAT_TTL": "2", "RECONCILE_INTERVAL": "3", "RECONCILE_GRACE": "1"}
-
-
 @pytest.fixture
-def stand(transactional_db, settings, tmp_path, monkeypatch):
-    """A private redis-server, the simulator as a process, and room for workers; RQ here points there."""
-    for name, value in {**faults.RUN_SETTINGS, **SHORT}.items():
-        monkeypatch.setenv(name, value)
-    port = free_port()
-    # The developer's KSC_* settings stay out (the stand's simulator is the KSC), but the run's own
-    # KSC_* settings go in: the workers' read timeout, and with it KSC_ADD_SETTLE, must be the short ones.
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith("KSC_") or name in faults.RUN_SETTINGS or name in SHORT
-    }
-    env.update(
-        DATABASE_URL=faults.database_url(connection.settings_dict),
-        REDIS_URL=f"redis://127.0.0.1:{port}/0",
-        DJANGO_SETTINGS_MODULE="portal.settings",
-    )
-    stand = faults.Stand(env, port, tmp_path)
-    stand.start_redis()
-    settings.RQ_QUEUES = {name: {**config, "URL": stand.redis_url} for name, config in settings.RQ_QUEUES.items()}
-    try:
-        stand.start_simulator()
-        yield stand
-    finally:
-        stand.stop()
-        print((tmp_path / "workers.log").read_text()[-4000:] if (tmp_path / "workers.log").exists() else "")
+def stand(fault_stand):
+    """tests/fixtures/fault_stand.py's stand: a private redis-server, the simulator as a process, room for workers."""
+    return fault_stand
 
 
 @pytest.fixture
