@@ -9,7 +9,9 @@ out); the campaign's events do, once their transaction commits, through the ``no
 - paused by the breaker: the approvers, the requester and the chat channels, with the failures;
 - finished (completed or aborted): the requester and the chat channels, with the counts.
 
-E-mail and chat go through notifications.channels (the same SMTP and Apprise settings).
+E-mail and chat go through notifications.channels (the same SMTP and Apprise settings): the
+portal-wide NOTIFY_URLS and the campaign's server's own notify_urls; approvers hear only of
+campaigns on servers they work on (policy.works_on).
 """
 
 from __future__ import annotations
@@ -98,7 +100,9 @@ def recipients(event: CampaignEvent) -> tuple[list[str], bool]:
         addresses += [
             user.email
             for user in users
-            if policy.decides_anything(user) and not policy.same_person(user, campaign.requester_id)
+            if policy.decides_anything(user)
+            and policy.works_on(user, campaign.server)  # a tenant never hears of another's campaign
+            and not policy.same_person(user, campaign.requester_id)
         ]
     if to_requester and campaign.requester is not None and campaign.requester.email:
         addresses.append(campaign.requester.email)
@@ -127,9 +131,10 @@ def deliver(event_id: int) -> int:
             sent += 1
         except channels.DeliveryFailed as exc:
             log.warning("campaign %s: e-mail not delivered: %s", event.campaign.uuid, exc)
-    for channel in channels.chat_channels() if chat else []:
+    # The portal-wide channels (every server's) and the campaign's server's own (notifications/routing.py).
+    for channel in channels.chat_channels() + channels.chat_channels("chat", event.campaign.server) if chat else []:
         try:
-            channels.send_chat(channel.index, channel.key, subject, body, "text", "info")
+            channels.send_chat(channel.index, channel.key, subject, body, "text", "info", server=channel.server)
             sent += 1
         except channels.DeliveryFailed as exc:
             log.warning("campaign %s: chat %s not delivered: %s", event.campaign.uuid, channel.label, exc)

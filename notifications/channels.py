@@ -28,8 +28,58 @@ class DeliveryFailed(Exception):
     """A message did not get through; the message is the reason auditors read."""
 
 
-# Where chat-like messages go: "chat:N" is NOTIFY_URLS[N]; "oncall:N" is ESCALATE_URLS[N] (paging).
+# Where chat-like messages go: "chat:N" is NOTIFY_URLS[N]; "oncall:N" is ESCALATE_URLS[N] (paging);
+# "slack:N" and "mattermost:N" the portal's own senders (notifications/slack.py, mattermost.py).
 URL_SETTINGS = {"chat": "NOTIFY_URLS", "oncall": "ESCALATE_URLS"}
+# Each group's portal-wide setting (every server's events) and the key of a KSC_SERVERS_FILE entry
+# naming that server's own channels (only its events): "chat@acme:N" is acme's notify_urls[N].
+SOURCES = {
+    "chat": ("NOTIFY_URLS", "notify_urls"),
+    "oncall": ("ESCALATE_URLS", "escalate_urls"),
+    "slack": ("SLACK_CHANNELS", "slack_channels"),
+    "mattermost": ("MATTERMOST_WEBHOOK_URLS", "mattermost_webhook_urls"),
+}
+
+
+def server_entry(name: str):
+    """The KSC_SERVERS entry named ``name``, or None (the ``primary`` of today's KSC_* variables has no channels)."""
+    return next((server for server in getattr(settings, "KSC_SERVERS", []) if server.name == name), None)
+
+
+def configured(group: str, server: str = "") -> list[str]:
+    """The group's URLs (channel ids for Slack): the portal-wide setting's, or the server's own."""
+    setting, key = SOURCES[group]
+    if not server:
+        return list(getattr(settings, setting))
+    entry = server_entry(server)
+    return list(getattr(entry, key, ()) or ()) if entry is not None else []
+
+
+def source_name(group: str, server: str = "") -> str:
+    """Where a group's channels are configured, for messages: ``NOTIFY_URLS`` or ``KSC server 'acme' notify_urls``."""
+    setting, key = SOURCES[group]
+    return f"KSC server {server!r} {key}" if server else setting
+
+
+def destination(group: str, index: int, server: str = "") -> str:
+    """A chat destination: ``chat:0`` (portal-wide), ``chat@acme:0`` (server acme's own)."""
+    return f"{group}@{server}:{index}" if server else f"{group}:{index}"
+
+
+def parse_destination(value: str) -> tuple[str, str, int]:
+    """(group, server or "", index) of a chat destination written by ``destination``."""
+    where, _sep, index = value.partition(":")
+    group, _at, server = where.partition("@")
+    return group, server, int(index)
+
+
+def server_channel_names() -> list[str]:
+    """The servers that have channels of their own, in configuration order."""
+    return [
+        server.name
+        for server in getattr(settings, "KSC_SERVERS", [])
+        if any(getattr(server, key, ()) for _setting, key in SOURCES.values())
+    ]
 
 
 @dataclass(frozen=True)
@@ -39,10 +89,11 @@ class ChatChannel:
     body_format: str  # markup.TEXT, MARKDOWN or HTML: what the service renders
     key: str  # short hash of the URL, to notice a changed NOTIFY_URLS
     group: str = "chat"
+    server: str = ""  # "": a portal-wide channel (every server's events); else that server's own
 
     @property
     def destination(self) -> str:
-        return f"{self.group}:{self.index}"
+        return destination(self.group, self.index, self.server)
 
 
 def email_enabled() -> bool:
@@ -68,12 +119,15 @@ def _describe(url: str) -> tuple[str, str]:
     return str(plugin.service_name), fmt if fmt in markup.FORMATS else markup.TEXT
 
 
-def chat_channels(group: str = "chat") -> list[ChatChannel]:
-    """The configured chat channels, in NOTIFY_URLS order (``group="oncall"``: ESCALATE_URLS, for paging)."""
+def chat_channels(group: str = "chat", server: str = "") -> list[ChatChannel]:
+    """The configured chat channels, in NOTIFY_URLS order (``group="oncall"``: ESCALATE_URLS, for paging);
+    with ``server``, that server's own (its KSC_SERVERS_FILE entry's notify_urls or escalate_urls)."""
     channels = []
-    for index, url in enumerate(getattr(settings, URL_SETTINGS[group])):
+    for index, url in enumerate(configured(group, server)):
         label, fmt = _describe(url)
-        channels.append(ChatChannel(index=index, label=label, body_format=fmt, key=url_key(url), group=group))
+        channels.append(
+            ChatChannel(index=index, label=label, body_format=fmt, key=url_key(url), group=group, server=server)
+        )
     return channels
 
 
@@ -96,7 +150,17 @@ def enabled() -> bool:
         or bool(settings.ESCALATE_URLS)
         or bool(settings.SLACK_CHANNELS)
         or bool(settings.MATTERMOST_WEBHOOK_URLS)
+        or bool(server_channel_names())
     )
+
+
+def check_server_channels(servers) -> None:
+    """Refuse, at start, a servers file entry's notify_urls or escalate_urls Apprise cannot use."""
+    for position, server in enumerate(servers, start=1):
+        for key in ("notify_urls", "escalate_urls"):
+            urls = list(getattr(server, key, ()) or ())
+            if urls:
+                check_notify_urls(urls, f"KSC_SERVERS_FILE: entry {position} ({server.name!r}): {key}")
 
 
 # --- Sending -----------------------------------------------------------------------------------
@@ -148,11 +212,12 @@ def send_chat(
     body_format: str,
     notify_type: str,
     group: str = "chat",
+    server: str = "",
 ) -> None:
     import apprise
 
-    name = URL_SETTINGS[group]
-    urls = getattr(settings, name)
+    name = source_name(group, server)
+    urls = configured(group, server)
     if channel_index >= len(urls) or url_key(urls[channel_index]) != channel_key:
         raise DeliveryFailed(f"{name} changed since this message was planned; not sent")
     plugin = _plugin(urls[channel_index])

@@ -30,8 +30,12 @@ TIER_2 = 2  # the SLA passed: tier 2 approvers and on-call
 BREACHED = 3  # twice the SLA passed: named managers
 
 
+def _server_oncall() -> bool:
+    return any(getattr(server, "escalate_urls", ()) for server in getattr(settings, "KSC_SERVERS", []))
+
+
 def configured() -> bool:
-    return bool(settings.ESCALATE_TO or settings.ESCALATE_URLS or settings.SLA_BREACH_TO)
+    return bool(settings.ESCALATE_TO or settings.ESCALATE_URLS or settings.SLA_BREACH_TO or _server_oncall())
 
 
 def sla_of(task: str) -> dt.timedelta:
@@ -48,7 +52,7 @@ def _message(tier: int, sla: dt.timedelta) -> str:
         told = []
         if settings.ESCALATE_TO:
             told.append(f"the approvers of {settings.ESCALATE_TO}")
-        if settings.ESCALATE_URLS:
+        if settings.ESCALATE_URLS or _server_oncall():
             told.append("on-call")
         return f"Nobody decided within the approval SLA of {_minutes(sla)} min: escalated to " + (
             " and ".join(told) or "nobody (ESCALATE_TO and ESCALATE_URLS are not set)"

@@ -164,24 +164,25 @@ def send(note: Notification) -> None:
     if note.channel == Channel.EMAIL:
         channels.send_email(note.address, note.subject, note.body, note.language)
         return
-    group, _, index = note.destination.partition(":")
+    group, server, index = channels.parse_destination(note.destination)  # "chat:0", "slack@acme:0"...
     if group == "slack":
         from notifications import slack
 
-        slack.send(int(index), note.channel_key, _card(note))
+        slack.send(index, note.channel_key, _card(note), server=server)
     elif group == "mattermost":
         from notifications import mattermost
 
-        mattermost.send(int(index), note.channel_key, _card(note))
+        mattermost.send(index, note.channel_key, _card(note), server=server)
     else:
         channels.send_chat(
-            int(index),
+            index,
             note.channel_key,
             note.subject,
             note.body,
             note.body_format,
             routing.notify_type(note.kind),
             group=group,
+            server=server,
         )
 
 

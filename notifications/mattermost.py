@@ -162,10 +162,13 @@ def _post(url: str, body: dict, *, token: str = "", method: str = "POST") -> req
     return answer
 
 
-def send(channel_index: int, key: str, card: Card) -> None:
-    urls = settings.MATTERMOST_WEBHOOK_URLS
+def send(channel_index: int, key: str, card: Card, server: str = "") -> None:
+    """Post ``card`` to MATTERMOST_WEBHOOK_URLS[channel_index] (with ``server``: that server's own webhooks)."""
+    urls = channels.configured("mattermost", server)
     if channel_index >= len(urls) or channel_key(urls[channel_index]) != key:
-        raise channels.DeliveryFailed("MATTERMOST_WEBHOOK_URLS changed since this message was planned; not sent")
+        raise channels.DeliveryFailed(
+            f"{channels.source_name('mattermost', server)} changed since this message was planned; not sent"
+        )
     _post(urls[channel_index], {"text": "", "attachments": attachments(card)})
 
 

@@ -249,37 +249,50 @@ def _email_recipient(user, kind: str) -> Recipient | None:
     return email_recipient(user)
 
 
-def chat_recipients() -> list[Recipient]:
+def chat_recipients(server: str = "") -> list[Recipient]:
     """The chat channels: NOTIFY_URLS through Apprise, and the portal's own Slack and Mattermost senders
-    (their messages carry the Claim, Reject and Snooze buttons: notifications/slack.py, mattermost.py)."""
+    (their messages carry the Claim, Reject and Snooze buttons: notifications/slack.py, mattermost.py).
+
+    These portal-wide channels hear every server's events (the portal operator's: global staff only).
+    With ``server``, that server's own channels too (its KSC_SERVERS_FILE entry's notify_urls,
+    slack_channels and mattermost_webhook_urls): a tenant's channel hears only its server's events.
+    """
+    found = []
+    for where in ("", server) if server else ("",):
+        found += _chat_recipients(where)
+    return found
+
+
+def _chat_recipients(server: str) -> list[Recipient]:
+    own = f" ({server})" if server else ""  # which server's channel, in what auditors read
     found = [
         Recipient(
             channel=Channel.CHAT,
             destination=chat.destination,
-            label=chat.label,
+            label=chat.label + own,
             language=settings.NOTIFY_LANGUAGE,
             body_format=chat.body_format,
             channel_key=chat.key,
         )
-        for chat in channels.chat_channels()
+        for chat in channels.chat_channels("chat", server)
     ]
-    for index, channel_id in enumerate(settings.SLACK_CHANNELS):
+    for index, channel_id in enumerate(channels.configured("slack", server)):
         found.append(
             Recipient(
                 channel=Channel.CHAT,
-                destination=f"slack:{index}",
-                label=f"Slack {channel_id}",  # a channel id, not a secret
+                destination=channels.destination("slack", index, server),
+                label=f"Slack {channel_id}{own}",  # a channel id, not a secret
                 language=settings.NOTIFY_LANGUAGE,
                 body_format=markup.MARKDOWN,
                 channel_key=channels.url_key(f"slack:{channel_id}"),
             )
         )
-    for index, url in enumerate(settings.MATTERMOST_WEBHOOK_URLS):
+    for index, url in enumerate(channels.configured("mattermost", server)):
         found.append(
             Recipient(
                 channel=Channel.CHAT,
-                destination=f"mattermost:{index}",
-                label=f"Mattermost webhook {index + 1}",  # never the URL: it is the webhook's secret
+                destination=channels.destination("mattermost", index, server),
+                label=f"Mattermost webhook {index + 1}{own}",  # never the URL: it is the webhook's secret
                 language=settings.NOTIFY_LANGUAGE,
                 body_format=markup.MARKDOWN,
                 channel_key=channels.url_key(url),
@@ -317,17 +330,19 @@ def managers_of(request: ResponseRequest) -> list:
     return [user for user in users if policy.may(user, policy.VIEW, request)]
 
 
-def oncall_recipients() -> list[Recipient]:
+def oncall_recipients(server: str = "") -> list[Recipient]:
+    """ESCALATE_URLS (every server's escalations) and, with ``server``, that server's own escalate_urls."""
     return [
         Recipient(
             channel=Channel.CHAT,
             destination=chat.destination,
-            label=f"on-call: {chat.label}",
+            label=f"on-call: {chat.label}" + (f" ({chat.server})" if chat.server else ""),
             language=settings.NOTIFY_LANGUAGE,
             body_format=chat.body_format,
             channel_key=chat.key,
         )
-        for chat in channels.chat_channels("oncall")
+        for where in (("", server) if server else ("",))
+        for chat in channels.chat_channels("oncall", where)
     ]
 
 
@@ -335,7 +350,7 @@ def recipients(kind: str, request: ResponseRequest, event: RequestEvent | None =
     people = []
     if kind == NotificationKind.ESCALATED:
         found = [r for r in (_email_recipient(user, kind) for user in tier_two_of(request)) if r is not None]
-        return found + oncall_recipients()
+        return found + oncall_recipients(request.server)
     if kind == NotificationKind.SLA_BREACHED:
         return [r for r in (_email_recipient(user, kind) for user in managers_of(request)) if r is not None]
     if kind == NotificationKind.COMMENT:
@@ -358,7 +373,7 @@ def recipients(kind: str, request: ResponseRequest, event: RequestEvent | None =
         people += [user for user in deciders_of(request) if user not in people]
     found = [r for r in (_email_recipient(user, kind) for user in people) if r is not None]
     if kind in TO_CHANNELS:
-        found += chat_recipients()
+        found += chat_recipients(request.server)
     return found
 
 

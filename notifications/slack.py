@@ -176,11 +176,14 @@ def _post(url: str, body: dict, *, token: str = "") -> dict:
         return {"ok": answer.text.strip() == "ok"}
 
 
-def send(channel_index: int, key: str, card: Card) -> str:
-    """Post ``card`` to SLACK_CHANNELS[channel_index]; returns the message's ts. Raises DeliveryFailed."""
-    names = settings.SLACK_CHANNELS
+def send(channel_index: int, key: str, card: Card, server: str = "") -> str:
+    """Post ``card`` to SLACK_CHANNELS[channel_index] (with ``server``: that server's slack_channels);
+    returns the message's ts. Raises DeliveryFailed."""
+    names = channels.configured("slack", server)
     if channel_index >= len(names) or channel_key(names[channel_index]) != key:
-        raise channels.DeliveryFailed("SLACK_CHANNELS changed since this message was planned; not sent")
+        raise channels.DeliveryFailed(
+            f"{channels.source_name('slack', server)} changed since this message was planned; not sent"
+        )
     answer = _post(
         f"{settings.SLACK_API_URL}/chat.postMessage",
         {"channel": names[channel_index], "text": card.subject, "blocks": blocks(card), "unfurl_links": False},

@@ -5,7 +5,13 @@ tables) with one entry per KSC server::
 
     [{"name": "primary", "url": "https://ksc.corp.example:13299", "user": "edr-portal",
       "password_file": "/etc/edr-portal/ksc-primary.password", "ca_file": "/etc/edr-portal/ksc.pem",
-      "vserver": "", "route": [], "hourly_cap": 300, "inflight_tasks": 100}]
+      "vserver": "", "route": [], "hourly_cap": 300, "inflight_tasks": 100,
+      "notify_urls": ["slack://..."], "escalate_urls": [], "slack_channels": ["C0123ABCD"],
+      "mattermost_webhook_urls": []}]
+
+The four channel keys (optional) are the server's own channels: they hear only this server's
+events, next to the portal-wide NOTIFY_URLS, ESCALATE_URLS, SLACK_CHANNELS and
+MATTERMOST_WEBHOOK_URLS, which hear every server's (notifications/routing.py).
 
 Credentials never sit in the file or the database: ``password_file`` names a file that holds
 the password (read when a client is built, not here). Without the file, today's ``KSC_*``
@@ -26,7 +32,22 @@ from urllib.parse import urlsplit
 from django.core.exceptions import ImproperlyConfigured
 
 NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
-KEYS = {"name", "url", "user", "password_file", "ca_file", "vserver", "route", "hourly_cap", "inflight_tasks"}
+# The server's own channels (issue 26, point 5): its tenants' chat hears only its events. Each value is a
+# list; the URLs carry tokens, so a problem names the key and the item's position, never the URL.
+CHANNEL_KEYS = ("notify_urls", "escalate_urls", "slack_channels", "mattermost_webhook_urls")
+KEYS = {
+    "name",
+    "url",
+    "user",
+    "password_file",
+    "ca_file",
+    "vserver",
+    "route",
+    "hourly_cap",
+    "inflight_tasks",
+    *CHANNEL_KEYS,
+}
+SLACK_CHANNEL_ID = re.compile(r"[A-Za-z0-9_-]{1,80}")
 REQUIRED = ("name", "url", "user", "password_file")
 
 
@@ -42,6 +63,12 @@ class KscServer:
     route: tuple[int, ...] = field(default_factory=tuple)  # secondary server ids below the primary
     hourly_cap: int | None = None  # None: KSC_SUBMIT_HOURLY_CAP
     inflight_tasks: int | None = None  # None: no per-server limit yet
+    # This server's own channels, besides the portal-wide ones (notifications/channels.py). Apprise URLs
+    # and Mattermost webhooks are secrets: left out of repr() so a logged server never shows them.
+    notify_urls: tuple[str, ...] = field(default_factory=tuple, repr=False)
+    escalate_urls: tuple[str, ...] = field(default_factory=tuple, repr=False)
+    slack_channels: tuple[str, ...] = field(default_factory=tuple)
+    mattermost_webhook_urls: tuple[str, ...] = field(default_factory=tuple, repr=False)
 
 
 def _problem(source: str, index: int, name: str, key: str, words: str) -> ImproperlyConfigured:
@@ -79,6 +106,30 @@ def _count(source: str, index: int, name: str, key: str, value: Any) -> int | No
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise _problem(source, index, name, key, f"a whole number of at least 0, not {value!r}.")
     return value
+
+
+def _channels(source: str, index: int, name: str, key: str, value: Any) -> tuple[str, ...]:
+    """A channel key's list, checked for its shape (notifications/apps.py asks Apprise about the URLs)."""
+    if value is None:
+        return ()
+    what = "Slack channel ids (C0123ABCD)" if key == "slack_channels" else "URLs"
+    if not isinstance(value, list):
+        raise _problem(source, index, name, key, f"a list of {what}.")
+    items = []
+    for position, item in enumerate(value, start=1):
+        if not isinstance(item, str) or not item.strip():
+            raise _problem(source, index, name, key, f"item {position} must be text, one of the {what}.")
+        item = item.strip()
+        if key == "slack_channels":
+            if not SLACK_CHANNEL_ID.fullmatch(item):
+                raise _problem(source, index, name, key, f"item {position} is not a Slack channel id: {item!r}.")
+        elif "://" not in item:
+            # Never the value: a URL-to-be may be a token pasted without its scheme.
+            raise _problem(source, index, name, key, f"item {position} is not a URL (scheme://...).")
+        elif key == "mattermost_webhook_urls" and item.split("://", 1)[0] not in ("http", "https"):
+            raise _problem(source, index, name, key, f"item {position} is not an http:// or https:// webhook URL.")
+        items.append(item)
+    return tuple(items)
 
 
 def _server(source: str, index: int, entry: Any) -> KscServer:
@@ -131,6 +182,7 @@ def _server(source: str, index: int, entry: Any) -> KscServer:
         route=tuple(route),
         hourly_cap=_count(source, index, name, "hourly_cap", entry.get("hourly_cap")),
         inflight_tasks=_count(source, index, name, "inflight_tasks", entry.get("inflight_tasks")),
+        **{key: _channels(source, index, name, key, entry.get(key)) for key in CHANNEL_KEYS},
     )
 
 

@@ -621,6 +621,23 @@ if (SLACK_CHANNELS or MATTERMOST_WEBHOOK_URLS) and not PORTAL_BASE_URL:
         "PORTAL_BASE_URL is required when SLACK_CHANNELS or MATTERMOST_WEBHOOK_URLS is set: "
         "buttons call the portal back and every message links to its request."
     )
+# A servers file entry's own channels (issue 26, point 5) need what the portal-wide ones need.
+for _position, _server in enumerate(KSC_SERVERS, start=1):
+    _where = f"KSC_SERVERS_FILE: entry {_position} ({_server.name!r})"
+    if _server.slack_channels and not (SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET):
+        raise ImproperlyConfigured(
+            f"{_where}: slack_channels needs SLACK_BOT_TOKEN (to post) and SLACK_SIGNING_SECRET "
+            "(to verify the buttons' requests)."
+        )
+    if _server.mattermost_webhook_urls and not MATTERMOST_ACTION_TOKEN:
+        raise ImproperlyConfigured(
+            f"{_where}: mattermost_webhook_urls needs MATTERMOST_ACTION_TOKEN (a long random string that keys the buttons)."
+        )
+    if (_server.notify_urls or _server.slack_channels or _server.mattermost_webhook_urls) and not PORTAL_BASE_URL:
+        raise ImproperlyConfigured(
+            f"{_where}: PORTAL_BASE_URL is required when a server has notify_urls, slack_channels or "
+            "mattermost_webhook_urls: every message links to its request."
+        )
 MAIL_SINK_DIR = env_str("MAIL_SINK_DIR", "")  # set by `make run`: the local SMTP sink's mailbox (simulated mode)
 
 LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"))
