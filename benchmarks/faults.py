@@ -61,6 +61,9 @@ UPDATE_HTML = "UpdateIncident answered with HTML"
 CERT_CHANGE = "KSC's certificate changed for 20 s"
 CLOCK_BACK = "retries scheduled by a clock 1 h ahead (a step back)"
 SIMULATOR_RESTART = "simulator killed and restarted"
+SECONDARY_KILLED = "worker SIGKILLed in an AddIncident on a secondary (gateway)"
+# The secondary of that scenario: KLSRVH_SRV_ID and name, below the primary (ksc_simulator/hierarchy.py).
+SECONDARY_ID, SECONDARY_NAME = 11, "emea"
 
 
 @dataclass
@@ -75,6 +78,7 @@ class Row:
     note: str = ""
     not_run: str = ""
     recovery: float | None = None  # the scenario's own recovery time, compared with its target in note
+    landed: int = 0  # faults that landed where the scenario meant them (kills during a held call)
 
     @property
     def ok(self) -> bool:
@@ -105,6 +109,7 @@ class Stand:
         self.redis: subprocess.Popen | None = None
         self.simulator: subprocess.Popen | None = None
         self.workers: list[subprocess.Popen] = []
+        self.topology: list[str] = []  # the simulator's --secondary/--vserver options (none: one server)
         self.queues = ["ksc"]  # what the workers listen on (the SMTP scenario adds notify)
         self.user, self.password = "fault-run", secrets.token_urlsafe(16)
         self.cert, self.key = generate_certificate(workdir, certificate_names("127.0.0.1"))
@@ -199,6 +204,7 @@ class Stand:
         ]  # fmt: skip
         if state is not None:
             command += ["--state", str(state)]
+        command += self.topology
         log = open(self.workdir / "simulator.log", "a")  # noqa: SIM115 - the child keeps it
         process = subprocess.Popen(
             command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
@@ -222,9 +228,14 @@ class Stand:
         if self.simulator is not None and self.simulator.poll() is None:
             _kill_group(self.simulator)
 
-    def simulator_call(self, verb: str, name: str, payload=None):
+    def simulator_call(self, verb: str, name: str, payload=None, server: str = ""):
+        """A /_simulator/ endpoint; ``server`` ("secondary:11", "vserver:NAME"): about that server, not the primary."""
         response = self.http.request(
-            verb, f"https://127.0.0.1:{self.ksc_port}/_simulator/{name}", json=payload, timeout=10
+            verb,
+            f"https://127.0.0.1:{self.ksc_port}/_simulator/{name}",
+            json=payload,
+            params={"server": server} if server else None,
+            timeout=10,
         )
         if response.status_code == 400 and "unknown fault" in response.text:
             raise NotSupported("simulator lacks " + ", ".join(payload or {}))
@@ -234,8 +245,37 @@ class Stand:
     def set_faults(self, faults: dict) -> None:
         self.simulator_call("POST", "faults", faults)
 
-    def incidents(self) -> list[dict]:
-        return self.simulator_call("GET", "incidents")
+    def incidents(self, server: str = "") -> list[dict]:
+        return self.simulator_call("GET", "incidents", server=server)
+
+    def servers(self) -> list[str]:
+        """The simulator's servers ("primary", "secondary:11", ...)."""
+        return list(self.simulator_call("GET", "topology")["servers"])
+
+    def with_secondary(self) -> str:
+        """The simulator serving the secondary SECONDARY_ID (restarted with it when it lacks it, keeping its
+        incidents), and a KSC_SERVERS_FILE naming the primary and that secondary; returns the file's path."""
+        import json
+
+        if f"secondary:{SECONDARY_ID}" not in self.servers():
+            self.topology = ["--secondary", f"{SECONDARY_ID}:{SECONDARY_NAME}"]
+            self.kill_simulator()
+            self.start_simulator()
+        password = self.workdir / "ksc.password"
+        password.write_text(self.password, encoding="utf-8")
+        password.chmod(0o600)
+        common = {
+            "url": f"https://127.0.0.1:{self.ksc_port}",
+            "user": self.user,
+            "password_file": str(password),
+            "ca_file": str(self.cert),
+        }
+        path = self.workdir / "ksc-servers.json"
+        path.write_text(
+            json.dumps([{"name": "primary", **common}, {"name": SECONDARY_NAME, "route": [SECONDARY_ID], **common}]),
+            encoding="utf-8",
+        )
+        return str(path)
 
     # --- workers -----------------------------------------------------------------------------
 
@@ -306,13 +346,13 @@ def wait_settled(keys, since: float, timeout: float) -> float | None:
     return None
 
 
-def tally(row: Row, stand: Stand, keys, known_incidents: set) -> Row:
-    """Fill in incidents, duplicates, lost and stuck for the requests keys."""
+def tally(row: Row, stand: Stand, keys, known_incidents: set, server: str = "") -> Row:
+    """Fill in incidents, duplicates, lost and stuck for the requests keys (on the simulator's ``server``)."""
     from responses.models import IN_FLIGHT, ResponseRequest, Status
 
     incidents = {
         incident["id"]
-        for incident in stand.incidents()
+        for incident in stand.incidents(server)
         if incident["id"] not in known_incidents and not incident.get("deleted")
     }
     requests = list(ResponseRequest.objects.filter(uuid__in=keys).values_list("status", "ksc_incident_id"))
@@ -327,8 +367,8 @@ def tally(row: Row, stand: Stand, keys, known_incidents: set) -> Row:
     return row
 
 
-def known_incident_ids(stand: Stand) -> set:
-    return {incident["id"] for incident in stand.incidents()}
+def known_incident_ids(stand: Stand, server: str = "") -> set:
+    return {incident["id"] for incident in stand.incidents(server)}
 
 
 def started(key) -> bool:
@@ -917,6 +957,96 @@ def simulator_restart(stand: Stand, approve: Approver, requests: int = 60, downt
     return tally(row, stand, keys, known)
 
 
+@contextlib.contextmanager
+def several_servers(stand: Stand, servers_file: str):
+    """Workers (and this process) on KSC_SERVERS_FILE instead of KSC_*; the one server again afterwards."""
+    from django.conf import settings
+
+    from portal.ksc_servers import read_servers
+    from responses import ksc_servers
+
+    saved_env = dict(stand.env)
+    saved = {name: getattr(settings, name) for name in ("KSC_SERVERS", "KSC_HOST")}
+    stand.stop_workers()
+    for name in ("KSC_HOST", "KSC_PORT", "KSC_USER", "KSC_PASSWORD", "KSC_CERT"):
+        stand.env.pop(name, None)  # the file lists every server; KSC_HOST beside it is refused
+    stand.env["KSC_SERVERS_FILE"] = servers_file
+    settings.KSC_SERVERS, settings.KSC_HOST = read_servers(servers_file), None
+    ksc_servers.reset_clients()
+    try:
+        yield
+    finally:
+        stand.stop_workers()
+        stand.env.clear()
+        stand.env.update(saved_env)
+        for name, value in saved.items():
+            setattr(settings, name, value)
+        ksc_servers.reset_clients()
+
+
+def secondary_approver(stand: Stand) -> Approver:
+    """Files and approves isolations of the secondary's hosts, as two users who work on that server only."""
+    from django.contrib.auth.models import Group, User
+
+    from accounts import roles, tenants
+
+    secondary = f"secondary:{SECONDARY_ID}"
+    hosts = [host["KLHST_WKS_HOSTNAME"] for host in stand.simulator_call("GET", "hosts", server=secondary)]
+    made = []
+    for name, role in (("analyst", roles.ANALYSTS), ("approver", roles.APPROVERS)):
+        user, _ = User.objects.get_or_create(username=f"fault-run-{SECONDARY_NAME}-{name}")
+        user.groups.add(Group.objects.get_or_create(name=role)[0])
+        tenants.set_scope(user, every_server=False, servers=[SECONDARY_NAME])
+        made.append(user)
+    file_and_approve = approver_for(*made, hosts, label="fault run on a secondary", server=SECONDARY_NAME)
+    return lambda index: file_and_approve(index).uuid
+
+
+def secondary_sigkill(stand: Stand, approve: Approver, rounds: int = 2) -> Row:
+    """A worker SIGKILLed while KSC holds its AddIncident on a secondary reached through the primary's gateway.
+
+    The simulator counts the call on the secondary the moment it arrives, then holds it 2 s before it
+    stores the incident (``add_delay_ms``): the kill lands after KSC received the call. The restarted
+    worker's keeper queues the request again; it must find that incident on the secondary, not add a
+    second one, and nothing may reach another server. ``approve`` is not used: the requests are the
+    secondary's, filed by users scoped to it.
+    """
+    servers_file = stand.with_secondary()
+    secondary = f"secondary:{SECONDARY_ID}"
+    with several_servers(stand, servers_file):
+        file_and_approve = secondary_approver(stand)
+        others = {server: known_incident_ids(stand, server) for server in stand.servers() if server != secondary}
+        row, _known = begin(stand, SECONDARY_KILLED, workers=1)
+        known = known_incident_ids(stand, secondary)
+        keys, kills, last_fault = [], 0, time.monotonic()
+
+        def adds() -> int:
+            return stand.simulator_call("GET", "stats", server=secondary)["calls"].get("HostGroup.AddIncident", 0)
+
+        for index in range(rounds):
+            stand.set_faults({"add_delay_ms": 2000})  # faults are the primary's and hold every server's calls
+            before = adds()
+            key = file_and_approve(index)
+            keys.append(key)
+            received = wait_until(lambda before=before: adds() > before, 60)
+            victim = stand.worker_by_pid(job_worker_pid(stand, key))
+            if received and victim is not None:
+                stand.kill_worker(victim)
+                kills, last_fault = kills + 1, time.monotonic()
+            stand.set_faults({})
+            time.sleep(1)  # systemd's RestartSec
+            if not stand.living_workers():
+                stand.start_worker()
+            wait_settled([key], last_fault, settle_timeout())
+        row.settle = wait_settled(keys, last_fault, settle_timeout())
+        tally(row, stand, keys, known, server=secondary)
+        strays = sum(len(known_incident_ids(stand, server) - ids) for server, ids in others.items())
+        row.duplicates += strays  # an incident on another server is one no request owns
+        row.landed = kills
+        row.note = f"{kills} kills during a held AddIncident; incidents on other servers: {strays}"
+        return row
+
+
 SCENARIOS: dict[str, Callable[..., Row]] = {
     "burst": sigkill_burst,
     "recovery": sigkill_recovery,
@@ -934,6 +1064,7 @@ SCENARIOS: dict[str, Callable[..., Row]] = {
     "cert-change": cert_change,
     "clock-back": clock_back,
     "simulator-restart": simulator_restart,
+    "secondary-sigkill": secondary_sigkill,
 }
 
 
@@ -951,6 +1082,7 @@ def run_scenario(name: str, stand: Stand, approve: Approver, **sizes) -> Row:
             "cert-change": CERT_CHANGE,
             "clock-back": CLOCK_BACK,
             "simulator-restart": SIMULATOR_RESTART,
+            "secondary-sigkill": SECONDARY_KILLED,
         }.get(name, name)
         if stand.simulator is None or stand.simulator.poll() is not None:
             stand.start_simulator()
@@ -1077,7 +1209,9 @@ def demo_approver() -> Approver:
     return lambda index: file_and_approve(index).uuid
 
 
-def approver_for(analyst, approver, hosts: list[str], label: str = "fault run", task: str = "isolateHost"):
+def approver_for(
+    analyst, approver, hosts: list[str], label: str = "fault run", task: str = "isolateHost", server: str | None = None
+):
     """A function that files request number i (isolateHost, hosts in turn) and approves it; returns it.
 
     ``task="deleteFile"`` files file deletions instead: a run of more requests than hosts cannot file
@@ -1091,6 +1225,7 @@ def approver_for(analyst, approver, hosts: list[str], label: str = "fault run", 
             target_host=hosts[index % len(hosts)],
             params={"action": index % 2} if task == "isolateHost" else {"path": f"C:\\Temp\\bench-{index}.bin"},
             justification=f"{label} #{index}",
+            server=server,
         ).request
         return workflow.approve(request, user=approver)
 

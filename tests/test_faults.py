@@ -247,3 +247,25 @@ class TestKscFaultsAfterTheIncident:
         assert_clean(row)
         assert row.note.startswith("3 retries moved an hour ahead"), row.note
         assert row.settle is not None and row.settle < 20, faults.table([row])
+
+
+class TestSeveralServers:
+    def test_a_worker_killed_in_an_add_incident_on_a_secondary_leaves_one_incident_there_and_none_elsewhere(
+        self, stand, approve
+    ):
+        """Issue 26, point 9: the secondary is reached through the primary's gateway; the kill lands while
+        the simulator holds the AddIncident it received; the restarted worker finishes the request."""
+        row = faults.secondary_sigkill(stand, approve, rounds=2)
+        assert_clean(row)  # also counts an incident on the primary or another server as a duplicate
+        assert row.landed >= 1, "no kill landed during a held AddIncident"
+        secondary = f"secondary:{faults.SECONDARY_ID}"
+        on_secondary = {incident["id"] for incident in stand.incidents(secondary) if not incident.get("deleted")}
+        # (An isolation's paired release waits, scheduled, for the isolation's end: never submitted.)
+        requests = list(ResponseRequest.objects.filter(server=faults.SECONDARY_NAME).exclude(status=Status.SCHEDULED))
+        assert len(requests) == 2
+        for request in requests:
+            assert request.status == Status.SUBMITTED and request.ksc_incident_id in on_secondary
+        assert len(on_secondary) == 2
+        assert stand.incidents() == []  # the primary holds none
+        requeued = ResponseRequest.objects.filter(server=faults.SECONDARY_NAME, events__kind=EventKind.REQUEUED)
+        assert requeued.exists()  # the restarted worker's keeper took the dead worker's request up

@@ -148,7 +148,9 @@ def test_each_servers_slack_and_mattermost_channels_and_a_click_from_another_ten
     run_notify_worker(notify_queue)
 
     posted = [call.body for call in chat_service.to("/slack/api/chat.postMessage")]
-    by_channel = {channel: [p for p in posted if p["channel"] == channel] for channel in ("C0ACME", "C0GLOBEX", "C0SOC0001")}
+    by_channel = {
+        channel: [p for p in posted if p["channel"] == channel] for channel in ("C0ACME", "C0GLOBEX", "C0SOC0001")
+    }
     assert len(by_channel["C0ACME"]) == 1 and MARKERS["acme"] in text(by_channel["C0ACME"][0])
     assert MARKERS["globex"] not in text(by_channel["C0ACME"][0])
     assert len(by_channel["C0GLOBEX"]) == 1 and MARKERS["globex"] in text(by_channel["C0GLOBEX"][0])
