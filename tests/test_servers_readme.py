@@ -25,3 +25,8 @@ def test_the_readmes_example_servers_file_is_accepted(tmp_path):
     servers = read_servers(str(servers_file))
     assert [server.name for server in servers] == ["primary", "branch-eu", "branch-eu-lab", "acme", "globex"]
     assert servers[2].route == (12, 3) and servers[3].vserver == "acme"
+    # The tenants' own channels: an Apprise URL Apprise accepts, and a Slack channel id.
+    from notifications import channels
+
+    channels.check_server_channels(servers)
+    assert len(servers[3].notify_urls) == 1 and servers[4].slack_channels == ("C0GLOBEX01",)
