@@ -259,11 +259,12 @@ def chat_recipients(server: str = "") -> list[Recipient]:
     """
     found = []
     for where in ("", server) if server else ("",):
-        found += _chat_recipients(where)
+        found += channel_recipients(where)
     return found
 
 
-def _chat_recipients(server: str) -> list[Recipient]:
+def channel_recipients(server: str) -> list[Recipient]:
+    """The chat channels of one place: the portal-wide ones (``""``), or that server's own only."""
     own = f" ({server})" if server else ""  # which server's channel, in what auditors read
     found = [
         Recipient(

@@ -113,6 +113,23 @@ def test_a_campaign_is_told_on_its_servers_channel_and_to_its_servers_approvers_
             hook.stop()
 
 
+def test_a_test_message_to_one_servers_channels_goes_there_only(tenant_channels, webhook):
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    out = StringIO()
+    call_command("send_test_notification", "--to", "channels", "--server", "globex", stdout=out)
+    assert out.getvalue().strip() == "JSON (globex): delivered"
+    assert len(tenant_channels.hooks["globex"].posts) == 1
+    assert tenant_channels.hooks["acme"].posts == [] and webhook.posts == []
+    with pytest.raises(CommandError, match="No KSC server 'initech' in KSC_SERVERS_FILE"):
+        call_command("send_test_notification", "--to", "channels", "--server", "initech")
+    with pytest.raises(CommandError, match="--server goes with --to channels"):
+        call_command("send_test_notification", "--to", "acme-approver", "--server", "acme")
+    assert len(tenant_channels.hooks["globex"].posts) == 1 and webhook.posts == []
+
+
 SLACK_PATH = "/notifications/chat/slack/interactions/"
 
 

@@ -3,6 +3,7 @@
     manage.py send_test_notification --to bob          # e-mail to bob's address
     manage.py send_test_notification --to channels     # every NOTIFY_URLS channel
     manage.py send_test_notification --to channel:2     # the second one
+    manage.py send_test_notification --to channels --server acme   # KSC server acme's own channels
 
 Sends at once (not through the queue), records each message like any other,
 prints each result, and exits 1 when any failed.
@@ -26,11 +27,25 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--to", required=True, help="a username, 'channels', or 'channel:N' (N from 1)")
+        parser.add_argument(
+            "--server",
+            help="with 'channels' or 'channel:N': that KSC server's own channels (its servers file entry), "
+            "instead of the portal-wide ones",
+        )
         parser.add_argument("--language", choices=[code for code, _name in settings.LANGUAGES], help="override")
 
-    def _recipients(self, target: str) -> list[routing.Recipient]:
+    def _recipients(self, target: str, server: str | None = None) -> list[routing.Recipient]:
+        if server is not None and not (target == "channels" or target.startswith("channel:")):
+            raise CommandError("--server goes with --to channels or --to channel:N (a server's own channels).")
+        if server is not None and channels.server_entry(server) is None:
+            raise CommandError(f"No KSC server {server!r} in KSC_SERVERS_FILE.")
         if target == "channels" or target.startswith("channel:"):
-            chats = routing.chat_recipients()
+            chats = routing.channel_recipients(server or "")
+            if not chats and server is not None:
+                raise CommandError(
+                    f"KSC server {server!r} has no channels of its own "
+                    "(notify_urls, slack_channels, mattermost_webhook_urls in its servers file entry)."
+                )
             if not chats:
                 raise CommandError("No chat channel is configured (NOTIFY_URLS).")
             if target == "channels":
@@ -52,7 +67,7 @@ class Command(BaseCommand):
         return [routing.email_recipient(user)]
 
     def handle(self, *args, **options):
-        recipients = self._recipients(options["to"])
+        recipients = self._recipients(options["to"], options["server"])
         failed = 0
         for recipient in recipients:
             language = options["language"] or recipient.language
