@@ -113,6 +113,34 @@ def test_a_campaign_is_told_on_its_servers_channel_and_to_its_servers_approvers_
             hook.stop()
 
 
+def test_an_escalation_pages_its_servers_on_call_only(tenant_channels, settings, notify_queue):
+    import datetime as dt
+
+    from notifications import jobs
+    from tests.fixtures.notifications import WebhookServer
+
+    pager = WebhookServer()  # acme's on-call; globex has none, and no portal-wide ESCALATE_URLS
+    try:
+        settings.APPROVAL_SLA_BY_TASK = {"isolateHost": 900}
+        settings.ESCALATE_URLS = []
+        settings.KSC_SERVERS = [
+            dataclasses.replace(server, escalate_urls=(pager.url("acme-oncall"),)) if server.name == "acme" else server
+            for server in settings.KSC_SERVERS
+        ]
+        acme = file_on("acme", tenant_channels.analysts["acme"])
+        file_on("globex", tenant_channels.analysts["globex"])
+        run_notify_worker(notify_queue)
+        assert pager.posts == []  # on-call hears escalations only
+
+        assert jobs.sweep(now=acme.created_at + dt.timedelta(minutes=16))["escalated"] == 2
+        run_notify_worker(notify_queue)
+        assert len(pager.posts) == 1
+        assert "Escalated" in pager.posts[0]["title"] and MARKERS["acme"] in text(pager.posts[0])
+        assert Notification.objects.get(destination="oncall@acme:0").label == "on-call: JSON (acme)"
+    finally:
+        pager.stop()
+
+
 def test_a_test_message_to_one_servers_channels_goes_there_only(tenant_channels, webhook):
     from io import StringIO
 
