@@ -113,18 +113,21 @@ def approval_queue(request: HttpRequest) -> HttpResponse:
     # One query for the whole page: how many response tasks KES may already hold per host.
     load = queueing.host_task_load({rr.target_host for rr in page})
     isolations = portal_isolations(list({rr.target_host for rr in page}))
-    entries = [
-        {
-            "rr": rr,
-            "host_tasks": _host_tasks_warning(load.get(rr.target_host, 0)),
-            "isolation": isolations.get(rr.target_host),
-            "actions": policy.allowed_actions(user, rr),
-            "changes_endpoint": rr.task_type.changes_endpoint(rr.params),
-            "approvals_given": rr.approvals_given_so_far(),
-            "refusal": policy.may(user, policy.APPROVE, rr).reason,
-        }
-        for rr in page
-    ]
+    entries = []
+    for rr in page:
+        # One verdict per request (approve and reject share the rule): not one per action and one more for the reason.
+        actions, verdict = policy.decision_verdict(user, rr)
+        entries.append(
+            {
+                "rr": rr,
+                "host_tasks": _host_tasks_warning(load.get(rr.target_host, 0)),
+                "isolation": isolations.get(rr.target_host),
+                "actions": actions,
+                "changes_endpoint": rr.task_type.changes_endpoint(rr.params),
+                "approvals_given": rr.approvals_given_so_far(),
+                "refusal": verdict.reason,
+            }
+        )
     return render(
         request,
         "responses/queue.html",
