@@ -8,14 +8,17 @@ Uses benchmarks/lists.py's database (``--database-suffix`` as there; run ``bench
 million rows). Each page is requested through Django's test client at 50 rows, ``--repeat``
 times after a warm-up, with DEBUG off (the cached template loader, as in production):
 
-- the auditors' list (``/requests/``), as an auditor;
+- the auditors' list (``/requests/``), as an auditor; again with its filter fields rendered anew
+  for every request ("filters new": a first visit, before responses/templatetags/list_tags.py
+  keeps their HTML);
 - the approval queue (``/approvals/``), as an approver (who gets a verdict per request);
 - my requests (``/requests/mine/``), as an analyst with 25,000 requests;
 - isolated now (``/isolated/``), as an auditor (lists.py's ISOLATED hosts, not paged).
 
 For each page it prints the median server time, the median time spent rendering the page's
-template (the outermost template render, SQL run during it left out), the median SQL time
-and the number of queries; then, unless ``--no-profile``, the ``--top`` functions by own time
+template (the outermost template render, SQL run during it left out), each also as CPU time of
+this process (on a loaded machine, the part that is the portal's own work rather than waiting
+for a core), the median SQL time and the number of queries; then, unless ``--no-profile``, the ``--top`` functions by own time
 over the same requests (cProfile). Nothing is asserted.
 """
 
@@ -42,12 +45,13 @@ class Clock:
     def __init__(self) -> None:
         self.sql = 0.0
         self.render = 0.0
+        self.render_cpu = 0.0
         self.sql_in_render = 0.0
         self.depth = 0
         self.queries = 0
 
     def reset(self) -> None:
-        self.sql = self.render = self.sql_in_render = 0.0
+        self.sql = self.render = self.render_cpu = self.sql_in_render = 0.0
         self.queries = 0
 
     def execute(self, execute, sql, params, many, context):
@@ -71,13 +75,14 @@ def timed_templates(clock: Clock):
 
     def render(self, context=None, request=None):
         clock.depth += 1
-        begin = time.perf_counter()
+        begin, begin_cpu = time.perf_counter(), time.process_time()
         try:
             return original(self, context, request)
         finally:
             clock.depth -= 1
             if not clock.depth:
                 clock.render += time.perf_counter() - begin
+                clock.render_cpu += time.process_time() - begin_cpu
 
     Template.render = render
     try:
@@ -101,35 +106,43 @@ def clients():
     return {"auditor": web, "approver": lists.approver_client(), "analyst": own}
 
 
+# (name, who, URL, whether the filter fields' HTML is forgotten before each request: a first visit's cost)
 PAGES = [
-    ("auditors' list", "auditor", "/requests/"),
-    ("approval queue", "approver", "/approvals/"),
-    ("my requests", "analyst", "/requests/mine/"),
-    ("isolated now", "auditor", "/isolated/"),
+    ("auditors' list", "auditor", "/requests/", False),
+    ("  filters new", "auditor", "/requests/", True),
+    ("approval queue", "approver", "/approvals/", False),
+    ("my requests", "analyst", "/requests/mine/", False),
+    ("isolated now", "auditor", "/isolated/", False),
 ]
 
 
 def measure(repeat: int, top: int, language: str, profile: bool) -> list[dict]:
     from django.db import connection
 
+    from responses.templatetags import list_tags
+
     by_role = clients()
     clock = Clock()
     results = []
     with connection.execute_wrapper(clock.execute), timed_templates(clock):
-        for name, role, url in PAGES:
+        for name, role, url, forget in PAGES:
             client = by_role[role]
             client.cookies["django_language"] = language
             params = {"per_page": 50} if url != "/isolated/" else {}
             response = client.get(url, params)  # warm-up
             if response.status_code != 200:
                 raise SystemExit(f"{url}: HTTP {response.status_code}")
-            total, render, sql, queries = [], [], [], 0
+            total, cpu, render, render_cpu, sql, queries = [], [], [], [], [], 0
             for _ in range(repeat):
+                if forget:
+                    getattr(list_tags, "forget_filter_fields", lambda: None)()
                 clock.reset()
-                begin = time.perf_counter()
+                begin, begin_cpu = time.perf_counter(), time.process_time()
                 client.get(url, params)
                 total.append((time.perf_counter() - begin) * 1000)
+                cpu.append((time.process_time() - begin_cpu) * 1000)
                 render.append((clock.render - clock.sql_in_render) * 1000)
+                render_cpu.append(clock.render_cpu * 1000)
                 sql.append(clock.sql * 1000)
                 queries = clock.queries
             result = {
@@ -140,7 +153,9 @@ def measure(repeat: int, top: int, language: str, profile: bool) -> list[dict]:
                 else response.content.count(b'class="queue-entry"'),
                 "server_median_ms": statistics.median(total),
                 "server_min_ms": min(total),
+                "cpu_median_ms": statistics.median(cpu),
                 "render_median_ms": statistics.median(render),
+                "render_cpu_median_ms": statistics.median(render_cpu),
                 "sql_median_ms": statistics.median(sql),
                 "queries": queries,
             }
@@ -148,6 +163,8 @@ def measure(repeat: int, top: int, language: str, profile: bool) -> list[dict]:
                 profiler = cProfile.Profile()
                 profiler.enable()
                 for _ in range(repeat):
+                    if forget:
+                        getattr(list_tags, "forget_filter_fields", lambda: None)()
                     client.get(url, params)
                 profiler.disable()
                 out = io.StringIO()
@@ -185,8 +202,9 @@ def main() -> None:
         return
     for item in results:
         print(
-            f"{item['name']:<16} {item['rows']:>4} rows  server median {item['server_median_ms']:6.1f} ms "
-            f"(best {item['server_min_ms']:6.1f})  template {item['render_median_ms']:6.1f} ms  "
+            f"{item['name']:<15} {item['rows']:>4} rows  server median {item['server_median_ms']:6.1f} ms "
+            f"(best {item['server_min_ms']:6.1f}, CPU {item['cpu_median_ms']:6.1f})  "
+            f"template {item['render_median_ms']:6.1f} ms (CPU {item['render_cpu_median_ms']:6.1f})  "
             f"SQL {item['sql_median_ms']:5.1f} ms in {item['queries']} queries"
         )
     for item in results:

@@ -14,6 +14,7 @@ import datetime as dt
 import threading
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -52,10 +53,25 @@ class RequestRow:
     approvals: str
 
 
+def uuid_url(name: str) -> Callable[[uuid.UUID], str]:
+    """``reverse(name, kwargs={"key": key})`` for each row of a page: reversed once, the key put in by each row."""
+    pattern = reverse(name, kwargs={"key": _PLACEHOLDER})
+    placeholder = str(_PLACEHOLDER)
+    return lambda key: pattern.replace(placeholder, str(key))
+
+
+def host_url() -> Callable[[str, str], str]:
+    """``reverse("responses:host", ...)`` for each row of a page, each value quoted as reverse() quotes it."""
+    pattern = reverse("responses:host", kwargs={"server": "server-placeholder", "host_id": "host-placeholder"})
+    return lambda server, host_id: pattern.replace("server-placeholder", quote(server, safe=_SEGMENT_SAFE)).replace(
+        "host-placeholder", quote(host_id, safe=_SEGMENT_SAFE)
+    )
+
+
 @register.simple_tag
 def request_rows(page: Any) -> list[RequestRow]:
     """The page's rows with everything the table shows; the labels in the active language."""
-    detail = reverse("responses:detail", kwargs={"key": _PLACEHOLDER})
+    detail = uuid_url("responses:detail")
     status_labels = {value: str(label) for value, label in Status.choices}
     task_labels = {name: str(task.label) for name, task in catalog.TASKS.items()}
     # The same msgid as the template's blocktranslate had: the catalogue's translation is reused.
@@ -70,7 +86,7 @@ def request_rows(page: Any) -> list[RequestRow]:
         rows.append(
             RequestRow(
                 rr=rr,
-                url=detail.replace(str(_PLACEHOLDER), str(rr.uuid)),
+                url=detail(rr.uuid),
                 filed_iso=filed.isoformat(),
                 filed=filed.strftime("%Y-%m-%d %H:%M"),
                 task_label=task_labels.get(rr.task, rr.task),
@@ -117,8 +133,7 @@ def isolated_rows(rows: list, now: dt.datetime) -> list[IsolatedRow]:
     Three hundred isolated hosts made the template reverse 600 URLs and format 1,200 dates
     through its filters (most of the page's time); the output is the same.
     """
-    host_url = reverse("responses:host", kwargs={"server": "server-placeholder", "host_id": "host-placeholder"})
-    request_url = reverse("responses:detail", kwargs={"key": _PLACEHOLDER})
+    host_link, request_link = host_url(), uuid_url("responses:detail")
     due_now = gettext("due now")
     made = []
     for item in rows:
@@ -134,10 +149,7 @@ def isolated_rows(rows: list, now: dt.datetime) -> list[IsolatedRow]:
         made.append(
             IsolatedRow(
                 item=item,
-                # reverse()'s quoting of a path segment, for the two placeholders
-                host_url=host_url.replace("server-placeholder", quote(row.request.server, safe=_SEGMENT_SAFE)).replace(
-                    "host-placeholder", quote(row.host_id, safe=_SEGMENT_SAFE)
-                ),
+                host_url=host_link(row.request.server, row.host_id),
                 host_label=row.host_name or row.host_id,
                 since_iso=since_iso,
                 since=since,
@@ -145,7 +157,7 @@ def isolated_rows(rows: list, now: dt.datetime) -> list[IsolatedRow]:
                 release=release,
                 time_left=left,
                 held_by=row.held_by,
-                request_url=request_url.replace(str(_PLACEHOLDER), str(row.request.uuid)),
+                request_url=request_link(row.request.uuid),
             )
         )
     return made

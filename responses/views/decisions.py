@@ -28,6 +28,7 @@ from responses.models import (
     ResponseRequest,
     Status,
 )
+from responses.templatetags.list_tags import host_url, uuid_url
 from responses.views.common import (
     PAGE_SIZES,
     _approval_queue,
@@ -113,6 +114,13 @@ def approval_queue(request: HttpRequest) -> HttpResponse:
     # One query for the whole page: how many response tasks KES may already hold per host.
     load = queueing.host_task_load({rr.target_host for rr in page})
     isolations = portal_isolations(list({rr.target_host for rr in page}))
+    # Each entry's four links, reversed once per page (responses/templatetags/list_tags.py).
+    detail, approve, reject, host = (
+        uuid_url("responses:detail"),
+        uuid_url("responses:approve"),
+        uuid_url("responses:reject"),
+        host_url(),
+    )
     entries = []
     for rr in page:
         # One verdict per request (approve and reject share the rule): not one per action and one more for the reason.
@@ -126,6 +134,10 @@ def approval_queue(request: HttpRequest) -> HttpResponse:
                 "changes_endpoint": rr.task_type.changes_endpoint(rr.params),
                 "approvals_given": rr.approvals_given_so_far(),
                 "refusal": verdict.reason,
+                "detail_url": detail(rr.uuid),
+                "approve_url": approve(rr.uuid),
+                "reject_url": reject(rr.uuid),
+                "host_url": host(rr.server, rr.target_host),
             }
         )
     return render(
