@@ -121,6 +121,8 @@ def approval_queue(request: HttpRequest) -> HttpResponse:
         uuid_url("responses:reject"),
         host_url(),
     )
+    # The same msgid as the template's blocktranslate had: one look-up per page, not per entry.
+    approvals_of = _("%(given)s of %(required)s")
     entries = []
     for rr in page:
         # One verdict per request (approve and reject share the rule): not one per action and one more for the reason.
@@ -132,7 +134,7 @@ def approval_queue(request: HttpRequest) -> HttpResponse:
                 "isolation": isolations.get(rr.target_host),
                 "actions": actions,
                 "changes_endpoint": rr.task_type.changes_endpoint(rr.params),
-                "approvals_given": rr.approvals_given_so_far(),
+                "approvals": approvals_of % {"given": rr.approvals_given_so_far(), "required": rr.approvals_required},
                 "refusal": verdict.reason,
                 "detail_url": detail(rr.uuid),
                 "approve_url": approve(rr.uuid),
@@ -146,6 +148,7 @@ def approval_queue(request: HttpRequest) -> HttpResponse:
         {
             "page": page,
             "entries": entries,
+            "here": request.get_full_path(),  # each decision's way back (its "next")
             "query": _query_without_page(request),
             "page_sizes": PAGE_SIZES,
         },
