@@ -167,3 +167,42 @@ def test_reveal_hidden_still_marks_what_plain_ascii_can_hide():
     assert 'title="U+0007' in reveal_hidden("bell\x07")
     assert 'title="U+00A0' in reveal_hidden("no\u00a0break")
     assert 'title="U+200B' in reveal_hidden("zero\u200bwidth")
+
+
+def test_isolated_page_reads_the_table_columns_in_the_same_queries_for_one_host_or_four(
+    client, login, alice, dave, settings
+):
+    """isolated_now(table_only=True) defers what the table does not show: nothing is then read row by row."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from responses.models import Isolation, IsolationState
+
+    settings.REQUEST_RATE_LIMIT = 0
+
+    def isolate(host: str) -> None:
+        rr = set_status(file(alice, target_host=host), Status.SUBMITTED)
+        Isolation.objects.create(
+            request=rr,
+            host_id=host,
+            host_name=f"name-{host}",
+            state=IsolationState.ACTIVE,
+            since=timezone.now(),
+            # host-2 is held by carol: until released, the table says who holds it
+            release_at=None if host.endswith("2") else timezone.now() + dt.timedelta(hours=1),
+            until_released=host.endswith("2"),
+            held_by="carol" if host.endswith("2") else "",
+        )
+
+    login(client, dave)
+    isolate("host-1")
+    client.get("/isolated/")
+    with CaptureQueriesContext(connection) as one:
+        html = page(client.get("/isolated/"))
+    assert html.count('class="isolated-host') == 1
+    for host in ("host-2", "host-3", "host-4"):
+        isolate(host)
+    with CaptureQueriesContext(connection) as four:
+        html = page(client.get("/isolated/"))
+    assert html.count('class="isolated-host') == 4 and "held by carol" in html and "name-host-3" in html
+    assert len(four) == len(one)
