@@ -6,8 +6,9 @@ Works in its own database, never the tests' or the portal's: BENCH_DATABASE_URL,
 DATABASE_URL's server with the database name ``<name>_lists_bench`` (created when
 missing; PostgreSQL only). The rows are made by PostgreSQL itself (INSERT ... SELECT
 over generate_series: requests spread over a year, the newest 300 pending approval,
-5,000 hosts, 40 requesters, one decision per decided request) and kept between runs: a second run with the same
---rows reuses them. How long generation took is printed.
+5,000 hosts, 40 requesters, one decision per decided request, 300 hosts isolated now) and kept
+between runs: a second run with the same --rows reuses them. How long generation took is printed
+(about 3 minutes for a million rows on a quiet 2-core machine).
 
 Each list is requested through Django's test client as an auditor (the whole view:
 queries, template or serializer), --repeat times after one warm-up; the median, the best
@@ -136,6 +137,45 @@ ON CONFLICT (server, host_id, display_name) DO NOTHING
 """
 
 
+# "Isolated now" (/isolated/): the hosts the portal keeps isolated, one schedule per isolating request.
+# A few hundred at once is a large incident; the page lists them all (it is not paged).
+ISOLATED = 300
+
+GENERATE_ISOLATIONS = """
+INSERT INTO responses_isolation (
+    request_id, kind, state, host_id, host_name, since, release_at, until_released, until_released_reason,
+    held_by, created_at
+)
+SELECT id, 'portal', 'active', target_host, target_host_name, submitted_at,
+       CASE WHEN n %% 10 = 0 THEN NULL ELSE now() + (n * interval '7 minutes') END,
+       n %% 10 = 0, CASE WHEN n %% 10 = 0 THEN 'Forensics' ELSE '' END,
+       CASE WHEN n %% 20 = 0 THEN 'bench-approver-1' ELSE '' END, submitted_at
+FROM (
+    SELECT *, row_number() OVER (ORDER BY target_host) AS n
+    FROM (
+        SELECT DISTINCT ON (target_host) id, target_host, target_host_name, submitted_at
+        FROM responses_responserequest
+        WHERE status = 'submitted' AND task = 'isolateHost' AND params -> 'action' = '1'
+        ORDER BY target_host, submitted_at DESC
+    ) AS newest_per_host
+) AS newest
+WHERE n <= %(isolated)s
+"""
+
+
+def fill_isolations() -> None:
+    """The active isolations of "Isolated now", made once (ISOLATED hosts, each by its newest isolation)."""
+    from responses.models import Isolation
+
+    if Isolation.objects.exists():
+        return
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(GENERATE_ISOLATIONS, {"isolated": ISOLATED})
+        cursor.execute("ANALYZE responses_isolation")
+
+
 def fill_directory() -> None:
     from django.db import connection
 
@@ -195,6 +235,7 @@ def measure(repeat: int) -> list[dict]:
     web.force_login(auditor)
     own.force_login(analyst)
     api.force_authenticate(auditor)
+    approver = approver_client()
     cases = [
         ("auditors' list, newest first", web, "/requests/", {}),
         ("auditors' list, page 150", web, "/requests/", {"page": 150}),
@@ -204,7 +245,9 @@ def measure(repeat: int) -> list[dict]:
         ("filter by status (rejected)", web, "/requests/", {"status": "rejected"}),
         ("filter by approver", web, "/requests/", {"approver": "bench-approver-2"}),
         ("approval queue", web, "/approvals/", {}),
+        ("approval queue, as an approver", approver, "/approvals/", {}),
         ("my requests (25,000 rows)", own, "/requests/mine/", {}),
+        (f"isolated now ({ISOLATED} hosts)", web, "/isolated/", {}),
         ("API list", api, "/api/v1/requests/", {}),
         ("API list, host filter", api, "/api/v1/requests/", {"host": "WS-04217"}),
     ]
@@ -312,6 +355,7 @@ def run(rows: int, repeat: int, suffix: str = "lists_bench") -> dict:
 
     call_command("migrate", verbosity=0)
     generated = generate(rows)
+    fill_isolations()
     return {"rows": rows, "generation_s": generated, "lists": measure(repeat), "pending": measure_pending(repeat)}
 
 

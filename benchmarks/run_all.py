@@ -4,8 +4,9 @@
 
 Runs, one after the other (each in its own process, so that none warms another):
 benchmarks/submit_latency.py (latency beside the no-op job; drains with 1, 2 and 4 workers
-beside the plain loop), benchmarks/lists.py (a million rows; PostgreSQL only) and
-benchmarks/list_render.py (the request table's rendering alone, in the same rows),
+beside the plain loop), benchmarks/lists.py (a million rows; PostgreSQL only),
+benchmarks/list_render.py (the request table's rendering alone, in the same rows) and
+benchmarks/list_profile.py (each list page's template and CPU time),
 benchmarks/load.py (50 users, 60 s), and benchmarks/outcome_sweep.py when it exists.
 --quick makes every run small (about a minute of CPU), to check that the pipeline works; its
 figures mean little. CI runs it (.ci/run) so that the harness cannot rot. The exit status is
@@ -178,8 +179,16 @@ def main() -> None:
         )
         # The list's own rendering, apart from its SQL, in the database lists.py just filled.
         render = run_json("list_render.py", "--database-suffix", "lists_quick" if quick else "lists_bench")
+        # Each list page's template and CPU time through the whole view (issue 24, point 5).
+        profile = run_json(
+            "list_profile.py",
+            "--database-suffix",
+            "lists_quick" if quick else "lists_bench",
+            "--repeat",
+            "3" if quick else "15",
+        )
     else:
-        lists = render = "needs PostgreSQL (DATABASE_URL=postgres://...)"
+        lists = render = profile = "needs PostgreSQL (DATABASE_URL=postgres://...)"
     load = run_json("load.py", *(["--users", "10", "--seconds", "10"] if quick else []))
     campaign = run_json("campaign.py", *(["--hosts", "100"] if quick else []))
     sweep = ROOT / "benchmarks" / "outcome_sweep.py"
@@ -209,6 +218,34 @@ def main() -> None:
         rows.append(
             ["  (whole list page's template, menu and filters)", f"{render['page_median_ms']:.1f} ms", "", "", ""]
         )
+    if isinstance(profile, dict):
+        for page in profile["pages"]:
+            rows.append(
+                row(
+                    f"{page['name'].strip()} ({page['rows']} rows): template",
+                    page["render_median_ms"],
+                    20.0 if page["rows"] <= 50 else None,
+                    "ms",
+                    ceiling=True,
+                )
+                if page["rows"] <= 50
+                else [
+                    f"  ({page['name'].strip()}, {page['rows']} rows: template)",
+                    f"{page['render_median_ms']:.1f} ms",
+                    "",
+                    "",
+                    "",
+                ]
+            )
+            rows.append(
+                [
+                    "  (server time; CPU of it)",
+                    f"{page['server_median_ms']:.1f} ms; {page['cpu_median_ms']:.1f} ms",
+                    "",
+                    "",
+                    "",
+                ]
+            )
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     print()
     for index, cells in enumerate(rows):

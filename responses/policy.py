@@ -403,6 +403,16 @@ def allowed_actions(user, rr: ResponseRequest, *, token: ApiToken | None = None)
     return [action for action in ACTIONS if may(user, action, rr, token=token)]
 
 
+def decision_verdict(user, rr: ResponseRequest) -> tuple[tuple[str, ...], Verdict]:
+    """The decisions (approve, reject) to offer ``user`` on ``rr``, and the verdict: one evaluation of the rule.
+
+    Approving and rejecting share one rule in ``may``, so a list of requests (the approval queue)
+    asks once per request instead of once per action and again for the refusal's reason.
+    """
+    verdict = may(user, APPROVE, rr)
+    return ((APPROVE, REJECT) if verdict else ()), verdict
+
+
 def may_decide(user, rr: ResponseRequest) -> bool:
     """Whether ``user`` may approve or reject ``rr`` now: who is told that a request waits for them."""
     return bool(may(user, APPROVE, rr))

@@ -33,6 +33,10 @@ def reveal_hidden(value) -> SafeString:
     if value is None:
         return mark_safe("")
     text = str(value)
+    # Printable ASCII (with plain line breaks) holds nothing unusual: a page of justifications is
+    # answered without a look at each character (the approval queue shows five such texts per request).
+    if text.isascii() and text.replace("\n", "").replace("\r", "").isprintable():
+        return conditional_escape(text)
     if not any(is_unusual(ch) for ch in text):
         return conditional_escape(text)
     parts = []

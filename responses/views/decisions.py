@@ -28,6 +28,7 @@ from responses.models import (
     ResponseRequest,
     Status,
 )
+from responses.templatetags.list_tags import host_url, uuid_url
 from responses.views.common import (
     PAGE_SIZES,
     _approval_queue,
@@ -113,24 +114,41 @@ def approval_queue(request: HttpRequest) -> HttpResponse:
     # One query for the whole page: how many response tasks KES may already hold per host.
     load = queueing.host_task_load({rr.target_host for rr in page})
     isolations = portal_isolations(list({rr.target_host for rr in page}))
-    entries = [
-        {
-            "rr": rr,
-            "host_tasks": _host_tasks_warning(load.get(rr.target_host, 0)),
-            "isolation": isolations.get(rr.target_host),
-            "actions": policy.allowed_actions(user, rr),
-            "changes_endpoint": rr.task_type.changes_endpoint(rr.params),
-            "approvals_given": rr.approvals_given_so_far(),
-            "refusal": policy.may(user, policy.APPROVE, rr).reason,
-        }
-        for rr in page
-    ]
+    # Each entry's four links, reversed once per page (responses/templatetags/list_tags.py).
+    detail, approve, reject, host = (
+        uuid_url("responses:detail"),
+        uuid_url("responses:approve"),
+        uuid_url("responses:reject"),
+        host_url(),
+    )
+    # The same msgid as the template's blocktranslate had: one look-up per page, not per entry.
+    approvals_of = _("%(given)s of %(required)s")
+    entries = []
+    for rr in page:
+        # One verdict per request (approve and reject share the rule): not one per action and one more for the reason.
+        actions, verdict = policy.decision_verdict(user, rr)
+        entries.append(
+            {
+                "rr": rr,
+                "host_tasks": _host_tasks_warning(load.get(rr.target_host, 0)),
+                "isolation": isolations.get(rr.target_host),
+                "actions": actions,
+                "changes_endpoint": rr.task_type.changes_endpoint(rr.params),
+                "approvals": approvals_of % {"given": rr.approvals_given_so_far(), "required": rr.approvals_required},
+                "refusal": verdict.reason,
+                "detail_url": detail(rr.uuid),
+                "approve_url": approve(rr.uuid),
+                "reject_url": reject(rr.uuid),
+                "host_url": host(rr.server, rr.target_host),
+            }
+        )
     return render(
         request,
         "responses/queue.html",
         {
             "page": page,
             "entries": entries,
+            "here": request.get_full_path(),  # each decision's way back (its "next")
             "query": _query_without_page(request),
             "page_sizes": PAGE_SIZES,
         },

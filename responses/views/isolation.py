@@ -111,7 +111,7 @@ def isolated_now(request: HttpRequest) -> HttpResponse:
     if not policy.may_see_hosts(request.user):
         return _refused(request, _("Only analysts, approvers and auditors see isolated hosts."))
     host = request.GET.get("host", "").strip()
-    rows = [row for row in isolation.isolated_now(request.user) if _matches(row, host)]
+    rows = [row for row in isolation.isolated_now(request.user, table_only=True) if _matches(row, host)]
     return render(request, "responses/isolated.html", {"rows": rows, "host": host, "now": timezone.now()})
 
 
