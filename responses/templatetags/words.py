@@ -8,7 +8,7 @@ from django import template
 from django.utils.translation import gettext as _
 
 from accounts import roles
-from responses import policy, trail_text
+from responses import ksc_words, policy, trail_text
 from responses.models import ResponseRequest
 
 register = template.Library()
@@ -87,3 +87,10 @@ def actor_name(username: str) -> str:
 def role_label(role: str) -> str:
     """A role's group name (Analysts, Approvers, Auditors) in the reader's language."""
     return roles.label(role)
+
+
+@register.filter
+def ksc_error_for(text: Any, request: Any) -> str:
+    """KSC's trouble as the page's reader may read it (responses/ksc_words.py): the configuration's
+    variables for administrators only, a refused login said once per page."""
+    return ksc_words.for_reader(text, getattr(request, "user", None), request)
