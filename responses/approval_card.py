@@ -46,7 +46,10 @@ def _archives(rr: ResponseRequest) -> list[dict[str, Any]]:
                     "label": spec.label,
                     "file_name": catalog.archive_file_name(names.get(spec.name)),
                     **catalog.ioc_archive_summary(value),
-                    "files": ioc_contents.contents(value),
+                    "files": [
+                        {**file, "count_words": [f"{kind} {count}" for kind, count in file["counts"]]}
+                        for file in ioc_contents.contents(value)
+                    ],
                 }
             )
     return found
