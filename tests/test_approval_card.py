@@ -151,3 +151,22 @@ def test_the_request_page_shows_the_risk_and_the_approve_link_page_asks_for_the_
     assert f'id="confirm-high-risk-{rr.uuid}"' in detail
     link = page(client.get(f"/requests/{rr.uuid}/approve/confirm/"))
     assert "High risk" in link and 'name="confirm_high_risk"' in link
+
+
+def test_the_card_says_who_was_told_each_once(client, login, alice, bob, ksc_settings):
+    from notifications.models import Channel, Notification, NotificationKind
+
+    rr = _file(alice, ksc_settings, "TKY-WS-0105")
+    for kind, channel, label in (
+        (NotificationKind.APPROVAL_NEEDED, Channel.EMAIL, "carol"),
+        (NotificationKind.APPROVAL_NEEDED, Channel.CHAT, "Slack"),
+        (NotificationKind.REMINDER, Channel.EMAIL, "carol"),  # a reminder to carol: still carol, once
+    ):
+        Notification.objects.create(
+            request=rr, kind=kind, channel=channel, destination=f"user:{label}", label=label, language="en"
+        )
+    login(client, bob)
+
+    card = _card(page(client.get("/approvals/")), rr)
+
+    assert '<dd class="card-told">carol, Slack</dd>' in card

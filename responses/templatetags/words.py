@@ -66,6 +66,17 @@ def age(value) -> str:
 
 
 @register.filter
+def time_left(value) -> str:
+    """How long until ``value``, in words: "23 hours, 59 minutes"; 「23時間、59分」 in Japanese."""
+    from django.utils.timesince import timeuntil
+
+    if not value:
+        return ""
+    text = timeuntil(value)
+    return text.replace(", ", "、") if _japanese() else text
+
+
+@register.filter
 def system_words(text: str) -> str:
     """A text the system wrote in English (an outcome's reason), in the reader's language when it is one of its messages."""
     return trail_text.translate(text or "")
