@@ -22,9 +22,8 @@ from responses import policy
 SAID = "ksc_login_refusal_said"
 # What ksc_client/transport.py says when KSC refuses the portal's login (or wants a second factor of it).
 _LOGIN_REFUSED_MARKS = ("refused the login of user", "requires two-factor authentication for user")
-# "; check KSC_USER, KSC_PASSWORD, ... locked." and "(KSC_HOST)": the configuration's names, for administrators.
+# "; check KSC_USER, KSC_PASSWORD, ... locked.": what to change in the KSC settings, for administrators.
 _VARIABLE_HINT = re.compile(r";?\s*check [^.;]*\bKSC_[A-Z_]+[^.]*\.?")
-_VARIABLE_NAMES = re.compile(r"\s*\((?:[A-Z][A-Z0-9]*_[A-Z0-9_]+(?:,\s*|\s+or\s+|\s+and\s+)?)+\)")
 
 
 def login_refused_text() -> str:
@@ -45,7 +44,7 @@ def is_login_refused(trouble: Any) -> bool:
 
 def for_reader(text: str, user: Any, page: Any = None) -> str:
     """KSC's trouble as ``user`` may read it: administrators the whole text; others its meaning,
-    without the configuration's variable names. A login refusal is said whole once per ``page``
+    without the KSC settings to check ("check KSC_USER, KSC_PASSWORD ..."). A login refusal is said whole once per ``page``
     (any object the page's rendering shares, its HttpRequest), then pointed to."""
     text = str(text or "")
     if not text or policy.sees_ksc_configuration(user):
@@ -56,4 +55,7 @@ def for_reader(text: str, user: Any, page: Any = None) -> str:
         if page is not None:
             setattr(page, SAID, True)
         return login_refused_text()
-    return _VARIABLE_NAMES.sub("", _VARIABLE_HINT.sub("", text)).strip()
+    if not _VARIABLE_HINT.search(text):
+        return text
+    text = _VARIABLE_HINT.sub("", text).rstrip()
+    return text if text.endswith((".", "!", "?", ")")) else text + "."

@@ -36,8 +36,8 @@ def test_administrators_read_the_whole_text_with_the_settings(db):
 
 
 def test_other_settings_hints_are_left_out_for_analysts(alice):
-    text = "KSC is not configured (KSC_HOST), so the host id could not be checked."
-    assert ksc_words.for_reader(text, alice) == "KSC is not configured, so the host id could not be checked."
+    text = "KSC at https://ksc.example:13299 presented another certificate; check KSC_VERIFY and KSC_CERT."
+    assert ksc_words.for_reader(text, alice) == "KSC at https://ksc.example:13299 presented another certificate."
     assert ksc_words.for_reader("KSC did not answer within 5 s", alice) == "KSC did not answer within 5 s"
 
 
