@@ -199,7 +199,12 @@ def deliver(key: str) -> str:
         send(note)
     except Exception as exc:
         # A channel's refusal, or a bug of ours: either way the row says why and the next try can claim it.
-        reason = str(exc) if isinstance(exc, channels.DeliveryFailed) else f"internal error: {exc.__class__.__name__}"
+        if isinstance(exc, channels.DeliveryFailed):
+            reason = str(exc)
+        else:
+            # Never "internal error: IntegrityError" on a page: what it means, and where the details are.
+            log.exception("notification %s: the portal failed while sending it", note.uuid)
+            reason = "The portal failed while sending this message (not the channel); the details are in the worker's log."
         now, next_try = timezone.now(), None
         if not last_try:
             status = DeliveryStatus.RETRYING  # RQ's Retry runs it again after the backoff

@@ -429,6 +429,10 @@ KSC_RESPONSE_TASK_PATTERN = env_regex(
 OUTCOME_SWEEP_INTERVAL = env_int("OUTCOME_SWEEP_INTERVAL", 30, minimum=5)  # seconds between outcome sweeps
 OUTCOME_SWEEP_MAX_CALLS = env_int("OUTCOME_SWEEP_MAX_CALLS", 1000, minimum=10)  # KSC calls one sweep may make
 OUTCOME_TRACKING_DAYS = env_int("OUTCOME_TRACKING_DAYS", 30, minimum=1, maximum=365)  # KES' task lifespan
+# KSC administration groups whose hosts raise a change's risk by one level on the approval card
+# (responses/risk.py): group names or shell-style patterns, any case, comma-separated,
+# e.g. "Domain Controllers,Servers*". Checked by responses.checks (responses.E003).
+CRITICAL_GROUPS = env_list("CRITICAL_GROUPS", [])
 HOST_STALE_AFTER = env_int("HOST_STALE_AFTER", 3600, minimum=60)  # seconds unseen before the host picker warns
 APPROVAL_TTL = env_int("APPROVAL_TTL", 24 * 3600, minimum=60)  # seconds a request may wait for approval
 # Isolate until (responses/isolation.py): an isolation's end, in hours (presets 1, 4, 8, 24, 72) or a

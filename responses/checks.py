@@ -21,7 +21,7 @@ import os
 from django.conf import settings
 from django.core.checks import Error, Warning, register
 
-from responses import catalog
+from responses import catalog, risk
 
 PER_TASK = (
     ("APPROVALS_REQUIRED_BY_TASK", "APPROVALS_REQUIRED_", "responses.E001"),
@@ -45,6 +45,18 @@ def per_task_variables_name_task_types(app_configs=None, **kwargs) -> list[Error
             )
     return errors
 
+
+@register("responses")
+def critical_groups_are_patterns(app_configs=None, **kwargs) -> list[Error]:
+    """CRITICAL_GROUPS (responses/risk.py): group names or patterns, none empty, none matching every group."""
+    return [
+        Error(
+            problem,
+            hint='Set CRITICAL_GROUPS to KSC group names or patterns, comma-separated: "Domain Controllers,Servers*".',
+            id="responses.E003",
+        )
+        for problem in risk.pattern_problems(getattr(settings, "CRITICAL_GROUPS", []))
+    ]
 
 
 @register("responses")

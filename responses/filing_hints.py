@@ -15,7 +15,7 @@ from django.utils.timesince import timesince
 from django.utils.translation import gettext as _
 
 from responses import catalog
-from responses.models import OPEN, ResponseRequest, Status, payload_fingerprint
+from responses.models import OPEN, ResponseRequest, Status
 from responses.states import PRIMARY_SERVER
 
 
@@ -82,16 +82,24 @@ def same_pending(task: str, target_host: str, params: Any, server: str = PRIMARY
 
     Filing such a request again is usually a second analyst on the same alert; the preview says
     who filed it and when, and filing needs a confirmation (issue 17, point 6).
+
+    "The same params" is judged on what they mean, not on their stored form: an optional yes/no
+    left out and the same one sent as "no", or an empty hash left out and sent empty, are the same
+    request (the web form sends every field, the API and the tests only the ones they set, so their
+    fingerprints differ). An isolation's end is not compared: the same isolation with another end
+    is the same.
     """
     server = server or PRIMARY_SERVER  # the form leaves it empty while one server is configured
-    fingerprint = payload_fingerprint(task, target_host, params, server)  # the server is in it
-    same = ResponseRequest.objects.filter(fingerprint=fingerprint, status__in=OPEN)
-    if task == "isolateHost":
-        # An isolation's end is in its fingerprint too (responses/isolation.py): the same isolation with another
-        # end is the same.
-        same = ResponseRequest.objects.filter(task=task, target_host=target_host, server=server, status__in=OPEN)
-        return [rr for rr in same.order_by("-created_at")[:20] if rr.params == params][:5]
-    return list(same.order_by("-created_at")[:5])
+    wanted = comparable_params(params)
+    same = ResponseRequest.objects.filter(task=task, target_host=target_host, server=server, status__in=OPEN)
+    return [rr for rr in same.order_by("-created_at")[:50] if comparable_params(rr.params) == wanted][:5]
+
+
+def comparable_params(params: Any) -> Any:
+    """Params as compared for "the same request": a dict without its empty, "no" and absent values."""
+    if not isinstance(params, dict):
+        return params
+    return {key: value for key, value in params.items() if not (value is None or value is False or value == "")}
 
 
 def same_pending_words(found: list[ResponseRequest]) -> str:

@@ -85,6 +85,11 @@ class HostCheck:
         return self.host.display_name if self.host is not None else ""
 
 
+def not_known_text() -> str:
+    """What ``state`` says when KSC answered and knows no host with the id (the card offers no Approve then)."""
+    return _("KSC does not know this host id.")
+
+
 def unknown_host_message() -> str:
     return _("KSC knows no host with this id. Find the host in KSC (host search) and use its id.")
 
@@ -161,9 +166,45 @@ def state(host_id: str, *, server: str | None = None) -> tuple[HostFacts | None,
         except KscError as error:
             return None, _("KSC could not be asked about the host: %(error)s") % {"error": error}
         if host is None:
-            return None, _("KSC does not know this host id.")
+            return None, not_known_text()
         cache.set(key, host, HOST_CACHE_SECONDS)
     return facts_of(host), ""
+
+
+def states(host_ids: list[tuple[str | None, str]]) -> dict[tuple[str | None, str], tuple[HostFacts | None, str]]:
+    """``state`` of many hosts at once, by (server, host id): the cached ones, then ONE KSC look-up per
+    server for the others (the approval queue's page asks for its hosts together); never raises."""
+    keys = {(server, host_id): f"portal:ksc-host:{_name(server)}:{host_id}" for server, host_id in host_ids}
+    cached = cache.get_many(list(keys.values())) if keys else {}
+    found: dict[tuple[str | None, str], Host] = {
+        pair: cached[key] for pair, key in keys.items() if cached.get(key) is not None
+    }
+    answer: dict[tuple[str | None, str], tuple[HostFacts | None, str]] = {}
+    missing: dict[str | None, list[str]] = {}
+    for server, host_id in keys:
+        if (server, host_id) not in found:
+            missing.setdefault(server, []).append(host_id)
+    for server, ids in missing.items():
+        try:
+            hosts = _client(server).get_hosts(ids)
+        except (ImproperlyConfigured, ksc_servers.UnknownServer):
+            why = _("KSC is not configured (KSC_HOST), so the host's state cannot be shown.")
+            answer.update({(server, host_id): (None, why) for host_id in ids})
+            continue
+        except KscError as error:
+            why = _("KSC could not be asked about the host: %(error)s") % {"error": error}
+            answer.update({(server, host_id): (None, why) for host_id in ids})
+            continue
+        host_directory.record_seen(hosts.values(), _name(server))
+        cache.set_many({keys[(server, host.id)]: host for host in hosts.values()}, HOST_CACHE_SECONDS)
+        for host_id in ids:
+            if host_id in hosts:
+                found[(server, host_id)] = hosts[host_id]
+            else:
+                answer[(server, host_id)] = (None, not_known_text())
+    for pair, host in found.items():
+        answer[pair] = (facts_of(host), "")
+    return answer
 
 
 def search(query: str, *, limit: int, server: str | None = None) -> list[Host]:

@@ -65,6 +65,14 @@ def _internal_error_text(exc: Exception, incident_id: int | None) -> str:
             ),
             id=incident_id,
         )
+    if isinstance(exc, IntegrityError):
+        # Without an incident id: the portal's own records conflicted (never "IntegrityError" on a page).
+        return trail_messages.say(
+            gettext_noop(
+                "The portal could not record the attempt: it conflicts with what the portal holds for another "
+                "request. Nothing more was sent; the administrators find the details in the worker's log."
+            )
+        )
     if isinstance(exc, DatabaseError):
         return trail_messages.say(gettext_noop("The portal's database failed during the attempt (%(error)s); it is tried again."), error=exc.__class__.__name__)
     return trail_messages.say(gettext_noop("An unexpected error in the portal (%(error)s); the administrators find the details in the worker's log."), error=exc.__class__.__name__)

@@ -9,7 +9,7 @@ greps for that). Roles are Django groups (accounts.roles).
   reject, cancel, retry), with the reason for a refusal;
 - ``may_open(user, page)``: the list pages (every request, the approval queue, the export, a
   host), answered as a ``Verdict`` whose reason the page shows;
-- ``sees_all_requests``, ``may_export_audit``, ``sees_ksc_warnings``,
+- ``sees_all_requests``, ``may_export_audit``, ``sees_ksc_warnings``, ``sees_ksc_configuration``,
   ``must_use_two_factor``, ``may_decide``: the portal-wide questions;
 - ``ResponseRequest.objects.visible_to(user)`` (responses.models) asks ``visible_filter``;
 - ``same_person(a, b)`` / ``person_key(user)``: who is one person for the two-person rule (the
@@ -270,6 +270,12 @@ def may_export_audit(user) -> bool:
 def sees_ksc_warnings(user) -> bool:
     """Whoever decides on requests or administers the portal must know that KSC's identity is unchecked."""
     return _active(user) and (user.is_superuser or roles.has_role(user, roles.APPROVERS))
+
+
+def sees_ksc_configuration(user) -> bool:
+    """The portal's administrators read KSC's errors whole, with the settings to check (KSC_USER,
+    KSC_PASSWORD ...); analysts and approvers read what they mean (responses/ksc_words.py)."""
+    return _active(user) and (user.is_superuser or user.is_staff)
 
 
 def sees_undelivered_notifications(user) -> bool:

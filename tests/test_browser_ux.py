@@ -406,10 +406,6 @@ def test_6_no_dead_ends(open_as, alice, bob, ksc_settings, settings, language):
 SAME_PENDING = {"en": "frank filed the same request", "ja": "frank が同じ依頼を"}
 
 
-@pytest.mark.skip(
-    reason="known regression after the merges of 2026-12-07: the preview of a second identical deleteFile does not "
-    "show the same-request notice (filing still asks to confirm); an isolation can no longer be filed twice at all"
-)
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_6_a_second_identical_pending_request_is_flagged_and_filed_only_on_confirmation(
     open_as, alice, frank, ksc_settings, language

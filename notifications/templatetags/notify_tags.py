@@ -104,6 +104,31 @@ def request_notifications(context, rr) -> dict:
     }
 
 
+@register.simple_tag
+def told_on_cards(entries) -> str:
+    """Who was told about each request of an approval-queue page (issue 30, point 1): sets each entry's
+    ``told`` (e-mail recipients and chat channels, each named once, the first told first), in one query
+    for the page. Shows nothing itself."""
+    by_request: dict[int, list[str]] = {}
+    ids = [entry["rr"].pk for entry in entries]
+    rows = (
+        Notification.objects.filter(
+            request_id__in=ids, kind__in=[NotificationKind.APPROVAL_NEEDED, NotificationKind.REMINDER]
+        )
+        .order_by("created_at", "id")
+        .values_list("request_id", "label")
+        if ids
+        else []
+    )
+    for request_id, label in rows:
+        names = by_request.setdefault(request_id, [])
+        if label not in names:
+            names.append(label)
+    for entry in entries:
+        entry["told"] = by_request.get(entry["rr"].pk, [])
+    return ""
+
+
 @register.inclusion_tag("notifications/_live.html", takes_context=True)
 def live_updates(context, requests=(), queue: bool = False, single=None) -> dict:
     """A hidden element static/notifications.js reads: what to poll, and the states the page shows now."""

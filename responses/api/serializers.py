@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from responses import catalog, isolation, policy, workflow
+from responses import catalog, isolation, ksc_words, policy, workflow
 from responses.models import (
     Decision,
     OutcomeState,
@@ -91,6 +91,12 @@ class ResponseRequestSerializer(serializers.ModelSerializer):
     release_request = serializers.SerializerMethodField(
         help_text="The id of an isolation's paired release request (scheduled at approval); null otherwise."
     )
+    last_error = serializers.SerializerMethodField(
+        help_text=(
+            "Why the last attempt failed, in words; KSC's settings to check (KSC_USER...) only for the "
+            "portal's administrators (the log has them whole)."
+        )
+    )
 
     class Meta:
         model = ResponseRequest
@@ -152,6 +158,10 @@ class ResponseRequestSerializer(serializers.ModelSerializer):
     def get_release_request(self, request: ResponseRequest) -> str | None:
         row = isolation.schedule_of(request)
         return str(row.release.uuid) if row is not None and row.release is not None and row.request_id == request.pk else None
+
+    @extend_schema_field(serializers.CharField())
+    def get_last_error(self, request: ResponseRequest) -> str:
+        return ksc_words.for_reader(request.last_error, self.context["request"].user)
 
     @extend_schema_field(OutcomeSerializer(allow_null=True))
     def get_outcome(self, request: ResponseRequest) -> dict | None:

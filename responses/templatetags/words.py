@@ -8,7 +8,7 @@ from django import template
 from django.utils.translation import gettext as _
 
 from accounts import roles
-from responses import policy, trail_text
+from responses import ksc_words, policy, trail_text
 from responses.models import ResponseRequest
 
 register = template.Library()
@@ -66,6 +66,17 @@ def age(value) -> str:
 
 
 @register.filter
+def time_left(value) -> str:
+    """How long until ``value``, in words: "23 hours, 59 minutes"; 「23時間、59分」 in Japanese."""
+    from django.utils.timesince import timeuntil
+
+    if not value:
+        return ""
+    text = timeuntil(value)
+    return text.replace(", ", "、") if _japanese() else text
+
+
+@register.filter
 def system_words(text: str) -> str:
     """A text the system wrote in English (an outcome's reason), in the reader's language when it is one of its messages."""
     return trail_text.translate(text or "")
@@ -87,3 +98,10 @@ def actor_name(username: str) -> str:
 def role_label(role: str) -> str:
     """A role's group name (Analysts, Approvers, Auditors) in the reader's language."""
     return roles.label(role)
+
+
+@register.filter
+def ksc_error_for(text: Any, request: Any) -> str:
+    """KSC's trouble as the page's reader may read it (responses/ksc_words.py): the configuration's
+    variables for administrators only, a refused login said once per page."""
+    return ksc_words.for_reader(text, getattr(request, "user", None), request)

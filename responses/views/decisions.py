@@ -16,9 +16,11 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts import stepup
 from responses import (
+    approval_card,
     approvals,
     policy,
     queueing,
+    risk,
     workflow,
 )
 from responses.forms.words import in_words
@@ -70,6 +72,10 @@ def act(request: HttpRequest, key: Any, action: str) -> HttpResponse:
     """Approve, reject, cancel or retry one request; the workflow decides who may."""
     rr = _visible_or_404(request.user, key)
     comment = request.POST.get("comment", "")  # the workflow checks it (required to reject, length)
+    if action == policy.APPROVE and policy.may(request.user, policy.APPROVE, rr):
+        refused = _unconfirmed_high_risk(request, rr, comment)
+        if refused is not None:
+            return refused
     try:
         done = ACTIONS[action](rr.uuid, user=request.user, comment=comment)
     except workflow.NotAllowed as exc:
@@ -100,6 +106,29 @@ def act(request: HttpRequest, key: Any, action: str) -> HttpResponse:
     return redirect("responses:detail", key=done.uuid)
 
 
+def _unconfirmed_high_risk(request: HttpRequest, rr: ResponseRequest, comment: str) -> HttpResponse | None:
+    """A high-risk approval without its confirmation (responses/risk.py): refused, nothing recorded; None when fine.
+
+    The pages' Approve forms carry a required check box for a high-risk request, so this is what a
+    page without it (an old tab, a hand-made POST) gets: the reason, and the form again.
+    """
+    if request.POST.get(risk.CONFIRM_FIELD) == "1":
+        return None
+    judged = approval_card.risk_now(rr)
+    if not judged.high:
+        return None
+    message = _(
+        "%(request)s is high risk: tick “I have checked the host and the action” to approve it. Nothing was approved."
+    ) % {"request": request_name(rr)}
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
+        messages.error(request, message)
+        return redirect(f"{target}#q-{rr.uuid}")
+    context = _detail_context(request, rr)
+    context.update(failed_action=policy.APPROVE, failed_comment=comment, comment_errors=[message])
+    return render(request, "responses/detail.html", context, status=400)
+
+
 @login_required
 @require_GET
 def approval_queue(request: HttpRequest) -> HttpResponse:
@@ -109,8 +138,12 @@ def approval_queue(request: HttpRequest) -> HttpResponse:
     if not allowed:
         return _refused(request, allowed.reason)
     # Prefetched approvals: policy.may reads them for each entry without a query.
-    requests = _approval_queue(user).prefetch_related(Prefetch("approvals", queryset=Decision.objects.order_by("id")))
+    # The card's events (filing, claims) too: a page costs the same queries whatever its size.
+    requests = _approval_queue(user).prefetch_related(
+        Prefetch("approvals", queryset=Decision.objects.order_by("id")), approval_card.card_events_prefetch()
+    )
     page = _paginate(request, requests)
+    cards = approval_card.cards(list(page))
     # One query for the whole page: how many response tasks KES may already hold per host.
     load = queueing.host_task_load({rr.target_host for rr in page})
     isolations = portal_isolations(list({rr.target_host for rr in page}))
@@ -121,8 +154,6 @@ def approval_queue(request: HttpRequest) -> HttpResponse:
         uuid_url("responses:reject"),
         host_url(),
     )
-    # The same msgid as the template's blocktranslate had: one look-up per page, not per entry.
-    approvals_of = _("%(given)s of %(required)s")
     entries = []
     for rr in page:
         # One verdict per request (approve and reject share the rule): not one per action and one more for the reason.
@@ -133,8 +164,8 @@ def approval_queue(request: HttpRequest) -> HttpResponse:
                 "host_tasks": _host_tasks_warning(load.get(rr.target_host, 0)),
                 "isolation": isolations.get(rr.target_host),
                 "actions": actions,
-                "changes_endpoint": rr.task_type.changes_endpoint(rr.params),
-                "approvals": approvals_of % {"given": rr.approvals_given_so_far(), "required": rr.approvals_required},
+                **cards[rr.pk],
+                "approvals_given": rr.approvals_given_so_far(),
                 "refusal": verdict.reason,
                 "detail_url": detail(rr.uuid),
                 "approve_url": approve(rr.uuid),
@@ -151,6 +182,7 @@ def approval_queue(request: HttpRequest) -> HttpResponse:
             "here": request.get_full_path(),  # each decision's way back (its "next")
             "query": _query_without_page(request),
             "page_sizes": PAGE_SIZES,
+            "confirm_field": risk.CONFIRM_FIELD,
         },
     )
 
@@ -182,6 +214,7 @@ def approve_link(request: HttpRequest, key: Any) -> HttpResponse:
         "code_field": stepup.CODE_FIELD,
         "password_field": stepup.PASSWORD_FIELD,
         "approvals_given": rr.approvals_given_so_far(),
+        "risk": approval_card.risk_now(rr),
     }
     response = render(request, "responses/approve_link.html", context)
     response["Cache-Control"] = "no-store"

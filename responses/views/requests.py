@@ -22,6 +22,7 @@ from responses import (
     isolation,
     policy,
     queueing,
+    risk,
 )
 from responses.host_state import portal_isolation
 from responses.models import (
@@ -74,6 +75,10 @@ def _detail_context(request: HttpRequest, rr: ResponseRequest) -> dict[str, Any]
         "may_comment": bool(policy.may_comment(user, rr)),
         "host_facts": host_facts,
         "host_facts_error": host_facts_error,
+        # While it is open: how risky it is, with the host's group as KSC says it (responses/risk.py).
+        "risk": risk.of(rr.task, rr.params, host_facts.host.group_name if host_facts is not None else None)
+        if rr.status in OPEN
+        else None,
         "host_unchecked": filing.host_unchecked(rr, events),
         "isolation": portal_isolation(rr.target_host, rr.server),
         "host_tasks": host_tasks,
