@@ -411,10 +411,11 @@ class OpenApi:
                     raise bad_param(f"pParams.{name} must be a boolean")
         lifetime = _lifetime(args)
         now = self.state.now()
+        wanted = filters.predicate(node, HOST_SCHEMA, now) if node is not None else None
         rows = []
         for host in self.state.hosts.values():
             attrs = self.state.host_attributes(host)
-            if node is None or filters.matches(node, attrs, HOST_SCHEMA, now):
+            if wanted is None or wanted(attrs):
                 rows.append(attrs)
         return self._accessor(_sorted(rows, order), fields, lifetime)
 
