@@ -33,6 +33,7 @@ FILE_FIELDS = (
     "params",
     "hosts",
     "group",
+    "subgroups",
     "server",
     "justification",
     "external_ref",
@@ -108,13 +109,6 @@ class CampaignListView(APIView):
         def act() -> Response:
             policy.may_campaign(request.user, policy.FILE, token=request.auth).enforce()
             data = parse_object(request, FILE_FIELDS)
-            if data.get("group"):
-                return error_response(
-                    status.HTTP_400_BAD_REQUEST,
-                    _("Filing by KSC administration group is not available yet: list the hosts."),
-                    "invalid",
-                    {"group": [_("Not available yet: list the hosts.")]},
-                )
             campaign = filing.file_campaign(
                 request.user,
                 task=data.get("task"),
@@ -125,6 +119,8 @@ class CampaignListView(APIView):
                 server=data.get("server") or "primary",
                 break_glass=data.get("break_glass", False),
                 override_reason=data.get("override_reason", ""),
+                group=data.get("group", ""),
+                subgroups=data.get("subgroups", False),
                 source=Source.API,
                 token=request.auth,
             )
