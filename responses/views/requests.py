@@ -75,6 +75,7 @@ def _detail_context(request: HttpRequest, rr: ResponseRequest) -> dict[str, Any]
         "host_facts": host_facts,
         "host_facts_error": host_facts_error,
         "host_unchecked": filing.host_unchecked(rr, events),
+        "protected_override": filing.protected_override(rr, events),
         "isolation": portal_isolation(rr.target_host, rr.server),
         "host_tasks": host_tasks,
         "task": task,
