@@ -295,7 +295,8 @@ class Filing:
             "external_ref": self.external_ref,
             "archive_names": dict(self.archive_names),
             "end": dict(self.end),
-            "override_reason": self.override_reason,
+            # Only when a protected host is included on purpose (file_request takes it then).
+            **({"override_reason": self.override_reason} if self.override_reason else {}),
         }
 
     @property

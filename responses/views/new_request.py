@@ -184,6 +184,8 @@ def _new_request_post(request: HttpRequest) -> HttpResponse:
         form.common.add_error("target_host", hosts.unknown_host_message())
         return _render_form(request, form, status=400)
     host, host_error = check.host, check.error
+    # The preview shows KSC's name; filing asks KSC again and stores its name then.
+    form.filing.target_host_name = check.display_name
     shown = preview(form.filing)
     # Protected hosts (responses/protected.py): refused here as filing would, unless overridden on purpose.
     rule = host and protected.protection(host.id, host.display_name, host.group_name, task.name, form.filing.params)
@@ -195,8 +197,6 @@ def _new_request_post(request: HttpRequest) -> HttpResponse:
         return _render_form(request, form, status=400)
     if rule:
         shown = dataclasses.replace(shown, approvals_required=shown.approvals_required + 1)
-    # The preview shows KSC's name; filing asks KSC again and stores its name then.
-    form.filing.target_host_name = check.display_name
     return render(
         request,
         "responses/new_preview.html",
