@@ -143,24 +143,29 @@ def _protected_now(key: str) -> bool:
 
     A host moved into a protected group since filing, or named by a rule added since, is not sent
     (FAILED, with the rule in its trail) unless the request was filed under the protected-host
-    override. A campaign's hosts are checked when their wave is released (campaigns/waves.py). KSC
-    not answering is no refusal: the submission finds out itself.
+    override. A campaign's hosts are checked when their wave is released (campaigns/waves.py); an
+    isolation's paired release (responses/isolation.py) is never held back by it, since it ends what
+    was approved. KSC not answering is no refusal: the submission finds out itself.
     """
     rules = protected.all_rules()
     if not rules:
         return False
     rr = (
         ResponseRequest.objects.filter(
-            uuid=key, campaign_host__isnull=True, attempts=0, status__in=(Status.APPROVED, Status.QUEUED)
+            uuid=key,
+            campaign_host__isnull=True,
+            released_isolation__isnull=True,
+            attempts=0,
+            status__in=(Status.APPROVED, Status.QUEUED),
         )
         .only("uuid", "task", "params", "target_host", "server")
         .first()
     )
     if rr is None:
         return False
-    filed = rr.events.filter(kind=EventKind.FILED).values_list("detail", flat=True).first() or {}
-    if filed.get("protected_override"):
-        return False
+    filed = rr.events.filter(kind=EventKind.FILED).values_list("detail", flat=True).first()
+    if filed is None or filed.get("protected_override"):
+        return False  # not filed by a person (a release the portal made), or filed under the override
     found = hosts.check(rr.target_host, server=rr.server)
     if found.host is None:
         return False

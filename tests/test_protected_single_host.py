@@ -13,7 +13,7 @@ import json
 import pytest
 from django.contrib.auth.models import Permission
 
-from responses import workflow
+from responses import isolation, outcomes, workflow
 from responses.models import EventKind, ProtectedHostRule, ResponseRequest, Status
 from responses.states import TokenScope
 from tests.fixtures.submission import run_worker
@@ -149,3 +149,23 @@ def test_the_form_refuses_at_preview_and_shows_the_override(protected_dc, client
     assert 'id="preview-protected"' in text and "patient zero" in text
     assert "Needs approval by 2 approvers" in text
     assert not ResponseRequest.objects.exists()
+
+
+def test_the_paired_release_of_an_overridden_isolation_is_sent(protected_dc, api, alice, bob, carol):
+    # The override let the isolation through; its release (made by the portal) must never be held back.
+    _may_override(alice)
+    filed = _file(api, alice, protected_dc, override_reason="DC01 is patient zero", isolate_hours=4).json()
+    rr = ResponseRequest.objects.get(uuid=filed["id"])
+    workflow.approve(rr, user=bob)
+    workflow.approve(rr, user=carol)
+    run_worker()
+    rr.refresh_from_db()
+    assert rr.status == Status.SUBMITTED
+    outcomes.sweep()  # the simulator completed the task: the isolation is in effect
+    isolation.run_due_releases()
+    now = api(alice).post(f"/api/v1/requests/{rr.uuid}/release-now/", {"comment": "contained"}, format="json")
+    assert now.status_code == 200, now.content
+    run_worker()
+    release = ResponseRequest.objects.get(released_isolation__request=rr)
+    assert release.status == Status.SUBMITTED, release.last_error
+    assert len(protected_dc.incidents()) == 2
