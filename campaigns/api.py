@@ -20,12 +20,22 @@ from rest_framework.views import APIView
 
 from campaigns import filing
 from campaigns import workflow as campaign_workflow
+from campaigns.api_schema import (
+    CAMPAIGN_ID,
+    HOST_FILTERS,
+    TAG,
+    CampaignHostPageSerializer,
+    CampaignSerializer,
+    DecisionCommentSerializer,
+    NewCampaignSerializer,
+    errors,
+)
 from campaigns.models import Campaign
 from campaigns.views import host_rows, summary
 from responses import policy
 from responses.api import idempotency
 from responses.api.errors import error_response
-from responses.api.views import parse_object
+from responses.api.views import IDEMPOTENCY_KEY, parse_object
 from responses.models import Source
 
 FILE_FIELDS = (
@@ -33,6 +43,7 @@ FILE_FIELDS = (
     "params",
     "hosts",
     "group",
+    "subgroups",
     "server",
     "justification",
     "external_ref",
@@ -103,18 +114,22 @@ def _guarded(view: APIView, act):
 
 
 class CampaignListView(APIView):
-    @extend_schema(exclude=True)  # documented in README, "Campaigns"; not yet in the OpenAPI schema
+    @extend_schema(
+        summary="File a campaign",
+        description=(
+            "One task for many hosts (README, Campaigns): the hosts listed and/or a KSC administration group's, "
+            "resolved in KSC and frozen; protected hosts left out (or kept under the override); approvals scaled "
+            "by size. Unknown and ambiguous hosts are listed in hosts.unresolved, never guessed."
+        ),
+        tags=[TAG],
+        request=NewCampaignSerializer,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={201: CampaignSerializer, **errors(400, 401, 403, 422)},
+    )
     def post(self, request: Request) -> Response:
         def act() -> Response:
             policy.may_campaign(request.user, policy.FILE, token=request.auth).enforce()
             data = parse_object(request, FILE_FIELDS)
-            if data.get("group"):
-                return error_response(
-                    status.HTTP_400_BAD_REQUEST,
-                    _("Filing by KSC administration group is not available yet: list the hosts."),
-                    "invalid",
-                    {"group": [_("Not available yet: list the hosts.")]},
-                )
             campaign = filing.file_campaign(
                 request.user,
                 task=data.get("task"),
@@ -125,6 +140,8 @@ class CampaignListView(APIView):
                 server=data.get("server") or "primary",
                 break_glass=data.get("break_glass", False),
                 override_reason=data.get("override_reason", ""),
+                group=data.get("group", ""),
+                subgroups=data.get("subgroups", False),
                 source=Source.API,
                 token=request.auth,
             )
@@ -134,7 +151,12 @@ class CampaignListView(APIView):
 
 
 class CampaignDetailView(APIView):
-    @extend_schema(exclude=True)  # documented in README, "Campaigns"; not yet in the OpenAPI schema
+    @extend_schema(
+        summary="A campaign: its status, counts by request status and outcome, and its waves",
+        tags=[TAG],
+        parameters=[CAMPAIGN_ID],
+        responses={200: CampaignSerializer, **errors(401, 404)},
+    )
     def get(self, request: Request, key: str) -> Response:
         campaign = _get(request.user, key)
         if campaign is None:
@@ -149,7 +171,12 @@ class HostPagination(PageNumberPagination):
 
 
 class CampaignHostsView(APIView):
-    @extend_schema(exclude=True)  # documented in README, "Campaigns"; not yet in the OpenAPI schema
+    @extend_schema(
+        summary="A campaign's hosts, paged: each host's request, status and outcome",
+        tags=[TAG],
+        parameters=[CAMPAIGN_ID, *HOST_FILTERS],
+        responses={200: CampaignHostPageSerializer, **errors(401, 404)},
+    )
     def get(self, request: Request, key: str) -> Response:
         campaign = _get(request.user, key)
         if campaign is None:
@@ -189,7 +216,18 @@ ACTIONS = {
 class CampaignActionView(APIView):
     action_name = ""
 
-    @extend_schema(exclude=True)  # documented in README, "Campaigns"; not yet in the OpenAPI schema
+    @extend_schema(
+        summary="Decide on or steer a campaign",
+        description=(
+            "approve, reject and resume need a token issued for decisions (never the requester's own campaign); "
+            "pause and abort say why in comment; reverse files the release campaign of an isolation campaign "
+            "(201)."
+        ),
+        tags=[TAG],
+        request=DecisionCommentSerializer,
+        parameters=[CAMPAIGN_ID, IDEMPOTENCY_KEY],
+        responses={200: CampaignSerializer, 201: CampaignSerializer, **errors(400, 401, 403, 404, 409, 422)},
+    )
     def post(self, request: Request, key: str) -> Response:
         campaign = _get(request.user, key)
         if campaign is None:

@@ -28,8 +28,9 @@ from campaigns import trail
 from campaigns.hostsets import Resolution, parse_lines, resolve
 from campaigns.models import Campaign, CampaignEventKind, CampaignHost, CampaignStatus, campaign_fingerprint
 from ksc_client.errors import KscError
-from ksc_client.hosts import Host
+from ksc_client.hosts import MAX_GROUP_PATH, Host
 from responses import approvals, catalog, ksc_servers, policy, protected, queueing
+from responses import hosts as host_door
 from responses.clock import database_now
 from responses.errors import InvalidRequest
 from responses.hosts import os_covered
@@ -92,6 +93,9 @@ class Draft:
     reasons: list[dict] = field(default_factory=list)
     break_glass: bool = False
     override_reason: str = ""
+    group: str = ""  # the KSC administration group the hosts were taken from ("" : listed only)
+    subgroups: bool = False
+    from_group: int = 0  # hosts the group gave (before de-duplication with the listed ones)
     fingerprint: str = ""
     by_group: list[tuple[str, int]] = field(default_factory=list)
     by_os: list[tuple[str, int]] = field(default_factory=list)
@@ -144,6 +148,8 @@ def prepare(
     server: Any = "primary",
     break_glass: Any = False,
     override_reason: Any = "",
+    group: Any = "",
+    subgroups: Any = False,
     token=None,
 ) -> Draft:
     """The dry run. InvalidRequest (field messages) for bad input, NotAllowed for who may not file."""
@@ -170,6 +176,10 @@ def prepare(
     known_servers = _server_names()
     if server and known_servers and server not in known_servers:
         errors["server"] = [_("Unknown KSC server; known: %(names)s.") % {"names": ", ".join(known_servers)}]
+    group = _clean_text(errors, "group", group, required=False, max_length=MAX_GROUP_PATH)
+    if not isinstance(subgroups, bool):
+        errors["subgroups"] = [_("subgroups must be true or false.")]
+        subgroups = False
     if not isinstance(break_glass, bool):
         errors["break_glass"] = [_("break_glass must be true or false.")]
         break_glass = False
@@ -177,11 +187,11 @@ def prepare(
         errors["override_reason"] = [_("You do not hold the protected-host override permission.")]
     lines: list[str] = []
     try:
-        lines = _lines_of(hosts)
+        lines = _lines_of(hosts) if hosts not in (None, "", []) or not group else []
     except ValueError as exc:
         errors["hosts"] = [str(exc)]
     if not errors.get("hosts"):
-        if not lines:
+        if not lines and not group and not errors.get("group"):
             errors["hosts"] = [_("Name at least one host (a name, FQDN, IPv4 address or KSC host id per line).")]
         elif len(lines) > MAX_LINES:
             errors["hosts"] = [_("At most %(max)d lines.") % {"max": MAX_LINES}]
@@ -190,11 +200,19 @@ def prepare(
 
     try:
         client = client_for(server)
-        resolution: Resolution = resolve(lines, client)
+        resolution: Resolution = resolve(lines, client) if lines else Resolution()
+        grouped = _group_hosts(group, subgroups, server) if group else []
     except ImproperlyConfigured:
         raise InvalidRequest({"hosts": [_("KSC is not configured (KSC_HOST): hosts cannot be resolved.")]}) from None
     except KscError as exc:
         raise InvalidRequest({"hosts": [_("KSC could not resolve the hosts: %(error)s") % {"error": exc}]}) from None
+    listed = {host.id for host in resolution.hosts}
+    for host in grouped:
+        if host.id in listed:
+            resolution.duplicates += 1
+        else:
+            listed.add(host.id)
+            resolution.hosts.append(host)
 
     draft = Draft(
         task=task_type.name,
@@ -207,6 +225,9 @@ def prepare(
         duplicates=resolution.duplicates,
         break_glass=break_glass,
         override_reason=override_reason,
+        group=group,
+        subgroups=subgroups if group else False,
+        from_group=len(grouped),
     )
     rules = protected.all_rules()
     for host in resolution.hosts:
@@ -260,6 +281,36 @@ def prepare(
     draft.canary = canary_size(total)
     draft.fingerprint = campaign_fingerprint(draft.task, draft.params, draft.server, [h.id for h in draft.hosts])
     return draft
+
+
+def _group_hosts(group: str, subgroups: bool, server: str) -> list[Host]:
+    """The hosts of a KSC administration group, through the hosts' door; InvalidRequest naming the group when
+    KSC has no such group, when it holds no host, or more than CAMPAIGN_HARD_MAX."""
+    ceiling = settings.CAMPAIGN_HARD_MAX
+    try:
+        found = host_door.in_group(group, subgroups=subgroups, limit=ceiling, server=server)
+    except host_door.UnknownGroup:
+        raise InvalidRequest({"group": [_("KSC has no administration group %(group)s.") % {"group": group}]}) from None
+    if not found.total:
+        message = (
+            _("The administration group %(group)s and its subgroups hold no hosts.")
+            if subgroups
+            else _("The administration group %(group)s holds no hosts itself (its subgroups are not included).")
+        )
+        raise InvalidRequest({"group": [message % {"group": group}]})
+    if found.total > ceiling:
+        raise InvalidRequest(
+            {
+                "group": [
+                    _(
+                        "The administration group %(group)s holds %(n)d hosts: above the hard ceiling of %(max)d "
+                        "(CAMPAIGN_HARD_MAX). Choose a smaller group."
+                    )
+                    % {"group": group, "n": found.total, "max": ceiling}
+                ]
+            }
+        )
+    return found.hosts
 
 
 def _server_names() -> list[str]:
@@ -411,6 +462,7 @@ def file_draft(user, draft: Draft, *, source: str = Source.WEB, reverse_of: Camp
                     else {}
                 ),
                 **({"break_glass": True} if draft.break_glass else {}),
+                **({"group": draft.group, "subgroups": draft.subgroups} if draft.group else {}),
                 **({"reverse_of": str(reverse_of.uuid)} if reverse_of is not None else {}),
             },
         )

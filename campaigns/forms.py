@@ -41,6 +41,14 @@ class CampaignForm(forms.Form):
         help_text=_("One per line: a display name, an FQDN, an IPv4 address or a KSC host id."),
     )
     host = forms.MultipleChoiceField(required=False, widget=forms.MultipleHiddenInput)  # ticked in the host search
+    group = forms.CharField(
+        label=_("KSC administration group"),
+        required=False,
+        max_length=1000,
+        widget=forms.TextInput(attrs={"spellcheck": "false", "autocomplete": "off"}),
+        help_text=_('Its path, e.g. "Managed devices/Servers": every host in it joins the campaign.'),
+    )
+    subgroups = forms.BooleanField(label=_("With its subgroups"), required=False)
     justification = forms.CharField(label=_("Justification"), widget=forms.Textarea(attrs={"rows": 3}), max_length=4000)
     external_ref = forms.CharField(label=_("External reference"), required=False, max_length=255)
     override_reason = forms.CharField(
@@ -79,6 +87,8 @@ class CampaignForm(forms.Form):
             "external_ref": self.cleaned_data.get("external_ref", ""),
             "override_reason": self.cleaned_data.get("override_reason", ""),
             "break_glass": bool(self.cleaned_data.get("break_glass")),
+            "group": self.cleaned_data.get("group", ""),
+            "subgroups": bool(self.cleaned_data.get("subgroups")),
         }
 
 

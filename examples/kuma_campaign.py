@@ -10,7 +10,8 @@ Python 3.8+ standard library only: copy it next to KUMA's correlator with kuma_r
         --hosts "PAYROLL-01,PAYROLL-02,10.20.1.17" --justification "KUMA: Emotet spreading" --external-ref KUMA-4711
 
 Hosts: --hosts (comma, space or newline separated: names, FQDNs, IPv4 addresses or KSC host ids),
-or --hosts-file (one per line; "-" reads standard input). Environment as kuma_response.py:
+or --hosts-file (one per line; "-" reads standard input), and/or --group (a KSC administration
+group's path, e.g. "Managed devices/Servers"; --subgroups takes the groups below it too). Environment as kuma_response.py:
 PORTAL_URL, PORTAL_TOKEN or PORTAL_TOKEN_FILE, optional PORTAL_CAFILE.
 
 Prints "<campaign id> <status> <hosts> <approvals needed>" and exits 0 once the portal has the
@@ -52,6 +53,8 @@ def parse_arguments(argv):
     parser.add_argument("--params", default="{}", help="the task's params as JSON (default: {})")
     parser.add_argument("--hosts", default="", help="hosts, comma/space/newline separated")
     parser.add_argument("--hosts-file", default="", help="a file with one host per line ('-': standard input)")
+    parser.add_argument("--group", default="", help='a KSC administration group, e.g. "Managed devices/Servers"')
+    parser.add_argument("--subgroups", action="store_true", help="with --group: the groups below it too")
     parser.add_argument("--justification", required=True, help="why, for the approvers")
     parser.add_argument("--external-ref", default="", help="the correlation event's id in the SIEM")
     parser.add_argument("--server", default="", help="the KSC server's name in the portal (default: primary)")
@@ -73,8 +76,8 @@ def host_list(args) -> list:
         except OSError as exc:
             raise Failure(f"--hosts-file: cannot read {args.hosts_file}: {exc.strerror}", EXIT_INPUT) from None
     hosts = [part for part in re.split(r"[\s,;]+", text) if part]
-    if not hosts:
-        raise Failure("Name the hosts with --hosts or --hosts-file.", EXIT_INPUT)
+    if not hosts and not args.group:
+        raise Failure("Name the hosts with --hosts, --hosts-file or --group.", EXIT_INPUT)
     return list(dict.fromkeys(hosts))  # the event's order, each once
 
 
@@ -108,7 +111,7 @@ def portal_url() -> str:
 def idempotency_key(args, params, hosts) -> str:
     if not args.external_ref:
         return str(uuid.uuid4())
-    alert = json.dumps([args.task, params, sorted(hosts), args.external_ref], sort_keys=True)
+    alert = json.dumps([args.task, params, sorted(hosts), args.group, args.subgroups, args.external_ref], sort_keys=True)
     return "kuma-campaign-" + hashlib.sha256(alert.encode("utf-8")).hexdigest()
 
 
@@ -133,6 +136,9 @@ def file_campaign(args) -> dict:
         body["external_ref"] = args.external_ref
     if args.server:
         body["server"] = args.server
+    if args.group:
+        body["group"] = args.group
+        body["subgroups"] = bool(args.subgroups)
     request = urllib.request.Request(
         f"{url}/api/v1/campaigns/",
         data=json.dumps(body).encode("utf-8"),

@@ -37,6 +37,7 @@ from ksc_client.attributes import (
     FAILED_SECONDARIES,
     FQDN,
     GATEWAY_KEY,
+    GROUP_ID,
     GROUP_NAME,
     HOST_ID,
     INCIDENT_ADDED,
@@ -58,7 +59,7 @@ from ksc_client.errors import (
     KscSessionRefused,
     KscUnavailable,
 )
-from ksc_client.hosts import HOST_FIELDS, Host, ip_to_long, parse_ipv4
+from ksc_client.hosts import HOST_FIELDS, Host, group_parts, ip_to_long, parse_ipv4
 from ksc_client.transport import SessionRefused
 
 __all__ = [
@@ -524,6 +525,68 @@ class KscClient(abc.ABC):
         if isinstance(accessor, str) and accessor:
             self._release(accessor)
         return count
+
+    # --- administration groups (docs/ksc-wire.md, section 7) ---
+
+    GROUP_CHUNK = 50  # group ids per FindHosts when reading the hosts of a group and its subgroups
+
+    def group_id(self, path: str) -> int | None:
+        """The id of the administration group at ``path`` ("Managed devices/Servers/DC", or "Servers/DC" below
+        the root), None when KSC has none: the root's id (``GroupIdGroups``), then ``GetGroupId`` per level,
+        Kaspersky's own way to find a group by its full name."""
+        method = "HostGroup.GroupIdGroups"
+        current = _integer(self.call(method, {}), "PxgRetVal", method)
+        for name in group_parts(path):
+            method = "HostGroup.GetGroupId"
+            current = _integer(self.call(method, {"nParent": current, "strName": name}), "PxgRetVal", method)
+            if current < 0:
+                return None
+        return current
+
+    def subgroup_ids(self, group_id: int) -> list[int]:
+        """The ids of every group below ``group_id``, at any depth (``GetSubgroups`` with depth 0: the whole tree)."""
+        method = "HostGroup.GetSubgroups"
+        tree = wire.decode_value(self.call(method, {"nGroupId": group_id, "nDepth": 0}).get("PxgRetVal"))
+        if not isinstance(tree, list):
+            raise KscProtocolError(f"KSC's answer to {method} holds no list of groups.", method=method)
+        ids: list[int] = []
+        pending = list(tree)
+        while pending:
+            node = pending.pop(0)
+            number = node.get("id") if isinstance(node, dict) else None
+            if not isinstance(number, int) or isinstance(number, bool):
+                raise KscProtocolError(f"KSC's answer to {method} holds a group without an id.", method=method)
+            ids.append(number)
+            children = node.get("groups") or []
+            if not isinstance(children, list):
+                raise KscProtocolError(f"KSC's answer to {method} holds a malformed subtree.", method=method)
+            pending.extend(children)
+        return ids
+
+    def hosts_in_groups(self, group_ids: Sequence[int], *, limit: int) -> tuple[list[Host], int]:
+        """(up to ``limit`` hosts, how many there are) directly in any of these groups: one FindHosts per
+        GROUP_CHUNK groups, ``(KLHST_WKS_GROUPID = id)`` clauses; ordered by display name within a chunk."""
+        method = "HostGroup.FindHosts"
+        hosts: list[Host] = []
+        total = 0
+        ids = list(dict.fromkeys(group_ids))
+        for start in range(0, len(ids), self.GROUP_CHUNK):
+            clauses = [filters.equals(GROUP_ID, number) for number in ids[start : start + self.GROUP_CHUNK]]
+            answer = self.call(
+                method,
+                {
+                    "wstrFilter": filters.any_of(*clauses),
+                    "vecFieldsToReturn": list(HOST_FIELDS),
+                    "vecFieldsToOrder": _order([(DISPLAY_NAME, True)]),
+                    "pParams": {CURRENT_VS_ONLY: True},
+                    "lMaxLifeTime": self.ACCESSOR_LIFETIME,
+                },
+            )
+            total += _integer(answer, "PxgRetVal", method)
+            room = max(limit - len(hosts), 0)
+            rows = self._read_accessor(answer, method, chunk_size=100, limit=room)
+            hosts += [Host.from_attributes(row) for row in rows]
+        return hosts, total
 
     def get_host(self, host_id: str) -> Host | None:
         """The host with this KSC id, or None when KSC does not know it."""

@@ -40,6 +40,20 @@ HOST_FIELDS: tuple[str, ...] = (
 )
 
 
+# The root of KSC's administration groups, as the console names it in English.
+ROOT_GROUP = "Managed devices"
+MAX_GROUP_PATH = 1000
+
+
+def group_parts(path: str) -> list[str]:
+    """The group names of a path below the root, top down: "Managed devices/Servers/DC" and "Servers/DC" are both
+    ["Servers", "DC"]; "Managed devices" (or "/") alone is the root, []. A "/" separates levels."""
+    parts = [part.strip() for part in path.split("/") if part.strip()]
+    if parts and parts[0].casefold() == ROOT_GROUP.casefold():
+        parts = parts[1:]
+    return parts
+
+
 def ip_to_long(ip: str) -> int:
     """``"10.99.101.200"`` -> ``174286280``; ValueError when not an IPv4 address."""
     return int(ipaddress.IPv4Address(ip))

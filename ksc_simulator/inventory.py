@@ -28,6 +28,15 @@ _NAMESPACE = uuid.UUID("1b0d2a2e-7f6c-4c39-9d0e-4b1f0a3c5e77")
 ROOT_GROUP = "Managed devices"
 
 
+def group_path(group: str) -> str:
+    """A host's administration group as its full path from the root: "Servers/DC" and
+    "Managed devices/Servers/DC" are both "Managed devices/Servers/DC" (a "/" separates levels)."""
+    parts = [part.strip() for part in group.split("/") if part.strip()]
+    if parts and parts[0] == ROOT_GROUP:
+        parts = parts[1:]
+    return "/".join([ROOT_GROUP, *parts])
+
+
 @dataclass(frozen=True)
 class SimulatedHost:
     id: str
@@ -51,8 +60,8 @@ class SimulatedHost:
             "KLHST_WKS_DNSDOMAIN": dns_domain,
             "KLHST_WKS_WINHOSTNAME": self.netbios,
             "KLHST_WKS_WINDOMAIN": dns_domain.split(".")[0].upper() if dns_domain else "",
-            "KLHST_WKS_GROUPID": group_ids[self.group],
-            "name": self.group,
+            "KLHST_WKS_GROUPID": group_ids[group_path(self.group)],
+            "name": group_path(self.group).rsplit("/", 1)[-1],  # the group's own name, as KSC's "name"
             "KLHST_WKS_STATUS": self.status,
             "KLHST_WKS_OS_NAME": self.os,
         }
@@ -87,8 +96,8 @@ def default_hosts(now: dt.datetime | None = None) -> list[SimulatedHost]:
     win2022, win2019 = "Microsoft Windows Server 2022 Standard", "Microsoft Windows Server 2019 Standard"
     linux = "Red Hat Enterprise Linux 9"
     hosts = [
-        _host("DC01", f"dc01.{corp}", "10.10.0.10", "Domain Controllers", win2022, 1, now),
-        _host("DC02", f"dc02.{corp}", "10.10.0.11", "Domain Controllers", win2022, 2, now),
+        _host("DC01", f"dc01.{corp}", "10.10.0.10", "Servers/Domain Controllers", win2022, 1, now),
+        _host("DC02", f"dc02.{corp}", "10.10.0.11", "Servers/Domain Controllers", win2022, 2, now),
     ]
     servers = ["SRV-FILE-01", "SRV-FILE-02", "SRV-SQL-01", "SRV-EXCH-01", "SRV-APP-01", "SRV-APP-02", "SRV-APP-03"]
     servers += ["SRV-KSC-01", "SRV-BACKUP-01"]

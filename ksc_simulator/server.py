@@ -66,7 +66,9 @@ Outside the Open API, for tests and demos (no authentication: bind it to loopbac
 - ``POST /_simulator/expire-sessions``: ends every session and connection login.
 - ``POST /_simulator/clock`` ``{"advance_seconds": N}``: moves the clock used for expiry.
 - ``POST /_simulator/move-host`` ``{"host": id, "group": name}``: moves a host into another
-  administration group (made when new), as an administrator's drag in the console would.
+  administration group (made when new), as an administrator's drag in the console would. A group
+  is a path below "Managed devices" ("Servers/Domain Controllers"); its hosts' ``name`` is the last
+  part, and ``HostGroup.GroupIdGroups``, ``GetGroupId`` and ``GetSubgroups`` walk the tree.
 """
 
 from __future__ import annotations
@@ -104,7 +106,7 @@ from ksc_simulator.calls import (  # noqa: F401 (also read here by the tests as 
 from ksc_simulator.certificates import certificate_names, generate_certificate
 from ksc_simulator.envelope import EnvelopeError, check_envelope
 from ksc_simulator.hierarchy import KEY_TTL, Topology, TopologyError
-from ksc_simulator.inventory import SimulatedHost, default_hosts
+from ksc_simulator.inventory import ROOT_GROUP, SimulatedHost, default_hosts
 from ksc_simulator.state import Accessor, Incident, Session, SimulatorState
 
 logger = logging.getLogger("ksc_simulator")
@@ -411,12 +413,38 @@ class OpenApi:
                     raise bad_param(f"pParams.{name} must be a boolean")
         lifetime = _lifetime(args)
         now = self.state.now()
+        wanted = filters.predicate(node, HOST_SCHEMA, now) if node is not None else None
         rows = []
         for host in self.state.hosts.values():
             attrs = self.state.host_attributes(host)
-            if node is None or filters.matches(node, attrs, HOST_SCHEMA, now):
+            if wanted is None or wanted(attrs):
                 rows.append(attrs)
         return self._accessor(_sorted(rows, order), fields, lifetime)
+
+    # Administration groups (docs/ksc-wire.md, section 7): the root's id, a child's id by name, the tree below.
+
+    def group_id_groups(self, args: dict[str, Any], connection: _Handler) -> dict[str, Any]:
+        _only(args, ())
+        return {"PxgRetVal": self.state.group_ids[ROOT_GROUP]}
+
+    def get_group_id(self, args: dict[str, Any], connection: _Handler) -> dict[str, Any]:
+        _only(args, ("nParent", "strName"))
+        parent = _int(args["nParent"], "nParent", long_ok=False)
+        name = _str(args["strName"], "strName")
+        paths = {number: path for path, number in self.state.group_ids.items()}
+        if parent not in paths:
+            return {"PxgRetVal": -1}
+        return {"PxgRetVal": self.state.group_ids.get(f"{paths[parent]}/{name}", -1)}
+
+    def get_subgroups(self, args: dict[str, Any], connection: _Handler) -> dict[str, Any]:
+        _only(args, ("nGroupId", "nDepth"))
+        group = _int(args["nGroupId"], "nGroupId", long_ok=False)
+        depth = _int(args["nDepth"], "nDepth", long_ok=False)
+        if depth < 0:
+            raise bad_param("nDepth must be 0 (every level) or more")
+        if group not in self.state.group_ids.values():
+            raise PxgError(ERR_NOT_FOUND, f"Group {group} not found")
+        return {"PxgRetVal": [wire.encode_value(node) for node in self.state.subgroups(group, depth)]}
 
     def get_host_info(self, args: dict[str, Any], connection: _Handler) -> dict[str, Any]:
         _only(args, ("strHostName", "pFields2Return"))
@@ -539,6 +567,9 @@ class OpenApi:
         "HostGroup.FindIncidents": find_incidents,
         "HostGroup.FindHosts": find_hosts,
         "HostGroup.GetHostInfo": get_host_info,
+        "HostGroup.GroupIdGroups": group_id_groups,
+        "HostGroup.GetGroupId": get_group_id,
+        "HostGroup.GetSubgroups": get_subgroups,
         "ChunkAccessor.GetItemsCount": items_count,
         "ChunkAccessor.GetItemsChunk": items_chunk,
         "ChunkAccessor.Release": release,
@@ -728,7 +759,7 @@ class _Handler(BaseHTTPRequestHandler):
             except (ValueError, KeyError, TypeError):
                 raise _HttpRefusal(400, 'send {"host": <a known host id>, "group": <a group name>}') from None
             with state.lock:
-                state.group_ids.setdefault(group, len(state.group_ids))
+                state.add_group(group)
                 state.hosts[host] = dataclasses.replace(state.hosts[host], group=group)
             self._send(200, {"host": host, "group": group})
         elif not tasks.control(self, verb, name):

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ksc_simulator import wire
-from ksc_simulator.inventory import SimulatedHost
+from ksc_simulator.inventory import ROOT_GROUP, SimulatedHost, group_path
 
 
 @dataclass
@@ -121,8 +121,10 @@ class SimulatorState:
         else:
             self.lock = root.lock
         self.hosts: dict[str, SimulatedHost] = {host.id: host for host in hosts}
-        groups = ["Managed devices", *sorted({host.group for host in hosts} - {"Managed devices"})]
-        self.group_ids = {name: index for index, name in enumerate(groups)}
+        # Administration groups by full path ("Managed devices/Servers/DC"); the root is 0.
+        self.group_ids: dict[str, int] = {ROOT_GROUP: 0}
+        for host in sorted(hosts, key=lambda host: group_path(host.group)):
+            self.add_group(host.group)
         self.incidents: dict[int, Incident] = {}
         self.next_incident_id = 1
         self.accessors: dict[str, Accessor] = {}
@@ -247,6 +249,33 @@ class SimulatorState:
             and secrets.compare_digest(password.encode(), self._password.encode())
             and domain == self.domain
         )
+
+    def add_group(self, group: str) -> int:
+        """The id of the group at this path, made (with the groups above it) when new."""
+        path = group_path(group)
+        parts = path.split("/")
+        with self.lock:
+            for depth in range(2, len(parts) + 1):
+                self.group_ids.setdefault("/".join(parts[:depth]), max(self.group_ids.values()) + 1)
+            return self.group_ids[path]
+
+    def subgroups(self, group_id: int, depth: int) -> list[dict[str, Any]]:
+        """HostGroup.GetSubgroups' tree below a group: [{"id", "name", "groups": [...]}], ``depth`` levels (0: all)."""
+        paths = {number: path for path, number in self.group_ids.items()}
+
+        def below(path: str, level: int) -> list[dict[str, Any]]:
+            children = sorted(p for p in self.group_ids if p.rsplit("/", 1)[0] == path and p != path)
+            tree = []
+            for child in children:
+                node: dict[str, Any] = {"id": self.group_ids[child], "name": child.rsplit("/", 1)[-1]}
+                if depth == 0 or level < depth:
+                    grandchildren = below(child, level + 1)
+                    if grandchildren:
+                        node["groups"] = grandchildren
+                tree.append(node)
+            return tree
+
+        return below(paths[group_id], 1)
 
     def host_attributes(self, host: SimulatedHost) -> dict[str, Any]:
         return host.attributes(self.group_ids)

@@ -43,6 +43,7 @@ from responses.models import EventKind, ResponseRequest, Source, payload_fingerp
 log = logging.getLogger(__name__)
 
 MAX_HOST_NAME = 255
+MAX_OVERRIDE_REASON = 2000
 
 
 # --- 1. Admission --------------------------------------------------------------------------
@@ -133,6 +134,8 @@ class CleanRequest:
     approvals_required: int
     fingerprint: str
     host_unchecked: str = ""  # why KSC could not check the host; "" when it did
+    # A protected host filed on purpose (responses/protected.py): {"rule", "reason"}; one more approver.
+    protected_override: dict[str, str] | None = None
 
 
 def validate(
@@ -148,6 +151,7 @@ def validate(
     server: Any = None,
     end: dict[str, Any] | None = None,
     host_check: Callable[[str], HostCheck] | None = None,
+    override_reason: Any = "",
 ) -> CleanRequest:
     """Every field checked once, the host asked about once; InvalidRequest naming each field that is wrong.
 
@@ -157,6 +161,9 @@ def validate(
     ISOLATION_DEFAULT_HOURS.
     ``host_check``: how the host is asked about (default: that server, through responses.hosts.check);
     it is asked only about a well-formed id on a server of the user's.
+    ``override_reason``: why a protected host (responses/protected.py) is acted on all the same; needs the
+    protected-host override permission (responses.policy), and the request one more approver. Without it a
+    protected host is refused.
     """
     errors: dict[str, Any] = {}
     server_name = None
@@ -191,6 +198,16 @@ def validate(
             )
         except ValueError as exc:
             errors[name] = [str(exc)]
+    override = ""
+    try:
+        override = workflow.clean_text(
+            "override_reason", override_reason, required=False, max_length=MAX_OVERRIDE_REASON, multiline=True
+        )
+    except ValueError as exc:
+        errors["override_reason"] = [str(exc)]
+    if override and not policy.may_override_protected(user):
+        errors["override_reason"] = [_("You do not hold the protected-host override permission.")]
+        override = ""
     if source not in Source.values:
         errors["source"] = [f"unknown source {source!r}"]
     names: dict[str, str] = {}
@@ -203,16 +220,27 @@ def validate(
     isolation_end, end_errors = isolation.clean_end(task, cleaned if cleaned is not None else params, end or {})
     errors.update(end_errors)
     check = HostCheck(None, "")
+    overridden = None
     if host is not None and server_name is not None:
         check = host_check(host) if host_check is not None else hosts.check(host, server=server_name)
+        rule = (
+            check.host
+            and protected.protection(
+                check.host.id,
+                check.display_name,
+                check.host.group_name,
+                task,
+                cleaned if cleaned is not None else params,
+            )
+        )
         if check.unknown:
             errors["target_host"] = [hosts.unknown_host_message()]
-        elif rule := check.host and protected.protection(
-            check.host.id, check.display_name, check.host.group_name, task, cleaned if cleaned is not None else params
-        ):
-            # Protected hosts (responses/protected.py) are refused here as in a campaign.
+        elif rule and not override:
+            # Protected hosts (responses/protected.py) are refused here as in a campaign, unless overridden.
             errors["target_host"] = [protected.refusal(rule)]
         else:
+            if rule:
+                overridden = {"rule": rule.describe(), "reason": override}
             try:
                 texts["target_host_name"] = workflow.clean_text(
                     "target_host_name", check.display_name, required=False, max_length=MAX_HOST_NAME, multiline=False
@@ -232,9 +260,10 @@ def validate(
         source=source,
         archive_names=names,
         isolation_end=isolation_end,
-        approvals_required=catalog.approvals_required(task_type.name, cleaned),
+        approvals_required=catalog.approvals_required(task_type.name, cleaned) + (1 if overridden else 0),
         fingerprint=payload_fingerprint(task_type.name, host, cleaned, server_name, isolation_end),
         host_unchecked=check.error,
+        protected_override=overridden,
     )
 
 
@@ -271,6 +300,7 @@ def file_request(
     server: Any = None,
     end: dict[str, Any] | None = None,
     host_check: Callable[[str], HostCheck] | None = None,
+    override_reason: Any = "",
 ) -> Filed:
     """File a request: pending approval, or approved at once when its task needs none.
 
@@ -286,6 +316,7 @@ def file_request(
     ``end``: an isolation's end as sent (see validate). Filing an isolation change while another is in
     flight on the host is refused (under the row lock, responses.isolation).
     ``host_check``: who answers for the host (default: that KSC server, through responses.hosts.check).
+    ``override_reason``: a protected host filed on purpose (see validate).
     """
     if admission is None:
         admission = admit(user)
@@ -304,6 +335,7 @@ def file_request(
         server=server,
         end=end,
         host_check=host_check,
+        override_reason=override_reason,
     )
     with transaction.atomic():
         # The requester's row lock: one user's filings pass here one after the other. (The locked
@@ -358,6 +390,15 @@ def _cleaned_or_raw(task: Any, params: Any) -> Any:
 def _one_isolation_change(task: str, host: str, params: Any, server: str) -> None:
     """In the filing's transaction: one isolation change in flight per host (responses.isolation)."""
     isolation.refuse_if_in_flight(task, params, host, server)
+
+
+def protected_override(rr: ResponseRequest, events: list | None = None) -> dict[str, str]:
+    """{"rule", "reason"} when the request's host was protected and filed under the override; {} otherwise."""
+    for event in events if events is not None else rr.events.filter(kind=EventKind.FILED):
+        if event.kind == EventKind.FILED:
+            found = event.detail.get("protected_override")
+            return dict(found) if isinstance(found, dict) else {}
+    return {}
 
 
 def host_unchecked(rr: ResponseRequest, events: list | None = None) -> str:

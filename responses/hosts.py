@@ -23,7 +23,10 @@ server, today the only one).
   on a server's cached client: the next search of that server uses a fresh client of its own.
 - ``display_name(host)``: how pages name a host KSC described; ``name_of(host_id, ...)``: the
   name a page shows for a host id (KSC's, else the name a request was filed with, else the id);
-- ``task_ids(host_id, via=...)``: the ids of KSC's tasks that include the host (the outcome sweep).
+- ``task_ids(host_id, via=...)``: the ids of KSC's tasks that include the host (the outcome sweep);
+- ``in_group(path, subgroups=..., limit=...)``: the hosts of a KSC administration group (and of the
+  groups below it), found by its path ("Managed devices/Servers"); ``UnknownGroup`` when KSC has none
+  (a campaign's host set, issue 27, point 1).
 
 Every host KSC describes is recorded in the host directory (responses/host_directory.py), so the
 auditors' host search knows it.
@@ -247,6 +250,38 @@ def task_ids(host_id: str, *, server: str | None = None, via: Caller | None = No
     ``via``: the caller to ask through (the outcome sweep's budgeted calls) instead of the server's client.
     """
     return ksc_tasks.tasks_of_host(via if via is not None else _client(server), host_id)
+
+
+class UnknownGroup(LookupError):
+    """KSC has no administration group at this path."""
+
+    def __init__(self, path: str):
+        super().__init__(path)
+        self.path = path
+
+
+@dataclass(frozen=True)
+class GroupHosts:
+    group_id: int
+    hosts: list[Host]  # at most the limit asked for
+    total: int  # how many hosts the group (with its subgroups, if asked) holds
+    groups: int  # how many groups were read: 1, or 1 + the subgroups
+
+
+def in_group(path: str, *, subgroups: bool, limit: int, server: str | None = None) -> GroupHosts:
+    """The hosts of the administration group at ``path`` (and of every group below it with ``subgroups``).
+
+    A handful of calls whatever the size: the group's id level by level, its subtree in one call, and
+    one FindHosts per chunk of groups. UnknownGroup when KSC has no such group; KscError as KSC fails.
+    """
+    client = _client(server)
+    group = client.group_id(path)
+    if group is None:
+        raise UnknownGroup(path)
+    ids = [group, *client.subgroup_ids(group)] if subgroups else [group]
+    found, total = client.hosts_in_groups(ids, limit=limit)
+    host_directory.record_seen(found, _name(server))
+    return GroupHosts(group, found, total, len(ids))
 
 
 # --- several servers (issue 26, point 4) -------------------------------------------------------

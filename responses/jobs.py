@@ -38,7 +38,17 @@ from rq.intermediate_queue import IntermediateQueue
 from rq.job import Job, JobStatus
 
 from ksc_client.errors import KscError, KscTlsError
-from responses import ksc_servers, payload, queueing, server_state, submission, trail_messages, workflow
+from responses import (
+    hosts,
+    ksc_servers,
+    payload,
+    protected,
+    queueing,
+    server_state,
+    submission,
+    trail_messages,
+    workflow,
+)
 from responses.ksc_servers import get_client
 from responses.models import IN_FLIGHT, EventKind, RequestEvent, ResponseRequest, Status
 from responses.states import PRIMARY_SERVER
@@ -136,6 +146,43 @@ def _over_inflight_tasks(server: str) -> int | None:
     return entry.inflight_tasks if queueing.inflight_tasks(server) >= entry.inflight_tasks else None
 
 
+def _protected_now(key: str) -> bool:
+    """Protected hosts checked again before a single-host request's first attempt (issue 27, point 3).
+
+    A host moved into a protected group since filing, or named by a rule added since, is not sent
+    (FAILED, with the rule in its trail) unless the request was filed under the protected-host
+    override. A campaign's hosts are checked when their wave is released (campaigns/waves.py); an
+    isolation's paired release (responses/isolation.py) is never held back by it, since it ends what
+    was approved. KSC not answering is no refusal: the submission finds out itself.
+    """
+    rules = protected.all_rules()
+    if not rules:
+        return False
+    rr = (
+        ResponseRequest.objects.filter(
+            uuid=key,
+            campaign_host__isnull=True,
+            released_isolation__isnull=True,
+            attempts=0,
+            status__in=(Status.APPROVED, Status.QUEUED),
+        )
+        .only("uuid", "task", "params", "target_host", "server")
+        .first()
+    )
+    if rr is None:
+        return False
+    filed = rr.events.filter(kind=EventKind.FILED).values_list("detail", flat=True).first()
+    if filed is None or filed.get("protected_override"):
+        return False  # not filed by a person (a release the portal made), or filed under the override
+    found = hosts.check(rr.target_host, server=rr.server)
+    if found.host is None:
+        return False
+    rule = protected.protection(
+        found.host.id, found.host.display_name, found.host.group_name, rr.task, rr.params, rules
+    )
+    return rule is not None and workflow.refuse_protected(rr.uuid, rule.describe())
+
+
 def submit_to_ksc(key: str) -> str:
     """Submit one approved request: AddIncident, keep the id, UpdateIncident, mark SUBMITTED."""
     server = ResponseRequest.objects.filter(uuid=key).values_list("server", flat=True).first() or PRIMARY_SERVER
@@ -175,6 +222,8 @@ def submit_to_ksc(key: str) -> str:
         # outcome-unknown AddIncident is longer than the back-off): the keeper queues it then.
         log.info("request %s: its next try is due at %s; not before", key, later.isoformat())
         return "waiting"
+    if _protected_now(key):
+        return "refused"
     try:
         claim = submission.claim_for_submission(key)
     except (workflow.ContentChanged, workflow.NotApproved) as exc:

@@ -8,9 +8,11 @@ Two sources, read together:
   optional ``"tasks": [...]`` (default: every task that changes the endpoint) and ``"reason"``;
 - the admin's list (``ProtectedHostRule``), every change kept by django-auditlog.
 
-Checked when a campaign or a single-host request is filed and again when a campaign's host
-is submitted (a host moved into a protected group since filing is skipped). Overriding
-needs a permission (responses.policy), a written reason and one more approver.
+Checked when a campaign or a single-host request is filed and again before it is sent: a
+campaign's host when its wave is released (skipped), a single-host request before its first
+attempt (responses.jobs: FAILED, never sent), so a host moved into a protected group since
+filing is not acted on. Overriding, for campaigns and single-host requests alike, needs a
+permission (responses.policy), a written reason and one more approver.
 """
 
 from __future__ import annotations

@@ -47,6 +47,7 @@ SCHEDULE_RETRY = "schedule_retry"
 FAIL = "fail"
 REFUSE_CHANGED = "refuse_changed"  # the row is not what was approved: never sent
 REFUSE_UNPROVEN = "refuse_unproven"  # its approvals do not hold up (fail_if_unproven): never sent
+REFUSE_PROTECTED = "refuse_protected"  # its host became protected since filing (responses/protected.py): never sent
 FOUND_IN_KSC = "found_in_ksc"
 WITHDRAW = "withdraw"  # its campaign was aborted before the request was claimed: never sent
 
@@ -77,6 +78,8 @@ TRANSITIONS: dict[tuple[str, str], str] = {
     (Status.APPROVED, REFUSE_UNPROVEN): Status.FAILED,
     (Status.QUEUED, REFUSE_UNPROVEN): Status.FAILED,
     (Status.FAILED, REFUSE_UNPROVEN): Status.FAILED,
+    (Status.APPROVED, REFUSE_PROTECTED): Status.FAILED,
+    (Status.QUEUED, REFUSE_PROTECTED): Status.FAILED,
     # Through APPROVED (not straight to QUEUED): when Redis is down,
     # the reconciler finds it like any approved request.
     (Status.FAILED, RETRY): Status.APPROVED,

@@ -66,6 +66,7 @@ from responses.states import (  # noqa: F401 (re-exported: workflow.TRANSITIONS 
     PRIMARY_SERVER,
     QUEUE,
     REFUSE_CHANGED,
+    REFUSE_PROTECTED,
     REFUSE_UNPROVEN,
     RELEASE_DUE,
     REQUEUE,
@@ -160,6 +161,8 @@ def create_request(user, clean: CleanRequest, *, now: dt.datetime) -> ResponseRe
             "fingerprint": request.fingerprint,
             **({"isolation_end": clean.isolation_end} if clean.isolation_end else {}),
             **({"host_unchecked": clean.host_unchecked} if clean.host_unchecked else {}),
+            # a protected host acted on under the override (responses/protected.py): the rule, and why
+            **({"protected_override": clean.protected_override} if clean.protected_override else {}),
         },
     )
     if not required:
@@ -227,6 +230,7 @@ EVENT_OF: dict[str, str] = {
     FAIL: EventKind.FAILED,
     REFUSE_CHANGED: EventKind.FAILED,
     REFUSE_UNPROVEN: EventKind.FAILED,
+    REFUSE_PROTECTED: EventKind.FAILED,
     RETRY: EventKind.RETRIED,
     FOUND_IN_KSC: EventKind.FOUND_IN_KSC,
     WITHDRAW: EventKind.CANCELLED,
@@ -512,6 +516,31 @@ def fail_if_content_changed(rr: ResponseRequest, actor: str) -> bool:
         {"content_changed": True, "approved_fingerprints": sorted(approved), "current_fingerprint": current},
     )
     log.error("request %s: content changed after approval; refused to submit", rr.uuid)
+    return True
+
+
+def refuse_protected(key: uuid_module.UUID | str, rule: str) -> bool:
+    """FAILED before anything is sent: the host became protected since filing (responses/protected.py) and the
+    request was not filed under the override. Only before a first attempt (one that may have reached KSC
+    finishes); True when refused."""
+    with transaction.atomic():
+        rr = ResponseRequest.objects.select_for_update().filter(uuid=key).first()
+        if (
+            rr is None
+            or (rr.status, REFUSE_PROTECTED) not in TRANSITIONS
+            or rr.attempts
+            or rr.ksc_incident_id is not None
+        ):
+            return False
+        message = trail_messages.say(
+            gettext_noop(
+                "Not sent to KSC: the host is protected now (%(rule)s) and the request was not filed under the "
+                "protected-host override. File it again with the override if it must be done."
+            ),
+            rule=rule,
+        )
+        _refuse_submission(rr, REFUSE_PROTECTED, SYSTEM, message, {"protected_at_submission": rule})
+    log.warning("request %s: its host is protected now (%s); refused to submit", key, rule)
     return True
 
 

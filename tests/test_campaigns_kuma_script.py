@@ -72,3 +72,13 @@ def test_bad_input_and_a_bad_token_exit_with_their_codes(portal):
     assert refused.returncode == 2 and "params" in refused.stderr
     assert run(*event(), env={**portal, "PORTAL_TOKEN": "wrong"}).returncode == 3
     assert not Campaign.objects.exists()
+
+
+def test_it_files_the_hosts_of_a_ksc_group(portal):
+    args = ["--task", "isolateHost", "--params", '{"action": 1}', "--justification", "KUMA: servers"]
+    filed = run(*args, "--group", "Managed devices/Servers", "--subgroups", "--external-ref", "KUMA-78", env=portal)
+    assert filed.returncode == 0, filed.stderr
+    assert filed.stdout.split()[2] == "11"  # the 9 servers and the 2 domain controllers below them
+    unknown = run(*args, "--group", "Managed devices/Nowhere", env=portal)
+    assert unknown.returncode == 2 and "KSC has no administration group Managed devices/Nowhere" in unknown.stderr
+    assert Campaign.objects.count() == 1

@@ -20,7 +20,18 @@ from responses.models import HostDirectoryEntry
 ROOT = Path(__file__).resolve().parent.parent
 SCANNED = ("portal", "responses", "accounts", "notifications", "worker", "audit")
 # What a KSC client answers about hosts.
-HOST_CALLS = {"get_host", "get_host_info", "find_hosts", "find_hosts_async", "hosts_named", "_find_hosts", "tasks_of_host"}
+HOST_CALLS = {
+    "get_host",
+    "get_host_info",
+    "find_hosts",
+    "find_hosts_async",
+    "hosts_named",
+    "_find_hosts",
+    "tasks_of_host",
+    "hosts_in_groups",
+    "group_id",
+    "subgroup_ids",
+}
 ALLOWED = {
     "responses/hosts.py": "the door itself",
     # A diagnostic of the connection to KSC (its wire, its rights), run by an administrator: it
@@ -62,7 +73,7 @@ def test_the_reading_finds_a_host_call_elsewhere(tmp_path, monkeypatch):
 
 
 def test_every_function_that_asks_ksc_takes_a_server():
-    asking = [hosts.lookup, hosts.check, hosts.search, hosts.named, hosts.state, hosts.task_ids]
+    asking = [hosts.lookup, hosts.check, hosts.search, hosts.named, hosts.state, hosts.task_ids, hosts.in_group]
     for function in asking:
         parameter = inspect.signature(function).parameters.get("server")
         assert parameter is not None and parameter.default is None, function.__name__
@@ -123,3 +134,17 @@ class TestAgainstTheSimulator:
         assert hosts.task_ids(host_id, server="primary") == ids
         with pytest.raises(KscError):
             hosts.task_ids("no-such-host")
+
+    def test_in_group_with_and_without_subgroups(self, ksc_settings):
+        alone = hosts.in_group("Managed devices/Servers", subgroups=False, limit=100)
+        both = hosts.in_group("Servers", subgroups=True, limit=100)
+
+        assert (alone.total, len(alone.hosts), alone.groups) == (9, 9, 1)
+        assert (both.total, both.groups) == (11, 2) and {"DC01", "DC02"} < {h.display_name for h in both.hosts}
+        assert both.group_id == alone.group_id
+        assert HostDirectoryEntry.objects.filter(display_name="DC01").exists()  # the door records what it saw
+        capped = hosts.in_group("Managed devices", subgroups=True, limit=3)
+        assert capped.total == 53 and len(capped.hosts) == 3
+        with pytest.raises(hosts.UnknownGroup) as caught:
+            hosts.in_group("Servers/Nowhere", subgroups=True, limit=10)
+        assert caught.value.path == "Servers/Nowhere"

@@ -238,6 +238,11 @@ def test_an_unknown_method_is_a_pxg_error(wire_to):
         ("HostGroup.FindHosts", {"wstrFilter": "", "vecFieldsToReturn": []}, "wstrFilter: the filter is empty"),
         ("HostGroup.FindHosts", {"wstrFilter": "  ", "vecFieldsToReturn": []}, "wstrFilter: the filter is empty"),
         ("HostGroup.FindIncidents", {"strFilter": "", "pFieldsToReturn": []}, "strFilter: the filter is empty"),
+        ("HostGroup.GroupIdGroups", {"nParent": 0}, "unexpected parameter nParent"),
+        ("HostGroup.GetGroupId", {"nParent": "0", "strName": "Servers"}, "nParent must be an integer"),
+        ("HostGroup.GetGroupId", {"nParent": 0}, "missing parameter strName"),
+        ("HostGroup.GetSubgroups", {"nGroupId": 0, "nDepth": -1}, "nDepth must be 0"),
+        ("HostGroup.GetSubgroups", {"nGroupId": 0}, "missing parameter nDepth"),
     ],
 )
 def test_bad_parameters_are_refused_with_a_pxg_error(wire_to, method, body, words):

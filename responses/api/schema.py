@@ -72,6 +72,14 @@ def new_request_schema() -> dict:
             "maxLength": workflow.MAX_EXTERNAL_REF,
             "description": "The SIEM's alert or incident id, to find the request by.",
         },
+        "override_reason": {
+            "type": "string",
+            "maxLength": 2000,
+            "description": (
+                "Why a protected host is acted on all the same: needs the protected-host override permission, "
+                "and one more approver."
+            ),
+        },
     }
     branches = []
     for name, task in catalog.TASKS.items():
@@ -86,6 +94,7 @@ def new_request_schema() -> dict:
                     "params": _openapi_30(catalog.params_json_schema(name)),
                     "justification": common["justification"],
                     "external_ref": common["external_ref"],
+                    "override_reason": common["override_reason"],
                 },
                 "required": REQUIRED,
                 "additionalProperties": False,

@@ -235,7 +235,24 @@ class NewResponseRequestSerializer(serializers.Serializer):
     )
     time_zone = serializers.CharField(required=False, help_text=_("The IANA time zone to show the end in, e.g. Asia/Tokyo."))
 
-    FIELDS = ("task", "server", "target_host", "params", "justification", "external_ref", *isolation.END_FIELDS)
+    override_reason = serializers.CharField(
+        required=False,
+        help_text=_(
+            "Why a protected host is acted on all the same: needs the protected-host override permission, and one "
+            "more approver. A protected host without it is refused (400, target_host)."
+        ),
+    )
+
+    FIELDS = (
+        "task",
+        "server",
+        "target_host",
+        "params",
+        "justification",
+        "external_ref",
+        *isolation.END_FIELDS,
+        "override_reason",
+    )
 
 
 class DecisionSerializer(serializers.Serializer):

@@ -208,6 +208,7 @@ class ResponseRequestViewSet(viewsets.GenericViewSet):
                 server=data.get("server"),
                 source=Source.API,
                 end={key: data[key] for key in isolation.END_FIELDS if key in data},
+                override_reason=data.get("override_reason", ""),
             ).request
             return Response(self._detail(filed), status=status.HTTP_201_CREATED)
 

@@ -167,6 +167,17 @@ class RequestForm(forms.Form):
         max_length=workflow.MAX_EXTERNAL_REF,
         help_text=_("Optional: a ticket or SIEM alert id."),
     )
+    # A protected host (responses/protected.py) acted on on purpose: permission, this reason, one more approver.
+    override_reason = forms.CharField(
+        label=_("Act on this protected host, because"),
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=_(
+            "Only for a protected host, and only with the protected-host override permission; "
+            "one more approver is then needed."
+        ),
+    )
 
     # An isolation's end (responses/isolation.py): used only when the request isolates (isolateHost, action 1).
     isolation_end = forms.ChoiceField(
@@ -271,6 +282,7 @@ class Filing:
     server: str = ""  # "": the user's default server (workflow.default_server)
     # An isolation's end as responses.isolation.clean_end takes it (empty for any other request).
     end: dict[str, Any] = dataclasses.field(default_factory=dict)
+    override_reason: str = ""  # why a protected host is acted on all the same ("": it is not, or must not be)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -283,6 +295,8 @@ class Filing:
             "external_ref": self.external_ref,
             "archive_names": dict(self.archive_names),
             "end": dict(self.end),
+            # Only when a protected host is included on purpose (file_request takes it then).
+            **({"override_reason": self.override_reason} if self.override_reason else {}),
         }
 
     @property
@@ -433,6 +447,7 @@ class NewRequestForm:
                 if file_name and isinstance(cleaned, dict) and cleaned.get(name)
             },
             end=end,
+            override_reason=data.get("override_reason", ""),
         )
         return True
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any
 
@@ -17,7 +18,7 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
-from responses import catalog, drafts, filing, filing_hints, hosts, policy, throttle, workflow
+from responses import catalog, drafts, filing, filing_hints, hosts, policy, protected, throttle, workflow
 from responses.errors import InvalidRequest, NotAllowed, RateLimited
 from responses.forms import prefill
 from responses.forms.new_request import NewRequestForm, archives_from_references
@@ -185,6 +186,17 @@ def _new_request_post(request: HttpRequest) -> HttpResponse:
     host, host_error = check.host, check.error
     # The preview shows KSC's name; filing asks KSC again and stores its name then.
     form.filing.target_host_name = check.display_name
+    shown = preview(form.filing)
+    # Protected hosts (responses/protected.py): refused here as filing would, unless overridden on purpose.
+    rule = host and protected.protection(host.id, host.display_name, host.group_name, task.name, form.filing.params)
+    if form.filing.override_reason and not policy.may_override_protected(request.user):
+        form.common.add_error("override_reason", _("You do not hold the protected-host override permission."))
+        return _render_form(request, form, status=400)
+    if rule and not form.filing.override_reason:
+        form.common.add_error("target_host", protected.refusal(rule))
+        return _render_form(request, form, status=400)
+    if rule:
+        shown = dataclasses.replace(shown, approvals_required=shown.approvals_required + 1)
     return render(
         request,
         "responses/new_preview.html",
@@ -195,7 +207,8 @@ def _new_request_post(request: HttpRequest) -> HttpResponse:
             "host_error": host_error,
             "host_facts": hosts.facts_of(host) if host is not None else None,
             "isolation": portal_isolation(form.filing.target_host, form.filing.server),
-            "preview": preview(form.filing),
+            "preview": shown,
+            "protected_rule": rule.describe() if rule else "",
             "sealed": seal(request.user, form.filing),
             "keep_form": "preview-form",
             # Someone already asked for exactly this (issue 17, point 6): say who and when; filing asks to confirm.

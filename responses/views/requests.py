@@ -80,6 +80,7 @@ def _detail_context(request: HttpRequest, rr: ResponseRequest) -> dict[str, Any]
         if rr.status in OPEN
         else None,
         "host_unchecked": filing.host_unchecked(rr, events),
+        "protected_override": filing.protected_override(rr, events),
         "isolation": portal_isolation(rr.target_host, rr.server),
         "host_tasks": host_tasks,
         "task": task,

@@ -290,6 +290,61 @@ def test_get_host_info_of_an_unknown_host_is_a_ksc_error(direct_ksc):
     assert caught.value.code == ERR_NOT_FOUND
 
 
+# --- administration groups (issue 27, point 1) ---
+
+
+@pytest.mark.parametrize(
+    ("path", "found"),
+    [
+        ("Servers", True),
+        ("Managed devices/Servers", True),
+        ("/Managed devices/Servers/Domain Controllers/", True),
+        ("Servers/Domain Controllers", True),
+        ("Managed devices", True),  # the root itself
+        ("Domain Controllers", False),  # not directly below the root
+        ("Servers/Nowhere", False),
+        ("Nowhere/Servers", False),
+    ],
+)
+def test_a_group_is_found_by_its_path_level_by_level(direct_ksc, path, found):
+    assert (direct_ksc.group_id(path) is not None) is found
+
+
+def test_the_hosts_of_a_group_with_and_without_its_subgroups(direct_ksc):
+    servers = direct_ksc.group_id("Managed devices/Servers")
+    controllers = direct_ksc.group_id("Servers/Domain Controllers")
+
+    assert direct_ksc.subgroup_ids(servers) == [controllers]
+    assert direct_ksc.subgroup_ids(controllers) == []
+    alone, total = direct_ksc.hosts_in_groups([servers], limit=100)
+    assert total == 9 and len(alone) == 9 and all(host.group_name == "Servers" for host in alone)
+    both, total = direct_ksc.hosts_in_groups([servers, *direct_ksc.subgroup_ids(servers)], limit=100)
+    assert total == 11 and {"DC01", "DC02"} < {host.display_name for host in both}
+    # The whole tree below the root: every host, counted even beyond what is read.
+    root = direct_ksc.group_id("Managed devices")
+    everything, total = direct_ksc.hosts_in_groups([root, *direct_ksc.subgroup_ids(root)], limit=5)
+    assert total == 53 and len(everything) == 5
+
+
+def test_the_hosts_of_many_groups_go_in_chunks_of_groups(direct_ksc, ksc_simulator):
+    root = direct_ksc.group_id("Managed devices")
+    ids = [root, *direct_ksc.subgroup_ids(root)]
+    direct_ksc.GROUP_CHUNK = 2  # an instance's own chunk: several FindHosts, one answer
+    before = ksc_simulator.stats()["calls"].get("HostGroup.FindHosts", 0)
+
+    hosts, total = direct_ksc.hosts_in_groups(ids, limit=100)
+
+    assert total == len(hosts) == 53 and len({host.id for host in hosts}) == 53
+    calls = ksc_simulator.stats()["calls"]["HostGroup.FindHosts"] - before
+    assert calls == (len(ids) + 1) // 2
+
+
+def test_a_subgroups_question_about_an_unknown_group_is_a_ksc_error(direct_ksc):
+    with pytest.raises(KscCallError) as caught:
+        direct_ksc.subgroup_ids(987654)
+    assert caught.value.code == ERR_NOT_FOUND
+
+
 # --- sessions ---
 
 

@@ -252,3 +252,35 @@ def test_full_text_matches_whole_words():
     assert holds('(BODY = "isolate*")', BODY=body)
     assert not holds('(BODY = "isolate")', BODY=body)
     assert not holds('(BODY = "action deleteFile")', BODY=body)
+
+
+ROWS = [
+    {"NAME": "DC01", "COUNT": 1, "DONE": True},
+    {"NAME": "dc02", "COUNT": 2, "DONE": False},
+    {"NAME": "WS-[7]", "COUNT": 7},
+    {"NAME": "Straße", "COUNT": 8},
+    {"COUNT": 9},
+    {"NAME": "x"},
+]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '(|(NAME = "dc01")(NAME = "DC02")(COUNT = 9))',
+        '(|(NAME = "ws-[[]7]")(NAME = "STRASSE")(NAME = "straße")(COUNT = 8))',
+        '(|(NAME = "d*")(COUNT > 7)(!(NAME = "x")))',
+        '(&(|(NAME = "dc01")(NAME = "dc02"))(|(DONE = true)(COUNT = 2)))',
+        '(|(NAME = "nobody")(COUNT = 100))',
+        '(!(|(NAME = "dc01")(COUNT = 7)))',
+        '(NAME = "dc01")',
+    ],
+)
+def test_the_prepared_predicate_answers_as_matches_does(text):
+    # A pasted list's (|...) of hundreds of equalities is looked up, not compared clause by clause (issue 27,
+    # point 11); the answer must stay the same row for row.
+    node = reader.parse(text)
+    reader.check(node, SCHEMA)
+    wanted = reader.predicate(node, SCHEMA, NOW)
+    assert [wanted(row) for row in ROWS] == [reader.matches(node, row, SCHEMA, NOW) for row in ROWS]
+    assert any(reader.matches(node, row, SCHEMA, NOW) for row in ROWS) or "nobody" in text

@@ -17,3 +17,6 @@ class KlAkHostGroup(KlAkProxy):
     FindHostsAsyncGetAccessor = method("HostGroup", "FindHostsAsyncGetAccessor", "strRequestId")
     GetHostInfo = method("HostGroup", "GetHostInfo", "strHostName", "pFields2Return")
     GetHostTasks = method("HostGroup", "GetHostTasks", "strHostName")
+    GroupIdGroups = method("HostGroup", "GroupIdGroups")
+    GetGroupId = method("HostGroup", "GetGroupId", "nParent", "strName")
+    GetSubgroups = method("HostGroup", "GetSubgroups", "nGroupId", "nDepth")
