@@ -32,15 +32,18 @@ demo-totp: $(VENV)/.installed
 # without REDIS_URL the tests start a throwaway redis-server and never touch one on 127.0.0.1:6379.
 PYTEST_ARGS ?= -n 2 --dist worksteal --durations=25
 
+# Bytecode is written even where the environment says not to (PYTHONDONTWRITEBYTECODE): every test
+# process and every worker, simulator or `manage.py` a test starts would compile the project and its
+# libraries again (about 6 s of CPU each, docs/testing.md).
 test: $(VENV)/.installed
 	$(PY) -m ruff check .
-	$(PY) -m pytest $(PYTEST_ARGS)
+	PYTHONDONTWRITEBYTECODE= $(PY) -m pytest $(PYTEST_ARGS)
 
 # The inner loop: lint and every test but the browser ones (Chromium) and the launcher's (`make run`
 # end to end). `make test` runs them all; run it before pushing.
 test-fast: $(VENV)/.installed
 	$(PY) -m ruff check .
-	$(PY) -m pytest -m "not browser and not launcher" $(PYTEST_ARGS)
+	PYTHONDONTWRITEBYTECODE= $(PY) -m pytest -m "not browser and not launcher" $(PYTEST_ARGS)
 
 # Every benchmark (benchmarks/run_all.py), then one table of figures beside their targets.
 # Minutes long; PostgreSQL (DATABASE_URL) for the million-row lists. Never part of `make test`.
