@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from django.db.models import Q, QuerySet
+from django.db.models import Max, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from ksc_client.hosts import Host
@@ -96,4 +96,30 @@ def matching(text: str) -> QuerySet[HostDirectoryEntry]:
     """Directory rows whose host id, name or FQDN contains ``text`` (either case)."""
     return HostDirectoryEntry.objects.filter(
         Q(host_id__icontains=text) | Q(display_name__icontains=text) | Q(fqdn__icontains=text)
+    )
+
+
+def listed(scope: Q | None, text: str = "") -> QuerySet:
+    """The host list (/hosts/): one row per (server, host id), newest seen first, as dicts.
+
+    ``scope``: the servers the reader works on (responses.policy.server_filter; None: every
+    server); ``text``: the search (host id, any name the host had, FQDN). Each row carries
+    ``server``, ``host_id``, ``last_seen`` (when KSC or a filing last named it to the portal)
+    and ``name``, the name it was last known by.
+    """
+    rows = HostDirectoryEntry.objects.all()
+    if scope is not None:
+        rows = rows.filter(scope)
+    if text:
+        rows = rows.filter(Q(host_id__icontains=text) | Q(display_name__icontains=text) | Q(fqdn__icontains=text))
+    newest_name = (
+        HostDirectoryEntry.objects.filter(server=OuterRef("server"), host_id=OuterRef("host_id"))
+        .exclude(display_name="")
+        .order_by("-last_seen", "-id")
+        .values("display_name")[:1]
+    )
+    return (
+        rows.values("server", "host_id")
+        .annotate(last_seen=Max("last_seen"), name=Subquery(newest_name))
+        .order_by("-last_seen", "server", "host_id")
     )
