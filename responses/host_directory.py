@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from ksc_client.hosts import Host
 from responses import catalog
-from responses.models import HostDirectoryEntry
+from responses.models import HostDirectoryEntry, ResponseRequest
 from responses.states import PRIMARY_SERVER
 
 NAME_LENGTH = HostDirectoryEntry._meta.get_field("display_name").max_length
@@ -65,6 +65,22 @@ def record_seen(hosts: Iterable[Host], server: str = PRIMARY_SERVER) -> None:
             unique_fields=["server", "host_id", "display_name"],
             update_fields=["fqdn", "last_seen"],
         )
+        fill_missing_names({host_id: name for host_id, name in rows if name}, server)
+
+
+def fill_missing_names(names: dict[str, str], server: str = PRIMARY_SERVER) -> int:
+    """Requests filed while KSC was unreachable carry no host name: KSC's name, once it answers (issue 30, point 3).
+
+    ``names``: host id -> display name as KSC just gave it. Only requests without a name change (the
+    name as filed is kept otherwise); the name is no part of a request's fingerprint or audit chain.
+    Answers how many requests got their name.
+    """
+    filled = 0
+    for host_id, name in sorted(names.items()):
+        filled += ResponseRequest.objects.filter(server=server, target_host=host_id, target_host_name="").update(
+            target_host_name=name
+        )
+    return filled
 
 
 # Past this many matching directory rows the search is broad ("TKY-", "WS-"): the newest requests

@@ -22,6 +22,7 @@ from responses import (
     isolation,
     policy,
     queueing,
+    results,
 )
 from responses.host_state import portal_isolation
 from responses.models import (
@@ -118,6 +119,8 @@ def _detail_context(request: HttpRequest, rr: ResponseRequest) -> dict[str, Any]
         "external_ref_url": filing_hints.external_ref_url(rr.external_ref),
         "in_flight": rr.status in IN_FLIGHT,
         "outcome": (outcome := outcome_of(rr)),
+        # What the finished task did: found, isolated, where the file is (responses/results.py)
+        "results": results.result_lines(rr, outcome),
         # The page follows the outcome too, until the host's outcome is final.
         "following_outcome": outcome is not None and not outcome.final and outcome.tracking,
         "outcome_refresh_seconds": OUTCOME_REFRESH_SECONDS,
