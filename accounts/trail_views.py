@@ -98,6 +98,11 @@ def _value(value: Any) -> str:
     return str(value)
 
 
+def _said(label: str, value: str) -> str:
+    """"label: value", with the reader's colon (full width in Japanese)."""
+    return _("%(label)s: %(value)s") % {"label": label, "value": value}
+
+
 def detail_lines(detail: Any, words: dict[str, str] | None = None) -> list[str]:
     """An account event's detail (its JSON) as lines a reader understands: "superuser: no → yes", "added to: Approvers"."""
     words = words if words is not None else _words()
@@ -107,9 +112,9 @@ def detail_lines(detail: Any, words: dict[str, str] | None = None) -> list[str]:
     for key, value in detail.items():
         label = words.get(key, key.replace("_", " "))
         if isinstance(value, dict) and set(value) == {"before", "after"} and not isinstance(value["before"], dict):
-            lines.append(f"{label}: {_value(value['before'])} → {_value(value['after'])}")
+            lines.append(_said(label, f"{_value(value['before'])} → {_value(value['after'])}"))
         elif isinstance(value, dict):
-            lines += [f"{label} · {line}" for line in detail_lines(value, words)] or [f"{label}: —"]
+            lines += [f"{label} · {line}" for line in detail_lines(value, words)] or [_said(label, "—")]
         else:
-            lines.append(f"{label}: {_value(value)}")
+            lines.append(_said(label, _value(value)))
     return lines

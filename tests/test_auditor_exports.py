@@ -126,7 +126,7 @@ class TestAccountChanges:
         assert "{&#x27;" not in html and "{'" not in html, "no raw JSON"
         client.cookies["django_language"] = "ja"
         html = page(client.get(ACCOUNTS, {"user": "alice"}))
-        assert "システム" in html and "スーパーユーザー: いいえ → はい" in html
+        assert "システム" in html and "スーパーユーザー：いいえ → はい" in html
 
     def test_date_filters_take_what_their_help_says(self, client, login, alice, dave):
         alice.is_staff = True

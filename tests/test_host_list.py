@@ -96,7 +96,11 @@ class TestTheList:
     def test_pages_of_fifty_newest_seen_first(self, client, login, alice):
         now = timezone.now()
         HostDirectoryEntry.objects.bulk_create(
-            HostDirectoryEntry(host_id=f"h-{index:03d}", display_name=f"WS-{index:03d}", last_seen=now - timezone.timedelta(minutes=index))
+            HostDirectoryEntry(
+                host_id=f"h-{index:03d}",
+                display_name=f"WS-{index:03d}",
+                last_seen=now - timezone.timedelta(minutes=index),
+            )
             for index in range(60)
         )
         login(client, alice)
