@@ -156,3 +156,22 @@ class TestAccountChanges:
         assert 'id="id_since-error"' in html and "must be a date such as 2026-11-27" in html
         assert 'aria-invalid="true"' in html and 'value="27/11/2026"' in html
         assert "staff (the admin)" not in html and "Nothing is listed while a date is wrong" in html
+
+
+class TestTheCommand:
+    def test_export_audit_takes_until_and_request_and_refuses_bad_values(self, alice, tmp_path):
+        from django.core.management import CommandError, call_command
+
+        first = file(alice, target_host="h-1")
+        file(alice, target_host="h-2")
+        out = tmp_path / "one.jsonl"
+        call_command("export_audit", "--request", str(first.uuid), "--output", str(out))
+        lines = [json.loads(text) for text in out.read_text(encoding="utf-8").splitlines()]
+        assert lines and {line["chain"] for line in lines} == {str(first.uuid)}
+        yesterday = (timezone.localdate() - dt.timedelta(days=1)).isoformat()
+        call_command("export_audit", "--until", yesterday, "--output", str(out))
+        assert out.read_text(encoding="utf-8") == ""
+        for bad in (["--until", "soon"], ["--request", "h-1"]):
+            with pytest.raises(CommandError) as refused:
+                call_command("export_audit", *bad, "--output", str(tmp_path / "bad.jsonl"))
+            assert "must be" in str(refused.value)
