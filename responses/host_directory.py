@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from django.db.models import Max, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Max, Q, QuerySet
 from django.utils import timezone
 
 from ksc_client.hosts import Host
@@ -120,22 +120,28 @@ def listed(scope: Q | None, text: str = "") -> QuerySet:
 
     ``scope``: the servers the reader works on (responses.policy.server_filter; None: every
     server); ``text``: the search (host id, any name the host had, FQDN). Each row carries
-    ``server``, ``host_id``, ``last_seen`` (when KSC or a filing last named it to the portal)
-    and ``name``, the name it was last known by.
+    ``server``, ``host_id`` and ``last_seen`` (when KSC or a filing last named it to the portal);
+    the names are read for one page only (``newest_names``): grouping stays cheap to count.
     """
     rows = HostDirectoryEntry.objects.all()
     if scope is not None:
         rows = rows.filter(scope)
     if text:
         rows = rows.filter(Q(host_id__icontains=text) | Q(display_name__icontains=text) | Q(fqdn__icontains=text))
-    newest_name = (
-        HostDirectoryEntry.objects.filter(server=OuterRef("server"), host_id=OuterRef("host_id"))
+    return rows.values("server", "host_id").annotate(last_seen=Max("last_seen")).order_by("-last_seen", "server", "host_id")
+
+
+def newest_names(keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """{(server, host id): the name it was last known by} for a page of hosts, in one query."""
+    keys = set(keys)
+    names: dict[tuple[str, str], str] = {}
+    rows = (
+        HostDirectoryEntry.objects.filter(host_id__in={host_id for _server, host_id in keys})
         .exclude(display_name="")
         .order_by("-last_seen", "-id")
-        .values("display_name")[:1]
+        .values_list("server", "host_id", "display_name")
     )
-    return (
-        rows.values("server", "host_id")
-        .annotate(last_seen=Max("last_seen"), name=Subquery(newest_name))
-        .order_by("-last_seen", "server", "host_id")
-    )
+    for server, host_id, name in rows:
+        if (server, host_id) in keys:
+            names.setdefault((server, host_id), name)
+    return names

@@ -168,9 +168,11 @@ def host_list(request: HttpRequest) -> HttpResponse:
         .annotate(count=Count("pk"))
         .order_by()
     }
+    names = host_directory.newest_names((row["server"], row["host_id"]) for row in listed)
     page.object_list = [
         {
             **row,
+            "name": names.get((row["server"], row["host_id"]), ""),
             "mark": marks[row["server"]].get(row["host_id"]),
             "open": open_counts.get((row["server"], row["host_id"]), 0),
         }
