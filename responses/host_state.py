@@ -90,7 +90,7 @@ def _newest_deciding(host_ids: list[str], server: str | None):
     """The newest deciding request (an isolation that held, or a completed release) of each host: one query."""
     if connection.vendor == "postgresql":
         newest = (
-            ResponseRequest.objects.filter(pk__in=RawSQL(NEWEST_DECIDING_SQL, _newest_deciding_params(host_ids)))
+            ResponseRequest.objects.filter(pk__in=RawSQL(NEWEST_DECIDING_SQL, _newest_deciding_params(host_ids, server)))
             .select_related("outcome")
             .order_by()
         )
@@ -124,6 +124,7 @@ NEWEST_DECIDING_SQL = """
         SELECT request.id FROM responses_responserequest AS request
         LEFT JOIN responses_responseoutcome AS outcome ON outcome.request_id = request.id
         WHERE request.target_host = host.id AND request.task = 'isolateHost' AND request.status = 'submitted'
+          AND (%s::varchar IS NULL OR request.server = %s::varchar)
           AND (
             (request.params -> 'action' = '1'::jsonb AND (outcome.state IS NULL OR outcome.state <> ALL(%s)))
             OR (request.params -> 'action' = '0'::jsonb AND outcome.state = %s)
@@ -134,9 +135,10 @@ NEWEST_DECIDING_SQL = """
 """
 
 
-def _newest_deciding_params(host_ids: list[str]) -> list:
+def _newest_deciding_params(host_ids: list[str], server: str | None = None) -> list:
+    """The SQL's values: the host ids, the server (None: any; host ids are unique per server only), the states."""
     did_not_hold = [str(state) for state in ISOLATION_DID_NOT_HOLD]
-    return [list(host_ids), did_not_hold, str(OutcomeState.COMPLETED)]
+    return [list(host_ids), server, server, did_not_hold, str(OutcomeState.COMPLETED)]
 
 
 def _notes(newest) -> dict[str, IsolationNote]:

@@ -15,9 +15,9 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from responses import host_directory
-from responses.models import HostDirectoryEntry, OutcomeState, ResponseOutcome
+from responses.models import HostDirectoryEntry, OutcomeState, ResponseOutcome, Status
 from responses.states import PRIMARY_SERVER
-from tests.support.pages import file, isolation, page
+from tests.support.pages import file, isolation, page, set_status
 
 HOSTS = "/hosts/"
 
@@ -180,3 +180,28 @@ class TestHostPage:
         html = page(client.get(f"/hosts/{PRIMARY_SERVER}/host-y/"))
         assert 'data-host-state="isolated"' in html and 'id="host-release"' not in html
         assert ResponseOutcome.objects.count() == 1
+
+
+class TestOneHostIdOnTwoServers:
+    def test_each_servers_badge_is_its_own(self, client, login, settings, alice):
+        from accounts import tenants
+        from tests.fixtures.tenants import servers
+        from tests.support.filing import file_request
+
+        settings.KSC_SERVERS = servers("acme", "globex")
+        tenants.set_scope(alice, every_server=True, servers=[])
+        made = {}
+        for server, action in (("acme", 1), ("globex", 0)):
+            rr = file_request(
+                user=alice, server=server, task="isolateHost", target_host="same-id", target_host_name=f"WS-{server}",
+                params={"action": action}, justification="x",
+            )  # fmt: skip
+            rr = set_status(rr, Status.SUBMITTED, ksc_incident_id=len(made) + 1, submitted_at=timezone.now())
+            ResponseOutcome.objects.create(request=rr, server=server, state=OutcomeState.COMPLETED, ksc_task_id="1")
+            made[server] = rr
+        login(client, alice)
+        html = page(client.get(HOSTS))
+        badges = re.findall(r'href="/hosts/(\w+)/same-id/".*?data-host-state="(\w+)"', html, re.S)
+        assert sorted(badges) == [("acme", "isolated"), ("globex", "released")]
+        acme = page(client.get("/hosts/acme/same-id/"))
+        assert 'data-host-state="isolated"' in acme and str(made["globex"].uuid) not in acme
