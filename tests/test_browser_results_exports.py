@@ -106,3 +106,27 @@ def test_the_auditors_export_and_account_changes(open_as, axe_check, portal, ali
     assert page.locator("#id_since").get_attribute("aria-invalid") == "true"
     assert page.locator("td.account-detail").count() == 0
     axe_check(page, f"account changes with a bad date ({language}, {viewport})")
+
+
+@pytest.mark.parametrize("viewport", list(VIEWPORTS))
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_the_lists_date_filters_take_a_date_and_time_as_their_help_says(open_as, portal, alice, dave, language, viewport):
+    rr = file(alice, target_host="h-1")
+    page = open_as(dave, language=language, viewport=VIEWPORTS[viewport])
+    page.goto("/requests/")
+    if not page.locator("#filters-fold").evaluate("fold => fold.open"):
+        page.click("#filters-fold summary")
+    assert page.locator("#id_since").get_attribute("type") == "text", "a date picker refuses a date and time"
+    page.fill("#id_since", timezone.localtime(rr.created_at).strftime("%Y-%m-%dT%H:%M"))
+    page.fill("#id_until", timezone.localdate().isoformat())
+    page.click("form.filters button[type=submit]")
+    page.wait_for_url(re.compile(r"since="))
+    assert page.locator(f"a[href='/requests/{rr.uuid}/']").count() >= 1
+    assert page.locator(".errorlist").count() == 0
+    if not page.locator("#filters-fold").evaluate("fold => fold.open"):
+        page.click("#filters-fold summary")
+    page.fill("#id_since", "27/11/2026")
+    page.click("form.filters button[type=submit]")
+    page.wait_for_selector(".errorlist")
+    assert page.locator(f"a[href='/requests/{rr.uuid}/']").count() == 0, "a wrong date lists nothing"
+
