@@ -64,10 +64,11 @@ def account_event_line(event: AccountEvent) -> str:
     )
 
 
-def export_lines(since: dt.datetime | None) -> Iterator[str]:
-    events = AccountEvent.objects.all()
-    if since is not None:
-        events = events.filter(created_at__gte=since)
+def export_lines(window: export.Window) -> Iterator[str]:
+    """The account events in ``window``; none in an export of another chain (one request's)."""
+    if window.chain is not None and window.chain != AccountEvent.CHAIN:
+        return
+    events = window.within(AccountEvent.objects.all())
     for event in export.chunked(events, "seq"):
         yield account_event_line(event)
 

@@ -25,6 +25,7 @@ import logging
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -51,7 +52,8 @@ class ChainKind:
       report, compare with the heads anchors signed (``anchored``); answers the chain names seen;
     - ``gone(chain, seq)``: the words for a chain of this kind an anchor signed that is gone, or
       None when the name is not of this kind;
-    - ``export(since)``: its records as JSON lines (audit/export.py's ``line``), oldest first;
+    - ``export(window)``: its records in an audit/export.py ``Window`` (dates, one chain) as JSON lines
+      (audit/export.py's ``line``), oldest first;
     - ``stored(keys)``: {(record, chain, seq): hash} the database holds of the exported ``keys``;
     - ``order``: where its problems stand in a report (lower first).
     """
@@ -61,7 +63,7 @@ class ChainKind:
     has_events_before: Callable[[dt.datetime], bool]
     verify: Callable[[Report, dict[str, tuple[int, str]]], set[str]]
     gone: Callable[[str, int], str | None] = lambda chain, seq: None
-    export: Callable[[dt.datetime | None], Iterator[str]] | None = None
+    export: Callable[[Any], Iterator[str]] | None = None
     stored: Callable[[set[tuple[str, str, int]]], dict[tuple[str, str, int], str]] | None = None
     order: int = 100
 

@@ -12,8 +12,10 @@ Used by the auditors' download and `manage.py export_audit`.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from audit.chain import kinds
 from audit.models import AuditAnchor
@@ -51,15 +53,36 @@ def chunked(rows, key: str) -> Iterator:
         yield from batch
 
 
-def event_lines(since=None) -> Iterator[str]:
-    """Every record (at or after ``since``): each kind's records, then the anchors, a chunk at a time."""
+@dataclass(frozen=True)
+class Window:
+    """Which records an export holds: at or after ``since``, before ``until``, of one ``chain`` (a request's id).
+
+    Each kind filters its own records by it (``within``); anchors are portal-wide and left out of
+    an export of one chain.
+    """
+
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+    chain: str | None = None
+
+    def within(self, rows, field: str = "created_at"):
+        if self.since is not None:
+            rows = rows.filter(**{f"{field}__gte": self.since})
+        if self.until is not None:
+            rows = rows.filter(**{f"{field}__lt": self.until})
+        return rows
+
+
+def event_lines(since=None, *, until=None, chain: str | None = None) -> Iterator[str]:
+    """Every record (at or after ``since``, before ``until``, of ``chain``): each kind's, then the anchors."""
+    window = Window(since, until, chain)
     for kind in kinds():
         if kind.export is not None:
-            for text in kind.export(since):
+            for text in kind.export(window):
                 yield text + "\n"
-    anchors = AuditAnchor.objects.all()
-    if since is not None:
-        anchors = anchors.filter(created_at__gte=since)
+    if chain is not None:
+        return
+    anchors = window.within(AuditAnchor.objects.all())
     for anchor in chunked(anchors, "seq"):
         yield anchor_line(anchor) + "\n"
 

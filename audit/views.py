@@ -6,14 +6,15 @@ The URLs stay under the requests' namespace (responses/urls.py) where they alway
 
 from __future__ import annotations
 
+import uuid
+
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
-from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
-from audit import access, verification
+from audit import access, dates, verification
 from audit.export import event_lines
 from audit.models import AuditAnchor, VerificationSource
 
@@ -40,6 +41,7 @@ def chain_status(request: HttpRequest) -> HttpResponse:
         {
             "latest_anchor": AuditAnchor.objects.order_by("-seq").first(),
             "chain": verification.standing(),
+            "dates_help": dates.help_text(),
         },
     )
 
@@ -60,17 +62,35 @@ def chain_history(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def export_jsonl(request: HttpRequest) -> HttpResponse:
-    """GET /audit/export.jsonl?since=ISO: the trail as JSON lines (auditors and superusers)."""
+    """GET /audit/export.jsonl?since=…&until=…&request=…: the trail as JSON lines (auditors and superusers).
+
+    ``since`` / ``until``: a date or a date and time (audit/dates.py; a date as ``until`` takes in the
+    whole day); ``request``: one request's id, its events only. A bad value is refused (400), never
+    exported wider.
+    """
     if not access.may_read(request.user):
         return HttpResponse(_("Only auditors can export the audit trail."), status=403, content_type="text/plain")
     errors = []
-    since_raw = request.GET.get("since", "")
-    since = parse_datetime(since_raw) if since_raw else None
-    if since_raw and since is None:
-        errors.append(_("since must be a date and time such as 2026-11-27T08:00:00Z."))
+    bounds = {}
+    for name, end in (("since", False), ("until", True)):
+        raw = request.GET.get(name, "").strip()
+        if raw:
+            try:
+                bounds[name] = dates.moment(raw, end=end)
+            except dates.BadDate as exc:
+                errors.append(f"{name}: {exc}")
+    chain = request.GET.get("request", "").strip()
+    if chain:
+        try:
+            chain = str(uuid.UUID(chain))
+        except ValueError:
+            errors.append(_("request: “%(text)s” is not a request's id (a UUID).") % {"text": chain[:40]})
+    if bounds.get("since") and bounds.get("until") and bounds["since"] >= bounds["until"]:
+        errors.append(_("since must be before until."))
     if errors:
-        return HttpResponse(" ".join(errors), status=400, content_type="text/plain")
-    response = StreamingHttpResponse(event_lines(since), content_type="application/x-ndjson")
+        return HttpResponse(" ".join(errors), status=400, content_type="text/plain; charset=utf-8")
+    lines = event_lines(bounds.get("since"), until=bounds.get("until"), chain=chain or None)
+    response = StreamingHttpResponse(lines, content_type="application/x-ndjson")
     response["Content-Disposition"] = 'attachment; filename="edr-portal-audit.jsonl"'
     response["Cache-Control"] = "no-store"
     return response

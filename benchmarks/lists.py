@@ -250,6 +250,10 @@ def measure(repeat: int) -> list[dict]:
         (f"isolated now ({ISOLATED} hosts)", web, "/isolated/", {}),
         ("API list", api, "/api/v1/requests/", {}),
         ("API list, host filter", api, "/api/v1/requests/", {"host": "WS-04217"}),
+        # The host list (issue 30, point 2): the host directory grouped per host, its badges and open requests.
+        ("host list", web, "/hosts/", {}),
+        ("host list, page 50", web, "/hosts/", {"page": 50}),
+        ("host list, search", web, "/hosts/", {"q": "WS-042"}),
     ]
     return [{"name": name, **time_page(client, url, params, repeat)} for name, client, url, params in cases]
 

@@ -51,6 +51,28 @@ def ended_isolation(rr: ResponseRequest, user: Any) -> ResponseRequest | None:
     )
 
 
+def release_of(rr: ResponseRequest, user: Any) -> ResponseRequest | None:
+    """For a submitted isolation (isolateHost, action 1): the first release of the same host on the same
+    server filed after it that ``user`` may see (its paired release included), else None."""
+    if (
+        rr.task != "isolateHost"
+        or rr.status != Status.SUBMITTED
+        or not isinstance(rr.params, dict)
+        or rr.params.get("action") != 1
+    ):
+        return None
+    return (
+        ResponseRequest.objects.visible_to(user)
+        .filter(
+            task="isolateHost", server=rr.server, target_host=rr.target_host, params__action=0, created_at__gt=rr.created_at
+        )
+        .exclude(status__in=(Status.REJECTED, Status.CANCELLED, Status.EXPIRED))
+        .select_related("outcome")
+        .order_by("created_at")
+        .first()
+    )
+
+
 def failure_advice(rr: ResponseRequest, *, may_retry: bool) -> str:
     """What to do about a failed submission, for this reader."""
     if rr.status != Status.FAILED:

@@ -133,13 +133,15 @@ class RequestFilterSet(django_filters.FilterSet):
         label=_("Filed from"),
         method="filter_since",
         help_text=_("Filed on or after: a day (YYYY-MM-DD, from its start) or an ISO 8601 date and time."),
-        widget=forms.DateInput(attrs={"type": "date"}),
+        # Plain text, not a date picker: the help promises a date and time too, which type="date" refuses.
+        widget=forms.TextInput(attrs={"placeholder": "2026-11-27", "autocomplete": "off", "spellcheck": "false"}),
     )
     until = DateOrDateTimeFilter(
         label=_("Filed to"),
         method="filter_until",
         help_text=_("Filed before an ISO 8601 date and time, or on or before a day (YYYY-MM-DD, the day included)."),
-        widget=forms.DateInput(attrs={"type": "date"}),
+        # Plain text, not a date picker: the help promises a date and time too, which type="date" refuses.
+        widget=forms.TextInput(attrs={"placeholder": "2026-11-27", "autocomplete": "off", "spellcheck": "false"}),
     )
     q = django_filters.CharFilter(
         label=_("Search"),

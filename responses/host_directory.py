@@ -15,12 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from django.db.models import Q, QuerySet
+from django.db.models import Max, Q, QuerySet
 from django.utils import timezone
 
 from ksc_client.hosts import Host
 from responses import catalog
-from responses.models import HostDirectoryEntry
+from responses.models import HostDirectoryEntry, ResponseRequest
 from responses.states import PRIMARY_SERVER
 
 NAME_LENGTH = HostDirectoryEntry._meta.get_field("display_name").max_length
@@ -65,6 +65,22 @@ def record_seen(hosts: Iterable[Host], server: str = PRIMARY_SERVER) -> None:
             unique_fields=["server", "host_id", "display_name"],
             update_fields=["fqdn", "last_seen"],
         )
+        fill_missing_names({host_id: name for host_id, name in rows if name}, server)
+
+
+def fill_missing_names(names: dict[str, str], server: str = PRIMARY_SERVER) -> int:
+    """Requests filed while KSC was unreachable carry no host name: KSC's name, once it answers (issue 30, point 3).
+
+    ``names``: host id -> display name as KSC just gave it. Only requests without a name change (the
+    name as filed is kept otherwise); the name is no part of a request's fingerprint or audit chain.
+    Answers how many requests got their name.
+    """
+    filled = 0
+    for host_id, name in sorted(names.items()):
+        filled += ResponseRequest.objects.filter(server=server, target_host=host_id, target_host_name="").update(
+            target_host_name=name
+        )
+    return filled
 
 
 # Past this many matching directory rows the search is broad ("TKY-", "WS-"): the newest requests
@@ -97,3 +113,35 @@ def matching(text: str) -> QuerySet[HostDirectoryEntry]:
     return HostDirectoryEntry.objects.filter(
         Q(host_id__icontains=text) | Q(display_name__icontains=text) | Q(fqdn__icontains=text)
     )
+
+
+def listed(scope: Q | None, text: str = "") -> QuerySet:
+    """The host list (/hosts/): one row per (server, host id), newest seen first, as dicts.
+
+    ``scope``: the servers the reader works on (responses.policy.server_filter; None: every
+    server); ``text``: the search (host id, any name the host had, FQDN). Each row carries
+    ``server``, ``host_id`` and ``last_seen`` (when KSC or a filing last named it to the portal);
+    the names are read for one page only (``newest_names``): grouping stays cheap to count.
+    """
+    rows = HostDirectoryEntry.objects.all()
+    if scope is not None:
+        rows = rows.filter(scope)
+    if text:
+        rows = rows.filter(Q(host_id__icontains=text) | Q(display_name__icontains=text) | Q(fqdn__icontains=text))
+    return rows.values("server", "host_id").annotate(last_seen=Max("last_seen")).order_by("-last_seen", "server", "host_id")
+
+
+def newest_names(keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """{(server, host id): the name it was last known by} for a page of hosts, in one query."""
+    keys = set(keys)
+    names: dict[tuple[str, str], str] = {}
+    rows = (
+        HostDirectoryEntry.objects.filter(host_id__in={host_id for _server, host_id in keys})
+        .exclude(display_name="")
+        .order_by("-last_seen", "-id")
+        .values_list("server", "host_id", "display_name")
+    )
+    for server, host_id, name in rows:
+        if (server, host_id) in keys:
+            names.setdefault((server, host_id), name)
+    return names

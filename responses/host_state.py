@@ -49,13 +49,52 @@ def portal_isolations(host_ids: list[str], server: str | None = None) -> dict[st
     one row per host: a year of requests gives a host hundreds of isolations and releases, and
     loading them all for every host of a page took a second at a million requests (issue 24).
     """
+    return _notes(_newest_deciding(host_ids, server))
+
+
+# The portal's word on a host's isolation (the host list's and the host page's badge, issue 30 point 2).
+ISOLATED = "isolated"
+RELEASED = "released"
+UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class HostMark:
+    """What the portal's own records say of a host: isolated by ``request``, or released by it (completed)."""
+
+    state: str  # ISOLATED or RELEASED; a host without a mark is UNKNOWN
+    request: ResponseRequest
+    at: dt.datetime  # isolated: when it was submitted; released: when the endpoint completed the release
+    by: str  # who filed the deciding request
+
+    @property
+    def isolated(self) -> bool:
+        return self.state == ISOLATED
+
+
+def portal_marks(host_ids: list[str], server: str | None = None) -> dict[str, HostMark]:
+    """Per host, the portal's mark (isolated, released) from the same newest deciding request; none: unknown."""
+    marks: dict[str, HostMark] = {}
+    for request in _newest_deciding(host_ids, server):
+        action = request.params.get("action") if isinstance(request.params, dict) else None
+        if action == 1:
+            marks[request.target_host] = HostMark(ISOLATED, request, request.submitted_at, request.requester_username)
+        elif action == 0:
+            outcome = outcome_of(request)
+            at = outcome.since if outcome is not None else request.submitted_at
+            marks[request.target_host] = HostMark(RELEASED, request, at, request.requester_username)
+    return marks
+
+
+def _newest_deciding(host_ids: list[str], server: str | None):
+    """The newest deciding request (an isolation that held, or a completed release) of each host: one query."""
     if connection.vendor == "postgresql":
         newest = (
-            ResponseRequest.objects.filter(pk__in=RawSQL(NEWEST_DECIDING_SQL, _newest_deciding_params(host_ids)))
+            ResponseRequest.objects.filter(pk__in=RawSQL(NEWEST_DECIDING_SQL, _newest_deciding_params(host_ids, server)))
             .select_related("outcome")
             .order_by()
         )
-        return _notes(newest)
+        return newest
     deciding = Q(params__action=1) & (Q(outcome__isnull=True) | ~Q(outcome__state__in=ISOLATION_DID_NOT_HOLD)) | Q(
         params__action=0, outcome__state=OutcomeState.COMPLETED
     )
@@ -71,7 +110,7 @@ def portal_isolations(host_ids: list[str], server: str | None = None) -> dict[st
         )
         .filter(newest=1)
     )
-    return _notes(newest)
+    return newest
 
 
 # The same rule as the window query above, per host through rr_isolation_host_idx (a partial index on
@@ -85,6 +124,7 @@ NEWEST_DECIDING_SQL = """
         SELECT request.id FROM responses_responserequest AS request
         LEFT JOIN responses_responseoutcome AS outcome ON outcome.request_id = request.id
         WHERE request.target_host = host.id AND request.task = 'isolateHost' AND request.status = 'submitted'
+          AND (%s::varchar IS NULL OR request.server = %s::varchar)
           AND (
             (request.params -> 'action' = '1'::jsonb AND (outcome.state IS NULL OR outcome.state <> ALL(%s)))
             OR (request.params -> 'action' = '0'::jsonb AND outcome.state = %s)
@@ -95,9 +135,10 @@ NEWEST_DECIDING_SQL = """
 """
 
 
-def _newest_deciding_params(host_ids: list[str]) -> list:
+def _newest_deciding_params(host_ids: list[str], server: str | None = None) -> list:
+    """The SQL's values: the host ids, the server (None: any; host ids are unique per server only), the states."""
     did_not_hold = [str(state) for state in ISOLATION_DID_NOT_HOLD]
-    return [list(host_ids), did_not_hold, str(OutcomeState.COMPLETED)]
+    return [list(host_ids), server, server, did_not_hold, str(OutcomeState.COMPLETED)]
 
 
 def _notes(newest) -> dict[str, IsolationNote]:

@@ -591,12 +591,29 @@ def _sweep_server(
         trouble = str(error)
         log.warning("outcome sweep (%s) stopped: %s", server, error)
     _reschedule([outcome for outcome in due if outcome.pk in done], now)
+    if trouble is None:
+        _fill_names(server, due)
     result.calls += work.calls.calls
     if trouble is None and work.calls.calls:
         server_state.contact(server, login=True)
     elif trouble is not None:
         server_state.trouble(server, error)
     return trouble
+
+
+# At most this many hosts a sweep asks KSC about, for requests filed without a name (KSC was unreachable).
+NAME_FILLS = 10
+
+
+def _fill_names(server: str, due: list[ResponseOutcome]) -> None:
+    """KSC answers again: the requests filed without a host name get KSC's (hosts.lookup records it)."""
+    nameless = sorted({outcome.request.target_host for outcome in due if not outcome.request.target_host_name})
+    for host_id in nameless[:NAME_FILLS]:
+        try:
+            hosts.lookup(host_id, server=server)  # the directory fills the names (host_directory.fill_missing_names)
+        except (KscError, ImproperlyConfigured, ksc_servers.UnknownServer) as error:
+            log.info("outcome sweep (%s): host %s not named: %s", server, host_id, error)
+            return
 
 
 def _reschedule(outcomes: list[ResponseOutcome], now: dt.datetime) -> None:

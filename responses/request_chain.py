@@ -218,12 +218,12 @@ def event_line(event: RequestEvent) -> str:
     )
 
 
-def export_lines(since: dt.datetime | None) -> Iterator[str]:
-    """Every request event (at or after ``since``) as a JSON line, a chunk at a time."""
+def export_lines(window: export.Window) -> Iterator[str]:
+    """Every request event in ``window`` (its dates; its chain: one request's id) as a JSON line, a chunk at a time."""
     # Not the request's params: an IOC archive would be read again for every one of its events.
-    events = RequestEvent.objects.select_related("request").defer("request__params")
-    if since is not None:
-        events = events.filter(created_at__gte=since)
+    events = window.within(RequestEvent.objects.select_related("request").defer("request__params"))
+    if window.chain is not None:
+        events = events.filter(request__uuid=window.chain)
     for event in export.chunked(events, "id"):
         yield event_line(event)
 

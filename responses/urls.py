@@ -31,6 +31,7 @@ urlpatterns = [
     path("requests/<uuid:key>/retry/", decisions.act, {"action": workflow.RETRY}, name="retry"),
     path("approvals/", decisions.approval_queue, name="queue"),
     path("attention/", attention.needs_attention, name="attention"),
+    path("hosts/", hosts.host_list, name="hosts"),
     path("hosts/search", hosts.host_search, name="host_search"),
     path("hosts/<str:server>/<str:host_id>/", hosts.host_detail, name="host"),
     # Links from before several servers: the host on the user's default server.

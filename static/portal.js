@@ -296,7 +296,35 @@
     });
   }
 
+  // A page that refreshes itself (templates/_refresh.html): reloaded after its seconds, unless the reader
+  // stopped it or is typing (a field has the focus: the reload waits); axe-core's meta-refresh rule.
+  function setupRefresh() {
+    var meta = document.querySelector("meta[name=portal-refresh]");
+    var seconds = meta ? parseInt(meta.getAttribute("content"), 10) : 0;
+    var control = document.getElementById("refresh-control");
+    var stop = document.getElementById("refresh-stop");
+    if (!seconds || seconds < 1 || !control || !stop) { return; }
+    var stopped = false;
+    control.hidden = false;
+    function busy() {
+      var active = document.activeElement;
+      return active && /^(INPUT|TEXTAREA|SELECT)$/.test(active.tagName);
+    }
+    function tick() {
+      if (stopped) { return; }
+      if (busy()) { window.setTimeout(tick, seconds * 1000); return; }
+      window.location.reload();
+    }
+    window.setTimeout(tick, seconds * 1000);
+    stop.addEventListener("click", function () {
+      stopped = true;
+      stop.disabled = true;
+      stop.textContent = stop.getAttribute("data-stopped");
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    setupRefresh();
     setupThemeSwitch();
     setupFilterFold();
     setupQueueKeys();

@@ -25,6 +25,7 @@ pytest_plugins = [
     "tests.fixtures.accounts",
     "tests.fixtures.api",
     "tests.fixtures.browser",
+    "tests.fixtures.axe",
     "tests.fixtures.chat",
     "tests.fixtures.database",
     "tests.fixtures.fault_stand",

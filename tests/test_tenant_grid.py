@@ -54,7 +54,7 @@ def paths_for(tenant, device_pk: int) -> list[str]:
         resolve(urlsplit(path).path)
         paths.add(path)
     # The lists and searches, filtered by the other tenant's words and server too.
-    for list_path in ("/requests/", "/requests/export.csv", "/api/v1/requests/"):
+    for list_path in ("/requests/", "/requests/export.csv", "/api/v1/requests/", "/hosts/"):
         paths.add(f"{list_path}?q={tenant.marker}")
         paths.add(f"{list_path}?server={tenant.server}")
         paths.add(f"{list_path}?host={tenant.marker}")

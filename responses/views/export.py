@@ -23,6 +23,7 @@ from responses.models import (
     Decision,
     ResponseRequest,
 )
+from responses.outcomes import outcome_of
 from responses.views.common import _refused
 
 CSV_COLUMNS = (
@@ -47,6 +48,12 @@ CSV_COLUMNS = (
     "external_ref",
     "justification",
     "params",  # JSON; an IOC archive as its size and SHA-256, never the archive itself
+    # The outcome on the host, from KSC's task (responses/outcomes.py); empty before the request reached KSC.
+    "outcome_state",  # the code (waiting, running, completed, warning, failed...), for scripts
+    "outcome_label",  # in words, in the exporting reader's language
+    "outcome_since",  # when the outcome last changed
+    "ksc_task_id",
+    "campaign",  # the campaign's id when the request is one of a campaign's hosts
 )
 
 
@@ -72,6 +79,8 @@ def _csv_rows(requests: QuerySet[ResponseRequest]) -> Iterator[list[str]]:
     # Streamed in chunks: each chunk is one SELECT and one prefetch of its decisions.
     for rr in requests.iterator(chunk_size=EXPORT_CHUNK):
         decisions = "; ".join(f"{a.approver_username}:{a.decision}" for a in rr.approvals.all())
+        outcome = outcome_of(rr)
+        campaign_host = getattr(rr, "campaign_host", None)  # the reverse one-to-one: None when not a campaign's
         yield [
             _cell(value)
             for value in (
@@ -96,6 +105,11 @@ def _csv_rows(requests: QuerySet[ResponseRequest]) -> Iterator[list[str]]:
                 rr.external_ref,
                 rr.justification,
                 json.dumps(catalog.params_for_listing(rr.task, rr.params), ensure_ascii=False, sort_keys=True),
+                outcome.state if outcome else "",
+                outcome.label if outcome else "",
+                outcome.since.isoformat() if outcome and outcome.since else "",
+                (outcome.ksc_task_id or "") if outcome else "",
+                campaign_host.campaign.uuid if campaign_host is not None else "",
             )
         ]
 
@@ -110,8 +124,10 @@ def export_csv(request: HttpRequest) -> HttpResponse:
     filters = RequestFilterSet(request.GET, queryset=ResponseRequest.objects.visible_to(request.user))
     if not filters.is_valid():
         return _refused(request, _("The filters are not valid; correct them on the list first."), status=400)
-    requests = filters.rows().prefetch_related(
-        Prefetch("approvals", queryset=Decision.objects.order_by("created_at", "id"))
+    requests = (
+        filters.rows()
+        .select_related("outcome", "campaign_host__campaign")
+        .prefetch_related(Prefetch("approvals", queryset=Decision.objects.order_by("created_at", "id")))
     )
     writer = csv.writer(_Echo())
     response = StreamingHttpResponse(

@@ -7,6 +7,8 @@ from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ImproperlyConfigured
+from django.core.paginator import Paginator
+from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -16,11 +18,11 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from ksc_client.hosts import Host
-from responses import catalog, hosts, isolation, policy, throttle, workflow
+from responses import catalog, host_directory, hosts, isolation, policy, throttle, workflow
 from responses.errors import RateLimited
-from responses.host_state import portal_isolation, portal_isolations
-from responses.models import ResponseRequest
-from responses.views.common import _paginate, _refused
+from responses.host_state import HostMark, portal_isolation, portal_isolations, portal_marks
+from responses.models import OPEN, ResponseRequest
+from responses.views.common import _paginate, _query_without_page, _refused
 from responses.views.lists import _list_rows
 
 log = logging.getLogger(__name__)
@@ -111,12 +113,83 @@ def _found_context(found: hosts.HostSearch, task: str) -> dict[str, Any]:
 
 def _use_host_url(host: Host, task: str, server: str = "") -> str:
     """The new-request form with this host filled in (the "Use this host" link works without JS)."""
-    params = {"target_host": host.id, "target_host_name": hosts.display_name(host)}
+    return _new_request_url(host.id, hosts.display_name(host), server, task=task)
+
+
+def _new_request_url(host_id: str, name: str, server: str = "", *, task: str = "", action: str = "") -> str:
+    """The new-request form for this host (and task; ``action``: isolateHost's, "0" releases)."""
+    params = {"target_host": host_id, "target_host_name": name}
     if server:
         params["server"] = server
     if task:
         params["task"] = task
+    if action:
+        params["params-action"] = action
     return f"{reverse('responses:new')}?{urlencode(params)}"
+
+
+HOST_LIST_SIZE = 50
+
+
+class HostPaginator(Paginator):
+    """Hosts number in the thousands: counted exactly (the pages' pagination reads these two)."""
+
+    count_is_exact = True
+    count_estimate = None
+
+
+@login_required
+@require_GET
+def host_list(request: HttpRequest) -> HttpResponse:
+    """Every host the portal knows on the reader's servers (the host directory), newest seen first; ``?q=`` searches.
+
+    Each host with the portal's badge (isolated by the portal, released, unknown: responses/host_state.py),
+    when the portal last heard of it, and its open requests this reader may see.
+    """
+    user = request.user
+    allowed = policy.may_open(user, policy.HOST_PAGE)
+    if not allowed:
+        return _refused(request, allowed.reason)
+    query = request.GET.get("q", "").strip()
+    error = ""
+    if len(query) > MAX_HOST_QUERY:
+        error, query = _too_long_query(), ""
+    rows = host_directory.listed(policy.server_filter(user), query)
+    page = HostPaginator(rows, HOST_LIST_SIZE).get_page(request.GET.get("page"))
+    listed = list(page.object_list)
+    marks: dict[str, dict[str, HostMark]] = {}
+    for server in {row["server"] for row in listed}:
+        marks[server] = portal_marks([row["host_id"] for row in listed if row["server"] == server], server)
+    open_counts = {
+        (item["server"], item["target_host"]): item["count"]
+        for item in ResponseRequest.objects.visible_to(user)
+        .filter(status__in=OPEN, target_host__in={row["host_id"] for row in listed})
+        .values("server", "target_host")
+        .annotate(count=Count("pk"))
+        .order_by()
+    }
+    names = host_directory.newest_names((row["server"], row["host_id"]) for row in listed)
+    page.object_list = [
+        {
+            **row,
+            "name": names.get((row["server"], row["host_id"]), ""),
+            "mark": marks[row["server"]].get(row["host_id"]),
+            "open": open_counts.get((row["server"], row["host_id"]), 0),
+        }
+        for row in listed
+    ]
+    return render(
+        request,
+        "responses/host_list.html",
+        {
+            "q": query,
+            "error": error,
+            "page": page,
+            "query": _query_without_page(request),
+            "several_servers": len(policy.acting_servers(user)) > 1,
+        },
+        status=400 if error else 200,
+    )
 
 
 @login_required
@@ -153,6 +226,13 @@ def host_detail(request: HttpRequest, server: str, host_id: str) -> HttpResponse
     # The name a request was filed with is read only when KSC gave none.
     filed_as = requests.exclude(target_host_name="").values_list("target_host_name", flat=True)
     name = hosts.name_of(host_id, facts, filed_as=lambda: filed_as.first() or "")
+    mark = portal_marks([host_id], server).get(host_id)
+    new_url = release_url = ""
+    if policy.may(user, policy.FILE):
+        several = len(policy.acting_servers(user)) > 1
+        new_url = _new_request_url(host_id, name, server if several else "")
+        if mark is not None and mark.isolated:
+            release_url = _new_request_url(host_id, name, server if several else "", task="isolateHost", action="0")
     return render(
         request,
         "responses/host.html",
@@ -163,6 +243,9 @@ def host_detail(request: HttpRequest, server: str, host_id: str) -> HttpResponse
             "host_facts": facts,
             "host_facts_error": facts_error,
             "isolation": portal_isolation(host_id, server),
+            "mark": mark,
+            "new_url": new_url,
+            "release_url": release_url,
             # Its isolation's end, when the portal keeps one (responses/isolation.py)
             "isolated_rows": isolation.isolated_now(request.user, host_id=host_id, server=server),
             "now": timezone.now(),

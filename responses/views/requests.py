@@ -22,6 +22,7 @@ from responses import (
     isolation,
     policy,
     queueing,
+    results,
     risk,
 )
 from responses.host_state import portal_isolation
@@ -29,6 +30,7 @@ from responses.models import (
     IN_FLIGHT,
     OPEN,
     EventKind,
+    OutcomeState,
     ResponseRequest,
     Status,
 )
@@ -59,6 +61,12 @@ def _detail_context(request: HttpRequest, rr: ResponseRequest) -> dict[str, Any]
         if rr.external_ref:
             query["external_ref"] = rr.external_ref
         release_url = f"{reverse('responses:new')}?{urlencode(query)}"
+    # An isolation links forward to its release, and offers no other once the release completed (issue 30, point 2).
+    release = filing_hints.release_of(rr, user)
+    release_outcome = outcome_of(release) if release is not None else None
+    release_completed = release_outcome is not None and release_outcome.state == OutcomeState.COMPLETED
+    if release_completed:
+        release_url = ""
     task = rr.task_type
     events = list(rr.events.all())
     host_tasks = 0
@@ -103,6 +111,9 @@ def _detail_context(request: HttpRequest, rr: ResponseRequest) -> dict[str, Any]
         ),
         "actions": actions,
         "release_url": release_url,
+        "release": release,
+        "release_outcome": release_outcome,
+        "release_completed": release_completed,
         # Ways out (issue 17, point 6): file again as a copy, the isolation a release ends, what to do.
         "copy_url": filing_hints.copy_url(rr)
         if rr.status in (Status.REJECTED, Status.FAILED, Status.CANCELLED, Status.EXPIRED)
@@ -114,6 +125,8 @@ def _detail_context(request: HttpRequest, rr: ResponseRequest) -> dict[str, Any]
         "external_ref_url": filing_hints.external_ref_url(rr.external_ref),
         "in_flight": rr.status in IN_FLIGHT,
         "outcome": (outcome := outcome_of(rr)),
+        # What the finished task did: found, isolated, where the file is (responses/results.py)
+        "results": results.result_lines(rr, outcome),
         # The page follows the outcome too, until the host's outcome is final.
         "following_outcome": outcome is not None and not outcome.final and outcome.tracking,
         "outcome_refresh_seconds": OUTCOME_REFRESH_SECONDS,
