@@ -56,7 +56,7 @@ from responses.models import (
 
 log = logging.getLogger(__name__)
 
-BATCH = 25  # requests per job: enough to spread a wave over the workers, few enough to claim quickly
+BATCH = 50  # requests per job: enough to spread a wave over the workers, few enough to claim quickly
 SYSTEM = "system"
 
 

@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 HOST_TASKS_MAX = 100  # KES keeps at most 100 response tasks per host (docs/ksc-wire.md)
 BAD_OUTCOMES = (OutcomeState.FAILED, OutcomeState.NO_TASK)
 # Requests made per transaction when a wave is released: the workers start on the first chunk
-# while the next ones are made (four submission batches: campaigns.batch.BATCH).
+# while the next ones are made (two submission batches: campaigns.batch.BATCH).
 RELEASE_CHUNK = 100
 SENT = (Status.SUBMITTED, Status.FAILED, Status.CANCELLED)
 
