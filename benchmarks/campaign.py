@@ -310,23 +310,9 @@ def fill_campaigns(model, count: int) -> None:
                 incident += 1
                 requests.append(request)
             ResponseRequest.objects.bulk_create(requests, batch_size=500)
-            CampaignHost.objects.bulk_create(
-                [
-                    CampaignHost(
-                        campaign=campaign,
-                        host_id=host.host_id,
-                        display_name=host.display_name,
-                        group_name=host.group_name,
-                        os_name=host.os_name,
-                        last_seen=host.last_seen,
-                        position=host.position,
-                        wave=host.wave,
-                        request=request,
-                    )
-                    for host, request in zip(hosts, requests, strict=True)
-                ],
-                batch_size=500,
-            )
+            for host, request in zip(hosts, requests, strict=True):
+                host.pk, host.campaign, host.request = None, campaign, request
+            CampaignHost.objects.bulk_create(hosts, batch_size=500)
 
 
 def page_times(campaign, user) -> dict:
