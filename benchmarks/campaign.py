@@ -28,6 +28,7 @@ import statistics
 import subprocess
 import sys
 import time
+import uuid as uuid_module
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,7 +57,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hosts", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--campaigns", type=int, default=0, help="extra campaigns of --hosts hosts for the page timing")
+    parser.add_argument(
+        "--campaigns",
+        type=int,
+        default=99,
+        help="more finished campaigns of --hosts hosts in the database for the page timing (default 99: 100 in all)",
+    )
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--profile", action="store_true", help="print where filing and the release spend their time")
     args = parser.parse_args()
@@ -89,7 +95,6 @@ def main() -> None:
     from campaigns import filing
     from campaigns import workflow as campaigns
     from campaigns.models import Campaign
-    from ksc_simulator.server import KscSimulator
     from responses import jobs
     from responses.ksc_servers import build_client
     from responses.ksc_servers import reset_clients as reset_client
@@ -100,7 +105,7 @@ def main() -> None:
     queue.connection.flushdb()
     password = secrets.token_urlsafe(16)
     hosts = simulated_hosts(args.hosts)
-    simulator = KscSimulator(user="bench", password=password, port=0, hosts=hosts).start()
+    simulator = SimulatorProcess(args.hosts, password)
     os.environ.update(
         {
             "KSC_HOST": simulator.host,
@@ -140,7 +145,7 @@ def main() -> None:
             )
             for _ in range(args.workers)
         ]
-        time.sleep(3)  # the workers start and log in before the clock starts
+        wait_for_workers(queue, args.workers)  # the workers start (imports, Django) before the clock starts
         begin = time.perf_counter()
         with profiled(args.profile, "approval and release"):
             campaigns.approve(campaign, user=bob)
@@ -172,12 +177,16 @@ def main() -> None:
         plain = statistics.mean([figures["plain_before_per_s"], figures["plain_after_per_s"]])
         figures["plain_per_s"] = plain
         figures["ratio"] = figures["campaign_per_s"] / plain
-        figures["incidents"] = len(simulator.state.incidents) if hasattr(simulator, "state") else None
+        if args.campaigns:
+            begin = time.perf_counter()
+            fill_campaigns(campaign, args.campaigns)
+            figures["fill_s"] = time.perf_counter() - begin
+        figures["campaigns"] = 1 + args.campaigns
         figures.update(page_times(campaign, bob))
     finally:
         for worker in workers:
             worker.terminate()
-        simulator.stop()
+        figures["incidents"] = simulator.stop()
         queue.connection.flushdb()
         for process in started:
             process.terminate()
@@ -200,6 +209,63 @@ def main() -> None:
     )
 
 
+def serve_simulator(count: int, password: str, pipe) -> None:
+    """The simulator's own process (see SimulatorProcess): serve until told to stop, then report the incidents."""
+    from ksc_simulator.server import KscSimulator
+
+    simulator = KscSimulator(user="bench", password=password, port=0, hosts=simulated_hosts(count)).start()
+    pipe.send((simulator.host, simulator.port, str(simulator.cert_path)))
+    pipe.recv()
+    incidents = len(simulator.state.incidents)
+    simulator.stop()
+    pipe.send(incidents)
+
+
+class SimulatorProcess:
+    """The KSC simulator in a process of its own, as KSC is a server of its own.
+
+    In the benchmark's process it would share one interpreter lock with the benchmark's own
+    work (the approval and the release of the wave, the progress queries), and every KSC call
+    of the workers would wait for that work: a cost no real KSC adds. The plain loop calls the
+    same process.
+    """
+
+    def __init__(self, count: int, password: str):
+        import multiprocessing
+
+        context = multiprocessing.get_context("spawn")
+        self.pipe, child = context.Pipe()
+        self.process = context.Process(target=serve_simulator, args=(count, password, child), daemon=True)
+        self.process.start()
+        if not self.pipe.poll(120):
+            self.process.kill()
+            raise SystemExit("the simulator did not start within 120 s")
+        self.host, self.port, self.cert_path = self.pipe.recv()
+
+    def stop(self) -> int | None:
+        """Stop it; the number of incidents it holds (None when it did not answer)."""
+        incidents = None
+        with contextlib.suppress(OSError, EOFError):
+            self.pipe.send("stop")
+            if self.pipe.poll(30):
+                incidents = self.pipe.recv()
+        self.process.join(timeout=10)
+        if self.process.is_alive():
+            self.process.kill()
+        return incidents
+
+
+def wait_for_workers(queue, count: int, timeout: float = 180) -> None:
+    """Until ``count`` workers listen on the queue (on a loaded machine they take a while to start)."""
+    from rq import Worker
+
+    deadline = time.perf_counter() + timeout
+    while Worker.count(queue=queue) < count:
+        if time.perf_counter() > deadline:
+            raise SystemExit(f"the workers did not start within {timeout:.0f} s")
+        time.sleep(0.2)
+
+
 @contextlib.contextmanager
 def profiled(on: bool, what: str):
     if not on:
@@ -216,6 +282,37 @@ def profiled(on: bool, what: str):
         profile.disable()
         print(f"--- profile of {what} ---", file=sys.stderr)
         pstats.Stats(profile, stream=sys.stderr).sort_stats("cumulative").print_stats(30)
+
+
+def fill_campaigns(model, count: int) -> None:
+    """``count`` finished campaigns like ``model``, each host with a submitted request, inserted in bulk.
+
+    Only what the campaign page and its API read: the campaigns, their hosts and the hosts'
+    requests (no trails); enough for the page's queries to pick one campaign among many.
+    """
+    from django.db import transaction
+
+    from campaigns.models import Campaign, CampaignHost, CampaignStatus
+    from responses.models import ResponseRequest, Status
+
+    hosts = list(CampaignHost.objects.filter(campaign=model).select_related("request").order_by("position"))
+    incident = 10**9
+    for _ in range(count):
+        with transaction.atomic():
+            campaign = Campaign.objects.get(pk=model.pk)
+            campaign.pk, campaign.uuid, campaign.status = None, uuid_module.uuid4(), CampaignStatus.COMPLETED
+            campaign.save()
+            requests = []
+            for host in hosts:
+                request = host.request
+                request.pk, request.uuid, request.ksc_added = None, uuid_module.uuid4(), None
+                request.status, request.ksc_incident_id = Status.SUBMITTED, incident
+                incident += 1
+                requests.append(request)
+            ResponseRequest.objects.bulk_create(requests, batch_size=500)
+            for host, request in zip(hosts, requests, strict=True):
+                host.pk, host.campaign, host.request = None, campaign, request
+            CampaignHost.objects.bulk_create(hosts, batch_size=500)
 
 
 def page_times(campaign, user) -> dict:

@@ -25,13 +25,15 @@ incident KSC may hold (responses.jobs). One request, one incident, whatever happ
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
+from collections.abc import Iterator
 
 import django_rq
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Max, Q
+from django.db import DatabaseError, connection, transaction
+from django.db.models import Max, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from audit import chain as audit_chain
@@ -54,7 +56,7 @@ from responses.models import (
 
 log = logging.getLogger(__name__)
 
-BATCH = 25  # requests per job: enough to spread a wave over the workers, few enough to claim quickly
+BATCH = 50  # requests per job: enough to spread a wave over the workers, few enough to claim quickly
 SYSTEM = "system"
 
 
@@ -201,11 +203,16 @@ def create_children(campaign: Campaign, hosts: list[CampaignHost]) -> list[Respo
         ],
         batch_size=500,
     )
+    ids = [child.pk for child in children]
+    # One UPDATE links every host to its request (a campaign holds each host once, and this wave's
+    # requests are one per host): no CASE over a thousand rows as bulk_update would build.
+    CampaignHost.objects.filter(pk__in=[host.pk for host in hosts]).update(
+        held_reason="",
+        request=Subquery(ResponseRequest.objects.filter(pk__in=ids, target_host=OuterRef("host_id")).values("pk")[:1]),
+    )
     for host, child in zip(hosts, children, strict=True):
         host.request = child
         host.held_reason = ""
-    CampaignHost.objects.bulk_update(hosts, ["request", "held_reason"], batch_size=500)
-    ids = [child.pk for child in children]
     transaction.on_commit(lambda: push_batches(campaign.pk, ids))
     return children
 
@@ -322,9 +329,19 @@ def claim_batch(campaign_pk: int, ids: list[int]) -> list[tuple[ResponseRequest,
                     {"attempt": 1, "batch": True},
                 )
             )
-        ResponseRequest.objects.bulk_update(
-            claimed, ["ksc_added", "attempts", "status", "updated_at", "next_try_at", "wait_reason"]
-        )
+        # One UPDATE per KLINCDT_ADDED second (nearly always one): the rest is the same for all.
+        by_second: dict[dt.datetime, list[int]] = {}
+        for child in claimed:
+            by_second.setdefault(child.ksc_added, []).append(child.pk)
+        for second, pks in by_second.items():
+            ResponseRequest.objects.filter(pk__in=pks).update(
+                ksc_added=second,
+                attempts=1,
+                status=Status.SUBMITTING,
+                updated_at=now,
+                next_try_at=None,
+                wait_reason="",
+            )
         SubmissionAttempt.objects.bulk_create(attempts)
         append_bulk(events, heads)
     return list(zip(claimed, attempts, strict=True))
@@ -344,34 +361,70 @@ def submit_batch(campaign_pk: int, ids: list[int]) -> dict[str, int]:
         return counts
     client = client_for(claimed[0][0].server)
     done = []
-    for child, attempt in claimed:
-        incident_id = None
-        try:
-            data = payload.add_incident_data(child.task, child.target_host, child.params, child.ksc_added)
-            incident_id = client.add_incident(data)
-            ResponseRequest.objects.filter(pk=child.pk, status=Status.SUBMITTING, ksc_incident_id__isnull=True).update(
-                ksc_incident_id=incident_id, updated_at=timezone.now()
-            )
-            client.update_incident(incident_id, payload.update_incident_data(child.target_host))
-        except KscError as exc:
-            counts["failed"] += 1
-            # The per-request machinery takes over: a retry after the back-off, looking in KSC first.
-            submission.submission_failed(
-                child.uuid,
-                attempt,
-                str(exc),
-                will_retry=True,
-                code=getattr(exc, "code", None),
-                retry_in=max(settings.KSC_SUBMIT_BACKOFF, 1),
-                outcome_unknown=incident_id is None and exc.outcome_unknown,
-            )
-            continue
-        child.ksc_incident_id = incident_id
-        done.append((child, attempt))
+    with flush_deferred():
+        for child, attempt in claimed:
+            incident_id = None
+            try:
+                data = payload.add_incident_data(child.task, child.target_host, child.params, child.ksc_added)
+                incident_id = client.add_incident(data)
+                keep_incident(child.pk, incident_id)
+                client.update_incident(incident_id, payload.update_incident_data(child.target_host))
+            except KscError as exc:
+                counts["failed"] += 1
+                # The per-request machinery takes over: a retry after the back-off, looking in KSC first.
+                submission.submission_failed(
+                    child.uuid,
+                    attempt,
+                    str(exc),
+                    will_retry=True,
+                    code=getattr(exc, "code", None),
+                    retry_in=max(settings.KSC_SUBMIT_BACKOFF, 1),
+                    outcome_unknown=incident_id is None and exc.outcome_unknown,
+                )
+                continue
+            child.ksc_incident_id = incident_id
+            done.append((child, attempt))
     if done:
         _mark_submitted(done)
     counts["submitted"] = len(done)
     return counts
+
+
+@contextlib.contextmanager
+def flush_deferred() -> Iterator[None]:
+    """Commits that do not wait for the WAL flush, for the KSC calls of one batch (PostgreSQL).
+
+    Each host's incident id is still committed on its own the moment KSC answers, visible to
+    every process at once: a worker killed after it leaves a request that carries its incident.
+    Only the wait for the disk (``synchronous_commit``, an fsync of several milliseconds per
+    commit on a small disk, paid per host) is left out; the batch's closing transaction
+    (``_mark_submitted``) commits normally, and its flush writes every earlier commit too. A
+    crash of the database server itself in between could lose the last ids: such a request is
+    then SUBMITTING with its attempt begun and no incident, the unknown outcome the per-request
+    machinery handles (the reconciler queues it again and its next attempt looks in KSC for the
+    incident and adopts it instead of adding another: docs/reliability.md). A failure's
+    bookkeeping in between (``submission_failed``) is covered the same way.
+    """
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SET synchronous_commit TO OFF")
+    try:
+        yield
+    finally:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("RESET synchronous_commit")
+        except DatabaseError:
+            connection.close()  # a new connection starts with the server's own setting
+
+
+def keep_incident(pk: int, incident_id: int) -> None:
+    """Commit the incident id KSC just gave (one autocommitted UPDATE), before anything else happens."""
+    ResponseRequest.objects.filter(pk=pk, status=Status.SUBMITTING, ksc_incident_id__isnull=True).update(
+        ksc_incident_id=incident_id, updated_at=timezone.now()
+    )
 
 
 def _mark_submitted(done: list[tuple[ResponseRequest, SubmissionAttempt]]) -> None:
@@ -404,10 +457,16 @@ def _mark_submitted(done: list[tuple[ResponseRequest, SubmissionAttempt]]) -> No
                     now,
                 )
             )
-        ResponseRequest.objects.bulk_update(
-            [child for child, _attempt in done], ["status", "submitted_at", "finished_at", "updated_at"]
+        # Two UPDATEs for the batch: every value is the same but the incident id, which the
+        # attempt copies from its request (committed there as KSC answered).
+        ResponseRequest.objects.filter(pk__in=[child.pk for child, _attempt in done]).update(
+            status=Status.SUBMITTED, submitted_at=now, finished_at=now, updated_at=now
         )
-        SubmissionAttempt.objects.bulk_update(
-            [attempt for _child, attempt in done], ["finished_at", "outcome", "ksc_incident_id"]
+        SubmissionAttempt.objects.filter(pk__in=[attempt.pk for _child, attempt in done]).update(
+            finished_at=now,
+            outcome=AttemptOutcome.SUBMITTED,
+            ksc_incident_id=Subquery(
+                ResponseRequest.objects.filter(pk=OuterRef("request_id")).values("ksc_incident_id")[:1]
+            ),
         )
         append_bulk(events, heads)

@@ -192,28 +192,31 @@ def _state_of(host: CampaignHost) -> str:
 
 
 def summary(campaign: Campaign) -> dict[str, Any]:
-    """Progress, counts, waves and the dry run's facts, in a handful of queries."""
-    counts = waves.counts_of(campaign)
-    included = campaign.hosts.filter(excluded_reason="")
+    """Progress, counts, waves and the dry run's facts: two grouped queries, whatever the size."""
+    tally = waves.tally(campaign)
+    counts = tally["counts"]
     # The set approved: the hosts still in it and those skipped at submission (protected since filing);
     # the protected hosts left out at filing were never part of it.
-    skipped_later = campaign.hosts.filter(skipped_at__isnull=False).count()
-    total = included.count() + skipped_later
+    skipped_later = tally["skipped_later"]
+    total = tally["included"] + skipped_later
     sent = sum(n for status, n in counts["status"].items() if status in waves.SENT)
-    wave_rows = list(
-        campaign.hosts.filter(wave__isnull=False)
-        .values("wave")
-        .annotate(
-            hosts=Count("id"),
-            sent=Count("id", filter=Q(request__status__in=waves.SENT)),
-            held=Count("id", filter=Q(request__isnull=True, skipped_at__isnull=True)),
-            bad=Count("id", filter=waves._bad_q()),
-        )
-        .order_by("wave")
-    )
-    facts = list(included.values_list("group_name", "os_name", "last_seen"))
+    wave_rows = tally["waves"]
     stale_after = dt.timedelta(seconds=settings.HOST_STALE_AFTER)
     now = timezone.now()
+    facts = list(
+        campaign.hosts.filter(excluded_reason="")
+        .values("group_name", "os_name")
+        .annotate(
+            n=Count("id"),
+            stale=Count("id", filter=Q(last_seen__isnull=True) | Q(last_seen__lt=now - stale_after)),
+        )
+        .order_by()
+    )
+    by_group: Counter[str] = Counter()
+    by_os: Counter[str] = Counter()
+    for row in facts:
+        by_group[row["group_name"] or "—"] += row["n"]
+        by_os[row["os_name"] or "—"] += row["n"]
     remaining = (
         max(total - sent - skipped_later, 0)
         if campaign.status in (CampaignStatus.RUNNING, CampaignStatus.PAUSED, CampaignStatus.PENDING_APPROVAL)
@@ -229,13 +232,13 @@ def summary(campaign: Campaign) -> dict[str, Any]:
         "sent": sent,
         "percent": min(100, int(100 * (sent + skipped_later) / total)) if total else 100,
         "waves": wave_rows,
-        "by_group": Counter(g or "—" for g, _o, _s in facts).most_common(),
-        "by_os": Counter(o or "—" for _g, o, _s in facts).most_common(),
-        "stale": sum(1 for _g, _o, seen in facts if seen is None or now - seen > stale_after),
-        "uncovered": sum(1 for _g, o, _s in facts if not os_covered(o)),
+        "by_group": by_group.most_common(),
+        "by_os": by_os.most_common(),
+        "stale": sum(row["stale"] for row in facts),
+        "uncovered": sum(row["n"] for row in facts if not os_covered(row["os_name"])),
         "remaining": remaining,
         "finish": finish,
-        "groups": sorted({g for g, _o, _s in facts if g}),
+        "groups": sorted({row["group_name"] for row in facts if row["group_name"]}),
     }
 
 

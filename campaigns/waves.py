@@ -43,6 +43,9 @@ log = logging.getLogger(__name__)
 
 HOST_TASKS_MAX = 100  # KES keeps at most 100 response tasks per host (docs/ksc-wire.md)
 BAD_OUTCOMES = (OutcomeState.FAILED, OutcomeState.NO_TASK)
+# Requests made per transaction when a wave is released: the workers start on the first chunk
+# while the next ones are made (two submission batches: campaigns.batch.BATCH).
+RELEASE_CHUNK = 100
 SENT = (Status.SUBMITTED, Status.FAILED, Status.CANCELLED)
 
 
@@ -139,6 +142,14 @@ def _room(server: str) -> dict[str, float]:
 
 
 def advance(pk: int, room: dict[str, float] | None = None) -> dict[str, int]:
+    """One step of one campaign under its row lock; the hosts released are made in chunks.
+
+    The wave's hosts are examined once (protected now, busy, the budget) and the first
+    RELEASE_CHUNK of those that may go get their requests in the step's transaction; the rest
+    follow in transactions of RELEASE_CHUNK each (``_release_rest``), so that the workers submit
+    the first chunks while the later ones are made. Whatever a lost process did not make stays
+    in the wave without a request and is released by the next step (the held path).
+    """
     result = {"released": 0, "paused": 0, "completed": 0}
     with transaction.atomic():
         campaign = Campaign.objects.select_for_update().filter(pk=pk).first()
@@ -155,31 +166,35 @@ def advance(pk: int, room: dict[str, float] | None = None) -> dict[str, int]:
             else []
         )
         if held:
-            result["released"] += _release(campaign, held, current, room, retry=True)
+            released, rest = _release(campaign, held, current, room, retry=True)
+            number = current
+        elif current is not None and not _gate_open(campaign, current):
             return result
-        if current is not None and not _gate_open(campaign, current):
-            return result
-        pending = campaign.hosts.filter(wave__isnull=True, excluded_reason="")
-        if not pending.exists():
-            if _all_sent(campaign):
-                _complete(campaign)
-                result["completed"] = 1
-            return result
-        number = 0 if current is None and campaign.canary_size else (current or 0) + 1
-        size = campaign.canary_size if number == 0 else campaign.wave_size
-        wave = list(pending.order_by("position")[:size])
-        CampaignHost.objects.filter(pk__in=[h.pk for h in wave]).update(wave=number)
-        for host in wave:
-            host.wave = number
-        trail.append(
-            campaign,
-            CampaignEventKind.WAVE_RELEASED,
-            trail.SYSTEM,
-            campaign.status,
-            "",
-            {"wave": number, "canary": number == 0, "hosts": len(wave)},
-        )
-        result["released"] += _release(campaign, wave, number, room)
+        else:
+            pending = campaign.hosts.filter(wave__isnull=True, excluded_reason="")
+            if not pending.exists():
+                if _all_sent(campaign):
+                    _complete(campaign)
+                    result["completed"] = 1
+                return result
+            number = 0 if current is None and campaign.canary_size else (current or 0) + 1
+            size = campaign.canary_size if number == 0 else campaign.wave_size
+            wave = list(pending.order_by("position")[:size])
+            CampaignHost.objects.filter(pk__in=[h.pk for h in wave]).update(wave=number)
+            for host in wave:
+                host.wave = number
+            trail.append(
+                campaign,
+                CampaignEventKind.WAVE_RELEASED,
+                trail.SYSTEM,
+                campaign.status,
+                "",
+                {"wave": number, "canary": number == 0, "hosts": len(wave)},
+            )
+            released, rest = _release(campaign, wave, number, room)
+    result["released"] = released
+    if rest:
+        _release_rest(pk, rest, number)
     return result
 
 
@@ -207,8 +222,13 @@ def _gate_open(campaign: Campaign, wave: int) -> bool:
     return released is not None and timezone.now() - released >= dt.timedelta(seconds=settings.CAMPAIGN_CANARY_WAIT)
 
 
-def _release(campaign: Campaign, hosts: list[CampaignHost], wave: int, room: dict, *, retry: bool = False) -> int:
-    """Create the requests of these hosts that may go now; skip the protected, hold the rest."""
+def _release(
+    campaign: Campaign, hosts: list[CampaignHost], wave: int, room: dict, *, retry: bool = False
+) -> tuple[int, list[CampaignHost]]:
+    """Examine these hosts: skip the protected, hold the busy, make the first chunk's requests.
+
+    Returns (hosts released, those of them whose requests the caller makes after the commit).
+    """
     ids = [h.host_id for h in hosts]
     rules = protected.all_rules()
     groups = _current_groups(ids, campaign.server) if rules else {}
@@ -253,8 +273,34 @@ def _release(campaign: Campaign, hosts: list[CampaignHost], wave: int, room: dic
                 host.save(update_fields=["held_reason"])
             continue
         go.append(host)
-    batch.create_children(campaign, go)
-    return len(go)
+    batch.create_children(campaign, go[:RELEASE_CHUNK])
+    return len(go), go[RELEASE_CHUNK:]
+
+
+def _release_rest(pk: int, hosts: list[CampaignHost], wave: int) -> None:
+    """The released hosts' requests after the first chunk, RELEASE_CHUNK per transaction.
+
+    Each transaction takes the campaign's row lock again and makes only what is still due: the
+    campaign still running (an abort or a pause in between stops here), the host still in this
+    wave without a request (another step may have made it) and, for an isolation change, no
+    other isolation change in flight on it now (else it stays held for the next step).
+    """
+    for start in range(0, len(hosts), RELEASE_CHUNK):
+        chunk = {host.pk: host for host in hosts[start : start + RELEASE_CHUNK]}
+        with transaction.atomic():
+            campaign = Campaign.objects.select_for_update().filter(pk=pk).first()
+            if campaign is None or campaign.status != CampaignStatus.RUNNING:
+                return
+            due = set(
+                campaign.hosts.filter(pk__in=list(chunk), wave=wave, request__isnull=True, skipped_at__isnull=True)
+                .filter(excluded_reason="")
+                .values_list("pk", flat=True)
+            )
+            go = [host for pk_, host in chunk.items() if pk_ in due]
+            if go and isolation.changes_isolation(campaign.task, campaign.params):
+                busy = isolation_in_flight([host.host_id for host in go], campaign.server)
+                go = [host for host in go if host.host_id not in busy]
+            batch.create_children(campaign, go)
 
 
 def _current_groups(host_ids: list[str], server: str) -> dict[str, tuple[str, str]]:
@@ -285,19 +331,57 @@ def _complete(campaign: Campaign) -> None:
 
 def counts_of(campaign: Campaign) -> dict:
     """{"status": {request status: n}, "outcome": {outcome state: n}, "skipped": n, "waiting": n}."""
-    by_status = dict(
-        campaign.hosts.filter(request__isnull=False).values_list("request__status").annotate(n=Count("id"))
+    return tally(campaign)["counts"]
+
+
+def tally(campaign: Campaign) -> dict:
+    """The campaign's hosts counted by PostgreSQL in one grouped query (a few dozen rows at most).
+
+    ``counts``: as counts_of; ``included``: the hosts not left out (at filing or at submission);
+    ``skipped_later``: those skipped at submission; ``waves``: per wave, in order, its hosts and
+    how many were sent, are held (no request yet) and failed or got no task.
+    """
+    rows = (
+        campaign.hosts.values("wave", "request__status", "request__outcome__state")
+        .annotate(
+            n=Count("id"),
+            excluded=Count("id", filter=~Q(excluded_reason="")),
+            skipped=Count("id", filter=Q(skipped_at__isnull=False)),
+        )
+        .order_by()
     )
-    by_outcome = dict(
-        campaign.hosts.filter(request__status=Status.SUBMITTED)
-        .values_list("request__outcome__state")
-        .annotate(n=Count("id"))
-    )
-    by_outcome = {(state or OutcomeState.WAITING): n for state, n in by_outcome.items()}
-    rest = campaign.hosts.filter(request__isnull=True).aggregate(
-        skipped=Count("id", filter=~Q(excluded_reason="")), waiting=Count("id", filter=Q(excluded_reason=""))
-    )
-    return {"status": by_status, "outcome": by_outcome, **rest}
+    by_status: dict[str, int] = {}
+    by_outcome: dict[str, int] = {}
+    per_wave: dict[int, dict[str, int]] = {}
+    skipped = waiting = included = skipped_later = 0
+    for row in rows:
+        status, state, n = row["request__status"], row["request__outcome__state"], row["n"]
+        included += n - row["excluded"]
+        skipped_later += row["skipped"]
+        if status is None:
+            skipped += row["excluded"]
+            waiting += n - row["excluded"]
+        else:
+            by_status[status] = by_status.get(status, 0) + n
+            if status == Status.SUBMITTED:
+                key = state or OutcomeState.WAITING
+                by_outcome[key] = by_outcome.get(key, 0) + n
+        if row["wave"] is None:
+            continue
+        wave = per_wave.setdefault(row["wave"], {"wave": row["wave"], "hosts": 0, "sent": 0, "held": 0, "bad": 0})
+        wave["hosts"] += n
+        if status in SENT:
+            wave["sent"] += n
+        if status is None:
+            wave["held"] += n - row["skipped"]
+        if status == Status.FAILED or (status == Status.SUBMITTED and state in BAD_OUTCOMES):
+            wave["bad"] += n
+    return {
+        "counts": {"status": by_status, "outcome": by_outcome, "skipped": skipped, "waiting": waiting},
+        "included": included,
+        "skipped_later": skipped_later,
+        "waves": [per_wave[number] for number in sorted(per_wave)],
+    }
 
 
 def _breaker(campaign: Campaign) -> bool:

@@ -10,7 +10,7 @@ import json
 import pytest
 
 from audit import chain as audit_chain
-from campaigns import filing, trail, waves
+from campaigns import batch, filing, trail, waves
 from campaigns import workflow as campaigns
 from campaigns.models import Campaign, CampaignEventKind, CampaignStatus
 from responses import outcomes
@@ -306,3 +306,46 @@ def test_one_isolation_change_in_flight_per_host(campaign_settings, alice, bob, 
     waves.advance(campaign.pk)
     held.refresh_from_db()
     assert held.request_id is not None
+
+
+def test_a_wave_is_made_in_chunks_and_a_release_cut_off_is_finished_by_the_next_step(
+    campaign_settings, alice, bob, settings, monkeypatch
+):
+    simulator = campaign_settings
+    settings.CAMPAIGN_SMALL = 100
+    settings.CAMPAIGN_CANARY = 0
+    settings.CAMPAIGN_WAVE = 7
+    monkeypatch.setattr(waves, "RELEASE_CHUNK", 3)  # chunks of 3: 3 in the step's transaction, then 3 and 1
+    calls = []
+    make = batch.create_children
+
+    def cut_off_at_the_second_chunk(campaign, hosts):
+        calls.append(len(hosts))
+        if len(calls) == 2:
+            raise RuntimeError("the releasing process is gone")  # its transaction rolls back
+        return make(campaign, hosts)
+
+    monkeypatch.setattr(batch, "create_children", cut_off_at_the_second_chunk)
+    campaign = _file(alice, TOKYO[:9])
+    campaigns.approve(campaign, user=bob)  # the release after the commit fails at its second chunk
+    children = ResponseRequest.objects.filter(campaign_host__campaign=campaign)
+    assert calls == [3, 3]
+    assert children.count() == 3  # the first chunk was committed; the rest of the wave has no request yet
+    assert campaign.hosts.filter(wave=1, request__isnull=True).count() == 4
+    monkeypatch.setattr(batch, "create_children", make)
+    # the next step (the periodic duty) makes the rest of the same wave, not a new one
+    assert waves.advance(campaign.pk)["released"] == 4
+    assert children.count() == 7
+    assert campaign.hosts.filter(wave=1).count() == 7 and not campaign.hosts.filter(wave=2).exists()
+    assert waves.advance(campaign.pk)["released"] == 0  # nothing twice: the wave is not sent yet
+    run_worker()
+    assert set(children.values_list("status", flat=True)) == {Status.SUBMITTED}
+    # one incident per host
+    incidents = simulator.incidents()
+    assert len(incidents) == 7
+    assert sorted(children.values_list("target_host", flat=True)) == sorted(
+        campaign.hosts.filter(wave=1).values_list("host_id", flat=True)
+    )
+    assert waves.advance(campaign.pk)["released"] == 2  # then the next wave
+    report = audit_chain.verify()
+    assert report.intact, report.problems

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from campaigns.models import Campaign, CampaignStatus
-from responses.models import ResponseRequest
+from responses import outcomes
+from responses.models import OutcomeState, ResponseRequest
 from responses.states import TokenScope
 from tests.fixtures.submission import run_worker
 
@@ -61,7 +62,7 @@ def test_bad_input_is_a_400_naming_the_fields_and_files_nothing(campaign_setting
 
 
 def test_decisions_through_the_api_need_a_decisions_token_and_another_person(
-    campaign_settings, api, alice, bob, mallory
+    campaign_settings, api, alice, bob, mallory, django_assert_max_num_queries
 ):
     filed = api(alice, scope=TokenScope.FILE).post("/api/v1/campaigns/", _body(), format="json").json()
     url = f"/api/v1/campaigns/{filed['id']}/"
@@ -76,6 +77,13 @@ def test_decisions_through_the_api_need_a_decisions_token_and_another_person(
     assert hosts["count"] == 4
     statuses = sorted(row["status"] for row in hosts["results"])
     assert statuses == ["submitted", "submitted", "waiting", "waiting"]  # the canary of 2 went out
+    assert sorted(str(row["outcome"]) for row in hosts["results"]) == ["None", "None", "waiting", "waiting"]
+    campaign_settings.advance_clock(5)
+    outcomes.sweep()  # the canary's tasks completed: their outcome rows exist now
+    with django_assert_max_num_queries(8):  # one page of hosts, whatever its size: no query per row
+        hosts = api(alice).get(url + "hosts/").json()
+    done = [row["outcome"] for row in hosts["results"] if row["status"] == "submitted"]
+    assert len(done) == 2 and all(state in OutcomeState.values and state != "waiting" for state in done)
     paused = api(bob).post(url + "pause/", {"comment": "checking"}, format="json")
     assert paused.status_code == 200 and paused.json()["status"] == "paused"
     assert api(bob).post(url + "pause/", {"comment": "again"}, format="json").status_code == 409
@@ -123,4 +131,3 @@ def test_hosts_ticked_in_the_host_search_arrive_in_the_campaign_form(campaign_se
     assert f'name="host" value="{first}"' in chosen  # carried through the task's choice
     form = client.get("/campaigns/new/", {"task": "isolateHost", "host": [first, second]}).content.decode()
     assert f"{first}\n{second}" in form
-
