@@ -30,8 +30,13 @@ TIER_2 = 2  # the SLA passed: tier 2 approvers and on-call
 BREACHED = 3  # twice the SLA passed: named managers
 
 
-def _server_oncall() -> bool:
-    return any(getattr(server, "escalate_urls", ()) for server in getattr(settings, "KSC_SERVERS", []))
+def _server_oncall(name: str | None = None) -> bool:
+    """Whether a KSC server has its own on-call channels: the request's server, or any (``name`` None)."""
+    return any(
+        getattr(server, "escalate_urls", ())
+        for server in getattr(settings, "KSC_SERVERS", [])
+        if name is None or server.name == name
+    )
 
 
 def configured() -> bool:
@@ -46,13 +51,13 @@ def _minutes(delta: dt.timedelta) -> int:
     return int(delta.total_seconds() // 60)
 
 
-def _message(tier: int, sla: dt.timedelta) -> str:
+def _message(tier: int, sla: dt.timedelta, server: str) -> str:
     # The trail is evidence, written in English (trail.in_english); pages show it as written.
     if tier == TIER_2:
         told = []
         if settings.ESCALATE_TO:
             told.append(f"the approvers of {settings.ESCALATE_TO}")
-        if settings.ESCALATE_URLS or _server_oncall():
+        if settings.ESCALATE_URLS or _server_oncall(server):
             told.append("on-call")
         return f"Nobody decided within the approval SLA of {_minutes(sla)} min: escalated to " + (
             " and ".join(told) or "nobody (ESCALATE_TO and ESCALATE_URLS are not set)"
@@ -71,7 +76,7 @@ def _escalate(rr: ResponseRequest, tier: int, now: dt.datetime) -> bool:
         if tier in done:
             return False
         sla = sla_of(locked.task)
-        trail.append(locked, EventKind.ESCALATED, trail.SYSTEM, locked.status, _message(tier, sla), {
+        trail.append(locked, EventKind.ESCALATED, trail.SYSTEM, locked.status, _message(tier, sla, locked.server), {
             "tier": tier,
             "sla_seconds": int(sla.total_seconds()),
         })

@@ -128,7 +128,7 @@ def test_an_escalation_pages_its_servers_on_call_only(tenant_channels, settings,
             for server in settings.KSC_SERVERS
         ]
         acme = file_on("acme", tenant_channels.analysts["acme"])
-        file_on("globex", tenant_channels.analysts["globex"])
+        globex = file_on("globex", tenant_channels.analysts["globex"])
         run_notify_worker(notify_queue)
         assert pager.posts == []  # on-call hears escalations only
 
@@ -137,6 +137,12 @@ def test_an_escalation_pages_its_servers_on_call_only(tenant_channels, settings,
         assert len(pager.posts) == 1
         assert "Escalated" in pager.posts[0]["title"] and MARKERS["acme"] in text(pager.posts[0])
         assert Notification.objects.get(destination="oncall@acme:0").label == "on-call: JSON (acme)"
+        # The trail says on-call was told only where the request's own server has an on-call channel.
+        escalated = {
+            rr.server: rr.events.get(kind=EventKind.ESCALATED).message for rr in (acme, globex)
+        }
+        assert "on-call" in escalated["acme"]
+        assert "on-call" not in escalated["globex"] and "nobody" in escalated["globex"]
     finally:
         pager.stop()
 
