@@ -22,6 +22,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete, pre_save
+from django.utils.translation import gettext as _
 
 from accounts import account_chain
 from accounts.models import AccountEvent, AccountEventKind
@@ -188,3 +189,24 @@ def connect_signals() -> None:
     for device in (TOTPDevice, StaticDevice):
         post_save.connect(_device_saved, sender=device, dispatch_uid=f"account_trail_{device.__name__}_saved")
         post_delete.connect(_device_deleted, sender=device, dispatch_uid=f"account_trail_{device.__name__}_deleted")
+
+
+def detail_words() -> dict[str, str]:
+    """The words for the keys this module writes in an event's detail (the account trail's pages show them)."""
+    return {
+        "is_superuser": _("superuser"),
+        "is_staff": _("staff (the admin)"),
+        "is_active": _("active"),
+        "groups": _("groups"),
+        "added": _("added to"),
+        "removed": _("removed from"),
+        "cleared": _("removed from every group"),
+        "before": _("before"),
+        "after": _("after"),
+        "changed": _("changed"),
+        "every_server": _("every KSC server"),
+        "servers": _("KSC servers"),
+        "from_directory": _("from the directory"),
+        "device": _("device"),
+        "name": _("name"),
+    }

@@ -13,6 +13,7 @@ from django.shortcuts import render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
+from accounts import account_trail
 from accounts.models import AccountEvent
 from audit import access, dates
 
@@ -66,26 +67,6 @@ def account_events(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _words() -> dict[str, str]:
-    return {
-        "is_superuser": _("superuser"),
-        "is_staff": _("staff (the admin)"),
-        "is_active": _("active"),
-        "groups": _("groups"),
-        "added": _("added to"),
-        "removed": _("removed from"),
-        "cleared": _("removed from every group"),
-        "before": _("before"),
-        "after": _("after"),
-        "changed": _("changed"),
-        "every_server": _("every KSC server"),
-        "servers": _("KSC servers"),
-        "from_directory": _("from the directory"),
-        "device": _("device"),
-        "name": _("name"),
-    }
-
-
 def _value(value: Any) -> str:
     if value is True:
         return _("Yes")
@@ -105,7 +86,7 @@ def _said(label: str, value: str) -> str:
 
 def detail_lines(detail: Any, words: dict[str, str] | None = None) -> list[str]:
     """An account event's detail (its JSON) as lines a reader understands: "superuser: no → yes", "added to: Approvers"."""
-    words = words if words is not None else _words()
+    words = words if words is not None else account_trail.detail_words()
     if not isinstance(detail, dict):
         return [_value(detail)] if detail not in (None, "") else []
     lines = []
