@@ -75,10 +75,19 @@ def fill_missing_names(names: dict[str, str], server: str = PRIMARY_SERVER) -> i
     name as filed is kept otherwise); the name is no part of a request's fingerprint or audit chain.
     Answers how many requests got their name.
     """
+    if not names:
+        return 0
+    # One look for the few hosts that have such a request (usually none): a page that shows hosts
+    # (the queue, a search) pays one query, not one per host.
+    nameless = set(
+        ResponseRequest.objects.filter(server=server, target_host__in=sorted(names), target_host_name="")
+        .values_list("target_host", flat=True)
+        .distinct()
+    )
     filled = 0
-    for host_id, name in sorted(names.items()):
+    for host_id in sorted(nameless):
         filled += ResponseRequest.objects.filter(server=server, target_host=host_id, target_host_name="").update(
-            target_host_name=name
+            target_host_name=names[host_id]
         )
     return filled
 
